@@ -1,0 +1,23 @@
+# Convenience wrapper over CMake: `make` builds into build/, `make test` runs every test.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps configure test check asan fuzz demo clean conformance
+
+all: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+configure:
+	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+deps:
+	scripts/deps.sh
+
+test: all
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+conformance: all
+	$(BUILD)/bin/tether-conformance -q
+
+clean:
+	rm -rf build build-asan build-fuzz

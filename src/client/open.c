@@ -1,0 +1,64 @@
+/* tether_session_open: the one entry point for every target. "cpu" opens the engine in
+ * this process; accelerator targets ("eia:N", "tcp://…", "unix:…") open a remote session. */
+#include "runtime/session.h"
+
+#include "core/log.h"
+#include "model/model.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <string.h>
+
+static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
+
+/* OpenBLAS runs inside tether's own thread pool, so it must not start threads of its own. */
+static void tt_library_init(void) { openblas_set_num_threads(1); }
+
+void tether_session_config_init(tether_session_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->target = "cpu";
+    cfg->warmup = 1;
+}
+
+static bool target_is_local(const char *t) { return !t || !*t || strcmp(t, "cpu") == 0; }
+
+static tt_status open_model(tt_model *m, const char *label, const tether_session_config *cfg, tether_session **out)
+{
+    tt_status s = tt_local_open(m, cfg, out);
+    if (s != TT_OK)
+        return s;
+    if (!cfg || !cfg->quiet)
+        tt_log(TT_LOG_INFO, "session %s runs locally on this host's CPU", label);
+    return TT_OK;
+}
+
+tether_status tether_session_open(tether_session **out, const char *path, const tether_session_config *cfg)
+{
+    if (!out || !path)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "tether_session_open: out and model_path must not be NULL");
+    *out = NULL;
+    pthread_once(&g_init_once, tt_library_init);
+    if (cfg && !target_is_local(cfg->target))
+        return tt_error(TETHER_ERR_UNSUPPORTED, "target '%s' is not supported: use \"cpu\"", cfg->target);
+    tt_model *m;
+    TT_TRY(tt_model_load_file(path, &m));
+    tt_status s = open_model(m, path, cfg, out);
+    if (s != TT_OK)
+        return tt_error_prefix(s, "%s: ", path);
+    return TT_OK;
+}
+
+tether_status tether_session_open_bytes(tether_session **out, const void *model, size_t size,
+                                        const tether_session_config *cfg)
+{
+    if (!out || (!model && size))
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "tether_session_open_bytes: out and model must not be NULL");
+    *out = NULL;
+    pthread_once(&g_init_once, tt_library_init);
+    if (cfg && !target_is_local(cfg->target))
+        return tt_error(TETHER_ERR_UNSUPPORTED, "target '%s' is not supported: use \"cpu\"", cfg->target);
+    tt_model *m;
+    TT_TRY(tt_model_load(model, size, NULL, &m));
+    return open_model(m, "(from memory)", cfg, out);
+}

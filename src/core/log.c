@@ -1,0 +1,68 @@
+/* Logging: level from TETHER_LOG_LEVEL (default warn), one line per message. */
+#include "core/log.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int g_level = -1;
+static tt_log_sink g_sink;
+static void *g_sink_user;
+static pthread_mutex_t g_log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int tt_log_level_parse(const char *s)
+{
+    static const char *names[] = {"debug", "info", "warn", "error", "off"};
+    for (int i = 0; i < 5; i++)
+        if (s && strcmp(s, names[i]) == 0)
+            return i;
+    if (s && strcmp(s, "warning") == 0)
+        return TT_LOG_WARN;
+    return -1;
+}
+
+tt_log_level tt_log_get_level(void)
+{
+    if (g_level < 0) {
+        int l = tt_log_level_parse(getenv("TETHER_LOG_LEVEL"));
+        g_level = l < 0 ? TT_LOG_WARN : l;
+    }
+    return (tt_log_level)g_level;
+}
+
+void tt_log_set_level(tt_log_level level) { g_level = (int)level; }
+
+void tt_log_set_sink(tt_log_sink sink, void *user)
+{
+    pthread_mutex_lock(&g_log_lock);
+    g_sink = sink;
+    g_sink_user = user;
+    pthread_mutex_unlock(&g_log_lock);
+}
+
+void tt_log(tt_log_level level, const char *fmt, ...)
+{
+    if (level < tt_log_get_level())
+        return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&g_log_lock);
+    if (g_sink) {
+        g_sink(level, msg, g_sink_user);
+    } else {
+        static const char *tags[] = {"debug", "info", "warn", "error", "off"};
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        fprintf(stderr, "%02d:%02d:%02d.%03ld tether %s: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                ts.tv_nsec / 1000000, tags[level], msg);
+    }
+    pthread_mutex_unlock(&g_log_lock);
+}

@@ -1,0 +1,141 @@
+/* Allocation wrappers and arenas. */
+#include "core/mem.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+static atomic_long g_fail_after;
+
+void tt_mem_fail_after(long n) { atomic_store(&g_fail_after, n); }
+
+static bool tt_should_fail(void)
+{
+    long n = atomic_load_explicit(&g_fail_after, memory_order_relaxed);
+    if (n <= 0)
+        return false;
+    return atomic_fetch_sub(&g_fail_after, 1) == 1;
+}
+
+void *tt_malloc(size_t n)
+{
+    if (tt_should_fail())
+        return NULL;
+    return malloc(n ? n : 1);
+}
+
+void *tt_calloc(size_t count, size_t size)
+{
+    if (tt_should_fail())
+        return NULL;
+    return calloc(count ? count : 1, size ? size : 1);
+}
+
+void *tt_realloc(void *p, size_t n)
+{
+    if (tt_should_fail())
+        return NULL;
+    return realloc(p, n ? n : 1);
+}
+
+void tt_free(void *p) { free(p); }
+
+char *tt_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = tt_malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+void *tt_malloc_aligned(size_t n)
+{
+    if (tt_should_fail())
+        return NULL;
+    void *p = NULL;
+    size_t rounded = (n + TT_ALIGN - 1) & ~(size_t)(TT_ALIGN - 1);
+    if (rounded < n || posix_memalign(&p, TT_ALIGN, rounded ? rounded : TT_ALIGN) != 0)
+        return NULL;
+    return p;
+}
+
+void tt_free_aligned(void *p) { free(p); }
+
+struct tt_arena_chunk {
+    tt_arena_chunk *next;
+    size_t cap, used;
+    _Alignas(TT_ALIGN) unsigned char data[];
+};
+
+#define TT_ARENA_CHUNK (64 * 1024)
+
+void tt_arena_init(tt_arena *a)
+{
+    a->head = NULL;
+    a->used_total = 0;
+}
+
+static void *tt_arena_alloc_al(tt_arena *a, size_t n, size_t align, bool zero)
+{
+    tt_arena_chunk *c = a->head;
+    if (c) {
+        size_t off = (c->used + align - 1) & ~(align - 1);
+        if (off <= c->cap && n <= c->cap - off) {
+            c->used = off + n;
+            a->used_total += n;
+            if (zero)
+                memset(c->data + off, 0, n);
+            return c->data + off;
+        }
+    }
+    /* Large requests get a chunk of their own so small ones keep filling the current one. */
+    size_t cap = n > TT_ARENA_CHUNK / 4 ? n : TT_ARENA_CHUNK;
+    if (cap > SIZE_MAX - sizeof(tt_arena_chunk) - TT_ALIGN)
+        return NULL;
+    tt_arena_chunk *nc;
+    if (tt_should_fail() || posix_memalign((void **)&nc, TT_ALIGN, sizeof(tt_arena_chunk) + cap) != 0)
+        return NULL;
+    nc->cap = cap;
+    nc->used = n;
+    if (zero)
+        memset(nc->data, 0, n);
+    if (c && cap != TT_ARENA_CHUNK) {
+        /* keep the partly used chunk at the head */
+        nc->next = c->next;
+        c->next = nc;
+    } else {
+        nc->next = c;
+        a->head = nc;
+    }
+    a->used_total += n;
+    return nc->data;
+}
+
+void *tt_arena_alloc(tt_arena *a, size_t n) { return tt_arena_alloc_al(a, n, 16, true); }
+void *tt_arena_alloc_aligned(tt_arena *a, size_t n) { return tt_arena_alloc_al(a, n, TT_ALIGN, true); }
+void *tt_arena_alloc_data(tt_arena *a, size_t n) { return tt_arena_alloc_al(a, n, TT_ALIGN, false); }
+
+char *tt_arena_strndup(tt_arena *a, const char *s, size_t n)
+{
+    char *d = tt_arena_alloc_al(a, n + 1, 1, false);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
+char *tt_arena_strdup(tt_arena *a, const char *s) { return tt_arena_strndup(a, s, strlen(s)); }
+
+void tt_arena_free(tt_arena *a)
+{
+    tt_arena_chunk *c = a->head;
+    while (c) {
+        tt_arena_chunk *n = c->next;
+        free(c);
+        c = n;
+    }
+    a->head = NULL;
+    a->used_total = 0;
+}

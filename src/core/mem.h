@@ -1,0 +1,44 @@
+/* Allocation: checked malloc wrappers with fault injection, 64-byte aligned buffers for
+ * tensor data, overflow-checked size arithmetic, and arenas tied to an object's lifetime. */
+#ifndef TT_MEM_H
+#define TT_MEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TT_ALIGN 64
+
+void *tt_malloc(size_t n);
+void *tt_calloc(size_t count, size_t size);
+void *tt_realloc(void *p, size_t n);
+void tt_free(void *p);
+char *tt_strdup(const char *s);
+/* Aligned to TT_ALIGN; free with tt_free_aligned. n may be 0 (returns a valid pointer). */
+void *tt_malloc_aligned(size_t n);
+void tt_free_aligned(void *p);
+
+/* Fault injection for tests: the n-th allocation from now fails (0 disables). */
+void tt_mem_fail_after(long n);
+
+static inline bool tt_mul_ok(uint64_t a, uint64_t b, uint64_t *r) { return !__builtin_mul_overflow(a, b, r); }
+static inline bool tt_add_ok(uint64_t a, uint64_t b, uint64_t *r) { return !__builtin_add_overflow(a, b, r); }
+
+/* An arena: bump allocation in chunks, freed all at once. Not thread-safe. */
+typedef struct tt_arena_chunk tt_arena_chunk;
+typedef struct tt_arena {
+    tt_arena_chunk *head;
+    size_t used_total;
+} tt_arena;
+
+void tt_arena_init(tt_arena *a);
+void *tt_arena_alloc(tt_arena *a, size_t n);          /* zeroed, aligned to 16 */
+void *tt_arena_alloc_aligned(tt_arena *a, size_t n);  /* zeroed, aligned to TT_ALIGN */
+void *tt_arena_alloc_data(tt_arena *a, size_t n);     /* not zeroed, aligned to TT_ALIGN: bulk data */
+char *tt_arena_strndup(tt_arena *a, const char *s, size_t n);
+char *tt_arena_strdup(tt_arena *a, const char *s);
+void tt_arena_free(tt_arena *a);
+
+#define TT_ARENA_NEW(a, T, n) ((T *)tt_arena_alloc((a), sizeof(T) * (size_t)(n)))
+
+#endif

@@ -1,0 +1,210 @@
+/* A fixed pool of workers taking chunks of parallel_for jobs. Several threads may submit
+ * jobs at once (concurrent session runs); the submitter works on its own job too, so a
+ * job always completes even when every worker is busy elsewhere. */
+#include "core/threadpool.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+typedef struct tt_job {
+    tt_range_fn fn;
+    void *arg;
+    int64_t n, chunk, nchunks;
+    atomic_llong next;   /* next chunk to claim */
+    atomic_llong done;   /* chunks finished */
+    int users;           /* workers inside tt_job_work (under the pool lock) */
+    struct tt_job *prev, *nextjob;
+} tt_job;
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t work;     /* a job was queued, or shutdown */
+    pthread_cond_t finished; /* some job's last chunk completed */
+    pthread_t *threads;
+    int nthreads;            /* workers, not counting callers */
+    int want;                /* configured total (0 = not yet decided) */
+    bool stop;
+    tt_job *jobs;            /* jobs with chunks left to claim */
+} g_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, false, NULL};
+
+static _Thread_local bool tt_in_task;
+
+static void tt_job_unlink(tt_job *j)
+{
+    if (j->prev)
+        j->prev->nextjob = j->nextjob;
+    else if (g_pool.jobs == j)
+        g_pool.jobs = j->nextjob;
+    if (j->nextjob)
+        j->nextjob->prev = j->prev;
+    j->prev = j->nextjob = NULL;
+}
+
+/* Claims and runs chunks of j until none are left. Returns after the last claim. */
+static void tt_job_work(tt_job *j)
+{
+    for (;;) {
+        long long c = atomic_fetch_add(&j->next, 1);
+        if (c >= j->nchunks)
+            return;
+        int64_t b = c * j->chunk, e = b + j->chunk;
+        if (e > j->n)
+            e = j->n;
+        j->fn(j->arg, b, e);
+        if (atomic_fetch_add(&j->done, 1) + 1 == j->nchunks) {
+            pthread_mutex_lock(&g_pool.lock);
+            pthread_cond_broadcast(&g_pool.finished);
+            pthread_mutex_unlock(&g_pool.lock);
+        }
+    }
+}
+
+static void *tt_worker(void *unused)
+{
+    (void)unused;
+    tt_in_task = true;
+    pthread_mutex_lock(&g_pool.lock);
+    for (;;) {
+        while (!g_pool.stop && !g_pool.jobs)
+            pthread_cond_wait(&g_pool.work, &g_pool.lock);
+        if (g_pool.stop)
+            break;
+        tt_job *j = g_pool.jobs;
+        if (atomic_load(&j->next) >= j->nchunks) {
+            tt_job_unlink(j);
+            continue;
+        }
+        /* users keeps j alive: its submitter waits for it to drop to zero */
+        j->users++;
+        pthread_mutex_unlock(&g_pool.lock);
+        tt_job_work(j);
+        pthread_mutex_lock(&g_pool.lock);
+        if (--j->users == 0)
+            pthread_cond_broadcast(&g_pool.finished);
+    }
+    pthread_mutex_unlock(&g_pool.lock);
+    return NULL;
+}
+
+static int tt_default_threads(void)
+{
+    const char *env = getenv("TETHER_NUM_THREADS");
+    if (env && atoi(env) > 0)
+        return atoi(env);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* Called with the lock held. */
+static void tt_pool_start_locked(int total)
+{
+    int workers = total - 1;
+    g_pool.want = total;
+    if (workers <= 0)
+        return;
+    g_pool.threads = calloc((size_t)workers, sizeof(pthread_t));
+    if (!g_pool.threads)
+        return;
+    g_pool.stop = false;
+    for (int i = 0; i < workers; i++) {
+        if (pthread_create(&g_pool.threads[i], NULL, tt_worker, NULL) != 0) {
+            tt_log(TT_LOG_WARN, "thread pool: could only start %d of %d workers", i, workers);
+            break;
+        }
+        g_pool.nthreads++;
+    }
+}
+
+static void tt_pool_ensure(void)
+{
+    if (__atomic_load_n(&g_pool.want, __ATOMIC_ACQUIRE))
+        return;
+    pthread_mutex_lock(&g_pool.lock);
+    if (!g_pool.want)
+        tt_pool_start_locked(tt_default_threads());
+    pthread_mutex_unlock(&g_pool.lock);
+}
+
+int tt_threads(void)
+{
+    tt_pool_ensure();
+    return g_pool.nthreads + 1;
+}
+
+void tt_threadpool_shutdown(void)
+{
+    pthread_mutex_lock(&g_pool.lock);
+    g_pool.stop = true;
+    pthread_cond_broadcast(&g_pool.work);
+    int n = g_pool.nthreads;
+    pthread_t *t = g_pool.threads;
+    pthread_mutex_unlock(&g_pool.lock);
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    pthread_mutex_lock(&g_pool.lock);
+    free(t);
+    g_pool.threads = NULL;
+    g_pool.nthreads = 0;
+    g_pool.want = 0;
+    g_pool.stop = false;
+    pthread_mutex_unlock(&g_pool.lock);
+}
+
+tt_status tt_threadpool_resize(int n)
+{
+    if (n < 1 || n > 1024)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "thread count %d is out of range 1..1024", n);
+    tt_threadpool_shutdown();
+    pthread_mutex_lock(&g_pool.lock);
+    tt_pool_start_locked(n);
+    pthread_mutex_unlock(&g_pool.lock);
+    return TT_OK;
+}
+
+tether_status tether_set_num_threads(int n) { return tt_threadpool_resize(n); }
+
+void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
+{
+    if (n <= 0)
+        return;
+    if (grain < 1)
+        grain = 1;
+    int threads = tt_in_task ? 1 : tt_threads();
+    if (threads <= 1 || n <= grain) {
+        fn(arg, 0, n);
+        return;
+    }
+    /* a few chunks per thread balance uneven chunks without much claiming overhead */
+    int64_t nchunks = (n + grain - 1) / grain;
+    if (nchunks > (int64_t)threads * 4)
+        nchunks = (int64_t)threads * 4;
+    int64_t chunk = (n + nchunks - 1) / nchunks;
+    nchunks = (n + chunk - 1) / chunk;
+
+    tt_job j = {.fn = fn, .arg = arg, .n = n, .chunk = chunk, .nchunks = nchunks};
+    atomic_init(&j.next, 0);
+    atomic_init(&j.done, 0);
+    pthread_mutex_lock(&g_pool.lock);
+    j.nextjob = g_pool.jobs;
+    if (g_pool.jobs)
+        g_pool.jobs->prev = &j;
+    g_pool.jobs = &j;
+    pthread_cond_broadcast(&g_pool.work);
+    pthread_mutex_unlock(&g_pool.lock);
+
+    tt_in_task = true;
+    tt_job_work(&j);
+    tt_in_task = false;
+
+    pthread_mutex_lock(&g_pool.lock);
+    tt_job_unlink(&j);
+    while (atomic_load(&j.done) < j.nchunks || j.users > 0)
+        pthread_cond_wait(&g_pool.finished, &g_pool.lock);
+    pthread_mutex_unlock(&g_pool.lock);
+}

@@ -1,0 +1,20 @@
+/* The process-wide thread pool: one per process, sized by the caller, shared by every
+ * session. Kernels split work with tt_parallel_for; nested calls run inline. */
+#ifndef TT_THREADPOOL_H
+#define TT_THREADPOOL_H
+
+#include "core/status.h"
+#include <stdint.h>
+
+/* Runs fn(arg, begin, end) over disjoint ranges covering [0, n). Ranges hold at least
+ * `grain` items (except the last). Returns when all ranges are done. */
+typedef void (*tt_range_fn)(void *arg, int64_t begin, int64_t end);
+void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg);
+
+/* Number of threads work is spread over (the caller included). */
+int tt_threads(void);
+tt_status tt_threadpool_resize(int n);
+/* Stops the workers (at exit, or in tests). */
+void tt_threadpool_shutdown(void);
+
+#endif

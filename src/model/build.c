@@ -1,0 +1,409 @@
+/* Raw graph → IR graph: names become value ids, subgraphs see their enclosing graphs'
+ * values through OUTER values (and their nodes get them as implicit inputs), model-local
+ * functions are expanded into their callers, and nodes are sorted topologically. */
+#include "model/raw.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define NOMEM() tt_error(TETHER_ERR_NO_MEMORY, "out of memory building the graph")
+#define TT_MAX_FUNCTION_DEPTH 16
+
+static tt_status add_value(tt_graph *g, int cap, const char *name, tt_value_origin origin, int *id)
+{
+    if (tt_strmap_get(&g->names, name) >= 0)
+        return tt_error(TETHER_ERR_INVALID_MODEL, "graph '%s': value '%s' is defined more than once", g->name, name);
+    if (g->n_values >= cap)
+        return tt_error(TETHER_ERR_INTERNAL, "value table overflow");
+    int i = g->n_values++;
+    tt_value_decl *v = &g->values[i];
+    memset(v, 0, sizeof *v);
+    v->name = name;
+    v->origin = origin;
+    v->producer = -1;
+    v->outer = -1;
+    v->type.rank = -1;
+    TT_TRY(tt_strmap_put(&g->names, name, i));
+    *id = i;
+    return TT_OK;
+}
+
+/* Finds name in g, or in an enclosing graph, adding OUTER values along the way. The value
+ * table of a graph grows here, so it is allocated with room (see build_graph). */
+static tt_status lookup(tt_graph *g, const char *name, int *id)
+{
+    int i = tt_strmap_get(&g->names, name);
+    if (i >= 0) {
+        *id = i;
+        return TT_OK;
+    }
+    if (!g->parent) {
+        *id = -1;
+        return TT_OK;
+    }
+    int pid;
+    TT_TRY(lookup(g->parent, name, &pid));
+    if (pid < 0) {
+        *id = -1;
+        return TT_OK;
+    }
+    /* values grow: callers reserved room for every name a subgraph can reference */
+    tt_value_decl *nv = tt_arena_alloc(&g->model->arena, (size_t)(g->n_values + 1) * sizeof *nv);
+    int *no = tt_arena_alloc(&g->model->arena, (size_t)(g->n_outer + 1) * sizeof *no);
+    if (!nv || !no)
+        return NOMEM();
+    memcpy(nv, g->values, (size_t)g->n_values * sizeof *nv);
+    if (g->n_outer)
+        memcpy(no, g->outer, (size_t)g->n_outer * sizeof *no);
+    g->values = nv;
+    g->outer = no;
+    int cap = g->n_values + 1;
+    TT_TRY(add_value(g, cap, g->parent->values[pid].name, TT_VALUE_OUTER, &i));
+    g->values[i].outer = pid;
+    g->values[i].type = g->parent->values[pid].type;
+    g->outer[g->n_outer++] = i;
+    *id = i;
+    return TT_OK;
+}
+
+static const tt_function *find_function(const tt_model *m, const tt_raw_node *n)
+{
+    for (int i = 0; i < m->n_functions; i++)
+        if (strcmp(m->functions[i].name, n->op_type) == 0 && strcmp(m->functions[i].domain, n->domain) == 0)
+            return &m->functions[i];
+    return NULL;
+}
+
+static const char *fn_rename(tt_model *m, const tt_function *fn, const char **formal, int nformal,
+                             const char **actual, int nactual, const char *name)
+{
+    if (!*name)
+        return name;
+    for (int i = 0; i < nformal; i++)
+        if (strcmp(formal[i], name) == 0)
+            return i < nactual ? actual[i] : "";
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s__%" PRIu64 "__%s", fn->name, m->next_anon, name);
+    return tt_arena_strdup(&m->arena, buf);
+}
+
+/* Appends the expansion of node n (a call of a model-local function) to out[]. */
+static tt_status expand_call(tt_model *m, const tt_raw_node *n, const tt_function *fn, int depth, tt_raw_node **out,
+                             int *n_out, int *cap);
+
+static tt_status push_node(tt_model *m, const tt_raw_node *n, int depth, tt_raw_node **out, int *n_out, int *cap)
+{
+    const tt_function *fn = find_function(m, n);
+    if (fn)
+        return expand_call(m, n, fn, depth, out, n_out, cap);
+    if (*n_out == *cap) {
+        int nc = *cap ? *cap * 2 : 16;
+        tt_raw_node *nn = tt_arena_alloc(&m->arena, (size_t)nc * sizeof *nn);
+        if (!nn)
+            return NOMEM();
+        if (*n_out)
+            memcpy(nn, *out, (size_t)*n_out * sizeof *nn);
+        *out = nn;
+        *cap = nc;
+    }
+    (*out)[(*n_out)++] = *n;
+    return TT_OK;
+}
+
+static tt_status expand_call(tt_model *m, const tt_raw_node *n, const tt_function *fn, int depth, tt_raw_node **out,
+                             int *n_out, int *cap)
+{
+    if (depth >= TT_MAX_FUNCTION_DEPTH)
+        return tt_error(TETHER_ERR_INVALID_MODEL, "function '%s' calls itself (or nests deeper than %d)", fn->name,
+                        TT_MAX_FUNCTION_DEPTH);
+    m->next_anon++;
+    for (int k = 0; k < fn->n_nodes; k++) {
+        const tt_raw_node *b = &fn->nodes[k];
+        tt_raw_node c = *b;
+        c.in = tt_arena_alloc(&m->arena, (size_t)(b->n_in + 1) * sizeof *c.in);
+        c.out = tt_arena_alloc(&m->arena, (size_t)(b->n_out + 1) * sizeof *c.out);
+        c.attrs = tt_arena_alloc(&m->arena, (size_t)(b->n_attrs + 1) * sizeof *c.attrs);
+        if (!c.in || !c.out || !c.attrs)
+            return NOMEM();
+        for (int i = 0; i < b->n_in; i++)
+            c.in[i] = fn_rename(m, fn, fn->inputs, fn->n_inputs, n->in, n->n_in, b->in[i]);
+        for (int i = 0; i < b->n_out; i++)
+            c.out[i] = fn_rename(m, fn, fn->outputs, fn->n_outputs, n->out, n->n_out, b->out[i]);
+        c.n_attrs = 0;
+        for (int i = 0; i < b->n_attrs; i++) {
+            const tt_attr *a = &b->attrs[i];
+            if (!a->ref_attr_name) {
+                c.attrs[c.n_attrs++] = *a;
+                continue;
+            }
+            for (int j = 0; j < n->n_attrs; j++)
+                if (strcmp(n->attrs[j].name, a->ref_attr_name) == 0) {
+                    c.attrs[c.n_attrs] = n->attrs[j];
+                    c.attrs[c.n_attrs++].name = a->name;
+                }
+        }
+        if (!c.name || !*c.name)
+            c.name = n->name;
+        TT_TRY(push_node(m, &c, depth + 1, out, n_out, cap));
+    }
+    return TT_OK;
+}
+
+static tt_status expand_functions(tt_model *m, tt_raw_graph *raw)
+{
+    if (!m->n_functions)
+        return TT_OK;
+    tt_raw_node *out = NULL;
+    int n = 0, cap = 0;
+    for (int i = 0; i < raw->n_nodes; i++)
+        TT_TRY(push_node(m, &raw->nodes[i], 0, &out, &n, &cap));
+    raw->nodes = out;
+    raw->n_nodes = n;
+    return TT_OK;
+}
+
+static tt_status topo_sort(tt_graph *g)
+{
+    int n = g->n_nodes;
+    if (n == 0)
+        return TT_OK;
+    tt_arena *a = &g->model->arena;
+    int *indeg = tt_arena_alloc(a, (size_t)n * sizeof *indeg);
+    int *order = tt_arena_alloc(a, (size_t)n * sizeof *order);
+    /* consumers of each node's outputs, as an adjacency list in CSR form */
+    int *nconsumers = tt_arena_alloc(a, (size_t)(n + 1) * sizeof *nconsumers);
+    if (!indeg || !order || !nconsumers)
+        return NOMEM();
+    size_t edges = 0;
+    for (int i = 0; i < n; i++) {
+        const tt_node *nd = &g->nodes[i];
+        for (int k = 0; k < nd->n_inputs + nd->n_implicit; k++) {
+            int v = k < nd->n_inputs ? nd->inputs[k] : nd->implicit[k - nd->n_inputs];
+            if (v >= 0 && g->values[v].origin == TT_VALUE_NODE) {
+                indeg[i]++;
+                nconsumers[g->values[v].producer]++;
+                edges++;
+            }
+        }
+    }
+    int *start = tt_arena_alloc(a, (size_t)(n + 1) * sizeof *start);
+    int *adj = tt_arena_alloc(a, (edges + 1) * sizeof *adj);
+    int *fill = tt_arena_alloc(a, (size_t)(n + 1) * sizeof *fill);
+    if (!start || !adj || !fill)
+        return NOMEM();
+    for (int i = 0; i < n; i++)
+        start[i + 1] = start[i] + nconsumers[i];
+    for (int i = 0; i < n; i++) {
+        const tt_node *nd = &g->nodes[i];
+        for (int k = 0; k < nd->n_inputs + nd->n_implicit; k++) {
+            int v = k < nd->n_inputs ? nd->inputs[k] : nd->implicit[k - nd->n_inputs];
+            if (v >= 0 && g->values[v].origin == TT_VALUE_NODE) {
+                int p = g->values[v].producer;
+                adj[start[p] + fill[p]++] = i;
+            }
+        }
+    }
+    /* Kahn's algorithm; ties keep the model's order, so a sorted model stays as written */
+    int head = 0, tail = 0;
+    for (int i = 0; i < n; i++)
+        if (!indeg[i])
+            order[tail++] = i;
+    while (head < tail) {
+        int u = order[head++];
+        for (int e = start[u]; e < start[u + 1]; e++)
+            if (--indeg[adj[e]] == 0)
+                order[tail++] = adj[e];
+    }
+    if (tail < n) {
+        for (int i = 0; i < n; i++)
+            if (indeg[i])
+                return tt_error(TETHER_ERR_INVALID_MODEL, "graph '%s' has a cycle through node '%s' (%s)", g->name,
+                                g->nodes[i].name, g->nodes[i].op_type);
+    }
+    tt_node *sorted = tt_arena_alloc(a, (size_t)n * sizeof *sorted);
+    int *newpos = tt_arena_alloc(a, (size_t)n * sizeof *newpos);
+    if (!sorted || !newpos)
+        return NOMEM();
+    for (int i = 0; i < n; i++) {
+        sorted[i] = g->nodes[order[i]];
+        newpos[order[i]] = i;
+    }
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].origin == TT_VALUE_NODE)
+            g->values[v].producer = newpos[g->values[v].producer];
+    g->nodes = sorted;
+    return TT_OK;
+}
+
+static tt_status build_node(tt_graph *g, const tt_raw_node *rn, tt_node *nd);
+
+tt_status tt_build_graph(tt_model *m, tt_raw_graph *raw, tt_graph *parent, tt_graph **out)
+{
+    tt_arena *a = &m->arena;
+    TT_TRY(expand_functions(m, raw));
+    tt_graph *g = tt_arena_alloc(a, sizeof *g);
+    if (!g)
+        return NOMEM();
+    g->name = raw->name;
+    g->parent = parent;
+    g->model = m;
+    size_t cap = (size_t)raw->n_inputs + (size_t)raw->n_inits;
+    for (int i = 0; i < raw->n_nodes; i++)
+        cap += (size_t)raw->nodes[i].n_out;
+    if (cap > INT32_MAX / 4)
+        return tt_error(TETHER_ERR_INVALID_MODEL, "graph '%s' has too many values", g->name);
+    g->values = tt_arena_alloc(a, (cap + 1) * sizeof *g->values);
+    g->nodes = tt_arena_alloc(a, ((size_t)raw->n_nodes + 1) * sizeof *g->nodes);
+    g->inputs = tt_arena_alloc(a, ((size_t)raw->n_inputs + 1) * sizeof *g->inputs);
+    g->outputs = tt_arena_alloc(a, ((size_t)raw->n_outputs + 1) * sizeof *g->outputs);
+    if (!g->values || !g->nodes || !g->inputs || !g->outputs)
+        return NOMEM();
+    tt_status s = tt_strmap_init(&g->names, cap);
+    if (s != TT_OK)
+        return s;
+
+    int id;
+    for (int i = 0; i < raw->n_inits && s == TT_OK; i++) {
+        s = add_value(g, (int)cap, raw->init_names[i], TT_VALUE_CONST, &id);
+        if (s == TT_OK) {
+            tt_tensor *t = raw->inits[i];
+            g->values[id].init = t;
+            tt_type_tensor(&g->values[id].type, t->dtype, t->rank, t->dims);
+        }
+    }
+    /* An input that names an initializer (IR < 4 lists weights as inputs) is that constant. */
+    for (int i = 0; i < raw->n_inputs && s == TT_OK; i++) {
+        const tt_raw_vi *vi = &raw->inputs[i];
+        int existing = tt_strmap_get(&g->names, vi->name);
+        if (existing >= 0 && g->values[existing].origin == TT_VALUE_CONST)
+            continue;
+        if (!*vi->name) {
+            s = tt_error(TETHER_ERR_INVALID_MODEL, "graph '%s': input %d has no name", g->name, i);
+            break;
+        }
+        s = add_value(g, (int)cap, vi->name, TT_VALUE_INPUT, &id);
+        if (s == TT_OK) {
+            /* subgraph inputs may leave their type to the op that runs them */
+            if (!vi->has_type && !parent)
+                s = tt_error(TETHER_ERR_INVALID_MODEL, "graph '%s': input '%s' has no type", g->name, vi->name);
+            g->values[id].type = vi->type;
+            g->values[id].dim_names = vi->dim_names;
+            g->inputs[g->n_inputs++] = id;
+        }
+    }
+    for (int i = 0; i < raw->n_nodes && s == TT_OK; i++) {
+        const tt_raw_node *rn = &raw->nodes[i];
+        for (int k = 0; k < rn->n_out && s == TT_OK; k++) {
+            if (!*rn->out[k])
+                continue;
+            s = add_value(g, (int)cap, rn->out[k], TT_VALUE_NODE, &id);
+            if (s == TT_OK)
+                g->values[id].producer = i;
+            else
+                s = tt_error_prefix(s, "node '%s' (%s): ", rn->name, rn->op_type);
+        }
+    }
+    for (int i = 0; i < raw->n_nodes && s == TT_OK; i++) {
+        s = build_node(g, &raw->nodes[i], &g->nodes[i]);
+        g->n_nodes = i + 1;
+    }
+    for (int i = 0; i < raw->n_vis && s == TT_OK; i++) {
+        int v = tt_strmap_get(&g->names, raw->vis[i].name);
+        if (v >= 0 && raw->vis[i].has_type && g->values[v].origin == TT_VALUE_NODE)
+            g->values[v].type = raw->vis[i].type;
+    }
+    for (int i = 0; i < raw->n_outputs && s == TT_OK; i++) {
+        const tt_raw_vi *vi = &raw->outputs[i];
+        s = lookup(g, vi->name, &id);
+        if (s == TT_OK && id < 0)
+            s = tt_error(TETHER_ERR_INVALID_MODEL, "graph '%s': output '%s' is not produced by anything", g->name,
+                         vi->name);
+        if (s == TT_OK) {
+            g->outputs[g->n_outputs++] = id;
+            g->values[id].n_consumers++;
+            if (vi->has_type && g->values[id].origin == TT_VALUE_NODE) {
+                g->values[id].type = vi->type;
+                g->values[id].dim_names = vi->dim_names;
+            }
+        }
+    }
+    if (s == TT_OK)
+        s = topo_sort(g);
+    tt_strmap_free(&g->names);
+    if (s != TT_OK)
+        return s;
+    *out = g;
+    return TT_OK;
+}
+
+static tt_status add_implicit(tt_graph *g, tt_node *nd, int v)
+{
+    for (int i = 0; i < nd->n_implicit; i++)
+        if (nd->implicit[i] == v)
+            return TT_OK;
+    int *ni = tt_arena_alloc(&g->model->arena, (size_t)(nd->n_implicit + 1) * sizeof *ni);
+    if (!ni)
+        return NOMEM();
+    if (nd->n_implicit)
+        memcpy(ni, nd->implicit, (size_t)nd->n_implicit * sizeof *ni);
+    ni[nd->n_implicit++] = v;
+    nd->implicit = ni;
+    g->values[v].n_consumers++;
+    return TT_OK;
+}
+
+static tt_status build_subgraph(tt_graph *g, tt_node *nd, tt_raw_graph *rg, tt_graph **out)
+{
+    TT_TRY(tt_build_graph(g->model, rg, g, out));
+    for (int i = 0; i < (*out)->n_outer; i++)
+        TT_TRY(add_implicit(g, nd, (*out)->values[(*out)->outer[i]].outer));
+    return TT_OK;
+}
+
+static tt_status build_node(tt_graph *g, const tt_raw_node *rn, tt_node *nd)
+{
+    tt_arena *a = &g->model->arena;
+    memset(nd, 0, sizeof *nd);
+    nd->name = rn->name;
+    nd->op_type = rn->op_type;
+    nd->domain = rn->domain;
+    nd->opset = (int)tt_model_opset(g->model, rn->domain);
+    nd->n_inputs = rn->n_in;
+    nd->n_outputs = rn->n_out;
+    nd->inputs = tt_arena_alloc(a, ((size_t)rn->n_in + 1) * sizeof *nd->inputs);
+    nd->outputs = tt_arena_alloc(a, ((size_t)rn->n_out + 1) * sizeof *nd->outputs);
+    if (!nd->inputs || !nd->outputs)
+        return NOMEM();
+    nd->n_attrs = rn->n_attrs;
+    nd->attrs = rn->attrs;
+    for (int k = 0; k < rn->n_in; k++) {
+        if (!*rn->in[k]) {
+            nd->inputs[k] = -1;
+            continue;
+        }
+        TT_TRY(lookup(g, rn->in[k], &nd->inputs[k]));
+        if (nd->inputs[k] < 0)
+            return tt_error(TETHER_ERR_INVALID_MODEL, "node '%s' (%s): input '%s' is not defined", rn->name,
+                            rn->op_type, rn->in[k]);
+        g->values[nd->inputs[k]].n_consumers++;
+    }
+    for (int k = 0; k < rn->n_out; k++)
+        nd->outputs[k] = *rn->out[k] ? tt_strmap_get(&g->names, rn->out[k]) : -1;
+    for (int i = 0; i < nd->n_attrs; i++) {
+        tt_attr *at = &nd->attrs[i];
+        tt_status s = TT_OK;
+        if (at->type == TT_ATTR_GRAPH) {
+            s = build_subgraph(g, nd, at->rg, &at->g);
+        } else if (at->type == TT_ATTR_GRAPHS) {
+            at->graphs = tt_arena_alloc(a, (at->n + 1) * sizeof *at->graphs);
+            if (!at->graphs)
+                return NOMEM();
+            for (size_t j = 0; j < at->n && s == TT_OK; j++)
+                s = build_subgraph(g, nd, at->rgs[j], &at->graphs[j]);
+        }
+        if (s != TT_OK)
+            return tt_error_prefix(s, "node '%s' (%s), attribute '%s': ", rn->name, rn->op_type, at->name);
+    }
+    return TT_OK;
+}

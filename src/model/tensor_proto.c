@@ -1,0 +1,429 @@
+/* TensorProto and SparseTensorProto decoding: raw_data, the typed fields, and external
+ * data files. Sizes are checked against the bytes actually present before anything is
+ * allocated, so a hostile shape cannot make tether allocate more than the input holds. */
+#include "model/raw.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NOMEM() tt_error(TETHER_ERR_NO_MEMORY, "out of memory decoding a tensor")
+
+typedef struct tensor_fields {
+    const char *name;
+    int dtype;
+    int n_dims;
+    int64_t dims[TT_MAX_RANK];
+    const uint8_t *raw;
+    size_t raw_len;
+    bool has_raw;
+    size_t n_float, n_int32, n_int64, n_double, n_uint64, n_string;
+    bool external;
+    const char *location;
+    size_t location_len;
+    uint64_t ext_offset, ext_length;
+    bool has_length;
+} tensor_fields;
+
+static tt_status parse_external_entry(const tt_pb *parent, const tt_pb_field *ef, tensor_fields *tf)
+{
+    tt_pb r;
+    tt_pb_field f;
+    TT_TRY(tt_pb_sub(parent, ef, &r));
+    const uint8_t *key = NULL, *val = NULL;
+    size_t klen = 0, vlen = 0;
+    int rc;
+    while ((rc = tt_pb_next(&r, &f)) > 0) {
+        if (f.wire != TT_PB_LEN)
+            continue;
+        if (f.num == 1)
+            key = f.data, klen = f.len;
+        else if (f.num == 2)
+            val = f.data, vlen = f.len;
+    }
+    if (rc < 0)
+        return TETHER_ERR_INVALID_MODEL;
+    if (!key)
+        return TT_OK;
+    char num[32];
+    if (klen == 8 && memcmp(key, "location", 8) == 0) {
+        tf->location = (const char *)val;
+        tf->location_len = vlen;
+    } else if ((klen == 6 && memcmp(key, "offset", 6) == 0) || (klen == 6 && memcmp(key, "length", 6) == 0)) {
+        if (!val || vlen == 0 || vlen >= sizeof num)
+            return tt_error(TETHER_ERR_INVALID_MODEL, "external data %.*s at byte %zu is malformed", (int)klen, key,
+                            ef->offset);
+        memcpy(num, val, vlen);
+        num[vlen] = 0;
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(num, &end, 10);
+        if (*end || errno || num[0] == '-')
+            return tt_error(TETHER_ERR_INVALID_MODEL, "external data %.*s '%s' is not a number", (int)klen, key, num);
+        if (key[0] == 'o') {
+            tf->ext_offset = v;
+        } else {
+            tf->ext_length = v;
+            tf->has_length = true;
+        }
+    }
+    return TT_OK;
+}
+
+static tt_status scan_tensor(tt_decoder *d, const tt_pb *msg, size_t msg_offset, tensor_fields *tf)
+{
+    tt_pb r = *msg;
+    tt_pb_field f;
+    int rc;
+    memset(tf, 0, sizeof *tf);
+    size_t k;
+    while ((rc = tt_pb_next(&r, &f)) > 0) {
+        switch (f.num) {
+        case 1: {
+            size_t cnt;
+            TT_TRY(tt_pb_count(&f, TT_PB_VARINT, &cnt));
+            if (cnt > (size_t)(TT_MAX_RANK - tf->n_dims))
+                return tt_error(TETHER_ERR_UNSUPPORTED, "tensor at byte %zu has rank above %d", msg_offset,
+                                TT_MAX_RANK);
+            size_t n = (size_t)tf->n_dims;
+            TT_TRY(tt_pb_varints(&f, (uint64_t *)tf->dims, TT_MAX_RANK, &n));
+            tf->n_dims = (int)n;
+            break;
+        }
+        case 2:
+            if (f.wire != TT_PB_VARINT)
+                return tt_error(TETHER_ERR_INVALID_MODEL, "tensor data_type at byte %zu is malformed", f.offset);
+            tf->dtype = (int)(int32_t)f.u;
+            break;
+        case 3:
+            return tt_error(TETHER_ERR_UNSUPPORTED, "segmented tensors (byte %zu) are not supported", f.offset);
+        case 4: TT_TRY(tt_pb_count(&f, TT_PB_I32, &k)); tf->n_float += k; break;
+        case 5: TT_TRY(tt_pb_count(&f, TT_PB_VARINT, &k)); tf->n_int32 += k; break;
+        case 7: TT_TRY(tt_pb_count(&f, TT_PB_VARINT, &k)); tf->n_int64 += k; break;
+        case 10: TT_TRY(tt_pb_count(&f, TT_PB_I64, &k)); tf->n_double += k; break;
+        case 11: TT_TRY(tt_pb_count(&f, TT_PB_VARINT, &k)); tf->n_uint64 += k; break;
+        case 6:
+            if (f.wire != TT_PB_LEN)
+                return tt_error(TETHER_ERR_INVALID_MODEL, "tensor string_data at byte %zu is malformed", f.offset);
+            tf->n_string++;
+            break;
+        case 8:
+            if (f.wire != TT_PB_LEN || memchr(f.data, 0, f.len))
+                return tt_error(TETHER_ERR_INVALID_MODEL, "tensor name at byte %zu is malformed", f.offset);
+            if (d && !(tf->name = tt_arena_strndup(d->a, (const char *)f.data, f.len)))
+                return NOMEM();
+            break;
+        case 9:
+            if (f.wire != TT_PB_LEN)
+                return tt_error(TETHER_ERR_INVALID_MODEL, "tensor raw_data at byte %zu is malformed", f.offset);
+            tf->raw = f.data;
+            tf->raw_len = f.len;
+            tf->has_raw = true;
+            break;
+        case 13:
+            if (f.wire != TT_PB_LEN)
+                return tt_error(TETHER_ERR_INVALID_MODEL, "tensor external_data at byte %zu is malformed", f.offset);
+            TT_TRY(parse_external_entry(&r, &f, tf));
+            break;
+        case 14: tf->external = f.u == 1; break;
+        default: break;
+        }
+    }
+    if (rc < 0)
+        return TETHER_ERR_INVALID_MODEL;
+    return TT_OK;
+}
+
+/* Reject locations that leave the model's folder: absolute paths and "..". */
+static bool safe_location(const char *loc, size_t n)
+{
+    if (n == 0 || loc[0] == '/' || memchr(loc, 0, n))
+        return false;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && loc[j] != '/')
+            j++;
+        if (j - i == 2 && loc[i] == '.' && loc[i + 1] == '.')
+            return false;
+        i = j + 1;
+    }
+    return true;
+}
+
+static tt_status read_external(tt_decoder *d, const tensor_fields *tf, const char *tname, void *dst, size_t bytes)
+{
+    if (!d || !d->dir)
+        return tt_error(TETHER_ERR_INVALID_MODEL,
+                        "tensor '%s' keeps its data in an external file, but the model was opened from bytes; open "
+                        "it from its path",
+                        tname);
+    if (!tf->location || !safe_location(tf->location, tf->location_len))
+        return tt_error(TETHER_ERR_INVALID_MODEL,
+                        "tensor '%s': external data location is missing or leaves the model's folder", tname);
+    char path[4096];
+    int pn = snprintf(path, sizeof path, "%s/%.*s", d->dir, (int)tf->location_len, tf->location);
+    if (pn < 0 || (size_t)pn >= sizeof path)
+        return tt_error(TETHER_ERR_INVALID_MODEL, "tensor '%s': external data path is too long", tname);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tt_error(TETHER_ERR_IO, "tensor '%s': cannot open external data '%.*s': %s", tname,
+                        (int)tf->location_len, tf->location, strerror(errno));
+    struct stat st;
+    tt_status s = TT_OK;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        s = tt_error(TETHER_ERR_IO, "tensor '%s': external data '%.*s' is not a regular file", tname,
+                     (int)tf->location_len, tf->location);
+    } else if (tf->has_length && tf->ext_length != bytes) {
+        s = tt_error(TETHER_ERR_INVALID_MODEL, "tensor '%s': external data length %" PRIu64 " != %zu bytes its shape needs",
+                     tname, tf->ext_length, bytes);
+    } else if (tf->ext_offset > (uint64_t)st.st_size || bytes > (uint64_t)st.st_size - tf->ext_offset) {
+        s = tt_error(TETHER_ERR_INVALID_MODEL,
+                     "tensor '%s': external data wants %zu bytes at offset %" PRIu64 " of '%.*s', which has %lld",
+                     tname, bytes, tf->ext_offset, (int)tf->location_len, tf->location, (long long)st.st_size);
+    } else if (dst) { /* dst == NULL: only check that the bytes are there */
+        size_t done = 0;
+        while (done < bytes) {
+            ssize_t k = pread(fd, (char *)dst + done, bytes - done, (off_t)(tf->ext_offset + done));
+            if (k <= 0) {
+                s = tt_error(TETHER_ERR_IO, "tensor '%s': reading external data failed: %s", tname,
+                             k < 0 ? strerror(errno) : "unexpected end of file");
+                break;
+            }
+            done += (size_t)k;
+        }
+    }
+    close(fd);
+    return s;
+}
+
+/* Checks (before allocating) that the data the tensor claims is really there. */
+static tt_status check_sizes(tt_decoder *d, const tensor_fields *tf, const char *tname, int64_t numel, size_t bytes)
+{
+    tt_dtype dt = (tt_dtype)tf->dtype;
+    if (tf->external)
+        return read_external(d, tf, tname, NULL, bytes);
+    if (tf->has_raw) {
+        if (dt == TETHER_DTYPE_STRING)
+            return tt_error(TETHER_ERR_INVALID_MODEL, "string tensor '%s' uses raw_data", tname);
+        if (tf->raw_len != bytes)
+            return tt_error(TETHER_ERR_INVALID_MODEL,
+                            "tensor '%s' (%s) has %zu bytes of raw_data but its shape needs %zu", tname,
+                            tt_dtype_name(dt), tf->raw_len, bytes);
+        return TT_OK;
+    }
+    size_t have, want = (size_t)numel;
+    switch (dt) {
+    case TETHER_DTYPE_FLOAT: have = tf->n_float; break;
+    case TETHER_DTYPE_COMPLEX64: have = tf->n_float, want *= 2; break;
+    case TETHER_DTYPE_DOUBLE: have = tf->n_double; break;
+    case TETHER_DTYPE_COMPLEX128: have = tf->n_double, want *= 2; break;
+    case TETHER_DTYPE_INT64: have = tf->n_int64; break;
+    case TETHER_DTYPE_UINT32:
+    case TETHER_DTYPE_UINT64: have = tf->n_uint64; break;
+    case TETHER_DTYPE_STRING: have = tf->n_string; break;
+    default: have = tf->n_int32; break;
+    }
+    if (have != want)
+        return tt_error(TETHER_ERR_INVALID_MODEL, "tensor '%s' (%s%s) holds %zu elements but its shape needs %zu",
+                        tname, tt_dtype_name(dt), tt_dims_str(tf->n_dims, tf->dims, (char[160]){0}, 160), have, want);
+    return TT_OK;
+}
+
+static tt_status fill_typed(const tt_pb *msg, const tensor_fields *tf, tt_tensor *t, tt_arena *a)
+{
+    tt_pb r = *msg;
+    tt_pb_field f;
+    int rc;
+    tt_dtype dt = t->dtype;
+    size_t numel = (size_t)tt_tensor_numel(t);
+    size_t n = 0;
+    uint64_t *tmp = NULL;
+    bool via_varint = dt != TETHER_DTYPE_FLOAT && dt != TETHER_DTYPE_COMPLEX64 && dt != TETHER_DTYPE_DOUBLE &&
+                      dt != TETHER_DTYPE_COMPLEX128 && dt != TETHER_DTYPE_STRING;
+    if (via_varint && numel && !(tmp = tt_malloc(numel * sizeof *tmp)))
+        return NOMEM();
+    tt_status s = TT_OK;
+    int want_field = dt == TETHER_DTYPE_FLOAT || dt == TETHER_DTYPE_COMPLEX64    ? 4
+                     : dt == TETHER_DTYPE_DOUBLE || dt == TETHER_DTYPE_COMPLEX128 ? 10
+                     : dt == TETHER_DTYPE_INT64                                   ? 7
+                     : dt == TETHER_DTYPE_UINT32 || dt == TETHER_DTYPE_UINT64     ? 11
+                     : dt == TETHER_DTYPE_STRING                                  ? 6
+                                                                                  : 5;
+    size_t cap = (dt == TETHER_DTYPE_COMPLEX64 || dt == TETHER_DTYPE_COMPLEX128) ? numel * 2 : numel;
+    while (s == TT_OK && (rc = tt_pb_next(&r, &f)) > 0) {
+        if ((int)f.num != want_field)
+            continue;
+        if (want_field == 4)
+            s = tt_pb_fixed32(&f, t->data, cap, &n);
+        else if (want_field == 10)
+            s = tt_pb_fixed64(&f, t->data, cap, &n);
+        else if (want_field == 6) {
+            char **strs = t->data;
+            if (n >= numel)
+                break;
+            if (a) {
+                if (!(strs[n] = tt_arena_strndup(a, (const char *)f.data, f.len)))
+                    s = NOMEM();
+            } else {
+                s = tt_tensor_set_string(t, (int64_t)n, (const char *)f.data, f.len);
+            }
+            n++;
+        } else {
+            s = tt_pb_varints(&f, tmp, numel, &n);
+        }
+    }
+    if (s == TT_OK && rc < 0)
+        s = TETHER_ERR_INVALID_MODEL;
+    if (s == TT_OK && via_varint) {
+        for (size_t i = 0; i < numel; i++) {
+            uint64_t v = tmp[i];
+            switch (dt) {
+            case TETHER_DTYPE_INT64: ((int64_t *)t->data)[i] = (int64_t)v; break;
+            case TETHER_DTYPE_UINT64: ((uint64_t *)t->data)[i] = v; break;
+            case TETHER_DTYPE_UINT32: ((uint32_t *)t->data)[i] = (uint32_t)v; break;
+            case TETHER_DTYPE_INT32: ((int32_t *)t->data)[i] = (int32_t)v; break;
+            case TETHER_DTYPE_INT16: ((int16_t *)t->data)[i] = (int16_t)v; break;
+            case TETHER_DTYPE_UINT16:
+            case TETHER_DTYPE_FLOAT16:
+            case TETHER_DTYPE_BFLOAT16: ((uint16_t *)t->data)[i] = (uint16_t)v; break;
+            case TETHER_DTYPE_INT8: ((int8_t *)t->data)[i] = (int8_t)v; break;
+            case TETHER_DTYPE_UINT8: ((uint8_t *)t->data)[i] = (uint8_t)v; break;
+            case TETHER_DTYPE_BOOL: ((uint8_t *)t->data)[i] = v != 0; break;
+            default: break;
+            }
+        }
+    }
+    tt_free(tmp);
+    return s;
+}
+
+static tt_status decode_tensor_msg(tt_decoder *d, const tt_pb *msg, size_t offset, tt_arena *a, tt_tensor *t,
+                                   const char **name_out)
+{
+    tensor_fields tf;
+    TT_TRY(scan_tensor(d, msg, offset, &tf));
+    const char *tname = tf.name ? tf.name : "";
+    if (name_out)
+        *name_out = tname;
+    if (!tt_dtype_valid(tf.dtype))
+        return tt_error(TETHER_ERR_INVALID_MODEL, "tensor '%s' at byte %zu has invalid data type %d", tname, offset,
+                        tf.dtype);
+    for (int i = 0; i < tf.n_dims; i++)
+        if (tf.dims[i] < 0)
+            return tt_error(TETHER_ERR_INVALID_MODEL, "tensor '%s' has negative dimension %" PRId64, tname, tf.dims[i]);
+    tt_status s = tt_tensor_init(t, (tt_dtype)tf.dtype, tf.n_dims, tf.dims);
+    if (s != TT_OK)
+        return tt_error_prefix(s, "tensor '%s': ", tname);
+    int64_t numel = tt_tensor_numel(t);
+    size_t bytes = (size_t)numel * tt_dtype_size(t->dtype);
+    TT_TRY(check_sizes(d, &tf, tname, numel, bytes));
+    bool str = t->dtype == TETHER_DTYPE_STRING;
+    if (a) {
+        t->data = tt_arena_alloc_data(a, bytes);
+        if (!t->data)
+            return NOMEM();
+        if (str)
+            for (int64_t i = 0; i < numel; i++)
+                ((char **)t->data)[i] = (char *)"";
+    } else {
+        TT_TRY(tt_tensor_alloc(t, t->dtype, t->rank, t->dims));
+    }
+    if (tf.external)
+        s = read_external(d, &tf, tname, t->data, bytes);
+    else if (tf.has_raw)
+        memcpy(t->data, tf.raw, bytes);
+    else
+        s = fill_typed(msg, &tf, t, a);
+    if (s != TT_OK && !a)
+        tt_tensor_release(t);
+    return s;
+}
+
+tt_status tt_decode_tensor(tt_decoder *d, const tt_pb *parent, const tt_pb_field *f, tt_arena *a, tt_tensor *t,
+                           const char **name)
+{
+    tt_pb r;
+    if (f->wire != TT_PB_LEN)
+        return tt_error(TETHER_ERR_INVALID_MODEL, "tensor at byte %zu is malformed", f->offset);
+    TT_TRY(tt_pb_sub(parent, f, &r));
+    return decode_tensor_msg(d, &r, f->offset, a, t, name);
+}
+
+tt_status tt_decode_sparse_tensor(tt_decoder *d, const tt_pb *parent, const tt_pb_field *sf, tt_arena *a,
+                                  tt_tensor *t, const char **name)
+{
+    tt_pb r;
+    tt_pb_field f;
+    int rc;
+    if (sf->wire != TT_PB_LEN)
+        return tt_error(TETHER_ERR_INVALID_MODEL, "sparse tensor at byte %zu is malformed", sf->offset);
+    TT_TRY(tt_pb_sub(parent, sf, &r));
+    tt_tensor values = {0}, indices = {0};
+    bool have_v = false, have_i = false;
+    int64_t dims[TT_MAX_RANK];
+    size_t nd = 0;
+    tt_status s = TT_OK;
+    const char *vname = "";
+    while (s == TT_OK && (rc = tt_pb_next(&r, &f)) > 0) {
+        if (f.num == 1 && !have_v) {
+            s = tt_decode_tensor(d, &r, &f, NULL, &values, &vname);
+            have_v = s == TT_OK;
+        } else if (f.num == 2 && !have_i) {
+            s = tt_decode_tensor(d, &r, &f, NULL, &indices, NULL);
+            have_i = s == TT_OK;
+        } else if (f.num == 3) {
+            s = tt_pb_varints(&f, (uint64_t *)dims, TT_MAX_RANK, &nd);
+        }
+    }
+    if (s == TT_OK && rc < 0)
+        s = TETHER_ERR_INVALID_MODEL;
+    if (name)
+        *name = a ? tt_arena_strdup(a, vname) : "";
+    int64_t nnz = have_v && values.rank == 1 ? values.dims[0] : -1;
+    if (s == TT_OK && (!have_v || !have_i || nnz < 0 || indices.dtype != TETHER_DTYPE_INT64 ||
+                       values.dtype == TETHER_DTYPE_STRING))
+        s = tt_error(TETHER_ERR_INVALID_MODEL, "sparse tensor '%s' needs 1-D values and int64 indices", vname);
+    if (s == TT_OK)
+        s = tt_tensor_init(t, values.dtype, (int)nd, dims);
+    if (s == TT_OK) {
+        int64_t total = tt_tensor_numel(t);
+        size_t esz = tt_dtype_size(values.dtype);
+        bool coo = indices.rank == 2; /* [NNZ, rank] coordinates, else [NNZ] linear indices */
+        if (!((indices.rank == 1 && indices.dims[0] == nnz) ||
+              (coo && indices.dims[0] == nnz && indices.dims[1] == (int64_t)nd)))
+            s = tt_error(TETHER_ERR_INVALID_MODEL, "sparse tensor '%s': indices shape does not match", vname);
+        else if (!(t->data = a ? tt_arena_alloc(a, (size_t)total * esz) : NULL) && a)
+            s = NOMEM();
+        else if (!a) {
+            s = tt_tensor_alloc(t, values.dtype, (int)nd, dims);
+        }
+        const int64_t *idx = indices.data;
+        for (int64_t k = 0; s == TT_OK && k < nnz; k++) {
+            int64_t lin = 0;
+            if (coo) {
+                for (size_t j = 0; j < nd; j++) {
+                    int64_t c = idx[k * (int64_t)nd + (int64_t)j];
+                    if (c < 0 || c >= dims[j]) {
+                        lin = -1;
+                        break;
+                    }
+                    lin = lin * dims[j] + c;
+                }
+            } else {
+                lin = idx[k];
+            }
+            if (lin < 0 || lin >= total)
+                s = tt_error(TETHER_ERR_INVALID_MODEL, "sparse tensor '%s': index out of range", vname);
+            else
+                memcpy((char *)t->data + lin * (int64_t)esz, (char *)values.data + k * (int64_t)esz, esz);
+        }
+    }
+    tt_tensor_release(&values);
+    tt_tensor_release(&indices);
+    return s;
+}

@@ -1,0 +1,322 @@
+/* Helpers shared by operator definitions. */
+#include "ops/util.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+tt_status tt_op_error(const tt_node *n, tt_status code, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return tt_error(code, "node '%s' (%s): %s", n->name, n->op_type, msg);
+}
+
+tt_status tt_infer_same(tt_ictx *c, int i, int o)
+{
+    const tt_type *t = tt_iin(c, i);
+    if (!t)
+        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d is required", i);
+    if (o < c->n_out)
+        c->out[o] = *t;
+    return TT_OK;
+}
+
+void tt_infer_tensor(tt_ictx *c, int o, tt_dtype dtype, int rank, const int64_t *dims)
+{
+    if (o >= c->n_out)
+        return;
+    if (rank < 0)
+        tt_type_unknown_shape(&c->out[o], dtype);
+    else
+        tt_type_tensor(&c->out[o], dtype, rank, dims);
+}
+
+static int64_t bcast_dim(int64_t a, int64_t b, bool *ok)
+{
+    if (a == b)
+        return a;
+    if (a == 1)
+        return b;
+    if (b == 1)
+        return a;
+    if (a >= 0 && b >= 0) {
+        *ok = false;
+        return a;
+    }
+    /* a symbol against a known dim > 1: the symbol must equal it (or be 1, which the known
+     * dim wins anyway) */
+    if (a >= 0)
+        return a;
+    if (b >= 0)
+        return b;
+    return TT_DIM_UNKNOWN;
+}
+
+tt_status tt_broadcast_shapes(const tt_node *node, int ra, const int64_t *a, int rb, const int64_t *b, int *r,
+                              int64_t *out)
+{
+    int rr = ra > rb ? ra : rb;
+    int64_t tmp[TT_MAX_RANK];
+    for (int i = 0; i < rr; i++) {
+        int ia = i - (rr - ra), ib = i - (rr - rb);
+        int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
+        bool ok = true;
+        tmp[i] = bcast_dim(da, db, &ok);
+        if (!ok) {
+            char sa[160], sb[160];
+            return tt_op_error(node, TETHER_ERR_SHAPE, "shapes %s and %s cannot be broadcast together",
+                               tt_dims_str(ra, a, sa, sizeof sa), tt_dims_str(rb, b, sb, sizeof sb));
+        }
+    }
+    memcpy(out, tmp, sizeof(int64_t) * (size_t)rr);
+    *r = rr;
+    return TT_OK;
+}
+
+tt_status tt_infer_broadcast(const tt_ictx *c, int first, int n, int *out_rank, int64_t *out_dims)
+{
+    int r = 0;
+    int64_t dims[TT_MAX_RANK];
+    for (int i = first; i < first + n; i++) {
+        const tt_type *t = tt_iin(c, i);
+        if (!t)
+            continue;
+        if (t->rank < 0) {
+            *out_rank = -1;
+            return TT_OK;
+        }
+        TT_TRY(tt_broadcast_shapes(c->node, r, dims, t->rank, t->dims, &r, dims));
+    }
+    *out_rank = r;
+    memcpy(out_dims, dims, sizeof(int64_t) * (size_t)r);
+    return TT_OK;
+}
+
+tt_status tt_infer_check_dtype(const tt_ictx *c, int i, uint32_t mask)
+{
+    const tt_type *t = tt_iin(c, i);
+    if (!t)
+        return TT_OK;
+    if (t->kind != TT_KIND_TENSOR)
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "input %d must be a tensor", i);
+    if (!((mask >> t->dtype) & 1))
+        return tt_op_error(c->node, TETHER_ERR_UNSUPPORTED, "input %d has dtype %s, which this op does not support", i,
+                           tt_dtype_name(t->dtype));
+    return TT_OK;
+}
+
+tt_status tt_infer_same_dtype(const tt_ictx *c, int i, int j)
+{
+    const tt_type *a = tt_iin(c, i), *b = tt_iin(c, j);
+    if (a && b && a->dtype != b->dtype)
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "inputs %d and %d must have the same dtype (%s vs %s)", i, j,
+                           tt_dtype_name(a->dtype), tt_dtype_name(b->dtype));
+    return TT_OK;
+}
+
+bool tt_infer_ints(const tt_ictx *c, int i, int64_t *out, int64_t cap, int64_t *n, tt_status *s)
+{
+    const tt_tensor *v = tt_ival(c, i);
+    *s = TT_OK;
+    if (!v)
+        return false;
+    *s = tt_tensor_to_ints(c->node, v, out, cap, n);
+    return *s == TT_OK;
+}
+
+tt_status tt_norm_axis(const tt_node *n, int64_t axis, int rank, bool allow_end, int *out)
+{
+    int64_t lim = rank + (allow_end ? 1 : 0);
+    int64_t a = axis < 0 ? axis + lim : axis;
+    if (a < 0 || a >= lim || (lim == 0))
+        return tt_op_error(n, TETHER_ERR_SHAPE, "axis %" PRId64 " is out of range for rank %d", axis, rank);
+    *out = (int)a;
+    return TT_OK;
+}
+
+tt_status tt_tensor_to_ints(const tt_node *node, const tt_tensor *t, int64_t *out, int64_t cap, int64_t *n)
+{
+    if (!tt_dtype_is_int(t->dtype))
+        return tt_op_error(node, TETHER_ERR_SHAPE, "expected an integer tensor, got %s", tt_dtype_name(t->dtype));
+    int64_t k = tt_tensor_numel(t);
+    if (k > cap)
+        return tt_op_error(node, TETHER_ERR_SHAPE, "integer list of %" PRId64 " elements is longer than %" PRId64, k,
+                           cap);
+    for (int64_t i = 0; i < k; i++)
+        out[i] = tt_load_i64(t->data, t->dtype, (size_t)i);
+    *n = k;
+    return TT_OK;
+}
+
+void tt_strides(int rank, const int64_t *dims, int64_t *strides)
+{
+    int64_t s = 1;
+    for (int i = rank - 1; i >= 0; i--) {
+        strides[i] = s;
+        s *= dims[i];
+    }
+}
+
+int64_t tt_dims_prod(const int64_t *dims, int from, int to)
+{
+    int64_t p = 1;
+    for (int i = from; i < to; i++)
+        p *= dims[i];
+    return p;
+}
+
+/* ---- broadcasting ------------------------------------------------------------------ */
+
+typedef struct bcast_job {
+    int rank, np;                              /* dims after coalescing; pointers incl. output */
+    int64_t dims[TT_MAX_RANK];
+    int64_t st[TT_BCAST_MAX + 1][TT_MAX_RANK]; /* byte strides */
+    char *base[TT_BCAST_MAX + 1];
+    tt_bcast_fn fn;
+    void *arg;
+} bcast_job;
+
+static void bcast_rows(void *arg, int64_t begin, int64_t end)
+{
+    bcast_job *j = arg;
+    int R = j->rank;
+    int64_t inner = j->dims[R - 1];
+    int64_t idx[TT_MAX_RANK] = {0};
+    /* position of row `begin` */
+    int64_t r = begin;
+    for (int d = R - 2; d >= 0; d--) {
+        idx[d] = r % j->dims[d];
+        r /= j->dims[d];
+    }
+    char *ptr[TT_BCAST_MAX + 1];
+    int64_t step[TT_BCAST_MAX + 1];
+    for (int p = 0; p < j->np; p++) {
+        step[p] = j->st[p][R - 1];
+        int64_t off = 0;
+        for (int d = 0; d < R - 1; d++)
+            off += idx[d] * j->st[p][d];
+        ptr[p] = j->base[p] + off;
+    }
+    for (int64_t row = begin; row < end; row++) {
+        j->fn(ptr, step, inner, j->arg);
+        /* odometer over the outer dims */
+        for (int d = R - 2; d >= 0; d--) {
+            if (++idx[d] < j->dims[d]) {
+                for (int p = 0; p < j->np; p++)
+                    ptr[p] += j->st[p][d];
+                break;
+            }
+            idx[d] = 0;
+            for (int p = 0; p < j->np; p++)
+                ptr[p] -= j->st[p][d] * (j->dims[d] - 1);
+        }
+    }
+}
+
+tt_status tt_bcast_apply(tt_tensor *out, int k, const tt_tensor *const *ins, tt_bcast_fn fn, void *arg)
+{
+    TT_ASSERT(k <= TT_BCAST_MAX);
+    int64_t total = tt_tensor_numel(out);
+    if (total == 0)
+        return TT_OK;
+    bcast_job j = {.np = k + 1, .fn = fn, .arg = arg};
+    int R = out->rank;
+    int64_t dims[TT_MAX_RANK], st[TT_BCAST_MAX + 1][TT_MAX_RANK];
+    for (int d = 0; d < R; d++)
+        dims[d] = out->dims[d];
+    for (int p = 0; p <= k; p++) {
+        const tt_tensor *t = p ? ins[p - 1] : out;
+        size_t es = tt_dtype_size(t->dtype);
+        int64_t s = (int64_t)es;
+        for (int d = R - 1; d >= 0; d--) {
+            int id = d - (R - t->rank);
+            if (id < 0 || (t->dims[id] == 1 && dims[d] != 1)) {
+                st[p][d] = 0;
+            } else if (t->dims[id] != dims[d]) {
+                char a[160], b[160];
+                return tt_error(TETHER_ERR_SHAPE, "cannot broadcast %s to %s", tt_dims_str(t->rank, t->dims, a, 160),
+                                tt_dims_str(R, dims, b, 160));
+            } else {
+                st[p][d] = s;
+                s *= t->dims[id];
+            }
+        }
+        j.base[p] = t->data;
+    }
+    /* Coalesce adjacent dims that every pointer walks contiguously, so the inner loop runs long. */
+    int r = 0;
+    for (int d = 0; d < R; d++) {
+        if (dims[d] == 1)
+            continue;
+        if (r > 0) {
+            bool merge = true;
+            for (int p = 0; p <= k && merge; p++)
+                merge = st[p][d] * dims[d] == j.st[p][r - 1];
+            if (merge) {
+                j.dims[r - 1] *= dims[d];
+                for (int p = 0; p <= k; p++)
+                    j.st[p][r - 1] = st[p][d];
+                continue;
+            }
+        }
+        j.dims[r] = dims[d];
+        for (int p = 0; p <= k; p++)
+            j.st[p][r] = st[p][d];
+        r++;
+    }
+    if (r == 0) {
+        j.dims[0] = 1;
+        for (int p = 0; p <= k; p++)
+            j.st[p][0] = 0;
+        r = 1;
+    }
+    j.rank = r;
+    int64_t rows = total / j.dims[r - 1];
+    int64_t grain = (16384 + j.dims[r - 1] - 1) / j.dims[r - 1];
+    tt_parallel_for(rows, grain, bcast_rows, &j);
+    return TT_OK;
+}
+
+void tt_map(int64_t n, tt_map_fn fn, void *arg) { tt_parallel_for(n, 16384, fn, arg); }
+
+void tt_to_f32(const void *src, tt_dtype t, float *dst, int64_t n)
+{
+    switch (t) {
+    case TETHER_DTYPE_FLOAT: memcpy(dst, src, (size_t)n * 4); break;
+    case TETHER_DTYPE_FLOAT16:
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = tt_f16_to_f32(((const uint16_t *)src)[i]);
+        break;
+    case TETHER_DTYPE_BFLOAT16:
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = tt_bf16_to_f32(((const uint16_t *)src)[i]);
+        break;
+    default:
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = (float)tt_load_f64(src, t, (size_t)i);
+        break;
+    }
+}
+
+void tt_from_f32(const float *src, void *dst, tt_dtype t, int64_t n)
+{
+    switch (t) {
+    case TETHER_DTYPE_FLOAT: memcpy(dst, src, (size_t)n * 4); break;
+    case TETHER_DTYPE_FLOAT16:
+        for (int64_t i = 0; i < n; i++)
+            ((uint16_t *)dst)[i] = tt_f32_to_f16(src[i]);
+        break;
+    case TETHER_DTYPE_BFLOAT16:
+        for (int64_t i = 0; i < n; i++)
+            ((uint16_t *)dst)[i] = tt_f32_to_bf16(src[i]);
+        break;
+    default:
+        for (int64_t i = 0; i < n; i++)
+            tt_store_f64(dst, t, (size_t)i, src[i]);
+        break;
+    }
+}

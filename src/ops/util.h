@@ -1,0 +1,84 @@
+/* Shared helpers for operator definitions: type/shape inference building blocks,
+ * multidirectional broadcasting, dtype dispatch, axis handling. */
+#ifndef TT_OPS_UTIL_H
+#define TT_OPS_UTIL_H
+
+#include "core/threadpool.h"
+#include "ops/op.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- inference ------------------------------------------------------------------- */
+
+/* Output `o` gets the type of input `i`. */
+tt_status tt_infer_same(tt_ictx *c, int i, int o);
+/* Output `o` is a tensor of dtype with the given (possibly symbolic) shape. rank -1: unknown. */
+void tt_infer_tensor(tt_ictx *c, int o, tt_dtype dtype, int rank, const int64_t *dims);
+/* Multidirectional (numpy) broadcast of the shapes of inputs [first, first+n), skipping
+ * omitted ones; fails on incompatible known dims. out_rank -1 when a rank is unknown. */
+tt_status tt_infer_broadcast(const tt_ictx *c, int first, int n, int *out_rank, int64_t *out_dims);
+/* Broadcast of two concrete or symbolic shapes. */
+tt_status tt_broadcast_shapes(const tt_node *node, int ra, const int64_t *a, int rb, const int64_t *b, int *r,
+                              int64_t *out);
+/* Checks input i is a tensor whose dtype is in mask (TT_DT bits). Omitted inputs pass. */
+tt_status tt_infer_check_dtype(const tt_ictx *c, int i, uint32_t mask);
+/* Checks inputs i and j have the same dtype. */
+tt_status tt_infer_same_dtype(const tt_ictx *c, int i, int j);
+/* Reads input i's value as int64s when known (int32/int64/… tensors). Returns false if the
+ * value is not known yet; errors (too many, wrong type) are reported through *s. */
+bool tt_infer_ints(const tt_ictx *c, int i, int64_t *out, int64_t cap, int64_t *n, tt_status *s);
+/* The known rank of input i, or -1. */
+static inline int tt_infer_rank(const tt_ictx *c, int i)
+{
+    const tt_type *t = tt_iin(c, i);
+    return t && t->kind == TT_KIND_TENSOR ? t->rank : -1;
+}
+
+/* ---- axes and shapes ----------------------------------------------------------------- */
+
+/* Normalises a possibly negative axis into [0, rank) (or [0, rank] with allow_end). */
+tt_status tt_norm_axis(const tt_node *n, int64_t axis, int rank, bool allow_end, int *out);
+/* Reads a tensor of integers into int64s (at most cap). */
+tt_status tt_tensor_to_ints(const tt_node *node, const tt_tensor *t, int64_t *out, int64_t cap, int64_t *n);
+/* Row-major strides in elements. */
+void tt_strides(int rank, const int64_t *dims, int64_t *strides);
+int64_t tt_dims_prod(const int64_t *dims, int from, int to);
+
+/* ---- broadcasting kernels --------------------------------------------------------------- */
+
+/* Calls fn over the output in runs along the innermost dimension: ptr[0] is the output,
+ * ptr[1..k] the inputs, step[j] each pointer's byte step per element (0 for a broadcast
+ * input). out must already have the broadcast shape. Splits work over the thread pool. */
+typedef void (*tt_bcast_fn)(char *const *ptr, const int64_t *step, int64_t n, void *arg);
+#define TT_BCAST_MAX 4
+tt_status tt_bcast_apply(tt_tensor *out, int k, const tt_tensor *const *ins, tt_bcast_fn fn, void *arg);
+
+/* Elementwise over a contiguous range, split over the thread pool. */
+typedef void (*tt_map_fn)(void *arg, int64_t begin, int64_t end);
+void tt_map(int64_t n, tt_map_fn fn, void *arg);
+
+/* ---- BLAS ------------------------------------------------------------------------------- */
+
+/* C = alpha * op(A) op(B) + beta * C for `batch` products (row-major; sa/sb/sc are element
+ * strides between products, 0 to share one), split over the thread pool. */
+void tt_sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                      int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc,
+                      int64_t sc, int64_t batch);
+
+/* ---- half precision --------------------------------------------------------------------- */
+
+/* Converts n elements of a float16/bfloat16/float/double buffer to float and back. */
+void tt_to_f32(const void *src, tt_dtype t, float *dst, int64_t n);
+void tt_from_f32(const float *src, void *dst, tt_dtype t, int64_t n);
+
+/* ---- dtype dispatch --------------------------------------------------------------------- */
+
+/* TT_CASE_xxx(X) expands X(ENUM, ctype) for each dtype of the family. */
+#define TT_FOR_SINT(X) X(TETHER_DTYPE_INT8, int8_t) X(TETHER_DTYPE_INT16, int16_t) X(TETHER_DTYPE_INT32, int32_t) X(TETHER_DTYPE_INT64, int64_t)
+#define TT_FOR_UINT(X) X(TETHER_DTYPE_UINT8, uint8_t) X(TETHER_DTYPE_UINT16, uint16_t) X(TETHER_DTYPE_UINT32, uint32_t) X(TETHER_DTYPE_UINT64, uint64_t)
+#define TT_FOR_INT(X) TT_FOR_SINT(X) TT_FOR_UINT(X)
+#define TT_FOR_REAL(X) X(TETHER_DTYPE_FLOAT, float) X(TETHER_DTYPE_DOUBLE, double)
+#define TT_FOR_NATIVE(X) TT_FOR_REAL(X) TT_FOR_INT(X)   /* types C arithmetic handles directly */
+
+#endif

@@ -1,0 +1,262 @@
+/* Session preparation, one pass over each graph in order: choose each node's op (failing
+ * at load on anything unsupported), parse attributes, infer types and shapes, and fold
+ * nodes whose inputs are all constants into new constants. */
+#include "runtime/prepare.h"
+
+#include "core/log.h"
+#include "runtime/exec.h"
+
+#include <limits.h>
+#include <string.h>
+
+#define TT_FOLD_MAX_BYTES ((size_t)64 << 20)
+
+static bool node_has_subgraphs(const tt_node *n)
+{
+    for (int i = 0; i < n->n_attrs; i++)
+        if (n->attrs[i].type == TT_ATTR_GRAPH || n->attrs[i].type == TT_ATTR_GRAPHS)
+            return true;
+    return false;
+}
+
+/* A declared type refines what inference could not fix; inference wins elsewhere. */
+static void merge_type(tt_type *decl, const tt_type *inf)
+{
+    if (inf->kind == TT_KIND_NONE)
+        return;
+    if (decl->kind == TT_KIND_NONE) {
+        *decl = *inf;
+        return;
+    }
+    tt_type m = *inf;
+    if (m.rank < 0) {
+        m.rank = decl->rank;
+        memcpy(m.dims, decl->dims, sizeof m.dims);
+    } else if (decl->rank == m.rank) {
+        for (int i = 0; i < m.rank; i++)
+            if (m.dims[i] == TT_DIM_UNKNOWN)
+                m.dims[i] = decl->dims[i];
+    }
+    if (m.dtype == TETHER_DTYPE_UNDEFINED)
+        m.dtype = decl->dtype;
+    *decl = m;
+}
+
+/* Moves a folded tensor into the model's arena so it lives as long as the model. */
+static tt_status persist(tt_model *m, const tt_tensor *src, tt_tensor **out)
+{
+    tt_tensor *t = tt_arena_alloc(&m->arena, sizeof *t);
+    if (!t)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory folding constants");
+    *t = *src;
+    t->buf = NULL;
+    size_t bytes = tt_tensor_nbytes(src);
+    t->data = tt_arena_alloc_data(&m->arena, bytes ? bytes : 1);
+    if (!t->data)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory folding constants");
+    if (src->dtype == TETHER_DTYPE_STRING) {
+        int64_t n = tt_tensor_numel(src);
+        for (int64_t i = 0; i < n; i++) {
+            char *s = tt_arena_strdup(&m->arena, ((char *const *)src->data)[i]);
+            if (!s)
+                return tt_error(TETHER_ERR_NO_MEMORY, "out of memory folding constants");
+            ((char **)t->data)[i] = s;
+        }
+    } else if (bytes) {
+        memcpy(t->data, src->data, bytes);
+    }
+    m->weight_bytes += bytes;
+    *out = t;
+    return TT_OK;
+}
+
+static bool foldable(const tt_graph *g, const tt_node *n)
+{
+    if (n->op->flags & (TT_OP_RANDOM | TT_OP_NO_FOLD))
+        return false;
+    if (n->n_implicit || node_has_subgraphs(n))
+        return false;
+    for (int k = 0; k < n->n_inputs; k++)
+        if (n->inputs[k] >= 0 && g->values[n->inputs[k]].origin != TT_VALUE_CONST)
+            return false;
+    for (int k = 0; k < n->n_outputs; k++)
+        if (n->outputs[k] >= 0 && g->values[n->outputs[k]].type.kind != TT_KIND_TENSOR)
+            return false;
+    return true;
+}
+
+static tt_status prepare_node(tt_graph *g, int i, bool fold)
+{
+    tt_node *n = &g->nodes[i];
+    int nin = n->n_inputs, nout = n->n_outputs;
+    const tt_type **tin = tt_calloc((size_t)nin + 1, sizeof *tin);
+    const tt_tensor **val = tt_calloc((size_t)nin + 1, sizeof *val);
+    tt_type *tout = tt_calloc((size_t)nout + 1, sizeof *tout);
+    tt_status s = TT_OK;
+    if (!tin || !val || !tout) {
+        s = tt_error(TETHER_ERR_NO_MEMORY, "out of memory preparing node '%s'", n->name);
+        goto done;
+    }
+    for (int k = 0; k < nin; k++) {
+        int v = n->inputs[k];
+        if (v < 0)
+            continue;
+        tin[k] = &g->values[v].type;
+        if (g->values[v].origin == TT_VALUE_CONST)
+            val[k] = g->values[v].init;
+    }
+    if (!n->op && (s = tt_op_find(n, tin, &n->op)) != TT_OK)
+        goto done;
+    if (n->op->prepare && !n->state && (s = n->op->prepare(n, &n->state)) != TT_OK)
+        goto done;
+    for (int a = 0; a < n->n_attrs && s == TT_OK; a++) {
+        tt_attr *at = &n->attrs[a];
+        if (at->type == TT_ATTR_GRAPH)
+            s = tt_graph_prepare(at->g, fold);
+        for (size_t j = 0; at->type == TT_ATTR_GRAPHS && j < at->n && s == TT_OK; j++)
+            s = tt_graph_prepare(at->graphs[j], fold);
+    }
+    if (s != TT_OK)
+        goto done;
+    for (int k = 0; k < nout; k++)
+        tout[k].rank = -1;
+    tt_ictx ic = {.node = n, .n_in = nin, .n_out = nout, .in = tin, .val = val, .out = tout, .concrete = false};
+    if ((s = n->op->infer(&ic)) != TT_OK)
+        goto done;
+    for (int k = 0; k < nout; k++)
+        if (n->outputs[k] >= 0)
+            merge_type(&g->values[n->outputs[k]].type, &tout[k]);
+done:
+    tt_free(tin);
+    tt_free(val);
+    tt_free(tout);
+    return s;
+}
+
+/* Runs node i on constants and turns its outputs into constants. */
+static tt_status fold_node(tt_graph *g, tt_frame *f, int i, bool *folded)
+{
+    tt_node *n = &g->nodes[i];
+    *folded = false;
+    tt_status s = tt_exec_node(f, i);
+    if (s != TT_OK) {
+        /* leave it to run time, where the same error will name the node if it recurs */
+        TT_DEBUG("not folding node '%s' (%s): %s", n->name, n->op_type, tt_last_error());
+        tt_error_clear();
+        return TT_OK;
+    }
+    bool ok = true;
+    for (int k = 0; k < n->n_outputs; k++) {
+        int v = n->outputs[k];
+        if (v >= 0 && (f->vals[v].kind != TT_KIND_TENSOR || tt_tensor_nbytes(&f->vals[v].t) > TT_FOLD_MAX_BYTES))
+            ok = false;
+    }
+    for (int k = 0; k < n->n_outputs && ok; k++) {
+        int v = n->outputs[k];
+        if (v < 0)
+            continue;
+        tt_tensor *t = NULL;
+        TT_TRY(persist(g->model, &f->vals[v].t, &t));
+        tt_value_release(&f->vals[v]);
+        f->vals[v].kind = TT_KIND_TENSOR;
+        f->vals[v].t = *t;
+        tt_value_decl *d = &g->values[v];
+        d->origin = TT_VALUE_CONST;
+        d->init = t;
+        d->producer = -1;
+        tt_type_tensor(&d->type, t->dtype, t->rank, t->dims);
+    }
+    if (ok) {
+        for (int k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] >= 0)
+                g->values[n->inputs[k]].n_consumers--;
+        *folded = true;
+    }
+    return TT_OK;
+}
+
+tt_status tt_graph_prepare(tt_graph *g, bool fold)
+{
+    if (g->parent)
+        for (int i = 0; i < g->n_outer; i++) {
+            tt_value_decl *d = &g->values[g->outer[i]];
+            d->type = g->parent->values[d->outer].type;
+        }
+    tt_frame f = {.g = g};
+    bool *dead = tt_calloc((size_t)g->n_nodes + 1, sizeof *dead);
+    f.vals = tt_calloc((size_t)g->n_values + 1, sizeof *f.vals);
+    f.remaining = tt_calloc((size_t)g->n_values + 1, sizeof *f.remaining);
+    tt_status s = TT_OK;
+    if (!dead || !f.vals || !f.remaining) {
+        s = tt_error(TETHER_ERR_NO_MEMORY, "out of memory preparing graph '%s'", g->name);
+        goto done;
+    }
+    for (int v = 0; v < g->n_values; v++)
+        f.remaining[v] = INT_MAX / 2; /* folding keeps every value it makes */
+    tt_frame_bind_static(&f);
+    int ndead = 0;
+    for (int i = 0; i < g->n_nodes && s == TT_OK; i++) {
+        s = prepare_node(g, i, fold);
+        if (s == TT_OK && fold && foldable(g, &g->nodes[i])) {
+            s = fold_node(g, &f, i, &dead[i]);
+            ndead += dead[i];
+        }
+    }
+    if (s == TT_OK && ndead) {
+        int *newpos = tt_malloc(sizeof(int) * (size_t)g->n_nodes);
+        if (!newpos) {
+            s = tt_error(TETHER_ERR_NO_MEMORY, "out of memory preparing graph '%s'", g->name);
+            goto done;
+        }
+        int j = 0;
+        for (int i = 0; i < g->n_nodes; i++) {
+            newpos[i] = j;
+            if (dead[i]) {
+                tt_node *n = &g->nodes[i];
+                if (n->state && n->op->release)
+                    n->op->release(n->state);
+                else
+                    tt_free(n->state);
+                n->state = NULL;
+                continue;
+            }
+            g->nodes[j++] = g->nodes[i];
+        }
+        for (int v = 0; v < g->n_values; v++)
+            if (g->values[v].origin == TT_VALUE_NODE)
+                g->values[v].producer = newpos[g->values[v].producer];
+        g->n_nodes = j;
+        tt_free(newpos);
+    }
+done:
+    if (f.vals)
+        for (int v = 0; v < g->n_values; v++)
+            if (g->values[v].origin == TT_VALUE_NODE)
+                tt_value_release(&f.vals[v]);
+    tt_free(f.vals);
+    tt_free(f.remaining);
+    tt_free(dead);
+    return s;
+}
+
+void tt_graph_release(tt_graph *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; i < g->n_nodes; i++) {
+        tt_node *n = &g->nodes[i];
+        for (int a = 0; a < n->n_attrs; a++) {
+            if (n->attrs[a].type == TT_ATTR_GRAPH)
+                tt_graph_release(n->attrs[a].g);
+            for (size_t j = 0; n->attrs[a].type == TT_ATTR_GRAPHS && j < n->attrs[a].n; j++)
+                tt_graph_release(n->attrs[a].graphs[j]);
+        }
+        if (n->state) {
+            if (n->op && n->op->release)
+                n->op->release(n->state);
+            else
+                tt_free(n->state);
+            n->state = NULL;
+        }
+    }
+}

@@ -1,0 +1,485 @@
+/* tether-conformance: runs the ONNX backend test suite (model.onnx + test_data_set_N/
+ * input_K.pb, output_K.pb per folder) and compares with ONNX's rule: same dtype and
+ * shape, |a - b| <= atol + rtol * |b|. Each test runs in its own process with a timeout,
+ * so a crash or hang is one failure, not the end of the run. */
+#include "model/model.h"
+#include "runtime/session.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_ROOT "/usr/share/libonnx-testdata/data"
+static const char *g_default_suites[] = {"node", "simple", "pytorch-converted", "pytorch-operator"};
+
+static double g_atol = 1e-7, g_rtol = 1e-3;
+static int g_timeout = 120;
+
+typedef struct test {
+    char *path, *name;
+    char result[600]; /* "pass ..." / "fail ..." / "skip ..." */
+} test;
+
+static bool is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* ---- comparing values ----------------------------------------------------------------- */
+
+static int compare_tensor(const tt_tensor *got, const tt_tensor *want, char *why, size_t n)
+{
+    char g[200], w[200];
+    if (got->dtype != want->dtype || got->rank != want->rank ||
+        memcmp(got->dims, want->dims, sizeof(int64_t) * (size_t)got->rank) != 0) {
+        snprintf(why, n, "got %s, expected %s", tt_tensor_desc(got, g, sizeof g), tt_tensor_desc(want, w, sizeof w));
+        return -1;
+    }
+    int64_t numel = tt_tensor_numel(want);
+    if (want->dtype == TETHER_DTYPE_STRING) {
+        for (int64_t i = 0; i < numel; i++) {
+            const char *a = ((char *const *)got->data)[i], *b = ((char *const *)want->data)[i];
+            if (strcmp(a, b) != 0) {
+                snprintf(why, n, "element %lld: got \"%.40s\", expected \"%.40s\"", (long long)i, a, b);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    bool fl = tt_dtype_is_float(want->dtype) || want->dtype == TETHER_DTYPE_COMPLEX64 ||
+              want->dtype == TETHER_DTYPE_COMPLEX128;
+    if (want->dtype == TETHER_DTYPE_COMPLEX64 || want->dtype == TETHER_DTYPE_COMPLEX128)
+        numel *= 2;
+    tt_dtype dt = want->dtype == TETHER_DTYPE_COMPLEX64    ? TETHER_DTYPE_FLOAT
+                  : want->dtype == TETHER_DTYPE_COMPLEX128 ? TETHER_DTYPE_DOUBLE
+                                                           : want->dtype;
+    int bad = 0;
+    for (int64_t i = 0; i < numel; i++) {
+        if (fl) {
+            double a = tt_load_f64(got->data, dt, (size_t)i), b = tt_load_f64(want->data, dt, (size_t)i);
+            bool ok = (isnan(a) && isnan(b)) || a == b || fabs(a - b) <= g_atol + g_rtol * fabs(b);
+            if (!ok && !bad++)
+                snprintf(why, n, "element %lld: got %.9g, expected %.9g", (long long)i, a, b);
+        } else {
+            int64_t a = tt_load_i64(got->data, dt, (size_t)i), b = tt_load_i64(want->data, dt, (size_t)i);
+            if (a != b && !bad++)
+                snprintf(why, n, "element %lld: got %lld, expected %lld", (long long)i, (long long)a, (long long)b);
+        }
+    }
+    if (bad) {
+        size_t l = strlen(why);
+        snprintf(why + l, n - l, " (%d of %lld elements differ)", bad, (long long)numel);
+        return -1;
+    }
+    return 0;
+}
+
+static int compare_value(const tt_value *got, const tt_value *want, char *why, size_t n)
+{
+    if (got->kind != want->kind) {
+        snprintf(why, n, "got a value of kind %d, expected kind %d", got->kind, want->kind);
+        return -1;
+    }
+    if (want->kind == TT_KIND_TENSOR)
+        return compare_tensor(&got->t, &want->t, why, n);
+    if (want->kind == TT_KIND_SEQUENCE) {
+        if (got->seq->n != want->seq->n) {
+            snprintf(why, n, "sequence of %d, expected %d", got->seq->n, want->seq->n);
+            return -1;
+        }
+        for (int i = 0; i < want->seq->n; i++) {
+            if (compare_tensor(&got->seq->items[i], &want->seq->items[i], why, n) != 0) {
+                char tmp[400];
+                snprintf(tmp, sizeof tmp, "sequence item %d: %s", i, why);
+                snprintf(why, n, "%s", tmp);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- one test, in a child process ------------------------------------------------------------ */
+
+static bool uses_training_ops(const tt_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        if (strcmp(g->nodes[i].domain, "ai.onnx.preview.training") == 0)
+            return true;
+    return false;
+}
+
+static void run_test(const test *t, char *out, size_t n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.onnx", t->path);
+    tt_model *m;
+    if (tt_model_load_file(path, &m) != TT_OK) {
+        snprintf(out, n, "fail %s: %s", t->name, tt_last_error());
+        return;
+    }
+    if (uses_training_ops(m->graph)) {
+        snprintf(out, n, "skip %s: training-only operator (ai.onnx.preview.training)", t->name);
+        tt_model_free(m);
+        return;
+    }
+    /* input types, taken before the model is handed to the session */
+    int nin = m->graph->n_inputs, nout = m->graph->n_outputs;
+    tt_type *in_types = calloc((size_t)nin + 1, sizeof *in_types), *out_types = calloc((size_t)nout + 1, sizeof *out_types);
+    for (int i = 0; i < nin; i++)
+        in_types[i] = m->graph->values[m->graph->inputs[i]].type;
+    for (int i = 0; i < nout; i++)
+        out_types[i] = m->graph->values[m->graph->outputs[i]].type;
+    tether_session_config cfg;
+    tether_session_config_init(&cfg);
+    cfg.warmup = 0;
+    cfg.quiet = 1;
+    tether_session *s;
+    if (tt_local_open(m, &cfg, &s) != TT_OK) {
+        snprintf(out, n, "fail %s: %s", t->name, tt_last_error());
+        return;
+    }
+    int sets = 0;
+    for (int d = 0;; d++) {
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/test_data_set_%d", t->path, d);
+        if (!is_dir(dir))
+            break;
+        sets++;
+        tt_value *in = calloc((size_t)nin + 1, sizeof *in), *got = calloc((size_t)nout + 1, sizeof *got);
+        tt_value *want = calloc((size_t)nout + 1, sizeof *want);
+        bool ok = true;
+        for (int i = 0; i < nin && ok; i++) {
+            char f[4300];
+            snprintf(f, sizeof f, "%s/input_%d.pb", dir, i);
+            void *data;
+            size_t len;
+            if (tt_read_file(f, (size_t)1 << 32, &data, &len) != TT_OK ||
+                (tt_value_from_pb(data, len, &in_types[i], &in[i]) != TT_OK && (free(data), 1) && (data = NULL, 1))) {
+                snprintf(out, n, "fail %s: reading input %d: %s", t->name, i, tt_last_error());
+                ok = false;
+                break;
+            }
+            free(data);
+        }
+        for (int i = 0; i < nout && ok; i++) {
+            char f[4300];
+            snprintf(f, sizeof f, "%s/output_%d.pb", dir, i);
+            void *data;
+            size_t len;
+            if (tt_read_file(f, (size_t)1 << 32, &data, &len) != TT_OK) {
+                snprintf(out, n, "fail %s: reading output %d: %s", t->name, i, tt_last_error());
+                ok = false;
+                break;
+            }
+            if (tt_value_from_pb(data, len, &out_types[i], &want[i]) != TT_OK) {
+                snprintf(out, n, "fail %s: decoding output %d: %s", t->name, i, tt_last_error());
+                ok = false;
+            }
+            free(data);
+        }
+        if (ok && tt_local_run_values(s, in, got) != TT_OK) {
+            snprintf(out, n, "fail %s: %s", t->name, tt_last_error());
+            ok = false;
+        }
+        for (int i = 0; i < nout && ok; i++) {
+            char why[400];
+            if (compare_value(&got[i], &want[i], why, sizeof why) != 0) {
+                snprintf(out, n, "fail %s: output %d (data set %d): %s", t->name, i, d, why);
+                ok = false;
+            }
+        }
+        for (int i = 0; i < nin; i++)
+            tt_value_release(&in[i]);
+        for (int i = 0; i < nout; i++) {
+            tt_value_release(&got[i]);
+            tt_value_release(&want[i]);
+        }
+        free(in);
+        free(got);
+        free(want);
+        if (!ok) {
+            tether_session_free(s);
+            return;
+        }
+    }
+    tether_session_free(s);
+    free(in_types);
+    free(out_types);
+    if (sets == 0)
+        snprintf(out, n, "skip %s: no test data sets", t->name);
+    else
+        snprintf(out, n, "pass %s", t->name);
+}
+
+/* ---- driver -------------------------------------------------------------------------------------- */
+
+static void add_suite(const char *dir, test **tests, int *n, int *cap)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/model.onnx", dir);
+    if (exists(p)) {
+        if (*n == *cap) {
+            *cap = *cap ? *cap * 2 : 256;
+            *tests = realloc(*tests, sizeof(test) * (size_t)*cap);
+        }
+        const char *base = strrchr(dir, '/');
+        (*tests)[*n] = (test){.path = strdup(dir), .name = strdup(base ? base + 1 : dir)};
+        (*n)++;
+        return;
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "tether-conformance: cannot open '%s': %s\n", dir, strerror(errno));
+        return;
+    }
+    char **names = NULL;
+    int nn = 0, nc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (nn == nc) {
+            nc = nc ? nc * 2 : 256;
+            names = realloc(names, sizeof(char *) * (size_t)nc);
+        }
+        names[nn++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)nn, sizeof *names, cmp_str);
+    for (int i = 0; i < nn; i++) {
+        snprintf(p, sizeof p, "%s/%s/model.onnx", dir, names[i]);
+        if (exists(p)) {
+            snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+            add_suite(p, tests, n, cap);
+        }
+        free(names[i]);
+    }
+    free(names);
+}
+
+typedef struct child {
+    pid_t pid;
+    int fd, idx;
+    time_t start;
+    size_t len;
+} child;
+
+static void finish(test *t, child *c, int status, bool timed_out)
+{
+    t->result[c->len < sizeof t->result ? c->len : sizeof t->result - 1] = 0;
+    if (timed_out)
+        snprintf(t->result, sizeof t->result, "fail %s: timed out after %d s", t->name, g_timeout);
+    else if (WIFSIGNALED(status))
+        snprintf(t->result, sizeof t->result, "fail %s: crashed with signal %d (%s)", t->name, WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+    else if (!t->result[0])
+        snprintf(t->result, sizeof t->result, "fail %s: the test process exited with status %d", t->name,
+                 WEXITSTATUS(status));
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: tether-conformance [options] [FOLDER...]\n"
+            "Runs the ONNX backend test suite. A FOLDER holds test folders (model.onnx +\n"
+            "test_data_set_N/), or is one. Default: the node, simple, pytorch-converted and\n"
+            "pytorch-operator folders under %s.\n\n"
+            "  -e, --expect FILE   tests that must pass: any of them failing makes the run fail\n"
+            "  -w, --write-expect FILE  write the names of the tests that passed\n"
+            "  -f, --filter TEXT   only tests whose name contains TEXT\n"
+            "  -j, --jobs N        tests run at once (default: online cores)\n"
+            "  -t, --timeout S     seconds per test (default 120)\n"
+            "  -q, --quiet         print only failures and the summary\n"
+            "  -h, --help\n"
+            "Prints one line per test and ends with 'N passed, N failed, N skipped'.\n",
+            DEFAULT_ROOT);
+}
+
+int main(int argc, char **argv)
+{
+    const char *expect = NULL, *write_expect = NULL, *filter = NULL;
+    int jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    bool quiet = false;
+    static const struct option opts[] = {
+        {"expect", required_argument, 0, 'e'}, {"write-expect", required_argument, 0, 'w'},
+        {"filter", required_argument, 0, 'f'}, {"jobs", required_argument, 0, 'j'},
+        {"timeout", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "e:w:f:j:t:qh", opts, NULL)) != -1) {
+        switch (o) {
+        case 'e': expect = optarg; break;
+        case 'w': write_expect = optarg; break;
+        case 'f': filter = optarg; break;
+        case 'j': jobs = atoi(optarg); break;
+        case 't': g_timeout = atoi(optarg); break;
+        case 'q': quiet = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (jobs < 1)
+        jobs = 1;
+    test *tests = NULL;
+    int n = 0, cap = 0;
+    if (optind < argc) {
+        for (int i = optind; i < argc; i++)
+            add_suite(argv[i], &tests, &n, &cap);
+    } else {
+        for (size_t i = 0; i < sizeof g_default_suites / sizeof *g_default_suites; i++) {
+            char p[1024];
+            snprintf(p, sizeof p, "%s/%s", DEFAULT_ROOT, g_default_suites[i]);
+            if (is_dir(p))
+                add_suite(p, &tests, &n, &cap);
+        }
+    }
+    if (n == 0) {
+        fprintf(stderr, "tether-conformance: no tests found (is libonnx-testdata installed?)\n");
+        return 2;
+    }
+    int *order = malloc(sizeof(int) * (size_t)n), m = 0;
+    for (int i = 0; i < n; i++)
+        if (!filter || strstr(tests[i].name, filter))
+            order[m++] = i;
+
+    child *kids = calloc((size_t)jobs, sizeof *kids);
+    int running = 0, next = 0, done = 0;
+    for (int k = 0; k < jobs; k++)
+        kids[k].pid = 0;
+    while (done < m) {
+        for (int k = 0; k < jobs && next < m; k++) {
+            if (kids[k].pid)
+                continue;
+            int fds[2];
+            if (pipe(fds) != 0) {
+                perror("pipe");
+                return 2;
+            }
+            int idx = order[next++];
+            fflush(stdout);
+            pid_t pid = fork();
+            if (pid == 0) {
+                close(fds[0]);
+                alarm((unsigned)g_timeout + 5);
+                char res[600];
+                run_test(&tests[idx], res, sizeof res);
+                ssize_t w = write(fds[1], res, strlen(res));
+                (void)w;
+                _exit(0);
+            }
+            close(fds[1]);
+            kids[k] = (child){.pid = pid, .fd = fds[0], .idx = idx, .start = time(NULL), .len = 0};
+            tests[idx].result[0] = 0;
+            running++;
+        }
+        struct pollfd pfd[64];
+        int np = 0, map[64];
+        for (int k = 0; k < jobs && np < 64; k++)
+            if (kids[k].pid) {
+                pfd[np] = (struct pollfd){.fd = kids[k].fd, .events = POLLIN};
+                map[np++] = k;
+            }
+        poll(pfd, (nfds_t)np, 500);
+        for (int q = 0; q < np; q++) {
+            child *c = &kids[map[q]];
+            test *t = &tests[c->idx];
+            bool timed_out = time(NULL) - c->start > g_timeout;
+            if (pfd[q].revents & (POLLIN | POLLHUP)) {
+                ssize_t r = read(c->fd, t->result + c->len, sizeof t->result - 1 - c->len);
+                if (r > 0) {
+                    c->len += (size_t)r;
+                    continue;
+                }
+            } else if (!timed_out) {
+                continue;
+            }
+            if (timed_out)
+                kill(c->pid, SIGKILL);
+            int status = 0;
+            waitpid(c->pid, &status, 0);
+            close(c->fd);
+            finish(t, c, status, timed_out);
+            if (!quiet || strncmp(t->result, "fail", 4) == 0)
+                printf("%s\n", t->result);
+            c->pid = 0;
+            running--;
+            done++;
+        }
+    }
+
+    int passed = 0, failed = 0, skipped = 0, regressions = 0;
+    for (int q = 0; q < m; q++) {
+        const char *r = tests[order[q]].result;
+        passed += strncmp(r, "pass", 4) == 0;
+        failed += strncmp(r, "fail", 4) == 0;
+        skipped += strncmp(r, "skip", 4) == 0;
+    }
+    if (expect) {
+        FILE *f = fopen(expect, "r");
+        if (!f) {
+            fprintf(stderr, "tether-conformance: cannot read '%s': %s\n", expect, strerror(errno));
+            return 2;
+        }
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            line[strcspn(line, "\r\n")] = 0;
+            if (!line[0] || line[0] == '#')
+                continue;
+            bool found = false;
+            for (int q = 0; q < m; q++) {
+                test *t = &tests[order[q]];
+                if (strcmp(t->name, line) == 0) {
+                    found = true;
+                    if (strncmp(t->result, "pass", 4) != 0) {
+                        printf("regression: %s was expected to pass\n", line);
+                        regressions++;
+                    }
+                }
+            }
+            (void)found;
+        }
+        fclose(f);
+    }
+    if (write_expect) {
+        FILE *f = fopen(write_expect, "w");
+        if (!f) {
+            fprintf(stderr, "tether-conformance: cannot write '%s': %s\n", write_expect, strerror(errno));
+            return 2;
+        }
+        fprintf(f, "# Conformance tests that pass; written by tether-conformance --write-expect.\n");
+        char **names = malloc(sizeof(char *) * (size_t)(m + 1));
+        int k = 0;
+        for (int q = 0; q < m; q++)
+            if (strncmp(tests[order[q]].result, "pass", 4) == 0)
+                names[k++] = tests[order[q]].name;
+        qsort(names, (size_t)k, sizeof *names, cmp_str);
+        for (int q = 0; q < k; q++)
+            fprintf(f, "%s\n", names[q]);
+        free(names);
+        fclose(f);
+    }
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    if (expect)
+        return regressions ? 1 : 0;
+    return failed ? 1 : 0;
+}
