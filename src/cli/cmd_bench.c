@@ -1,0 +1,9 @@
+/* tether bench: lands with its issue; until then it fails loudly rather than pretend. */
+#include "cli.h"
+
+int tt_cmd_bench(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return tt_cli_fail("bench", "not implemented in this build");
+}

@@ -1,0 +1,9 @@
+/* tether detach: lands with its issue; until then it fails loudly rather than pretend. */
+#include "cli.h"
+
+int tt_cmd_detach(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return tt_cli_fail("detach", "not implemented in this build");
+}

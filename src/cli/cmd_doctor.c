@@ -1,0 +1,9 @@
+/* tether doctor: lands with its issue; until then it fails loudly rather than pretend. */
+#include "cli.h"
+
+int tt_cmd_doctor(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return tt_cli_fail("doctor", "not implemented in this build");
+}

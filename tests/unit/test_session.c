@@ -1,0 +1,146 @@
+/* The public session API: open from bytes, describe inputs/outputs, run with named and
+ * positional tensors, reject bad inputs with messages naming them, run from many threads. */
+#include "check.h"
+#include "onnx_build.h"
+
+#include <pthread.h>
+
+/* y = relu(x * w) with x: float[N, 3] (N symbolic), w: float[3] initializer. */
+static pbw mul_relu_model(void)
+{
+    float w[3] = {1.0f, -2.0f, 0.5f};
+    pbw init = ob_tensor("w", TETHER_DTYPE_FLOAT, 1, (int64_t[]){3}, w, sizeof w);
+    pbw x = ob_input("x", TETHER_DTYPE_FLOAT, 2, (int64_t[]){-1, 3});
+    pbw y = ob_output("y", TETHER_DTYPE_FLOAT, 2, (int64_t[]){-1, 3});
+    pbw nodes[2] = {ob_node("Mul", 2, (const char *[]){"x", "w"}, 1, (const char *[]){"t"}, 0, NULL),
+                    ob_node("Relu", 1, (const char *[]){"t"}, 1, (const char *[]){"y"}, 0, NULL)};
+    pbw g = ob_graph("g", 2, nodes, 1, &init, 1, &x, 1, &y);
+    return ob_model(13, &g);
+}
+
+static tether_session *open_model(pbw *m)
+{
+    tether_session *s = NULL;
+    tether_session_config cfg;
+    tether_session_config_init(&cfg);
+    cfg.quiet = 1;
+    CHECK_OK(tether_session_open_bytes(&s, m->buf, m->len, &cfg));
+    return s;
+}
+
+TEST(describe_inputs_and_outputs)
+{
+    pbw m = mul_relu_model();
+    tether_session *s = open_model(&m);
+    CHECK_EQ_INT(tether_session_input_count(s), 1);
+    CHECK_EQ_INT(tether_session_output_count(s), 1);
+    tether_value_info info;
+    CHECK_OK(tether_session_input_info(s, 0, &info));
+    CHECK(strcmp(info.name, "x") == 0);
+    CHECK_EQ_INT(info.dtype, TETHER_DTYPE_FLOAT);
+    CHECK_EQ_INT(info.rank, 2);
+    CHECK_EQ_INT(info.dims[0], -1);
+    CHECK(info.dim_names[0] && strcmp(info.dim_names[0], "N") == 0);
+    CHECK_EQ_INT(info.dims[1], 3);
+    CHECK_ERR(tether_session_input_info(s, 1, &info), TETHER_ERR_INVALID_ARGUMENT, "out of range");
+    tether_session_free(s);
+    ob_free(&m);
+}
+
+static void check_run(tether_session *s, int64_t n, const char *name)
+{
+    float x[64 * 3], want[64 * 3];
+    const float w[3] = {1.0f, -2.0f, 0.5f};
+    for (int i = 0; i < n * 3; i++) {
+        x[i] = (float)(i % 7) - 3.0f;
+        float t = x[i] * w[i % 3];
+        want[i] = t > 0 ? t : 0;
+    }
+    tether_tensor in = {.name = name, .dtype = TETHER_DTYPE_FLOAT, .rank = 2, .dims = {n, 3}, .data = x,
+                        .size = sizeof(float) * (size_t)(n * 3)};
+    tether_outputs *out;
+    CHECK_OK(tether_session_run(s, &in, 1, &out));
+    CHECK_EQ_INT(tether_outputs_count(out), 1);
+    const tether_tensor *y = tether_outputs_find(out, "y");
+    CHECK(y != NULL);
+    CHECK_EQ_INT(y->rank, 2);
+    CHECK_EQ_INT(y->dims[0], n);
+    CHECK_EQ_INT(y->size, (size_t)(n * 3) * sizeof(float));
+    for (int i = 0; i < n * 3; i++)
+        CHECK_NEAR(((float *)y->data)[i], want[i], 0);
+    tether_outputs_free(out);
+}
+
+TEST(run_named_positional_and_new_batch_sizes)
+{
+    pbw m = mul_relu_model();
+    tether_session *s = open_model(&m);
+    check_run(s, 1, "x");
+    check_run(s, 5, NULL);
+    check_run(s, 5, "x"); /* planned now */
+    check_run(s, 64, "x");
+    check_run(s, 1, "x");
+    tether_session_stats st;
+    CHECK_OK(tether_session_stats_get(s, &st));
+    CHECK(st.weight_bytes >= 12);
+    CHECK_EQ_INT(st.nodes, 2);
+    tether_session_free(s);
+    ob_free(&m);
+}
+
+TEST(bad_inputs_are_named)
+{
+    pbw m = mul_relu_model();
+    tether_session *s = open_model(&m);
+    float x[6] = {0};
+    tether_outputs *out;
+    tether_tensor in = {.name = "nope", .dtype = TETHER_DTYPE_FLOAT, .rank = 2, .dims = {2, 3}, .data = x, .size = sizeof x};
+    CHECK_ERR(tether_session_run(s, &in, 1, &out), TETHER_ERR_INVALID_ARGUMENT, "no input named 'nope'");
+    in.name = "x";
+    in.dtype = TETHER_DTYPE_INT32;
+    CHECK_ERR(tether_session_run(s, &in, 1, &out), TETHER_ERR_SHAPE, "must be float32, got int32");
+    in.dtype = TETHER_DTYPE_FLOAT;
+    in.dims[1] = 4;
+    CHECK_ERR(tether_session_run(s, &in, 1, &out), TETHER_ERR_SHAPE, "dimension 1 must be 3");
+    in.dims[1] = 3;
+    in.size = 8;
+    CHECK_ERR(tether_session_run(s, &in, 1, &out), TETHER_ERR_SHAPE, "needs 24 bytes");
+    CHECK_ERR(tether_session_run(s, NULL, 0, &out), TETHER_ERR_INVALID_ARGUMENT, "input 'x' is missing");
+    tether_session_free(s);
+    ob_free(&m);
+}
+
+static void *thread_main(void *arg)
+{
+    for (int k = 0; k < 200; k++)
+        check_run(arg, 1 + (k % 7), "x");
+    return NULL;
+}
+
+TEST(many_threads_one_session)
+{
+    pbw m = mul_relu_model();
+    tether_session *s = open_model(&m);
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++)
+        pthread_create(&t[i], NULL, thread_main, s);
+    for (int i = 0; i < 8; i++)
+        pthread_join(t[i], NULL);
+    tether_session_free(s);
+    ob_free(&m);
+}
+
+TEST(unsupported_op_fails_at_load_naming_it)
+{
+    pbw x = ob_input("x", TETHER_DTYPE_FLOAT, 1, (int64_t[]){3});
+    pbw y = ob_output("y", TETHER_DTYPE_FLOAT, 1, (int64_t[]){3});
+    pbw n = ob_node("FrobnicateV2", 1, (const char *[]){"x"}, 1, (const char *[]){"y"}, 0, NULL);
+    pbw g = ob_graph("g", 1, &n, 0, NULL, 1, &x, 1, &y);
+    pbw m = ob_model(13, &g);
+    tether_session *s;
+    CHECK_ERR(tether_session_open_bytes(&s, m.buf, m.len, NULL), TETHER_ERR_UNSUPPORTED,
+              "op FrobnicateV2 (domain ai.onnx, opset 13) is not supported");
+    ob_free(&m);
+}
+
+int main(int argc, char **argv) { return check_main(argc, argv); }
