@@ -136,6 +136,8 @@ TETHER_API tether_status tether_session_run(tether_session *s, const tether_tens
 TETHER_API size_t tether_outputs_count(const tether_outputs *o);
 TETHER_API const tether_tensor *tether_outputs_get(const tether_outputs *o, size_t i);
 TETHER_API const tether_tensor *tether_outputs_find(const tether_outputs *o, const char *name);
+/* Floating-point operations the run that made o performed (0 when unknown). */
+TETHER_API uint64_t tether_outputs_flops(const tether_outputs *o);
 TETHER_API void tether_outputs_free(tether_outputs *o);
 
 #ifdef __cplusplus

@@ -55,6 +55,7 @@ tt_status tt_outputs_set(tether_outputs *o, size_t i, const char *name, tt_value
 }
 
 size_t tether_outputs_count(const tether_outputs *o) { return o ? o->n : 0; }
+uint64_t tether_outputs_flops(const tether_outputs *o) { return o ? o->flops : 0; }
 
 const tether_tensor *tether_outputs_get(const tether_outputs *o, size_t i)
 {
@@ -271,7 +272,7 @@ static void local_put_run(tt_local *l, tt_run *r)
 
 /* Runs with already-bound values; on success outs[i] holds a reference to graph output i
  * that the caller releases (storage the run does not own outright is copied). */
-static tt_status local_exec(tether_session *s, tt_local *l, const tt_value *vals, tt_value *outs)
+static tt_status local_exec(tether_session *s, tt_local *l, const tt_value *vals, tt_value *outs, uint64_t *flops)
 {
     const tt_graph *g = l->model->graph;
     tt_run *r;
@@ -305,6 +306,8 @@ static tt_status local_exec(tether_session *s, tt_local *l, const tt_value *vals
         }
         tt_error_clear();
     }
+    if (flops)
+        *flops = plan ? plan->flops : can_record ? r->flops : 0;
     int done = 0;
     for (int i = 0; i < g->n_outputs && st == TT_OK; i++, done++) {
         const tt_value *v = &r->vals[g->outputs[i]];
@@ -324,7 +327,7 @@ static tt_status local_exec(tether_session *s, tt_local *l, const tt_value *vals
     return st;
 }
 
-tt_status tt_local_run_values(tether_session *s, const tt_value *inputs, tt_value *outputs)
+tt_status tt_local_run_values(tether_session *s, const tt_value *inputs, tt_value *outputs, uint64_t *flops)
 {
     tt_local *l = tt_session_local(s);
     if (!l)
@@ -341,7 +344,7 @@ tt_status tt_local_run_values(tether_session *s, const tt_value *inputs, tt_valu
             return tt_error(TETHER_ERR_SHAPE, "input '%s' must be %s, got %s", g->values[g->inputs[i]].name,
                             tt_dtype_name(t->dtype), tt_dtype_name(v->t.dtype));
     }
-    return local_exec(s, l, inputs, outputs);
+    return local_exec(s, l, inputs, outputs, flops);
 }
 
 static tt_status local_run(tether_session *s, const tether_tensor *inputs, size_t n, tether_outputs **out)
@@ -374,10 +377,13 @@ static tt_status local_run(tether_session *s, const tether_tensor *inputs, size_
     tt_value *outs = NULL;
     if (st == TT_OK && !(outs = tt_calloc((size_t)g->n_outputs + 1, sizeof *outs)))
         st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory for outputs");
+    uint64_t flops = 0;
     if (st == TT_OK)
-        st = local_exec(s, l, vals, outs);
+        st = local_exec(s, l, vals, outs, &flops);
     if (st == TT_OK) {
         st = tt_outputs_new((size_t)g->n_outputs, out);
+        if (st == TT_OK)
+            (*out)->flops = flops;
         for (int i = 0; i < g->n_outputs && st == TT_OK; i++)
             st = tt_outputs_set(*out, (size_t)i, g->values[g->outputs[i]].name, &outs[i]);
         if (st != TT_OK) {
@@ -441,7 +447,7 @@ static void local_warmup(tether_session *s, tt_local *l)
     }
     tt_value *outs = ok ? tt_calloc((size_t)g->n_outputs + 1, sizeof *outs) : NULL;
     if (outs) {
-        if (local_exec(s, l, vals, outs) != TT_OK)
+        if (local_exec(s, l, vals, outs, NULL) != TT_OK)
             TT_DEBUG("warm-up run failed (planning is left to the first run): %s", tt_last_error());
         for (int i = 0; i < g->n_outputs; i++)
             tt_value_release(&outs[i]);

@@ -28,6 +28,7 @@ struct tether_outputs {
     tether_tensor *t;
     tt_value *vals;          /* the references that keep each output's storage alive */
     char **names;            /* owned copies of the names */
+    uint64_t flops;          /* of the run that made them */
 };
 
 #define TT_MAX_PLANS 8
@@ -46,7 +47,7 @@ tt_status tt_local_open(tt_model *m, const tether_session_config *cfg, tether_se
 tt_local *tt_session_local(tether_session *s); /* NULL for a remote session */
 /* Runs a local session on values of any kind (sequences, optionals), bound by position;
  * outputs[i] receives a reference the caller releases. For tools and tests. */
-tt_status tt_local_run_values(tether_session *s, const tt_value *inputs, tt_value *outputs);
+tt_status tt_local_run_values(tether_session *s, const tt_value *inputs, tt_value *outputs, uint64_t *flops);
 
 /* Input binding shared by local and remote sessions: matches caller tensors to the
  * model's inputs by name (or position) and checks dtypes and shapes, naming any mismatch. */

@@ -197,7 +197,7 @@ static void run_test(const test *t, char *out, size_t n)
             }
             free(data);
         }
-        if (ok && tt_local_run_values(s, in, got) != TT_OK) {
+        if (ok && tt_local_run_values(s, in, got, NULL) != TT_OK) {
             snprintf(out, n, "fail %s: %s", t->name, tt_last_error());
             ok = false;
         }
