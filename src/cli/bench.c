@@ -318,7 +318,8 @@ static void *progress_main(void *arg)
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    fprintf(stderr, "\r%*s\r", 72, ""); /* leave the line clean for what follows */
+    draw_bar(p->label, atomic_load(&p->c->done), p->c->runs); /* the final count, however fast it went */
+    fprintf(stderr, "\r%*s\r", 72, "");                      /* then a clean line for what follows */
     fflush(stderr);
     return NULL;
 }

@@ -388,9 +388,14 @@ int tt_cmd_advise(int argc, char **argv)
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
-        if (dst && !parse_positive(optarg, dst, zero_ok))
-            return tt_cli_fail("advise", "%s: '%s' is not a %s number", argv[optind - 1], optarg,
+        if (dst && !parse_positive(optarg, dst, zero_ok)) {
+            const char *name = "?";
+            for (const struct option *op = opts; op->name; op++)
+                if (op->val == o)
+                    name = op->name;
+            return tt_cli_fail("advise", "--%s: '%s' is not a %s number", name, optarg,
                                zero_ok ? "non-negative" : "positive");
+        }
     }
     if (optind == argc) {
         fprintf(stderr, "tether advise: no input (give 'tether bench --json' files or a CSV table)\n\n");
