@@ -41,6 +41,18 @@ static inline void tt_copy_dim(tt_copy *c, int64_t n, int64_t dst_st, int64_t sr
 
 void tt_copy_run(const tt_copy *c);
 
+/* One element of esize bytes, for loops that move elements one at a time. */
+static inline void tt_copy_elem(void *dst, const void *src, size_t esize)
+{
+    switch (esize) {
+    case 1: *(uint8_t *)dst = *(const uint8_t *)src; break;
+    case 2: *(uint16_t *)dst = *(const uint16_t *)src; break;
+    case 4: *(uint32_t *)dst = *(const uint32_t *)src; break;
+    case 8: *(uint64_t *)dst = *(const uint64_t *)src; break;
+    default: memcpy(dst, src, esize);
+    }
+}
+
 /* Copies n elements of esize bytes between non-overlapping buffers, over the thread pool. */
 void tt_copy_bytes(void *dst, const void *src, int64_t n, size_t esize);
 

@@ -343,24 +343,6 @@ static tt_status shape_arg(const tt_node *n, const char *what, const tt_tensor *
     return TT_OK;
 }
 
-/* A shape computed from data must describe a tensor tether will allocate: checked here, so
- * the error names the op and the shape before anything is allocated. */
-static tt_status check_size(const tt_node *n, tt_dtype dtype, int rank, const int64_t *dims, const char *what)
-{
-    int64_t numel;
-    uint64_t bytes;
-    for (int i = 0; i < rank; i++)
-        if (dims[i] < 0)
-            return TT_OK; /* not known yet */
-    if (tt_shape_numel(rank, dims, &numel) != TT_OK ||
-        !tt_mul_ok((uint64_t)numel, tt_dtype_size(dtype), &bytes) || bytes > tt_max_tensor_bytes()) {
-        char s[160];
-        return tt_op_error(n, TETHER_ERR_RUNTIME, "%s %s of %s is larger than the %" PRIu64 "-byte tensor limit", what,
-                           tt_dims_str(rank, dims, s, sizeof s), tt_dtype_name(dtype), tt_max_tensor_bytes());
-    }
-    return TT_OK;
-}
-
 /* y = x viewed with dims xd (row-major, `rank` of them) and transposed by perm. */
 static tt_status copy_permuted(const tt_tensor *x, tt_tensor *y, int rank, const int64_t *xd, const int *perm)
 {
@@ -748,7 +730,7 @@ static tt_status infer_tile(tt_ictx *c)
             return tt_op_error(c->node, TETHER_ERR_RUNTIME, "repeating axis %d of size %" PRId64 " %" PRId64
                                " times overflows", d, x->dims[d], reps[d]);
     }
-    TT_TRY(check_size(c->node, x->dtype, x->rank, dims, "the tiled shape"));
+    TT_TRY(tt_check_size(c->node, x->dtype, x->rank, dims, "the tiled shape"));
     tt_infer_tensor(c, 0, x->dtype, x->rank, dims);
     return TT_OK;
 }
@@ -803,7 +785,7 @@ static tt_status infer_expand(tt_ictx *c)
         return TT_OK;
     }
     TT_TRY(tt_broadcast_shapes(c->node, x->rank, x->dims, ns, shape, &r, dims));
-    TT_TRY(check_size(c->node, x->dtype, r, dims, "the expanded shape"));
+    TT_TRY(tt_check_size(c->node, x->dtype, r, dims, "the expanded shape"));
     tt_infer_tensor(c, 0, x->dtype, r, dims);
     return TT_OK;
 }
@@ -907,7 +889,7 @@ static tt_status infer_pad(tt_ictx *c)
         else
             TT_TRY(pad_dim(c->node, d, x->dims[d], b[d], e[d], m, &dims[d]));
     }
-    TT_TRY(check_size(c->node, x->dtype, x->rank, dims, "the padded shape"));
+    TT_TRY(tt_check_size(c->node, x->dtype, x->rank, dims, "the padded shape"));
     tt_infer_tensor(c, 0, x->dtype, x->rank, dims);
     return TT_OK;
 }
@@ -1081,7 +1063,7 @@ static tt_status infer_constant_of_shape(tt_ictx *c)
     int64_t dims[TT_MAX_RANK];
     int r;
     TT_TRY(shape_arg(c->node, "shape", sv, dims, &r));
-    TT_TRY(check_size(c->node, dt, r, dims, "shape"));
+    TT_TRY(tt_check_size(c->node, dt, r, dims, "shape"));
     tt_infer_tensor(c, 0, dt, r, dims);
     return TT_OK;
 }
@@ -1185,7 +1167,7 @@ static tt_status infer_range(tt_ictx *c)
     int64_t n = TT_DIM_UNKNOWN;
     if (tt_ival(c, 0) && tt_ival(c, 1) && tt_ival(c, 2)) {
         TT_TRY(range_count(c->node, tt_ival(c, 0), tt_ival(c, 1), tt_ival(c, 2), &n));
-        TT_TRY(check_size(c->node, s->dtype, 1, &n, "the range's shape"));
+        TT_TRY(tt_check_size(c->node, s->dtype, 1, &n, "the range's shape"));
     }
     tt_infer_tensor(c, 0, s->dtype, 1, &n);
     return TT_OK;

@@ -189,6 +189,22 @@ tt_status tt_load_indices(const tt_node *n, const char *what, const tt_tensor *t
     return TT_OK;
 }
 
+tt_status tt_check_size(const tt_node *n, tt_dtype dtype, int rank, const int64_t *dims, const char *what)
+{
+    int64_t numel;
+    uint64_t bytes;
+    for (int i = 0; i < rank; i++)
+        if (dims[i] < 0)
+            return TT_OK;
+    if (tt_shape_numel(rank, dims, &numel) != TT_OK || !tt_mul_ok((uint64_t)numel, tt_dtype_size(dtype), &bytes) ||
+        bytes > tt_max_tensor_bytes()) {
+        char s[160];
+        return tt_op_error(n, TETHER_ERR_RUNTIME, "%s %s of %s is larger than the %" PRIu64 "-byte tensor limit", what,
+                           tt_dims_str(rank, dims, s, sizeof s), tt_dtype_name(dtype), tt_max_tensor_bytes());
+    }
+    return TT_OK;
+}
+
 tt_status tt_tensor_to_ints(const tt_node *node, const tt_tensor *t, int64_t *out, int64_t cap, int64_t *n)
 {
     if (!tt_dtype_is_int(t->dtype))

@@ -58,6 +58,10 @@ tt_status tt_index_error(const tt_node *n, const char *what, int64_t index, int6
  * normalised against dims[i % ndims]; fails naming the first out-of-range index. */
 tt_status tt_load_indices(const tt_node *n, const char *what, const tt_tensor *t, const int64_t *dims, int ndims,
                           int64_t **out);
+/* A shape computed from data must describe a tensor tether will allocate: fails naming the
+ * op, `what` and the shape when it is too large, before anything is allocated. Shapes with
+ * unknown dims pass. */
+tt_status tt_check_size(const tt_node *n, tt_dtype dtype, int rank, const int64_t *dims, const char *what);
 /* Reads a tensor of integers into int64s (at most cap). */
 tt_status tt_tensor_to_ints(const tt_node *node, const tt_tensor *t, int64_t *out, int64_t cap, int64_t *n);
 /* Row-major strides in elements. */
