@@ -11,6 +11,8 @@
 
 /* ---- inference ------------------------------------------------------------------- */
 
+/* Input i's type, which must be a tensor: fails naming the input when it is omitted or not one. */
+tt_status tt_infer_input(const tt_ictx *c, int i, const tt_type **out);
 /* Output `o` gets the type of input `i`. */
 tt_status tt_infer_same(tt_ictx *c, int i, int o);
 /* Output `o` is a tensor of dtype with the given (possibly symbolic) shape. rank -1: unknown. */
@@ -51,6 +53,27 @@ static inline int tt_infer_rank(const tt_ictx *c, int i)
 
 /* Normalises a possibly negative axis into [0, rank) (or [0, rank] with allow_end). */
 tt_status tt_norm_axis(const tt_node *n, int64_t axis, int rank, bool allow_end, int *out);
+/* Normalises a list of n possibly negative axes into [0, rank), rejecting repeats. */
+tt_status tt_norm_axes(const tt_node *n, const int64_t *axes, int64_t count, int rank, int *out);
+/* Normalises a possibly negative index into [0, dim); false when it is out of range. */
+static inline bool tt_norm_index(int64_t *index, int64_t dim)
+{
+    int64_t i = *index < 0 ? *index + dim : *index;
+    if (i < 0 || i >= dim)
+        return false;
+    *index = i;
+    return true;
+}
+/* The error for an index tt_norm_index rejected, naming it and the valid range. */
+tt_status tt_index_error(const tt_node *n, const char *what, int64_t index, int64_t dim);
+/* Reads index tensor t (int32 or int64) into a new array (tt_free it), each element
+ * normalised against dims[i % ndims]; fails naming the first out-of-range index. */
+tt_status tt_load_indices(const tt_node *n, const char *what, const tt_tensor *t, const int64_t *dims, int ndims,
+                          int64_t **out);
+/* A shape computed from data must describe a tensor tether will allocate: fails naming the
+ * op, `what` and the shape when it is too large, before anything is allocated. Shapes with
+ * unknown dims pass. */
+tt_status tt_check_size(const tt_node *n, tt_dtype dtype, int rank, const int64_t *dims, const char *what);
 /* Reads a tensor of integers into int64s (at most cap). */
 tt_status tt_tensor_to_ints(const tt_node *node, const tt_tensor *t, int64_t *out, int64_t cap, int64_t *n);
 /* Row-major strides in elements. */
