@@ -722,12 +722,12 @@ static tt_status infer_scan(tt_ictx *c)
     return TT_OK;
 }
 
-static tt_status run_scan(tt_kctx *c)
+/* Reads the scan inputs (their axes, directions and common length) and the scan outputs'
+ * axes and directions into j. Scan-8 inputs are [batch, sequence, ...]. */
+static tt_status scan_setup(tt_kctx *c, bool v8, int lead, scan_job *j, int *axis, bool *rev,
+                            const tt_tensor **xs)
 {
-    const tt_graph *body = graph_attr(c->node, "body");
-    bool v8 = c->node->opset < 9;
-    int lead = v8, N, M, K;
-    TT_TRY(scan_counts(c->node, body, c->n_in, c->n_out, lead, &N, &M, &K));
+    int N = j->n_state, M = j->n_in, K = j->n_out;
     const int64_t *in_axes = NULL, *in_dirs = NULL, *out_axes = NULL, *out_dirs = NULL;
     TT_TRY(scan_list(c->node, v8 ? "directions" : "scan_input_directions", M, &in_dirs));
     if (!v8) {
@@ -735,121 +735,131 @@ static tt_status run_scan(tt_kctx *c)
         TT_TRY(scan_list(c->node, "scan_output_axes", K, &out_axes));
         TT_TRY(scan_list(c->node, "scan_output_directions", K, &out_dirs));
     }
-    const tt_tensor **xs = tt_calloc((size_t)M + 1, sizeof *xs);
+    int64_t len = -1, n_batch = -1;
+    for (int m = 0; m < M; m++) {
+        const tt_tensor *x = tt_kin(c, lead + N + m);
+        char d[200];
+        if (!x || x->rank < 1 + v8)
+            return tt_op_error(c->node, TETHER_ERR_RUNTIME, "scan input %d must be a tensor of rank %d or more", m,
+                               1 + v8);
+        TT_TRY(tt_norm_axis(c->node, v8 ? 1 : in_axes ? in_axes[m] : 0, x->rank, false, &axis[m]));
+        if (m == 0) {
+            len = x->dims[axis[m]];
+            n_batch = v8 ? x->dims[0] : -1;
+        }
+        if (x->dims[axis[m]] != len || (v8 && x->dims[0] != n_batch))
+            return tt_op_error(c->node, TETHER_ERR_RUNTIME, "scan input %d is %s, unlike scan input 0 (%s %" PRId64 ")",
+                               m, tt_tensor_desc(x, d, sizeof d), v8 && x->dims[0] != n_batch ? "batch" : "length",
+                               v8 && x->dims[0] != n_batch ? n_batch : len);
+        rev[m] = in_dirs && in_dirs[m];
+        xs[m] = x;
+        if (v8)
+            axis[m] = 0; /* the body runs per batch, where the sequence axis comes first */
+    }
+    for (int k = 0; k < K; k++) {
+        int64_t a = out_axes ? out_axes[k] : 0;
+        if (a < 0) { /* counts from the back of the output, whose rank the body's declared type tells */
+            const tt_type *t = body_out_type(j->body, N + k);
+            a += t->kind == TT_KIND_TENSOR && t->rank >= 0 ? t->rank + 1 : -TT_MAX_RANK;
+        }
+        if (a < 0 || a >= TT_MAX_RANK)
+            return tt_op_error(c->node, TETHER_ERR_RUNTIME, "scan_output_axes[%d] = %" PRId64 " is out of range", k,
+                               out_axes[k]);
+        j->outs[k].axis = (int)a;
+        j->outs[k].rev = out_dirs && out_dirs[k];
+    }
+    j->xs = xs;
+    j->in_axis = axis;
+    j->in_rev = rev;
+    j->len = j->out_len = len;
+    j->n_batch = n_batch;
+    return TT_OK;
+}
+
+/* Scan-8: the body runs over each batch in turn, up to that batch's sequence length, and
+ * the final states and scan outputs of batch b land at index b of the outputs. */
+static tt_status scan8_batches(tt_kctx *c, scan_job *j, tt_value *batch_x, const tt_tensor **bx)
+{
+    int N = j->n_state, M = j->n_in;
+    int64_t B = j->n_batch, L = j->out_len;
+    const tt_tensor *const *xs = j->xs;
+    const tt_tensor *lens = tt_kin(c, 0);
+    if (lens && (!tt_dtype_is_int(lens->dtype) || tt_tensor_numel(lens) != B))
+        return tt_op_error(c->node, TETHER_ERR_RUNTIME, "sequence_lens must hold %" PRId64 " integers", B);
+    for (int i = 0; i < N; i++) {
+        const tt_tensor *init = tt_kin(c, 1 + i);
+        tt_tensor *o;
+        if (!init || init->rank < 1 || init->dims[0] != B)
+            return tt_op_error(c->node, TETHER_ERR_RUNTIME, "initial state %d must be a tensor with %" PRId64 " batches",
+                               i, B);
+        if (tt_kout_wanted(c, i))
+            TT_TRY(tt_kctx_alloc(c, i, init->dtype, init->rank, init->dims, &o));
+    }
+    j->xs = bx;
+    tt_status s = TT_OK;
+    for (int64_t b = 0; b < B && s == TT_OK; b++) {
+        j->batch = b;
+        j->len = lens ? tt_load_i64(lens->data, lens->dtype, (size_t)b) : L;
+        if (j->len < 0 || j->len > L)
+            return tt_op_error(c->node, TETHER_ERR_RUNTIME,
+                               "sequence_lens[%" PRId64 "] = %" PRId64 " is out of range [0, %" PRId64 "]", b, j->len, L);
+        for (int i = 0; i < N && s == TT_OK; i++)
+            s = slice_at(tt_kin(c, 1 + i), 0, b, &j->state[i]);
+        for (int m = 0; m < M && s == TT_OK; m++) {
+            tt_value_release(&batch_x[m]);
+            s = slice_at(xs[m], 0, b, &batch_x[m]);
+            bx[m] = &batch_x[m].t;
+        }
+        if (s == TT_OK)
+            s = scan_steps(j);
+        for (int i = 0; i < N && s == TT_OK; i++) {
+            const tt_tensor *init = tt_kin(c, 1 + i);
+            const tt_value *f = &j->state[i];
+            if (f->kind != TT_KIND_TENSOR || f->t.dtype != init->dtype || f->t.rank != init->rank - 1 ||
+                memcmp(f->t.dims, init->dims + 1, sizeof(int64_t) * (size_t)f->t.rank) != 0)
+                s = tt_op_error(c->node, TETHER_ERR_RUNTIME, "state %d changed shape in batch %" PRId64, i, b);
+            else if (tt_kout(c, i))
+                s = copy_elems(tt_kout(c, i), b * tt_tensor_numel(&f->t), &f->t, 0, tt_tensor_numel(&f->t));
+        }
+        for (int i = 0; i < N; i++)
+            tt_value_release(&j->state[i]);
+    }
+    j->xs = xs;
+    return s;
+}
+
+static tt_status run_scan(tt_kctx *c)
+{
+    const tt_graph *body = graph_attr(c->node, "body");
+    bool v8 = c->node->opset < 9;
+    int lead = v8, N, M, K;
+    TT_TRY(scan_counts(c->node, body, c->n_in, c->n_out, lead, &N, &M, &K));
+    const tt_tensor **xs = tt_calloc((size_t)M + 1, sizeof *xs), **bx = tt_calloc((size_t)M + 1, sizeof *bx);
     int *axis = tt_calloc((size_t)M + 1, sizeof *axis);
     bool *rev = tt_calloc((size_t)M + 1, sizeof *rev);
     scan_out *outs = tt_calloc((size_t)K + 1, sizeof *outs);
     tt_value *state = values_new(N), *batch_x = values_new(M);
     scan_job j = {.c = c, .body = body, .n_state = N, .n_in = M, .n_out = K, .first_out = N, .state = state,
-                  .xs = xs, .in_axis = axis, .in_rev = rev, .batch = 0, .n_batch = -1, .outs = outs};
-    tt_status s = xs && axis && rev && outs && state && batch_x ? TT_OK
-                                                                : tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
-    int64_t len = -1, n_batch = 1;
-    /* the scan inputs, their axes and the common sequence length */
-    for (int m = 0; m < M && s == TT_OK; m++) {
-        const tt_tensor *x = tt_kin(c, lead + N + m);
-        char d[200];
-        if (!x || x->rank < 1 + v8) {
-            s = tt_op_error(c->node, TETHER_ERR_RUNTIME, "scan input %d must be a tensor of rank %d or more", m, 1 + v8);
-            break;
-        }
-        rev[m] = in_dirs && in_dirs[m];
-        s = tt_norm_axis(c->node, v8 ? 1 : in_axes ? in_axes[m] : 0, x->rank, false, &axis[m]);
-        if (s == TT_OK && len < 0) {
-            len = x->dims[axis[m]];
-            n_batch = v8 ? x->dims[0] : 1;
-        }
-        if (s == TT_OK && (x->dims[axis[m]] != len || (v8 && x->dims[0] != n_batch)))
-            s = tt_op_error(c->node, TETHER_ERR_RUNTIME, "scan input %d is %s; scan input 0 has %s %" PRId64, m,
-                            tt_tensor_desc(x, d, sizeof d), v8 && x->dims[0] != n_batch ? "batch" : "length",
-                            v8 && x->dims[0] != n_batch ? n_batch : len);
-        xs[m] = x;
-        if (v8)
-            axis[m] = 0; /* within one batch the sequence axis comes first */
-    }
-    for (int k = 0; k < K && s == TT_OK; k++) {
-        const tt_type *t = body_out_type(body, N + k);
-        int r = t->kind == TT_KIND_TENSOR && t->rank >= 0 ? t->rank + 1 : TT_MAX_RANK;
-        int64_t a = out_axes ? out_axes[k] : 0;
-        outs[k].rev = out_dirs && out_dirs[k];
-        if (a < 0)
-            a += r; /* negative axes need the element rank, known from the body's declared type */
-        if (a < 0 || a >= TT_MAX_RANK)
-            s = tt_op_error(c->node, TETHER_ERR_RUNTIME, "scan_output_axes[%d] = %" PRId64 " is out of range", k,
-                            out_axes[k]);
-        outs[k].axis = (int)a;
-    }
-    j.out_len = len;
-    if (!v8) {
+                  .outs = outs};
+    tt_status s = xs && bx && axis && rev && outs && state && batch_x
+                      ? scan_setup(c, v8, lead, &j, axis, rev, xs)
+                      : tt_error(TETHER_ERR_NO_MEMORY, "out of memory running a scan");
+    if (s == TT_OK && v8) {
+        s = scan8_batches(c, &j, batch_x, bx);
+    } else if (s == TT_OK) {
         for (int i = 0; i < N && s == TT_OK; i++)
             s = c->in[i] ? tt_value_share(c->in[i], &state[i]) : TT_OK;
-        j.len = len;
         if (s == TT_OK)
             s = scan_steps(&j);
         for (int i = 0; i < N && s == TT_OK; i++)
             s = take_output(c, i, &state[i]);
-    } else {
-        /* Scan-8: the body runs over each batch in turn, up to that batch's sequence length */
-        const tt_tensor *lens = tt_kin(c, 0);
-        if (s == TT_OK && lens && (!tt_dtype_is_int(lens->dtype) || tt_tensor_numel(lens) != n_batch))
-            s = tt_op_error(c->node, TETHER_ERR_RUNTIME, "sequence_lens must hold %" PRId64 " integers", n_batch);
-        tt_tensor **st_out = tt_calloc((size_t)N + 1, sizeof *st_out);
-        if (s == TT_OK && !st_out)
-            s = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
-        for (int i = 0; i < N && s == TT_OK; i++) {
-            const tt_tensor *init = tt_kin(c, 1 + i);
-            if (!init || init->rank < 1 || init->dims[0] != n_batch)
-                s = tt_op_error(c->node, TETHER_ERR_RUNTIME, "initial state %d must be a tensor with %" PRId64
-                                " batches", i, n_batch);
-            else if (tt_kout_wanted(c, i))
-                s = tt_kctx_alloc(c, i, init->dtype, init->rank, init->dims, &st_out[i]);
-        }
-        j.n_batch = n_batch;
-        j.xs = (const tt_tensor *const *)xs;
-        const tt_tensor **bx = tt_calloc((size_t)M + 1, sizeof *bx);
-        if (s == TT_OK && !bx)
-            s = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
-        for (int64_t b = 0; b < n_batch && s == TT_OK; b++) {
-            j.batch = b;
-            j.len = lens ? tt_load_i64(lens->data, lens->dtype, (size_t)b) : len;
-            if (j.len < 0 || j.len > len) {
-                s = tt_op_error(c->node, TETHER_ERR_RUNTIME, "sequence_lens[%" PRId64 "] = %" PRId64
-                                " is out of range [0, %" PRId64 "]", b, j.len, len);
-                break;
-            }
-            for (int i = 0; i < N && s == TT_OK; i++)
-                s = slice_at(tt_kin(c, 1 + i), 0, b, &state[i]);
-            for (int m = 0; m < M && s == TT_OK; m++) {
-                tt_value_release(&batch_x[m]);
-                s = slice_at(xs[m], 0, b, &batch_x[m]);
-                bx[m] = &batch_x[m].t;
-            }
-            j.xs = bx;
-            if (s == TT_OK)
-                s = scan_steps(&j);
-            for (int i = 0; i < N && s == TT_OK; i++) {
-                const tt_tensor *init = tt_kin(c, 1 + i);
-                tt_tensor *o = st_out[i];
-                const tt_value *f = &state[i];
-                int64_t per = tt_tensor_numel(init) / (n_batch ? n_batch : 1);
-                bool ok = f->kind == TT_KIND_TENSOR && f->t.dtype == init->dtype && f->t.rank == init->rank - 1 &&
-                          memcmp(f->t.dims, init->dims + 1, sizeof(int64_t) * (size_t)f->t.rank) == 0;
-                if (!ok)
-                    s = tt_op_error(c->node, TETHER_ERR_RUNTIME, "state %d changed shape in batch %" PRId64, i, b);
-                else if (o)
-                    s = copy_elems(o, b * per, &f->t, 0, per);
-            }
-            for (int i = 0; i < N; i++)
-                tt_value_release(&state[i]);
-        }
-        tt_free(bx);
-        tt_free(st_out);
     }
     if (s == TT_OK)
         s = scan_outs_finish(&j);
     values_free(state, N);
     values_free(batch_x, M);
     tt_free(xs);
+    tt_free(bx);
     tt_free(axis);
     tt_free(rev);
     tt_free(outs);
