@@ -59,7 +59,8 @@ typedef struct nms_params {
 static tt_status nms_shapes(const tt_node *n, const tt_type *bx, const tt_type *sc)
 {
     if ((bx->rank >= 0 && bx->rank != 3) || (sc->rank >= 0 && sc->rank != 3))
-        return tt_op_error(n, TETHER_ERR_SHAPE, "boxes must be [batches, boxes, 4] and scores [batches, classes, boxes]");
+        return tt_op_error(n, TETHER_ERR_SHAPE,
+                           "boxes must be [batches, boxes, 4] and scores [batches, classes, boxes]");
     if (bx->rank == 3 && bx->dims[2] >= 0 && bx->dims[2] != 4)
         return tt_op_error(n, TETHER_ERR_SHAPE, "boxes must have 4 coordinates each, got %" PRId64, bx->dims[2]);
     if (bx->rank == 3 && sc->rank == 3) {

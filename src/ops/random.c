@@ -34,7 +34,10 @@ static void rng_seed(rng *r, uint64_t seed, uint64_t stream)
         r->s[i] = splitmix64(&x);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
 
 static uint64_t rng_next(rng *r)
 {
@@ -50,7 +53,10 @@ static uint64_t rng_next(rng *r)
 }
 
 /* Uniform in [0, 1) with 53 random bits. */
-static double rng_unit(rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
+static double rng_unit(rng *r)
+{
+    return (double)(rng_next(r) >> 11) * 0x1.0p-53;
+}
 
 /* The seed for one run: from the attribute (ints are accepted too, as some exporters write
  * them), else a fresh one from a process-wide sequence keyed by the OS's entropy. */
@@ -84,11 +90,11 @@ typedef enum dist { DIST_UNIFORM, DIST_NORMAL, DIST_BERNOULLI } dist;
 
 typedef struct fill_job {
     tt_tensor *y;
-    const tt_tensor *p;  /* Bernoulli: the probabilities */
+    const tt_tensor *p; /* Bernoulli: the probabilities */
     uint64_t seed;
     dist kind;
-    double a, b;         /* uniform: low, high; normal: mean, scale */
-    atomic_bool bad_p;   /* Bernoulli: a probability outside [0, 1] */
+    double a, b;       /* uniform: low, high; normal: mean, scale */
+    atomic_bool bad_p; /* Bernoulli: a probability outside [0, 1] */
 } fill_job;
 
 static void fill_blocks(void *arg, int64_t begin, int64_t end)
@@ -202,7 +208,10 @@ static tt_status infer_bernoulli(tt_ictx *c)
     return TT_OK;
 }
 
-static tt_status run_bernoulli(tt_kctx *c) { return fill(c, DIST_BERNOULLI, 0, 0); }
+static tt_status run_bernoulli(tt_kctx *c)
+{
+    return fill(c, DIST_BERNOULLI, 0, 0);
+}
 
 /* ---- Multinomial: sample_size draws per row of unnormalised log-probabilities --------------- */
 
@@ -226,8 +235,8 @@ typedef struct multi_job {
     tt_tensor *y;
     uint64_t seed;
     int64_t classes, samples;
-    double *cum;             /* per row: running sums of the class weights */
-    atomic_bool bad_row;     /* a row with NaN, or no class of nonzero probability */
+    double *cum;         /* per row: running sums of the class weights */
+    atomic_bool bad_row; /* a row with NaN, or no class of nonzero probability */
 } multi_job;
 
 static void multi_rows(void *arg, int64_t begin, int64_t end)

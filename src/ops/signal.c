@@ -41,18 +41,24 @@ typedef struct cpx {
     double re, im;
 } cpx;
 
-static inline cpx cmul(cpx a, cpx b) { return (cpx){a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re}; }
+static inline cpx cmul(cpx a, cpx b)
+{
+    return (cpx){a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re};
+}
 
 /* Everything about one transform length that does not depend on the data. */
 typedef struct fft_plan {
-    int64_t n;     /* transform length */
-    int64_t m;     /* power-of-two length the work is done at: n, or >= 2n - 1 for Bluestein */
-    cpx *tw;       /* m/2 twiddles exp(-2πik/m) */
-    cpx *chirp;    /* Bluestein only: exp(-iπk²/n), k < n */
-    cpx *filter;   /* Bluestein only: FFT of the conjugate chirp laid out circularly, length m */
+    int64_t n;   /* transform length */
+    int64_t m;   /* power-of-two length the work is done at: n, or >= 2n - 1 for Bluestein */
+    cpx *tw;     /* m/2 twiddles exp(-2πik/m) */
+    cpx *chirp;  /* Bluestein only: exp(-iπk²/n), k < n */
+    cpx *filter; /* Bluestein only: FFT of the conjugate chirp laid out circularly, length m */
 } fft_plan;
 
-static bool is_pow2(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
+static bool is_pow2(int64_t n)
+{
+    return n > 0 && (n & (n - 1)) == 0;
+}
 
 static void fft_plan_free(fft_plan *p)
 {
@@ -290,8 +296,8 @@ static tt_status infer_dft(tt_ictx *c)
                            x->rank);
     int64_t last = x->dims[x->rank - 1];
     if (last >= 0 && last != 1 && last != 2)
-        return tt_op_error(c->node, TETHER_ERR_SHAPE, "the last dimension must be 1 (real) or 2 (complex), got %" PRId64,
-                           last);
+        return tt_op_error(c->node, TETHER_ERR_SHAPE,
+                           "the last dimension must be 1 (real) or 2 (complex), got %" PRId64, last);
     if (onesided && last == 2)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "onesided output needs a real input (last dimension 1)");
     int axis;
@@ -381,8 +387,8 @@ static tt_status stft_geometry(const tt_node *n, const tt_type *sig, const tt_te
     g->length = sig->rank == 3 ? sig->dims[1] : TT_DIM_UNKNOWN;
     g->channels = sig->rank == 3 ? sig->dims[2] : TT_DIM_UNKNOWN;
     if (g->channels >= 0 && g->channels != 1 && g->channels != 2)
-        return tt_op_error(n, TETHER_ERR_SHAPE, "the signal's last dimension must be 1 (real) or 2 (complex), got %" PRId64,
-                           g->channels);
+        return tt_op_error(n, TETHER_ERR_SHAPE,
+                           "the signal's last dimension must be 1 (real) or 2 (complex), got %" PRId64, g->channels);
     if (one && g->channels == 2)
         return tt_op_error(n, TETHER_ERR_SHAPE, "onesided output needs a real signal; set onesided=0");
     g->step = TT_DIM_UNKNOWN;
@@ -518,9 +524,18 @@ static tt_status run_window(tt_kctx *c, double a0, double a1, double a2)
     return TT_OK;
 }
 
-static tt_status run_hann(tt_kctx *c) { return run_window(c, 0.5, 0.5, 0.0); }
-static tt_status run_hamming(tt_kctx *c) { return run_window(c, 25.0 / 46.0, 21.0 / 46.0, 0.0); }
-static tt_status run_blackman(tt_kctx *c) { return run_window(c, 0.42, 0.5, 0.08); }
+static tt_status run_hann(tt_kctx *c)
+{
+    return run_window(c, 0.5, 0.5, 0.0);
+}
+static tt_status run_hamming(tt_kctx *c)
+{
+    return run_window(c, 25.0 / 46.0, 21.0 / 46.0, 0.0);
+}
+static tt_status run_blackman(tt_kctx *c)
+{
+    return run_window(c, 0.42, 0.5, 0.08);
+}
 
 /* ---- MelWeightMatrix ------------------------------------------------------------------------- */
 
@@ -553,8 +568,14 @@ static tt_status infer_mel(tt_ictx *c)
     return TT_OK;
 }
 
-static double hz_to_mel(double hz) { return 2595.0 * log10(1.0 + hz / 700.0); }
-static double mel_to_hz(double mel) { return 700.0 * (pow(10.0, mel / 2595.0) - 1.0); }
+static double hz_to_mel(double hz)
+{
+    return 2595.0 * log10(1.0 + hz / 700.0);
+}
+static double mel_to_hz(double mel)
+{
+    return 700.0 * (pow(10.0, mel / 2595.0) - 1.0);
+}
 
 /* Triangles over spectrogram bins, each peaking at 1, whose edges are points equally spaced
  * on the mel scale and snapped down to a bin, as the ONNX reference does: the mel range is

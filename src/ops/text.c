@@ -98,9 +98,9 @@ static char *map_case(const char *s, size_t n, int action, locale_t loc, bool *b
 typedef struct strnorm {
     int action;
     bool case_sensitive;
-    locale_t loc;        /* (locale_t)0 when no case mapping is needed */
+    locale_t loc; /* (locale_t)0 when no case mapping is needed */
     size_t n_stop;
-    char **stop;         /* sorted; lowercased when matching ignores case */
+    char **stop; /* sorted; lowercased when matching ignores case */
 } strnorm;
 
 static void strnorm_release(void *p)
@@ -116,7 +116,10 @@ static void strnorm_release(void *p)
     tt_free(st);
 }
 
-static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* The locale for case mapping. Only Turkish and Azeri case i differently from Unicode's
  * default rules, so any other locale that is not installed falls back to C.UTF-8, whose
@@ -163,7 +166,8 @@ static tt_status prepare_strnorm(tt_node *n, void **state)
     st->action = strcmp(act, "LOWER") == 0 ? CASE_LOWER : strcmp(act, "UPPER") == 0 ? CASE_UPPER : CASE_NONE;
     st->case_sensitive = tt_attr_int(n, "is_case_sensitive", 0) != 0;
     if (st->action == CASE_NONE && strcmp(act, "NONE") != 0) {
-        s = tt_op_error(n, TETHER_ERR_INVALID_MODEL, "case_change_action must be LOWER, UPPER or NONE, got '%.40s'", act);
+        s = tt_op_error(n, TETHER_ERR_INVALID_MODEL, "case_change_action must be LOWER, UPPER or NONE, got '%.40s'",
+                        act);
         goto done;
     }
     if (st->action != CASE_NONE || (nstop && !st->case_sensitive)) {
@@ -181,7 +185,7 @@ static tt_status prepare_strnorm(tt_node *n, void **state)
         st->stop[i] = st->case_sensitive ? tt_malloc(len + 1) : map_case(w, len, CASE_LOWER, st->loc, &bad);
         if (!st->stop[i]) {
             s = st->case_sensitive || !bad ? tt_op_error(n, TETHER_ERR_NO_MEMORY, "out of memory")
-                                          : tt_op_error(n, TETHER_ERR_INVALID_MODEL, "stopword %zu is not UTF-8", i);
+                                           : tt_op_error(n, TETHER_ERR_INVALID_MODEL, "stopword %zu is not UTF-8", i);
             goto done;
         }
         st->n_stop++;
@@ -298,12 +302,12 @@ typedef struct tfidf {
     const int64_t *pool_i;
     const char *const *pool_s;
     const size_t *pool_len;
-    int64_t n_grams;     /* n-grams in the pool */
-    int64_t *start;      /* per n-gram: its first item in the pool */
-    int *len;            /* per n-gram: its length n */
+    int64_t n_grams;          /* n-grams in the pool */
+    int64_t *start;           /* per n-gram: its first item in the pool */
+    int *len;                 /* per n-gram: its length n */
     const int64_t *out_index; /* per n-gram: its output column */
     const float *weights;     /* per n-gram, or NULL for all ones */
-    int64_t n_out;       /* output columns: max(ngram_indexes) + 1 */
+    int64_t n_out;            /* output columns: max(ngram_indexes) + 1 */
     /* open addressing: slot -> n-gram id or -1; with each n-gram's hash */
     int64_t *slot;
     uint64_t *hash;
@@ -355,9 +359,13 @@ static tt_status prepare_tfidf(tt_node *n, void **state)
     if (!t)
         return tt_op_error(n, TETHER_ERR_NO_MEMORY, "out of memory");
     const char *mode = tt_attr_string(n, "mode", "");
-    t->mode = strcmp(mode, "TF") == 0 ? MODE_TF : strcmp(mode, "IDF") == 0 ? MODE_IDF : strcmp(mode, "TFIDF") == 0 ? MODE_TFIDF : -1;
+    t->mode = strcmp(mode, "TF") == 0      ? MODE_TF
+              : strcmp(mode, "IDF") == 0   ? MODE_IDF
+              : strcmp(mode, "TFIDF") == 0 ? MODE_TFIDF
+                                           : -1;
     if (t->mode < 0)
-        return tfidf_fail(t, tt_op_error(n, TETHER_ERR_INVALID_MODEL, "mode must be TF, IDF or TFIDF, got '%.40s'", mode));
+        return tfidf_fail(t,
+                          tt_op_error(n, TETHER_ERR_INVALID_MODEL, "mode must be TF, IDF or TFIDF, got '%.40s'", mode));
     t->min_n = tt_attr_int(n, "min_gram_length", 0);
     t->max_n = tt_attr_int(n, "max_gram_length", 0);
     t->max_skip = tt_attr_int(n, "max_skip_count", 0);
@@ -376,7 +384,8 @@ static tt_status prepare_tfidf(tt_node *n, void **state)
         npool_s = ps->n;
     }
     if ((t->pool_i != NULL) == t->strings)
-        return tfidf_fail(t, tt_op_error(n, TETHER_ERR_INVALID_MODEL, "needs exactly one of pool_int64s and pool_strings"));
+        return tfidf_fail(
+            t, tt_op_error(n, TETHER_ERR_INVALID_MODEL, "needs exactly one of pool_int64s and pool_strings"));
     size_t npool = t->strings ? npool_s : npool_i;
     const int64_t *counts = tt_attr_ints(n, "ngram_counts", &ncounts);
     t->out_index = tt_attr_ints(n, "ngram_indexes", &nidx);
@@ -400,14 +409,14 @@ static tt_status prepare_tfidf(tt_node *n, void **state)
                                          "the pool holds %" PRId64 " n-grams but ngram_indexes has %zu entries", grams,
                                          nidx));
     if (t->weights && nweights != nidx)
-        return tfidf_fail(t, tt_op_error(n, TETHER_ERR_INVALID_MODEL, "weights has %zu entries for %zu n-grams",
-                                         nweights, nidx));
+        return tfidf_fail(
+            t, tt_op_error(n, TETHER_ERR_INVALID_MODEL, "weights has %zu entries for %zu n-grams", nweights, nidx));
     t->n_grams = grams;
     t->n_out = 0;
     for (size_t i = 0; i < nidx; i++) {
         if (t->out_index[i] < 0 || t->out_index[i] >= INT64_MAX / 2)
-            return tfidf_fail(t, tt_op_error(n, TETHER_ERR_INVALID_MODEL, "ngram_indexes[%zu] = %" PRId64 " is out of range",
-                                             i, t->out_index[i]));
+            return tfidf_fail(t, tt_op_error(n, TETHER_ERR_INVALID_MODEL,
+                                             "ngram_indexes[%zu] = %" PRId64 " is out of range", i, t->out_index[i]));
         if (t->out_index[i] + 1 > t->n_out)
             t->n_out = t->out_index[i] + 1;
     }
@@ -468,7 +477,7 @@ typedef struct tfidf_job {
     const tfidf *t;
     const tt_tensor *x;
     float *y;
-    int64_t cols;        /* items per row */
+    int64_t cols; /* items per row */
     atomic_bool nomem;
 } tfidf_job;
 
@@ -511,7 +520,8 @@ static void tfidf_rows(void *arg, int64_t begin, int64_t end)
     for (int64_t row = begin; row < end; row++) {
         int64_t base = row * C;
         for (int64_t i = 0; i < C; i++)
-            ih[i] = t->strings ? hash_bytes(((char *const *)j->x->data)[base + i], strlen(((char *const *)j->x->data)[base + i]))
+            ih[i] = t->strings ? hash_bytes(((char *const *)j->x->data)[base + i],
+                                            strlen(((char *const *)j->x->data)[base + i]))
                                : (uint64_t)tt_load_i64(j->x->data, j->x->dtype, (size_t)(base + i));
         memset(count, 0, (size_t)t->n_grams * sizeof *count);
         /* items start, start + d, ...: d - 1 items skipped between them; 1-grams once only */
@@ -535,9 +545,7 @@ static void tfidf_rows(void *arg, int64_t begin, int64_t end)
             if (!count[g])
                 continue;
             float w = t->weights ? t->weights[g] : 1.0f;
-            y[t->out_index[g]] += t->mode == MODE_TF    ? (float)count[g]
-                                  : t->mode == MODE_IDF ? w
-                                                        : (float)count[g] * w;
+            y[t->out_index[g]] += t->mode == MODE_TF ? (float)count[g] : t->mode == MODE_IDF ? w : (float)count[g] * w;
         }
     }
 done:
@@ -562,8 +570,8 @@ static tt_status run_tfidf(tt_kctx *c)
 #define TEXT_TYPES (TT_DT(TETHER_DTYPE_STRING) | TT_DT(TETHER_DTYPE_INT32) | TT_DT(TETHER_DTYPE_INT64))
 
 const tt_op_def tt_ops_text[] = {
-    TT_OP("StringNormalizer", 10, 0, TT_DT(TETHER_DTYPE_STRING), infer_strnorm, run_strnorm,
-          .prepare = prepare_strnorm, .release = strnorm_release),
+    TT_OP("StringNormalizer", 10, 0, TT_DT(TETHER_DTYPE_STRING), infer_strnorm, run_strnorm, .prepare = prepare_strnorm,
+          .release = strnorm_release),
     TT_OP("TfIdfVectorizer", 9, 0, TEXT_TYPES, infer_tfidf, run_tfidf, .prepare = prepare_tfidf,
           .release = tfidf_release),
     TT_OP_END,
