@@ -177,11 +177,17 @@ void tt_adv_serverless_init(tt_adv_serverless *s)
     s->granularity_ms = 1;
 }
 
+double tt_adv_serverless_billed_ms(const tt_adv_serverless *s)
+{
+    if (s->granularity_ms <= 0)
+        return s->duration_ms;
+    /* the epsilon keeps 120.0000000001 (a float's noise) from being billed as 121 */
+    return ceil(s->duration_ms / s->granularity_ms - 1e-9) * s->granularity_ms;
+}
+
 double tt_adv_serverless_per_request(const tt_adv_serverless *s)
 {
-    double billed_ms = s->duration_ms;
-    if (s->granularity_ms > 0)
-        billed_ms = ceil(billed_ms / s->granularity_ms - 1e-9) * s->granularity_ms;
+    double billed_ms = tt_adv_serverless_billed_ms(s);
     return s->per_million_requests / 1e6 + s->per_gb_second * (s->memory_mb / 1024.0) * (billed_ms / 1000.0);
 }
 

@@ -71,6 +71,8 @@ typedef struct tt_adv_serverless {
 } tt_adv_serverless;
 
 void tt_adv_serverless_init(tt_adv_serverless *s);
+/* The duration billed for one request: duration_ms rounded up to the granularity. */
+double tt_adv_serverless_billed_ms(const tt_adv_serverless *s);
 /* USD for one request under the model. */
 double tt_adv_serverless_per_request(const tt_adv_serverless *s);
 

@@ -239,7 +239,20 @@ static cJSON *savings_json(const tt_adv_row *rows, int idx, double saved, bool h
 typedef struct monthly_opts {
     double volume; /* < 0: not asked */
     tt_adv_serverless sl;
+    const tt_adv_constraints *c;
 } monthly_opts;
+
+/* Serverless runs the model on CPU: its per-inference time is held to the same latency
+ * limits (its mean is all we know, so it stands for the p90 too). Empty when it meets them. */
+static void serverless_why_not(const monthly_opts *m, char *buf, size_t n)
+{
+    buf[0] = 0;
+    double d = m->sl.duration_ms;
+    if (m->c->max_p90_ms > 0 && d > m->c->max_p90_ms)
+        snprintf(buf, n, "%.4g ms per inference > p90 limit %.4g ms", d, m->c->max_p90_ms);
+    else if (m->c->max_mean_ms > 0 && d > m->c->max_mean_ms)
+        snprintf(buf, n, "%.4g ms per inference > mean limit %.4g ms", d, m->c->max_mean_ms);
+}
 
 /* Picks the serverless duration when not given: the cheapest CPU-only row's mean. */
 static int serverless_duration(const tt_adv_row *rows, int n, const tt_adv_result *res, tt_adv_serverless *sl)
@@ -267,9 +280,14 @@ static cJSON *monthly_json(const tt_adv_row *rows, int n, const monthly_opts *m)
     cJSON_AddNumberToObject(sl, "per_gb_second", m->sl.per_gb_second);
     cJSON_AddNumberToObject(sl, "memory_mb", m->sl.memory_mb);
     cJSON_AddNumberToObject(sl, "duration_ms", m->sl.duration_ms);
+    cJSON_AddNumberToObject(sl, "billed_ms", tt_adv_serverless_billed_ms(&m->sl));
     cJSON_AddNumberToObject(sl, "granularity_ms", m->sl.granularity_ms);
     cJSON_AddNumberToObject(sl, "per_request_usd", tt_adv_serverless_per_request(&m->sl));
     cJSON_AddNumberToObject(sl, "monthly_usd", m->volume * tt_adv_serverless_per_request(&m->sl));
+    char why[160];
+    serverless_why_not(m, why, sizeof why);
+    cJSON_AddBoolToObject(sl, "meets_constraints", why[0] == 0);
+    cJSON_AddItemToObject(sl, "why_not", why[0] ? cJSON_CreateString(why) : cJSON_CreateNull());
     cJSON *arr = cJSON_AddArrayToObject(o, "always_on");
     for (int i = 0; i < n; i++) {
         if (!rows[i].meets)
@@ -296,7 +314,11 @@ static void print_monthly(const tt_adv_row *rows, int n, const monthly_opts *m)
     double per = tt_adv_serverless_per_request(&m->sl);
     printf("\nat %.0f inferences a month: serverless (%.0f MB, %.4g ms billed per inference, $%.3g per request) "
            "costs $%.2f a month\n",
-           m->volume, m->sl.memory_mb, m->sl.duration_ms, per, m->volume * per);
+           m->volume, m->sl.memory_mb, tt_adv_serverless_billed_ms(&m->sl), per, m->volume * per);
+    char why[160];
+    serverless_why_not(m, why, sizeof why);
+    if (why[0])
+        printf("  but serverless misses the latency constraints: %s\n", why);
     printf("  %-30s %9s %14s %11s  %s\n", "always on", "instances", "$/month", "cheaper", "crossover (inferences/month)");
     char name[128];
     for (int i = 0; i < n; i++) {
@@ -359,7 +381,7 @@ int tt_cmd_advise(int argc, char **argv)
     tt_adv_constraints c = {0};
     const char *prices_path = NULL, *host = NULL, *svg = "advise.svg";
     bool json = false;
-    monthly_opts m = {.volume = -1};
+    monthly_opts m = {.volume = -1, .c = &c};
     tt_adv_serverless_init(&m.sl);
     int o;
     optind = 1;

@@ -179,6 +179,10 @@ def test_monthly_volume_crossover(tmp_path, sweep_csv):
     duration = cpu_rows[0]["mean"]
     per_request = 0.20 / 1e6 + 0.0000166667 * (2048 / 1024) * math.ceil(duration) / 1000
     assert m["serverless"]["duration_ms"] == duration
+    assert m["serverless"]["billed_ms"] == math.ceil(duration)
+    # serverless runs on a CPU: at the cheapest CPU row's mean it misses a 50 ms p90 limit
+    assert m["serverless"]["meets_constraints"] is (duration <= 50)
+    assert (m["serverless"]["why_not"] is None) is (duration <= 50)
     assert m["serverless"]["per_request_usd"] == pytest.approx(per_request, rel=1e-12)
     assert m["serverless"]["monthly_usd"] == pytest.approx(volume * per_request, rel=1e-12)
     meeting = [w for w in expected(50.0) if w["meets"]]

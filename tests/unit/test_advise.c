@@ -257,7 +257,12 @@ TEST(serverless_per_request_and_crossover)
     /* $0.20 per million + 2 GB * 0.12 s * $0.0000166667 */
     double per = 0.20 / 1e6 + 2.0 * 0.12 * 0.0000166667;
     CHECK_NEAR(tt_adv_serverless_per_request(&s), per, 1e-15);
+    CHECK_NEAR(tt_adv_serverless_billed_ms(&s), 120, 0);
+    s.duration_ms = 120.2;
+    CHECK_NEAR(tt_adv_serverless_billed_ms(&s), 121, 0);
+    s.duration_ms = 120;
     s.granularity_ms = 100; /* 2019 billing: 120 ms is billed as 200 ms */
+    CHECK_NEAR(tt_adv_serverless_billed_ms(&s), 200, 0);
     CHECK_NEAR(tt_adv_serverless_per_request(&s), 0.20 / 1e6 + 2.0 * 0.2 * 0.0000166667, 1e-15);
     s.granularity_ms = 1;
 
