@@ -40,6 +40,7 @@ static void usage(FILE *f)
             "                          (default $TETHER_HOST_TYPE, else 'local': unpriced)\n"
             "      --prices FILE       a price file, as for 'tether advise --prices'\n"
             "      --json              print the rows as JSON (the input of 'tether advise')\n"
+            "  -o, --output FILE       also write that JSON to FILE, whatever is printed\n"
             "      --raw               with --json: every timed run's latency too\n"
             "      --no-progress       no progress bar (there is one only when stderr is a terminal)\n\n"
             "sweep:\n"
@@ -65,7 +66,7 @@ typedef struct skipped {
     char error[512];
 } skipped;
 
-enum { OPT_DIM = 256, OPT_THREADS, OPT_HOST, OPT_PRICES, OPT_JSON, OPT_RAW, OPT_NO_PROGRESS, OPT_SWEEP, OPT_SERVER,
+enum { OPT_OUTPUT = 'o', OPT_DIM = 256, OPT_THREADS, OPT_HOST, OPT_PRICES, OPT_JSON, OPT_RAW, OPT_NO_PROGRESS, OPT_SWEEP, OPT_SERVER,
        OPT_TYPES, OPT_NO_CPU };
 
 static void on_signal(int sig)
@@ -131,8 +132,8 @@ static cJSON *row_json(const bench_row *r, const char *host, int batch, bool raw
     return o;
 }
 
-static int print_json(const char *model, const char *host, const tt_bench_opts *o, const bench_row *rows, int n,
-                      const skipped *sk, int n_sk)
+static int print_json(FILE *f, const char *model, const char *host, const tt_bench_opts *o, const bench_row *rows,
+                      int n, const skipped *sk, int n_sk)
 {
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "model", model);
@@ -155,7 +156,7 @@ static int print_json(const char *model, const char *host, const tt_bench_opts *
     cJSON_Delete(doc);
     if (!text)
         return tt_cli_fail("bench", "out of memory printing JSON");
-    puts(text);
+    fprintf(f, "%s\n", text);
     free(text);
     return 0;
 }
@@ -232,6 +233,7 @@ int tt_cmd_bench(int argc, char **argv)
         {"dim", required_argument, 0, OPT_DIM}, {"threads", required_argument, 0, OPT_THREADS},
         {"host", required_argument, 0, OPT_HOST}, {"prices", required_argument, 0, OPT_PRICES},
         {"json", no_argument, 0, OPT_JSON},     {"raw", no_argument, 0, OPT_RAW},
+        {"output", required_argument, 0, OPT_OUTPUT},
         {"no-progress", no_argument, 0, OPT_NO_PROGRESS}, {"sweep", no_argument, 0, OPT_SWEEP},
         {"server", required_argument, 0, OPT_SERVER}, {"types", required_argument, 0, OPT_TYPES},
         {"no-cpu", no_argument, 0, OPT_NO_CPU}, {"help", no_argument, 0, 'h'},
@@ -239,7 +241,7 @@ int tt_cmd_bench(int argc, char **argv)
     };
     tt_bench_opts o = {.runs = 100, .warmup = 10, .batch = 1, .concurrency = 1};
     const char *target = "cpu", *host = getenv("TETHER_HOST_TYPE"), *prices_path = NULL;
-    const char *server = getenv("TETHER_SERVER"), *types = DEFAULT_TYPES;
+    const char *server = getenv("TETHER_SERVER"), *types = DEFAULT_TYPES, *output = NULL;
     bool json = false, progress = true, sweep = false, cpu_row = true, target_given = false;
     int threads = 0;
     char **ins = calloc((size_t)argc + 1, sizeof *ins), **dims = calloc((size_t)argc + 1, sizeof *dims);
@@ -250,7 +252,7 @@ int tt_cmd_bench(int argc, char **argv)
     }
     int rc = 0, opt;
     optind = 1;
-    while (!rc && (opt = getopt_long(argc, argv, "t:n:w:b:c:i:h", opts, NULL)) != -1) {
+    while (!rc && (opt = getopt_long(argc, argv, "t:n:w:b:c:i:o:h", opts, NULL)) != -1) {
         switch (opt) {
         case 't': target = optarg, target_given = true; break;
         case 'n':
@@ -285,6 +287,7 @@ int tt_cmd_bench(int argc, char **argv)
         case OPT_HOST: host = optarg; break;
         case OPT_PRICES: prices_path = optarg; break;
         case OPT_JSON: json = true; break;
+        case OPT_OUTPUT: output = optarg; break;
         case OPT_RAW: o.keep_latencies = true; break;
         case OPT_NO_PROGRESS: progress = false; break;
         case OPT_SWEEP: sweep = true; break;
@@ -383,8 +386,21 @@ int tt_cmd_bench(int argc, char **argv)
         rc = tt_cli_fail("bench", "interrupted");
         goto out;
     }
+    if (output) {
+        FILE *f = fopen(output, "w");
+        if (!f || print_json(f, model, host, &o, rows, n, sk, n_sk) != 0 || ferror(f)) {
+            rc = tt_cli_fail("bench", "cannot write '%s': %s", output, strerror(errno));
+            if (f)
+                fclose(f);
+            goto out;
+        }
+        if (fclose(f) != 0) {
+            rc = tt_cli_fail("bench", "cannot write '%s': %s", output, strerror(errno));
+            goto out;
+        }
+    }
     if (json)
-        rc = print_json(model, host, &o, rows, n, sk, n_sk);
+        rc = print_json(stdout, model, host, &o, rows, n, sk, n_sk);
     else if (sweep)
         print_sweep(rows, n, sk, n_sk);
     else

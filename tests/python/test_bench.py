@@ -4,6 +4,7 @@ not attach."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import subprocess
@@ -61,9 +62,12 @@ def test_bench_concurrency_and_batch(mlp_path):
     assert row["samples_per_s"] == pytest.approx(4 * row["throughput_per_s"], rel=1e-12)
 
 
-def test_bench_text_output(mlp_path):
-    proc = run_cli("bench", mlp_path, "--runs", 10, "--host", "m5.large")
+def test_bench_text_output(tmp_path, mlp_path):
+    proc = run_cli("bench", mlp_path, "--runs", 10, "--host", "m5.large", "--output", tmp_path / "rows.json")
     assert proc.returncode == 0, proc.stderr
+    saved = json.loads((tmp_path / "rows.json").read_text())  # --output: the JSON too
+    assert saved["rows"][0]["price_per_hour"] == 0.096
+    assert f"{saved['rows'][0]['mean_ms']:10.3f}" in proc.stdout
     for word in ("first inference", "mean", "p50 / p90 / p95 / p99", "throughput", "per 100,000 inferences"):
         assert word in proc.stdout
     assert "\r" not in proc.stderr  # not a terminal: no progress bar
