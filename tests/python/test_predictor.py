@@ -78,3 +78,21 @@ def test_tensorflow_only_options_warn(model_dir):
         warnings.simplefilter("always")
         tether.Predictor(model_dir, use_accelerator=False, signature_def_key="serving_default", quiet=True)
     assert any("signature_def_key" in str(x.message) for x in w)
+
+
+def test_accelerator_calls_fail_clearly_without_a_server():
+    """Nothing is attached in a fresh tether home, and nothing listens on port 1. Until the
+    attach work lands the command says it is not implemented (UnsupportedError); after, the
+    list is empty and attaching fails with the network's reason. Either way: an exception
+    carrying the command's message, never a silent success."""
+    try:
+        assert tether.describe_accelerators() == []
+    except tether.UnsupportedError as e:
+        assert "not implemented" in str(e)
+    with pytest.raises(tether.TetherError) as e:
+        tether.attach("eia2.medium", "127.0.0.1:1")
+    assert str(e.value) and not str(e.value).startswith("tether ")
+    with pytest.raises(tether.TetherError):
+        tether.detach(0)
+    with pytest.raises(tether.InvalidArgumentError):
+        tether.attach("", "127.0.0.1:1")
