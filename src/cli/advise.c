@@ -15,7 +15,10 @@ double tt_adv_cost_per_100k(double price_per_hour, double mean_ms)
     return price_per_hour / 3600.0 * (mean_ms / 1000.0) * 100000.0;
 }
 
-static bool is_none(const char *accel) { return !accel[0] || strcasecmp(accel, "none") == 0; }
+static bool is_none(const char *accel)
+{
+    return !accel[0] || strcasecmp(accel, "none") == 0;
+}
 
 /* Appends a reason to row->why_not. */
 static void why(tt_adv_row *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -98,7 +101,10 @@ static void check_row(tt_adv_row *r, const tt_adv_constraints *c)
             why(r, "memory of %s unknown (%s needed)", r->accelerator[0] ? r->accelerator : r->host, a);
         else if (r->device_memory < need) {
             fmt_bytes(r->device_memory, b, sizeof b);
-            why(r, "%s memory %s < %s", r->accelerator[0] ? "accelerator" : r->cls == TT_ADV_GPU_ONLY ? "GPU" : "host",
+            why(r, "%s memory %s < %s",
+                r->accelerator[0]           ? "accelerator"
+                : r->cls == TT_ADV_GPU_ONLY ? "GPU"
+                                            : "host",
                 b, a);
         }
     }

@@ -19,36 +19,36 @@ typedef enum tt_adv_class {
 
 typedef struct tt_adv_row {
     /* What was measured (input). */
-    char host[48];          /* host type ("c5.large"); "" or "local" when not known */
-    char accelerator[48];   /* accelerator type, "" for none */
-    double price_per_hour;  /* host + accelerator as recorded with the row; < 0: not given */
+    char host[48];         /* host type ("c5.large"); "" or "local" when not known */
+    char accelerator[48];  /* accelerator type, "" for none */
+    double price_per_hour; /* host + accelerator as recorded with the row; < 0: not given */
     double mean_ms, p90_ms;
-    double memory_needed;   /* bytes the model needs where it runs; 0: not known */
+    double memory_needed; /* bytes the model needs where it runs; 0: not known */
 
     /* What tt_advise works out (output). */
-    double price_used;      /* the price per hour costed; < 0 when the row could not be priced */
-    double cost_per_100k;   /* USD per 100,000 inferences; < 0 when not priced */
-    double device_memory;   /* bytes where the model runs (accelerator, GPUs or RAM); 0: unknown */
+    double price_used;    /* the price per hour costed; < 0 when the row could not be priced */
+    double cost_per_100k; /* USD per 100,000 inferences; < 0 when not priced */
+    double device_memory; /* bytes where the model runs (accelerator, GPUs or RAM); 0: unknown */
     tt_adv_class cls;
-    char family[48];        /* for the chart's colours: "eia2", "c5", "g4dn", ... */
-    bool meets;             /* meets every constraint (and could be priced) */
-    char why_not[256];      /* when !meets: every reason, "; "-separated */
+    char family[48];   /* for the chart's colours: "eia2", "c5", "g4dn", ... */
+    bool meets;        /* meets every constraint (and could be priced) */
+    char why_not[256]; /* when !meets: every reason, "; "-separated */
 } tt_adv_row;
 
 typedef struct tt_adv_constraints {
-    double max_p90_ms;   /* 0: no limit */
-    double max_mean_ms;  /* 0: no limit */
-    double min_memory;   /* bytes the model needs where it runs, 0: no limit */
+    double max_p90_ms;  /* 0: no limit */
+    double max_mean_ms; /* 0: no limit */
+    double min_memory;  /* bytes the model needs where it runs, 0: no limit */
 } tt_adv_constraints;
 
 typedef struct tt_adv_result {
-    int recommended;     /* index into the (sorted) rows, -1 when no row meets the constraints */
-    int runner_up;       /* the next cheapest row meeting them, -1 when none */
+    int recommended; /* index into the (sorted) rows, -1 when no row meets the constraints */
+    int runner_up;   /* the next cheapest row meeting them, -1 when none */
     /* The cheapest CPU-only and GPU-only rows, the savings are against: those meeting the
      * constraints when any does, else the cheapest priced ones; -1 when there is none. */
     int cheapest_cpu, cheapest_gpu;
     double savings_vs_cpu, savings_vs_gpu; /* fraction of their cost saved (0.6 = 60%) */
-    char reason[256];    /* why nothing is recommended, when recommended == -1 */
+    char reason[256];                      /* why nothing is recommended, when recommended == -1 */
 } tt_adv_result;
 
 /* Cost per 100,000 inferences of a combination priced `price_per_hour` taking `mean_ms` per
@@ -77,12 +77,12 @@ double tt_adv_serverless_billed_ms(const tt_adv_serverless *s);
 double tt_adv_serverless_per_request(const tt_adv_serverless *s);
 
 typedef struct tt_adv_monthly {
-    double capacity;        /* inferences one instance serves in a month, one at a time */
-    int instances;          /* instances needed for the volume */
-    double always_on_usd;   /* instances * price * hours per month */
-    double serverless_usd;  /* volume * per-request price */
-    double crossover;       /* monthly volume above which one always-on instance is cheaper;
-                               < 0 when it never is (its own capacity runs out first) */
+    double capacity;       /* inferences one instance serves in a month, one at a time */
+    int instances;         /* instances needed for the volume */
+    double always_on_usd;  /* instances * price * hours per month */
+    double serverless_usd; /* volume * per-request price */
+    double crossover;      /* monthly volume above which one always-on instance is cheaper;
+                              < 0 when it never is (its own capacity runs out first) */
 } tt_adv_monthly;
 
 /* Compares one costed row, always on, with the serverless model at `volume` per month. */

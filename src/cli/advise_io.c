@@ -38,8 +38,7 @@ static tt_status copy_name(char *dst, size_t cap, const char *src, const char *w
 /* ---- JSON: an object with "rows", or an array of rows --------------------------------- */
 
 /* A number field: *out < 0 and OK when absent or null (if optional). */
-static tt_status json_number(const cJSON *obj, const char *key, bool required, double *out, const char *name,
-                             int row)
+static tt_status json_number(const cJSON *obj, const char *key, bool required, double *out, const char *name, int row)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     *out = -1;
@@ -49,8 +48,7 @@ static tt_status json_number(const cJSON *obj, const char *key, bool required, d
         return TT_OK;
     }
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0)
-        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s: row %d: \"%s\" is not a non-negative number", name, row,
-                        key);
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s: row %d: \"%s\" is not a non-negative number", name, row, key);
     *out = v->valuedouble;
     return TT_OK;
 }

@@ -254,10 +254,10 @@ typedef struct run_ctx {
     const tether_tensor *inputs;
     size_t n_inputs;
     int runs;
-    atomic_int next;      /* the next run to claim */
-    atomic_int done;      /* runs finished, for the progress bar */
+    atomic_int next; /* the next run to claim */
+    atomic_int done; /* runs finished, for the progress bar */
     atomic_bool failed;
-    double *lat;          /* lat[i]: run i's latency */
+    double *lat; /* lat[i]: run i's latency */
     pthread_mutex_t err_lock;
     char err[512];
     tether_status err_status;
@@ -319,7 +319,7 @@ static void *progress_main(void *arg)
         nanosleep(&ts, NULL);
     }
     draw_bar(p->label, atomic_load(&p->c->done), p->c->runs); /* the final count, however fast it went */
-    fprintf(stderr, "\r%*s\r", 72, "");                      /* then a clean line for what follows */
+    fprintf(stderr, "\r%*s\r", 72, "");                       /* then a clean line for what follows */
     fflush(stderr);
     return NULL;
 }

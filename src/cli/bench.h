@@ -10,17 +10,17 @@
 #include <stdint.h>
 
 typedef struct tt_bench_opts {
-    int runs;              /* timed runs, all threads together */
-    int warmup;            /* untimed runs after the first, before the timed ones */
-    int batch;             /* size of a free first dimension; 0: leave it at 1 (or --dim) */
-    int concurrency;       /* threads running the session at once */
-    bool progress;         /* draw a progress bar on stderr */
-    const char *label;     /* what the progress bar says it measures */
-    char **inputs;         /* "NAME=FILE.npy" or "FILE.npy" (model order); n_inputs of them */
+    int runs;          /* timed runs, all threads together */
+    int warmup;        /* untimed runs after the first, before the timed ones */
+    int batch;         /* size of a free first dimension; 0: leave it at 1 (or --dim) */
+    int concurrency;   /* threads running the session at once */
+    bool progress;     /* draw a progress bar on stderr */
+    const char *label; /* what the progress bar says it measures */
+    char **inputs;     /* "NAME=FILE.npy" or "FILE.npy" (model order); n_inputs of them */
     int n_inputs;
-    char **dims;           /* "NAME=VALUE" for symbolic dimensions; n_dims of them */
+    char **dims; /* "NAME=VALUE" for symbolic dimensions; n_dims of them */
     int n_dims;
-    bool keep_latencies;   /* return every timed run's latency */
+    bool keep_latencies; /* return every timed run's latency */
 } tt_bench_opts;
 
 typedef struct tt_bench_summary {
@@ -28,17 +28,17 @@ typedef struct tt_bench_summary {
 } tt_bench_summary;
 
 typedef struct tt_bench_result {
-    double load_ms;           /* tether_session_open, including its warm-up run */
-    double first_ms;          /* the first tether_session_run after opening */
-    tt_bench_summary lat;     /* over the timed runs */
-    double wall_s;            /* from the first timed run's start to the last one's end */
-    double throughput;        /* timed runs per second of wall time */
-    uint64_t memory_needed;   /* weights + planned activations */
-    uint64_t flops;           /* per run */
-    char where[256];          /* where the session ran, as the library says */
-    double *latencies;        /* keep_latencies: every timed run, in completion order; free() */
+    double load_ms;         /* tether_session_open, including its warm-up run */
+    double first_ms;        /* the first tether_session_run after opening */
+    tt_bench_summary lat;   /* over the timed runs */
+    double wall_s;          /* from the first timed run's start to the last one's end */
+    double throughput;      /* timed runs per second of wall time */
+    uint64_t memory_needed; /* weights + planned activations */
+    uint64_t flops;         /* per run */
+    char where[256];        /* where the session ran, as the library says */
+    double *latencies;      /* keep_latencies: every timed run, in completion order; free() */
     int n_latencies;
-    char error[512];          /* why tt_bench_measure failed */
+    char error[512]; /* why tt_bench_measure failed */
 } tt_bench_result;
 
 /* Set from a signal handler to stop a measurement early; tt_bench_measure then fails with

@@ -18,45 +18,44 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tether advise FILE... [options]\n\n"
-            "Costs each measured host + accelerator combination per 100,000 inferences\n"
-            "(price per hour / 3600 * mean seconds per inference * 100,000) and recommends the\n"
-            "cheapest one meeting the constraints.\n\n"
-            "FILE is the output of 'tether bench --json' (a sweep or a single run), or a CSV\n"
-            "table with the header host,accelerator,price_per_hour,mean_ms,p90_ms and an\n"
-            "optional memory_needed column (bytes, or 2GiB). An empty accelerator or 'none'\n"
-            "means the host alone; an empty price is looked up in the price catalog. '-' reads\n"
-            "standard input.\n\n"
-            "constraints:\n"
-            "  --max-p90-ms MS              P90 latency at most MS\n"
-            "  --max-mean-ms MS             mean latency at most MS\n"
-            "  --min-accelerator-memory SIZE  memory where the model runs (accelerator, GPU, or\n"
-            "                               RAM for CPU-only rows) at least SIZE, e.g. 2GiB\n\n"
-            "prices:\n"
-            "  --prices FILE                CSV name,price_per_hour[,kind,memory_gib,gpu_memory_gib]\n"
-            "                               overriding the built-in catalog (EC2 c5/m5/g4dn/p2/p3 hosts,\n"
-            "                               eia1/eia2 accelerators, us-east-1 2019-2020) and the\n"
-            "                               prices recorded in the rows for the types it names\n"
-            "  --host TYPE                  the host type of rows measured without one (host\n"
-            "                               'local' or empty), e.g. c5.xlarge\n"
-            "  --list-prices                print the built-in catalog and exit\n\n"
-            "output:\n"
-            "  --json                       print one JSON object instead of the table\n"
-            "  --svg FILE                   write the chart to FILE (default advise.svg)\n"
-            "  --no-svg                     do not write a chart\n\n"
-            "serverless comparison:\n"
-            "  --monthly-volume N           compare always-on combinations with a per-request\n"
-            "                               price at N inferences a month, and report the volume\n"
-            "                               where they cross\n"
-            "  --serverless-ms MS           billed duration of one inference (default: the mean\n"
-            "                               of the cheapest CPU-only row)\n"
-            "  --serverless-memory-mb MB    configured memory (default 2048)\n"
-            "  --serverless-request-price USD  per million requests (default 0.20, AWS Lambda)\n"
-            "  --serverless-gb-second-price USD  per GB-second (default 0.0000166667, AWS Lambda)\n"
-            "  --serverless-granularity-ms MS  billing rounds durations up to this (default 1)\n\n"
-            "Exit status: 0 when a combination is recommended, 1 when none meets the\n"
-            "constraints or on error, 2 on a usage error.\n");
+    fprintf(f, "usage: tether advise FILE... [options]\n\n"
+               "Costs each measured host + accelerator combination per 100,000 inferences\n"
+               "(price per hour / 3600 * mean seconds per inference * 100,000) and recommends the\n"
+               "cheapest one meeting the constraints.\n\n"
+               "FILE is the output of 'tether bench --json' (a sweep or a single run), or a CSV\n"
+               "table with the header host,accelerator,price_per_hour,mean_ms,p90_ms and an\n"
+               "optional memory_needed column (bytes, or 2GiB). An empty accelerator or 'none'\n"
+               "means the host alone; an empty price is looked up in the price catalog. '-' reads\n"
+               "standard input.\n\n"
+               "constraints:\n"
+               "  --max-p90-ms MS              P90 latency at most MS\n"
+               "  --max-mean-ms MS             mean latency at most MS\n"
+               "  --min-accelerator-memory SIZE  memory where the model runs (accelerator, GPU, or\n"
+               "                               RAM for CPU-only rows) at least SIZE, e.g. 2GiB\n\n"
+               "prices:\n"
+               "  --prices FILE                CSV name,price_per_hour[,kind,memory_gib,gpu_memory_gib]\n"
+               "                               overriding the built-in catalog (EC2 c5/m5/g4dn/p2/p3 hosts,\n"
+               "                               eia1/eia2 accelerators, us-east-1 2019-2020) and the\n"
+               "                               prices recorded in the rows for the types it names\n"
+               "  --host TYPE                  the host type of rows measured without one (host\n"
+               "                               'local' or empty), e.g. c5.xlarge\n"
+               "  --list-prices                print the built-in catalog and exit\n\n"
+               "output:\n"
+               "  --json                       print one JSON object instead of the table\n"
+               "  --svg FILE                   write the chart to FILE (default advise.svg)\n"
+               "  --no-svg                     do not write a chart\n\n"
+               "serverless comparison:\n"
+               "  --monthly-volume N           compare always-on combinations with a per-request\n"
+               "                               price at N inferences a month, and report the volume\n"
+               "                               where they cross\n"
+               "  --serverless-ms MS           billed duration of one inference (default: the mean\n"
+               "                               of the cheapest CPU-only row)\n"
+               "  --serverless-memory-mb MB    configured memory (default 2048)\n"
+               "  --serverless-request-price USD  per million requests (default 0.20, AWS Lambda)\n"
+               "  --serverless-gb-second-price USD  per GB-second (default 0.0000166667, AWS Lambda)\n"
+               "  --serverless-granularity-ms MS  billing rounds durations up to this (default 1)\n\n"
+               "Exit status: 0 when a combination is recommended, 1 when none meets the\n"
+               "constraints or on error, 2 on a usage error.\n");
 }
 
 enum {
@@ -95,8 +94,7 @@ static const char *class_name(tt_adv_class c)
 
 static void combo(const tt_adv_row *r, char *buf, size_t n)
 {
-    snprintf(buf, n, "%s%s%s", r->host[0] ? r->host : "(unknown host)", r->accelerator[0] ? " + " : "",
-             r->accelerator);
+    snprintf(buf, n, "%s%s%s", r->host[0] ? r->host : "(unknown host)", r->accelerator[0] ? " + " : "", r->accelerator);
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */
@@ -172,7 +170,8 @@ static void print_advice(const tt_adv_row *rows, int n, const tt_adv_result *res
             int idx;
             double saved;
             const char *what;
-        } vs[2] = {{res->cheapest_cpu, res->savings_vs_cpu, "CPU-only"}, {res->cheapest_gpu, res->savings_vs_gpu, "GPU-only"}};
+        } vs[2] = {{res->cheapest_cpu, res->savings_vs_cpu, "CPU-only"},
+                   {res->cheapest_gpu, res->savings_vs_gpu, "GPU-only"}};
         for (int k = 0; k < 2; k++) {
             const char *lead = k == 0 ? "savings:    " : "            ";
             if (vs[k].idx < 0) {
@@ -203,22 +202,28 @@ static void print_advice(const tt_adv_row *rows, int n, const tt_adv_result *res
 
 /* ---- JSON output ------------------------------------------------------------------------- */
 
-static cJSON *num_or_null(double v) { return v >= 0 && isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
+static cJSON *num_or_null(double v)
+{
+    return v >= 0 && isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
 
 static cJSON *row_json(const tt_adv_row *r, int rank)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "rank", rank);
     cJSON_AddItemToObject(o, "host", r->host[0] ? cJSON_CreateString(r->host) : cJSON_CreateNull());
-    cJSON_AddItemToObject(o, "accelerator", r->accelerator[0] ? cJSON_CreateString(r->accelerator) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "accelerator",
+                          r->accelerator[0] ? cJSON_CreateString(r->accelerator) : cJSON_CreateNull());
     cJSON_AddStringToObject(o, "class", class_name(r->cls));
     cJSON_AddStringToObject(o, "family", r->family);
     cJSON_AddItemToObject(o, "price_per_hour", num_or_null(r->price_used));
     cJSON_AddNumberToObject(o, "mean_ms", r->mean_ms);
     cJSON_AddNumberToObject(o, "p90_ms", r->p90_ms);
     cJSON_AddItemToObject(o, "cost_per_100k", num_or_null(r->cost_per_100k));
-    cJSON_AddItemToObject(o, "memory_needed", r->memory_needed > 0 ? cJSON_CreateNumber(r->memory_needed) : cJSON_CreateNull());
-    cJSON_AddItemToObject(o, "device_memory", r->device_memory > 0 ? cJSON_CreateNumber(r->device_memory) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "memory_needed",
+                          r->memory_needed > 0 ? cJSON_CreateNumber(r->memory_needed) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "device_memory",
+                          r->device_memory > 0 ? cJSON_CreateNumber(r->device_memory) : cJSON_CreateNull());
     cJSON_AddBoolToObject(o, "meets_constraints", r->meets);
     cJSON_AddItemToObject(o, "why_not", r->meets ? cJSON_CreateNull() : cJSON_CreateString(r->why_not));
     return o;
@@ -255,7 +260,7 @@ static void serverless_why_not(const monthly_opts *m, char *buf, size_t n)
 }
 
 /* Picks the serverless duration when not given: the cheapest CPU-only row's mean. */
-static int serverless_duration(const tt_adv_row *rows, int n, const tt_adv_result *res, tt_adv_serverless *sl)
+static int serverless_duration(const tt_adv_row *rows, int n, tt_adv_serverless *sl)
 {
     if (sl->duration_ms > 0)
         return 0;
@@ -266,7 +271,6 @@ static int serverless_duration(const tt_adv_row *rows, int n, const tt_adv_resul
     if (idx < 0)
         return tt_cli_fail("advise", "--monthly-volume: no CPU-only row to take the serverless duration from; "
                                      "give it with --serverless-ms");
-    (void)res;
     sl->duration_ms = rows[idx].mean_ms;
     return 0;
 }
@@ -319,7 +323,8 @@ static void print_monthly(const tt_adv_row *rows, int n, const monthly_opts *m)
     serverless_why_not(m, why, sizeof why);
     if (why[0])
         printf("  but serverless misses the latency constraints: %s\n", why);
-    printf("  %-30s %9s %14s %11s  %s\n", "always on", "instances", "$/month", "cheaper", "crossover (inferences/month)");
+    printf("  %-30s %9s %14s %11s  %s\n", "always on", "instances", "$/month", "cheaper",
+           "crossover (inferences/month)");
     char name[128];
     for (int i = 0; i < n; i++) {
         if (!rows[i].meets)
@@ -450,7 +455,7 @@ int tt_cmd_advise(int argc, char **argv)
 
     tt_adv_result res;
     tt_advise(rows, n, &prices, &c, &res);
-    if (m.volume >= 0 && (rc = serverless_duration(rows, n, &res, &m.sl)) != 0)
+    if (m.volume >= 0 && (rc = serverless_duration(rows, n, &m.sl)) != 0)
         goto out;
     if (svg && tt_adv_svg_write(svg, rows, n, &res, &c) != TT_OK) {
         rc = tt_cli_fail("advise", "%s", tether_last_error());
@@ -460,19 +465,22 @@ int tt_cmd_advise(int argc, char **argv)
     if (json) {
         cJSON *doc = cJSON_CreateObject();
         cJSON *cons = cJSON_AddObjectToObject(doc, "constraints");
-        cJSON_AddItemToObject(cons, "max_p90_ms", c.max_p90_ms > 0 ? cJSON_CreateNumber(c.max_p90_ms) : cJSON_CreateNull());
-        cJSON_AddItemToObject(cons, "max_mean_ms", c.max_mean_ms > 0 ? cJSON_CreateNumber(c.max_mean_ms) : cJSON_CreateNull());
+        cJSON_AddItemToObject(cons, "max_p90_ms",
+                              c.max_p90_ms > 0 ? cJSON_CreateNumber(c.max_p90_ms) : cJSON_CreateNull());
+        cJSON_AddItemToObject(cons, "max_mean_ms",
+                              c.max_mean_ms > 0 ? cJSON_CreateNumber(c.max_mean_ms) : cJSON_CreateNull());
         cJSON_AddItemToObject(cons, "min_accelerator_memory",
                               c.min_memory > 0 ? cJSON_CreateNumber(c.min_memory) : cJSON_CreateNull());
         cJSON *arr = cJSON_AddArrayToObject(doc, "rows");
         for (int i = 0; i < n; i++)
             cJSON_AddItemToArray(arr, row_json(&rows[i], i + 1));
         bool have = res.recommended >= 0;
-        cJSON_AddItemToObject(doc, "recommended", have ? row_json(&rows[res.recommended], res.recommended + 1)
-                                                       : cJSON_CreateNull());
+        cJSON_AddItemToObject(doc, "recommended",
+                              have ? row_json(&rows[res.recommended], res.recommended + 1) : cJSON_CreateNull());
         cJSON_AddItemToObject(doc, "reason", have ? cJSON_CreateNull() : cJSON_CreateString(res.reason));
-        cJSON_AddItemToObject(doc, "runner_up", res.runner_up >= 0 ? row_json(&rows[res.runner_up], res.runner_up + 1)
-                                                                   : cJSON_CreateNull());
+        cJSON_AddItemToObject(doc, "runner_up",
+                              res.runner_up >= 0 ? row_json(&rows[res.runner_up], res.runner_up + 1)
+                                                 : cJSON_CreateNull());
         cJSON *sav = cJSON_AddObjectToObject(doc, "savings");
         cJSON_AddItemToObject(sav, "cpu_only", savings_json(rows, res.cheapest_cpu, res.savings_vs_cpu, have));
         cJSON_AddItemToObject(sav, "gpu_only", savings_json(rows, res.cheapest_gpu, res.savings_vs_gpu, have));

@@ -23,35 +23,34 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tether bench MODEL.onnx [options]\n"
-            "       tether bench MODEL.onnx --sweep --server HOST:PORT [options]\n\n"
-            "Measures MODEL: load time, first inference, then timed runs (mean, p50/p90/p95/p99,\n"
-            "throughput). Inputs are made up from the model's declared shapes unless given.\n\n"
-            "  -t, --target TARGET     cpu (default), eia:N, tcp://HOST:PORT or unix:PATH\n"
-            "  -n, --runs N            timed runs (default 100)\n"
-            "  -w, --warmup N          untimed runs before them (default 10)\n"
-            "  -b, --batch B           size of the model's free first (batch) dimension (default 1)\n"
-            "  -c, --concurrency C     threads running the model at once (default 1)\n"
-            "  -i, --input [NAME=]FILE.npy  an input from a file instead of made-up values\n"
-            "      --dim NAME=VALUE    the size of a named symbolic dimension (default 1)\n"
-            "      --threads N         size of the library's thread pool (default: all cores)\n"
-            "      --host TYPE         the EC2 type this host stands for, to price the rows\n"
-            "                          (default $TETHER_HOST_TYPE, else 'local': unpriced)\n"
-            "      --prices FILE       a price file, as for 'tether advise --prices'\n"
-            "      --json              print the rows as JSON (the input of 'tether advise')\n"
-            "  -o, --output FILE       also write that JSON to FILE, whatever is printed\n"
-            "      --raw               with --json: every timed run's latency too\n"
-            "      --no-progress       no progress bar (there is one only when stderr is a terminal)\n\n"
-            "sweep:\n"
-            "      --sweep             measure on the host CPU, then attach each accelerator type in\n"
-            "                          turn, measure on it and detach it\n"
-            "      --server HOST:PORT  the tetherd server to attach from (default $TETHER_SERVER)\n"
-            "      --types LIST        accelerator types, comma-separated (default\n"
-            "                          " DEFAULT_TYPES ")\n"
-            "      --no-cpu            leave the host CPU out of the sweep\n"
-            "  -h, --help\n\n"
-            "Cost per 100,000 inferences = price per hour / 3600 * mean seconds * 100,000.\n");
+    fprintf(f, "usage: tether bench MODEL.onnx [options]\n"
+               "       tether bench MODEL.onnx --sweep --server HOST:PORT [options]\n\n"
+               "Measures MODEL: load time, first inference, then timed runs (mean, p50/p90/p95/p99,\n"
+               "throughput). Inputs are made up from the model's declared shapes unless given.\n\n"
+               "  -t, --target TARGET     cpu (default), eia:N, tcp://HOST:PORT or unix:PATH\n"
+               "  -n, --runs N            timed runs (default 100)\n"
+               "  -w, --warmup N          untimed runs before them (default 10)\n"
+               "  -b, --batch B           size of the model's free first (batch) dimension (default 1)\n"
+               "  -c, --concurrency C     threads running the model at once (default 1)\n"
+               "  -i, --input [NAME=]FILE.npy  an input from a file instead of made-up values\n"
+               "      --dim NAME=VALUE    the size of a named symbolic dimension (default 1)\n"
+               "      --threads N         size of the library's thread pool (default: all cores)\n"
+               "      --host TYPE         the EC2 type this host stands for, to price the rows\n"
+               "                          (default $TETHER_HOST_TYPE, else 'local': unpriced)\n"
+               "      --prices FILE       a price file, as for 'tether advise --prices'\n"
+               "      --json              print the rows as JSON (the input of 'tether advise')\n"
+               "  -o, --output FILE       also write that JSON to FILE, whatever is printed\n"
+               "      --raw               with --json: every timed run's latency too\n"
+               "      --no-progress       no progress bar (there is one only when stderr is a terminal)\n\n"
+               "sweep:\n"
+               "      --sweep             measure on the host CPU, then attach each accelerator type in\n"
+               "                          turn, measure on it and detach it\n"
+               "      --server HOST:PORT  the tetherd server to attach from (default $TETHER_SERVER)\n"
+               "      --types LIST        accelerator types, comma-separated (default\n"
+               "                          " DEFAULT_TYPES ")\n"
+               "      --no-cpu            leave the host CPU out of the sweep\n"
+               "  -h, --help\n\n"
+               "Cost per 100,000 inferences = price per hour / 3600 * mean seconds * 100,000.\n");
 }
 
 typedef struct bench_row {
@@ -66,8 +65,19 @@ typedef struct skipped {
     char error[512];
 } skipped;
 
-enum { OPT_OUTPUT = 'o', OPT_DIM = 256, OPT_THREADS, OPT_HOST, OPT_PRICES, OPT_JSON, OPT_RAW, OPT_NO_PROGRESS, OPT_SWEEP, OPT_SERVER,
-       OPT_TYPES, OPT_NO_CPU };
+enum {
+    OPT_DIM = 256,
+    OPT_THREADS,
+    OPT_HOST,
+    OPT_PRICES,
+    OPT_JSON,
+    OPT_RAW,
+    OPT_NO_PROGRESS,
+    OPT_SWEEP,
+    OPT_SERVER,
+    OPT_TYPES,
+    OPT_NO_CPU
+};
 
 static void on_signal(int sig)
 {
@@ -100,7 +110,10 @@ static double row_price(const tt_prices *prices, const char *host, const char *a
 
 /* ---- output -------------------------------------------------------------------------------- */
 
-static cJSON *num_or_null(double v) { return v >= 0 && isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
+static cJSON *num_or_null(double v)
+{
+    return v >= 0 && isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
 
 static cJSON *row_json(const bench_row *r, const char *host, int batch, bool raw)
 {
@@ -108,7 +121,8 @@ static cJSON *row_json(const bench_row *r, const char *host, int batch, bool raw
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "target", r->target);
     cJSON_AddStringToObject(o, "host", host);
-    cJSON_AddItemToObject(o, "accelerator", r->accelerator[0] ? cJSON_CreateString(r->accelerator) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "accelerator",
+                          r->accelerator[0] ? cJSON_CreateString(r->accelerator) : cJSON_CreateNull());
     cJSON_AddStringToObject(o, "where", b->where);
     cJSON_AddItemToObject(o, "price_per_hour", num_or_null(r->price));
     cJSON_AddNumberToObject(o, "load_ms", b->load_ms);
@@ -124,7 +138,8 @@ static cJSON *row_json(const bench_row *r, const char *host, int batch, bool raw
     cJSON_AddNumberToObject(o, "wall_s", b->wall_s);
     cJSON_AddNumberToObject(o, "throughput_per_s", b->throughput);
     cJSON_AddNumberToObject(o, "samples_per_s", b->throughput * batch);
-    cJSON_AddItemToObject(o, "cost_per_100k", num_or_null(r->price >= 0 ? tt_adv_cost_per_100k(r->price, b->lat.mean) : -1));
+    cJSON_AddItemToObject(o, "cost_per_100k",
+                          num_or_null(r->price >= 0 ? tt_adv_cost_per_100k(r->price, b->lat.mean) : -1));
     cJSON_AddNumberToObject(o, "memory_needed", (double)b->memory_needed);
     cJSON_AddNumberToObject(o, "flops", (double)b->flops);
     if (raw && b->latencies)
@@ -227,16 +242,25 @@ static bool sweep_one(const char *model, const char *type, const char *server, c
 int tt_cmd_bench(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"target", required_argument, 0, 't'},  {"runs", required_argument, 0, 'n'},
-        {"warmup", required_argument, 0, 'w'},  {"batch", required_argument, 0, 'b'},
-        {"concurrency", required_argument, 0, 'c'}, {"input", required_argument, 0, 'i'},
-        {"dim", required_argument, 0, OPT_DIM}, {"threads", required_argument, 0, OPT_THREADS},
-        {"host", required_argument, 0, OPT_HOST}, {"prices", required_argument, 0, OPT_PRICES},
-        {"json", no_argument, 0, OPT_JSON},     {"raw", no_argument, 0, OPT_RAW},
-        {"output", required_argument, 0, OPT_OUTPUT},
-        {"no-progress", no_argument, 0, OPT_NO_PROGRESS}, {"sweep", no_argument, 0, OPT_SWEEP},
-        {"server", required_argument, 0, OPT_SERVER}, {"types", required_argument, 0, OPT_TYPES},
-        {"no-cpu", no_argument, 0, OPT_NO_CPU}, {"help", no_argument, 0, 'h'},
+        {"target", required_argument, 0, 't'},
+        {"runs", required_argument, 0, 'n'},
+        {"warmup", required_argument, 0, 'w'},
+        {"batch", required_argument, 0, 'b'},
+        {"concurrency", required_argument, 0, 'c'},
+        {"input", required_argument, 0, 'i'},
+        {"dim", required_argument, 0, OPT_DIM},
+        {"threads", required_argument, 0, OPT_THREADS},
+        {"host", required_argument, 0, OPT_HOST},
+        {"prices", required_argument, 0, OPT_PRICES},
+        {"json", no_argument, 0, OPT_JSON},
+        {"raw", no_argument, 0, OPT_RAW},
+        {"output", required_argument, 0, 'o'},
+        {"no-progress", no_argument, 0, OPT_NO_PROGRESS},
+        {"sweep", no_argument, 0, OPT_SWEEP},
+        {"server", required_argument, 0, OPT_SERVER},
+        {"types", required_argument, 0, OPT_TYPES},
+        {"no-cpu", no_argument, 0, OPT_NO_CPU},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     tt_bench_opts o = {.runs = 100, .warmup = 10, .batch = 1, .concurrency = 1};
@@ -287,7 +311,7 @@ int tt_cmd_bench(int argc, char **argv)
         case OPT_HOST: host = optarg; break;
         case OPT_PRICES: prices_path = optarg; break;
         case OPT_JSON: json = true; break;
-        case OPT_OUTPUT: output = optarg; break;
+        case 'o': output = optarg; break;
         case OPT_RAW: o.keep_latencies = true; break;
         case OPT_NO_PROGRESS: progress = false; break;
         case OPT_SWEEP: sweep = true; break;
@@ -295,7 +319,10 @@ int tt_cmd_bench(int argc, char **argv)
         case OPT_TYPES: types = optarg; break;
         case OPT_NO_CPU: cpu_row = false; break;
         case 'h': usage(stdout); goto done;
-        default: usage(stderr); rc = 2; goto done;
+        default:
+            usage(stderr);
+            rc = 2;
+            goto done;
         }
     }
     if (rc)

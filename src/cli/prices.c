@@ -156,8 +156,8 @@ tt_status tt_prices_load(const char *path, tt_prices *out)
         }
         snprintf(p.name, sizeof p.name, "%s", f[c_name]);
         if (!parse_number(f[c_price], &p.price_per_hour)) {
-            s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: price_per_hour '%s' is not a non-negative number",
-                         path, line_no, f[c_price]);
+            s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: price_per_hour '%s' is not a non-negative number", path,
+                         line_no, f[c_price]);
             break;
         }
         /* Memory and kind: from the file when given, else what the built-in tables know. */
@@ -189,8 +189,8 @@ tt_status tt_prices_load(const char *path, tt_prices *out)
         }
         if (c_gpu >= 0 && *f[c_gpu]) {
             if (!parse_number(f[c_gpu], &gib)) {
-                s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: gpu_memory_gib '%s' is not a number", path,
-                             line_no, f[c_gpu]);
+                s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: gpu_memory_gib '%s' is not a number", path, line_no,
+                             f[c_gpu]);
                 break;
             }
             p.gpu_memory_bytes = gib * GiB;

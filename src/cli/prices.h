@@ -15,10 +15,10 @@ typedef enum tt_price_kind {
 
 typedef struct tt_price {
     char name[48];
-    double price_per_hour;  /* USD; < 0 when the price is not known */
-    double memory_bytes;    /* host RAM, or the accelerator's memory; 0 when not known */
-    double gpu_memory_bytes;/* hosts: memory of all their GPUs together, 0 for CPU-only hosts */
-    int vcpus;              /* hosts; 0 when not known */
+    double price_per_hour;   /* USD; < 0 when the price is not known */
+    double memory_bytes;     /* host RAM, or the accelerator's memory; 0 when not known */
+    double gpu_memory_bytes; /* hosts: memory of all their GPUs together, 0 for CPU-only hosts */
+    int vcpus;               /* hosts; 0 when not known */
     tt_price_kind kind;
 } tt_price;
 

@@ -88,7 +88,8 @@ void tt_adv_svg(FILE *f, const tt_adv_row *rows, int n, const tt_adv_result *res
     fprintf(f, "</g>\n<g class=\"cost-ticks\" text-anchor=\"end\">\n");
     for (double v = 0; v <= cmax * (1 + 1e-9); v += cstep) {
         double y = Y_COST(v);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>", left, y, left + plot_w, y);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>", left, y, left + plot_w,
+                y);
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">$%.4g</text>\n", left - 6, y + 4, v);
     }
     fprintf(f, "</g>\n<g class=\"latency-ticks\">\n");
@@ -119,8 +120,9 @@ void tt_adv_svg(FILE *f, const tt_adv_row *rows, int n, const tt_adv_result *res
                  r->accelerator);
         fprintf(f, "<rect class=\"bar\" data-family=\"");
         xml(f, r->family);
-        fprintf(f, "\" data-cost=\"%.6g\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"%s%s>", r->cost_per_100k,
-                x, y, w, top + plot_h - y, g_palette[fi % N_PALETTE], r->meets ? "" : " fill-opacity=\"0.4\"",
+        fprintf(f, "\" data-cost=\"%.6g\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"%s%s>",
+                r->cost_per_100k, x, y, w, top + plot_h - y, g_palette[fi % N_PALETTE],
+                r->meets ? "" : " fill-opacity=\"0.4\"",
                 i == res->recommended ? " stroke=\"#000\" stroke-width=\"2.5\"" : "");
         fprintf(f, "<title>");
         xml(f, label);
@@ -132,13 +134,14 @@ void tt_adv_svg(FILE *f, const tt_adv_row *rows, int n, const tt_adv_result *res
         }
         fprintf(f, "</title></rect>\n");
         double cx = x + w / 2, ly = top + plot_h + 12;
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" transform=\"rotate(-40 %.1f %.1f)\">", cx, ly,
-                cx, ly);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" transform=\"rotate(-40 %.1f %.1f)\">", cx, ly, cx,
+                ly);
         xml(f, label);
         fprintf(f, "</text>\n");
         if (i == res->recommended)
-            fprintf(f, "<text class=\"recommended\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" "
-                       "font-weight=\"bold\">&#9733; recommended</text>\n",
+            fprintf(f,
+                    "<text class=\"recommended\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" "
+                    "font-weight=\"bold\">&#9733; recommended</text>\n",
                     cx, y - 6);
         k++;
     }
@@ -166,7 +169,8 @@ void tt_adv_svg(FILE *f, const tt_adv_row *rows, int n, const tt_adv_result *res
     k = 0;
     for (int i = 0; i < n; i++)
         if (rows[i].cost_per_100k >= 0) {
-            fprintf(f, "<circle class=\"p90-point\" data-p90=\"%.6g\" cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#222\"/>\n",
+            fprintf(f,
+                    "<circle class=\"p90-point\" data-p90=\"%.6g\" cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#222\"/>\n",
                     rows[i].p90_ms, left + k * bw + bw / 2, Y_LAT(rows[i].p90_ms));
             k++;
         }

@@ -407,8 +407,8 @@ TEST(svg_chart_has_a_bar_per_priced_row_and_the_limit)
 {
     tt_adv_row rows[16];
     int n = sample_rows(rows);
-    rows[n++] = mkrow("<local>", "", -1, 50, 60);    /* unpriced: no bar */
-    rows[n++] = mkrow("a<b&c", "", 0.1, 50, 60);     /* priced: a bar, its name escaped */
+    rows[n++] = mkrow("<local>", "", -1, 50, 60); /* unpriced: no bar */
+    rows[n++] = mkrow("a<b&c", "", 0.1, 50, 60);  /* priced: a bar, its name escaped */
     tt_adv_constraints c = {.max_p90_ms = 50};
     tt_adv_result res;
     tt_advise(rows, n, NULL, &c, &res);
@@ -431,4 +431,7 @@ TEST(svg_chart_has_a_bar_per_priced_row_and_the_limit)
     free(buf);
 }
 
-int main(int argc, char **argv) { return check_main(argc, argv); }
+int main(int argc, char **argv)
+{
+    return check_main(argc, argv);
+}
