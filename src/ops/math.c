@@ -68,7 +68,8 @@ BINARY(sub, A - B, SINTS, WRAP(T, A, -, B), UINTS, WRAP(T, A, -, B))
 BINARY(mul, A * B, SINTS, WRAP(T, A, *, B), UINTS, WRAP(T, A, *, B))
 BINARY(div, A / B, SINTS, SDIV(T, A, B), UINTS, UDIV(T, A, B))
 BINARY(fmod, fmod(A, B), SINTS, STRUNC(T, A, B), UINTS, UTRUNC(T, A, B))
-BINARY(mod, A, SINTS, SFLOOR(T, A, B), UINTS, UTRUNC(T, A, B)) /* floats: fmod=1 is required */
+/* floored remainders of floats are never run: floats must set fmod=1 (infer_mod) */
+BINARY(mod, fmod(A, B), SINTS, SFLOOR(T, A, B), UINTS, UTRUNC(T, A, B))
 BINARY(max, MAX_EXPR(A, B), SINTS, MAX_EXPR(A, B), UINTS, MAX_EXPR(A, B))
 BINARY(min, MIN_EXPR(A, B), SINTS, MIN_EXPR(A, B), UINTS, MIN_EXPR(A, B))
 BINARY(pow, pow(A, B), INT64_ONLY, ipow(A, B), NO_TYPES, A)
@@ -254,10 +255,13 @@ static tt_status run_prelu(tt_kctx *c)
 
 static tt_status infer_variadic(tt_ictx *c)
 {
-    if (c->n_in < 1 || !c->in[0])
+    if (c->n_in < 1)
         return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "needs at least one input");
-    for (int i = 1; i < c->n_in; i++)
+    for (int i = 0; i < c->n_in; i++) {
+        if (!c->in[i])
+            return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d is omitted", i);
         TT_TRY(tt_infer_same_dtype(c, 0, i));
+    }
     int r = 0;
     int64_t dims[TT_MAX_RANK];
     TT_TRY(tt_infer_broadcast(c, 0, c->n_in, &r, dims));
