@@ -301,6 +301,36 @@ enum { H_0 = 0x0000, H_025 = 0x3400, H_05 = 0x3800, H_N05 = 0xb800, H_1 = 0x3c00
 
 static bool half_is_nan(uint16_t h) { return (h & 0x7c00) == 0x7c00 && (h & 0x3ff); }
 
+/* The float16 bits of an integer in [0, 2048), where float16 is exact. */
+static uint16_t half_of_int(int v)
+{
+    if (v == 0)
+        return 0;
+    int e = 0;
+    while ((v >> (e + 1)) != 0)
+        e++;
+    return (uint16_t)((e + 15) << 10 | ((v << (10 - e)) & 0x3ff));
+}
+
+TEST(float16_broadcast_over_many_blocks)
+{
+    enum { R = 4, C = 300 };
+    static uint16_t a[R * C], b[C], want[R * C];
+    for (int j = 0; j < C; j++)
+        b[j] = half_of_int(j % 7);
+    for (int i = 0; i < R * C; i++) {
+        a[i] = half_of_int(i % 50);
+        want[i] = half_of_int(i % 50 + (i % C) % 7);
+    }
+    CHECK_EQ_INT(half_of_int(1), H_1);
+    CHECK_EQ_INT(half_of_int(3), H_3);
+    op_run r = run_op("Add", 14, 2,
+                      (tether_tensor[]){shaped(TETHER_DTYPE_FLOAT16, 2, (int64_t[]){R, C}, a), vec(TETHER_DTYPE_FLOAT16, C, b)},
+                      TETHER_DTYPE_FLOAT16, 0, NULL);
+    CHECK_ELEMS(uint16_t, r.y, want, R * C);
+    done(&r);
+}
+
 TEST(float16_arithmetic_max_and_activations)
 {
     uint16_t a[] = {H_1, H_25, H_MAX, H_N05}, b[] = {H_1, H_025, H_MAX, H_05};
