@@ -174,7 +174,7 @@ static tt_status read_cond(const tt_kctx *c, const tt_value *v, const char *what
 static tt_status scalar_value(tt_dtype dt, int64_t x, tt_value *v)
 {
     memset(v, 0, sizeof *v);
-    TT_TRY(tt_tensor_alloc(&v->t, dt, 0, NULL));
+    TT_TRY(tt_tensor_alloc(&v->t, dt, 0, (int64_t[1]){0}));
     tt_store_i64(v->t.data, dt, 0, x);
     v->kind = TT_KIND_TENSOR;
     return TT_OK;
