@@ -26,8 +26,14 @@ static pbw constant(const char *out, int dtype, int rank, const int64_t *dims, c
     return ob_node("Constant", 0, NULL, 1, NAMES(out), 1, &a);
 }
 
-static pbw bool_const(const char *out, uint8_t v) { return constant(out, TETHER_DTYPE_BOOL, 0, NULL, &v, 1); }
-static pbw float_const(const char *out, float v) { return constant(out, TETHER_DTYPE_FLOAT, 0, NULL, &v, 4); }
+static pbw bool_const(const char *out, uint8_t v)
+{
+    return constant(out, TETHER_DTYPE_BOOL, 0, NULL, &v, 1);
+}
+static pbw float_const(const char *out, float v)
+{
+    return constant(out, TETHER_DTYPE_FLOAT, 0, NULL, &v, 4);
+}
 
 static tether_session *open_model(pbw *m)
 {
@@ -124,15 +130,19 @@ static pbw nested_if_loop(void)
     pbw else_g = ob_graph("else", 1, &else_n, 0, NULL, 0, NULL, 1, &else_out);
     pbw branches[2] = {ob_attr_graph("then_branch", &then_g), ob_attr_graph("else_branch", &else_g)};
     pbw bn[4] = {NODE("SequenceAt", NAMES("flags", "i"), NAMES("b")),
-                 ob_node("If", 1, NAMES("b"), 1, NAMES("v"), 2, branches),
-                 NODE("Identity", NAMES("c"), NAMES("c_out")), NODE("Identity", NAMES("v"), NAMES("trace_v"))};
+                 ob_node("If", 1, NAMES("b"), 1, NAMES("v"), 2, branches), NODE("Identity", NAMES("c"), NAMES("c_out")),
+                 NODE("Identity", NAMES("v"), NAMES("trace_v"))};
     pbw bin[3] = {ob_input("i", TETHER_DTYPE_INT64, 0, NULL), ob_input("c", TETHER_DTYPE_BOOL, 0, NULL),
                   ob_input("acc_in", TETHER_DTYPE_FLOAT, 0, NULL)};
     pbw bout[3] = {untyped("c_out"), untyped("v"), untyped("trace_v")};
     pbw body = ob_graph("body", 4, bn, 0, NULL, 3, bin, 3, bout);
     pbw a = ob_attr_graph("body", &body);
-    pbw n[8] = {bool_const("t", 1), bool_const("f", 0), float_const("one", 1.0f), float_const("ten", 10.0f),
-                float_const("acc0", 0.0f), NODE("SequenceConstruct", NAMES("t", "f", "t", "f"), NAMES("flags")),
+    pbw n[8] = {bool_const("t", 1),
+                bool_const("f", 0),
+                float_const("one", 1.0f),
+                float_const("ten", 10.0f),
+                float_const("acc0", 0.0f),
+                NODE("SequenceConstruct", NAMES("t", "f", "t", "f"), NAMES("flags")),
                 ob_node("Loop", 3, NAMES("M", "", "acc0"), 2, NAMES("acc", "trace"), 1, &a),
                 NODE("Identity", NAMES("acc"), NAMES("acc_out"))};
     pbw in = ob_input("M", TETHER_DTYPE_INT64, 0, NULL);
@@ -166,8 +176,8 @@ TEST(if_nested_inside_a_loop)
  * iters gathers the iteration numbers. */
 static pbw early_exit_loop(void)
 {
-    pbw bn[3] = {NODE("SequenceAt", NAMES("flags", "i"), NAMES("c_out")), NODE("Add", NAMES("y_in", "one"), NAMES("y_out")),
-                 NODE("Identity", NAMES("i"), NAMES("iters_i"))};
+    pbw bn[3] = {NODE("SequenceAt", NAMES("flags", "i"), NAMES("c_out")),
+                 NODE("Add", NAMES("y_in", "one"), NAMES("y_out")), NODE("Identity", NAMES("i"), NAMES("iters_i"))};
     pbw bin[3] = {ob_input("i", TETHER_DTYPE_INT64, 0, NULL), untyped("c"), untyped("y_in")};
     pbw bout[3] = {untyped("c_out"), untyped("y_out"), untyped("iters_i")};
     pbw body = ob_graph("body", 3, bn, 0, NULL, 3, bin, 3, bout);
@@ -233,8 +243,8 @@ TEST(runaway_loop_stops_at_the_tensor_size_limit)
 
 /* ---- If ------------------------------------------------------------------------------------ */
 
-/* t = exp(x); y = If(c) { t } else { x }; u = x * x; z = y + u. The then-branch hands back
- * t, whose arena slot u may take once the If is done: y must not alias it. */
+/* t = exp(x); y = If(c) { t } else { x }; u = y * y; z = y + u. The then-branch hands back
+ * t, whose arena slot u takes once the If is done: y must not alias it. */
 static pbw if_model(int cond_rank)
 {
     pbw then_n = NODE("Identity", NAMES("t"), NAMES("o1")), else_n = NODE("Identity", NAMES("x"), NAMES("o2"));
@@ -243,7 +253,7 @@ static pbw if_model(int cond_rank)
     pbw else_g = ob_graph("else", 1, &else_n, 0, NULL, 0, NULL, 1, &else_out);
     pbw br[2] = {ob_attr_graph("then_branch", &then_g), ob_attr_graph("else_branch", &else_g)};
     pbw n[4] = {NODE("Exp", NAMES("x"), NAMES("t")), ob_node("If", 1, NAMES("c"), 1, NAMES("y"), 2, br),
-                NODE("Mul", NAMES("x", "x"), NAMES("u")), NODE("Add", NAMES("y", "u"), NAMES("z"))};
+                NODE("Mul", NAMES("y", "y"), NAMES("u")), NODE("Add", NAMES("y", "u"), NAMES("z"))};
     pbw in[2] = {ob_input("x", TETHER_DTYPE_FLOAT, 1, (int64_t[]){8}),
                  ob_input("c", TETHER_DTYPE_BOOL, cond_rank, (int64_t[]){cond_rank ? 2 : 0})};
     pbw out = ob_output("z", TETHER_DTYPE_FLOAT, 1, (int64_t[]){8});
@@ -265,8 +275,10 @@ TEST(if_result_outlives_the_arena_slot_of_its_source)
         tether_outputs *o;
         CHECK_OK(tether_session_run(s, in, 2, &o));
         const float *z = out_floats(o, "z", 1, (int64_t[]){8});
-        for (int i = 0; i < 8; i++)
-            CHECK_NEAR(z[i], (c ? expf(x[i]) : x[i]) + x[i] * x[i], 1e-5);
+        for (int i = 0; i < 8; i++) {
+            float y = c ? expf(x[i]) : x[i];
+            CHECK_NEAR(z[i], y + y * y, 1e-5);
+        }
         tether_outputs_free(o);
     }
     tether_session_free(s);
@@ -293,7 +305,8 @@ TEST(if_condition_must_be_one_bool)
 static pbw seq_pos_model(const char *op)
 {
     pbw n[6] = {float_const("one", 1.0f), NODE("Add", NAMES("x", "one"), NAMES("x1")),
-                NODE("Add", NAMES("x1", "one"), NAMES("x2")), NODE("SequenceConstruct", NAMES("x", "x1", "x2"), NAMES("s"))};
+                NODE("Add", NAMES("x1", "one"), NAMES("x2")),
+                NODE("SequenceConstruct", NAMES("x", "x1", "x2"), NAMES("s"))};
     int nn = 5;
     bool at = strcmp(op, "SequenceAt") == 0;
     if (at)
@@ -360,7 +373,8 @@ TEST(sequence_erase_and_insert_check_positions)
 static pbw scan8_model(void)
 {
     pbw bn[2] = {NODE("Add", NAMES("s_in", "x"), NAMES("s_out")), NODE("Identity", NAMES("s_out"), NAMES("o"))};
-    pbw bin[2] = {ob_input("s_in", TETHER_DTYPE_FLOAT, 1, (int64_t[]){2}), ob_input("x", TETHER_DTYPE_FLOAT, 1, (int64_t[]){2})};
+    pbw bin[2] = {ob_input("s_in", TETHER_DTYPE_FLOAT, 1, (int64_t[]){2}),
+                  ob_input("x", TETHER_DTYPE_FLOAT, 1, (int64_t[]){2})};
     pbw bout[2] = {untyped("s_out"), untyped("o")};
     pbw body = ob_graph("body", 2, bn, 0, NULL, 2, bin, 2, bout);
     pbw a[2] = {ob_attr_graph("body", &body), ob_attr_int("num_scan_inputs", 1)};
@@ -381,8 +395,10 @@ TEST(scan8_pads_short_sequences_and_checks_their_lengths)
     float s0[4] = {0, 0, 100, 100}, X[12];
     for (int i = 0; i < 12; i++)
         X[i] = (float)i;
-    tether_tensor in[3] = {{.name = "lens", .dtype = TETHER_DTYPE_INT64, .rank = 1, .dims = {2}, .data = lens, .size = 16},
-                           floats("s0", 2, (int64_t[]){2, 2}, s0), floats("X", 3, (int64_t[]){2, 3, 2}, X)};
+    tether_tensor in[3] = {
+        {.name = "lens", .dtype = TETHER_DTYPE_INT64, .rank = 1, .dims = {2}, .data = lens, .size = 16},
+        floats("s0", 2, (int64_t[]){2, 2}, s0),
+        floats("X", 3, (int64_t[]){2, 3, 2}, X)};
     tether_outputs *o;
     CHECK_OK(tether_session_run(s, in, 3, &o));
     const float *S = out_floats(o, "S", 2, (int64_t[]){2, 2});
@@ -406,7 +422,10 @@ TEST(scan8_pads_short_sequences_and_checks_their_lengths)
  * backward half run as "reverse"), and optional sequence lengths. */
 enum { HID = 3, IN = 2 };
 
-static float weight(int d, int k) { return sinf(0.7f * (float)(k + 1) + 1.3f * (float)d) * 0.6f; }
+static float weight(int d, int k)
+{
+    return sinf(0.7f * (float)(k + 1) + 1.3f * (float)d) * 0.6f;
+}
 
 static pbw rnn_model(const char *op, int S, int B, int dirs, bool lens)
 {
@@ -423,12 +442,17 @@ static pbw rnn_model(const char *op, int S, int B, int dirs, bool lens)
             Bi[o * 2 * G * HID + k] = weight(d + 9, k);
         o++;
     }
-    pbw init[3] = {ob_tensor("W", TETHER_DTYPE_FLOAT, 3, (int64_t[]){D, G * HID, IN}, W, sizeof(float) * D * G * HID * IN),
-                   ob_tensor("R", TETHER_DTYPE_FLOAT, 3, (int64_t[]){D, G * HID, HID}, R, sizeof(float) * D * G * HID * HID),
-                   ob_tensor("B", TETHER_DTYPE_FLOAT, 2, (int64_t[]){D, 2 * G * HID}, Bi, sizeof(float) * D * 2 * G * HID)};
+    pbw init[3] = {
+        ob_tensor("W", TETHER_DTYPE_FLOAT, 3, (int64_t[]){D, G * HID, IN}, W, sizeof(float) * D * G * HID * IN),
+        ob_tensor("R", TETHER_DTYPE_FLOAT, 3, (int64_t[]){D, G * HID, HID}, R, sizeof(float) * D * G * HID * HID),
+        ob_tensor("B", TETHER_DTYPE_FLOAT, 2, (int64_t[]){D, 2 * G * HID}, Bi, sizeof(float) * D * 2 * G * HID)};
     pbw a[3] = {ob_attr_int("hidden_size", HID),
-                ob_attr_string("direction", dirs == 3 ? "bidirectional" : dirs == 2 ? "reverse" : "forward"),
+                ob_attr_string("direction", dirs == 3   ? "bidirectional"
+                                            : dirs == 2 ? "reverse"
+                                                        : "forward"),
                 ob_attr_int("linear_before_reset", 1)};
+    if (G != 3)
+        ob_free(&a[2]); /* linear_before_reset is GRU's */
     pbw n = ob_node(op, 5, NAMES("X", "W", "R", "B", lens ? "lens" : ""), 2, NAMES("Y", "Y_h"), G == 3 ? 3 : 2, a);
     pbw in[2] = {ob_input("X", TETHER_DTYPE_FLOAT, 3, (int64_t[]){S, B, IN}),
                  ob_input("lens", TETHER_DTYPE_INT32, 1, (int64_t[]){B})};
@@ -444,7 +468,11 @@ static tether_outputs *run_rnn(const char *op, int S, int B, int dirs, const flo
     pbw m = rnn_model(op, S, B, dirs, lens != NULL);
     tether_session *s = open_model(&m);
     tether_tensor in[2] = {floats("X", 3, (int64_t[]){S, B, IN}, (float *)X),
-                           {.name = "lens", .dtype = TETHER_DTYPE_INT32, .rank = 1, .dims = {B}, .data = (void *)lens,
+                           {.name = "lens",
+                            .dtype = TETHER_DTYPE_INT32,
+                            .rank = 1,
+                            .dims = {B},
+                            .data = (void *)lens,
                             .size = sizeof(int32_t) * (size_t)B}};
     tether_outputs *o;
     CHECK_OK(tether_session_run(s, in, lens ? 2 : 1, &o));
@@ -515,12 +543,15 @@ TEST(sequence_lens_stop_each_row_at_its_length)
     int32_t bad[B] = {5, 6};
     pbw m = rnn_model("GRU", S, B, 1, true);
     tether_session *s = open_model(&m);
-    tether_tensor in[2] = {floats("X", 3, (int64_t[]){S, B, IN}, X),
-                           {.name = "lens", .dtype = TETHER_DTYPE_INT32, .rank = 1, .dims = {B}, .data = bad,
-                            .size = sizeof bad}};
+    tether_tensor in[2] = {
+        floats("X", 3, (int64_t[]){S, B, IN}, X),
+        {.name = "lens", .dtype = TETHER_DTYPE_INT32, .rank = 1, .dims = {B}, .data = bad, .size = sizeof bad}};
     tether_outputs *o;
     CHECK_ERR(tether_session_run(s, in, 2, &o), TETHER_ERR_RUNTIME, "sequence_lens[1] = 6 is out of range [0, 5]");
     tether_session_free(s);
 }
 
-int main(int argc, char **argv) { return check_main(argc, argv); }
+int main(int argc, char **argv)
+{
+    return check_main(argc, argv);
+}
