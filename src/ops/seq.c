@@ -197,7 +197,9 @@ static tt_status run_seq_length(tt_kctx *c)
 {
     const tt_seq *s = NULL;
     TT_TRY(kin_seq(c, 0, &s));
-    *(int64_t *)tt_kout(c, 0)->data = s->n;
+    tt_tensor *y = tt_kout(c, 0);
+    if (y)
+        *(int64_t *)y->data = s->n;
     return TT_OK;
 }
 
@@ -520,7 +522,9 @@ static tt_status infer_optional_has(tt_ictx *c)
 static tt_status run_optional_has(tt_kctx *c)
 {
     const tt_value *x = c->n_in > 0 ? c->in[0] : NULL;
-    *(bool *)tt_kout(c, 0)->data = x && x->kind != TT_KIND_NONE;
+    tt_tensor *y = tt_kout(c, 0);
+    if (y)
+        *(bool *)y->data = x && x->kind != TT_KIND_NONE;
     return TT_OK;
 }
 
