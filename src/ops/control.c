@@ -944,8 +944,8 @@ static tt_status run_sequence_map(tt_kctx *c)
             tt_tensor *e = &out[k].t;
             if (out[k].kind != TT_KIND_TENSOR)
                 s = tt_op_error(c->node, TETHER_ERR_RUNTIME, "body output %d must be a tensor", k);
-            else if (seqs[k]->n == 0 && seqs[k]->dtype != e->dtype && body_out_type(body, k)->dtype == 0)
-                seqs[k]->dtype = e->dtype;
+            else if (seqs[k]->n == 0 && body_out_type(body, k)->dtype == TETHER_DTYPE_UNDEFINED)
+                seqs[k]->dtype = e->dtype; /* an untyped body output: the first element tells */
             if (s == TT_OK && e->dtype != seqs[k]->dtype)
                 s = tt_op_error(c->node, TETHER_ERR_RUNTIME, "body output %d is %s, the sequence holds %s", k,
                                 tt_dtype_name(e->dtype), tt_dtype_name(seqs[k]->dtype));
