@@ -248,6 +248,10 @@ static tt_status slice_params(const tt_node *n, const tt_tensor *const *in, int 
             count[a] = s == 0 && st == 1 && e >= INT32_MAX ? d : TT_DIM_UNKNOWN;
             continue;
         }
+        if (d == 0) {
+            count[a] = 0;
+            continue;
+        }
         if (s < 0)
             s += d;
         if (e < 0)

@@ -873,6 +873,8 @@ static tt_status infer_pad(tt_ictx *c)
     TT_TRY(tt_infer_input(c, 0, &x));
     pad_mode m;
     TT_TRY(pad_mode_of(c->node, &m));
+    if (c->node->opset >= 11)
+        TT_TRY(tt_infer_same_dtype(c, 0, 2));
     if (c->node->opset >= 11 && (value_pending(c, 1) || value_pending(c, 3) || x->rank < 0)) {
         tt_infer_tensor(c, 0, x->dtype, x->rank, NULL);
         return TT_OK;
@@ -929,7 +931,7 @@ static void pad_rows(void *arg, int64_t begin, int64_t end)
         }
         if (constant) {
             for (int64_t o = 0; o < inner; o++)
-                memcpy(dst + o * (int64_t)es, j->value, es);
+                tt_copy_elem(dst + o * (int64_t)es, j->value, es);
         } else {
             const char *src = j->x + off;
             for (int64_t o = 0; o < inner; o++) {
@@ -938,7 +940,7 @@ static void pad_rows(void *arg, int64_t begin, int64_t end)
                     o = j->mid1 - 1;
                     continue;
                 }
-                memcpy(dst + o * (int64_t)es, m[o] < 0 ? j->value : src + m[o] * (int64_t)es, es);
+                tt_copy_elem(dst + o * (int64_t)es, m[o] < 0 ? j->value : src + m[o] * (int64_t)es, es);
             }
         }
         for (int d = last - 1; d >= 0; d--) {
