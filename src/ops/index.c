@@ -256,17 +256,18 @@ static tt_status slice_params(const tt_node *n, const tt_tensor *const *in, int 
             s += d;
         if (e < 0)
             e += d;
-        /* clamped per the spec: [0, d] going forward, [-1, d - 1] going backward */
+        /* clamped as numpy does (the spec's reference): into [0, d] going forward and
+         * [-1, d - 1] going backward, so a start before the axis selects nothing */
         if (st > 0) {
             s = s < 0 ? 0 : s > d ? d : s;
             e = e < 0 ? 0 : e > d ? d : e;
             count[a] = e > s ? (int64_t)((uint64_t)(e - s - 1) / (uint64_t)st + 1) : 0;
         } else {
-            s = s < 0 ? 0 : s > d - 1 ? d - 1 : s;
+            s = s < -1 ? -1 : s > d - 1 ? d - 1 : s;
             e = e < -1 ? -1 : e > d - 1 ? d - 1 : e;
             count[a] = s > e ? (int64_t)((uint64_t)(s - e - 1) / (0 - (uint64_t)st) + 1) : 0;
         }
-        start[a] = s;
+        start[a] = count[a] ? s : 0;
     }
     return TT_OK;
 }

@@ -663,6 +663,40 @@ TEST(large_transpose_and_slice_split_over_threads)
     free(x);
 }
 
+TEST(slice_clamps_like_numpy_going_backwards)
+{
+    /* x[-4::-1] of 3 elements is empty (the start lies before the axis); x[5::-1] is all
+     * of x reversed; x[1:-100:-1] is x[1], x[0] */
+    const char *names[5] = {"x", "s", "e", "", "t"}; /* axes omitted */
+    pbw ins[4] = {ob_input("x", TETHER_DTYPE_INT32, 1, I64(3)), ob_input("s", TETHER_DTYPE_INT64, 1, I64(1)),
+                  ob_input("e", TETHER_DTYPE_INT64, 1, I64(1)), ob_input("t", TETHER_DTYPE_INT64, 1, I64(1))};
+    pbw y = ob_output("y", TETHER_DTYPE_INT32, -1, NULL);
+    pbw n = ob_node("Slice", 5, names, 1, (const char *[]){"y"}, 0, NULL);
+    pbw g = ob_graph("slice", 1, &n, 0, NULL, 4, ins, 1, &y);
+    pbw m = ob_model(13, &g);
+    tether_session *s = open_model(&m);
+    int32_t x[3] = {10, 11, 12};
+    int64_t st = -4, en = INT64_MIN, step = -1;
+    tether_tensor t[4] = {tensor("x", TETHER_DTYPE_INT32, 1, I64(3), x), tensor("s", TETHER_DTYPE_INT64, 1, I64(1), &st),
+                          tensor("e", TETHER_DTYPE_INT64, 1, I64(1), &en), tensor("t", TETHER_DTYPE_INT64, 1, I64(1), &step)};
+    tether_outputs *o;
+    CHECK_EQ_INT(run_ok(s, t, 4, &o)->dims[0], 0);
+    tether_outputs_free(o);
+    st = 5;
+    const tether_tensor *r = run_ok(s, t, 4, &o);
+    CHECK_EQ_INT(r->dims[0], 3);
+    CHECK(((const int32_t *)r->data)[0] == 12 && ((const int32_t *)r->data)[2] == 10);
+    tether_outputs_free(o);
+    st = 1, en = -100;
+    r = run_ok(s, t, 4, &o);
+    CHECK_EQ_INT(r->dims[0], 2);
+    CHECK(((const int32_t *)r->data)[0] == 11 && ((const int32_t *)r->data)[1] == 10);
+    tether_outputs_free(o);
+    step = 0;
+    CHECK_ERR(tether_session_run(s, t, 4, &o), TETHER_ERR_RUNTIME, "steps[0] is 0");
+    tether_session_free(s);
+}
+
 TEST(split_tile_pad_and_depth_to_space_values)
 {
     /* Split at opset 18 into 3 uneven parts with num_outputs: 3, 3, 1 */
