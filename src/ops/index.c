@@ -161,7 +161,8 @@ static tt_status infer_gather_nd(tt_ictx *c)
                                ind->dims[d]);
     int64_t yr = q - 1 + r - b - k;
     if (yr > TT_MAX_RANK)
-        return tt_op_error(c->node, TETHER_ERR_UNSUPPORTED, "the result's rank %" PRId64 " exceeds %d", yr, TT_MAX_RANK);
+        return tt_op_error(c->node, TETHER_ERR_UNSUPPORTED, "the result's rank %" PRId64 " exceeds %d", yr,
+                           TT_MAX_RANK);
     int64_t dims[TT_MAX_RANK];
     memcpy(dims, ind->dims, sizeof(int64_t) * (size_t)(q - 1));
     memcpy(dims + q - 1, x->dims + b + k, sizeof(int64_t) * (size_t)(r - b - k));
@@ -779,7 +780,8 @@ static tt_status run_unique(tt_kctx *c)
     dims[axis] = u;
     tt_tensor *y = NULL, *t;
     tt_status s = TT_OK;
-    if (tt_kout_wanted(c, 0) && (s = tt_kctx_alloc(c, 0, x->dtype, has_axis ? x->rank : 1, has_axis ? dims : &u, &y)) == TT_OK) {
+    if (tt_kout_wanted(c, 0) &&
+        (s = tt_kctx_alloc(c, 0, x->dtype, has_axis ? x->rank : 1, has_axis ? dims : &u, &y)) == TT_OK) {
         tt_strings_clear(y);
         int64_t block = inner * (int64_t)es;
         for (int64_t o = 0; o < outer; o++)

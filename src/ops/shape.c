@@ -599,8 +599,8 @@ static tt_status split_parts(const tt_node *n, int nparts, const tt_tensor *spli
                 return tt_op_error(n, TETHER_ERR_RUNTIME, "the split sizes overflow");
         }
         if (dim >= 0 && sum != dim)
-            return tt_op_error(n, TETHER_ERR_RUNTIME, "split sizes add up to %" PRId64 ", but the axis has size %" PRId64,
-                               sum, dim);
+            return tt_op_error(n, TETHER_ERR_RUNTIME,
+                               "split sizes add up to %" PRId64 ", but the axis has size %" PRId64, sum, dim);
         *known = true;
         return TT_OK;
     }
@@ -617,8 +617,9 @@ static tt_status split_parts(const tt_node *n, int nparts, const tt_tensor *spli
                                dim, nparts);
         chunk++;
         if (chunk * (nparts - 1) > dim)
-            return tt_op_error(n, TETHER_ERR_RUNTIME, "an axis of size %" PRId64 " cannot be split into %d parts of %" PRId64,
-                               dim, nparts, chunk);
+            return tt_op_error(n, TETHER_ERR_RUNTIME,
+                               "an axis of size %" PRId64 " cannot be split into %d parts of %" PRId64, dim, nparts,
+                               chunk);
     }
     for (int i = 0; i < nparts; i++)
         parts[i] = i < nparts - 1 ? chunk : dim - chunk * (nparts - 1);
@@ -1120,7 +1121,8 @@ static tt_status range_scalar(const tt_node *n, const tt_tensor *t, const char *
 }
 
 /* The number of elements of Range(start, limit, delta): max(ceil((limit - start) / delta), 0). */
-static tt_status range_count(const tt_node *n, const tt_tensor *s, const tt_tensor *l, const tt_tensor *d, int64_t *count)
+static tt_status range_count(const tt_node *n, const tt_tensor *s, const tt_tensor *l, const tt_tensor *d,
+                             int64_t *count)
 {
     TT_TRY(range_scalar(n, s, "start"));
     TT_TRY(range_scalar(n, l, "limit"));
@@ -1268,7 +1270,10 @@ static tt_status block_size(const tt_ictx *c, const tt_type *x, int64_t *b)
     return TT_OK;
 }
 
-static bool depth_crd(const tt_node *n) { return n->opset >= 11 && strcmp(tt_attr_string(n, "mode", "DCR"), "CRD") == 0; }
+static bool depth_crd(const tt_node *n)
+{
+    return n->opset >= 11 && strcmp(tt_attr_string(n, "mode", "DCR"), "CRD") == 0;
+}
 
 static tt_status infer_depth_to_space(tt_ictx *c)
 {
@@ -1285,8 +1290,8 @@ static tt_status infer_depth_to_space(tt_ictx *c)
     }
     const int64_t *d = x->dims;
     if (d[1] >= 0 && d[1] % (b * b))
-        return tt_op_error(c->node, TETHER_ERR_SHAPE, "%" PRId64 " channels do not divide into blocks of %" PRId64 "x%" PRId64,
-                           d[1], b, b);
+        return tt_op_error(c->node, TETHER_ERR_SHAPE,
+                           "%" PRId64 " channels do not divide into blocks of %" PRId64 "x%" PRId64, d[1], b, b);
     int64_t y[4] = {d[0], d[1] >= 0 ? d[1] / (b * b) : TT_DIM_UNKNOWN, TT_DIM_UNKNOWN, TT_DIM_UNKNOWN};
     for (int i = 2; i < 4; i++)
         if (d[i] >= 0 && __builtin_mul_overflow(d[i], b, &y[i]))
@@ -1323,8 +1328,8 @@ static tt_status infer_space_to_depth(tt_ictx *c)
     const int64_t *d = x->dims;
     for (int i = 2; i < 4; i++)
         if (d[i] >= 0 && d[i] % b)
-            return tt_op_error(c->node, TETHER_ERR_SHAPE, "axis %d of size %" PRId64 " does not divide into blocks of %" PRId64,
-                               i, d[i], b);
+            return tt_op_error(c->node, TETHER_ERR_SHAPE,
+                               "axis %d of size %" PRId64 " does not divide into blocks of %" PRId64, i, d[i], b);
     int64_t y[4] = {d[0], TT_DIM_UNKNOWN, d[2] >= 0 ? d[2] / b : TT_DIM_UNKNOWN, d[3] >= 0 ? d[3] / b : TT_DIM_UNKNOWN};
     if (d[1] >= 0 && __builtin_mul_overflow(d[1], b * b, &y[1]))
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "the channel count overflows");

@@ -263,7 +263,8 @@ TEST(reverse_sequence_and_compress_check_lengths)
     m = node_model("Compress", 11, 2, cin, 1, &out, 0, NULL, 0, NULL);
     s = open_model(&m);
     uint8_t cond[4] = {0, 1, 0, 1};
-    tether_tensor ct[2] = {tensor("x", TETHER_DTYPE_FLOAT, 1, I64(2), x), tensor("c", TETHER_DTYPE_BOOL, 1, I64(4), cond)};
+    tether_tensor ct[2] = {tensor("x", TETHER_DTYPE_FLOAT, 1, I64(2), x),
+                           tensor("c", TETHER_DTYPE_BOOL, 1, I64(4), cond)};
     CHECK_ERR(tether_session_run(s, ct, 2, &o), TETHER_ERR_RUNTIME, "condition selects entry 3 of an axis of size 2");
     cond[3] = 0; /* false entries past the end are fine */
     const tether_tensor *yc = run_ok(s, ct, 2, &o);
@@ -320,7 +321,8 @@ TEST(absurd_tile_range_and_pad_are_refused)
     tether_session *s = open_model(&m);
     float x[4] = {1, 2, 3, 4};
     int64_t reps[2] = {INT64_MAX, 1};
-    tether_tensor t[2] = {tensor("x", TETHER_DTYPE_FLOAT, 2, I64(2, 2), x), tensor("r", TETHER_DTYPE_INT64, 1, I64(2), reps)};
+    tether_tensor t[2] = {tensor("x", TETHER_DTYPE_FLOAT, 2, I64(2, 2), x),
+                          tensor("r", TETHER_DTYPE_INT64, 1, I64(2), reps)};
     tether_outputs *o;
     CHECK_ERR(tether_session_run(s, t, 2, &o), TETHER_ERR_RUNTIME, "overflows");
     reps[0] = reps[1] = (int64_t)1 << 30;
@@ -332,7 +334,8 @@ TEST(absurd_tile_range_and_pad_are_refused)
     tether_outputs_free(o);
     tether_session_free(s);
 
-    io rin[3] = {{"a", TETHER_DTYPE_INT64, 0, {0}}, {"b", TETHER_DTYPE_INT64, 0, {0}}, {"d", TETHER_DTYPE_INT64, 0, {0}}};
+    io rin[3] = {
+        {"a", TETHER_DTYPE_INT64, 0, {0}}, {"b", TETHER_DTYPE_INT64, 0, {0}}, {"d", TETHER_DTYPE_INT64, 0, {0}}};
     io rout = {"y", TETHER_DTYPE_INT64, -1, {0}};
     m = node_model("Range", 11, 3, rin, 1, &rout, 0, NULL, 0, NULL);
     s = open_model(&m);
@@ -355,7 +358,8 @@ TEST(absurd_tile_range_and_pad_are_refused)
     m = node_model("Pad", 13, 2, pin, 1, &out, 0, NULL, 0, NULL);
     s = open_model(&m);
     int64_t pads[2] = {0, INT64_MAX};
-    tether_tensor pt[2] = {tensor("x", TETHER_DTYPE_FLOAT, 1, I64(2), x), tensor("pads", TETHER_DTYPE_INT64, 1, I64(2), pads)};
+    tether_tensor pt[2] = {tensor("x", TETHER_DTYPE_FLOAT, 1, I64(2), x),
+                           tensor("pads", TETHER_DTYPE_INT64, 1, I64(2), pads)};
     CHECK_ERR(tether_session_run(s, pt, 2, &o), TETHER_ERR_RUNTIME,
               "pads 0 and 9223372036854775807 cannot apply to axis 0 of size 2");
     pads[0] = -3, pads[1] = 0;
@@ -419,7 +423,8 @@ TEST(string_gather_slice_pad_unique)
     tether_session *s = open_model(&m);
     const char *x[3] = {"zero", "one", "two"};
     int64_t idx[4] = {2, 0, 2, -2};
-    tether_tensor t[2] = {tensor("x", TETHER_DTYPE_STRING, 1, I64(3), x), tensor("i", TETHER_DTYPE_INT64, 1, I64(4), idx)};
+    tether_tensor t[2] = {tensor("x", TETHER_DTYPE_STRING, 1, I64(3), x),
+                          tensor("i", TETHER_DTYPE_INT64, 1, I64(4), idx)};
     tether_outputs *o;
     check_strings(run_ok(s, t, 2, &o), 4, (const char *[]){"two", "zero", "two", "one"});
     tether_outputs_free(o);
@@ -597,13 +602,15 @@ TEST(transpose_matches_naive_indexing_for_every_perm_and_size)
                         tether_tensor t = tensor("x", dtypes[di], 4, dims, x);
                         tether_outputs *o;
                         const tether_tensor *y = run_ok(s, &t, 1, &o);
-                        int64_t yd[4] = {dims[p[0]], dims[p[1]], dims[p[2]], dims[p[3]]}, xs[4] = {5 * 17 * 19, 17 * 19, 19, 1};
+                        int64_t yd[4] = {dims[p[0]], dims[p[1]], dims[p[2]], dims[p[3]]},
+                                xs[4] = {5 * 17 * 19, 17 * 19, 19, 1};
                         int64_t i[4], k = 0;
                         for (i[0] = 0; i[0] < yd[0]; i[0]++)
                             for (i[1] = 0; i[1] < yd[1]; i[1]++)
                                 for (i[2] = 0; i[2] < yd[2]; i[2]++)
                                     for (i[3] = 0; i[3] < yd[3]; i[3]++, k++) {
-                                        int64_t src = i[0] * xs[p[0]] + i[1] * xs[p[1]] + i[2] * xs[p[2]] + i[3] * xs[p[3]];
+                                        int64_t src =
+                                            i[0] * xs[p[0]] + i[1] * xs[p[1]] + i[2] * xs[p[2]] + i[3] * xs[p[3]];
                                         if (memcmp((const char *)y->data + k * (int64_t)es, x + src * (int64_t)es, es))
                                             CHECK_FAIL("perm %d%d%d%d, %d-byte elements: element %lld differs", p[0],
                                                        p[1], p[2], p[3], (int)es, (long long)k);
@@ -677,8 +684,9 @@ TEST(slice_clamps_like_numpy_going_backwards)
     tether_session *s = open_model(&m);
     int32_t x[3] = {10, 11, 12};
     int64_t st = -4, en = INT64_MIN, step = -1;
-    tether_tensor t[4] = {tensor("x", TETHER_DTYPE_INT32, 1, I64(3), x), tensor("s", TETHER_DTYPE_INT64, 1, I64(1), &st),
-                          tensor("e", TETHER_DTYPE_INT64, 1, I64(1), &en), tensor("t", TETHER_DTYPE_INT64, 1, I64(1), &step)};
+    tether_tensor t[4] = {
+        tensor("x", TETHER_DTYPE_INT32, 1, I64(3), x), tensor("s", TETHER_DTYPE_INT64, 1, I64(1), &st),
+        tensor("e", TETHER_DTYPE_INT64, 1, I64(1), &en), tensor("t", TETHER_DTYPE_INT64, 1, I64(1), &step)};
     tether_outputs *o;
     CHECK_EQ_INT(run_ok(s, t, 4, &o)->dims[0], 0);
     tether_outputs_free(o);
@@ -701,7 +709,8 @@ TEST(split_tile_pad_and_depth_to_space_values)
 {
     /* Split at opset 18 into 3 uneven parts with num_outputs: 3, 3, 1 */
     io in = {"x", TETHER_DTYPE_INT32, 1, {7}};
-    io outs[3] = {{"p", TETHER_DTYPE_INT32, -1, {0}}, {"q", TETHER_DTYPE_INT32, -1, {0}}, {"r", TETHER_DTYPE_INT32, -1, {0}}};
+    io outs[3] = {
+        {"p", TETHER_DTYPE_INT32, -1, {0}}, {"q", TETHER_DTYPE_INT32, -1, {0}}, {"r", TETHER_DTYPE_INT32, -1, {0}}};
     pbw num = ob_attr_int("num_outputs", 3);
     pbw m = node_model("Split", 18, 1, &in, 3, outs, 1, &num, 0, NULL);
     tether_session *s = open_model(&m);
@@ -844,7 +853,8 @@ TEST(nonzero_unique_and_trilu_edge_cases)
         s = open_model(&m);
         float xv[6] = {1, 2, 3, 4, 5, 6};
         int64_t k = INT64_MIN;
-        tether_tensor tt[2] = {tensor("x", TETHER_DTYPE_FLOAT, 2, I64(2, 3), xv), tensor("k", TETHER_DTYPE_INT64, 0, NULL, &k)};
+        tether_tensor tt[2] = {tensor("x", TETHER_DTYPE_FLOAT, 2, I64(2, 3), xv),
+                               tensor("k", TETHER_DTYPE_INT64, 0, NULL, &k)};
         const float *r = run_ok(s, tt, 2, &o)->data;
         for (int i = 0; i < 6; i++)
             CHECK(r[i] == (upper ? xv[i] : 0));
