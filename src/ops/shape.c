@@ -130,8 +130,11 @@ static tt_status infer_flatten(tt_ictx *c)
         tt_infer_tensor(c, 0, x->dtype, 2, NULL);
         return TT_OK;
     }
-    int axis;
-    TT_TRY(tt_norm_axis(c->node, tt_attr_int(c->node, "axis", 1), x->rank, true, &axis));
+    /* axis is in [-r, r]: a negative one counts from the end of the input's dims */
+    int64_t a = tt_attr_int(c->node, "axis", 1);
+    if (a < -x->rank || a > x->rank)
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "axis %lld is out of range for rank %d", (long long)a, x->rank);
+    int axis = (int)(a < 0 ? a + x->rank : a);
     int64_t d[2] = {1, 1};
     for (int i = 0; i < x->rank; i++) {
         int64_t *p = i < axis ? &d[0] : &d[1];

@@ -140,6 +140,65 @@ bool tt_infer_ints(const tt_ictx *c, int i, int64_t *out, int64_t cap, int64_t *
     return *s == TT_OK;
 }
 
+tt_status tt_legacy_broadcast(const tt_node *n, bool broadcast, int64_t axis, int ra, const int64_t *a, int rb,
+                              const int64_t *b, int64_t *b_dims)
+{
+    char sa[160], sb[160];
+    if (!broadcast) {
+        if (ra != rb)
+            return tt_op_error(n, TETHER_ERR_SHAPE, "shapes %s and %s differ and attribute broadcast is not set",
+                               tt_dims_str(ra, a, sa, sizeof sa), tt_dims_str(rb, b, sb, sizeof sb));
+        memcpy(b_dims, b, sizeof(int64_t) * (size_t)rb);
+        return TT_OK;
+    }
+    bool single = true; /* one element broadcasts whatever its rank */
+    for (int i = 0; i < rb; i++)
+        single = single && b[i] == 1;
+    int64_t first = single ? 0 : axis < 0 ? ra - rb : axis;
+    if (single)
+        rb = 0;
+    if (rb > ra || first < 0 || first + rb > ra)
+        return tt_op_error(n, TETHER_ERR_SHAPE, "cannot broadcast %s onto %s at axis %" PRId64,
+                           tt_dims_str(rb, b, sb, sizeof sb), tt_dims_str(ra, a, sa, sizeof sa), first);
+    for (int i = 0; i < ra; i++)
+        b_dims[i] = i >= first && i < first + rb ? b[i - first] : 1;
+    return TT_OK;
+}
+
+static tt_status legacy_attrs(const tt_node *n, int ra, const int64_t *a, int rb, const int64_t *b, int64_t *b_dims)
+{
+    return tt_legacy_broadcast(n, tt_attr_int(n, "broadcast", 0) != 0, tt_attr_int(n, "axis", -1), ra, a, rb, b, b_dims);
+}
+
+tt_status tt_infer_binary(const tt_ictx *c, int *out_rank, int64_t *out_dims)
+{
+    const tt_type *a = tt_iin(c, 0), *b = tt_iin(c, 1);
+    if (!a || !b)
+        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "needs two inputs");
+    if (c->node->opset >= 7)
+        return tt_infer_broadcast(c, 0, 2, out_rank, out_dims);
+    *out_rank = a->rank;
+    if (a->rank < 0)
+        return TT_OK;
+    memcpy(out_dims, a->dims, sizeof(int64_t) * (size_t)a->rank);
+    if (b->rank < 0)
+        return TT_OK;
+    int64_t bd[TT_MAX_RANK];
+    TT_TRY(legacy_attrs(c->node, a->rank, a->dims, b->rank, b->dims, bd));
+    return tt_broadcast_shapes(c->node, a->rank, a->dims, a->rank, bd, out_rank, out_dims);
+}
+
+tt_status tt_binary_rhs(const tt_kctx *c, tt_tensor *b)
+{
+    const tt_tensor *a = tt_kin(c, 0), *in = tt_kin(c, 1);
+    *b = *in;
+    if (c->node->opset >= 7)
+        return TT_OK;
+    TT_TRY(legacy_attrs(c->node, a->rank, a->dims, in->rank, in->dims, b->dims));
+    b->rank = a->rank;
+    return TT_OK;
+}
+
 tt_status tt_norm_axis(const tt_node *n, int64_t axis, int rank, bool allow_end, int *out)
 {
     int64_t lim = rank + (allow_end ? 1 : 0);
