@@ -129,13 +129,15 @@ static tt_status conv_geometry(const tt_node *node, const conv_io *io, const tt_
 /* ---- im2col / col2im --------------------------------------------------------------------- */
 
 /* Lays out one image as a [C * kp, out_size] matrix: row (c, kernel offset) holds, for every
- * output position, the input value that kernel tap reads (0 in the padding). `zp` is
+ * output position, the input value that kernel tap reads (0 in the padding). Fills the
+ * columns of output rows [q0, q1) (an output row: one (o0, o1) pair, out[2] columns). `zp` is
  * subtracted from every real value (the integer convs' zero point; 0 otherwise). */
 typedef struct im2col_job {
     const conv_geom *g;
     const void *x;
     void *col;
     int32_t zp;
+    int64_t q0, q1;
 } im2col_job;
 
 #define DEF_IM2COL(NAME, TI, TO)                                                                               \
@@ -149,30 +151,24 @@ typedef struct im2col_job {
             int64_t ch = r / kp, kr = r % kp;                                                                  \
             int64_t kx[3] = {kr / (k[1] * k[2]), kr / k[2] % k[1], kr % k[2]};                                 \
             const TI *xc = (const TI *)j->x + ch * j->g->in_size;                                              \
-            TO *dst = (TO *)j->col + r * osz;                                                                  \
+            TO *dst = (TO *)j->col + r * osz + j->q0 * out[2];                                                 \
             int64_t off2 = kx[2] * w->dilation[2] - w->pad_begin[2], lo, hi;                                   \
             tt_win_run(out[2], in[2], w->stride[2], off2, &lo, &hi);                                           \
-            for (int64_t o0 = 0; o0 < out[0]; o0++) {                                                          \
-                int64_t i0 = o0 * w->stride[0] + kx[0] * w->dilation[0] - w->pad_begin[0];                     \
-                for (int64_t o1 = 0; o1 < out[1]; o1++, dst += out[2]) {                                       \
-                    int64_t i1 = o1 * w->stride[1] + kx[1] * w->dilation[1] - w->pad_begin[1];                 \
-                    if (i0 < 0 || i0 >= in[0] || i1 < 0 || i1 >= in[1]) {                                     \
-                        for (int64_t o = 0; o < out[2]; o++)                                                   \
-                            dst[o] = 0;                                                                        \
-                        continue;                                                                              \
-                    }                                                                                          \
-                    const TI *src = xc + (i0 * in[1] + i1) * in[2] + off2;                                     \
-                    for (int64_t o = 0; o < lo; o++)                                                           \
-                        dst[o] = 0;                                                                            \
-                    if (w->stride[2] == 1)                                                                     \
-                        for (int64_t o = lo; o < hi; o++)                                                      \
-                            dst[o] = (TO)src[o] - zp;                                                          \
-                    else                                                                                       \
-                        for (int64_t o = lo; o < hi; o++)                                                      \
-                            dst[o] = (TO)src[o * w->stride[2]] - zp;                                           \
-                    for (int64_t o = hi; o < out[2]; o++)                                                      \
-                        dst[o] = 0;                                                                            \
+            for (int64_t q = j->q0; q < j->q1; q++, dst += out[2]) {                                           \
+                int64_t i0 = q / out[1] * w->stride[0] + kx[0] * w->dilation[0] - w->pad_begin[0];             \
+                int64_t i1 = q % out[1] * w->stride[1] + kx[1] * w->dilation[1] - w->pad_begin[1];             \
+                if (i0 < 0 || i0 >= in[0] || i1 < 0 || i1 >= in[1]) {                                         \
+                    memset(dst, 0, (size_t)out[2] * sizeof(TO));                                               \
+                    continue;                                                                                  \
                 }                                                                                              \
+                const TI *row = xc + (i0 * in[1] + i1) * in[2];                                                \
+                memset(dst, 0, (size_t)lo * sizeof(TO));                                                       \
+                if (w->stride[2] == 1 && zp == 0 && sizeof(TI) == sizeof(TO))                                  \
+                    memcpy(dst + lo, row + lo + off2, (size_t)(hi - lo) * sizeof(TO));                         \
+                else                                                                                           \
+                    for (int64_t o = lo; o < hi; o++)                                                          \
+                        dst[o] = (TO)row[o * w->stride[2] + off2] - zp;                                        \
+                memset(dst + hi, 0, (size_t)(out[2] - hi) * sizeof(TO));                                       \
             }                                                                                                  \
         }                                                                                                      \
     }
@@ -182,9 +178,10 @@ DEF_IM2COL(im2col_f64, double, double)
 DEF_IM2COL(im2col_u8, uint8_t, int32_t)
 DEF_IM2COL(im2col_i8, int8_t, int32_t)
 
+/* The whole matrix, split over the pool by rows. */
 static void im2col(tt_range_fn fn, const conv_geom *g, const void *x, void *col, int32_t zp)
 {
-    im2col_job j = {g, x, col, zp};
+    im2col_job j = {g, x, col, zp, 0, g->w.out[0] * g->w.out[1]};
     int64_t rows = g->C * g->kp;
     int64_t grain = (65536 + g->out_size - 1) / g->out_size;
     tt_parallel_for(rows, grain, fn, &j);
@@ -232,11 +229,73 @@ static void bias_planes(void *y, const void *b, int64_t planes, int64_t M, int64
 
 /* ---- depthwise: one input channel per group, a direct loop per output plane ------------------ */
 
+/* The column ranges of one kernel row's taps, the same for every output row: tap k reads
+ * inside the input for o in [lo[k], hi[k]), every tap does for o in [ilo, ihi). The direct
+ * path takes kernels of at most DW_MAX_K rows of DW_MAX_K taps. */
+#define DW_MAX_K 16
+
+typedef struct dw_cols {
+    int64_t K, st, dl, pad, ilo, ihi, lo[DW_MAX_K], hi[DW_MAX_K];
+} dw_cols;
+
+static void dw_cols_init(dw_cols *c, int64_t K, int64_t out, int64_t in, int64_t st, int64_t dl, int64_t pad)
+{
+    *c = (dw_cols){.K = K, .st = st, .dl = dl, .pad = pad};
+    for (int64_t k = 0; k < K; k++)
+        tt_win_run(out, in, st, k * dl - pad, &c->lo[k], &c->hi[k]);
+    c->ilo = c->lo[0];                 /* lo and hi fall as k grows */
+    c->ihi = c->hi[K - 1] > c->ilo ? c->hi[K - 1] : c->ilo;
+}
+
 typedef struct dw_job {
     const conv_geom *g;
     const float *x, *w, *b;
     float *y;
+    dw_cols cols;
 } dw_job;
+
+/* One output row: y[o] = bias + sum over the kernel rows r in bounds and taps k of
+ * w_r[k] * x_r[o * stride + k * dil - pad]. Interior columns keep the whole sum in registers
+ * (vectorised for strides 1 and 2); the few edge columns check each tap. */
+static void depthwise_row(float *y, float bias, int nr, const float *const *xs, const float *const *ws,
+                          const dw_cols *c, int64_t out)
+{
+    const int64_t K = c->K, st = c->st, dl = c->dl, pad = c->pad, ilo = c->ilo, ihi = c->ihi;
+    for (int64_t o = 0; o < ilo; o++)
+        y[o] = bias;
+    for (int64_t o = ihi; o < out; o++)
+        y[o] = bias;
+    for (int r = 0; r < nr; r++)
+        for (int64_t k = 0; k < K; k++) {
+            const float *x = xs[r];
+            float wk = ws[r][k];
+            int64_t off = k * dl - pad;
+            for (int64_t o = c->lo[k]; o < c->hi[k] && o < ilo; o++)
+                y[o] += wk * x[o * st + off];
+            for (int64_t o = c->lo[k] > ihi ? c->lo[k] : ihi; o < c->hi[k]; o++)
+                y[o] += wk * x[o * st + off];
+        }
+    int64_t o = ilo;
+    if (st <= 2) {
+        for (; o + 4 <= ihi; o += 4) {
+            tt_f32x4 acc = tt_f32x4_splat(bias);
+            for (int r = 0; r < nr; r++)
+                for (int64_t k = 0; k < K; k++) {
+                    const float *s = xs[r] + o * st + k * dl - pad;
+                    tt_f32x4 v = st == 1 ? tt_f32x4_load(s) : (tt_f32x4){s[0], s[2], s[4], s[6]};
+                    acc += tt_f32x4_splat(ws[r][k]) * v;
+                }
+            tt_f32x4_store(y + o, acc);
+        }
+    }
+    for (; o < ihi; o++) {
+        float acc = bias;
+        for (int r = 0; r < nr; r++)
+            for (int64_t k = 0; k < K; k++)
+                acc += ws[r][k] * xs[r][o * st + k * dl - pad];
+        y[o] = acc;
+    }
+}
 
 static void depthwise_planes(void *arg, int64_t p0, int64_t p1)
 {
@@ -244,39 +303,25 @@ static void depthwise_planes(void *arg, int64_t p0, int64_t p1)
     const conv_geom *g = j->g;
     const tt_win *w = &g->w;
     const int64_t *in = w->in, *out = w->out, *k = w->kernel, *st = w->stride, *dl = w->dilation, *pb = w->pad_begin;
+    const float *xs[DW_MAX_K], *ws[DW_MAX_K];
     for (int64_t p = p0; p < p1; p++) {
         int64_t n = p / g->M, m = p % g->M;
         const float *xc = j->x + (n * g->C + m / g->Mg) * g->in_size, *wm = j->w + m * g->kp;
         float *yp = j->y + p * g->out_size, bias = j->b ? j->b[m] : 0.0f;
         for (int64_t o0 = 0; o0 < out[0]; o0++)
             for (int64_t o1 = 0; o1 < out[1]; o1++) {
-                float *yrow = yp + (o0 * out[1] + o1) * out[2];
-                for (int64_t o = 0; o < out[2]; o++)
-                    yrow[o] = bias;
+                int nr = 0; /* the kernel rows that fall inside the input */
                 for (int64_t k0 = 0; k0 < k[0]; k0++) {
                     int64_t i0 = o0 * st[0] + k0 * dl[0] - pb[0];
-                    if (i0 < 0 || i0 >= in[0])
-                        continue;
-                    for (int64_t k1 = 0; k1 < k[1]; k1++) {
+                    for (int64_t k1 = 0; k1 < k[1] && i0 >= 0 && i0 < in[0]; k1++) {
                         int64_t i1 = o1 * st[1] + k1 * dl[1] - pb[1];
                         if (i1 < 0 || i1 >= in[1])
                             continue;
-                        const float *xrow = xc + (i0 * in[1] + i1) * in[2];
-                        const float *wk = wm + (k0 * k[1] + k1) * k[2];
-                        for (int64_t k2 = 0; k2 < k[2]; k2++) {
-                            int64_t off = k2 * dl[2] - pb[2], lo, hi;
-                            tt_win_run(out[2], in[2], st[2], off, &lo, &hi);
-                            const float *src = xrow + off;
-                            float wv = wk[k2];
-                            if (st[2] == 1)
-                                for (int64_t o = lo; o < hi; o++)
-                                    yrow[o] += wv * src[o];
-                            else
-                                for (int64_t o = lo; o < hi; o++)
-                                    yrow[o] += wv * src[o * st[2]];
-                        }
+                        xs[nr] = xc + (i0 * in[1] + i1) * in[2];
+                        ws[nr++] = wm + (k0 * k[1] + k1) * k[2];
                     }
                 }
+                depthwise_row(yp + (o0 * out[1] + o1) * out[2], bias, nr, xs, ws, &j->cols, out[2]);
             }
     }
 }
@@ -300,35 +345,88 @@ static uint64_t flops_conv(const tt_ictx *c)
     return 2 * n * k;
 }
 
+/* Float Conv of one image, in tiles of whole output rows: each task lays out its tile's
+ * im2col columns (none for pointwise convs, which read X as it is) and multiplies them.
+ * Splitting by columns keeps a tile's columns in cache between im2col and GEMM and lets each
+ * thread pack only its part of the big operand. */
+typedef struct conv_tile_job {
+    const conv_geom *g;
+    const float *x, *w, *bias;   /* x: this image; bias may be NULL */
+    float *col, *y;       /* col: NULL for pointwise; y: this image */
+    int64_t rows_per_tile;
+} conv_tile_job;
+
+static void conv_tiles(void *arg, int64_t t0, int64_t t1)
+{
+    const conv_tile_job *j = arg;
+    const conv_geom *g = j->g;
+    int64_t K = g->Cg * g->kp, osz = g->out_size, rows = g->w.out[0] * g->w.out[1], ow = g->w.out[2];
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t q0 = t * j->rows_per_tile, q1 = q0 + j->rows_per_tile < rows ? q0 + j->rows_per_tile : rows;
+        const float *b = j->x + q0 * ow;
+        /* the tile's outputs start as the bias, still in cache when the GEMM adds to them */
+        for (int64_t m = 0; m < g->M; m++) {
+            float bv = j->bias ? j->bias[m] : 0.0f, *yr = j->y + m * osz + q0 * ow;
+            for (int64_t i = 0; i < (q1 - q0) * ow; i++)
+                yr[i] = bv;
+        }
+        if (j->col) {
+            im2col_job ij = {g, j->x, j->col, 0, q0, q1};
+            im2col_f32(&ij, 0, g->C * g->kp);
+            b = j->col + q0 * ow;
+        }
+        tt_sgemm_batched(false, false, g->Mg, (q1 - q0) * ow, K, 1.0f, j->w, K, g->Mg * K, b, osz, K * osz, 1.0f,
+                         j->y + q0 * ow, osz, g->Mg * osz, g->G);
+    }
+}
+
 static tt_status conv_f32(const conv_geom *g, const float *x, const float *w, const float *b, float *y)
 {
-    if (g->Cg == 1 && g->G == g->C) {
-        dw_job j = {g, x, w, b, y};
+    if (g->Cg == 1 && g->w.kernel[2] <= DW_MAX_K && g->w.kernel[0] * g->w.kernel[1] <= DW_MAX_K) {
+        dw_job j = {.g = g, .x = x, .w = w, .b = b, .y = y};
+        dw_cols_init(&j.cols, g->w.kernel[2], g->w.out[2], g->w.in[2], g->w.stride[2], g->w.dilation[2],
+                     g->w.pad_begin[2]);
         int64_t planes = g->N * g->M;
         tt_parallel_for(planes, (16384 + g->out_size * g->kp - 1) / (g->out_size * g->kp), depthwise_planes, &j);
         return TT_OK;
     }
-    int64_t K = g->Cg * g->kp, osz = g->out_size;
-    bias_planes(y, b, g->N * g->M, g->M, osz, false);
-    if (conv_is_pointwise(g)) {
-        if (g->G == 1) {
-            tt_sgemm_batched(false, false, g->M, osz, K, 1.0f, w, K, 0, x, osz, g->C * osz, 1.0f, y, osz, g->M * osz,
-                             g->N);
-        } else {
-            for (int64_t n = 0; n < g->N; n++)
-                tt_sgemm_batched(false, false, g->Mg, osz, K, 1.0f, w, K, g->Mg * K, x + n * g->C * osz, osz, K * osz,
-                                 1.0f, y + n * g->M * osz, osz, g->Mg * osz, g->G);
-        }
+    int64_t K = g->Cg * g->kp, osz = g->out_size, ow = g->w.out[2], rows = g->w.out[0] * g->w.out[1];
+    bool pointwise = conv_is_pointwise(g);
+    if (pointwise && g->G == 1 && g->N > 1) {
+        /* a batch of pointwise convs is one batched GEMM */
+        bias_planes(y, b, g->N * g->M, g->M, osz, false);
+        tt_sgemm_batched(false, false, g->M, osz, K, 1.0f, w, K, 0, x, osz, g->C * osz, 1.0f, y, osz, g->M * osz, g->N);
         return TT_OK;
     }
-    float *col = tt_malloc_aligned((size_t)(g->C * g->kp * osz) * sizeof(float));
-    if (!col)
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for a %" PRId64 "x%" PRId64 " im2col buffer", g->C * g->kp,
-                        osz);
+    /* Tiles of about 128 KiB of im2col data, at least 64 columns wide, and enough of them to
+     * keep every thread busy; with too few columns for that, one tile and the GEMM splits rows. */
+    int64_t threads = tt_threads(), cols = (32768 + K - 1) / K;
+    if (cols < 64)
+        cols = 64;
+    if (cols * threads > osz)
+        cols = (osz + threads - 1) / threads;
+    int64_t rpt = (cols + ow - 1) / ow;
+    int64_t tiles = (rows + rpt - 1) / rpt;
+    if (tiles < threads && threads > 1)
+        rpt = rows, tiles = 1;
+    float *col = NULL;
+    if (!pointwise) {
+        col = tt_malloc_aligned((size_t)(g->C * g->kp * osz) * sizeof(float));
+        if (!col)
+            return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for a %" PRId64 "x%" PRId64 " im2col buffer",
+                            g->C * g->kp, osz);
+    }
     for (int64_t n = 0; n < g->N; n++) {
-        im2col(im2col_f32, g, x + n * g->C * g->in_size, col, 0);
-        tt_sgemm_batched(false, false, g->Mg, osz, K, 1.0f, w, K, g->Mg * K, col, osz, K * osz, 1.0f,
-                         y + n * g->M * osz, osz, g->Mg * osz, g->G);
+        conv_tile_job j = {g, x + n * g->C * g->in_size, w, b, col, y + n * g->M * osz, rpt};
+        if (tiles == 1 && col)
+            im2col(im2col_f32, g, j.x, col, 0); /* the one tile's im2col, in parallel */
+        if (tiles == 1)
+            bias_planes(j.y, b, g->M, g->M, osz, false);
+        if (tiles == 1)
+            tt_sgemm_batched(false, false, g->Mg, osz, K, 1.0f, w, K, g->Mg * K, col ? col : j.x, osz, K * osz, 1.0f,
+                             j.y, osz, g->Mg * osz, g->G);
+        else
+            tt_parallel_for(tiles, 1, conv_tiles, &j);
     }
     tt_free_aligned(col);
     return TT_OK;
@@ -438,9 +536,9 @@ typedef struct col2im_job {
                     int64_t o1 = i1 * st[1] + kx[1] * dl[1] - w->pad_begin[1];                                 \
                     if (o0 < 0 || o0 >= out[0] || o1 < 0 || o1 >= out[1])                                      \
                         continue;                                                                              \
-                    T *dst = yp + (o0 * out[1] + o1) * out[2] + off2;                                          \
+                    T *dst = yp + (o0 * out[1] + o1) * out[2];                                                 \
                     for (int64_t i = lo; i < hi; i++)                                                          \
-                        dst[i * st[2]] += src[i];                                                              \
+                        dst[i * st[2] + off2] += src[i];                                                       \
                 }                                                                                              \
             }                                                                                                  \
         }                                                                                                      \
