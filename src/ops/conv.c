@@ -380,7 +380,7 @@ static void conv_tiles(void *arg, int64_t t0, int64_t t1)
     }
 }
 
-static tt_status conv_f32(const conv_geom *g, const float *x, const float *w, const float *b, float *y)
+static tt_status conv_f32(const tt_node *node, const conv_geom *g, const float *x, const float *w, const float *b, float *y)
 {
     if (g->Cg == 1 && g->w.kernel[2] <= DW_MAX_K && g->w.kernel[0] * g->w.kernel[1] <= DW_MAX_K) {
         dw_job j = {.g = g, .x = x, .w = w, .b = b, .y = y};
@@ -400,7 +400,7 @@ static tt_status conv_f32(const conv_geom *g, const float *x, const float *w, co
     }
     /* Tiles of about 128 KiB of im2col data, at least 64 columns wide, and enough of them to
      * keep every thread busy; with too few columns for that, one tile and the GEMM splits rows. */
-    int64_t threads = tt_threads(), cols = (32768 + K - 1) / K;
+    int64_t threads = tt_threads(), cols = K ? (32768 + K - 1) / K : osz;
     if (cols < 64)
         cols = 64;
     if (cols * threads > osz)
@@ -411,10 +411,9 @@ static tt_status conv_f32(const conv_geom *g, const float *x, const float *w, co
         rpt = rows, tiles = 1;
     float *col = NULL;
     if (!pointwise) {
-        col = tt_malloc_aligned((size_t)(g->C * g->kp * osz) * sizeof(float));
+        col = tt_nn_scratch(node, sizeof(float), g->C, g->kp, osz);
         if (!col)
-            return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for a %" PRId64 "x%" PRId64 " im2col buffer",
-                            g->C * g->kp, osz);
+            return TETHER_ERR_NO_MEMORY;
     }
     for (int64_t n = 0; n < g->N; n++) {
         conv_tile_job j = {g, x + n * g->C * g->in_size, w, b, col, y + n * g->M * osz, rpt};
@@ -433,14 +432,13 @@ static tt_status conv_f32(const conv_geom *g, const float *x, const float *w, co
 }
 
 /* Double precision: the same lowering with a serial dgemm per group. */
-static tt_status conv_f64(const conv_geom *g, const double *x, const double *w, const double *b, double *y)
+static tt_status conv_f64(const tt_node *node, const conv_geom *g, const double *x, const double *w, const double *b, double *y)
 {
     int64_t K = g->Cg * g->kp, osz = g->out_size;
     bias_planes(y, b, g->N * g->M, g->M, osz, true);
-    double *col = tt_malloc_aligned((size_t)(g->C * g->kp * osz) * sizeof(double));
+    double *col = tt_nn_scratch(node, sizeof(double), g->C, g->kp, osz);
     if (!col)
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for a %" PRId64 "x%" PRId64 " im2col buffer", g->C * g->kp,
-                        osz);
+        return TETHER_ERR_NO_MEMORY;
     for (int64_t n = 0; n < g->N; n++) {
         im2col(im2col_f64, g, x + n * g->C * g->in_size, col, 0);
         for (int64_t gi = 0; gi < g->G; gi++)
@@ -474,8 +472,8 @@ static tt_status run_conv_native(tt_kctx *c)
     if (tt_tensor_numel(y) == 0)
         return TT_OK;
     if (x->dtype == TETHER_DTYPE_DOUBLE)
-        return conv_f64(&g, x->data, w->data, b ? b->data : NULL, y->data);
-    return conv_f32(&g, x->data, w->data, b ? b->data : NULL, y->data);
+        return conv_f64(c->node, &g, x->data, w->data, b ? b->data : NULL, y->data);
+    return conv_f32(c->node, &g, x->data, w->data, b ? b->data : NULL, y->data);
 }
 
 static tt_status run_conv(tt_kctx *c)
@@ -574,9 +572,9 @@ static tt_status run_convtranspose_native(tt_kctx *c)
     if (tt_tensor_numel(x) == 0 || tt_tensor_numel(y) == 0)
         return TT_OK;
     int64_t rows = g.Mg * g.kp, isz = g.in_size;
-    void *col = tt_malloc_aligned((size_t)(g.M * g.kp * isz) * es);
+    void *col = tt_nn_scratch(c->node, es, g.M, g.kp, isz);
     if (!col)
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for a %" PRId64 "x%" PRId64 " col2im buffer", g.M * g.kp, isz);
+        return TETHER_ERR_NO_MEMORY;
     for (int64_t n = 0; n < g.N; n++) {
         /* per group: col[Mg * kp, in] = W_g^T [Mg * kp, Cg] x X_g [Cg, in] */
         if (dbl) {
@@ -676,12 +674,11 @@ static tt_status iconv_run(tt_kctx *c, const conv_io *io, const tt_tensor *xzp, 
     if (wzp && wzp->dtype != w->dtype)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "w_zero_point must have W's dtype %s", tt_dtype_name(w->dtype));
     int64_t K = g.Cg * g.kp;
-    int32_t *wq = tt_malloc_aligned((size_t)(g.M * K) * sizeof(int32_t));
-    int32_t *col = tt_malloc_aligned((size_t)(g.C * g.kp * g.out_size) * sizeof(int32_t));
-    if (!wq || !col) {
+    int32_t *wq = tt_nn_scratch(c->node, sizeof(int32_t), g.M, K, 1);
+    int32_t *col = wq ? tt_nn_scratch(c->node, sizeof(int32_t), g.C, g.kp, g.out_size) : NULL;
+    if (!col) {
         tt_free_aligned(wq);
-        tt_free_aligned(col);
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", c->node->name);
+        return TETHER_ERR_NO_MEMORY;
     }
     for (int64_t m = 0; m < g.M; m++) {
         int32_t zp = zero_point(wzp, m);
@@ -704,8 +701,13 @@ static tt_status iconv_run(tt_kctx *c, const conv_io *io, const tt_tensor *xzp, 
     return TT_OK;
 }
 
+#define Q8_TYPES (TT_DT(TETHER_DTYPE_INT8) | TT_DT(TETHER_DTYPE_UINT8))
+
 static tt_status infer_convinteger(tt_ictx *c)
 {
+    TT_TRY(tt_infer_check_dtype(c, 1, Q8_TYPES));
+    TT_TRY(tt_infer_check_dtype(c, 2, Q8_TYPES));
+    TT_TRY(tt_infer_check_dtype(c, 3, Q8_TYPES));
     return conv_infer_as(c, &IO_CONVINT, TETHER_DTYPE_INT32);
 }
 
@@ -720,6 +722,12 @@ static tt_status run_convinteger(tt_kctx *c)
 static tt_status infer_qlinearconv(tt_ictx *c)
 {
     const tt_type *yzp = tt_iin(c, 7), *x = tt_iin(c, 0);
+    static const int q8[] = {2, 3, 5, 7}, scales[] = {1, 4, 6}; /* zero points and W; the scales */
+    for (int i = 0; i < 4; i++)
+        TT_TRY(tt_infer_check_dtype(c, q8[i], Q8_TYPES));
+    for (int i = 0; i < 3; i++)
+        TT_TRY(tt_infer_check_dtype(c, scales[i], TT_DT(TETHER_DTYPE_FLOAT)));
+    TT_TRY(tt_infer_check_dtype(c, 8, TT_DT(TETHER_DTYPE_INT32)));
     return conv_infer_as(c, &IO_QLINEAR, yzp ? yzp->dtype : x->dtype);
 }
 
@@ -743,7 +751,7 @@ static void emit_requant(void *arg, int64_t n, const int32_t *acc)
             /* the bias is added in uint32 to wrap as int32 accumulation would */
             int32_t v32 = (int32_t)((uint32_t)a[o] + (uint32_t)bias);
             float v = nearbyintf((float)v32 * s) + (float)r->y_zp;
-            v = v < (float)r->lo ? (float)r->lo : v > (float)r->hi ? (float)r->hi : v;
+            v = !(v >= (float)r->lo) ? (float)r->lo : v > (float)r->hi ? (float)r->hi : v; /* NaN: lo */
             if (r->y->dtype == TETHER_DTYPE_INT8)
                 ((int8_t *)r->y->data)[base + o] = (int8_t)v;
             else
@@ -775,25 +783,23 @@ static tt_status run_qlinearconv(tt_kctx *c)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "the bias must be an int32 vector of %" PRId64 " elements", M);
     if (tt_tensor_numel(y) == 0)
         return TT_OK;
-    float *scale = tt_malloc((size_t)M * sizeof(float));
-    int32_t *acc = tt_malloc_aligned((size_t)(M * osz) * sizeof(int32_t));
-    if (!scale || !acc) {
-        tt_free(scale);
-        tt_free_aligned(acc);
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", c->node->name);
+    float *scale = tt_nn_scratch(c->node, sizeof(float), M, 1, 1);
+    int32_t *acc = scale ? tt_nn_scratch(c->node, sizeof(int32_t), M, osz, 1) : NULL;
+    if (!acc) {
+        tt_free_aligned(scale);
+        return TETHER_ERR_NO_MEMORY;
     }
     for (int64_t m = 0; m < M; m++)
         scale[m] = scalar_f32(xs, 0) * scalar_f32(ws, m) / scalar_f32(ys, 0);
     bool s8 = y->dtype == TETHER_DTYPE_INT8;
     requant r = {b, scale, zero_point(yzp, 0), s8 ? INT8_MIN : 0, s8 ? INT8_MAX : UINT8_MAX, y, M, osz};
     tt_status s = iconv_run(c, &IO_QLINEAR, tt_kin(c, 2), tt_kin(c, 5), acc, 0, emit_requant, &r);
-    tt_free(scale);
+    tt_free_aligned(scale);
     tt_free_aligned(acc);
     return s;
 }
 
 #define CONV_TYPES (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) | TT_DT(TETHER_DTYPE_BFLOAT16))
-#define Q8_TYPES (TT_DT(TETHER_DTYPE_INT8) | TT_DT(TETHER_DTYPE_UINT8))
 
 const tt_op_def tt_ops_conv[] = {
     TT_OP("Conv", 1, 0, CONV_TYPES, infer_conv, run_conv, .prepare = tt_win_prepare, .flops = flops_conv),

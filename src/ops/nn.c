@@ -73,9 +73,11 @@ static tt_status bn_prepare(tt_node *node, void **state)
 static tt_status infer_batchnorm(tt_ictx *c)
 {
     const tt_type *x = tt_iin(c, 0);
-    for (int i = 1; i < 5; i++)
+    for (int i = 1; i < 5; i++) {
         if (!tt_iin(c, i))
             return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d is required", i);
+        TT_TRY(tt_infer_check_dtype(c, i, TT_DTS_FLOAT));
+    }
     if (x->rank >= 0 && x->rank < 2)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "X needs rank >= 2 (N, C, ...), got %d", x->rank);
     c->out[0] = *x;
@@ -271,6 +273,8 @@ static tt_status infer_instancenorm(tt_ictx *c)
     const tt_type *x = tt_iin(c, 0);
     if (!tt_iin(c, 1) || !tt_iin(c, 2))
         return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "inputs scale and B are required");
+    TT_TRY(tt_infer_check_dtype(c, 1, TT_DTS_FLOAT));
+    TT_TRY(tt_infer_check_dtype(c, 2, TT_DTS_FLOAT));
     if (x->rank >= 0 && x->rank < 2)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "X needs rank >= 2 (N, C, ...), got %d", x->rank);
     for (int i = 1; i < 3; i++) {
@@ -305,6 +309,8 @@ static tt_status infer_layernorm(tt_ictx *c)
     const tt_type *x = tt_iin(c, 0);
     if (!tt_iin(c, 1))
         return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input Scale is required");
+    TT_TRY(tt_infer_check_dtype(c, 1, TT_DTS_FLOAT));
+    TT_TRY(tt_infer_check_dtype(c, 2, TT_DTS_FLOAT));
     int64_t stash = tt_attr_int(c->node, "stash_type", 1);
     if (stash != TETHER_DTYPE_FLOAT && stash != TETHER_DTYPE_BFLOAT16)
         return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "stash_type %" PRId64 " is not float or bfloat16", stash);
@@ -654,7 +660,11 @@ static double mt_double(mt19937 *m)
 
 static tt_status infer_dropout(tt_ictx *c)
 {
-    const tt_type *x = tt_iin(c, 0);
+    const tt_type *x = tt_iin(c, 0), *r = tt_iin(c, 1), *t = tt_iin(c, 2);
+    TT_TRY(tt_infer_check_dtype(c, 1, TT_DTS_FLOAT));
+    TT_TRY(tt_infer_check_dtype(c, 2, TT_DT(TETHER_DTYPE_BOOL)));
+    if ((r && r->rank > 0) || (t && t->rank > 0))
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "ratio and training_mode must be scalars");
     c->out[0] = *x;
     /* the mask is bool from opset 10, the data's type before */
     if (c->n_out > 1)
@@ -669,7 +679,7 @@ static tt_status run_dropout_native(tt_kctx *c)
     int64_t n = tt_tensor_numel(x);
     /* Training exists from opset 12 (the training_mode input). Opsets 1-6 had is_test,
      * defaulting to training, but the models that carry it are inference graphs. */
-    bool training = c->node->opset >= 12 && tm && tt_tensor_numel(tm) == 1 && *(const uint8_t *)tm->data;
+    bool training = c->node->opset >= 12 && tm && *(const uint8_t *)tm->data;
     double ratio = tt_attr_float(c->node, "ratio", 0.5f);
     if (c->node->opset >= 12)
         ratio = rt ? tt_load_f64(rt->data, rt->dtype, 0) : 0.5;

@@ -8,7 +8,7 @@
 
 /* Attribute values are bounded so that sums and products of them and of tensor dims stay
  * far from int64 overflow. */
-#define WIN_ATTR_MAX ((int64_t)1 << 31)
+#define WIN_ATTR_MAX ((int64_t)1 << 24)
 
 static tt_status read_list(const tt_node *n, const char *name, int cap, int64_t lo, int64_t *dst, int *count)
 {
@@ -22,8 +22,8 @@ static tt_status read_list(const tt_node *n, const char *name, int cap, int64_t 
                            len, TT_WIN_DIMS);
     for (size_t i = 0; i < len; i++) {
         if (v[i] < lo || v[i] > WIN_ATTR_MAX)
-            return tt_op_error(n, TETHER_ERR_INVALID_MODEL, "'%s'[%zu] is %" PRId64 "; it must be %s", name, i, v[i],
-                               lo > 0 ? "positive" : "non-negative");
+            return tt_op_error(n, TETHER_ERR_INVALID_MODEL, "'%s'[%zu] is %" PRId64 "; it must be %s and at most %" PRId64,
+                               name, i, v[i], lo > 0 ? "positive" : "non-negative", WIN_ATTR_MAX);
         dst[i] = v[i];
     }
     *count = (int)len;
@@ -56,7 +56,8 @@ tt_status tt_win_attrs_parse(const tt_node *n, tt_win_attrs *a)
     a->ceil_mode = tt_attr_int(n, "ceil_mode", 0) != 0;
     a->group = tt_attr_int(n, "group", 1);
     if (a->group < 1 || a->group > WIN_ATTR_MAX)
-        return tt_op_error(n, TETHER_ERR_INVALID_MODEL, "group is %" PRId64 "; it must be positive", a->group);
+        return tt_op_error(n, TETHER_ERR_INVALID_MODEL, "group is %" PRId64 "; it must be positive and at most %" PRId64,
+                           a->group, WIN_ATTR_MAX);
     return TT_OK;
 }
 
@@ -215,6 +216,21 @@ tt_status tt_win_transpose(const tt_node *n, const tt_win_attrs *a, int nsp, con
         w->out[d] = out;
     }
     return TT_OK;
+}
+
+void *tt_nn_scratch(const tt_node *node, size_t es, int64_t a, int64_t b, int64_t c)
+{
+    uint64_t n = es;
+    if (a < 0 || b < 0 || c < 0 || !tt_mul_ok(n, (uint64_t)a, &n) || !tt_mul_ok(n, (uint64_t)b, &n) ||
+        !tt_mul_ok(n, (uint64_t)c, &n) || n > tt_max_tensor_bytes()) {
+        tt_op_error(node, TETHER_ERR_NO_MEMORY, "needs a %" PRId64 "x%" PRId64 "x%" PRId64 " scratch buffer, over the tensor size limit",
+                    a, b, c);
+        return NULL;
+    }
+    void *p = tt_malloc_aligned((size_t)n);
+    if (!p)
+        tt_op_error(node, TETHER_ERR_NO_MEMORY, "out of memory for a %" PRIu64 "-byte scratch buffer", n);
+    return p;
 }
 
 /* ---- narrow types ------------------------------------------------------------------ */

@@ -64,6 +64,10 @@ static inline void tt_win_run(int64_t out, int64_t in, int64_t stride, int64_t o
     *hi = h < *lo ? *lo : h > out ? out : h;
 }
 
+/* Scratch memory for a * b * c elements of es bytes (aligned; free with tt_free_aligned), or
+ * NULL with an error naming the node when the size overflows or passes the tensor size limit. */
+void *tt_nn_scratch(const tt_node *node, size_t es, int64_t a, int64_t b, int64_t c);
+
 /* ---- explicit SIMD ------------------------------------------------------------------- */
 
 /* Four floats as one value (GCC/Clang vector extensions). At -O2 GCC vectorises no loop

@@ -80,13 +80,18 @@ typedef struct pool_job {
     const win_taps *cols;              /* per tap k of the last dim: the output columns [lo, hi) it reads inside */
 } pool_job;
 
+/* Kernels longer than this in the last dim (only attributes make them; most of their taps
+ * fall outside the input) get no per-tap column table and take the per-window path. */
+#define POOL_MAX_COL_TAPS 4096
+
 static win_taps *taps_tables(const tt_win *w, const win_taps **tabs, const win_taps **cols)
 {
-    win_taps *t = tt_malloc((size_t)(w->out[0] + w->out[1] + w->out[2] + w->kernel[2]) * sizeof *t), *p = t;
+    int64_t ncols = w->kernel[2] <= POOL_MAX_COL_TAPS ? w->kernel[2] : 0;
+    win_taps *t = tt_malloc((size_t)(w->out[0] + w->out[1] + w->out[2] + ncols) * sizeof *t), *p = t;
     if (!t)
         return NULL;
-    *cols = p;
-    for (int64_t k = 0; k < w->kernel[2]; k++, p++) {
+    *cols = ncols ? p : NULL;
+    for (int64_t k = 0; k < ncols; k++, p++) {
         p->start = k * w->dilation[2] - w->pad_begin[2];
         tt_win_run(w->out[2], w->in[2], w->stride[2], p->start, &p->lo, &p->hi);
     }
@@ -225,12 +230,12 @@ static tt_status run_pool_native(tt_kctx *c, pool_kind kind)
     if (!tables)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", c->node->name);
     bool dbl = x->dtype == TETHER_DTYPE_DOUBLE;
-    tt_range_fn fn = kind == POOL_MAX ? (dbl ? maxpool_f64 : idx ? maxpool_f32 : maxpool_rows_f32)
+    tt_range_fn fn = kind == POOL_MAX ? (dbl ? maxpool_f64 : idx || !j.cols ? maxpool_f32 : maxpool_rows_f32)
                      : kind == POOL_AVG ? (dbl ? avgpool_f64 : avgpool_f32)
                                         : (dbl ? lppool_f64 : lppool_f32);
     int64_t planes = x->dims[0] * x->dims[1];
-    int64_t work = j.out_size * (j.w.kernel[0] * j.w.kernel[1] * j.w.kernel[2]);
-    tt_parallel_for(planes, work > 0 ? (16384 + work - 1) / work : planes, fn, &j);
+    double work = (double)j.out_size * (double)j.w.kernel[0] * (double)j.w.kernel[1] * (double)j.w.kernel[2];
+    tt_parallel_for(planes, work >= 16384 ? 1 : work > 0 ? (int64_t)(16384 / work) : planes, fn, &j);
     tt_free(tables);
     return TT_OK;
 }

@@ -174,6 +174,12 @@ static tt_status infer_resize(tt_ictx *c)
     }
     if (x->rank == 0)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "X must have rank >= 1");
+    if (st->roi_input >= 0)
+        TT_TRY(tt_infer_check_dtype(c, st->roi_input, TT_DTS_FLOAT));
+    if (st->scales_input >= 0)
+        TT_TRY(tt_infer_check_dtype(c, st->scales_input, TT_DT(TETHER_DTYPE_FLOAT)));
+    if (st->sizes_input >= 0)
+        TT_TRY(tt_infer_check_dtype(c, st->sizes_input, TT_DT(TETHER_DTYPE_INT64)));
     bool has_scales = st->scales_input < 0 || given(tt_iin(c, st->scales_input));
     bool has_sizes = st->sizes_input >= 0 && given(tt_iin(c, st->sizes_input));
     if (has_scales == has_sizes)
@@ -524,6 +530,7 @@ static tt_status infer_gridsample(tt_ictx *c)
     const tt_type *x = tt_iin(c, 0), *g = tt_iin(c, 1);
     if (!x || !g)
         return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "inputs X and grid are required");
+    TT_TRY(tt_infer_check_dtype(c, 1, TT_DTS_FLOAT));
     if (x->rank >= 0 && x->rank != 4)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "X must be 4-D (N, C, H, W), got rank %d", x->rank);
     if (g->rank >= 0 && (g->rank != 4 || (g->dims[3] >= 0 && g->dims[3] != 2)))
@@ -696,6 +703,7 @@ static tt_status infer_roialign(tt_ictx *c)
     const tt_type *x = tt_iin(c, 0), *r = tt_iin(c, 1), *b = tt_iin(c, 2);
     if (!x || !r || !b)
         return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "inputs X, rois and batch_indices are required");
+    TT_TRY(tt_infer_check_dtype(c, 1, TT_DTS_FLOAT));
     if (x->rank >= 0 && x->rank != 4)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "X must be 4-D (N, C, H, W), got rank %d", x->rank);
     if (r->rank >= 0 && (r->rank != 2 || (r->dims[1] >= 0 && r->dims[1] != 4)))
