@@ -196,6 +196,15 @@ static bool conv_is_pointwise(const conv_geom *g)
     return true;
 }
 
+static void fill_f32(float *y, int64_t n, float v)
+{
+    int64_t i = 0;
+    for (tt_f32x4 vv = tt_f32x4_splat(v); i + 4 <= n; i += 4)
+        tt_f32x4_store(y + i, vv);
+    for (; i < n; i++)
+        y[i] = v;
+}
+
 /* Output planes start as the bias (or zero) so the GEMM / scatter can accumulate into them. */
 typedef struct bias_job {
     void *y;
@@ -214,9 +223,7 @@ static void fill_bias(void *arg, int64_t p0, int64_t p1)
             for (int64_t i = 0; i < j->size; i++)
                 y[i] = v;
         } else {
-            float v = j->b ? ((const float *)j->b)[m] : 0, *y = (float *)j->y + p * j->size;
-            for (int64_t i = 0; i < j->size; i++)
-                y[i] = v;
+            fill_f32((float *)j->y + p * j->size, j->size, j->b ? ((const float *)j->b)[m] : 0);
         }
     }
 }
@@ -276,14 +283,35 @@ static void depthwise_row(float *y, float bias, int nr, const float *const *xs, 
                 y[o] += wk * x[o * st + off];
         }
     int64_t o = ilo;
-    if (st <= 2) {
+    if (st == 1 && K == 3 && nr == 3) {
+        /* the common 3x3 interior: all nine weights stay in registers */
+        tt_f32x4 w[9];
+        for (int i = 0; i < 9; i++)
+            w[i] = tt_f32x4_splat(ws[i / 3][i % 3]);
+        for (; o + 4 <= ihi; o += 4) {
+            tt_f32x4 acc = tt_f32x4_splat(bias);
+            for (int r = 0; r < 3; r++) {
+                const float *s = xs[r] + (o - pad);
+                acc += w[3 * r] * tt_f32x4_load(s) + w[3 * r + 1] * tt_f32x4_load(s + dl) +
+                       w[3 * r + 2] * tt_f32x4_load(s + 2 * dl);
+            }
+            tt_f32x4_store(y + o, acc);
+        }
+    } else if (st == 1) {
+        for (; o + 4 <= ihi; o += 4) {
+            tt_f32x4 acc = tt_f32x4_splat(bias);
+            for (int r = 0; r < nr; r++)
+                for (int64_t k = 0; k < K; k++)
+                    acc += tt_f32x4_splat(ws[r][k]) * tt_f32x4_load(xs[r] + (o + k * dl - pad));
+            tt_f32x4_store(y + o, acc);
+        }
+    } else if (st == 2) {
         for (; o + 4 <= ihi; o += 4) {
             tt_f32x4 acc = tt_f32x4_splat(bias);
             for (int r = 0; r < nr; r++)
                 for (int64_t k = 0; k < K; k++) {
-                    const float *s = xs[r] + o * st + k * dl - pad;
-                    tt_f32x4 v = st == 1 ? tt_f32x4_load(s) : (tt_f32x4){s[0], s[2], s[4], s[6]};
-                    acc += tt_f32x4_splat(ws[r][k]) * v;
+                    const float *s = xs[r] + (2 * o + k * dl - pad);
+                    acc += tt_f32x4_splat(ws[r][k]) * (tt_f32x4){s[0], s[2], s[4], s[6]};
                 }
             tt_f32x4_store(y + o, acc);
         }
@@ -365,11 +393,8 @@ static void conv_tiles(void *arg, int64_t t0, int64_t t1)
         int64_t q0 = t * j->rows_per_tile, q1 = q0 + j->rows_per_tile < rows ? q0 + j->rows_per_tile : rows;
         const float *b = j->x + q0 * ow;
         /* the tile's outputs start as the bias, still in cache when the GEMM adds to them */
-        for (int64_t m = 0; m < g->M; m++) {
-            float bv = j->bias ? j->bias[m] : 0.0f, *yr = j->y + m * osz + q0 * ow;
-            for (int64_t i = 0; i < (q1 - q0) * ow; i++)
-                yr[i] = bv;
-        }
+        for (int64_t m = 0; m < g->M; m++)
+            fill_f32(j->y + m * osz + q0 * ow, (q1 - q0) * ow, j->bias ? j->bias[m] : 0.0f);
         if (j->col) {
             im2col_job ij = {g, j->x, j->col, 0, q0, q1};
             im2col_f32(&ij, 0, g->C * g->kp);

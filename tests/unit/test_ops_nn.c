@@ -257,6 +257,10 @@ TEST(conv_depthwise_matches_direct)
                           .d = {1, 2, 1}, .pb = {0, 4, 2}, .pe = {0, 3, 2}},
                    false, false);
     }
+    /* 3x3 with dilation 2: the register-resident 3x3 path with spread taps */
+    check_conv((geom){.nsp = 2, .N = 1, .C = 4, .M = 4, .G = 4, .in = {1, 11, 26}, .k = {1, 3, 3}, .s = {1, 1, 1},
+                      .d = {1, 2, 2}, .pb = {0, 2, 2}, .pe = {0, 1, 2}},
+               false, true);
     check_conv((geom){.nsp = 2, .N = 1, .C = 2, .M = 2, .G = 2, .in = {1, 4, 3}, .k = {1, 3, 7}, .s = {1, 1, 1},
                       .d = {1, 1, 1}, .pb = {0, 1, 3}, .pe = {0, 1, 3}},
                false, true);
