@@ -234,7 +234,7 @@ static void bias_planes(void *y, const void *b, int64_t planes, int64_t M, int64
     tt_parallel_for(planes, (16384 + size - 1) / size, fill_bias, &j);
 }
 
-/* ---- depthwise: one input channel per group, a direct loop per output plane ------------------ */
+/* ---- one input channel per group (depthwise convs): a direct loop per output plane ---------- */
 
 /* The column ranges of one kernel row's taps, the same for every output row: tap k reads
  * inside the input for o in [lo[k], hi[k]), every tap does for o in [ilo, ihi). The direct
@@ -442,15 +442,16 @@ static tt_status conv_f32(const tt_node *node, const conv_geom *g, const float *
     }
     for (int64_t n = 0; n < g->N; n++) {
         conv_tile_job j = {g, x + n * g->C * g->in_size, w, b, col, y + n * g->M * osz, rpt};
-        if (tiles == 1 && col)
-            im2col(im2col_f32, g, j.x, col, 0); /* the one tile's im2col, in parallel */
-        if (tiles == 1)
-            bias_planes(j.y, b, g->M, g->M, osz, false);
-        if (tiles == 1)
-            tt_sgemm_batched(false, false, g->Mg, osz, K, 1.0f, w, K, g->Mg * K, col ? col : j.x, osz, K * osz, 1.0f,
-                             j.y, osz, g->Mg * osz, g->G);
-        else
+        if (tiles > 1) {
             tt_parallel_for(tiles, 1, conv_tiles, &j);
+            continue;
+        }
+        /* one tile: im2col, bias and GEMM each split over the pool on their own */
+        if (col)
+            im2col(im2col_f32, g, j.x, col, 0);
+        bias_planes(j.y, b, g->M, g->M, osz, false);
+        tt_sgemm_batched(false, false, g->Mg, osz, K, 1.0f, w, K, g->Mg * K, col ? col : j.x, osz, K * osz, 1.0f, j.y,
+                         osz, g->Mg * osz, g->G);
     }
     tt_free_aligned(col);
     return TT_OK;
@@ -548,11 +549,8 @@ typedef struct col2im_job {
             int64_t kx[3] = {kr / (k[1] * k[2]), kr / k[2] % k[1], kr % k[2]};                                 \
             const T *src = (const T *)j->col + (m * g->kp + kr) * g->in_size;                                  \
             int64_t off2 = kx[2] * dl[2] - w->pad_begin[2], lo, hi;                                            \
-            /* input positions i whose target i * stride + off2 lands inside the output */                    \
-            int64_t first = off2 >= 0 ? 0 : (-off2 + st[2] - 1) / st[2];                                       \
-            int64_t last = out[2] - off2 <= 0 ? 0 : (out[2] - off2 - 1) / st[2] + 1;                           \
-            lo = first < in[2] ? first : in[2];                                                                \
-            hi = last > in[2] ? in[2] : last < lo ? lo : last;                                                 \
+            /* the input positions whose target i * stride + off2 lands inside the output */                  \
+            tt_win_run(in[2], out[2], st[2], off2, &lo, &hi);                                                  \
             for (int64_t i0 = 0; i0 < in[0]; i0++) {                                                           \
                 int64_t o0 = i0 * st[0] + kx[0] * dl[0] - w->pad_begin[0];                                     \
                 for (int64_t i1 = 0; i1 < in[1]; i1++, src += in[2]) {                                         \
