@@ -37,7 +37,6 @@ static double *params_f64(const tt_node *node, const tt_tensor *t, const char *w
     return d;
 }
 
-static tt_status infer_unary_real(tt_ictx *c) { return tt_infer_same(c, 0, 0); }
 
 /* ---- BatchNormalization ------------------------------------------------------------------ */
 
@@ -519,15 +518,33 @@ static tt_status group_walk_init(const tt_node *node, const tt_tensor *x, const 
 DEF_MVN_PASS(mvn_pass_f32, float)
 DEF_MVN_PASS(mvn_pass_f64, double)
 
+static const int64_t *mvn_axes(const tt_node *node, size_t *n)
+{
+    static const int64_t def_axes[] = {0, 2, 3};
+    const int64_t *axes = tt_attr_ints(node, "axes", n);
+    if (!axes)
+        axes = def_axes, *n = 3;
+    return axes;
+}
+
+static tt_status infer_mvn(tt_ictx *c)
+{
+    const tt_type *x = tt_iin(c, 0);
+    size_t n;
+    const int64_t *axes = mvn_axes(c->node, &n);
+    for (size_t i = 0; x->rank >= 0 && i < n; i++) {
+        int a;
+        TT_TRY(tt_norm_axis(c->node, axes[i], x->rank, false, &a));
+    }
+    return tt_infer_same(c, 0, 0);
+}
+
 static tt_status run_mvn_native(tt_kctx *c)
 {
     const tt_tensor *x = tt_kin(c, 0);
     tt_tensor *y = tt_kout(c, 0);
-    static const int64_t def_axes[] = {0, 2, 3};
     size_t naxes;
-    const int64_t *axes = tt_attr_ints(c->node, "axes", &naxes);
-    if (!axes)
-        axes = def_axes, naxes = 3;
+    const int64_t *axes = mvn_axes(c->node, &naxes);
     group_walk w;
     TT_TRY(group_walk_init(c->node, x, axes, naxes, &w));
     if (tt_tensor_numel(x) == 0)
@@ -725,7 +742,7 @@ const tt_op_def tt_ops_nn[] = {
     TT_OP("InstanceNormalization", 1, 0, REAL_TYPES, infer_instancenorm, run_instancenorm),
     TT_OP("LayerNormalization", 17, 0, REAL_TYPES, infer_layernorm, run_layernorm),
     TT_OP("LRN", 1, 0, REAL_TYPES, infer_lrn, run_lrn),
-    TT_OP("MeanVarianceNormalization", 9, 0, REAL_TYPES, infer_unary_real, run_mvn),
+    TT_OP("MeanVarianceNormalization", 9, 0, REAL_TYPES, infer_mvn, run_mvn),
     TT_OP("LpNormalization", 1, 0, REAL_TYPES, infer_lpnorm, run_lpnorm),
     TT_OP("Dropout", 1, 0, REAL_TYPES, infer_dropout, run_dropout, .flags = TT_OP_RANDOM),
     TT_OP_END,

@@ -3,7 +3,6 @@
  * (geometry from ops/nnutil.h), split over the thread pool by (image, channel) plane. */
 #include "ops/nnutil.h"
 
-#include <float.h>
 #include <inttypes.h>
 
 typedef enum pool_kind { POOL_MAX, POOL_AVG, POOL_LP } pool_kind;

@@ -363,6 +363,59 @@ TEST(window_ops_infer_symbolic_shapes)
     }
 }
 
+/* Group normalisation as exporters write it: Reshape to [N, G, -1], InstanceNormalization
+ * with unit scale, Reshape back, then the per-channel affine with Mul and Add. */
+TEST(group_norm_through_instance_norm)
+{
+    const int64_t C = 6, G = 3, H = 4, W = 5, per = C / G * H * W;
+    float ones[3] = {1, 1, 1}, zeros[3] = {0, 0, 0}, gamma[6], beta[6];
+    for (int i = 0; i < 6; i++)
+        gamma[i] = frand() + 1.5f, beta[i] = frand();
+    int64_t grouped[3] = {0, G, -1};
+    pbw inits[5] = {ob_tensor("ones", TETHER_DTYPE_FLOAT, 1, (int64_t[]){3}, ones, sizeof ones),
+                    ob_tensor("zeros", TETHER_DTYPE_FLOAT, 1, (int64_t[]){3}, zeros, sizeof zeros),
+                    ob_tensor("grouped", TETHER_DTYPE_INT64, 1, (int64_t[]){3}, grouped, sizeof grouped),
+                    ob_tensor("gamma", TETHER_DTYPE_FLOAT, 3, (int64_t[]){6, 1, 1}, gamma, sizeof gamma),
+                    ob_tensor("beta", TETHER_DTYPE_FLOAT, 3, (int64_t[]){6, 1, 1}, beta, sizeof beta)};
+    pbw eps[1] = {ob_attr_float("epsilon", 1e-3f)};
+    pbw nodes[6] = {ob_node("Reshape", 2, (const char *[]){"x", "grouped"}, 1, (const char *[]){"r"}, 0, NULL),
+                    ob_node("InstanceNormalization", 3, (const char *[]){"r", "ones", "zeros"}, 1, (const char *[]){"n"}, 1,
+                            eps),
+                    ob_node("Shape", 1, (const char *[]){"x"}, 1, (const char *[]){"s"}, 0, NULL),
+                    ob_node("Reshape", 2, (const char *[]){"n", "s"}, 1, (const char *[]){"b"}, 0, NULL),
+                    ob_node("Mul", 2, (const char *[]){"b", "gamma"}, 1, (const char *[]){"m"}, 0, NULL),
+                    ob_node("Add", 2, (const char *[]){"m", "beta"}, 1, (const char *[]){"y0"}, 0, NULL)};
+    pbw x = ob_input("x", TETHER_DTYPE_FLOAT, 4, (int64_t[]){-1, C, H, W});
+    pbw y = ob_output("y0", TETHER_DTYPE_FLOAT, -1, NULL);
+    pbw g = ob_graph("g", 6, nodes, 5, inits, 1, &x, 1, &y);
+    pbw m = ob_model(13, &g);
+    tether_session *s;
+    CHECK_OK(open_model(&m, &s));
+    for (int64_t N = 1; N <= 3; N += 2) {
+        float *xv = rand_floats((size_t)(N * C * H * W)), *want = malloc((size_t)(N * C * H * W) * sizeof *want);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t gi = 0; gi < G; gi++) {
+                const float *xs = xv + (n * G + gi) * per;
+                double mean = 0, var = 0;
+                for (int64_t i = 0; i < per; i++)
+                    mean += xs[i] / (double)per;
+                for (int64_t i = 0; i < per; i++)
+                    var += (xs[i] - mean) * (xs[i] - mean) / (double)per;
+                for (int64_t i = 0; i < per; i++) {
+                    int64_t ch = gi * (C / G) + i / (H * W);
+                    want[(n * G + gi) * per + i] = (float)((xs[i] - mean) / sqrt(var + 1e-3) * gamma[ch] + beta[ch]);
+                }
+            }
+        tether_outputs *out;
+        const tether_tensor *yt = run1(s, "x", 4, (int64_t[]){N, C, H, W}, xv, &out);
+        CHECK_EQ_INT(yt->dims[0], N);
+        check_close(yt->data, want, (size_t)(N * C * H * W));
+        tether_outputs_free(out);
+        free(xv), free(want);
+    }
+    tether_session_free(s);
+}
+
 /* ---- errors ---------------------------------------------------------------------------------------- */
 
 static int conv_open(const int64_t *xdims, const int64_t *wdims, int nattr, pbw *attrs)
