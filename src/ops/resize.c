@@ -98,8 +98,18 @@ static tt_status resize_prepare(tt_node *node, void **state)
 
 /* ---- Resize / Upsample: output shape ------------------------------------------------------------- */
 
-/* A present, non-empty input (Resize-11 passes empty tensors for unused scales / roi). */
-static bool given(const tt_type *t) { return t && !(t->rank == 1 && t->dims[0] == 0); }
+/* Whether an optional input is certainly absent (omitted, or empty: Resize-11 passes empty
+ * tensors for unused scales / roi) or certainly given; at load it may be neither. */
+static bool absent(const tt_type *t) { return !t || (t->rank == 1 && t->dims[0] == 0); }
+static bool present(const tt_type *t)
+{
+    if (!t || t->rank < 0)
+        return false;
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i] <= 0)
+            return false;
+    return true;
+}
 
 /* The scales (rank of them) from the attribute (Upsample-7) or input, if known yet. */
 static tt_status read_scales(const tt_node *node, const resize_state *st, const tt_tensor *t, int rank, double *scales,
@@ -180,11 +190,12 @@ static tt_status infer_resize(tt_ictx *c)
         TT_TRY(tt_infer_check_dtype(c, st->scales_input, TT_DT(TETHER_DTYPE_FLOAT)));
     if (st->sizes_input >= 0)
         TT_TRY(tt_infer_check_dtype(c, st->sizes_input, TT_DT(TETHER_DTYPE_INT64)));
-    bool has_scales = st->scales_input < 0 || given(tt_iin(c, st->scales_input));
-    bool has_sizes = st->sizes_input >= 0 && given(tt_iin(c, st->sizes_input));
-    if (has_scales == has_sizes)
+    const tt_type *ts = st->scales_input >= 0 ? tt_iin(c, st->scales_input) : NULL;
+    const tt_type *tz = st->sizes_input >= 0 ? tt_iin(c, st->sizes_input) : NULL;
+    bool has_scales = st->scales_input < 0 || present(ts), has_sizes = present(tz);
+    if ((has_scales && has_sizes) || (st->scales_input >= 0 && absent(ts) && absent(tz)))
         return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "exactly one of scales and sizes must be given");
-    const tt_tensor *sv = has_scales && st->scales_input >= 0 ? tt_ival(c, st->scales_input) : NULL;
+    const tt_tensor *sv = has_scales && ts ? tt_ival(c, st->scales_input) : NULL;
     const tt_tensor *zv = has_sizes ? tt_ival(c, st->sizes_input) : NULL;
     bool in_known = true;
     for (int i = 0; i < x->rank; i++)
@@ -214,12 +225,11 @@ typedef struct dim_taps {
     uint8_t *outside;
 } dim_taps;
 
-static double source_coord(const resize_state *st, double x, double scale, int64_t in, int64_t out, double r0,
-                           double r1)
+/* The input coordinate output coordinate x samples. As in the ONNX reference, the resized
+ * length is in * scale: the output size when sizes are given, possibly fractional for scales. */
+static double source_coord(const resize_state *st, double x, double scale, int64_t in, double r0, double r1)
 {
-    /* as the reference, the "resized length" is in * scale, which sizes make exactly out */
     double len = scale * (double)in;
-    (void)out;
     switch (st->coord) {
     case CT_HALF_PIXEL: return (x + 0.5) / scale - 0.5;
     case CT_PYTORCH_HALF_PIXEL: return len > 1 ? (x + 0.5) / scale - 0.5 : 0;
@@ -238,7 +248,7 @@ static void dim_taps_fill(const resize_state *st, dim_taps *t, int64_t in, int64
 {
     t->n = st->mode == MODE_NEAREST ? 1 : st->mode == MODE_LINEAR ? 2 : 4;
     for (int64_t o = 0; o < out; o++) {
-        double xs = source_coord(st, (double)o, scale, in, out, r0, r1);
+        double xs = source_coord(st, (double)o, scale, in, r0, r1);
         int64_t *idx = t->idx + o * t->n;
         double *w = t->w + o * t->n;
         t->outside[o] = st->coord == CT_TF_CROP_AND_RESIZE && (xs < 0 || xs > (double)(in - 1));
