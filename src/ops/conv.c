@@ -502,13 +502,7 @@ static tt_status run_conv_native(tt_kctx *c)
     return conv_f32(c->node, &g, x->data, w->data, b ? b->data : NULL, y->data);
 }
 
-static tt_status run_conv(tt_kctx *c)
-{
-    tt_dtype t = tt_kin(c, 0)->dtype;
-    if (t == TETHER_DTYPE_FLOAT16 || t == TETHER_DTYPE_BFLOAT16)
-        return tt_run_in_f32(c, t, run_conv_native);
-    return run_conv_native(c);
-}
+static tt_status run_conv(tt_kctx *c) { return tt_run_real(c, run_conv_native); }
 
 /* ---- ConvTranspose ------------------------------------------------------------------------------ */
 
@@ -617,13 +611,7 @@ static tt_status run_convtranspose_native(tt_kctx *c)
     return TT_OK;
 }
 
-static tt_status run_convtranspose(tt_kctx *c)
-{
-    tt_dtype t = tt_kin(c, 0)->dtype;
-    if (t == TETHER_DTYPE_FLOAT16 || t == TETHER_DTYPE_BFLOAT16)
-        return tt_run_in_f32(c, t, run_convtranspose_native);
-    return run_convtranspose_native(c);
-}
+static tt_status run_convtranspose(tt_kctx *c) { return tt_run_real(c, run_convtranspose_native); }
 
 /* ---- ConvInteger, QLinearConv ---------------------------------------------------------------------- */
 

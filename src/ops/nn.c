@@ -8,15 +8,6 @@
 #include <stdatomic.h>
 #include <time.h>
 
-/* float and double run natively; float16 / bfloat16 through float */
-static tt_status run_real(tt_kctx *c, tt_status (*kernel)(tt_kctx *c))
-{
-    tt_dtype t = tt_kin(c, 0)->dtype;
-    if (t == TETHER_DTYPE_FLOAT || t == TETHER_DTYPE_DOUBLE)
-        return kernel(c);
-    return tt_run_in_f32(c, t, kernel);
-}
-
 /* A small parameter tensor (scale, bias, statistics; any float dtype) as doubles. */
 static double *params_f64(const tt_node *node, const tt_tensor *t, const char *what, int64_t want)
 {
@@ -214,7 +205,7 @@ static tt_status run_batchnorm_native(tt_kctx *c)
     return s;
 }
 
-static tt_status run_batchnorm(tt_kctx *c) { return run_real(c, run_batchnorm_native); }
+static tt_status run_batchnorm(tt_kctx *c) { return tt_run_real(c, run_batchnorm_native); }
 
 /* ---- InstanceNormalization, LayerNormalization -------------------------------------------------- */
 
@@ -301,7 +292,7 @@ static tt_status run_instancenorm_native(tt_kctx *c)
     return bias ? TT_OK : TETHER_ERR_SHAPE;
 }
 
-static tt_status run_instancenorm(tt_kctx *c) { return run_real(c, run_instancenorm_native); }
+static tt_status run_instancenorm(tt_kctx *c) { return tt_run_real(c, run_instancenorm_native); }
 
 static tt_status infer_layernorm(tt_ictx *c)
 {
@@ -398,7 +389,7 @@ static tt_status run_layernorm_native(tt_kctx *c)
     return s;
 }
 
-static tt_status run_layernorm(tt_kctx *c) { return run_real(c, run_layernorm_native); }
+static tt_status run_layernorm(tt_kctx *c) { return tt_run_real(c, run_layernorm_native); }
 
 /* ---- LRN ------------------------------------------------------------------------------------------ */
 
@@ -458,7 +449,7 @@ static tt_status run_lrn_native(tt_kctx *c)
     return TT_OK;
 }
 
-static tt_status run_lrn(tt_kctx *c) { return run_real(c, run_lrn_native); }
+static tt_status run_lrn(tt_kctx *c) { return tt_run_real(c, run_lrn_native); }
 
 /* ---- MeanVarianceNormalization ------------------------------------------------------------------- */
 
@@ -573,7 +564,7 @@ static tt_status run_mvn_native(tt_kctx *c)
     return TT_OK;
 }
 
-static tt_status run_mvn(tt_kctx *c) { return run_real(c, run_mvn_native); }
+static tt_status run_mvn(tt_kctx *c) { return tt_run_real(c, run_mvn_native); }
 
 /* ---- LpNormalization ------------------------------------------------------------------------------- */
 
@@ -633,7 +624,7 @@ static tt_status run_lpnorm_native(tt_kctx *c)
     return TT_OK;
 }
 
-static tt_status run_lpnorm(tt_kctx *c) { return run_real(c, run_lpnorm_native); }
+static tt_status run_lpnorm(tt_kctx *c) { return tt_run_real(c, run_lpnorm_native); }
 
 /* ---- Dropout ------------------------------------------------------------------------------------------ */
 
@@ -733,7 +724,7 @@ static tt_status run_dropout_native(tt_kctx *c)
     return TT_OK;
 }
 
-static tt_status run_dropout(tt_kctx *c) { return run_real(c, run_dropout_native); }
+static tt_status run_dropout(tt_kctx *c) { return tt_run_real(c, run_dropout_native); }
 
 #define REAL_TYPES (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) | TT_DT(TETHER_DTYPE_BFLOAT16))
 

@@ -300,3 +300,11 @@ tt_status tt_run_in_f32(tt_kctx *c, tt_dtype narrow, tt_status (*kernel)(tt_kctx
     tt_free(ptrs);
     return s;
 }
+
+tt_status tt_run_real(tt_kctx *c, tt_status (*kernel)(tt_kctx *c))
+{
+    tt_dtype t = tt_kin(c, 0)->dtype;
+    if (t == TETHER_DTYPE_FLOAT || t == TETHER_DTYPE_DOUBLE)
+        return kernel(c);
+    return tt_run_in_f32(c, t, kernel);
+}

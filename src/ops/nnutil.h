@@ -90,5 +90,8 @@ static inline tt_f32x4 tt_f32x4_splat(float f) { return (tt_f32x4){f, f, f, f}; 
  * copy; the float outputs are narrowed back afterwards (integers rounded half to even and
  * saturated). For float16, bfloat16 and 8/16-bit integers, whose values float holds exactly. */
 tt_status tt_run_in_f32(tt_kctx *c, tt_dtype narrow, tt_status (*kernel)(tt_kctx *c));
+/* Runs a kernel written for float and double: directly for those, through tt_run_in_f32
+ * for any other dtype of input 0. */
+tt_status tt_run_real(tt_kctx *c, tt_status (*kernel)(tt_kctx *c));
 
 #endif

@@ -243,18 +243,9 @@ static tt_status run_maxpool_native(tt_kctx *c) { return run_pool_native(c, POOL
 static tt_status run_avgpool_native(tt_kctx *c) { return run_pool_native(c, POOL_AVG); }
 static tt_status run_lppool_native(tt_kctx *c) { return run_pool_native(c, POOL_LP); }
 
-/* float and double run natively; narrower types through float, which holds them exactly */
-static tt_status run_typed(tt_kctx *c, tt_status (*kernel)(tt_kctx *c))
-{
-    tt_dtype t = tt_kin(c, 0)->dtype;
-    if (t == TETHER_DTYPE_FLOAT || t == TETHER_DTYPE_DOUBLE)
-        return kernel(c);
-    return tt_run_in_f32(c, t, kernel);
-}
-
-static tt_status run_maxpool(tt_kctx *c) { return run_typed(c, run_maxpool_native); }
-static tt_status run_avgpool(tt_kctx *c) { return run_typed(c, run_avgpool_native); }
-static tt_status run_lppool(tt_kctx *c) { return run_typed(c, run_lppool_native); }
+static tt_status run_maxpool(tt_kctx *c) { return tt_run_real(c, run_maxpool_native); }
+static tt_status run_avgpool(tt_kctx *c) { return tt_run_real(c, run_avgpool_native); }
+static tt_status run_lppool(tt_kctx *c) { return tt_run_real(c, run_lppool_native); }
 
 static uint64_t flops_pool(const tt_ictx *c)
 {
@@ -337,9 +328,9 @@ static tt_status run_global_native(tt_kctx *c, pool_kind kind)
 static tt_status run_gmax_native(tt_kctx *c) { return run_global_native(c, POOL_MAX); }
 static tt_status run_gavg_native(tt_kctx *c) { return run_global_native(c, POOL_AVG); }
 static tt_status run_glp_native(tt_kctx *c) { return run_global_native(c, POOL_LP); }
-static tt_status run_gmax(tt_kctx *c) { return run_typed(c, run_gmax_native); }
-static tt_status run_gavg(tt_kctx *c) { return run_typed(c, run_gavg_native); }
-static tt_status run_glp(tt_kctx *c) { return run_typed(c, run_glp_native); }
+static tt_status run_gmax(tt_kctx *c) { return tt_run_real(c, run_gmax_native); }
+static tt_status run_gavg(tt_kctx *c) { return tt_run_real(c, run_gavg_native); }
+static tt_status run_glp(tt_kctx *c) { return tt_run_real(c, run_glp_native); }
 
 static uint64_t flops_global(const tt_ictx *c)
 {

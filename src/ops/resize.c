@@ -659,13 +659,7 @@ static tt_status run_gridsample_native(tt_kctx *c)
     return TT_OK;
 }
 
-static tt_status run_gridsample(tt_kctx *c)
-{
-    tt_dtype t = tt_kin(c, 0)->dtype;
-    if (t == TETHER_DTYPE_FLOAT || t == TETHER_DTYPE_DOUBLE)
-        return run_gridsample_native(c);
-    return tt_run_in_f32(c, t, run_gridsample_native);
-}
+static tt_status run_gridsample(tt_kctx *c) { return tt_run_real(c, run_gridsample_native); }
 
 /* ---- RoiAlign ---------------------------------------------------------------------------------------- */
 
@@ -867,13 +861,7 @@ static tt_status run_roialign_native(tt_kctx *c)
     return s;
 }
 
-static tt_status run_roialign(tt_kctx *c)
-{
-    tt_dtype t = tt_kin(c, 0)->dtype;
-    if (t == TETHER_DTYPE_FLOAT || t == TETHER_DTYPE_DOUBLE)
-        return run_roialign_native(c);
-    return tt_run_in_f32(c, t, run_roialign_native);
-}
+static tt_status run_roialign(tt_kctx *c) { return tt_run_real(c, run_roialign_native); }
 
 #define REAL_TYPES (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) | TT_DT(TETHER_DTYPE_BFLOAT16))
 #define RESIZE_TYPES (TT_DTS_NUMERIC | TT_DT(TETHER_DTYPE_BOOL))

@@ -296,6 +296,80 @@ TEST(convtranspose_matches_direct)
                true, true);
 }
 
+/* float16 values with at most 11 significant bits, exact in both directions */
+static uint16_t f16_bits(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffff) == 0)
+        return (uint16_t)(x >> 16);
+    return (uint16_t)(((x >> 16) & 0x8000) | ((((x >> 23) & 0xff) - 112) << 10) | ((x >> 13) & 0x3ff));
+}
+static float f16_value(uint16_t h)
+{
+    uint32_t x = (uint32_t)(h & 0x8000) << 16;
+    if (h & 0x7fff)
+        x |= ((uint32_t)((h >> 10) & 0x1f) + 112) << 23 | (uint32_t)(h & 0x3ff) << 13;
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+/* double runs its own lowering (dgemm), float16 goes through float: both against the
+ * direct computation, on values float16 holds exactly. */
+TEST(conv_double_and_half)
+{
+    geom g = {.nsp = 2, .N = 2, .C = 4, .M = 6, .G = 2, .in = {1, 7, 6}, .k = {1, 3, 2}, .s = {1, 2, 1}, .d = {1, 1, 2},
+              .pb = {0, 1, 0}, .pe = {0, 1, 1}};
+    conv_out(&g);
+    int64_t nx = g.N * g.C * 42, nw = 6 * 2 * 6, ny = g.N * g.M * prod3(g.out);
+    float *x = malloc((size_t)nx * 4), *w = malloc((size_t)nw * 4), b[6], *want = malloc((size_t)ny * 4);
+    for (int64_t i = 0; i < nx; i++)
+        x[i] = (float)((int)(frand() * 16)) / 8;
+    for (int64_t i = 0; i < nw; i++)
+        w[i] = (float)((int)(frand() * 8)) / 4;
+    for (int i = 0; i < 6; i++)
+        b[i] = (float)i - 2.5f;
+    naive_conv(&g, x, w, b, want);
+    for (int half = 0; half < 2; half++) {
+        int dt = half ? TETHER_DTYPE_FLOAT16 : TETHER_DTYPE_DOUBLE;
+        size_t es = half ? 2 : 8;
+        char *xd = malloc((size_t)nx * es), *wd = malloc((size_t)nw * es), bd[6 * 8];
+        for (int64_t i = 0; i < nx + nw + 6; i++) {
+            float v = i < nx ? x[i] : i < nx + nw ? w[i - nx] : b[i - nx - nw];
+            char *dst = i < nx ? xd + i * es : i < nx + nw ? wd + (i - nx) * es : bd + (i - nx - nw) * es;
+            if (half) {
+                uint16_t h = f16_bits(v);
+                memcpy(dst, &h, 2);
+            } else {
+                double d = v;
+                memcpy(dst, &d, 8);
+            }
+        }
+        spec ins[3] = {{"x", dt, 4, {g.N, g.C, 7, 6}, NULL}, {"w", dt, 4, {6, 2, 3, 2}, wd}, {"b", dt, 1, {6}, bd}};
+        pbw attrs[4] = {ob_attr_ints("strides", 2, (int64_t[]){2, 1}), ob_attr_ints("dilations", 2, (int64_t[]){1, 2}),
+                        ob_attr_ints("pads", 4, (int64_t[]){1, 0, 1, 1}), ob_attr_int("group", 2)};
+        pbw m = one_node("Conv", 13, 3, ins, 1, 4, attrs);
+        tether_session *s;
+        CHECK_OK(open_model(&m, &s));
+        tether_tensor in = {.name = "x", .dtype = (tether_dtype)dt, .rank = 4, .dims = {g.N, g.C, 7, 6}, .data = xd,
+                            .size = (size_t)nx * es};
+        tether_outputs *out;
+        CHECK_OK(tether_session_run(s, &in, 1, &out));
+        const tether_tensor *y = tether_outputs_get(out, 0);
+        CHECK_EQ_INT(y->dtype, dt);
+        CHECK_EQ_INT(y->size, (size_t)ny * es);
+        for (int64_t i = 0; i < ny; i++) {
+            double v = half ? f16_value(((const uint16_t *)y->data)[i]) : ((const double *)y->data)[i];
+            CHECK_NEAR(v, want[i], half ? 1e-3 * fabs(want[i]) + 1e-3 : 1e-9);
+        }
+        tether_outputs_free(out);
+        tether_session_free(s);
+        free(xd), free(wd);
+    }
+    free(x), free(w), free(want);
+}
+
 /* ---- symbolic and changing batch ------------------------------------------------------------------ */
 
 TEST(conv_dynamic_batch)
