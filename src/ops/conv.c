@@ -11,7 +11,7 @@
 
 /* Where a conv's inputs sit among the node's inputs. */
 typedef struct conv_io {
-    int x, w, b;          /* b: -1 when the op has no bias input */
+    int x, w, b; /* b: -1 when the op has no bias input */
     bool transpose;
 } conv_io;
 
@@ -49,8 +49,9 @@ static tt_status conv_shape(const tt_node *node, const tt_win_attrs *a, const co
     for (int i = 0; i < nsp; i++) {
         int64_t kw = wk ? w->dims[2 + i] : TT_DIM_UNKNOWN;
         if (a->n_kernel == nsp && kw >= 0 && a->kernel[i] != kw)
-            return tt_op_error(node, TETHER_ERR_SHAPE, "kernel_shape[%d] is %" PRId64 " but W's spatial dim %d is %" PRId64,
-                               i, a->kernel[i], i, kw);
+            return tt_op_error(node, TETHER_ERR_SHAPE,
+                               "kernel_shape[%d] is %" PRId64 " but W's spatial dim %d is %" PRId64, i, a->kernel[i], i,
+                               kw);
         kernel[i] = kw >= 0 || a->n_kernel != nsp ? kw : a->kernel[i];
         in[i] = xk ? x->dims[2 + i] : TT_DIM_UNKNOWN;
     }
@@ -62,17 +63,18 @@ static tt_status conv_shape(const tt_node *node, const tt_win_attrs *a, const co
                                "X has %" PRId64 " channels but W expects %" PRId64 " per group x %" PRId64 " groups", C,
                                w1, G);
         if (w0 >= 0 && w0 % G)
-            return tt_op_error(node, TETHER_ERR_SHAPE, "W has %" PRId64 " output channels, not divisible by group %" PRId64,
-                               w0, G);
+            return tt_op_error(node, TETHER_ERR_SHAPE,
+                               "W has %" PRId64 " output channels, not divisible by group %" PRId64, w0, G);
         M = w0;
         TT_TRY(tt_win_forward(node, a, nsp, kernel, in, win));
     } else {
         /* W: [C, M / group, k...] */
         if (C >= 0 && w0 >= 0 && C != w0)
-            return tt_op_error(node, TETHER_ERR_SHAPE, "X has %" PRId64 " channels but W has %" PRId64 " input channels", C,
-                               w0);
+            return tt_op_error(node, TETHER_ERR_SHAPE,
+                               "X has %" PRId64 " channels but W has %" PRId64 " input channels", C, w0);
         if (C >= 0 && C % G)
-            return tt_op_error(node, TETHER_ERR_SHAPE, "X has %" PRId64 " channels, not divisible by group %" PRId64, C, G);
+            return tt_op_error(node, TETHER_ERR_SHAPE, "X has %" PRId64 " channels, not divisible by group %" PRId64, C,
+                               G);
         M = w1 >= 0 ? w1 * G : TT_DIM_UNKNOWN;
         TT_TRY(tt_win_transpose(node, a, nsp, kernel, in, win));
     }
@@ -140,37 +142,37 @@ typedef struct im2col_job {
     int64_t q0, q1;
 } im2col_job;
 
-#define DEF_IM2COL(NAME, TI, TO)                                                                               \
-    static void NAME(void *arg, int64_t r0, int64_t r1)                                                        \
-    {                                                                                                          \
-        const im2col_job *j = arg;                                                                             \
-        const tt_win *w = &j->g->w;                                                                            \
-        const int64_t kp = j->g->kp, osz = j->g->out_size, *in = w->in, *out = w->out, *k = w->kernel;         \
-        const TO zp = (TO)j->zp;                                                                               \
-        for (int64_t r = r0; r < r1; r++) {                                                                    \
-            int64_t ch = r / kp, kr = r % kp;                                                                  \
-            int64_t kx[3] = {kr / (k[1] * k[2]), kr / k[2] % k[1], kr % k[2]};                                 \
-            const TI *xc = (const TI *)j->x + ch * j->g->in_size;                                              \
-            TO *dst = (TO *)j->col + r * osz + j->q0 * out[2];                                                 \
-            int64_t off2 = kx[2] * w->dilation[2] - w->pad_begin[2], lo, hi;                                   \
-            tt_win_run(out[2], in[2], w->stride[2], off2, &lo, &hi);                                           \
-            for (int64_t q = j->q0; q < j->q1; q++, dst += out[2]) {                                           \
-                int64_t i0 = q / out[1] * w->stride[0] + kx[0] * w->dilation[0] - w->pad_begin[0];             \
-                int64_t i1 = q % out[1] * w->stride[1] + kx[1] * w->dilation[1] - w->pad_begin[1];             \
-                if (i0 < 0 || i0 >= in[0] || i1 < 0 || i1 >= in[1]) {                                         \
-                    memset(dst, 0, (size_t)out[2] * sizeof(TO));                                               \
-                    continue;                                                                                  \
-                }                                                                                              \
-                const TI *row = xc + (i0 * in[1] + i1) * in[2];                                                \
-                memset(dst, 0, (size_t)lo * sizeof(TO));                                                       \
-                if (w->stride[2] == 1 && zp == 0 && sizeof(TI) == sizeof(TO))                                  \
-                    memcpy(dst + lo, row + lo + off2, (size_t)(hi - lo) * sizeof(TO));                         \
-                else                                                                                           \
-                    for (int64_t o = lo; o < hi; o++)                                                          \
-                        dst[o] = (TO)row[o * w->stride[2] + off2] - zp;                                        \
-                memset(dst + hi, 0, (size_t)(out[2] - hi) * sizeof(TO));                                       \
-            }                                                                                                  \
-        }                                                                                                      \
+#define DEF_IM2COL(NAME, TI, TO)                                                                                       \
+    static void NAME(void *arg, int64_t r0, int64_t r1)                                                                \
+    {                                                                                                                  \
+        const im2col_job *j = arg;                                                                                     \
+        const tt_win *w = &j->g->w;                                                                                    \
+        const int64_t kp = j->g->kp, osz = j->g->out_size, *in = w->in, *out = w->out, *k = w->kernel;                 \
+        const TO zp = (TO)j->zp;                                                                                       \
+        for (int64_t r = r0; r < r1; r++) {                                                                            \
+            int64_t ch = r / kp, kr = r % kp;                                                                          \
+            int64_t kx[3] = {kr / (k[1] * k[2]), kr / k[2] % k[1], kr % k[2]};                                         \
+            const TI *xc = (const TI *)j->x + ch * j->g->in_size;                                                      \
+            TO *dst = (TO *)j->col + r * osz + j->q0 * out[2];                                                         \
+            int64_t off2 = kx[2] * w->dilation[2] - w->pad_begin[2], lo, hi;                                           \
+            tt_win_run(out[2], in[2], w->stride[2], off2, &lo, &hi);                                                   \
+            for (int64_t q = j->q0; q < j->q1; q++, dst += out[2]) {                                                   \
+                int64_t i0 = q / out[1] * w->stride[0] + kx[0] * w->dilation[0] - w->pad_begin[0];                     \
+                int64_t i1 = q % out[1] * w->stride[1] + kx[1] * w->dilation[1] - w->pad_begin[1];                     \
+                if (i0 < 0 || i0 >= in[0] || i1 < 0 || i1 >= in[1]) {                                                  \
+                    memset(dst, 0, (size_t)out[2] * sizeof(TO));                                                       \
+                    continue;                                                                                          \
+                }                                                                                                      \
+                const TI *row = xc + (i0 * in[1] + i1) * in[2];                                                        \
+                memset(dst, 0, (size_t)lo * sizeof(TO));                                                               \
+                if (w->stride[2] == 1 && zp == 0 && sizeof(TI) == sizeof(TO))                                          \
+                    memcpy(dst + lo, row + (lo + off2), (size_t)(hi - lo) * sizeof(TO));                               \
+                else                                                                                                   \
+                    for (int64_t o = lo; o < hi; o++)                                                                  \
+                        dst[o] = (TO)row[o * w->stride[2] + off2] - zp;                                                \
+                memset(dst + hi, 0, (size_t)(out[2] - hi) * sizeof(TO));                                               \
+            }                                                                                                          \
+        }                                                                                                              \
     }
 
 DEF_IM2COL(im2col_f32, float, float)
@@ -250,7 +252,7 @@ static void dw_cols_init(dw_cols *c, int64_t K, int64_t out, int64_t in, int64_t
     *c = (dw_cols){.K = K, .st = st, .dl = dl, .pad = pad};
     for (int64_t k = 0; k < K; k++)
         tt_win_run(out, in, st, k * dl - pad, &c->lo[k], &c->hi[k]);
-    c->ilo = c->lo[0];                 /* lo and hi fall as k grows */
+    c->ilo = c->lo[0]; /* lo and hi fall as k grows */
     c->ihi = c->hi[K - 1] > c->ilo ? c->hi[K - 1] : c->ilo;
 }
 
@@ -379,8 +381,8 @@ static uint64_t flops_conv(const tt_ictx *c)
  * thread pack only its part of the big operand. */
 typedef struct conv_tile_job {
     const conv_geom *g;
-    const float *x, *w, *bias;   /* x: this image; bias may be NULL */
-    float *col, *y;       /* col: NULL for pointwise; y: this image */
+    const float *x, *w, *bias; /* x: this image; bias may be NULL */
+    float *col, *y;            /* col: NULL for pointwise; y: this image */
     int64_t rows_per_tile;
 } conv_tile_job;
 
@@ -405,7 +407,8 @@ static void conv_tiles(void *arg, int64_t t0, int64_t t1)
     }
 }
 
-static tt_status conv_f32(const tt_node *node, const conv_geom *g, const float *x, const float *w, const float *b, float *y)
+static tt_status conv_f32(const tt_node *node, const conv_geom *g, const float *x, const float *w, const float *b,
+                          float *y)
 {
     if (g->Cg == 1 && g->w.kernel[2] <= DW_MAX_K && g->w.kernel[0] * g->w.kernel[1] <= DW_MAX_K) {
         dw_job j = {.g = g, .x = x, .w = w, .b = b, .y = y};
@@ -458,7 +461,8 @@ static tt_status conv_f32(const tt_node *node, const conv_geom *g, const float *
 }
 
 /* Double precision: the same lowering with a serial dgemm per group. */
-static tt_status conv_f64(const tt_node *node, const conv_geom *g, const double *x, const double *w, const double *b, double *y)
+static tt_status conv_f64(const tt_node *node, const conv_geom *g, const double *x, const double *w, const double *b,
+                          double *y)
 {
     int64_t K = g->Cg * g->kp, osz = g->out_size;
     bias_planes(y, b, g->N * g->M, g->M, osz, true);
@@ -468,8 +472,9 @@ static tt_status conv_f64(const tt_node *node, const conv_geom *g, const double 
     for (int64_t n = 0; n < g->N; n++) {
         im2col(im2col_f64, g, x + n * g->C * g->in_size, col, 0);
         for (int64_t gi = 0; gi < g->G; gi++)
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->Mg, (int)osz, (int)K, 1.0, w + gi * g->Mg * K,
-                        (int)K, col + gi * K * osz, (int)osz, 1.0, y + (n * g->M + gi * g->Mg) * osz, (int)osz);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->Mg, (int)osz, (int)K, 1.0,
+                        w + gi * g->Mg * K, (int)K, col + gi * K * osz, (int)osz, 1.0,
+                        y + (n * g->M + gi * g->Mg) * osz, (int)osz);
     }
     tt_free_aligned(col);
     return TT_OK;
@@ -480,8 +485,8 @@ static tt_status check_blas_dims(const tt_node *node, const conv_geom *g)
 {
     int64_t big = g->Cg * g->kp > g->out_size ? g->Cg * g->kp : g->out_size;
     if (big > INT32_MAX || g->M * g->kp > INT32_MAX || g->in_size > INT32_MAX)
-        return tt_op_error(node, TETHER_ERR_UNSUPPORTED, "the convolution is too large (%" PRId64 " elements in one GEMM dim)",
-                           big);
+        return tt_op_error(node, TETHER_ERR_UNSUPPORTED,
+                           "the convolution is too large (%" PRId64 " elements in one GEMM dim)", big);
     return TT_OK;
 }
 
@@ -502,7 +507,10 @@ static tt_status run_conv_native(tt_kctx *c)
     return conv_f32(c->node, &g, x->data, w->data, b ? b->data : NULL, y->data);
 }
 
-static tt_status run_conv(tt_kctx *c) { return tt_run_real(c, run_conv_native); }
+static tt_status run_conv(tt_kctx *c)
+{
+    return tt_run_real(c, run_conv_native);
+}
 
 /* ---- ConvTranspose ------------------------------------------------------------------------------ */
 
@@ -532,31 +540,31 @@ typedef struct col2im_job {
     bool dbl;
 } col2im_job;
 
-#define DEF_COL2IM(NAME, T)                                                                                    \
-    static void NAME(const col2im_job *j, int64_t m)                                                           \
-    {                                                                                                          \
-        const conv_geom *g = j->g;                                                                             \
-        const tt_win *w = &g->w;                                                                               \
-        const int64_t *in = w->in, *out = w->out, *k = w->kernel, *st = w->stride, *dl = w->dilation;          \
-        T *yp = (T *)j->y + m * g->out_size;                                                                   \
-        for (int64_t kr = 0; kr < g->kp; kr++) {                                                               \
-            int64_t kx[3] = {kr / (k[1] * k[2]), kr / k[2] % k[1], kr % k[2]};                                 \
-            const T *src = (const T *)j->col + (m * g->kp + kr) * g->in_size;                                  \
-            int64_t off2 = kx[2] * dl[2] - w->pad_begin[2], lo, hi;                                            \
-            /* the input positions whose target i * stride + off2 lands inside the output */                  \
-            tt_win_run(in[2], out[2], st[2], off2, &lo, &hi);                                                  \
-            for (int64_t i0 = 0; i0 < in[0]; i0++) {                                                           \
-                int64_t o0 = i0 * st[0] + kx[0] * dl[0] - w->pad_begin[0];                                     \
-                for (int64_t i1 = 0; i1 < in[1]; i1++, src += in[2]) {                                         \
-                    int64_t o1 = i1 * st[1] + kx[1] * dl[1] - w->pad_begin[1];                                 \
-                    if (o0 < 0 || o0 >= out[0] || o1 < 0 || o1 >= out[1])                                      \
-                        continue;                                                                              \
-                    T *dst = yp + (o0 * out[1] + o1) * out[2];                                                 \
-                    for (int64_t i = lo; i < hi; i++)                                                          \
-                        dst[i * st[2] + off2] += src[i];                                                       \
-                }                                                                                              \
-            }                                                                                                  \
-        }                                                                                                      \
+#define DEF_COL2IM(NAME, T)                                                                                            \
+    static void NAME(const col2im_job *j, int64_t m)                                                                   \
+    {                                                                                                                  \
+        const conv_geom *g = j->g;                                                                                     \
+        const tt_win *w = &g->w;                                                                                       \
+        const int64_t *in = w->in, *out = w->out, *k = w->kernel, *st = w->stride, *dl = w->dilation;                  \
+        T *yp = (T *)j->y + m * g->out_size;                                                                           \
+        for (int64_t kr = 0; kr < g->kp; kr++) {                                                                       \
+            int64_t kx[3] = {kr / (k[1] * k[2]), kr / k[2] % k[1], kr % k[2]};                                         \
+            const T *src = (const T *)j->col + (m * g->kp + kr) * g->in_size;                                          \
+            int64_t off2 = kx[2] * dl[2] - w->pad_begin[2], lo, hi;                                                    \
+            /* the input positions whose target i * stride + off2 lands inside the output */                           \
+            tt_win_run(in[2], out[2], st[2], off2, &lo, &hi);                                                          \
+            for (int64_t i0 = 0; i0 < in[0]; i0++) {                                                                   \
+                int64_t o0 = i0 * st[0] + kx[0] * dl[0] - w->pad_begin[0];                                             \
+                for (int64_t i1 = 0; i1 < in[1]; i1++, src += in[2]) {                                                 \
+                    int64_t o1 = i1 * st[1] + kx[1] * dl[1] - w->pad_begin[1];                                         \
+                    if (o0 < 0 || o0 >= out[0] || o1 < 0 || o1 >= out[1])                                              \
+                        continue;                                                                                      \
+                    T *dst = yp + (o0 * out[1] + o1) * out[2];                                                         \
+                    for (int64_t i = lo; i < hi; i++)                                                                  \
+                        dst[i * st[2] + off2] += src[i];                                                               \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
     }
 
 DEF_COL2IM(col2im_plane_f32, float)
@@ -611,7 +619,10 @@ static tt_status run_convtranspose_native(tt_kctx *c)
     return TT_OK;
 }
 
-static tt_status run_convtranspose(tt_kctx *c) { return tt_run_real(c, run_convtranspose_native); }
+static tt_status run_convtranspose(tt_kctx *c)
+{
+    return tt_run_real(c, run_convtranspose_native);
+}
 
 /* ---- ConvInteger, QLinearConv ---------------------------------------------------------------------- */
 
@@ -627,7 +638,8 @@ static tt_status per_channel(const tt_node *node, const tt_tensor *t, const char
         return TT_OK;
     char s[160];
     return tt_op_error(node, TETHER_ERR_SHAPE, "%s has shape %s; it must be a scalar%s", what,
-                       tt_dims_str(t->rank, t->dims, s, sizeof s), allow_vector ? " or one value per output channel" : "");
+                       tt_dims_str(t->rank, t->dims, s, sizeof s),
+                       allow_vector ? " or one value per output channel" : "");
 }
 
 static int32_t zero_point(const tt_tensor *t, int64_t i)
@@ -641,9 +653,9 @@ static int32_t zero_point(const tt_tensor *t, int64_t i)
 
 typedef struct iconv_job {
     const conv_geom *g;
-    const int32_t *wq;     /* [M, Cg * kp]: weights minus their zero point */
-    const int32_t *col;    /* [C * kp, out_size] */
-    int32_t *acc;          /* [M, out_size] of this image */
+    const int32_t *wq;  /* [M, Cg * kp]: weights minus their zero point */
+    const int32_t *col; /* [C * kp, out_size] */
+    int32_t *acc;       /* [M, out_size] of this image */
 } iconv_job;
 
 /* Accumulates in uint32, whose wrap-around is defined, as ONNX's int32 results wrap. */
@@ -743,8 +755,8 @@ static tt_status infer_qlinearconv(tt_ictx *c)
 }
 
 typedef struct requant {
-    const tt_tensor *b;     /* int32 bias or NULL */
-    float *scale;           /* [M]: x_scale * w_scale[m] / y_scale */
+    const tt_tensor *b; /* int32 bias or NULL */
+    float *scale;       /* [M]: x_scale * w_scale[m] / y_scale */
     int32_t y_zp, lo, hi;
     tt_tensor *y;
     int64_t M, osz;
@@ -771,7 +783,10 @@ static void emit_requant(void *arg, int64_t n, const int32_t *acc)
     }
 }
 
-static float scalar_f32(const tt_tensor *t, int64_t i) { return ((const float *)t->data)[tt_tensor_numel(t) == 1 ? 0 : i]; }
+static float scalar_f32(const tt_tensor *t, int64_t i)
+{
+    return ((const float *)t->data)[tt_tensor_numel(t) == 1 ? 0 : i];
+}
 
 static tt_status run_qlinearconv(tt_kctx *c)
 {
@@ -810,7 +825,9 @@ static tt_status run_qlinearconv(tt_kctx *c)
     return s;
 }
 
-#define CONV_TYPES (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) | TT_DT(TETHER_DTYPE_BFLOAT16))
+#define CONV_TYPES                                                                                                     \
+    (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) |                            \
+     TT_DT(TETHER_DTYPE_BFLOAT16))
 
 const tt_op_def tt_ops_conv[] = {
     TT_OP("Conv", 1, 0, CONV_TYPES, infer_conv, run_conv, .prepare = tt_win_prepare, .flops = flops_conv),

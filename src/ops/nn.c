@@ -28,12 +28,11 @@ static double *params_f64(const tt_node *node, const tt_tensor *t, const char *w
     return d;
 }
 
-
 /* ---- BatchNormalization ------------------------------------------------------------------ */
 
 typedef struct bn_state {
     float epsilon, momentum;
-    bool training;       /* statistics come from the batch; running statistics are outputs */
+    bool training; /* statistics come from the batch; running statistics are outputs */
 } bn_state;
 
 static tt_status bn_prepare(tt_node *node, void **state)
@@ -81,29 +80,29 @@ static tt_status infer_batchnorm(tt_ictx *c)
 typedef struct affine_job {
     const void *x;
     void *y;
-    const double *a, *b;   /* y = x * a + b, per channel or (spatial = 0) per element */
+    const double *a, *b; /* y = x * a + b, per channel or (spatial = 0) per element */
     int64_t C, inner;
     bool per_element;
 } affine_job;
 
-#define DEF_AFFINE(NAME, T)                                                                                    \
-    static void NAME(void *arg, int64_t p0, int64_t p1)                                                        \
-    {                                                                                                          \
-        const affine_job *j = arg;                                                                             \
-        for (int64_t p = p0; p < p1; p++) {                                                                    \
-            int64_t ch = p % j->C;                                                                             \
-            const T *x = (const T *)j->x + p * j->inner;                                                       \
-            T *y = (T *)j->y + p * j->inner;                                                                   \
-            if (j->per_element) {                                                                              \
-                const double *a = j->a + ch * j->inner, *b = j->b + ch * j->inner;                             \
-                for (int64_t i = 0; i < j->inner; i++)                                                         \
-                    y[i] = (T)(x[i] * a[i] + b[i]);                                                            \
-            } else {                                                                                           \
-                T a = (T)j->a[ch], b = (T)j->b[ch];                                                            \
-                for (int64_t i = 0; i < j->inner; i++)                                                         \
-                    y[i] = x[i] * a + b;                                                                       \
-            }                                                                                                  \
-        }                                                                                                      \
+#define DEF_AFFINE(NAME, T)                                                                                            \
+    static void NAME(void *arg, int64_t p0, int64_t p1)                                                                \
+    {                                                                                                                  \
+        const affine_job *j = arg;                                                                                     \
+        for (int64_t p = p0; p < p1; p++) {                                                                            \
+            int64_t ch = p % j->C;                                                                                     \
+            const T *x = (const T *)j->x + p * j->inner;                                                               \
+            T *y = (T *)j->y + p * j->inner;                                                                           \
+            if (j->per_element) {                                                                                      \
+                const double *a = j->a + ch * j->inner, *b = j->b + ch * j->inner;                                     \
+                for (int64_t i = 0; i < j->inner; i++)                                                                 \
+                    y[i] = (T)(x[i] * a[i] + b[i]);                                                                    \
+            } else {                                                                                                   \
+                T a = (T)j->a[ch], b = (T)j->b[ch];                                                                    \
+                for (int64_t i = 0; i < j->inner; i++)                                                                 \
+                    y[i] = x[i] * a + b;                                                                               \
+            }                                                                                                          \
+        }                                                                                                              \
     }
 
 DEF_AFFINE(affine_f32, float)
@@ -205,7 +204,10 @@ static tt_status run_batchnorm_native(tt_kctx *c)
     return s;
 }
 
-static tt_status run_batchnorm(tt_kctx *c) { return tt_run_real(c, run_batchnorm_native); }
+static tt_status run_batchnorm(tt_kctx *c)
+{
+    return tt_run_real(c, run_batchnorm_native);
+}
 
 /* ---- InstanceNormalization, LayerNormalization -------------------------------------------------- */
 
@@ -217,37 +219,37 @@ typedef struct rownorm_job {
     void *y;
     int64_t len;
     double eps;
-    const double *scale, *bias;   /* bias may be NULL */
-    int64_t param_rows;           /* > 0: parameters per row, index row % param_rows; 0: per column */
-    double *mean, *inv_std;       /* per row, may be NULL */
+    const double *scale, *bias; /* bias may be NULL */
+    int64_t param_rows;         /* > 0: parameters per row, index row % param_rows; 0: per column */
+    double *mean, *inv_std;     /* per row, may be NULL */
 } rownorm_job;
 
-#define DEF_ROWNORM(NAME, T)                                                                                   \
-    static void NAME(void *arg, int64_t r0, int64_t r1)                                                        \
-    {                                                                                                          \
-        const rownorm_job *j = arg;                                                                            \
-        for (int64_t r = r0; r < r1; r++) {                                                                    \
-            const T *x = (const T *)j->x + r * j->len;                                                         \
-            T *y = (T *)j->y + r * j->len;                                                                     \
-            double s = 0, ss = 0;                                                                              \
-            for (int64_t i = 0; i < j->len; i++)                                                               \
-                s += x[i];                                                                                     \
-            double mean = j->len ? s / (double)j->len : 0;                                                     \
-            for (int64_t i = 0; i < j->len; i++)                                                               \
-                ss += (x[i] - mean) * (x[i] - mean);                                                           \
-            double inv = 1.0 / sqrt((j->len ? ss / (double)j->len : 0) + j->eps);                              \
-            if (j->mean)                                                                                       \
-                j->mean[r] = mean, j->inv_std[r] = inv;                                                        \
-            if (j->param_rows) {                                                                               \
-                int64_t pr = r % j->param_rows;                                                                \
-                double a = j->scale[pr] * inv, b = (j->bias ? j->bias[pr] : 0) - mean * a;                     \
-                for (int64_t i = 0; i < j->len; i++)                                                           \
-                    y[i] = (T)(x[i] * a + b);                                                                  \
-            } else {                                                                                           \
-                for (int64_t i = 0; i < j->len; i++)                                                           \
-                    y[i] = (T)((x[i] - mean) * inv * j->scale[i] + (j->bias ? j->bias[i] : 0));                \
-            }                                                                                                  \
-        }                                                                                                      \
+#define DEF_ROWNORM(NAME, T)                                                                                           \
+    static void NAME(void *arg, int64_t r0, int64_t r1)                                                                \
+    {                                                                                                                  \
+        const rownorm_job *j = arg;                                                                                    \
+        for (int64_t r = r0; r < r1; r++) {                                                                            \
+            const T *x = (const T *)j->x + r * j->len;                                                                 \
+            T *y = (T *)j->y + r * j->len;                                                                             \
+            double s = 0, ss = 0;                                                                                      \
+            for (int64_t i = 0; i < j->len; i++)                                                                       \
+                s += x[i];                                                                                             \
+            double mean = j->len ? s / (double)j->len : 0;                                                             \
+            for (int64_t i = 0; i < j->len; i++)                                                                       \
+                ss += (x[i] - mean) * (x[i] - mean);                                                                   \
+            double inv = 1.0 / sqrt((j->len ? ss / (double)j->len : 0) + j->eps);                                      \
+            if (j->mean)                                                                                               \
+                j->mean[r] = mean, j->inv_std[r] = inv;                                                                \
+            if (j->param_rows) {                                                                                       \
+                int64_t pr = r % j->param_rows;                                                                        \
+                double a = j->scale[pr] * inv, b = (j->bias ? j->bias[pr] : 0) - mean * a;                             \
+                for (int64_t i = 0; i < j->len; i++)                                                                   \
+                    y[i] = (T)(x[i] * a + b);                                                                          \
+            } else {                                                                                                   \
+                for (int64_t i = 0; i < j->len; i++)                                                                   \
+                    y[i] = (T)((x[i] - mean) * inv * j->scale[i] + (j->bias ? j->bias[i] : 0));                        \
+            }                                                                                                          \
+        }                                                                                                              \
     }
 
 DEF_ROWNORM(rownorm_f32, float)
@@ -269,7 +271,8 @@ static tt_status infer_instancenorm(tt_ictx *c)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "X needs rank >= 2 (N, C, ...), got %d", x->rank);
     for (int i = 1; i < 3; i++) {
         const tt_type *p = tt_iin(c, i);
-        if (p->rank >= 0 && x->rank >= 2 && (p->rank != 1 || (p->dims[0] >= 0 && x->dims[1] >= 0 && p->dims[0] != x->dims[1])))
+        if (p->rank >= 0 && x->rank >= 2 &&
+            (p->rank != 1 || (p->dims[0] >= 0 && x->dims[1] >= 0 && p->dims[0] != x->dims[1])))
             return tt_op_error(c->node, TETHER_ERR_SHAPE, "input %d must be a vector of the %" PRId64 " channels", i,
                                x->dims[1]);
     }
@@ -283,8 +286,15 @@ static tt_status run_instancenorm_native(tt_kctx *c)
     double *scale = params_f64(c->node, tt_kin(c, 1), "scale", C);
     double *bias = scale ? params_f64(c->node, tt_kin(c, 2), "B", C) : NULL;
     if (bias) {
-        rownorm_job j = {x->data, tt_kout(c, 0)->data, tt_dims_prod(x->dims, 2, x->rank),
-                         tt_attr_float(c->node, "epsilon", 1e-5f), scale, bias, C ? C : 1, NULL, NULL};
+        rownorm_job j = {x->data,
+                         tt_kout(c, 0)->data,
+                         tt_dims_prod(x->dims, 2, x->rank),
+                         tt_attr_float(c->node, "epsilon", 1e-5f),
+                         scale,
+                         bias,
+                         C ? C : 1,
+                         NULL,
+                         NULL};
         rownorm(&j, x->dims[0] * C, x->dtype == TETHER_DTYPE_DOUBLE);
     }
     tt_free(scale);
@@ -292,7 +302,10 @@ static tt_status run_instancenorm_native(tt_kctx *c)
     return bias ? TT_OK : TETHER_ERR_SHAPE;
 }
 
-static tt_status run_instancenorm(tt_kctx *c) { return tt_run_real(c, run_instancenorm_native); }
+static tt_status run_instancenorm(tt_kctx *c)
+{
+    return tt_run_real(c, run_instancenorm_native);
+}
 
 static tt_status infer_layernorm(tt_ictx *c)
 {
@@ -372,8 +385,14 @@ static tt_status run_layernorm_native(tt_kctx *c)
     if (s == TETHER_ERR_NO_MEMORY)
         tt_error(s, "out of memory for node '%s'", c->node->name);
     if (s == TT_OK) {
-        rownorm_job j = {x->data, tt_kout(c, 0)->data, tt_dims_prod(x->dims, axis, x->rank),
-                         tt_attr_float(c->node, "epsilon", 1e-5f), scale, bias, 0, stats,
+        rownorm_job j = {x->data,
+                         tt_kout(c, 0)->data,
+                         tt_dims_prod(x->dims, axis, x->rank),
+                         tt_attr_float(c->node, "epsilon", 1e-5f),
+                         scale,
+                         bias,
+                         0,
+                         stats,
                          stats ? stats + rows : NULL};
         rownorm(&j, rows, x->dtype == TETHER_DTYPE_DOUBLE);
         for (int64_t r = 0; stats && r < rows; r++) {
@@ -389,37 +408,40 @@ static tt_status run_layernorm_native(tt_kctx *c)
     return s;
 }
 
-static tt_status run_layernorm(tt_kctx *c) { return tt_run_real(c, run_layernorm_native); }
+static tt_status run_layernorm(tt_kctx *c)
+{
+    return tt_run_real(c, run_layernorm_native);
+}
 
 /* ---- LRN ------------------------------------------------------------------------------------------ */
 
 typedef struct lrn_job {
     const void *x;
     void *y;
-    int64_t C, inner, before, after;   /* the channel window is [c - before, c + after] */
+    int64_t C, inner, before, after; /* the channel window is [c - before, c + after] */
     double alpha_over_size, beta, bias;
 } lrn_job;
 
 /* y accumulates the window's sum of squares, then becomes x / (bias + alpha/size * sum)^beta */
-#define DEF_LRN(NAME, T)                                                                                       \
-    static void NAME(void *arg, int64_t p0, int64_t p1)                                                        \
-    {                                                                                                          \
-        const lrn_job *j = arg;                                                                                \
-        for (int64_t p = p0; p < p1; p++) {                                                                    \
-            int64_t ch = p % j->C, lo = ch - j->before < 0 ? 0 : ch - j->before;                               \
-            int64_t hi = ch + j->after >= j->C ? j->C - 1 : ch + j->after;                                     \
-            const T *x = (const T *)j->x + p * j->inner;                                                       \
-            T *y = (T *)j->y + p * j->inner;                                                                   \
-            for (int64_t i = 0; i < j->inner; i++)                                                             \
-                y[i] = 0;                                                                                      \
-            for (int64_t k = lo; k <= hi; k++) {                                                               \
-                const T *xk = x + (k - ch) * j->inner;                                                         \
-                for (int64_t i = 0; i < j->inner; i++)                                                         \
-                    y[i] += xk[i] * xk[i];                                                                     \
-            }                                                                                                  \
-            for (int64_t i = 0; i < j->inner; i++)                                                             \
-                y[i] = (T)(x[i] / pow(j->bias + j->alpha_over_size * y[i], j->beta));                          \
-        }                                                                                                      \
+#define DEF_LRN(NAME, T)                                                                                               \
+    static void NAME(void *arg, int64_t p0, int64_t p1)                                                                \
+    {                                                                                                                  \
+        const lrn_job *j = arg;                                                                                        \
+        for (int64_t p = p0; p < p1; p++) {                                                                            \
+            int64_t ch = p % j->C, lo = ch - j->before < 0 ? 0 : ch - j->before;                                       \
+            int64_t hi = ch + j->after >= j->C ? j->C - 1 : ch + j->after;                                             \
+            const T *x = (const T *)j->x + p * j->inner;                                                               \
+            T *y = (T *)j->y + p * j->inner;                                                                           \
+            for (int64_t i = 0; i < j->inner; i++)                                                                     \
+                y[i] = 0;                                                                                              \
+            for (int64_t k = lo; k <= hi; k++) {                                                                       \
+                const T *xk = x + (k - ch) * j->inner;                                                                 \
+                for (int64_t i = 0; i < j->inner; i++)                                                                 \
+                    y[i] += xk[i] * xk[i];                                                                             \
+            }                                                                                                          \
+            for (int64_t i = 0; i < j->inner; i++)                                                                     \
+                y[i] = (T)(x[i] / pow(j->bias + j->alpha_over_size * y[i], j->beta));                                  \
+        }                                                                                                              \
     }
 
 DEF_LRN(lrn_f32, float)
@@ -440,8 +462,14 @@ static tt_status run_lrn_native(tt_kctx *c)
 {
     const tt_tensor *x = tt_kin(c, 0);
     int64_t size = tt_attr_int(c->node, "size", 1);
-    lrn_job j = {x->data, tt_kout(c, 0)->data, x->dims[1], tt_dims_prod(x->dims, 2, x->rank), (size - 1) / 2,
-                 size / 2, tt_attr_float(c->node, "alpha", 1e-4f) / (double)size, tt_attr_float(c->node, "beta", 0.75f),
+    lrn_job j = {x->data,
+                 tt_kout(c, 0)->data,
+                 x->dims[1],
+                 tt_dims_prod(x->dims, 2, x->rank),
+                 (size - 1) / 2,
+                 size / 2,
+                 tt_attr_float(c->node, "alpha", 1e-4f) / (double)size,
+                 tt_attr_float(c->node, "beta", 0.75f),
                  tt_attr_float(c->node, "bias", 1.0f)};
     int64_t planes = x->dims[0] * x->dims[1];
     tt_parallel_for(planes, j.inner ? (4096 + j.inner - 1) / j.inner : planes,
@@ -449,7 +477,10 @@ static tt_status run_lrn_native(tt_kctx *c)
     return TT_OK;
 }
 
-static tt_status run_lrn(tt_kctx *c) { return tt_run_real(c, run_lrn_native); }
+static tt_status run_lrn(tt_kctx *c)
+{
+    return tt_run_real(c, run_lrn_native);
+}
 
 /* ---- MeanVarianceNormalization ------------------------------------------------------------------- */
 
@@ -461,7 +492,8 @@ typedef struct group_walk {
     int64_t groups, per_group;
 } group_walk;
 
-static tt_status group_walk_init(const tt_node *node, const tt_tensor *x, const int64_t *axes, size_t naxes, group_walk *w)
+static tt_status group_walk_init(const tt_node *node, const tt_tensor *x, const int64_t *axes, size_t naxes,
+                                 group_walk *w)
 {
     bool red[TT_MAX_RANK] = {false};
     for (size_t i = 0; i < naxes; i++) {
@@ -483,27 +515,27 @@ static tt_status group_walk_init(const tt_node *node, const tt_tensor *x, const 
 }
 
 /* pass 0 sums into acc, pass 1 sums squared deviations from mean, pass 2 writes y */
-#define DEF_MVN_PASS(NAME, T)                                                                                  \
-    static void NAME(const group_walk *w, int pass, const T *x, T *y, double *acc, const double *mean,         \
-                     const double *inv)                                                                        \
-    {                                                                                                          \
-        int64_t idx[TT_MAX_RANK] = {0}, g = 0, n = w->groups * w->per_group;                                   \
-        for (int64_t i = 0; i < n; i++) {                                                                      \
-            double v = x[i];                                                                                   \
-            if (pass == 0)                                                                                     \
-                acc[g] += v;                                                                                   \
-            else if (pass == 1)                                                                                \
-                acc[g] += (v - mean[g]) * (v - mean[g]);                                                       \
-            else                                                                                               \
-                y[i] = (T)((v - mean[g]) * inv[g]);                                                            \
-            for (int d = w->rank - 1; d >= 0; d--) {                                                           \
-                g += w->gstride[d];                                                                            \
-                if (++idx[d] < w->dims[d])                                                                     \
-                    break;                                                                                     \
-                g -= w->gstride[d] * w->dims[d];                                                               \
-                idx[d] = 0;                                                                                    \
-            }                                                                                                  \
-        }                                                                                                      \
+#define DEF_MVN_PASS(NAME, T)                                                                                          \
+    static void NAME(const group_walk *w, int pass, const T *x, T *y, double *acc, const double *mean,                 \
+                     const double *inv)                                                                                \
+    {                                                                                                                  \
+        int64_t idx[TT_MAX_RANK] = {0}, g = 0, n = w->groups * w->per_group;                                           \
+        for (int64_t i = 0; i < n; i++) {                                                                              \
+            double v = x[i];                                                                                           \
+            if (pass == 0)                                                                                             \
+                acc[g] += v;                                                                                           \
+            else if (pass == 1)                                                                                        \
+                acc[g] += (v - mean[g]) * (v - mean[g]);                                                               \
+            else                                                                                                       \
+                y[i] = (T)((v - mean[g]) * inv[g]);                                                                    \
+            for (int d = w->rank - 1; d >= 0; d--) {                                                                   \
+                g += w->gstride[d];                                                                                    \
+                if (++idx[d] < w->dims[d])                                                                             \
+                    break;                                                                                             \
+                g -= w->gstride[d] * w->dims[d];                                                                       \
+                idx[d] = 0;                                                                                            \
+            }                                                                                                          \
+        }                                                                                                              \
     }
 
 DEF_MVN_PASS(mvn_pass_f32, float)
@@ -564,7 +596,10 @@ static tt_status run_mvn_native(tt_kctx *c)
     return TT_OK;
 }
 
-static tt_status run_mvn(tt_kctx *c) { return tt_run_real(c, run_mvn_native); }
+static tt_status run_mvn(tt_kctx *c)
+{
+    return tt_run_real(c, run_mvn_native);
+}
 
 /* ---- LpNormalization ------------------------------------------------------------------------------- */
 
@@ -576,23 +611,23 @@ typedef struct lpnorm_job {
 } lpnorm_job;
 
 /* one task per (outer, inner) line along the axis; a zero line stays zero */
-#define DEF_LPNORM(NAME, T)                                                                                    \
-    static void NAME(void *arg, int64_t l0, int64_t l1)                                                        \
-    {                                                                                                          \
-        const lpnorm_job *j = arg;                                                                             \
-        for (int64_t l = l0; l < l1; l++) {                                                                    \
-            int64_t base = l / j->inner * j->len * j->inner + l % j->inner;                                    \
-            const T *x = (const T *)j->x + base;                                                               \
-            T *y = (T *)j->y + base;                                                                           \
-            double s = 0;                                                                                      \
-            for (int64_t i = 0; i < j->len; i++) {                                                             \
-                double v = x[i * j->inner];                                                                    \
-                s += j->p == 1 ? fabs(v) : v * v;                                                              \
-            }                                                                                                  \
-            double norm = j->p == 1 ? s : sqrt(s);                                                             \
-            for (int64_t i = 0; i < j->len; i++)                                                               \
-                y[i * j->inner] = norm > 0 ? (T)(x[i * j->inner] / norm) : (T)0;                               \
-        }                                                                                                      \
+#define DEF_LPNORM(NAME, T)                                                                                            \
+    static void NAME(void *arg, int64_t l0, int64_t l1)                                                                \
+    {                                                                                                                  \
+        const lpnorm_job *j = arg;                                                                                     \
+        for (int64_t l = l0; l < l1; l++) {                                                                            \
+            int64_t base = l / j->inner * j->len * j->inner + l % j->inner;                                            \
+            const T *x = (const T *)j->x + base;                                                                       \
+            T *y = (T *)j->y + base;                                                                                   \
+            double s = 0;                                                                                              \
+            for (int64_t i = 0; i < j->len; i++) {                                                                     \
+                double v = x[i * j->inner];                                                                            \
+                s += j->p == 1 ? fabs(v) : v * v;                                                                      \
+            }                                                                                                          \
+            double norm = j->p == 1 ? s : sqrt(s);                                                                     \
+            for (int64_t i = 0; i < j->len; i++)                                                                       \
+                y[i * j->inner] = norm > 0 ? (T)(x[i * j->inner] / norm) : (T)0;                                       \
+        }                                                                                                              \
     }
 
 DEF_LPNORM(lpnorm_f32, float)
@@ -624,7 +659,10 @@ static tt_status run_lpnorm_native(tt_kctx *c)
     return TT_OK;
 }
 
-static tt_status run_lpnorm(tt_kctx *c) { return tt_run_real(c, run_lpnorm_native); }
+static tt_status run_lpnorm(tt_kctx *c)
+{
+    return tt_run_real(c, run_lpnorm_native);
+}
 
 /* ---- Dropout ------------------------------------------------------------------------------------------ */
 
@@ -708,7 +746,8 @@ static tt_status run_dropout_native(tt_kctx *c)
     mt19937 *mt = tt_malloc(sizeof *mt);
     if (!mt)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", c->node->name);
-    mt_seed(mt, seed ? (uint32_t)seed->i : (uint32_t)time(NULL) ^ (uint32_t)(atomic_fetch_add(&counter, 1) * 2654435761u));
+    mt_seed(mt,
+            seed ? (uint32_t)seed->i : (uint32_t)time(NULL) ^ (uint32_t)(atomic_fetch_add(&counter, 1) * 2654435761u));
     double scale = 1.0 / (1.0 - ratio);
     bool dbl = x->dtype == TETHER_DTYPE_DOUBLE;
     for (int64_t i = 0; i < n; i++) {
@@ -724,9 +763,14 @@ static tt_status run_dropout_native(tt_kctx *c)
     return TT_OK;
 }
 
-static tt_status run_dropout(tt_kctx *c) { return tt_run_real(c, run_dropout_native); }
+static tt_status run_dropout(tt_kctx *c)
+{
+    return tt_run_real(c, run_dropout_native);
+}
 
-#define REAL_TYPES (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) | TT_DT(TETHER_DTYPE_BFLOAT16))
+#define REAL_TYPES                                                                                                     \
+    (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) |                            \
+     TT_DT(TETHER_DTYPE_BFLOAT16))
 
 const tt_op_def tt_ops_nn[] = {
     TT_OP("BatchNormalization", 1, 0, REAL_TYPES, infer_batchnorm, run_batchnorm, .prepare = bn_prepare),

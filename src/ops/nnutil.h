@@ -81,8 +81,14 @@ static inline tt_f32x4 tt_f32x4_load(const float *p)
     memcpy(&v, p, sizeof v);
     return v;
 }
-static inline void tt_f32x4_store(float *p, tt_f32x4 v) { memcpy(p, &v, sizeof v); }
-static inline tt_f32x4 tt_f32x4_splat(float f) { return (tt_f32x4){f, f, f, f}; }
+static inline void tt_f32x4_store(float *p, tt_f32x4 v)
+{
+    memcpy(p, &v, sizeof v);
+}
+static inline tt_f32x4 tt_f32x4_splat(float f)
+{
+    return (tt_f32x4){f, f, f, f};
+}
 
 /* ---- narrow types ------------------------------------------------------------------ */
 

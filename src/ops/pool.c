@@ -10,8 +10,8 @@ typedef enum pool_kind { POOL_MAX, POOL_AVG, POOL_LP } pool_kind;
 typedef struct pool_state {
     tt_win_attrs a;
     bool count_include_pad;
-    bool col_major;        /* MaxPool storage_order 1: Indices count the spatial dims column-major */
-    double p;              /* LpPool's exponent */
+    bool col_major; /* MaxPool storage_order 1: Indices count the spatial dims column-major */
+    double p;       /* LpPool's exponent */
 } pool_state;
 
 static tt_status pool_prepare(tt_node *node, void **state)
@@ -73,7 +73,7 @@ typedef struct pool_job {
     double p;
     const void *x;
     void *y;
-    int64_t *idx;                     /* MaxPool's Indices, or NULL */
+    int64_t *idx; /* MaxPool's Indices, or NULL */
     int64_t in_size, out_size;
     const win_taps *taps[TT_WIN_DIMS]; /* per dim, per output coordinate */
     const win_taps *cols;              /* per tap k of the last dim: the output columns [lo, hi) it reads inside */
@@ -110,64 +110,65 @@ static win_taps *taps_tables(const tt_win *w, const win_taps **tabs, const win_t
 
 /* Loops over every window of planes [p0, p1): INIT sets up `acc` (and `best`), STEP takes
  * one input value v at flat plane offset i, the rest (FINISH) writes output o. */
-#define POOL_LOOP(T, INIT, STEP, ...)                                                                          \
-    const pool_job *j = arg;                                                                                   \
-    const int64_t *in = j->w.in, *out = j->w.out, *dl = j->w.dilation;                                         \
-    for (int64_t p = p0; p < p1; p++) {                                                                        \
-        const T *x = (const T *)j->x + p * j->in_size;                                                         \
-        T *y = (T *)j->y + p * j->out_size;                                                                    \
-        int64_t o = 0;                                                                                         \
-        for (int64_t o0 = 0; o0 < out[0]; o0++)                                                                \
-            for (int64_t o1 = 0; o1 < out[1]; o1++)                                                            \
-                for (int64_t o2 = 0; o2 < out[2]; o2++, o++) {                                                 \
-                    const win_taps *t0 = &j->taps[0][o0], *t1 = &j->taps[1][o1], *t2 = &j->taps[2][o2];        \
-                    INIT;                                                                                      \
-                    for (int64_t k0 = t0->lo; k0 < t0->hi; k0++)                                               \
-                        for (int64_t k1 = t1->lo; k1 < t1->hi; k1++) {                                         \
-                            int64_t base = ((t0->start + k0 * dl[0]) * in[1] + t1->start + k1 * dl[1]) * in[2] \
-                                           + t2->start;                                                        \
-                            for (int64_t k2 = t2->lo; k2 < t2->hi; k2++) {                                     \
-                                int64_t i = base + k2 * dl[2];                                                 \
-                                T v = x[i];                                                                    \
-                                STEP;                                                                          \
-                            }                                                                                  \
-                        }                                                                                      \
-                    __VA_ARGS__;                                                                               \
-                }                                                                                              \
+#define POOL_LOOP(T, INIT, STEP, ...)                                                                                  \
+    const pool_job *j = arg;                                                                                           \
+    const int64_t *in = j->w.in, *out = j->w.out, *dl = j->w.dilation;                                                 \
+    for (int64_t p = p0; p < p1; p++) {                                                                                \
+        const T *x = (const T *)j->x + p * j->in_size;                                                                 \
+        T *y = (T *)j->y + p * j->out_size;                                                                            \
+        int64_t o = 0;                                                                                                 \
+        for (int64_t o0 = 0; o0 < out[0]; o0++)                                                                        \
+            for (int64_t o1 = 0; o1 < out[1]; o1++)                                                                    \
+                for (int64_t o2 = 0; o2 < out[2]; o2++, o++) {                                                         \
+                    const win_taps *t0 = &j->taps[0][o0], *t1 = &j->taps[1][o1], *t2 = &j->taps[2][o2];                \
+                    INIT;                                                                                              \
+                    for (int64_t k0 = t0->lo; k0 < t0->hi; k0++)                                                       \
+                        for (int64_t k1 = t1->lo; k1 < t1->hi; k1++) {                                                 \
+                            int64_t base =                                                                             \
+                                ((t0->start + k0 * dl[0]) * in[1] + t1->start + k1 * dl[1]) * in[2] + t2->start;       \
+                            for (int64_t k2 = t2->lo; k2 < t2->hi; k2++) {                                             \
+                                int64_t i = base + k2 * dl[2];                                                         \
+                                T v = x[i];                                                                            \
+                                STEP;                                                                                  \
+                            }                                                                                          \
+                        }                                                                                              \
+                    __VA_ARGS__;                                                                                       \
+                }                                                                                                      \
     }
 
 /* MaxPool; Indices flatten N, C and the spatial dims (column-major for storage_order 1). An
  * empty window (only possible with dilations) gives the lowest value and index -1. */
-#define DEF_MAXPOOL(NAME, T)                                                                                   \
-    static void NAME(void *arg, int64_t p0, int64_t p1)                                                        \
-    {                                                                                                          \
-        POOL_LOOP(T, T acc = -(T)INFINITY; int64_t best = -1,                                                  \
-                  if (v > acc || best < 0) {                                                                   \
-                      acc = v;                                                                                 \
-                      best = i;                                                                                \
-                  },                                                                                           \
-                  y[o] = acc;                                                                                  \
-                  if (j->idx) {                                                                                \
-                      int64_t i0 = best / (in[1] * in[2]), i1 = best / in[2] % in[1], i2 = best % in[2];       \
-                      j->idx[p * j->out_size + o] =                                                            \
-                          best < 0 ? -1 : p * j->in_size + (j->col_major ? i0 + in[0] * (i1 + in[1] * i2) : best); \
-                  })                                                                                           \
+#define DEF_MAXPOOL(NAME, T)                                                                                           \
+    static void NAME(void *arg, int64_t p0, int64_t p1)                                                                \
+    {                                                                                                                  \
+        POOL_LOOP(                                                                                                     \
+            T, T acc = -(T)INFINITY; int64_t best = -1,                                                                \
+                                     if (v > acc || best < 0) {                                                        \
+                                         acc = v;                                                                      \
+                                         best = i;                                                                     \
+                                     },                                                                                \
+                                     y[o] = acc;                                                                       \
+            if (j->idx) {                                                                                              \
+                int64_t i0 = best / (in[1] * in[2]), i1 = best / in[2] % in[1], i2 = best % in[2];                     \
+                j->idx[p * j->out_size + o] =                                                                          \
+                    best < 0 ? -1 : p * j->in_size + (j->col_major ? i0 + in[0] * (i1 + in[1] * i2) : best);           \
+            })                                                                                                         \
     }
 
-#define DEF_AVGPOOL(NAME, T)                                                                                   \
-    static void NAME(void *arg, int64_t p0, int64_t p1)                                                        \
-    {                                                                                                          \
-        POOL_LOOP(T, T acc = 0, (void)i; acc += v,                                                             \
-                  int64_t cnt = j->count_pad ? t0->padded * t1->padded * t2->padded                            \
-                                             : (t0->hi - t0->lo) * (t1->hi - t1->lo) * (t2->hi - t2->lo);      \
-                  y[o] = cnt > 0 ? acc / (T)cnt : 0)                                                           \
+#define DEF_AVGPOOL(NAME, T)                                                                                           \
+    static void NAME(void *arg, int64_t p0, int64_t p1)                                                                \
+    {                                                                                                                  \
+        POOL_LOOP(T, T acc = 0, (void)i;                                                                               \
+                  acc += v, int64_t cnt = j->count_pad ? t0->padded * t1->padded * t2->padded                          \
+                                                       : (t0->hi - t0->lo) * (t1->hi - t1->lo) * (t2->hi - t2->lo);    \
+                  y[o] = cnt > 0 ? acc / (T)cnt : 0)                                                                   \
     }
 
-#define DEF_LPPOOL(NAME, T)                                                                                    \
-    static void NAME(void *arg, int64_t p0, int64_t p1)                                                        \
-    {                                                                                                          \
-        POOL_LOOP(T, double acc = 0, (void)i; acc += j->p == 2 ? (double)v * v : pow(fabs((double)v), j->p),   \
-                  y[o] = (T)(j->p == 2 ? sqrt(acc) : pow(acc, 1.0 / j->p)))                                    \
+#define DEF_LPPOOL(NAME, T)                                                                                            \
+    static void NAME(void *arg, int64_t p0, int64_t p1)                                                                \
+    {                                                                                                                  \
+        POOL_LOOP(T, double acc = 0, (void)i; acc += j->p == 2 ? (double)v * v : pow(fabs((double)v), j->p),           \
+                                              y[o] = (T)(j->p == 2 ? sqrt(acc) : pow(acc, 1.0 / j->p)))                \
     }
 
 /* MaxPool of float without Indices, a row of outputs at a time: each kernel row inside the
@@ -194,7 +195,7 @@ static void maxpool_rows_f32(void *arg, int64_t p0, int64_t p1)
                             int64_t o = c->lo;
                             if (s2 == 1)
                                 for (; o + 4 <= c->hi; o += 4) {
-                                    tt_f32x4 a = tt_f32x4_load(y + o), v = tt_f32x4_load(row + o + c->start);
+                                    tt_f32x4 a = tt_f32x4_load(y + o), v = tt_f32x4_load(row + (o + c->start));
                                     i32x4 m = v > a;
                                     tt_f32x4_store(y + o, (tt_f32x4)((m & (i32x4)v) | (~m & (i32x4)a)));
                                 }
@@ -220,8 +221,12 @@ static tt_status run_pool_native(tt_kctx *c, pool_kind kind)
     const pool_state *st = c->state;
     const tt_tensor *x = tt_kin(c, 0);
     tt_tensor *y = tt_kout(c, 0), *idx = kind == POOL_MAX ? tt_kout(c, 1) : NULL;
-    pool_job j = {.count_pad = st->count_include_pad, .col_major = st->col_major, .p = st->p, .x = x->data,
-                  .y = y->data, .idx = idx ? idx->data : NULL};
+    pool_job j = {.count_pad = st->count_include_pad,
+                  .col_major = st->col_major,
+                  .p = st->p,
+                  .x = x->data,
+                  .y = y->data,
+                  .idx = idx ? idx->data : NULL};
     TT_TRY(tt_win_forward(c->node, &st->a, x->rank - 2, NULL, x->dims + 2, &j.w));
     j.in_size = tt_dims_prod(x->dims, 2, x->rank);
     j.out_size = tt_dims_prod(y->dims, 2, y->rank);
@@ -229,7 +234,9 @@ static tt_status run_pool_native(tt_kctx *c, pool_kind kind)
     if (!tables)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", c->node->name);
     bool dbl = x->dtype == TETHER_DTYPE_DOUBLE;
-    tt_range_fn fn = kind == POOL_MAX ? (dbl ? maxpool_f64 : idx || !j.cols ? maxpool_f32 : maxpool_rows_f32)
+    tt_range_fn fn = kind == POOL_MAX   ? (dbl              ? maxpool_f64
+                                           : idx || !j.cols ? maxpool_f32
+                                                            : maxpool_rows_f32)
                      : kind == POOL_AVG ? (dbl ? avgpool_f64 : avgpool_f32)
                                         : (dbl ? lppool_f64 : lppool_f32);
     int64_t planes = x->dims[0] * x->dims[1];
@@ -239,13 +246,31 @@ static tt_status run_pool_native(tt_kctx *c, pool_kind kind)
     return TT_OK;
 }
 
-static tt_status run_maxpool_native(tt_kctx *c) { return run_pool_native(c, POOL_MAX); }
-static tt_status run_avgpool_native(tt_kctx *c) { return run_pool_native(c, POOL_AVG); }
-static tt_status run_lppool_native(tt_kctx *c) { return run_pool_native(c, POOL_LP); }
+static tt_status run_maxpool_native(tt_kctx *c)
+{
+    return run_pool_native(c, POOL_MAX);
+}
+static tt_status run_avgpool_native(tt_kctx *c)
+{
+    return run_pool_native(c, POOL_AVG);
+}
+static tt_status run_lppool_native(tt_kctx *c)
+{
+    return run_pool_native(c, POOL_LP);
+}
 
-static tt_status run_maxpool(tt_kctx *c) { return tt_run_real(c, run_maxpool_native); }
-static tt_status run_avgpool(tt_kctx *c) { return tt_run_real(c, run_avgpool_native); }
-static tt_status run_lppool(tt_kctx *c) { return tt_run_real(c, run_lppool_native); }
+static tt_status run_maxpool(tt_kctx *c)
+{
+    return tt_run_real(c, run_maxpool_native);
+}
+static tt_status run_avgpool(tt_kctx *c)
+{
+    return tt_run_real(c, run_avgpool_native);
+}
+static tt_status run_lppool(tt_kctx *c)
+{
+    return tt_run_real(c, run_lppool_native);
+}
 
 static uint64_t flops_pool(const tt_ictx *c)
 {
@@ -285,29 +310,29 @@ typedef struct global_job {
     int64_t size;
 } global_job;
 
-#define DEF_GLOBAL(NAME, T)                                                                                    \
-    static void NAME(void *arg, int64_t p0, int64_t p1)                                                        \
-    {                                                                                                          \
-        const global_job *j = arg;                                                                             \
-        for (int64_t p = p0; p < p1; p++) {                                                                    \
-            const T *x = (const T *)j->x + p * j->size;                                                        \
-            double acc = 0;                                                                                    \
-            if (j->kind == POOL_MAX) {                                                                         \
-                T m = j->size ? x[0] : (T)0;                                                                   \
-                for (int64_t i = 1; i < j->size; i++)                                                          \
-                    m = x[i] > m ? x[i] : m;                                                                   \
-                acc = m;                                                                                       \
-            } else if (j->kind == POOL_AVG) {                                                                  \
-                for (int64_t i = 0; i < j->size; i++)                                                          \
-                    acc += x[i];                                                                               \
-                acc = j->size ? acc / (double)j->size : 0;                                                     \
-            } else {                                                                                           \
-                for (int64_t i = 0; i < j->size; i++)                                                          \
-                    acc += j->p == 2 ? (double)x[i] * x[i] : pow(fabs((double)x[i]), j->p);                    \
-                acc = j->p == 2 ? sqrt(acc) : pow(acc, 1.0 / j->p);                                            \
-            }                                                                                                  \
-            ((T *)j->y)[p] = (T)acc;                                                                           \
-        }                                                                                                      \
+#define DEF_GLOBAL(NAME, T)                                                                                            \
+    static void NAME(void *arg, int64_t p0, int64_t p1)                                                                \
+    {                                                                                                                  \
+        const global_job *j = arg;                                                                                     \
+        for (int64_t p = p0; p < p1; p++) {                                                                            \
+            const T *x = (const T *)j->x + p * j->size;                                                                \
+            double acc = 0;                                                                                            \
+            if (j->kind == POOL_MAX) {                                                                                 \
+                T m = j->size ? x[0] : (T)0;                                                                           \
+                for (int64_t i = 1; i < j->size; i++)                                                                  \
+                    m = x[i] > m ? x[i] : m;                                                                           \
+                acc = m;                                                                                               \
+            } else if (j->kind == POOL_AVG) {                                                                          \
+                for (int64_t i = 0; i < j->size; i++)                                                                  \
+                    acc += x[i];                                                                                       \
+                acc = j->size ? acc / (double)j->size : 0;                                                             \
+            } else {                                                                                                   \
+                for (int64_t i = 0; i < j->size; i++)                                                                  \
+                    acc += j->p == 2 ? (double)x[i] * x[i] : pow(fabs((double)x[i]), j->p);                            \
+                acc = j->p == 2 ? sqrt(acc) : pow(acc, 1.0 / j->p);                                                    \
+            }                                                                                                          \
+            ((T *)j->y)[p] = (T)acc;                                                                                   \
+        }                                                                                                              \
     }
 
 DEF_GLOBAL(global_planes_f32, float)
@@ -325,12 +350,30 @@ static tt_status run_global_native(tt_kctx *c, pool_kind kind)
     return TT_OK;
 }
 
-static tt_status run_gmax_native(tt_kctx *c) { return run_global_native(c, POOL_MAX); }
-static tt_status run_gavg_native(tt_kctx *c) { return run_global_native(c, POOL_AVG); }
-static tt_status run_glp_native(tt_kctx *c) { return run_global_native(c, POOL_LP); }
-static tt_status run_gmax(tt_kctx *c) { return tt_run_real(c, run_gmax_native); }
-static tt_status run_gavg(tt_kctx *c) { return tt_run_real(c, run_gavg_native); }
-static tt_status run_glp(tt_kctx *c) { return tt_run_real(c, run_glp_native); }
+static tt_status run_gmax_native(tt_kctx *c)
+{
+    return run_global_native(c, POOL_MAX);
+}
+static tt_status run_gavg_native(tt_kctx *c)
+{
+    return run_global_native(c, POOL_AVG);
+}
+static tt_status run_glp_native(tt_kctx *c)
+{
+    return run_global_native(c, POOL_LP);
+}
+static tt_status run_gmax(tt_kctx *c)
+{
+    return tt_run_real(c, run_gmax_native);
+}
+static tt_status run_gavg(tt_kctx *c)
+{
+    return tt_run_real(c, run_gavg_native);
+}
+static tt_status run_glp(tt_kctx *c)
+{
+    return tt_run_real(c, run_glp_native);
+}
 
 static uint64_t flops_global(const tt_ictx *c)
 {
@@ -389,8 +432,8 @@ static tt_status infer_maxunpool(tt_ictx *c)
             return TT_OK;
         }
         if (n != x->rank)
-            return tt_op_error(c->node, TETHER_ERR_SHAPE, "output_shape has %" PRId64 " entries for an input of rank %d", n,
-                               x->rank);
+            return tt_op_error(c->node, TETHER_ERR_SHAPE,
+                               "output_shape has %" PRId64 " entries for an input of rank %d", n, x->rank);
         /* the unpooled result is zero-extended at the end of each dim to output_shape */
         for (int i = 0; i < x->rank; i++) {
             bool bad = i < 2 ? dims[i] >= 0 && want[i] != dims[i] : dims[i] >= 0 && want[i] < dims[i];
@@ -428,7 +471,8 @@ static tt_status run_maxunpool(tt_kctx *c)
         int64_t k = I[i];
         if (k < 0 || k >= limit)
             return tt_op_error(c->node, TETHER_ERR_RUNTIME,
-                               "index %" PRId64 " at position %" PRId64 " is out of range [0, %" PRId64 ")", k, i, limit);
+                               "index %" PRId64 " at position %" PRId64 " is out of range [0, %" PRId64 ")", k, i,
+                               limit);
         int64_t p = k / plane, r = k % plane;
         int64_t c0 = r / (w.out[1] * w.out[2]), c1 = r / w.out[2] % w.out[1], c2 = r % w.out[2];
         int64_t o = p * out_plane + (c0 * od[1] + c1) * od[2] + c2;
@@ -437,7 +481,9 @@ static tt_status run_maxunpool(tt_kctx *c)
     return TT_OK;
 }
 
-#define POOL_TYPES (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) | TT_DT(TETHER_DTYPE_BFLOAT16))
+#define POOL_TYPES                                                                                                     \
+    (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) |                            \
+     TT_DT(TETHER_DTYPE_BFLOAT16))
 #define MAXPOOL_TYPES (POOL_TYPES | TT_DT(TETHER_DTYPE_INT8) | TT_DT(TETHER_DTYPE_UINT8))
 
 const tt_op_def tt_ops_pool[] = {

@@ -37,8 +37,8 @@ static pbw one_node(const char *op, int64_t opset, int nin, const spec *ins, int
         if (!*ins[i].name)
             continue;
         if (ins[i].data)
-            inits[ninit++] = ob_tensor(ins[i].name, ins[i].dtype, ins[i].rank, ins[i].dims, ins[i].data,
-                                       spec_bytes(&ins[i]));
+            inits[ninit++] =
+                ob_tensor(ins[i].name, ins[i].dtype, ins[i].rank, ins[i].dims, ins[i].data, spec_bytes(&ins[i]));
         else
             vis[nvi++] = ob_input(ins[i].name, ins[i].dtype, ins[i].rank, ins[i].dims);
     }
@@ -107,7 +107,10 @@ typedef struct geom {
     int64_t in[3], k[3], s[3], d[3], pb[3], pe[3], op[3], out[3];
 } geom;
 
-static int64_t prod3(const int64_t *v) { return v[0] * v[1] * v[2]; }
+static int64_t prod3(const int64_t *v)
+{
+    return v[0] * v[1] * v[2];
+}
 
 static void conv_out(geom *g)
 {
@@ -208,9 +211,12 @@ static void check_conv(geom g, bool transpose, bool bias)
         ks[i] = g.k[off + i], ss[i] = g.s[off + i], ds[i] = g.d[off + i], ops[i] = g.op[off + i];
         ps[i] = g.pb[off + i], ps[g.nsp + i] = g.pe[off + i];
     }
-    pbw attrs[6] = {ob_attr_ints("kernel_shape", g.nsp, ks), ob_attr_ints("strides", g.nsp, ss),
-                    ob_attr_ints("dilations", g.nsp, ds), ob_attr_ints("pads", 2 * g.nsp, ps),
-                    ob_attr_int("group", g.G), ob_attr_ints("output_padding", g.nsp, ops)};
+    pbw attrs[6] = {ob_attr_ints("kernel_shape", g.nsp, ks),
+                    ob_attr_ints("strides", g.nsp, ss),
+                    ob_attr_ints("dilations", g.nsp, ds),
+                    ob_attr_ints("pads", 2 * g.nsp, ps),
+                    ob_attr_int("group", g.G),
+                    ob_attr_ints("output_padding", g.nsp, ops)};
     if (!transpose)
         ob_free(&attrs[5]);
     pbw m = one_node(transpose ? "ConvTranspose" : "Conv", 13, bias ? 3 : 2, ins, 1, transpose ? 6 : 5, attrs);
@@ -231,15 +237,42 @@ static void check_conv(geom g, bool transpose, bool bias)
 TEST(conv_grouped_matches_direct)
 {
     /* 3 groups, asymmetric pads, strides and dilations differing per dim */
-    check_conv((geom){.nsp = 2, .N = 2, .C = 6, .M = 9, .G = 3, .in = {1, 9, 11}, .k = {1, 3, 2}, .s = {1, 2, 1},
-                      .d = {1, 1, 2}, .pb = {0, 1, 0}, .pe = {0, 2, 1}},
+    check_conv((geom){.nsp = 2,
+                      .N = 2,
+                      .C = 6,
+                      .M = 9,
+                      .G = 3,
+                      .in = {1, 9, 11},
+                      .k = {1, 3, 2},
+                      .s = {1, 2, 1},
+                      .d = {1, 1, 2},
+                      .pb = {0, 1, 0},
+                      .pe = {0, 2, 1}},
                false, true);
     /* no bias, 1-D and 3-D */
-    check_conv((geom){.nsp = 1, .N = 1, .C = 4, .M = 6, .G = 2, .in = {1, 1, 23}, .k = {1, 1, 5}, .s = {1, 1, 3},
-                      .d = {1, 1, 1}, .pb = {0, 0, 2}, .pe = {0, 0, 1}},
+    check_conv((geom){.nsp = 1,
+                      .N = 1,
+                      .C = 4,
+                      .M = 6,
+                      .G = 2,
+                      .in = {1, 1, 23},
+                      .k = {1, 1, 5},
+                      .s = {1, 1, 3},
+                      .d = {1, 1, 1},
+                      .pb = {0, 0, 2},
+                      .pe = {0, 0, 1}},
                false, false);
-    check_conv((geom){.nsp = 3, .N = 2, .C = 4, .M = 4, .G = 2, .in = {5, 6, 7}, .k = {2, 3, 2}, .s = {1, 2, 1},
-                      .d = {2, 1, 1}, .pb = {1, 0, 1}, .pe = {0, 1, 1}},
+    check_conv((geom){.nsp = 3,
+                      .N = 2,
+                      .C = 4,
+                      .M = 4,
+                      .G = 2,
+                      .in = {5, 6, 7},
+                      .k = {2, 3, 2},
+                      .s = {1, 2, 1},
+                      .d = {2, 1, 1},
+                      .pb = {1, 0, 1},
+                      .pe = {0, 1, 1}},
                false, true);
 }
 
@@ -250,49 +283,140 @@ TEST(conv_depthwise_matches_direct)
     int64_t strides[] = {1, 2, 3};
     for (int i = 0; i < 3; i++) {
         int64_t st = strides[i];
-        check_conv((geom){.nsp = 2, .N = 2, .C = 8, .M = 8, .G = 8, .in = {1, 13, 37}, .k = {1, 3, 3}, .s = {1, st, st},
-                          .d = {1, 1, 1}, .pb = {0, 1, 1}, .pe = {0, 1, 1}},
+        check_conv((geom){.nsp = 2,
+                          .N = 2,
+                          .C = 8,
+                          .M = 8,
+                          .G = 8,
+                          .in = {1, 13, 37},
+                          .k = {1, 3, 3},
+                          .s = {1, st, st},
+                          .d = {1, 1, 1},
+                          .pb = {0, 1, 1},
+                          .pe = {0, 1, 1}},
                    false, true);
-        check_conv((geom){.nsp = 2, .N = 1, .C = 3, .M = 6, .G = 3, .in = {1, 9, 19}, .k = {1, 5, 5}, .s = {1, st, st},
-                          .d = {1, 2, 1}, .pb = {0, 4, 2}, .pe = {0, 3, 2}},
+        check_conv((geom){.nsp = 2,
+                          .N = 1,
+                          .C = 3,
+                          .M = 6,
+                          .G = 3,
+                          .in = {1, 9, 19},
+                          .k = {1, 5, 5},
+                          .s = {1, st, st},
+                          .d = {1, 2, 1},
+                          .pb = {0, 4, 2},
+                          .pe = {0, 3, 2}},
                    false, false);
     }
     /* 3x3 with dilation 2: the register-resident 3x3 path with spread taps */
-    check_conv((geom){.nsp = 2, .N = 1, .C = 4, .M = 4, .G = 4, .in = {1, 11, 26}, .k = {1, 3, 3}, .s = {1, 1, 1},
-                      .d = {1, 2, 2}, .pb = {0, 2, 2}, .pe = {0, 1, 2}},
+    check_conv((geom){.nsp = 2,
+                      .N = 1,
+                      .C = 4,
+                      .M = 4,
+                      .G = 4,
+                      .in = {1, 11, 26},
+                      .k = {1, 3, 3},
+                      .s = {1, 1, 1},
+                      .d = {1, 2, 2},
+                      .pb = {0, 2, 2},
+                      .pe = {0, 1, 2}},
                false, true);
-    check_conv((geom){.nsp = 2, .N = 1, .C = 2, .M = 2, .G = 2, .in = {1, 4, 3}, .k = {1, 3, 7}, .s = {1, 1, 1},
-                      .d = {1, 1, 1}, .pb = {0, 1, 3}, .pe = {0, 1, 3}},
+    check_conv((geom){.nsp = 2,
+                      .N = 1,
+                      .C = 2,
+                      .M = 2,
+                      .G = 2,
+                      .in = {1, 4, 3},
+                      .k = {1, 3, 7},
+                      .s = {1, 1, 1},
+                      .d = {1, 1, 1},
+                      .pb = {0, 1, 3},
+                      .pe = {0, 1, 3}},
                false, true);
 }
 
 TEST(conv_gemm_paths_match_direct)
 {
     /* pointwise (no im2col) alone and batched, and an im2col conv wide enough for column tiles */
-    check_conv((geom){.nsp = 2, .N = 1, .C = 16, .M = 8, .G = 1, .in = {1, 20, 20}, .k = {1, 1, 1}, .s = {1, 1, 1},
+    check_conv((geom){.nsp = 2,
+                      .N = 1,
+                      .C = 16,
+                      .M = 8,
+                      .G = 1,
+                      .in = {1, 20, 20},
+                      .k = {1, 1, 1},
+                      .s = {1, 1, 1},
                       .d = {1, 1, 1}},
                false, true);
-    check_conv((geom){.nsp = 2, .N = 3, .C = 16, .M = 8, .G = 1, .in = {1, 7, 9}, .k = {1, 1, 1}, .s = {1, 1, 1},
-                      .d = {1, 1, 1}},
+    check_conv(
+        (geom){
+            .nsp = 2, .N = 3, .C = 16, .M = 8, .G = 1, .in = {1, 7, 9}, .k = {1, 1, 1}, .s = {1, 1, 1}, .d = {1, 1, 1}},
+        false, true);
+    check_conv((geom){.nsp = 2,
+                      .N = 2,
+                      .C = 16,
+                      .M = 12,
+                      .G = 2,
+                      .in = {1, 33, 31},
+                      .k = {1, 3, 3},
+                      .s = {1, 1, 1},
+                      .d = {1, 1, 1},
+                      .pb = {0, 1, 1},
+                      .pe = {0, 1, 1}},
                false, true);
-    check_conv((geom){.nsp = 2, .N = 2, .C = 16, .M = 12, .G = 2, .in = {1, 33, 31}, .k = {1, 3, 3}, .s = {1, 1, 1},
-                      .d = {1, 1, 1}, .pb = {0, 1, 1}, .pe = {0, 1, 1}},
-               false, true);
-    check_conv((geom){.nsp = 2, .N = 1, .C = 3, .M = 8, .G = 1, .in = {1, 40, 45}, .k = {1, 7, 7}, .s = {1, 2, 2},
-                      .d = {1, 1, 1}, .pb = {0, 3, 3}, .pe = {0, 3, 3}},
+    check_conv((geom){.nsp = 2,
+                      .N = 1,
+                      .C = 3,
+                      .M = 8,
+                      .G = 1,
+                      .in = {1, 40, 45},
+                      .k = {1, 7, 7},
+                      .s = {1, 2, 2},
+                      .d = {1, 1, 1},
+                      .pb = {0, 3, 3},
+                      .pe = {0, 3, 3}},
                false, false);
 }
 
 TEST(convtranspose_matches_direct)
 {
-    check_conv((geom){.nsp = 2, .N = 2, .C = 4, .M = 6, .G = 2, .in = {1, 5, 4}, .k = {1, 3, 2}, .s = {1, 2, 3},
-                      .d = {1, 1, 2}, .pb = {0, 1, 0}, .pe = {0, 0, 1}, .op = {0, 1, 2}},
+    check_conv((geom){.nsp = 2,
+                      .N = 2,
+                      .C = 4,
+                      .M = 6,
+                      .G = 2,
+                      .in = {1, 5, 4},
+                      .k = {1, 3, 2},
+                      .s = {1, 2, 3},
+                      .d = {1, 1, 2},
+                      .pb = {0, 1, 0},
+                      .pe = {0, 0, 1},
+                      .op = {0, 1, 2}},
                true, true);
-    check_conv((geom){.nsp = 1, .N = 1, .C = 3, .M = 2, .G = 1, .in = {1, 1, 7}, .k = {1, 1, 4}, .s = {1, 1, 2},
-                      .d = {1, 1, 1}, .pb = {0, 0, 1}, .pe = {0, 0, 2}},
+    check_conv((geom){.nsp = 1,
+                      .N = 1,
+                      .C = 3,
+                      .M = 2,
+                      .G = 1,
+                      .in = {1, 1, 7},
+                      .k = {1, 1, 4},
+                      .s = {1, 1, 2},
+                      .d = {1, 1, 1},
+                      .pb = {0, 0, 1},
+                      .pe = {0, 0, 2}},
                true, false);
-    check_conv((geom){.nsp = 3, .N = 1, .C = 2, .M = 2, .G = 2, .in = {3, 2, 4}, .k = {2, 2, 3}, .s = {2, 1, 2},
-                      .d = {1, 2, 1}, .pb = {1, 0, 0}, .pe = {0, 0, 1}, .op = {1, 0, 0}},
+    check_conv((geom){.nsp = 3,
+                      .N = 1,
+                      .C = 2,
+                      .M = 2,
+                      .G = 2,
+                      .in = {3, 2, 4},
+                      .k = {2, 2, 3},
+                      .s = {2, 1, 2},
+                      .d = {1, 2, 1},
+                      .pb = {1, 0, 0},
+                      .pe = {0, 0, 1},
+                      .op = {1, 0, 0}},
                true, true);
 }
 
@@ -319,8 +443,17 @@ static float f16_value(uint16_t h)
  * direct computation, on values float16 holds exactly. */
 TEST(conv_double_and_half)
 {
-    geom g = {.nsp = 2, .N = 2, .C = 4, .M = 6, .G = 2, .in = {1, 7, 6}, .k = {1, 3, 2}, .s = {1, 2, 1}, .d = {1, 1, 2},
-              .pb = {0, 1, 0}, .pe = {0, 1, 1}};
+    geom g = {.nsp = 2,
+              .N = 2,
+              .C = 4,
+              .M = 6,
+              .G = 2,
+              .in = {1, 7, 6},
+              .k = {1, 3, 2},
+              .s = {1, 2, 1},
+              .d = {1, 1, 2},
+              .pb = {0, 1, 0},
+              .pe = {0, 1, 1}};
     conv_out(&g);
     int64_t nx = g.N * g.C * 42, nw = 6 * 2 * 6, ny = g.N * g.M * prod3(g.out);
     float *x = malloc((size_t)nx * 4), *w = malloc((size_t)nw * 4), b[6], *want = malloc((size_t)ny * 4);
@@ -352,7 +485,11 @@ TEST(conv_double_and_half)
         pbw m = one_node("Conv", 13, 3, ins, 1, 4, attrs);
         tether_session *s;
         CHECK_OK(open_model(&m, &s));
-        tether_tensor in = {.name = "x", .dtype = (tether_dtype)dt, .rank = 4, .dims = {g.N, g.C, 7, 6}, .data = xd,
+        tether_tensor in = {.name = "x",
+                            .dtype = (tether_dtype)dt,
+                            .rank = 4,
+                            .dims = {g.N, g.C, 7, 6},
+                            .data = xd,
                             .size = (size_t)nx * es};
         tether_outputs *out;
         CHECK_OK(tether_session_run(s, &in, 1, &out));
@@ -374,11 +511,20 @@ TEST(conv_double_and_half)
 
 TEST(conv_dynamic_batch)
 {
-    geom g = {.nsp = 2, .C = 3, .M = 4, .G = 1, .in = {1, 8, 8}, .k = {1, 3, 3}, .s = {1, 1, 1}, .d = {1, 1, 1},
-              .pb = {0, 1, 1}, .pe = {0, 1, 1}};
+    geom g = {.nsp = 2,
+              .C = 3,
+              .M = 4,
+              .G = 1,
+              .in = {1, 8, 8},
+              .k = {1, 3, 3},
+              .s = {1, 1, 1},
+              .d = {1, 1, 1},
+              .pb = {0, 1, 1},
+              .pe = {0, 1, 1}};
     conv_out(&g);
     float *w = rand_floats(4 * 3 * 9), *b = rand_floats(4);
-    spec ins[3] = {{"x", TETHER_DTYPE_FLOAT, 4, {-1, 3, 8, 8}, NULL}, {"w", TETHER_DTYPE_FLOAT, 4, {4, 3, 3, 3}, w},
+    spec ins[3] = {{"x", TETHER_DTYPE_FLOAT, 4, {-1, 3, 8, 8}, NULL},
+                   {"w", TETHER_DTYPE_FLOAT, 4, {4, 3, 3, 3}, w},
                    {"b", TETHER_DTYPE_FLOAT, 1, {4}, b}};
     pbw attrs[1] = {ob_attr_ints("pads", 4, (int64_t[]){1, 1, 1, 1})};
     pbw m = one_node("Conv", 13, 3, ins, 1, 1, attrs);
@@ -452,13 +598,13 @@ TEST(group_norm_through_instance_norm)
                     ob_tensor("gamma", TETHER_DTYPE_FLOAT, 3, (int64_t[]){6, 1, 1}, gamma, sizeof gamma),
                     ob_tensor("beta", TETHER_DTYPE_FLOAT, 3, (int64_t[]){6, 1, 1}, beta, sizeof beta)};
     pbw eps[1] = {ob_attr_float("epsilon", 1e-3f)};
-    pbw nodes[6] = {ob_node("Reshape", 2, (const char *[]){"x", "grouped"}, 1, (const char *[]){"r"}, 0, NULL),
-                    ob_node("InstanceNormalization", 3, (const char *[]){"r", "ones", "zeros"}, 1, (const char *[]){"n"}, 1,
-                            eps),
-                    ob_node("Shape", 1, (const char *[]){"x"}, 1, (const char *[]){"s"}, 0, NULL),
-                    ob_node("Reshape", 2, (const char *[]){"n", "s"}, 1, (const char *[]){"b"}, 0, NULL),
-                    ob_node("Mul", 2, (const char *[]){"b", "gamma"}, 1, (const char *[]){"m"}, 0, NULL),
-                    ob_node("Add", 2, (const char *[]){"m", "beta"}, 1, (const char *[]){"y0"}, 0, NULL)};
+    pbw nodes[6] = {
+        ob_node("Reshape", 2, (const char *[]){"x", "grouped"}, 1, (const char *[]){"r"}, 0, NULL),
+        ob_node("InstanceNormalization", 3, (const char *[]){"r", "ones", "zeros"}, 1, (const char *[]){"n"}, 1, eps),
+        ob_node("Shape", 1, (const char *[]){"x"}, 1, (const char *[]){"s"}, 0, NULL),
+        ob_node("Reshape", 2, (const char *[]){"n", "s"}, 1, (const char *[]){"b"}, 0, NULL),
+        ob_node("Mul", 2, (const char *[]){"b", "gamma"}, 1, (const char *[]){"m"}, 0, NULL),
+        ob_node("Add", 2, (const char *[]){"m", "beta"}, 1, (const char *[]){"y0"}, 0, NULL)};
     pbw x = ob_input("x", TETHER_DTYPE_FLOAT, 4, (int64_t[]){-1, C, H, W});
     pbw y = ob_output("y0", TETHER_DTYPE_FLOAT, -1, NULL);
     pbw g = ob_graph("g", 6, nodes, 5, inits, 1, &x, 1, &y);
@@ -508,7 +654,8 @@ TEST(conv_bad_attributes_are_named)
 {
     int64_t x[4] = {1, 4, 8, 8}, w[4] = {2, 4, 3, 3};
     pbw a1[1] = {ob_attr_ints("strides", 2, (int64_t[]){0, 1})};
-    CHECK_ERR(conv_open(x, w, 1, a1), TETHER_ERR_INVALID_MODEL, "node 'the_node' (Conv): 'strides'[0] is 0; it must be positive");
+    CHECK_ERR(conv_open(x, w, 1, a1), TETHER_ERR_INVALID_MODEL,
+              "node 'the_node' (Conv): 'strides'[0] is 0; it must be positive");
     pbw a2[1] = {ob_attr_ints("dilations", 2, (int64_t[]){1, -2})};
     CHECK_ERR(conv_open(x, w, 1, a2), TETHER_ERR_INVALID_MODEL, "'dilations'[1] is -2; it must be positive");
     pbw a3[1] = {ob_attr_ints("pads", 4, (int64_t[]){1, -1, 1, 1})};
@@ -516,7 +663,8 @@ TEST(conv_bad_attributes_are_named)
     pbw a4[1] = {ob_attr_ints("pads", 3, (int64_t[]){1, 1, 1})};
     CHECK_ERR(conv_open(x, w, 1, a4), TETHER_ERR_INVALID_MODEL, "'pads' has 3 entries");
     pbw a5[1] = {ob_attr_ints("strides", 3, (int64_t[]){1, 1, 1})};
-    CHECK_ERR(conv_open(x, w, 1, a5), TETHER_ERR_INVALID_MODEL, "'strides' has 3 entries but the input has 2 spatial dims");
+    CHECK_ERR(conv_open(x, w, 1, a5), TETHER_ERR_INVALID_MODEL,
+              "'strides' has 3 entries but the input has 2 spatial dims");
     pbw a6[1] = {ob_attr_string("auto_pad", "SAME_MIDDLE")};
     CHECK_ERR(conv_open(x, w, 1, a6), TETHER_ERR_INVALID_MODEL, "unknown auto_pad 'SAME_MIDDLE'");
     pbw a7[1] = {ob_attr_int("group", 0)};
@@ -557,8 +705,8 @@ TEST(conv_too_small_input_fails_at_run_when_dims_were_symbolic)
     tether_session *s;
     CHECK_OK(open_model(&m, &s));
     float x[9] = {0};
-    tether_tensor in = {.name = "x", .dtype = TETHER_DTYPE_FLOAT, .rank = 4, .dims = {1, 1, 3, 3}, .data = x,
-                        .size = sizeof x};
+    tether_tensor in = {
+        .name = "x", .dtype = TETHER_DTYPE_FLOAT, .rank = 4, .dims = {1, 1, 3, 3}, .data = x, .size = sizeof x};
     tether_outputs *out;
     CHECK_ERR(tether_session_run(s, &in, 1, &out), TETHER_ERR_SHAPE, "the_node");
     CHECK_STR_CONTAINS(tether_last_error(), "input size 3 with pads 0+0 is smaller than the kernel's extent 5");
@@ -601,10 +749,9 @@ TEST(maxunpool_rejects_out_of_range_indices)
     CHECK_OK(open_model(&m, &s));
     float x[4] = {1, 2, 3, 4};
     int64_t idx[4] = {0, 5, 10, 15};
-    tether_tensor in[2] = {{.name = "x", .dtype = TETHER_DTYPE_FLOAT, .rank = 4, .dims = {1, 1, 2, 2}, .data = x,
-                            .size = sizeof x},
-                           {.name = "i", .dtype = TETHER_DTYPE_INT64, .rank = 4, .dims = {1, 1, 2, 2}, .data = idx,
-                            .size = sizeof idx}};
+    tether_tensor in[2] = {
+        {.name = "x", .dtype = TETHER_DTYPE_FLOAT, .rank = 4, .dims = {1, 1, 2, 2}, .data = x, .size = sizeof x},
+        {.name = "i", .dtype = TETHER_DTYPE_INT64, .rank = 4, .dims = {1, 1, 2, 2}, .data = idx, .size = sizeof idx}};
     tether_outputs *out;
     CHECK_OK(tether_session_run(s, in, 2, &out));
     const tether_tensor *y = tether_outputs_get(out, 0);
@@ -622,16 +769,17 @@ TEST(maxunpool_rejects_out_of_range_indices)
 TEST(roialign_rejects_bad_batch_index)
 {
     float rois[4] = {0, 0, 2, 2};
-    spec ins[3] = {{"x", TETHER_DTYPE_FLOAT, 4, {2, 1, 4, 4}, NULL}, {"r", TETHER_DTYPE_FLOAT, 2, {1, 4}, rois},
+    spec ins[3] = {{"x", TETHER_DTYPE_FLOAT, 4, {2, 1, 4, 4}, NULL},
+                   {"r", TETHER_DTYPE_FLOAT, 2, {1, 4}, rois},
                    {"b", TETHER_DTYPE_INT64, 1, {1}, NULL}};
     pbw m = one_node("RoiAlign", 16, 3, ins, 1, 0, NULL);
     tether_session *s;
     CHECK_OK(open_model(&m, &s));
     float x[32] = {0};
     int64_t b = 2;
-    tether_tensor in[2] = {{.name = "x", .dtype = TETHER_DTYPE_FLOAT, .rank = 4, .dims = {2, 1, 4, 4}, .data = x,
-                            .size = sizeof x},
-                           {.name = "b", .dtype = TETHER_DTYPE_INT64, .rank = 1, .dims = {1}, .data = &b, .size = 8}};
+    tether_tensor in[2] = {
+        {.name = "x", .dtype = TETHER_DTYPE_FLOAT, .rank = 4, .dims = {2, 1, 4, 4}, .data = x, .size = sizeof x},
+        {.name = "b", .dtype = TETHER_DTYPE_INT64, .rank = 1, .dims = {1}, .data = &b, .size = 8}};
     tether_outputs *out;
     CHECK_ERR(tether_session_run(s, in, 2, &out), TETHER_ERR_RUNTIME, "batch index 2 of roi 0 is out of range [0, 2)");
     b = 1;
@@ -647,14 +795,15 @@ TEST(resize_uint8_rounds_and_saturates)
     /* cubic overshoots past 0 and 255 next to a step; uint8 output must clamp, not wrap */
     uint8_t x[8] = {0, 0, 0, 0, 255, 255, 255, 255};
     float scales[4] = {1, 1, 1, 4};
-    spec ins[3] = {{"x", TETHER_DTYPE_UINT8, 4, {1, 1, 1, 8}, NULL}, {"", 0, 0, {0}, NULL},
+    spec ins[3] = {{"x", TETHER_DTYPE_UINT8, 4, {1, 1, 1, 8}, NULL},
+                   {"", 0, 0, {0}, NULL},
                    {"s", TETHER_DTYPE_FLOAT, 1, {4}, scales}};
     pbw attrs[1] = {ob_attr_string("mode", "cubic")};
     pbw m = one_node("Resize", 13, 3, ins, 1, 1, attrs);
     tether_session *s;
     CHECK_OK(open_model(&m, &s));
-    tether_tensor in = {.name = "x", .dtype = TETHER_DTYPE_UINT8, .rank = 4, .dims = {1, 1, 1, 8}, .data = x,
-                        .size = sizeof x};
+    tether_tensor in = {
+        .name = "x", .dtype = TETHER_DTYPE_UINT8, .rank = 4, .dims = {1, 1, 1, 8}, .data = x, .size = sizeof x};
     tether_outputs *out;
     CHECK_OK(tether_session_run(s, &in, 1, &out));
     const tether_tensor *y = tether_outputs_get(out, 0);
@@ -672,4 +821,7 @@ TEST(resize_uint8_rounds_and_saturates)
     tether_session_free(s);
 }
 
-int main(int argc, char **argv) { return check_main(argc, argv); }
+int main(int argc, char **argv)
+{
+    return check_main(argc, argv);
+}
