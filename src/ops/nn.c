@@ -8,24 +8,23 @@
 #include <stdatomic.h>
 #include <time.h>
 
-/* A small parameter tensor (scale, bias, statistics; any float dtype) as doubles. */
-static double *params_f64(const tt_node *node, const tt_tensor *t, const char *what, int64_t want)
+/* A small parameter tensor (scale, bias, statistics; any float dtype) as want doubles. */
+static tt_status params_f64(const tt_node *node, const tt_tensor *t, const char *what, int64_t want, double **out)
 {
     int64_t n = tt_tensor_numel(t);
+    *out = NULL;
     if (n != want) {
         char s[160];
-        tt_op_error(node, TETHER_ERR_SHAPE, "%s has shape %s; expected %" PRId64 " elements", what,
-                    tt_dims_str(t->rank, t->dims, s, sizeof s), want);
-        return NULL;
+        return tt_op_error(node, TETHER_ERR_SHAPE, "%s has shape %s; expected %" PRId64 " elements", what,
+                           tt_dims_str(t->rank, t->dims, s, sizeof s), want);
     }
     double *d = tt_malloc((size_t)(n ? n : 1) * sizeof(double));
-    if (!d) {
-        tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", node->name);
-        return NULL;
-    }
+    if (!d)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", node->name);
     for (int64_t i = 0; i < n; i++)
         d[i] = tt_load_f64(t->data, t->dtype, (size_t)i);
-    return d;
+    *out = d;
+    return TT_OK;
 }
 
 /* ---- BatchNormalization ------------------------------------------------------------------ */
@@ -141,12 +140,14 @@ static tt_status run_batchnorm_native(tt_kctx *c)
     int64_t C = x->dims[1], inner = tt_dims_prod(x->dims, 2, x->rank);
     /* spatial = 0 (to opset 8) gives every parameter one value per (channel, position) */
     int64_t pn = tt_tensor_numel(tt_kin(c, 1)) == C ? C : C * inner;
-    double *scale = params_f64(c->node, tt_kin(c, 1), "scale", pn);
-    double *bias = scale ? params_f64(c->node, tt_kin(c, 2), "B", pn) : NULL;
-    double *mean = bias ? params_f64(c->node, tt_kin(c, 3), "mean", pn) : NULL;
-    double *var = mean ? params_f64(c->node, tt_kin(c, 4), "var", pn) : NULL;
-    double *bmean = NULL, *bvar = NULL;
-    tt_status s = var ? TT_OK : TETHER_ERR_SHAPE;
+    double *scale = NULL, *bias = NULL, *mean = NULL, *var = NULL, *bmean = NULL, *bvar = NULL;
+    tt_status s = params_f64(c->node, tt_kin(c, 1), "scale", pn, &scale);
+    if (s == TT_OK)
+        s = params_f64(c->node, tt_kin(c, 2), "B", pn, &bias);
+    if (s == TT_OK)
+        s = params_f64(c->node, tt_kin(c, 3), "mean", pn, &mean);
+    if (s == TT_OK)
+        s = params_f64(c->node, tt_kin(c, 4), "var", pn, &var);
     if (s == TT_OK && st->training) {
         if (pn != C) {
             s = tt_op_error(c->node, TETHER_ERR_UNSUPPORTED, "training mode needs per-channel parameters");
@@ -283,23 +284,23 @@ static tt_status run_instancenorm_native(tt_kctx *c)
 {
     const tt_tensor *x = tt_kin(c, 0);
     int64_t C = x->dims[1];
-    double *scale = params_f64(c->node, tt_kin(c, 1), "scale", C);
-    double *bias = scale ? params_f64(c->node, tt_kin(c, 2), "B", C) : NULL;
-    if (bias) {
-        rownorm_job j = {x->data,
-                         tt_kout(c, 0)->data,
-                         tt_dims_prod(x->dims, 2, x->rank),
-                         tt_attr_float(c->node, "epsilon", 1e-5f),
-                         scale,
-                         bias,
-                         C ? C : 1,
-                         NULL,
-                         NULL};
+    double *scale = NULL, *bias = NULL;
+    tt_status s = params_f64(c->node, tt_kin(c, 1), "scale", C, &scale);
+    if (s == TT_OK)
+        s = params_f64(c->node, tt_kin(c, 2), "B", C, &bias);
+    if (s == TT_OK) {
+        rownorm_job j = {.x = x->data,
+                         .y = tt_kout(c, 0)->data,
+                         .len = tt_dims_prod(x->dims, 2, x->rank),
+                         .eps = tt_attr_float(c->node, "epsilon", 1e-5f),
+                         .scale = scale,
+                         .bias = bias,
+                         .param_rows = C ? C : 1};
         rownorm(&j, x->dims[0] * C, x->dtype == TETHER_DTYPE_DOUBLE);
     }
     tt_free(scale);
     tt_free(bias);
-    return bias ? TT_OK : TETHER_ERR_SHAPE;
+    return s;
 }
 
 static tt_status run_instancenorm(tt_kctx *c)
@@ -334,41 +335,38 @@ static tt_status infer_layernorm(tt_ictx *c)
 }
 
 /* Broadcasts t (right-aligned, numpy rules) to dims[0..rank) as doubles. */
-static double *expand_param(const tt_node *node, const tt_tensor *t, const char *what, int rank, const int64_t *dims)
+static tt_status expand_param(const tt_node *node, const tt_tensor *t, const char *what, int rank, const int64_t *dims,
+                              double **out)
 {
-    int64_t n = tt_dims_prod(dims, 0, rank), st[TT_MAX_RANK];
-    int64_t s = 1;
+    int64_t n = tt_dims_prod(dims, 0, rank), st[TT_MAX_RANK], s = 1;
+    char a[160], b[160];
+    *out = NULL;
+    for (int i = 0; i < t->rank - rank; i++)
+        if (t->dims[i] != 1)
+            return tt_op_error(node, TETHER_ERR_SHAPE, "%s of shape %s has a higher rank than the normalised shape %s",
+                               what, tt_dims_str(t->rank, t->dims, a, 160), tt_dims_str(rank, dims, b, 160));
     for (int i = rank - 1; i >= 0; i--) {
         int ti = i - (rank - t->rank);
         int64_t d = ti >= 0 ? t->dims[ti] : 1;
-        if (d != 1 && d != dims[i]) {
-            char a[160], b[160];
-            tt_op_error(node, TETHER_ERR_SHAPE, "%s of shape %s does not broadcast to the normalised shape %s", what,
-                        tt_dims_str(t->rank, t->dims, a, 160), tt_dims_str(rank, dims, b, 160));
-            return NULL;
-        }
+        if (d != 1 && d != dims[i])
+            return tt_op_error(node, TETHER_ERR_SHAPE, "%s of shape %s does not broadcast to the normalised shape %s",
+                               what, tt_dims_str(t->rank, t->dims, a, 160), tt_dims_str(rank, dims, b, 160));
         st[i] = d == 1 ? 0 : s;
         s *= d;
     }
-    for (int i = 0; i < t->rank - rank; i++)
-        if (t->dims[i] != 1) {
-            tt_op_error(node, TETHER_ERR_SHAPE, "%s has a higher rank than the normalised shape", what);
-            return NULL;
-        }
-    double *out = tt_malloc((size_t)(n ? n : 1) * sizeof(double));
-    if (!out) {
-        tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", node->name);
-        return NULL;
-    }
+    double *p = tt_malloc((size_t)(n ? n : 1) * sizeof(double));
+    if (!p)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", node->name);
     for (int64_t i = 0; i < n; i++) {
         int64_t r = i, off = 0;
         for (int d = rank - 1; d >= 0; d--) {
             off += (r % dims[d]) * st[d];
             r /= dims[d];
         }
-        out[i] = tt_load_f64(t->data, t->dtype, (size_t)off);
+        p[i] = tt_load_f64(t->data, t->dtype, (size_t)off);
     }
-    return out;
+    *out = p;
+    return TT_OK;
 }
 
 static tt_status run_layernorm_native(tt_kctx *c)
@@ -378,22 +376,22 @@ static tt_status run_layernorm_native(tt_kctx *c)
     int axis;
     TT_TRY(tt_norm_axis(c->node, tt_attr_int(c->node, "axis", -1), x->rank, false, &axis));
     int64_t rows = tt_dims_prod(x->dims, 0, axis);
-    double *scale = expand_param(c->node, sc, "Scale", x->rank - axis, x->dims + axis);
-    double *bias = scale && b ? expand_param(c->node, b, "B", x->rank - axis, x->dims + axis) : NULL;
-    double *stats = scale && (mo || io) ? tt_malloc((size_t)(rows ? 2 * rows : 1) * sizeof(double)) : NULL;
-    tt_status s = !scale || (b && !bias) ? TETHER_ERR_SHAPE : (mo || io) && !stats ? TETHER_ERR_NO_MEMORY : TT_OK;
-    if (s == TETHER_ERR_NO_MEMORY)
-        tt_error(s, "out of memory for node '%s'", c->node->name);
+    double *scale = NULL, *bias = NULL, *stats = NULL;
+    tt_status s = expand_param(c->node, sc, "Scale", x->rank - axis, x->dims + axis, &scale);
+    if (s == TT_OK && b)
+        s = expand_param(c->node, b, "B", x->rank - axis, x->dims + axis, &bias);
+    if (s == TT_OK && (mo || io) && !(stats = tt_malloc((size_t)(rows ? 2 * rows : 1) * sizeof(double))))
+        s = tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", c->node->name);
     if (s == TT_OK) {
-        rownorm_job j = {x->data,
-                         tt_kout(c, 0)->data,
-                         tt_dims_prod(x->dims, axis, x->rank),
-                         tt_attr_float(c->node, "epsilon", 1e-5f),
-                         scale,
-                         bias,
-                         0,
-                         stats,
-                         stats ? stats + rows : NULL};
+        /* per-row statistics go to Mean and InvStdDev in the stash type */
+        rownorm_job j = {.x = x->data,
+                         .y = tt_kout(c, 0)->data,
+                         .len = tt_dims_prod(x->dims, axis, x->rank),
+                         .eps = tt_attr_float(c->node, "epsilon", 1e-5f),
+                         .scale = scale,
+                         .bias = bias,
+                         .mean = stats,
+                         .inv_std = stats ? stats + rows : NULL};
         rownorm(&j, rows, x->dtype == TETHER_DTYPE_DOUBLE);
         for (int64_t r = 0; stats && r < rows; r++) {
             if (mo)
@@ -462,15 +460,16 @@ static tt_status run_lrn_native(tt_kctx *c)
 {
     const tt_tensor *x = tt_kin(c, 0);
     int64_t size = tt_attr_int(c->node, "size", 1);
-    lrn_job j = {x->data,
-                 tt_kout(c, 0)->data,
-                 x->dims[1],
-                 tt_dims_prod(x->dims, 2, x->rank),
-                 (size - 1) / 2,
-                 size / 2,
-                 tt_attr_float(c->node, "alpha", 1e-4f) / (double)size,
-                 tt_attr_float(c->node, "beta", 0.75f),
-                 tt_attr_float(c->node, "bias", 1.0f)};
+    /* the window around channel c: floor((size - 1) / 2) before, ceil((size - 1) / 2) after */
+    lrn_job j = {.x = x->data,
+                 .y = tt_kout(c, 0)->data,
+                 .C = x->dims[1],
+                 .inner = tt_dims_prod(x->dims, 2, x->rank),
+                 .before = (size - 1) / 2,
+                 .after = size / 2,
+                 .alpha_over_size = tt_attr_float(c->node, "alpha", 1e-4f) / (double)size,
+                 .beta = tt_attr_float(c->node, "beta", 0.75f),
+                 .bias = tt_attr_float(c->node, "bias", 1.0f)};
     int64_t planes = x->dims[0] * x->dims[1];
     tt_parallel_for(planes, j.inner ? (4096 + j.inner - 1) / j.inner : planes,
                     x->dtype == TETHER_DTYPE_DOUBLE ? lrn_f64 : lrn_f32, &j);
