@@ -82,7 +82,7 @@ static inline v4f v4f_select(v4i mask, v4f a, v4f b) { return (v4f)((mask & (v4i
 /* exp_le0 on four lanes: the same operations, so every lane matches the scalar result */
 static inline v4f exp4_le0(v4f x)
 {
-    const v4f lo = x * 0 - 87.33654f;
+    const v4f zero = {0}, lo = zero - 87.33654f;
     v4i small = x < lo, nan = x != x;
     v4f c = v4f_select(small | nan, lo, x);
     v4f n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
@@ -95,7 +95,7 @@ static inline v4f exp4_le0(v4f x)
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
     v4i e = (__builtin_convertvector(n, v4i) + 127) << 23;
-    v4f y = v4f_select(small, x * 0, p * (v4f)e);
+    v4f y = v4f_select(small, zero, p * (v4f)e);
     return v4f_select(nan, x, y);
 }
 
