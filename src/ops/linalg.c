@@ -1,6 +1,7 @@
-/* Matrix products: MatMul (numpy semantics, batched with broadcasting) and Gemm. Float and
- * double go through BLAS, split over the thread pool by batch and rows; other types use a
- * plain triple loop. */
+/* Matrix products and relatives: MatMul (numpy semantics, batched with broadcasting), Gemm,
+ * the quantised MatMulInteger and QLinearMatMul, Einsum and Det. Float and double products go
+ * through BLAS on a GEMM split over the thread pool by batch and rows; integer products run as
+ * exact double GEMMs. */
 #include "ops/util.h"
 
 #include <cblas.h>
@@ -964,6 +965,26 @@ static bool ein_is_layout(const einsum *e, int k, const int *labs, int n)
     return true;
 }
 
+/* Operand k as the matrix stack in label order `labs`: in place when it is laid out so, or as
+ * `tlabs` (then *trans), else gathered into a copy (*copy, for the caller to free). */
+static tt_status ein_operand(const tt_node *node, const einsum *e, int k, const tt_tensor *x, const int *labs,
+                             const int *tlabs, int n, size_t esz, const void **p, bool *trans, void **copy)
+{
+    *p = x->data;
+    *trans = false;
+    if (ein_is_layout(e, k, labs, n))
+        return TT_OK;
+    if ((*trans = ein_is_layout(e, k, tlabs, n)))
+        return TT_OK;
+    int64_t st[EIN_LABELS];
+    ein_strides(e, k, x, st);
+    if (!(*copy = tt_malloc_aligned((size_t)tt_tensor_numel(x) * esz)))
+        return tt_op_error(node, TETHER_ERR_NO_MEMORY, "out of memory");
+    ein_gather(e, x->data, st, labs, n, esz, *copy);
+    *p = *copy;
+    return TT_OK;
+}
+
 /* Returns false (having done nothing) when the equation is not a plain batched product. */
 static bool einsum_gemm(tt_kctx *c, const einsum *e, tt_tensor *y, tt_status *s)
 {
@@ -1006,73 +1027,48 @@ static bool einsum_gemm(tt_kctx *c, const einsum *e, tt_tensor *y, tt_status *s)
     for (int d = 0; d < b->rank; d++)
         if (!in_a[e->lab[1][d]] && !ein_in_output(e, e->lab[1][d]))
             return false;
-    bool dbl = y->dtype == TETHER_DTYPE_DOUBLE;
-    size_t esz = dbl ? 8 : 4;
-    int ao[EIN_LABELS], bo[EIN_LABELS], at[EIN_LABELS], bt[EIN_LABELS], yo[EIN_LABELS];
-    int n_ab = 0, n_b = 0, n_y = 0;
+    /* the operands as stacks [batch, M, K] and [batch, K, N] (or transposed: [batch, K, M],
+     * [batch, N, K]); the product is [batch, M, N] */
+    int a_mk[EIN_LABELS], a_km[EIN_LABELS], b_kn[EIN_LABELS], b_nk[EIN_LABELS], y_mn[EIN_LABELS];
     for (int i = 0; i < nb; i++)
-        ao[n_ab] = at[n_ab] = bo[n_ab] = bt[n_ab] = yo[n_y++] = bl[i], n_ab++;
-    n_b = n_ab;
+        a_mk[i] = a_km[i] = b_kn[i] = b_nk[i] = y_mn[i] = bl[i];
     for (int i = 0; i < nm; i++)
-        ao[n_ab + i] = at[n_ab + nk + i] = yo[n_y++] = ml[i];
+        a_mk[nb + i] = a_km[nb + nk + i] = y_mn[nb + i] = ml[i];
     for (int i = 0; i < nk; i++)
-        ao[n_ab + nm + i] = at[n_ab + i] = bo[n_b + i] = bt[n_b + nn + i] = kl[i];
+        a_mk[nb + nm + i] = a_km[nb + i] = b_kn[nb + i] = b_nk[nb + nn + i] = kl[i];
     for (int i = 0; i < nn; i++)
-        bo[n_b + nk + i] = bt[n_b + i] = yo[n_y++] = nl[i];
-    int ra = n_ab + nm + nk, rb = n_b + nk + nn;
-    /* an operand already laid out as [batch, M, K] (or [batch, K, M]) is used in place */
-    bool ta = false, tb = false;
-    const void *pa = a->data, *pb = b->data;
+        b_kn[nb + nk + i] = b_nk[nb + i] = y_mn[nb + nm + i] = nl[i];
+    bool dbl = y->dtype == TETHER_DTYPE_DOUBLE, ta, tb, y_direct = true;
+    size_t esz = dbl ? 8 : 4;
+    const void *pa, *pb;
     void *ca = NULL, *cb = NULL, *cy = NULL;
-    if (!ein_is_layout(e, 0, ao, ra)) {
-        ta = ein_is_layout(e, 0, at, ra);
-        if (!ta) {
-            int64_t st[EIN_LABELS];
-            ein_strides(e, 0, a, st);
-            if (!(ca = tt_malloc_aligned((size_t)(B * M * K) * esz)))
-                goto oom;
-            ein_gather(e, a->data, st, ao, ra, esz, ca);
-            pa = ca;
-        }
-    }
-    if (!ein_is_layout(e, 1, bo, rb)) {
-        tb = ein_is_layout(e, 1, bt, rb);
-        if (!tb) {
-            int64_t st[EIN_LABELS];
-            ein_strides(e, 1, b, st);
-            if (!(cb = tt_malloc_aligned((size_t)(B * K * N) * esz)))
-                goto oom;
-            ein_gather(e, b->data, st, bo, rb, esz, cb);
-            pb = cb;
-        }
-    }
-    bool y_direct = true;
     for (int i = 0; i < e->out_rank; i++)
-        y_direct &= e->out_lab[i] == yo[i];
-    if (!y_direct && !(cy = tt_malloc_aligned((size_t)(B * M * N) * esz)))
-        goto oom;
-    void *py = y_direct ? y->data : cy;
-    if (dbl)
-        dgemm_batched(ta, tb, M, N, K, pa, ta ? M : K, M * K, pb, tb ? K : N, K * N, py, N, M * N, B);
-    else
-        tt_sgemm_batched(ta, tb, M, N, K, 1.0f, pa, ta ? M : K, M * K, pb, tb ? K : N, K * N, 0.0f, py, N, M * N, B);
-    if (!y_direct) {
+        y_direct &= e->out_lab[i] == y_mn[i];
+    *s = ein_operand(c->node, e, 0, a, a_mk, a_km, nb + nm + nk, esz, &pa, &ta, &ca);
+    if (*s == TT_OK)
+        *s = ein_operand(c->node, e, 1, b, b_kn, b_nk, nb + nk + nn, esz, &pb, &tb, &cb);
+    if (*s == TT_OK && !y_direct && !(cy = tt_malloc_aligned((size_t)(B * M * N) * esz)))
+        *s = tt_op_error(c->node, TETHER_ERR_NO_MEMORY, "out of memory");
+    if (*s == TT_OK) {
+        void *py = y_direct ? y->data : cy;
+        if (dbl)
+            dgemm_batched(ta, tb, M, N, K, pa, ta ? M : K, M * K, pb, tb ? K : N, K * N, py, N, M * N, B);
+        else
+            tt_sgemm_batched(ta, tb, M, N, K, 1.0f, pa, ta ? M : K, M * K, pb, tb ? K : N, K * N, 0.0f, py, N, M * N,
+                             B);
+    }
+    if (*s == TT_OK && !y_direct) {
         /* [batch, M, N] into the output's order: gather with the strides of that layout */
-        int64_t st[EIN_LABELS] = {0}, s1 = 1;
-        for (int i = n_y - 1; i >= 0; i--) {
-            st[yo[i]] = s1;
-            s1 *= e->size[yo[i]];
+        int64_t st[EIN_LABELS] = {0}, stride = 1;
+        for (int i = e->out_rank - 1; i >= 0; i--) {
+            st[y_mn[i]] = stride;
+            stride *= e->size[y_mn[i]];
         }
         ein_gather(e, cy, st, e->out_lab, e->out_rank, esz, y->data);
     }
     tt_free_aligned(ca);
     tt_free_aligned(cb);
     tt_free_aligned(cy);
-    return true;
-oom:
-    tt_free_aligned(ca);
-    tt_free_aligned(cb);
-    *s = tt_op_error(c->node, TETHER_ERR_NO_MEMORY, "out of memory");
     return true;
 }
 

@@ -507,7 +507,7 @@ typedef struct fin_job {
     static void fin_##T(const fin_job *j, int64_t b, int64_t e)                                 \
     {                                                                                           \
         T *y = j->y;                                                                            \
-        if (j->at != TETHER_DTYPE_DOUBLE) { /* a float max/min: the accumulator is the result */ \
+        if (j->at == TETHER_DTYPE_FLOAT) { /* a float max/min: the accumulator is the result */  \
             memcpy(y + b, (const T *)j->acc + b, (size_t)(e - b) * sizeof(T));                  \
             return;                                                                             \
         }                                                                                       \
@@ -914,7 +914,8 @@ enum { SM_SOFTMAX, SM_LOG, SM_HARD };
 
 typedef struct sm_job {
     const void *x;
-    void *y;
+    void *y;                     /* float, or double with dbl */
+    bool dbl;
     int64_t outer, n, inner, blocks; /* inner is walked in blocks of SM_BLOCK columns */
     int kind;
 } sm_job;
@@ -1075,18 +1076,13 @@ SM_RANGE(float)
 SM_COLS(double, double, exp)
 SM_RANGE(double)
 
-typedef struct sm_dispatch {
-    sm_job j;
-    bool dbl;
-} sm_dispatch;
-
 static void sm_task(void *arg, int64_t b, int64_t e)
 {
-    const sm_dispatch *d = arg;
-    if (d->dbl)
-        sm_range_double(&d->j, b, e);
+    const sm_job *j = arg;
+    if (j->dbl)
+        sm_range_double(j, b, e);
     else
-        sm_range_float(&d->j, b, e);
+        sm_range_float(j, b, e);
 }
 
 /* Before opset 13 the input is coerced to 2-D at axis (default 1); from 13 the op runs along
@@ -1114,15 +1110,15 @@ static tt_status run_softmax_kind(tt_kctx *c, int kind)
     tt_tensor *y = tt_kout(c, 0);
     int axis;
     TT_TRY(softmax_axis(c->node, x->rank, &axis));
-    sm_dispatch d = {.j = {.x = x->data, .y = y->data, .kind = kind}, .dbl = x->dtype == TETHER_DTYPE_DOUBLE};
+    sm_job j = {.x = x->data, .y = y->data, .kind = kind, .dbl = x->dtype == TETHER_DTYPE_DOUBLE};
     if (c->node->opset < 13) {
-        d.j.outer = tt_dims_prod(x->dims, 0, axis);
-        d.j.n = tt_dims_prod(x->dims, axis, x->rank);
-        d.j.inner = 1;
+        j.outer = tt_dims_prod(x->dims, 0, axis);
+        j.n = tt_dims_prod(x->dims, axis, x->rank);
+        j.inner = 1;
     } else {
-        split_at_axis(x, axis, &d.j.outer, &d.j.n, &d.j.inner);
+        split_at_axis(x, axis, &j.outer, &j.n, &j.inner);
     }
-    int64_t total = d.j.outer * d.j.n * d.j.inner;
+    int64_t total = j.outer * j.n * j.inner;
     if (total == 0)
         return TT_OK;
     void *wx = NULL, *wy = NULL;
@@ -1133,12 +1129,12 @@ static tt_status run_softmax_kind(tt_kctx *c, int kind)
             tt_free_aligned(wx);
             return tt_op_error(c->node, TETHER_ERR_NO_MEMORY, "out of memory");
         }
-        d.j.x = wx;
-        d.j.y = wy;
+        j.x = wx;
+        j.y = wy;
     }
-    d.j.blocks = (d.j.inner + SM_BLOCK - 1) / SM_BLOCK;
-    int64_t per = d.j.n * (d.j.inner < SM_BLOCK ? d.j.inner : SM_BLOCK);
-    tt_parallel_for(d.j.outer * d.j.blocks, grain_for(per), sm_task, &d);
+    j.blocks = (j.inner + SM_BLOCK - 1) / SM_BLOCK;
+    int64_t per = j.n * (j.inner < SM_BLOCK ? j.inner : SM_BLOCK);
+    tt_parallel_for(j.outer * j.blocks, grain_for(per), sm_task, &j);
     if (wy)
         tt_from_f32(wy, y->data, y->dtype, total);
     tt_free_aligned(wx);
