@@ -61,7 +61,8 @@ static tt_status infer_loss(tt_ictx *c)
     return TT_OK;
 }
 
-/* The loss over log-probabilities lp ([N, C, D] in its dtype) for the labels, into output 0. */
+/* The loss over log-probabilities lp ([N, C, D] in its dtype) for the labels, into output 0
+ * (when the model takes it: the labels are checked either way). */
 static tt_status nll(tt_kctx *c, const void *lp, tt_dtype lpt)
 {
     const tt_tensor *x = tt_kin(c, 0), *target = tt_kin(c, 1), *weight = tt_kin(c, 2);
@@ -94,14 +95,14 @@ static tt_status nll(tt_kctx *c, const void *lp, tt_dtype lpt)
                 w = weight ? tt_load_f64(weight->data, weight->dtype, (size_t)label) : 1.0;
                 loss = -tt_load_f64(lp, lpt, (size_t)((n * C + label) * D + d)) * w;
             }
-            if (red == RED_NONE)
+            if (y && red == RED_NONE)
                 tt_store_f64(y->data, y->dtype, (size_t)pos, loss);
             sum += loss;
             wsum += w;
         }
-    if (red == RED_SUM)
+    if (y && red == RED_SUM)
         tt_store_f64(y->data, y->dtype, 0, sum);
-    else if (red == RED_MEAN) /* no counted label: 0 / 0, NaN as in PyTorch */
+    else if (y && red == RED_MEAN) /* no counted label: 0 / 0, NaN as in PyTorch */
         tt_store_f64(y->data, y->dtype, 0, sum / wsum);
     return TT_OK;
 }

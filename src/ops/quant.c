@@ -230,10 +230,11 @@ static tt_status run_dynamic_quantize(tt_kctx *c)
     /* all zeros give scale 0: every value is then exactly the zero point 0 */
     int32_t zp = scale == 0 ? 0 : quantize(0.0f - lo, scale, 0, 0, 255);
     qparams q = {.scale = &scale, .zp = &zp, .n = 1, .inner = n};
-    quant_job j = {.q = &q, .x = xf, .xt = TETHER_DTYPE_FLOAT, .yt = TETHER_DTYPE_UINT8, .y = tt_kout(c, 0)->data};
-    if (scale != 0)
+    tt_tensor *y = tt_kout(c, 0);
+    quant_job j = {.q = &q, .x = xf, .xt = TETHER_DTYPE_FLOAT, .yt = TETHER_DTYPE_UINT8, .y = y ? y->data : NULL};
+    if (y && scale != 0)
         tt_map(n, quant_range, &j);
-    else
+    else if (y)
         memset(j.y, 0, (size_t)n);
     if (tt_kout(c, 1))
         *(float *)tt_kout(c, 1)->data = scale;

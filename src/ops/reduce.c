@@ -1255,7 +1255,7 @@ static tt_status run_cumsum(tt_kctx *c)
 typedef struct topk_job {
     const void *keys;            /* the input, or its float copy for the half types */
     const char *x;               /* the input, whose elements are copied to the values */
-    char *vals;
+    char *vals;                  /* NULL when the model does not take the values */
     int64_t *idx;
     int64_t n, inner, k;
     size_t esz;
@@ -1320,6 +1320,8 @@ typedef struct topk_job {
             h[end * st] = tmp;                                                                  \
             topk_sift_##T(x, st, lg, h, st, 0, end);                                            \
         }                                                                                       \
+        if (!j->vals)                                                                           \
+            return;                                                                             \
         const char *xs = j->x + (size_t)(o * j->n * st + i) * j->esz;                           \
         char *v = j->vals + (size_t)(o * k * st + i) * j->esz;                                  \
         for (int64_t r = 0; r < k; r++)                                                         \
@@ -1403,7 +1405,8 @@ static tt_status run_topk(tt_kctx *c)
     const tt_tensor *x = tt_kin(c, 0);
     int axis;
     TT_TRY(tt_norm_axis(c->node, tt_attr_int(c->node, "axis", -1), x->rank, false, &axis));
-    topk_job j = {.keys = x->data, .x = x->data, .vals = tt_kout(c, 0)->data, .idx = tt_kout(c, 1)->data,
+    tt_tensor *vals = tt_kout(c, 0), *idx = tt_kout(c, 1);
+    topk_job j = {.keys = x->data, .x = x->data, .vals = vals ? vals->data : NULL, .idx = idx ? idx->data : NULL,
                   .esz = tt_dtype_size(x->dtype), .t = x->dtype,
                   .largest = tt_attr_int(c->node, "largest", 1) != 0};
     tt_status s;
@@ -1414,14 +1417,21 @@ static tt_status run_topk(tt_kctx *c)
     TT_TRY(check_k(c->node, j.k, j.n, axis));
     if (outer * j.inner * j.k == 0)
         return TT_OK;
-    void *wide = NULL;
+    void *wide = NULL, *scratch = NULL;
+    if (!idx && !(j.idx = scratch = tt_malloc_aligned((size_t)(outer * j.inner * j.k) * sizeof(int64_t))))
+        return tt_op_error(c->node, TETHER_ERR_NO_MEMORY, "out of memory");
     if (is_half(x->dtype)) {
-        TT_TRY(widen(c->node, x, &wide));
+        tt_status ws = widen(c->node, x, &wide);
+        if (ws != TT_OK) {
+            tt_free_aligned(scratch);
+            return ws;
+        }
         j.keys = wide;
         j.t = TETHER_DTYPE_FLOAT;
     }
     tt_parallel_for(outer * j.inner, grain_for(j.n), topk_range, &j);
     tt_free_aligned(wide);
+    tt_free_aligned(scratch);
     return TT_OK;
 }
 

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A graph input or output. rank -1 declares no shape: scalars are declared so, as the builder
+ * cannot write an empty shape; dims -1 are symbolic, all of them the same symbol "N". */
 typedef struct io {
     const char *name;
     int dtype, rank;
@@ -194,6 +196,25 @@ TEST(topk_keeps_equal_values_in_index_order)
         tether_outputs_free(out);
         tether_session_free(s);
     }
+}
+
+TEST(topk_runs_when_the_model_takes_only_the_indices)
+{
+    pbw x = ob_input("x", TETHER_DTYPE_FLOAT, 1, (int64_t[]){5});
+    pbw k = ob_input("k", TETHER_DTYPE_INT64, 1, (int64_t[]){1});
+    pbw i = ob_output("i", TETHER_DTYPE_INT64, -1, NULL);
+    pbw n = ob_node("TopK", 2, (const char *[]){"x", "k"}, 2, (const char *[]){"", "i"}, 0, NULL);
+    pbw ins[2] = {x, k};
+    pbw g = ob_graph("g", 1, &n, 0, NULL, 2, ins, 1, &i);
+    tether_session *s = must_open(ob_model(11, &g));
+    float xv[5] = {1, 5, 2, 4, 3};
+    tether_outputs *out;
+    CHECK_OK(run_topk(s, xv, 5, 2, &out));
+    const int64_t *idx = tether_outputs_get(out, 0)->data;
+    CHECK_EQ_INT(idx[0], 1);
+    CHECK_EQ_INT(idx[1], 3);
+    tether_outputs_free(out);
+    tether_session_free(s);
 }
 
 /* ---- reductions ------------------------------------------------------------------------------ */
