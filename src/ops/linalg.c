@@ -10,14 +10,14 @@
 /* ---- a threaded GEMM over the pool: C[MxN] = alpha * op(A) op(B) + beta * C ----------- */
 
 typedef struct gemm_job {
-    bool ta, tb, dbl;         /* dbl: the matrices are double, else float */
+    bool ta, tb, dbl; /* dbl: the matrices are double, else float */
     int64_t M, N, K, lda, ldb, ldc;
     double alpha, beta;
     const void *A, *B;
     void *C;
-    int64_t batch;            /* independent products, strides below */
-    int64_t sa, sb, sc;       /* element strides between batches (0: shared) */
-    int64_t rows;             /* rows of C per task */
+    int64_t batch;      /* independent products, strides below */
+    int64_t sa, sb, sc; /* element strides between batches (0: shared) */
+    int64_t rows;       /* rows of C per task */
 } gemm_job;
 
 static void gemm_tasks(void *arg, int64_t b, int64_t e)
@@ -75,16 +75,47 @@ void tt_sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
                       int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc,
                       int64_t sc, int64_t batch)
 {
-    gemm_job j = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc, .alpha = alpha,
-                  .beta = beta, .A = A, .B = B, .C = C, .batch = batch, .sa = sa, .sb = sb, .sc = sc};
+    gemm_job j = {.ta = ta,
+                  .tb = tb,
+                  .M = M,
+                  .N = N,
+                  .K = K,
+                  .lda = lda,
+                  .ldb = ldb,
+                  .ldc = ldc,
+                  .alpha = alpha,
+                  .beta = beta,
+                  .A = A,
+                  .B = B,
+                  .C = C,
+                  .batch = batch,
+                  .sa = sa,
+                  .sb = sb,
+                  .sc = sc};
     gemm_run(&j);
 }
 
 static void dgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda, int64_t sa,
                           const double *B, int64_t ldb, int64_t sb, double *C, int64_t ldc, int64_t sc, int64_t batch)
 {
-    gemm_job j = {.ta = ta, .tb = tb, .dbl = true, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
-                  .alpha = 1, .beta = 0, .A = A, .B = B, .C = C, .batch = batch, .sa = sa, .sb = sb, .sc = sc};
+    gemm_job j = {.ta = ta,
+                  .tb = tb,
+                  .dbl = true,
+                  .M = M,
+                  .N = N,
+                  .K = K,
+                  .lda = lda,
+                  .ldb = ldb,
+                  .ldc = ldc,
+                  .alpha = 1,
+                  .beta = 0,
+                  .A = A,
+                  .B = B,
+                  .C = C,
+                  .batch = batch,
+                  .sa = sa,
+                  .sb = sb,
+                  .sc = sc};
     gemm_run(&j);
 }
 
@@ -168,9 +199,9 @@ static uint64_t flops_matmul(const tt_ictx *c)
  * and [.., K, N] (a 1-D operand as one row or column), their batch dims broadcast. */
 typedef struct mm_batch {
     int64_t M, N, K;
-    int ra, rb, r;                /* batch ranks of a, b and the broadcast */
+    int ra, rb, r; /* batch ranks of a, b and the broadcast */
     int64_t adims[TT_MAX_RANK], bdims[TT_MAX_RANK], dims[TT_MAX_RANK];
-    int64_t na, nb, n;            /* matrices in a, in b, in the broadcast batch */
+    int64_t na, nb, n; /* matrices in a, in b, in the broadcast batch */
 } mm_batch;
 
 static tt_status mm_batch_init(const tt_node *node, const tt_tensor *a, const tt_tensor *b, mm_batch *m)
@@ -231,23 +262,23 @@ static bool mm_batch_strides(const mm_batch *m, int64_t *sa, int64_t *sb)
 
 /* Integers accumulate in uint64: the product wraps as the type would, without the undefined
  * signed overflow. */
-#define MATMUL_GENERIC(E, T, ACC)                                                                 \
-    case E: {                                                                                     \
-        const T *A = a->data, *B = b->data;                                                       \
-        T *Y = y->data;                                                                           \
-        for (int64_t bi = 0; bi < m.n; bi++) {                                                    \
-            int64_t ia, ib;                                                                       \
-            mm_batch_index(&m, bi, &ia, &ib);                                                     \
-            const T *Ab = A + ia * M * K, *Bb = B + ib * K * N;                                   \
-            for (int64_t i = 0; i < M; i++)                                                       \
-                for (int64_t j = 0; j < N; j++) {                                                 \
-                    ACC acc = 0;                                                                  \
-                    for (int64_t k = 0; k < K; k++)                                               \
-                        acc += (ACC)Ab[i * K + k] * (ACC)Bb[k * N + j];                           \
-                    Y[(bi * M + i) * N + j] = (T)acc;                                             \
-                }                                                                                 \
-        }                                                                                         \
-        return TT_OK;                                                                             \
+#define MATMUL_GENERIC(E, T, ACC)                                                                                      \
+    case E: {                                                                                                          \
+        const T *A = a->data, *B = b->data;                                                                            \
+        T *Y = y->data;                                                                                                \
+        for (int64_t bi = 0; bi < m.n; bi++) {                                                                         \
+            int64_t ia, ib;                                                                                            \
+            mm_batch_index(&m, bi, &ia, &ib);                                                                          \
+            const T *Ab = A + ia * M * K, *Bb = B + ib * K * N;                                                        \
+            for (int64_t i = 0; i < M; i++)                                                                            \
+                for (int64_t j = 0; j < N; j++) {                                                                      \
+                    ACC acc = 0;                                                                                       \
+                    for (int64_t k = 0; k < K; k++)                                                                    \
+                        acc += (ACC)Ab[i * K + k] * (ACC)Bb[k * N + j];                                                \
+                    Y[(bi * M + i) * N + j] = (T)acc;                                                                  \
+                }                                                                                                      \
+        }                                                                                                              \
+        return TT_OK;                                                                                                  \
     }
 
 #define MATMUL_INT(E, T) MATMUL_GENERIC(E, T, uint64_t)
@@ -326,7 +357,8 @@ static tt_status infer_gemm(tt_ictx *c)
     if (a->rank == 2 && b->rank == 2) {
         int64_t ka = a->dims[ta ? 0 : 1], kb = b->dims[tb ? 1 : 0];
         if (ka >= 0 && kb >= 0 && ka != kb)
-            return tt_op_error(c->node, TETHER_ERR_SHAPE, "inner dimensions differ (%" PRId64 " vs %" PRId64 ")", ka, kb);
+            return tt_op_error(c->node, TETHER_ERR_SHAPE, "inner dimensions differ (%" PRId64 " vs %" PRId64 ")", ka,
+                               kb);
     }
     tt_infer_tensor(c, 0, a->dtype, 2, y);
     return TT_OK;
@@ -386,8 +418,8 @@ static tt_status run_gemm(tt_kctx *c)
  * shared by every matrix of the stack, or one per row (column) of each matrix. */
 typedef struct qparam {
     double *v;
-    int64_t per;                 /* values per matrix; 0: one for the tensor */
-    bool stacked;                /* a separate set for each matrix of the stack */
+    int64_t per;  /* values per matrix; 0: one for the tensor */
+    bool stacked; /* a separate set for each matrix of the stack */
 } qparam;
 
 static tt_status qparam_load(const tt_node *node, const tt_tensor *p, const char *name, int64_t rows, int64_t mats,
@@ -438,8 +470,7 @@ static tt_status int_matmul(const tt_node *node, const mm_batch *m, const tt_ten
         for (int64_t bi = 0; bi < m->n; bi++) {
             int64_t ia, ib;
             mm_batch_index(m, bi, &ia, &ib);
-            dgemm_batched(false, false, M, N, K, ad + ia * M * K, K, 0, bd + ib * K * N, N, 0, y + bi * M * N, N, 0,
-                          1);
+            dgemm_batched(false, false, M, N, K, ad + ia * M * K, K, 0, bd + ib * K * N, N, 0, y + bi * M * N, N, 0, 1);
         }
     }
     tt_free_aligned(ad);
@@ -573,7 +604,7 @@ static tt_status infer_det(tt_ictx *c)
 typedef struct det_job {
     const tt_tensor *x;
     tt_tensor *y;
-    double *work;                /* n * n per matrix */
+    double *work; /* n * n per matrix */
     int64_t n;
 } det_job;
 
@@ -645,11 +676,11 @@ static tt_status run_det(tt_kctx *c)
 typedef struct einsum {
     int n_in;
     int rank[EIN_MAX_INPUTS];
-    int lab[EIN_MAX_INPUTS][TT_MAX_RANK];  /* the label of each dim of each operand */
+    int lab[EIN_MAX_INPUTS][TT_MAX_RANK]; /* the label of each dim of each operand */
     int out_rank;
     int out_lab[TT_MAX_RANK];
-    int64_t size[EIN_LABELS];              /* TT_DIM_UNKNOWN while not known */
-    int uses[EIN_LABELS];                  /* operands (with repeats) that hold the label */
+    int64_t size[EIN_LABELS]; /* TT_DIM_UNKNOWN while not known */
+    int uses[EIN_LABELS];     /* operands (with repeats) that hold the label */
 } einsum;
 
 static int ein_letter(char ch)
@@ -729,7 +760,8 @@ static tt_status ein_parse(const tt_node *node, int n_in, const int *ranks, cons
         t = te + 1;
     }
     if (t <= lhs_end)
-        return tt_op_error(node, TETHER_ERR_INVALID_MODEL, "equation '%s' has more terms than the %d operands", eq, n_in);
+        return tt_op_error(node, TETHER_ERR_INVALID_MODEL, "equation '%s' has more terms than the %d operands", eq,
+                           n_in);
     for (int l = 0; l < EIN_LABELS; l++)
         e->size[l] = TT_DIM_UNKNOWN;
     t = eq;
@@ -833,12 +865,12 @@ static void ein_strides(const einsum *e, int k, const tt_tensor *x, int64_t *st)
 typedef struct ein_job {
     const einsum *e;
     int n_in, n_sum;
-    const void *const *x;        /* operands as double, or uint64 for integers */
+    const void *const *x; /* operands as double, or uint64 for integers */
     bool integer;
     int64_t st[EIN_MAX_INPUTS][EIN_LABELS];
     int sum_lab[EIN_LABELS];
     int64_t out_size[TT_MAX_RANK];
-    void *y;                     /* double or uint64, one per output element */
+    void *y; /* double or uint64, one per output element */
 } ein_job;
 
 static void ein_range(void *arg, int64_t b, int64_t e)
@@ -1115,7 +1147,9 @@ static uint64_t flops_einsum(const tt_ictx *c)
     return n;
 }
 
-#define MM_TYPES (TT_DTS_FLOAT | TT_DT(TETHER_DTYPE_INT32) | TT_DT(TETHER_DTYPE_INT64) | TT_DT(TETHER_DTYPE_UINT32) | TT_DT(TETHER_DTYPE_UINT64))
+#define MM_TYPES                                                                                                       \
+    (TT_DTS_FLOAT | TT_DT(TETHER_DTYPE_INT32) | TT_DT(TETHER_DTYPE_INT64) | TT_DT(TETHER_DTYPE_UINT32) |               \
+     TT_DT(TETHER_DTYPE_UINT64))
 
 const tt_op_def tt_ops_linalg[] = {
     TT_OP("MatMul", 1, 0, MM_TYPES, infer_matmul, run_matmul, .flops = flops_matmul),

@@ -75,7 +75,8 @@ static tt_status nll(tt_kctx *c, const void *lp, tt_dtype lpt)
         shape_ok = target->dims[d] == x->dims[d + 1];
     if (!shape_ok) {
         char a[160], b[160];
-        return tt_op_error(c->node, TETHER_ERR_SHAPE, "labels %s do not fit input %s (labels are the input's shape without C)",
+        return tt_op_error(c->node, TETHER_ERR_SHAPE,
+                           "labels %s do not fit input %s (labels are the input's shape without C)",
                            tt_dims_str(target->rank, target->dims, a, 160), tt_dims_str(x->rank, x->dims, b, 160));
     }
     if (weight && (weight->rank != 1 || weight->dims[0] != C))
@@ -116,7 +117,7 @@ static tt_status run_nll(tt_kctx *c)
 /* ---- SoftmaxCrossEntropyLoss ------------------------------------------------------------- */
 
 typedef struct lsm_job {
-    double *v;                   /* [N, C, D]: scores in, log-probabilities out */
+    double *v; /* [N, C, D]: scores in, log-probabilities out */
     int64_t C, D;
 } lsm_job;
 

@@ -5,7 +5,8 @@
 
 #include <inttypes.h>
 
-#define Q_TYPES (TT_DT(TETHER_DTYPE_INT8) | TT_DT(TETHER_DTYPE_UINT8) | TT_DT(TETHER_DTYPE_INT16) | TT_DT(TETHER_DTYPE_UINT16))
+#define Q_TYPES                                                                                                        \
+    (TT_DT(TETHER_DTYPE_INT8) | TT_DT(TETHER_DTYPE_UINT8) | TT_DT(TETHER_DTYPE_INT16) | TT_DT(TETHER_DTYPE_UINT16))
 
 /* Input i, which the op requires: an error when it is missing or known not to be a tensor. */
 static tt_status need_input(const tt_ictx *c, int i, const tt_type **t)
@@ -52,8 +53,8 @@ static tt_status qparams_load(const tt_node *node, const tt_tensor *x, const tt_
         q->inner = tt_dims_prod(x->dims, axis + 1, x->rank);
     }
     if (zp && tt_tensor_numel(zp) != n)
-        return tt_op_error(node, TETHER_ERR_SHAPE, "%" PRId64 " zero points for %" PRId64 " scales", tt_tensor_numel(zp),
-                           n);
+        return tt_op_error(node, TETHER_ERR_SHAPE, "%" PRId64 " zero points for %" PRId64 " scales",
+                           tt_tensor_numel(zp), n);
     q->scale = tt_malloc((size_t)n * sizeof *q->scale);
     q->zp = tt_malloc((size_t)n * sizeof *q->zp);
     if (!q->scale || !q->zp) {
@@ -96,10 +97,10 @@ static inline int32_t quantize(float v, float scale, int32_t zp, int32_t lo, int
     return r <= (float)lo ? lo : r >= (float)hi ? hi : (int32_t)r;
 }
 
-#define Q_STORE(E, T, LO, HI)                                                                   \
-    case E:                                                                                     \
-        for (int64_t i = e0; i < e1; i++)                                                       \
-            ((T *)j->y)[i] = (T)quantize(xf[i - e0], s, z, LO, HI);                             \
+#define Q_STORE(E, T, LO, HI)                                                                                          \
+    case E:                                                                                                            \
+        for (int64_t i = e0; i < e1; i++)                                                                              \
+            ((T *)j->y)[i] = (T)quantize(xf[i - e0], s, z, LO, HI);                                                    \
         break;
 
 static void quant_range(void *arg, int64_t b, int64_t e)
@@ -157,10 +158,10 @@ typedef struct dequant_job {
     float *y;
 } dequant_job;
 
-#define DQ_CASE(E, T)                                                                           \
-    case E:                                                                                     \
-        for (int64_t i = e0; i < e1; i++)                                                       \
-            j->y[i] = (float)((int64_t)((const T *)j->x)[i] - z) * s;                           \
+#define DQ_CASE(E, T)                                                                                                  \
+    case E:                                                                                                            \
+        for (int64_t i = e0; i < e1; i++)                                                                              \
+            j->y[i] = (float)((int64_t)((const T *)j->x)[i] - z) * s;                                                  \
         break;
 
 static void dequant_range(void *arg, int64_t b, int64_t e)

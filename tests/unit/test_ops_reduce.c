@@ -17,8 +17,7 @@ typedef struct io {
 } io;
 
 /* A one-node model with graph inputs ins and outputs outs (unknown shapes). */
-static pbw model(const char *op, int64_t opset, int nin, const io *ins, int nout, const io *outs, int nattr,
-                 pbw *attrs)
+static pbw model(const char *op, int64_t opset, int nin, const io *ins, int nout, const io *outs, int nattr, pbw *attrs)
 {
     const char *in_names[8], *out_names[4];
     pbw vis[8], ovis[4];
@@ -117,7 +116,8 @@ TEST(nll_ignore_index_may_lie_outside_the_classes)
     float loss;
     CHECK_OK(run_loss(s, 1, -100, &loss)); /* the mean is over the counted label only */
     CHECK_NEAR(loss, 2, 1e-6);
-    CHECK_ERR(run_loss(s, 1, -99, &loss), TETHER_ERR_RUNTIME, "label -99 at position 1 is out of range [0, 3) and is not the ignore_index");
+    CHECK_ERR(run_loss(s, 1, -99, &loss), TETHER_ERR_RUNTIME,
+              "label -99 at position 1 is out of range [0, 3) and is not the ignore_index");
     CHECK_OK(run_loss(s, -100, -100, &loss)); /* nothing counted: 0 / 0 */
     CHECK(isnan(loss));
     tether_session_free(s);
@@ -161,7 +161,8 @@ static tether_session *topk_session(int largest)
 
 static tether_status run_topk(tether_session *s, float *x, int64_t n, int64_t k, tether_outputs **out)
 {
-    tether_tensor in[2] = {tensor("x", TETHER_DTYPE_FLOAT, 1, &n, x), tensor("k", TETHER_DTYPE_INT64, 1, (int64_t[]){1}, &k)};
+    tether_tensor in[2] = {tensor("x", TETHER_DTYPE_FLOAT, 1, &n, x),
+                           tensor("k", TETHER_DTYPE_INT64, 1, (int64_t[]){1}, &k)};
     return tether_session_run(s, in, 2, out);
 }
 
@@ -464,13 +465,15 @@ TEST(cumsum_checks_its_axis_and_wraps_integers)
 
 TEST(quantize_rounds_half_to_even_and_saturates)
 {
-    io ins[3] = {{"x", TETHER_DTYPE_FLOAT, 1, {8}}, {"s", TETHER_DTYPE_FLOAT, -1, {0}}, {"z", TETHER_DTYPE_INT8, -1, {0}}};
+    io ins[3] = {
+        {"x", TETHER_DTYPE_FLOAT, 1, {8}}, {"s", TETHER_DTYPE_FLOAT, -1, {0}}, {"z", TETHER_DTYPE_INT8, -1, {0}}};
     io outs[1] = {{"y", TETHER_DTYPE_INT8, -1, {0}}};
     tether_session *s = must_open(model("QuantizeLinear", 13, 3, ins, 1, outs, 0, NULL));
     float x[8] = {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, 1e9f, -1e9f, NAN}, scale = 1;
     int8_t zp = 1;
     tether_tensor in[3] = {tensor("x", TETHER_DTYPE_FLOAT, 1, (int64_t[]){8}, x),
-                           tensor("s", TETHER_DTYPE_FLOAT, 0, NULL, &scale), tensor("z", TETHER_DTYPE_INT8, 0, NULL, &zp)};
+                           tensor("s", TETHER_DTYPE_FLOAT, 0, NULL, &scale),
+                           tensor("z", TETHER_DTYPE_INT8, 0, NULL, &zp)};
     tether_outputs *out;
     CHECK_OK(tether_session_run(s, in, 3, &out));
     const int8_t *y = tether_outputs_get(out, 0)->data;
@@ -497,7 +500,8 @@ TEST(quantize_per_axis_scales_must_match_the_axis)
 TEST(dynamic_quantize_of_zeros_is_zero)
 {
     io ins[1] = {{"x", TETHER_DTYPE_FLOAT, 1, {4}}};
-    io outs[3] = {{"y", TETHER_DTYPE_UINT8, -1, {0}}, {"s", TETHER_DTYPE_FLOAT, -1, {0}}, {"z", TETHER_DTYPE_UINT8, -1, {0}}};
+    io outs[3] = {
+        {"y", TETHER_DTYPE_UINT8, -1, {0}}, {"s", TETHER_DTYPE_FLOAT, -1, {0}}, {"z", TETHER_DTYPE_UINT8, -1, {0}}};
     tether_session *s = must_open(model("DynamicQuantizeLinear", 11, 1, ins, 3, outs, 0, NULL));
     float x[4] = {0, 0, 0, 0};
     tether_tensor in = tensor("x", TETHER_DTYPE_FLOAT, 1, (int64_t[]){4}, x);
@@ -513,7 +517,9 @@ TEST(dynamic_quantize_of_zeros_is_zero)
 
 TEST(matmul_integer_checks_zero_points)
 {
-    io ins[3] = {{"a", TETHER_DTYPE_UINT8, 2, {2, 3}}, {"b", TETHER_DTYPE_UINT8, 2, {3, 2}}, {"za", TETHER_DTYPE_UINT8, 1, {-1}}};
+    io ins[3] = {{"a", TETHER_DTYPE_UINT8, 2, {2, 3}},
+                 {"b", TETHER_DTYPE_UINT8, 2, {3, 2}},
+                 {"za", TETHER_DTYPE_UINT8, 1, {-1}}};
     io outs[1] = {{"y", TETHER_DTYPE_INT32, -1, {0}}};
     tether_session *s = must_open(model("MatMulInteger", 10, 3, ins, 1, outs, 0, NULL));
     uint8_t a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {1, 0, 0, 1, 1, 1}, za[3] = {1, 2, 3};
