@@ -27,7 +27,8 @@ typedef struct tt_kctx {
     int n_in, n_out;
     tt_value *const *in;          /* per input: NULL when omitted */
     tt_value *const *out;         /* per output: a tensor already allocated when infer fixed its
-                                     shape, else kind NONE for the kernel to fill (NULL: omitted) */
+                                     shape, else kind NONE for the kernel to fill. Never NULL: an
+                                     output the model omits gets a scratch value (tt_kout_wanted) */
     void *state;                  /* from prepare */
 } tt_kctx;
 
@@ -77,7 +78,8 @@ static inline tt_tensor *tt_kout(const tt_kctx *c, int i)
 {
     return i < c->n_out && c->out[i] && c->out[i]->kind == TT_KIND_TENSOR ? &c->out[i]->t : NULL;
 }
-static inline bool tt_kout_wanted(const tt_kctx *c, int i) { return i < c->n_out && c->out[i] != NULL; }
+/* Whether the model uses output i (an unused one still has a value to write into). */
+static inline bool tt_kout_wanted(const tt_kctx *c, int i) { return i < c->n_out && c->node->outputs[i] >= 0; }
 /* Allocates output i (when infer could not fix its shape) and returns it in *t. */
 tt_status tt_kctx_alloc(tt_kctx *c, int i, tt_dtype dtype, int rank, const int64_t *dims, tt_tensor **t);
 /* Runs subgraph g of this node: inputs bound to g's inputs in order (borrowed), outputs

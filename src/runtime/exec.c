@@ -157,12 +157,24 @@ tt_status tt_exec_node(tt_frame *f, int ni)
         tout[k].rank = -1;
         outv[k] = n->outputs[k] >= 0 ? &f->vals[n->outputs[k]] : NULL;
     }
+    /* an output the model leaves unnamed still gets a value to write into, so no kernel
+     * has to guard against it; it is dropped after the run */
+    tt_value *scratch = NULL;
+    for (int k = 0; k < nout; k++) {
+        if (outv[k])
+            continue;
+        if (!scratch && !(scratch = tt_calloc((size_t)nout, sizeof *scratch))) {
+            tt_free(heap);
+            return tt_error(TETHER_ERR_NO_MEMORY, "out of memory running node '%s'", n->name);
+        }
+        outv[k] = &scratch[k];
+    }
     tt_ictx ic = {.node = n, .n_in = nin, .n_out = nout, .in = tinp, .val = val, .out = tout, .concrete = true};
     s = op->infer(&ic);
 
     /* outputs whose shapes are now fixed are allocated here; the rest by the kernel */
     for (int k = 0; k < nout && s == TT_OK; k++) {
-        if (!outv[k] || !tt_type_static(&tout[k]))
+        if (!tt_type_static(&tout[k]))
             continue;
         tt_tensor *t = &outv[k]->t;
         s = tt_tensor_init(t, tout[k].dtype, tout[k].rank, tout[k].dims);
@@ -194,7 +206,7 @@ tt_status tt_exec_node(tt_frame *f, int ni)
             tt_profile_add(op, tt_profile_now_ns() - t0);
     }
     for (int k = 0; k < nout && s == TT_OK; k++) {
-        if (outv[k] && outv[k]->kind == TT_KIND_NONE && tout[k].kind != TT_KIND_OPTIONAL &&
+        if (n->outputs[k] >= 0 && outv[k]->kind == TT_KIND_NONE && tout[k].kind != TT_KIND_OPTIONAL &&
             g->values[n->outputs[k]].type.kind != TT_KIND_OPTIONAL)
             s = tt_op_error(n, TETHER_ERR_INTERNAL, "the kernel produced no value for output %d", k);
     }
@@ -204,15 +216,14 @@ tt_status tt_exec_node(tt_frame *f, int ni)
             fl = op->flops(&ic);
         } else {
             for (int k = 0; k < nout; k++)
-                if (outv[k] && outv[k]->kind == TT_KIND_TENSOR)
+                if (n->outputs[k] >= 0 && outv[k]->kind == TT_KIND_TENSOR)
                     fl += (uint64_t)tt_tensor_numel(&outv[k]->t);
         }
         f->run->flops += fl;
     }
     if (s != TT_OK) {
         for (int k = 0; k < nout; k++)
-            if (outv[k])
-                tt_value_release(outv[k]);
+            tt_value_release(outv[k]);
     } else {
         for (int k = 0; k < nin; k++)
             consume(f, n->inputs[k]);
@@ -221,6 +232,11 @@ tt_status tt_exec_node(tt_frame *f, int ni)
         for (int k = 0; k < nout; k++)
             if (n->outputs[k] >= 0 && f->remaining[n->outputs[k]] == 0)
                 tt_value_release(&f->vals[n->outputs[k]]);
+    }
+    if (scratch) {
+        for (int k = 0; k < nout; k++)
+            tt_value_release(&scratch[k]);
+        tt_free(scratch);
     }
     tt_free(heap);
     return s;

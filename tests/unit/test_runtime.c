@@ -156,6 +156,28 @@ TEST(runtime_errors_name_the_node_and_leave_the_session_usable)
     ob_free(&m);
 }
 
+TEST(an_unnamed_output_is_computed_and_dropped)
+{
+    /* TopK's values output is left unnamed: the kernel still has somewhere to write */
+    int64_t k = 2;
+    pbw kk = ob_tensor("k", TETHER_DTYPE_INT64, 1, (int64_t[]){1}, &k, sizeof k);
+    pbw x = ob_input("x", TETHER_DTYPE_FLOAT, 1, (int64_t[]){5});
+    pbw i = ob_output("i", TETHER_DTYPE_INT64, 1, (int64_t[]){2});
+    pbw n = ob_node("TopK", 2, (const char *[]){"x", "k"}, 2, (const char *[]){"", "i"}, 0, NULL);
+    pbw g = ob_graph("topk", 1, &n, 1, &kk, 1, &x, 1, &i);
+    pbw m = ob_model(13, &g);
+    tether_session *s = open_bytes(&m, 1);
+    float xv[5] = {3, 9, 1, 7, 5};
+    tether_tensor in = {.name = "x", .dtype = TETHER_DTYPE_FLOAT, .rank = 1, .dims = {5}, .data = xv, .size = 20};
+    tether_outputs *out;
+    CHECK_OK(tether_session_run(s, &in, 1, &out));
+    const int64_t *iv = tether_outputs_get(out, 0)->data;
+    CHECK(iv[0] == 1 && iv[1] == 3);
+    tether_outputs_free(out);
+    tether_session_free(s);
+    ob_free(&m);
+}
+
 TEST(a_run_limit_stops_a_loop_that_never_ends)
 {
     /* Loop with no trip count whose condition stays true: only the limit ends it */
