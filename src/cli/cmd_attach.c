@@ -71,11 +71,16 @@ int tt_cmd_attach(int argc, char **argv)
         cJSON_Delete(r);
         return 0;
     }
-    if (a.ordinal >= 0)
-        printf("attached eia:%d  %s  %s  %.2f GiB  %.3f TFLOPS  %s\n", a.ordinal, a.id, a.type,
-               a.memory_bytes / 1073741824.0, a.tflops, a.endpoint);
+    char rate[32];
+    if (a.tflops >= 1)
+        snprintf(rate, sizeof rate, "%.2f TFLOPS", a.tflops);
     else
-        printf("attached %s  %s  %.2f GiB  %.3f TFLOPS  %s (not visible to this process: TETHER_VISIBLE_DEVICES)\n",
-               a.id, a.type, a.memory_bytes / 1073741824.0, a.tflops, a.endpoint);
+        snprintf(rate, sizeof rate, "%.1f GFLOPS", a.tflops * 1e3);
+    if (a.ordinal >= 0)
+        printf("attached eia:%d  %s  %s  %.2f GiB  %s  %s\n", a.ordinal, a.id, a.type, a.memory_bytes / 1073741824.0,
+               rate, a.endpoint);
+    else
+        printf("attached %s  %s  %.2f GiB  %s  %s (not visible to this process: TETHER_VISIBLE_DEVICES)\n", a.id,
+               a.type, a.memory_bytes / 1073741824.0, rate, a.endpoint);
     return 0;
 }

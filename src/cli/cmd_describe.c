@@ -116,7 +116,10 @@ int tt_cmd_describe(int argc, char **argv)
             const tt_accel_health *h = &jobs[i].h;
             char mem[64], rate[32];
             snprintf(mem, sizeof mem, "%.1f/%.1f MiB", h->memory_used / 1048576.0, h->memory_quota / 1048576.0);
-            snprintf(rate, sizeof rate, "%.3f TFLOPS", h->tflops);
+            if (h->tflops >= 1)
+                snprintf(rate, sizeof rate, "%.2f TFLOPS", h->tflops);
+            else
+                snprintf(rate, sizeof rate, "%.1f GFLOPS", h->tflops * 1e3);
             printf("eia:%-3d %-12s %-36s %-11s %-20s %-18s %s\n", a[i].ordinal, a[i].type, a[i].id, h->status, mem,
                    rate, a[i].endpoint);
             if (h->reason[0])

@@ -92,6 +92,8 @@ bool tt_rconn_broken(tt_rconn *c)
 
 const tt_endpoint *tt_rconn_endpoint(const tt_rconn *c) { return &c->ep; }
 
+int tt_rconn_fd(const tt_rconn *c) { return c->fd; }
+
 void tt_rconn_set_label(tt_rconn *c, const char *label) { snprintf(c->label, sizeof c->label, "%s", label); }
 
 /* Called with c->lock held. Wakes every waiter; the socket is shut so a reader blocked in

@@ -43,5 +43,7 @@ const tt_endpoint *tt_rconn_endpoint(const tt_rconn *c);
 /* Names the accelerator in error messages (slot id, else the endpoint). */
 void tt_rconn_set_label(tt_rconn *c, const char *label);
 void tt_rconn_close(tt_rconn *c);
+/* The socket, for tests that must misbehave on a live connection. */
+int tt_rconn_fd(const tt_rconn *c);
 
 #endif

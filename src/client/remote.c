@@ -189,9 +189,16 @@ static tt_status open_handle(tt_remote *r, tt_rconn *c, int64_t deadline, tt_rep
 static tt_status link_new(tt_remote *r, int64_t deadline, tt_arena *a, tt_msg_open_reply *info, rlink **out)
 {
     tt_rconn *c;
-    TT_TRY(tt_rconn_open(&r->ep, r->att.id, r->token, deadline, &c));
-    tt_reply rep;
-    tt_status st = open_handle(r, c, deadline, &rep);
+    tt_status st = tt_rconn_connect(&r->ep, deadline, &c);
+    if (st != TT_OK)
+        return tt_error_prefix(st, "accelerator %s: ", r->att.id);
+    tt_rconn_set_label(c, r->att.id);
+    st = tt_rconn_hello(c, deadline, NULL);
+    if (st == TT_OK)
+        st = tt_rconn_auth(c, r->att.id, r->token, deadline, NULL);
+    tt_reply rep = {0};
+    if (st == TT_OK)
+        st = open_handle(r, c, deadline, &rep);
     tt_msg_open_reply m;
     tt_arena tmp;
     tt_arena_init(&tmp);
