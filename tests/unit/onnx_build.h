@@ -24,6 +24,8 @@ typedef struct pbw {
 
 static inline void pbw_put(pbw *w, const void *p, size_t n)
 {
+    if (n == 0) /* empty messages (a scalar's shape) may have no buffer: memcpy(NULL) is UB */
+        return;
     if (w->len + n > w->cap) {
         w->cap = (w->len + n) * 2 + 64;
         w->buf = realloc(w->buf, w->cap);
