@@ -17,6 +17,8 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#define CAPPED_SLACK_S 0.010
+
 tt_status tt_job_new(tt_job_kind kind, tt_conn *c, uint32_t req_id, tt_job **out)
 {
     tt_job *j = tt_calloc(1, sizeof *j);
@@ -184,8 +186,11 @@ static void *worker_main(void *arg)
         double est = cost_s(srv, s, atomic_load(&m->last_flops), atomic_load(&m->last_ns));
         srv->vtime = s->vtag;
         s->vtag += est;
+        /* a dispatch that comes a little late (a worker waking up, a client between two
+         * requests) keeps its place: losing that time at every run would hold the slot
+         * below its rate, and the credit is too small to let a slot burst meaningfully */
         if (srv->cfg.sched == TT_SCHED_CAPPED)
-            s->ready_at = fmax(s->ready_at, now) + est;
+            s->ready_at = fmax(s->ready_at, now - CAPPED_SLACK_S) + est;
         j->charged = est;
         pthread_mutex_unlock(&srv->sched_lock);
 
