@@ -270,14 +270,20 @@ static tt_status link_renew(tt_remote *r, uint64_t gen, int64_t deadline)
 
 /* ---- running ---------------------------------------------------------------------- */
 
+static _Thread_local tt_remote_timing g_last_timing;
+
+tt_remote_timing tt_remote_last_timing(void) { return g_last_timing; }
+
 static tt_status decode_outputs(tether_session *s, tt_reply *rep, tether_outputs **out)
 {
     tt_rd rd;
     tt_rd_init(&rd, tt_reply_data(rep), rep->len);
     uint64_t flops = tt_rd_u64(&rd, "flops");
-    tt_rd_u64(&rd, "queue time");
-    tt_rd_u64(&rd, "compute time");
+    tt_remote_timing timing;
+    timing.queue_ns = tt_rd_u64(&rd, "queue time");
+    timing.compute_ns = tt_rd_u64(&rd, "compute time");
     TT_TRY(tt_rd_done(&rd, "RUN reply", false));
+    g_last_timing = timing;
     tt_arena a;
     tt_arena_init(&a);
     tt_wire_tensor *t;

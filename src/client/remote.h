@@ -12,4 +12,11 @@ bool tt_target_is_remote(const char *target);
 tt_status tt_remote_open(const char *path, const void *model, size_t size, const tether_session_config *cfg,
                          tether_session **out);
 
+/* What the server said of this thread's latest successful remote run: time queued for the
+ * scheduler and time computing. The rest of the run's latency is the transport's. */
+typedef struct tt_remote_timing {
+    uint64_t queue_ns, compute_ns;
+} tt_remote_timing;
+tt_remote_timing tt_remote_last_timing(void);
+
 #endif

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #define CAPPED_SLACK_S 0.010
+#define IDLE_GRACE_S 0.010
 
 tt_status tt_job_new(tt_job_kind kind, tt_conn *c, uint32_t req_id, tt_job **out)
 {
@@ -225,6 +226,8 @@ static void *worker_main(void *arg)
             s->c.bytes_in += bytes_in;
             s->c.bytes_out += bytes_out;
         }
+        if (!s->queued && !s->running)
+            s->idle_since = tt_mono_s();
         /* the correction may have made a slot eligible sooner than a sleeper expects */
         if (actual < charged && s->queued)
             pthread_cond_broadcast(&srv->sched_cond);
@@ -345,8 +348,10 @@ void tt_sched_submit(tt_server *srv, tt_job *j)
         return;
     }
     tt_slot *s = j->slot;
-    if (!s->queued && !s->running)
-        s->vtag = fmax(s->vtag, srv->vtime); /* back from idle: no credit for the idle time */
+    /* back from idle: no credit for the idle time. A pause shorter than the grace is not
+     * idleness but a client turning a reply around, and keeps the slot's place. */
+    if (!s->queued && !s->running && tt_mono_s() - s->idle_since > IDLE_GRACE_S)
+        s->vtag = fmax(s->vtag, srv->vtime);
     if (s->q_tail)
         s->q_tail->next = j;
     else

@@ -53,6 +53,7 @@ typedef struct tt_slot {
     int queued, running;
     double vtag;         /* fair-share virtual finish tag, in seconds of this slot's rate */
     double ready_at;     /* capped mode: monotonic seconds before which the slot may not start */
+    double idle_since;   /* monotonic seconds when the slot last ran out of work */
 } tt_slot;
 
 /* Builds the slots from the configuration (types resolved, rates from the peak). */
