@@ -33,6 +33,7 @@ void tt_config_defaults(tt_server_config *c)
     c->max_request = 1ull << 30;
     c->max_conns = 1024;
     c->warm_cache = 8;
+    c->inline_us = 50;
 }
 
 tt_status tt_parse_bytes(const char *s, uint64_t *out)
@@ -226,6 +227,7 @@ tt_status tt_config_set(tt_server_config *c, const char *key, const char *v)
         {"frame-timeout", 1, 86400, offsetof(tt_server_config, frame_timeout_s), false},
         {"max-conns", 1, 1000000, offsetof(tt_server_config, max_conns), false},
         {"warm-cache", 0, 1024, offsetof(tt_server_config, warm_cache), false},
+        {"inline-us", 0, 100000, offsetof(tt_server_config, inline_us), false},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         if (strcmp(key, ints[i].key) != 0)
@@ -315,6 +317,8 @@ void tt_config_usage(FILE *f)
             "  --max-request BYTES    largest inference request (default 1GiB)\n"
             "  --max-conns N          connections at once (default 1024)\n"
             "  --warm-cache N         opened models kept warm after their last user (default 8)\n"
+            "  --inline-us N          inferences that took under N us run on the I/O thread when\n"
+            "                         a worker would take them at once anyway (default 50; 0: never)\n"
             "  --metrics HOST:PORT    serve Prometheus metrics at http://HOST:PORT/metrics\n"
             "  --port-file FILE       write the TCP port here once listening\n"
             "  -h, --help             this text;  --version\n\n"

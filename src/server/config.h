@@ -50,6 +50,7 @@ typedef struct tt_server_config {
     uint64_t max_request;        /* largest RUN request */
     int max_conns;
     int warm_cache;              /* opened models kept warm after their last user leaves */
+    int inline_us;               /* inferences shorter than this may run on the loop thread */
     char port_file[1024];        /* write the bound TCP port here once listening (tests) */
     char metrics_listen[300];    /* Prometheus /metrics on HOST:PORT ("" off) */
 } tt_server_config;

@@ -212,7 +212,8 @@ static void on_run(tt_conn *c, const tt_frame_hdr *h, uint8_t *payload)
         tt_job_free(j);
         return;
     }
-    tt_sched_submit(c->srv, j);
+    if (!tt_sched_run_inline(c->srv, j))
+        tt_sched_submit(c->srv, j);
 }
 
 void tt_request_dispatch(tt_conn *c, const tt_frame_hdr *h, uint8_t *payload)

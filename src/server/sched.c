@@ -157,6 +157,68 @@ static tt_status run_job(tt_server *srv, tt_job *j, int64_t started_ns, uint64_t
     return st;
 }
 
+/* Charges j to its slot as it starts (sched_lock held): the estimate from the model's
+ * previous run moves the slot's fair-share tag and, capped, its earliest next start. */
+static void dispatch_locked(tt_server *srv, tt_slot *s, tt_job *j, double now)
+{
+    s->running++;
+    srv->running++;
+    tt_model_entry *m = j->model;
+    double est = cost_s(srv, s, atomic_load(&m->last_flops), atomic_load(&m->last_ns));
+    srv->vtime = s->vtag;
+    s->vtag += est;
+    /* a dispatch that comes a little late (a worker waking up, a client between two
+     * requests) keeps its place: losing that time at every run would hold the slot
+     * below its rate, and the credit is too small to let a slot burst meaningfully */
+    if (srv->cfg.sched == TT_SCHED_CAPPED)
+        s->ready_at = fmax(s->ready_at, now - CAPPED_SLACK_S) + est;
+    j->charged = est;
+}
+
+/* Runs a dispatched job (sched_lock not held), frees it, and settles the slot's account
+ * and counters (taking sched_lock). */
+static void execute(tt_server *srv, tt_slot *s, tt_job *j)
+{
+    tt_model_entry *m = j->model;
+    uint64_t flops = 0, ns = 0, bytes_out = 0;
+    int64_t started = tt_now_ns();
+    tt_status st = TT_OK;
+    bool skipped = conn_dead(j->conn); /* nobody is waiting for this answer */
+    if (!skipped) {
+        st = run_job(srv, j, started, &flops, &ns, &bytes_out);
+        if (st == TT_OK) {
+            atomic_store(&m->last_flops, flops);
+            atomic_store(&m->last_ns, ns);
+        }
+    }
+    double actual = skipped || st != TT_OK ? 0 : cost_s(srv, s, flops, ns);
+    uint64_t queue_ns = (uint64_t)(started - j->enqueued_ns), bytes_in = j->len;
+    double charged = j->charged;
+    tt_job_free(j);
+
+    pthread_mutex_lock(&srv->sched_lock);
+    s->running--;
+    srv->running--;
+    s->vtag += actual - charged;
+    if (srv->cfg.sched == TT_SCHED_CAPPED)
+        s->ready_at += actual - charged;
+    if (!skipped) {
+        s->c.inferences += st == TT_OK;
+        s->c.errors += st != TT_OK;
+        s->c.flops += flops;
+        s->c.queue_ns += queue_ns;
+        s->c.compute_ns += ns;
+        s->c.bytes_in += bytes_in;
+        s->c.bytes_out += bytes_out;
+    }
+    if (!s->queued && !s->running)
+        s->idle_since = tt_mono_s();
+    /* the correction may have made a slot eligible sooner than a sleeper expects */
+    if (actual < charged && s->queued)
+        pthread_cond_broadcast(&srv->sched_cond);
+    pthread_mutex_unlock(&srv->sched_lock);
+}
+
 static void *worker_main(void *arg)
 {
     tt_server *srv = arg;
@@ -182,58 +244,39 @@ static void *worker_main(void *arg)
         if (!s->q_head)
             s->q_tail = NULL;
         s->queued--;
-        s->running++;
-        tt_model_entry *m = j->model;
-        double est = cost_s(srv, s, atomic_load(&m->last_flops), atomic_load(&m->last_ns));
-        srv->vtime = s->vtag;
-        s->vtag += est;
-        /* a dispatch that comes a little late (a worker waking up, a client between two
-         * requests) keeps its place: losing that time at every run would hold the slot
-         * below its rate, and the credit is too small to let a slot burst meaningfully */
-        if (srv->cfg.sched == TT_SCHED_CAPPED)
-            s->ready_at = fmax(s->ready_at, now - CAPPED_SLACK_S) + est;
-        j->charged = est;
+        dispatch_locked(srv, s, j, now);
         pthread_mutex_unlock(&srv->sched_lock);
-
-        uint64_t flops = 0, ns = 0, bytes_out = 0;
-        int64_t started = tt_now_ns();
-        tt_status st = TT_OK;
-        bool skipped = conn_dead(j->conn); /* nobody is waiting for this answer */
-        if (!skipped) {
-            st = run_job(srv, j, started, &flops, &ns, &bytes_out);
-            if (st == TT_OK) {
-                atomic_store(&m->last_flops, flops);
-                atomic_store(&m->last_ns, ns);
-            }
-        }
-
-        double actual = skipped || st != TT_OK ? 0 : cost_s(srv, s, flops, ns);
-        uint64_t queue_ns = (uint64_t)(started - j->enqueued_ns), bytes_in = j->len;
-        double charged = j->charged;
-        tt_job_free(j);
-
+        execute(srv, s, j);
         pthread_mutex_lock(&srv->sched_lock);
-        s->running--;
-        s->vtag += actual - charged;
-        if (srv->cfg.sched == TT_SCHED_CAPPED)
-            s->ready_at += actual - charged;
-        if (!skipped) {
-            s->c.inferences += st == TT_OK;
-            s->c.errors += st != TT_OK;
-            s->c.flops += flops;
-            s->c.queue_ns += queue_ns;
-            s->c.compute_ns += ns;
-            s->c.bytes_in += bytes_in;
-            s->c.bytes_out += bytes_out;
-        }
-        if (!s->queued && !s->running)
-            s->idle_since = tt_mono_s();
-        /* the correction may have made a slot eligible sooner than a sleeper expects */
-        if (actual < charged && s->queued)
-            pthread_cond_broadcast(&srv->sched_cond);
     }
     pthread_mutex_unlock(&srv->sched_lock);
     return NULL;
+}
+
+bool tt_sched_run_inline(tt_server *srv, tt_job *j)
+{
+    tt_model_entry *m = j->model;
+    uint64_t last_ns = atomic_load(&m->last_ns);
+    if (last_ns == 0 || last_ns > (uint64_t)srv->cfg.inline_us * 1000)
+        return false;
+    pthread_mutex_lock(&srv->sched_lock);
+    tt_slot *s = j->slot;
+    double now = tt_mono_s();
+    /* exactly what an idle worker would do now: nothing is waiting anywhere (so no order
+     * is at stake), the device has a free worker, and the slot may start */
+    bool ok = srv->running < srv->n_workers && !(srv->cfg.sched == TT_SCHED_CAPPED && s->ready_at > now);
+    for (int i = 0; i < srv->n_slots && ok; i++)
+        ok = srv->slots[i].queued == 0;
+    if (!ok) {
+        pthread_mutex_unlock(&srv->sched_lock);
+        return false;
+    }
+    if (!s->running && now - s->idle_since > IDLE_GRACE_S)
+        s->vtag = fmax(s->vtag, srv->vtime);
+    dispatch_locked(srv, s, j, now);
+    pthread_mutex_unlock(&srv->sched_lock);
+    execute(srv, s, j);
+    return true;
 }
 
 /* ---- background jobs: uploads and opens -------------------------------------------- */

@@ -8,6 +8,7 @@
 #include "core/status.h"
 #include "net/wire.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct tt_server tt_server;
@@ -42,5 +43,10 @@ tt_status tt_sched_start(tt_server *srv);
 /* Stops the workers; queued jobs are dropped (their connections get no reply). */
 void tt_sched_stop(tt_server *srv);
 void tt_sched_submit(tt_server *srv, tt_job *j);
+/* Loop thread: runs an inference at once, on the calling thread, when its model's last run
+ * was short and an idle worker would have taken it now anyway (nothing queued anywhere, a
+ * worker free, the slot within its rate); it is metered like any other. Returns false (j
+ * untouched) otherwise. */
+bool tt_sched_run_inline(tt_server *srv, tt_job *j);
 
 #endif

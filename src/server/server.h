@@ -48,6 +48,7 @@ struct tt_server {
     pthread_t bg_threads[2];
     int n_bg;
     bool sched_stop;
+    int running;                 /* inferences running, all slots */
     double vtime;                /* fair-share virtual time: the tag of the latest dispatch */
 
     tt_cache cache;
