@@ -93,6 +93,24 @@ static inline pbw bench_dense(int k, int n)
     return ob_model(13, &g);
 }
 
+/* ResNet-50's input and output sizes with next to no compute: x float[1,3,224,224] → the
+ * first 1000 values, float[1,1000]. Measures what moving those bytes costs, alone. */
+static inline pbw bench_io_model(void)
+{
+    int64_t shape[2] = {1, 3 * 224 * 224}, starts[1] = {0}, ends[1] = {1000}, axes[1] = {1};
+    pbw inits[4] = {ob_tensor("shape", TETHER_DTYPE_INT64, 1, (int64_t[]){2}, shape, sizeof shape),
+                    ob_tensor("starts", TETHER_DTYPE_INT64, 1, (int64_t[]){1}, starts, sizeof starts),
+                    ob_tensor("ends", TETHER_DTYPE_INT64, 1, (int64_t[]){1}, ends, sizeof ends),
+                    ob_tensor("axes", TETHER_DTYPE_INT64, 1, (int64_t[]){1}, axes, sizeof axes)};
+    pbw x = ob_input("input", TETHER_DTYPE_FLOAT, 4, (int64_t[]){1, 3, 224, 224});
+    pbw y = ob_output("output", TETHER_DTYPE_FLOAT, 2, (int64_t[]){1, 1000});
+    pbw nodes[2] = {ob_node("Reshape", 2, (const char *[]){"input", "shape"}, 1, (const char *[]){"flat"}, 0, NULL),
+                    ob_node("Slice", 4, (const char *[]){"flat", "starts", "ends", "axes"}, 1,
+                            (const char *[]){"output"}, 0, NULL)};
+    pbw g = ob_graph("io", 2, nodes, 4, inits, 1, &x, 1, &y);
+    return ob_model(13, &g);
+}
+
 static inline void bench_write(const char *path, const pbw *m)
 {
     FILE *f = fopen(path, "wb");

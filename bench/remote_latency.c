@@ -1,8 +1,9 @@
-/* Added latency of a remote run over a local one, on loopback: for a tiny model and for
- * ResNet-50, local and remote runs alternate (same process, same engine, same inputs); the
- * table puts remote − local next to what the transport alone costs (remote latency minus
- * the server's own queue + compute time), a raw TCP round trip carrying the same bytes,
- * and a memcpy of them. Goals: remote − local ≤ 0.3 ms (ResNet-50), ≤ 60 µs (tiny).
+/* Added latency of a remote run over a local one, on loopback: for a tiny model, for a
+ * model with ResNet-50's input and output sizes but next to no compute, and for ResNet-50,
+ * local and remote runs alternate (same process, same engine, same inputs); the table puts
+ * remote − local next to what the transport alone costs (remote latency minus the server's
+ * own queue + compute time), a raw TCP round trip carrying the same bytes, and a memcpy of
+ * them. Goals: remote − local ≤ 0.3 ms (ResNet-50), ≤ 60 µs (tiny).
  *
  * usage: bench_remote_latency [--runs-tiny N] [--runs-big N] [--no-resnet] [--inline-us N (tetherd's)] */
 #include "bench_common.h"
@@ -222,7 +223,7 @@ int main(int argc, char **argv)
     if (tt_attach("whole", s.endpoint, &a) != TETHER_OK)
         BENCH_DIE("%s", tether_last_error());
 
-    row rows[2];
+    row rows[3];
     int n = 0;
     char tiny[400], big[400];
     snprintf(tiny, sizeof tiny, "%s/tiny.onnx", bench_root);
@@ -230,6 +231,12 @@ int main(int argc, char **argv)
     bench_write(tiny, &m);
     ob_free(&m);
     measure("tiny (64x64 dense)", tiny, runs_tiny, 60, &s, &rows[n++]);
+    char io[400];
+    snprintf(io, sizeof io, "%s/io.onnx", bench_root);
+    m = bench_io_model();
+    bench_write(io, &m);
+    ob_free(&m);
+    measure("resnet50-sized I/O", io, runs_tiny / 3, 300, &s, &rows[n++]);
     if (resnet) {
         if (bench_torch_model("resnet50", big, sizeof big))
             measure("resnet50", big, runs_big, 300, &s, &rows[n++]);

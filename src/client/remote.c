@@ -57,8 +57,9 @@ bool tt_target_is_remote(const char *t)
 /* ---- model bytes and their hash ---------------------------------------------------- */
 
 /* Hashing a large model on every open would dominate the time to the first inference, so
- * the hash of a file is remembered under its path, device, inode, size and mtime. */
-static bool hash_cache_file(const char *path, const struct stat *st, char *out, size_t n)
+ * the hash of a file is remembered in $TETHER_HOME/hashes/, under a digest of the file's
+ * real path, device, inode, size and mtime: a changed file is hashed again. */
+static bool hash_cache_file(const char *path, const struct stat *st, char *dir, size_t dn, char *out, size_t n)
 {
     char home[1024], real[PATH_MAX], key[PATH_MAX + 128];
     if (tt_tether_home(home, sizeof home) != TT_OK || !realpath(path, real)) {
@@ -72,14 +73,15 @@ static bool hash_cache_file(const char *path, const struct stat *st, char *out, 
     char hex[2 * TT_SHA256_LEN + 1];
     tt_sha256(key, (size_t)k, d);
     tt_hex(d, sizeof d, hex);
-    snprintf(out, n, "%s/hashes/%s", home, hex);
+    snprintf(dir, dn, "%s/hashes", home);
+    snprintf(out, n, "%s/%s", dir, hex);
     return true;
 }
 
 static bool hash_cache_get(const char *path, const struct stat *st, uint8_t hash[TT_WIRE_HASH_LEN])
 {
-    char file[1200], text[2 * TT_WIRE_HASH_LEN + 2] = "";
-    if (!hash_cache_file(path, st, file, sizeof file))
+    char dir[1100], file[1200], text[2 * TT_WIRE_HASH_LEN + 2] = "";
+    if (!hash_cache_file(path, st, dir, sizeof dir, file, sizeof file))
         return false;
     int fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -97,23 +99,17 @@ static bool hash_cache_get(const char *path, const struct stat *st, uint8_t hash
     return true;
 }
 
+/* Best effort: a hash that cannot be remembered is computed again next time. */
 static void hash_cache_put(const char *path, const struct stat *st, const uint8_t hash[TT_WIRE_HASH_LEN])
 {
-    char file[1200], tmp[1230], hex[2 * TT_WIRE_HASH_LEN + 1];
-    if (!hash_cache_file(path, st, file, sizeof file))
+    char dir[1100], file[1200], tmp[1230], hex[2 * TT_WIRE_HASH_LEN + 1];
+    if (!hash_cache_file(path, st, dir, sizeof dir, file, sizeof file))
         return;
-    char *slash = strrchr(file, '/');
+    char *slash = strrchr(dir, '/');
     *slash = 0;
-    char home[1024];
-    snprintf(home, sizeof home, "%s", file);
+    mkdir(dir, 0700); /* the home itself */
     *slash = '/';
-    char *up = strrchr(home, '/');
-    if (up) {
-        *up = 0;
-        mkdir(home, 0700);
-        *up = '/';
-    }
-    mkdir(home, 0700);
+    mkdir(dir, 0700);
     tt_hex(hash, TT_WIRE_HASH_LEN, hex);
     snprintf(tmp, sizeof tmp, "%s.%ld.tmp", file, (long)getpid());
     FILE *f = fopen(tmp, "w");
