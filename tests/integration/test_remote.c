@@ -5,8 +5,11 @@
 #include "client/conn.h"
 #include "core/hash.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
 
 static const char *const cpu_slots[] = {"--slots", "cpu.medium=2,cpu.large=1", NULL};
 
@@ -291,5 +294,57 @@ TEST(server_errors_name_cause_request_and_accelerator)
     th_server_stop(&s);
     ob_free(&m);
 }
+
+#ifdef TETHER_HAVE_MHD
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+TEST(prometheus_metrics_count_inferences)
+{
+    th_fresh_home();
+    char metrics[32];
+    int port = free_port();
+    snprintf(metrics, sizeof metrics, "127.0.0.1:%d", port);
+    th_server s;
+    th_server_start(&s, (const char *const[]){"--slots", "cpu.medium=1", "--metrics", metrics, NULL});
+    tt_attachment a;
+    CHECK_OK(tt_attach("cpu.medium", s.endpoint, &a));
+    pbw m = th_model_dense(4, 4, 1);
+    tether_session *r = th_open(m.buf, m.len, "eia:0", 5000);
+    float x[4] = {1, 2, 3, 4};
+    for (int i = 0; i < 3; i++) {
+        tether_outputs *o;
+        CHECK_OK(th_run_f32(r, x, 1, 4, &o));
+        tether_outputs_free(o);
+    }
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    const char *req = "GET /metrics HTTP/1.0\r\n\r\n";
+    CHECK(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+    static char body[1 << 16];
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof body - 1 && (k = read(fd, body + n, sizeof body - 1 - n)) > 0)
+        n += (size_t)k;
+    body[n] = 0;
+    close(fd);
+    CHECK_STR_CONTAINS(body, "200 OK");
+    CHECK_STR_CONTAINS(body, "tetherd_slot_inferences_total{slot=\"0\",type=\"cpu.medium\"} 3\n");
+    CHECK_STR_CONTAINS(body, "tetherd_slot_attached{slot=\"0\",type=\"cpu.medium\"} 1\n");
+    CHECK_STR_CONTAINS(body, "tetherd_slot_memory_quota_bytes{slot=\"0\",type=\"cpu.medium\"} 1073741824\n");
+    tether_session_free(r);
+    th_server_stop(&s);
+    ob_free(&m);
+}
+#endif
 
 int main(int argc, char **argv) { return th_main(argc, argv); }

@@ -7,7 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define WINDOW_S 1.5
+#define WINDOW_S 2.0
 
 typedef struct load {
     tether_session *s;
@@ -64,8 +64,9 @@ static void saturate(const pbw *m, int n, const char *const *targets, double *ra
     }
 }
 
-static const char *const rate_types[] = {"--type", "r1=64MiB,0.2gflops", "--type", "r2=64MiB,0.4gflops",
-                                         "--type", "r4=64MiB,0.8gflops"};
+/* low enough that a sanitizer build sharing two cores with other tests still keeps up */
+static const char *const rate_types[] = {"--type", "r1=64MiB,0.05gflops", "--type", "r2=64MiB,0.1gflops",
+                                         "--type", "r4=64MiB,0.2gflops"};
 
 TEST(capped_slot_runs_at_its_rate)
 {
@@ -74,14 +75,14 @@ TEST(capped_slot_runs_at_its_rate)
     th_server_start(&s, (const char *const[]){rate_types[2], rate_types[3], "--slots", "r2=1", NULL});
     tt_attachment a;
     CHECK_OK(tt_attach("r2", s.endpoint, &a));
-    CHECK_NEAR(a.tflops, 0.0004, 1e-12);
+    CHECK_NEAR(a.tflops, 0.0001, 1e-12);
     pbw m = th_model_dense(256, 256, 1); /* 2.1 MFLOP per 16-row run */
     double rate;
     saturate(&m, 1, (const char *const[]){"eia:0"}, &rate);
-    CHECK(rate > 0.85 * 0.4e9 && rate < 1.1 * 0.4e9);
+    CHECK(rate > 0.85 * 0.1e9 && rate < 1.1 * 0.1e9);
     tt_accel_health h;
     tt_accel_probe(&a, 3000, &h);
-    CHECK(h.inferences > 100);
+    CHECK(h.inferences > 50); /* ~48 runs/s of 2.1 MFLOP for 2 s */
     th_server_stop(&s);
     ob_free(&m);
 }
@@ -107,7 +108,7 @@ TEST(capped_slots_deliver_in_proportion_to_their_rates)
     saturate(&m, 3, (const char *const[]){"eia:0", "eia:1", "eia:2"}, rate);
     CHECK_NEAR(rate[1] / rate[0], 2.0, 0.3);
     CHECK_NEAR(rate[2] / rate[0], 4.0, 0.6);
-    CHECK(rate[2] < 1.1 * 0.8e9);
+    CHECK(rate[2] < 1.1 * 0.2e9);
     th_server_stop(&s);
     ob_free(&m);
 }
@@ -122,7 +123,7 @@ TEST(lend_mode_lends_idle_capacity)
     pbw m = th_model_dense(256, 256, 3);
     double rate;
     saturate(&m, 1, (const char *const[]){"eia:0"}, &rate);
-    CHECK(rate > 2 * 0.2e9); /* alone on the device: well past its own 0.2 GFLOP/s */
+    CHECK(rate > 2 * 0.05e9); /* alone on the device: well past its own 0.05 GFLOP/s */
     th_server_stop(&s);
     ob_free(&m);
 }
