@@ -361,20 +361,17 @@ TEST(half_sent_frames_and_idle_connections)
         CHECK(read_until_close(half[i], 5000, reply, sizeof reply) >= 0);
         close(half[i]);
     }
-    /* past the connection limit: refused with a reason, the others unharmed */
+    /* past the connection limit: refused with a reason, the others unharmed. Every one of
+     * these ends soon: refused at once, or closed by the idle timeout. */
     int many[320], nmany = 0;
     for (; nmany < 320; nmany++)
         many[nmany] = raw_connect(&s);
-    th_sleep_ms(200);
     int refused = 0;
     for (int i = 0; i < nmany; i++) {
-        struct pollfd p = {.fd = many[i], .events = POLLIN};
-        if (poll(&p, 1, 0) == 1) {
-            long got = read_until_close(many[i], 1000, reply, sizeof reply);
-            tt_frame_hdr h;
-            if (got > TT_WIRE_HEADER && tt_frame_hdr_decode(reply, &h) == TT_OK && h.status == TETHER_ERR_BUSY)
-                refused++;
-        }
+        long got = read_until_close(many[i], 8000, reply, sizeof reply);
+        tt_frame_hdr h;
+        if (got > TT_WIRE_HEADER && tt_frame_hdr_decode(reply, &h) == TT_OK && h.status == TETHER_ERR_BUSY)
+            refused++;
     }
     CHECK(refused >= 15);
     for (int i = 0; i < nmany; i++)
