@@ -450,7 +450,8 @@ void tt_conn_reply_error(tt_conn *c, uint8_t cmd, uint32_t req_id, tt_status st,
 {
     tt_wr w = {0};
     tt_wr_frame_begin(&w);
-    tt_msg_error_encode(&w, msg ? msg : tt_last_error(), c->slot ? c->slot->id : "");
+    /* the copy made at AUTH: the slot's own id may change under its lock (a release) */
+    tt_msg_error_encode(&w, msg ? msg : tt_last_error(), c->accel_id);
     tt_wr_frame_end(&w, (uint8_t)(cmd | TT_CMD_REPLY), (uint8_t)st, req_id, 0);
     if (!w.oom) {
         struct iovec iov = {w.p, w.n};

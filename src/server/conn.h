@@ -49,6 +49,7 @@ typedef struct tt_conn {
     /* binding to a slot: set by AUTH on the loop thread, read by workers */
     tt_slot *slot;
     uint64_t slot_gen;
+    char accel_id[TT_WIRE_MAX_ID + 1]; /* the slot's id when bound: error replies name it */
     atomic_int inflight;
 
     /* output and session handles: under lock */

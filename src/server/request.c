@@ -78,6 +78,7 @@ static void on_auth(tt_conn *c, const tt_frame_hdr *h, const uint8_t *p)
     }
     c->slot = slot;
     c->slot_gen = gen;
+    snprintf(c->accel_id, sizeof c->accel_id, "%s", r.id);
     tt_wr w = {0};
     tt_wr_frame_begin(&w);
     tt_msg_slot_encode(&w, &r);
