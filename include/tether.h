@@ -89,6 +89,8 @@ typedef struct tether_session_config {
     int warmup;          /* 1 (default): plan memory and run once at open so the first run is fast */
     int quiet;           /* 1: do not log where the session runs */
     int timeout_ms;      /* remote targets: per-request timeout (0: default 30000) */
+    int run_limit_ms;    /* local runs: a run still going after this long stops with
+                            TETHER_ERR_TIMEOUT (0: no limit), e.g. a Loop that never ends */
 } tether_session_config;
 
 typedef struct tether_session tether_session;

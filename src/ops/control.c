@@ -21,7 +21,10 @@ static tt_status need_graph(const tt_node *n, const char *name, tt_graph **g)
     return TT_OK;
 }
 
-static const tt_type *body_out_type(const tt_graph *g, int i) { return &g->values[g->outputs[i]].type; }
+static const tt_type *body_out_type(const tt_graph *g, int i)
+{
+    return &g->values[g->outputs[i]].type;
+}
 
 /* The type of one element of a sequence (or of a tensor-typed optional). */
 static tt_type elem_type(const tt_type *t)
@@ -174,7 +177,7 @@ static tt_status read_cond(const tt_kctx *c, const tt_value *v, const char *what
 static tt_status scalar_value(tt_dtype dt, int64_t x, tt_value *v)
 {
     memset(v, 0, sizeof *v);
-    TT_TRY(tt_tensor_alloc(&v->t, dt, 0, NULL));
+    TT_TRY(tt_tensor_alloc(&v->t, dt, 0, (int64_t[1]){0}));
     tt_store_i64(v->t.data, dt, 0, x);
     v->kind = TT_KIND_TENSOR;
     return TT_OK;
@@ -307,9 +310,10 @@ static tt_status acc_push(const tt_kctx *c, int j, loop_acc *a, const tt_value *
         bool same = t->dtype == a->buf.dtype && t->rank + 1 == a->buf.rank &&
                     memcmp(t->dims, a->buf.dims + 1, sizeof(int64_t) * (size_t)t->rank) == 0;
         if (!same)
-            return tt_op_error(c->node, TETHER_ERR_RUNTIME, "scan output %d is %s in iteration %" PRId64
-                               ", but was %s[...%s] before", j, tt_tensor_desc(t, d1, sizeof d1), a->n,
-                               tt_dtype_name(a->buf.dtype), tt_dims_str(a->buf.rank - 1, a->buf.dims + 1, d2, sizeof d2));
+            return tt_op_error(c->node, TETHER_ERR_RUNTIME,
+                               "scan output %d is %s in iteration %" PRId64 ", unlike in iteration 0 (%s%s)", j,
+                               tt_tensor_desc(t, d1, sizeof d1), a->n, tt_dtype_name(a->buf.dtype),
+                               tt_dims_str(a->buf.rank - 1, a->buf.dims + 1, d2, sizeof d2));
     }
     if (a->n == 0 || a->n == a->buf.dims[0]) {
         int64_t dims[TT_MAX_RANK];
@@ -401,9 +405,10 @@ static tt_status infer_loop(tt_ictx *c)
     TT_TRY(infer_check_if_typed(c, 0, TETHER_DTYPE_INT64));
     TT_TRY(infer_check_if_typed(c, 1, TETHER_DTYPE_BOOL));
     for (int k = 0; k < N; k++) {
-        const tt_type *t = body_out_type(body, 1 + k);
-        if (t->kind == TT_KIND_NONE && tt_iin(c, 2 + k))
-            t = tt_iin(c, 2 + k);
+        const tt_type *t = body_out_type(body, 1 + k), *init = tt_iin(c, 2 + k);
+        /* an empty optional stays the output when no iteration runs */
+        if (init && (t->kind == TT_KIND_NONE || (c->concrete && init->kind == TT_KIND_OPTIONAL)))
+            t = init;
         infer_from_body(c, k, t);
     }
     for (int j = 0; j < K && N + j < c->n_out; j++) {
@@ -499,9 +504,9 @@ typedef struct scan_job {
     const tt_tensor *const *xs; /* the M scan inputs */
     const int *in_axis;
     const bool *in_rev;
-    int64_t len;                /* steps this run */
-    int64_t out_len;            /* the outputs' step extent (Scan-8 pads short sequences) */
-    int64_t batch, n_batch;     /* Scan-8: the batch run and the batch size; else 0 and -1 */
+    int64_t len;            /* steps this run */
+    int64_t out_len;        /* the outputs' step extent (Scan-8 pads short sequences) */
+    int64_t batch, n_batch; /* Scan-8: the batch run and the batch size; else 0 and -1 */
     scan_out *outs;
 } scan_job;
 
@@ -548,8 +553,9 @@ static tt_status scan_place(scan_job *j, int k, int64_t step, const tt_value *v)
         TT_TRY(scan_out_alloc(j, k, e->dtype, rank, dims));
         t = j->outs[k].t;
     } else if (t->dtype != e->dtype || t->rank != rank || memcmp(t->dims, dims, sizeof(int64_t) * (size_t)rank)) {
-        return tt_op_error(j->c->node, TETHER_ERR_RUNTIME, "scan output %d is %s at step %" PRId64 ", unlike before (%s)",
-                           k, tt_tensor_desc(e, d1, sizeof d1), step, tt_tensor_desc(t, d2, sizeof d2));
+        return tt_op_error(j->c->node, TETHER_ERR_RUNTIME,
+                           "scan output %d is %s at step %" PRId64 ", unlike before (%s)", k,
+                           tt_tensor_desc(e, d1, sizeof d1), step, tt_tensor_desc(t, d2, sizeof d2));
     }
     int axis = j->outs[k].axis;
     int64_t pos = j->outs[k].rev ? j->len - 1 - step : step;
@@ -604,7 +610,8 @@ static tt_status scan_outs_finish(scan_job *j)
         int64_t edims[TT_MAX_RANK], dims[TT_MAX_RANK];
         int erank = declared_dims(decl, edims), rank;
         if (decl->dtype == TETHER_DTYPE_UNDEFINED)
-            return tt_op_error(j->c->node, TETHER_ERR_RUNTIME, "no step ran and scan output %d has no declared type", k);
+            return tt_op_error(j->c->node, TETHER_ERR_RUNTIME, "no step ran and scan output %d has no declared type",
+                               k);
         TT_TRY(scan_out_dims(j, k, edims, erank, dims, &rank));
         TT_TRY(scan_out_alloc(j, k, decl->dtype, rank, dims));
     }
@@ -617,7 +624,8 @@ static tt_status scan_list(const tt_node *n, const char *name, int count, const 
     size_t len;
     *v = tt_attr_ints(n, name, &len);
     if (*v && len != (size_t)count)
-        return tt_op_error(n, TETHER_ERR_INVALID_MODEL, "attribute '%s' has %zu entries, expected %d", name, len, count);
+        return tt_op_error(n, TETHER_ERR_INVALID_MODEL, "attribute '%s' has %zu entries, expected %d", name, len,
+                           count);
     return TT_OK;
 }
 
@@ -724,8 +732,7 @@ static tt_status infer_scan(tt_ictx *c)
 
 /* Reads the scan inputs (their axes, directions and common length) and the scan outputs'
  * axes and directions into j. Scan-8 inputs are [batch, sequence, ...]. */
-static tt_status scan_setup(tt_kctx *c, bool v8, int lead, scan_job *j, int *axis, bool *rev,
-                            const tt_tensor **xs)
+static tt_status scan_setup(tt_kctx *c, bool v8, int lead, scan_job *j, int *axis, bool *rev, const tt_tensor **xs)
 {
     int N = j->n_state, M = j->n_in, K = j->n_out;
     const int64_t *in_axes = NULL, *in_dirs = NULL, *out_axes = NULL, *out_dirs = NULL;
@@ -790,8 +797,8 @@ static tt_status scan8_batches(tt_kctx *c, scan_job *j, tt_value *batch_x, const
         const tt_tensor *init = tt_kin(c, 1 + i);
         tt_tensor *o;
         if (!init || init->rank < 1 || init->dims[0] != B)
-            return tt_op_error(c->node, TETHER_ERR_RUNTIME, "initial state %d must be a tensor with %" PRId64 " batches",
-                               i, B);
+            return tt_op_error(c->node, TETHER_ERR_RUNTIME,
+                               "initial state %d must be a tensor with %" PRId64 " batches", i, B);
         if (tt_kout_wanted(c, i))
             TT_TRY(tt_kctx_alloc(c, i, init->dtype, init->rank, init->dims, &o));
     }
@@ -802,7 +809,8 @@ static tt_status scan8_batches(tt_kctx *c, scan_job *j, tt_value *batch_x, const
         j->len = lens ? tt_load_i64(lens->data, lens->dtype, (size_t)b) : L;
         if (j->len < 0 || j->len > L)
             return tt_op_error(c->node, TETHER_ERR_RUNTIME,
-                               "sequence_lens[%" PRId64 "] = %" PRId64 " is out of range [0, %" PRId64 "]", b, j->len, L);
+                               "sequence_lens[%" PRId64 "] = %" PRId64 " is out of range [0, %" PRId64 "]", b, j->len,
+                               L);
         for (int i = 0; i < N && s == TT_OK; i++)
             s = slice_at(tt_kin(c, 1 + i), 0, b, &j->state[i]);
         for (int m = 0; m < M && s == TT_OK; m++) {
@@ -839,8 +847,8 @@ static tt_status run_scan(tt_kctx *c)
     bool *rev = tt_calloc((size_t)M + 1, sizeof *rev);
     scan_out *outs = tt_calloc((size_t)K + 1, sizeof *outs);
     tt_value *state = values_new(N), *batch_x = values_new(M);
-    scan_job j = {.c = c, .body = body, .n_state = N, .n_in = M, .n_out = K, .first_out = N, .state = state,
-                  .outs = outs};
+    scan_job j = {
+        .c = c, .body = body, .n_state = N, .n_in = M, .n_out = K, .first_out = N, .state = state, .outs = outs};
     tt_status s = xs && bx && axis && rev && outs && state && batch_x
                       ? scan_setup(c, v8, lead, &j, axis, rev, xs)
                       : tt_error(TETHER_ERR_NO_MEMORY, "out of memory running a scan");
@@ -936,8 +944,8 @@ static tt_status run_sequence_map(tt_kctx *c)
             tt_tensor *e = &out[k].t;
             if (out[k].kind != TT_KIND_TENSOR)
                 s = tt_op_error(c->node, TETHER_ERR_RUNTIME, "body output %d must be a tensor", k);
-            else if (seqs[k]->n == 0 && seqs[k]->dtype != e->dtype && body_out_type(body, k)->dtype == 0)
-                seqs[k]->dtype = e->dtype;
+            else if (seqs[k]->n == 0 && body_out_type(body, k)->dtype == TETHER_DTYPE_UNDEFINED)
+                seqs[k]->dtype = e->dtype; /* an untyped body output: the first element tells */
             if (s == TT_OK && e->dtype != seqs[k]->dtype)
                 s = tt_op_error(c->node, TETHER_ERR_RUNTIME, "body output %d is %s, the sequence holds %s", k,
                                 tt_dtype_name(e->dtype), tt_dtype_name(seqs[k]->dtype));

@@ -67,21 +67,25 @@ static void copy_elems(char *d, const char *s, int64_t n, int64_t ds, int64_t ss
     }
 }
 
-#define TILE_LOOP(T)                                                                  \
-    for (int64_t i0 = 0; i0 < nr; i0 += TILE)                                         \
-        for (int64_t k0 = 0; k0 < nc; k0 += TILE) {                                   \
-            int64_t i1 = i0 + TILE < nr ? i0 + TILE : nr;                             \
-            int64_t k1 = k0 + TILE < nc ? k0 + TILE : nc;                             \
-            for (int64_t i = i0; i < i1; i++)                                         \
-                for (int64_t k = k0; k < k1; k++)                                     \
-                    *(T *)(d + i * drow + k * dcol) = *(const T *)(s + i * srow + k * scol); \
-        }                                                                             \
-    return;
+#define TILE_LOOP(T)                                                                      \
+    {                                                                                     \
+        T *dp = (T *)d;                                                                   \
+        const T *sp = (const T *)s;                                                       \
+        int64_t dr = drow / (int64_t)sizeof(T), sc = scol / (int64_t)sizeof(T);           \
+        for (int64_t i0 = 0; i0 < nr; i0 += TILE)                                         \
+            for (int64_t k0 = 0; k0 < nc; k0 += TILE) {                                   \
+                int64_t i1 = i0 + TILE < nr ? i0 + TILE : nr;                             \
+                int64_t k1 = k0 + TILE < nc ? k0 + TILE : nc;                             \
+                for (int64_t i = i0; i < i1; i++)                                         \
+                    for (int64_t k = k0; k < k1; k++)                                     \
+                        dp[i * dr + k] = sp[i + k * sc];                                  \
+            }                                                                             \
+        return;                                                                           \
+    }
 
 /* nr x nc elements where src walks rows contiguously (srow == es) and dst walks columns
  * contiguously (dcol == es): copying tile by tile keeps the lines of both in cache. */
-static void copy_tile(char *d, const char *s, int64_t nr, int64_t nc, int64_t drow, int64_t dcol, int64_t srow,
-                      int64_t scol, size_t es)
+static void copy_tile(char *d, const char *s, int64_t nr, int64_t nc, int64_t drow, int64_t scol, size_t es)
 {
     switch (es) {
     case 1: TILE_LOOP(uint8_t)
@@ -91,7 +95,7 @@ static void copy_tile(char *d, const char *s, int64_t nr, int64_t nc, int64_t dr
     case 16: TILE_LOOP(elem16)
     default:
         for (int64_t i = 0; i < nr; i++)
-            copy_elems(d + i * drow, s + i * srow, nc, dcol, scol, es);
+            copy_elems(d + i * drow, s + i * (int64_t)es, nc, (int64_t)es, scol, es);
     }
 }
 
@@ -123,8 +127,7 @@ static void copy_rows(void *arg, int64_t begin, int64_t end)
         case MODE_RUN: memcpy(d, s, (size_t)c->dims[in] * c->esize); break;
         case MODE_ELEM: copy_elems(d, s, c->dims[in], c->dst_st[in], c->src_st[in], c->esize); break;
         default:
-            copy_tile(d, s, c->dims[in], c->dims[in + 1], c->dst_st[in], c->dst_st[in + 1], c->src_st[in],
-                      c->src_st[in + 1], c->esize);
+            copy_tile(d, s, c->dims[in], c->dims[in + 1], c->dst_st[in], c->src_st[in + 1], c->esize);
         }
         row_next(j, idx, &doff, &soff);
     }

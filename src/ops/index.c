@@ -161,7 +161,8 @@ static tt_status infer_gather_nd(tt_ictx *c)
                                ind->dims[d]);
     int64_t yr = q - 1 + r - b - k;
     if (yr > TT_MAX_RANK)
-        return tt_op_error(c->node, TETHER_ERR_UNSUPPORTED, "the result's rank %" PRId64 " exceeds %d", yr, TT_MAX_RANK);
+        return tt_op_error(c->node, TETHER_ERR_UNSUPPORTED, "the result's rank %" PRId64 " exceeds %d", yr,
+                           TT_MAX_RANK);
     int64_t dims[TT_MAX_RANK];
     memcpy(dims, ind->dims, sizeof(int64_t) * (size_t)(q - 1));
     memcpy(dims + q - 1, x->dims + b + k, sizeof(int64_t) * (size_t)(r - b - k));
@@ -248,21 +249,26 @@ static tt_status slice_params(const tt_node *n, const tt_tensor *const *in, int 
             count[a] = s == 0 && st == 1 && e >= INT32_MAX ? d : TT_DIM_UNKNOWN;
             continue;
         }
+        if (d == 0) {
+            count[a] = 0;
+            continue;
+        }
         if (s < 0)
             s += d;
         if (e < 0)
             e += d;
-        /* clamped per the spec: [0, d] going forward, [-1, d - 1] going backward */
+        /* clamped as numpy does (the spec's reference): into [0, d] going forward and
+         * [-1, d - 1] going backward, so a start before the axis selects nothing */
         if (st > 0) {
             s = s < 0 ? 0 : s > d ? d : s;
             e = e < 0 ? 0 : e > d ? d : e;
             count[a] = e > s ? (int64_t)((uint64_t)(e - s - 1) / (uint64_t)st + 1) : 0;
         } else {
-            s = s < 0 ? 0 : s > d - 1 ? d - 1 : s;
+            s = s < -1 ? -1 : s > d - 1 ? d - 1 : s;
             e = e < -1 ? -1 : e > d - 1 ? d - 1 : e;
             count[a] = s > e ? (int64_t)((uint64_t)(s - e - 1) / (0 - (uint64_t)st) + 1) : 0;
         }
-        start[a] = s;
+        start[a] = count[a] ? s : 0;
     }
     return TT_OK;
 }
@@ -774,7 +780,8 @@ static tt_status run_unique(tt_kctx *c)
     dims[axis] = u;
     tt_tensor *y = NULL, *t;
     tt_status s = TT_OK;
-    if (tt_kout_wanted(c, 0) && (s = tt_kctx_alloc(c, 0, x->dtype, has_axis ? x->rank : 1, has_axis ? dims : &u, &y)) == TT_OK) {
+    if (tt_kout_wanted(c, 0) &&
+        (s = tt_kctx_alloc(c, 0, x->dtype, has_axis ? x->rank : 1, has_axis ? dims : &u, &y)) == TT_OK) {
         tt_strings_clear(y);
         int64_t block = inner * (int64_t)es;
         for (int64_t o = 0; o < outer; o++)

@@ -170,19 +170,21 @@ static tt_status infer_test(tt_ictx *c)
     return TT_OK;
 }
 
-static tt_status run_test(tt_kctx *c, tt_map_fn range)
+static tt_status run_test(tt_kctx *c, tt_map_fn range, bool pos, bool neg)
 {
     const tt_tensor *x = tt_kin(c, 0);
-    unary_job j = {.x = x->data, .y = tt_kout(c, 0)->data, .dt = x->dtype};
-    j.pos = tt_attr_int(c->node, "detect_positive", 1) != 0;
-    j.neg = tt_attr_int(c->node, "detect_negative", 1) != 0;
+    unary_job j = {.x = x->data, .y = tt_kout(c, 0)->data, .dt = x->dtype, .pos = pos, .neg = neg};
     tt_map(tt_tensor_numel(x), range, &j);
     return TT_OK;
 }
 
-static tt_status run_not(tt_kctx *c) { return run_test(c, not_range); }
-static tt_status run_isnan(tt_kctx *c) { return run_test(c, isnan_range); }
-static tt_status run_isinf(tt_kctx *c) { return run_test(c, isinf_range); }
+static tt_status run_not(tt_kctx *c) { return run_test(c, not_range, false, false); }
+static tt_status run_isnan(tt_kctx *c) { return run_test(c, isnan_range, false, false); }
+static tt_status run_isinf(tt_kctx *c)
+{
+    return run_test(c, isinf_range, tt_attr_int(c->node, "detect_positive", 1) != 0,
+                    tt_attr_int(c->node, "detect_negative", 1) != 0);
+}
 
 /* ---- Where ----------------------------------------------------------------------------------- */
 

@@ -68,7 +68,8 @@ BINARY(sub, A - B, SINTS, WRAP(T, A, -, B), UINTS, WRAP(T, A, -, B))
 BINARY(mul, A * B, SINTS, WRAP(T, A, *, B), UINTS, WRAP(T, A, *, B))
 BINARY(div, A / B, SINTS, SDIV(T, A, B), UINTS, UDIV(T, A, B))
 BINARY(fmod, fmod(A, B), SINTS, STRUNC(T, A, B), UINTS, UTRUNC(T, A, B))
-BINARY(mod, A, SINTS, SFLOOR(T, A, B), UINTS, UTRUNC(T, A, B)) /* floats: fmod=1 is required */
+/* floored remainders of floats are never run: floats must set fmod=1 (infer_mod) */
+BINARY(mod, fmod(A, B), SINTS, SFLOOR(T, A, B), UINTS, UTRUNC(T, A, B))
 BINARY(max, MAX_EXPR(A, B), SINTS, MAX_EXPR(A, B), UINTS, MAX_EXPR(A, B))
 BINARY(min, MIN_EXPR(A, B), SINTS, MIN_EXPR(A, B), UINTS, MIN_EXPR(A, B))
 BINARY(pow, pow(A, B), INT64_ONLY, ipow(A, B), NO_TYPES, A)
@@ -80,44 +81,54 @@ static tt_dtype wide_type(tt_dtype t)
     return t == TETHER_DTYPE_FLOAT16 || t == TETHER_DTYPE_BFLOAT16 ? TETHER_DTYPE_FLOAT : t;
 }
 
-/* t in dtype dt: t itself, or a converted copy made in *tmp (released by the caller). */
-static tt_status as_dtype(const tt_tensor *t, tt_dtype dt, tt_tensor *tmp, const tt_tensor **out)
+/* A loop of dtype ct run over an output and inputs of other dtypes, a block at a time
+ * through buffers: how float16/bfloat16, and Pow's mixed types, compute without
+ * whole-tensor temporaries. Inner steps from tt_bcast_apply are one element or 0. */
+typedef struct widen {
+    tt_bcast_fn fn;
+    tt_dtype ct, dt[3]; /* dt[0]: the output's; dt[1], dt[2]: the inputs' */
+} widen;
+
+enum { WIDEN_BLOCK = 256 };
+
+static void widen_loop(char *const *p, const int64_t *st, int64_t n, void *arg)
 {
-    *out = t;
-    if (t->dtype == dt)
-        return TT_OK;
-    TT_TRY(tt_tensor_alloc(tmp, dt, t->rank, t->dims));
-    tt_cast_elems(t->data, t->dtype, tmp->data, dt, tt_tensor_numel(t));
-    *out = tmp;
-    return TT_OK;
+    const widen *w = arg;
+    const int64_t cs = (int64_t)tt_dtype_size(w->ct);
+    _Alignas(64) char buf[3][WIDEN_BLOCK * sizeof(double)];
+    for (int64_t i = 0; i < n; i += WIDEN_BLOCK) {
+        int64_t k = n - i < WIDEN_BLOCK ? n - i : WIDEN_BLOCK;
+        char *q[3];
+        int64_t qs[3] = {cs, cs, cs};
+        for (int j = 1; j < 3; j++) {
+            char *src = p[j] + i * st[j];
+            if (w->dt[j] == w->ct) {
+                q[j] = src, qs[j] = st[j];
+            } else {
+                tt_cast_elems(src, w->dt[j], buf[j], w->ct, st[j] ? k : 1);
+                q[j] = buf[j], qs[j] = st[j] ? cs : 0;
+            }
+        }
+        /* the output block is written after the inputs are read, so y may alias an input */
+        q[0] = w->dt[0] == w->ct ? p[0] + i * st[0] : buf[0];
+        w->fn(q, qs, k, NULL);
+        if (w->dt[0] != w->ct)
+            tt_cast_elems(buf[0], w->ct, p[0] + i * st[0], w->dt[0], k);
+    }
 }
 
-/* y = fns(a, b) broadcast, computed in dtype ct: inputs and output of another dtype go
- * through converted temporaries. y may be a (same-shaped) input. */
+/* y = fns(a, b) broadcast, computed in dtype ct. y may be a (same-shaped) input. */
 static tt_status binary_in(const tt_node *node, const tt_bcast_fn *fns, tt_dtype ct, tt_tensor *y, const tt_tensor *a,
                            const tt_tensor *b)
 {
     tt_bcast_fn fn = fns[ct];
     if (!fn)
         return tt_op_error(node, TETHER_ERR_UNSUPPORTED, "dtype %s is not supported", tt_dtype_name(ct));
-    tt_tensor ta = {0}, tb = {0}, ty = {0};
-    const tt_tensor *ins[2];
-    tt_tensor *out = y;
-    tt_status s = as_dtype(a, ct, &ta, &ins[0]);
-    if (s == TT_OK)
-        s = as_dtype(b, ct, &tb, &ins[1]);
-    if (s == TT_OK && y->dtype != ct) {
-        s = tt_tensor_alloc(&ty, ct, y->rank, y->dims);
-        out = &ty;
-    }
-    if (s == TT_OK)
-        s = tt_bcast_apply(out, 2, ins, fn, NULL);
-    if (s == TT_OK && out != y)
-        tt_cast_elems(out->data, ct, y->data, y->dtype, tt_tensor_numel(y));
-    tt_tensor_release(&ta);
-    tt_tensor_release(&tb);
-    tt_tensor_release(&ty);
-    return s;
+    const tt_tensor *ins[2] = {a, b};
+    if (a->dtype == ct && b->dtype == ct && y->dtype == ct)
+        return tt_bcast_apply(y, 2, ins, fn, NULL);
+    widen w = {.fn = fn, .ct = ct, .dt = {y->dtype, a->dtype, b->dtype}};
+    return tt_bcast_apply(y, 2, ins, widen_loop, &w);
 }
 
 static tt_status run_binary(tt_kctx *c, const tt_bcast_fn *fns)
@@ -254,10 +265,13 @@ static tt_status run_prelu(tt_kctx *c)
 
 static tt_status infer_variadic(tt_ictx *c)
 {
-    if (c->n_in < 1 || !c->in[0])
+    if (c->n_in < 1)
         return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "needs at least one input");
-    for (int i = 1; i < c->n_in; i++)
+    for (int i = 0; i < c->n_in; i++) {
+        if (!c->in[i])
+            return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d is omitted", i);
         TT_TRY(tt_infer_same_dtype(c, 0, i));
+    }
     int r = 0;
     int64_t dims[TT_MAX_RANK];
     TT_TRY(tt_infer_broadcast(c, 0, c->n_in, &r, dims));
@@ -453,27 +467,40 @@ typedef struct unary_job {
     enum { NAME##_native = TT_DTS_FLOAT SLIST(UN_BIT, _) ULIST(UN_BIT, _) };                  \
     static tt_status run_##NAME(tt_kctx *c) { return run_unary(c, NAME##_range, NAME##_native); }
 
+typedef struct widened_unary {
+    const unary_job *j;
+    tt_map_fn range;
+} widened_unary;
+
+/* The op's double loop over blocks converted from and back to the tensor's type. */
+static void widened_range(void *arg, int64_t begin, int64_t end)
+{
+    const widened_unary *w = arg;
+    const unary_job *j = w->j;
+    const int64_t es = (int64_t)tt_dtype_size(j->dt);
+    double buf[256];
+    for (int64_t i = begin; i < end; i += 256) {
+        int64_t k = end - i < 256 ? end - i : 256;
+        tt_cast_elems((const char *)j->x + i * es, j->dt, buf, TETHER_DTYPE_DOUBLE, k);
+        unary_job dj = {.x = buf, .y = buf, .dt = TETHER_DTYPE_DOUBLE, .p = j->p};
+        w->range(&dj, 0, k);
+        tt_cast_elems(buf, TETHER_DTYPE_DOUBLE, (char *)j->y + i * es, j->dt, k);
+    }
+}
+
 /* Runs a unary op; types it has no loop for (Shrink on integers) compute in double. */
 static tt_status run_unary(tt_kctx *c, tt_map_fn range, uint32_t native)
 {
     const tt_tensor *x = tt_kin(c, 0);
-    tt_tensor *y = tt_kout(c, 0);
-    int64_t n = tt_tensor_numel(x);
-    unary_job j = {.x = x->data, .y = y->data, .dt = x->dtype};
+    unary_job j = {.x = x->data, .y = tt_kout(c, 0)->data, .dt = x->dtype};
     if (c->state)
         j.p = *(const unary_params *)c->state;
     if ((native >> x->dtype) & 1) {
-        tt_map(n, range, &j);
-        return TT_OK;
+        tt_map(tt_tensor_numel(x), range, &j);
+    } else {
+        widened_unary w = {.j = &j, .range = range};
+        tt_map(tt_tensor_numel(x), widened_range, &w);
     }
-    tt_tensor wide;
-    TT_TRY(tt_tensor_alloc(&wide, TETHER_DTYPE_DOUBLE, x->rank, x->dims));
-    tt_cast_elems(x->data, x->dtype, wide.data, TETHER_DTYPE_DOUBLE, n);
-    j.x = j.y = wide.data;
-    j.dt = TETHER_DTYPE_DOUBLE;
-    tt_map(n, range, &j);
-    tt_cast_elems(wide.data, TETHER_DTYPE_DOUBLE, y->data, y->dtype, n);
-    tt_tensor_release(&wide);
     return TT_OK;
 }
 

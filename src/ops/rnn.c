@@ -73,7 +73,7 @@ struct rnn;
 /* One time step of one direction over the whole batch. */
 typedef struct step_args {
     int64_t B, H;
-    const float *xw;       /* projected inputs plus biases: row b at xw + b * xw_ld, G*H wide */
+    const float *xw; /* projected inputs plus biases: row b at xw + b * xw_ld, G*H wide */
     int64_t xw_ld;
     const float *R;        /* [G*H, H] recurrence weights */
     const float *rb_h;     /* GRU with linear_before_reset: the hidden gate's recurrence bias */
@@ -87,8 +87,8 @@ typedef struct step_args {
 
 typedef struct cell_def {
     const char *op;
-    int gates;             /* weight blocks per direction in W, R and each half of B */
-    int n_acts;            /* activations per direction */
+    int gates;  /* weight blocks per direction in W, R and each half of B */
+    int n_acts; /* activations per direction */
     const char *defaults[3];
     void (*step)(const struct rnn *r, const step_args *a);
 } cell_def;
@@ -96,10 +96,10 @@ typedef struct cell_def {
 /* Attributes, parsed once at load. */
 typedef struct rnn {
     const cell_def *cell;
-    int64_t hidden;        /* -1: taken from R */
+    int64_t hidden; /* -1: taken from R */
     int ndir;
-    bool reverse;          /* the one direction runs backwards */
-    bool batch_major;      /* layout 1: X [B, S, I], Y [B, S, D, H], states [B, D, H] */
+    bool reverse;     /* the one direction runs backwards */
+    bool batch_major; /* layout 1: X [B, S, I], Y [B, S, D, H], states [B, D, H] */
     bool has_clip;
     float clip;
     bool linear_before_reset, input_forget;
@@ -129,8 +129,8 @@ static void step_rnn(const rnn *r, const step_args *a)
 static void step_gru(const rnn *r, const step_args *a)
 {
     int64_t B = a->B, H = a->H, GH = 3 * H;
-    tt_sgemm_batched(false, true, B, r->linear_before_reset ? GH : 2 * H, H, 1.0f, a->h, H, 0, a->R, H, 0, 0.0f,
-                     a->g, GH, 0, 1);
+    tt_sgemm_batched(false, true, B, r->linear_before_reset ? GH : 2 * H, H, 1.0f, a->h, H, 0, a->R, H, 0, 0.0f, a->g,
+                     GH, 0, 1);
     if (!r->linear_before_reset) {
         for (int64_t b = 0; b < B; b++) {
             const float *x = a->xw + b * a->xw_ld, *g = a->g + b * GH, *h = a->h + b * H;
@@ -138,8 +138,7 @@ static void step_gru(const rnn *r, const step_args *a)
             for (int64_t j = 0; j < H; j++)
                 rh[j] = act_eval(&a->f[0], clipf(r, x[H + j] + g[H + j])) * h[j];
         }
-        tt_sgemm_batched(false, true, B, H, H, 1.0f, a->rh, H, 0, a->R + 2 * H * H, H, 0, 0.0f, a->g + 2 * H, GH, 0,
-                         1);
+        tt_sgemm_batched(false, true, B, H, H, 1.0f, a->rh, H, 0, a->R + 2 * H * H, H, 0, 0.0f, a->g + 2 * H, GH, 0, 1);
     }
     for (int64_t b = 0; b < B; b++) {
         if (!a->active[b])
@@ -174,8 +173,9 @@ static void step_lstm(const rnn *r, const step_args *a)
         for (int64_t j = 0; j < H; j++) {
             float c0 = cell[j];
             float i = act_eval(&a->f[0], clipf(r, x[j] + g[j] + (pi ? pi[j] * c0 : 0)));
-            float f = r->input_forget ? 1.0f - i
-                                      : act_eval(&a->f[0], clipf(r, x[2 * H + j] + g[2 * H + j] + (pf ? pf[j] * c0 : 0)));
+            float f = r->input_forget
+                          ? 1.0f - i
+                          : act_eval(&a->f[0], clipf(r, x[2 * H + j] + g[2 * H + j] + (pf ? pf[j] * c0 : 0)));
             float cc = act_eval(&a->f[1], clipf(r, x[3 * H + j] + g[3 * H + j]));
             float c1 = f * c0 + i * cc;
             float o = act_eval(&a->f[0], clipf(r, x[H + j] + g[H + j] + (po ? po[j] * c1 : 0)));
@@ -257,9 +257,18 @@ static tt_status prepare_cell(tt_node *n, void **state, const cell_def *cd)
     return TT_OK;
 }
 
-static tt_status prepare_rnn(tt_node *n, void **state) { return prepare_cell(n, state, &g_rnn); }
-static tt_status prepare_gru(tt_node *n, void **state) { return prepare_cell(n, state, &g_gru); }
-static tt_status prepare_lstm(tt_node *n, void **state) { return prepare_cell(n, state, &g_lstm); }
+static tt_status prepare_rnn(tt_node *n, void **state)
+{
+    return prepare_cell(n, state, &g_rnn);
+}
+static tt_status prepare_gru(tt_node *n, void **state)
+{
+    return prepare_cell(n, state, &g_gru);
+}
+static tt_status prepare_lstm(tt_node *n, void **state)
+{
+    return prepare_cell(n, state, &g_lstm);
+}
 
 /* ---- shapes ---------------------------------------------------------------------------------- */
 
@@ -310,6 +319,59 @@ static tt_status infer_cell(tt_ictx *c)
 
 /* ---- running ---------------------------------------------------------------------------------- */
 
+/* Float buffers of one run, freed together: scratch, and widened copies of inputs of
+ * other dtypes. */
+typedef struct scratch {
+    void *ptrs[24];
+    int n;
+    bool failed;
+} scratch;
+
+/* n_dims dims' worth of floats, the count checked for overflow and against the size limit. */
+static float *scratch_floats(scratch *s, int n_dims, const int64_t *dims)
+{
+    int64_t numel;
+    float *p = NULL;
+    if (s->n < 24 && tt_shape_numel(n_dims, dims, &numel) == TT_OK && (uint64_t)numel <= tt_max_tensor_bytes() / 4)
+        p = tt_malloc_aligned((size_t)numel * sizeof(float) + sizeof(float));
+    if (p)
+        s->ptrs[s->n++] = p;
+    else
+        s->failed = true;
+    return p;
+}
+
+static void scratch_free(scratch *s)
+{
+    for (int i = 0; i < s->n; i++)
+        tt_free_aligned(s->ptrs[i]);
+}
+
+/* Input t as floats (NULL when omitted): the tensor itself when it is float already. */
+static const float *as_floats(scratch *s, const tt_tensor *t)
+{
+    if (!t || t->dtype == TETHER_DTYPE_FLOAT)
+        return t ? t->data : NULL;
+    float *p = scratch_floats(s, t->rank, t->dims);
+    if (p)
+        tt_to_f32(t->data, t->dtype, p, tt_tensor_numel(t));
+    return p;
+}
+
+/* One run of a layer: sizes, inputs and work buffers, all in float. */
+typedef struct layer {
+    const rnn *r;
+    int64_t S, B, I, H, D, GH;
+    const tt_tensor *lens;
+    const float *x, *w, *rw, *bias, *h0, *c0, *P;
+    float *y;      /* Y in the layout's order, or NULL when Y is not wanted */
+    float *xw;     /* [D, S*B, G*H]: projected inputs plus biases, rows in X's order */
+    float *h, *c;  /* [D, B, H] states */
+    float *g, *rh; /* step scratch */
+    float *bsum, *zeros;
+    uint8_t *active;
+} layer;
+
 static tt_status check_dims(const tt_kctx *c, int i, const char *name, int rank, const int64_t *want)
 {
     const tt_tensor *t = tt_kin(c, i);
@@ -320,170 +382,176 @@ static tt_status check_dims(const tt_kctx *c, int i, const char *name, int rank,
         ok = t->dims[d] == want[d];
     if (!ok) {
         char got[200], exp[200];
-        return tt_op_error(c->node, TETHER_ERR_SHAPE, "%s is %s, expected shape %s", name, tt_tensor_desc(t, got, sizeof got),
-                           tt_dims_str(rank, want, exp, sizeof exp));
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "%s is %s, expected shape %s", name,
+                           tt_tensor_desc(t, got, sizeof got), tt_dims_str(rank, want, exp, sizeof exp));
     }
     return TT_OK;
 }
 
-/* Float scratch that records what to free: buffers, and widened copies of other dtypes. */
-typedef struct scratch {
-    void *ptrs[16];
-    int n;
-} scratch;
-
-static float *scratch_floats(scratch *s, int64_t n)
+/* Reads the sizes and checks every input's shape and every sequence length. */
+static tt_status layer_check(const tt_kctx *c, layer *L)
 {
-    int64_t numel;
-    if (s->n == 16 || tt_shape_numel(1, &n, &numel) != TT_OK || (uint64_t)numel * 4 > tt_max_tensor_bytes())
-        return NULL;
-    float *p = tt_malloc_aligned((size_t)numel * sizeof(float) + sizeof(float));
-    if (p)
-        s->ptrs[s->n++] = p;
-    return p;
+    const rnn *r = L->r;
+    const tt_tensor *X = tt_kin(c, IN_X), *R = tt_kin(c, IN_R);
+    if (!X || !tt_kin(c, IN_W) || !R || X->rank != 3 || R->rank != 3)
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "inputs X and R (rank 3) and W are required");
+    L->S = X->dims[r->batch_major ? 1 : 0];
+    L->B = X->dims[r->batch_major ? 0 : 1];
+    L->I = X->dims[2];
+    L->D = r->ndir;
+    L->H = r->hidden > 0 ? r->hidden : R->dims[2];
+    L->GH = r->cell->gates * L->H;
+    int64_t D = L->D, B = L->B, H = L->H, GH = L->GH;
+    int64_t states[3] = {D, B, H};
+    if (r->batch_major)
+        states[0] = B, states[1] = D;
+    TT_TRY(check_dims(c, IN_W, "W", 3, (int64_t[]){D, GH, L->I}));
+    TT_TRY(check_dims(c, IN_R, "R", 3, (int64_t[]){D, GH, H}));
+    TT_TRY(check_dims(c, IN_B, "B", 2, (int64_t[]){D, 2 * GH}));
+    TT_TRY(check_dims(c, IN_LENS, "sequence_lens", 1, (int64_t[]){B}));
+    TT_TRY(check_dims(c, IN_H0, "initial_h", 3, states));
+    if (r->cell == &g_lstm) {
+        TT_TRY(check_dims(c, IN_C0, "initial_c", 3, states));
+        TT_TRY(check_dims(c, IN_P, "P", 2, (int64_t[]){D, 3 * H}));
+    }
+    L->lens = tt_kin(c, IN_LENS);
+    for (int64_t b = 0; L->lens && b < B; b++) {
+        int64_t n = tt_load_i64(L->lens->data, L->lens->dtype, (size_t)b);
+        if (n < 0 || n > L->S)
+            return tt_op_error(c->node, TETHER_ERR_RUNTIME,
+                               "sequence_lens[%" PRId64 "] = %" PRId64 " is out of range [0, %" PRId64 "]", b, n, L->S);
+    }
+    return TT_OK;
 }
 
-static void scratch_free(scratch *s)
+static void layer_buffers(const tt_kctx *c, layer *L, scratch *sc)
 {
-    for (int i = 0; i < s->n; i++)
-        tt_free_aligned(s->ptrs[i]);
+    int64_t S = L->S, B = L->B, H = L->H, D = L->D, GH = L->GH;
+    bool lstm = L->r->cell == &g_lstm;
+    L->x = as_floats(sc, tt_kin(c, IN_X));
+    L->w = as_floats(sc, tt_kin(c, IN_W));
+    L->rw = as_floats(sc, tt_kin(c, IN_R));
+    L->bias = as_floats(sc, tt_kin(c, IN_B));
+    L->h0 = as_floats(sc, tt_kin(c, IN_H0));
+    L->c0 = lstm ? as_floats(sc, tt_kin(c, IN_C0)) : NULL;
+    L->P = lstm ? as_floats(sc, tt_kin(c, IN_P)) : NULL;
+    tt_tensor *Y = tt_kout(c, 0);
+    /* an output of another dtype is computed in float and narrowed at the end */
+    L->y = !Y ? NULL : Y->dtype == TETHER_DTYPE_FLOAT ? Y->data : scratch_floats(sc, 4, (int64_t[]){S, D, B, H});
+    L->xw = scratch_floats(sc, 4, (int64_t[]){D, S, B, GH});
+    L->h = scratch_floats(sc, 3, (int64_t[]){D, B, H});
+    L->c = scratch_floats(sc, 3, (int64_t[]){D, B, H});
+    L->g = scratch_floats(sc, 2, (int64_t[]){B, GH});
+    L->rh = scratch_floats(sc, 2, (int64_t[]){B, H});
+    L->bsum = scratch_floats(sc, 1, &GH);
+    L->zeros = scratch_floats(sc, 1, &H);
+    if (L->zeros)
+        memset(L->zeros, 0, sizeof(float) * (size_t)H);
 }
 
-/* Input i as floats (NULL when omitted): the tensor itself when it is float already. */
-static const float *as_floats(scratch *s, const tt_tensor *t, bool *nomem)
+/* Direction d over the whole sequence, from its initial states to its final ones. */
+static void layer_direction(layer *L, int64_t d)
 {
+    const rnn *r = L->r;
+    int64_t S = L->S, B = L->B, H = L->H, D = L->D, GH = L->GH;
+    const float *wb = L->bias ? L->bias + d * 2 * GH : NULL, *rb = wb ? wb + GH : NULL;
+    /* Wb + Rb join the projections, except GRU's hidden-gate Rb under linear_before_reset,
+     * which the reset gate scales */
+    for (int64_t k = 0; k < GH; k++) {
+        bool keep_rb = r->cell == &g_gru && r->linear_before_reset && k >= 2 * H;
+        L->bsum[k] = wb ? wb[k] + (keep_rb ? 0 : rb[k]) : 0;
+    }
+    float *xw = L->xw + d * S * B * GH;
+    for (int64_t row = 0; row < S * B; row++)
+        for (int64_t k = 0; k < GH; k++)
+            xw[row * GH + k] += L->bsum[k];
+
+    /* the states run in [B, H] rows; inputs and outputs keep the layout's [D, B] or [B, D] */
+    float *h = L->h + d * B * H, *cell = L->c + d * B * H;
+    for (int64_t b = 0; b < B; b++) {
+        int64_t off = (r->batch_major ? b * D + d : d * B + b) * H;
+        for (int64_t j = 0; j < H; j++) {
+            h[b * H + j] = L->h0 ? L->h0[off + j] : 0;
+            cell[b * H + j] = L->c0 ? L->c0[off + j] : 0;
+        }
+    }
+    step_args a = {.B = B,
+                   .H = H,
+                   .R = L->rw + d * GH * H,
+                   .P = L->P ? L->P + d * 3 * H : NULL,
+                   .f = r->acts[d],
+                   .active = L->active,
+                   .h = h,
+                   .c = cell,
+                   .g = L->g,
+                   .rh = L->rh,
+                   .rb_h = rb ? rb + 2 * H : L->zeros,
+                   .xw_ld = r->batch_major ? S * GH : GH};
+    bool backwards = r->reverse || d == 1;
+    for (int64_t k = 0; k < S; k++) {
+        int64_t t = backwards ? S - 1 - k : k;
+        /* a row whose sequence ended keeps its state; a backward run starts at its last step */
+        for (int64_t b = 0; b < B; b++)
+            L->active[b] = !L->lens || t < tt_load_i64(L->lens->data, L->lens->dtype, (size_t)b);
+        a.xw = xw + (r->batch_major ? t : t * B) * GH;
+        r->cell->step(r, &a);
+        for (int64_t b = 0; L->y && b < B; b++) {
+            float *dst = L->y + (r->batch_major ? (b * S + t) * D + d : (t * D + d) * B + b) * H;
+            if (L->active[b])
+                memcpy(dst, h + b * H, sizeof(float) * (size_t)H);
+            else
+                memset(dst, 0, sizeof(float) * (size_t)H);
+        }
+    }
+}
+
+/* Writes the final states [D, B, H] into output k in the layout's order. */
+static tt_status layer_final(tt_kctx *c, const layer *L, int k, const float *state, scratch *sc)
+{
+    tt_tensor *t = k < 3 ? tt_kout(c, k) : NULL;
     if (!t)
-        return NULL;
-    if (t->dtype == TETHER_DTYPE_FLOAT)
-        return t->data;
-    float *p = scratch_floats(s, tt_tensor_numel(t));
-    if (!p)
-        *nomem = true;
-    else
-        tt_to_f32(t->data, t->dtype, p, tt_tensor_numel(t));
-    return p;
+        return TT_OK;
+    int64_t D = L->D, B = L->B, H = L->H;
+    float *dst = t->dtype == TETHER_DTYPE_FLOAT ? t->data : scratch_floats(sc, 3, (int64_t[]){D, B, H});
+    if (!dst)
+        return tt_op_error(c->node, TETHER_ERR_NO_MEMORY, "out of memory");
+    for (int64_t d = 0; d < D; d++)
+        for (int64_t b = 0; b < B; b++)
+            memcpy(dst + (L->r->batch_major ? b * D + d : d * B + b) * H, state + (d * B + b) * H,
+                   sizeof(float) * (size_t)H);
+    if (dst != t->data)
+        tt_from_f32(dst, t->data, t->dtype, D * B * H);
+    return TT_OK;
 }
 
 static tt_status run_cell(tt_kctx *c)
 {
-    const rnn *r = c->state;
-    const cell_def *cd = r->cell;
-    const tt_tensor *X = tt_kin(c, IN_X), *W = tt_kin(c, IN_W), *R = tt_kin(c, IN_R), *lens = tt_kin(c, IN_LENS);
-    if (!X || !W || !R || X->rank != 3)
-        return tt_op_error(c->node, TETHER_ERR_SHAPE, "X (rank 3), W and R are required");
-    int64_t S = X->dims[r->batch_major ? 1 : 0], B = X->dims[r->batch_major ? 0 : 1], I = X->dims[2];
-    int64_t D = r->ndir, G = cd->gates, H = r->hidden > 0 ? r->hidden : (R->rank == 3 ? R->dims[2] : -1), GH = G * H;
-    if (H < 0)
-        return tt_op_error(c->node, TETHER_ERR_SHAPE, "R must have rank 3");
-    int64_t st_dims[3] = {D, B, H};
-    if (r->batch_major)
-        st_dims[0] = B, st_dims[1] = D;
-    TT_TRY(check_dims(c, IN_W, "W", 3, (int64_t[]){D, GH, I}));
-    TT_TRY(check_dims(c, IN_R, "R", 3, (int64_t[]){D, GH, H}));
-    TT_TRY(check_dims(c, IN_B, "B", 2, (int64_t[]){D, 2 * GH}));
-    TT_TRY(check_dims(c, IN_LENS, "sequence_lens", 1, (int64_t[]){B}));
-    TT_TRY(check_dims(c, IN_H0, "initial_h", 3, st_dims));
-    if (cd == &g_lstm) {
-        TT_TRY(check_dims(c, IN_C0, "initial_c", 3, st_dims));
-        TT_TRY(check_dims(c, IN_P, "P", 2, (int64_t[]){D, 3 * H}));
-    }
-    for (int64_t b = 0; lens && b < B; b++) {
-        int64_t l = tt_load_i64(lens->data, lens->dtype, (size_t)b);
-        if (l < 0 || l > S)
-            return tt_op_error(c->node, TETHER_ERR_RUNTIME,
-                               "sequence_lens[%" PRId64 "] = %" PRId64 " is out of range [0, %" PRId64 "]", b, l, S);
-    }
-
+    layer L = {.r = c->state};
+    TT_TRY(layer_check(c, &L));
     scratch sc = {0};
-    bool nomem = false;
-    const float *x = as_floats(&sc, X, &nomem), *w = as_floats(&sc, W, &nomem), *rw = as_floats(&sc, R, &nomem);
-    const float *bias = as_floats(&sc, tt_kin(c, IN_B), &nomem), *h0 = as_floats(&sc, tt_kin(c, IN_H0), &nomem);
-    const float *c0 = cd == &g_lstm ? as_floats(&sc, tt_kin(c, IN_C0), &nomem) : NULL;
-    const float *P = cd == &g_lstm ? as_floats(&sc, tt_kin(c, IN_P), &nomem) : NULL;
-    tt_tensor *Y = tt_kout(c, 0), *Yh = tt_kout(c, 1), *Yc = cd == &g_lstm ? tt_kout(c, 2) : NULL;
-    /* outputs of other dtypes are computed in float and narrowed at the end */
-    float *y = Y && Y->dtype == TETHER_DTYPE_FLOAT ? Y->data : Y ? scratch_floats(&sc, S * D * B * H) : NULL;
-    float *xw = scratch_floats(&sc, D * S * B * GH), *g = scratch_floats(&sc, B * GH), *rh = scratch_floats(&sc, B * H);
-    float *h = scratch_floats(&sc, D * B * H), *cell = scratch_floats(&sc, D * B * H), *bsum = scratch_floats(&sc, GH);
-    float *zeros = scratch_floats(&sc, H);
-    uint8_t *active = tt_malloc((size_t)B + 1);
-    if (nomem || (Y && !y) || !xw || !g || !rh || !h || !cell || !bsum || !zeros || !active) {
-        scratch_free(&sc);
-        tt_free(active);
-        return tt_op_error(c->node, TETHER_ERR_NO_MEMORY, "out of memory for a sequence of %" PRId64 " x %" PRId64
-                           " with hidden size %" PRId64, S, B, H);
+    layer_buffers(c, &L, &sc);
+    L.active = tt_malloc((size_t)L.B + 1);
+    tt_status s = TT_OK;
+    if (sc.failed || !L.active) {
+        s = tt_op_error(c->node, TETHER_ERR_NO_MEMORY,
+                        "out of memory for %" PRId64 " steps of %" PRId64 " rows with hidden size %" PRId64, L.S, L.B,
+                        L.H);
+    } else {
+        /* every step's input projections at once: xw[d] = X · W[d]^T */
+        tt_sgemm_batched(false, true, L.S * L.B, L.GH, L.I, 1.0f, L.x, L.I, 0, L.w, L.I, L.GH * L.I, 0.0f, L.xw, L.GH,
+                         L.S * L.B * L.GH, L.D);
+        for (int64_t d = 0; d < L.D; d++)
+            layer_direction(&L, d);
+        s = layer_final(c, &L, 1, L.h, &sc);
+        if (s == TT_OK && L.r->cell == &g_lstm)
+            s = layer_final(c, &L, 2, L.c, &sc);
+        tt_tensor *Y = tt_kout(c, 0);
+        if (s == TT_OK && Y && L.y != Y->data)
+            tt_from_f32(L.y, Y->data, Y->dtype, tt_tensor_numel(Y));
     }
-
-    memset(zeros, 0, sizeof(float) * (size_t)H);
-    /* every step's input projections at once: xw[d] = X · W[d]^T, rows in X's order */
-    tt_sgemm_batched(false, true, S * B, GH, I, 1.0f, x, I, 0, w, I, GH * I, 0.0f, xw, GH, S * B * GH, D);
-    for (int64_t d = 0; d < D; d++) {
-        const float *wb = bias ? bias + d * 2 * GH : NULL, *rb = wb ? wb + GH : NULL;
-        /* Wb + Rb folded into the projections, except GRU's hidden-gate Rb under
-         * linear_before_reset, which the reset gate scales */
-        for (int64_t k = 0; k < GH; k++) {
-            bool keep_rb = cd == &g_gru && r->linear_before_reset && k >= 2 * H;
-            bsum[k] = wb ? wb[k] + (keep_rb ? 0 : rb[k]) : 0;
-        }
-        float *xd = xw + d * S * B * GH;
-        for (int64_t row = 0; row < S * B; row++)
-            for (int64_t k = 0; k < GH; k++)
-                xd[row * GH + k] += bsum[k];
-
-        /* states per batch row, taken from (and returned to) the layout's [D, B] or [B, D] order */
-        float *hd = h + d * B * H, *cd_ = cell + d * B * H;
-        for (int64_t b = 0; b < B; b++) {
-            int64_t off = (r->batch_major ? b * D + d : d * B + b) * H;
-            for (int64_t j = 0; j < H; j++) {
-                hd[b * H + j] = h0 ? h0[off + j] : 0;
-                cd_[b * H + j] = c0 ? c0[off + j] : 0;
-            }
-        }
-        bool backwards = r->reverse || d == 1;
-        step_args a = {.B = B, .H = H, .R = rw + d * GH * H, .P = P ? P + d * 3 * H : NULL, .f = r->acts[d],
-                       .active = active, .h = hd, .c = cd_, .g = g, .rh = rh, .rb_h = rb ? rb + 2 * H : zeros};
-        for (int64_t k = 0; k < S; k++) {
-            int64_t t = backwards ? S - 1 - k : k;
-            for (int64_t b = 0; b < B; b++)
-                active[b] = !lens || t < tt_load_i64(lens->data, lens->dtype, (size_t)b);
-            a.xw = xd + (r->batch_major ? t : t * B) * GH;
-            a.xw_ld = r->batch_major ? S * GH : GH;
-            cd->step(r, &a);
-            for (int64_t b = 0; y && b < B; b++) {
-                float *dst = y + (r->batch_major ? (b * S + t) * D + d : (t * D + d) * B + b) * H;
-                if (active[b])
-                    memcpy(dst, hd + b * H, sizeof(float) * (size_t)H);
-                else
-                    memset(dst, 0, sizeof(float) * (size_t)H); /* past the row's sequence */
-            }
-        }
-    }
-
-    /* final states back in the layout's order */
-    tt_tensor *finals[2] = {Yh, Yc};
-    const float *src[2] = {h, cell};
-    for (int o = 0; o < 2; o++) {
-        tt_tensor *t = finals[o];
-        if (!t)
-            continue;
-        float *dst = t->dtype == TETHER_DTYPE_FLOAT ? t->data : scratch_floats(&sc, D * B * H);
-        if (!dst) {
-            scratch_free(&sc);
-            tt_free(active);
-            return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
-        }
-        for (int64_t d = 0; d < D; d++)
-            for (int64_t b = 0; b < B; b++)
-                memcpy(dst + (r->batch_major ? b * D + d : d * B + b) * H, src[o] + (d * B + b) * H,
-                       sizeof(float) * (size_t)H);
-        if (dst != t->data)
-            tt_from_f32(dst, t->data, t->dtype, D * B * H);
-    }
-    if (Y && y != Y->data)
-        tt_from_f32(y, Y->data, Y->dtype, S * D * B * H);
     scratch_free(&sc);
-    tt_free(active);
-    return TT_OK;
+    tt_free(L.active);
+    return s;
 }
 
 static uint64_t flops_cell(const tt_ictx *c)

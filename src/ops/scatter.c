@@ -164,7 +164,8 @@ static tt_status infer_scatter_nd(tt_ictx *c)
     int rx = x->rank, q = ind->rank;
     if (rx >= 0 && q >= 0 && upd->rank >= 0) {
         if (rx < 1 || q < 1)
-            return tt_op_error(c->node, TETHER_ERR_SHAPE, "data and indices must have rank >= 1 (got %d and %d)", rx, q);
+            return tt_op_error(c->node, TETHER_ERR_SHAPE, "data and indices must have rank >= 1 (got %d and %d)", rx,
+                               q);
         int64_t k = ind->dims[q - 1];
         if (k >= 0 && (k < 1 || k > rx))
             return tt_op_error(c->node, TETHER_ERR_SHAPE, "index tuples have %" PRId64 " entries; must be 1 to %d", k,

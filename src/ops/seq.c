@@ -115,7 +115,8 @@ static tt_status read_position(const tt_kctx *c, int i, int n, bool allow_end, i
     int64_t hi = allow_end ? n : n - 1;
     if (v < -(int64_t)n || v > hi)
         return tt_op_error(c->node, TETHER_ERR_RUNTIME,
-                           "position %" PRId64 " is out of range for a sequence of length %d (valid: %d to %" PRId64 ")",
+                           "position %" PRId64 " is out of range for a sequence of length %d (valid: %d to %" PRId64
+                           ")",
                            v, n, -n, hi);
     *pos = (int)(v < 0 ? v + n : v);
     return TT_OK;
@@ -196,7 +197,9 @@ static tt_status run_seq_length(tt_kctx *c)
 {
     const tt_seq *s = NULL;
     TT_TRY(kin_seq(c, 0, &s));
-    *(int64_t *)tt_kout(c, 0)->data = s->n;
+    tt_tensor *y = tt_kout(c, 0);
+    if (y)
+        *(int64_t *)y->data = s->n;
     return TT_OK;
 }
 
@@ -217,17 +220,10 @@ static tt_status run_seq_at(tt_kctx *c)
     int pos;
     TT_TRY(kin_seq(c, 0, &s));
     TT_TRY(read_position(c, 1, s->n, false, 0, &pos));
-    const tt_tensor *item = &s->items[pos];
-    tt_tensor *y = tt_kout(c, 0);
-    if (y) { /* shape fixed by infer: the executor allocated it */
-        if (y->dtype != item->dtype || y->rank != item->rank ||
-            memcmp(y->dims, item->dims, sizeof(int64_t) * (size_t)y->rank) != 0)
-            return tt_op_error(c->node, TETHER_ERR_INTERNAL, "element %d does not have the inferred shape", pos);
-        return copy_elems(y, 0, item, 0, tt_tensor_numel(item));
-    }
     if (tt_kout_wanted(c, 0)) {
+        tt_value_release(c->out[0]); /* in case infer fixed the shape and it was allocated */
         c->out[0]->kind = TT_KIND_TENSOR;
-        c->out[0]->t = tt_tensor_share(item);
+        c->out[0]->t = tt_tensor_share(&s->items[pos]);
     }
     return TT_OK;
 }
@@ -335,6 +331,9 @@ static tt_status run_split_to_seq(tt_kctx *c)
     int64_t nsizes = 0;
     int64_t *buf = NULL;
     bool squeeze = !split && !tt_attr_int(c->node, "keepdims", 1);
+    if (split && !tt_dtype_is_int(split->dtype))
+        return tt_op_error(c->node, TETHER_ERR_RUNTIME, "split must be integers, got %s",
+                           tt_tensor_desc(split, d, sizeof d));
     if (split && split->rank == 0) {
         chunk = tt_load_i64(split->data, split->dtype, 0);
         if (chunk <= 0)
@@ -361,8 +360,8 @@ static tt_status run_split_to_seq(tt_kctx *c)
         }
         if (sum != len) {
             tt_free(buf);
-            return tt_op_error(c->node, TETHER_ERR_RUNTIME, "split sizes sum to %" PRId64 ", axis %d has length %" PRId64,
-                               sum, axis, len);
+            return tt_op_error(c->node, TETHER_ERR_RUNTIME,
+                               "split sizes sum to %" PRId64 ", axis %d has length %" PRId64, sum, axis, len);
         }
         sizes = buf;
         npieces = nsizes;
@@ -523,7 +522,9 @@ static tt_status infer_optional_has(tt_ictx *c)
 static tt_status run_optional_has(tt_kctx *c)
 {
     const tt_value *x = c->n_in > 0 ? c->in[0] : NULL;
-    *(bool *)tt_kout(c, 0)->data = x && x->kind != TT_KIND_NONE;
+    tt_tensor *y = tt_kout(c, 0);
+    if (y)
+        *(bool *)y->data = x && x->kind != TT_KIND_NONE;
     return TT_OK;
 }
 

@@ -602,8 +602,8 @@ static tt_status split_parts(const tt_node *n, int nparts, const tt_tensor *spli
                 return tt_op_error(n, TETHER_ERR_RUNTIME, "the split sizes overflow");
         }
         if (dim >= 0 && sum != dim)
-            return tt_op_error(n, TETHER_ERR_RUNTIME, "split sizes add up to %" PRId64 ", but the axis has size %" PRId64,
-                               sum, dim);
+            return tt_op_error(n, TETHER_ERR_RUNTIME,
+                               "split sizes add up to %" PRId64 ", but the axis has size %" PRId64, sum, dim);
         *known = true;
         return TT_OK;
     }
@@ -620,8 +620,9 @@ static tt_status split_parts(const tt_node *n, int nparts, const tt_tensor *spli
                                dim, nparts);
         chunk++;
         if (chunk * (nparts - 1) > dim)
-            return tt_op_error(n, TETHER_ERR_RUNTIME, "an axis of size %" PRId64 " cannot be split into %d parts of %" PRId64,
-                               dim, nparts, chunk);
+            return tt_op_error(n, TETHER_ERR_RUNTIME,
+                               "an axis of size %" PRId64 " cannot be split into %d parts of %" PRId64, dim, nparts,
+                               chunk);
     }
     for (int i = 0; i < nparts; i++)
         parts[i] = i < nparts - 1 ? chunk : dim - chunk * (nparts - 1);
@@ -876,6 +877,8 @@ static tt_status infer_pad(tt_ictx *c)
     TT_TRY(tt_infer_input(c, 0, &x));
     pad_mode m;
     TT_TRY(pad_mode_of(c->node, &m));
+    if (c->node->opset >= 11)
+        TT_TRY(tt_infer_same_dtype(c, 0, 2));
     if (c->node->opset >= 11 && (value_pending(c, 1) || value_pending(c, 3) || x->rank < 0)) {
         tt_infer_tensor(c, 0, x->dtype, x->rank, NULL);
         return TT_OK;
@@ -932,7 +935,7 @@ static void pad_rows(void *arg, int64_t begin, int64_t end)
         }
         if (constant) {
             for (int64_t o = 0; o < inner; o++)
-                memcpy(dst + o * (int64_t)es, j->value, es);
+                tt_copy_elem(dst + o * (int64_t)es, j->value, es);
         } else {
             const char *src = j->x + off;
             for (int64_t o = 0; o < inner; o++) {
@@ -941,7 +944,7 @@ static void pad_rows(void *arg, int64_t begin, int64_t end)
                     o = j->mid1 - 1;
                     continue;
                 }
-                memcpy(dst + o * (int64_t)es, m[o] < 0 ? j->value : src + m[o] * (int64_t)es, es);
+                tt_copy_elem(dst + o * (int64_t)es, m[o] < 0 ? j->value : src + m[o] * (int64_t)es, es);
             }
         }
         for (int d = last - 1; d >= 0; d--) {
@@ -1121,7 +1124,8 @@ static tt_status range_scalar(const tt_node *n, const tt_tensor *t, const char *
 }
 
 /* The number of elements of Range(start, limit, delta): max(ceil((limit - start) / delta), 0). */
-static tt_status range_count(const tt_node *n, const tt_tensor *s, const tt_tensor *l, const tt_tensor *d, int64_t *count)
+static tt_status range_count(const tt_node *n, const tt_tensor *s, const tt_tensor *l, const tt_tensor *d,
+                             int64_t *count)
 {
     TT_TRY(range_scalar(n, s, "start"));
     TT_TRY(range_scalar(n, l, "limit"));
@@ -1269,7 +1273,10 @@ static tt_status block_size(const tt_ictx *c, const tt_type *x, int64_t *b)
     return TT_OK;
 }
 
-static bool depth_crd(const tt_node *n) { return n->opset >= 11 && strcmp(tt_attr_string(n, "mode", "DCR"), "CRD") == 0; }
+static bool depth_crd(const tt_node *n)
+{
+    return n->opset >= 11 && strcmp(tt_attr_string(n, "mode", "DCR"), "CRD") == 0;
+}
 
 static tt_status infer_depth_to_space(tt_ictx *c)
 {
@@ -1286,8 +1293,8 @@ static tt_status infer_depth_to_space(tt_ictx *c)
     }
     const int64_t *d = x->dims;
     if (d[1] >= 0 && d[1] % (b * b))
-        return tt_op_error(c->node, TETHER_ERR_SHAPE, "%" PRId64 " channels do not divide into blocks of %" PRId64 "x%" PRId64,
-                           d[1], b, b);
+        return tt_op_error(c->node, TETHER_ERR_SHAPE,
+                           "%" PRId64 " channels do not divide into blocks of %" PRId64 "x%" PRId64, d[1], b, b);
     int64_t y[4] = {d[0], d[1] >= 0 ? d[1] / (b * b) : TT_DIM_UNKNOWN, TT_DIM_UNKNOWN, TT_DIM_UNKNOWN};
     for (int i = 2; i < 4; i++)
         if (d[i] >= 0 && __builtin_mul_overflow(d[i], b, &y[i]))
@@ -1324,8 +1331,8 @@ static tt_status infer_space_to_depth(tt_ictx *c)
     const int64_t *d = x->dims;
     for (int i = 2; i < 4; i++)
         if (d[i] >= 0 && d[i] % b)
-            return tt_op_error(c->node, TETHER_ERR_SHAPE, "axis %d of size %" PRId64 " does not divide into blocks of %" PRId64,
-                               i, d[i], b);
+            return tt_op_error(c->node, TETHER_ERR_SHAPE,
+                               "axis %d of size %" PRId64 " does not divide into blocks of %" PRId64, i, d[i], b);
     int64_t y[4] = {d[0], TT_DIM_UNKNOWN, d[2] >= 0 ? d[2] / b : TT_DIM_UNKNOWN, d[3] >= 0 ? d[3] / b : TT_DIM_UNKNOWN};
     if (d[1] >= 0 && __builtin_mul_overflow(d[1], b * b, &y[1]))
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "the channel count overflows");

@@ -20,7 +20,8 @@ tt_status tt_infer_input(const tt_ictx *c, int i, const tt_type **out)
     const tt_type *t = tt_iin(c, i);
     if (!t)
         return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d is required", i);
-    if (t->kind != TT_KIND_TENSOR)
+    /* at load an input of unknown type (kind NONE, rank -1) passes as a tensor of unknown shape */
+    if (t->kind != TT_KIND_TENSOR && (c->concrete || t->kind != TT_KIND_NONE || t->rank >= 0))
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "input %d must be a tensor", i);
     *out = t;
     return TT_OK;

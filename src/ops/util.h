@@ -11,7 +11,8 @@
 
 /* ---- inference ------------------------------------------------------------------- */
 
-/* Input i's type, which must be a tensor: fails naming the input when it is omitted or not one. */
+/* Input i's type, which must be a tensor (or, at load, not known yet): fails naming the
+ * input when it is omitted or not a tensor. */
 tt_status tt_infer_input(const tt_ictx *c, int i, const tt_type **out);
 /* Output `o` gets the type of input `i`. */
 tt_status tt_infer_same(tt_ictx *c, int i, int o);

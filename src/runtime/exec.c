@@ -226,10 +226,23 @@ tt_status tt_exec_node(tt_frame *f, int ni)
     return s;
 }
 
+/* The top frame's run context, where the deadline lives. */
+static const tt_run *frame_run(const tt_frame *f)
+{
+    while (f->parent)
+        f = f->parent;
+    return f->run;
+}
+
 tt_status tt_frame_exec(tt_frame *f)
 {
-    for (int i = 0; i < f->g->n_nodes; i++)
+    const tt_run *r = frame_run(f);
+    for (int i = 0; i < f->g->n_nodes; i++) {
+        if (r && r->deadline_ns && tt_profile_now_ns() > r->deadline_ns)
+            return tt_error(TETHER_ERR_TIMEOUT, "the run passed its time limit before node '%s' (%s)",
+                            f->g->nodes[i].name, f->g->nodes[i].op_type);
         TT_TRY(tt_exec_node(f, i));
+    }
     return TT_OK;
 }
 

@@ -31,6 +31,7 @@ typedef struct tt_run {
     uint64_t flops;         /* accumulated while recording */
     tt_value *vals;         /* the top frame's value table */
     int *remaining;
+    uint64_t deadline_ns;   /* CLOCK_MONOTONIC; 0: none. Checked before every node, loop bodies too */
     struct tt_run *next;    /* in the session's free list */
 } tt_run;
 

@@ -7,6 +7,7 @@
 #include "model/model.h"
 #include "runtime/plan.h"
 #include "runtime/prepare.h"
+#include "runtime/profile.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -286,6 +287,7 @@ static tt_status local_exec(tether_session *s, tt_local *l, const tt_value *vals
     pthread_mutex_unlock(&l->lock);
     tt_status st = tt_run_use_plan(r, plan);
     r->recording = can_record;
+    r->deadline_ns = l->run_limit_ns ? tt_profile_now_ns() + l->run_limit_ns : 0;
     if (st == TT_OK)
         st = tt_run_exec(r, vals);
     if (st == TT_OK && can_record) {
@@ -484,6 +486,7 @@ tt_status tt_local_open(tt_model *m, const tether_session_config *cfg, tether_se
     tt_arena_init(&s->info_arena);
     pthread_mutex_init(&l->lock, NULL);
     l->model = m;
+    l->run_limit_ns = cfg && cfg->run_limit_ms > 0 ? (uint64_t)cfg->run_limit_ms * 1000000ull : 0;
     s->ops = &g_local_ops;
     s->impl = l;
     tt_status st = tt_graph_prepare(m->graph, true);

@@ -40,6 +40,7 @@ typedef struct tt_local {
     tt_run *free_runs;
     tt_plan *plans[TT_MAX_PLANS];
     int n_plans;
+    uint64_t run_limit_ns;
 } tt_local;
 
 /* Opens a local session over a loaded model (takes ownership of m). */

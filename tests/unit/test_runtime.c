@@ -156,4 +156,36 @@ TEST(runtime_errors_name_the_node_and_leave_the_session_usable)
     ob_free(&m);
 }
 
+TEST(a_run_limit_stops_a_loop_that_never_ends)
+{
+    /* Loop with no trip count whose condition stays true: only the limit ends it */
+    pbw bin[3] = {ob_input("i", TETHER_DTYPE_INT64, 0, NULL), ob_input("c", TETHER_DTYPE_BOOL, 0, NULL),
+                  ob_input("v", TETHER_DTYPE_FLOAT, 1, (int64_t[]){1})};
+    pbw bout[2] = {ob_output("c_out", TETHER_DTYPE_BOOL, 0, NULL), ob_output("v_out", TETHER_DTYPE_FLOAT, 1, (int64_t[]){1})};
+    pbw bn[2] = {ob_node("Identity", 1, (const char *[]){"c"}, 1, (const char *[]){"c_out"}, 0, NULL),
+                 ob_node("Identity", 1, (const char *[]){"v"}, 1, (const char *[]){"v_out"}, 0, NULL)};
+    pbw body = ob_graph("body", 2, bn, 0, NULL, 3, bin, 2, bout);
+    pbw attr = ob_attr_graph("body", &body);
+    uint8_t yes = 1;
+    pbw cond = ob_tensor("cond", TETHER_DTYPE_BOOL, 0, NULL, &yes, 1);
+    pbw x = ob_input("x", TETHER_DTYPE_FLOAT, 1, (int64_t[]){1});
+    pbw y = ob_output("y", TETHER_DTYPE_FLOAT, 1, (int64_t[]){1});
+    pbw n = ob_node("Loop", 3, (const char *[]){"", "cond", "x"}, 1, (const char *[]){"y"}, 1, &attr);
+    pbw g = ob_graph("forever", 1, &n, 1, &cond, 1, &x, 1, &y);
+    pbw m = ob_model(13, &g);
+    tether_session_config cfg;
+    tether_session_config_init(&cfg);
+    cfg.quiet = 1;
+    cfg.warmup = 0;
+    cfg.run_limit_ms = 200;
+    tether_session *s;
+    CHECK_OK(tether_session_open_bytes(&s, m.buf, m.len, &cfg));
+    float xv = 1;
+    tether_tensor in = {.name = "x", .dtype = TETHER_DTYPE_FLOAT, .rank = 1, .dims = {1}, .data = &xv, .size = 4};
+    tether_outputs *out;
+    CHECK_ERR(tether_session_run(s, &in, 1, &out), TETHER_ERR_TIMEOUT, "time limit");
+    tether_session_free(s);
+    ob_free(&m);
+}
+
 int main(int argc, char **argv) { return check_main(argc, argv); }
