@@ -32,12 +32,13 @@ static void blob_path(const tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], c
     snprintf(out, n, "%s/%s.onnx", c->dir, hex);
 }
 
-tt_status tt_cache_init(tt_cache *c, const char *state_dir, int keep_idle)
+tt_status tt_cache_init(tt_cache *c, const char *state_dir, int keep_idle, int run_limit_ms)
 {
     memset(c, 0, sizeof *c);
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->loaded, NULL);
     c->keep_idle = keep_idle;
+    c->run_limit_ms = run_limit_ms;
     snprintf(c->dir, sizeof c->dir, "%s/models", state_dir);
     if (mkdir(c->dir, 0700) != 0 && errno != EEXIST)
         return tt_error(TETHER_ERR_IO, "cannot create the model cache '%s': %s", c->dir, strerror(errno));
@@ -139,6 +140,7 @@ static tt_status open_entry(tt_cache *c, tt_model_entry *e)
     tether_session_config cfg;
     tether_session_config_init(&cfg);
     cfg.quiet = 1;
+    cfg.run_limit_ms = c->run_limit_ms;
     int64_t t0 = mono_ns();
     tether_session *s;
     tt_status st = tether_session_open_bytes(&s, data, n, &cfg);

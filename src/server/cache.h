@@ -33,9 +33,10 @@ typedef struct tt_cache {
     char dir[1100];           /* <state-dir>/models */
     tt_model_entry *entries;
     int keep_idle;
+    int run_limit_ms;         /* given to every session opened (0: none) */
 } tt_cache;
 
-tt_status tt_cache_init(tt_cache *c, const char *state_dir, int keep_idle);
+tt_status tt_cache_init(tt_cache *c, const char *state_dir, int keep_idle, int run_limit_ms);
 void tt_cache_free(tt_cache *c);
 /* Whether the model's bytes are stored. */
 bool tt_cache_has(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN]);

@@ -34,6 +34,7 @@ void tt_config_defaults(tt_server_config *c)
     c->max_conns = 1024;
     c->warm_cache = 8;
     c->inline_us = 50;
+    c->run_limit_s = 60;
 }
 
 tt_status tt_parse_bytes(const char *s, uint64_t *out)
@@ -228,6 +229,7 @@ tt_status tt_config_set(tt_server_config *c, const char *key, const char *v)
         {"max-conns", 1, 1000000, offsetof(tt_server_config, max_conns), false},
         {"warm-cache", 0, 1024, offsetof(tt_server_config, warm_cache), false},
         {"inline-us", 0, 100000, offsetof(tt_server_config, inline_us), false},
+        {"run-limit", 0, 86400, offsetof(tt_server_config, run_limit_s), false},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         if (strcmp(key, ints[i].key) != 0)
@@ -317,6 +319,8 @@ void tt_config_usage(FILE *f)
             "  --max-request BYTES    largest inference request (default 1GiB)\n"
             "  --max-conns N          connections at once (default 1024)\n"
             "  --warm-cache N         opened models kept warm after their last user (default 8)\n"
+            "  --run-limit S          an inference still running after S seconds fails, so a model\n"
+            "                         that never ends cannot hold a worker (default 60; 0: none)\n"
             "  --inline-us N          inferences that took under N us run on the I/O thread when\n"
             "                         a worker would take them at once anyway (default 50; 0: never)\n"
             "  --metrics HOST:PORT    serve Prometheus metrics at http://HOST:PORT/metrics\n"

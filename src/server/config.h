@@ -51,6 +51,7 @@ typedef struct tt_server_config {
     int max_conns;
     int warm_cache;              /* opened models kept warm after their last user leaves */
     int inline_us;               /* inferences shorter than this may run on the loop thread */
+    int run_limit_s;             /* an inference still running after this long fails (0: no limit) */
     char port_file[1024];        /* write the bound TCP port here once listening (tests) */
     char metrics_listen[300];    /* Prometheus /metrics on HOST:PORT ("" off) */
 } tt_server_config;

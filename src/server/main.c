@@ -78,7 +78,7 @@ static tt_status serve(tt_server *srv)
     tt_log(TT_LOG_INFO, "device %s", srv->dev.desc);
     TT_TRY(tt_slots_init(srv));
     TT_TRY(tt_state_load(srv));
-    TT_TRY(tt_cache_init(&srv->cache, cfg->state_dir, cfg->warm_cache));
+    TT_TRY(tt_cache_init(&srv->cache, cfg->state_dir, cfg->warm_cache, cfg->run_limit_s * 1000));
     for (int i = 0; i < srv->n_slots; i++)
         tt_log(TT_LOG_INFO, "slot %d: %s, %.2f GiB, %.3f TFLOPS%s%s", i, srv->slots[i].type.name,
                srv->slots[i].type.memory_bytes / 1073741824.0, srv->slots[i].rate / 1e12,

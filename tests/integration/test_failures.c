@@ -261,4 +261,54 @@ TEST(session_survives_restart_and_lost_cache)
     ob_free(&m);
 }
 
+/* y = Loop(M = 2^62, cond = true) { v + 1 }: a model that never ends. */
+static pbw endless_model(void)
+{
+    int64_t m = (int64_t)1 << 62;
+    uint8_t t = 1;
+    float one = 1;
+    pbw body_in[3] = {ob_input("i", TETHER_DTYPE_INT64, 0, NULL), ob_input("c", TETHER_DTYPE_BOOL, 0, NULL),
+                      ob_input("v", TETHER_DTYPE_FLOAT, 2, (int64_t[]){1, 1})};
+    pbw body_out[2] = {ob_output("c_out", TETHER_DTYPE_BOOL, 0, NULL),
+                       ob_output("v_out", TETHER_DTYPE_FLOAT, 2, (int64_t[]){1, 1})};
+    pbw one_t = ob_tensor("one", TETHER_DTYPE_FLOAT, 1, (int64_t[]){1}, &one, sizeof one);
+    pbw body_nodes[2] = {ob_node("Identity", 1, (const char *[]){"c"}, 1, (const char *[]){"c_out"}, 0, NULL),
+                         ob_node("Add", 2, (const char *[]){"v", "one"}, 1, (const char *[]){"v_out"}, 0, NULL)};
+    pbw body = ob_graph("body", 2, body_nodes, 1, &one_t, 3, body_in, 2, body_out);
+    pbw attr = ob_attr_graph("body", &body);
+    pbw inits[2] = {ob_tensor("M", TETHER_DTYPE_INT64, 0, NULL, &m, sizeof m),
+                    ob_tensor("cond", TETHER_DTYPE_BOOL, 0, NULL, &t, sizeof t)};
+    pbw x = ob_input("x", TETHER_DTYPE_FLOAT, 2, (int64_t[]){1, 1});
+    pbw y = ob_output("y", TETHER_DTYPE_FLOAT, 2, (int64_t[]){1, 1});
+    pbw loop = ob_node("Loop", 3, (const char *[]){"M", "cond", "x"}, 1, (const char *[]){"y"}, 1, &attr);
+    pbw g = ob_graph("endless", 1, &loop, 2, inits, 1, &x, 1, &y);
+    return ob_model(13, &g);
+}
+
+TEST(a_model_that_never_ends_is_stopped_and_others_go_on)
+{
+    th_fresh_home();
+    th_server s;
+    th_server_start(&s, (const char *const[]){"--slots", "cpu.large=2", "--workers", "1", "--run-limit", "1", NULL});
+    tt_attachment a, b;
+    CHECK_OK(tt_attach("cpu.large", s.endpoint, &a));
+    CHECK_OK(tt_attach("cpu.large", s.endpoint, &b));
+    pbw m = endless_model(), good = th_model_dense(4, 4, 1);
+    tether_session *r = th_open(m.buf, m.len, "eia:0", 20000);
+    float x[4] = {0};
+    tether_outputs *o;
+    double t0 = th_now_s();
+    CHECK_ERR(th_run_f32(r, x, 1, 1, &o), TETHER_ERR_TIMEOUT, a.id);
+    CHECK(th_now_s() - t0 < 10);
+    /* the one worker is free again for the other attachment */
+    tether_session *g = th_open(good.buf, good.len, "eia:1", 20000);
+    CHECK_OK(th_run_f32(g, x, 1, 4, &o));
+    tether_outputs_free(o);
+    tether_session_free(g);
+    tether_session_free(r);
+    th_server_stop(&s);
+    ob_free(&m);
+    ob_free(&good);
+}
+
 int main(int argc, char **argv) { return th_main(argc, argv); }
