@@ -138,11 +138,12 @@ static void frame_done(tt_conn *c, uint8_t *payload)
     tt_request_dispatch(c, &h, payload);
 }
 
-/* Parses frames out of the staging buffer. Returns false when the connection failed. */
+/* Parses every frame out of the staging buffer (bounded by its size: the socket may hold
+ * nothing more, so a frame left staged would wait for the client's next bytes). Returns
+ * false when the connection failed. */
 static bool parse_staged(tt_conn *c, int *frames)
 {
-    while (!c->closed && !c->draining && !c->payload && c->stage_len - c->stage_off >= TT_WIRE_HEADER &&
-           *frames < MAX_FRAMES_PER_WAKE) {
+    while (!c->closed && !c->draining && !c->payload && c->stage_len - c->stage_off >= TT_WIRE_HEADER) {
         const uint8_t *p = c->stage + c->stage_off;
         if (tt_frame_hdr_decode(p, &c->hdr) != TT_OK) {
             tt_conn_fail(c, p[0], 0, TETHER_ERR_PROTOCOL, tt_last_error());
@@ -232,9 +233,6 @@ static void on_readable(tt_conn *c)
         }
         budget -= (size_t)k < budget ? (size_t)k : budget;
     }
-    /* frames may still sit staged when the per-wake limit stopped parsing */
-    if (!c->closed && !c->draining && !c->payload)
-        parse_staged(c, &frames);
 }
 
 static void on_event(tt_loop *l, tt_io *io, unsigned events)

@@ -383,4 +383,47 @@ TEST(half_sent_frames_and_idle_connections)
     th_server_stop(&s);
 }
 
+/* Hundreds of requests written at once: every one answered, none left waiting for more
+ * bytes from the client. */
+TEST(pipelined_frames_all_answered)
+{
+    th_fresh_home();
+    th_server s;
+    th_server_start(&s, hostile_args);
+    int fd = raw_connect(&s);
+    enum { N = 700 };
+    static uint8_t buf[64 + N * TT_WIRE_HEADER], reply[(N + 1) * 64];
+    size_t n = hello_frame(buf);
+    for (uint32_t i = 0; i < N; i++)
+        n += frame(buf + n, TT_CMD_PING, 1000 + i, "", 0, 0);
+    send_all(fd, buf, n);
+    size_t got = 0;
+    int frames = 0;
+    uint32_t next = 1000;
+    double until = th_now_s() + 10;
+    while (frames < N + 1 && th_now_s() < until) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 1000) <= 0)
+            continue;
+        ssize_t k = recv(fd, reply + got, sizeof reply - got, 0);
+        CHECK(k > 0);
+        got += (size_t)k;
+        size_t at = 0;
+        tt_frame_hdr h;
+        while (got - at >= TT_WIRE_HEADER && tt_frame_hdr_decode(reply + at, &h) == TT_OK &&
+               got - at >= TT_WIRE_HEADER + h.len) {
+            CHECK_EQ_INT(h.status, 0);
+            if (h.cmd == (TT_CMD_PING | TT_CMD_REPLY))
+                CHECK_EQ_INT(h.req_id, next++); /* in order, since the loop answers PING itself */
+            at += TT_WIRE_HEADER + (size_t)h.len;
+            frames++;
+        }
+        memmove(reply, reply + at, got - at);
+        got -= at;
+    }
+    CHECK_EQ_INT(frames, N + 1);
+    close(fd);
+    th_server_stop(&s);
+}
+
 int main(int argc, char **argv) { return th_main(argc, argv); }
