@@ -245,6 +245,87 @@ void tt_cache_release(tt_cache *c, tt_model_entry *e)
     }
 }
 
+/* ---- warm restarts ------------------------------------------------------------------ */
+
+static int by_recency(const void *a, const void *b)
+{
+    const tt_model_entry *x = *(tt_model_entry *const *)a, *y = *(tt_model_entry *const *)b;
+    if ((x->refs > 0) != (y->refs > 0))
+        return y->refs > 0 ? 1 : -1; /* in use first */
+    return x->idle_since_ns < y->idle_since_ns ? 1 : x->idle_since_ns > y->idle_since_ns ? -1 : 0;
+}
+
+void tt_cache_save_warm(tt_cache *c)
+{
+    char path[1200], tmp[1220];
+    snprintf(path, sizeof path, "%s/warm.txt", c->dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    pthread_mutex_lock(&c->lock);
+    int n = 0;
+    for (tt_model_entry *e = c->entries; e; e = e->next)
+        n += e->session != NULL;
+    tt_model_entry **v = tt_calloc((size_t)n + 1, sizeof *v);
+    int k = 0;
+    for (tt_model_entry *e = c->entries; e && v; e = e->next)
+        if (e->session)
+            v[k++] = e;
+    if (v)
+        qsort(v, (size_t)k, sizeof *v, by_recency);
+    for (int i = 0; i < k && i < c->keep_idle; i++)
+        fprintf(f, "%s\n", v[i]->hex);
+    pthread_mutex_unlock(&c->lock);
+    tt_free(v);
+    if (fclose(f) != 0 || rename(tmp, path) != 0)
+        unlink(tmp);
+}
+
+static void *preload_main(void *arg)
+{
+    tt_cache *c = arg;
+    char path[1200], line[256];
+    snprintf(path, sizeof path, "%s/warm.txt", c->dir);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    while (f && !atomic_load(&c->stop_preload) && fgets(line, sizeof line, f)) {
+        uint8_t hash[TT_WIRE_HASH_LEN];
+        bool ok = strlen(line) >= 2 * TT_WIRE_HASH_LEN;
+        for (int i = 0; ok && i < TT_WIRE_HASH_LEN; i++) {
+            unsigned v;
+            ok = sscanf(line + 2 * i, "%2x", &v) == 1;
+            hash[i] = (uint8_t)v;
+        }
+        tt_model_entry *e;
+        if (ok && tt_cache_acquire(c, hash, &e) == TT_OK) {
+            tt_cache_release(c, e);
+            n++;
+        }
+        tt_error_clear();
+    }
+    if (f)
+        fclose(f);
+    if (n)
+        tt_log(TT_LOG_INFO, "%d model%s open again, as before the restart", n, n > 1 ? "s" : "");
+    return NULL;
+}
+
+void tt_cache_preload_start(tt_cache *c)
+{
+    atomic_store(&c->stop_preload, false);
+    c->preloading = pthread_create(&c->preloader, NULL, preload_main, c) == 0;
+}
+
+void tt_cache_preload_stop(tt_cache *c)
+{
+    if (!c->preloading)
+        return;
+    atomic_store(&c->stop_preload, true); /* a model being opened is finished first */
+    pthread_join(c->preloader, NULL);
+    c->preloading = false;
+}
+
 void tt_cache_counts(tt_cache *c, int *stored, int *open)
 {
     *stored = *open = 0;

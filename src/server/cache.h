@@ -34,6 +34,9 @@ typedef struct tt_cache {
     tt_model_entry *entries;
     int keep_idle;
     int run_limit_ms;         /* given to every session opened (0: none) */
+    pthread_t preloader;
+    bool preloading;
+    atomic_bool stop_preload;
 } tt_cache;
 
 tt_status tt_cache_init(tt_cache *c, const char *state_dir, int keep_idle, int run_limit_ms);
@@ -47,6 +50,11 @@ tt_status tt_cache_put(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], const 
 tt_status tt_cache_acquire(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], tt_model_entry **out);
 void tt_cache_retain(tt_cache *c, tt_model_entry *e);
 void tt_cache_release(tt_cache *c, tt_model_entry *e);
+/* At a clean stop: remembers which models were open (warm.txt). At start: opens them
+ * again in the background, so the first inference after a restart is not a cold one. */
+void tt_cache_save_warm(tt_cache *c);
+void tt_cache_preload_start(tt_cache *c);
+void tt_cache_preload_stop(tt_cache *c);
 /* Models stored on disk and opened in memory. */
 void tt_cache_counts(tt_cache *c, int *stored, int *open);
 

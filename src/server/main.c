@@ -79,6 +79,7 @@ static tt_status serve(tt_server *srv)
     TT_TRY(tt_slots_init(srv));
     TT_TRY(tt_state_load(srv));
     TT_TRY(tt_cache_init(&srv->cache, cfg->state_dir, cfg->warm_cache, cfg->run_limit_s * 1000));
+    tt_cache_preload_start(&srv->cache);
     for (int i = 0; i < srv->n_slots; i++)
         tt_log(TT_LOG_INFO, "slot %d: %s, %.2f GiB, %.3f TFLOPS%s%s", i, srv->slots[i].type.name,
                srv->slots[i].type.memory_bytes / 1073741824.0, srv->slots[i].rate / 1e12,
@@ -114,6 +115,7 @@ static void shutdown_server(tt_server *srv)
         if (srv->listeners[i].ep.is_unix)
             unlink(srv->listeners[i].ep.path);
     }
+    tt_cache_preload_stop(&srv->cache);
     if (srv->workers || srv->n_bg)
         tt_sched_stop(srv);
     while (srv->conns)
@@ -125,6 +127,8 @@ static void shutdown_server(tt_server *srv)
             tt_state_save(srv);
         pthread_mutex_unlock(&srv->slots_lock);
     }
+    if (srv->cache.dir[0])
+        tt_cache_save_warm(&srv->cache);
     tt_cache_free(&srv->cache);
     tt_slots_free(srv);
     tt_loop_free(srv->loop);

@@ -235,9 +235,20 @@ TEST(session_survives_restart_and_lost_cache)
     th_check_same_outputs(o, lo);
     tether_outputs_free(o);
 
-    /* restart: the reservation (token) and the model both come back from the state dir */
+    /* restart: the reservation (token) and the model both come back from the state dir,
+     * and the model is opened again before anyone asks */
     th_server_stop(&s);
     th_server_restart(&s, args);
+    bool reopened = false;
+    for (double until = th_now_s() + 20; !reopened && th_now_s() < until; th_sleep_ms(50)) {
+        FILE *f = fopen(s.log, "r");
+        char line[1024];
+        while (f && fgets(line, sizeof line, f))
+            reopened |= strstr(line, "1 model open again") != NULL;
+        if (f)
+            fclose(f);
+    }
+    CHECK(reopened);
     CHECK_OK(th_run_f32(r, x, 1, 32, &o));
     th_check_same_outputs(o, lo);
     tether_outputs_free(o);
