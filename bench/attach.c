@@ -1,15 +1,51 @@
 /* Time from `tether attach` to the first inference result, the model already cached by the
  * server (a previous attachment used it): attach (reserve + record), open the session on
  * eia:0 (hash, find, plan), run once. Measured warm (the server still holds the model open
- * from the previous user) and cold (tetherd restarted: the model is on disk only). Goal:
+ * from the previous user), cold (tetherd restarted just before: the model is on disk and
+ * being opened again) and reload (restarted, and done opening again what it had open). Goal:
  * under 100 ms (Elastic Inference's first inference took 2.7 s).
  *
  * usage: bench_attach [--iterations N] [--no-torch] */
 #include "bench_common.h"
 
+#include "client/conn.h"
+
+#include <cjson/cJSON.h>
+
 typedef struct split {
     double attach, open, run, total;
 } split;
+
+/* Waits (up to 60 s) until the server has as many models open as before its restart. */
+static void wait_models_open(const tp_server *s, int want)
+{
+    tt_endpoint ep;
+    tt_endpoint_parse(s->endpoint, &ep);
+    for (double until = tp_now_s() + 60; tp_now_s() < until; tp_sleep_ms(20)) {
+        tt_rconn *c;
+        if (tt_rconn_open(&ep, NULL, NULL, tt_deadline_ms(5000), &c) != TETHER_OK)
+            continue;
+        tt_wr w = {0};
+        tt_wr_frame_begin(&w);
+        tt_reply r;
+        int open = 0;
+        char *json = NULL;
+        if (tt_rconn_call(c, TT_CMD_DESCRIBE, &w, NULL, 0, 0, tt_deadline_ms(5000), &r) == TETHER_OK &&
+            tt_msg_text_decode(tt_reply_data(&r), r.len, &json) == TETHER_OK) {
+            cJSON *d = cJSON_Parse(json);
+            cJSON *srv = cJSON_GetObjectItem(d, "server");
+            open = srv ? cJSON_GetObjectItem(srv, "models_open")->valueint : 0;
+            cJSON_Delete(d);
+            free(json);
+            tt_reply_free(&r);
+        }
+        tt_wr_free(&w);
+        tt_rconn_close(c);
+        if (open >= want)
+            return;
+    }
+    BENCH_DIE("the restarted server did not open its models again within 60 s");
+}
 
 static split once(const tp_server *s, const char *model, bench_inputs *in)
 {
@@ -55,19 +91,24 @@ static void bench_model(const char *name, const char *model, int iters)
     tether_session_free(local);
     once(&s, model, &in);
 
-    split warm[64], cold[64];
+    split warm[64], cold[64], reloaded[64];
     for (int i = 0; i < iters; i++)
         warm[i] = once(&s, model, &in);
     int ncold = iters < 5 ? iters : 5;
     for (int i = 0; i < ncold; i++) {
-        tp_signal_wait(&s, SIGTERM);
-        char err[512];
-        if (tp_start(&s, TETHERD_PATH, bench_root, args, true, "warn", err, sizeof err) != 0)
-            BENCH_DIE("%s", err);
-        cold[i] = once(&s, model, &in);
+        for (int k = 0; k < 2; k++) {
+            tp_signal_wait(&s, SIGTERM);
+            char err[512];
+            if (tp_start(&s, TETHERD_PATH, bench_root, args, true, "warn", err, sizeof err) != 0)
+                BENCH_DIE("%s", err);
+            if (k == 1)
+                wait_models_open(&s, 1);
+            (k ? reloaded : cold)[i] = once(&s, model, &in);
+        }
     }
     row(name, "warm", warm, iters);
     row(name, "cold", cold, ncold);
+    row(name, "reload", reloaded, ncold);
     bench_free_inputs(&in);
     tp_signal_wait(&s, SIGTERM);
 }
@@ -93,7 +134,8 @@ int main(int argc, char **argv)
     bench_write(tiny, &m);
     ob_free(&m);
     printf("\ntether attach -> first inference result, model cached on the server (ms; p50 of %d, cold: of up to 5)\n"
-           "warm: the server still has the model open from the previous attachment; cold: tetherd was restarted\n",
+           "warm: the server still has the model open from the previous attachment; cold: tetherd was restarted\n"
+           "just before the attach; reload: restarted, and it has opened again what it had open\n",
            iters);
     printf("%-14s %-6s %8s %8s %8s %10s %10s   %s\n", "model", "server", "attach", "open", "run", "total p50",
            "total max", "goal");
