@@ -28,8 +28,7 @@ typedef struct pending {
 
 struct tt_rconn {
     int fd;
-    tt_endpoint ep;
-    char label[128];
+    char label[128]; /* names the accelerator in errors: its slot id, or the endpoint */
     pthread_mutex_t wlock; /* one frame on the wire at a time */
     pthread_mutex_t lock;  /* the fields below */
     pthread_cond_t cond;
@@ -58,7 +57,6 @@ tt_status tt_rconn_connect(const tt_endpoint *ep, int64_t deadline, tt_rconn **o
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for a connection");
     }
     c->fd = fd;
-    c->ep = *ep;
     snprintf(c->label, sizeof c->label, "%s", ep->text);
     pthread_mutex_init(&c->wlock, NULL);
     pthread_mutex_init(&c->lock, NULL);
@@ -89,8 +87,6 @@ bool tt_rconn_broken(tt_rconn *c)
     pthread_mutex_unlock(&c->lock);
     return b;
 }
-
-const tt_endpoint *tt_rconn_endpoint(const tt_rconn *c) { return &c->ep; }
 
 int tt_rconn_fd(const tt_rconn *c) { return c->fd; }
 

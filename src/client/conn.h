@@ -39,7 +39,6 @@ tt_status tt_rconn_call(tt_rconn *c, uint8_t cmd, tt_wr *w, struct iovec *extra,
                         int64_t deadline, tt_reply *rep);
 /* Whether the connection has broken (a later call fails at once). */
 bool tt_rconn_broken(tt_rconn *c);
-const tt_endpoint *tt_rconn_endpoint(const tt_rconn *c);
 /* Names the accelerator in error messages (slot id, else the endpoint). */
 void tt_rconn_set_label(tt_rconn *c, const char *label);
 void tt_rconn_close(tt_rconn *c);

@@ -124,14 +124,6 @@ tt_status tt_endpoint_resolve(const tt_endpoint *ep, char *out, size_t n)
     return TT_OK;
 }
 
-tt_status tt_sock_set_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return tt_error(TETHER_ERR_NETWORK, "fcntl(O_NONBLOCK): %s", strerror(errno));
-    return TT_OK;
-}
-
 void tt_sock_tune(int fd)
 {
     int one = 1;

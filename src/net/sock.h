@@ -35,7 +35,6 @@ tt_status tt_sock_connect(const tt_endpoint *ep, int64_t deadline, int *fd);
 /* Listens on ep; TCP port 0 picks a free port. *bound gets the endpoint as bound. A stale
  * Unix socket file is replaced. The fd is non-blocking and close-on-exec. */
 tt_status tt_sock_listen(const tt_endpoint *ep, int backlog, int *fd, tt_endpoint *bound);
-tt_status tt_sock_set_nonblock(int fd);
 /* TCP_NODELAY and keepalive on accepted or connected TCP sockets (no-op on Unix sockets). */
 void tt_sock_tune(int fd);
 

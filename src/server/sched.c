@@ -189,6 +189,7 @@ static void execute(tt_server *srv, tt_slot *s, tt_job *j)
         if (st == TT_OK) {
             atomic_store(&m->last_flops, flops);
             atomic_store(&m->last_ns, ns);
+            atomic_store(&m->last_len, j->len);
         }
     }
     double actual = skipped || st != TT_OK ? 0 : cost_s(srv, s, flops, ns);
@@ -257,7 +258,8 @@ bool tt_sched_run_inline(tt_server *srv, tt_job *j)
 {
     tt_model_entry *m = j->model;
     uint64_t last_ns = atomic_load(&m->last_ns);
-    if (last_ns == 0 || last_ns > (uint64_t)srv->cfg.inline_us * 1000)
+    /* a larger request than last time (a bigger batch) may take far longer: not inline */
+    if (last_ns == 0 || last_ns > (uint64_t)srv->cfg.inline_us * 1000 || j->len > atomic_load(&m->last_len))
         return false;
     pthread_mutex_lock(&srv->sched_lock);
     tt_slot *s = j->slot;
