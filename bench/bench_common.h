@@ -144,7 +144,8 @@ static inline tether_session *bench_open(const char *path, const char *target)
     return s;
 }
 
-/* Random inputs at the model's declared shapes (unnamed dims = 1). */
+/* Random inputs at the model's declared shapes (unnamed dims = 1); the names are copies,
+ * so the inputs outlive the session they were made from. */
 typedef struct bench_inputs {
     tether_tensor t[16];
     size_t n;
@@ -162,7 +163,7 @@ static inline void bench_make_inputs(tether_session *s, bench_inputs *in)
         tether_value_info info;
         tether_session_input_info(s, i, &info);
         tether_tensor *t = &in->t[i];
-        t->name = info.name;
+        t->name = strdup(info.name);
         t->dtype = info.dtype;
         t->rank = info.rank;
         size_t numel = 1;
@@ -183,8 +184,10 @@ static inline void bench_make_inputs(tether_session *s, bench_inputs *in)
 
 static inline void bench_free_inputs(bench_inputs *in)
 {
-    for (size_t i = 0; i < in->n; i++)
+    for (size_t i = 0; i < in->n; i++) {
         free(in->t[i].data);
+        free((char *)in->t[i].name);
+    }
 }
 
 #endif

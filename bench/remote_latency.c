@@ -247,7 +247,7 @@ int main(int argc, char **argv)
     printf("\nremote vs local on loopback (%s, tetherd and client on this machine)\n", s.endpoint);
     printf("%-20s %9s %9s | %-19s | %-19s | %-19s | %-19s | %-19s | %8s | %8s | %s\n", "model", "in B", "out B",
            "local p50 / p99", "remote p50 / p99", "remote-local p50/p99", "transport p50/p99", "raw TCP rtt p50/p99",
-           "memcpy", "PING p50", "goal (remote-local p50)");
+           "memcpy", "PING p50", "goal (p50 of remote-local and of transport)");
     for (int i = 0; i < n; i++) {
         row *r = &rows[i];
         char b[16][24];
@@ -256,9 +256,12 @@ int main(int argc, char **argv)
         fmt_us(r->transport50, b[6], 24), fmt_us(r->transport99, b[7], 24), fmt_us(r->raw50, b[8], 24);
         fmt_us(r->raw99, b[9], 24), fmt_us(r->copy_us, b[10], 24), fmt_us(r->ping50, b[11], 24);
         fmt_us(r->goal_us, b[12], 24);
+        /* both measures must be within the goal: remote - local alone can come out low (even
+         * negative) when the model's own run time is noisier than the goal is small */
+        bool met = r->diff50 <= r->goal_us && r->transport50 <= r->goal_us;
         printf("%-20s %9zu %9zu | %9s %9s | %9s %9s | %9s %9s | %9s %9s | %9s %9s | %8s | %8s | <= %s: %s\n", r->name,
                r->in_bytes, r->out_bytes, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
-               b[12], r->diff50 <= r->goal_us ? "met" : "NOT met");
+               b[12], met ? "met" : "NOT met");
     }
     printf("\ntransport = remote latency - the server's queue + compute time for that run: what the\n"
            "network path adds, without the noise of the model's own run time. Ratios:\n");

@@ -75,6 +75,16 @@ static tt_status parse_uint(const char *key, const char *v, long lo, long hi, lo
     return TT_OK;
 }
 
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = 0;
+    return s;
+}
+
 /* "NAME=MEMORY,RATE[,PRICE]", RATE as "2tflops", "500gflops" or "25%" of the device's peak. */
 static tt_status parse_type(tt_server_config *c, const char *v)
 {
@@ -86,11 +96,14 @@ static tt_status parse_type(tt_server_config *c, const char *v)
                         "(e.g. tiny=256MiB,10%% or big=8GiB,4tflops,0.34)", v);
     *eq = 0;
     tt_accel_type t = {0};
-    snprintf(t.name, sizeof t.name, "%s", buf);
+    snprintf(t.name, sizeof t.name, "%s", trim(buf));
     char *save, *mem = strtok_r(eq + 1, ",", &save), *rate = strtok_r(NULL, ",", &save),
                 *price = strtok_r(NULL, ",", &save);
-    if (!mem || !rate)
+    if (!t.name[0] || !mem || !rate)
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "type '%s': expected NAME=MEMORY,RATE[,PRICE]", v);
+    mem = trim(mem);
+    rate = trim(rate);
+    price = price ? trim(price) : NULL;
     TT_TRY(tt_parse_bytes(mem, &t.memory_bytes));
     char *end;
     double r = strtod(rate, &end);
@@ -132,14 +145,13 @@ static tt_status parse_slots(tt_server_config *c, const char *v)
     int n = 0;
     char *save;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ')
-            tok++;
         char *eq = strchr(tok, '=');
         long count = 1;
         if (eq) {
             *eq = 0;
-            TT_TRY(parse_uint("slots", eq + 1, 0, 1024, &count));
+            TT_TRY(parse_uint("slots", trim(eq + 1), 0, 1024, &count));
         }
+        tok = trim(tok);
         if (!*tok || strlen(tok) >= sizeof c->slots[0].type)
             return tt_error(TETHER_ERR_INVALID_ARGUMENT, "slots '%s': bad type name", v);
         if (n >= TT_MAX_SLOT_SPECS)
@@ -242,16 +254,6 @@ tt_status tt_config_set(tt_server_config *c, const char *key, const char *v)
         return TT_OK;
     }
     return tt_error(TETHER_ERR_INVALID_ARGUMENT, "unknown setting '%s' (see tetherd --help)", key);
-}
-
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n && isspace((unsigned char)s[n - 1]))
-        s[--n] = 0;
-    return s;
 }
 
 tt_status tt_config_load_file(tt_server_config *c, const char *path)

@@ -219,6 +219,41 @@ TEST(unix_socket_and_model_cache_across_hosts)
     ob_free(&m);
 }
 
+/* The config file takes the flags' keys; flags given too override it. */
+TEST(config_file)
+{
+    th_fresh_home();
+    char path[400];
+    snprintf(path, sizeof path, "%s/tetherd.conf", th_root);
+    const char *conf = "# a small server\n"
+                       "type = tiny = 2MiB, 10%   # user-defined type\n"
+                       "slots = tiny=2\n"
+                       "sched = lend\n"
+                       "lease = 120\n";
+    th_write_file(path, conf, strlen(conf));
+    th_server s;
+    th_server_start(&s, (const char *const[]){"--config", path, NULL});
+    tt_attachment a;
+    CHECK_OK(tt_attach("tiny", s.endpoint, &a));
+    CHECK_EQ_INT(a.memory_bytes, 2 << 20);
+    CHECK_NEAR(a.tflops, 0.1 * 20e9 / 1e12, 1e-9);
+    tt_accel_health h;
+    tt_accel_probe(&a, 3000, &h);
+    CHECK(h.lease_expires_in_s > 100 && h.lease_expires_in_s <= 120);
+    th_server_stop(&s);
+    /* a bad line: tetherd refuses to start, naming the file, the line and the key */
+    const char *bad = "slots = tiny=1\nspeed = fast\n";
+    th_write_file(path, bad, strlen(bad));
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "'%s' --config '%s' --listen 127.0.0.1:0 2>&1", TETHERD_PATH, path);
+    FILE *p = popen(cmd, "r");
+    char out[1024] = "";
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    CHECK(WEXITSTATUS(pclose(p)) == 2);
+    CHECK_STR_CONTAINS(out, "tetherd.conf:2: unknown setting 'speed'");
+}
+
 /* An error from the accelerator names its code, cause, request id and accelerator id. */
 TEST(server_errors_name_cause_request_and_accelerator)
 {
