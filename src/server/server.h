@@ -1,7 +1,8 @@
 /* tetherd: the server object every subsystem shares — configuration, device, slots,
- * scheduler, model cache, connections and listeners. Locks, outermost first: slots_lock,
- * sched_lock, cache lock, a connection's lock; none is held across a network write except
- * a connection's own. */
+ * scheduler, model cache, connections and listeners. Locks: slots_lock and sched_lock are
+ * never held while taking another; a connection's lock may be held while taking the cache
+ * lock (to retain a handle's model), never the reverse. Only a connection's own lock is
+ * held across a (non-blocking) write to its socket. */
 #ifndef TT_SERVER_SERVER_H
 #define TT_SERVER_SERVER_H
 
