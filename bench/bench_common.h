@@ -14,11 +14,11 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define BENCH_DIE(...)                                                                                          \
-    do {                                                                                                        \
-        fprintf(stderr, "bench: " __VA_ARGS__);                                                                 \
-        fputc('\n', stderr);                                                                                    \
-        exit(1);                                                                                                \
+#define BENCH_DIE(...)                                                                                                 \
+    do {                                                                                                               \
+        fprintf(stderr, "bench: " __VA_ARGS__);                                                                        \
+        fputc('\n', stderr);                                                                                           \
+        exit(1);                                                                                                       \
     } while (0)
 
 static char bench_root[256];
@@ -58,7 +58,10 @@ static inline void bench_server(tp_server *s, const char *const *args)
     }
 }
 
-static inline double bench_now_us(void) { return tp_now_s() * 1e6; }
+static inline double bench_now_us(void)
+{
+    return tp_now_s() * 1e6;
+}
 
 static int cmp_double(const void *a, const void *b)
 {

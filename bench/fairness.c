@@ -25,7 +25,11 @@ static void *load_main(void *arg)
     float *x = calloc(ROWS * K, sizeof *x);
     for (int i = 0; i < ROWS * K; i++)
         x[i] = (float)(i % 17) / 17;
-    tether_tensor in = {.name = "x", .dtype = TETHER_DTYPE_FLOAT, .rank = 2, .dims = {ROWS, K}, .data = x,
+    tether_tensor in = {.name = "x",
+                        .dtype = TETHER_DTYPE_FLOAT,
+                        .rank = 2,
+                        .dims = {ROWS, K},
+                        .data = x,
                         .size = sizeof(float) * ROWS * K};
     while (!atomic_load(l->stop)) {
         tether_outputs *o;
@@ -105,7 +109,9 @@ int main(int argc, char **argv)
         bool met = fabs(ratio - want) <= 0.1 * want;
         ok &= met;
         printf("%-12s %12.1f %12.1f %14.2f %10.3f %s\n", types[i], (double)(1 << i), rps[i], fps[i] / 1e9, ratio,
-               i == 0 ? "1 (reference)" : met ? "met (within 10%)" : "NOT met");
+               i == 0 ? "1 (reference)"
+               : met  ? "met (within 10%)"
+                      : "NOT met");
     }
     printf("   device total: %.2f GFLOP/s\n", (fps[0] + fps[1] + fps[2]) / 1e9);
     for (int i = 0; i < 3; i++)

@@ -62,13 +62,19 @@ static void pb_bytes(pb *w, unsigned field, const void *p, size_t n)
         w->n += n;
     }
 }
-static void pb_str(pb *w, unsigned field, const char *s) { pb_bytes(w, field, s, strlen(s)); }
+static void pb_str(pb *w, unsigned field, const char *s)
+{
+    pb_bytes(w, field, s, strlen(s));
+}
 static void pb_int(pb *w, unsigned field, uint64_t v)
 {
     pb_varint(w, (uint64_t)field << 3);
     pb_varint(w, v);
 }
-static void pb_msg(pb *w, unsigned field, const pb *m) { pb_bytes(w, field, m->b, m->n); }
+static void pb_msg(pb *w, unsigned field, const pb *m)
+{
+    pb_bytes(w, field, m->b, m->n);
+}
 
 static void value_info(pb *g, const char *name)
 {
@@ -123,11 +129,12 @@ static bool check_server(const tt_endpoint *ep, int timeout_ms, tt_rconn **out, 
         step(false, "TCP reachability", tether_last_error());
         if (st == TETHER_ERR_TIMEOUT)
             advice("nothing answered within %d ms: a firewall or security group may drop traffic to %s, or the "
-                   "host is down", timeout_ms, ep->text);
+                   "host is down",
+                   timeout_ms, ep->text);
         else
             advice("is tetherd running there? start it with 'tetherd --listen %s%s%s ...'; if it is, check that it "
-                   "listens on that address (not only 127.0.0.1) and port", ep->is_unix ? "" : ep->host,
-                   ep->is_unix ? "" : ":", ep->is_unix ? ep->path : ep->port);
+                   "listens on that address (not only 127.0.0.1) and port",
+                   ep->is_unix ? "" : ep->host, ep->is_unix ? "" : ":", ep->is_unix ? ep->path : ep->port);
         return false;
     }
     snprintf(detail, sizeof detail, "connected to %s in %.2f ms", ep->text, (tt_now_ns() - t0) / 1e6);
@@ -135,7 +142,8 @@ static bool check_server(const tt_endpoint *ep, int timeout_ms, tt_rconn **out, 
     if (tt_rconn_hello(*out, tt_deadline_ms(timeout_ms), hello) != TETHER_OK) {
         step(false, "protocol version", tether_last_error());
         advice("the program at %s is not a compatible tetherd: upgrade the older of client %s and server, or check "
-               "the port", ep->text, tether_version());
+               "the port",
+               ep->text, tether_version());
         tt_rconn_close(*out);
         *out = NULL;
         return false;
@@ -180,8 +188,8 @@ static bool check_attachment(int ordinal, int timeout_ms)
     if (st != TETHER_OK) {
         step(false, "token", tether_last_error());
         advice("the server no longer holds this attachment (lease expired, detached elsewhere, or its state "
-               "directory was lost): 'tether detach %d --force', then 'tether attach %s --server %s'", ordinal, a.type,
-               a.endpoint);
+               "directory was lost): 'tether detach %d --force', then 'tether attach %s --server %s'",
+               ordinal, a.type, a.endpoint);
         return false;
     }
     snprintf(detail, sizeof detail, "accepted for %s: %s, %.2f GiB, %.3f TFLOPS", slot.id, slot.type,
@@ -214,13 +222,16 @@ static bool check_attachment(int ordinal, int timeout_ms)
     if (!ok) {
         step(false, "test inference", tether_last_error());
         advice("the accelerator failed a trivial model: see the server's log; 'tether detach %d' and attach a "
-               "fresh slot", ordinal);
+               "fresh slot",
+               ordinal);
     } else {
         const tether_tensor *y = tether_outputs_find(out, "y");
         for (int i = 0; i < 4 && ok; i++)
             ok = y && y->size == sizeof x && ((const float *)y->data)[i] == x[i] * 2 + 1;
-        snprintf(detail, sizeof detail, ok ? "y = 2x + 1 computed correctly, %.2f ms including upload"
-                                           : "wrong result after %.2f ms: the accelerator computed garbage", ms);
+        snprintf(detail, sizeof detail,
+                 ok ? "y = 2x + 1 computed correctly, %.2f ms including upload"
+                    : "wrong result after %.2f ms: the accelerator computed garbage",
+                 ms);
         step(ok, "test inference", detail);
         if (!ok)
             advice("report this: the server returned a wrong answer for a trivial model");

@@ -29,7 +29,8 @@ tt_status tt_tether_home(char *out, size_t n)
     } else {
         const char *h = getenv("HOME");
         if (!h || !*h)
-            return tt_error(TETHER_ERR_INVALID_ARGUMENT, "neither TETHER_HOME nor HOME is set: cannot find attachments");
+            return tt_error(TETHER_ERR_INVALID_ARGUMENT,
+                            "neither TETHER_HOME nor HOME is set: cannot find attachments");
         snprintf(out, n, "%s/.tether", h);
     }
     return TT_OK;
@@ -45,7 +46,10 @@ static tt_status home_path(const char *file, char *out, size_t n, bool create)
     return TT_OK;
 }
 
-static int hexval(char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; }
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
 
 tt_status tt_attachment_token(const tt_attachment *a, uint8_t token[TT_WIRE_TOKEN_LEN])
 {
@@ -181,7 +185,10 @@ static tt_status lock_records(int *fd)
     return TT_OK;
 }
 
-static void unlock_records(int fd) { close(fd); }
+static void unlock_records(int fd)
+{
+    close(fd);
+}
 
 /* ---- visibility -------------------------------------------------------------------- */
 
@@ -216,7 +223,8 @@ static tt_status apply_visible(tt_attachment *all, int n, tt_attachment **out, i
         if (found < 0) {
             tt_status st = tt_error(TETHER_ERR_NOT_FOUND,
                                     "TETHER_VISIBLE_DEVICES names '%s', which is not an attached accelerator "
-                                    "(%d attached: see tether describe-accelerators)", tok, n);
+                                    "(%d attached: see tether describe-accelerators)",
+                                    tok, n);
             tt_free(v);
             tt_free(all);
             return st;
@@ -252,9 +260,10 @@ tt_status tt_attachment_get(int ordinal, tt_attachment *out)
     if (ordinal < 0 || ordinal >= n) {
         tt_free(a);
         if (n == 0)
-            return tt_error(TETHER_ERR_NOT_FOUND, "no accelerator eia:%d: none is attached%s (attach one with "
-                            "'tether attach TYPE --server HOST:PORT')", ordinal,
-                            getenv("TETHER_VISIBLE_DEVICES") ? " or visible (TETHER_VISIBLE_DEVICES)" : "");
+            return tt_error(TETHER_ERR_NOT_FOUND,
+                            "no accelerator eia:%d: none is attached%s (attach one with "
+                            "'tether attach TYPE --server HOST:PORT')",
+                            ordinal, getenv("TETHER_VISIBLE_DEVICES") ? " or visible (TETHER_VISIBLE_DEVICES)" : "");
         return tt_error(TETHER_ERR_NOT_FOUND, "no accelerator eia:%d: %d %s visible (eia:0..eia:%d)", ordinal, n,
                         n == 1 ? "is" : "are", n - 1);
     }
@@ -381,7 +390,10 @@ tt_status tt_attach_ex(const char *type, const char *server, uint32_t lease_s, t
     return TT_OK;
 }
 
-tt_status tt_detach(int ordinal) { return tt_detach_ex(ordinal, false, NULL, 0); }
+tt_status tt_detach(int ordinal)
+{
+    return tt_detach_ex(ordinal, false, NULL, 0);
+}
 
 tt_status tt_detach_ex(int ordinal, bool force, char *note, size_t note_cap)
 {
@@ -397,8 +409,10 @@ tt_status tt_detach_ex(int ordinal, bool force, char *note, size_t note_cap)
         st = TT_OK;
     } else if (st != TT_OK && force) {
         if (note)
-            snprintf(note, note_cap, "could not release %s on its server (%s); forgot it anyway: the server frees "
-                     "the slot when its lease ends", a.id, tt_last_error());
+            snprintf(note, note_cap,
+                     "could not release %s on its server (%s); forgot it anyway: the server frees "
+                     "the slot when its lease ends",
+                     a.id, tt_last_error());
         st = TT_OK;
     } else if (st != TT_OK) {
         tt_status keep = st;

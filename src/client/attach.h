@@ -14,13 +14,13 @@
 #include <stdint.h>
 
 typedef struct tt_attachment {
-    int ordinal;             /* as this process sees it (after TETHER_VISIBLE_DEVICES) */
-    char id[64];             /* the slot's id, unique on its server */
-    char type[32];           /* accelerator type name, e.g. "eia2.medium" */
-    char endpoint[256];      /* "tcp://host:port" or "unix:/path" */
-    char token[80];          /* secret: never logged */
-    uint64_t memory_bytes;   /* the slot's memory quota */
-    double tflops;           /* the slot's compute rate */
+    int ordinal;           /* as this process sees it (after TETHER_VISIBLE_DEVICES) */
+    char id[64];           /* the slot's id, unique on its server */
+    char type[32];         /* accelerator type name, e.g. "eia2.medium" */
+    char endpoint[256];    /* "tcp://host:port" or "unix:/path" */
+    char token[80];        /* secret: never logged */
+    uint64_t memory_bytes; /* the slot's memory quota */
+    double tflops;         /* the slot's compute rate */
 } tt_attachment;
 
 /* Reserves a slot of `type` on `server` ("host:port", "tcp://…", "unix:…") and records it. */
@@ -45,9 +45,9 @@ tt_status tt_tether_home(char *out, size_t n);
 
 /* An attachment's health, as describe-accelerators and doctor report it. */
 typedef struct tt_accel_health {
-    const char *status;       /* "healthy", "unhealthy" or "unreachable" */
-    char reason[512];         /* why, when not healthy */
-    double rtt_ms;            /* one PING round trip */
+    const char *status; /* "healthy", "unhealthy" or "unreachable" */
+    char reason[512];   /* why, when not healthy */
+    double rtt_ms;      /* one PING round trip */
     char server_id[TT_WIRE_MAX_ID + 1];
     uint64_t memory_used, memory_quota;
     double tflops;

@@ -28,7 +28,7 @@ typedef struct pending {
 
 struct tt_rconn {
     int fd;
-    char label[128]; /* names the accelerator in errors: its slot id, or the endpoint */
+    char label[128];       /* names the accelerator in errors: its slot id, or the endpoint */
     pthread_mutex_t wlock; /* one frame on the wire at a time */
     pthread_mutex_t lock;  /* the fields below */
     pthread_cond_t cond;
@@ -88,9 +88,15 @@ bool tt_rconn_broken(tt_rconn *c)
     return b;
 }
 
-int tt_rconn_fd(const tt_rconn *c) { return c->fd; }
+int tt_rconn_fd(const tt_rconn *c)
+{
+    return c->fd;
+}
 
-void tt_rconn_set_label(tt_rconn *c, const char *label) { snprintf(c->label, sizeof c->label, "%s", label); }
+void tt_rconn_set_label(tt_rconn *c, const char *label)
+{
+    snprintf(c->label, sizeof c->label, "%s", label);
+}
 
 /* Called with c->lock held. Wakes every waiter; the socket is shut so a reader blocked in
  * poll returns at once. */

@@ -19,7 +19,10 @@ typedef struct tt_reply {
     size_t len;
 } tt_reply;
 
-static inline const uint8_t *tt_reply_data(const tt_reply *r) { return r->buf ? r->buf->data : (const uint8_t *)""; }
+static inline const uint8_t *tt_reply_data(const tt_reply *r)
+{
+    return r->buf ? r->buf->data : (const uint8_t *)"";
+}
 void tt_reply_free(tt_reply *r);
 
 /* TCP (or Unix) connect only: doctor checks the steps one by one. */

@@ -13,7 +13,10 @@
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 
 /* OpenBLAS runs inside tether's own thread pool, so it must not start threads of its own. */
-static void tt_library_init(void) { openblas_set_num_threads(1); }
+static void tt_library_init(void)
+{
+    openblas_set_num_threads(1);
+}
 
 void tether_session_config_init(tether_session_config *cfg)
 {
@@ -22,14 +25,19 @@ void tether_session_config_init(tether_session_config *cfg)
     cfg->warmup = 1;
 }
 
-static bool target_is_local(const char *t) { return !t || !*t || strcmp(t, "cpu") == 0; }
+static bool target_is_local(const char *t)
+{
+    return !t || !*t || strcmp(t, "cpu") == 0;
+}
 
 static tt_status check_target(const tether_session_config *cfg)
 {
     if (!cfg || target_is_local(cfg->target) || tt_target_is_remote(cfg->target))
         return TT_OK;
-    return tt_error(TETHER_ERR_UNSUPPORTED, "target '%s' is not supported: use \"cpu\", \"eia:N\" (an attached "
-                    "accelerator), \"tcp://HOST:PORT\" or \"unix:PATH\"", cfg->target);
+    return tt_error(TETHER_ERR_UNSUPPORTED,
+                    "target '%s' is not supported: use \"cpu\", \"eia:N\" (an attached "
+                    "accelerator), \"tcp://HOST:PORT\" or \"unix:PATH\"",
+                    cfg->target);
 }
 
 static tt_status open_model(tt_model *m, const char *label, const tether_session_config *cfg, tether_session **out)

@@ -34,19 +34,19 @@ typedef struct rlink {
 } rlink;
 
 typedef struct tt_remote {
-    tt_attachment att;   /* the token field is cleared: the bytes live in token[] */
+    tt_attachment att; /* the token field is cleared: the bytes live in token[] */
     int ordinal;
     tt_endpoint ep;
     uint8_t token[TT_WIRE_TOKEN_LEN];
     uint8_t hash[TT_WIRE_HASH_LEN];
-    char *path;          /* the model file, re-read to upload again; NULL when from memory */
-    void *bytes;         /* the model, when opened from memory */
+    char *path;  /* the model file, re-read to upload again; NULL when from memory */
+    void *bytes; /* the model, when opened from memory */
     size_t size;
     int timeout_ms;
     int retries;
     pthread_mutex_t lock;
-    rlink *link;         /* never NULL once open */
-    uint64_t gen;        /* counts links, so a broken one is replaced once */
+    rlink *link;  /* never NULL once open */
+    uint64_t gen; /* counts links, so a broken one is replaced once */
 } tt_remote;
 
 bool tt_target_is_remote(const char *t)
@@ -137,8 +137,7 @@ static tt_status model_bytes(tt_remote *r, void **data, size_t *n, bool *owned)
     tt_sha256(*data, *n, h);
     if (memcmp(h, r->hash, sizeof h) != 0) {
         tt_free(*data);
-        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s changed since the session was opened; open it again",
-                        r->path);
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s changed since the session was opened; open it again", r->path);
     }
     return TT_OK;
 }
@@ -268,7 +267,10 @@ static tt_status link_renew(tt_remote *r, uint64_t gen, int64_t deadline)
 
 static _Thread_local tt_remote_timing g_last_timing;
 
-tt_remote_timing tt_remote_last_timing(void) { return g_last_timing; }
+tt_remote_timing tt_remote_last_timing(void)
+{
+    return g_last_timing;
+}
 
 static tt_status decode_outputs(tether_session *s, tt_reply *rep, tether_outputs **out)
 {

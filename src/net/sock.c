@@ -49,14 +49,15 @@ tt_status tt_endpoint_parse(const char *s, tt_endpoint *ep)
 {
     memset(ep, 0, sizeof *ep);
     if (!s || !*s)
-        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "empty endpoint: expected HOST:PORT, tcp://HOST:PORT or unix:PATH");
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT,
+                        "empty endpoint: expected HOST:PORT, tcp://HOST:PORT or unix:PATH");
     if (strncmp(s, "unix:", 5) == 0) {
         const char *path = s + 5;
         if (strncmp(path, "//", 2) == 0)
             path += 2;
         if (!*path || strlen(path) >= sizeof ep->path)
-            return tt_error(TETHER_ERR_INVALID_ARGUMENT, "endpoint '%s': the socket path is empty or longer than %zu bytes",
-                            s, sizeof ep->path - 1);
+            return tt_error(TETHER_ERR_INVALID_ARGUMENT,
+                            "endpoint '%s': the socket path is empty or longer than %zu bytes", s, sizeof ep->path - 1);
         ep->is_unix = true;
         snprintf(ep->path, sizeof ep->path, "%s", path);
         snprintf(ep->text, sizeof ep->text, "unix:%s", ep->path);

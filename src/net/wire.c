@@ -28,7 +28,10 @@ const char *tt_cmd_name(int cmd)
     return "unknown";
 }
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8);
+}
 static void put32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
@@ -39,9 +42,18 @@ static void put64(uint8_t *p, uint64_t v)
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
+static uint16_t get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
 
 void tt_frame_hdr_encode(const tt_frame_hdr *h, uint8_t out[TT_WIRE_HEADER])
 {
@@ -284,7 +296,10 @@ void tt_wr_zeros(tt_wr *w, size_t n)
         memset(p, 0, n);
 }
 
-void tt_wr_frame_begin(tt_wr *w) { tt_wr_zeros(w, TT_WIRE_HEADER); }
+void tt_wr_frame_begin(tt_wr *w)
+{
+    tt_wr_zeros(w, TT_WIRE_HEADER);
+}
 
 void tt_wr_frame_end(tt_wr *w, uint8_t cmd, uint8_t status, uint32_t req_id, uint64_t extra)
 {
@@ -522,7 +537,10 @@ tt_status tt_msg_open_reply_decode(const void *p, size_t n, tt_arena *a, tt_msg_
 
 /* ---- tensors ----------------------------------------------------------------------- */
 
-static bool dtype_sendable(int dt) { return tt_dtype_valid(dt) && dt != TETHER_DTYPE_STRING && tt_dtype_size(dt) > 0; }
+static bool dtype_sendable(int dt)
+{
+    return tt_dtype_valid(dt) && dt != TETHER_DTYPE_STRING && tt_dtype_size(dt) > 0;
+}
 
 tt_status tt_wire_tensors_encode(tt_wr *w, size_t hdr_bytes, const tether_tensor *t, size_t n, uint64_t *data_off,
                                  uint64_t *payload_len)
@@ -596,25 +614,30 @@ tt_status tt_wire_tensors_decode(tt_rd *r, uint64_t max_tensor, tt_arena *a, tt_
         uint64_t numel = 1;
         for (int d = 0; d < t->rank; d++) {
             if (t->dims[d] < 0 || !tt_mul_ok(numel, (uint64_t)t->dims[d], &numel))
-                return tt_error(TETHER_ERR_PROTOCOL, "tensor %u ('%s'): dimension %d (%" PRId64 ") is negative or "
-                                "the element count overflows", i, t->name, d, t->dims[d]);
+                return tt_error(TETHER_ERR_PROTOCOL,
+                                "tensor %u ('%s'): dimension %d (%" PRId64 ") is negative or "
+                                "the element count overflows",
+                                i, t->name, d, t->dims[d]);
         }
         uint64_t need;
         if (!tt_mul_ok(numel, tt_dtype_size(t->dtype), &need) || need != t->nbytes)
-            return tt_error(TETHER_ERR_PROTOCOL, "tensor %u ('%s'): %" PRIu64 " elements of %s do not make the %" PRIu64
-                            " bytes declared", i, t->name, numel, tt_dtype_name(t->dtype), t->nbytes);
+            return tt_error(TETHER_ERR_PROTOCOL,
+                            "tensor %u ('%s'): %" PRIu64 " elements of %s do not make the %" PRIu64 " bytes declared",
+                            i, t->name, numel, tt_dtype_name(t->dtype), t->nbytes);
         if (t->nbytes > max_tensor)
-            return tt_error(TETHER_ERR_PROTOCOL, "tensor %u ('%s'): %" PRIu64 " bytes are over the %" PRIu64
-                            "-byte limit", i, t->name, t->nbytes, max_tensor);
+            return tt_error(TETHER_ERR_PROTOCOL,
+                            "tensor %u ('%s'): %" PRIu64 " bytes are over the %" PRIu64 "-byte limit", i, t->name,
+                            t->nbytes, max_tensor);
     }
     /* data regions: aligned, after the metadata, in order, inside the payload */
     uint64_t lo = r->off;
     for (uint32_t i = 0; i < count; i++) {
         tt_wire_tensor *t = &ts[i];
         if (t->offset % TT_WIRE_ALIGN || t->offset < lo || t->offset > r->n || t->nbytes > r->n - t->offset)
-            return tt_error(TETHER_ERR_PROTOCOL, "tensor %u ('%s'): data at byte %" PRIu64 " (+%" PRIu64
-                            ") is unaligned, overlaps, or lies outside the %zu-byte payload", i, t->name, t->offset,
-                            t->nbytes, r->n);
+            return tt_error(TETHER_ERR_PROTOCOL,
+                            "tensor %u ('%s'): data at byte %" PRIu64 " (+%" PRIu64
+                            ") is unaligned, overlaps, or lies outside the %zu-byte payload",
+                            i, t->name, t->offset, t->nbytes, r->n);
         lo = t->offset + t->nbytes;
     }
     *out = ts;

@@ -14,28 +14,28 @@
 #define TT_WIRE_MAGIC 0x52485454u /* "TTHR" as little-endian bytes */
 #define TT_WIRE_VERSION 1
 #define TT_WIRE_HEADER 16
-#define TT_WIRE_ALIGN 64          /* tensor data in a payload starts at multiples of this */
-#define TT_WIRE_TOKEN_LEN 32      /* attachment tokens: 256 random bits */
-#define TT_WIRE_HASH_LEN 32       /* model content address: SHA-256 */
-#define TT_WIRE_MAX_NAME 1024     /* tensor names, ids, types and other strings */
-#define TT_WIRE_MAX_TENSORS 4096  /* inputs or outputs of one run */
-#define TT_WIRE_MAX_ID 63         /* slot ids and server ids (bytes, without the NUL) */
+#define TT_WIRE_ALIGN 64         /* tensor data in a payload starts at multiples of this */
+#define TT_WIRE_TOKEN_LEN 32     /* attachment tokens: 256 random bits */
+#define TT_WIRE_HASH_LEN 32      /* model content address: SHA-256 */
+#define TT_WIRE_MAX_NAME 1024    /* tensor names, ids, types and other strings */
+#define TT_WIRE_MAX_TENSORS 4096 /* inputs or outputs of one run */
+#define TT_WIRE_MAX_ID 63        /* slot ids and server ids (bytes, without the NUL) */
 
 /* Frame header, little-endian on the wire:
  *   u8 cmd | u8 status | u16 flags | u32 req_id | u64 len
  * A reply has the request's cmd with TT_CMD_REPLY set, the same req_id, and status 0 or a
  * tether_status; an error reply's payload is a tt_msg_error. flags must be 0 (reserved). */
 typedef enum tt_wire_cmd {
-    TT_CMD_HELLO = 0x01,    /* first frame of every connection: magic, version */
-    TT_CMD_PING = 0x02,     /* health: the server answers at once */
-    TT_CMD_AUTH = 0x03,     /* binds the connection to one attachment (slot id + token) */
-    TT_CMD_DESCRIBE = 0x04, /* the server and its slots as JSON (the bound slot in detail) */
-    TT_CMD_RESERVE = 0x10,  /* reserve a slot of a type: returns its id and token */
-    TT_CMD_RELEASE = 0x11,  /* give the bound slot back */
+    TT_CMD_HELLO = 0x01,     /* first frame of every connection: magic, version */
+    TT_CMD_PING = 0x02,      /* health: the server answers at once */
+    TT_CMD_AUTH = 0x03,      /* binds the connection to one attachment (slot id + token) */
+    TT_CMD_DESCRIBE = 0x04,  /* the server and its slots as JSON (the bound slot in detail) */
+    TT_CMD_RESERVE = 0x10,   /* reserve a slot of a type: returns its id and token */
+    TT_CMD_RELEASE = 0x11,   /* give the bound slot back */
     TT_CMD_MODEL_PUT = 0x20, /* upload a model under its SHA-256 */
-    TT_CMD_OPEN = 0x21,     /* open a session on a cached model: a handle and its inputs/outputs */
-    TT_CMD_CLOSE = 0x22,    /* close a session handle */
-    TT_CMD_RUN = 0x23,      /* run a session: tensors in, tensors out */
+    TT_CMD_OPEN = 0x21,      /* open a session on a cached model: a handle and its inputs/outputs */
+    TT_CMD_CLOSE = 0x22,     /* close a session handle */
+    TT_CMD_RUN = 0x23,       /* run a session: tensors in, tensors out */
 } tt_wire_cmd;
 #define TT_CMD_REPLY 0x80
 
@@ -54,7 +54,10 @@ void tt_frame_hdr_encode(const tt_frame_hdr *h, uint8_t out[TT_WIRE_HEADER]);
  * known status code. The payload length is checked by the caller against its own limit. */
 tt_status tt_frame_hdr_decode(const uint8_t in[TT_WIRE_HEADER], tt_frame_hdr *h);
 
-static inline size_t tt_wire_align(size_t n) { return (n + TT_WIRE_ALIGN - 1) & ~(size_t)(TT_WIRE_ALIGN - 1); }
+static inline size_t tt_wire_align(size_t n)
+{
+    return (n + TT_WIRE_ALIGN - 1) & ~(size_t)(TT_WIRE_ALIGN - 1);
+}
 
 /* ---- reading: every read checks the bytes left; the first failure sticks -------------- */
 
@@ -64,7 +67,10 @@ typedef struct tt_rd {
     const char *bad; /* what failed to decode, NULL while all is well */
 } tt_rd;
 
-static inline void tt_rd_init(tt_rd *r, const void *p, size_t n) { *r = (tt_rd){.p = p, .n = n}; }
+static inline void tt_rd_init(tt_rd *r, const void *p, size_t n)
+{
+    *r = (tt_rd){.p = p, .n = n};
+}
 uint8_t tt_rd_u8(tt_rd *r, const char *what);
 uint16_t tt_rd_u16(tt_rd *r, const char *what);
 uint32_t tt_rd_u32(tt_rd *r, const char *what);
@@ -151,8 +157,8 @@ typedef struct tt_msg_error {
 typedef struct tt_wire_info {
     char *name;
     uint8_t dtype;
-    int8_t rank;                   /* -1: unknown */
-    int64_t dims[TETHER_MAX_RANK]; /* -1: not fixed */
+    int8_t rank;                      /* -1: unknown */
+    int64_t dims[TETHER_MAX_RANK];    /* -1: not fixed */
     char *dim_names[TETHER_MAX_RANK]; /* NULL when not named */
 } tt_wire_info;
 
@@ -215,7 +221,10 @@ tt_status tt_wire_tensors_encode(tt_wr *w, size_t hdr_bytes, const tether_tensor
 tt_status tt_wire_tensors_decode(tt_rd *r, uint64_t max_tensor, tt_arena *a, tt_wire_tensor **out, size_t *n);
 
 /* iovecs tt_wire_iov_fill needs at most for n tensors. */
-static inline size_t tt_wire_iov_count(size_t n) { return 1 + 2 * n; }
+static inline size_t tt_wire_iov_count(size_t n)
+{
+    return 1 + 2 * n;
+}
 struct iovec;
 /* Fills iov with w's bytes, then each tensor's padding and data; returns the count used. */
 int tt_wire_iov_fill(struct iovec *iov, const tt_wr *w, size_t hdr_bytes, const tether_tensor *t, size_t n,

@@ -78,8 +78,10 @@ tt_status tt_cache_put(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], const 
         char want_hex[65], got_hex[65];
         tt_hex(hash, TT_WIRE_HASH_LEN, want_hex);
         tt_hex(got, TT_WIRE_HASH_LEN, got_hex);
-        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "the uploaded %zu bytes hash to %.16s…, not to the %.16s… they "
-                        "were sent as (corrupted upload?)", n, got_hex, want_hex);
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT,
+                        "the uploaded %zu bytes hash to %.16s…, not to the %.16s… they "
+                        "were sent as (corrupted upload?)",
+                        n, got_hex, want_hex);
     }
     if (tt_cache_has(c, hash))
         return TT_OK;
@@ -97,7 +99,8 @@ tt_status tt_cache_put(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], const 
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
-            s = tt_error(TETHER_ERR_IO, "cannot store the model in %s: %s", c->dir, k < 0 ? strerror(errno) : "short write");
+            s = tt_error(TETHER_ERR_IO, "cannot store the model in %s: %s", c->dir,
+                         k < 0 ? strerror(errno) : "short write");
         else
             off += (size_t)k;
     }

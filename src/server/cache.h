@@ -17,11 +17,11 @@
 typedef struct tt_model_entry {
     uint8_t hash[TT_WIRE_HASH_LEN];
     char hex[2 * TT_WIRE_HASH_LEN + 1];
-    int refs;                 /* under the cache lock: handles and jobs using it */
-    bool loading;             /* being opened by one thread; others wait */
-    tether_session *session;  /* NULL while loading */
+    int refs;                /* under the cache lock: handles and jobs using it */
+    bool loading;            /* being opened by one thread; others wait */
+    tether_session *session; /* NULL while loading */
     tether_session_stats stats;
-    uint64_t bytes;           /* weights + planned activations: what a slot is charged */
+    uint64_t bytes;                           /* weights + planned activations: what a slot is charged */
     atomic_uint_fast64_t last_flops, last_ns; /* the latest run's cost, to estimate the next */
     atomic_uint_fast64_t last_len;            /* and its request's size (shapes may vary) */
     int64_t idle_since_ns;
@@ -31,10 +31,10 @@ typedef struct tt_model_entry {
 typedef struct tt_cache {
     pthread_mutex_t lock;
     pthread_cond_t loaded;
-    char dir[1100];           /* <state-dir>/models */
+    char dir[1100]; /* <state-dir>/models */
     tt_model_entry *entries;
     int keep_idle;
-    int run_limit_ms;         /* given to every session opened (0: none) */
+    int run_limit_ms; /* given to every session opened (0: none) */
     pthread_t preloader;
     bool preloading;
     atomic_bool stop_preload;

@@ -49,9 +49,19 @@ tt_status tt_parse_bytes(const char *s, uint64_t *out)
     static const struct {
         const char *suffix;
         double mult;
-    } units[] = {{"", 1},         {"B", 1},          {"K", 1024.0},     {"KiB", 1024.0},  {"KB", 1e3},
-                 {"M", 1048576.0}, {"MiB", 1048576.0}, {"MB", 1e6},       {"G", 1073741824.0},
-                 {"GiB", 1073741824.0}, {"GB", 1e9}, {"T", 1099511627776.0}, {"TiB", 1099511627776.0}};
+    } units[] = {{"", 1},
+                 {"B", 1},
+                 {"K", 1024.0},
+                 {"KiB", 1024.0},
+                 {"KB", 1e3},
+                 {"M", 1048576.0},
+                 {"MiB", 1048576.0},
+                 {"MB", 1e6},
+                 {"G", 1073741824.0},
+                 {"GiB", 1073741824.0},
+                 {"GB", 1e9},
+                 {"T", 1099511627776.0},
+                 {"TiB", 1099511627776.0}};
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         if (strcasecmp(end, units[i].suffix) == 0) {
             double b = v * units[i].mult;
@@ -92,8 +102,10 @@ static tt_status parse_type(tt_server_config *c, const char *v)
     snprintf(buf, sizeof buf, "%s", v);
     char *eq = strchr(buf, '=');
     if (!eq || eq == buf || (size_t)(eq - buf) >= sizeof c->types[0].name)
-        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "type '%s': expected NAME=MEMORY,RATE[,PRICE] "
-                        "(e.g. tiny=256MiB,10%% or big=8GiB,4tflops,0.34)", v);
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT,
+                        "type '%s': expected NAME=MEMORY,RATE[,PRICE] "
+                        "(e.g. tiny=256MiB,10%% or big=8GiB,4tflops,0.34)",
+                        v);
     *eq = 0;
     tt_accel_type t = {0};
     snprintf(t.name, sizeof t.name, "%s", trim(buf));
@@ -118,7 +130,8 @@ static tt_status parse_type(tt_server_config *c, const char *v)
     } else if (strcasecmp(end, "gflops") == 0) {
         t.fp32_tflops = r / 1000;
     } else {
-        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "type '%s': rate '%s' needs a unit: tflops, gflops or %%", v, rate);
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "type '%s': rate '%s' needs a unit: tflops, gflops or %%", v,
+                        rate);
     }
     if (price) {
         t.price_per_hour = strtod(price, &end);
@@ -288,47 +301,46 @@ tt_status tt_config_load_file(tt_server_config *c, const char *path)
 
 void tt_config_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tetherd [--config FILE] [options]\n\n"
-            "tetherd serves one device's inference capacity as accelerator slots that hosts\n"
-            "attach over the network (tether attach TYPE --server HOST:PORT).\n\n"
-            "  --config FILE          read settings from FILE: one 'key = value' per line, keys\n"
-            "                         as the flags below without dashes; flags override it\n"
-            "  --listen HOST:PORT     TCP listener (default 127.0.0.1:7878; 'none' for none;\n"
-            "                         port 0 picks a free port)\n"
-            "  --unix PATH            also listen on a Unix socket, for clients on this host\n"
-            "  --device NAME          the device to serve: cpu (default)\n"
-            "  --slots TYPE=N[,...]   carve the device into slots (default\n"
-            "                         cpu.medium=2,cpu.large=1)\n"
-            "  --type NAME=MEM,RATE[,PRICE]\n"
-            "                         define (or redefine) a type: MEM as 512MiB / 2GiB, RATE as\n"
-            "                         2tflops, 500gflops or 25%% of the measured peak, PRICE per\n"
-            "                         hour; may be repeated\n"
-            "  --state-dir DIR        reservations and cached models survive restarts here\n"
-            "                         (default ~/.local/state/tetherd)\n"
-            "  --log-level LEVEL      debug, info (default), warn, error, off\n"
-            "  --sched capped|lend    capped (default): a slot never exceeds its rate; lend:\n"
-            "                         idle capacity is lent to busy slots\n"
-            "  --meter flops|time     charge inferences by FLOPs (default) or device time\n"
-            "  --workers N            inferences run at once (default: one per core)\n"
-            "  --peak-gflops X        the device's peak, instead of measuring it at start\n"
-            "  --lease SECONDS        default reservation lease, renewed by use (default 86400)\n"
-            "  --lease-max SECONDS    the longest lease a client may ask for (default 604800)\n"
-            "  --idle-timeout S       close connections not attached to a slot after S idle\n"
-            "                         seconds (default 30)\n"
-            "  --frame-timeout S      a frame must arrive whole within S seconds (default 30)\n"
-            "  --max-upload BYTES     largest model upload (default 4GiB)\n"
-            "  --max-request BYTES    largest inference request (default 1GiB)\n"
-            "  --max-conns N          connections at once (default 1024)\n"
-            "  --warm-cache N         opened models kept warm after their last user (default 8)\n"
-            "  --run-limit S          an inference still running after S seconds fails, so a model\n"
-            "                         that never ends cannot hold a worker (default 60; 0: none)\n"
-            "  --inline-us N          inferences that took under N us run on the I/O thread when\n"
-            "                         a worker would take them at once anyway (default 50; 0: never)\n"
-            "  --metrics HOST:PORT    serve Prometheus metrics at http://HOST:PORT/metrics\n"
-            "  --port-file FILE       write the TCP port here once listening\n"
-            "  -h, --help             this text;  --version\n\n"
-            "Built-in types (memory, FP32 rate, price/hour):\n");
+    fprintf(f, "usage: tetherd [--config FILE] [options]\n\n"
+               "tetherd serves one device's inference capacity as accelerator slots that hosts\n"
+               "attach over the network (tether attach TYPE --server HOST:PORT).\n\n"
+               "  --config FILE          read settings from FILE: one 'key = value' per line, keys\n"
+               "                         as the flags below without dashes; flags override it\n"
+               "  --listen HOST:PORT     TCP listener (default 127.0.0.1:7878; 'none' for none;\n"
+               "                         port 0 picks a free port)\n"
+               "  --unix PATH            also listen on a Unix socket, for clients on this host\n"
+               "  --device NAME          the device to serve: cpu (default)\n"
+               "  --slots TYPE=N[,...]   carve the device into slots (default\n"
+               "                         cpu.medium=2,cpu.large=1)\n"
+               "  --type NAME=MEM,RATE[,PRICE]\n"
+               "                         define (or redefine) a type: MEM as 512MiB / 2GiB, RATE as\n"
+               "                         2tflops, 500gflops or 25%% of the measured peak, PRICE per\n"
+               "                         hour; may be repeated\n"
+               "  --state-dir DIR        reservations and cached models survive restarts here\n"
+               "                         (default ~/.local/state/tetherd)\n"
+               "  --log-level LEVEL      debug, info (default), warn, error, off\n"
+               "  --sched capped|lend    capped (default): a slot never exceeds its rate; lend:\n"
+               "                         idle capacity is lent to busy slots\n"
+               "  --meter flops|time     charge inferences by FLOPs (default) or device time\n"
+               "  --workers N            inferences run at once (default: one per core)\n"
+               "  --peak-gflops X        the device's peak, instead of measuring it at start\n"
+               "  --lease SECONDS        default reservation lease, renewed by use (default 86400)\n"
+               "  --lease-max SECONDS    the longest lease a client may ask for (default 604800)\n"
+               "  --idle-timeout S       close connections not attached to a slot after S idle\n"
+               "                         seconds (default 30)\n"
+               "  --frame-timeout S      a frame must arrive whole within S seconds (default 30)\n"
+               "  --max-upload BYTES     largest model upload (default 4GiB)\n"
+               "  --max-request BYTES    largest inference request (default 1GiB)\n"
+               "  --max-conns N          connections at once (default 1024)\n"
+               "  --warm-cache N         opened models kept warm after their last user (default 8)\n"
+               "  --run-limit S          an inference still running after S seconds fails, so a model\n"
+               "                         that never ends cannot hold a worker (default 60; 0: none)\n"
+               "  --inline-us N          inferences that took under N us run on the I/O thread when\n"
+               "                         a worker would take them at once anyway (default 50; 0: never)\n"
+               "  --metrics HOST:PORT    serve Prometheus metrics at http://HOST:PORT/metrics\n"
+               "  --port-file FILE       write the TCP port here once listening\n"
+               "  -h, --help             this text;  --version\n\n"
+               "Built-in types (memory, FP32 rate, price/hour):\n");
     int n;
     const tt_accel_type *t = tt_catalog_builtin(&n);
     for (int i = 0; i < n; i++) {

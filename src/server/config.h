@@ -29,31 +29,31 @@ typedef struct tt_slot_spec {
 } tt_slot_spec;
 
 typedef struct tt_server_config {
-    char listen[300];      /* "HOST:PORT"; "" for no TCP listener */
-    char unix_path[108];   /* "" for none */
-    char device[32];       /* "cpu" */
+    char listen[300];    /* "HOST:PORT"; "" for no TCP listener */
+    char unix_path[108]; /* "" for none */
+    char device[32];     /* "cpu" */
     tt_slot_spec slots[TT_MAX_SLOT_SPECS];
     int n_slot_specs;
     tt_accel_type types[TT_MAX_TYPES]; /* user-defined (or overriding) types */
     int n_types;
     char state_dir[1024];
-    int log_level;               /* tt_log_level */
+    int log_level; /* tt_log_level */
     tt_sched_mode sched;
     tt_meter meter;
-    int workers;                 /* concurrent inferences (0: one per core) */
-    double peak_gflops;          /* 0: measure at start */
-    uint32_t lease_s;            /* default lease of a reservation */
-    uint32_t lease_max_s;        /* the longest lease a client may ask for */
-    int idle_timeout_s;          /* a connection not yet attached to a slot, idle this long, is closed */
-    int frame_timeout_s;         /* a frame that started arriving must complete within this */
-    uint64_t max_upload;         /* largest model upload */
-    uint64_t max_request;        /* largest RUN request */
+    int workers;          /* concurrent inferences (0: one per core) */
+    double peak_gflops;   /* 0: measure at start */
+    uint32_t lease_s;     /* default lease of a reservation */
+    uint32_t lease_max_s; /* the longest lease a client may ask for */
+    int idle_timeout_s;   /* a connection not yet attached to a slot, idle this long, is closed */
+    int frame_timeout_s;  /* a frame that started arriving must complete within this */
+    uint64_t max_upload;  /* largest model upload */
+    uint64_t max_request; /* largest RUN request */
     int max_conns;
-    int warm_cache;              /* opened models kept warm after their last user leaves */
-    int inline_us;               /* inferences shorter than this may run on the loop thread */
-    int run_limit_s;             /* an inference still running after this long fails (0: no limit) */
-    char port_file[1024];        /* write the bound TCP port here once listening (tests) */
-    char metrics_listen[300];    /* Prometheus /metrics on HOST:PORT ("" off) */
+    int warm_cache;           /* opened models kept warm after their last user leaves */
+    int inline_us;            /* inferences shorter than this may run on the loop thread */
+    int run_limit_s;          /* an inference still running after this long fails (0: no limit) */
+    char port_file[1024];     /* write the bound TCP port here once listening (tests) */
+    char metrics_listen[300]; /* Prometheus /metrics on HOST:PORT ("" off) */
 } tt_server_config;
 
 void tt_config_defaults(tt_server_config *c);

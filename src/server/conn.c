@@ -19,14 +19,20 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define MAX_FRAMES_PER_WAKE 64        /* then let other connections have the loop */
-#define MAX_QUEUED_OUT (256u << 20)   /* a client that stops reading its replies is cut off */
+#define MAX_FRAMES_PER_WAKE 64      /* then let other connections have the loop */
+#define MAX_QUEUED_OUT (256u << 20) /* a client that stops reading its replies is cut off */
 
-static int64_t now_ns(void) { return tt_now_ns(); }
+static int64_t now_ns(void)
+{
+    return tt_now_ns();
+}
 
 /* ---- lifetime ------------------------------------------------------------------------ */
 
-void tt_conn_retain(tt_conn *c) { atomic_fetch_add(&c->refs, 1); }
+void tt_conn_retain(tt_conn *c)
+{
+    atomic_fetch_add(&c->refs, 1);
+}
 
 static void conn_free(tt_conn *c)
 {
@@ -151,7 +157,7 @@ static bool parse_staged(tt_conn *c, int *frames)
         }
         if (c->hdr.cmd & TT_CMD_REPLY) {
             tt_conn_fail(c, c->hdr.cmd & ~TT_CMD_REPLY, c->hdr.req_id, TETHER_ERR_PROTOCOL,
-                      "a client sends requests, not replies");
+                         "a client sends requests, not replies");
             return false;
         }
         uint64_t max = tt_request_max_len(c, c->hdr.cmd);
@@ -337,7 +343,8 @@ void tt_conn_accept(tt_loop *l, tt_io *listener, unsigned events)
 void tt_conn_sweep(tt_server *srv)
 {
     int64_t now = now_ns();
-    int64_t frame_to = (int64_t)srv->cfg.frame_timeout_s * 1000000000, idle_to = (int64_t)srv->cfg.idle_timeout_s * 1000000000;
+    int64_t frame_to = (int64_t)srv->cfg.frame_timeout_s * 1000000000,
+            idle_to = (int64_t)srv->cfg.idle_timeout_s * 1000000000;
     tt_conn *next;
     for (tt_conn *c = srv->conns; c; c = next) {
         next = c->next;

@@ -38,13 +38,13 @@ typedef struct tt_conn {
     uint8_t stage[TT_CONN_STAGE];
     size_t stage_len, stage_off;
     tt_frame_hdr hdr;
-    uint8_t *payload;       /* a large frame being read in place */
+    uint8_t *payload; /* a large frame being read in place */
     size_t payload_got;
     int64_t frame_since_ns; /* when the frame now arriving began (0: none) */
     int64_t active_ns;      /* the last complete frame */
     bool hello;
-    bool closed;            /* the loop let go: no more input */
-    bool draining;          /* a fatal error was sent: discard input until EOF */
+    bool closed;   /* the loop let go: no more input */
+    bool draining; /* a fatal error was sent: discard input until EOF */
 
     /* binding to a slot: set by AUTH on the loop thread, read by workers */
     tt_slot *slot;
@@ -54,9 +54,9 @@ typedef struct tt_conn {
 
     /* output and session handles: under lock */
     pthread_mutex_t lock;
-    bool dead;              /* the socket is gone: drop replies */
+    bool dead; /* the socket is gone: drop replies */
     bool want_write;
-    bool shut_after_flush;  /* half-close once the queue is written (after a fatal error) */
+    bool shut_after_flush; /* half-close once the queue is written (after a fatal error) */
     tt_outbuf *out_head, *out_tail;
     size_t out_bytes;
     tt_model_entry **handles; /* handle h is handles[h - 1]; NULL when closed */

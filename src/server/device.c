@@ -42,8 +42,8 @@ static void peak_range(void *arg, int64_t b, int64_t e)
         double t0 = now_s(), t1;
         long reps = 0;
         do {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, PEAK_N, PEAK_N, PEAK_N, 1.0f, a, PEAK_N, bm,
-                        PEAK_N, 0.0f, c, PEAK_N);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, PEAK_N, PEAK_N, PEAK_N, 1.0f, a, PEAK_N, bm, PEAK_N,
+                        0.0f, c, PEAK_N);
             reps++;
             t1 = now_s();
         } while (t1 - t0 < PEAK_SECONDS);

@@ -8,10 +8,10 @@
 #include <stdint.h>
 
 typedef struct tt_device {
-    char name[32];        /* "cpu" */
-    char desc[128];       /* "cpu: 2 threads, AVX-512" */
-    double peak_flops;    /* FP32 FLOP/s the device reaches on sgemm */
-    uint64_t memory_bytes;/* memory the device has (host RAM for the CPU) */
+    char name[32];         /* "cpu" */
+    char desc[128];        /* "cpu: 2 threads, AVX-512" */
+    double peak_flops;     /* FP32 FLOP/s the device reaches on sgemm */
+    uint64_t memory_bytes; /* memory the device has (host RAM for the CPU) */
     int threads;
 } tt_device;
 

@@ -76,7 +76,10 @@ tt_status tt_loop_mod(tt_loop *l, tt_io *io, unsigned events)
     return TT_OK;
 }
 
-void tt_loop_del(tt_loop *l, tt_io *io) { epoll_ctl(l->ep, EPOLL_CTL_DEL, io->fd, NULL); }
+void tt_loop_del(tt_loop *l, tt_io *io)
+{
+    epoll_ctl(l->ep, EPOLL_CTL_DEL, io->fd, NULL);
+}
 
 void tt_loop_wake(tt_loop *l)
 {

@@ -201,16 +201,25 @@ tt_status tt_metrics_prometheus(tt_server *srv, char **out)
         sb_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
         for (int i = 0; i < srv->n_slots; i++) {
             const slot_snap *s = &sn[i];
-            double v[] = {(double)s->c.inferences, (double)s->c.errors, s->c.queue_ns / 1e9, s->c.compute_ns / 1e9,
-                          (double)s->c.flops, (double)s->mem_used, (double)s->slot->type.memory_bytes, s->slot->rate,
+            double v[] = {(double)s->c.inferences,
+                          (double)s->c.errors,
+                          s->c.queue_ns / 1e9,
+                          s->c.compute_ns / 1e9,
+                          (double)s->c.flops,
+                          (double)s->mem_used,
+                          (double)s->slot->type.memory_bytes,
+                          s->slot->rate,
                           s->reserved};
             sb_printf(&b, "%s{slot=\"%d\",type=\"%s\"} %.17g\n", m[k].name, s->slot->index, s->slot->type.name, v[k]);
         }
     }
-    sb_printf(&b, "# HELP tetherd_connections Open connections\n# TYPE tetherd_connections gauge\n"
-                  "tetherd_connections %d\n", srv->n_conns);
-    sb_printf(&b, "# HELP tetherd_bad_frames_total Connections ended by a malformed frame\n"
-                  "# TYPE tetherd_bad_frames_total counter\ntetherd_bad_frames_total %llu\n",
+    sb_printf(&b,
+              "# HELP tetherd_connections Open connections\n# TYPE tetherd_connections gauge\n"
+              "tetherd_connections %d\n",
+              srv->n_conns);
+    sb_printf(&b,
+              "# HELP tetherd_bad_frames_total Connections ended by a malformed frame\n"
+              "# TYPE tetherd_bad_frames_total counter\ntetherd_bad_frames_total %llu\n",
               (unsigned long long)atomic_load(&srv->frames_bad));
     tt_free(sn);
     if (b.oom) {

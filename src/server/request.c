@@ -9,8 +9,8 @@
 
 #include <string.h>
 
-#define SMALL_FRAME (64u << 10)  /* control requests, and anything before AUTH */
-#define MAX_INFLIGHT 1024        /* requests queued or running per connection */
+#define SMALL_FRAME (64u << 10) /* control requests, and anything before AUTH */
+#define MAX_INFLIGHT 1024       /* requests queued or running per connection */
 
 uint64_t tt_request_max_len(const tt_conn *c, uint8_t cmd)
 {
@@ -206,8 +206,10 @@ static void on_run(tt_conn *c, const tt_frame_hdr *h, uint8_t *payload)
     if (st == TT_OK)
         st = tt_wire_tensors_decode(&r, tt_max_tensor_bytes(), &j->arena, &j->tensors, &j->n_tensors);
     if (st == TT_OK && !(j->model = tt_conn_handle_get(c, handle)))
-        st = tt_error(TETHER_ERR_NOT_FOUND, "no session handle %u on this connection (closed, or opened on a "
-                      "connection that has since gone)", handle);
+        st = tt_error(TETHER_ERR_NOT_FOUND,
+                      "no session handle %u on this connection (closed, or opened on a "
+                      "connection that has since gone)",
+                      handle);
     if (st != TT_OK) {
         tt_conn_reply_error(c, h->cmd, h->req_id, st, NULL);
         tt_job_free(j);

@@ -140,8 +140,11 @@ static tt_status run_job(tt_server *srv, tt_job *j, int64_t started_ns, uint64_t
     }
     for (size_t i = 0; i < j->n_tensors; i++) {
         const tt_wire_tensor *w = &j->tensors[i];
-        in[i] = (tether_tensor){.name = w->name[0] ? w->name : NULL, .dtype = w->dtype, .rank = w->rank,
-                                .data = j->payload + w->offset, .size = (size_t)w->nbytes};
+        in[i] = (tether_tensor){.name = w->name[0] ? w->name : NULL,
+                                .dtype = w->dtype,
+                                .rank = w->rank,
+                                .data = j->payload + w->offset,
+                                .size = (size_t)w->nbytes};
         memcpy(in[i].dims, w->dims, sizeof in[i].dims);
     }
     tether_outputs *out = NULL;

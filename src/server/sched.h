@@ -20,19 +20,19 @@ typedef enum tt_job_kind { TT_JOB_RUN, TT_JOB_OPEN, TT_JOB_PUT } tt_job_kind;
 
 typedef struct tt_job {
     tt_job_kind kind;
-    tt_conn *conn;           /* retained */
+    tt_conn *conn; /* retained */
     uint32_t req_id;
     tt_slot *slot;
     uint64_t slot_gen;
-    uint8_t *payload;        /* the request's payload, owned (tt_free_aligned) */
+    uint8_t *payload; /* the request's payload, owned (tt_free_aligned) */
     size_t len;
     uint8_t hash[TT_WIRE_HASH_LEN]; /* OPEN, PUT */
-    tt_model_entry *model;   /* RUN: retained */
-    tt_wire_tensor *tensors; /* RUN: decoded into arena, data in payload */
+    tt_model_entry *model;          /* RUN: retained */
+    tt_wire_tensor *tensors;        /* RUN: decoded into arena, data in payload */
     size_t n_tensors;
     tt_arena arena;
     int64_t enqueued_ns;
-    double charged;          /* seconds of the slot's rate charged at dispatch */
+    double charged; /* seconds of the slot's rate charged at dispatch */
     struct tt_job *next;
 } tt_job;
 

@@ -32,9 +32,9 @@ struct tt_server {
     tt_loop *loop;
     tt_listener listeners[2];
     int n_listeners;
-    tt_conn *conns;              /* loop thread */
+    tt_conn *conns; /* loop thread */
     int n_conns;
-    tt_conn *closing;            /* closed this batch: the loop's reference is dropped after it */
+    tt_conn *closing; /* closed this batch: the loop's reference is dropped after it */
 
     pthread_mutex_t slots_lock;
     tt_slot *slots;
@@ -49,12 +49,12 @@ struct tt_server {
     pthread_t bg_threads[2];
     int n_bg;
     bool sched_stop;
-    int running;                 /* inferences running, all slots */
-    double vtime;                /* fair-share virtual time: the tag of the latest dispatch */
+    int running;  /* inferences running, all slots */
+    double vtime; /* fair-share virtual time: the tag of the latest dispatch */
 
     tt_cache cache;
     atomic_uint_fast64_t conns_total, frames_bad;
-    void *metrics_daemon;        /* MHD, when --metrics is on */
+    void *metrics_daemon; /* MHD, when --metrics is on */
 };
 
 /* Seconds on the wall clock (leases), and on the monotonic clock (scheduling). */

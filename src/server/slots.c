@@ -16,7 +16,10 @@
 
 #define GiB (1024.0 * 1024 * 1024)
 
-int64_t tt_wall_s(void) { return (int64_t)time(NULL); }
+int64_t tt_wall_s(void)
+{
+    return (int64_t)time(NULL);
+}
 
 double tt_mono_s(void)
 {
@@ -39,8 +42,10 @@ tt_status tt_slots_init(tt_server *srv)
                 o += (size_t)snprintf(known + o, sizeof known - o, "%s%s", k ? ", " : "", b[k].name);
             for (int k = 0; k < cfg->n_types && o < sizeof known; k++)
                 o += (size_t)snprintf(known + o, sizeof known - o, ", %s", cfg->types[k].name);
-            return tt_error(TETHER_ERR_INVALID_ARGUMENT, "--slots names type '%s', which is not defined (known: %s; "
-                            "define one with --type NAME=MEMORY,RATE)", cfg->slots[i].type, known);
+            return tt_error(TETHER_ERR_INVALID_ARGUMENT,
+                            "--slots names type '%s', which is not defined (known: %s; "
+                            "define one with --type NAME=MEMORY,RATE)",
+                            cfg->slots[i].type, known);
         }
         total += cfg->slots[i].count;
     }
@@ -65,9 +70,10 @@ tt_status tt_slots_init(tt_server *srv)
         }
     }
     if (rate_sum > srv->dev.peak_flops * 1.01)
-        tt_log(TT_LOG_INFO, "slots promise %.1f GFLOP/s in all, %.1fx the device's %.1f GFLOP/s: when all are busy "
-               "they share the device in proportion to their rates", rate_sum / 1e9, rate_sum / srv->dev.peak_flops,
-               srv->dev.peak_flops / 1e9);
+        tt_log(TT_LOG_INFO,
+               "slots promise %.1f GFLOP/s in all, %.1fx the device's %.1f GFLOP/s: when all are busy "
+               "they share the device in proportion to their rates",
+               rate_sum / 1e9, rate_sum / srv->dev.peak_flops, srv->dev.peak_flops / 1e9);
     if (srv->dev.memory_bytes && mem_sum > srv->dev.memory_bytes)
         tt_log(TT_LOG_WARN, "slot memory quotas add up to %.2f GiB, more than the device's %.2f GiB", mem_sum / GiB,
                srv->dev.memory_bytes / GiB);
@@ -172,8 +178,10 @@ tt_status tt_slots_auth(tt_server *srv, const tt_msg_auth *req, tt_slot **out, u
     bool ok = tt_token_matches(req->token, slot ? slot->token_digest : nothing) && slot;
     if (!slot) {
         pthread_mutex_unlock(&srv->slots_lock);
-        return tt_error(TETHER_ERR_AUTH, "no attachment '%s' on this server: it was detached, its lease expired, or "
-                        "it belongs to another server; run 'tether attach' again", req->slot_id);
+        return tt_error(TETHER_ERR_AUTH,
+                        "no attachment '%s' on this server: it was detached, its lease expired, or "
+                        "it belongs to another server; run 'tether attach' again",
+                        req->slot_id);
     }
     if (!ok) {
         pthread_mutex_unlock(&srv->slots_lock);
@@ -191,7 +199,8 @@ tt_status tt_slots_auth(tt_server *srv, const tt_msg_auth *req, tt_slot **out, u
 tt_status tt_slots_check(tt_server *srv, tt_slot *slot, uint64_t gen)
 {
     if (!slot)
-        return tt_error(TETHER_ERR_AUTH, "this connection is not attached: send AUTH with the attachment's token first");
+        return tt_error(TETHER_ERR_AUTH,
+                        "this connection is not attached: send AUTH with the attachment's token first");
     pthread_mutex_lock(&srv->slots_lock);
     if (!slot->reserved || slot->gen != gen) {
         pthread_mutex_unlock(&srv->slots_lock);

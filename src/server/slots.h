@@ -31,8 +31,8 @@ typedef struct tt_slot_counters {
 
 typedef struct tt_slot {
     int index;
-    tt_accel_type type;  /* fp32_tflops filled in from the device's peak for cpu.* types */
-    double rate;         /* FLOP/s the slot is held to */
+    tt_accel_type type; /* fp32_tflops filled in from the device's peak for cpu.* types */
+    double rate;        /* FLOP/s the slot is held to */
 
     /* reservation: under srv->slots_lock */
     bool reserved;
@@ -41,7 +41,7 @@ typedef struct tt_slot {
     char holder[TT_WIRE_MAX_ID + 1];
     int64_t created_s, expires_s, saved_expires_s; /* wall clock */
     uint32_t lease_s;
-    uint64_t gen;        /* changes at every reserve and release: stale bindings fail */
+    uint64_t gen; /* changes at every reserve and release: stale bindings fail */
 
     /* memory: under srv->slots_lock */
     uint64_t mem_used;
@@ -51,9 +51,9 @@ typedef struct tt_slot {
     tt_slot_counters c;
     tt_job *q_head, *q_tail;
     int queued, running;
-    double vtag;         /* fair-share virtual finish tag, in seconds of this slot's rate */
-    double ready_at;     /* capped mode: monotonic seconds before which the slot may not start */
-    double idle_since;   /* monotonic seconds when the slot last ran out of work */
+    double vtag;       /* fair-share virtual finish tag, in seconds of this slot's rate */
+    double ready_at;   /* capped mode: monotonic seconds before which the slot may not start */
+    double idle_since; /* monotonic seconds when the slot last ran out of work */
 } tt_slot;
 
 /* Builds the slots from the configuration (types resolved, rates from the peak). */

@@ -34,7 +34,10 @@ static tt_status mkdir_p(const char *dir, mode_t mode)
     return TT_OK;
 }
 
-static int hexval(char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; }
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
 
 static bool unhex(const char *s, uint8_t *out, size_t n)
 {
@@ -84,8 +87,10 @@ static void restore(tt_server *srv, const cJSON *r, int64_t now)
             slot = s;
     }
     if (!slot) {
-        tt_log(TT_LOG_WARN, "state: reservation %s is of type %s, but no free slot of that type is configured now; "
-               "dropped", id, type);
+        tt_log(TT_LOG_WARN,
+               "state: reservation %s is of type %s, but no free slot of that type is configured now; "
+               "dropped",
+               id, type);
         return;
     }
     slot->reserved = true;

@@ -155,8 +155,8 @@ static void write_seeds(const char *dir)
 
     tt_wr_frame_begin(&w);
     tt_msg_open_reply o = {.handle = 1, .n_inputs = 1, .n_outputs = 1};
-    tether_value_info vi = {.name = "x", .dtype = TETHER_DTYPE_FLOAT, .rank = 2, .dims = {-1, 3},
-                            .dim_names = {"N", NULL}};
+    tether_value_info vi = {
+        .name = "x", .dtype = TETHER_DTYPE_FLOAT, .rank = 2, .dims = {-1, 3}, .dim_names = {"N", NULL}};
     tt_msg_open_reply_encode(&w, &o, &vi, &vi);
     seed(dir, "open_reply", TT_CMD_OPEN | TT_CMD_REPLY, &w);
 

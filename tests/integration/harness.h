@@ -98,9 +98,15 @@ static inline void th_server_launch(th_server *s, const char *const *args, bool 
 
 /* Starts tetherd on a free loopback port; args (NULL-terminated, may be NULL) come after
  * the harness's own flags, so they may override them. */
-static inline void th_server_start(th_server *s, const char *const *args) { th_server_launch(s, args, false); }
+static inline void th_server_start(th_server *s, const char *const *args)
+{
+    th_server_launch(s, args, false);
+}
 /* Starts a stopped server again: same port, same state directory. */
-static inline void th_server_restart(th_server *s, const char *const *args) { th_server_launch(s, args, true); }
+static inline void th_server_restart(th_server *s, const char *const *args)
+{
+    th_server_launch(s, args, true);
+}
 
 /* Sends sig and waits for the process to end (SIGKILL after 10 s). */
 static inline int th_server_signal_wait(th_server *s, int sig)
@@ -144,7 +150,10 @@ static inline uint32_t th_rand(uint32_t *s)
     return *s;
 }
 
-static inline float th_randf(uint32_t *s) { return (float)(th_rand(s) % 20001) / 10000.0f - 1.0f; }
+static inline float th_randf(uint32_t *s)
+{
+    return (float)(th_rand(s) % 20001) / 10000.0f - 1.0f;
+}
 
 /* y = relu(x @ W + b): x float[N, k], W float[k, n], b float[n], weights from seed. Models
  * of different seeds compute different functions of the same input. */
@@ -207,8 +216,12 @@ static inline tether_session *th_open(const void *m, size_t n, const char *targe
 static inline tether_status th_run_f32(tether_session *s, const float *x, int64_t rows, int64_t cols,
                                        tether_outputs **out)
 {
-    tether_tensor in = {.name = NULL, .dtype = TETHER_DTYPE_FLOAT, .rank = 2, .dims = {rows, cols},
-                        .data = (void *)x, .size = sizeof(float) * (size_t)(rows * cols)};
+    tether_tensor in = {.name = NULL,
+                        .dtype = TETHER_DTYPE_FLOAT,
+                        .rank = 2,
+                        .dims = {rows, cols},
+                        .data = (void *)x,
+                        .size = sizeof(float) * (size_t)(rows * cols)};
     return tether_session_run(s, &in, 1, out);
 }
 

@@ -32,8 +32,8 @@ static int cli(char *out, size_t cap, const char *fmt, ...)
 static void write_npy(const char *path, const float *x, int rows, int cols)
 {
     char header[128];
-    int n = snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows,
-                     cols);
+    int n =
+        snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols);
     int total = 10 + n + 1;
     int pad = (64 - total % 64) % 64;
     FILE *f = fopen(path, "wb");
@@ -132,7 +132,7 @@ TEST(attach_describe_run_doctor_detach)
     /* doctor: every step passes; against a dead server it fails at TCP and says what to do */
     CHECK_EQ_INT(cli(out, sizeof out, "doctor 0"), 0);
     const char *steps[] = {"attachment record", "address resolution", "TCP reachability", "protocol version", "token",
-                           "test inference", "all checks passed"};
+                           "test inference",    "all checks passed"};
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
         CHECK_STR_CONTAINS(out, steps[i]);
     CHECK(strstr(out, "FAIL") == NULL);
@@ -168,4 +168,7 @@ TEST(attach_describe_run_doctor_detach)
     ob_free(&m);
 }
 
-int main(int argc, char **argv) { return th_main(argc, argv); }
+int main(int argc, char **argv)
+{
+    return th_main(argc, argv);
+}

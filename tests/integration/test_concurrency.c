@@ -13,7 +13,7 @@ typedef struct worker {
     int model;
     int requests;
     uint32_t seed;
-    int k;          /* input width */
+    int k; /* input width */
     int failures;
     char msg[512];
 } worker;
@@ -68,7 +68,10 @@ static void child_run(int m, int requests)
     tether_set_num_threads(1);
     worker w = {.remote = th_open(models[m].buf, models[m].len, "eia:0", 20000),
                 .local = th_open(models[m].buf, models[m].len, "cpu", 0),
-                .model = m, .requests = requests, .seed = 999u + (uint32_t)m, .k = 64};
+                .model = m,
+                .requests = requests,
+                .seed = 999u + (uint32_t)m,
+                .k = 64};
     worker_main(&w);
     if (w.failures)
         fprintf(stderr, "child for model %d: %s\n", m, w.msg);
@@ -101,8 +104,12 @@ TEST(several_models_in_one_slot_threads_and_processes)
         own[m] = th_open(models[m].buf, models[m].len, "eia:0", 20000);
         local[m] = th_open(models[m].buf, models[m].len, "cpu", 0);
         for (int k = 0; k < 3; k++)
-            w[3 * m + k] = (worker){.remote = k < 2 ? shared[m] : own[m], .local = local[m], .model = m,
-                                    .requests = 150, .seed = (uint32_t)(17 * m + k + 1), .k = 64};
+            w[3 * m + k] = (worker){.remote = k < 2 ? shared[m] : own[m],
+                                    .local = local[m],
+                                    .model = m,
+                                    .requests = 150,
+                                    .seed = (uint32_t)(17 * m + k + 1),
+                                    .k = 64};
     }
     for (int i = 0; i < 3 * N_MODELS; i++)
         pthread_create(&th[i], NULL, worker_main, &w[i]);
@@ -156,8 +163,12 @@ TEST(sixty_four_clients_two_hundred_requests_each)
         char target[16];
         snprintf(target, sizeof target, "eia:%d", i % 4);
         int m = i % N_MODELS;
-        w[i] = (worker){.remote = th_open(models[m].buf, models[m].len, target, 60000), .local = local[m], .model = m,
-                        .requests = REQUESTS, .seed = (uint32_t)i * 31 + 7, .k = 64};
+        w[i] = (worker){.remote = th_open(models[m].buf, models[m].len, target, 60000),
+                        .local = local[m],
+                        .model = m,
+                        .requests = REQUESTS,
+                        .seed = (uint32_t)i * 31 + 7,
+                        .k = 64};
     }
     double t0 = th_now_s();
     for (int i = 0; i < CLIENTS; i++)
@@ -192,4 +203,7 @@ TEST(sixty_four_clients_two_hundred_requests_each)
     th_server_stop(&s);
 }
 
-int main(int argc, char **argv) { return th_main(argc, argv); }
+int main(int argc, char **argv)
+{
+    return th_main(argc, argv);
+}

@@ -8,7 +8,10 @@
 #include <pthread.h>
 
 /* A model whose weights are `kib` KiB: y = x @ W, W float[256, kib]. */
-static pbw weights_model(int kib, uint32_t seed) { return th_model_dense(256, kib, seed); }
+static pbw weights_model(int kib, uint32_t seed)
+{
+    return th_model_dense(256, kib, seed);
+}
 
 TEST(over_quota_is_refused_naming_both_numbers)
 {
@@ -322,4 +325,7 @@ TEST(a_model_that_never_ends_is_stopped_and_others_go_on)
     ob_free(&good);
 }
 
-int main(int argc, char **argv) { return th_main(argc, argv); }
+int main(int argc, char **argv)
+{
+    return th_main(argc, argv);
+}

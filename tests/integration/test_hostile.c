@@ -14,8 +14,8 @@
 static int raw_connect(const th_server *s)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)s->port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -105,8 +105,8 @@ static void good_close(good *g)
     ob_free(&g->model);
 }
 
-static const char *const hostile_args[] = {"--slots", "cpu.large=2", "--frame-timeout", "1", "--idle-timeout", "1",
-                                           "--max-conns", "300", NULL};
+static const char *const hostile_args[] = {
+    "--slots", "cpu.large=2", "--frame-timeout", "1", "--idle-timeout", "1", "--max-conns", "300", NULL};
 
 TEST(garbage_and_truncated_frames)
 {
@@ -426,4 +426,7 @@ TEST(pipelined_frames_all_answered)
     th_server_stop(&s);
 }
 
-int main(int argc, char **argv) { return th_main(argc, argv); }
+int main(int argc, char **argv)
+{
+    return th_main(argc, argv);
+}

@@ -298,8 +298,8 @@ TEST(server_errors_name_cause_request_and_accelerator)
     tt_reply_free(&rep);
     tt_wr_free(&w);
     int32_t xi[4] = {1, 2, 3, 4};
-    tether_tensor t = {.name = "x", .dtype = TETHER_DTYPE_INT32, .rank = 2, .dims = {1, 4}, .data = xi,
-                       .size = sizeof xi};
+    tether_tensor t = {
+        .name = "x", .dtype = TETHER_DTYPE_INT32, .rank = 2, .dims = {1, 4}, .data = xi, .size = sizeof xi};
     uint64_t off[1], plen;
     struct iovec iov[3];
     w = (tt_wr){0};
@@ -307,9 +307,9 @@ TEST(server_errors_name_cause_request_and_accelerator)
     tt_wr_u32(&w, om.handle);
     CHECK_OK(tt_wire_tensors_encode(&w, TT_WIRE_HEADER, &t, 1, off, &plen));
     int k = tt_wire_iov_fill(iov, &w, TT_WIRE_HEADER, &t, 1, off);
-    CHECK_ERR(tt_rconn_call(c, TT_CMD_RUN, &w, iov + 1, k - 1, plen - (w.n - TT_WIRE_HEADER), tt_deadline_ms(5000),
-                            &rep),
-              TETHER_ERR_SHAPE, "input 'x' must be float32, got int32");
+    CHECK_ERR(
+        tt_rconn_call(c, TT_CMD_RUN, &w, iov + 1, k - 1, plen - (w.n - TT_WIRE_HEADER), tt_deadline_ms(5000), &rep),
+        TETHER_ERR_SHAPE, "input 'x' must be float32, got int32");
     CHECK_STR_CONTAINS(tether_last_error(), a.id);
     CHECK_STR_CONTAINS(tether_last_error(), "request ");
     tt_wr_free(&w);
@@ -360,8 +360,8 @@ TEST(prometheus_metrics_count_inferences)
         tether_outputs_free(o);
     }
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in sa = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
     const char *req = "GET /metrics HTTP/1.0\r\n\r\n";
     CHECK(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
@@ -382,4 +382,7 @@ TEST(prometheus_metrics_count_inferences)
 }
 #endif
 
-int main(int argc, char **argv) { return th_main(argc, argv); }
+int main(int argc, char **argv)
+{
+    return th_main(argc, argv);
+}

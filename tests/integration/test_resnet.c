@@ -32,8 +32,12 @@ TEST(resnet18_remote_equals_local)
         uint32_t seed = 42u + (uint32_t)run;
         for (size_t i = 0; i < n; i++)
             x[i] = th_randf(&seed);
-        tether_tensor in = {.name = "input", .dtype = TETHER_DTYPE_FLOAT, .rank = 4, .dims = {1, 3, 224, 224},
-                            .data = x, .size = sizeof(float) * n};
+        tether_tensor in = {.name = "input",
+                            .dtype = TETHER_DTYPE_FLOAT,
+                            .rank = 4,
+                            .dims = {1, 3, 224, 224},
+                            .data = x,
+                            .size = sizeof(float) * n};
         tether_outputs *lo, *ro;
         CHECK_OK(tether_session_run(local, &in, 1, &lo));
         CHECK_OK(tether_session_run(remote, &in, 1, &ro));
@@ -55,8 +59,7 @@ int main(int argc, char **argv)
 {
     snprintf(model_path, sizeof model_path, "%s/resnet18.onnx", IT_MODELS_DIR);
     if (access(model_path, R_OK) != 0) {
-        printf("SKIP: %s is missing (integration.export_resnet18 exports it where PyTorch is installed)\n",
-               model_path);
+        printf("SKIP: %s is missing (integration.export_resnet18 exports it where PyTorch is installed)\n", model_path);
         return 77;
     }
     /* probed in a child: this process must not start the engine's threads before forking */

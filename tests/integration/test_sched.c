@@ -117,7 +117,8 @@ TEST(lend_mode_lends_idle_capacity)
 {
     th_fresh_home();
     th_server s;
-    th_server_start(&s, (const char *const[]){rate_types[0], rate_types[1], "--slots", "r1=1", "--sched", "lend", NULL});
+    th_server_start(&s,
+                    (const char *const[]){rate_types[0], rate_types[1], "--slots", "r1=1", "--sched", "lend", NULL});
     tt_attachment a;
     CHECK_OK(tt_attach("r1", s.endpoint, &a));
     pbw m = th_model_dense(256, 256, 3);
@@ -128,4 +129,7 @@ TEST(lend_mode_lends_idle_capacity)
     ob_free(&m);
 }
 
-int main(int argc, char **argv) { return th_main(argc, argv); }
+int main(int argc, char **argv)
+{
+    return th_main(argc, argv);
+}

@@ -62,8 +62,8 @@ static inline int tp_start(tp_server *s, const char *tetherd, const char *root, 
     unlink(s->port_file);
     char listen[64];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", restart ? s->port : 0);
-    const char *argv[64] = {tetherd, "--listen", listen, "--port-file", s->port_file, "--state-dir", s->state,
-                            "--log-level", log_level};
+    const char *argv[64] = {tetherd,       "--listen", listen,        "--port-file", s->port_file,
+                            "--state-dir", s->state,   "--log-level", log_level};
     int argc = 9;
     for (int i = 0; args && args[i] && argc < 62; i++)
         argv[argc++] = args[i];
