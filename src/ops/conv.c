@@ -11,7 +11,7 @@
 
 /* Where a conv's inputs sit among the node's inputs. */
 typedef struct conv_io {
-    int x, w, b;          /* b: -1 when the op has no bias input */
+    int x, w, b; /* b: -1 when the op has no bias input */
     bool transpose;
 } conv_io;
 
@@ -49,8 +49,9 @@ static tt_status conv_shape(const tt_node *node, const tt_win_attrs *a, const co
     for (int i = 0; i < nsp; i++) {
         int64_t kw = wk ? w->dims[2 + i] : TT_DIM_UNKNOWN;
         if (a->n_kernel == nsp && kw >= 0 && a->kernel[i] != kw)
-            return tt_op_error(node, TETHER_ERR_SHAPE, "kernel_shape[%d] is %" PRId64 " but W's spatial dim %d is %" PRId64,
-                               i, a->kernel[i], i, kw);
+            return tt_op_error(node, TETHER_ERR_SHAPE,
+                               "kernel_shape[%d] is %" PRId64 " but W's spatial dim %d is %" PRId64, i, a->kernel[i], i,
+                               kw);
         kernel[i] = kw >= 0 || a->n_kernel != nsp ? kw : a->kernel[i];
         in[i] = xk ? x->dims[2 + i] : TT_DIM_UNKNOWN;
     }
@@ -62,17 +63,18 @@ static tt_status conv_shape(const tt_node *node, const tt_win_attrs *a, const co
                                "X has %" PRId64 " channels but W expects %" PRId64 " per group x %" PRId64 " groups", C,
                                w1, G);
         if (w0 >= 0 && w0 % G)
-            return tt_op_error(node, TETHER_ERR_SHAPE, "W has %" PRId64 " output channels, not divisible by group %" PRId64,
-                               w0, G);
+            return tt_op_error(node, TETHER_ERR_SHAPE,
+                               "W has %" PRId64 " output channels, not divisible by group %" PRId64, w0, G);
         M = w0;
         TT_TRY(tt_win_forward(node, a, nsp, kernel, in, win));
     } else {
         /* W: [C, M / group, k...] */
         if (C >= 0 && w0 >= 0 && C != w0)
-            return tt_op_error(node, TETHER_ERR_SHAPE, "X has %" PRId64 " channels but W has %" PRId64 " input channels", C,
-                               w0);
+            return tt_op_error(node, TETHER_ERR_SHAPE,
+                               "X has %" PRId64 " channels but W has %" PRId64 " input channels", C, w0);
         if (C >= 0 && C % G)
-            return tt_op_error(node, TETHER_ERR_SHAPE, "X has %" PRId64 " channels, not divisible by group %" PRId64, C, G);
+            return tt_op_error(node, TETHER_ERR_SHAPE, "X has %" PRId64 " channels, not divisible by group %" PRId64, C,
+                               G);
         M = w1 >= 0 ? w1 * G : TT_DIM_UNKNOWN;
         TT_TRY(tt_win_transpose(node, a, nsp, kernel, in, win));
     }
@@ -129,52 +131,48 @@ static tt_status conv_geometry(const tt_node *node, const conv_io *io, const tt_
 /* ---- im2col / col2im --------------------------------------------------------------------- */
 
 /* Lays out one image as a [C * kp, out_size] matrix: row (c, kernel offset) holds, for every
- * output position, the input value that kernel tap reads (0 in the padding). `zp` is
+ * output position, the input value that kernel tap reads (0 in the padding). Fills the
+ * columns of output rows [q0, q1) (an output row: one (o0, o1) pair, out[2] columns). `zp` is
  * subtracted from every real value (the integer convs' zero point; 0 otherwise). */
 typedef struct im2col_job {
     const conv_geom *g;
     const void *x;
     void *col;
     int32_t zp;
+    int64_t q0, q1;
 } im2col_job;
 
-#define DEF_IM2COL(NAME, TI, TO)                                                                               \
-    static void NAME(void *arg, int64_t r0, int64_t r1)                                                        \
-    {                                                                                                          \
-        const im2col_job *j = arg;                                                                             \
-        const tt_win *w = &j->g->w;                                                                            \
-        const int64_t kp = j->g->kp, osz = j->g->out_size, *in = w->in, *out = w->out, *k = w->kernel;         \
-        const TO zp = (TO)j->zp;                                                                               \
-        for (int64_t r = r0; r < r1; r++) {                                                                    \
-            int64_t ch = r / kp, kr = r % kp;                                                                  \
-            int64_t kx[3] = {kr / (k[1] * k[2]), kr / k[2] % k[1], kr % k[2]};                                 \
-            const TI *xc = (const TI *)j->x + ch * j->g->in_size;                                              \
-            TO *dst = (TO *)j->col + r * osz;                                                                  \
-            int64_t off2 = kx[2] * w->dilation[2] - w->pad_begin[2], lo, hi;                                   \
-            tt_win_run(out[2], in[2], w->stride[2], off2, &lo, &hi);                                           \
-            for (int64_t o0 = 0; o0 < out[0]; o0++) {                                                          \
-                int64_t i0 = o0 * w->stride[0] + kx[0] * w->dilation[0] - w->pad_begin[0];                     \
-                for (int64_t o1 = 0; o1 < out[1]; o1++, dst += out[2]) {                                       \
-                    int64_t i1 = o1 * w->stride[1] + kx[1] * w->dilation[1] - w->pad_begin[1];                 \
-                    if (i0 < 0 || i0 >= in[0] || i1 < 0 || i1 >= in[1]) {                                     \
-                        for (int64_t o = 0; o < out[2]; o++)                                                   \
-                            dst[o] = 0;                                                                        \
-                        continue;                                                                              \
-                    }                                                                                          \
-                    const TI *src = xc + (i0 * in[1] + i1) * in[2] + off2;                                     \
-                    for (int64_t o = 0; o < lo; o++)                                                           \
-                        dst[o] = 0;                                                                            \
-                    if (w->stride[2] == 1)                                                                     \
-                        for (int64_t o = lo; o < hi; o++)                                                      \
-                            dst[o] = (TO)src[o] - zp;                                                          \
-                    else                                                                                       \
-                        for (int64_t o = lo; o < hi; o++)                                                      \
-                            dst[o] = (TO)src[o * w->stride[2]] - zp;                                           \
-                    for (int64_t o = hi; o < out[2]; o++)                                                      \
-                        dst[o] = 0;                                                                            \
-                }                                                                                              \
-            }                                                                                                  \
-        }                                                                                                      \
+#define DEF_IM2COL(NAME, TI, TO)                                                                                       \
+    static void NAME(void *arg, int64_t r0, int64_t r1)                                                                \
+    {                                                                                                                  \
+        const im2col_job *j = arg;                                                                                     \
+        const tt_win *w = &j->g->w;                                                                                    \
+        const int64_t kp = j->g->kp, osz = j->g->out_size, *in = w->in, *out = w->out, *k = w->kernel;                 \
+        const TO zp = (TO)j->zp;                                                                                       \
+        for (int64_t r = r0; r < r1; r++) {                                                                            \
+            int64_t ch = r / kp, kr = r % kp;                                                                          \
+            int64_t kx[3] = {kr / (k[1] * k[2]), kr / k[2] % k[1], kr % k[2]};                                         \
+            const TI *xc = (const TI *)j->x + ch * j->g->in_size;                                                      \
+            TO *dst = (TO *)j->col + r * osz + j->q0 * out[2];                                                         \
+            int64_t off2 = kx[2] * w->dilation[2] - w->pad_begin[2], lo, hi;                                           \
+            tt_win_run(out[2], in[2], w->stride[2], off2, &lo, &hi);                                                   \
+            for (int64_t q = j->q0; q < j->q1; q++, dst += out[2]) {                                                   \
+                int64_t i0 = q / out[1] * w->stride[0] + kx[0] * w->dilation[0] - w->pad_begin[0];                     \
+                int64_t i1 = q % out[1] * w->stride[1] + kx[1] * w->dilation[1] - w->pad_begin[1];                     \
+                if (i0 < 0 || i0 >= in[0] || i1 < 0 || i1 >= in[1]) {                                                  \
+                    memset(dst, 0, (size_t)out[2] * sizeof(TO));                                                       \
+                    continue;                                                                                          \
+                }                                                                                                      \
+                const TI *row = xc + (i0 * in[1] + i1) * in[2];                                                        \
+                memset(dst, 0, (size_t)lo * sizeof(TO));                                                               \
+                if (w->stride[2] == 1 && zp == 0 && sizeof(TI) == sizeof(TO))                                          \
+                    memcpy(dst + lo, row + (lo + off2), (size_t)(hi - lo) * sizeof(TO));                               \
+                else                                                                                                   \
+                    for (int64_t o = lo; o < hi; o++)                                                                  \
+                        dst[o] = (TO)row[o * w->stride[2] + off2] - zp;                                                \
+                memset(dst + hi, 0, (size_t)(out[2] - hi) * sizeof(TO));                                               \
+            }                                                                                                          \
+        }                                                                                                              \
     }
 
 DEF_IM2COL(im2col_f32, float, float)
@@ -182,9 +180,10 @@ DEF_IM2COL(im2col_f64, double, double)
 DEF_IM2COL(im2col_u8, uint8_t, int32_t)
 DEF_IM2COL(im2col_i8, int8_t, int32_t)
 
+/* The whole matrix, split over the pool by rows. */
 static void im2col(tt_range_fn fn, const conv_geom *g, const void *x, void *col, int32_t zp)
 {
-    im2col_job j = {g, x, col, zp};
+    im2col_job j = {g, x, col, zp, 0, g->w.out[0] * g->w.out[1]};
     int64_t rows = g->C * g->kp;
     int64_t grain = (65536 + g->out_size - 1) / g->out_size;
     tt_parallel_for(rows, grain, fn, &j);
@@ -197,6 +196,15 @@ static bool conv_is_pointwise(const conv_geom *g)
         if (g->w.kernel[i] != 1 || g->w.stride[i] != 1 || g->w.pad_begin[i] != 0 || g->w.pad_end[i] != 0)
             return false;
     return true;
+}
+
+static void fill_f32(float *y, int64_t n, float v)
+{
+    int64_t i = 0;
+    for (tt_f32x4 vv = tt_f32x4_splat(v); i + 4 <= n; i += 4)
+        tt_f32x4_store(y + i, vv);
+    for (; i < n; i++)
+        y[i] = v;
 }
 
 /* Output planes start as the bias (or zero) so the GEMM / scatter can accumulate into them. */
@@ -217,9 +225,7 @@ static void fill_bias(void *arg, int64_t p0, int64_t p1)
             for (int64_t i = 0; i < j->size; i++)
                 y[i] = v;
         } else {
-            float v = j->b ? ((const float *)j->b)[m] : 0, *y = (float *)j->y + p * j->size;
-            for (int64_t i = 0; i < j->size; i++)
-                y[i] = v;
+            fill_f32((float *)j->y + p * j->size, j->size, j->b ? ((const float *)j->b)[m] : 0);
         }
     }
 }
@@ -230,13 +236,96 @@ static void bias_planes(void *y, const void *b, int64_t planes, int64_t M, int64
     tt_parallel_for(planes, (16384 + size - 1) / size, fill_bias, &j);
 }
 
-/* ---- depthwise: one input channel per group, a direct loop per output plane ------------------ */
+/* ---- one input channel per group (depthwise convs): a direct loop per output plane ---------- */
+
+/* The column ranges of one kernel row's taps, the same for every output row: tap k reads
+ * inside the input for o in [lo[k], hi[k]), every tap does for o in [ilo, ihi). The direct
+ * path takes kernels of at most DW_MAX_K rows of DW_MAX_K taps. */
+#define DW_MAX_K 16
+
+typedef struct dw_cols {
+    int64_t K, st, dl, pad, ilo, ihi, lo[DW_MAX_K], hi[DW_MAX_K];
+} dw_cols;
+
+static void dw_cols_init(dw_cols *c, int64_t K, int64_t out, int64_t in, int64_t st, int64_t dl, int64_t pad)
+{
+    *c = (dw_cols){.K = K, .st = st, .dl = dl, .pad = pad};
+    for (int64_t k = 0; k < K; k++)
+        tt_win_run(out, in, st, k * dl - pad, &c->lo[k], &c->hi[k]);
+    c->ilo = c->lo[0]; /* lo and hi fall as k grows */
+    c->ihi = c->hi[K - 1] > c->ilo ? c->hi[K - 1] : c->ilo;
+}
 
 typedef struct dw_job {
     const conv_geom *g;
     const float *x, *w, *b;
     float *y;
+    dw_cols cols;
 } dw_job;
+
+/* One output row: y[o] = bias + sum over the kernel rows r in bounds and taps k of
+ * w_r[k] * x_r[o * stride + k * dil - pad]. Interior columns keep the whole sum in registers
+ * (vectorised for strides 1 and 2); the few edge columns check each tap. */
+static void depthwise_row(float *y, float bias, int nr, const float *const *xs, const float *const *ws,
+                          const dw_cols *c, int64_t out)
+{
+    const int64_t K = c->K, st = c->st, dl = c->dl, pad = c->pad, ilo = c->ilo, ihi = c->ihi;
+    for (int64_t o = 0; o < ilo; o++)
+        y[o] = bias;
+    for (int64_t o = ihi; o < out; o++)
+        y[o] = bias;
+    for (int r = 0; r < nr; r++)
+        for (int64_t k = 0; k < K; k++) {
+            const float *x = xs[r];
+            float wk = ws[r][k];
+            int64_t off = k * dl - pad;
+            for (int64_t o = c->lo[k]; o < c->hi[k] && o < ilo; o++)
+                y[o] += wk * x[o * st + off];
+            for (int64_t o = c->lo[k] > ihi ? c->lo[k] : ihi; o < c->hi[k]; o++)
+                y[o] += wk * x[o * st + off];
+        }
+    int64_t o = ilo;
+    if (st == 1 && K == 3 && nr == 3) {
+        /* the common 3x3 interior: all nine weights stay in registers */
+        tt_f32x4 w[9];
+        for (int i = 0; i < 9; i++)
+            w[i] = tt_f32x4_splat(ws[i / 3][i % 3]);
+        for (; o + 4 <= ihi; o += 4) {
+            tt_f32x4 acc = tt_f32x4_splat(bias);
+            for (int r = 0; r < 3; r++) {
+                const float *s = xs[r] + (o - pad);
+                acc += w[3 * r] * tt_f32x4_load(s) + w[3 * r + 1] * tt_f32x4_load(s + dl) +
+                       w[3 * r + 2] * tt_f32x4_load(s + 2 * dl);
+            }
+            tt_f32x4_store(y + o, acc);
+        }
+    } else if (st == 1) {
+        for (; o + 4 <= ihi; o += 4) {
+            tt_f32x4 acc = tt_f32x4_splat(bias);
+            for (int r = 0; r < nr; r++)
+                for (int64_t k = 0; k < K; k++)
+                    acc += tt_f32x4_splat(ws[r][k]) * tt_f32x4_load(xs[r] + (o + k * dl - pad));
+            tt_f32x4_store(y + o, acc);
+        }
+    } else if (st == 2) {
+        for (; o + 4 <= ihi; o += 4) {
+            tt_f32x4 acc = tt_f32x4_splat(bias);
+            for (int r = 0; r < nr; r++)
+                for (int64_t k = 0; k < K; k++) {
+                    const float *s = xs[r] + (2 * o + k * dl - pad);
+                    acc += tt_f32x4_splat(ws[r][k]) * (tt_f32x4){s[0], s[2], s[4], s[6]};
+                }
+            tt_f32x4_store(y + o, acc);
+        }
+    }
+    for (; o < ihi; o++) {
+        float acc = bias;
+        for (int r = 0; r < nr; r++)
+            for (int64_t k = 0; k < K; k++)
+                acc += ws[r][k] * xs[r][o * st + k * dl - pad];
+        y[o] = acc;
+    }
+}
 
 static void depthwise_planes(void *arg, int64_t p0, int64_t p1)
 {
@@ -244,39 +333,25 @@ static void depthwise_planes(void *arg, int64_t p0, int64_t p1)
     const conv_geom *g = j->g;
     const tt_win *w = &g->w;
     const int64_t *in = w->in, *out = w->out, *k = w->kernel, *st = w->stride, *dl = w->dilation, *pb = w->pad_begin;
+    const float *xs[DW_MAX_K], *ws[DW_MAX_K];
     for (int64_t p = p0; p < p1; p++) {
         int64_t n = p / g->M, m = p % g->M;
         const float *xc = j->x + (n * g->C + m / g->Mg) * g->in_size, *wm = j->w + m * g->kp;
         float *yp = j->y + p * g->out_size, bias = j->b ? j->b[m] : 0.0f;
         for (int64_t o0 = 0; o0 < out[0]; o0++)
             for (int64_t o1 = 0; o1 < out[1]; o1++) {
-                float *yrow = yp + (o0 * out[1] + o1) * out[2];
-                for (int64_t o = 0; o < out[2]; o++)
-                    yrow[o] = bias;
+                int nr = 0; /* the kernel rows that fall inside the input */
                 for (int64_t k0 = 0; k0 < k[0]; k0++) {
                     int64_t i0 = o0 * st[0] + k0 * dl[0] - pb[0];
-                    if (i0 < 0 || i0 >= in[0])
-                        continue;
-                    for (int64_t k1 = 0; k1 < k[1]; k1++) {
+                    for (int64_t k1 = 0; k1 < k[1] && i0 >= 0 && i0 < in[0]; k1++) {
                         int64_t i1 = o1 * st[1] + k1 * dl[1] - pb[1];
                         if (i1 < 0 || i1 >= in[1])
                             continue;
-                        const float *xrow = xc + (i0 * in[1] + i1) * in[2];
-                        const float *wk = wm + (k0 * k[1] + k1) * k[2];
-                        for (int64_t k2 = 0; k2 < k[2]; k2++) {
-                            int64_t off = k2 * dl[2] - pb[2], lo, hi;
-                            tt_win_run(out[2], in[2], st[2], off, &lo, &hi);
-                            const float *src = xrow + off;
-                            float wv = wk[k2];
-                            if (st[2] == 1)
-                                for (int64_t o = lo; o < hi; o++)
-                                    yrow[o] += wv * src[o];
-                            else
-                                for (int64_t o = lo; o < hi; o++)
-                                    yrow[o] += wv * src[o * st[2]];
-                        }
+                        xs[nr] = xc + (i0 * in[1] + i1) * in[2];
+                        ws[nr++] = wm + (k0 * k[1] + k1) * k[2];
                     }
                 }
+                depthwise_row(yp + (o0 * out[1] + o1) * out[2], bias, nr, xs, ws, &j->cols, out[2]);
             }
     }
 }
@@ -300,54 +375,106 @@ static uint64_t flops_conv(const tt_ictx *c)
     return 2 * n * k;
 }
 
-static tt_status conv_f32(const conv_geom *g, const float *x, const float *w, const float *b, float *y)
+/* Float Conv of one image, in tiles of whole output rows: each task lays out its tile's
+ * im2col columns (none for pointwise convs, which read X as it is) and multiplies them.
+ * Splitting by columns keeps a tile's columns in cache between im2col and GEMM and lets each
+ * thread pack only its part of the big operand. */
+typedef struct conv_tile_job {
+    const conv_geom *g;
+    const float *x, *w, *bias; /* x: this image; bias may be NULL */
+    float *col, *y;            /* col: NULL for pointwise; y: this image */
+    int64_t rows_per_tile;
+} conv_tile_job;
+
+static void conv_tiles(void *arg, int64_t t0, int64_t t1)
 {
-    if (g->Cg == 1 && g->G == g->C) {
-        dw_job j = {g, x, w, b, y};
+    const conv_tile_job *j = arg;
+    const conv_geom *g = j->g;
+    int64_t K = g->Cg * g->kp, osz = g->out_size, rows = g->w.out[0] * g->w.out[1], ow = g->w.out[2];
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t q0 = t * j->rows_per_tile, q1 = q0 + j->rows_per_tile < rows ? q0 + j->rows_per_tile : rows;
+        const float *b = j->x + q0 * ow;
+        /* the tile's outputs start as the bias, still in cache when the GEMM adds to them */
+        for (int64_t m = 0; m < g->M; m++)
+            fill_f32(j->y + m * osz + q0 * ow, (q1 - q0) * ow, j->bias ? j->bias[m] : 0.0f);
+        if (j->col) {
+            im2col_job ij = {g, j->x, j->col, 0, q0, q1};
+            im2col_f32(&ij, 0, g->C * g->kp);
+            b = j->col + q0 * ow;
+        }
+        tt_sgemm_batched(false, false, g->Mg, (q1 - q0) * ow, K, 1.0f, j->w, K, g->Mg * K, b, osz, K * osz, 1.0f,
+                         j->y + q0 * ow, osz, g->Mg * osz, g->G);
+    }
+}
+
+static tt_status conv_f32(const tt_node *node, const conv_geom *g, const float *x, const float *w, const float *b,
+                          float *y)
+{
+    if (g->Cg == 1 && g->w.kernel[2] <= DW_MAX_K && g->w.kernel[0] * g->w.kernel[1] <= DW_MAX_K) {
+        dw_job j = {.g = g, .x = x, .w = w, .b = b, .y = y};
+        dw_cols_init(&j.cols, g->w.kernel[2], g->w.out[2], g->w.in[2], g->w.stride[2], g->w.dilation[2],
+                     g->w.pad_begin[2]);
         int64_t planes = g->N * g->M;
         tt_parallel_for(planes, (16384 + g->out_size * g->kp - 1) / (g->out_size * g->kp), depthwise_planes, &j);
         return TT_OK;
     }
-    int64_t K = g->Cg * g->kp, osz = g->out_size;
-    bias_planes(y, b, g->N * g->M, g->M, osz, false);
-    if (conv_is_pointwise(g)) {
-        if (g->G == 1) {
-            tt_sgemm_batched(false, false, g->M, osz, K, 1.0f, w, K, 0, x, osz, g->C * osz, 1.0f, y, osz, g->M * osz,
-                             g->N);
-        } else {
-            for (int64_t n = 0; n < g->N; n++)
-                tt_sgemm_batched(false, false, g->Mg, osz, K, 1.0f, w, K, g->Mg * K, x + n * g->C * osz, osz, K * osz,
-                                 1.0f, y + n * g->M * osz, osz, g->Mg * osz, g->G);
-        }
+    int64_t K = g->Cg * g->kp, osz = g->out_size, ow = g->w.out[2], rows = g->w.out[0] * g->w.out[1];
+    bool pointwise = conv_is_pointwise(g);
+    if (pointwise && g->G == 1 && g->N > 1) {
+        /* a batch of pointwise convs is one batched GEMM */
+        bias_planes(y, b, g->N * g->M, g->M, osz, false);
+        tt_sgemm_batched(false, false, g->M, osz, K, 1.0f, w, K, 0, x, osz, g->C * osz, 1.0f, y, osz, g->M * osz, g->N);
         return TT_OK;
     }
-    float *col = tt_malloc_aligned((size_t)(g->C * g->kp * osz) * sizeof(float));
-    if (!col)
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for a %" PRId64 "x%" PRId64 " im2col buffer", g->C * g->kp,
-                        osz);
+    /* Tiles of about 128 KiB of im2col data, at least 64 columns wide, and enough of them to
+     * keep every thread busy; with too few columns for that, one tile and the GEMM splits rows. */
+    int64_t threads = tt_threads(), cols = K ? (32768 + K - 1) / K : osz;
+    if (cols < 64)
+        cols = 64;
+    if (cols * threads > osz)
+        cols = (osz + threads - 1) / threads;
+    int64_t rpt = (cols + ow - 1) / ow;
+    int64_t tiles = (rows + rpt - 1) / rpt;
+    if (tiles < threads && threads > 1)
+        rpt = rows, tiles = 1;
+    float *col = NULL;
+    if (!pointwise) {
+        col = tt_nn_scratch(node, sizeof(float), g->C, g->kp, osz);
+        if (!col)
+            return TETHER_ERR_NO_MEMORY;
+    }
     for (int64_t n = 0; n < g->N; n++) {
-        im2col(im2col_f32, g, x + n * g->C * g->in_size, col, 0);
-        tt_sgemm_batched(false, false, g->Mg, osz, K, 1.0f, w, K, g->Mg * K, col, osz, K * osz, 1.0f,
-                         y + n * g->M * osz, osz, g->Mg * osz, g->G);
+        conv_tile_job j = {g, x + n * g->C * g->in_size, w, b, col, y + n * g->M * osz, rpt};
+        if (tiles > 1) {
+            tt_parallel_for(tiles, 1, conv_tiles, &j);
+            continue;
+        }
+        /* one tile: im2col, bias and GEMM each split over the pool on their own */
+        if (col)
+            im2col(im2col_f32, g, j.x, col, 0);
+        bias_planes(j.y, b, g->M, g->M, osz, false);
+        tt_sgemm_batched(false, false, g->Mg, osz, K, 1.0f, w, K, g->Mg * K, col ? col : j.x, osz, K * osz, 1.0f, j.y,
+                         osz, g->Mg * osz, g->G);
     }
     tt_free_aligned(col);
     return TT_OK;
 }
 
 /* Double precision: the same lowering with a serial dgemm per group. */
-static tt_status conv_f64(const conv_geom *g, const double *x, const double *w, const double *b, double *y)
+static tt_status conv_f64(const tt_node *node, const conv_geom *g, const double *x, const double *w, const double *b,
+                          double *y)
 {
     int64_t K = g->Cg * g->kp, osz = g->out_size;
     bias_planes(y, b, g->N * g->M, g->M, osz, true);
-    double *col = tt_malloc_aligned((size_t)(g->C * g->kp * osz) * sizeof(double));
+    double *col = tt_nn_scratch(node, sizeof(double), g->C, g->kp, osz);
     if (!col)
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for a %" PRId64 "x%" PRId64 " im2col buffer", g->C * g->kp,
-                        osz);
+        return TETHER_ERR_NO_MEMORY;
     for (int64_t n = 0; n < g->N; n++) {
         im2col(im2col_f64, g, x + n * g->C * g->in_size, col, 0);
         for (int64_t gi = 0; gi < g->G; gi++)
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->Mg, (int)osz, (int)K, 1.0, w + gi * g->Mg * K,
-                        (int)K, col + gi * K * osz, (int)osz, 1.0, y + (n * g->M + gi * g->Mg) * osz, (int)osz);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->Mg, (int)osz, (int)K, 1.0,
+                        w + gi * g->Mg * K, (int)K, col + gi * K * osz, (int)osz, 1.0,
+                        y + (n * g->M + gi * g->Mg) * osz, (int)osz);
     }
     tt_free_aligned(col);
     return TT_OK;
@@ -358,8 +485,8 @@ static tt_status check_blas_dims(const tt_node *node, const conv_geom *g)
 {
     int64_t big = g->Cg * g->kp > g->out_size ? g->Cg * g->kp : g->out_size;
     if (big > INT32_MAX || g->M * g->kp > INT32_MAX || g->in_size > INT32_MAX)
-        return tt_op_error(node, TETHER_ERR_UNSUPPORTED, "the convolution is too large (%" PRId64 " elements in one GEMM dim)",
-                           big);
+        return tt_op_error(node, TETHER_ERR_UNSUPPORTED,
+                           "the convolution is too large (%" PRId64 " elements in one GEMM dim)", big);
     return TT_OK;
 }
 
@@ -376,16 +503,13 @@ static tt_status run_conv_native(tt_kctx *c)
     if (tt_tensor_numel(y) == 0)
         return TT_OK;
     if (x->dtype == TETHER_DTYPE_DOUBLE)
-        return conv_f64(&g, x->data, w->data, b ? b->data : NULL, y->data);
-    return conv_f32(&g, x->data, w->data, b ? b->data : NULL, y->data);
+        return conv_f64(c->node, &g, x->data, w->data, b ? b->data : NULL, y->data);
+    return conv_f32(c->node, &g, x->data, w->data, b ? b->data : NULL, y->data);
 }
 
 static tt_status run_conv(tt_kctx *c)
 {
-    tt_dtype t = tt_kin(c, 0)->dtype;
-    if (t == TETHER_DTYPE_FLOAT16 || t == TETHER_DTYPE_BFLOAT16)
-        return tt_run_in_f32(c, t, run_conv_native);
-    return run_conv_native(c);
+    return tt_run_real(c, run_conv_native);
 }
 
 /* ---- ConvTranspose ------------------------------------------------------------------------------ */
@@ -416,34 +540,31 @@ typedef struct col2im_job {
     bool dbl;
 } col2im_job;
 
-#define DEF_COL2IM(NAME, T)                                                                                    \
-    static void NAME(const col2im_job *j, int64_t m)                                                           \
-    {                                                                                                          \
-        const conv_geom *g = j->g;                                                                             \
-        const tt_win *w = &g->w;                                                                               \
-        const int64_t *in = w->in, *out = w->out, *k = w->kernel, *st = w->stride, *dl = w->dilation;          \
-        T *yp = (T *)j->y + m * g->out_size;                                                                   \
-        for (int64_t kr = 0; kr < g->kp; kr++) {                                                               \
-            int64_t kx[3] = {kr / (k[1] * k[2]), kr / k[2] % k[1], kr % k[2]};                                 \
-            const T *src = (const T *)j->col + (m * g->kp + kr) * g->in_size;                                  \
-            int64_t off2 = kx[2] * dl[2] - w->pad_begin[2], lo, hi;                                            \
-            /* input positions i whose target i * stride + off2 lands inside the output */                    \
-            int64_t first = off2 >= 0 ? 0 : (-off2 + st[2] - 1) / st[2];                                       \
-            int64_t last = out[2] - off2 <= 0 ? 0 : (out[2] - off2 - 1) / st[2] + 1;                           \
-            lo = first < in[2] ? first : in[2];                                                                \
-            hi = last > in[2] ? in[2] : last < lo ? lo : last;                                                 \
-            for (int64_t i0 = 0; i0 < in[0]; i0++) {                                                           \
-                int64_t o0 = i0 * st[0] + kx[0] * dl[0] - w->pad_begin[0];                                     \
-                for (int64_t i1 = 0; i1 < in[1]; i1++, src += in[2]) {                                         \
-                    int64_t o1 = i1 * st[1] + kx[1] * dl[1] - w->pad_begin[1];                                 \
-                    if (o0 < 0 || o0 >= out[0] || o1 < 0 || o1 >= out[1])                                      \
-                        continue;                                                                              \
-                    T *dst = yp + (o0 * out[1] + o1) * out[2] + off2;                                          \
-                    for (int64_t i = lo; i < hi; i++)                                                          \
-                        dst[i * st[2]] += src[i];                                                              \
-                }                                                                                              \
-            }                                                                                                  \
-        }                                                                                                      \
+#define DEF_COL2IM(NAME, T)                                                                                            \
+    static void NAME(const col2im_job *j, int64_t m)                                                                   \
+    {                                                                                                                  \
+        const conv_geom *g = j->g;                                                                                     \
+        const tt_win *w = &g->w;                                                                                       \
+        const int64_t *in = w->in, *out = w->out, *k = w->kernel, *st = w->stride, *dl = w->dilation;                  \
+        T *yp = (T *)j->y + m * g->out_size;                                                                           \
+        for (int64_t kr = 0; kr < g->kp; kr++) {                                                                       \
+            int64_t kx[3] = {kr / (k[1] * k[2]), kr / k[2] % k[1], kr % k[2]};                                         \
+            const T *src = (const T *)j->col + (m * g->kp + kr) * g->in_size;                                          \
+            int64_t off2 = kx[2] * dl[2] - w->pad_begin[2], lo, hi;                                                    \
+            /* the input positions whose target i * stride + off2 lands inside the output */                           \
+            tt_win_run(in[2], out[2], st[2], off2, &lo, &hi);                                                          \
+            for (int64_t i0 = 0; i0 < in[0]; i0++) {                                                                   \
+                int64_t o0 = i0 * st[0] + kx[0] * dl[0] - w->pad_begin[0];                                             \
+                for (int64_t i1 = 0; i1 < in[1]; i1++, src += in[2]) {                                                 \
+                    int64_t o1 = i1 * st[1] + kx[1] * dl[1] - w->pad_begin[1];                                         \
+                    if (o0 < 0 || o0 >= out[0] || o1 < 0 || o1 >= out[1])                                              \
+                        continue;                                                                                      \
+                    T *dst = yp + (o0 * out[1] + o1) * out[2];                                                         \
+                    for (int64_t i = lo; i < hi; i++)                                                                  \
+                        dst[i * st[2] + off2] += src[i];                                                               \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
     }
 
 DEF_COL2IM(col2im_plane_f32, float)
@@ -476,9 +597,9 @@ static tt_status run_convtranspose_native(tt_kctx *c)
     if (tt_tensor_numel(x) == 0 || tt_tensor_numel(y) == 0)
         return TT_OK;
     int64_t rows = g.Mg * g.kp, isz = g.in_size;
-    void *col = tt_malloc_aligned((size_t)(g.M * g.kp * isz) * es);
+    void *col = tt_nn_scratch(c->node, es, g.M, g.kp, isz);
     if (!col)
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for a %" PRId64 "x%" PRId64 " col2im buffer", g.M * g.kp, isz);
+        return TETHER_ERR_NO_MEMORY;
     for (int64_t n = 0; n < g.N; n++) {
         /* per group: col[Mg * kp, in] = W_g^T [Mg * kp, Cg] x X_g [Cg, in] */
         if (dbl) {
@@ -500,10 +621,7 @@ static tt_status run_convtranspose_native(tt_kctx *c)
 
 static tt_status run_convtranspose(tt_kctx *c)
 {
-    tt_dtype t = tt_kin(c, 0)->dtype;
-    if (t == TETHER_DTYPE_FLOAT16 || t == TETHER_DTYPE_BFLOAT16)
-        return tt_run_in_f32(c, t, run_convtranspose_native);
-    return run_convtranspose_native(c);
+    return tt_run_real(c, run_convtranspose_native);
 }
 
 /* ---- ConvInteger, QLinearConv ---------------------------------------------------------------------- */
@@ -520,7 +638,8 @@ static tt_status per_channel(const tt_node *node, const tt_tensor *t, const char
         return TT_OK;
     char s[160];
     return tt_op_error(node, TETHER_ERR_SHAPE, "%s has shape %s; it must be a scalar%s", what,
-                       tt_dims_str(t->rank, t->dims, s, sizeof s), allow_vector ? " or one value per output channel" : "");
+                       tt_dims_str(t->rank, t->dims, s, sizeof s),
+                       allow_vector ? " or one value per output channel" : "");
 }
 
 static int32_t zero_point(const tt_tensor *t, int64_t i)
@@ -534,9 +653,9 @@ static int32_t zero_point(const tt_tensor *t, int64_t i)
 
 typedef struct iconv_job {
     const conv_geom *g;
-    const int32_t *wq;     /* [M, Cg * kp]: weights minus their zero point */
-    const int32_t *col;    /* [C * kp, out_size] */
-    int32_t *acc;          /* [M, out_size] of this image */
+    const int32_t *wq;  /* [M, Cg * kp]: weights minus their zero point */
+    const int32_t *col; /* [C * kp, out_size] */
+    int32_t *acc;       /* [M, out_size] of this image */
 } iconv_job;
 
 /* Accumulates in uint32, whose wrap-around is defined, as ONNX's int32 results wrap. */
@@ -578,12 +697,11 @@ static tt_status iconv_run(tt_kctx *c, const conv_io *io, const tt_tensor *xzp, 
     if (wzp && wzp->dtype != w->dtype)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "w_zero_point must have W's dtype %s", tt_dtype_name(w->dtype));
     int64_t K = g.Cg * g.kp;
-    int32_t *wq = tt_malloc_aligned((size_t)(g.M * K) * sizeof(int32_t));
-    int32_t *col = tt_malloc_aligned((size_t)(g.C * g.kp * g.out_size) * sizeof(int32_t));
-    if (!wq || !col) {
+    int32_t *wq = tt_nn_scratch(c->node, sizeof(int32_t), g.M, K, 1);
+    int32_t *col = wq ? tt_nn_scratch(c->node, sizeof(int32_t), g.C, g.kp, g.out_size) : NULL;
+    if (!col) {
         tt_free_aligned(wq);
-        tt_free_aligned(col);
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", c->node->name);
+        return TETHER_ERR_NO_MEMORY;
     }
     for (int64_t m = 0; m < g.M; m++) {
         int32_t zp = zero_point(wzp, m);
@@ -606,8 +724,13 @@ static tt_status iconv_run(tt_kctx *c, const conv_io *io, const tt_tensor *xzp, 
     return TT_OK;
 }
 
+#define Q8_TYPES (TT_DT(TETHER_DTYPE_INT8) | TT_DT(TETHER_DTYPE_UINT8))
+
 static tt_status infer_convinteger(tt_ictx *c)
 {
+    TT_TRY(tt_infer_check_dtype(c, 1, Q8_TYPES));
+    TT_TRY(tt_infer_check_dtype(c, 2, Q8_TYPES));
+    TT_TRY(tt_infer_check_dtype(c, 3, Q8_TYPES));
     return conv_infer_as(c, &IO_CONVINT, TETHER_DTYPE_INT32);
 }
 
@@ -622,12 +745,18 @@ static tt_status run_convinteger(tt_kctx *c)
 static tt_status infer_qlinearconv(tt_ictx *c)
 {
     const tt_type *yzp = tt_iin(c, 7), *x = tt_iin(c, 0);
+    static const int q8[] = {2, 3, 5, 7}, scales[] = {1, 4, 6}; /* zero points and W; the scales */
+    for (int i = 0; i < 4; i++)
+        TT_TRY(tt_infer_check_dtype(c, q8[i], Q8_TYPES));
+    for (int i = 0; i < 3; i++)
+        TT_TRY(tt_infer_check_dtype(c, scales[i], TT_DT(TETHER_DTYPE_FLOAT)));
+    TT_TRY(tt_infer_check_dtype(c, 8, TT_DT(TETHER_DTYPE_INT32)));
     return conv_infer_as(c, &IO_QLINEAR, yzp ? yzp->dtype : x->dtype);
 }
 
 typedef struct requant {
-    const tt_tensor *b;     /* int32 bias or NULL */
-    float *scale;           /* [M]: x_scale * w_scale[m] / y_scale */
+    const tt_tensor *b; /* int32 bias or NULL */
+    float *scale;       /* [M]: x_scale * w_scale[m] / y_scale */
     int32_t y_zp, lo, hi;
     tt_tensor *y;
     int64_t M, osz;
@@ -645,7 +774,7 @@ static void emit_requant(void *arg, int64_t n, const int32_t *acc)
             /* the bias is added in uint32 to wrap as int32 accumulation would */
             int32_t v32 = (int32_t)((uint32_t)a[o] + (uint32_t)bias);
             float v = nearbyintf((float)v32 * s) + (float)r->y_zp;
-            v = v < (float)r->lo ? (float)r->lo : v > (float)r->hi ? (float)r->hi : v;
+            v = !(v >= (float)r->lo) ? (float)r->lo : v > (float)r->hi ? (float)r->hi : v; /* NaN: lo */
             if (r->y->dtype == TETHER_DTYPE_INT8)
                 ((int8_t *)r->y->data)[base + o] = (int8_t)v;
             else
@@ -654,7 +783,10 @@ static void emit_requant(void *arg, int64_t n, const int32_t *acc)
     }
 }
 
-static float scalar_f32(const tt_tensor *t, int64_t i) { return ((const float *)t->data)[tt_tensor_numel(t) == 1 ? 0 : i]; }
+static float scalar_f32(const tt_tensor *t, int64_t i)
+{
+    return ((const float *)t->data)[tt_tensor_numel(t) == 1 ? 0 : i];
+}
 
 static tt_status run_qlinearconv(tt_kctx *c)
 {
@@ -677,25 +809,25 @@ static tt_status run_qlinearconv(tt_kctx *c)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "the bias must be an int32 vector of %" PRId64 " elements", M);
     if (tt_tensor_numel(y) == 0)
         return TT_OK;
-    float *scale = tt_malloc((size_t)M * sizeof(float));
-    int32_t *acc = tt_malloc_aligned((size_t)(M * osz) * sizeof(int32_t));
-    if (!scale || !acc) {
-        tt_free(scale);
-        tt_free_aligned(acc);
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", c->node->name);
+    float *scale = tt_nn_scratch(c->node, sizeof(float), M, 1, 1);
+    int32_t *acc = scale ? tt_nn_scratch(c->node, sizeof(int32_t), M, osz, 1) : NULL;
+    if (!acc) {
+        tt_free_aligned(scale);
+        return TETHER_ERR_NO_MEMORY;
     }
     for (int64_t m = 0; m < M; m++)
         scale[m] = scalar_f32(xs, 0) * scalar_f32(ws, m) / scalar_f32(ys, 0);
     bool s8 = y->dtype == TETHER_DTYPE_INT8;
     requant r = {b, scale, zero_point(yzp, 0), s8 ? INT8_MIN : 0, s8 ? INT8_MAX : UINT8_MAX, y, M, osz};
     tt_status s = iconv_run(c, &IO_QLINEAR, tt_kin(c, 2), tt_kin(c, 5), acc, 0, emit_requant, &r);
-    tt_free(scale);
+    tt_free_aligned(scale);
     tt_free_aligned(acc);
     return s;
 }
 
-#define CONV_TYPES (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) | TT_DT(TETHER_DTYPE_BFLOAT16))
-#define Q8_TYPES (TT_DT(TETHER_DTYPE_INT8) | TT_DT(TETHER_DTYPE_UINT8))
+#define CONV_TYPES                                                                                                     \
+    (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) |                            \
+     TT_DT(TETHER_DTYPE_BFLOAT16))
 
 const tt_op_def tt_ops_conv[] = {
     TT_OP("Conv", 1, 0, CONV_TYPES, infer_conv, run_conv, .prepare = tt_win_prepare, .flops = flops_conv),

@@ -22,13 +22,24 @@ static tt_status loss_reduction_attr(const tt_node *node, loss_reduction *r)
     return TT_OK;
 }
 
+/* Input i, which the op requires: an error when it is missing or known not to be a tensor. */
+static tt_status need_input(const tt_ictx *c, int i, const tt_type **t)
+{
+    *t = tt_iin(c, i);
+    if (!*t)
+        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d is required", i);
+    if ((*t)->kind != TT_KIND_TENSOR && ((*t)->kind != TT_KIND_NONE || c->concrete))
+        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d must be a tensor", i);
+    return TT_OK;
+}
+
 static tt_status infer_loss(tt_ictx *c)
 {
-    const tt_type *x = tt_iin(c, 0), *t = tt_iin(c, 1);
+    const tt_type *x, *t;
     loss_reduction r;
+    TT_TRY(need_input(c, 0, &x));
+    TT_TRY(need_input(c, 1, &t));
     TT_TRY(loss_reduction_attr(c->node, &r));
-    if (!t)
-        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "the labels (input 1) are required");
     TT_TRY(tt_infer_check_dtype(c, 1, TT_DT(TETHER_DTYPE_INT32) | TT_DT(TETHER_DTYPE_INT64)));
     TT_TRY(tt_infer_same_dtype(c, 0, 2));
     if (x->rank >= 0 && x->rank < 2)
@@ -50,7 +61,8 @@ static tt_status infer_loss(tt_ictx *c)
     return TT_OK;
 }
 
-/* The loss over log-probabilities lp ([N, C, D] in its dtype) for the labels, into output 0. */
+/* The loss over log-probabilities lp ([N, C, D] in its dtype) for the labels, into output 0
+ * (when the model takes it: the labels are checked either way). */
 static tt_status nll(tt_kctx *c, const void *lp, tt_dtype lpt)
 {
     const tt_tensor *x = tt_kin(c, 0), *target = tt_kin(c, 1), *weight = tt_kin(c, 2);
@@ -63,7 +75,8 @@ static tt_status nll(tt_kctx *c, const void *lp, tt_dtype lpt)
         shape_ok = target->dims[d] == x->dims[d + 1];
     if (!shape_ok) {
         char a[160], b[160];
-        return tt_op_error(c->node, TETHER_ERR_SHAPE, "labels %s do not fit input %s (labels are the input's shape without C)",
+        return tt_op_error(c->node, TETHER_ERR_SHAPE,
+                           "labels %s do not fit input %s (labels are the input's shape without C)",
                            tt_dims_str(target->rank, target->dims, a, 160), tt_dims_str(x->rank, x->dims, b, 160));
     }
     if (weight && (weight->rank != 1 || weight->dims[0] != C))
@@ -83,14 +96,14 @@ static tt_status nll(tt_kctx *c, const void *lp, tt_dtype lpt)
                 w = weight ? tt_load_f64(weight->data, weight->dtype, (size_t)label) : 1.0;
                 loss = -tt_load_f64(lp, lpt, (size_t)((n * C + label) * D + d)) * w;
             }
-            if (red == RED_NONE)
+            if (y && red == RED_NONE)
                 tt_store_f64(y->data, y->dtype, (size_t)pos, loss);
             sum += loss;
             wsum += w;
         }
-    if (red == RED_SUM)
+    if (y && red == RED_SUM)
         tt_store_f64(y->data, y->dtype, 0, sum);
-    else if (red == RED_MEAN) /* no counted label: 0 / 0, NaN as in PyTorch */
+    else if (y && red == RED_MEAN) /* no counted label: 0 / 0, NaN as in PyTorch */
         tt_store_f64(y->data, y->dtype, 0, sum / wsum);
     return TT_OK;
 }
@@ -104,7 +117,7 @@ static tt_status run_nll(tt_kctx *c)
 /* ---- SoftmaxCrossEntropyLoss ------------------------------------------------------------- */
 
 typedef struct lsm_job {
-    double *v;                   /* [N, C, D]: scores in, log-probabilities out */
+    double *v; /* [N, C, D]: scores in, log-probabilities out */
     int64_t C, D;
 } lsm_job;
 

@@ -8,42 +8,30 @@
 #include <stdatomic.h>
 #include <time.h>
 
-/* float and double run natively; float16 / bfloat16 through float */
-static tt_status run_real(tt_kctx *c, tt_status (*kernel)(tt_kctx *c))
-{
-    tt_dtype t = tt_kin(c, 0)->dtype;
-    if (t == TETHER_DTYPE_FLOAT || t == TETHER_DTYPE_DOUBLE)
-        return kernel(c);
-    return tt_run_in_f32(c, t, kernel);
-}
-
-/* A small parameter tensor (scale, bias, statistics; any float dtype) as doubles. */
-static double *params_f64(const tt_node *node, const tt_tensor *t, const char *what, int64_t want)
+/* A small parameter tensor (scale, bias, statistics; any float dtype) as want doubles. */
+static tt_status params_f64(const tt_node *node, const tt_tensor *t, const char *what, int64_t want, double **out)
 {
     int64_t n = tt_tensor_numel(t);
+    *out = NULL;
     if (n != want) {
         char s[160];
-        tt_op_error(node, TETHER_ERR_SHAPE, "%s has shape %s; expected %" PRId64 " elements", what,
-                    tt_dims_str(t->rank, t->dims, s, sizeof s), want);
-        return NULL;
+        return tt_op_error(node, TETHER_ERR_SHAPE, "%s has shape %s; expected %" PRId64 " elements", what,
+                           tt_dims_str(t->rank, t->dims, s, sizeof s), want);
     }
     double *d = tt_malloc((size_t)(n ? n : 1) * sizeof(double));
-    if (!d) {
-        tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", node->name);
-        return NULL;
-    }
+    if (!d)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", node->name);
     for (int64_t i = 0; i < n; i++)
         d[i] = tt_load_f64(t->data, t->dtype, (size_t)i);
-    return d;
+    *out = d;
+    return TT_OK;
 }
-
-static tt_status infer_unary_real(tt_ictx *c) { return tt_infer_same(c, 0, 0); }
 
 /* ---- BatchNormalization ------------------------------------------------------------------ */
 
 typedef struct bn_state {
     float epsilon, momentum;
-    bool training;       /* statistics come from the batch; running statistics are outputs */
+    bool training; /* statistics come from the batch; running statistics are outputs */
 } bn_state;
 
 static tt_status bn_prepare(tt_node *node, void **state)
@@ -73,9 +61,11 @@ static tt_status bn_prepare(tt_node *node, void **state)
 static tt_status infer_batchnorm(tt_ictx *c)
 {
     const tt_type *x = tt_iin(c, 0);
-    for (int i = 1; i < 5; i++)
+    for (int i = 1; i < 5; i++) {
         if (!tt_iin(c, i))
             return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d is required", i);
+        TT_TRY(tt_infer_check_dtype(c, i, TT_DTS_FLOAT));
+    }
     if (x->rank >= 0 && x->rank < 2)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "X needs rank >= 2 (N, C, ...), got %d", x->rank);
     c->out[0] = *x;
@@ -89,29 +79,29 @@ static tt_status infer_batchnorm(tt_ictx *c)
 typedef struct affine_job {
     const void *x;
     void *y;
-    const double *a, *b;   /* y = x * a + b, per channel or (spatial = 0) per element */
+    const double *a, *b; /* y = x * a + b, per channel or (spatial = 0) per element */
     int64_t C, inner;
     bool per_element;
 } affine_job;
 
-#define DEF_AFFINE(NAME, T)                                                                                    \
-    static void NAME(void *arg, int64_t p0, int64_t p1)                                                        \
-    {                                                                                                          \
-        const affine_job *j = arg;                                                                             \
-        for (int64_t p = p0; p < p1; p++) {                                                                    \
-            int64_t ch = p % j->C;                                                                             \
-            const T *x = (const T *)j->x + p * j->inner;                                                       \
-            T *y = (T *)j->y + p * j->inner;                                                                   \
-            if (j->per_element) {                                                                              \
-                const double *a = j->a + ch * j->inner, *b = j->b + ch * j->inner;                             \
-                for (int64_t i = 0; i < j->inner; i++)                                                         \
-                    y[i] = (T)(x[i] * a[i] + b[i]);                                                            \
-            } else {                                                                                           \
-                T a = (T)j->a[ch], b = (T)j->b[ch];                                                            \
-                for (int64_t i = 0; i < j->inner; i++)                                                         \
-                    y[i] = x[i] * a + b;                                                                       \
-            }                                                                                                  \
-        }                                                                                                      \
+#define DEF_AFFINE(NAME, T)                                                                                            \
+    static void NAME(void *arg, int64_t p0, int64_t p1)                                                                \
+    {                                                                                                                  \
+        const affine_job *j = arg;                                                                                     \
+        for (int64_t p = p0; p < p1; p++) {                                                                            \
+            int64_t ch = p % j->C;                                                                                     \
+            const T *x = (const T *)j->x + p * j->inner;                                                               \
+            T *y = (T *)j->y + p * j->inner;                                                                           \
+            if (j->per_element) {                                                                                      \
+                const double *a = j->a + ch * j->inner, *b = j->b + ch * j->inner;                                     \
+                for (int64_t i = 0; i < j->inner; i++)                                                                 \
+                    y[i] = (T)(x[i] * a[i] + b[i]);                                                                    \
+            } else {                                                                                                   \
+                T a = (T)j->a[ch], b = (T)j->b[ch];                                                                    \
+                for (int64_t i = 0; i < j->inner; i++)                                                                 \
+                    y[i] = x[i] * a + b;                                                                               \
+            }                                                                                                          \
+        }                                                                                                              \
     }
 
 DEF_AFFINE(affine_f32, float)
@@ -150,12 +140,14 @@ static tt_status run_batchnorm_native(tt_kctx *c)
     int64_t C = x->dims[1], inner = tt_dims_prod(x->dims, 2, x->rank);
     /* spatial = 0 (to opset 8) gives every parameter one value per (channel, position) */
     int64_t pn = tt_tensor_numel(tt_kin(c, 1)) == C ? C : C * inner;
-    double *scale = params_f64(c->node, tt_kin(c, 1), "scale", pn);
-    double *bias = scale ? params_f64(c->node, tt_kin(c, 2), "B", pn) : NULL;
-    double *mean = bias ? params_f64(c->node, tt_kin(c, 3), "mean", pn) : NULL;
-    double *var = mean ? params_f64(c->node, tt_kin(c, 4), "var", pn) : NULL;
-    double *bmean = NULL, *bvar = NULL;
-    tt_status s = var ? TT_OK : TETHER_ERR_SHAPE;
+    double *scale = NULL, *bias = NULL, *mean = NULL, *var = NULL, *bmean = NULL, *bvar = NULL;
+    tt_status s = params_f64(c->node, tt_kin(c, 1), "scale", pn, &scale);
+    if (s == TT_OK)
+        s = params_f64(c->node, tt_kin(c, 2), "B", pn, &bias);
+    if (s == TT_OK)
+        s = params_f64(c->node, tt_kin(c, 3), "mean", pn, &mean);
+    if (s == TT_OK)
+        s = params_f64(c->node, tt_kin(c, 4), "var", pn, &var);
     if (s == TT_OK && st->training) {
         if (pn != C) {
             s = tt_op_error(c->node, TETHER_ERR_UNSUPPORTED, "training mode needs per-channel parameters");
@@ -213,7 +205,10 @@ static tt_status run_batchnorm_native(tt_kctx *c)
     return s;
 }
 
-static tt_status run_batchnorm(tt_kctx *c) { return run_real(c, run_batchnorm_native); }
+static tt_status run_batchnorm(tt_kctx *c)
+{
+    return tt_run_real(c, run_batchnorm_native);
+}
 
 /* ---- InstanceNormalization, LayerNormalization -------------------------------------------------- */
 
@@ -225,37 +220,37 @@ typedef struct rownorm_job {
     void *y;
     int64_t len;
     double eps;
-    const double *scale, *bias;   /* bias may be NULL */
-    int64_t param_rows;           /* > 0: parameters per row, index row % param_rows; 0: per column */
-    double *mean, *inv_std;       /* per row, may be NULL */
+    const double *scale, *bias; /* bias may be NULL */
+    int64_t param_rows;         /* > 0: parameters per row, index row % param_rows; 0: per column */
+    double *mean, *inv_std;     /* per row, may be NULL */
 } rownorm_job;
 
-#define DEF_ROWNORM(NAME, T)                                                                                   \
-    static void NAME(void *arg, int64_t r0, int64_t r1)                                                        \
-    {                                                                                                          \
-        const rownorm_job *j = arg;                                                                            \
-        for (int64_t r = r0; r < r1; r++) {                                                                    \
-            const T *x = (const T *)j->x + r * j->len;                                                         \
-            T *y = (T *)j->y + r * j->len;                                                                     \
-            double s = 0, ss = 0;                                                                              \
-            for (int64_t i = 0; i < j->len; i++)                                                               \
-                s += x[i];                                                                                     \
-            double mean = j->len ? s / (double)j->len : 0;                                                     \
-            for (int64_t i = 0; i < j->len; i++)                                                               \
-                ss += (x[i] - mean) * (x[i] - mean);                                                           \
-            double inv = 1.0 / sqrt((j->len ? ss / (double)j->len : 0) + j->eps);                              \
-            if (j->mean)                                                                                       \
-                j->mean[r] = mean, j->inv_std[r] = inv;                                                        \
-            if (j->param_rows) {                                                                               \
-                int64_t pr = r % j->param_rows;                                                                \
-                double a = j->scale[pr] * inv, b = (j->bias ? j->bias[pr] : 0) - mean * a;                     \
-                for (int64_t i = 0; i < j->len; i++)                                                           \
-                    y[i] = (T)(x[i] * a + b);                                                                  \
-            } else {                                                                                           \
-                for (int64_t i = 0; i < j->len; i++)                                                           \
-                    y[i] = (T)((x[i] - mean) * inv * j->scale[i] + (j->bias ? j->bias[i] : 0));                \
-            }                                                                                                  \
-        }                                                                                                      \
+#define DEF_ROWNORM(NAME, T)                                                                                           \
+    static void NAME(void *arg, int64_t r0, int64_t r1)                                                                \
+    {                                                                                                                  \
+        const rownorm_job *j = arg;                                                                                    \
+        for (int64_t r = r0; r < r1; r++) {                                                                            \
+            const T *x = (const T *)j->x + r * j->len;                                                                 \
+            T *y = (T *)j->y + r * j->len;                                                                             \
+            double s = 0, ss = 0;                                                                                      \
+            for (int64_t i = 0; i < j->len; i++)                                                                       \
+                s += x[i];                                                                                             \
+            double mean = j->len ? s / (double)j->len : 0;                                                             \
+            for (int64_t i = 0; i < j->len; i++)                                                                       \
+                ss += (x[i] - mean) * (x[i] - mean);                                                                   \
+            double inv = 1.0 / sqrt((j->len ? ss / (double)j->len : 0) + j->eps);                                      \
+            if (j->mean)                                                                                               \
+                j->mean[r] = mean, j->inv_std[r] = inv;                                                                \
+            if (j->param_rows) {                                                                                       \
+                int64_t pr = r % j->param_rows;                                                                        \
+                double a = j->scale[pr] * inv, b = (j->bias ? j->bias[pr] : 0) - mean * a;                             \
+                for (int64_t i = 0; i < j->len; i++)                                                                   \
+                    y[i] = (T)(x[i] * a + b);                                                                          \
+            } else {                                                                                                   \
+                for (int64_t i = 0; i < j->len; i++)                                                                   \
+                    y[i] = (T)((x[i] - mean) * inv * j->scale[i] + (j->bias ? j->bias[i] : 0));                        \
+            }                                                                                                          \
+        }                                                                                                              \
     }
 
 DEF_ROWNORM(rownorm_f32, float)
@@ -271,11 +266,14 @@ static tt_status infer_instancenorm(tt_ictx *c)
     const tt_type *x = tt_iin(c, 0);
     if (!tt_iin(c, 1) || !tt_iin(c, 2))
         return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "inputs scale and B are required");
+    TT_TRY(tt_infer_check_dtype(c, 1, TT_DTS_FLOAT));
+    TT_TRY(tt_infer_check_dtype(c, 2, TT_DTS_FLOAT));
     if (x->rank >= 0 && x->rank < 2)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "X needs rank >= 2 (N, C, ...), got %d", x->rank);
     for (int i = 1; i < 3; i++) {
         const tt_type *p = tt_iin(c, i);
-        if (p->rank >= 0 && x->rank >= 2 && (p->rank != 1 || (p->dims[0] >= 0 && x->dims[1] >= 0 && p->dims[0] != x->dims[1])))
+        if (p->rank >= 0 && x->rank >= 2 &&
+            (p->rank != 1 || (p->dims[0] >= 0 && x->dims[1] >= 0 && p->dims[0] != x->dims[1])))
             return tt_op_error(c->node, TETHER_ERR_SHAPE, "input %d must be a vector of the %" PRId64 " channels", i,
                                x->dims[1]);
     }
@@ -286,25 +284,37 @@ static tt_status run_instancenorm_native(tt_kctx *c)
 {
     const tt_tensor *x = tt_kin(c, 0);
     int64_t C = x->dims[1];
-    double *scale = params_f64(c->node, tt_kin(c, 1), "scale", C);
-    double *bias = scale ? params_f64(c->node, tt_kin(c, 2), "B", C) : NULL;
-    if (bias) {
-        rownorm_job j = {x->data, tt_kout(c, 0)->data, tt_dims_prod(x->dims, 2, x->rank),
-                         tt_attr_float(c->node, "epsilon", 1e-5f), scale, bias, C ? C : 1, NULL, NULL};
+    double *scale = NULL, *bias = NULL;
+    tt_status s = params_f64(c->node, tt_kin(c, 1), "scale", C, &scale);
+    if (s == TT_OK)
+        s = params_f64(c->node, tt_kin(c, 2), "B", C, &bias);
+    if (s == TT_OK) {
+        rownorm_job j = {.x = x->data,
+                         .y = tt_kout(c, 0)->data,
+                         .len = tt_dims_prod(x->dims, 2, x->rank),
+                         .eps = tt_attr_float(c->node, "epsilon", 1e-5f),
+                         .scale = scale,
+                         .bias = bias,
+                         .param_rows = C ? C : 1};
         rownorm(&j, x->dims[0] * C, x->dtype == TETHER_DTYPE_DOUBLE);
     }
     tt_free(scale);
     tt_free(bias);
-    return bias ? TT_OK : TETHER_ERR_SHAPE;
+    return s;
 }
 
-static tt_status run_instancenorm(tt_kctx *c) { return run_real(c, run_instancenorm_native); }
+static tt_status run_instancenorm(tt_kctx *c)
+{
+    return tt_run_real(c, run_instancenorm_native);
+}
 
 static tt_status infer_layernorm(tt_ictx *c)
 {
     const tt_type *x = tt_iin(c, 0);
     if (!tt_iin(c, 1))
         return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input Scale is required");
+    TT_TRY(tt_infer_check_dtype(c, 1, TT_DTS_FLOAT));
+    TT_TRY(tt_infer_check_dtype(c, 2, TT_DTS_FLOAT));
     int64_t stash = tt_attr_int(c->node, "stash_type", 1);
     if (stash != TETHER_DTYPE_FLOAT && stash != TETHER_DTYPE_BFLOAT16)
         return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "stash_type %" PRId64 " is not float or bfloat16", stash);
@@ -325,41 +335,38 @@ static tt_status infer_layernorm(tt_ictx *c)
 }
 
 /* Broadcasts t (right-aligned, numpy rules) to dims[0..rank) as doubles. */
-static double *expand_param(const tt_node *node, const tt_tensor *t, const char *what, int rank, const int64_t *dims)
+static tt_status expand_param(const tt_node *node, const tt_tensor *t, const char *what, int rank, const int64_t *dims,
+                              double **out)
 {
-    int64_t n = tt_dims_prod(dims, 0, rank), st[TT_MAX_RANK];
-    int64_t s = 1;
+    int64_t n = tt_dims_prod(dims, 0, rank), st[TT_MAX_RANK], s = 1;
+    char a[160], b[160];
+    *out = NULL;
+    for (int i = 0; i < t->rank - rank; i++)
+        if (t->dims[i] != 1)
+            return tt_op_error(node, TETHER_ERR_SHAPE, "%s of shape %s has a higher rank than the normalised shape %s",
+                               what, tt_dims_str(t->rank, t->dims, a, 160), tt_dims_str(rank, dims, b, 160));
     for (int i = rank - 1; i >= 0; i--) {
         int ti = i - (rank - t->rank);
         int64_t d = ti >= 0 ? t->dims[ti] : 1;
-        if (d != 1 && d != dims[i]) {
-            char a[160], b[160];
-            tt_op_error(node, TETHER_ERR_SHAPE, "%s of shape %s does not broadcast to the normalised shape %s", what,
-                        tt_dims_str(t->rank, t->dims, a, 160), tt_dims_str(rank, dims, b, 160));
-            return NULL;
-        }
+        if (d != 1 && d != dims[i])
+            return tt_op_error(node, TETHER_ERR_SHAPE, "%s of shape %s does not broadcast to the normalised shape %s",
+                               what, tt_dims_str(t->rank, t->dims, a, 160), tt_dims_str(rank, dims, b, 160));
         st[i] = d == 1 ? 0 : s;
         s *= d;
     }
-    for (int i = 0; i < t->rank - rank; i++)
-        if (t->dims[i] != 1) {
-            tt_op_error(node, TETHER_ERR_SHAPE, "%s has a higher rank than the normalised shape", what);
-            return NULL;
-        }
-    double *out = tt_malloc((size_t)(n ? n : 1) * sizeof(double));
-    if (!out) {
-        tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", node->name);
-        return NULL;
-    }
+    double *p = tt_malloc((size_t)(n ? n : 1) * sizeof(double));
+    if (!p)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", node->name);
     for (int64_t i = 0; i < n; i++) {
         int64_t r = i, off = 0;
         for (int d = rank - 1; d >= 0; d--) {
             off += (r % dims[d]) * st[d];
             r /= dims[d];
         }
-        out[i] = tt_load_f64(t->data, t->dtype, (size_t)off);
+        p[i] = tt_load_f64(t->data, t->dtype, (size_t)off);
     }
-    return out;
+    *out = p;
+    return TT_OK;
 }
 
 static tt_status run_layernorm_native(tt_kctx *c)
@@ -369,16 +376,22 @@ static tt_status run_layernorm_native(tt_kctx *c)
     int axis;
     TT_TRY(tt_norm_axis(c->node, tt_attr_int(c->node, "axis", -1), x->rank, false, &axis));
     int64_t rows = tt_dims_prod(x->dims, 0, axis);
-    double *scale = expand_param(c->node, sc, "Scale", x->rank - axis, x->dims + axis);
-    double *bias = scale && b ? expand_param(c->node, b, "B", x->rank - axis, x->dims + axis) : NULL;
-    double *stats = scale && (mo || io) ? tt_malloc((size_t)(rows ? 2 * rows : 1) * sizeof(double)) : NULL;
-    tt_status s = !scale || (b && !bias) ? TETHER_ERR_SHAPE : (mo || io) && !stats ? TETHER_ERR_NO_MEMORY : TT_OK;
-    if (s == TETHER_ERR_NO_MEMORY)
-        tt_error(s, "out of memory for node '%s'", c->node->name);
+    double *scale = NULL, *bias = NULL, *stats = NULL;
+    tt_status s = expand_param(c->node, sc, "Scale", x->rank - axis, x->dims + axis, &scale);
+    if (s == TT_OK && b)
+        s = expand_param(c->node, b, "B", x->rank - axis, x->dims + axis, &bias);
+    if (s == TT_OK && (mo || io) && !(stats = tt_malloc((size_t)(rows ? 2 * rows : 1) * sizeof(double))))
+        s = tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", c->node->name);
     if (s == TT_OK) {
-        rownorm_job j = {x->data, tt_kout(c, 0)->data, tt_dims_prod(x->dims, axis, x->rank),
-                         tt_attr_float(c->node, "epsilon", 1e-5f), scale, bias, 0, stats,
-                         stats ? stats + rows : NULL};
+        /* per-row statistics go to Mean and InvStdDev in the stash type */
+        rownorm_job j = {.x = x->data,
+                         .y = tt_kout(c, 0)->data,
+                         .len = tt_dims_prod(x->dims, axis, x->rank),
+                         .eps = tt_attr_float(c->node, "epsilon", 1e-5f),
+                         .scale = scale,
+                         .bias = bias,
+                         .mean = stats,
+                         .inv_std = stats ? stats + rows : NULL};
         rownorm(&j, rows, x->dtype == TETHER_DTYPE_DOUBLE);
         for (int64_t r = 0; stats && r < rows; r++) {
             if (mo)
@@ -393,37 +406,40 @@ static tt_status run_layernorm_native(tt_kctx *c)
     return s;
 }
 
-static tt_status run_layernorm(tt_kctx *c) { return run_real(c, run_layernorm_native); }
+static tt_status run_layernorm(tt_kctx *c)
+{
+    return tt_run_real(c, run_layernorm_native);
+}
 
 /* ---- LRN ------------------------------------------------------------------------------------------ */
 
 typedef struct lrn_job {
     const void *x;
     void *y;
-    int64_t C, inner, before, after;   /* the channel window is [c - before, c + after] */
+    int64_t C, inner, before, after; /* the channel window is [c - before, c + after] */
     double alpha_over_size, beta, bias;
 } lrn_job;
 
 /* y accumulates the window's sum of squares, then becomes x / (bias + alpha/size * sum)^beta */
-#define DEF_LRN(NAME, T)                                                                                       \
-    static void NAME(void *arg, int64_t p0, int64_t p1)                                                        \
-    {                                                                                                          \
-        const lrn_job *j = arg;                                                                                \
-        for (int64_t p = p0; p < p1; p++) {                                                                    \
-            int64_t ch = p % j->C, lo = ch - j->before < 0 ? 0 : ch - j->before;                               \
-            int64_t hi = ch + j->after >= j->C ? j->C - 1 : ch + j->after;                                     \
-            const T *x = (const T *)j->x + p * j->inner;                                                       \
-            T *y = (T *)j->y + p * j->inner;                                                                   \
-            for (int64_t i = 0; i < j->inner; i++)                                                             \
-                y[i] = 0;                                                                                      \
-            for (int64_t k = lo; k <= hi; k++) {                                                               \
-                const T *xk = x + (k - ch) * j->inner;                                                         \
-                for (int64_t i = 0; i < j->inner; i++)                                                         \
-                    y[i] += xk[i] * xk[i];                                                                     \
-            }                                                                                                  \
-            for (int64_t i = 0; i < j->inner; i++)                                                             \
-                y[i] = (T)(x[i] / pow(j->bias + j->alpha_over_size * y[i], j->beta));                          \
-        }                                                                                                      \
+#define DEF_LRN(NAME, T)                                                                                               \
+    static void NAME(void *arg, int64_t p0, int64_t p1)                                                                \
+    {                                                                                                                  \
+        const lrn_job *j = arg;                                                                                        \
+        for (int64_t p = p0; p < p1; p++) {                                                                            \
+            int64_t ch = p % j->C, lo = ch - j->before < 0 ? 0 : ch - j->before;                                       \
+            int64_t hi = ch + j->after >= j->C ? j->C - 1 : ch + j->after;                                             \
+            const T *x = (const T *)j->x + p * j->inner;                                                               \
+            T *y = (T *)j->y + p * j->inner;                                                                           \
+            for (int64_t i = 0; i < j->inner; i++)                                                                     \
+                y[i] = 0;                                                                                              \
+            for (int64_t k = lo; k <= hi; k++) {                                                                       \
+                const T *xk = x + (k - ch) * j->inner;                                                                 \
+                for (int64_t i = 0; i < j->inner; i++)                                                                 \
+                    y[i] += xk[i] * xk[i];                                                                             \
+            }                                                                                                          \
+            for (int64_t i = 0; i < j->inner; i++)                                                                     \
+                y[i] = (T)(x[i] / pow(j->bias + j->alpha_over_size * y[i], j->beta));                                  \
+        }                                                                                                              \
     }
 
 DEF_LRN(lrn_f32, float)
@@ -444,16 +460,26 @@ static tt_status run_lrn_native(tt_kctx *c)
 {
     const tt_tensor *x = tt_kin(c, 0);
     int64_t size = tt_attr_int(c->node, "size", 1);
-    lrn_job j = {x->data, tt_kout(c, 0)->data, x->dims[1], tt_dims_prod(x->dims, 2, x->rank), (size - 1) / 2,
-                 size / 2, tt_attr_float(c->node, "alpha", 1e-4f) / (double)size, tt_attr_float(c->node, "beta", 0.75f),
-                 tt_attr_float(c->node, "bias", 1.0f)};
+    /* the window around channel c: floor((size - 1) / 2) before, ceil((size - 1) / 2) after */
+    lrn_job j = {.x = x->data,
+                 .y = tt_kout(c, 0)->data,
+                 .C = x->dims[1],
+                 .inner = tt_dims_prod(x->dims, 2, x->rank),
+                 .before = (size - 1) / 2,
+                 .after = size / 2,
+                 .alpha_over_size = tt_attr_float(c->node, "alpha", 1e-4f) / (double)size,
+                 .beta = tt_attr_float(c->node, "beta", 0.75f),
+                 .bias = tt_attr_float(c->node, "bias", 1.0f)};
     int64_t planes = x->dims[0] * x->dims[1];
     tt_parallel_for(planes, j.inner ? (4096 + j.inner - 1) / j.inner : planes,
                     x->dtype == TETHER_DTYPE_DOUBLE ? lrn_f64 : lrn_f32, &j);
     return TT_OK;
 }
 
-static tt_status run_lrn(tt_kctx *c) { return run_real(c, run_lrn_native); }
+static tt_status run_lrn(tt_kctx *c)
+{
+    return tt_run_real(c, run_lrn_native);
+}
 
 /* ---- MeanVarianceNormalization ------------------------------------------------------------------- */
 
@@ -465,7 +491,8 @@ typedef struct group_walk {
     int64_t groups, per_group;
 } group_walk;
 
-static tt_status group_walk_init(const tt_node *node, const tt_tensor *x, const int64_t *axes, size_t naxes, group_walk *w)
+static tt_status group_walk_init(const tt_node *node, const tt_tensor *x, const int64_t *axes, size_t naxes,
+                                 group_walk *w)
 {
     bool red[TT_MAX_RANK] = {false};
     for (size_t i = 0; i < naxes; i++) {
@@ -487,41 +514,59 @@ static tt_status group_walk_init(const tt_node *node, const tt_tensor *x, const 
 }
 
 /* pass 0 sums into acc, pass 1 sums squared deviations from mean, pass 2 writes y */
-#define DEF_MVN_PASS(NAME, T)                                                                                  \
-    static void NAME(const group_walk *w, int pass, const T *x, T *y, double *acc, const double *mean,         \
-                     const double *inv)                                                                        \
-    {                                                                                                          \
-        int64_t idx[TT_MAX_RANK] = {0}, g = 0, n = w->groups * w->per_group;                                   \
-        for (int64_t i = 0; i < n; i++) {                                                                      \
-            double v = x[i];                                                                                   \
-            if (pass == 0)                                                                                     \
-                acc[g] += v;                                                                                   \
-            else if (pass == 1)                                                                                \
-                acc[g] += (v - mean[g]) * (v - mean[g]);                                                       \
-            else                                                                                               \
-                y[i] = (T)((v - mean[g]) * inv[g]);                                                            \
-            for (int d = w->rank - 1; d >= 0; d--) {                                                           \
-                g += w->gstride[d];                                                                            \
-                if (++idx[d] < w->dims[d])                                                                     \
-                    break;                                                                                     \
-                g -= w->gstride[d] * w->dims[d];                                                               \
-                idx[d] = 0;                                                                                    \
-            }                                                                                                  \
-        }                                                                                                      \
+#define DEF_MVN_PASS(NAME, T)                                                                                          \
+    static void NAME(const group_walk *w, int pass, const T *x, T *y, double *acc, const double *mean,                 \
+                     const double *inv)                                                                                \
+    {                                                                                                                  \
+        int64_t idx[TT_MAX_RANK] = {0}, g = 0, n = w->groups * w->per_group;                                           \
+        for (int64_t i = 0; i < n; i++) {                                                                              \
+            double v = x[i];                                                                                           \
+            if (pass == 0)                                                                                             \
+                acc[g] += v;                                                                                           \
+            else if (pass == 1)                                                                                        \
+                acc[g] += (v - mean[g]) * (v - mean[g]);                                                               \
+            else                                                                                                       \
+                y[i] = (T)((v - mean[g]) * inv[g]);                                                                    \
+            for (int d = w->rank - 1; d >= 0; d--) {                                                                   \
+                g += w->gstride[d];                                                                                    \
+                if (++idx[d] < w->dims[d])                                                                             \
+                    break;                                                                                             \
+                g -= w->gstride[d] * w->dims[d];                                                                       \
+                idx[d] = 0;                                                                                            \
+            }                                                                                                          \
+        }                                                                                                              \
     }
 
 DEF_MVN_PASS(mvn_pass_f32, float)
 DEF_MVN_PASS(mvn_pass_f64, double)
 
+static const int64_t *mvn_axes(const tt_node *node, size_t *n)
+{
+    static const int64_t def_axes[] = {0, 2, 3};
+    const int64_t *axes = tt_attr_ints(node, "axes", n);
+    if (!axes)
+        axes = def_axes, *n = 3;
+    return axes;
+}
+
+static tt_status infer_mvn(tt_ictx *c)
+{
+    const tt_type *x = tt_iin(c, 0);
+    size_t n;
+    const int64_t *axes = mvn_axes(c->node, &n);
+    for (size_t i = 0; x->rank >= 0 && i < n; i++) {
+        int a;
+        TT_TRY(tt_norm_axis(c->node, axes[i], x->rank, false, &a));
+    }
+    return tt_infer_same(c, 0, 0);
+}
+
 static tt_status run_mvn_native(tt_kctx *c)
 {
     const tt_tensor *x = tt_kin(c, 0);
     tt_tensor *y = tt_kout(c, 0);
-    static const int64_t def_axes[] = {0, 2, 3};
     size_t naxes;
-    const int64_t *axes = tt_attr_ints(c->node, "axes", &naxes);
-    if (!axes)
-        axes = def_axes, naxes = 3;
+    const int64_t *axes = mvn_axes(c->node, &naxes);
     group_walk w;
     TT_TRY(group_walk_init(c->node, x, axes, naxes, &w));
     if (tt_tensor_numel(x) == 0)
@@ -550,7 +595,10 @@ static tt_status run_mvn_native(tt_kctx *c)
     return TT_OK;
 }
 
-static tt_status run_mvn(tt_kctx *c) { return run_real(c, run_mvn_native); }
+static tt_status run_mvn(tt_kctx *c)
+{
+    return tt_run_real(c, run_mvn_native);
+}
 
 /* ---- LpNormalization ------------------------------------------------------------------------------- */
 
@@ -562,23 +610,23 @@ typedef struct lpnorm_job {
 } lpnorm_job;
 
 /* one task per (outer, inner) line along the axis; a zero line stays zero */
-#define DEF_LPNORM(NAME, T)                                                                                    \
-    static void NAME(void *arg, int64_t l0, int64_t l1)                                                        \
-    {                                                                                                          \
-        const lpnorm_job *j = arg;                                                                             \
-        for (int64_t l = l0; l < l1; l++) {                                                                    \
-            int64_t base = l / j->inner * j->len * j->inner + l % j->inner;                                    \
-            const T *x = (const T *)j->x + base;                                                               \
-            T *y = (T *)j->y + base;                                                                           \
-            double s = 0;                                                                                      \
-            for (int64_t i = 0; i < j->len; i++) {                                                             \
-                double v = x[i * j->inner];                                                                    \
-                s += j->p == 1 ? fabs(v) : v * v;                                                              \
-            }                                                                                                  \
-            double norm = j->p == 1 ? s : sqrt(s);                                                             \
-            for (int64_t i = 0; i < j->len; i++)                                                               \
-                y[i * j->inner] = norm > 0 ? (T)(x[i * j->inner] / norm) : (T)0;                               \
-        }                                                                                                      \
+#define DEF_LPNORM(NAME, T)                                                                                            \
+    static void NAME(void *arg, int64_t l0, int64_t l1)                                                                \
+    {                                                                                                                  \
+        const lpnorm_job *j = arg;                                                                                     \
+        for (int64_t l = l0; l < l1; l++) {                                                                            \
+            int64_t base = l / j->inner * j->len * j->inner + l % j->inner;                                            \
+            const T *x = (const T *)j->x + base;                                                                       \
+            T *y = (T *)j->y + base;                                                                                   \
+            double s = 0;                                                                                              \
+            for (int64_t i = 0; i < j->len; i++) {                                                                     \
+                double v = x[i * j->inner];                                                                            \
+                s += j->p == 1 ? fabs(v) : v * v;                                                                      \
+            }                                                                                                          \
+            double norm = j->p == 1 ? s : sqrt(s);                                                                     \
+            for (int64_t i = 0; i < j->len; i++)                                                                       \
+                y[i * j->inner] = norm > 0 ? (T)(x[i * j->inner] / norm) : (T)0;                                       \
+        }                                                                                                              \
     }
 
 DEF_LPNORM(lpnorm_f32, float)
@@ -610,7 +658,10 @@ static tt_status run_lpnorm_native(tt_kctx *c)
     return TT_OK;
 }
 
-static tt_status run_lpnorm(tt_kctx *c) { return run_real(c, run_lpnorm_native); }
+static tt_status run_lpnorm(tt_kctx *c)
+{
+    return tt_run_real(c, run_lpnorm_native);
+}
 
 /* ---- Dropout ------------------------------------------------------------------------------------------ */
 
@@ -654,7 +705,11 @@ static double mt_double(mt19937 *m)
 
 static tt_status infer_dropout(tt_ictx *c)
 {
-    const tt_type *x = tt_iin(c, 0);
+    const tt_type *x = tt_iin(c, 0), *r = tt_iin(c, 1), *t = tt_iin(c, 2);
+    TT_TRY(tt_infer_check_dtype(c, 1, TT_DTS_FLOAT));
+    TT_TRY(tt_infer_check_dtype(c, 2, TT_DT(TETHER_DTYPE_BOOL)));
+    if ((r && r->rank > 0) || (t && t->rank > 0))
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "ratio and training_mode must be scalars");
     c->out[0] = *x;
     /* the mask is bool from opset 10, the data's type before */
     if (c->n_out > 1)
@@ -669,7 +724,7 @@ static tt_status run_dropout_native(tt_kctx *c)
     int64_t n = tt_tensor_numel(x);
     /* Training exists from opset 12 (the training_mode input). Opsets 1-6 had is_test,
      * defaulting to training, but the models that carry it are inference graphs. */
-    bool training = c->node->opset >= 12 && tm && tt_tensor_numel(tm) == 1 && *(const uint8_t *)tm->data;
+    bool training = c->node->opset >= 12 && tm && *(const uint8_t *)tm->data;
     double ratio = tt_attr_float(c->node, "ratio", 0.5f);
     if (c->node->opset >= 12)
         ratio = rt ? tt_load_f64(rt->data, rt->dtype, 0) : 0.5;
@@ -690,7 +745,8 @@ static tt_status run_dropout_native(tt_kctx *c)
     mt19937 *mt = tt_malloc(sizeof *mt);
     if (!mt)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", c->node->name);
-    mt_seed(mt, seed ? (uint32_t)seed->i : (uint32_t)time(NULL) ^ (uint32_t)(atomic_fetch_add(&counter, 1) * 2654435761u));
+    mt_seed(mt,
+            seed ? (uint32_t)seed->i : (uint32_t)time(NULL) ^ (uint32_t)(atomic_fetch_add(&counter, 1) * 2654435761u));
     double scale = 1.0 / (1.0 - ratio);
     bool dbl = x->dtype == TETHER_DTYPE_DOUBLE;
     for (int64_t i = 0; i < n; i++) {
@@ -706,16 +762,21 @@ static tt_status run_dropout_native(tt_kctx *c)
     return TT_OK;
 }
 
-static tt_status run_dropout(tt_kctx *c) { return run_real(c, run_dropout_native); }
+static tt_status run_dropout(tt_kctx *c)
+{
+    return tt_run_real(c, run_dropout_native);
+}
 
-#define REAL_TYPES (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) | TT_DT(TETHER_DTYPE_BFLOAT16))
+#define REAL_TYPES                                                                                                     \
+    (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) |                            \
+     TT_DT(TETHER_DTYPE_BFLOAT16))
 
 const tt_op_def tt_ops_nn[] = {
     TT_OP("BatchNormalization", 1, 0, REAL_TYPES, infer_batchnorm, run_batchnorm, .prepare = bn_prepare),
     TT_OP("InstanceNormalization", 1, 0, REAL_TYPES, infer_instancenorm, run_instancenorm),
     TT_OP("LayerNormalization", 17, 0, REAL_TYPES, infer_layernorm, run_layernorm),
     TT_OP("LRN", 1, 0, REAL_TYPES, infer_lrn, run_lrn),
-    TT_OP("MeanVarianceNormalization", 9, 0, REAL_TYPES, infer_unary_real, run_mvn),
+    TT_OP("MeanVarianceNormalization", 9, 0, REAL_TYPES, infer_mvn, run_mvn),
     TT_OP("LpNormalization", 1, 0, REAL_TYPES, infer_lpnorm, run_lpnorm),
     TT_OP("Dropout", 1, 0, REAL_TYPES, infer_dropout, run_dropout, .flags = TT_OP_RANDOM),
     TT_OP_END,

@@ -8,7 +8,7 @@
 
 /* Attribute values are bounded so that sums and products of them and of tensor dims stay
  * far from int64 overflow. */
-#define WIN_ATTR_MAX ((int64_t)1 << 31)
+#define WIN_ATTR_MAX ((int64_t)1 << 24)
 
 static tt_status read_list(const tt_node *n, const char *name, int cap, int64_t lo, int64_t *dst, int *count)
 {
@@ -18,12 +18,13 @@ static tt_status read_list(const tt_node *n, const char *name, int cap, int64_t 
     if (!v)
         return TT_OK;
     if (len > (size_t)cap)
-        return tt_op_error(n, TETHER_ERR_UNSUPPORTED, "'%s' has %zu entries; at most %d spatial dims are supported", name,
-                           len, TT_WIN_DIMS);
+        return tt_op_error(n, TETHER_ERR_UNSUPPORTED, "'%s' has %zu entries; at most %d spatial dims are supported",
+                           name, len, TT_WIN_DIMS);
     for (size_t i = 0; i < len; i++) {
         if (v[i] < lo || v[i] > WIN_ATTR_MAX)
-            return tt_op_error(n, TETHER_ERR_INVALID_MODEL, "'%s'[%zu] is %" PRId64 "; it must be %s", name, i, v[i],
-                               lo > 0 ? "positive" : "non-negative");
+            return tt_op_error(n, TETHER_ERR_INVALID_MODEL,
+                               "'%s'[%zu] is %" PRId64 "; it must be %s and at most %" PRId64, name, i, v[i],
+                               lo > 0 ? "positive" : "non-negative", WIN_ATTR_MAX);
         dst[i] = v[i];
     }
     *count = (int)len;
@@ -40,8 +41,8 @@ tt_status tt_win_attrs_parse(const tt_node *n, tt_win_attrs *a)
     TT_TRY(read_list(n, "output_padding", TT_WIN_DIMS, 0, a->out_pad, &a->n_out_pad));
     TT_TRY(read_list(n, "output_shape", TT_WIN_DIMS + 2, 1, a->out_shape, &a->n_out_shape));
     if (a->n_pads % 2)
-        return tt_op_error(n, TETHER_ERR_INVALID_MODEL, "'pads' has %d entries; it needs a begin and an end per spatial dim",
-                           a->n_pads);
+        return tt_op_error(n, TETHER_ERR_INVALID_MODEL,
+                           "'pads' has %d entries; it needs a begin and an end per spatial dim", a->n_pads);
     const char *ap = tt_attr_string(n, "auto_pad", "NOTSET");
     if (strcmp(ap, "NOTSET") == 0 || *ap == '\0')
         a->auto_pad = TT_AUTO_PAD_NOTSET;
@@ -56,7 +57,8 @@ tt_status tt_win_attrs_parse(const tt_node *n, tt_win_attrs *a)
     a->ceil_mode = tt_attr_int(n, "ceil_mode", 0) != 0;
     a->group = tt_attr_int(n, "group", 1);
     if (a->group < 1 || a->group > WIN_ATTR_MAX)
-        return tt_op_error(n, TETHER_ERR_INVALID_MODEL, "group is %" PRId64 "; it must be positive", a->group);
+        return tt_op_error(n, TETHER_ERR_INVALID_MODEL,
+                           "group is %" PRId64 "; it must be positive and at most %" PRId64, a->group, WIN_ATTR_MAX);
     return TT_OK;
 }
 
@@ -116,7 +118,10 @@ static tt_status win_common(const tt_node *n, const tt_win_attrs *a, int nsp, co
     return TT_OK;
 }
 
-static int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+static int64_t ceil_div(int64_t a, int64_t b)
+{
+    return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
 
 tt_status tt_win_forward(const tt_node *n, const tt_win_attrs *a, int nsp, const int64_t *kernel, const int64_t *in,
                          tt_win *w)
@@ -182,8 +187,8 @@ tt_status tt_win_transpose(const tt_node *n, const tt_win_attrs *a, int nsp, con
     else if (a->n_out_shape == nsp + 2)
         oshape = a->out_shape + 2;
     else if (a->n_out_shape)
-        return tt_op_error(n, TETHER_ERR_INVALID_MODEL, "'output_shape' has %d entries but the input has %d spatial dims",
-                           a->n_out_shape, nsp);
+        return tt_op_error(n, TETHER_ERR_INVALID_MODEL,
+                           "'output_shape' has %d entries but the input has %d spatial dims", a->n_out_shape, nsp);
     for (int i = 0; i < nsp; i++) {
         int d = TT_WIN_DIMS - nsp + i;
         int64_t x = w->in[d], k = w->kernel[d], s = w->stride[d];
@@ -209,12 +214,27 @@ tt_status tt_win_transpose(const tt_node *n, const tt_win_attrs *a, int nsp, con
         }
         if (out <= 0)
             return tt_op_error(n, TETHER_ERR_SHAPE,
-                               "spatial dim %d: the output size would be %" PRId64 " (input %" PRId64 ", stride %" PRId64
-                               ", kernel %" PRId64 ", pads %" PRId64 "+%" PRId64 ")",
+                               "spatial dim %d: the output size would be %" PRId64 " (input %" PRId64
+                               ", stride %" PRId64 ", kernel %" PRId64 ", pads %" PRId64 "+%" PRId64 ")",
                                i, out, x, s, k, w->pad_begin[d], w->pad_end[d]);
         w->out[d] = out;
     }
     return TT_OK;
+}
+
+void *tt_nn_scratch(const tt_node *node, size_t es, int64_t a, int64_t b, int64_t c)
+{
+    uint64_t n = es;
+    if (a < 0 || b < 0 || c < 0 || !tt_mul_ok(n, (uint64_t)a, &n) || !tt_mul_ok(n, (uint64_t)b, &n) ||
+        !tt_mul_ok(n, (uint64_t)c, &n) || n > tt_max_tensor_bytes()) {
+        tt_op_error(node, TETHER_ERR_NO_MEMORY,
+                    "needs a %" PRId64 "x%" PRId64 "x%" PRId64 " scratch buffer, over the tensor size limit", a, b, c);
+        return NULL;
+    }
+    void *p = tt_malloc_aligned((size_t)n);
+    if (!p)
+        tt_op_error(node, TETHER_ERR_NO_MEMORY, "out of memory for a %" PRIu64 "-byte scratch buffer", n);
+    return p;
 }
 
 /* ---- narrow types ------------------------------------------------------------------ */
@@ -283,4 +303,12 @@ tt_status tt_run_in_f32(tt_kctx *c, tt_dtype narrow, tt_status (*kernel)(tt_kctx
     tt_free(vals);
     tt_free(ptrs);
     return s;
+}
+
+tt_status tt_run_real(tt_kctx *c, tt_status (*kernel)(tt_kctx *c))
+{
+    tt_dtype t = tt_kin(c, 0)->dtype;
+    if (t == TETHER_DTYPE_FLOAT || t == TETHER_DTYPE_DOUBLE)
+        return kernel(c);
+    return tt_run_in_f32(c, t, kernel);
 }

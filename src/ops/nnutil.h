@@ -64,11 +64,40 @@ static inline void tt_win_run(int64_t out, int64_t in, int64_t stride, int64_t o
     *hi = h < *lo ? *lo : h > out ? out : h;
 }
 
+/* Scratch memory for a * b * c elements of es bytes (aligned; free with tt_free_aligned), or
+ * NULL with an error naming the node when the size overflows or passes the tensor size limit. */
+void *tt_nn_scratch(const tt_node *node, size_t es, int64_t a, int64_t b, int64_t c);
+
+/* ---- explicit SIMD ------------------------------------------------------------------- */
+
+/* Four floats as one value (GCC/Clang vector extensions). At -O2 GCC vectorises no loop
+ * whose length is unknown, so the hottest loops spell their SIMD out with this type, which
+ * every x86-64 and arm64 target holds in one register. Loads and stores need no alignment. */
+typedef float tt_f32x4 __attribute__((vector_size(16)));
+
+static inline tt_f32x4 tt_f32x4_load(const float *p)
+{
+    tt_f32x4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void tt_f32x4_store(float *p, tt_f32x4 v)
+{
+    memcpy(p, &v, sizeof v);
+}
+static inline tt_f32x4 tt_f32x4_splat(float f)
+{
+    return (tt_f32x4){f, f, f, f};
+}
+
 /* ---- narrow types ------------------------------------------------------------------ */
 
 /* Runs `kernel` with every input and output tensor of dtype `narrow` swapped for a float
  * copy; the float outputs are narrowed back afterwards (integers rounded half to even and
  * saturated). For float16, bfloat16 and 8/16-bit integers, whose values float holds exactly. */
 tt_status tt_run_in_f32(tt_kctx *c, tt_dtype narrow, tt_status (*kernel)(tt_kctx *c));
+/* Runs a kernel written for float and double: directly for those, through tt_run_in_f32
+ * for any other dtype of input 0. */
+tt_status tt_run_real(tt_kctx *c, tt_status (*kernel)(tt_kctx *c));
 
 #endif

@@ -3,7 +3,6 @@
  * (geometry from ops/nnutil.h), split over the thread pool by (image, channel) plane. */
 #include "ops/nnutil.h"
 
-#include <float.h>
 #include <inttypes.h>
 
 typedef enum pool_kind { POOL_MAX, POOL_AVG, POOL_LP } pool_kind;
@@ -11,8 +10,8 @@ typedef enum pool_kind { POOL_MAX, POOL_AVG, POOL_LP } pool_kind;
 typedef struct pool_state {
     tt_win_attrs a;
     bool count_include_pad;
-    bool col_major;        /* MaxPool storage_order 1: Indices count the spatial dims column-major */
-    double p;              /* LpPool's exponent */
+    bool col_major; /* MaxPool storage_order 1: Indices count the spatial dims column-major */
+    double p;       /* LpPool's exponent */
 } pool_state;
 
 static tt_status pool_prepare(tt_node *node, void **state)
@@ -61,127 +60,217 @@ static tt_status infer_pool(tt_ictx *c)
     return TT_OK;
 }
 
+/* For one output coordinate of one dim: where its window starts in the input, the taps
+ * [lo, hi) that land inside the input, and how many land inside input + pads (the
+ * count_include_pad divisor). The same for every plane, so computed once per call. */
+typedef struct win_taps {
+    int64_t start, lo, hi, padded;
+} win_taps;
+
 typedef struct pool_job {
     tt_win w;
-    pool_kind kind;
     bool count_pad, col_major;
     double p;
     const void *x;
     void *y;
-    int64_t *idx;          /* MaxPool's Indices, or NULL */
+    int64_t *idx; /* MaxPool's Indices, or NULL */
     int64_t in_size, out_size;
+    const win_taps *taps[TT_WIN_DIMS]; /* per dim, per output coordinate */
+    const win_taps *cols;              /* per tap k of the last dim: the output columns [lo, hi) it reads inside */
 } pool_job;
 
-/* The taps k of one window dim that land inside the input: [*lo, *hi), and for
- * count_include_pad how many land inside input + pads. */
-static void window_taps(const tt_win *w, int d, int64_t o, int64_t *start, int64_t *lo, int64_t *hi, int64_t *padded)
+/* Kernels longer than this in the last dim (only attributes make them; most of their taps
+ * fall outside the input) get no per-tap column table and take the per-window path. */
+#define POOL_MAX_COL_TAPS 4096
+
+static win_taps *taps_tables(const tt_win *w, const win_taps **tabs, const win_taps **cols)
 {
-    int64_t s = o * w->stride[d] - w->pad_begin[d], dl = w->dilation[d], k = w->kernel[d];
-    tt_win_run(k, w->in[d], dl, s, lo, hi);
-    int64_t plo, phi;
-    tt_win_run(k, w->in[d] + w->pad_begin[d] + w->pad_end[d], dl, s + w->pad_begin[d], &plo, &phi);
-    *start = s;
-    *padded = phi - plo;
+    int64_t ncols = w->kernel[2] <= POOL_MAX_COL_TAPS ? w->kernel[2] : 0;
+    win_taps *t = tt_malloc((size_t)(w->out[0] + w->out[1] + w->out[2] + ncols) * sizeof *t), *p = t;
+    if (!t)
+        return NULL;
+    *cols = ncols ? p : NULL;
+    for (int64_t k = 0; k < ncols; k++, p++) {
+        p->start = k * w->dilation[2] - w->pad_begin[2];
+        tt_win_run(w->out[2], w->in[2], w->stride[2], p->start, &p->lo, &p->hi);
+    }
+    for (int d = 0; d < TT_WIN_DIMS; d++) {
+        tabs[d] = p;
+        for (int64_t o = 0; o < w->out[d]; o++, p++) {
+            int64_t s = o * w->stride[d] - w->pad_begin[d], plo, phi;
+            tt_win_run(w->kernel[d], w->in[d], w->dilation[d], s, &p->lo, &p->hi);
+            tt_win_run(w->kernel[d], w->in[d] + w->pad_begin[d] + w->pad_end[d], w->dilation[d], s + w->pad_begin[d],
+                       &plo, &phi);
+            p->start = s;
+            p->padded = phi - plo;
+        }
+    }
+    return t;
 }
 
-/* Reduces every window of planes [p0, p1). T is the element type, ACC the accumulator's. */
-#define DEF_POOL(NAME, T, ACC, LOWEST)                                                                         \
-    static void NAME(void *arg, int64_t p0, int64_t p1)                                                        \
-    {                                                                                                          \
-        const pool_job *j = arg;                                                                               \
-        const tt_win *w = &j->w;                                                                               \
-        const int64_t *in = w->in, *out = w->out, *dl = w->dilation;                                           \
-        for (int64_t p = p0; p < p1; p++) {                                                                    \
-            const T *x = (const T *)j->x + p * j->in_size;                                                     \
-            T *y = (T *)j->y + p * j->out_size;                                                                \
-            int64_t *ix = j->idx ? j->idx + p * j->out_size : NULL;                                            \
-            for (int64_t o0 = 0; o0 < out[0]; o0++) {                                                          \
-                int64_t s0, a0, b0, n0;                                                                        \
-                window_taps(w, 0, o0, &s0, &a0, &b0, &n0);                                                     \
-                for (int64_t o1 = 0; o1 < out[1]; o1++) {                                                      \
-                    int64_t s1, a1, b1, n1;                                                                    \
-                    window_taps(w, 1, o1, &s1, &a1, &b1, &n1);                                                 \
-                    for (int64_t o2 = 0; o2 < out[2]; o2++) {                                                  \
-                        int64_t s2, a2, b2, n2;                                                                \
-                        window_taps(w, 2, o2, &s2, &a2, &b2, &n2);                                             \
-                        ACC acc = j->kind == POOL_MAX ? (ACC)(LOWEST) : 0;                                     \
-                        int64_t best = -1;                                                                     \
-                        for (int64_t k0 = a0; k0 < b0; k0++) {                                                 \
-                            int64_t i0 = s0 + k0 * dl[0];                                                      \
-                            for (int64_t k1 = a1; k1 < b1; k1++) {                                             \
-                                int64_t i1 = s1 + k1 * dl[1];                                                  \
-                                const T *row = x + (i0 * in[1] + i1) * in[2] + s2;                             \
-                                for (int64_t k2 = a2; k2 < b2; k2++) {                                         \
-                                    ACC v = row[k2 * dl[2]];                                                   \
-                                    if (j->kind == POOL_MAX) {                                                 \
-                                        if (v > acc || best < 0) {                                             \
-                                            acc = v;                                                           \
-                                            best = (i0 * in[1] + i1) * in[2] + s2 + k2 * dl[2];                \
-                                        }                                                                      \
-                                    } else if (j->kind == POOL_AVG) {                                          \
-                                        acc += v;                                                              \
-                                    } else {                                                                   \
-                                        acc += j->p == 2 ? v * v : j->p == 1 ? (v < 0 ? -v : v)                \
-                                                                             : (ACC)pow(v < 0 ? -v : v, j->p); \
-                                    }                                                                          \
-                                }                                                                              \
-                            }                                                                                  \
-                        }                                                                                      \
-                        int64_t o = (o0 * out[1] + o1) * out[2] + o2;                                          \
-                        if (j->kind == POOL_AVG) {                                                             \
-                            int64_t cnt = j->count_pad ? n0 * n1 * n2 : (b0 - a0) * (b1 - a1) * (b2 - a2);     \
-                            acc = cnt > 0 ? acc / (ACC)cnt : 0;                                                \
-                        } else if (j->kind == POOL_LP) {                                                       \
-                            acc = j->p == 2 ? (ACC)sqrt(acc) : j->p == 1 ? acc : (ACC)pow(acc, 1.0 / j->p);    \
-                        }                                                                                      \
-                        y[o] = (T)acc;                                                                         \
-                        if (ix) {                                                                              \
-                            int64_t i0 = best / (in[1] * in[2]), i1 = best / in[2] % in[1], i2 = best % in[2]; \
-                            ix[o] = best < 0 ? -1                                                              \
-                                    : p * j->in_size +                                                         \
-                                          (j->col_major ? i0 + in[0] * (i1 + in[1] * i2) : best);              \
-                        }                                                                                      \
-                    }                                                                                          \
-                }                                                                                              \
-            }                                                                                                  \
-        }                                                                                                      \
+/* Loops over every window of planes [p0, p1): INIT sets up `acc` (and `best`), STEP takes
+ * one input value v at flat plane offset i, the rest (FINISH) writes output o. */
+#define POOL_LOOP(T, INIT, STEP, ...)                                                                                  \
+    const pool_job *j = arg;                                                                                           \
+    const int64_t *in = j->w.in, *out = j->w.out, *dl = j->w.dilation;                                                 \
+    for (int64_t p = p0; p < p1; p++) {                                                                                \
+        const T *x = (const T *)j->x + p * j->in_size;                                                                 \
+        T *y = (T *)j->y + p * j->out_size;                                                                            \
+        int64_t o = 0;                                                                                                 \
+        for (int64_t o0 = 0; o0 < out[0]; o0++)                                                                        \
+            for (int64_t o1 = 0; o1 < out[1]; o1++)                                                                    \
+                for (int64_t o2 = 0; o2 < out[2]; o2++, o++) {                                                         \
+                    const win_taps *t0 = &j->taps[0][o0], *t1 = &j->taps[1][o1], *t2 = &j->taps[2][o2];                \
+                    INIT;                                                                                              \
+                    for (int64_t k0 = t0->lo; k0 < t0->hi; k0++)                                                       \
+                        for (int64_t k1 = t1->lo; k1 < t1->hi; k1++) {                                                 \
+                            int64_t base =                                                                             \
+                                ((t0->start + k0 * dl[0]) * in[1] + t1->start + k1 * dl[1]) * in[2] + t2->start;       \
+                            for (int64_t k2 = t2->lo; k2 < t2->hi; k2++) {                                             \
+                                int64_t i = base + k2 * dl[2];                                                         \
+                                T v = x[i];                                                                            \
+                                STEP;                                                                                  \
+                            }                                                                                          \
+                        }                                                                                              \
+                    __VA_ARGS__;                                                                                       \
+                }                                                                                                      \
     }
 
-DEF_POOL(pool_planes_f32, float, float, -INFINITY)
-DEF_POOL(pool_planes_f64, double, double, -INFINITY)
+/* MaxPool; Indices flatten N, C and the spatial dims (column-major for storage_order 1). An
+ * empty window (only possible with dilations) gives the lowest value and index -1. */
+#define DEF_MAXPOOL(NAME, T)                                                                                           \
+    static void NAME(void *arg, int64_t p0, int64_t p1)                                                                \
+    {                                                                                                                  \
+        POOL_LOOP(                                                                                                     \
+            T, T acc = -(T)INFINITY; int64_t best = -1,                                                                \
+                                     if (v > acc || best < 0) {                                                        \
+                                         acc = v;                                                                      \
+                                         best = i;                                                                     \
+                                     },                                                                                \
+                                     y[o] = acc;                                                                       \
+            if (j->idx) {                                                                                              \
+                int64_t i0 = best / (in[1] * in[2]), i1 = best / in[2] % in[1], i2 = best % in[2];                     \
+                j->idx[p * j->out_size + o] =                                                                          \
+                    best < 0 ? -1 : p * j->in_size + (j->col_major ? i0 + in[0] * (i1 + in[1] * i2) : best);           \
+            })                                                                                                         \
+    }
+
+#define DEF_AVGPOOL(NAME, T)                                                                                           \
+    static void NAME(void *arg, int64_t p0, int64_t p1)                                                                \
+    {                                                                                                                  \
+        POOL_LOOP(T, T acc = 0, (void)i;                                                                               \
+                  acc += v, int64_t cnt = j->count_pad ? t0->padded * t1->padded * t2->padded                          \
+                                                       : (t0->hi - t0->lo) * (t1->hi - t1->lo) * (t2->hi - t2->lo);    \
+                  y[o] = cnt > 0 ? acc / (T)cnt : 0)                                                                   \
+    }
+
+#define DEF_LPPOOL(NAME, T)                                                                                            \
+    static void NAME(void *arg, int64_t p0, int64_t p1)                                                                \
+    {                                                                                                                  \
+        POOL_LOOP(T, double acc = 0, (void)i; acc += j->p == 2 ? (double)v * v : pow(fabs((double)v), j->p),           \
+                                              y[o] = (T)(j->p == 2 ? sqrt(acc) : pow(acc, 1.0 / j->p)))                \
+    }
+
+/* MaxPool of float without Indices, a row of outputs at a time: each kernel row inside the
+ * input and each tap update the output columns that tap reads inside, vectorised for stride 1. */
+typedef int32_t i32x4 __attribute__((vector_size(16)));
+
+static void maxpool_rows_f32(void *arg, int64_t p0, int64_t p1)
+{
+    const pool_job *j = arg;
+    const int64_t *in = j->w.in, *out = j->w.out, *dl = j->w.dilation, s2 = j->w.stride[2];
+    for (int64_t p = p0; p < p1; p++) {
+        const float *x = (const float *)j->x + p * j->in_size;
+        float *y = (float *)j->y + p * j->out_size;
+        for (int64_t o0 = 0; o0 < out[0]; o0++)
+            for (int64_t o1 = 0; o1 < out[1]; o1++, y += out[2]) {
+                const win_taps *t0 = &j->taps[0][o0], *t1 = &j->taps[1][o1];
+                for (int64_t o = 0; o < out[2]; o++)
+                    y[o] = -INFINITY;
+                for (int64_t k0 = t0->lo; k0 < t0->hi; k0++)
+                    for (int64_t k1 = t1->lo; k1 < t1->hi; k1++) {
+                        const float *row = x + ((t0->start + k0 * dl[0]) * in[1] + t1->start + k1 * dl[1]) * in[2];
+                        for (int64_t k2 = 0; k2 < j->w.kernel[2]; k2++) {
+                            const win_taps *c = &j->cols[k2];
+                            int64_t o = c->lo;
+                            if (s2 == 1)
+                                for (; o + 4 <= c->hi; o += 4) {
+                                    tt_f32x4 a = tt_f32x4_load(y + o), v = tt_f32x4_load(row + (o + c->start));
+                                    i32x4 m = v > a;
+                                    tt_f32x4_store(y + o, (tt_f32x4)((m & (i32x4)v) | (~m & (i32x4)a)));
+                                }
+                            for (; o < c->hi; o++) {
+                                float v = row[o * s2 + c->start];
+                                y[o] = v > y[o] ? v : y[o];
+                            }
+                        }
+                    }
+            }
+    }
+}
+
+DEF_MAXPOOL(maxpool_f32, float)
+DEF_MAXPOOL(maxpool_f64, double)
+DEF_AVGPOOL(avgpool_f32, float)
+DEF_AVGPOOL(avgpool_f64, double)
+DEF_LPPOOL(lppool_f32, float)
+DEF_LPPOOL(lppool_f64, double)
 
 static tt_status run_pool_native(tt_kctx *c, pool_kind kind)
 {
     const pool_state *st = c->state;
     const tt_tensor *x = tt_kin(c, 0);
     tt_tensor *y = tt_kout(c, 0), *idx = kind == POOL_MAX ? tt_kout(c, 1) : NULL;
-    pool_job j = {.kind = kind, .count_pad = st->count_include_pad, .col_major = st->col_major, .p = st->p,
-                  .x = x->data, .y = y->data, .idx = idx ? idx->data : NULL};
+    pool_job j = {.count_pad = st->count_include_pad,
+                  .col_major = st->col_major,
+                  .p = st->p,
+                  .x = x->data,
+                  .y = y->data,
+                  .idx = idx ? idx->data : NULL};
     TT_TRY(tt_win_forward(c->node, &st->a, x->rank - 2, NULL, x->dims + 2, &j.w));
     j.in_size = tt_dims_prod(x->dims, 2, x->rank);
     j.out_size = tt_dims_prod(y->dims, 2, y->rank);
+    win_taps *tables = taps_tables(&j.w, j.taps, &j.cols);
+    if (!tables)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", c->node->name);
+    bool dbl = x->dtype == TETHER_DTYPE_DOUBLE;
+    tt_range_fn fn = kind == POOL_MAX   ? (dbl              ? maxpool_f64
+                                           : idx || !j.cols ? maxpool_f32
+                                                            : maxpool_rows_f32)
+                     : kind == POOL_AVG ? (dbl ? avgpool_f64 : avgpool_f32)
+                                        : (dbl ? lppool_f64 : lppool_f32);
     int64_t planes = x->dims[0] * x->dims[1];
-    int64_t work = j.out_size * (j.w.kernel[0] * j.w.kernel[1] * j.w.kernel[2]);
-    tt_parallel_for(planes, work > 0 ? (16384 + work - 1) / work : planes, x->dtype == TETHER_DTYPE_DOUBLE ? pool_planes_f64 : pool_planes_f32, &j);
+    double work = (double)j.out_size * (double)j.w.kernel[0] * (double)j.w.kernel[1] * (double)j.w.kernel[2];
+    tt_parallel_for(planes, work >= 16384 ? 1 : work > 0 ? (int64_t)(16384 / work) : planes, fn, &j);
+    tt_free(tables);
     return TT_OK;
 }
 
-static tt_status run_maxpool_native(tt_kctx *c) { return run_pool_native(c, POOL_MAX); }
-static tt_status run_avgpool_native(tt_kctx *c) { return run_pool_native(c, POOL_AVG); }
-static tt_status run_lppool_native(tt_kctx *c) { return run_pool_native(c, POOL_LP); }
-
-/* float and double run natively; narrower types through float, which holds them exactly */
-static tt_status run_typed(tt_kctx *c, tt_status (*kernel)(tt_kctx *c))
+static tt_status run_maxpool_native(tt_kctx *c)
 {
-    tt_dtype t = tt_kin(c, 0)->dtype;
-    if (t == TETHER_DTYPE_FLOAT || t == TETHER_DTYPE_DOUBLE)
-        return kernel(c);
-    return tt_run_in_f32(c, t, kernel);
+    return run_pool_native(c, POOL_MAX);
+}
+static tt_status run_avgpool_native(tt_kctx *c)
+{
+    return run_pool_native(c, POOL_AVG);
+}
+static tt_status run_lppool_native(tt_kctx *c)
+{
+    return run_pool_native(c, POOL_LP);
 }
 
-static tt_status run_maxpool(tt_kctx *c) { return run_typed(c, run_maxpool_native); }
-static tt_status run_avgpool(tt_kctx *c) { return run_typed(c, run_avgpool_native); }
-static tt_status run_lppool(tt_kctx *c) { return run_typed(c, run_lppool_native); }
+static tt_status run_maxpool(tt_kctx *c)
+{
+    return tt_run_real(c, run_maxpool_native);
+}
+static tt_status run_avgpool(tt_kctx *c)
+{
+    return tt_run_real(c, run_avgpool_native);
+}
+static tt_status run_lppool(tt_kctx *c)
+{
+    return tt_run_real(c, run_lppool_native);
+}
 
 static uint64_t flops_pool(const tt_ictx *c)
 {
@@ -221,29 +310,29 @@ typedef struct global_job {
     int64_t size;
 } global_job;
 
-#define DEF_GLOBAL(NAME, T)                                                                                    \
-    static void NAME(void *arg, int64_t p0, int64_t p1)                                                        \
-    {                                                                                                          \
-        const global_job *j = arg;                                                                             \
-        for (int64_t p = p0; p < p1; p++) {                                                                    \
-            const T *x = (const T *)j->x + p * j->size;                                                        \
-            double acc = 0;                                                                                    \
-            if (j->kind == POOL_MAX) {                                                                         \
-                T m = j->size ? x[0] : (T)0;                                                                   \
-                for (int64_t i = 1; i < j->size; i++)                                                          \
-                    m = x[i] > m ? x[i] : m;                                                                   \
-                acc = m;                                                                                       \
-            } else if (j->kind == POOL_AVG) {                                                                  \
-                for (int64_t i = 0; i < j->size; i++)                                                          \
-                    acc += x[i];                                                                               \
-                acc = j->size ? acc / (double)j->size : 0;                                                     \
-            } else {                                                                                           \
-                for (int64_t i = 0; i < j->size; i++)                                                          \
-                    acc += j->p == 2 ? (double)x[i] * x[i] : pow(fabs((double)x[i]), j->p);                    \
-                acc = j->p == 2 ? sqrt(acc) : pow(acc, 1.0 / j->p);                                            \
-            }                                                                                                  \
-            ((T *)j->y)[p] = (T)acc;                                                                           \
-        }                                                                                                      \
+#define DEF_GLOBAL(NAME, T)                                                                                            \
+    static void NAME(void *arg, int64_t p0, int64_t p1)                                                                \
+    {                                                                                                                  \
+        const global_job *j = arg;                                                                                     \
+        for (int64_t p = p0; p < p1; p++) {                                                                            \
+            const T *x = (const T *)j->x + p * j->size;                                                                \
+            double acc = 0;                                                                                            \
+            if (j->kind == POOL_MAX) {                                                                                 \
+                T m = j->size ? x[0] : (T)0;                                                                           \
+                for (int64_t i = 1; i < j->size; i++)                                                                  \
+                    m = x[i] > m ? x[i] : m;                                                                           \
+                acc = m;                                                                                               \
+            } else if (j->kind == POOL_AVG) {                                                                          \
+                for (int64_t i = 0; i < j->size; i++)                                                                  \
+                    acc += x[i];                                                                                       \
+                acc = j->size ? acc / (double)j->size : 0;                                                             \
+            } else {                                                                                                   \
+                for (int64_t i = 0; i < j->size; i++)                                                                  \
+                    acc += j->p == 2 ? (double)x[i] * x[i] : pow(fabs((double)x[i]), j->p);                            \
+                acc = j->p == 2 ? sqrt(acc) : pow(acc, 1.0 / j->p);                                                    \
+            }                                                                                                          \
+            ((T *)j->y)[p] = (T)acc;                                                                                   \
+        }                                                                                                              \
     }
 
 DEF_GLOBAL(global_planes_f32, float)
@@ -261,12 +350,30 @@ static tt_status run_global_native(tt_kctx *c, pool_kind kind)
     return TT_OK;
 }
 
-static tt_status run_gmax_native(tt_kctx *c) { return run_global_native(c, POOL_MAX); }
-static tt_status run_gavg_native(tt_kctx *c) { return run_global_native(c, POOL_AVG); }
-static tt_status run_glp_native(tt_kctx *c) { return run_global_native(c, POOL_LP); }
-static tt_status run_gmax(tt_kctx *c) { return run_typed(c, run_gmax_native); }
-static tt_status run_gavg(tt_kctx *c) { return run_typed(c, run_gavg_native); }
-static tt_status run_glp(tt_kctx *c) { return run_typed(c, run_glp_native); }
+static tt_status run_gmax_native(tt_kctx *c)
+{
+    return run_global_native(c, POOL_MAX);
+}
+static tt_status run_gavg_native(tt_kctx *c)
+{
+    return run_global_native(c, POOL_AVG);
+}
+static tt_status run_glp_native(tt_kctx *c)
+{
+    return run_global_native(c, POOL_LP);
+}
+static tt_status run_gmax(tt_kctx *c)
+{
+    return tt_run_real(c, run_gmax_native);
+}
+static tt_status run_gavg(tt_kctx *c)
+{
+    return tt_run_real(c, run_gavg_native);
+}
+static tt_status run_glp(tt_kctx *c)
+{
+    return tt_run_real(c, run_glp_native);
+}
 
 static uint64_t flops_global(const tt_ictx *c)
 {
@@ -325,8 +432,8 @@ static tt_status infer_maxunpool(tt_ictx *c)
             return TT_OK;
         }
         if (n != x->rank)
-            return tt_op_error(c->node, TETHER_ERR_SHAPE, "output_shape has %" PRId64 " entries for an input of rank %d", n,
-                               x->rank);
+            return tt_op_error(c->node, TETHER_ERR_SHAPE,
+                               "output_shape has %" PRId64 " entries for an input of rank %d", n, x->rank);
         /* the unpooled result is zero-extended at the end of each dim to output_shape */
         for (int i = 0; i < x->rank; i++) {
             bool bad = i < 2 ? dims[i] >= 0 && want[i] != dims[i] : dims[i] >= 0 && want[i] < dims[i];
@@ -364,7 +471,8 @@ static tt_status run_maxunpool(tt_kctx *c)
         int64_t k = I[i];
         if (k < 0 || k >= limit)
             return tt_op_error(c->node, TETHER_ERR_RUNTIME,
-                               "index %" PRId64 " at position %" PRId64 " is out of range [0, %" PRId64 ")", k, i, limit);
+                               "index %" PRId64 " at position %" PRId64 " is out of range [0, %" PRId64 ")", k, i,
+                               limit);
         int64_t p = k / plane, r = k % plane;
         int64_t c0 = r / (w.out[1] * w.out[2]), c1 = r / w.out[2] % w.out[1], c2 = r % w.out[2];
         int64_t o = p * out_plane + (c0 * od[1] + c1) * od[2] + c2;
@@ -373,7 +481,9 @@ static tt_status run_maxunpool(tt_kctx *c)
     return TT_OK;
 }
 
-#define POOL_TYPES (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) | TT_DT(TETHER_DTYPE_BFLOAT16))
+#define POOL_TYPES                                                                                                     \
+    (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) |                            \
+     TT_DT(TETHER_DTYPE_BFLOAT16))
 #define MAXPOOL_TYPES (POOL_TYPES | TT_DT(TETHER_DTYPE_INT8) | TT_DT(TETHER_DTYPE_UINT8))
 
 const tt_op_def tt_ops_pool[] = {

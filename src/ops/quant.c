@@ -5,7 +5,19 @@
 
 #include <inttypes.h>
 
-#define Q_TYPES (TT_DT(TETHER_DTYPE_INT8) | TT_DT(TETHER_DTYPE_UINT8) | TT_DT(TETHER_DTYPE_INT16) | TT_DT(TETHER_DTYPE_UINT16))
+#define Q_TYPES                                                                                                        \
+    (TT_DT(TETHER_DTYPE_INT8) | TT_DT(TETHER_DTYPE_UINT8) | TT_DT(TETHER_DTYPE_INT16) | TT_DT(TETHER_DTYPE_UINT16))
+
+/* Input i, which the op requires: an error when it is missing or known not to be a tensor. */
+static tt_status need_input(const tt_ictx *c, int i, const tt_type **t)
+{
+    *t = tt_iin(c, i);
+    if (!*t)
+        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d is required", i);
+    if ((*t)->kind != TT_KIND_TENSOR && ((*t)->kind != TT_KIND_NONE || c->concrete))
+        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d must be a tensor", i);
+    return TT_OK;
+}
 
 /* One (scale, zero point) for the whole tensor, or one per index along an axis: element e
  * uses entry (e / inner) % n. */
@@ -41,8 +53,8 @@ static tt_status qparams_load(const tt_node *node, const tt_tensor *x, const tt_
         q->inner = tt_dims_prod(x->dims, axis + 1, x->rank);
     }
     if (zp && tt_tensor_numel(zp) != n)
-        return tt_op_error(node, TETHER_ERR_SHAPE, "%" PRId64 " zero points for %" PRId64 " scales", tt_tensor_numel(zp),
-                           n);
+        return tt_op_error(node, TETHER_ERR_SHAPE, "%" PRId64 " zero points for %" PRId64 " scales",
+                           tt_tensor_numel(zp), n);
     q->scale = tt_malloc((size_t)n * sizeof *q->scale);
     q->zp = tt_malloc((size_t)n * sizeof *q->zp);
     if (!q->scale || !q->zp) {
@@ -85,10 +97,10 @@ static inline int32_t quantize(float v, float scale, int32_t zp, int32_t lo, int
     return r <= (float)lo ? lo : r >= (float)hi ? hi : (int32_t)r;
 }
 
-#define Q_STORE(E, T, LO, HI)                                                                   \
-    case E:                                                                                     \
-        for (int64_t i = e0; i < e1; i++)                                                       \
-            ((T *)j->y)[i] = (T)quantize(xf[i - e0], s, z, LO, HI);                             \
+#define Q_STORE(E, T, LO, HI)                                                                                          \
+    case E:                                                                                                            \
+        for (int64_t i = e0; i < e1; i++)                                                                              \
+            ((T *)j->y)[i] = (T)quantize(xf[i - e0], s, z, LO, HI);                                                    \
         break;
 
 static void quant_range(void *arg, int64_t b, int64_t e)
@@ -116,7 +128,9 @@ static void quant_range(void *arg, int64_t b, int64_t e)
 
 static tt_status infer_quantize(tt_ictx *c)
 {
-    const tt_type *x = tt_iin(c, 0), *zp = tt_iin(c, 2);
+    const tt_type *x, *scale, *zp = tt_iin(c, 2);
+    TT_TRY(need_input(c, 0, &x));
+    TT_TRY(need_input(c, 1, &scale));
     TT_TRY(tt_infer_check_dtype(c, 1, TT_DTS_FLOAT));
     TT_TRY(tt_infer_check_dtype(c, 2, Q_TYPES));
     tt_infer_tensor(c, 0, zp ? zp->dtype : TETHER_DTYPE_UINT8, x->rank, x->dims);
@@ -144,10 +158,10 @@ typedef struct dequant_job {
     float *y;
 } dequant_job;
 
-#define DQ_CASE(E, T)                                                                           \
-    case E:                                                                                     \
-        for (int64_t i = e0; i < e1; i++)                                                       \
-            j->y[i] = (float)((int64_t)((const T *)j->x)[i] - z) * s;                           \
+#define DQ_CASE(E, T)                                                                                                  \
+    case E:                                                                                                            \
+        for (int64_t i = e0; i < e1; i++)                                                                              \
+            j->y[i] = (float)((int64_t)((const T *)j->x)[i] - z) * s;                                                  \
         break;
 
 static void dequant_range(void *arg, int64_t b, int64_t e)
@@ -170,7 +184,9 @@ static void dequant_range(void *arg, int64_t b, int64_t e)
 
 static tt_status infer_dequantize(tt_ictx *c)
 {
-    const tt_type *x = tt_iin(c, 0);
+    const tt_type *x, *scale;
+    TT_TRY(need_input(c, 0, &x));
+    TT_TRY(need_input(c, 1, &scale));
     TT_TRY(tt_infer_check_dtype(c, 1, TT_DTS_FLOAT));
     TT_TRY(tt_infer_same_dtype(c, 0, 2));
     tt_infer_tensor(c, 0, TETHER_DTYPE_FLOAT, x->rank, x->dims);
@@ -193,7 +209,8 @@ static tt_status run_dequantize(tt_kctx *c)
 
 static tt_status infer_dynamic_quantize(tt_ictx *c)
 {
-    const tt_type *x = tt_iin(c, 0);
+    const tt_type *x;
+    TT_TRY(need_input(c, 0, &x));
     tt_infer_tensor(c, 0, TETHER_DTYPE_UINT8, x->rank, x->dims);
     tt_infer_tensor(c, 1, TETHER_DTYPE_FLOAT, 0, NULL);
     tt_infer_tensor(c, 2, TETHER_DTYPE_UINT8, 0, NULL);
@@ -214,10 +231,11 @@ static tt_status run_dynamic_quantize(tt_kctx *c)
     /* all zeros give scale 0: every value is then exactly the zero point 0 */
     int32_t zp = scale == 0 ? 0 : quantize(0.0f - lo, scale, 0, 0, 255);
     qparams q = {.scale = &scale, .zp = &zp, .n = 1, .inner = n};
-    quant_job j = {.q = &q, .x = xf, .xt = TETHER_DTYPE_FLOAT, .yt = TETHER_DTYPE_UINT8, .y = tt_kout(c, 0)->data};
-    if (scale != 0)
+    tt_tensor *y = tt_kout(c, 0);
+    quant_job j = {.q = &q, .x = xf, .xt = TETHER_DTYPE_FLOAT, .yt = TETHER_DTYPE_UINT8, .y = y ? y->data : NULL};
+    if (y && scale != 0)
         tt_map(n, quant_range, &j);
-    else
+    else if (y)
         memset(j.y, 0, (size_t)n);
     if (tt_kout(c, 1))
         *(float *)tt_kout(c, 1)->data = scale;

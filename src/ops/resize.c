@@ -17,7 +17,10 @@ static int64_t floor_to_index(double v)
     return (int64_t)floor(v);
 }
 
-static int64_t clamp_index(int64_t i, int64_t n) { return i < 0 ? 0 : i >= n ? n - 1 : i; }
+static int64_t clamp_index(int64_t i, int64_t n)
+{
+    return i < 0 ? 0 : i >= n ? n - 1 : i;
+}
 
 /* Keys' cubic convolution weights of the taps at floor(x) - 1 .. floor(x) + 2, t = x - floor(x). */
 static void cubic_weights(double t, double A, double w[4])
@@ -32,8 +35,14 @@ static void cubic_weights(double t, double A, double w[4])
 /* ---- Resize / Upsample: attributes ------------------------------------------------------------ */
 
 typedef enum { MODE_NEAREST, MODE_LINEAR, MODE_CUBIC } interp_mode;
-typedef enum { CT_HALF_PIXEL, CT_PYTORCH_HALF_PIXEL, CT_ALIGN_CORNERS, CT_ASYMMETRIC, CT_TF_HALF_PIXEL_FOR_NN,
-               CT_TF_CROP_AND_RESIZE } coord_mode;
+typedef enum {
+    CT_HALF_PIXEL,
+    CT_PYTORCH_HALF_PIXEL,
+    CT_ALIGN_CORNERS,
+    CT_ASYMMETRIC,
+    CT_TF_HALF_PIXEL_FOR_NN,
+    CT_TF_CROP_AND_RESIZE
+} coord_mode;
 typedef enum { NEAREST_ROUND_PREFER_FLOOR, NEAREST_ROUND_PREFER_CEIL, NEAREST_FLOOR, NEAREST_CEIL } nearest_mode;
 
 typedef struct resize_state {
@@ -43,7 +52,7 @@ typedef struct resize_state {
     double cubic_a;
     bool exclude_outside;
     float extrapolation;
-    int scales_input, sizes_input, roi_input;   /* input positions, -1: none */
+    int scales_input, sizes_input, roi_input; /* input positions, -1: none */
 } resize_state;
 
 static int pick(const char *s, const char *const *names, int n)
@@ -58,8 +67,8 @@ static tt_status resize_prepare(tt_node *node, void **state)
 {
     bool upsample = strcmp(node->op_type, "Upsample") == 0, v10 = upsample || node->opset < 11;
     static const char *const modes[] = {"nearest", "linear", "cubic", "bilinear"};
-    static const char *const coords[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
-                                         "tf_half_pixel_for_nn", "tf_crop_and_resize"};
+    static const char *const coords[] = {"half_pixel", "pytorch_half_pixel",   "align_corners",
+                                         "asymmetric", "tf_half_pixel_for_nn", "tf_crop_and_resize"};
     static const char *const nearests[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
     const char *m = tt_attr_string(node, "mode", "nearest");
     int mode = pick(m, modes, 4);
@@ -67,7 +76,8 @@ static tt_status resize_prepare(tt_node *node, void **state)
         mode = MODE_LINEAR;
     if (mode < 0 || (v10 && mode == MODE_CUBIC))
         return tt_op_error(node, TETHER_ERR_INVALID_MODEL, "unknown mode '%s'", m);
-    resize_state st = {.mode = (interp_mode)mode, .cubic_a = tt_attr_float(node, "cubic_coeff_a", -0.75f),
+    resize_state st = {.mode = (interp_mode)mode,
+                       .cubic_a = tt_attr_float(node, "cubic_coeff_a", -0.75f),
                        .exclude_outside = tt_attr_int(node, "exclude_outside", 0) != 0,
                        .extrapolation = tt_attr_float(node, "extrapolation_value", 0.0f)};
     if (v10) {
@@ -98,8 +108,21 @@ static tt_status resize_prepare(tt_node *node, void **state)
 
 /* ---- Resize / Upsample: output shape ------------------------------------------------------------- */
 
-/* A present, non-empty input (Resize-11 passes empty tensors for unused scales / roi). */
-static bool given(const tt_type *t) { return t && !(t->rank == 1 && t->dims[0] == 0); }
+/* Whether an optional input is certainly absent (omitted, or empty: Resize-11 passes empty
+ * tensors for unused scales / roi) or certainly given; at load it may be neither. */
+static bool absent(const tt_type *t)
+{
+    return !t || (t->rank == 1 && t->dims[0] == 0);
+}
+static bool present(const tt_type *t)
+{
+    if (!t || t->rank < 0)
+        return false;
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i] <= 0)
+            return false;
+    return true;
+}
 
 /* The scales (rank of them) from the attribute (Upsample-7) or input, if known yet. */
 static tt_status read_scales(const tt_node *node, const resize_state *st, const tt_tensor *t, int rank, double *scales,
@@ -143,7 +166,8 @@ static tt_status resize_shape(const tt_node *node, const resize_state *st, int r
         int64_t n;
         TT_TRY(tt_tensor_to_ints(node, sizes_t, out, TT_MAX_RANK, &n));
         if (n != rank)
-            return tt_op_error(node, TETHER_ERR_SHAPE, "sizes has %" PRId64 " entries for an input of rank %d", n, rank);
+            return tt_op_error(node, TETHER_ERR_SHAPE, "sizes has %" PRId64 " entries for an input of rank %d", n,
+                               rank);
         for (int i = 0; i < rank; i++) {
             if (out[i] < 0)
                 return tt_op_error(node, TETHER_ERR_SHAPE, "sizes[%d] is %" PRId64, i, out[i]);
@@ -174,11 +198,18 @@ static tt_status infer_resize(tt_ictx *c)
     }
     if (x->rank == 0)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "X must have rank >= 1");
-    bool has_scales = st->scales_input < 0 || given(tt_iin(c, st->scales_input));
-    bool has_sizes = st->sizes_input >= 0 && given(tt_iin(c, st->sizes_input));
-    if (has_scales == has_sizes)
+    if (st->roi_input >= 0)
+        TT_TRY(tt_infer_check_dtype(c, st->roi_input, TT_DTS_FLOAT));
+    if (st->scales_input >= 0)
+        TT_TRY(tt_infer_check_dtype(c, st->scales_input, TT_DT(TETHER_DTYPE_FLOAT)));
+    if (st->sizes_input >= 0)
+        TT_TRY(tt_infer_check_dtype(c, st->sizes_input, TT_DT(TETHER_DTYPE_INT64)));
+    const tt_type *ts = st->scales_input >= 0 ? tt_iin(c, st->scales_input) : NULL;
+    const tt_type *tz = st->sizes_input >= 0 ? tt_iin(c, st->sizes_input) : NULL;
+    bool has_scales = st->scales_input < 0 || present(ts), has_sizes = present(tz);
+    if ((has_scales && has_sizes) || (st->scales_input >= 0 && absent(ts) && absent(tz)))
         return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "exactly one of scales and sizes must be given");
-    const tt_tensor *sv = has_scales && st->scales_input >= 0 ? tt_ival(c, st->scales_input) : NULL;
+    const tt_tensor *sv = has_scales && ts ? tt_ival(c, st->scales_input) : NULL;
     const tt_tensor *zv = has_sizes ? tt_ival(c, st->sizes_input) : NULL;
     bool in_known = true;
     for (int i = 0; i < x->rank; i++)
@@ -208,12 +239,11 @@ typedef struct dim_taps {
     uint8_t *outside;
 } dim_taps;
 
-static double source_coord(const resize_state *st, double x, double scale, int64_t in, int64_t out, double r0,
-                           double r1)
+/* The input coordinate output coordinate x samples. As in the ONNX reference, the resized
+ * length is in * scale: the output size when sizes are given, possibly fractional for scales. */
+static double source_coord(const resize_state *st, double x, double scale, int64_t in, double r0, double r1)
 {
-    /* as the reference, the "resized length" is in * scale, which sizes make exactly out */
     double len = scale * (double)in;
-    (void)out;
     switch (st->coord) {
     case CT_HALF_PIXEL: return (x + 0.5) / scale - 0.5;
     case CT_PYTORCH_HALF_PIXEL: return len > 1 ? (x + 0.5) / scale - 0.5 : 0;
@@ -232,7 +262,7 @@ static void dim_taps_fill(const resize_state *st, dim_taps *t, int64_t in, int64
 {
     t->n = st->mode == MODE_NEAREST ? 1 : st->mode == MODE_LINEAR ? 2 : 4;
     for (int64_t o = 0; o < out; o++) {
-        double xs = source_coord(st, (double)o, scale, in, out, r0, r1);
+        double xs = source_coord(st, (double)o, scale, in, r0, r1);
         int64_t *idx = t->idx + o * t->n;
         double *w = t->w + o * t->n;
         t->outside[o] = st->coord == CT_TF_CROP_AND_RESIZE && (xs < 0 || xs > (double)(in - 1));
@@ -303,10 +333,10 @@ typedef struct resize_job {
     int rank;
     int64_t in[TT_MAX_RANK], out[TT_MAX_RANK], stride[TT_MAX_RANK];
     dim_taps taps[TT_MAX_RANK];
-    int64_t max_combos;   /* taps of every dim but the last, multiplied */
+    int64_t max_combos; /* taps of every dim but the last, multiplied */
     double extrapolation;
-    size_t es;            /* element size, for the exact copy of nearest */
-    bool nearest_copy;    /* every dim has one full-weight tap: copy elements */
+    size_t es;         /* element size, for the exact copy of nearest */
+    bool nearest_copy; /* every dim has one full-weight tap: copy elements */
     const void *x;
     void *y;
     tt_dtype dtype;
@@ -334,38 +364,38 @@ static bool outer_combos(const resize_job *j, const int64_t *o, int64_t *off, do
     return true;
 }
 
-#define DEF_RESIZE_ROWS(NAME, T)                                                                               \
-    static void NAME(const resize_job *j, int64_t r0, int64_t r1, int64_t *off, double *w)                     \
-    {                                                                                                          \
-        int R = j->rank;                                                                                       \
-        const dim_taps *last = &j->taps[R - 1];                                                                \
-        int64_t olen = j->out[R - 1], o[TT_MAX_RANK] = {0};                                                    \
-        for (int64_t r = r0; r < r1; r++) {                                                                    \
-            for (int64_t d = R - 2, q = r; d >= 0; d--) {                                                      \
-                o[d] = q % j->out[d];                                                                          \
-                q /= j->out[d];                                                                                \
-            }                                                                                                  \
-            T *y = (T *)j->y + r * olen;                                                                       \
-            int64_t nc;                                                                                        \
-            bool inside = outer_combos(j, o, off, w, &nc);                                                     \
-            for (int64_t x = 0; x < olen; x++) {                                                               \
-                if (!inside || last->outside[x]) {                                                             \
-                    y[x] = (T)j->extrapolation;                                                                \
-                    continue;                                                                                  \
-                }                                                                                              \
-                const int64_t *li = last->idx + x * last->n;                                                   \
-                const double *lw = last->w + x * last->n;                                                      \
-                double acc = 0;                                                                                \
-                for (int64_t c = 0; c < nc; c++) {                                                             \
-                    const T *src = (const T *)j->x + off[c];                                                   \
-                    double s = 0;                                                                              \
-                    for (int k = 0; k < last->n; k++)                                                          \
-                        s += lw[k] * src[li[k]];                                                               \
-                    acc += w[c] * s;                                                                           \
-                }                                                                                              \
-                y[x] = (T)acc;                                                                                 \
-            }                                                                                                  \
-        }                                                                                                      \
+#define DEF_RESIZE_ROWS(NAME, T)                                                                                       \
+    static void NAME(const resize_job *j, int64_t r0, int64_t r1, int64_t *off, double *w)                             \
+    {                                                                                                                  \
+        int R = j->rank;                                                                                               \
+        const dim_taps *last = &j->taps[R - 1];                                                                        \
+        int64_t olen = j->out[R - 1], o[TT_MAX_RANK] = {0};                                                            \
+        for (int64_t r = r0; r < r1; r++) {                                                                            \
+            for (int64_t d = R - 2, q = r; d >= 0; d--) {                                                              \
+                o[d] = q % j->out[d];                                                                                  \
+                q /= j->out[d];                                                                                        \
+            }                                                                                                          \
+            T *y = (T *)j->y + r * olen;                                                                               \
+            int64_t nc;                                                                                                \
+            bool inside = outer_combos(j, o, off, w, &nc);                                                             \
+            for (int64_t x = 0; x < olen; x++) {                                                                       \
+                if (!inside || last->outside[x]) {                                                                     \
+                    y[x] = (T)j->extrapolation;                                                                        \
+                    continue;                                                                                          \
+                }                                                                                                      \
+                const int64_t *li = last->idx + x * last->n;                                                           \
+                const double *lw = last->w + x * last->n;                                                              \
+                double acc = 0;                                                                                        \
+                for (int64_t c = 0; c < nc; c++) {                                                                     \
+                    const T *src = (const T *)j->x + off[c];                                                           \
+                    double s = 0;                                                                                      \
+                    for (int k = 0; k < last->n; k++)                                                                  \
+                        s += lw[k] * src[li[k]];                                                                       \
+                    acc += w[c] * s;                                                                                   \
+                }                                                                                                      \
+                y[x] = (T)acc;                                                                                         \
+            }                                                                                                          \
+        }                                                                                                              \
     }
 
 DEF_RESIZE_ROWS(resize_rows_f32, float)
@@ -386,9 +416,9 @@ static void nearest_rows(const resize_job *j, int64_t r0, int64_t r1, int64_t *o
         const char *src = (const char *)j->x + (size_t)off[0] * j->es;
         char *y = (char *)j->y + (size_t)(r * olen) * j->es;
         switch (j->es) {
-#define COPY(T)                                                                                                \
-    for (int64_t x = 0; x < olen; x++)                                                                         \
-        ((T *)y)[x] = ((const T *)src)[last->idx[x]];                                                          \
+#define COPY(T)                                                                                                        \
+    for (int64_t x = 0; x < olen; x++)                                                                                 \
+        ((T *)y)[x] = ((const T *)src)[last->idx[x]];                                                                  \
     break;
         case 1: COPY(uint8_t)
         case 2: COPY(uint16_t)
@@ -441,8 +471,13 @@ static tt_status run_resize(tt_kctx *c)
     }
     if (tt_tensor_numel(y) == 0)
         return TT_OK;
-    resize_job j = {.rank = R, .extrapolation = st->extrapolation, .es = tt_dtype_size(x->dtype), .x = x->data,
-                    .y = y->data, .dtype = x->dtype, .max_combos = 1};
+    resize_job j = {.rank = R,
+                    .extrapolation = st->extrapolation,
+                    .es = tt_dtype_size(x->dtype),
+                    .x = x->data,
+                    .y = y->data,
+                    .dtype = x->dtype,
+                    .max_combos = 1};
     tt_strides(R, x->dims, j.stride);
     int64_t total_taps = 0;
     for (int d = 0; d < R; d++) {
@@ -524,12 +559,14 @@ static tt_status infer_gridsample(tt_ictx *c)
     const tt_type *x = tt_iin(c, 0), *g = tt_iin(c, 1);
     if (!x || !g)
         return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "inputs X and grid are required");
+    TT_TRY(tt_infer_check_dtype(c, 1, TT_DTS_FLOAT));
     if (x->rank >= 0 && x->rank != 4)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "X must be 4-D (N, C, H, W), got rank %d", x->rank);
     if (g->rank >= 0 && (g->rank != 4 || (g->dims[3] >= 0 && g->dims[3] != 2)))
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "grid must be (N, H_out, W_out, 2)");
     if (x->rank == 4 && g->rank == 4 && x->dims[0] >= 0 && g->dims[0] >= 0 && x->dims[0] != g->dims[0])
-        return tt_op_error(c->node, TETHER_ERR_SHAPE, "X has batch %" PRId64 " but grid %" PRId64, x->dims[0], g->dims[0]);
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "X has batch %" PRId64 " but grid %" PRId64, x->dims[0],
+                           g->dims[0]);
     int64_t dims[4] = {x->rank == 4 ? x->dims[0] : TT_DIM_UNKNOWN, x->rank == 4 ? x->dims[1] : TT_DIM_UNKNOWN,
                        g->rank == 4 ? g->dims[1] : TT_DIM_UNKNOWN, g->rank == 4 ? g->dims[2] : TT_DIM_UNKNOWN};
     tt_infer_tensor(c, 0, x->dtype, 4, dims);
@@ -635,8 +672,8 @@ static tt_status run_gridsample_native(tt_kctx *c)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", c->node->name);
     for (int64_t i = 0; i < 2 * npts; i++)
         grid[i] = tt_load_f64(g->data, g->dtype, (size_t)i);
-    gs_job j = {c->state, x->data, grid, y->data, x->dims[1], x->dims[2], x->dims[3], g->dims[1], g->dims[2],
-                x->dtype == TETHER_DTYPE_DOUBLE};
+    gs_job j = {c->state,   x->data,    grid,       y->data,    x->dims[1],
+                x->dims[2], x->dims[3], g->dims[1], g->dims[2], x->dtype == TETHER_DTYPE_DOUBLE};
     tt_parallel_for(npts, j.C ? (4096 + j.C - 1) / j.C : npts, gs_points, &j);
     tt_free(grid);
     return TT_OK;
@@ -644,10 +681,7 @@ static tt_status run_gridsample_native(tt_kctx *c)
 
 static tt_status run_gridsample(tt_kctx *c)
 {
-    tt_dtype t = tt_kin(c, 0)->dtype;
-    if (t == TETHER_DTYPE_FLOAT || t == TETHER_DTYPE_DOUBLE)
-        return run_gridsample_native(c);
-    return tt_run_in_f32(c, t, run_gridsample_native);
+    return tt_run_real(c, run_gridsample_native);
 }
 
 /* ---- RoiAlign ---------------------------------------------------------------------------------------- */
@@ -664,10 +698,12 @@ static tt_status roialign_prepare(tt_node *node, void **state)
 {
     const char *m = tt_attr_string(node, "mode", "avg");
     /* opset 10 had no coordinate_transformation_mode and behaved as output_half_pixel */
-    const char *ct = tt_attr_string(node, "coordinate_transformation_mode", node->opset >= 16 ? "half_pixel"
-                                                                                             : "output_half_pixel");
-    roi_state st = {.max_mode = strcmp(m, "max") == 0, .half_pixel = strcmp(ct, "half_pixel") == 0,
-                    .oh = tt_attr_int(node, "output_height", 1), .ow = tt_attr_int(node, "output_width", 1),
+    const char *ct =
+        tt_attr_string(node, "coordinate_transformation_mode", node->opset >= 16 ? "half_pixel" : "output_half_pixel");
+    roi_state st = {.max_mode = strcmp(m, "max") == 0,
+                    .half_pixel = strcmp(ct, "half_pixel") == 0,
+                    .oh = tt_attr_int(node, "output_height", 1),
+                    .ow = tt_attr_int(node, "output_width", 1),
                     .sampling = tt_attr_int(node, "sampling_ratio", 0),
                     .spatial_scale = tt_attr_float(node, "spatial_scale", 1.0f)};
     if (!st.max_mode && strcmp(m, "avg") != 0)
@@ -696,6 +732,7 @@ static tt_status infer_roialign(tt_ictx *c)
     const tt_type *x = tt_iin(c, 0), *r = tt_iin(c, 1), *b = tt_iin(c, 2);
     if (!x || !r || !b)
         return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "inputs X, rois and batch_indices are required");
+    TT_TRY(tt_infer_check_dtype(c, 1, TT_DTS_FLOAT));
     if (x->rank >= 0 && x->rank != 4)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "X must be 4-D (N, C, H, W), got rank %d", x->rank);
     if (r->rank >= 0 && (r->rank != 2 || (r->dims[1] >= 0 && r->dims[1] != 4)))
@@ -793,8 +830,8 @@ static void roi_tasks(void *arg, int64_t t0, int64_t t1)
                         roi_bilinear(yy, xx, j->H, j->W, &s);
                         double v[4];
                         for (int k = 0; k < 4; k++)
-                            v[k] = s.w[k] * (j->dbl ? ((const double *)plane)[s.pos[k]]
-                                                    : ((const float *)plane)[s.pos[k]]);
+                            v[k] = s.w[k] *
+                                   (j->dbl ? ((const double *)plane)[s.pos[k]] : ((const float *)plane)[s.pos[k]]);
                         if (!st->max_mode) {
                             acc += v[0] + v[1] + v[2] + v[3];
                         } else {
@@ -829,8 +866,9 @@ static tt_status run_roialign_native(tt_kctx *c)
     for (int64_t i = 0; s == TT_OK && i < n; i++) {
         batch[i] = tt_load_i64(bi->data, bi->dtype, (size_t)i);
         if (batch[i] < 0 || batch[i] >= x->dims[0])
-            s = tt_op_error(c->node, TETHER_ERR_RUNTIME, "batch index %" PRId64 " of roi %" PRId64
-                            " is out of range [0, %" PRId64 ")", batch[i], i, x->dims[0]);
+            s = tt_op_error(c->node, TETHER_ERR_RUNTIME,
+                            "batch index %" PRId64 " of roi %" PRId64 " is out of range [0, %" PRId64 ")", batch[i], i,
+                            x->dims[0]);
         for (int k = 0; k < 4; k++) {
             boxes[4 * i + k] = tt_load_f64(rois->data, rois->dtype, (size_t)(4 * i + k));
             if (!isfinite(boxes[4 * i + k]) || fabs(boxes[4 * i + k]) > 1e12)
@@ -838,8 +876,9 @@ static tt_status run_roialign_native(tt_kctx *c)
         }
     }
     if (s == TT_OK && tt_tensor_numel(y) > 0 && x->dims[2] > 0 && x->dims[3] > 0) {
-        roi_job j = {c->state, x->data, boxes, batch, y->data, x->dims[1], x->dims[2], x->dims[3],
-                     x->dtype == TETHER_DTYPE_DOUBLE};
+        roi_job j = {c->state,   x->data,    boxes,
+                     batch,      y->data,    x->dims[1],
+                     x->dims[2], x->dims[3], x->dtype == TETHER_DTYPE_DOUBLE};
         tt_parallel_for(n * x->dims[1], 1, roi_tasks, &j);
     } else if (s == TT_OK && tt_tensor_numel(y) > 0) {
         memset(y->data, 0, tt_tensor_nbytes(y)); /* an empty image has nothing to sample */
@@ -851,13 +890,12 @@ static tt_status run_roialign_native(tt_kctx *c)
 
 static tt_status run_roialign(tt_kctx *c)
 {
-    tt_dtype t = tt_kin(c, 0)->dtype;
-    if (t == TETHER_DTYPE_FLOAT || t == TETHER_DTYPE_DOUBLE)
-        return run_roialign_native(c);
-    return tt_run_in_f32(c, t, run_roialign_native);
+    return tt_run_real(c, run_roialign_native);
 }
 
-#define REAL_TYPES (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) | TT_DT(TETHER_DTYPE_BFLOAT16))
+#define REAL_TYPES                                                                                                     \
+    (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) |                            \
+     TT_DT(TETHER_DTYPE_BFLOAT16))
 #define RESIZE_TYPES (TT_DTS_NUMERIC | TT_DT(TETHER_DTYPE_BOOL))
 
 const tt_op_def tt_ops_resize[] = {
