@@ -1,9 +1,86 @@
-/* tether attach: lands with its issue; until then it fails loudly rather than pretend. */
+/* tether attach: reserve an accelerator slot of a type on a tetherd server and record the
+ * attachment (ordinal, id, type, endpoint, token) in the tether home directory. */
 #include "cli.h"
+
+#include "client/attach.h"
+
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: tether attach TYPE --server HOST:PORT [--lease SECONDS] [--json]\n\n"
+               "Reserves a slot of accelerator TYPE (e.g. eia2.medium, cpu.small) on a tetherd server\n"
+               "and records it in $TETHER_HOME (default ~/.tether). Sessions then name it as eia:N,\n"
+               "N being the ordinal printed here (0 for the first attachment).\n\n"
+               "  -s, --server ENDPOINT  HOST:PORT, tcp://HOST:PORT or unix:PATH\n"
+               "  -l, --lease SECONDS    release the slot automatically after this long unused\n"
+               "                         (default: the server's, usually a day)\n"
+               "      --json             print the attachment as JSON (without its token)\n"
+               "  -h, --help\n");
+}
 
 int tt_cmd_attach(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return tt_cli_fail("attach", "not implemented in this build");
+    static const struct option opts[] = {{"server", required_argument, 0, 's'},
+                                         {"lease", required_argument, 0, 'l'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *server = NULL;
+    long lease = 0;
+    bool json = false;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "s:l:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 's': server = optarg; break;
+        case 'l': {
+            char *end;
+            lease = strtol(optarg, &end, 10);
+            if (*end || lease <= 0 || lease > 365L * 86400)
+                return tt_cli_fail("attach", "--lease '%s' is not a number of seconds in 1..31536000", optarg);
+            break;
+        }
+        case 'j': json = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc - 1 || !server) {
+        usage(stderr);
+        return 2;
+    }
+    tt_attachment a;
+    if (tt_attach_ex(argv[optind], server, (uint32_t)lease, &a) != TETHER_OK)
+        return tt_cli_fail("attach", "%s", tether_last_error());
+    memset(a.token, 0, sizeof a.token);
+    if (json) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddNumberToObject(r, "ordinal", a.ordinal);
+        cJSON_AddStringToObject(r, "id", a.id);
+        cJSON_AddStringToObject(r, "type", a.type);
+        cJSON_AddStringToObject(r, "endpoint", a.endpoint);
+        cJSON_AddNumberToObject(r, "memory_bytes", (double)a.memory_bytes);
+        cJSON_AddNumberToObject(r, "compute_tflops", a.tflops);
+        char *text = cJSON_Print(r);
+        printf("%s\n", text);
+        cJSON_free(text);
+        cJSON_Delete(r);
+        return 0;
+    }
+    char rate[32];
+    if (a.tflops >= 1)
+        snprintf(rate, sizeof rate, "%.2f TFLOPS", a.tflops);
+    else
+        snprintf(rate, sizeof rate, "%.1f GFLOPS", a.tflops * 1e3);
+    if (a.ordinal >= 0)
+        printf("attached eia:%d  %s  %s  %.2f GiB  %s  %s\n", a.ordinal, a.id, a.type, a.memory_bytes / 1073741824.0,
+               rate, a.endpoint);
+    else
+        printf("attached %s  %s  %.2f GiB  %s  %s (not visible to this process: TETHER_VISIBLE_DEVICES)\n", a.id,
+               a.type, a.memory_bytes / 1073741824.0, rate, a.endpoint);
+    return 0;
 }

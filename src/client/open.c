@@ -2,6 +2,7 @@
  * this process; accelerator targets ("eia:N", "tcp://…", "unix:…") open a remote session. */
 #include "runtime/session.h"
 
+#include "client/remote.h"
 #include "core/log.h"
 #include "model/model.h"
 
@@ -12,7 +13,10 @@
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 
 /* OpenBLAS runs inside tether's own thread pool, so it must not start threads of its own. */
-static void tt_library_init(void) { openblas_set_num_threads(1); }
+static void tt_library_init(void)
+{
+    openblas_set_num_threads(1);
+}
 
 void tether_session_config_init(tether_session_config *cfg)
 {
@@ -21,7 +25,20 @@ void tether_session_config_init(tether_session_config *cfg)
     cfg->warmup = 1;
 }
 
-static bool target_is_local(const char *t) { return !t || !*t || strcmp(t, "cpu") == 0; }
+static bool target_is_local(const char *t)
+{
+    return !t || !*t || strcmp(t, "cpu") == 0;
+}
+
+static tt_status check_target(const tether_session_config *cfg)
+{
+    if (!cfg || target_is_local(cfg->target) || tt_target_is_remote(cfg->target))
+        return TT_OK;
+    return tt_error(TETHER_ERR_UNSUPPORTED,
+                    "target '%s' is not supported: use \"cpu\", \"eia:N\" (an attached "
+                    "accelerator), \"tcp://HOST:PORT\" or \"unix:PATH\"",
+                    cfg->target);
+}
 
 static tt_status open_model(tt_model *m, const char *label, const tether_session_config *cfg, tether_session **out)
 {
@@ -39,8 +56,11 @@ tether_status tether_session_open(tether_session **out, const char *path, const 
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "tether_session_open: out and model_path must not be NULL");
     *out = NULL;
     pthread_once(&g_init_once, tt_library_init);
-    if (cfg && !target_is_local(cfg->target))
-        return tt_error(TETHER_ERR_UNSUPPORTED, "target '%s' is not supported: use \"cpu\"", cfg->target);
+    TT_TRY(check_target(cfg));
+    if (cfg && tt_target_is_remote(cfg->target)) {
+        tt_status s = tt_remote_open(path, NULL, 0, cfg, out);
+        return s == TT_OK ? s : tt_error_prefix(s, "%s on %s: ", path, cfg->target);
+    }
     tt_model *m;
     TT_TRY(tt_model_load_file(path, &m));
     tt_status s = open_model(m, path, cfg, out);
@@ -56,8 +76,11 @@ tether_status tether_session_open_bytes(tether_session **out, const void *model,
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "tether_session_open_bytes: out and model must not be NULL");
     *out = NULL;
     pthread_once(&g_init_once, tt_library_init);
-    if (cfg && !target_is_local(cfg->target))
-        return tt_error(TETHER_ERR_UNSUPPORTED, "target '%s' is not supported: use \"cpu\"", cfg->target);
+    TT_TRY(check_target(cfg));
+    if (cfg && tt_target_is_remote(cfg->target)) {
+        tt_status s = tt_remote_open(NULL, model, size, cfg, out);
+        return s == TT_OK ? s : tt_error_prefix(s, "%s: ", cfg->target);
+    }
     tt_model *m;
     TT_TRY(tt_model_load(model, size, NULL, &m));
     return open_model(m, "(from memory)", cfg, out);

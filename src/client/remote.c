@@ -1,0 +1,567 @@
+/* Remote sessions. A session holds a link (connection + server-side session handle) to
+ * its attachment; runs from any number of threads share it. When the link breaks (server
+ * restarted, connection reset), the run is retried a bounded number of times on a new
+ * link, which re-finds the model on the server by its hash or uploads it again — runs are
+ * idempotent, so retrying is safe. Every wait is bounded by the session's timeout. */
+#include "client/remote.h"
+
+#include "client/attach.h"
+#include "client/conn.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "model/model.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_TIMEOUT_MS 30000
+#define DEFAULT_RETRIES 3
+#define MAX_MODEL_BYTES ((size_t)1 << 36)
+
+/* A connection and the session handle opened on it; shared by concurrent runs. */
+typedef struct rlink {
+    tt_rconn *conn;
+    uint32_t handle;
+    int refs; /* under the session's lock */
+} rlink;
+
+typedef struct tt_remote {
+    tt_attachment att; /* the token field is cleared: the bytes live in token[] */
+    int ordinal;
+    tt_endpoint ep;
+    uint8_t token[TT_WIRE_TOKEN_LEN];
+    uint8_t hash[TT_WIRE_HASH_LEN];
+    char *path;  /* the model file, re-read to upload again; NULL when from memory */
+    void *bytes; /* the model, when opened from memory */
+    size_t size;
+    int timeout_ms;
+    int retries;
+    pthread_mutex_t lock;
+    rlink *link;  /* never NULL once open */
+    uint64_t gen; /* counts links, so a broken one is replaced once */
+} tt_remote;
+
+bool tt_target_is_remote(const char *t)
+{
+    return t && (strncmp(t, "eia:", 4) == 0 || strncmp(t, "tcp://", 6) == 0 || strncmp(t, "unix:", 5) == 0);
+}
+
+/* ---- model bytes and their hash ---------------------------------------------------- */
+
+/* Hashing a large model on every open would dominate the time to the first inference, so
+ * the hash of a file is remembered in $TETHER_HOME/hashes/, under a digest of the file's
+ * real path, device, inode, size and mtime: a changed file is hashed again. */
+static bool hash_cache_file(const char *path, const struct stat *st, char *dir, size_t dn, char *out, size_t n)
+{
+    char home[1024], real[PATH_MAX], key[PATH_MAX + 128];
+    if (tt_tether_home(home, sizeof home) != TT_OK || !realpath(path, real)) {
+        tt_error_clear();
+        return false;
+    }
+    int k = snprintf(key, sizeof key, "%s|%llu|%llu|%lld|%lld.%09ld", real, (unsigned long long)st->st_dev,
+                     (unsigned long long)st->st_ino, (long long)st->st_size, (long long)st->st_mtim.tv_sec,
+                     st->st_mtim.tv_nsec);
+    uint8_t d[TT_SHA256_LEN];
+    char hex[2 * TT_SHA256_LEN + 1];
+    tt_sha256(key, (size_t)k, d);
+    tt_hex(d, sizeof d, hex);
+    snprintf(dir, dn, "%s/hashes", home);
+    snprintf(out, n, "%s/%s", dir, hex);
+    return true;
+}
+
+static bool hash_cache_get(const char *path, const struct stat *st, uint8_t hash[TT_WIRE_HASH_LEN])
+{
+    char dir[1100], file[1200], text[2 * TT_WIRE_HASH_LEN + 2] = "";
+    if (!hash_cache_file(path, st, dir, sizeof dir, file, sizeof file))
+        return false;
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t k = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (k < 2 * TT_WIRE_HASH_LEN)
+        return false;
+    for (int i = 0; i < TT_WIRE_HASH_LEN; i++) {
+        unsigned v;
+        if (sscanf(text + 2 * i, "%2x", &v) != 1)
+            return false;
+        hash[i] = (uint8_t)v;
+    }
+    return true;
+}
+
+/* Best effort: a hash that cannot be remembered is computed again next time. */
+static void hash_cache_put(const char *path, const struct stat *st, const uint8_t hash[TT_WIRE_HASH_LEN])
+{
+    char dir[1100], file[1200], tmp[1230], hex[2 * TT_WIRE_HASH_LEN + 1];
+    if (!hash_cache_file(path, st, dir, sizeof dir, file, sizeof file))
+        return;
+    char *slash = strrchr(dir, '/');
+    *slash = 0;
+    mkdir(dir, 0700); /* the home itself */
+    *slash = '/';
+    mkdir(dir, 0700);
+    tt_hex(hash, TT_WIRE_HASH_LEN, hex);
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", file, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    bool ok = fprintf(f, "%s\n", hex) > 0;
+    ok &= fclose(f) == 0;
+    if (!ok || rename(tmp, file) != 0)
+        unlink(tmp);
+}
+
+/* The model's bytes: the copy, or the file read again (checked against the hash the
+ * session was opened with, so a file changed since is not silently uploaded). */
+static tt_status model_bytes(tt_remote *r, void **data, size_t *n, bool *owned)
+{
+    if (r->bytes) {
+        *data = r->bytes;
+        *n = r->size;
+        *owned = false;
+        return TT_OK;
+    }
+    TT_TRY(tt_read_file(r->path, MAX_MODEL_BYTES, data, n));
+    *owned = true;
+    uint8_t h[TT_WIRE_HASH_LEN];
+    tt_sha256(*data, *n, h);
+    if (memcmp(h, r->hash, sizeof h) != 0) {
+        tt_free(*data);
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s changed since the session was opened; open it again", r->path);
+    }
+    return TT_OK;
+}
+
+/* ---- links ----------------------------------------------------------------------- */
+
+static tt_status put_model(tt_remote *r, tt_rconn *c, int64_t deadline)
+{
+    void *data;
+    size_t n;
+    bool owned;
+    TT_TRY(model_bytes(r, &data, &n, &owned));
+    tt_wr w = {0};
+    tt_wr_frame_begin(&w);
+    tt_wr_bytes(&w, r->hash, sizeof r->hash);
+    struct iovec iov = {data, n};
+    tt_reply rep;
+    tt_log(TT_LOG_INFO, "uploading the model (%.1f MiB) to accelerator %s", n / 1048576.0, r->att.id);
+    tt_status st = tt_rconn_call(c, TT_CMD_MODEL_PUT, &w, &iov, 1, n, deadline, &rep);
+    tt_reply_free(&rep);
+    tt_wr_free(&w);
+    if (owned)
+        tt_free(data);
+    return st;
+}
+
+/* OPEN by hash; on "unknown model hash", upload and OPEN again. */
+static tt_status open_handle(tt_remote *r, tt_rconn *c, int64_t deadline, tt_reply *rep)
+{
+    for (int attempt = 0;; attempt++) {
+        tt_wr w = {0};
+        tt_wr_frame_begin(&w);
+        tt_wr_bytes(&w, r->hash, sizeof r->hash);
+        tt_status st = tt_rconn_call(c, TT_CMD_OPEN, &w, NULL, 0, 0, deadline, rep);
+        tt_wr_free(&w);
+        if (st != TETHER_ERR_NOT_FOUND || attempt > 0)
+            return st;
+        TT_TRY(put_model(r, c, deadline));
+    }
+}
+
+/* A new link: connect, HELLO, AUTH, OPEN (upload if needed). Fills *info from the OPEN
+ * reply when asked (at session open). */
+static tt_status link_new(tt_remote *r, int64_t deadline, tt_arena *a, tt_msg_open_reply *info, rlink **out)
+{
+    tt_rconn *c;
+    tt_status st = tt_rconn_connect(&r->ep, deadline, &c);
+    if (st != TT_OK)
+        return tt_error_prefix(st, "accelerator %s: ", r->att.id);
+    tt_rconn_set_label(c, r->att.id);
+    st = tt_rconn_hello(c, deadline, NULL);
+    if (st == TT_OK)
+        st = tt_rconn_auth(c, r->att.id, r->token, deadline, NULL);
+    tt_reply rep = {0};
+    if (st == TT_OK)
+        st = open_handle(r, c, deadline, &rep);
+    tt_msg_open_reply m;
+    tt_arena tmp;
+    tt_arena_init(&tmp);
+    if (st == TT_OK)
+        st = tt_msg_open_reply_decode(tt_reply_data(&rep), rep.len, a ? a : &tmp, &m);
+    tt_reply_free(&rep);
+    tt_arena_free(&tmp);
+    rlink *l = st == TT_OK ? tt_calloc(1, sizeof *l) : NULL;
+    if (st == TT_OK && !l)
+        st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+    if (st != TT_OK) {
+        tt_rconn_close(c);
+        return st;
+    }
+    l->conn = c;
+    l->handle = m.handle;
+    l->refs = 1; /* the session's */
+    if (info)
+        *info = m;
+    *out = l;
+    return TT_OK;
+}
+
+static void link_put_locked(rlink *l)
+{
+    if (--l->refs > 0)
+        return;
+    tt_rconn_close(l->conn);
+    tt_free(l);
+}
+
+/* The current link, retained; *gen identifies it for link_renew. */
+static rlink *link_get(tt_remote *r, uint64_t *gen)
+{
+    pthread_mutex_lock(&r->lock);
+    rlink *l = r->link;
+    l->refs++;
+    *gen = r->gen;
+    pthread_mutex_unlock(&r->lock);
+    return l;
+}
+
+static void link_put(tt_remote *r, rlink *l)
+{
+    pthread_mutex_lock(&r->lock);
+    link_put_locked(l);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Replaces link number `gen`, which broke, unless another thread already has: reconnects
+ * serially under the lock, so one failure makes one new connection. */
+static tt_status link_renew(tt_remote *r, uint64_t gen, int64_t deadline)
+{
+    pthread_mutex_lock(&r->lock);
+    tt_status st = TT_OK;
+    if (r->gen == gen) {
+        rlink *l;
+        st = link_new(r, deadline, NULL, NULL, &l);
+        if (st == TT_OK) {
+            link_put_locked(r->link);
+            r->link = l;
+            r->gen++;
+            tt_log(TT_LOG_INFO, "reconnected to accelerator %s at %s", r->att.id, r->ep.text);
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    return st;
+}
+
+/* ---- running ---------------------------------------------------------------------- */
+
+static _Thread_local tt_remote_timing g_last_timing;
+
+tt_remote_timing tt_remote_last_timing(void)
+{
+    return g_last_timing;
+}
+
+static tt_status decode_outputs(tether_session *s, tt_reply *rep, tether_outputs **out)
+{
+    tt_rd rd;
+    tt_rd_init(&rd, tt_reply_data(rep), rep->len);
+    uint64_t flops = tt_rd_u64(&rd, "flops");
+    tt_remote_timing timing;
+    timing.queue_ns = tt_rd_u64(&rd, "queue time");
+    timing.compute_ns = tt_rd_u64(&rd, "compute time");
+    TT_TRY(tt_rd_done(&rd, "RUN reply", false));
+    g_last_timing = timing;
+    tt_arena a;
+    tt_arena_init(&a);
+    tt_wire_tensor *t;
+    size_t n;
+    tt_status st = tt_wire_tensors_decode(&rd, tt_max_tensor_bytes(), &a, &t, &n);
+    if (st == TT_OK && n != (size_t)s->n_outputs)
+        st = tt_error(TETHER_ERR_PROTOCOL, "the accelerator returned %zu outputs, the model has %d", n, s->n_outputs);
+    if (st == TT_OK)
+        st = tt_outputs_new(n, out);
+    for (size_t i = 0; i < n && st == TT_OK; i++) {
+        /* each output points into the reply's buffer: the bytes are not copied again */
+        tt_value v = {.kind = TT_KIND_TENSOR};
+        v.t.dtype = t[i].dtype;
+        v.t.rank = t[i].rank;
+        memcpy(v.t.dims, t[i].dims, sizeof v.t.dims);
+        v.t.data = rep->buf ? (uint8_t *)rep->buf->data + t[i].offset : NULL;
+        v.t.buf = rep->buf;
+        if (rep->buf)
+            rep->buf->refs++;
+        st = tt_outputs_set(*out, i, t[i].name, &v);
+        tt_value_release(&v);
+    }
+    if (st == TT_OK)
+        (*out)->flops = flops;
+    else if (*out) {
+        tether_outputs_free(*out);
+        *out = NULL;
+    }
+    tt_arena_free(&a);
+    return st;
+}
+
+static tt_status run_once(tether_session *s, rlink *l, const tether_tensor *t, int64_t deadline, tt_reply *rep)
+{
+    size_t n = (size_t)s->n_inputs;
+    uint64_t stack_off[16];
+    struct iovec stack_iov[1 + 2 * 16];
+    uint64_t *off = n <= 16 ? stack_off : tt_calloc(n, sizeof *off);
+    struct iovec *iov = n <= 16 ? stack_iov : tt_calloc(tt_wire_iov_count(n), sizeof *iov);
+    tt_wr w = {0};
+    tt_status st = off && iov ? TT_OK : tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+    uint64_t payload = 0;
+    if (st == TT_OK) {
+        tt_wr_frame_begin(&w);
+        tt_wr_u32(&w, l->handle);
+        st = tt_wire_tensors_encode(&w, TT_WIRE_HEADER, t, n, off, &payload);
+    }
+    if (st == TT_OK) {
+        int k = tt_wire_iov_fill(iov, &w, TT_WIRE_HEADER, t, n, off);
+        uint64_t extra = payload - (w.n - TT_WIRE_HEADER);
+        st = tt_rconn_call(l->conn, TT_CMD_RUN, &w, iov + 1, k - 1, extra, deadline, rep);
+    }
+    tt_wr_free(&w);
+    if (off != stack_off)
+        tt_free(off);
+    if (iov != stack_iov)
+        tt_free(iov);
+    return st;
+}
+
+static void backoff(int attempt, int64_t deadline)
+{
+    static const int ms[] = {50, 200, 500, 1000};
+    int64_t wait = (int64_t)ms[attempt < 4 ? attempt : 3] * 1000000, left = deadline - tt_now_ns();
+    if (wait > left)
+        wait = left > 0 ? left : 0;
+    struct timespec ts = {.tv_sec = (time_t)(wait / 1000000000), .tv_nsec = (long)(wait % 1000000000)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static tt_status remote_run(tether_session *s, const tether_tensor *inputs, size_t n, tether_outputs **out)
+{
+    tt_remote *r = s->impl;
+    const tether_tensor *bound_stack[16], **bound = bound_stack;
+    tether_tensor t_stack[16], *t = t_stack;
+    if (s->n_inputs > 16) {
+        bound = tt_calloc((size_t)s->n_inputs, sizeof *bound);
+        t = tt_calloc((size_t)s->n_inputs, sizeof *t);
+    }
+    tt_status st = bound && t ? TT_OK : tt_error(TETHER_ERR_NO_MEMORY, "out of memory binding inputs");
+    /* checked here as the local engine would, so a mistake costs no round trip */
+    if (st == TT_OK)
+        st = tt_bind_inputs(s, inputs, n, bound);
+    for (int i = 0; i < s->n_inputs && st == TT_OK; i++) {
+        t[i] = *bound[i];
+        t[i].name = s->inputs[i].name;
+    }
+    int64_t deadline = tt_deadline_ms(r->timeout_ms);
+    uint64_t gen = 0;
+    /* only a broken connection is retried: a refusal, a timeout or a failing model would
+     * fail the same way again */
+    for (int attempt = 0; st == TT_OK || st == TETHER_ERR_NETWORK; attempt++) {
+        if (attempt > 0) {
+            if (attempt > r->retries || tt_now_ns() >= deadline) {
+                st = tt_error_prefix(st, "gave up after %d attempt%s: ", attempt, attempt > 1 ? "s" : "");
+                break;
+            }
+            tt_log(TT_LOG_WARN, "%s; retrying (%d of %d)", tt_last_error(), attempt, r->retries);
+            backoff(attempt - 1, deadline);
+            st = link_renew(r, gen, deadline);
+            if (st != TT_OK)
+                continue;
+        }
+        rlink *l = link_get(r, &gen);
+        tt_reply rep;
+        st = run_once(s, l, t, deadline, &rep);
+        if (st == TT_OK) {
+            st = decode_outputs(s, &rep, out);
+            tt_reply_free(&rep);
+            link_put(r, l);
+            break;
+        }
+        link_put(r, l);
+    }
+    if (bound != bound_stack)
+        tt_free(bound);
+    if (t != t_stack)
+        tt_free(t);
+    return st;
+}
+
+static void remote_free(tether_session *s)
+{
+    tt_remote *r = s->impl;
+    if (!r)
+        return;
+    if (r->link) {
+        /* best effort: the server also drops the handle when the connection closes */
+        if (!tt_rconn_broken(r->link->conn)) {
+            tt_wr w = {0};
+            tt_wr_frame_begin(&w);
+            tt_wr_u32(&w, r->link->handle);
+            tt_reply rep;
+            if (tt_rconn_call(r->link->conn, TT_CMD_CLOSE, &w, NULL, 0, 0, tt_deadline_ms(1000), &rep) == TT_OK)
+                tt_reply_free(&rep);
+            tt_wr_free(&w);
+            tt_error_clear();
+        }
+        link_put_locked(r->link);
+    }
+    memset(r->token, 0, sizeof r->token);
+    tt_free(r->path);
+    tt_free(r->bytes);
+    pthread_mutex_destroy(&r->lock);
+    tt_free(r);
+}
+
+static const tt_session_ops g_remote_ops = {.run = remote_run, .free = remote_free};
+
+/* ---- opening ---------------------------------------------------------------------- */
+
+static tt_status resolve_target(const char *target, tt_attachment *a)
+{
+    if (strncmp(target, "eia:", 4) == 0) {
+        char *end;
+        long n = strtol(target + 4, &end, 10);
+        if (end == target + 4 || *end || n < 0 || n > INT_MAX)
+            return tt_error(TETHER_ERR_INVALID_ARGUMENT, "target '%s': expected eia:N with N an ordinal (0, 1, ...)",
+                            target);
+        return tt_attachment_get((int)n, a);
+    }
+    tt_endpoint want;
+    TT_TRY(tt_endpoint_parse(target, &want));
+    tt_attachment *all;
+    int n;
+    TT_TRY(tt_attachments_list(&all, &n));
+    tt_status st = tt_error(TETHER_ERR_NOT_FOUND, "no attachment at %s: run 'tether attach TYPE --server %s' first",
+                            want.text, want.text);
+    for (int i = 0; i < n; i++) {
+        tt_endpoint ep;
+        if (tt_endpoint_parse(all[i].endpoint, &ep) == TT_OK && strcmp(ep.text, want.text) == 0) {
+            *a = all[i];
+            st = TT_OK;
+            break;
+        }
+    }
+    if (all)
+        memset(all, 0, sizeof *all * (size_t)n);
+    tt_free(all);
+    return st;
+}
+
+static tt_status describe_session(tether_session *s, const tt_msg_open_reply *m)
+{
+    s->n_inputs = m->n_inputs;
+    s->n_outputs = m->n_outputs;
+    s->inputs = tt_arena_alloc(&s->info_arena, sizeof(tether_value_info) * ((size_t)m->n_inputs + 1));
+    s->outputs = tt_arena_alloc(&s->info_arena, sizeof(tether_value_info) * ((size_t)m->n_outputs + 1));
+    if (!s->inputs || !s->outputs)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory describing the model");
+    for (int k = 0; k < 2; k++) {
+        const tt_wire_info *src = k ? m->outputs : m->inputs;
+        tether_value_info *dst = k ? s->outputs : s->inputs;
+        for (int i = 0; i < (k ? m->n_outputs : m->n_inputs); i++) {
+            dst[i].name = src[i].name;
+            dst[i].dtype = (tether_dtype)src[i].dtype;
+            dst[i].rank = src[i].rank;
+            for (int d = 0; d < src[i].rank; d++) {
+                dst[i].dims[d] = src[i].dims[d];
+                dst[i].dim_names[d] = src[i].dim_names[d];
+            }
+        }
+    }
+    s->stats.weight_bytes = m->weight_bytes;
+    s->stats.activation_bytes = m->activation_bytes;
+    s->stats.flops = m->flops;
+    s->stats.parameters = m->parameters;
+    s->stats.nodes = (int)m->nodes;
+    return TT_OK;
+}
+
+tt_status tt_remote_open(const char *path, const void *model, size_t size, const tether_session_config *cfg,
+                         tether_session **out)
+{
+    tether_session *s = tt_calloc(1, sizeof *s);
+    tt_remote *r = tt_calloc(1, sizeof *r);
+    if (!s || !r) {
+        tt_free(s);
+        tt_free(r);
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory opening a session");
+    }
+    tt_arena_init(&s->info_arena);
+    pthread_mutex_init(&r->lock, NULL);
+    s->ops = &g_remote_ops;
+    s->impl = r;
+    r->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
+    const char *env = getenv("TETHER_RETRIES");
+    r->retries = env && atoi(env) >= 0 ? atoi(env) : DEFAULT_RETRIES;
+    int64_t deadline = tt_deadline_ms(r->timeout_ms);
+
+    tt_status st = resolve_target(cfg->target, &r->att);
+    if (st == TT_OK)
+        st = tt_endpoint_parse(r->att.endpoint, &r->ep);
+    if (st == TT_OK)
+        st = tt_attachment_token(&r->att, r->token);
+    memset(r->att.token, 0, sizeof r->att.token);
+    r->ordinal = r->att.ordinal;
+
+    /* the model's hash: remembered for a file unchanged since it was last hashed */
+    if (st == TT_OK && path) {
+        struct stat sb;
+        if (stat(path, &sb) != 0)
+            st = tt_error(errno == ENOENT ? TETHER_ERR_NOT_FOUND : TETHER_ERR_IO, "cannot open '%s': %s", path,
+                          strerror(errno));
+        else if (!(r->path = tt_strdup(path)))
+            st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+        if (st == TT_OK && !hash_cache_get(path, &sb, r->hash)) {
+            void *data;
+            size_t n;
+            st = tt_read_file(path, MAX_MODEL_BYTES, &data, &n);
+            if (st == TT_OK) {
+                tt_sha256(data, n, r->hash);
+                tt_free(data);
+                hash_cache_put(path, &sb, r->hash);
+            }
+        }
+    } else if (st == TT_OK) {
+        r->bytes = tt_malloc(size ? size : 1);
+        r->size = size;
+        if (!r->bytes)
+            st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory copying a %zu-byte model", size);
+        else {
+            memcpy(r->bytes, model, size);
+            tt_sha256(model, size, r->hash);
+        }
+    }
+    tt_msg_open_reply m;
+    if (st == TT_OK)
+        st = link_new(r, deadline, &s->info_arena, &m, &r->link);
+    if (st == TT_OK)
+        st = describe_session(s, &m);
+    if (st != TT_OK) {
+        tether_session_free(s);
+        return st;
+    }
+    snprintf(s->stats.where, sizeof s->stats.where, "eia:%d (%s, %s, %s)", r->ordinal, r->att.id, r->att.type,
+             r->ep.text);
+    if (!cfg->quiet)
+        tt_log(TT_LOG_INFO, "session %s runs on accelerator %s", path ? path : "(from memory)", s->stats.where);
+    *out = s;
+    return TT_OK;
+}

@@ -1,0 +1,345 @@
+/* The model cache: <state-dir>/models/<sha256>.onnx on disk, and one warm session per model
+ * in memory. A model is opened (decoded, planned, warmed) by the first thread that needs
+ * it; others asking meanwhile wait for that open instead of repeating it. */
+#include "server/cache.h"
+
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "model/model.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void blob_path(const tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], char *out, size_t n)
+{
+    char hex[2 * TT_WIRE_HASH_LEN + 1];
+    tt_hex(hash, TT_WIRE_HASH_LEN, hex);
+    snprintf(out, n, "%s/%s.onnx", c->dir, hex);
+}
+
+tt_status tt_cache_init(tt_cache *c, const char *state_dir, int keep_idle, int run_limit_ms)
+{
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->loaded, NULL);
+    c->keep_idle = keep_idle;
+    c->run_limit_ms = run_limit_ms;
+    snprintf(c->dir, sizeof c->dir, "%s/models", state_dir);
+    if (mkdir(c->dir, 0700) != 0 && errno != EEXIST)
+        return tt_error(TETHER_ERR_IO, "cannot create the model cache '%s': %s", c->dir, strerror(errno));
+    return TT_OK;
+}
+
+static void entry_free(tt_model_entry *e)
+{
+    tether_session_free(e->session);
+    tt_free(e);
+}
+
+void tt_cache_free(tt_cache *c)
+{
+    while (c->entries) {
+        tt_model_entry *e = c->entries;
+        c->entries = e->next;
+        entry_free(e);
+    }
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->loaded);
+}
+
+bool tt_cache_has(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN])
+{
+    char path[1200];
+    blob_path(c, hash, path, sizeof path);
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+tt_status tt_cache_put(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], const void *data, size_t n)
+{
+    uint8_t got[TT_WIRE_HASH_LEN];
+    tt_sha256(data, n, got);
+    if (CRYPTO_memcmp(got, hash, sizeof got) != 0) {
+        char want_hex[65], got_hex[65];
+        tt_hex(hash, TT_WIRE_HASH_LEN, want_hex);
+        tt_hex(got, TT_WIRE_HASH_LEN, got_hex);
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT,
+                        "the uploaded %zu bytes hash to %.16s…, not to the %.16s… they "
+                        "were sent as (corrupted upload?)",
+                        n, got_hex, want_hex);
+    }
+    if (tt_cache_has(c, hash))
+        return TT_OK;
+    char path[1200], tmp[1250];
+    blob_path(c, hash, path, sizeof path);
+    /* a unique temporary name: two uploads of one model may race, and rename settles it */
+    snprintf(tmp, sizeof tmp, "%s.%ld.%lld.tmp", path, (long)getpid(), (long long)mono_ns());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return tt_error(TETHER_ERR_IO, "cannot store the model in %s: %s", c->dir, strerror(errno));
+    size_t off = 0;
+    tt_status s = TT_OK;
+    while (off < n && s == TT_OK) {
+        ssize_t k = write(fd, (const char *)data + off, n - off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            s = tt_error(TETHER_ERR_IO, "cannot store the model in %s: %s", c->dir,
+                         k < 0 ? strerror(errno) : "short write");
+        else
+            off += (size_t)k;
+    }
+    if (s == TT_OK && fsync(fd) != 0)
+        s = tt_error(TETHER_ERR_IO, "cannot store the model in %s: fsync: %s", c->dir, strerror(errno));
+    close(fd);
+    if (s == TT_OK && rename(tmp, path) != 0)
+        s = tt_error(TETHER_ERR_IO, "cannot store the model as %s: %s", path, strerror(errno));
+    if (s != TT_OK)
+        unlink(tmp);
+    else
+        tt_log(TT_LOG_INFO, "model %.12s stored (%zu bytes)", path + strlen(c->dir) + 1, n);
+    return s;
+}
+
+static tt_model_entry *find_locked(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN])
+{
+    for (tt_model_entry *e = c->entries; e; e = e->next)
+        if (memcmp(e->hash, hash, TT_WIRE_HASH_LEN) == 0)
+            return e;
+    return NULL;
+}
+
+static void unlink_locked(tt_cache *c, tt_model_entry *e)
+{
+    for (tt_model_entry **p = &c->entries; *p; p = &(*p)->next)
+        if (*p == e) {
+            *p = e->next;
+            return;
+        }
+}
+
+static tt_status open_entry(tt_cache *c, tt_model_entry *e)
+{
+    char path[1200];
+    blob_path(c, e->hash, path, sizeof path);
+    void *data;
+    size_t n;
+    TT_TRY(tt_read_file(path, (size_t)1 << 36, &data, &n));
+    tether_session_config cfg;
+    tether_session_config_init(&cfg);
+    cfg.quiet = 1;
+    cfg.run_limit_ms = c->run_limit_ms;
+    int64_t t0 = mono_ns();
+    tether_session *s;
+    tt_status st = tether_session_open_bytes(&s, data, n, &cfg);
+    tt_free(data);
+    if (st != TT_OK)
+        return tt_error_prefix(st, "model %.12s could not be opened: ", e->hex);
+    tether_session_stats_get(s, &e->stats);
+    e->bytes = e->stats.weight_bytes + e->stats.activation_bytes;
+    atomic_store(&e->last_flops, e->stats.flops);
+    e->session = s;
+    tt_log(TT_LOG_INFO, "model %.12s opened in %.1f ms: %d nodes, %.1f MiB weights, %.1f MiB activations, %.3f GFLOP",
+           e->hex, (mono_ns() - t0) / 1e6, e->stats.nodes, e->stats.weight_bytes / 1048576.0,
+           e->stats.activation_bytes / 1048576.0, e->stats.flops / 1e9);
+    return TT_OK;
+}
+
+tt_status tt_cache_acquire(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], tt_model_entry **out)
+{
+    pthread_mutex_lock(&c->lock);
+    tt_model_entry *e;
+    for (;;) {
+        e = find_locked(c, hash);
+        if (!e || !e->loading)
+            break;
+        pthread_cond_wait(&c->loaded, &c->lock);
+    }
+    if (e) {
+        e->refs++;
+        pthread_mutex_unlock(&c->lock);
+        *out = e;
+        return TT_OK;
+    }
+    char hex[65];
+    tt_hex(hash, TT_WIRE_HASH_LEN, hex);
+    if (!tt_cache_has(c, hash)) {
+        pthread_mutex_unlock(&c->lock);
+        return tt_error(TETHER_ERR_NOT_FOUND, "unknown model hash %s: upload the model first", hex);
+    }
+    e = tt_calloc(1, sizeof *e);
+    if (!e) {
+        pthread_mutex_unlock(&c->lock);
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+    }
+    memcpy(e->hash, hash, TT_WIRE_HASH_LEN);
+    memcpy(e->hex, hex, sizeof e->hex);
+    e->loading = true;
+    e->refs = 1;
+    e->next = c->entries;
+    c->entries = e;
+    pthread_mutex_unlock(&c->lock);
+
+    tt_status st = open_entry(c, e);
+
+    pthread_mutex_lock(&c->lock);
+    e->loading = false;
+    if (st != TT_OK)
+        unlink_locked(c, e);
+    pthread_cond_broadcast(&c->loaded);
+    pthread_mutex_unlock(&c->lock);
+    if (st != TT_OK) {
+        entry_free(e);
+        return st;
+    }
+    *out = e;
+    return TT_OK;
+}
+
+void tt_cache_retain(tt_cache *c, tt_model_entry *e)
+{
+    pthread_mutex_lock(&c->lock);
+    e->refs++;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void tt_cache_release(tt_cache *c, tt_model_entry *e)
+{
+    if (!e)
+        return;
+    tt_model_entry *evict = NULL;
+    pthread_mutex_lock(&c->lock);
+    if (--e->refs == 0) {
+        e->idle_since_ns = mono_ns();
+        /* keep at most keep_idle unused models warm: drop the one idle longest */
+        int idle = 0;
+        tt_model_entry *oldest = NULL;
+        for (tt_model_entry *x = c->entries; x; x = x->next) {
+            if (x->refs || x->loading)
+                continue;
+            idle++;
+            if (!oldest || x->idle_since_ns < oldest->idle_since_ns)
+                oldest = x;
+        }
+        if (idle > c->keep_idle && oldest) {
+            unlink_locked(c, oldest);
+            evict = oldest;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (evict) {
+        tt_log(TT_LOG_DEBUG, "model %.12s evicted from memory (still stored)", evict->hex);
+        entry_free(evict);
+    }
+}
+
+/* ---- warm restarts ------------------------------------------------------------------ */
+
+static int by_recency(const void *a, const void *b)
+{
+    const tt_model_entry *x = *(tt_model_entry *const *)a, *y = *(tt_model_entry *const *)b;
+    if ((x->refs > 0) != (y->refs > 0))
+        return y->refs > 0 ? 1 : -1; /* in use first */
+    return x->idle_since_ns < y->idle_since_ns ? 1 : x->idle_since_ns > y->idle_since_ns ? -1 : 0;
+}
+
+void tt_cache_save_warm(tt_cache *c)
+{
+    char path[1200], tmp[1220];
+    snprintf(path, sizeof path, "%s/warm.txt", c->dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    pthread_mutex_lock(&c->lock);
+    int n = 0;
+    for (tt_model_entry *e = c->entries; e; e = e->next)
+        n += e->session != NULL;
+    tt_model_entry **v = tt_calloc((size_t)n + 1, sizeof *v);
+    int k = 0;
+    for (tt_model_entry *e = c->entries; e && v; e = e->next)
+        if (e->session)
+            v[k++] = e;
+    if (v)
+        qsort(v, (size_t)k, sizeof *v, by_recency);
+    for (int i = 0; i < k && i < c->keep_idle; i++)
+        fprintf(f, "%s\n", v[i]->hex);
+    pthread_mutex_unlock(&c->lock);
+    tt_free(v);
+    if (fclose(f) != 0 || rename(tmp, path) != 0)
+        unlink(tmp);
+}
+
+static void *preload_main(void *arg)
+{
+    tt_cache *c = arg;
+    char path[1200], line[256];
+    snprintf(path, sizeof path, "%s/warm.txt", c->dir);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    while (f && !atomic_load(&c->stop_preload) && fgets(line, sizeof line, f)) {
+        uint8_t hash[TT_WIRE_HASH_LEN];
+        bool ok = strlen(line) >= 2 * TT_WIRE_HASH_LEN;
+        for (int i = 0; ok && i < TT_WIRE_HASH_LEN; i++) {
+            unsigned v;
+            ok = sscanf(line + 2 * i, "%2x", &v) == 1;
+            hash[i] = (uint8_t)v;
+        }
+        tt_model_entry *e;
+        if (ok && tt_cache_acquire(c, hash, &e) == TT_OK) {
+            tt_cache_release(c, e);
+            n++;
+        }
+        tt_error_clear();
+    }
+    if (f)
+        fclose(f);
+    if (n)
+        tt_log(TT_LOG_INFO, "%d model%s open again, as before the restart", n, n > 1 ? "s" : "");
+    return NULL;
+}
+
+void tt_cache_preload_start(tt_cache *c)
+{
+    atomic_store(&c->stop_preload, false);
+    c->preloading = pthread_create(&c->preloader, NULL, preload_main, c) == 0;
+}
+
+void tt_cache_preload_stop(tt_cache *c)
+{
+    if (!c->preloading)
+        return;
+    atomic_store(&c->stop_preload, true); /* a model being opened is finished first */
+    pthread_join(c->preloader, NULL);
+    c->preloading = false;
+}
+
+void tt_cache_counts(tt_cache *c, int *stored, int *open)
+{
+    *stored = *open = 0;
+    pthread_mutex_lock(&c->lock);
+    for (tt_model_entry *e = c->entries; e; e = e->next)
+        *open += e->session != NULL;
+    pthread_mutex_unlock(&c->lock);
+    DIR *d = opendir(c->dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        *stored += strlen(de->d_name) == 2 * TT_WIRE_HASH_LEN + 5 && strstr(de->d_name, ".onnx") != NULL;
+    if (d)
+        closedir(d);
+}

@@ -1,0 +1,62 @@
+/* The model cache, keyed by content (SHA-256): uploaded models are stored once in the state
+ * directory (so they survive restarts and a second host skips the upload), and each model in
+ * use is opened once — loaded, planned and warmed — and shared by every session and slot
+ * that names it. Unused models stay warm up to a bound. */
+#ifndef TT_SERVER_CACHE_H
+#define TT_SERVER_CACHE_H
+
+#include "core/status.h"
+#include "net/wire.h"
+#include "tether.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct tt_model_entry {
+    uint8_t hash[TT_WIRE_HASH_LEN];
+    char hex[2 * TT_WIRE_HASH_LEN + 1];
+    int refs;                /* under the cache lock: handles and jobs using it */
+    bool loading;            /* being opened by one thread; others wait */
+    tether_session *session; /* NULL while loading */
+    tether_session_stats stats;
+    uint64_t bytes;                           /* weights + planned activations: what a slot is charged */
+    atomic_uint_fast64_t last_flops, last_ns; /* the latest run's cost, to estimate the next */
+    atomic_uint_fast64_t last_len;            /* and its request's size (shapes may vary) */
+    int64_t idle_since_ns;
+    struct tt_model_entry *next;
+} tt_model_entry;
+
+typedef struct tt_cache {
+    pthread_mutex_t lock;
+    pthread_cond_t loaded;
+    char dir[1100]; /* <state-dir>/models */
+    tt_model_entry *entries;
+    int keep_idle;
+    int run_limit_ms; /* given to every session opened (0: none) */
+    pthread_t preloader;
+    bool preloading;
+    atomic_bool stop_preload;
+} tt_cache;
+
+tt_status tt_cache_init(tt_cache *c, const char *state_dir, int keep_idle, int run_limit_ms);
+void tt_cache_free(tt_cache *c);
+/* Whether the model's bytes are stored. */
+bool tt_cache_has(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN]);
+/* Stores a model after checking that its bytes hash to `hash`. */
+tt_status tt_cache_put(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], const void *data, size_t n);
+/* The opened model for hash (opening it on first use); NOT_FOUND when it was never
+ * uploaded. Release with tt_cache_release. */
+tt_status tt_cache_acquire(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], tt_model_entry **out);
+void tt_cache_retain(tt_cache *c, tt_model_entry *e);
+void tt_cache_release(tt_cache *c, tt_model_entry *e);
+/* At a clean stop: remembers which models were open (warm.txt). At start: opens them
+ * again in the background, so the first inference after a restart is not a cold one. */
+void tt_cache_save_warm(tt_cache *c);
+void tt_cache_preload_start(tt_cache *c);
+void tt_cache_preload_stop(tt_cache *c);
+/* Models stored on disk and opened in memory. */
+void tt_cache_counts(tt_cache *c, int *stored, int *open);
+
+#endif

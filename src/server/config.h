@@ -1,0 +1,74 @@
+/* tetherd's settings: command-line flags and a config file with the same keys
+ * ("key = value" lines), the accelerator types it knows (built-in catalog plus the user's)
+ * and the slots it carves its device into. */
+#ifndef TT_SERVER_CONFIG_H
+#define TT_SERVER_CONFIG_H
+
+#include "core/catalog.h"
+#include "core/status.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define TT_MAX_TYPES 64
+#define TT_MAX_SLOT_SPECS 64
+
+typedef enum tt_sched_mode {
+    TT_SCHED_CAPPED = 0, /* a slot never runs faster than its rate */
+    TT_SCHED_LEND = 1,   /* idle capacity is lent to busy slots; contention is shared by rate */
+} tt_sched_mode;
+
+typedef enum tt_meter {
+    TT_METER_FLOPS = 0, /* charge each inference its FLOPs (from the graph) */
+    TT_METER_TIME = 1,  /* charge device time, scaled by the device's peak */
+} tt_meter;
+
+typedef struct tt_slot_spec {
+    char type[32];
+    int count;
+} tt_slot_spec;
+
+typedef struct tt_server_config {
+    char listen[300];    /* "HOST:PORT"; "" for no TCP listener */
+    char unix_path[108]; /* "" for none */
+    char device[32];     /* "cpu" */
+    tt_slot_spec slots[TT_MAX_SLOT_SPECS];
+    int n_slot_specs;
+    tt_accel_type types[TT_MAX_TYPES]; /* user-defined (or overriding) types */
+    int n_types;
+    char state_dir[1024];
+    int log_level; /* tt_log_level */
+    tt_sched_mode sched;
+    tt_meter meter;
+    int workers;          /* concurrent inferences (0: one per core) */
+    double peak_gflops;   /* 0: measure at start */
+    uint32_t lease_s;     /* default lease of a reservation */
+    uint32_t lease_max_s; /* the longest lease a client may ask for */
+    int idle_timeout_s;   /* a connection not yet attached to a slot, idle this long, is closed */
+    int frame_timeout_s;  /* a frame that started arriving must complete within this */
+    uint64_t max_upload;  /* largest model upload */
+    uint64_t max_request; /* largest RUN request */
+    int max_conns;
+    int warm_cache;           /* opened models kept warm after their last user leaves */
+    int inline_us;            /* inferences shorter than this may run on the loop thread */
+    int run_limit_s;          /* an inference still running after this long fails (0: no limit) */
+    char port_file[1024];     /* write the bound TCP port here once listening (tests) */
+    char metrics_listen[300]; /* Prometheus /metrics on HOST:PORT ("" off) */
+} tt_server_config;
+
+void tt_config_defaults(tt_server_config *c);
+/* Applies one setting by its key (the long flag's name without dashes). */
+tt_status tt_config_set(tt_server_config *c, const char *key, const char *value);
+/* Reads "key = value" lines ('#' starts a comment). */
+tt_status tt_config_load_file(tt_server_config *c, const char *path);
+/* Parses argv: --config FILE is read first, then the flags override it. Returns 1 for
+ * --help (usage printed), 0 to go on, or an error. */
+tt_status tt_config_parse_args(tt_server_config *c, int argc, char **argv, int *help);
+void tt_config_usage(FILE *f);
+
+/* A type by name: the user's first, then the built-in catalog; NULL if unknown. */
+const tt_accel_type *tt_config_find_type(const tt_server_config *c, const char *name);
+/* Parses sizes like "512MiB", "2GiB", "1048576", "1.5G". */
+tt_status tt_parse_bytes(const char *s, uint64_t *out);
+
+#endif

@@ -1,0 +1,523 @@
+/* Connection I/O for tetherd. Input is parsed on the loop thread: every header is checked
+ * (command, flags, and a length within what this connection may send now) before a byte of
+ * payload is allocated. Output is written by whichever thread has a reply; what the socket
+ * does not take is queued and the loop flushes it when the socket becomes writable. */
+#include "server/conn.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "server/cache.h"
+#include "server/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define MAX_FRAMES_PER_WAKE 64      /* then let other connections have the loop */
+#define MAX_QUEUED_OUT (256u << 20) /* a client that stops reading its replies is cut off */
+
+static int64_t now_ns(void)
+{
+    return tt_now_ns();
+}
+
+/* ---- lifetime ------------------------------------------------------------------------ */
+
+void tt_conn_retain(tt_conn *c)
+{
+    atomic_fetch_add(&c->refs, 1);
+}
+
+static void conn_free(tt_conn *c)
+{
+    for (uint32_t h = 0; h < c->n_handles; h++) {
+        if (!c->handles[h])
+            continue;
+        if (c->slot)
+            tt_slots_uncharge(c->srv, c->slot, c->handles[h]);
+        tt_cache_release(&c->srv->cache, c->handles[h]);
+    }
+    tt_free(c->handles);
+    while (c->out_head) {
+        tt_outbuf *b = c->out_head;
+        c->out_head = b->next;
+        tt_free(b);
+    }
+    tt_free_aligned(c->payload);
+    if (c->io.fd >= 0)
+        close(c->io.fd);
+    pthread_mutex_destroy(&c->lock);
+    tt_free(c);
+}
+
+void tt_conn_release(tt_conn *c)
+{
+    if (c && atomic_fetch_sub(&c->refs, 1) == 1)
+        conn_free(c);
+}
+
+void tt_conn_close(tt_conn *c, const char *why)
+{
+    if (c->closed)
+        return;
+    tt_server *srv = c->srv;
+    tt_log(TT_LOG_DEBUG, "connection %s closed: %s", c->peer, why);
+    c->closed = true;
+    tt_loop_del(srv->loop, &c->io);
+    pthread_mutex_lock(&c->lock);
+    c->dead = true;
+    pthread_mutex_unlock(&c->lock);
+    /* the fd stays open until the last job lets go, so it can never be reused under a
+     * worker still holding this connection; shutdown tells the peer now */
+    shutdown(c->io.fd, SHUT_RDWR);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->n_conns--;
+    /* events for c may still be pending in this batch: the loop's reference goes after it */
+    c->next = srv->closing;
+    c->prev = NULL;
+    srv->closing = c;
+}
+
+/* Sends what is queued; called with c->lock held. Returns false on a dead socket. */
+static bool flush_locked(tt_conn *c)
+{
+    while (c->out_head) {
+        tt_outbuf *b = c->out_head;
+        ssize_t k = send(c->io.fd, b->data + b->off, b->len - b->off, MSG_NOSIGNAL);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return true;
+            return false;
+        }
+        b->off += (size_t)k;
+        c->out_bytes -= (size_t)k;
+        if (b->off == b->len) {
+            c->out_head = b->next;
+            if (!c->out_head)
+                c->out_tail = NULL;
+            tt_free(b);
+        }
+    }
+    return true;
+}
+
+/* Fatal protocol error: reply, stop reading requests, and let the peer read the reply
+ * before the connection goes (closing with unread input would reset it and lose it). */
+void tt_conn_fail(tt_conn *c, uint8_t cmd, uint32_t req_id, tt_status st, const char *msg)
+{
+    atomic_fetch_add(&c->srv->frames_bad, 1);
+    tt_log(TT_LOG_DEBUG, "connection %s: %s", c->peer, msg);
+    tt_conn_reply_error(c, cmd, req_id, st, msg);
+    c->draining = true;
+    c->frame_since_ns = now_ns();
+    pthread_mutex_lock(&c->lock);
+    if (c->out_head)
+        c->shut_after_flush = true;
+    else
+        shutdown(c->io.fd, SHUT_WR);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- input --------------------------------------------------------------------------- */
+
+/* A complete frame: hand it over and reset for the next. */
+static void frame_done(tt_conn *c, uint8_t *payload)
+{
+    tt_frame_hdr h = c->hdr;
+    c->payload = NULL;
+    c->payload_got = 0;
+    c->frame_since_ns = 0;
+    c->active_ns = now_ns();
+    tt_request_dispatch(c, &h, payload);
+}
+
+/* Parses every frame out of the staging buffer (bounded by its size: the socket may hold
+ * nothing more, so a frame left staged would wait for the client's next bytes). Returns
+ * false when the connection failed. */
+static bool parse_staged(tt_conn *c, int *frames)
+{
+    while (!c->closed && !c->draining && !c->payload && c->stage_len - c->stage_off >= TT_WIRE_HEADER) {
+        const uint8_t *p = c->stage + c->stage_off;
+        if (tt_frame_hdr_decode(p, &c->hdr) != TT_OK) {
+            tt_conn_fail(c, p[0], 0, TETHER_ERR_PROTOCOL, tt_last_error());
+            return false;
+        }
+        if (c->hdr.cmd & TT_CMD_REPLY) {
+            tt_conn_fail(c, c->hdr.cmd & ~TT_CMD_REPLY, c->hdr.req_id, TETHER_ERR_PROTOCOL,
+                         "a client sends requests, not replies");
+            return false;
+        }
+        uint64_t max = tt_request_max_len(c, c->hdr.cmd);
+        if (c->hdr.len > max) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s frame of %llu bytes is over the %llu-byte limit for this connection%s",
+                     tt_cmd_name(c->hdr.cmd), (unsigned long long)c->hdr.len, (unsigned long long)max,
+                     c->slot ? "" : " (attach with AUTH first)");
+            tt_conn_fail(c, c->hdr.cmd, c->hdr.req_id, TETHER_ERR_PROTOCOL, msg);
+            return false;
+        }
+        size_t avail = c->stage_len - c->stage_off - TT_WIRE_HEADER;
+        uint8_t *payload = tt_malloc_aligned((size_t)c->hdr.len);
+        if (!payload) {
+            tt_conn_fail(c, c->hdr.cmd, c->hdr.req_id, TETHER_ERR_NO_MEMORY, "out of memory for the request");
+            return false;
+        }
+        size_t take = avail < c->hdr.len ? avail : (size_t)c->hdr.len;
+        memcpy(payload, p + TT_WIRE_HEADER, take);
+        c->stage_off += TT_WIRE_HEADER + take;
+        (*frames)++;
+        if (take == c->hdr.len) {
+            frame_done(c, payload);
+        } else {
+            /* the rest goes straight into the payload buffer, without staging */
+            c->payload = payload;
+            c->payload_got = take;
+            if (!c->frame_since_ns)
+                c->frame_since_ns = now_ns();
+        }
+    }
+    if (c->stage_off == c->stage_len) {
+        c->stage_off = c->stage_len = 0;
+    } else if (c->stage_off > 0) {
+        memmove(c->stage, c->stage + c->stage_off, c->stage_len - c->stage_off);
+        c->stage_len -= c->stage_off;
+        c->stage_off = 0;
+    }
+    if (c->stage_len && !c->frame_since_ns)
+        c->frame_since_ns = now_ns();
+    return true;
+}
+
+static void on_readable(tt_conn *c)
+{
+    int frames = 0;
+    size_t budget = 8u << 20; /* bytes per wake-up, for fairness between connections */
+    while (!c->closed && frames < MAX_FRAMES_PER_WAKE && budget > 0) {
+        ssize_t k;
+        if (c->draining) {
+            uint8_t sink[4096];
+            k = read(c->io.fd, sink, sizeof sink);
+        } else if (c->payload) {
+            size_t want = (size_t)c->hdr.len - c->payload_got;
+            k = read(c->io.fd, c->payload + c->payload_got, want < budget ? want : budget);
+            if (k > 0) {
+                c->payload_got += (size_t)k;
+                if (c->payload_got == c->hdr.len)
+                    frame_done(c, c->payload);
+            }
+        } else {
+            k = read(c->io.fd, c->stage + c->stage_len, sizeof c->stage - c->stage_len);
+            if (k > 0) {
+                c->stage_len += (size_t)k;
+                if (!parse_staged(c, &frames))
+                    continue; /* draining now */
+            }
+        }
+        if (k == 0) {
+            tt_conn_close(c, c->frame_since_ns ? "peer closed mid-frame" : "peer closed");
+            return;
+        }
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                tt_conn_close(c, strerror(errno));
+            return;
+        }
+        budget -= (size_t)k < budget ? (size_t)k : budget;
+    }
+}
+
+static void on_event(tt_loop *l, tt_io *io, unsigned events)
+{
+    (void)l;
+    tt_conn *c = io->owner;
+    if (c->closed)
+        return;
+    if (events & TT_EV_WRITE) {
+        pthread_mutex_lock(&c->lock);
+        bool ok = flush_locked(c);
+        if (ok && !c->out_head && c->want_write) {
+            c->want_write = false;
+            tt_loop_mod(c->srv->loop, &c->io, TT_EV_READ);
+            if (c->shut_after_flush)
+                shutdown(c->io.fd, SHUT_WR);
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (!ok) {
+            tt_conn_close(c, "write failed");
+            return;
+        }
+    }
+    if (events & TT_EV_READ)
+        on_readable(c);
+}
+
+static void peer_name(int fd, char *out, size_t n)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0) {
+        snprintf(out, n, "fd %d", fd);
+    } else if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        snprintf(out, n, "%s:%d", host, ntohs(a->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        snprintf(out, n, "[%s]:%d", host, ntohs(a->sin6_port));
+    } else {
+        snprintf(out, n, "unix fd %d", fd);
+    }
+}
+
+void tt_conn_accept(tt_loop *l, tt_io *listener, unsigned events)
+{
+    (void)events;
+    tt_server *srv = listener->owner;
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(listener->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                tt_log(TT_LOG_WARN, "accept: %s", strerror(errno));
+            return;
+        }
+        if (srv->n_conns >= srv->cfg.max_conns) {
+            /* a best-effort refusal: the socket is fresh, the few bytes fit its buffer */
+            tt_wr w = {0};
+            tt_wr_frame_begin(&w);
+            char msg[160];
+            snprintf(msg, sizeof msg, "the server is at its limit of %d connections; try again later",
+                     srv->cfg.max_conns);
+            tt_msg_error_encode(&w, msg, "");
+            tt_wr_frame_end(&w, TT_CMD_HELLO | TT_CMD_REPLY, TETHER_ERR_BUSY, 0, 0);
+            if (!w.oom && send(fd, w.p, w.n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+                tt_log(TT_LOG_DEBUG, "refusing a connection: %s", strerror(errno));
+            tt_wr_free(&w);
+            close(fd);
+            tt_log(TT_LOG_WARN, "refused a connection: at the limit of %d", srv->cfg.max_conns);
+            continue;
+        }
+        tt_conn *c = tt_calloc(1, sizeof *c);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        tt_sock_tune(fd);
+        c->io = (tt_io){.fd = fd, .fn = on_event, .owner = c};
+        c->srv = srv;
+        atomic_init(&c->refs, 1);
+        pthread_mutex_init(&c->lock, NULL);
+        c->active_ns = now_ns();
+        peer_name(fd, c->peer, sizeof c->peer);
+        if (tt_loop_add(l, &c->io, TT_EV_READ) != TT_OK) {
+            tt_log(TT_LOG_WARN, "%s", tt_last_error());
+            conn_free(c);
+            continue;
+        }
+        c->next = srv->conns;
+        if (srv->conns)
+            srv->conns->prev = c;
+        srv->conns = c;
+        srv->n_conns++;
+        atomic_fetch_add(&srv->conns_total, 1);
+        tt_log(TT_LOG_DEBUG, "connection from %s", c->peer);
+    }
+}
+
+void tt_conn_sweep(tt_server *srv)
+{
+    int64_t now = now_ns();
+    int64_t frame_to = (int64_t)srv->cfg.frame_timeout_s * 1000000000,
+            idle_to = (int64_t)srv->cfg.idle_timeout_s * 1000000000;
+    tt_conn *next;
+    for (tt_conn *c = srv->conns; c; c = next) {
+        next = c->next;
+        if (c->draining && now - c->frame_since_ns > 2000000000)
+            tt_conn_close(c, "error reply sent");
+        else if (c->frame_since_ns && now - c->frame_since_ns > frame_to)
+            tt_conn_close(c, "a frame did not arrive whole within the frame timeout");
+        else if (!c->slot && now - c->active_ns > idle_to && atomic_load(&c->inflight) == 0)
+            tt_conn_close(c, "idle without attaching");
+    }
+}
+
+void tt_conn_close_bound(tt_server *srv, tt_slot *slot, uint64_t gen)
+{
+    tt_conn *next;
+    for (tt_conn *c = srv->conns; c; c = next) {
+        next = c->next;
+        if (c->slot == slot && c->slot_gen == gen)
+            tt_conn_close(c, "its attachment ended");
+    }
+}
+
+/* ---- output -------------------------------------------------------------------------- */
+
+void tt_conn_send(tt_conn *c, struct iovec *iov, int n)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->dead) {
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    if (!c->out_head) {
+        /* the common case: nothing queued, the socket takes it all now, no copy */
+        while (n > 0) {
+            struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)(n > 1024 ? 1024 : n)};
+            ssize_t k = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL);
+            if (k < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                    /* the loop sees the broken socket on its side and closes it */
+                    c->dead = true;
+                    pthread_mutex_unlock(&c->lock);
+                    return;
+                }
+                break;
+            }
+            size_t left = (size_t)k;
+            while (n > 0 && left >= iov->iov_len) {
+                left -= iov->iov_len;
+                iov++, n--;
+            }
+            if (n > 0) {
+                iov->iov_base = (char *)iov->iov_base + left;
+                iov->iov_len -= left;
+            }
+        }
+    }
+    size_t rest = 0;
+    for (int i = 0; i < n; i++)
+        rest += iov[i].iov_len;
+    if (rest == 0) {
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    tt_outbuf *b = c->out_bytes + rest <= MAX_QUEUED_OUT ? tt_malloc(sizeof *b + rest) : NULL;
+    if (!b) {
+        tt_log(TT_LOG_WARN, "connection %s: %zu reply bytes unread by the client; disconnecting it", c->peer,
+               c->out_bytes + rest);
+        c->dead = true;
+        shutdown(c->io.fd, SHUT_RDWR);
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    b->next = NULL;
+    b->len = rest;
+    b->off = 0;
+    size_t o = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(b->data + o, iov[i].iov_base, iov[i].iov_len);
+        o += iov[i].iov_len;
+    }
+    if (c->out_tail)
+        c->out_tail->next = b;
+    else
+        c->out_head = b;
+    c->out_tail = b;
+    c->out_bytes += rest;
+    if (!c->want_write) {
+        c->want_write = true;
+        tt_loop_mod(c->srv->loop, &c->io, TT_EV_READ | TT_EV_WRITE);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void tt_conn_reply(tt_conn *c, uint8_t cmd, uint32_t req_id, tt_wr *w)
+{
+    if (w->oom) {
+        tt_conn_reply_error(c, cmd, req_id, TETHER_ERR_NO_MEMORY, "out of memory encoding the reply");
+        return;
+    }
+    tt_wr_frame_end(w, cmd | TT_CMD_REPLY, 0, req_id, 0);
+    struct iovec iov = {w->p, w->n};
+    tt_conn_send(c, &iov, 1);
+}
+
+void tt_conn_reply_error(tt_conn *c, uint8_t cmd, uint32_t req_id, tt_status st, const char *msg)
+{
+    tt_wr w = {0};
+    tt_wr_frame_begin(&w);
+    /* the copy made at AUTH: the slot's own id may change under its lock (a release) */
+    tt_msg_error_encode(&w, msg ? msg : tt_last_error(), c->accel_id);
+    tt_wr_frame_end(&w, (uint8_t)(cmd | TT_CMD_REPLY), (uint8_t)st, req_id, 0);
+    if (!w.oom) {
+        struct iovec iov = {w.p, w.n};
+        tt_conn_send(c, &iov, 1);
+    }
+    tt_wr_free(&w);
+}
+
+/* ---- session handles ---------------------------------------------------------------- */
+
+tt_status tt_conn_handle_add(tt_conn *c, tt_model_entry *m, uint32_t *handle)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->dead) {
+        pthread_mutex_unlock(&c->lock);
+        return tt_error(TETHER_ERR_NETWORK, "the connection closed");
+    }
+    uint32_t h = 0;
+    while (h < c->n_handles && c->handles[h])
+        h++;
+    if (h == c->n_handles) {
+        if (c->n_handles >= 4096) {
+            pthread_mutex_unlock(&c->lock);
+            return tt_error(TETHER_ERR_BUSY, "4096 sessions are open on this connection; close some first");
+        }
+        uint32_t cap = c->n_handles ? c->n_handles * 2 : 8;
+        tt_model_entry **nh = tt_realloc(c->handles, sizeof *nh * cap);
+        if (!nh) {
+            pthread_mutex_unlock(&c->lock);
+            return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for a session handle");
+        }
+        memset(nh + c->n_handles, 0, sizeof *nh * (cap - c->n_handles));
+        c->handles = nh;
+        c->n_handles = cap;
+    }
+    c->handles[h] = m;
+    *handle = h + 1;
+    pthread_mutex_unlock(&c->lock);
+    return TT_OK;
+}
+
+tt_model_entry *tt_conn_handle_get(tt_conn *c, uint32_t handle)
+{
+    pthread_mutex_lock(&c->lock);
+    tt_model_entry *m = handle >= 1 && handle <= c->n_handles ? c->handles[handle - 1] : NULL;
+    if (m)
+        tt_cache_retain(&c->srv->cache, m);
+    pthread_mutex_unlock(&c->lock);
+    return m;
+}
+
+tt_status tt_conn_handle_close(tt_conn *c, uint32_t handle)
+{
+    pthread_mutex_lock(&c->lock);
+    tt_model_entry *m = handle >= 1 && handle <= c->n_handles ? c->handles[handle - 1] : NULL;
+    if (m)
+        c->handles[handle - 1] = NULL;
+    pthread_mutex_unlock(&c->lock);
+    if (!m)
+        return tt_error(TETHER_ERR_NOT_FOUND, "no session handle %u on this connection", handle);
+    tt_slots_uncharge(c->srv, c->slot, m);
+    tt_cache_release(&c->srv->cache, m);
+    return TT_OK;
+}

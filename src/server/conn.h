@@ -1,0 +1,95 @@
+/* Client connections: frames in (a staging buffer for small frames, the payload's own
+ * buffer for large ones, so tensors are read once, into place), replies out (written at
+ * once by whichever thread has them; only what the socket would not take is queued, and
+ * only then does the loop watch for writability). A connection is freed when the loop and
+ * every job holding it have let go. */
+#ifndef TT_SERVER_CONN_H
+#define TT_SERVER_CONN_H
+
+#include "net/wire.h"
+#include "server/loop.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct tt_server tt_server;
+typedef struct tt_slot tt_slot;
+typedef struct tt_model_entry tt_model_entry;
+struct iovec;
+
+#define TT_CONN_STAGE 16384
+
+typedef struct tt_outbuf {
+    struct tt_outbuf *next;
+    size_t len, off;
+    uint8_t data[];
+} tt_outbuf;
+
+typedef struct tt_conn {
+    tt_io io;
+    tt_server *srv;
+    atomic_int refs;
+    char peer[80];
+    struct tt_conn *prev, *next; /* the server's list (loop thread) */
+
+    /* input: loop thread only */
+    uint8_t stage[TT_CONN_STAGE];
+    size_t stage_len, stage_off;
+    tt_frame_hdr hdr;
+    uint8_t *payload; /* a large frame being read in place */
+    size_t payload_got;
+    int64_t frame_since_ns; /* when the frame now arriving began (0: none) */
+    int64_t active_ns;      /* the last complete frame */
+    bool hello;
+    bool closed;   /* the loop let go: no more input */
+    bool draining; /* a fatal error was sent: discard input until EOF */
+
+    /* binding to a slot: set by AUTH on the loop thread, read by workers */
+    tt_slot *slot;
+    uint64_t slot_gen;
+    char accel_id[TT_WIRE_MAX_ID + 1]; /* the slot's id when bound: error replies name it */
+    atomic_int inflight;
+
+    /* output and session handles: under lock */
+    pthread_mutex_t lock;
+    bool dead; /* the socket is gone: drop replies */
+    bool want_write;
+    bool shut_after_flush; /* half-close once the queue is written (after a fatal error) */
+    tt_outbuf *out_head, *out_tail;
+    size_t out_bytes;
+    tt_model_entry **handles; /* handle h is handles[h - 1]; NULL when closed */
+    uint32_t n_handles;
+} tt_conn;
+
+/* Accepts what the listener has (loop thread). */
+void tt_conn_accept(tt_loop *l, tt_io *listener, unsigned events);
+void tt_conn_retain(tt_conn *c);
+void tt_conn_release(tt_conn *c);
+/* Loop thread: stop reading and drop the connection (freed once every job is done). */
+void tt_conn_close(tt_conn *c, const char *why);
+/* Loop thread: a fatal protocol error. Replies with it, then reads and discards input
+ * until the peer closes (or a short while passes), so the peer can read the reply. */
+void tt_conn_fail(tt_conn *c, uint8_t cmd, uint32_t req_id, tt_status st, const char *msg);
+/* Loop thread: close connections idle or stuck mid-frame past their timeouts. */
+void tt_conn_sweep(tt_server *srv);
+/* Loop thread: close every connection bound to this reservation (it was released). */
+void tt_conn_close_bound(tt_server *srv, tt_slot *slot, uint64_t gen);
+
+/* Any thread: send a complete frame (header included). Written directly when nothing is
+ * queued; the rest is copied to the queue. */
+void tt_conn_send(tt_conn *c, struct iovec *iov, int n);
+/* Any thread: a reply with a payload built in w (which began with tt_wr_frame_begin). */
+void tt_conn_reply(tt_conn *c, uint8_t cmd, uint32_t req_id, tt_wr *w);
+/* Any thread: an error reply naming the accelerator; the message is tt_last_error()'s
+ * when msg is NULL. */
+void tt_conn_reply_error(tt_conn *c, uint8_t cmd, uint32_t req_id, tt_status st, const char *msg);
+
+/* Session handles on this connection. */
+tt_status tt_conn_handle_add(tt_conn *c, tt_model_entry *m, uint32_t *handle);
+/* The model behind a handle, retained for the caller (release with tt_cache_release). */
+tt_model_entry *tt_conn_handle_get(tt_conn *c, uint32_t handle);
+tt_status tt_conn_handle_close(tt_conn *c, uint32_t handle);
+
+#endif

@@ -1,0 +1,52 @@
+/* The scheduler: per-slot queues of inference jobs, a pool of workers that run them through
+ * the engine, and the metering that holds each slot to its compute rate. Model uploads and
+ * opens run on a separate small pool so they never hold inferences up. */
+#ifndef TT_SERVER_SCHED_H
+#define TT_SERVER_SCHED_H
+
+#include "core/mem.h"
+#include "core/status.h"
+#include "net/wire.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct tt_server tt_server;
+typedef struct tt_conn tt_conn;
+typedef struct tt_slot tt_slot;
+typedef struct tt_model_entry tt_model_entry;
+
+typedef enum tt_job_kind { TT_JOB_RUN, TT_JOB_OPEN, TT_JOB_PUT } tt_job_kind;
+
+typedef struct tt_job {
+    tt_job_kind kind;
+    tt_conn *conn; /* retained */
+    uint32_t req_id;
+    tt_slot *slot;
+    uint64_t slot_gen;
+    uint8_t *payload; /* the request's payload, owned (tt_free_aligned) */
+    size_t len;
+    uint8_t hash[TT_WIRE_HASH_LEN]; /* OPEN, PUT */
+    tt_model_entry *model;          /* RUN: retained */
+    tt_wire_tensor *tensors;        /* RUN: decoded into arena, data in payload */
+    size_t n_tensors;
+    tt_arena arena;
+    int64_t enqueued_ns;
+    double charged; /* seconds of the slot's rate charged at dispatch */
+    struct tt_job *next;
+} tt_job;
+
+tt_status tt_job_new(tt_job_kind kind, tt_conn *c, uint32_t req_id, tt_job **out);
+void tt_job_free(tt_job *j);
+
+tt_status tt_sched_start(tt_server *srv);
+/* Stops the workers; queued jobs are dropped (their connections get no reply). */
+void tt_sched_stop(tt_server *srv);
+void tt_sched_submit(tt_server *srv, tt_job *j);
+/* Loop thread: runs an inference at once, on the calling thread, when its model's last run
+ * was short and an idle worker would have taken it now anyway (nothing queued anywhere, a
+ * worker free, the slot within its rate); it is metered like any other. Returns false (j
+ * untouched) otherwise. */
+bool tt_sched_run_inline(tt_server *srv, tt_job *j);
+
+#endif

@@ -1,0 +1,69 @@
+/* tetherd: the server object every subsystem shares — configuration, device, slots,
+ * scheduler, model cache, connections and listeners. Locks: slots_lock and sched_lock are
+ * never held while taking another; a connection's lock may be held while taking the cache
+ * lock (to retain a handle's model), never the reverse. Only a connection's own lock is
+ * held across a (non-blocking) write to its socket. */
+#ifndef TT_SERVER_SERVER_H
+#define TT_SERVER_SERVER_H
+
+#include "net/sock.h"
+#include "server/cache.h"
+#include "server/config.h"
+#include "server/conn.h"
+#include "server/device.h"
+#include "server/loop.h"
+#include "server/sched.h"
+#include "server/slots.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef struct tt_listener {
+    tt_io io;
+    tt_endpoint ep;
+} tt_listener;
+
+struct tt_server {
+    tt_server_config cfg;
+    tt_device dev;
+    char id[TT_WIRE_MAX_ID + 1]; /* this server's id, kept in the state directory */
+    int64_t started_ns;
+
+    tt_loop *loop;
+    tt_listener listeners[2];
+    int n_listeners;
+    tt_conn *conns; /* loop thread */
+    int n_conns;
+    tt_conn *closing; /* closed this batch: the loop's reference is dropped after it */
+
+    pthread_mutex_t slots_lock;
+    tt_slot *slots;
+    int n_slots;
+
+    pthread_mutex_t sched_lock;
+    pthread_cond_t sched_cond;
+    pthread_t *workers;
+    int n_workers;
+    tt_job *bg_head, *bg_tail;
+    pthread_cond_t bg_cond;
+    pthread_t bg_threads[2];
+    int n_bg;
+    bool sched_stop;
+    int running;  /* inferences running, all slots */
+    double vtime; /* fair-share virtual time: the tag of the latest dispatch */
+
+    tt_cache cache;
+    atomic_uint_fast64_t conns_total, frames_bad;
+    void *metrics_daemon; /* MHD, when --metrics is on */
+};
+
+/* Seconds on the wall clock (leases), and on the monotonic clock (scheduling). */
+int64_t tt_wall_s(void);
+double tt_mono_s(void);
+
+/* Dispatches one complete frame (loop thread); takes ownership of payload. */
+void tt_request_dispatch(tt_conn *c, const tt_frame_hdr *h, uint8_t *payload);
+/* The largest payload accepted for cmd on this connection now. */
+uint64_t tt_request_max_len(const tt_conn *c, uint8_t cmd);
+
+#endif
