@@ -9,7 +9,7 @@ pkgs=(
   libdnnl-dev libopenblas-dev
   libssl-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev
   etcd-server
-  libonnx-testdata python3 python3-numpy python3-onnx python3-pytest
+  libonnx-testdata python3 python3-numpy python3-onnx python3-pytest python3-venv python3-pip
   python3-torch python3-torchvision
   clang libclang-rt-14-dev
 )

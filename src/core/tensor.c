@@ -226,7 +226,7 @@ tt_status tt_value_share(const tt_value *v, tt_value *out)
     if (v->kind == TT_KIND_TENSOR) {
         out->t = tt_tensor_share(&v->t);
     } else if (v->kind == TT_KIND_SEQUENCE) {
-        tt_seq *s;
+        tt_seq *s = NULL;
         TT_TRY(tt_seq_new(v->seq->dtype, v->seq->n, &s));
         for (int i = 0; i < v->seq->n; i++)
             s->items[i] = tt_tensor_share(&v->seq->items[i]);

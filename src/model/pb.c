@@ -170,7 +170,7 @@ static tt_status tt_pb_fixed(const tt_pb_field *f, int wire, void *out, size_t c
         (*n)++;
         return TT_OK;
     }
-    size_t count;
+    size_t count = 0;
     TT_TRY(tt_pb_count(f, wire, &count));
     if (count > cap - *n)
         return tt_error(TETHER_ERR_INVALID_MODEL, "too many elements in field %u at byte %zu", f->num, f->offset);

@@ -15,6 +15,17 @@ tt_status tt_op_error(const tt_node *n, tt_status code, const char *fmt, ...)
     return tt_error(code, "node '%s' (%s): %s", n->name, n->op_type, msg);
 }
 
+tt_status tt_infer_input(const tt_ictx *c, int i, const tt_type **out)
+{
+    const tt_type *t = tt_iin(c, i);
+    if (!t)
+        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d is required", i);
+    if (t->kind != TT_KIND_TENSOR)
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "input %d must be a tensor", i);
+    *out = t;
+    return TT_OK;
+}
+
 tt_status tt_infer_same(tt_ictx *c, int i, int o)
 {
     const tt_type *t = tt_iin(c, i);
@@ -128,6 +139,65 @@ bool tt_infer_ints(const tt_ictx *c, int i, int64_t *out, int64_t cap, int64_t *
     return *s == TT_OK;
 }
 
+tt_status tt_legacy_broadcast(const tt_node *n, bool broadcast, int64_t axis, int ra, const int64_t *a, int rb,
+                              const int64_t *b, int64_t *b_dims)
+{
+    char sa[160], sb[160];
+    if (!broadcast) {
+        if (ra != rb)
+            return tt_op_error(n, TETHER_ERR_SHAPE, "shapes %s and %s differ and attribute broadcast is not set",
+                               tt_dims_str(ra, a, sa, sizeof sa), tt_dims_str(rb, b, sb, sizeof sb));
+        memcpy(b_dims, b, sizeof(int64_t) * (size_t)rb);
+        return TT_OK;
+    }
+    bool single = true; /* one element broadcasts whatever its rank */
+    for (int i = 0; i < rb; i++)
+        single = single && b[i] == 1;
+    int64_t first = single ? 0 : axis < 0 ? ra - rb : axis;
+    if (single)
+        rb = 0;
+    if (rb > ra || first < 0 || first + rb > ra)
+        return tt_op_error(n, TETHER_ERR_SHAPE, "cannot broadcast %s onto %s at axis %" PRId64,
+                           tt_dims_str(rb, b, sb, sizeof sb), tt_dims_str(ra, a, sa, sizeof sa), first);
+    for (int i = 0; i < ra; i++)
+        b_dims[i] = i >= first && i < first + rb ? b[i - first] : 1;
+    return TT_OK;
+}
+
+static tt_status legacy_attrs(const tt_node *n, int ra, const int64_t *a, int rb, const int64_t *b, int64_t *b_dims)
+{
+    return tt_legacy_broadcast(n, tt_attr_int(n, "broadcast", 0) != 0, tt_attr_int(n, "axis", -1), ra, a, rb, b, b_dims);
+}
+
+tt_status tt_infer_binary(const tt_ictx *c, int *out_rank, int64_t *out_dims)
+{
+    const tt_type *a = tt_iin(c, 0), *b = tt_iin(c, 1);
+    if (!a || !b)
+        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "needs two inputs");
+    if (c->node->opset >= 7)
+        return tt_infer_broadcast(c, 0, 2, out_rank, out_dims);
+    *out_rank = a->rank;
+    if (a->rank < 0)
+        return TT_OK;
+    memcpy(out_dims, a->dims, sizeof(int64_t) * (size_t)a->rank);
+    if (b->rank < 0)
+        return TT_OK;
+    int64_t bd[TT_MAX_RANK];
+    TT_TRY(legacy_attrs(c->node, a->rank, a->dims, b->rank, b->dims, bd));
+    return tt_broadcast_shapes(c->node, a->rank, a->dims, a->rank, bd, out_rank, out_dims);
+}
+
+tt_status tt_binary_rhs(const tt_kctx *c, tt_tensor *b)
+{
+    const tt_tensor *a = tt_kin(c, 0), *in = tt_kin(c, 1);
+    *b = *in;
+    if (c->node->opset >= 7)
+        return TT_OK;
+    TT_TRY(legacy_attrs(c->node, a->rank, a->dims, in->rank, in->dims, b->dims));
+    b->rank = a->rank;
+    return TT_OK;
+}
+
 tt_status tt_norm_axis(const tt_node *n, int64_t axis, int rank, bool allow_end, int *out)
 {
     int64_t lim = rank + (allow_end ? 1 : 0);
@@ -135,6 +205,62 @@ tt_status tt_norm_axis(const tt_node *n, int64_t axis, int rank, bool allow_end,
     if (a < 0 || a >= lim || (lim == 0))
         return tt_op_error(n, TETHER_ERR_SHAPE, "axis %" PRId64 " is out of range for rank %d", axis, rank);
     *out = (int)a;
+    return TT_OK;
+}
+
+tt_status tt_norm_axes(const tt_node *n, const int64_t *axes, int64_t count, int rank, int *out)
+{
+    for (int64_t i = 0; i < count; i++) {
+        TT_TRY(tt_norm_axis(n, axes[i], rank, false, &out[i]));
+        for (int64_t j = 0; j < i; j++)
+            if (out[j] == out[i])
+                return tt_op_error(n, TETHER_ERR_SHAPE, "axis %" PRId64 " is repeated (as %d)", axes[i], out[i]);
+    }
+    return TT_OK;
+}
+
+tt_status tt_index_error(const tt_node *n, const char *what, int64_t index, int64_t dim)
+{
+    if (dim == 0)
+        return tt_op_error(n, TETHER_ERR_RUNTIME, "%s %" PRId64 " indexes an empty dimension", what, index);
+    return tt_op_error(n, TETHER_ERR_RUNTIME, "%s %" PRId64 " is out of range [-%" PRId64 ", %" PRId64 ")", what, index,
+                       dim, dim);
+}
+
+tt_status tt_load_indices(const tt_node *n, const char *what, const tt_tensor *t, const int64_t *dims, int ndims,
+                          int64_t **out)
+{
+    if (t->dtype != TETHER_DTYPE_INT32 && t->dtype != TETHER_DTYPE_INT64)
+        return tt_op_error(n, TETHER_ERR_SHAPE, "%s must be int32 or int64, got %s", what, tt_dtype_name(t->dtype));
+    int64_t count = tt_tensor_numel(t);
+    int64_t *idx = tt_malloc(sizeof *idx * (size_t)(count ? count : 1));
+    if (!idx)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory reading %" PRId64 " indices", count);
+    for (int64_t i = 0, k = 0; i < count; i++, k = k + 1 == ndims ? 0 : k + 1) {
+        int64_t v = t->dtype == TETHER_DTYPE_INT64 ? ((const int64_t *)t->data)[i] : ((const int32_t *)t->data)[i];
+        idx[i] = v;
+        if (!tt_norm_index(&idx[i], dims[k])) {
+            tt_free(idx);
+            return tt_index_error(n, what, v, dims[k]);
+        }
+    }
+    *out = idx;
+    return TT_OK;
+}
+
+tt_status tt_check_size(const tt_node *n, tt_dtype dtype, int rank, const int64_t *dims, const char *what)
+{
+    int64_t numel;
+    uint64_t bytes;
+    for (int i = 0; i < rank; i++)
+        if (dims[i] < 0)
+            return TT_OK;
+    if (tt_shape_numel(rank, dims, &numel) != TT_OK || !tt_mul_ok((uint64_t)numel, tt_dtype_size(dtype), &bytes) ||
+        bytes > tt_max_tensor_bytes()) {
+        char s[160];
+        return tt_op_error(n, TETHER_ERR_RUNTIME, "%s %s of %s is larger than the %" PRIu64 "-byte tensor limit", what,
+                           tt_dims_str(rank, dims, s, sizeof s), tt_dtype_name(dtype), tt_max_tensor_bytes());
+    }
     return TT_OK;
 }
 

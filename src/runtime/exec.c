@@ -4,6 +4,7 @@
 #include "runtime/exec.h"
 
 #include "core/log.h"
+#include "runtime/profile.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -187,7 +188,10 @@ tt_status tt_exec_node(tt_frame *f, int ni)
     }
     if (s == TT_OK && op->run) {
         tt_kctx kc = {.node = n, .frame = f, .n_in = nin, .n_out = nout, .in = in, .out = outv, .state = n->state};
+        uint64_t t0 = tt_profile_enabled() ? tt_profile_now_ns() : 0;
         s = op->run(&kc);
+        if (t0)
+            tt_profile_add(op, tt_profile_now_ns() - t0);
     }
     for (int k = 0; k < nout && s == TT_OK; k++) {
         if (outv[k] && outv[k]->kind == TT_KIND_NONE && tout[k].kind != TT_KIND_OPTIONAL &&

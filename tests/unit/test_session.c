@@ -143,4 +143,62 @@ TEST(unsupported_op_fails_at_load_naming_it)
     ob_free(&m);
 }
 
+static pbw external_entry(const char *k, const char *v)
+{
+    pbw e = {0};
+    pbw_str(&e, 1, k);
+    pbw_str(&e, 2, v);
+    return e;
+}
+
+TEST(external_data_next_to_the_model)
+{
+    char dir[] = "/tmp/tether-ext-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256];
+    /* weights.bin: 16 bytes of padding, then w = {1, 2, 3} */
+    float w[4 + 3] = {0, 0, 0, 0, 1, 2, 3};
+    snprintf(path, sizeof path, "%s/weights.bin", dir);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(w, sizeof w, 1, f) == 1);
+    fclose(f);
+    pbw t = {0};
+    pbw_int(&t, 1, 3);
+    pbw_int(&t, 2, TETHER_DTYPE_FLOAT);
+    pbw_str(&t, 8, "w");
+    pbw e1 = external_entry("location", "weights.bin"), e2 = external_entry("offset", "16"),
+        e3 = external_entry("length", "12");
+    pbw_msg(&t, 13, &e1);
+    pbw_msg(&t, 13, &e2);
+    pbw_msg(&t, 13, &e3);
+    pbw_int(&t, 14, 1);
+    pbw x = ob_input("x", TETHER_DTYPE_FLOAT, 1, (int64_t[]){3});
+    pbw y = ob_output("y", TETHER_DTYPE_FLOAT, 1, (int64_t[]){3});
+    pbw n = ob_node("Add", 2, (const char *[]){"x", "w"}, 1, (const char *[]){"y"}, 0, NULL);
+    pbw g = ob_graph("ext", 1, &n, 1, &t, 1, &x, 1, &y);
+    pbw m = ob_model(13, &g);
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    f = fopen(path, "wb");
+    CHECK(f && fwrite(m.buf, m.len, 1, f) == 1);
+    fclose(f);
+    tether_session_config cfg;
+    tether_session_config_init(&cfg);
+    cfg.quiet = 1;
+    tether_session *s;
+    CHECK_OK(tether_session_open(&s, path, &cfg));
+    float xv[3] = {10, 20, 30};
+    tether_tensor in = {.name = "x", .dtype = TETHER_DTYPE_FLOAT, .rank = 1, .dims = {3}, .data = xv, .size = 12};
+    tether_outputs *out;
+    CHECK_OK(tether_session_run(s, &in, 1, &out));
+    const float *yv = tether_outputs_get(out, 0)->data;
+    CHECK(yv[0] == 11 && yv[1] == 22 && yv[2] == 33);
+    tether_outputs_free(out);
+    tether_session_free(s);
+    /* from bytes there is no folder to find the data in: a clear error */
+    CHECK_ERR(tether_session_open_bytes(&s, m.buf, m.len, &cfg), TETHER_ERR_INVALID_MODEL, "opened from bytes");
+    ob_free(&m);
+    snprintf(path, sizeof path, "rm -rf %s", dir);
+    CHECK(system(path) == 0);
+}
+
 int main(int argc, char **argv) { return check_main(argc, argv); }

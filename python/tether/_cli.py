@@ -1,0 +1,178 @@
+"""What the `tether` command does, from Python: accelerators (attach, detach, describe),
+benchmarks and the cost advisor. These call the command rather than repeat it, so there is
+one implementation of each.
+
+The command is looked for at $TETHER_CLI, in the package directory (where ``pip install``
+copies it), in the build tree this package sits in, and on PATH."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence, Union
+
+from ._errors import (InvalidArgumentError, NotFoundError, TetherError, UnsupportedError)
+from ._lib import _PACKAGE_DIR, _REPO_DIR
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def cli_path() -> Path:
+    """The `tether` command this package uses."""
+    env = os.environ.get("TETHER_CLI")
+    if env:
+        return Path(env)
+    for p in (_PACKAGE_DIR / "_bin" / "tether", _REPO_DIR / "build" / "bin" / "tether"):
+        if p.is_file() and os.access(p, os.X_OK):
+            return p
+    found = shutil.which("tether")
+    if found:
+        return Path(found)
+    raise NotFoundError("cannot find the tether command: build it (cmake --build build), install the package from "
+                        "a built tree (pip install ./python), or point TETHER_CLI at it")
+
+
+def _error_from(stderr: str, args: Sequence[str]) -> TetherError:
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    msg = lines[-1] if lines else f"tether {' '.join(args)} failed"
+    if msg.startswith("tether "):
+        msg = msg.split(": ", 1)[-1] if ": " in msg else msg
+    low = msg.lower()
+    if "not implemented" in low or "not supported" in low:
+        return UnsupportedError(msg)
+    if "no such" in low or "not found" in low or "no accelerator" in low:
+        return NotFoundError(msg)
+    return TetherError(msg)
+
+
+def _run(args: Sequence[str], *, stdin: str | None = None, ok_codes=(0,), timeout: float | None = None):
+    proc = subprocess.run([str(cli_path()), *args], input=stdin, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode not in ok_codes:
+        raise _error_from(proc.stderr, args)
+    return proc
+
+
+def _json(proc, args) -> object:
+    try:
+        return json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise _error_from(proc.stderr or f"tether {args[0]} printed no JSON", args) from None
+
+
+# ---- accelerators ---------------------------------------------------------------------------------
+
+
+def describe_accelerators() -> list[dict]:
+    """The accelerators attached to this host (as `tether describe-accelerators --json`
+    lists them): one dict per device, with at least ordinal, type, id and status."""
+    args = ["describe-accelerators", "--json"]
+    doc = _json(_run(args), args)
+    if isinstance(doc, list):
+        return doc
+    for key in ("devices", "accelerators"):
+        if isinstance(doc, dict) and isinstance(doc.get(key), list):
+            return doc[key]
+    raise TetherError("tether describe-accelerators --json printed an unexpected document")
+
+
+def attach(type: str, server: str) -> dict:
+    """Reserves an accelerator slot of ``type`` (e.g. "eia2.medium") on the tetherd at
+    ``server`` ("HOST:PORT") and records it on this host. Returns the new attachment's
+    entry from :func:`describe_accelerators`; its ordinal is what ``"eia:N"`` names."""
+    if not type or not server:
+        raise InvalidArgumentError("attach needs an accelerator type and a server (HOST:PORT)")
+    try:
+        before = {d.get("id") for d in describe_accelerators()}
+    except UnsupportedError:
+        raise
+    except TetherError:
+        before = set()
+    _run(["attach", type, "--server", server])
+    after = describe_accelerators()
+    new = [d for d in after if d.get("id") not in before]
+    if len(new) == 1:
+        return new[0]
+    # Several appeared at once (another process attached too): the one of our type, newest.
+    mine = [d for d in new if d.get("type") == type] or new
+    if mine:
+        return max(mine, key=lambda d: d.get("ordinal", -1))
+    raise TetherError(f"tether attach {type} succeeded, but no new attachment is listed")
+
+
+def detach(ordinal: int) -> None:
+    """Releases the accelerator attached as ``ordinal``."""
+    _run(["detach", str(int(ordinal))])
+
+
+# ---- benchmarks and advice ----------------------------------------------------------------------
+
+
+def bench(model: PathLike, target: str = "cpu", *, runs: int = 100, warmup: int = 10, batch: int = 1,
+          concurrency: int = 1, sweep: bool = False, server: str | None = None, types: Iterable[str] | None = None,
+          host: str | None = None, raw: bool = False, timeout: float | None = None) -> dict:
+    """Runs `tether bench --json` and returns its document: ``rows`` (one per target, with
+    first_ms, mean_ms, p50_ms ... p99_ms, throughput_per_s, price_per_hour, cost_per_100k)
+    and, for a sweep, ``skipped`` (the accelerator types that could not be measured, and why)."""
+    args = ["bench", os.fspath(model), "--json", "--runs", str(runs), "--warmup", str(warmup), "--batch", str(batch),
+            "--concurrency", str(concurrency)]
+    if sweep:
+        args.append("--sweep")
+        if server:
+            args += ["--server", server]
+        if types:
+            args += ["--types", ",".join(types)]
+    else:
+        args += ["--target", target]
+    if host:
+        args += ["--host", host]
+    if raw:
+        args.append("--raw")
+    return _json(_run(args, timeout=timeout), args)
+
+
+def advise(inputs: Union[PathLike, Mapping, Sequence], *, max_p90_ms: float | None = None,
+           max_mean_ms: float | None = None, min_accelerator_memory: Union[str, int, None] = None,
+           prices: PathLike | None = None, host: str | None = None, svg: PathLike | None = None,
+           monthly_volume: float | None = None, serverless_ms: float | None = None,
+           serverless_memory_mb: float | None = None, serverless_request_price: float | None = None,
+           serverless_gb_second_price: float | None = None) -> dict:
+    """Runs `tether advise --json` and returns its document: ``rows`` sorted by cost per
+    100,000 inferences (each with meets_constraints and why_not), ``recommended`` (a row, or
+    None with ``reason``), ``runner_up``, ``savings`` and, with ``monthly_volume``, the
+    serverless comparison.
+
+    ``inputs``: a path (bench JSON or CSV), a list of paths, a bench document (a dict
+    with "rows"), or a list of row dicts (host, accelerator, price_per_hour, mean_ms,
+    p90_ms). ``svg``: where to write the chart (none by default)."""
+    args = ["advise", "--json"]
+    stdin = None
+    if isinstance(inputs, Mapping):
+        stdin = json.dumps(inputs)
+        args.append("-")
+    elif isinstance(inputs, (str, os.PathLike)):
+        args.append(os.fspath(inputs))
+    else:
+        items = list(inputs)
+        if items and all(isinstance(i, Mapping) for i in items):
+            stdin = json.dumps({"rows": items})
+            args.append("-")
+        elif items and all(isinstance(i, (str, os.PathLike)) for i in items):
+            args += [os.fspath(i) for i in items]
+        else:
+            raise InvalidArgumentError("advise: inputs must be a path, a list of paths, a bench document "
+                                       "or a list of row dicts")
+    opts = {"--max-p90-ms": max_p90_ms, "--max-mean-ms": max_mean_ms,
+            "--min-accelerator-memory": min_accelerator_memory, "--prices": prices, "--host": host,
+            "--monthly-volume": monthly_volume, "--serverless-ms": serverless_ms,
+            "--serverless-memory-mb": serverless_memory_mb, "--serverless-request-price": serverless_request_price,
+            "--serverless-gb-second-price": serverless_gb_second_price}
+    for flag, val in opts.items():
+        if val is not None:
+            args += [flag, os.fspath(val) if isinstance(val, os.PathLike) else str(val)]
+    args += ["--svg", os.fspath(svg)] if svg is not None else ["--no-svg"]
+    # Exit status 1 with a JSON document means "no row meets the constraints": an answer.
+    proc = _run(args, stdin=stdin, ok_codes=(0, 1))
+    return _json(proc, args)

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The full test run, as CI runs it on a fresh Debian machine:
+#   1. install dependencies (Debian packages),
+#   2. build and run every test (unit, conformance, integration, python) with CTest,
+#   3. rebuild with AddressSanitizer + UndefinedBehaviorSanitizer and run the unit and
+#      integration tests again,
+#   4. fuzz the model loader and the frame decoder for a bounded time.
+# The last line is "N passed, N failed, N skipped" over all steps.
+# Usage: scripts/check.sh [--quick]   (--quick: skip the sanitizer and fuzz steps)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+passed=0 failed=0 skipped=0
+log=$(mktemp -d)
+
+step() { printf '\n=== %s\n' "$*"; }
+
+# Adds the counts of a ctest log ("N% tests passed, F tests failed out of T", skips
+# listed as "Not Run"/"Skipped") to the totals.
+tally_ctest() {
+  local f=$1 line total fails skips
+  line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$f" | tail -1)
+  if [ -z "$line" ]; then failed=$((failed + 1)); return; fi
+  total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+  fails=$(sed -E 's/.*tests passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
+  skips=$(grep -cE '\*\*\*Skipped|Not Run' "$f" || true)
+  passed=$((passed + total - fails - skips)); failed=$((failed + fails)); skipped=$((skipped + skips))
+}
+
+step "dependencies"
+bash scripts/deps.sh || { echo "dependency installation failed"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+
+step "build (build/)"
+if cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$log/cmake.log" 2>&1 &&
+   cmake --build build -j "$jobs" >"$log/build.log" 2>&1; then
+  echo "built"
+else
+  cat "$log/cmake.log" "$log/build.log" | tail -40
+  echo "0 passed, 1 failed, 0 skipped"; exit 1
+fi
+
+step "tests (ctest)"
+(cd build && ctest --output-on-failure -j "$jobs") 2>&1 | tee "$log/ctest.log" | grep -vE '^\s*$' | tail -60
+tally_ctest "$log/ctest.log"
+
+if [ $quick = 0 ]; then
+  step "sanitizer build (build-asan/): unit and integration tests under ASan+UBSan"
+  if cmake -S . -B build-asan -DTETHER_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >"$log/cmake-asan.log" 2>&1 &&
+     cmake --build build-asan -j "$jobs" >"$log/build-asan.log" 2>&1; then
+    (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+       ctest --output-on-failure -j "$jobs" -L 'unit|integration') 2>&1 | tee "$log/ctest-asan.log" | tail -30
+    tally_ctest "$log/ctest-asan.log"
+  else
+    tail -40 "$log/build-asan.log"; failed=$((failed + 1))
+  fi
+
+  step "fuzzing (bounded)"
+  if [ -x tests/fuzz/run.sh ]; then
+    if bash tests/fuzz/run.sh "${TETHER_FUZZ_SECONDS:-60}" 2>&1 | tail -20; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1))
+    fi
+  else
+    echo "no fuzz targets"; skipped=$((skipped + 1))
+  fi
+fi
+
+rm -rf "$log"
+echo
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]

@@ -1,0 +1,209 @@
+"""tether.Session: results against numpy, every dtype through the binding, conversions,
+errors carrying the library's message, ownership of outputs, threads and closing."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+from conftest import MLP, identity_model, make_model, save
+
+import tether
+
+
+def test_mlp_matches_numpy(mlp, mlp_path):
+    x = np.random.default_rng(1).standard_normal((5, 16)).astype(np.float32)
+    with tether.Session(mlp_path, target="cpu", quiet=True) as s:
+        out = s.run({"x": x})
+    assert list(out) == ["y"]
+    assert out["y"].shape == (5, 4) and out["y"].dtype == np.float32
+    np.testing.assert_allclose(out["y"], mlp.reference(x), rtol=1e-5, atol=1e-5)
+
+
+def test_inputs_and_outputs_describe_the_model(mlp_path):
+    s = tether.Session(str(mlp_path), quiet=True)
+    (x,), (y,) = s.inputs, s.outputs
+    assert (x.name, x.type, x.dtype, x.shape) == ("x", "float32", np.dtype(np.float32), ("N", 16))
+    assert (y.name, y.type, y.shape) == ("y", "float32", ("N", 4))
+    st = s.stats
+    # weights: w1 16x32 + b1 32 + w2 32x4 float32
+    assert st["weight_bytes"] == 4 * (16 * 32 + 32 + 32 * 4)
+    assert st["parameters"] == 16 * 32 + 32 + 32 * 4
+    assert st["nodes"] == 4
+    assert st["where"].startswith("cpu")
+    s.close()
+
+
+def test_model_from_bytes(mlp):
+    m = mlp.model()
+    x = np.ones((2, 16), np.float32)
+    s = tether.Session(m.SerializeToString(), quiet=True)
+    np.testing.assert_allclose(s.run({"x": x})["y"], mlp.reference(x), rtol=1e-5, atol=1e-5)
+
+
+NUMERIC = [
+    (TensorProto.FLOAT, np.float32), (TensorProto.DOUBLE, np.float64), (TensorProto.FLOAT16, np.float16),
+    (TensorProto.INT8, np.int8), (TensorProto.UINT8, np.uint8), (TensorProto.INT16, np.int16),
+    (TensorProto.UINT16, np.uint16), (TensorProto.INT32, np.int32), (TensorProto.UINT32, np.uint32),
+    (TensorProto.INT64, np.int64), (TensorProto.UINT64, np.uint64), (TensorProto.BOOL, np.bool_),
+    (TensorProto.COMPLEX64, np.complex64), (TensorProto.COMPLEX128, np.complex128),
+]
+
+
+@pytest.mark.parametrize("onnx_type,np_type", NUMERIC, ids=lambda v: getattr(v, "__name__", str(v)))
+def test_every_numeric_dtype_round_trips(tmp_path, onnx_type, np_type):
+    path = save(identity_model(onnx_type), tmp_path / "id.onnx")
+    rng = np.random.default_rng(7)
+    if np.dtype(np_type).kind == "b":
+        x = rng.integers(0, 2, (4, 3)).astype(np_type)
+    elif np.dtype(np_type).kind == "c":
+        x = (rng.standard_normal((4, 3)) + 1j * rng.standard_normal((4, 3))).astype(np_type)
+    elif np.dtype(np_type).kind == "f":
+        x = rng.standard_normal((4, 3)).astype(np_type)
+    else:
+        info = np.iinfo(np_type)
+        x = rng.integers(info.min, info.max, (4, 3), dtype=np_type, endpoint=True)
+    s = tether.Session(path, quiet=True)
+    assert s.inputs[0].dtype == np.dtype(np_type)
+    y = s.run({"x": x})["y"]
+    assert y.dtype == np.dtype(np_type)
+    assert y.shape == x.shape
+    np.testing.assert_array_equal(y, x)
+
+
+def test_string_tensors_round_trip(tmp_path):
+    path = save(identity_model(TensorProto.STRING, (2, 2)), tmp_path / "s.onnx")
+    s = tether.Session(path, quiet=True)
+    x = np.array([["a", "héllo"], ["", "long " * 50]], dtype=object)
+    y = s.run({"x": x})["y"]
+    assert y.dtype == object and y.shape == (2, 2)
+    assert y.tolist() == x.tolist()
+    # bytes and numpy unicode arrays are accepted too
+    assert s.run({"x": np.array([["p", "q"], ["r", "s"]])})["y"].tolist() == [["p", "q"], ["r", "s"]]
+    assert s.run({"x": [[b"x", b"y"], [b"z", b"w"]]})["y"].tolist() == [["x", "y"], ["z", "w"]]
+
+
+def test_bfloat16_comes_back_as_exact_float32(tmp_path):
+    path = save(identity_model(TensorProto.BFLOAT16, (4,)), tmp_path / "bf.onnx")
+    s = tether.Session(path, quiet=True)
+    # exactly representable in bfloat16: returned unchanged
+    x = np.array([1.0, -2.5, 0.15625, 3.0e38], np.float32)
+    exact = (x.view(np.uint32) & 0xFFFF0000).view(np.float32)
+    y = s.run({"x": exact})["y"]
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y, exact)
+    # 1 + 2^-8 lies halfway between two bfloat16 values: ties round to even (1.0)
+    y = s.run({"x": np.array([1 + 2**-8, 1 + 3 * 2**-8, 0, 0], np.float32)})["y"]
+    np.testing.assert_array_equal(y, np.array([1.0, 1 + 2**-6, 0, 0], np.float32))
+
+
+def test_safe_conversions_and_refusals(mlp, mlp_path):
+    s = tether.Session(mlp_path, quiet=True)
+    x64 = np.random.default_rng(2).standard_normal((3, 16))  # float64 -> float32: same kind
+    np.testing.assert_allclose(s.run({"x": x64})["y"], mlp.reference(x64.astype(np.float32)), rtol=1e-5, atol=1e-5)
+    lst = [[0.5] * 16]
+    np.testing.assert_allclose(s.run({"x": lst})["y"], mlp.reference(np.array(lst, np.float32)), rtol=1e-5,
+                               atol=1e-5)
+    with pytest.raises(tether.InvalidArgumentError, match="input 'x' is float32; a complex128 array"):
+        s.run({"x": np.ones((1, 16), np.complex128)})
+
+
+def test_non_contiguous_and_big_endian_inputs(mlp, mlp_path):
+    s = tether.Session(mlp_path, quiet=True)
+    base = np.random.default_rng(3).standard_normal((16, 6)).astype(np.float32)
+    xt = base.T  # (6, 16), Fortran order
+    assert not xt.flags.c_contiguous
+    np.testing.assert_allclose(s.run({"x": xt})["y"], mlp.reference(np.ascontiguousarray(xt)), rtol=1e-5, atol=1e-5)
+    xbe = np.ascontiguousarray(xt).astype(">f4")
+    np.testing.assert_allclose(s.run({"x": xbe})["y"], mlp.reference(xt), rtol=1e-5, atol=1e-5)
+
+
+def test_empty_batch(mlp_path):
+    s = tether.Session(mlp_path, quiet=True)
+    y = s.run({"x": np.zeros((0, 16), np.float32)})["y"]
+    assert y.shape == (0, 4)
+
+
+def test_errors_carry_the_library_message(tmp_path, mlp_path):
+    with pytest.raises(tether.TetherError) as e:
+        tether.Session(tmp_path / "missing.onnx", quiet=True)
+    assert "missing.onnx" in str(e.value)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x0a\xff\xff\xff\xff\x0f garbage")
+    with pytest.raises(tether.InvalidModelError) as e:
+        tether.Session(bad, quiet=True)
+    assert e.value.status == 2 and e.value.status_name == "TETHER_ERR_INVALID_MODEL"
+    assert e.value.message
+
+    s = tether.Session(mlp_path, quiet=True)
+    with pytest.raises(tether.ShapeError, match="input 'x'.*16"):
+        s.run({"x": np.ones((2, 15), np.float32)})
+    with pytest.raises(tether.InvalidArgumentError, match="no input 'z'.*x"):
+        s.run({"z": np.ones((2, 16), np.float32)})
+    with pytest.raises(tether.TetherError, match="x"):
+        s.run({})  # a missing input is named
+    with pytest.raises(tether.InvalidArgumentError, match="no output 'nope'"):
+        s.run({"x": np.ones((1, 16), np.float32)}, output_names=["nope"])
+
+
+def test_unattached_accelerator_is_an_error_naming_it(mlp_path):
+    with pytest.raises(tether.TetherError, match="eia:7"):
+        tether.Session(mlp_path, target="eia:7", quiet=True)
+
+
+def test_outputs_are_owned_by_the_caller(mlp, mlp_path):
+    s = tether.Session(mlp_path, quiet=True)
+    x1 = np.ones((2, 16), np.float32)
+    y1 = s.run({"x": x1})["y"]
+    keep = y1.copy()
+    assert y1.flags.owndata and y1.flags.writeable
+    y2 = s.run({"x": -x1})["y"]  # a second run must not write into the first result
+    s.close()
+    del s
+    np.testing.assert_array_equal(y1, keep)  # still valid after the session is gone
+    y1[...] = 0  # and ours to change
+    np.testing.assert_allclose(y2, MLP().reference(-x1), rtol=1e-5, atol=1e-5)
+
+
+def test_runs_from_many_threads(mlp, mlp_path):
+    s = tether.Session(mlp_path, quiet=True)
+    errors, results = [], {}
+
+    def work(k):
+        try:
+            x = np.full((k + 1, 16), k / 10, np.float32)
+            for _ in range(20):
+                y = s.run({"x": x})["y"]
+            results[k] = (x, y)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for x, y in results.values():
+        np.testing.assert_allclose(y, mlp.reference(x), rtol=1e-5, atol=1e-5)
+
+
+def test_closed_session_refuses_to_run(mlp_path):
+    s = tether.Session(mlp_path, quiet=True)
+    s.close()
+    s.close()  # idempotent
+    with pytest.raises(tether.InvalidArgumentError, match="closed"):
+        s.run({"x": np.ones((1, 16), np.float32)})
+
+
+def test_two_inputs_by_name(tmp_path):
+    m = make_model([helper.make_node("Sub", ["a", "b"], ["d"])],
+                   [helper.make_tensor_value_info("a", TensorProto.FLOAT, [3]),
+                    helper.make_tensor_value_info("b", TensorProto.FLOAT, [3])],
+                   [helper.make_tensor_value_info("d", TensorProto.FLOAT, [3])])
+    s = tether.Session(save(m, tmp_path / "sub.onnx"), quiet=True)
+    a, b = np.array([5, 6, 7], np.float32), np.array([1, 2, 4], np.float32)
+    np.testing.assert_array_equal(s.run({"b": b, "a": a})["d"], a - b)  # order of the dict does not matter
