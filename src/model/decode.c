@@ -376,7 +376,8 @@ static tt_status decode_node(tt_decoder *d, const tt_pb *parent, const tt_pb_fie
         (counts[2] && !(n->out = tt_arena_alloc(d->a, counts[2] * sizeof *n->out))) ||
         (counts[5] && !(n->attrs = tt_arena_alloc(d->a, counts[5] * sizeof *n->attrs))))
         return NOMEM();
-    PB_LOOP(&r, &f)
+    tt_pb names = r;
+    PB_LOOP(&names, &f)
     {
         switch (f.num) {
         case 1: TT_TRY(get_str(d, &f, "node input", &n->in[n->n_in++])); break;
@@ -384,15 +385,18 @@ static tt_status decode_node(tt_decoder *d, const tt_pb *parent, const tt_pb_fie
         case 3: TT_TRY(get_str(d, &f, "node name", &n->name)); break;
         case 4: TT_TRY(get_str(d, &f, "op_type", &n->op_type)); break;
         case 7: TT_TRY(get_str(d, &f, "node domain", &n->domain)); break;
-        case 5: {
-            tt_status s = decode_attr(d, &r, &f, &n->attrs[n->n_attrs]);
-            if (s != TT_OK)
-                return tt_error_prefix(s, "node '%s': ", n->name);
-            n->n_attrs++;
-            break;
-        }
         default: break;
         }
+    }
+    /* attributes second, so that their errors can name the node wherever its name comes */
+    PB_LOOP(&r, &f)
+    {
+        if (f.num != 5)
+            continue;
+        tt_status s = decode_attr(d, &r, &f, &n->attrs[n->n_attrs]);
+        if (s != TT_OK)
+            return tt_error_prefix(s, "node '%s' (%s): ", n->name, n->op_type);
+        n->n_attrs++;
     }
     if (!*n->op_type)
         return tt_error(TETHER_ERR_INVALID_MODEL, "node '%s' at byte %zu has no op_type", n->name, nf->offset);

@@ -260,6 +260,34 @@ TEST(initializer_size_mismatches)
     expect_load_error(&m, TETHER_ERR_INVALID_MODEL, "an initializer at byte");
 }
 
+/* Numbers that only make sense as lies: dims past 2^63, attribute types past the enum,
+ * element counts past what the field holds. */
+TEST(absurd_numbers)
+{
+    float v = 0;
+    pbw t = ob_tensor("wild", TETHER_DTYPE_FLOAT, 1, (int64_t[]){INT64_MIN}, &v, sizeof v);
+    pbw m = relu_with_inits(1, &t);
+    expect_load_error(&m, TETHER_ERR_INVALID_MODEL, "tensor 'wild' has negative dimension -9223372036854775808");
+    pbw a = {0};
+    pbw_str(&a, 1, "odd");
+    pbw_int(&a, 20, 99);
+    pbw_int(&a, 3, 1);
+    pbw x = ob_input("x", TETHER_DTYPE_FLOAT, 1, (int64_t[]){3});
+    pbw y = ob_output("y", TETHER_DTYPE_FLOAT, 1, (int64_t[]){3});
+    pbw n = named_node("r", "Relu", 1, (const char *[]){"x"}, 1, (const char *[]){"y"}, 1, &a);
+    pbw g = ob_graph("g", 1, &n, 0, NULL, 1, &x, 1, &y);
+    m = ob_model(13, &g);
+    expect_load_error(&m, TETHER_ERR_INVALID_MODEL, "node 'r' (Relu): attribute 'odd' has unknown type -1");
+    /* a packed int64_data field that ends inside a varint */
+    t = (pbw){0};
+    pbw_int(&t, 1, 2);
+    pbw_int(&t, 2, TETHER_DTYPE_INT64);
+    pbw_str(&t, 8, "cut");
+    pbw_bytes(&t, 7, "\x01\x80", 2);
+    m = relu_with_inits(1, &t);
+    expect_load_error(&m, TETHER_ERR_INVALID_MODEL, "ends inside a varint");
+}
+
 TEST(bool_initializers_hold_only_zero_and_one)
 {
     uint8_t raw[4] = {0, 1, 2, 255};
