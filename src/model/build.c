@@ -9,14 +9,34 @@
 
 #define NOMEM() tt_error(TETHER_ERR_NO_MEMORY, "out of memory building the graph")
 #define TT_MAX_FUNCTION_DEPTH 16
+/* Function calls may nest, so a small model can describe an enormous expansion: cap the
+ * nodes expansion may make in the whole model. */
+#define TT_MAX_EXPANDED_NODES (1u << 20)
 
-static tt_status add_value(tt_graph *g, int cap, const char *name, tt_value_origin origin, int *id)
+/* Grows an arena array of n elements (capacity *cap) to hold one more, doubling. */
+static tt_status grow(tt_arena *a, void **arr, int n, int *cap, size_t elem)
+{
+    if (n < *cap)
+        return TT_OK;
+    if (*cap > INT32_MAX / 2)
+        return tt_error(TETHER_ERR_INVALID_MODEL, "a graph has more than %d values", INT32_MAX / 2);
+    int nc = *cap ? *cap * 2 : 8;
+    void *p = tt_arena_alloc(a, (size_t)nc * elem);
+    if (!p)
+        return NOMEM();
+    if (n)
+        memcpy(p, *arr, (size_t)n * elem);
+    *arr = p;
+    *cap = nc;
+    return TT_OK;
+}
+
+static tt_status add_value(tt_graph *g, const char *name, tt_value_origin origin, int *id)
 {
     if (tt_strmap_get(&g->names, name) >= 0)
         return tt_error(TETHER_ERR_INVALID_MODEL, "graph '%s': value '%s' is defined more than once", g->name, name);
-    if (g->n_values >= cap)
-        return tt_error(TETHER_ERR_INTERNAL, "value table overflow");
-    int i = g->n_values++;
+    TT_TRY(grow(&g->model->arena, (void **)&g->values, g->n_values, &g->values_cap, sizeof *g->values));
+    int i = g->n_values;
     tt_value_decl *v = &g->values[i];
     memset(v, 0, sizeof *v);
     v->name = name;
@@ -25,12 +45,12 @@ static tt_status add_value(tt_graph *g, int cap, const char *name, tt_value_orig
     v->outer = -1;
     v->type.rank = -1;
     TT_TRY(tt_strmap_put(&g->names, name, i));
+    g->n_values++;
     *id = i;
     return TT_OK;
 }
 
-/* Finds name in g, or in an enclosing graph, adding OUTER values along the way. The value
- * table of a graph grows here, so it is allocated with room (see build_graph). */
+/* Finds name in g, or in an enclosing graph, adding OUTER values along the way. */
 static tt_status lookup(tt_graph *g, const char *name, int *id)
 {
     int i = tt_strmap_get(&g->names, name);
@@ -38,28 +58,15 @@ static tt_status lookup(tt_graph *g, const char *name, int *id)
         *id = i;
         return TT_OK;
     }
-    if (!g->parent) {
-        *id = -1;
+    *id = -1;
+    if (!g->parent)
         return TT_OK;
-    }
     int pid;
     TT_TRY(lookup(g->parent, name, &pid));
-    if (pid < 0) {
-        *id = -1;
+    if (pid < 0)
         return TT_OK;
-    }
-    /* values grow: callers reserved room for every name a subgraph can reference */
-    tt_value_decl *nv = tt_arena_alloc(&g->model->arena, (size_t)(g->n_values + 1) * sizeof *nv);
-    int *no = tt_arena_alloc(&g->model->arena, (size_t)(g->n_outer + 1) * sizeof *no);
-    if (!nv || !no)
-        return NOMEM();
-    memcpy(nv, g->values, (size_t)g->n_values * sizeof *nv);
-    if (g->n_outer)
-        memcpy(no, g->outer, (size_t)g->n_outer * sizeof *no);
-    g->values = nv;
-    g->outer = no;
-    int cap = g->n_values + 1;
-    TT_TRY(add_value(g, cap, g->parent->values[pid].name, TT_VALUE_OUTER, &i));
+    TT_TRY(grow(&g->model->arena, (void **)&g->outer, g->n_outer, &g->outer_cap, sizeof *g->outer));
+    TT_TRY(add_value(g, g->parent->values[pid].name, TT_VALUE_OUTER, &i));
     g->values[i].outer = pid;
     g->values[i].type = g->parent->values[pid].type;
     g->outer[g->n_outer++] = i;
@@ -67,15 +74,27 @@ static tt_status lookup(tt_graph *g, const char *name, int *id)
     return TT_OK;
 }
 
-static const tt_function *find_function(const tt_model *m, const tt_raw_node *n)
+/* ---- model-local functions ------------------------------------------------------------ */
+
+typedef struct expander {
+    tt_model *m;
+    tt_strmap by_name; /* function name -> index of the first function of that name */
+    int *next_same;    /* the next function of the same name (another domain), or -1 */
+    tt_raw_node *out;
+    int n_out, cap;
+} expander;
+
+static const tt_function *find_function(const expander *x, const tt_raw_node *n)
 {
-    for (int i = 0; i < m->n_functions; i++)
-        if (strcmp(m->functions[i].name, n->op_type) == 0 && strcmp(m->functions[i].domain, n->domain) == 0)
-            return &m->functions[i];
+    for (int i = tt_strmap_get(&x->by_name, n->op_type); i >= 0; i = x->next_same[i])
+        if (strcmp(x->m->functions[i].domain, n->domain) == 0)
+            return &x->m->functions[i];
     return NULL;
 }
 
-static const char *fn_rename(tt_model *m, const tt_function *fn, const char **formal, int nformal,
+/* A name inside call number `call` of fn: formal inputs and outputs become the caller's
+ * names, every other name gets a prefix unique to the call. NULL when out of memory. */
+static const char *fn_rename(tt_model *m, const tt_function *fn, uint64_t call, const char **formal, int nformal,
                              const char **actual, int nactual, const char *name)
 {
     if (!*name)
@@ -83,41 +102,46 @@ static const char *fn_rename(tt_model *m, const tt_function *fn, const char **fo
     for (int i = 0; i < nformal; i++)
         if (strcmp(formal[i], name) == 0)
             return i < nactual ? actual[i] : "";
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s__%" PRIu64 "__%s", fn->name, m->next_anon, name);
-    return tt_arena_strdup(&m->arena, buf);
+    int len = snprintf(NULL, 0, "%s__%" PRIu64 "__%s", fn->name, call, name);
+    char *buf = len >= 0 ? tt_arena_alloc(&m->arena, (size_t)len + 1) : NULL;
+    if (buf)
+        snprintf(buf, (size_t)len + 1, "%s__%" PRIu64 "__%s", fn->name, call, name);
+    return buf;
 }
 
-/* Appends the expansion of node n (a call of a model-local function) to out[]. */
-static tt_status expand_call(tt_model *m, const tt_raw_node *n, const tt_function *fn, int depth, tt_raw_node **out,
-                             int *n_out, int *cap);
+static tt_status expand_call(expander *x, const tt_raw_node *n, const tt_function *fn, int depth);
 
-static tt_status push_node(tt_model *m, const tt_raw_node *n, int depth, tt_raw_node **out, int *n_out, int *cap)
+/* Appends n to the expansion, or its function's body when it calls one. */
+static tt_status push_node(expander *x, const tt_raw_node *n, int depth)
 {
-    const tt_function *fn = find_function(m, n);
+    const tt_function *fn = find_function(x, n);
     if (fn)
-        return expand_call(m, n, fn, depth, out, n_out, cap);
-    if (*n_out == *cap) {
-        int nc = *cap ? *cap * 2 : 16;
-        tt_raw_node *nn = tt_arena_alloc(&m->arena, (size_t)nc * sizeof *nn);
+        return expand_call(x, n, fn, depth);
+    if (++x->m->n_expanded > TT_MAX_EXPANDED_NODES)
+        return tt_error(TETHER_ERR_INVALID_MODEL,
+                        "the model's functions expand to more than %u nodes (node '%s' of type %s at depth %d)",
+                        TT_MAX_EXPANDED_NODES, n->name, n->op_type, depth);
+    if (x->n_out == x->cap) {
+        int nc = x->cap ? x->cap * 2 : 16;
+        tt_raw_node *nn = tt_arena_alloc(&x->m->arena, (size_t)nc * sizeof *nn);
         if (!nn)
             return NOMEM();
-        if (*n_out)
-            memcpy(nn, *out, (size_t)*n_out * sizeof *nn);
-        *out = nn;
-        *cap = nc;
+        if (x->n_out)
+            memcpy(nn, x->out, (size_t)x->n_out * sizeof *nn);
+        x->out = nn;
+        x->cap = nc;
     }
-    (*out)[(*n_out)++] = *n;
+    x->out[x->n_out++] = *n;
     return TT_OK;
 }
 
-static tt_status expand_call(tt_model *m, const tt_raw_node *n, const tt_function *fn, int depth, tt_raw_node **out,
-                             int *n_out, int *cap)
+static tt_status expand_call(expander *x, const tt_raw_node *n, const tt_function *fn, int depth)
 {
+    tt_model *m = x->m;
     if (depth >= TT_MAX_FUNCTION_DEPTH)
         return tt_error(TETHER_ERR_INVALID_MODEL, "function '%s' calls itself (or nests deeper than %d)", fn->name,
                         TT_MAX_FUNCTION_DEPTH);
-    m->next_anon++;
+    uint64_t call = m->next_anon++; /* fixed for the whole body: nested calls take their own */
     for (int k = 0; k < fn->n_nodes; k++) {
         const tt_raw_node *b = &fn->nodes[k];
         tt_raw_node c = *b;
@@ -127,9 +151,11 @@ static tt_status expand_call(tt_model *m, const tt_raw_node *n, const tt_functio
         if (!c.in || !c.out || !c.attrs)
             return NOMEM();
         for (int i = 0; i < b->n_in; i++)
-            c.in[i] = fn_rename(m, fn, fn->inputs, fn->n_inputs, n->in, n->n_in, b->in[i]);
+            if (!(c.in[i] = fn_rename(m, fn, call, fn->inputs, fn->n_inputs, n->in, n->n_in, b->in[i])))
+                return NOMEM();
         for (int i = 0; i < b->n_out; i++)
-            c.out[i] = fn_rename(m, fn, fn->outputs, fn->n_outputs, n->out, n->n_out, b->out[i]);
+            if (!(c.out[i] = fn_rename(m, fn, call, fn->outputs, fn->n_outputs, n->out, n->n_out, b->out[i])))
+                return NOMEM();
         c.n_attrs = 0;
         for (int i = 0; i < b->n_attrs; i++) {
             const tt_attr *a = &b->attrs[i];
@@ -137,15 +163,18 @@ static tt_status expand_call(tt_model *m, const tt_raw_node *n, const tt_functio
                 c.attrs[c.n_attrs++] = *a;
                 continue;
             }
-            for (int j = 0; j < n->n_attrs; j++)
+            /* the caller's attribute of that name (its first, should it repeat); unset: none */
+            for (int j = 0; j < n->n_attrs; j++) {
                 if (strcmp(n->attrs[j].name, a->ref_attr_name) == 0) {
                     c.attrs[c.n_attrs] = n->attrs[j];
                     c.attrs[c.n_attrs++].name = a->name;
+                    break;
+                }
                 }
         }
         if (!c.name || !*c.name)
             c.name = n->name;
-        TT_TRY(push_node(m, &c, depth + 1, out, n_out, cap));
+        TT_TRY(push_node(x, &c, depth + 1));
     }
     return TT_OK;
 }
@@ -154,12 +183,23 @@ static tt_status expand_functions(tt_model *m, tt_raw_graph *raw)
 {
     if (!m->n_functions)
         return TT_OK;
-    tt_raw_node *out = NULL;
-    int n = 0, cap = 0;
-    for (int i = 0; i < raw->n_nodes; i++)
-        TT_TRY(push_node(m, &raw->nodes[i], 0, &out, &n, &cap));
-    raw->nodes = out;
-    raw->n_nodes = n;
+    expander x = {.m = m};
+    x.next_same = tt_arena_alloc(&m->arena, (size_t)m->n_functions * sizeof *x.next_same);
+    if (!x.next_same)
+        return NOMEM();
+    tt_status s = tt_strmap_init(&x.by_name, (size_t)m->n_functions);
+    /* walking backwards leaves the first function declared under a name first in its chain */
+    for (int i = m->n_functions - 1; i >= 0 && s == TT_OK; i--) {
+        x.next_same[i] = tt_strmap_get(&x.by_name, m->functions[i].name);
+        s = tt_strmap_put(&x.by_name, m->functions[i].name, i);
+    }
+    for (int i = 0; i < raw->n_nodes && s == TT_OK; i++)
+        s = push_node(&x, &raw->nodes[i], 0);
+    tt_strmap_free(&x.by_name);
+    if (s != TT_OK)
+        return s;
+    raw->nodes = x.out;
+    raw->n_nodes = x.n_out;
     return TT_OK;
 }
 
@@ -254,6 +294,7 @@ tt_status tt_build_graph(tt_model *m, tt_raw_graph *raw, tt_graph *parent, tt_gr
     if (cap > INT32_MAX / 4)
         return tt_error(TETHER_ERR_INVALID_MODEL, "graph '%s' has too many values", g->name);
     g->values = tt_arena_alloc(a, (cap + 1) * sizeof *g->values);
+    g->values_cap = (int)cap + 1;
     g->nodes = tt_arena_alloc(a, ((size_t)raw->n_nodes + 1) * sizeof *g->nodes);
     g->inputs = tt_arena_alloc(a, ((size_t)raw->n_inputs + 1) * sizeof *g->inputs);
     g->outputs = tt_arena_alloc(a, ((size_t)raw->n_outputs + 1) * sizeof *g->outputs);
@@ -265,7 +306,7 @@ tt_status tt_build_graph(tt_model *m, tt_raw_graph *raw, tt_graph *parent, tt_gr
 
     int id;
     for (int i = 0; i < raw->n_inits && s == TT_OK; i++) {
-        s = add_value(g, (int)cap, raw->init_names[i], TT_VALUE_CONST, &id);
+        s = add_value(g, raw->init_names[i], TT_VALUE_CONST, &id);
         if (s == TT_OK) {
             tt_tensor *t = raw->inits[i];
             g->values[id].init = t;
@@ -282,7 +323,7 @@ tt_status tt_build_graph(tt_model *m, tt_raw_graph *raw, tt_graph *parent, tt_gr
             s = tt_error(TETHER_ERR_INVALID_MODEL, "graph '%s': input %d has no name", g->name, i);
             break;
         }
-        s = add_value(g, (int)cap, vi->name, TT_VALUE_INPUT, &id);
+        s = add_value(g, vi->name, TT_VALUE_INPUT, &id);
         if (s == TT_OK) {
             /* subgraph inputs may leave their type to the op that runs them */
             if (!vi->has_type && !parent)
@@ -297,7 +338,7 @@ tt_status tt_build_graph(tt_model *m, tt_raw_graph *raw, tt_graph *parent, tt_gr
         for (int k = 0; k < rn->n_out && s == TT_OK; k++) {
             if (!*rn->out[k])
                 continue;
-            s = add_value(g, (int)cap, rn->out[k], TT_VALUE_NODE, &id);
+            s = add_value(g, rn->out[k], TT_VALUE_NODE, &id);
             if (s == TT_OK)
                 g->values[id].producer = i;
             else
@@ -337,28 +378,51 @@ tt_status tt_build_graph(tt_model *m, tt_raw_graph *raw, tt_graph *parent, tt_gr
     return TT_OK;
 }
 
-static tt_status add_implicit(tt_graph *g, tt_node *nd, int v)
+/* The values of g that nd's subgraphs read become nd's implicit inputs, each once, in
+ * order of first use. */
+static tt_status collect_implicit(tt_graph *g, tt_node *nd)
 {
-    for (int i = 0; i < nd->n_implicit; i++)
-        if (nd->implicit[i] == v)
+    size_t total = 0;
+    for (int i = 0; i < nd->n_attrs; i++) {
+        const tt_attr *at = &nd->attrs[i];
+        if (at->type == TT_ATTR_GRAPH)
+            total += (size_t)at->g->n_outer;
+        for (size_t j = 0; at->type == TT_ATTR_GRAPHS && j < at->n; j++)
+            total += (size_t)at->graphs[j]->n_outer;
+    }
+    if (!total)
             return TT_OK;
-    int *ni = tt_arena_alloc(&g->model->arena, (size_t)(nd->n_implicit + 1) * sizeof *ni);
-    if (!ni)
+    nd->implicit = tt_arena_alloc(&g->model->arena, total * sizeof *nd->implicit);
+    bool *seen = tt_calloc((size_t)g->n_values, sizeof *seen);
+    if (!nd->implicit || !seen) {
+        tt_free(seen);
         return NOMEM();
-    if (nd->n_implicit)
-        memcpy(ni, nd->implicit, (size_t)nd->n_implicit * sizeof *ni);
-    ni[nd->n_implicit++] = v;
-    nd->implicit = ni;
+    }
+    for (int i = 0; i < nd->n_attrs; i++) {
+        const tt_attr *at = &nd->attrs[i];
+        size_t ng = at->type == TT_ATTR_GRAPH ? 1 : at->type == TT_ATTR_GRAPHS ? at->n : 0;
+        for (size_t j = 0; j < ng; j++) {
+            const tt_graph *sg = at->type == TT_ATTR_GRAPH ? at->g : at->graphs[j];
+            for (int k = 0; k < sg->n_outer; k++) {
+                int v = sg->values[sg->outer[k]].outer;
+                if (seen[v])
+                    continue;
+                seen[v] = true;
+                nd->implicit[nd->n_implicit++] = v;
     g->values[v].n_consumers++;
+            }
+        }
+    }
+    tt_free(seen);
     return TT_OK;
 }
 
-static tt_status build_subgraph(tt_graph *g, tt_node *nd, tt_raw_graph *rg, tt_graph **out)
+static bool has_subgraphs(const tt_raw_node *rn)
 {
-    TT_TRY(tt_build_graph(g->model, rg, g, out));
-    for (int i = 0; i < (*out)->n_outer; i++)
-        TT_TRY(add_implicit(g, nd, (*out)->values[(*out)->outer[i]].outer));
-    return TT_OK;
+    for (int i = 0; i < rn->n_attrs; i++)
+        if (rn->attrs[i].type == TT_ATTR_GRAPH || rn->attrs[i].type == TT_ATTR_GRAPHS)
+            return true;
+    return false;
 }
 
 static tt_status build_node(tt_graph *g, const tt_raw_node *rn, tt_node *nd)
@@ -369,6 +433,7 @@ static tt_status build_node(tt_graph *g, const tt_raw_node *rn, tt_node *nd)
     nd->op_type = rn->op_type;
     nd->domain = rn->domain;
     nd->opset = (int)tt_model_opset(g->model, rn->domain);
+    TT_TRY(tt_check_arity(rn, nd->opset));
     nd->n_inputs = rn->n_in;
     nd->n_outputs = rn->n_out;
     nd->inputs = tt_arena_alloc(a, ((size_t)rn->n_in + 1) * sizeof *nd->inputs);
@@ -377,6 +442,14 @@ static tt_status build_node(tt_graph *g, const tt_raw_node *rn, tt_node *nd)
         return NOMEM();
     nd->n_attrs = rn->n_attrs;
     nd->attrs = rn->attrs;
+    if (has_subgraphs(rn)) {
+        /* a raw graph can be built more than once (a function body called twice): each
+         * build gets its own attributes to hang its subgraphs on */
+        nd->attrs = tt_arena_alloc(a, ((size_t)rn->n_attrs + 1) * sizeof *nd->attrs);
+        if (!nd->attrs)
+            return NOMEM();
+        memcpy(nd->attrs, rn->attrs, (size_t)rn->n_attrs * sizeof *nd->attrs);
+    }
     for (int k = 0; k < rn->n_in; k++) {
         if (!*rn->in[k]) {
             nd->inputs[k] = -1;
@@ -394,16 +467,16 @@ static tt_status build_node(tt_graph *g, const tt_raw_node *rn, tt_node *nd)
         tt_attr *at = &nd->attrs[i];
         tt_status s = TT_OK;
         if (at->type == TT_ATTR_GRAPH) {
-            s = build_subgraph(g, nd, at->rg, &at->g);
+            s = tt_build_graph(g->model, at->rg, g, &at->g);
         } else if (at->type == TT_ATTR_GRAPHS) {
             at->graphs = tt_arena_alloc(a, (at->n + 1) * sizeof *at->graphs);
             if (!at->graphs)
                 return NOMEM();
             for (size_t j = 0; j < at->n && s == TT_OK; j++)
-                s = build_subgraph(g, nd, at->rgs[j], &at->graphs[j]);
+                s = tt_build_graph(g->model, at->rgs[j], g, &at->graphs[j]);
         }
         if (s != TT_OK)
             return tt_error_prefix(s, "node '%s' (%s), attribute '%s': ", rn->name, rn->op_type, at->name);
     }
-    return TT_OK;
+    return collect_implicit(g, nd);
 }

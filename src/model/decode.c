@@ -256,7 +256,7 @@ static tt_status decode_attr(tt_decoder *d, const tt_pb *parent, const tt_pb_fie
         case 21: TT_TRY(get_str(d, &f, "ref_attr_name", &a->ref_attr_name)); break;
         case 20:
             TT_TRY(want_wire(&f, TT_PB_VARINT, "attribute type"));
-            declared = (int)f.u;
+            declared = f.u > TT_ATTR_TYPE_PROTOS ? -1 : (int)f.u;
             break;
         case 2: {
             TT_TRY(want_wire(&f, TT_PB_I32, "attribute f"));
@@ -353,7 +353,7 @@ static tt_status decode_attr(tt_decoder *d, const tt_pb *parent, const tt_pb_fie
         break;
     default: break;
     }
-    if (a->type > TT_ATTR_TYPE_PROTOS)
+    if ((int)a->type < 0 || a->type > TT_ATTR_TYPE_PROTOS)
         return tt_error(TETHER_ERR_INVALID_MODEL, "attribute '%s' has unknown type %d", a->name, (int)a->type);
     return TT_OK;
 }
@@ -369,11 +369,15 @@ static tt_status decode_node(tt_decoder *d, const tt_pb *parent, const tt_pb_fie
     memset(n, 0, sizeof *n);
     n->name = n->domain = "";
     n->op_type = "";
+    if (counts[1] > INT32_MAX / 2 || counts[2] > INT32_MAX / 2 || counts[5] > INT32_MAX / 2)
+        return tt_error(TETHER_ERR_INVALID_MODEL, "node at byte %zu has too many inputs, outputs or attributes",
+                        nf->offset);
     if ((counts[1] && !(n->in = tt_arena_alloc(d->a, counts[1] * sizeof *n->in))) ||
         (counts[2] && !(n->out = tt_arena_alloc(d->a, counts[2] * sizeof *n->out))) ||
         (counts[5] && !(n->attrs = tt_arena_alloc(d->a, counts[5] * sizeof *n->attrs))))
         return NOMEM();
-    PB_LOOP(&r, &f)
+    tt_pb names = r;
+    PB_LOOP(&names, &f)
     {
         switch (f.num) {
         case 1: TT_TRY(get_str(d, &f, "node input", &n->in[n->n_in++])); break;
@@ -381,15 +385,18 @@ static tt_status decode_node(tt_decoder *d, const tt_pb *parent, const tt_pb_fie
         case 3: TT_TRY(get_str(d, &f, "node name", &n->name)); break;
         case 4: TT_TRY(get_str(d, &f, "op_type", &n->op_type)); break;
         case 7: TT_TRY(get_str(d, &f, "node domain", &n->domain)); break;
-        case 5: {
-            tt_status s = decode_attr(d, &r, &f, &n->attrs[n->n_attrs]);
-            if (s != TT_OK)
-                return tt_error_prefix(s, "node '%s': ", n->name);
-            n->n_attrs++;
-            break;
-        }
         default: break;
         }
+    }
+    /* attributes second, so that their errors can name the node wherever its name comes */
+    PB_LOOP(&r, &f)
+    {
+        if (f.num != 5)
+            continue;
+        tt_status s = decode_attr(d, &r, &f, &n->attrs[n->n_attrs]);
+        if (s != TT_OK)
+            return tt_error_prefix(s, "node '%s' (%s): ", n->name, n->op_type);
+        n->n_attrs++;
     }
     if (!*n->op_type)
         return tt_error(TETHER_ERR_INVALID_MODEL, "node '%s' at byte %zu has no op_type", n->name, nf->offset);
@@ -411,6 +418,9 @@ tt_status tt_decode_graph(tt_decoder *d, const tt_pb *parent, const tt_pb_field 
         return NOMEM();
     g->name = "";
     size_t ninit = c[5] + c[15];
+    if (c[1] > INT32_MAX / 2 || ninit > INT32_MAX / 2 || c[11] > INT32_MAX / 2 || c[12] > INT32_MAX / 2 ||
+        c[13] > INT32_MAX / 2)
+        return tt_error(TETHER_ERR_INVALID_MODEL, "graph at byte %zu is too large", gf->offset);
     if ((c[1] && !(g->nodes = tt_arena_alloc(d->a, c[1] * sizeof *g->nodes))) ||
         (ninit && !(g->inits = tt_arena_alloc(d->a, ninit * sizeof *g->inits))) ||
         (ninit && !(g->init_names = tt_arena_alloc(d->a, ninit * sizeof *g->init_names))) ||
@@ -418,8 +428,6 @@ tt_status tt_decode_graph(tt_decoder *d, const tt_pb *parent, const tt_pb_field 
         (c[12] && !(g->outputs = tt_arena_alloc(d->a, c[12] * sizeof *g->outputs))) ||
         (c[13] && !(g->vis = tt_arena_alloc(d->a, c[13] * sizeof *g->vis))))
         return NOMEM();
-    if (c[1] > INT32_MAX / 2 || ninit > INT32_MAX / 2 || c[13] > INT32_MAX / 2)
-        return tt_error(TETHER_ERR_INVALID_MODEL, "graph at byte %zu is too large", gf->offset);
     PB_LOOP(&r, &f)
     {
         switch (f.num) {
@@ -487,6 +495,9 @@ static tt_status decode_function(tt_decoder *d, const tt_pb *parent, const tt_pb
     TT_TRY(count_fields(&r, c));
     memset(fn, 0, sizeof *fn);
     fn->name = fn->domain = "";
+    for (int i = 4; i <= 9; i++)
+        if (c[i] > INT32_MAX / 2)
+            return tt_error(TETHER_ERR_INVALID_MODEL, "function at byte %zu is too large", ff->offset);
     if ((c[4] && !(fn->inputs = tt_arena_alloc(d->a, c[4] * sizeof *fn->inputs))) ||
         (c[5] && !(fn->outputs = tt_arena_alloc(d->a, c[5] * sizeof *fn->outputs))) ||
         (c[6] && !(fn->attrs = tt_arena_alloc(d->a, c[6] * sizeof *fn->attrs))) ||
@@ -517,6 +528,8 @@ tt_status tt_decode_model(tt_decoder *d, const void *data, size_t n, tt_raw_grap
     tt_pb_init(&r, data, n);
     size_t c[32];
     TT_TRY(count_fields(&r, c));
+    if (c[8] > INT32_MAX / 2)
+        return tt_error(TETHER_ERR_INVALID_MODEL, "the model imports too many opsets");
     if (c[8] && !(m->opsets = tt_arena_alloc(d->a, c[8] * sizeof *m->opsets)))
         return NOMEM();
     size_t nfn = 0;
@@ -527,6 +540,8 @@ tt_status tt_decode_model(tt_decoder *d, const void *data, size_t n, tt_raw_grap
             nfn += f.num == 25;
         }
     }
+    if (nfn > INT32_MAX / 2)
+        return tt_error(TETHER_ERR_INVALID_MODEL, "the model has too many functions");
     if (nfn && !(m->functions = tt_arena_alloc(d->a, nfn * sizeof *m->functions)))
         return NOMEM();
     m->producer_name = m->producer_version = m->domain = m->doc = "";

@@ -107,13 +107,13 @@ typedef struct tt_graph {
     const char *name;
     struct tt_graph *parent;
     struct tt_model *model;
-    int n_values;
+    int n_values, values_cap; /* values grows while subgraphs are built (OUTER values) */
     tt_value_decl *values;
     int n_nodes;
     tt_node *nodes;        /* in topological order after tt_graph_resolve */
     int n_inputs, n_outputs;
     int *inputs, *outputs; /* value ids; inputs exclude initializers */
-    int n_outer;
+    int n_outer, outer_cap;
     int *outer;            /* value ids (origin OUTER) this graph or its subgraphs read */
     tt_strmap names;       /* name → value id, while decoding */
 } tt_graph;
@@ -148,6 +148,7 @@ typedef struct tt_model {
     uint8_t hash[TT_SHA256_LEN]; /* of the model bytes */
     uint64_t weight_bytes;  /* bytes of initializer data held */
     uint64_t next_anon;     /* counter for generated value names */
+    uint64_t n_expanded;    /* nodes made by expanding functions, over all graphs (bounded) */
 } tt_model;
 
 /* The opset version the model imports for domain ("" and "ai.onnx" are the same); 0 if none. */

@@ -174,7 +174,8 @@ static tt_status tt_pb_fixed(const tt_pb_field *f, int wire, void *out, size_t c
     TT_TRY(tt_pb_count(f, wire, &count));
     if (count > cap - *n)
         return tt_error(TETHER_ERR_INVALID_MODEL, "too many elements in field %u at byte %zu", f->num, f->offset);
-    memcpy((uint8_t *)out + *n * sz, f->data, count * sz);
+    if (count) /* an empty packed field may come with no array at all */
+        memcpy((uint8_t *)out + *n * sz, f->data, count * sz);
     *n += count;
     return TT_OK;
 }

@@ -50,6 +50,10 @@ tt_status tt_decode_tensor(tt_decoder *d, const tt_pb *parent, const tt_pb_field
 tt_status tt_decode_sparse_tensor(tt_decoder *d, const tt_pb *parent, const tt_pb_field *f, tt_arena *a,
                                   tt_tensor *t, const char **name);
 
+/* Checks a default-domain node's input and output counts, and that no required one is left
+ * empty, against the ONNX schema of the op at opset (model/arity.c). */
+tt_status tt_check_arity(const tt_raw_node *n, int64_t opset);
+
 /* Raw graph → IR graph, resolving names against enclosing graphs. */
 tt_status tt_build_graph(tt_model *m, tt_raw_graph *raw, tt_graph *parent, tt_graph **out);
 

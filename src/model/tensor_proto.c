@@ -155,6 +155,8 @@ static bool safe_location(const char *loc, size_t n)
     return true;
 }
 
+#define TT_MAX_LOCATION 1024 /* bytes of an external data path relative to the model */
+
 static tt_status read_external(tt_decoder *d, const tensor_fields *tf, const char *tname, void *dst, size_t bytes)
 {
     if (!d || !d->dir)
@@ -165,6 +167,9 @@ static tt_status read_external(tt_decoder *d, const tensor_fields *tf, const cha
     if (!tf->location || !safe_location(tf->location, tf->location_len))
         return tt_error(TETHER_ERR_INVALID_MODEL,
                         "tensor '%s': external data location is missing or leaves the model's folder", tname);
+    if (tf->location_len > TT_MAX_LOCATION)
+        return tt_error(TETHER_ERR_INVALID_MODEL, "tensor '%s': external data location is longer than %d bytes", tname,
+                        TT_MAX_LOCATION);
     char path[4096];
     int pn = snprintf(path, sizeof path, "%s/%.*s", d->dir, (int)tf->location_len, tf->location);
     if (pn < 0 || (size_t)pn >= sizeof path)
@@ -201,36 +206,54 @@ static tt_status read_external(tt_decoder *d, const tensor_fields *tf, const cha
     return s;
 }
 
-/* Checks (before allocating) that the data the tensor claims is really there. */
-static tt_status check_sizes(tt_decoder *d, const tensor_fields *tf, const char *tname, int64_t numel, size_t bytes)
+/* Checks (before allocating, and before any size limit) that the data the tensor claims is
+ * really there. numel and bytes are exact unless `overflow`: the shape's size does not fit
+ * 64 bits, which no data present can match. */
+static tt_status check_sizes(tt_decoder *d, const tensor_fields *tf, const char *tname, uint64_t numel, uint64_t bytes,
+                             bool overflow)
 {
     tt_dtype dt = (tt_dtype)tf->dtype;
-    if (tf->external)
-        return read_external(d, tf, tname, NULL, bytes);
+    char shape[160];
+    tt_dims_str(tf->n_dims, tf->dims, shape, sizeof shape);
+    if (tf->external) {
+        /* string elements are pointers: file bytes must never become them */
+        if (dt == TETHER_DTYPE_STRING)
+            return tt_error(TETHER_ERR_INVALID_MODEL, "string tensor '%s' cannot keep its data externally", tname);
+        if (overflow)
+            return tt_error(TETHER_ERR_INVALID_MODEL, "tensor '%s': shape %s is too large for any external file", tname,
+                            shape);
+        return read_external(d, tf, tname, NULL, (size_t)bytes);
+    }
     if (tf->has_raw) {
         if (dt == TETHER_DTYPE_STRING)
             return tt_error(TETHER_ERR_INVALID_MODEL, "string tensor '%s' uses raw_data", tname);
+        if (overflow)
+            return tt_error(TETHER_ERR_INVALID_MODEL,
+                            "tensor '%s' (%s) has %zu bytes of raw_data but its shape %s needs more than 2^64", tname,
+                            tt_dtype_name(dt), tf->raw_len, shape);
         if (tf->raw_len != bytes)
             return tt_error(TETHER_ERR_INVALID_MODEL,
-                            "tensor '%s' (%s) has %zu bytes of raw_data but its shape needs %zu", tname,
-                            tt_dtype_name(dt), tf->raw_len, bytes);
+                            "tensor '%s' (%s) has %zu bytes of raw_data but its shape %s needs %" PRIu64, tname,
+                            tt_dtype_name(dt), tf->raw_len, shape, bytes);
         return TT_OK;
     }
-    size_t have, want = (size_t)numel;
+    size_t have;
+    uint64_t want = numel;
     switch (dt) {
     case TETHER_DTYPE_FLOAT: have = tf->n_float; break;
-    case TETHER_DTYPE_COMPLEX64: have = tf->n_float, want *= 2; break;
+    case TETHER_DTYPE_COMPLEX64: have = tf->n_float, overflow |= !tt_mul_ok(numel, 2, &want); break;
     case TETHER_DTYPE_DOUBLE: have = tf->n_double; break;
-    case TETHER_DTYPE_COMPLEX128: have = tf->n_double, want *= 2; break;
+    case TETHER_DTYPE_COMPLEX128: have = tf->n_double, overflow |= !tt_mul_ok(numel, 2, &want); break;
     case TETHER_DTYPE_INT64: have = tf->n_int64; break;
     case TETHER_DTYPE_UINT32:
     case TETHER_DTYPE_UINT64: have = tf->n_uint64; break;
     case TETHER_DTYPE_STRING: have = tf->n_string; break;
     default: have = tf->n_int32; break;
     }
-    if (have != want)
-        return tt_error(TETHER_ERR_INVALID_MODEL, "tensor '%s' (%s%s) holds %zu elements but its shape needs %zu",
-                        tname, tt_dtype_name(dt), tt_dims_str(tf->n_dims, tf->dims, (char[160]){0}, 160), have, want);
+    if (overflow || have != want)
+        return tt_error(TETHER_ERR_INVALID_MODEL,
+                        "tensor '%s' (%s%s) holds %zu elements but its shape needs %s%" PRIu64, tname,
+                        tt_dtype_name(dt), shape, have, overflow ? "more than " : "", overflow ? UINT64_MAX : want);
     return TT_OK;
 }
 
@@ -313,15 +336,21 @@ static tt_status decode_tensor_msg(tt_decoder *d, const tt_pb *msg, size_t offse
     if (!tt_dtype_valid(tf.dtype))
         return tt_error(TETHER_ERR_INVALID_MODEL, "tensor '%s' at byte %zu has invalid data type %d", tname, offset,
                         tf.dtype);
-    for (int i = 0; i < tf.n_dims; i++)
+    uint64_t n = 1, nbytes = 0;
+    bool overflow = false;
+    for (int i = 0; i < tf.n_dims; i++) {
         if (tf.dims[i] < 0)
             return tt_error(TETHER_ERR_INVALID_MODEL, "tensor '%s' has negative dimension %" PRId64, tname, tf.dims[i]);
+        overflow |= !tt_mul_ok(n, (uint64_t)tf.dims[i], &n);
+    }
+    overflow |= !tt_mul_ok(n, tt_dtype_size((tt_dtype)tf.dtype), &nbytes);
+    TT_TRY(check_sizes(d, &tf, tname, n, nbytes, overflow));
+    /* the data is there; the size limit still applies to what tether will hold */
     tt_status s = tt_tensor_init(t, (tt_dtype)tf.dtype, tf.n_dims, tf.dims);
     if (s != TT_OK)
         return tt_error_prefix(s, "tensor '%s': ", tname);
     int64_t numel = tt_tensor_numel(t);
     size_t bytes = (size_t)numel * tt_dtype_size(t->dtype);
-    TT_TRY(check_sizes(d, &tf, tname, numel, bytes));
     bool str = t->dtype == TETHER_DTYPE_STRING;
     if (a) {
         t->data = tt_arena_alloc_data(a, bytes);
@@ -339,6 +368,12 @@ static tt_status decode_tensor_msg(tt_decoder *d, const tt_pb *msg, size_t offse
         memcpy(t->data, tf.raw, bytes);
     else
         s = fill_typed(msg, &tf, t, a);
+    if (s == TT_OK && t->dtype == TETHER_DTYPE_BOOL) {
+        /* kernels may index with a bool: raw bytes other than 0 and 1 become 1 */
+        uint8_t *b = t->data;
+        for (size_t i = 0; i < bytes; i++)
+            b[i] = b[i] != 0;
+    }
     if (s != TT_OK && !a)
         tt_tensor_release(t);
     return s;
@@ -354,12 +389,54 @@ tt_status tt_decode_tensor(tt_decoder *d, const tt_pb *parent, const tt_pb_field
     return decode_tensor_msg(d, &r, f->offset, a, t, name);
 }
 
-tt_status tt_decode_sparse_tensor(tt_decoder *d, const tt_pb *parent, const tt_pb_field *sf, tt_arena *a,
-                                  tt_tensor *t, const char **name)
+/* A sparse tensor may expand when densified to at most this, or TT_SPARSE_RATIO times its
+ * encoded size if that is more: a few bytes must not claim gigabytes of zeros. */
+#define TT_SPARSE_DENSE_MIN ((uint64_t)64 << 20)
+#define TT_SPARSE_RATIO 1024
+
+/* Scatters the nnz values into the dense tensor t (already zeroed) at indices that are
+ * either [nnz] linear positions or [nnz, rank] coordinates. */
+static tt_status sparse_scatter(const char *vname, const tt_tensor *values, const tt_tensor *indices, tt_tensor *t)
+{
+    int64_t nnz = values->dims[0], total = tt_tensor_numel(t), nd = t->rank;
+    size_t esz = tt_dtype_size(values->dtype);
+    bool coo = indices->rank == 2;
+    if (!((indices->rank == 1 && indices->dims[0] == nnz) ||
+          (coo && indices->dims[0] == nnz && indices->dims[1] == nd)))
+        return tt_error(TETHER_ERR_INVALID_MODEL,
+                        "sparse tensor '%s': indices must be [%" PRId64 "] or [%" PRId64 ", %" PRId64 "]", vname, nnz,
+                        nnz, nd);
+    const int64_t *idx = indices->data;
+    for (int64_t k = 0; k < nnz; k++) {
+        int64_t lin = 0;
+        if (coo) {
+            for (int64_t j = 0; j < nd; j++) {
+                int64_t c = idx[k * nd + j];
+                if (c < 0 || c >= t->dims[j])
+                    return tt_error(TETHER_ERR_INVALID_MODEL,
+                                    "sparse tensor '%s': index %" PRId64 " of dimension %" PRId64
+                                    " is out of range [0, %" PRId64 ")",
+                                    vname, c, j, t->dims[j]);
+                lin = lin * t->dims[j] + c;
+            }
+        } else {
+            lin = idx[k];
+            if (lin < 0 || lin >= total)
+                return tt_error(TETHER_ERR_INVALID_MODEL,
+                                "sparse tensor '%s': index %" PRId64 " is out of range [0, %" PRId64 ")", vname, lin,
+                                total);
+        }
+        memcpy((char *)t->data + lin * (int64_t)esz, (const char *)values->data + k * (int64_t)esz, esz);
+    }
+    return TT_OK;
+}
+
+tt_status tt_decode_sparse_tensor(tt_decoder *d, const tt_pb *parent, const tt_pb_field *sf, tt_arena *a, tt_tensor *t,
+                                  const char **name)
 {
     tt_pb r;
     tt_pb_field f;
-    int rc;
+    int rc = 0;
     if (sf->wire != TT_PB_LEN)
         return tt_error(TETHER_ERR_INVALID_MODEL, "sparse tensor at byte %zu is malformed", sf->offset);
     TT_TRY(tt_pb_sub(parent, sf, &r));
@@ -382,46 +459,42 @@ tt_status tt_decode_sparse_tensor(tt_decoder *d, const tt_pb *parent, const tt_p
     }
     if (s == TT_OK && rc < 0)
         s = TETHER_ERR_INVALID_MODEL;
-    if (name)
-        *name = a ? tt_arena_strdup(a, vname) : "";
-    int64_t nnz = have_v && values.rank == 1 ? values.dims[0] : -1;
-    if (s == TT_OK && (!have_v || !have_i || nnz < 0 || indices.dtype != TETHER_DTYPE_INT64 ||
+    if (s == TT_OK && name && !(*name = a ? tt_arena_strdup(a, vname) : ""))
+        s = NOMEM();
+    if (s == TT_OK && (!have_v || !have_i || values.rank != 1 || indices.dtype != TETHER_DTYPE_INT64 ||
                        values.dtype == TETHER_DTYPE_STRING))
         s = tt_error(TETHER_ERR_INVALID_MODEL, "sparse tensor '%s' needs 1-D values and int64 indices", vname);
+    uint64_t dense = 1;
+    for (size_t i = 0; s == TT_OK && i < nd; i++) {
+        if (dims[i] < 0)
+            s = tt_error(TETHER_ERR_INVALID_MODEL, "sparse tensor '%s' has negative dimension %" PRId64, vname,
+                         dims[i]);
+        else if (!tt_mul_ok(dense, (uint64_t)dims[i], &dense))
+            dense = UINT64_MAX;
+    }
+    if (s == TT_OK && !tt_mul_ok(dense, tt_dtype_size(values.dtype), &dense))
+        dense = UINT64_MAX;
+    uint64_t bound = TT_SPARSE_DENSE_MIN;
+    if (s == TT_OK && sf->len > bound / TT_SPARSE_RATIO)
+        bound = (uint64_t)sf->len * TT_SPARSE_RATIO;
+    if (s == TT_OK && dense > bound)
+        s = tt_error(TETHER_ERR_INVALID_MODEL,
+                     "sparse tensor '%s' (byte %zu): %zu bytes encoded would expand to %s%" PRIu64
+                     " dense bytes, over the %" PRIu64 "-byte bound",
+                     vname, sf->offset, sf->len, dense == UINT64_MAX ? "more than " : "", dense, bound);
     if (s == TT_OK)
         s = tt_tensor_init(t, values.dtype, (int)nd, dims);
     if (s == TT_OK) {
-        int64_t total = tt_tensor_numel(t);
-        size_t esz = tt_dtype_size(values.dtype);
-        bool coo = indices.rank == 2; /* [NNZ, rank] coordinates, else [NNZ] linear indices */
-        if (!((indices.rank == 1 && indices.dims[0] == nnz) ||
-              (coo && indices.dims[0] == nnz && indices.dims[1] == (int64_t)nd)))
-            s = tt_error(TETHER_ERR_INVALID_MODEL, "sparse tensor '%s': indices shape does not match", vname);
-        else if (!(t->data = a ? tt_arena_alloc(a, (size_t)total * esz) : NULL) && a)
-            s = NOMEM();
-        else if (!a) {
+        if (a) {
+            t->data = tt_arena_alloc(a, tt_tensor_nbytes(t)); /* zeroed */
+            s = t->data ? TT_OK : NOMEM();
+            } else {
             s = tt_tensor_alloc(t, values.dtype, (int)nd, dims);
         }
-        const int64_t *idx = indices.data;
-        for (int64_t k = 0; s == TT_OK && k < nnz; k++) {
-            int64_t lin = 0;
-            if (coo) {
-                for (size_t j = 0; j < nd; j++) {
-                    int64_t c = idx[k * (int64_t)nd + (int64_t)j];
-                    if (c < 0 || c >= dims[j]) {
-                        lin = -1;
-                        break;
-                    }
-                    lin = lin * dims[j] + c;
-                }
-            } else {
-                lin = idx[k];
-            }
-            if (lin < 0 || lin >= total)
-                s = tt_error(TETHER_ERR_INVALID_MODEL, "sparse tensor '%s': index out of range", vname);
-            else
-                memcpy((char *)t->data + lin * (int64_t)esz, (char *)values.data + k * (int64_t)esz, esz);
-        }
+        if (s == TT_OK)
+            s = sparse_scatter(vname, &values, &indices, t);
+        if (s != TT_OK && !a)
+            tt_tensor_release(t);
     }
     tt_tensor_release(&values);
     tt_tensor_release(&indices);

@@ -97,6 +97,10 @@ static void fft_pow2(const cpx *tw, int64_t m, cpx *x)
 static tt_status fft_plan_init(const tt_node *node, int64_t n, fft_plan *p)
 {
     memset(p, 0, sizeof *p);
+    /* the plan and a row's buffers take about 2.5 m complex doubles: hold them to the limit
+     * on any one tensor, as a huge dft_length from the data would otherwise exceed it */
+    if (n < 1 || n > ((int64_t)1 << 40) || (uint64_t)n * 5 * sizeof(cpx) > tt_max_tensor_bytes())
+        return tt_op_error(node, TETHER_ERR_SHAPE, "a transform of length %" PRId64 " is too large", n);
     p->n = n;
     p->m = 1;
     int64_t need = is_pow2(n) ? n : 2 * n - 1;

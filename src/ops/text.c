@@ -525,7 +525,7 @@ static void tfidf_rows(void *arg, int64_t begin, int64_t end)
                                : (uint64_t)tt_load_i64(j->x->data, j->x->dtype, (size_t)(base + i));
         memset(count, 0, (size_t)t->n_grams * sizeof *count);
         /* items start, start + d, ...: d - 1 items skipped between them; 1-grams once only */
-        for (int64_t d = 1; d <= t->max_skip + 1 && d <= (C > 1 ? C - 1 : 1); d++) {
+        for (int64_t d = 1; d - 1 <= t->max_skip && d <= (C > 1 ? C - 1 : 1); d++) {
             for (int64_t s = 0; s < C; s++) {
                 uint64_t h = HASH_SEED;
                 for (int64_t k = 0; k < t->max_n && s + k * d < C; k++) {
@@ -561,7 +561,11 @@ static tt_status run_tfidf(tt_kctx *c)
     int64_t rows = x->rank == 2 ? x->dims[0] : 1, cols = x->dims[x->rank - 1];
     tfidf_job j = {.t = t, .x = x, .y = y->data, .cols = cols};
     atomic_init(&j.nomem, false);
-    tt_parallel_for(rows, 1 + 65536 / (1 + cols * (t->max_skip + 1) * t->max_n), tfidf_rows, &j);
+    /* work per row: about cols * min(cols, skips) * grams lookups (kept in double: the
+     * attributes may be huge) */
+    double per_row =
+        (double)(cols + 1) * fmin((double)cols + 1, (double)t->max_skip + 1) * fmin((double)cols + 1, (double)t->max_n);
+    tt_parallel_for(rows, 1 + (int64_t)(65536.0 / per_row), tfidf_rows, &j);
     if (atomic_load(&j.nomem))
         return tt_op_error(c->node, TETHER_ERR_NO_MEMORY, "out of memory counting n-grams");
     return TT_OK;

@@ -1,0 +1,60 @@
+#!/bin/sh
+# Fuzzes the model loader for SECONDS: builds the libFuzzer target into build-fuzz/ (clang,
+# -DTETHER_FUZZ=ON), makes a seed corpus from the ONNX test models and their test data plus
+# synthetic seeds, and runs. Exits non-zero on any finding (crash, sanitizer report, leak,
+# timeout, out-of-memory); the inputs that caused them are left in build-fuzz/findings/.
+#
+#   tests/fuzz/run.sh 600                 # ten minutes
+#   JOBS=4 tests/fuzz/run.sh 60           # build with 4 jobs
+#   tests/fuzz/run.sh 60 -only_ascii=1    # extra arguments go to libFuzzer
+set -eu
+
+if [ $# -lt 1 ]; then
+    echo "usage: $0 SECONDS [libFuzzer options...]" >&2
+    exit 2
+fi
+secs=$1
+shift
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=$root/build-fuzz
+testdata=${TETHER_ONNX_TESTDATA:-/usr/share/libonnx-testdata/data/node}
+
+# The project's flags name a few GCC-only options: clang is told to let the warnings pass and
+# gets its own optimisation flags (a build type of its own: the project fixes RelWithDebInfo's).
+CC=clang cmake -S "$root" -B "$build" -DTETHER_FUZZ=ON -DCMAKE_BUILD_TYPE=Fuzz \
+    -DCMAKE_C_FLAGS_FUZZ="-O2 -g" -DCMAKE_C_FLAGS="-Wno-unknown-warning-option" >/dev/null
+cmake --build "$build" -j"${JOBS:-2}" --target fuzz_model_load fuzz_gen_seeds >/dev/null
+
+seeds=$build/corpus/seeds
+work=$build/corpus/work
+findings=$build/findings
+rm -rf "$seeds" "$findings"
+mkdir -p "$seeds" "$work" "$findings"
+
+# Real models and test data, named by content so duplicates collapse. Large ones are left
+# out: the fuzzer's inputs stay under -max_len.
+n=0
+for f in "$testdata"/*/model.onnx "$testdata"/*/test_data_set_0/*.pb; do
+    [ -f "$f" ] || continue
+    [ "$(wc -c <"$f")" -le 65536 ] || continue
+    cp "$f" "$seeds/$(sha1sum <"$f" | cut -c1-16)"
+    n=$((n + 1))
+done
+echo "$n seeds from $testdata"
+"$build/bin/fuzz_gen_seeds" "$seeds"
+
+# Fork mode keeps going past a finding, so one run reports every problem it meets.
+log=$build/fuzz.log
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
+    nice -n 10 "$build/bin/fuzz_model_load" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
+    -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    -artifact_prefix="$findings/" "$@" "$work" "$seeds" >"$log" 2>&1 || true
+
+grep -E '^#[0-9]+' "$log" | tail -1 || true
+found=$(find "$findings" -type f | wc -l)
+if [ "$found" -ne 0 ]; then
+    echo "FUZZING FOUND $found PROBLEM(S): inputs in $findings, details in $log" >&2
+    find "$findings" -type f >&2
+    exit 1
+fi
+echo "no findings in ${secs}s (log: $log)"
