@@ -46,7 +46,7 @@ static tt_status open_model(tt_model *m, const char *label, const tether_session
     if (s != TT_OK)
         return s;
     if (!cfg || !cfg->quiet)
-        tt_log(TT_LOG_INFO, "session %s runs locally on this host's CPU", label);
+        tt_log(TT_LOG_NOTICE, "session %s runs locally on this host's CPU", label);
     return TT_OK;
 }
 

@@ -561,7 +561,7 @@ tt_status tt_remote_open(const char *path, const void *model, size_t size, const
     snprintf(s->stats.where, sizeof s->stats.where, "eia:%d (%s, %s, %s)", r->ordinal, r->att.id, r->att.type,
              r->ep.text);
     if (!cfg->quiet)
-        tt_log(TT_LOG_INFO, "session %s runs on accelerator %s", path ? path : "(from memory)", s->stats.where);
+        tt_log(TT_LOG_NOTICE, "session %s runs on accelerator %s", path ? path : "(from memory)", s->stats.where);
     *out = s;
     return TT_OK;
 }

@@ -1,4 +1,4 @@
-/* Logging: level from TETHER_LOG_LEVEL (default warn), one line per message. */
+/* Logging: level from TETHER_LOG_LEVEL (default notice), one line per message. */
 #include "core/log.h"
 
 #include <pthread.h>
@@ -15,8 +15,8 @@ static pthread_mutex_t g_log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int tt_log_level_parse(const char *s)
 {
-    static const char *names[] = {"debug", "info", "warn", "error", "off"};
-    for (int i = 0; i < 5; i++)
+    static const char *names[] = {"debug", "info", "notice", "warn", "error", "off"};
+    for (int i = 0; i < 6; i++)
         if (s && strcmp(s, names[i]) == 0)
             return i;
     if (s && strcmp(s, "warning") == 0)
@@ -28,7 +28,7 @@ tt_log_level tt_log_get_level(void)
 {
     if (g_level < 0) {
         int l = tt_log_level_parse(getenv("TETHER_LOG_LEVEL"));
-        g_level = l < 0 ? TT_LOG_WARN : l;
+        g_level = l < 0 ? TT_LOG_NOTICE : l;
     }
     return (tt_log_level)g_level;
 }
@@ -56,7 +56,7 @@ void tt_log(tt_log_level level, const char *fmt, ...)
     if (g_sink) {
         g_sink(level, msg, g_sink_user);
     } else {
-        static const char *tags[] = {"debug", "info", "warn", "error", "off"};
+        static const char *tags[] = {"debug", "info", "notice", "warn", "error", "off"};
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         struct tm tm;

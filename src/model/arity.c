@@ -53,12 +53,11 @@ static const char *range(unsigned lo, unsigned hi, char *buf, size_t n)
     return buf;
 }
 
-/* Whether position i (of a node's inputs or outputs) may hold "". Variadic inputs may not:
- * kernels take every one of them; variadic outputs may, as unused results. */
-static bool may_omit(int i, unsigned formal, uint32_t req, bool variadic, bool is_input)
+/* Whether input i of a node may be "". Variadic inputs may not: kernels take every one. */
+static bool may_omit(int i, unsigned formal, uint32_t req, bool variadic)
 {
     if (variadic && (unsigned)i >= formal - 1)
-        return !is_input;
+        return false;
     if ((unsigned)i >= formal)
         return true; /* past what this schema knows (a newer opset): the op decides */
     return !((req >> i) & 1);
@@ -81,12 +80,10 @@ tt_status tt_check_arity(const tt_raw_node *n, int64_t opset)
         return tt_error(TETHER_ERR_INVALID_MODEL, "node '%s' (%s) has %d outputs; at opset %" PRId64 " it takes %s",
                         n->name, n->op_type, n->n_out, opset, range(a->min_out, a->max_out, r, sizeof r));
     for (int i = 0; i < n->n_in; i++)
-        if (!*n->in[i] && !may_omit(i, a->formal_in, a->req_in, a->var_in, true))
+        if (!*n->in[i] && !may_omit(i, a->formal_in, a->req_in, a->var_in))
             return tt_error(TETHER_ERR_INVALID_MODEL, "node '%s' (%s): input %d is required but left empty", n->name,
                             n->op_type, i);
-    for (int i = 0; i < n->n_out; i++)
-        if (!*n->out[i] && !may_omit(i, a->formal_out, a->req_out, a->var_out, false))
-            return tt_error(TETHER_ERR_INVALID_MODEL, "node '%s' (%s): output %d is required but left empty", n->name,
-                            n->op_type, i);
+    /* a required output left unnamed is computed and dropped: the executor gives the kernel
+     * somewhere to write it */
     return TT_OK;
 }

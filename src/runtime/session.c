@@ -427,6 +427,8 @@ static const tt_session_ops g_local_ops = {.run = local_run, .free = local_free}
 
 tt_local *tt_session_local(tether_session *s) { return s && s->ops == &g_local_ops ? s->impl : NULL; }
 
+#define TT_WARMUP_MAX_INPUT_BYTES (256 << 20)
+
 /* Runs once on zeros at the declared shapes (unnamed dims taken as 1) so that the memory
  * plan exists, and every lazy cost is paid, before the first real run. */
 static void local_warmup(tether_session *s, tt_local *l)
@@ -434,15 +436,26 @@ static void local_warmup(tether_session *s, tt_local *l)
     const tt_graph *g = l->model->graph;
     tt_value *vals = tt_calloc((size_t)g->n_inputs + 1, sizeof *vals);
     bool ok = vals != NULL;
+    uint64_t total = 0;
     for (int i = 0; i < g->n_inputs && ok; i++) {
         const tt_type *t = &g->values[g->inputs[i]].type;
         if (t->kind != TT_KIND_TENSOR || t->rank < 0) {
             ok = false;
             break;
         }
-        int64_t dims[TT_MAX_RANK];
-        for (int d = 0; d < t->rank; d++)
+        int64_t dims[TT_MAX_RANK], numel = 1;
+        for (int d = 0; d < t->rank; d++) {
             dims[d] = t->dims[d] >= 0 ? t->dims[d] : 1;
+            if (__builtin_mul_overflow(numel, dims[d], &numel))
+                numel = INT64_MAX;
+        }
+        /* declared shapes are the model's word: don't let one make open allocate gigabytes */
+        total += (uint64_t)numel * tt_dtype_size(t->dtype);
+        if (numel == INT64_MAX || total > TT_WARMUP_MAX_INPUT_BYTES) {
+            TT_DEBUG("no warm-up: the declared inputs are larger than %d MiB", TT_WARMUP_MAX_INPUT_BYTES >> 20);
+            ok = false;
+            break;
+        }
         ok = tt_tensor_alloc(&vals[i].t, t->dtype, t->rank, dims) == TT_OK;
         if (ok)
             vals[i].kind = TT_KIND_TENSOR;
