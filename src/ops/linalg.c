@@ -119,17 +119,6 @@ static void dgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, con
     gemm_run(&j);
 }
 
-/* Input i, which the op requires: an error when it is missing or known not to be a tensor. */
-static tt_status need_input(const tt_ictx *c, int i, const tt_type **t)
-{
-    *t = tt_iin(c, i);
-    if (!*t)
-        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d is required", i);
-    if ((*t)->kind != TT_KIND_TENSOR && ((*t)->kind != TT_KIND_NONE || c->concrete))
-        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d must be a tensor", i);
-    return TT_OK;
-}
-
 /* ---- MatMul -------------------------------------------------------------------------------- */
 
 static tt_status matmul_shape(const tt_node *n, int ra, const int64_t *a, int rb, const int64_t *b, int *ry, int64_t *y)
@@ -171,8 +160,8 @@ static tt_status matmul_shape(const tt_node *n, int ra, const int64_t *a, int rb
 static tt_status infer_matmul(tt_ictx *c)
 {
     const tt_type *a, *b;
-    TT_TRY(need_input(c, 0, &a));
-    TT_TRY(need_input(c, 1, &b));
+    TT_TRY(tt_need_input(c, 0, &a));
+    TT_TRY(tt_need_input(c, 1, &b));
     TT_TRY(tt_infer_same_dtype(c, 0, 1));
     if (a->rank < 0 || b->rank < 0) {
         tt_infer_tensor(c, 0, a->dtype, -1, NULL);
@@ -341,8 +330,8 @@ static tt_status run_matmul(tt_kctx *c)
 static tt_status infer_gemm(tt_ictx *c)
 {
     const tt_type *a, *b;
-    TT_TRY(need_input(c, 0, &a));
-    TT_TRY(need_input(c, 1, &b));
+    TT_TRY(tt_need_input(c, 0, &a));
+    TT_TRY(tt_need_input(c, 1, &b));
     TT_TRY(tt_infer_same_dtype(c, 0, 1));
     bool ta = tt_attr_int(c->node, "transA", 0), tb = tt_attr_int(c->node, "transB", 0);
     int64_t y[2] = {TT_DIM_UNKNOWN, TT_DIM_UNKNOWN};
@@ -484,8 +473,8 @@ static tt_status int_matmul(const tt_node *node, const mm_batch *m, const tt_ten
 static tt_status infer_int_matmul(tt_ictx *c, int ib, tt_dtype out)
 {
     const tt_type *a, *b;
-    TT_TRY(need_input(c, 0, &a));
-    TT_TRY(need_input(c, ib, &b));
+    TT_TRY(tt_need_input(c, 0, &a));
+    TT_TRY(tt_need_input(c, ib, &b));
     TT_TRY(tt_infer_check_dtype(c, ib, Q8_TYPES));
     if (a->rank < 0 || b->rank < 0) {
         tt_infer_tensor(c, 0, out, -1, NULL);
@@ -587,7 +576,7 @@ static tt_status run_qlinear_matmul(tt_kctx *c)
 static tt_status infer_det(tt_ictx *c)
 {
     const tt_type *x;
-    TT_TRY(need_input(c, 0, &x));
+    TT_TRY(tt_need_input(c, 0, &x));
     if (x->rank < 0) {
         tt_infer_tensor(c, 0, x->dtype, -1, NULL);
         return TT_OK;
@@ -827,10 +816,10 @@ static tt_status infer_einsum(tt_ictx *c)
     int ranks[EIN_MAX_INPUTS];
     const int64_t *dims[EIN_MAX_INPUTS];
     const tt_type *x0;
-    TT_TRY(need_input(c, 0, &x0));
+    TT_TRY(tt_need_input(c, 0, &x0));
     for (int k = 0; k < c->n_in && k < EIN_MAX_INPUTS; k++) {
         const tt_type *t;
-        TT_TRY(need_input(c, k, &t));
+        TT_TRY(tt_need_input(c, k, &t));
         if (t->rank < 0) {
             tt_infer_tensor(c, 0, x0->dtype, -1, NULL);
             return TT_OK;

@@ -22,23 +22,12 @@ static tt_status loss_reduction_attr(const tt_node *node, loss_reduction *r)
     return TT_OK;
 }
 
-/* Input i, which the op requires: an error when it is missing or known not to be a tensor. */
-static tt_status need_input(const tt_ictx *c, int i, const tt_type **t)
-{
-    *t = tt_iin(c, i);
-    if (!*t)
-        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d is required", i);
-    if ((*t)->kind != TT_KIND_TENSOR && ((*t)->kind != TT_KIND_NONE || c->concrete))
-        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d must be a tensor", i);
-    return TT_OK;
-}
-
 static tt_status infer_loss(tt_ictx *c)
 {
     const tt_type *x, *t;
     loss_reduction r;
-    TT_TRY(need_input(c, 0, &x));
-    TT_TRY(need_input(c, 1, &t));
+    TT_TRY(tt_need_input(c, 0, &x));
+    TT_TRY(tt_need_input(c, 1, &t));
     TT_TRY(loss_reduction_attr(c->node, &r));
     TT_TRY(tt_infer_check_dtype(c, 1, TT_DT(TETHER_DTYPE_INT32) | TT_DT(TETHER_DTYPE_INT64)));
     TT_TRY(tt_infer_same_dtype(c, 0, 2));

@@ -8,17 +8,6 @@
 #define Q_TYPES                                                                                                        \
     (TT_DT(TETHER_DTYPE_INT8) | TT_DT(TETHER_DTYPE_UINT8) | TT_DT(TETHER_DTYPE_INT16) | TT_DT(TETHER_DTYPE_UINT16))
 
-/* Input i, which the op requires: an error when it is missing or known not to be a tensor. */
-static tt_status need_input(const tt_ictx *c, int i, const tt_type **t)
-{
-    *t = tt_iin(c, i);
-    if (!*t)
-        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d is required", i);
-    if ((*t)->kind != TT_KIND_TENSOR && ((*t)->kind != TT_KIND_NONE || c->concrete))
-        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d must be a tensor", i);
-    return TT_OK;
-}
-
 /* One (scale, zero point) for the whole tensor, or one per index along an axis: element e
  * uses entry (e / inner) % n. */
 typedef struct qparams {
@@ -129,8 +118,8 @@ static void quant_range(void *arg, int64_t b, int64_t e)
 static tt_status infer_quantize(tt_ictx *c)
 {
     const tt_type *x, *scale, *zp = tt_iin(c, 2);
-    TT_TRY(need_input(c, 0, &x));
-    TT_TRY(need_input(c, 1, &scale));
+    TT_TRY(tt_need_input(c, 0, &x));
+    TT_TRY(tt_need_input(c, 1, &scale));
     TT_TRY(tt_infer_check_dtype(c, 1, TT_DTS_FLOAT));
     TT_TRY(tt_infer_check_dtype(c, 2, Q_TYPES));
     tt_infer_tensor(c, 0, zp ? zp->dtype : TETHER_DTYPE_UINT8, x->rank, x->dims);
@@ -185,8 +174,8 @@ static void dequant_range(void *arg, int64_t b, int64_t e)
 static tt_status infer_dequantize(tt_ictx *c)
 {
     const tt_type *x, *scale;
-    TT_TRY(need_input(c, 0, &x));
-    TT_TRY(need_input(c, 1, &scale));
+    TT_TRY(tt_need_input(c, 0, &x));
+    TT_TRY(tt_need_input(c, 1, &scale));
     TT_TRY(tt_infer_check_dtype(c, 1, TT_DTS_FLOAT));
     TT_TRY(tt_infer_same_dtype(c, 0, 2));
     tt_infer_tensor(c, 0, TETHER_DTYPE_FLOAT, x->rank, x->dims);
@@ -210,7 +199,7 @@ static tt_status run_dequantize(tt_kctx *c)
 static tt_status infer_dynamic_quantize(tt_ictx *c)
 {
     const tt_type *x;
-    TT_TRY(need_input(c, 0, &x));
+    TT_TRY(tt_need_input(c, 0, &x));
     tt_infer_tensor(c, 0, TETHER_DTYPE_UINT8, x->rank, x->dims);
     tt_infer_tensor(c, 1, TETHER_DTYPE_FLOAT, 0, NULL);
     tt_infer_tensor(c, 2, TETHER_DTYPE_UINT8, 0, NULL);

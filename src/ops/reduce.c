@@ -105,17 +105,6 @@ static inline v4f exp4_le0(v4f x)
     return v4f_select(nan, x, y);
 }
 
-/* Input i, which the op requires: an error when it is missing or known not to be a tensor. */
-static tt_status need_input(const tt_ictx *c, int i, const tt_type **t)
-{
-    *t = tt_iin(c, i);
-    if (!*t)
-        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d is required", i);
-    if ((*t)->kind != TT_KIND_TENSOR && ((*t)->kind != TT_KIND_NONE || c->concrete))
-        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d must be a tensor", i);
-    return TT_OK;
-}
-
 /* ==== the reduction engine ====================================================================
  *
  * A reduction folds every input element into the accumulator of its output element. The input
@@ -716,7 +705,7 @@ static tt_status infer_reduce(tt_ictx *c)
 {
     const reduce_attrs *ra = c->node->state;
     const tt_type *x;
-    TT_TRY(need_input(c, 0, &x));
+    TT_TRY(tt_need_input(c, 0, &x));
     int64_t axes[TT_MAX_RANK], n = ra->naxes;
     bool known = true;
     memcpy(axes, ra->axes, sizeof axes);
@@ -875,7 +864,7 @@ static void arg_range(void *arg, int64_t b, int64_t e)
 static tt_status infer_arg(tt_ictx *c)
 {
     const tt_type *x;
-    TT_TRY(need_input(c, 0, &x));
+    TT_TRY(tt_need_input(c, 0, &x));
     bool keep = tt_attr_int(c->node, "keepdims", 1) != 0;
     if (x->rank < 0) {
         tt_infer_tensor(c, 0, TETHER_DTYPE_INT64, -1, NULL);
@@ -1116,7 +1105,7 @@ static tt_status softmax_axis(const tt_node *node, int rank, int *axis)
 static tt_status infer_softmax(tt_ictx *c)
 {
     const tt_type *x;
-    TT_TRY(need_input(c, 0, &x));
+    TT_TRY(tt_need_input(c, 0, &x));
     if (x->rank >= 0) {
         int axis;
         TT_TRY(softmax_axis(c->node, x->rank, &axis));
@@ -1244,8 +1233,8 @@ static void cs_range(void *arg, int64_t b, int64_t e)
 static tt_status infer_cumsum(tt_ictx *c)
 {
     const tt_type *x, *axis;
-    TT_TRY(need_input(c, 0, &x));
-    TT_TRY(need_input(c, 1, &axis));
+    TT_TRY(tt_need_input(c, 0, &x));
+    TT_TRY(tt_need_input(c, 1, &axis));
     TT_TRY(tt_infer_check_dtype(c, 1, TT_DT(TETHER_DTYPE_INT32) | TT_DT(TETHER_DTYPE_INT64)));
     return tt_infer_same(c, 0, 0);
 }
@@ -1409,7 +1398,7 @@ static tt_status check_k(const tt_node *node, int64_t k, int64_t n, int axis)
 static tt_status infer_topk(tt_ictx *c)
 {
     const tt_type *x;
-    TT_TRY(need_input(c, 0, &x));
+    TT_TRY(tt_need_input(c, 0, &x));
     if (x->rank < 0) {
         tt_infer_tensor(c, 0, x->dtype, -1, NULL);
         tt_infer_tensor(c, 1, TETHER_DTYPE_INT64, -1, NULL);

@@ -27,6 +27,16 @@ tt_status tt_infer_input(const tt_ictx *c, int i, const tt_type **out)
     return TT_OK;
 }
 
+tt_status tt_need_input(const tt_ictx *c, int i, const tt_type **t)
+{
+    *t = tt_iin(c, i);
+    if (!*t)
+        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d is required", i);
+    if ((*t)->kind != TT_KIND_TENSOR && ((*t)->kind != TT_KIND_NONE || c->concrete))
+        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "input %d must be a tensor", i);
+    return TT_OK;
+}
+
 tt_status tt_infer_same(tt_ictx *c, int i, int o)
 {
     const tt_type *t = tt_iin(c, i);

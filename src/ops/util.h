@@ -14,6 +14,10 @@
 /* Input i's type, which must be a tensor (or, at load, not known yet): fails naming the
  * input when it is omitted or not a tensor. */
 tt_status tt_infer_input(const tt_ictx *c, int i, const tt_type **out);
+/* Input i, which the op requires: an error when it is missing or known not to be a tensor.
+ * Unlike tt_infer_input, the wrong kind is INVALID_MODEL (not SHAPE), any input of kind NONE
+ * passes at load, and *t is set even on error. */
+tt_status tt_need_input(const tt_ictx *c, int i, const tt_type **t);
 /* Output `o` gets the type of input `i`. */
 tt_status tt_infer_same(tt_ictx *c, int i, int o);
 /* Output `o` is a tensor of dtype with the given (possibly symbolic) shape. rank -1: unknown. */
