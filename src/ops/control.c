@@ -1,7 +1,7 @@
 /* Control flow: If, Loop, Scan and SequenceMap. Bodies run through tt_kctx_run_subgraph,
  * which binds their inputs and lets them read values of the enclosing graphs; this file
  * moves values into and out of bodies and gathers what they produce step by step. */
-#include "ops/util.h"
+#include "ops/copy.h"
 
 #include <inttypes.h>
 
@@ -102,22 +102,6 @@ static void values_free(tt_value *v, int n)
     tt_free(v);
 }
 
-/* Copies n elements; strings are duplicated, since each tensor frees its own. */
-static tt_status copy_elems(tt_tensor *dst, int64_t doff, const tt_tensor *src, int64_t soff, int64_t n)
-{
-    if (n <= 0)
-        return TT_OK;
-    if (dst->dtype != TETHER_DTYPE_STRING) {
-        size_t es = tt_dtype_size(dst->dtype);
-        memcpy((char *)dst->data + (size_t)doff * es, (const char *)src->data + (size_t)soff * es, (size_t)n * es);
-        return TT_OK;
-    }
-    char *const *s = src->data;
-    for (int64_t i = 0; i < n; i++)
-        TT_TRY(tt_tensor_set_string(dst, doff + i, s[soff + i], strlen(s[soff + i])));
-    return TT_OK;
-}
-
 static bool same_shape(const tt_tensor *a, const tt_tensor *b)
 {
     return a->dtype == b->dtype && a->rank == b->rank &&
@@ -141,7 +125,7 @@ static tt_status take_output(tt_kctx *c, int k, tt_value *v)
                             v->kind == TT_KIND_TENSOR ? tt_tensor_desc(&v->t, a, sizeof a) : "not a tensor",
                             tt_tensor_desc(&out->t, b, sizeof b));
         else
-            s = copy_elems(&out->t, 0, &v->t, 0, tt_tensor_numel(&v->t));
+            s = tt_copy_tensor_elems(&out->t, 0, &v->t, 0, tt_tensor_numel(&v->t));
         tt_value_release(v);
         return s;
     }
@@ -202,7 +186,7 @@ static tt_status slice_at(const tt_tensor *x, int axis, int64_t i, tt_value *v)
     } else {
         TT_TRY(tt_tensor_alloc(&v->t, x->dtype, rank, dims));
         for (int64_t o = 0; o < outer; o++) {
-            tt_status s = copy_elems(&v->t, o * inner, x, (o * x->dims[axis] + i) * inner, inner);
+            tt_status s = tt_copy_tensor_elems(&v->t, o * inner, x, (o * x->dims[axis] + i) * inner, inner);
             if (s != TT_OK) {
                 tt_tensor_release(&v->t);
                 return s;
@@ -328,7 +312,7 @@ static tt_status acc_push(const tt_kctx *c, int j, loop_acc *a, const tt_value *
                                    c->node->op_type, j, a->n);
         if (a->n == 0)
             a->numel = tt_tensor_numel(t);
-        s = copy_elems(&grown, 0, &a->buf, 0, a->n * a->numel);
+        s = tt_copy_tensor_elems(&grown, 0, &a->buf, 0, a->n * a->numel);
         if (s != TT_OK) {
             tt_tensor_release(&grown);
             return s;
@@ -336,7 +320,7 @@ static tt_status acc_push(const tt_kctx *c, int j, loop_acc *a, const tt_value *
         tt_tensor_release(&a->buf);
         a->buf = grown;
     }
-    TT_TRY(copy_elems(&a->buf, a->n * a->numel, t, 0, a->numel));
+    TT_TRY(tt_copy_tensor_elems(&a->buf, a->n * a->numel, t, 0, a->numel));
     a->n++;
     return TT_OK;
 }
@@ -562,7 +546,7 @@ static tt_status scan_place(scan_job *j, int k, int64_t step, const tt_value *v)
     int64_t outer = tt_dims_prod(e->dims, 0, axis), inner = tt_dims_prod(e->dims, axis, e->rank);
     int64_t base = j->n_batch >= 0 ? j->batch * outer : 0;
     for (int64_t o = 0; o < outer; o++)
-        TT_TRY(copy_elems(t, ((base + o) * j->out_len + pos) * inner, e, o * inner, inner));
+        TT_TRY(tt_copy_tensor_elems(t, ((base + o) * j->out_len + pos) * inner, e, o * inner, inner));
     return TT_OK;
 }
 
@@ -827,7 +811,7 @@ static tt_status scan8_batches(tt_kctx *c, scan_job *j, tt_value *batch_x, const
                 memcmp(f->t.dims, init->dims + 1, sizeof(int64_t) * (size_t)f->t.rank) != 0)
                 s = tt_op_error(c->node, TETHER_ERR_RUNTIME, "state %d changed shape in batch %" PRId64, i, b);
             else if (tt_kout(c, i))
-                s = copy_elems(tt_kout(c, i), b * tt_tensor_numel(&f->t), &f->t, 0, tt_tensor_numel(&f->t));
+                s = tt_copy_tensor_elems(tt_kout(c, i), b * tt_tensor_numel(&f->t), &f->t, 0, tt_tensor_numel(&f->t));
         }
         for (int i = 0; i < N; i++)
             tt_value_release(&j->state[i]);

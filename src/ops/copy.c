@@ -252,3 +252,18 @@ tt_status tt_copy_tensor_data(tt_tensor *dst, const tt_tensor *src)
     tt_copy_bytes(dst->data, src->data, tt_tensor_numel(src), tt_dtype_size(src->dtype));
     return tt_strings_own(dst);
 }
+
+tt_status tt_copy_tensor_elems(tt_tensor *dst, int64_t doff, const tt_tensor *src, int64_t soff, int64_t n)
+{
+    if (n <= 0)
+        return TT_OK;
+    if (dst->dtype != TETHER_DTYPE_STRING) {
+        size_t es = tt_dtype_size(dst->dtype);
+        memcpy((char *)dst->data + (size_t)doff * es, (const char *)src->data + (size_t)soff * es, (size_t)n * es);
+        return TT_OK;
+    }
+    char *const *s = src->data;
+    for (int64_t i = 0; i < n; i++)
+        TT_TRY(tt_tensor_set_string(dst, doff + i, s[soff + i], strlen(s[soff + i])));
+    return TT_OK;
+}

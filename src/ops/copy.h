@@ -70,4 +70,8 @@ tt_status tt_strings_own(tt_tensor *t);
 /* dst (allocated, same shape and dtype) becomes a copy of src, strings included. */
 tt_status tt_copy_tensor_data(tt_tensor *dst, const tt_tensor *src);
 
+/* Elements [soff, soff + n) of src become elements [doff, doff + n) of dst (same dtype), on
+ * the calling thread; strings are duplicated, since each tensor frees its own. */
+tt_status tt_copy_tensor_elems(tt_tensor *dst, int64_t doff, const tt_tensor *src, int64_t soff, int64_t n);
+
 #endif

@@ -2,7 +2,7 @@
  * sequences of tensors, and wrapping or unwrapping optional values.
  * Invariant: a sequence's tensors own heap storage (shared by reference count), never an
  * arena slot or borrowed memory, so sequences can be passed on without copying data. */
-#include "ops/util.h"
+#include "ops/copy.h"
 
 #include <inttypes.h>
 
@@ -81,22 +81,6 @@ static void set_seq_out(tt_kctx *c, int k, tt_seq *s)
     tt_value_release(c->out[k]);
     c->out[k]->kind = TT_KIND_SEQUENCE;
     c->out[k]->seq = s;
-}
-
-/* Copies n elements; strings are duplicated, since each tensor frees its own. */
-static tt_status copy_elems(tt_tensor *dst, int64_t doff, const tt_tensor *src, int64_t soff, int64_t n)
-{
-    if (n <= 0)
-        return TT_OK;
-    if (dst->dtype != TETHER_DTYPE_STRING) {
-        size_t es = tt_dtype_size(dst->dtype);
-        memcpy((char *)dst->data + (size_t)doff * es, (const char *)src->data + (size_t)soff * es, (size_t)n * es);
-        return TT_OK;
-    }
-    char *const *s = src->data;
-    for (int64_t i = 0; i < n; i++)
-        TT_TRY(tt_tensor_set_string(dst, doff + i, s[soff + i], strlen(s[soff + i])));
-    return TT_OK;
 }
 
 /* Reads position input i (one integer; absent: def) and checks it indexes a sequence of
@@ -390,7 +374,7 @@ static tt_status run_split_to_seq(tt_kctx *c)
             break;
         s->n = (int)p + 1;
         for (int64_t o = 0; o < outer && st == TT_OK; o++)
-            st = copy_elems(t, o * n * inner, x, (o * len + start) * inner, n * inner);
+            st = tt_copy_tensor_elems(t, o * n * inner, x, (o * len + start) * inner, n * inner);
         start += n;
     }
     tt_free(buf);
@@ -468,7 +452,7 @@ static tt_status run_concat_from_seq(tt_kctx *c)
         const tt_tensor *t = &s->items[k];
         int64_t block = (stack ? 1 : t->dims[axis]) * inner;
         for (int64_t o = 0; o < outer; o++)
-            TT_TRY(copy_elems(y, o * row + off, t, o * block, block));
+            TT_TRY(tt_copy_tensor_elems(y, o * row + off, t, o * block, block));
         off += block;
     }
     return TT_OK;
