@@ -118,15 +118,7 @@ static tt_status run_gather_elements(tt_kctx *c)
     for (int64_t i = 0; i < n; i++) {
         tt_copy_elem((char *)y->data + i * (int64_t)es, (const char *)x->data + (off + idx[i] * xs[axis]) * (int64_t)es,
                      es);
-        for (int d = ind->rank - 1; d >= 0; d--) {
-            if (d != axis)
-                off += xs[d];
-            if (++pos[d] < ind->dims[d])
-                break;
-            if (d != axis)
-                off -= xs[d] * ind->dims[d];
-            pos[d] = 0;
-        }
+        tt_index_next(ind->rank, ind->dims, xs, axis, pos, &off);
     }
     tt_free(idx);
     return tt_strings_own(y);

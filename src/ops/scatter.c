@@ -135,15 +135,7 @@ static tt_status run_scatter_elements(tt_kctx *c)
     /* in index order, so that with duplicates the last update wins */
     for (int64_t i = 0; i < n && s == TT_OK; i++) {
         s = update(y, off + idx[i] * xs[axis], (const char *)upd->data + i * (int64_t)es, 1, r);
-        for (int d = ind->rank - 1; d >= 0; d--) {
-            if (d != axis)
-                off += xs[d];
-            if (++pos[d] < ind->dims[d])
-                break;
-            if (d != axis)
-                off -= xs[d] * ind->dims[d];
-            pos[d] = 0;
-        }
+        tt_index_next(ind->rank, ind->dims, xs, axis, pos, &off);
     }
     tt_free(idx);
     return s;

@@ -75,6 +75,21 @@ tt_status tt_index_error(const tt_node *n, const char *what, int64_t index, int6
  * normalised against dims[i % ndims]; fails naming the first out-of-range index. */
 tt_status tt_load_indices(const tt_node *n, const char *what, const tt_tensor *t, const int64_t *dims, int ndims,
                           int64_t **out);
+/* Steps pos, a row-major index over dims[0..rank), on to the next element, odometer-style,
+ * keeping *off, the sum of pos[d] * strides[d] over every d but `skip`, in step with it. */
+static inline void tt_index_next(int rank, const int64_t *dims, const int64_t *strides, int skip, int64_t *pos,
+                                 int64_t *off)
+{
+    for (int d = rank - 1; d >= 0; d--) {
+        if (d != skip)
+            *off += strides[d];
+        if (++pos[d] < dims[d])
+            return;
+        if (d != skip)
+            *off -= strides[d] * dims[d];
+        pos[d] = 0;
+    }
+}
 /* A shape computed from data must describe a tensor tether will allocate: fails naming the
  * op, `what` and the shape when it is too large, before anything is allocated. Shapes with
  * unknown dims pass. */
