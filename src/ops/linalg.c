@@ -71,12 +71,14 @@ static void gemm_run(gemm_job *j)
     tt_parallel_for(tasks, grain, gemm_tasks, j);
 }
 
-void tt_sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                      int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc,
-                      int64_t sc, int64_t batch)
+/* The float or double (dbl) product, as tt_sgemm_batched describes it. */
+static void gemm_batched(bool dbl, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const void *A,
+                         int64_t lda, int64_t sa, const void *B, int64_t ldb, int64_t sb, double beta, void *C,
+                         int64_t ldc, int64_t sc, int64_t batch)
 {
     gemm_job j = {.ta = ta,
                   .tb = tb,
+                  .dbl = dbl,
                   .M = M,
                   .N = N,
                   .K = K,
@@ -95,28 +97,17 @@ void tt_sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
     gemm_run(&j);
 }
 
+void tt_sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                      int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc,
+                      int64_t sc, int64_t batch)
+{
+    gemm_batched(false, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+}
+
 static void dgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda, int64_t sa,
                           const double *B, int64_t ldb, int64_t sb, double *C, int64_t ldc, int64_t sc, int64_t batch)
 {
-    gemm_job j = {.ta = ta,
-                  .tb = tb,
-                  .dbl = true,
-                  .M = M,
-                  .N = N,
-                  .K = K,
-                  .lda = lda,
-                  .ldb = ldb,
-                  .ldc = ldc,
-                  .alpha = 1,
-                  .beta = 0,
-                  .A = A,
-                  .B = B,
-                  .C = C,
-                  .batch = batch,
-                  .sa = sa,
-                  .sb = sb,
-                  .sc = sc};
-    gemm_run(&j);
+    gemm_batched(true, ta, tb, M, N, K, 1, A, lda, sa, B, ldb, sb, 0, C, ldc, sc, batch);
 }
 
 /* ---- MatMul -------------------------------------------------------------------------------- */
