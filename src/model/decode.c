@@ -26,6 +26,13 @@ static tt_status want_wire(const tt_pb_field *f, int wire, const char *what)
     return TT_OK;
 }
 
+/* Enters field f of parent, which must hold an embedded message (wire type LEN). */
+static tt_status sub_message(const tt_pb *parent, const tt_pb_field *f, const char *what, tt_pb *r)
+{
+    TT_TRY(want_wire(f, TT_PB_LEN, what));
+    return tt_pb_sub(parent, f, r);
+}
+
 static tt_status get_str(tt_decoder *d, const tt_pb_field *f, const char *what, const char **out)
 {
     TT_TRY(want_wire(f, TT_PB_LEN, what));
@@ -76,7 +83,7 @@ static tt_status decode_shape(tt_decoder *d, const tt_pb *parent, const tt_pb_fi
 {
     tt_pb r;
     tt_pb_field f;
-    TT_TRY(tt_pb_sub(parent, sf, &r));
+    TT_TRY(sub_message(parent, sf, "shape", &r));
     size_t counts[32];
     TT_TRY(count_fields(&r, counts));
     if (counts[1] > TT_MAX_RANK)
@@ -89,10 +96,9 @@ static tt_status decode_shape(tt_decoder *d, const tt_pb *parent, const tt_pb_fi
     {
         if (f.num != 1)
             continue;
-        TT_TRY(want_wire(&f, TT_PB_LEN, "shape dimension"));
         tt_pb dr;
         tt_pb_field df;
-        TT_TRY(tt_pb_sub(&r, &f, &dr));
+        TT_TRY(sub_message(&r, &f, "shape dimension", &dr));
         int64_t dim = TT_DIM_UNKNOWN;
         PB_LOOP(&dr, &df)
         {
@@ -126,8 +132,7 @@ tt_status tt_decode_type(tt_decoder *d, const tt_pb *parent, const tt_pb_field *
 {
     tt_pb r;
     tt_pb_field f;
-    TT_TRY(want_wire(tf, TT_PB_LEN, "type"));
-    TT_TRY(tt_pb_sub(parent, tf, &r));
+    TT_TRY(sub_message(parent, tf, "type", &r));
     memset(t, 0, sizeof *t);
     t->rank = -1;
     PB_LOOP(&r, &f)
@@ -136,10 +141,9 @@ tt_status tt_decode_type(tt_decoder *d, const tt_pb *parent, const tt_pb_field *
             if (f.num == 8)
                 return tt_error(TETHER_ERR_UNSUPPORTED, "sparse tensor values (type at byte %zu) are not supported",
                                 f.offset);
-            TT_TRY(want_wire(&f, TT_PB_LEN, "tensor_type"));
             tt_pb tr;
             tt_pb_field g;
-            TT_TRY(tt_pb_sub(&r, &f, &tr));
+            TT_TRY(sub_message(&r, &f, "tensor_type", &tr));
             t->kind = TT_KIND_TENSOR;
             PB_LOOP(&tr, &g)
             {
@@ -150,15 +154,13 @@ tt_status tt_decode_type(tt_decoder *d, const tt_pb *parent, const tt_pb_field *
                                         g.offset);
                     t->dtype = (tt_dtype)g.u;
                 } else if (g.num == 2) {
-                    TT_TRY(want_wire(&g, TT_PB_LEN, "shape"));
                     TT_TRY(decode_shape(d, &tr, &g, t, dim_names));
                 }
             }
         } else if (f.num == 4 || f.num == 9) { /* sequence_type, optional_type: elem_type = 1 */
-            TT_TRY(want_wire(&f, TT_PB_LEN, "sequence/optional type"));
             tt_pb sr;
             tt_pb_field g;
-            TT_TRY(tt_pb_sub(&r, &f, &sr));
+            TT_TRY(sub_message(&r, &f, "sequence/optional type", &sr));
             tt_type elem = {.kind = TT_KIND_NONE, .rank = -1};
             PB_LOOP(&sr, &g)
             {
@@ -190,8 +192,7 @@ static tt_status decode_value_info(tt_decoder *d, const tt_pb *parent, const tt_
 {
     tt_pb r;
     tt_pb_field f;
-    TT_TRY(want_wire(vf, TT_PB_LEN, "value_info"));
-    TT_TRY(tt_pb_sub(parent, vf, &r));
+    TT_TRY(sub_message(parent, vf, "value_info", &r));
     memset(vi, 0, sizeof *vi);
     vi->name = "";
     vi->type.rank = -1;
@@ -211,8 +212,7 @@ static tt_status decode_attr(tt_decoder *d, const tt_pb *parent, const tt_pb_fie
 {
     tt_pb r;
     tt_pb_field f;
-    TT_TRY(want_wire(af, TT_PB_LEN, "attribute"));
-    TT_TRY(tt_pb_sub(parent, af, &r));
+    TT_TRY(sub_message(parent, af, "attribute", &r));
     size_t counts[32];
     TT_TRY(count_fields(&r, counts));
     memset(a, 0, sizeof *a);
@@ -362,8 +362,7 @@ static tt_status decode_node(tt_decoder *d, const tt_pb *parent, const tt_pb_fie
 {
     tt_pb r;
     tt_pb_field f;
-    TT_TRY(want_wire(nf, TT_PB_LEN, "node"));
-    TT_TRY(tt_pb_sub(parent, nf, &r));
+    TT_TRY(sub_message(parent, nf, "node", &r));
     size_t counts[32];
     TT_TRY(count_fields(&r, counts));
     memset(n, 0, sizeof *n);
@@ -409,8 +408,7 @@ tt_status tt_decode_graph(tt_decoder *d, const tt_pb *parent, const tt_pb_field 
 {
     tt_pb r;
     tt_pb_field f;
-    TT_TRY(want_wire(gf, TT_PB_LEN, "graph"));
-    TT_TRY(tt_pb_sub(parent, gf, &r));
+    TT_TRY(sub_message(parent, gf, "graph", &r));
     size_t c[32];
     TT_TRY(count_fields(&r, c));
     tt_raw_graph *g = tt_arena_alloc(d->a, sizeof *g);
@@ -464,8 +462,7 @@ static tt_status decode_opset(tt_decoder *d, const tt_pb *parent, const tt_pb_fi
 {
     tt_pb r;
     tt_pb_field f;
-    TT_TRY(want_wire(of, TT_PB_LEN, "opset_import"));
-    TT_TRY(tt_pb_sub(parent, of, &r));
+    TT_TRY(sub_message(parent, of, "opset_import", &r));
     o->domain = "";
     o->version = 0;
     PB_LOOP(&r, &f)
@@ -489,8 +486,7 @@ static tt_status decode_function(tt_decoder *d, const tt_pb *parent, const tt_pb
 {
     tt_pb r;
     tt_pb_field f;
-    TT_TRY(want_wire(ff, TT_PB_LEN, "function"));
-    TT_TRY(tt_pb_sub(parent, ff, &r));
+    TT_TRY(sub_message(parent, ff, "function", &r));
     size_t c[32];
     TT_TRY(count_fields(&r, c));
     memset(fn, 0, sizeof *fn);
