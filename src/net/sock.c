@@ -265,6 +265,18 @@ static tt_status wait_fd(int fd, short events, int64_t deadline, const char *wha
     }
 }
 
+void tt_iov_advance(struct iovec **iov, int *n, size_t written)
+{
+    while (*n > 0 && written >= (*iov)->iov_len) {
+        written -= (*iov)->iov_len;
+        (*iov)++, (*n)--;
+    }
+    if (*n > 0) {
+        (*iov)->iov_base = (char *)(*iov)->iov_base + written;
+        (*iov)->iov_len -= written;
+    }
+}
+
 tt_status tt_sock_writev_all(int fd, struct iovec *iov, int n, int64_t deadline)
 {
     while (n > 0) {
@@ -278,15 +290,7 @@ tt_status tt_sock_writev_all(int fd, struct iovec *iov, int n, int64_t deadline)
             }
             return tt_error(TETHER_ERR_NETWORK, "connection lost while sending: %s", strerror(errno));
         }
-        size_t left = (size_t)k;
-        while (n > 0 && left >= iov->iov_len) {
-            left -= iov->iov_len;
-            iov++, n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + left;
-            iov->iov_len -= left;
-        }
+        tt_iov_advance(&iov, &n, (size_t)k);
     }
     return TT_OK;
 }

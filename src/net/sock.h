@@ -38,6 +38,9 @@ tt_status tt_sock_listen(const tt_endpoint *ep, int backlog, int *fd, tt_endpoin
 /* TCP_NODELAY and keepalive on accepted or connected TCP sockets (no-op on Unix sockets). */
 void tt_sock_tune(int fd);
 
+/* Drops the first `written` bytes of the n-entry array *iov, as after a short writev or
+ * sendmsg: entries written whole are skipped (*iov and *n advance), the next is trimmed. */
+void tt_iov_advance(struct iovec **iov, int *n, size_t written);
 /* Writes every byte of iov (modified: advanced past what was written) on a non-blocking
  * socket, polling until deadline. NETWORK on a reset or closed peer, TIMEOUT past it. */
 tt_status tt_sock_writev_all(int fd, struct iovec *iov, int n, int64_t deadline);

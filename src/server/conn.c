@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "net/sock.h"
 #include "server/cache.h"
 #include "server/server.h"
 
@@ -392,15 +393,7 @@ void tt_conn_send(tt_conn *c, struct iovec *iov, int n)
                 }
                 break;
             }
-            size_t left = (size_t)k;
-            while (n > 0 && left >= iov->iov_len) {
-                left -= iov->iov_len;
-                iov++, n--;
-            }
-            if (n > 0) {
-                iov->iov_base = (char *)iov->iov_base + left;
-                iov->iov_len -= left;
-            }
+            tt_iov_advance(&iov, &n, (size_t)k);
         }
     }
     size_t rest = 0;
