@@ -4,6 +4,7 @@
 #include "client/attach.h"
 
 #include "client/conn.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "model/model.h"
@@ -151,15 +152,8 @@ static tt_status save_all(const tt_attachment *a, int n)
     cJSON_Delete(root);
     if (!text)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
-    tt_status st = TT_OK;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     size_t len = strlen(text);
-    if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) != 0)
-        st = tt_error(TETHER_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    if (st == TT_OK && rename(tmp, path) != 0)
-        st = tt_error(TETHER_ERR_IO, "cannot replace %s: %s", path, strerror(errno));
+    tt_status st = tt_file_replace(path, tmp, text, len);
     if (st != TT_OK)
         unlink(tmp);
     memset(text, 0, len);

@@ -2,6 +2,7 @@
  * reservation changes, so a crash leaves either the old state or the new one. */
 #include "server/state.h"
 
+#include "core/file.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -11,11 +12,9 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 static tt_status mkdir_p(const char *dir, mode_t mode)
 {
@@ -173,15 +172,7 @@ tt_status tt_state_save(tt_server *srv)
     char path[1200], tmp[1210];
     snprintf(path, sizeof path, "%s/state.json", srv->cfg.state_dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    tt_status s = TT_OK;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    size_t len = strlen(text);
-    if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) != 0)
-        s = tt_error(TETHER_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    if (s == TT_OK && rename(tmp, path) != 0)
-        s = tt_error(TETHER_ERR_IO, "cannot replace %s: %s", path, strerror(errno));
+    tt_status s = tt_file_replace(path, tmp, text, strlen(text));
     cJSON_free(text);
     if (s == TT_OK)
         for (int i = 0; i < srv->n_slots; i++)
