@@ -123,18 +123,12 @@ static tt_status read_csv(char *text, const char *name, tt_adv_row **rows, int *
 {
     static const char *required[] = {"host", "accelerator", "price_per_hour", "mean_ms", "p90_ms"};
     char *header[TT_CSV_MAX_FIELDS];
-    int nh = -1, col[5], c_mem = -1, line_no = 0;
-    for (char *line = text, *next; line; line = next) {
-        next = strchr(line, '\n');
-        if (next)
-            *next++ = 0;
-        line_no++;
-        if (tt_csv_skip(line))
-            continue;
-        char *f[TT_CSV_MAX_FIELDS];
-        int nf = tt_csv_split(line, f);
+    int nh = -1, col[5], c_mem = -1;
+    tt_csv_reader rd = {.next = text};
+    char *f[TT_CSV_MAX_FIELDS];
+    for (int nf; (nf = tt_csv_next(&rd, f)) != 0;) {
         if (nf < 0)
-            return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: malformed CSV line", name, line_no);
+            return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: malformed CSV line", name, rd.line_no);
         if (nh < 0) {
             nh = nf;
             memcpy(header, f, sizeof f);
@@ -143,28 +137,29 @@ static tt_status read_csv(char *text, const char *name, tt_adv_row **rows, int *
                     return tt_error(TETHER_ERR_INVALID_ARGUMENT,
                                     "%s:%d: the header has no column '%s' (expected "
                                     "host,accelerator,price_per_hour,mean_ms,p90_ms[,memory_needed])",
-                                    name, line_no, required[i]);
+                                    name, rd.line_no, required[i]);
             c_mem = tt_csv_column(header, nh, "memory_needed");
             continue;
         }
         if (nf != nh)
-            return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: %d fields, the header has %d", name, line_no, nf, nh);
+            return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: %d fields, the header has %d", name, rd.line_no, nf,
+                            nh);
         tt_adv_row r = {0};
-        TT_TRY(copy_name(r.host, sizeof r.host, f[col[0]], "host", name, line_no));
-        TT_TRY(copy_name(r.accelerator, sizeof r.accelerator, f[col[1]], "accelerator", name, line_no));
+        TT_TRY(copy_name(r.host, sizeof r.host, f[col[0]], "host", name, rd.line_no));
+        TT_TRY(copy_name(r.accelerator, sizeof r.accelerator, f[col[1]], "accelerator", name, rd.line_no));
         r.price_per_hour = -1;
         if (*f[col[2]] && !csv_number(f[col[2]], &r.price_per_hour))
             return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: price_per_hour '%s' is not a non-negative number",
-                            name, line_no, f[col[2]]);
+                            name, rd.line_no, f[col[2]]);
         if (!csv_number(f[col[3]], &r.mean_ms))
             return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: mean_ms '%s' is not a non-negative number", name,
-                            line_no, f[col[3]]);
+                            rd.line_no, f[col[3]]);
         if (!csv_number(f[col[4]], &r.p90_ms))
             return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: p90_ms '%s' is not a non-negative number", name,
-                            line_no, f[col[4]]);
+                            rd.line_no, f[col[4]]);
         if (c_mem >= 0 && *f[c_mem] && !tt_adv_parse_bytes(f[c_mem], &r.memory_needed))
             return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: memory_needed '%s' is not a size (bytes, or 2GiB)",
-                            name, line_no, f[c_mem]);
+                            name, rd.line_no, f[c_mem]);
         TT_TRY(append(rows, n, &r, name));
     }
     if (nh < 0)

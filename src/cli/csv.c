@@ -78,3 +78,17 @@ int tt_csv_skip(const char *line)
         line++;
     return *line == 0 || *line == '#';
 }
+
+int tt_csv_next(tt_csv_reader *r, char **fields)
+{
+    while (r->next) {
+        char *line = r->next;
+        r->next = strchr(line, '\n');
+        if (r->next)
+            *r->next++ = 0;
+        r->line_no++;
+        if (!tt_csv_skip(line))
+            return tt_csv_split(line, fields);
+    }
+    return 0;
+}

@@ -16,4 +16,14 @@ int tt_csv_column(char *const *header, int n, const char *name);
 /* True for lines to skip: empty, blank or starting with '#'. */
 int tt_csv_skip(const char *line);
 
+/* Walks CSV text record by record, splitting it in place: start with {.next = text}. */
+typedef struct tt_csv_reader {
+    char *next;  /* the rest of the text; NULL past its end */
+    int line_no; /* the line of the record last returned, counting from 1 */
+} tt_csv_reader;
+
+/* Splits the next line that tt_csv_skip keeps into fields, as tt_csv_split does: the number
+ * of fields (at least 1), -1 for a malformed line, 0 at the end of the text. */
+int tt_csv_next(tt_csv_reader *r, char **fields);
+
 #endif

@@ -114,18 +114,12 @@ tt_status tt_prices_load(const char *path, tt_prices *out)
     text[size] = 0;
     tt_status s = TT_OK;
     char *header[TT_CSV_MAX_FIELDS];
-    int nh = -1, c_name = -1, c_price = -1, c_kind = -1, c_mem = -1, c_gpu = -1, line_no = 0;
-    for (char *line = text, *next; line; line = next) {
-        next = strchr(line, '\n');
-        if (next)
-            *next++ = 0;
-        line_no++;
-        if (tt_csv_skip(line))
-            continue;
-        char *f[TT_CSV_MAX_FIELDS];
-        int nf = tt_csv_split(line, f);
+    int nh = -1, c_name = -1, c_price = -1, c_kind = -1, c_mem = -1, c_gpu = -1;
+    tt_csv_reader rd = {.next = text};
+    char *f[TT_CSV_MAX_FIELDS];
+    for (int nf; (nf = tt_csv_next(&rd, f)) != 0;) {
         if (nf < 0) {
-            s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: malformed CSV line", path, line_no);
+            s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: malformed CSV line", path, rd.line_no);
             break;
         }
         if (nh < 0) {
@@ -140,24 +134,24 @@ tt_status tt_prices_load(const char *path, tt_prices *out)
                 s = tt_error(TETHER_ERR_INVALID_ARGUMENT,
                              "%s:%d: a price file starts with a header naming at least the columns "
                              "name,price_per_hour (optional: kind,memory_gib,gpu_memory_gib)",
-                             path, line_no);
+                             path, rd.line_no);
                 break;
             }
             continue;
         }
         if (nf != nh) {
-            s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: %d fields, the header has %d", path, line_no, nf, nh);
+            s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: %d fields, the header has %d", path, rd.line_no, nf, nh);
             break;
         }
         tt_price p = {0};
         if (!*f[c_name] || strlen(f[c_name]) >= sizeof p.name) {
-            s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: empty or over-long name", path, line_no);
+            s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: empty or over-long name", path, rd.line_no);
             break;
         }
         snprintf(p.name, sizeof p.name, "%s", f[c_name]);
         if (!parse_number(f[c_price], &p.price_per_hour)) {
             s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: price_per_hour '%s' is not a non-negative number", path,
-                         line_no, f[c_price]);
+                         rd.line_no, f[c_price]);
             break;
         }
         /* Memory and kind: from the file when given, else what the built-in tables know. */
@@ -174,14 +168,14 @@ tt_status tt_prices_load(const char *path, tt_prices *out)
                 p.kind = TT_PRICE_ACCELERATOR;
             else {
                 s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: kind '%s' is neither host nor accelerator", path,
-                             line_no, f[c_kind]);
+                             rd.line_no, f[c_kind]);
                 break;
             }
         }
         double gib;
         if (c_mem >= 0 && *f[c_mem]) {
             if (!parse_number(f[c_mem], &gib)) {
-                s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: memory_gib '%s' is not a number", path, line_no,
+                s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: memory_gib '%s' is not a number", path, rd.line_no,
                              f[c_mem]);
                 break;
             }
@@ -189,8 +183,8 @@ tt_status tt_prices_load(const char *path, tt_prices *out)
         }
         if (c_gpu >= 0 && *f[c_gpu]) {
             if (!parse_number(f[c_gpu], &gib)) {
-                s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: gpu_memory_gib '%s' is not a number", path, line_no,
-                             f[c_gpu]);
+                s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: gpu_memory_gib '%s' is not a number", path,
+                             rd.line_no, f[c_gpu]);
                 break;
             }
             p.gpu_memory_bytes = gib * GiB;
