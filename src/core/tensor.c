@@ -54,22 +54,10 @@ tt_status tt_tensor_init(tt_tensor *t, tt_dtype dtype, int rank, const int64_t *
 
 tt_status tt_buf_new(size_t nbytes, bool strings, size_t nstrings, tt_buf **out)
 {
-    tt_buf *b = tt_malloc(sizeof *b);
-    void *d = tt_malloc_aligned(nbytes);
-    if (!b || !d) {
-        tt_free(b);
-        tt_free_aligned(d);
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory allocating %zu bytes", nbytes);
-    }
-    memset(d, 0, nbytes);
-    b->refs = 1;
-    b->heap = true;
-    b->pooled = false;
-    b->strings = strings;
-    b->nbytes = nbytes;
-    b->nstrings = nstrings;
-    b->data = d;
-    *out = b;
+    TT_TRY(tt_buf_new_raw(nbytes, out));
+    memset((*out)->data, 0, nbytes);
+    (*out)->strings = strings;
+    (*out)->nstrings = nstrings;
     return TT_OK;
 }
 
