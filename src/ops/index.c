@@ -80,24 +80,13 @@ static tt_status run_gather(tt_kctx *c)
 
 /* ---- GatherElements ------------------------------------------------------------------------ */
 
-/* Shared with ScatterElements' rules: same rank, and indices no larger than data off the axis. */
 static tt_status infer_gather_elements(tt_ictx *c)
 {
     const tt_type *x, *ind;
     TT_TRY(tt_infer_input(c, 0, &x));
     TT_TRY(tt_infer_input(c, 1, &ind));
     TT_TRY(tt_infer_check_dtype(c, 1, INDEX_TYPES));
-    if (x->rank >= 0 && ind->rank >= 0) {
-        if (x->rank != ind->rank)
-            return tt_op_error(c->node, TETHER_ERR_SHAPE, "indices have rank %d, data rank %d", ind->rank, x->rank);
-        int axis;
-        TT_TRY(tt_norm_axis(c->node, tt_attr_int(c->node, "axis", 0), x->rank, false, &axis));
-        for (int d = 0; d < x->rank; d++)
-            if (d != axis && x->dims[d] >= 0 && ind->dims[d] > x->dims[d])
-                return tt_op_error(c->node, TETHER_ERR_SHAPE,
-                                   "indices have size %" PRId64 " on axis %d, larger than the data's %" PRId64,
-                                   ind->dims[d], d, x->dims[d]);
-    }
+    TT_TRY(tt_infer_elements_indices(c, x, ind));
     tt_infer_tensor(c, 0, x->dtype, ind->rank, ind->rank >= 0 ? ind->dims : NULL);
     return TT_OK;
 }

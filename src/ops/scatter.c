@@ -104,17 +104,7 @@ static tt_status infer_scatter_elements(tt_ictx *c)
                                tt_dims_str(ind->rank, ind->dims, a, 160), tt_dims_str(upd->rank, upd->dims, b, 160));
         }
     }
-    if (x->rank >= 0 && ind->rank >= 0) {
-        if (x->rank != ind->rank)
-            return tt_op_error(c->node, TETHER_ERR_SHAPE, "indices have rank %d, data rank %d", ind->rank, x->rank);
-        int axis;
-        TT_TRY(tt_norm_axis(c->node, tt_attr_int(c->node, "axis", 0), x->rank, false, &axis));
-        for (int d = 0; d < x->rank; d++)
-            if (d != axis && x->dims[d] >= 0 && ind->dims[d] > x->dims[d])
-                return tt_op_error(c->node, TETHER_ERR_SHAPE,
-                                   "indices have size %" PRId64 " on axis %d, larger than the data's %" PRId64,
-                                   ind->dims[d], d, x->dims[d]);
-    }
+    TT_TRY(tt_infer_elements_indices(c, x, ind));
     return tt_infer_same(c, 0, 0);
 }
 

@@ -259,6 +259,22 @@ tt_status tt_load_indices(const tt_node *n, const char *what, const tt_tensor *t
     return TT_OK;
 }
 
+tt_status tt_infer_elements_indices(const tt_ictx *c, const tt_type *x, const tt_type *ind)
+{
+    if (x->rank >= 0 && ind->rank >= 0) {
+        if (x->rank != ind->rank)
+            return tt_op_error(c->node, TETHER_ERR_SHAPE, "indices have rank %d, data rank %d", ind->rank, x->rank);
+        int axis = 0; /* set by tt_norm_axis, which GCC cannot tell from inside this file */
+        TT_TRY(tt_norm_axis(c->node, tt_attr_int(c->node, "axis", 0), x->rank, false, &axis));
+        for (int d = 0; d < x->rank; d++)
+            if (d != axis && x->dims[d] >= 0 && ind->dims[d] > x->dims[d])
+                return tt_op_error(c->node, TETHER_ERR_SHAPE,
+                                   "indices have size %" PRId64 " on axis %d, larger than the data's %" PRId64,
+                                   ind->dims[d], d, x->dims[d]);
+    }
+    return TT_OK;
+}
+
 tt_status tt_check_size(const tt_node *n, tt_dtype dtype, int rank, const int64_t *dims, const char *what)
 {
     int64_t numel;

@@ -32,6 +32,10 @@ tt_status tt_broadcast_shapes(const tt_node *node, int ra, const int64_t *a, int
 tt_status tt_infer_check_dtype(const tt_ictx *c, int i, uint32_t mask);
 /* Checks inputs i and j have the same dtype. */
 tt_status tt_infer_same_dtype(const tt_ictx *c, int i, int j);
+/* GatherElements' and ScatterElements' rule for data x and indices ind (either rank may be
+ * unknown): the same rank, and along every axis but the "axis" attribute's, indices no
+ * larger than the data. */
+tt_status tt_infer_elements_indices(const tt_ictx *c, const tt_type *x, const tt_type *ind);
 /* Reads input i's value as int64s when known (int32/int64/… tensors). Returns false if the
  * value is not known yet; errors (too many, wrong type) are reported through *s. */
 bool tt_infer_ints(const tt_ictx *c, int i, int64_t *out, int64_t cap, int64_t *n, tt_status *s);
