@@ -767,17 +767,13 @@ static tt_status run_dropout(tt_kctx *c)
     return tt_run_real(c, run_dropout_native);
 }
 
-#define REAL_TYPES                                                                                                     \
-    (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) |                            \
-     TT_DT(TETHER_DTYPE_BFLOAT16))
-
 const tt_op_def tt_ops_nn[] = {
-    TT_OP("BatchNormalization", 1, 0, REAL_TYPES, infer_batchnorm, run_batchnorm, .prepare = bn_prepare),
-    TT_OP("InstanceNormalization", 1, 0, REAL_TYPES, infer_instancenorm, run_instancenorm),
-    TT_OP("LayerNormalization", 17, 0, REAL_TYPES, infer_layernorm, run_layernorm),
-    TT_OP("LRN", 1, 0, REAL_TYPES, infer_lrn, run_lrn),
-    TT_OP("MeanVarianceNormalization", 9, 0, REAL_TYPES, infer_mvn, run_mvn),
-    TT_OP("LpNormalization", 1, 0, REAL_TYPES, infer_lpnorm, run_lpnorm),
-    TT_OP("Dropout", 1, 0, REAL_TYPES, infer_dropout, run_dropout, .flags = TT_OP_RANDOM),
+    TT_OP("BatchNormalization", 1, 0, TT_DTS_FLOAT, infer_batchnorm, run_batchnorm, .prepare = bn_prepare),
+    TT_OP("InstanceNormalization", 1, 0, TT_DTS_FLOAT, infer_instancenorm, run_instancenorm),
+    TT_OP("LayerNormalization", 17, 0, TT_DTS_FLOAT, infer_layernorm, run_layernorm),
+    TT_OP("LRN", 1, 0, TT_DTS_FLOAT, infer_lrn, run_lrn),
+    TT_OP("MeanVarianceNormalization", 9, 0, TT_DTS_FLOAT, infer_mvn, run_mvn),
+    TT_OP("LpNormalization", 1, 0, TT_DTS_FLOAT, infer_lpnorm, run_lpnorm),
+    TT_OP("Dropout", 1, 0, TT_DTS_FLOAT, infer_dropout, run_dropout, .flags = TT_OP_RANDOM),
     TT_OP_END,
 };

@@ -893,15 +893,12 @@ static tt_status run_roialign(tt_kctx *c)
     return tt_run_real(c, run_roialign_native);
 }
 
-#define REAL_TYPES                                                                                                     \
-    (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) |                            \
-     TT_DT(TETHER_DTYPE_BFLOAT16))
 #define RESIZE_TYPES (TT_DTS_NUMERIC | TT_DT(TETHER_DTYPE_BOOL))
 
 const tt_op_def tt_ops_resize[] = {
     TT_OP("Resize", 10, 17, RESIZE_TYPES, infer_resize, run_resize, .prepare = resize_prepare),
     TT_OP("Upsample", 7, 9, RESIZE_TYPES, infer_resize, run_resize, .prepare = resize_prepare),
-    TT_OP("GridSample", 16, 19, REAL_TYPES, infer_gridsample, run_gridsample, .prepare = gridsample_prepare),
-    TT_OP("RoiAlign", 10, 0, REAL_TYPES, infer_roialign, run_roialign, .prepare = roialign_prepare),
+    TT_OP("GridSample", 16, 19, TT_DTS_FLOAT, infer_gridsample, run_gridsample, .prepare = gridsample_prepare),
+    TT_OP("RoiAlign", 10, 0, TT_DTS_FLOAT, infer_roialign, run_roialign, .prepare = roialign_prepare),
     TT_OP_END,
 };
