@@ -331,14 +331,21 @@ TEST(server_errors_name_cause_request_and_accelerator)
 }
 
 #ifdef TETHER_HAVE_MHD
+/* A port for the metrics listener, below the kernel's ephemeral range (32768 and up) so
+ * that connections other tests make at the same time cannot be given it meanwhile. */
 static int free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    for (int i = 0; i < 1000; i++) {
+        int port = 20000 + (int)((getpid() * 7919 + i * 104729) % 10000);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok)
+            return port;
+    }
+    CHECK_FAIL("no free port in 20000..29999");
 }
 
 TEST(prometheus_metrics_count_inferences)
