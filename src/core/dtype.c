@@ -47,6 +47,28 @@ double tt_load_f64(const void *p, tt_dtype t, size_t i)
     }
 }
 
+/* double → int64 without undefined behaviour: NaN is 0, values past the range saturate.
+ * Narrower integer types then wrap, as numpy's casts do. */
+static int64_t f64_to_i64(double v)
+{
+    if (v != v)
+        return 0;
+    if (v >= 9223372036854775808.0)
+        return INT64_MAX;
+    if (v < -9223372036854775808.0)
+        return INT64_MIN;
+    return (int64_t)v;
+}
+
+static uint64_t f64_to_u64(double v)
+{
+    if (v >= 18446744073709551616.0)
+        return UINT64_MAX;
+    if (v >= 9223372036854775808.0)
+        return (uint64_t)v;
+    return (uint64_t)f64_to_i64(v);
+}
+
 void tt_store_f64(void *p, tt_dtype t, size_t i, double v)
 {
     switch (t) {
@@ -54,14 +76,14 @@ void tt_store_f64(void *p, tt_dtype t, size_t i, double v)
     case TETHER_DTYPE_DOUBLE: ((double *)p)[i] = v; break;
     case TETHER_DTYPE_FLOAT16: ((uint16_t *)p)[i] = tt_f32_to_f16((float)v); break;
     case TETHER_DTYPE_BFLOAT16: ((uint16_t *)p)[i] = tt_f32_to_bf16((float)v); break;
-    case TETHER_DTYPE_INT8: ((int8_t *)p)[i] = (int8_t)v; break;
-    case TETHER_DTYPE_INT16: ((int16_t *)p)[i] = (int16_t)v; break;
-    case TETHER_DTYPE_INT32: ((int32_t *)p)[i] = (int32_t)v; break;
-    case TETHER_DTYPE_INT64: ((int64_t *)p)[i] = (int64_t)v; break;
-    case TETHER_DTYPE_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
-    case TETHER_DTYPE_UINT16: ((uint16_t *)p)[i] = (uint16_t)v; break;
-    case TETHER_DTYPE_UINT32: ((uint32_t *)p)[i] = (uint32_t)v; break;
-    case TETHER_DTYPE_UINT64: ((uint64_t *)p)[i] = (uint64_t)v; break;
+    case TETHER_DTYPE_INT8: ((int8_t *)p)[i] = (int8_t)f64_to_i64(v); break;
+    case TETHER_DTYPE_INT16: ((int16_t *)p)[i] = (int16_t)f64_to_i64(v); break;
+    case TETHER_DTYPE_INT32: ((int32_t *)p)[i] = (int32_t)f64_to_i64(v); break;
+    case TETHER_DTYPE_INT64: ((int64_t *)p)[i] = f64_to_i64(v); break;
+    case TETHER_DTYPE_UINT8: ((uint8_t *)p)[i] = (uint8_t)f64_to_i64(v); break;
+    case TETHER_DTYPE_UINT16: ((uint16_t *)p)[i] = (uint16_t)f64_to_i64(v); break;
+    case TETHER_DTYPE_UINT32: ((uint32_t *)p)[i] = (uint32_t)f64_to_i64(v); break;
+    case TETHER_DTYPE_UINT64: ((uint64_t *)p)[i] = f64_to_u64(v); break;
     case TETHER_DTYPE_BOOL: ((uint8_t *)p)[i] = v != 0; break;
     default: break;
     }

@@ -123,6 +123,28 @@ TEST(bfloat16_rounds_to_nearest_even)
     CHECK_EQ_INT(tt_f32_to_bf16(halfway), 0x3f82);
 }
 
+TEST(doubles_store_into_integers_without_undefined_behaviour)
+{
+    int64_t i64;
+    uint64_t u64;
+    int32_t i32;
+    uint8_t u8;
+    tt_store_f64(&i64, TETHER_DTYPE_INT64, 0, 1e300);
+    CHECK(i64 == INT64_MAX);
+    tt_store_f64(&i64, TETHER_DTYPE_INT64, 0, -1e300);
+    CHECK(i64 == INT64_MIN);
+    tt_store_f64(&i64, TETHER_DTYPE_INT64, 0, NAN);
+    CHECK_EQ_INT(i64, 0);
+    tt_store_f64(&u64, TETHER_DTYPE_UINT64, 0, 1e30);
+    CHECK(u64 == UINT64_MAX);
+    tt_store_f64(&u64, TETHER_DTYPE_UINT64, 0, 1.5e19);
+    CHECK(u64 == 15000000000000000000ull);
+    tt_store_f64(&i32, TETHER_DTYPE_INT32, 0, -7.9);
+    CHECK_EQ_INT(i32, -7);
+    tt_store_f64(&u8, TETHER_DTYPE_UINT8, 0, 300.0); /* wraps, as numpy's cast does */
+    CHECK_EQ_INT(u8, 44);
+}
+
 TEST(sha256_known_vector)
 {
     uint8_t d[32];
