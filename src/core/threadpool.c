@@ -92,6 +92,31 @@ static void *tt_worker(void *unused)
     return NULL;
 }
 
+/* fork() copies only the calling thread: a child must not inherit a pool whose workers do
+ * not exist, nor a lock one of them held. The lock is taken across the fork, and the child
+ * starts from an empty pool that it fills lazily on its first parallel_for. */
+static void tt_pool_prepare_fork(void) { pthread_mutex_lock(&g_pool.lock); }
+static void tt_pool_parent_fork(void) { pthread_mutex_unlock(&g_pool.lock); }
+static void tt_pool_child_fork(void)
+{
+    pthread_mutex_init(&g_pool.lock, NULL);
+    pthread_cond_init(&g_pool.work, NULL);
+    pthread_cond_init(&g_pool.finished, NULL);
+    free(g_pool.threads); /* the parent's worker ids: none of them exist here */
+    g_pool.threads = NULL;
+    g_pool.nthreads = 0;
+    g_pool.want = 0;
+    g_pool.stop = false;
+    g_pool.jobs = NULL;
+    tt_in_task = false;
+}
+
+static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+static void tt_pool_register_atfork(void)
+{
+    pthread_atfork(tt_pool_prepare_fork, tt_pool_parent_fork, tt_pool_child_fork);
+}
+
 static int tt_default_threads(void)
 {
     const char *env = getenv("TETHER_NUM_THREADS");
@@ -104,6 +129,7 @@ static int tt_default_threads(void)
 /* Called with the lock held. */
 static void tt_pool_start_locked(int total)
 {
+    pthread_once(&g_atfork_once, tt_pool_register_atfork);
     int workers = total - 1;
     g_pool.want = total;
     if (workers <= 0)

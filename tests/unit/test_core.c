@@ -70,6 +70,26 @@ TEST(concurrent_submitters_share_the_pool)
     tt_threadpool_shutdown();
 }
 
+TEST(a_forked_child_gets_a_pool_of_its_own)
+{
+    CHECK_OK(tt_threadpool_resize(4));
+    for (int k = 0; k < 20; k++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            atomic_llong sum = 0;
+            tt_parallel_for(100000, 7, add_range, &sum);
+            _exit(atomic_load(&sum) == 100000LL * 99999 / 2 ? 0 : 1);
+        }
+        /* keep the parent's workers busy while it forks */
+        atomic_llong sum = 0;
+        tt_parallel_for(100000, 7, add_range, &sum);
+        int status = 0;
+        CHECK(waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    tt_threadpool_shutdown();
+}
+
 TEST(resize_rejects_nonsense)
 {
     CHECK_ERR(tt_threadpool_resize(0), TETHER_ERR_INVALID_ARGUMENT, "out of range");
