@@ -128,16 +128,15 @@ static void reply_run(tt_server *srv, tt_job *j, tether_outputs *out, uint64_t q
         tt_free(iov);
 }
 
-/* Runs one inference; returns its status, filling *flops and *ns for the metering. */
-static tt_status run_job(tt_server *srv, tt_job *j, int64_t started_ns, uint64_t *flops, uint64_t *ns,
-                         uint64_t *bytes_out)
+/* Runs one inference; returns its status (the message in tt_last_error), filling *flops and
+ * *ns for the metering and *out with the outputs to send. */
+static tt_status run_job(tt_job *j, int64_t started_ns, uint64_t *flops, uint64_t *ns, tether_outputs **out)
 {
     tether_tensor stack_in[16];
     tether_tensor *in = j->n_tensors <= 16 ? stack_in : tt_arena_alloc(&j->arena, sizeof *in * j->n_tensors);
-    if (!in) {
-        tt_conn_reply_error(j->conn, TT_CMD_RUN, j->req_id, TETHER_ERR_NO_MEMORY, "out of memory for inputs");
-        return TETHER_ERR_NO_MEMORY;
-    }
+    *out = NULL;
+    if (!in)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for inputs");
     for (size_t i = 0; i < j->n_tensors; i++) {
         const tt_wire_tensor *w = &j->tensors[i];
         in[i] = (tether_tensor){.name = w->name[0] ? w->name : NULL,
@@ -147,16 +146,9 @@ static tt_status run_job(tt_server *srv, tt_job *j, int64_t started_ns, uint64_t
                                 .size = (size_t)w->nbytes};
         memcpy(in[i].dims, w->dims, sizeof in[i].dims);
     }
-    tether_outputs *out = NULL;
-    tt_status st = tether_session_run(j->model->session, in, j->n_tensors, &out);
-    int64_t done_ns = tt_now_ns();
-    *ns = (uint64_t)(done_ns - started_ns);
-    *flops = st == TT_OK ? tether_outputs_flops(out) : 0;
-    if (st == TT_OK)
-        reply_run(srv, j, out, (uint64_t)(started_ns - j->enqueued_ns), *ns, bytes_out);
-    else
-        tt_conn_reply_error(j->conn, TT_CMD_RUN, j->req_id, st, NULL);
-    tether_outputs_free(out);
+    tt_status st = tether_session_run(j->model->session, in, j->n_tensors, out);
+    *ns = (uint64_t)(tt_now_ns() - started_ns);
+    *flops = st == TT_OK ? tether_outputs_flops(*out) : 0;
     return st;
 }
 
@@ -186,20 +178,24 @@ static void execute(tt_server *srv, tt_slot *s, tt_job *j)
     uint64_t flops = 0, ns = 0, bytes_out = 0;
     int64_t started = tt_now_ns();
     tt_status st = TT_OK;
+    tether_outputs *out = NULL;
     bool skipped = conn_dead(j->conn); /* nobody is waiting for this answer */
     if (!skipped) {
-        st = run_job(srv, j, started, &flops, &ns, &bytes_out);
+        st = run_job(j, started, &flops, &ns, &out);
         if (st == TT_OK) {
             atomic_store(&m->last_flops, flops);
             atomic_store(&m->last_ns, ns);
             atomic_store(&m->last_len, j->len);
+            for (size_t i = 0; i < tether_outputs_count(out); i++)
+                bytes_out += tether_outputs_get(out, i)->size;
         }
     }
     double actual = skipped || st != TT_OK ? 0 : cost_s(srv, s, flops, ns);
     uint64_t queue_ns = (uint64_t)(started - j->enqueued_ns), bytes_in = j->len;
     double charged = j->charged;
-    tt_job_free(j);
 
+    /* the counters are settled before the reply leaves, so a client that asks for them
+     * after its answer arrived sees its own run counted */
     pthread_mutex_lock(&srv->sched_lock);
     s->running--;
     srv->running--;
@@ -221,6 +217,15 @@ static void execute(tt_server *srv, tt_slot *s, tt_job *j)
     if (actual < charged && s->queued)
         pthread_cond_broadcast(&srv->sched_cond);
     pthread_mutex_unlock(&srv->sched_lock);
+
+    if (!skipped) {
+        if (st == TT_OK)
+            reply_run(srv, j, out, queue_ns, ns, &bytes_out);
+        else
+            tt_conn_reply_error(j->conn, TT_CMD_RUN, j->req_id, st, NULL);
+    }
+    tether_outputs_free(out);
+    tt_job_free(j);
 }
 
 static void *worker_main(void *arg)
