@@ -378,6 +378,8 @@ void tt_msg_reserve_encode(tt_wr *w, const tt_msg_reserve *m)
     tt_wr_str(w, m->type);
     tt_wr_u32(w, m->lease_s);
     tt_wr_str(w, m->holder);
+    if (m->slot_index1)
+        tt_wr_u32(w, m->slot_index1);
 }
 
 tt_status tt_msg_reserve_decode(const void *p, size_t n, tt_msg_reserve *m)
@@ -387,6 +389,7 @@ tt_status tt_msg_reserve_decode(const void *p, size_t n, tt_msg_reserve *m)
     tt_rd_str(&r, m->type, sizeof m->type, "type");
     m->lease_s = tt_rd_u32(&r, "lease");
     tt_rd_str(&r, m->holder, sizeof m->holder, "holder");
+    m->slot_index1 = !r.bad && r.off < r.n ? tt_rd_u32(&r, "slot") : 0;
     return tt_rd_done(&r, "RESERVE", true);
 }
 

@@ -136,6 +136,9 @@ typedef struct tt_msg_reserve {
     char type[32];
     uint32_t lease_s; /* 0: the server's default */
     char holder[TT_WIRE_MAX_ID + 1];
+    /* 1 + the index of the one slot wanted (a fleet client claimed it); 0: any free slot of
+     * the type. On the wire an optional trailing u32, absent when 0. */
+    uint32_t slot_index1;
 } tt_msg_reserve;
 
 /* Reply to RESERVE (with the token) and to AUTH (token all zero). */

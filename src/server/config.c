@@ -35,6 +35,9 @@ void tt_config_defaults(tt_server_config *c)
     c->warm_cache = 8;
     c->inline_us = 50;
     c->run_limit_s = 60;
+    c->tls = TT_TLS_AUTO;
+    c->fleet_ttl_s = 5;
+    c->claim_timeout_s = 10;
 }
 
 tt_status tt_parse_bytes(const char *s, uint64_t *out)
@@ -203,6 +206,34 @@ tt_status tt_config_set(tt_server_config *c, const char *key, const char *v)
         return set_str(c->port_file, sizeof c->port_file, key, v);
     if (strcmp(key, "metrics") == 0)
         return set_str(c->metrics_listen, sizeof c->metrics_listen, key, v);
+    static const struct {
+        const char *key;
+        size_t off, cap;
+    } strs[] = {
+        {"tls-cert", offsetof(tt_server_config, tls_cert), sizeof c->tls_cert},
+        {"tls-key", offsetof(tt_server_config, tls_key), sizeof c->tls_key},
+        {"tls-client-ca", offsetof(tt_server_config, tls_client_ca), sizeof c->tls_client_ca},
+        {"fleet", offsetof(tt_server_config, fleet), sizeof c->fleet},
+        {"advertise", offsetof(tt_server_config, advertise), sizeof c->advertise},
+        {"zone", offsetof(tt_server_config, zone), sizeof c->zone},
+        {"fleet-ca", offsetof(tt_server_config, fleet_ca), sizeof c->fleet_ca},
+        {"fleet-cert", offsetof(tt_server_config, fleet_cert), sizeof c->fleet_cert},
+        {"fleet-key", offsetof(tt_server_config, fleet_key), sizeof c->fleet_key},
+    };
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        if (strcmp(key, strs[i].key) == 0)
+            return set_str((char *)c + strs[i].off, strs[i].cap, key, v);
+    if (strcmp(key, "tls") == 0) {
+        if (strcmp(v, "auto") == 0)
+            c->tls = TT_TLS_AUTO;
+        else if (strcmp(v, "on") == 0)
+            c->tls = TT_TLS_ON;
+        else if (strcmp(v, "off") == 0)
+            c->tls = TT_TLS_OFF;
+        else
+            return tt_error(TETHER_ERR_INVALID_ARGUMENT, "tls '%s': use auto, on or off", v);
+        return TT_OK;
+    }
     if (strcmp(key, "log-level") == 0) {
         int l = tt_log_level_parse(v);
         if (l < 0)
@@ -255,6 +286,8 @@ tt_status tt_config_set(tt_server_config *c, const char *key, const char *v)
         {"warm-cache", 0, 1024, offsetof(tt_server_config, warm_cache), false},
         {"inline-us", 0, 100000, offsetof(tt_server_config, inline_us), false},
         {"run-limit", 0, 86400, offsetof(tt_server_config, run_limit_s), false},
+        {"fleet-ttl", 2, 3600, offsetof(tt_server_config, fleet_ttl_s), false},
+        {"claim-timeout", 1, 3600, offsetof(tt_server_config, claim_timeout_s), false},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         if (strcmp(key, ints[i].key) != 0)
@@ -339,6 +372,24 @@ void tt_config_usage(FILE *f)
                "                         a worker would take them at once anyway (default 50; 0: never)\n"
                "  --metrics HOST:PORT    serve Prometheus metrics at http://HOST:PORT/metrics\n"
                "  --port-file FILE       write the TCP port here once listening\n"
+               "  --tls auto|on|off      auto (default): TLS on every TCP listener that is not\n"
+               "                         loopback, which then needs --tls-cert and --tls-key; on:\n"
+               "                         loopback too; off: plain TCP everywhere\n"
+               "  --tls-cert FILE        the server's certificate chain (PEM)\n"
+               "  --tls-key FILE         its private key (PEM)\n"
+               "  --tls-client-ca FILE   require client certificates signed by this CA (PEM)\n"
+               "  --fleet etcd://HOST:PORT[,...]\n"
+               "                         join a fleet: register this server and its slots in etcd\n"
+               "                         (etcds://... for etcd over TLS)\n"
+               "  --advertise HOST:PORT  where clients reach this server (default: the --listen\n"
+               "                         address, unless it is a wildcard)\n"
+               "  --zone NAME            a placement label (tether attach --zone NAME)\n"
+               "  --fleet-ttl S          the registration lease: a crashed server leaves the fleet\n"
+               "                         after S seconds (default 5)\n"
+               "  --claim-timeout S      a slot claimed in etcd but not reserved within S seconds\n"
+               "                         is free again (default 10)\n"
+               "  --fleet-ca FILE, --fleet-cert FILE, --fleet-key FILE\n"
+               "                         etcd's CA, and this server's client certificate for etcd\n"
                "  -h, --help             this text;  --version\n\n"
                "Built-in types (memory, FP32 rate, price/hour):\n");
     int n;

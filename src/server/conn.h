@@ -30,6 +30,7 @@ typedef struct tt_outbuf {
 typedef struct tt_conn {
     tt_io io;
     tt_server *srv;
+    struct tt_tls *tls; /* NULL on a plain listener; used under lock (net/tls.h) */
     atomic_int refs;
     char peer[80];
     struct tt_conn *prev, *next; /* the server's list (loop thread) */

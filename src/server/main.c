@@ -57,6 +57,7 @@ static tt_status add_listener(tt_server *srv, const char *spec)
     tt_endpoint ep;
     int fd;
     TT_TRY(tt_endpoint_parse(spec, &ep));
+    TT_TRY(tt_server_listener_tls(srv, &ep, &l->tls));
     TT_TRY(tt_sock_listen(&ep, 512, &fd, &l->ep));
     l->io = (tt_io){.fd = fd, .fn = tt_conn_accept, .owner = srv};
     tt_status s = tt_loop_add(srv->loop, &l->io, TT_EV_READ);
@@ -96,6 +97,7 @@ static tt_status serve(tt_server *srv)
     if (!srv->n_listeners)
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "nothing to listen on: give --listen or --unix");
     TT_TRY(tt_metrics_start(srv));
+    TT_TRY(tt_server_fleet_start(srv));
     g_loop = srv->loop;
     tt_log(TT_LOG_INFO, "tetherd %s (%s) serving %d slots (%s scheduling, %s metering)", tether_version(), srv->id,
            srv->n_slots, cfg->sched == TT_SCHED_CAPPED ? "capped" : "lend",
@@ -108,6 +110,7 @@ static tt_status serve(tt_server *srv)
 static void shutdown_server(tt_server *srv)
 {
     g_loop = NULL;
+    tt_server_fleet_stop(srv); /* first: no client is sent here any more */
     tt_metrics_stop(srv);
     for (int i = 0; i < srv->n_listeners; i++) {
         tt_loop_del(srv->loop, &srv->listeners[i].io);
@@ -132,6 +135,7 @@ static void shutdown_server(tt_server *srv)
     tt_cache_free(&srv->cache);
     tt_slots_free(srv);
     tt_loop_free(srv->loop);
+    tt_server_tls_free(srv);
 }
 
 int main(int argc, char **argv)

@@ -11,6 +11,7 @@
 #include "server/config.h"
 #include "server/conn.h"
 #include "server/device.h"
+#include "server/fleet_hook.h"
 #include "server/loop.h"
 #include "server/sched.h"
 #include "server/slots.h"
@@ -19,8 +20,9 @@
 #include <stdatomic.h>
 
 typedef struct tt_listener {
-    tt_io io;
+    tt_io io; /* first: the accept handler finds its listener from the io */
     tt_endpoint ep;
+    struct tt_tls_ctx *tls; /* TLS on this listener (NULL: plain) */
 } tt_listener;
 
 struct tt_server {
@@ -55,6 +57,9 @@ struct tt_server {
     tt_cache cache;
     atomic_uint_fast64_t conns_total, frames_bad;
     void *metrics_daemon; /* MHD, when --metrics is on */
+
+    struct tt_tls_ctx *tls_ctx; /* TLS listeners' context (server/fleet_hook.c) */
+    struct tt_fleet_pub *fleet; /* registration in a fleet; set under slots_lock */
 };
 
 /* Seconds on the wall clock (leases), and on the monotonic clock (scheduling). */

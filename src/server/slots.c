@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "server/auth.h"
+#include "server/fleet_hook.h"
 #include "server/server.h"
 #include "server/state.h"
 
@@ -124,8 +125,17 @@ tt_status tt_slots_reserve(tt_server *srv, const tt_msg_reserve *req, tt_msg_slo
         if (strcmp(s->type.name, req->type) != 0)
             continue;
         of_type++;
-        if (!s->reserved && !slot)
+        /* a fleet client asks for the slot it claimed, and no other */
+        if (!s->reserved && !slot && (!req->slot_index1 || req->slot_index1 == (uint32_t)i + 1))
             slot = s;
+    }
+    if (!slot && req->slot_index1 && of_type) {
+        uint32_t want = req->slot_index1 - 1;
+        bool fits = want < (uint32_t)srv->n_slots && strcmp(srv->slots[want].type.name, req->type) == 0;
+        pthread_mutex_unlock(&srv->slots_lock);
+        if (!fits)
+            return tt_error(TETHER_ERR_NOT_FOUND, "this server has no %s slot %u", req->type, want);
+        return tt_error(TETHER_ERR_BUSY, "%s slot %u on this server is already attached", req->type, want);
     }
     if (!slot) {
         pthread_mutex_unlock(&srv->slots_lock);
@@ -156,6 +166,7 @@ tt_status tt_slots_reserve(tt_server *srv, const tt_msg_reserve *req, tt_msg_slo
         pthread_mutex_unlock(&srv->slots_lock);
         return tt_error_prefix(st, "the reservation could not be recorded: ");
     }
+    tt_server_fleet_slot(srv, slot);
     uint8_t token[TT_WIRE_TOKEN_LEN];
     memcpy(token, reply->token, sizeof token);
     slot_info(slot, reply);
@@ -224,6 +235,7 @@ static void slot_free_locked(tt_server *srv, tt_slot *s, const char *why)
     memset(s->token_digest, 0, sizeof s->token_digest);
     s->holder[0] = 0;
     s->id[0] = 0;
+    tt_server_fleet_slot(srv, s);
 }
 
 tt_status tt_slots_release(tt_server *srv, tt_slot *slot, uint64_t gen)

@@ -1,0 +1,342 @@
+/* The publisher thread. It owns a copy of every slot's record, marked dirty when the server
+ * reports a change; all etcd I/O happens here, never under a server lock. One loop:
+ * register when not registered; publish dirty slots (a slot published attached also drops
+ * its claim, in the same transaction); renew the lease every third of its TTL; scan this
+ * server's claims every second and delete those that waited past the claim timeout. */
+#include "fleet/publish.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "net/sock.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CALL_MS 3000      /* one etcd call */
+#define RETRY_MS 500      /* after a failure */
+#define MAX_TXN_OPS 100   /* etcd's default limit is 128 operations per transaction */
+#define CLAIM_SCAN_MS 1000
+
+typedef struct pub_slot {
+    tt_fleet_slot rec;
+    bool dirty;
+    /* a claim seen on this slot: its revision and when this server first saw it */
+    int64_t claim_rev;
+    int64_t claim_seen_ns;
+} pub_slot;
+
+struct tt_fleet_pub {
+    tt_etcd *etcd;
+    tt_fleet_server server;
+    int ttl_s, claim_timeout_s;
+    pub_slot *slots;
+    int n_slots;
+
+    pthread_mutex_t lock; /* slots' records and dirty flags, stop, registered */
+    pthread_cond_t cond;
+    bool stop, registered, wake;
+    pthread_t thread;
+
+    /* the thread's own */
+    int64_t lease;
+    int64_t last_keepalive_ns, last_scan_ns, last_warn_ns;
+    bool down; /* the last attempt failed: the next success is logged */
+};
+
+static void pub_warn(tt_fleet_pub *p, const char *what)
+{
+    int64_t now = tt_now_ns();
+    /* the first failure and then one line every 30 s, not one per retry */
+    if (!p->down || now - p->last_warn_ns > 30 * (int64_t)1000000000) {
+        tt_log(TT_LOG_WARN, "fleet: %s: %s (retrying)", what, tt_last_error());
+        p->last_warn_ns = now;
+    }
+    p->down = true;
+}
+
+static void set_registered(tt_fleet_pub *p, bool r)
+{
+    pthread_mutex_lock(&p->lock);
+    p->registered = r;
+    if (!r)
+        for (int i = 0; i < p->n_slots; i++)
+            p->slots[i].dirty = true;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Grants a lease and writes the server and every slot under it. Records of an earlier run
+ * of this server (its lease not yet expired) are replaced. */
+static tt_status do_register(tt_fleet_pub *p)
+{
+    int64_t deadline = tt_deadline_ms(CALL_MS);
+    int64_t lease;
+    TT_TRY(tt_etcd_lease_grant(p->etcd, p->ttl_s, deadline, &lease));
+    char prefix[200];
+    snprintf(prefix, sizeof prefix, TT_FLEET_PREFIX "slots/%s/", p->server.id);
+    tt_status st = tt_etcd_delete(p->etcd, prefix, true, deadline);
+    char *srv_json = st == TT_OK ? tt_fleet_server_json(&p->server) : NULL;
+    char key[300];
+    tt_fleet_key_server(key, sizeof key, p->server.id);
+    if (st == TT_OK && !srv_json)
+        st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+    if (st == TT_OK)
+        st = tt_etcd_put(p->etcd, key, srv_json, lease, deadline);
+    cJSON_free(srv_json);
+    if (st != TT_OK) {
+        tt_etcd_lease_revoke(p->etcd, lease, tt_deadline_ms(500));
+        tt_error_clear();
+        return st;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->registered = true;
+    for (int i = 0; i < p->n_slots; i++)
+        p->slots[i].dirty = true;
+    pthread_mutex_unlock(&p->lock);
+    p->lease = lease;
+    p->last_keepalive_ns = tt_now_ns();
+    return TT_OK;
+}
+
+/* Publishes the dirty slots, MAX_TXN_OPS / 2 per transaction. */
+static tt_status publish_dirty(tt_fleet_pub *p)
+{
+    for (;;) {
+        enum { N = MAX_TXN_OPS / 2 };
+        int idx[N], n = 0;
+        char *vals[N];
+        char keys[N][2][200];
+        tt_etcd_op ops[2 * N];
+        int nops = 0;
+        pthread_mutex_lock(&p->lock);
+        for (int i = 0; i < p->n_slots && n < N; i++) {
+            if (!p->slots[i].dirty)
+                continue;
+            vals[n] = tt_fleet_slot_json(&p->slots[i].rec);
+            if (!vals[n])
+                break;
+            tt_fleet_key_slot(keys[n][0], sizeof keys[n][0], p->server.id, i);
+            tt_fleet_key_claim(keys[n][1], sizeof keys[n][1], p->server.id, i);
+            ops[nops++] = (tt_etcd_op){.key = keys[n][0], .value = vals[n], .lease = p->lease};
+            /* a reservation (or a release) settles whatever claim there was on the slot */
+            ops[nops++] = (tt_etcd_op){.del = true, .key = keys[n][1]};
+            p->slots[i].dirty = false;
+            idx[n++] = i;
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (n == 0)
+            return TT_OK;
+        bool ok;
+        tt_status st = tt_etcd_txn(p->etcd, NULL, 0, ops, (size_t)nops, tt_deadline_ms(CALL_MS), &ok, NULL);
+        for (int k = 0; k < n; k++)
+            cJSON_free(vals[k]);
+        if (st != TT_OK) {
+            pthread_mutex_lock(&p->lock);
+            for (int k = 0; k < n; k++)
+                p->slots[idx[k]].dirty = true; /* unless changed again meanwhile, the same record */
+            pthread_mutex_unlock(&p->lock);
+            return st;
+        }
+    }
+}
+
+/* Claims on this server's slots: a claim on an attached slot is a leftover (deleted); one on
+ * a free slot is deleted once it has waited past the claim timeout (by this server's clock,
+ * from when it first saw that revision, so clocks need not agree). */
+static tt_status scan_claims(tt_fleet_pub *p)
+{
+    char prefix[200];
+    snprintf(prefix, sizeof prefix, TT_FLEET_PREFIX "claims/%s/", p->server.id);
+    tt_etcd_kvs kvs;
+    TT_TRY(tt_etcd_get_prefix(p->etcd, prefix, tt_deadline_ms(CALL_MS), &kvs));
+    int64_t now = tt_now_ns();
+    bool *seen = tt_calloc((size_t)p->n_slots + 1, sizeof *seen);
+    tt_status st = seen ? TT_OK : tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+    for (size_t i = 0; i < kvs.n && st == TT_OK; i++) {
+        char *end;
+        long index = strtol(kvs.kv[i].key + strlen(prefix), &end, 10);
+        if (*end || index < 0 || index >= p->n_slots)
+            continue;
+        pub_slot *s = &p->slots[index];
+        seen[index] = true;
+        pthread_mutex_lock(&p->lock);
+        bool attached = s->rec.attached && !s->dirty;
+        pthread_mutex_unlock(&p->lock);
+        if (s->claim_rev != kvs.kv[i].mod_rev) {
+            s->claim_rev = kvs.kv[i].mod_rev;
+            s->claim_seen_ns = now;
+        }
+        if (!attached && now - s->claim_seen_ns < (int64_t)p->claim_timeout_s * 1000000000)
+            continue;
+        tt_etcd_cmp cmp = {kvs.kv[i].key, TT_ETCD_MOD, kvs.kv[i].mod_rev};
+        tt_etcd_op op = {.del = true, .key = kvs.kv[i].key};
+        bool ok;
+        st = tt_etcd_txn(p->etcd, &cmp, 1, &op, 1, tt_deadline_ms(CALL_MS), &ok, NULL);
+        if (st == TT_OK && ok && !attached)
+            tt_log(TT_LOG_INFO, "fleet: slot %ld was claimed but not reserved within %d s; it is free again", index,
+                   p->claim_timeout_s);
+    }
+    for (int i = 0; seen && i < p->n_slots; i++)
+        if (!seen[i])
+            p->slots[i].claim_rev = 0;
+    tt_free(seen);
+    tt_etcd_kvs_free(&kvs);
+    return st;
+}
+
+static void *pub_main(void *arg)
+{
+    tt_fleet_pub *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        bool stop = p->stop, registered = p->registered;
+        pthread_mutex_unlock(&p->lock);
+        if (stop)
+            break;
+        int64_t now = tt_now_ns();
+        int wait_ms = 250;
+        if (!registered) {
+            if (do_register(p) == TT_OK) {
+                tt_log(TT_LOG_INFO, "fleet: registered in %s as %s (%s, lease ttl %d s)", tt_etcd_name(p->etcd),
+                       p->server.id, p->server.endpoint, p->ttl_s);
+                p->down = false;
+            } else {
+                pub_warn(p, "cannot register");
+                wait_ms = RETRY_MS;
+            }
+        } else {
+            tt_status st = publish_dirty(p);
+            if (st == TETHER_ERR_NOT_FOUND) {
+                tt_log(TT_LOG_WARN, "fleet: etcd no longer has this server's lease; registering again");
+                set_registered(p, false);
+                continue;
+            }
+            if (st == TT_OK && now - p->last_keepalive_ns >= (int64_t)p->ttl_s * 1000000000 / 3) {
+                int64_t ttl = 0;
+                st = tt_etcd_lease_keepalive(p->etcd, p->lease, tt_deadline_ms(CALL_MS), &ttl);
+                if (st == TT_OK && ttl <= 0) {
+                    tt_log(TT_LOG_WARN, "fleet: the lease of %s expired in etcd; registering again", p->server.id);
+                    set_registered(p, false);
+                    continue;
+                }
+                if (st == TT_OK)
+                    p->last_keepalive_ns = now;
+            }
+            if (st == TT_OK && now - p->last_scan_ns >= (int64_t)CLAIM_SCAN_MS * 1000000) {
+                st = scan_claims(p);
+                p->last_scan_ns = now;
+            }
+            if (st != TT_OK) {
+                pub_warn(p, "cannot reach etcd");
+                wait_ms = RETRY_MS;
+            } else if (p->down) {
+                tt_log(TT_LOG_INFO, "fleet: etcd (%s) answers again", tt_etcd_name(p->etcd));
+                p->down = false;
+            }
+        }
+        pthread_mutex_lock(&p->lock);
+        if (!p->stop && !p->wake) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            int64_t until = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + (int64_t)wait_ms * 1000000;
+            ts.tv_sec = (time_t)(until / 1000000000);
+            ts.tv_nsec = (long)(until % 1000000000);
+            pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+        }
+        p->wake = false;
+        pthread_mutex_unlock(&p->lock);
+    }
+    return NULL;
+}
+
+tt_status tt_fleet_pub_start(const tt_fleet_pub_config *cfg, tt_fleet_pub **out)
+{
+    if (cfg->ttl_s < 2 || cfg->ttl_s > 3600)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "fleet lease ttl %d s: expected 2..3600", cfg->ttl_s);
+    tt_fleet_pub *p = tt_calloc(1, sizeof *p);
+    if (!p)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+    p->slots = tt_calloc((size_t)cfg->n_slots + 1, sizeof *p->slots);
+    tt_status st = p->slots ? tt_etcd_open(cfg->urls, &cfg->tls, &p->etcd) : tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+    if (st != TT_OK) {
+        tt_free(p->slots);
+        tt_free(p);
+        return st;
+    }
+    p->server = cfg->server;
+    p->server.slots = cfg->n_slots;
+    p->ttl_s = cfg->ttl_s;
+    p->claim_timeout_s = cfg->claim_timeout_s > 0 ? cfg->claim_timeout_s : 10;
+    p->n_slots = cfg->n_slots;
+    for (int i = 0; i < cfg->n_slots; i++)
+        p->slots[i].rec = cfg->slots[i];
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    /* the first registration here, so that a wrong address shows at once in the log */
+    if (do_register(p) == TT_OK) {
+        tt_log(TT_LOG_INFO, "fleet: registered in %s as %s (%s, lease ttl %d s)", tt_etcd_name(p->etcd), p->server.id,
+               p->server.endpoint, p->ttl_s);
+    } else {
+        pub_warn(p, "cannot register yet");
+    }
+    if (pthread_create(&p->thread, NULL, pub_main, p) != 0) {
+        tt_etcd_close(p->etcd);
+        pthread_mutex_destroy(&p->lock);
+        pthread_cond_destroy(&p->cond);
+        tt_free(p->slots);
+        tt_free(p);
+        return tt_error(TETHER_ERR_INTERNAL, "cannot start the fleet thread");
+    }
+    *out = p;
+    return TT_OK;
+}
+
+void tt_fleet_pub_slot(tt_fleet_pub *p, const tt_fleet_slot *s)
+{
+    if (!p || s->index < 0 || s->index >= p->n_slots)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->slots[s->index].rec = *s;
+    p->slots[s->index].dirty = true;
+    p->wake = true;
+    pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+bool tt_fleet_pub_registered(tt_fleet_pub *p)
+{
+    pthread_mutex_lock(&p->lock);
+    bool r = p->registered;
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+void tt_fleet_pub_stop(tt_fleet_pub *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    if (p->lease) {
+        if (tt_etcd_lease_revoke(p->etcd, p->lease, tt_deadline_ms(2000)) == TT_OK)
+            tt_log(TT_LOG_INFO, "fleet: %s left %s", p->server.id, tt_etcd_name(p->etcd));
+        else
+            tt_log(TT_LOG_WARN, "fleet: could not leave %s (%s); the records go when the lease expires",
+                   tt_etcd_name(p->etcd), tt_last_error());
+    }
+    tt_etcd_close(p->etcd);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->cond);
+    tt_free(p->slots);
+    tt_free(p);
+}
