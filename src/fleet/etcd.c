@@ -276,6 +276,9 @@ static tt_status call(tt_etcd *e, const char *path, const cJSON *request, int64_
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+        /* HTTP/1.1 even over TLS: the gateway answers one JSON per request there, also for
+         * streaming calls such as a lease keep-alive */
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
         struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
         if (e->tls.ca[0])

@@ -68,8 +68,10 @@ static void set_registered(tt_fleet_pub *p, bool r)
     pthread_mutex_unlock(&p->lock);
 }
 
-/* Grants a lease and writes the server and every slot under it. Records of an earlier run
- * of this server (its lease not yet expired) are replaced. */
+/* Grants a lease and writes every slot and then the server under it, in transactions of at
+ * most MAX_TXN_OPS operations (the server's record last, so that clients never see the
+ * server with only some of its slots). Records of an earlier run of this server (its lease
+ * not yet expired) are replaced, and slots it no longer has are deleted. */
 static tt_status do_register(tt_fleet_pub *p)
 {
     int64_t deadline = tt_deadline_ms(CALL_MS);
@@ -77,24 +79,65 @@ static tt_status do_register(tt_fleet_pub *p)
     TT_TRY(tt_etcd_lease_grant(p->etcd, p->ttl_s, deadline, &lease));
     char prefix[200];
     snprintf(prefix, sizeof prefix, TT_FLEET_PREFIX "slots/%s/", p->server.id);
-    tt_status st = tt_etcd_delete(p->etcd, prefix, true, deadline);
+    tt_etcd_kvs old;
+    tt_status st = tt_etcd_get_prefix(p->etcd, prefix, deadline, &old);
+    if (st != TT_OK) {
+        tt_etcd_lease_revoke(p->etcd, lease, tt_deadline_ms(500));
+        return st;
+    }
+    size_t n_ops = (size_t)p->n_slots + old.n + 1;
+    tt_etcd_op *ops = tt_calloc(n_ops, sizeof *ops);
+    char **vals = tt_calloc((size_t)p->n_slots + 2, sizeof *vals);
+    char (*keys)[200] = tt_calloc((size_t)p->n_slots + 1, sizeof *keys);
+    if (!ops || !vals || !keys)
+        st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+    size_t k = 0;
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; st == TT_OK && i < p->n_slots; i++) {
+        vals[i] = tt_fleet_slot_json(&p->slots[i].rec);
+        if (!vals[i]) {
+            st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+            break;
+        }
+        tt_fleet_key_slot(keys[i], sizeof keys[i], p->server.id, i);
+        ops[k++] = (tt_etcd_op){.key = keys[i], .value = vals[i], .lease = lease};
+        p->slots[i].dirty = false; /* a change from now on is published after this */
+    }
+    pthread_mutex_unlock(&p->lock);
+    for (size_t i = 0; st == TT_OK && i < old.n; i++) {
+        char *end;
+        long index = strtol(old.kv[i].key + strlen(prefix), &end, 10);
+        if (*end || index < 0 || index >= p->n_slots)
+            ops[k++] = (tt_etcd_op){.del = true, .key = old.kv[i].key};
+    }
+    char srv_key[300];
+    tt_fleet_key_server(srv_key, sizeof srv_key, p->server.id);
     char *srv_json = st == TT_OK ? tt_fleet_server_json(&p->server) : NULL;
-    char key[300];
-    tt_fleet_key_server(key, sizeof key, p->server.id);
     if (st == TT_OK && !srv_json)
         st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
     if (st == TT_OK)
-        st = tt_etcd_put(p->etcd, key, srv_json, lease, deadline);
+        ops[k++] = (tt_etcd_op){.key = srv_key, .value = srv_json, .lease = lease};
+    for (size_t at = 0; st == TT_OK && at < k; at += MAX_TXN_OPS) {
+        size_t n = k - at < MAX_TXN_OPS ? k - at : MAX_TXN_OPS;
+        bool ok;
+        st = tt_etcd_txn(p->etcd, NULL, 0, ops + at, n, deadline, &ok, NULL);
+    }
     cJSON_free(srv_json);
+    for (int i = 0; vals && i < p->n_slots; i++)
+        cJSON_free(vals[i]);
+    tt_free(vals);
+    tt_free(keys);
+    tt_free(ops);
+    tt_etcd_kvs_free(&old);
     if (st != TT_OK) {
+        char why[600];
+        snprintf(why, sizeof why, "%s", tt_last_error());
+        set_registered(p, false);
         tt_etcd_lease_revoke(p->etcd, lease, tt_deadline_ms(500));
-        tt_error_clear();
-        return st;
+        return tt_error(st, "%s", why);
     }
     pthread_mutex_lock(&p->lock);
     p->registered = true;
-    for (int i = 0; i < p->n_slots; i++)
-        p->slots[i].dirty = true;
     pthread_mutex_unlock(&p->lock);
     p->lease = lease;
     p->last_keepalive_ns = tt_now_ns();
@@ -216,7 +259,9 @@ static void *pub_main(void *arg)
             }
             if (st == TT_OK && now - p->last_keepalive_ns >= (int64_t)p->ttl_s * 1000000000 / 3) {
                 int64_t ttl = 0;
-                st = tt_etcd_lease_keepalive(p->etcd, p->lease, tt_deadline_ms(CALL_MS), &ttl);
+                /* a renewal later than half the TTL is worth little: try again instead */
+                int ka_ms = p->ttl_s * 500 > CALL_MS ? CALL_MS : p->ttl_s * 500;
+                st = tt_etcd_lease_keepalive(p->etcd, p->lease, tt_deadline_ms(ka_ms), &ttl);
                 if (st == TT_OK && ttl <= 0) {
                     tt_log(TT_LOG_WARN, "fleet: the lease of %s expired in etcd; registering again", p->server.id);
                     set_registered(p, false);

@@ -36,7 +36,7 @@ void tt_config_defaults(tt_server_config *c)
     c->inline_us = 50;
     c->run_limit_s = 60;
     c->tls = TT_TLS_AUTO;
-    c->fleet_ttl_s = 5;
+    c->fleet_ttl_s = 10;
     c->claim_timeout_s = 10;
 }
 
@@ -385,7 +385,7 @@ void tt_config_usage(FILE *f)
                "                         address, unless it is a wildcard)\n"
                "  --zone NAME            a placement label (tether attach --zone NAME)\n"
                "  --fleet-ttl S          the registration lease: a crashed server leaves the fleet\n"
-               "                         after S seconds (default 5)\n"
+               "                         after S seconds (default 10)\n"
                "  --claim-timeout S      a slot claimed in etcd but not reserved within S seconds\n"
                "                         is free again (default 10)\n"
                "  --fleet-ca FILE, --fleet-cert FILE, --fleet-key FILE\n"

@@ -32,6 +32,9 @@ typedef struct tf_fleet {
 } tf_fleet;
 
 static tf_fleet *tf_live;
+/* The servers' lease TTL: short enough that a crash shows soon, long enough that a loaded
+ * machine (sanitizers, 200 clients at once) renews in time. */
+static const char *tf_ttl = "10";
 
 static void tf_atexit(void)
 {
@@ -110,7 +113,7 @@ static inline void tf_make_certs(tf_fleet *f)
 /* Starts server i with its slots (and extra flags, NULL-terminated, may be NULL). */
 static inline void tf_server_start(tf_fleet *f, int i, const char *slots, const char *const *extra, bool restart)
 {
-    const char *args[40] = {"--slots", slots, "--fleet", f->fleet, "--fleet-ttl", "2", "--claim-timeout", "3"};
+    const char *args[40] = {"--slots", slots, "--fleet", f->fleet, "--fleet-ttl", tf_ttl, "--claim-timeout", "3"};
     int n = 8;
     if (f->tls) {
         const char *t[] = {"--tls",        "on",       "--tls-cert",  f->srv_cert, "--tls-key",  f->srv_key,
@@ -228,6 +231,22 @@ static inline void tf_start(tf_fleet *f, int n, const char *const *slots, bool t
     for (int i = 0; i < n; i++)
         if (!f->srv_id[i][0])
             CHECK_FAIL("server %d (%s) is not in the fleet under its endpoint", i, f->srv[i].endpoint);
+}
+
+/* No server had to register again (its lease lost) while the test ran. */
+static inline void tf_check_leases_held(const tf_fleet *f)
+{
+    for (int i = 0; i < f->n; i++) {
+        FILE *lf = fopen(f->srv[i].log, "r");
+        char line[1024];
+        while (lf && fgets(line, sizeof line, lf))
+            if (strstr(line, "registering again")) {
+                fclose(lf);
+                CHECK_FAIL("server %d lost its lease: %s", i, line);
+            }
+        if (lf)
+            fclose(lf);
+    }
 }
 
 static inline int tf_server_of(const tf_fleet *f, const char *id)

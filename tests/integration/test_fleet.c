@@ -140,6 +140,7 @@ TEST(registration_listing_and_leaving)
     th_fresh_home();
     const char *slots[] = {"cpu.small=2,cpu.medium=1", "cpu.small=2", "cpu.medium=2"};
     tf_fleet f;
+    tf_ttl = "2";
     tf_start(&f, 3, slots, false, true);
     static char out[1 << 16];
     CHECK_EQ_INT(cli(out, sizeof out, (const char *const[]){"fleet", f.fleet, "--json", NULL}), 0);
@@ -300,6 +301,7 @@ static void concurrent_attaches(bool tls)
     }
     CHECK_EQ_INT(attached, 60);
     CHECK_EQ_INT(claimed, 0);
+    tf_check_leases_held(&f);
     tf_stop(&f);
 }
 
@@ -439,7 +441,7 @@ static void etcd_restart(bool tls)
     /* etcd gone: running sessions go on; a new attach fails naming the fleet */
     te_stop(&f.etcd, SIGKILL);
     CHECK_ERR(tf_attach(&f, "cpu.small", NULL, &b), TETHER_ERR_NETWORK, f.fleet);
-    th_sleep_ms(2500); /* past the servers' lease TTL */
+    th_sleep_ms(2500); /* the servers' renewals fail meanwhile */
     char err[512];
     if (te_start(&f.etcd, err, sizeof err) != 0)
         CHECK_FAIL("%s", err);
@@ -524,6 +526,7 @@ static void resize_under_load(bool tls)
     }
     CHECK_EQ_INT(attached, 1);
     tt_fleet_view_free(&v);
+    tf_check_leases_held(&f);
     stream_close(&s);
     ob_free(&m);
     tf_stop(&f);
