@@ -4,12 +4,42 @@
 
 #include "core/mem.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define TT_MAX_REGISTERED 8
+static const tt_backend *g_registered[TT_MAX_REGISTERED];
+static int g_n_registered;
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+
+tt_status tt_backend_register(const tt_backend *b)
+{
+    const tt_backend *have;
+    if (tt_backend_get(b->name, &have) == TT_OK)
+        return have == b ? TT_OK : tt_error(TETHER_ERR_INVALID_ARGUMENT, "a backend named '%s' exists", b->name);
+    tt_error_clear();
+    pthread_mutex_lock(&g_lock);
+    tt_status s = TT_OK;
+    if (g_n_registered == TT_MAX_REGISTERED)
+        s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "more than %d backends registered", TT_MAX_REGISTERED);
+    else
+        g_registered[g_n_registered++] = b;
+    pthread_mutex_unlock(&g_lock);
+    return s;
+}
+
 tt_status tt_backend_get(const char *name, const tt_backend **out)
 {
+    pthread_mutex_lock(&g_lock);
+    for (int i = 0; i < g_n_registered; i++)
+        if (strcmp(g_registered[i]->name, name) == 0) {
+            *out = g_registered[i];
+            pthread_mutex_unlock(&g_lock);
+            return TT_OK;
+        }
+    pthread_mutex_unlock(&g_lock);
     if (strcmp(name, "ref") == 0) {
         *out = &tt_backend_ref;
         return TT_OK;

@@ -28,6 +28,10 @@ typedef struct tt_backend {
 extern const tt_backend tt_backend_ref;
 extern const tt_backend tt_backend_cpu;
 
+/* Makes backend b findable by name (plugins, tests). b must outlive every session using
+ * it. At most 8 registered; a second backend of the same name is refused. */
+tt_status tt_backend_register(const tt_backend *b);
+
 /* Finds a backend by name: "ref", "cpu", or a device such as "cuda:0" (loading its plugin
  * on first use). On failure the message says why the backend is unavailable. */
 tt_status tt_backend_get(const char *name, const tt_backend **out);
