@@ -4,6 +4,7 @@
 #include "client/attach.h"
 
 #include "client/conn.h"
+#include "client/orphans.h"
 #include "client/records.h"
 #include "core/file.h"
 #include "core/log.h"
@@ -466,6 +467,7 @@ tt_status tt_detach_ex(int ordinal, bool force, char *note, size_t note_cap)
 {
     if (note && note_cap)
         note[0] = 0;
+    tt_orphans_sweep();
     tt_attachment a;
     TT_TRY(tt_attachment_get(ordinal, &a));
     tt_status st = tt_release_at(&a, CTL_TIMEOUT_MS);

@@ -4,6 +4,7 @@
  * and ordinal; running sessions follow the record (client/remote.c). */
 #include "client/attach.h"
 
+#include "client/orphans.h"
 #include "client/records.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -90,6 +91,7 @@ static tt_status open_fleet(const char *fleet, const tt_tls_files *tls, tt_etcd 
 
 tt_status tt_attach_fleet(const char *type, const tt_attach_opts *o, tt_attachment *out)
 {
+    tt_orphans_sweep();
     tt_etcd *e;
     TT_TRY(open_fleet(o->fleet, &o->fleet_tls, &e));
     tt_attachment a;
@@ -175,10 +177,14 @@ tt_status tt_attachment_failover(const tt_attachment *cur, const char *why, tt_a
             tt_etcd_close(e);
         }
         if (st == TT_OK) {
+            tt_attachment old = all[pos];
             take_slot(&all[pos], &fresh);
             st = tt_records_save(all, n);
             if (st != TT_OK)
                 tt_release_at(&fresh, 2000);
+            else
+                tt_orphans_add_locked(&old); /* released once its server answers again */
+            memset(&old, 0, sizeof old);
         } else {
             st = tt_error_prefix(st, "failing over accelerator %s (%s) after %s: ", cur->id, cur->type,
                                  why ? why : "a failure");
