@@ -1,7 +1,8 @@
 /* The fleet's two numbers, on loopback with a real etcd and three tetherd:
- *   attach   time of `tether attach TYPE --fleet` (read the fleet, claim a slot with a
- *            compare-and-swap transaction, reserve it, record it) against a direct
- *            `tether attach TYPE --server` (reserve, record). Goal: fleet <= 2x direct.
+ *   attach   time of `tether attach TYPE --fleet` (read the servers and the free slots of the
+ *            type, claim one with a compare-and-swap transaction, reserve it, record it)
+ *            against a direct `tether attach TYPE --server` (reserve, record), with three
+ *            servers of 16 slots, mostly free. Goal: fleet <= 2x direct.
  *   failover from a SIGKILL of the server under a stream of inferences to the first answer
  *            from the server the session failed over to, with the model already cached
  *            there (another session had used it) and not (uploaded on the way). Goal:
@@ -57,7 +58,7 @@ static void start_fleet(tp_server *srv, int n)
         BENCH_DIE("%s", err);
     atexit(stop_etcd);
     for (int i = 0; i < n; i++) {
-        const char *args[] = {"--peak-gflops", "20", "--slots", "cpu.small=64", "--fleet", g_etcd.url,
+        const char *args[] = {"--peak-gflops", "20", "--slots", "cpu.small=16", "--fleet", g_etcd.url,
                               "--fleet-ttl", "2", "--warm-cache", "8", NULL};
         bench_server(&srv[i], args);
     }
@@ -117,6 +118,7 @@ static void bench_attach_times(tp_server *srv, int iterations)
     o.fleet = g_etcd.url;
     if (tt_attach_with("cpu.small", &o, &a) != TETHER_OK)
         BENCH_DIE("%s", tether_last_error());
+    /* each pair is detached again (not timed), so the fleet stays at the same occupancy */
     for (int i = 0; i < iterations; i++) {
         double t0 = bench_now_us();
         if (tt_attach("cpu.small", srv[i % 3].endpoint, &a) != TETHER_OK)
@@ -127,6 +129,8 @@ static void bench_attach_times(tp_server *srv, int iterations)
         double t2 = bench_now_us();
         direct[i] = (t1 - t0) / 1000;
         fleet[i] = (t2 - t1) / 1000;
+        if (tt_detach(a.ordinal) != TETHER_OK || tt_detach(a.ordinal - 1) != TETHER_OK)
+            BENCH_DIE("%s", tether_last_error());
     }
     double d50 = bench_pct(direct, iterations, 0.5), d90 = bench_pct(direct, iterations, 0.9);
     double f50 = bench_pct(fleet, iterations, 0.5), f90 = bench_pct(fleet, iterations, 0.9);
@@ -144,11 +148,15 @@ static void bench_attach_times(tp_server *srv, int iterations)
 typedef struct runner {
     tether_session *s;
     int k;
+    char first_where[256];
     atomic_bool stop;
     atomic_llong last_answer_ns; /* when the latest successful run returned */
+    atomic_llong moved_ns;       /* when the first answer from another slot returned */
     int errors;
 } runner;
 
+/* Runs back to back; an answer counts as the new server's when the session's place (its
+ * slot) differs from where it started: runs are sequential, so that run went there. */
 static void *runner_main(void *arg)
 {
     runner *r = arg;
@@ -157,8 +165,13 @@ static void *runner_main(void *arg)
         x[i % r->k] = (float)i;
         tether_outputs *o;
         if (run_f32(r->s, x, r->k, &o) == TETHER_OK) {
+            long long now = (long long)tt_now_ns();
             tether_outputs_free(o);
-            atomic_store(&r->last_answer_ns, (long long)tt_now_ns());
+            atomic_store(&r->last_answer_ns, now);
+            tether_session_stats st;
+            tether_session_stats_get(r->s, &st);
+            if (!atomic_load(&r->moved_ns) && strcmp(st.where, r->first_where) != 0)
+                atomic_store(&r->moved_ns, now);
         } else {
             r->errors++;
         }
@@ -187,6 +200,9 @@ static double failover_once(tp_server *srv, const pbw *m, int k, int trial)
     runner r = {.k = k};
     if (tether_session_open_bytes(&r.s, m->buf, m->len, &cfg) != TETHER_OK)
         BENCH_DIE("%s", tether_last_error());
+    tether_session_stats st;
+    tether_session_stats_get(r.s, &st);
+    snprintf(r.first_where, sizeof r.first_where, "%s", st.where);
     pthread_t th;
     pthread_create(&th, NULL, runner_main, &r);
     tp_sleep_ms(300);
@@ -195,20 +211,20 @@ static double failover_once(tp_server *srv, const pbw *m, int k, int trial)
         BENCH_DIE("no answer before the kill");
     int64_t kill_ns = tt_now_ns();
     kill(srv[0].pid, SIGKILL);
-    while (atomic_load(&r.last_answer_ns) < kill_ns && tt_now_ns() - kill_ns < 30 * (int64_t)1000000000)
+    while (!atomic_load(&r.moved_ns) && tt_now_ns() - kill_ns < 30 * (int64_t)1000000000)
         tp_sleep_ms(1);
-    long long after = atomic_load(&r.last_answer_ns);
+    long long after = atomic_load(&r.moved_ns);
     atomic_store(&r.stop, true);
     pthread_join(th, NULL);
     tether_session_free(r.s);
-    if (after < kill_ns)
-        BENCH_DIE("no answer within 30 s of the kill (%d errors)", r.errors);
+    if (!after)
+        BENCH_DIE("no answer from another server within 30 s of the kill (%d errors)", r.errors);
     if (r.errors)
         BENCH_DIE("%d runs failed across the failover", r.errors);
     int status;
     waitpid(srv[0].pid, &status, 0);
     char err[512];
-    const char *args[] = {"--peak-gflops", "20", "--slots", "cpu.small=64", "--fleet", g_etcd.url,
+    const char *args[] = {"--peak-gflops", "20", "--slots", "cpu.small=16", "--fleet", g_etcd.url,
                           "--fleet-ttl", "2", "--warm-cache", "8", NULL};
     if (tp_start(&srv[0], TETHERD_PATH, bench_root, args, true, "warn", err, sizeof err) != 0)
         BENCH_DIE("%s", err);

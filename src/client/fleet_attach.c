@@ -66,7 +66,9 @@ static tt_status place(tt_etcd *e, const char *type, const char *pin, const char
                 ex[n_ex] = excluded[n_ex];
                 n_ex++;
             }
-        } else if (st != TETHER_ERR_BUSY) {
+        } else if (st != TETHER_ERR_BUSY && st != TETHER_ERR_NOT_FOUND) {
+            /* BUSY: a direct attach took the slot; NOT_FOUND: a record left by an earlier run
+             * of the server names a slot it no longer has. Either way, place again. */
             return tt_error(st, "%s", last);
         }
     }

@@ -382,29 +382,30 @@ void tt_etcd_kvs_free(tt_etcd_kvs *k)
     memset(k, 0, sizeof *k);
 }
 
-tt_status tt_etcd_get_prefix(tt_etcd *e, const char *prefix, int64_t deadline, tt_etcd_kvs *out)
+/* A range request for every key under prefix (NULL when out of memory). */
+static cJSON *range_json(const char *prefix)
 {
-    memset(out, 0, sizeof *out);
     char end[512];
     if (strlen(prefix) >= sizeof end)
-        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "etcd prefix '%s' is too long", prefix);
+        return NULL;
     prefix_end(prefix, end, sizeof end);
     cJSON *req = cJSON_CreateObject();
     if (!req || !add_b64(req, "key", prefix) || !add_b64(req, "range_end", end)) {
         cJSON_Delete(req);
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+        return NULL;
     }
-    cJSON *rep;
-    tt_status st = call(e, "/v3/kv/range", req, deadline, &rep);
-    cJSON_Delete(req);
-    if (st != TT_OK)
-        return st;
-    const cJSON *kvs = cJSON_GetObjectItemCaseSensitive(rep, "kvs");
+    return req;
+}
+
+/* Appends the key-values of a range reply's "kvs" array to out (grown as needed). */
+static tt_status add_kvs(tt_etcd *e, const cJSON *kvs, tt_etcd_kvs *out)
+{
     int n = cJSON_IsArray(kvs) ? cJSON_GetArraySize(kvs) : 0;
-    out->revision = get_i64(cJSON_GetObjectItemCaseSensitive(rep, "header"), "revision");
-    out->kv = tt_calloc((size_t)n + 1, sizeof *out->kv);
-    if (!out->kv)
-        st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+    tt_etcd_kv *grown = tt_realloc(out->kv, sizeof *out->kv * (out->n + (size_t)n + 1));
+    if (!grown)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+    out->kv = grown;
+    tt_status st = TT_OK;
     const cJSON *kv;
     cJSON_ArrayForEach(kv, kvs)
     {
@@ -431,6 +432,68 @@ tt_status tt_etcd_get_prefix(tt_etcd *e, const char *prefix, int64_t deadline, t
         x->version = get_i64(kv, "version");
         x->lease = get_i64(kv, "lease");
         out->n++;
+    }
+    return st;
+}
+
+tt_status tt_etcd_get_prefix(tt_etcd *e, const char *prefix, int64_t deadline, tt_etcd_kvs *out)
+{
+    memset(out, 0, sizeof *out);
+    cJSON *req = range_json(prefix);
+    if (!req)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "etcd prefix '%.60s' is too long (or out of memory)", prefix);
+    cJSON *rep;
+    tt_status st = call(e, "/v3/kv/range", req, deadline, &rep);
+    cJSON_Delete(req);
+    if (st != TT_OK)
+        return st;
+    out->revision = get_i64(cJSON_GetObjectItemCaseSensitive(rep, "header"), "revision");
+    st = add_kvs(e, cJSON_GetObjectItemCaseSensitive(rep, "kvs"), out);
+    cJSON_Delete(rep);
+    if (st != TT_OK)
+        tt_etcd_kvs_free(out);
+    return st;
+}
+
+tt_status tt_etcd_get_prefixes(tt_etcd *e, const char *const *prefixes, size_t n, int64_t deadline,
+                               tt_etcd_kvs *out)
+{
+    memset(out, 0, sizeof *out);
+    if (n == 0 || n > 8)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "etcd: %zu prefixes in one read (1..8)", n);
+    cJSON *req = cJSON_CreateObject();
+    cJSON *succ = req ? cJSON_AddArrayToObject(req, "success") : NULL;
+    bool ok = succ != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+        cJSON *r = range_json(prefixes[i]), *op = r ? cJSON_CreateObject() : NULL;
+        ok = op != NULL;
+        if (!ok) {
+            cJSON_Delete(r);
+            break;
+        }
+        /* served by the member asked, without a round of consensus: a read-only
+         * transaction of serializable ranges. It may be a moment old; whoever acts on it
+         * compares revisions when writing. */
+        cJSON_AddBoolToObject(r, "serializable", true);
+        cJSON_AddItemToObject(op, "request_range", r);
+        cJSON_AddItemToArray(succ, op);
+    }
+    if (!ok) {
+        cJSON_Delete(req);
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "etcd prefixes too long (or out of memory)");
+    }
+    cJSON *rep;
+    tt_status st = call(e, "/v3/kv/txn", req, deadline, &rep);
+    cJSON_Delete(req);
+    if (st != TT_OK)
+        return st;
+    out->revision = get_i64(cJSON_GetObjectItemCaseSensitive(rep, "header"), "revision");
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(rep, "responses"))
+    {
+        const cJSON *range = cJSON_GetObjectItemCaseSensitive(r, "response_range");
+        if (st == TT_OK && range)
+            st = add_kvs(e, cJSON_GetObjectItemCaseSensitive(range, "kvs"), out);
     }
     cJSON_Delete(rep);
     if (st != TT_OK)
@@ -499,7 +562,7 @@ tt_status tt_etcd_txn(tt_etcd *e, const tt_etcd_cmp *cmp, size_t n_cmp, const tt
         ok = c && cJSON_AddItemToArray(cmps, c) && add_b64(c, "key", cmp[i].key);
         if (ok) {
             cJSON_AddStringToObject(c, "target", targets[cmp[i].target]);
-            cJSON_AddStringToObject(c, "result", "EQUAL");
+            cJSON_AddStringToObject(c, "result", cmp[i].greater ? "GREATER" : "EQUAL");
             add_i64(c, fields[cmp[i].target], cmp[i].rev);
         }
     }

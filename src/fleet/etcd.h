@@ -42,6 +42,12 @@ void tt_etcd_kvs_free(tt_etcd_kvs *k);
 
 /* Every key starting with prefix, in key order. */
 tt_status tt_etcd_get_prefix(tt_etcd *e, const char *prefix, int64_t deadline, tt_etcd_kvs *out);
+/* Every key under each of n prefixes (n <= 8), read at one revision in one round trip (a
+ * transaction of ranges), in one list: the first prefix's keys first. A serializable read:
+ * the member asked answers from its own copy, which may be a moment behind the cluster;
+ * writes that depend on it must compare revisions. */
+tt_status tt_etcd_get_prefixes(tt_etcd *e, const char *const *prefixes, size_t n, int64_t deadline,
+                               tt_etcd_kvs *out);
 /* Puts key = value, attached to lease (0: none). */
 tt_status tt_etcd_put(tt_etcd *e, const char *key, const char *value, int64_t lease, int64_t deadline);
 /* Deletes key, or every key under it when prefix. */
@@ -53,11 +59,13 @@ typedef enum tt_etcd_target {
     TT_ETCD_VERSION = 2, /* how many times it was written since created */
 } tt_etcd_target;
 
-/* A comparison that must hold (equality) for the transaction's success branch. */
+/* A comparison that must hold for the transaction's success branch: the key's target
+ * equal to rev (or, when greater, above it: CREATE greater than 0 means "exists"). */
 typedef struct tt_etcd_cmp {
     const char *key;
     tt_etcd_target target;
     int64_t rev;
+    bool greater;
 } tt_etcd_cmp;
 
 typedef struct tt_etcd_op {

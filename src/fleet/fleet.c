@@ -1,6 +1,7 @@
-/* Fleet records (JSON in etcd), the view a client reads in one range, and placement: choose
- * the least-loaded server offering a free slot of the type, then claim that slot with a
- * compare-and-swap transaction. A lost race (someone else claimed or changed the slot
+/* Fleet records (JSON in etcd), views of the fleet (all of it, or what placement needs: the
+ * servers and the free slots of one type), and placement: choose the least-loaded server
+ * offering a free slot of the type, then claim that slot with a compare-and-swap
+ * transaction. A lost race (someone else claimed or changed the slot
  * first) moves on to another slot; after a few, the view is read again. */
 #include "fleet/fleet.h"
 
@@ -31,6 +32,11 @@ void tt_fleet_key_claim(char *out, size_t n, const char *server, int index)
     snprintf(out, n, TT_FLEET_PREFIX "claims/%s/%d", server, index);
 }
 
+void tt_fleet_key_free(char *out, size_t n, const char *type, const char *server, int index)
+{
+    snprintf(out, n, TT_FLEET_PREFIX "free/%s/%s/%d", type, server, index);
+}
+
 /* ---- records ---------------------------------------------------------------------------- */
 
 char *tt_fleet_server_json(const tt_fleet_server *s)
@@ -44,7 +50,32 @@ char *tt_fleet_server_json(const tt_fleet_server *s)
     cJSON_AddStringToObject(o, "device", s->device);
     cJSON_AddBoolToObject(o, "tls", s->tls);
     cJSON_AddNumberToObject(o, "slots", s->slots);
+    cJSON_AddNumberToObject(o, "attached", s->attached);
+    cJSON_AddStringToObject(o, "types", s->types);
     cJSON_AddStringToObject(o, "version", s->version);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+char *tt_fleet_server_json_with_free(const tt_fleet_server *s, const tt_fleet_slot *slots, int n)
+{
+    char *base = tt_fleet_server_json(s);
+    cJSON *o = base ? cJSON_Parse(base) : NULL;
+    cJSON_free(base);
+    cJSON *free_lists = o ? cJSON_AddObjectToObject(o, "free") : NULL;
+    if (!free_lists) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        if (slots[i].attached)
+            continue;
+        cJSON *list = cJSON_GetObjectItemCaseSensitive(free_lists, slots[i].type);
+        if (!list)
+            list = cJSON_AddArrayToObject(free_lists, slots[i].type);
+        cJSON_AddItemToArray(list, cJSON_CreateNumber(slots[i].index));
+    }
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;
@@ -93,11 +124,13 @@ tt_status tt_fleet_server_parse(const char *json, tt_fleet_server *s)
               get_str(o, "endpoint", s->endpoint, sizeof s->endpoint, true) && s->endpoint[0] &&
               get_str(o, "zone", s->zone, sizeof s->zone, false) &&
               get_str(o, "device", s->device, sizeof s->device, false) &&
-              get_str(o, "version", s->version, sizeof s->version, false);
+              get_str(o, "version", s->version, sizeof s->version, false) &&
+              get_str(o, "types", s->types, sizeof s->types, false);
     if (ok) {
         s->tls = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "tls"));
-        double n = get_num(o, "slots");
+        double n = get_num(o, "slots"), a = get_num(o, "attached");
         s->slots = n >= 0 && n <= 1e6 ? (int)n : 0;
+        s->attached = a >= 0 && a <= s->slots ? (int)a : 0;
     }
     cJSON_Delete(o);
     return ok ? TT_OK : tt_error(TETHER_ERR_PROTOCOL, "a malformed server record in the fleet");
@@ -166,17 +199,37 @@ static int cmp_slot(const void *a, const void *b)
     return c ? c : (x->index > y->index) - (x->index < y->index);
 }
 
+/* "TYPE/ID/INDEX" after the free prefix: the last two parts are the server and index. */
+static bool split_free(const char *rest, char *type, size_t tn, char *id, size_t idn, int *index)
+{
+    const char *last = strrchr(rest, '/');
+    if (!last || last == rest)
+        return false;
+    const char *mid = last - 1;
+    while (mid > rest && *mid != '/')
+        mid--;
+    if (mid == rest || (size_t)(mid - rest) >= tn)
+        return false;
+    memcpy(type, rest, (size_t)(mid - rest));
+    type[mid - rest] = 0;
+    return split_id_index(mid + 1, id, idn, index);
+}
+
 tt_status tt_fleet_view_build(const tt_etcd_kvs *kvs, tt_fleet_view *v)
 {
     memset(v, 0, sizeof *v);
     v->revision = kvs->revision;
     v->servers = tt_calloc(kvs->n + 1, sizeof *v->servers);
-    v->slots = tt_calloc(kvs->n + 1, sizeof *v->slots);
-    if (!v->servers || !v->slots) {
+    int slots_cap = (int)kvs->n + 16;
+    v->slots = tt_calloc((size_t)slots_cap, sizeof *v->slots);
+    bool *has_records = tt_calloc(kvs->n + 1, sizeof *has_records);
+    if (!v->servers || !v->slots || !has_records) {
+        tt_free(has_records);
         tt_fleet_view_free(v);
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory reading the fleet");
     }
-    static const char srv_p[] = TT_FLEET_PREFIX "servers/", slot_p[] = TT_FLEET_PREFIX "slots/";
+    static const char srv_p[] = TT_FLEET_PREFIX "servers/", slot_p[] = TT_FLEET_PREFIX "slots/",
+                      free_p[] = TT_FLEET_PREFIX "free/", claim_p[] = TT_FLEET_PREFIX "claims/";
     for (size_t i = 0; i < kvs->n; i++) {
         const tt_etcd_kv *kv = &kvs->kv[i];
         if (strncmp(kv->key, srv_p, sizeof srv_p - 1) != 0)
@@ -186,10 +239,10 @@ tt_status tt_fleet_view_build(const tt_etcd_kvs *kvs, tt_fleet_view *v)
             tt_error_clear();
             continue;
         }
-        s->slots = 0;
         s->lease = kv->lease;
         v->n_servers++;
     }
+    /* full slot records, where read */
     for (size_t i = 0; i < kvs->n; i++) {
         const tt_etcd_kv *kv = &kvs->kv[i];
         char id[TT_FLEET_ID];
@@ -202,14 +255,65 @@ tt_status tt_fleet_view_build(const tt_etcd_kvs *kvs, tt_fleet_view *v)
             tt_error_clear();
             continue;
         }
-        if (!tt_fleet_view_server(v, id))
+        const tt_fleet_server *srv = tt_fleet_view_server(v, id);
+        if (!srv)
             continue; /* its server is gone (or not yet registered) */
+        has_records[srv - v->servers] = true;
         s->mod_rev = kv->mod_rev;
         s->lease = kv->lease;
         v->n_slots++;
     }
     qsort(v->slots, (size_t)v->n_slots, sizeof *v->slots, cmp_slot);
-    static const char claim_p[] = TT_FLEET_PREFIX "claims/";
+    /* free keys: the slots whose record says free and whose server agrees */
+    for (size_t i = 0; i < kvs->n; i++) {
+        const tt_etcd_kv *kv = &kvs->kv[i];
+        tt_fleet_slot key;
+        memset(&key, 0, sizeof key);
+        if (strncmp(kv->key, free_p, sizeof free_p - 1) != 0 ||
+            !split_free(kv->key + sizeof free_p - 1, key.type, sizeof key.type, key.server, sizeof key.server,
+                        &key.index))
+            continue;
+        tt_fleet_slot *s = bsearch(&key, v->slots, (size_t)v->n_slots, sizeof *v->slots, cmp_slot);
+        if (s && !s->attached && strcmp(s->type, key.type) == 0)
+            s->free = true;
+    }
+    /* servers whose slot records were not read: their free slots from their own free lists */
+    for (size_t i = 0; i < kvs->n; i++) {
+        const tt_etcd_kv *kv = &kvs->kv[i];
+        if (strncmp(kv->key, srv_p, sizeof srv_p - 1) != 0)
+            continue;
+        const tt_fleet_server *srv = tt_fleet_view_server(v, kv->key + sizeof srv_p - 1);
+        if (!srv || has_records[srv - v->servers])
+            continue;
+        cJSON *o = cJSON_Parse(kv->value);
+        const cJSON *lists = cJSON_GetObjectItemCaseSensitive(o, "free"), *list;
+        cJSON_ArrayForEach(list, lists)
+        {
+            const cJSON *ix;
+            cJSON_ArrayForEach(ix, list)
+            {
+                if (!cJSON_IsNumber(ix) || ix->valuedouble < 0 || ix->valuedouble >= srv->slots ||
+                    strlen(list->string) >= TT_FLEET_TYPE)
+                    continue;
+                if (v->n_slots == slots_cap) {
+                    tt_fleet_slot *grown = tt_realloc(v->slots, sizeof *v->slots * (size_t)(2 * slots_cap));
+                    if (!grown)
+                        break;
+                    v->slots = grown;
+                    slots_cap *= 2;
+                }
+                tt_fleet_slot *s = &v->slots[v->n_slots++];
+                memset(s, 0, sizeof *s);
+                snprintf(s->server, sizeof s->server, "%s", srv->id);
+                snprintf(s->type, sizeof s->type, "%s", list->string);
+                s->index = (int)ix->valuedouble;
+                s->free = true;
+                s->lease = srv->lease;
+            }
+        }
+        cJSON_Delete(o);
+    }
+    qsort(v->slots, (size_t)v->n_slots, sizeof *v->slots, cmp_slot);
     for (size_t i = 0; i < kvs->n; i++) {
         const tt_etcd_kv *kv = &kvs->kv[i];
         tt_fleet_slot key;
@@ -220,12 +324,19 @@ tt_status tt_fleet_view_build(const tt_etcd_kvs *kvs, tt_fleet_view *v)
         if (s)
             s->claimed = true;
     }
+    /* counts: from the slot records where they were read, else the server's own */
+    for (int i = 0; i < v->n_servers; i++)
+        if (has_records[i])
+            v->servers[i].slots = v->servers[i].attached = 0;
     for (int i = 0; i < v->n_slots; i++) {
         tt_fleet_server *s = (tt_fleet_server *)tt_fleet_view_server(v, v->slots[i].server);
-        s->slots++;
-        s->attached += v->slots[i].attached;
+        if (has_records[s - v->servers]) {
+            s->slots++;
+            s->attached += v->slots[i].attached;
+        }
         s->claimed += v->slots[i].claimed && !v->slots[i].attached;
     }
+    tt_free(has_records);
     return TT_OK;
 }
 
@@ -233,6 +344,16 @@ tt_status tt_fleet_view_read(tt_etcd *e, int64_t deadline, tt_fleet_view *v)
 {
     tt_etcd_kvs kvs;
     TT_TRY(tt_etcd_get_prefix(e, TT_FLEET_PREFIX, deadline, &kvs));
+    tt_status st = tt_fleet_view_build(&kvs, v);
+    tt_etcd_kvs_free(&kvs);
+    return st;
+}
+
+tt_status tt_fleet_view_read_free(tt_etcd *e, int64_t deadline, tt_fleet_view *v)
+{
+    const char *prefixes[] = {TT_FLEET_PREFIX "servers/", TT_FLEET_PREFIX "claims/"};
+    tt_etcd_kvs kvs;
+    TT_TRY(tt_etcd_get_prefixes(e, prefixes, 2, deadline, &kvs));
     tt_status st = tt_fleet_view_build(&kvs, v);
     tt_etcd_kvs_free(&kvs);
     return st;
@@ -259,6 +380,24 @@ static bool server_matches(const tt_fleet_server *s, const tt_fleet_want *w)
     return true;
 }
 
+/* How many slots of type a server has, from its "types" list. */
+static int type_count(const tt_fleet_server *s, const char *type)
+{
+    size_t tl = strlen(type);
+    for (const char *p = s->types; *p;) {
+        const char *eq = strchr(p, '=');
+        if (!eq)
+            break;
+        if ((size_t)(eq - p) == tl && strncmp(p, type, tl) == 0)
+            return atoi(eq + 1);
+        const char *comma = strchr(eq, ',');
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return 0;
+}
+
 static uint32_t mix(uint32_t x)
 {
     x ^= x >> 16;
@@ -283,14 +422,16 @@ tt_status tt_fleet_choose(const tt_fleet_view *v, const tt_fleet_want *w, uint32
         if (!server_matches(s, w))
             continue;
         eligible_servers++;
-        int free_here = 0;
+        int free_here = 0, listed = 0;
         for (int k = 0; k < v->n_slots; k++) {
             const tt_fleet_slot *sl = &v->slots[k];
             if (strcmp(sl->server, s->id) != 0 || strcmp(sl->type, w->type) != 0)
                 continue;
-            of_type++;
-            free_here += !sl->attached && !sl->claimed && !(skip && skip[k]);
+            listed++;
+            free_here += !sl->attached && !sl->claimed && sl->free && !(skip && skip[k]);
         }
+        int counted = type_count(s, w->type);
+        of_type += counted > listed ? counted : listed;
         eligible += free_here;
         if (!free_here)
             continue;
@@ -327,7 +468,7 @@ tt_status tt_fleet_choose(const tt_fleet_view *v, const tt_fleet_want *w, uint32
     for (int k = 0; k < v->n_slots; k++) {
         const tt_fleet_slot *sl = &v->slots[k];
         if (strcmp(sl->server, best->id) != 0 || strcmp(sl->type, w->type) != 0 || sl->attached || sl->claimed ||
-            (skip && skip[k]))
+            !sl->free || (skip && skip[k]))
             continue;
         if (first < 0)
             first = k;
@@ -352,7 +493,7 @@ tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadli
     int lost = 0;
     for (int round = 0;; round++) {
         tt_fleet_view v;
-        TT_TRY(tt_fleet_view_read(e, deadline, &v));
+        TT_TRY(tt_fleet_view_read_free(e, deadline, &v));
         bool *skip = tt_calloc((size_t)v.n_slots + 1, sizeof *skip);
         if (!skip) {
             tt_fleet_view_free(&v);
@@ -372,8 +513,8 @@ tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadli
                 break;
             }
             const tt_fleet_slot *sl = &v.slots[k];
-            char slot_key[300], claim_key[300];
-            tt_fleet_key_slot(slot_key, sizeof slot_key, sl->server, sl->index);
+            char free_key[300], claim_key[300];
+            tt_fleet_key_free(free_key, sizeof free_key, sl->type, sl->server, sl->index);
             tt_fleet_key_claim(claim_key, sizeof claim_key, sl->server, sl->index);
             cJSON *c = cJSON_CreateObject();
             cJSON_AddStringToObject(c, "holder", w->holder ? w->holder : "");
@@ -384,7 +525,8 @@ tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadli
                 st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
                 break;
             }
-            tt_etcd_cmp cmp[2] = {{slot_key, TT_ETCD_MOD, sl->mod_rev}, {claim_key, TT_ETCD_CREATE, 0}};
+            /* the slot is still free (its free key exists) and nobody claimed it */
+            tt_etcd_cmp cmp[2] = {{free_key, TT_ETCD_CREATE, 0, true}, {claim_key, TT_ETCD_CREATE, 0, false}};
             tt_etcd_op op = {.key = claim_key, .value = value, .lease = sl->lease};
             bool won;
             int64_t rev;
@@ -428,7 +570,7 @@ void tt_fleet_claim_drop(tt_etcd *e, const tt_fleet_claim *c, int64_t deadline)
 {
     char key[300];
     tt_fleet_key_claim(key, sizeof key, c->server, c->index);
-    tt_etcd_cmp cmp = {key, TT_ETCD_MOD, c->claim_rev};
+    tt_etcd_cmp cmp = {key, TT_ETCD_MOD, c->claim_rev, false};
     tt_etcd_op op = {.del = true, .key = key};
     bool won;
     if (tt_etcd_txn(e, &cmp, 1, &op, 1, deadline, &won, NULL) != TT_OK)

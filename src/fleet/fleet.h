@@ -1,11 +1,14 @@
 /* The fleet's records in etcd, and placement. Every tetherd in a fleet keeps, under one
  * lease of its own:
- *   /tether/servers/ID        {"id","endpoint","zone","device","tls","slots","version"}
- *   /tether/slots/ID/INDEX    {"server","index","type","memory_bytes","tflops","state",
- *                              "attachment","holder"}   state: "free" or "attached"
- * and a client that places an attachment first claims a free slot with a transaction that
- * creates /tether/claims/ID/INDEX only if that key does not exist and the slot's key is
- * unchanged since it was read (compare-and-swap), so two clients never claim one slot.
+ *   /tether/servers/ID              {"id","endpoint","zone","device","tls","slots",
+ *                                    "attached","types","free":{TYPE:[INDEX…]},"version"}
+ *   /tether/slots/ID/INDEX          {"server","index","type","memory_bytes","tflops","state",
+ *                                    "attachment","holder"}   state: "free" or "attached"
+ *   /tether/free/TYPE/ID/INDEX      present while the slot is free
+ * Placement reads only the server records (their free lists) and the claims, a few keys
+ * however large the fleet. A client claims a free slot with a transaction that creates
+ * /tether/claims/ID/INDEX only if that key does not exist and the slot's free key does
+ * (compare-and-swap), so two clients never claim one slot, nor one that is attached.
  * The claim lives under the server's lease; the server deletes it when it publishes the
  * slot attached (or when nobody reserved it within its claim timeout). */
 #ifndef TT_FLEET_FLEET_H
@@ -28,8 +31,10 @@ typedef struct tt_fleet_server {
     char device[64];
     bool tls;
     char version[32];
+    char types[256]; /* its slots by type: "eia2.medium=4,eia2.large=2" */
     int64_t lease;
-    int slots, attached, claimed; /* counted from the slot records (in a view) */
+    int slots, attached; /* the server's own counts, or counted from its slot records */
+    int claimed;         /* in a view: free slots being claimed */
 } tt_fleet_server;
 
 typedef struct tt_fleet_slot {
@@ -43,7 +48,8 @@ typedef struct tt_fleet_slot {
     char holder[TT_FLEET_ID];
     /* in a view: */
     int64_t mod_rev, lease;
-    bool claimed; /* a claim key exists */
+    bool free;        /* free by the server's latest publication (placeable unless claimed) */
+    bool claimed;     /* a claim key exists */
 } tt_fleet_slot;
 
 typedef struct tt_fleet_view {
@@ -58,9 +64,12 @@ typedef struct tt_fleet_view {
 void tt_fleet_key_server(char *out, size_t n, const char *server);
 void tt_fleet_key_slot(char *out, size_t n, const char *server, int index);
 void tt_fleet_key_claim(char *out, size_t n, const char *server, int index);
+void tt_fleet_key_free(char *out, size_t n, const char *type, const char *server, int index);
 
 /* Records as JSON text (malloc'ed; NULL when out of memory), and back. */
 char *tt_fleet_server_json(const tt_fleet_server *s);
+/* The server's record with the free list made from its slots (as the server publishes it). */
+char *tt_fleet_server_json_with_free(const tt_fleet_server *s, const tt_fleet_slot *slots, int n);
 char *tt_fleet_slot_json(const tt_fleet_slot *s);
 tt_status tt_fleet_server_parse(const char *json, tt_fleet_server *s);
 tt_status tt_fleet_slot_parse(const char *json, tt_fleet_slot *s);
@@ -68,6 +77,9 @@ tt_status tt_fleet_slot_parse(const char *json, tt_fleet_slot *s);
 /* Reads the whole fleet (one range over the prefix). Slots of servers whose record is gone,
  * and records that do not parse, are left out. */
 tt_status tt_fleet_view_read(tt_etcd *e, int64_t deadline, tt_fleet_view *v);
+/* What placement needs, in one round trip: the servers (their free slots from their free
+ * lists, without memory and rate) and the claims. */
+tt_status tt_fleet_view_read_free(tt_etcd *e, int64_t deadline, tt_fleet_view *v);
 /* Builds a view from key-values (the part of tt_fleet_view_read that needs no etcd). */
 tt_status tt_fleet_view_build(const tt_etcd_kvs *kvs, tt_fleet_view *v);
 void tt_fleet_view_free(tt_fleet_view *v);

@@ -68,53 +68,114 @@ static void set_registered(tt_fleet_pub *p, bool r)
     pthread_mutex_unlock(&p->lock);
 }
 
+/* The server's record with its counts (attached slots, slots by type) and its free list;
+ * with the lock held. NULL when out of memory. */
+static char *server_json_locked(tt_fleet_pub *p)
+{
+    int attached = 0;
+    size_t o = 0;
+    p->server.types[0] = 0;
+    for (int i = 0; i < p->n_slots; i++) {
+        const tt_fleet_slot *r = &p->slots[i].rec;
+        attached += r->attached;
+        bool seen = false;
+        for (int k = 0; k < i && !seen; k++)
+            seen = strcmp(p->slots[k].rec.type, r->type) == 0;
+        if (seen)
+            continue;
+        int count = 0;
+        for (int k = i; k < p->n_slots; k++)
+            count += strcmp(p->slots[k].rec.type, r->type) == 0;
+        if (o < sizeof p->server.types)
+            o += (size_t)snprintf(p->server.types + o, sizeof p->server.types - o, "%s%s=%d", o ? "," : "", r->type,
+                                  count);
+    }
+    p->server.attached = attached;
+    tt_fleet_slot *recs = tt_calloc((size_t)p->n_slots + 1, sizeof *recs);
+    if (!recs)
+        return NULL;
+    for (int i = 0; i < p->n_slots; i++)
+        recs[i] = p->slots[i].rec;
+    char *json = tt_fleet_server_json_with_free(&p->server, recs, p->n_slots);
+    tt_free(recs);
+    return json;
+}
+
+/* The writes that publish slot i: its record, its free key (present or deleted), and the
+ * deletion of its claim (a reservation or a release settles it). With the lock held. */
+typedef struct slot_ops {
+    char keys[3][200];
+    char *val;
+} slot_ops;
+
+static bool slot_ops_make(tt_fleet_pub *p, int i, int64_t lease, slot_ops *so, tt_etcd_op *ops, size_t *n,
+                          bool registering)
+{
+    const tt_fleet_slot *r = &p->slots[i].rec;
+    so->val = tt_fleet_slot_json(r);
+    if (!so->val)
+        return false;
+    tt_fleet_key_slot(so->keys[0], sizeof so->keys[0], p->server.id, i);
+    tt_fleet_key_free(so->keys[1], sizeof so->keys[1], r->type, p->server.id, i);
+    tt_fleet_key_claim(so->keys[2], sizeof so->keys[2], p->server.id, i);
+    ops[(*n)++] = (tt_etcd_op){.key = so->keys[0], .value = so->val, .lease = lease};
+    if (!r->attached)
+        ops[(*n)++] = (tt_etcd_op){.key = so->keys[1], .value = "1", .lease = lease};
+    else if (!registering)
+        ops[(*n)++] = (tt_etcd_op){.del = true, .key = so->keys[1]};
+    if (!registering)
+        ops[(*n)++] = (tt_etcd_op){.del = true, .key = so->keys[2]};
+    return true;
+}
+
 /* Grants a lease and writes every slot and then the server under it, in transactions of at
  * most MAX_TXN_OPS operations (the server's record last, so that clients never see the
  * server with only some of its slots). Records of an earlier run of this server (its lease
- * not yet expired) are replaced, and slots it no longer has are deleted. */
+ * not yet expired) are replaced, and the slots (and free keys) it no longer has deleted. */
 static tt_status do_register(tt_fleet_pub *p)
 {
     int64_t deadline = tt_deadline_ms(CALL_MS);
     int64_t lease;
     TT_TRY(tt_etcd_lease_grant(p->etcd, p->ttl_s, deadline, &lease));
-    char prefix[200];
-    snprintf(prefix, sizeof prefix, TT_FLEET_PREFIX "slots/%s/", p->server.id);
+    char slot_prefix[200], id_part[100];
+    snprintf(slot_prefix, sizeof slot_prefix, TT_FLEET_PREFIX "slots/%s/", p->server.id);
+    snprintf(id_part, sizeof id_part, "/%s/", p->server.id);
+    const char *prefixes[] = {slot_prefix, TT_FLEET_PREFIX "free/"};
     tt_etcd_kvs old;
-    tt_status st = tt_etcd_get_prefix(p->etcd, prefix, deadline, &old);
+    tt_status st = tt_etcd_get_prefixes(p->etcd, prefixes, 2, deadline, &old);
     if (st != TT_OK) {
         tt_etcd_lease_revoke(p->etcd, lease, tt_deadline_ms(500));
         return st;
     }
-    size_t n_ops = (size_t)p->n_slots + old.n + 1;
-    tt_etcd_op *ops = tt_calloc(n_ops, sizeof *ops);
-    char **vals = tt_calloc((size_t)p->n_slots + 2, sizeof *vals);
-    char (*keys)[200] = tt_calloc((size_t)p->n_slots + 1, sizeof *keys);
-    if (!ops || !vals || !keys)
+    size_t cap = 2 * (size_t)p->n_slots + old.n + 1;
+    tt_etcd_op *ops = tt_calloc(cap, sizeof *ops);
+    slot_ops *so = tt_calloc((size_t)p->n_slots + 1, sizeof *so);
+    if (!ops || !so)
         st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
     size_t k = 0;
+    char *srv_json = NULL;
     pthread_mutex_lock(&p->lock);
     for (int i = 0; st == TT_OK && i < p->n_slots; i++) {
-        vals[i] = tt_fleet_slot_json(&p->slots[i].rec);
-        if (!vals[i]) {
+        if (!slot_ops_make(p, i, lease, &so[i], ops, &k, true))
             st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
-            break;
-        }
-        tt_fleet_key_slot(keys[i], sizeof keys[i], p->server.id, i);
-        ops[k++] = (tt_etcd_op){.key = keys[i], .value = vals[i], .lease = lease};
         p->slots[i].dirty = false; /* a change from now on is published after this */
     }
-    pthread_mutex_unlock(&p->lock);
+    if (st == TT_OK && !(srv_json = server_json_locked(p)))
+        st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+    /* what an earlier run left that this one does not write over */
     for (size_t i = 0; st == TT_OK && i < old.n; i++) {
-        char *end;
-        long index = strtol(old.kv[i].key + strlen(prefix), &end, 10);
-        if (*end || index < 0 || index >= p->n_slots)
-            ops[k++] = (tt_etcd_op){.del = true, .key = old.kv[i].key};
+        const char *key = old.kv[i].key;
+        if (strncmp(key, slot_prefix, strlen(slot_prefix)) != 0 && !strstr(key, id_part))
+            continue; /* another server's free key */
+        bool current = false;
+        for (int j = 0; j < p->n_slots && !current; j++)
+            current = strcmp(key, so[j].keys[0]) == 0 || (!p->slots[j].rec.attached && strcmp(key, so[j].keys[1]) == 0);
+        if (!current)
+            ops[k++] = (tt_etcd_op){.del = true, .key = key};
     }
+    pthread_mutex_unlock(&p->lock);
     char srv_key[300];
     tt_fleet_key_server(srv_key, sizeof srv_key, p->server.id);
-    char *srv_json = st == TT_OK ? tt_fleet_server_json(&p->server) : NULL;
-    if (st == TT_OK && !srv_json)
-        st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
     if (st == TT_OK)
         ops[k++] = (tt_etcd_op){.key = srv_key, .value = srv_json, .lease = lease};
     for (size_t at = 0; st == TT_OK && at < k; at += MAX_TXN_OPS) {
@@ -123,10 +184,9 @@ static tt_status do_register(tt_fleet_pub *p)
         st = tt_etcd_txn(p->etcd, NULL, 0, ops + at, n, deadline, &ok, NULL);
     }
     cJSON_free(srv_json);
-    for (int i = 0; vals && i < p->n_slots; i++)
-        cJSON_free(vals[i]);
-    tt_free(vals);
-    tt_free(keys);
+    for (int i = 0; so && i < p->n_slots; i++)
+        cJSON_free(so[i].val);
+    tt_free(so);
     tt_free(ops);
     tt_etcd_kvs_free(&old);
     if (st != TT_OK) {
@@ -144,38 +204,37 @@ static tt_status do_register(tt_fleet_pub *p)
     return TT_OK;
 }
 
-/* Publishes the dirty slots, MAX_TXN_OPS / 2 per transaction. */
+/* Publishes the dirty slots and the server's counts, a few slots per transaction. */
 static tt_status publish_dirty(tt_fleet_pub *p)
 {
     for (;;) {
-        enum { N = MAX_TXN_OPS / 2 };
+        enum { N = (MAX_TXN_OPS - 1) / 3 };
         int idx[N], n = 0;
-        char *vals[N];
-        char keys[N][2][200];
-        tt_etcd_op ops[2 * N];
-        int nops = 0;
+        slot_ops so[N];
+        tt_etcd_op ops[3 * N + 1];
+        size_t nops = 0;
+        char srv_key[300], *srv_json = NULL;
         pthread_mutex_lock(&p->lock);
         for (int i = 0; i < p->n_slots && n < N; i++) {
             if (!p->slots[i].dirty)
                 continue;
-            vals[n] = tt_fleet_slot_json(&p->slots[i].rec);
-            if (!vals[n])
+            if (!slot_ops_make(p, i, p->lease, &so[n], ops, &nops, false))
                 break;
-            tt_fleet_key_slot(keys[n][0], sizeof keys[n][0], p->server.id, i);
-            tt_fleet_key_claim(keys[n][1], sizeof keys[n][1], p->server.id, i);
-            ops[nops++] = (tt_etcd_op){.key = keys[n][0], .value = vals[n], .lease = p->lease};
-            /* a reservation (or a release) settles whatever claim there was on the slot */
-            ops[nops++] = (tt_etcd_op){.del = true, .key = keys[n][1]};
             p->slots[i].dirty = false;
             idx[n++] = i;
+        }
+        if (n > 0 && (srv_json = server_json_locked(p))) {
+            tt_fleet_key_server(srv_key, sizeof srv_key, p->server.id);
+            ops[nops++] = (tt_etcd_op){.key = srv_key, .value = srv_json, .lease = p->lease};
         }
         pthread_mutex_unlock(&p->lock);
         if (n == 0)
             return TT_OK;
         bool ok;
-        tt_status st = tt_etcd_txn(p->etcd, NULL, 0, ops, (size_t)nops, tt_deadline_ms(CALL_MS), &ok, NULL);
+        tt_status st = tt_etcd_txn(p->etcd, NULL, 0, ops, nops, tt_deadline_ms(CALL_MS), &ok, NULL);
         for (int k = 0; k < n; k++)
-            cJSON_free(vals[k]);
+            cJSON_free(so[k].val);
+        cJSON_free(srv_json);
         if (st != TT_OK) {
             pthread_mutex_lock(&p->lock);
             for (int k = 0; k < n; k++)
@@ -214,7 +273,7 @@ static tt_status scan_claims(tt_fleet_pub *p)
         }
         if (!attached && now - s->claim_seen_ns < (int64_t)p->claim_timeout_s * 1000000000)
             continue;
-        tt_etcd_cmp cmp = {kvs.kv[i].key, TT_ETCD_MOD, kvs.kv[i].mod_rev};
+        tt_etcd_cmp cmp = {kvs.kv[i].key, TT_ETCD_MOD, kvs.kv[i].mod_rev, false};
         tt_etcd_op op = {.del = true, .key = kvs.kv[i].key};
         bool ok;
         st = tt_etcd_txn(p->etcd, &cmp, 1, &op, 1, tt_deadline_ms(CALL_MS), &ok, NULL);

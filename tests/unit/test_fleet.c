@@ -87,23 +87,52 @@ static void put(kvb *b, const char *key, char *value /* cJSON-allocated */, int6
     cJSON_free(value);
 }
 
-static void add_server(kvb *b, const char *id, const char *zone, const char *types, const char *attached)
+/* A server as it publishes itself: its record (with its counts), and per slot its record
+ * (unless records is false: what placement reads has none) and, while free, its free key.
+ * types: one letter per slot, s = cpu.small, m = cpu.medium; attached: '1' per slot. */
+static void add_server_as(kvb *b, const char *id, const char *zone, const char *types, const char *attached,
+                          bool records)
 {
-    tt_fleet_server s = {.slots = 0};
+    tt_fleet_server s = {.slots = (int)strlen(types)};
     snprintf(s.id, sizeof s.id, "%s", id);
     snprintf(s.endpoint, sizeof s.endpoint, "tcp://%s.example:7070", id);
     snprintf(s.zone, sizeof s.zone, "%s", zone);
+    int small = 0, medium = 0;
+    for (int i = 0; types[i]; i++) {
+        small += types[i] == 's';
+        medium += types[i] == 'm';
+        s.attached += attached[i] == '1';
+    }
+    snprintf(s.types, sizeof s.types, "cpu.small=%d,cpu.medium=%d", small, medium);
     char key[200];
+    tt_fleet_slot all[16];
+    int n = 0;
+    for (int i = 0; types[i] && i < 16; i++, n++) {
+        all[i] = (tt_fleet_slot){.index = i, .attached = attached[i] == '1'};
+        snprintf(all[i].type, sizeof all[i].type, "%s", types[i] == 's' ? "cpu.small" : "cpu.medium");
+    }
     tt_fleet_key_server(key, sizeof key, id);
-    put(b, key, tt_fleet_server_json(&s), 77);
-    /* types: one letter per slot: s = cpu.small, m = cpu.medium; attached: '1' per slot */
+    put(b, key, tt_fleet_server_json_with_free(&s, all, n), 77);
     for (int i = 0; types[i]; i++) {
         tt_fleet_slot sl = {.index = i, .attached = attached[i] == '1'};
         snprintf(sl.server, sizeof sl.server, "%s", id);
         snprintf(sl.type, sizeof sl.type, "%s", types[i] == 's' ? "cpu.small" : "cpu.medium");
-        tt_fleet_key_slot(key, sizeof key, id, i);
-        put(b, key, tt_fleet_slot_json(&sl), 77);
+        if (records) {
+            tt_fleet_key_slot(key, sizeof key, id, i);
+            put(b, key, tt_fleet_slot_json(&sl), 77);
+        }
+        if (!sl.attached) {
+            tt_fleet_key_free(key, sizeof key, sl.type, id, i);
+            char *one = malloc(2);
+            strcpy(one, "1");
+            put(b, key, one, 77);
+        }
     }
+}
+
+static void add_server(kvb *b, const char *id, const char *zone, const char *types, const char *attached)
+{
+    add_server_as(b, id, zone, types, attached, true);
 }
 
 static void add_claim(kvb *b, const char *id, int index)
@@ -140,6 +169,7 @@ TEST(view_counts_and_least_loaded_placement)
     CHECK_OK(tt_fleet_view_build(&b.kvs, &v));
     CHECK_EQ_INT(v.n_servers, 3);
     CHECK_EQ_INT(v.n_slots, 12);
+    CHECK(v.slots[0].attached && !v.slots[0].free && v.slots[2].free);
     const tt_fleet_server *c = tt_fleet_view_server(&v, "c");
     CHECK(c && c->slots == 4 && c->attached == 0 && c->claimed == 1);
     CHECK_EQ_INT(tt_fleet_view_server(&v, "a")->attached, 2);
@@ -178,6 +208,36 @@ TEST(view_counts_and_least_loaded_placement)
     skip[9] = true;
     CHECK_ERR(tt_fleet_choose(&v, &w, 1, skip, "etcd://f:1", &k), TETHER_ERR_BUSY, "no free cpu.small slot");
     free(skip);
+    tt_fleet_view_free(&v);
+    tt_etcd_kvs_free(&b.kvs);
+}
+
+/* What placement reads: server records (with their free lists) and claims; no slot
+ * records, no free keys. */
+TEST(placement_view_from_free_lists)
+{
+    kvb b = {0};
+    add_server_as(&b, "a", "z1", "ssss", "1110", false); /* 3 of 4 used */
+    add_server_as(&b, "b", "z1", "ssmm", "0000", false); /* empty */
+    add_claim(&b, "b", 1);
+    tt_fleet_view v;
+    CHECK_OK(tt_fleet_view_build(&b.kvs, &v));
+    CHECK_EQ_INT(v.n_servers, 2);
+    CHECK_EQ_INT(v.n_slots, 1 + 4); /* the free ones only */
+    const tt_fleet_server *a = tt_fleet_view_server(&v, "a");
+    CHECK(a->slots == 4 && a->attached == 3);
+    CHECK_EQ_INT(tt_fleet_view_server(&v, "b")->claimed, 1);
+    tt_fleet_want w = {.type = "cpu.small"};
+    int k;
+    for (uint32_t seed = 0; seed < 16; seed++) {
+        CHECK_OK(tt_fleet_choose(&v, &w, seed, NULL, "etcd://f:1", &k));
+        CHECK(strcmp(v.slots[k].server, "b") == 0 && v.slots[k].index == 0); /* 1 is claimed */
+    }
+    /* all taken: BUSY, counting the slots of the type from the servers' own lists */
+    bool skip[8] = {0};
+    for (int i = 0; i < v.n_slots; i++)
+        skip[i] = true;
+    CHECK_ERR(tt_fleet_choose(&v, &w, 0, skip, "etcd://f:1", &k), TETHER_ERR_BUSY, "all 6 cpu.small slots");
     tt_fleet_view_free(&v);
     tt_etcd_kvs_free(&b.kvs);
 }
