@@ -254,13 +254,15 @@ static void link_put_locked(rlink *l)
     tt_free(l);
 }
 
-/* The current link, retained; *gen identifies it for link_renew. */
-static rlink *link_get(tt_remote *r, uint64_t *gen)
+/* The current link, retained; *gen identifies it for link_recover; *fleet says whether
+ * its attachment was placed through a fleet. */
+static rlink *link_get(tt_remote *r, uint64_t *gen, bool *fleet)
 {
     pthread_mutex_lock(&r->lock);
     rlink *l = r->link;
     l->refs++;
     *gen = r->gen;
+    *fleet = r->tgt.att.fleet[0] != 0;
     pthread_mutex_unlock(&r->lock);
     return l;
 }
@@ -554,30 +556,33 @@ static tt_status remote_run(tether_session *s, const tether_tensor *inputs, size
             if (st != TT_OK)
                 continue;
         }
-        rlink *l = link_get(r, &gen);
-        pthread_mutex_lock(&r->lock);
-        fleet = r->tgt.att.fleet[0] != 0;
-        rtarget cur = r->tgt;
-        pthread_mutex_unlock(&r->lock);
+        rlink *l = link_get(r, &gen, &fleet);
         tt_reply rep;
         st = run_once(s, l, t, deadline, &rep);
         if (st == TT_OK) {
             st = decode_outputs(s, &rep, out);
             tt_reply_free(&rep);
             link_put(r, l);
-            memset(&cur, 0, sizeof cur);
             break;
         }
         link_put(r, l);
         /* a fleet server that lets a request time out and no longer answers a HELLO either
          * is taken for dead: the request goes elsewhere, with its whole timeout again */
-        if (st == TETHER_ERR_TIMEOUT && fleet && !renewed && !server_answers(&cur)) {
-            renewed = true;
-            deadline = tt_deadline_ms(r->timeout_ms);
-            st = tt_error(TETHER_ERR_NETWORK, "accelerator %s: no reply within %d ms, and its server %s does not "
-                          "answer", cur.att.id, r->timeout_ms, cur.ep.text);
+        if (st == TETHER_ERR_TIMEOUT && fleet && !renewed) {
+            pthread_mutex_lock(&r->lock);
+            rtarget cur = r->tgt;
+            pthread_mutex_unlock(&r->lock);
+            if (!server_answers(&cur)) {
+                renewed = true;
+                deadline = tt_deadline_ms(r->timeout_ms);
+                st = tt_error(TETHER_ERR_NETWORK, "accelerator %s: no reply within %d ms, and its server %s does "
+                              "not answer", cur.att.id, r->timeout_ms, cur.ep.text);
+            } else {
+                tt_error(TETHER_ERR_TIMEOUT, "accelerator %s: no reply within %d ms (its server answers: the model "
+                         "takes longer, or the slot is saturated)", cur.att.id, r->timeout_ms);
+            }
+            memset(&cur, 0, sizeof cur);
         }
-        memset(&cur, 0, sizeof cur);
     }
     if (bound != bound_stack)
         tt_free(bound);
