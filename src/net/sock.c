@@ -98,6 +98,17 @@ tt_status tt_endpoint_parse(const char *s, tt_endpoint *ep)
     return TT_OK;
 }
 
+bool tt_endpoint_is_loopback(const tt_endpoint *ep)
+{
+    if (ep->is_unix || strcmp(ep->host, "localhost") == 0)
+        return true;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, ep->host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, ep->host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
 static tt_status resolve(const tt_endpoint *ep, bool passive, struct addrinfo **res)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = passive ? AI_PASSIVE : 0};

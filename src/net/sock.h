@@ -26,6 +26,9 @@ typedef struct tt_endpoint {
  * "unix:path". */
 tt_status tt_endpoint_parse(const char *s, tt_endpoint *ep);
 
+/* Whether ep stays on this host: a Unix socket, localhost, 127.0.0.0/8 or ::1. */
+bool tt_endpoint_is_loopback(const tt_endpoint *ep);
+
 /* Monotonic clock in nanoseconds, and a deadline timeout_ms from now (<= 0: none). */
 int64_t tt_now_ns(void);
 int64_t tt_deadline_ms(int timeout_ms);

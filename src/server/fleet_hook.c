@@ -8,7 +8,6 @@
 #include "net/tls.h"
 #include "server/server.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -120,28 +119,13 @@ void tt_server_fleet_stop(tt_server *srv)
 
 /* ---- TLS on the listeners -------------------------------------------------------------- */
 
-static bool is_loopback(const tt_endpoint *ep)
-{
-    if (ep->is_unix)
-        return true;
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (strcmp(ep->host, "localhost") == 0)
-        return true;
-    if (inet_pton(AF_INET, ep->host, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, ep->host, &a6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&a6);
-    return false;
-}
-
 tt_status tt_server_listener_tls(tt_server *srv, tt_endpoint *ep, struct tt_tls_ctx **ctx)
 {
     const tt_server_config *cfg = &srv->cfg;
     *ctx = NULL;
     if (ep->is_unix)
         return TT_OK; /* a Unix socket never leaves the host; its file mode guards it */
-    bool loopback = is_loopback(ep);
+    bool loopback = tt_endpoint_is_loopback(ep);
     bool want = cfg->tls == TT_TLS_ON || (cfg->tls == TT_TLS_AUTO && !loopback) || ep->tls;
     if (!want) {
         if (!loopback)

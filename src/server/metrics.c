@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "server/http_tls.h"
 #include "server/server.h"
 
 #include <cjson/cJSON.h>
@@ -267,15 +268,26 @@ tt_status tt_metrics_start(tt_server *srv)
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "--metrics needs HOST:PORT");
     int fd;
     tt_endpoint bound;
-    TT_TRY(tt_sock_listen(&ep, 64, &fd, &bound));
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_http, srv,
-                                            MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_END);
+    TT_TRY(tt_http_tls_prepare(srv, &ep, "--metrics", &srv->metrics_tls));
+    tt_status st = tt_sock_listen(&ep, 64, &fd, &bound);
+    if (st != TT_OK) {
+        tt_http_tls_free(&srv->metrics_tls);
+        return st;
+    }
+    struct MHD_OptionItem tls_opts[3];
+    tt_http_tls_options(&srv->metrics_tls, tls_opts);
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | tt_http_tls_flags(&srv->metrics_tls), 0,
+                                            NULL, NULL, on_http, srv, MHD_OPTION_LISTEN_SOCKET, fd,
+                                            MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!d) {
         close(fd);
-        return tt_error(TETHER_ERR_INTERNAL, "could not start the metrics endpoint on %s", ep.text);
+        tt_http_tls_free(&srv->metrics_tls);
+        return tt_error(TETHER_ERR_INTERNAL, "could not start the metrics endpoint on %s%s", ep.text,
+                        srv->metrics_tls.on ? " (is the certificate or key malformed?)" : "");
     }
     srv->metrics_daemon = d;
-    tt_log(TT_LOG_INFO, "metrics on http://%s:%s/metrics", bound.host, bound.port);
+    tt_log(TT_LOG_INFO, "metrics on %s://%s:%s/metrics", srv->metrics_tls.on ? "https" : "http", bound.host,
+           bound.port);
     return TT_OK;
 #else
     return tt_error(TETHER_ERR_UNSUPPORTED, "--metrics needs libmicrohttpd, which this build was made without");
@@ -289,4 +301,5 @@ void tt_metrics_stop(tt_server *srv)
         MHD_stop_daemon(srv->metrics_daemon);
 #endif
     srv->metrics_daemon = NULL;
+    tt_http_tls_free(&srv->metrics_tls);
 }

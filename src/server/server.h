@@ -12,6 +12,7 @@
 #include "server/conn.h"
 #include "server/device.h"
 #include "server/fleet_hook.h"
+#include "server/http_tls.h"
 #include "server/loop.h"
 #include "server/sched.h"
 #include "server/slots.h"
@@ -57,6 +58,7 @@ struct tt_server {
     tt_cache cache;
     atomic_uint_fast64_t conns_total, frames_bad;
     void *metrics_daemon; /* MHD, when --metrics is on */
+    tt_http_tls metrics_tls;
 
     struct tt_tls_ctx *tls_ctx; /* TLS listeners' context (server/fleet_hook.c) */
     struct tt_fleet_pub *fleet; /* registration in a fleet; set under slots_lock */

@@ -135,13 +135,13 @@ static int cli(char *out, size_t cap, const char *const *args)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-TEST(registration_listing_and_leaving)
+static void registration(bool tls)
 {
     th_fresh_home();
     const char *slots[] = {"cpu.small=2,cpu.medium=1", "cpu.small=2", "cpu.medium=2"};
     tf_fleet f;
     tf_ttl = "2";
-    tf_start(&f, 3, slots, false, true);
+    tf_start(&f, 3, slots, tls, true);
     static char out[1 << 16];
     CHECK_EQ_INT(cli(out, sizeof out, (const char *const[]){"fleet", f.fleet, "--json", NULL}), 0);
     cJSON *j = cJSON_Parse(out);
@@ -177,6 +177,16 @@ TEST(registration_listing_and_leaving)
     tf_server_start(&f, 1, "cpu.small=2", NULL, true);
     tf_wait_servers(&f, 2, 5, 10);
     tf_stop(&f);
+}
+
+TEST(registration_listing_and_leaving)
+{
+    registration(false);
+}
+
+TEST(registration_listing_and_leaving_tls)
+{
+    registration(true);
 }
 
 /* ---- 200 attaches at once ------------------------------------------------------------ */
@@ -383,12 +393,12 @@ TEST(server_killed_under_load_fails_over_tls)
 
 /* The server's link cut (its own host, netns), or where that cannot be, the server stopped
  * (SIGSTOP): it no longer answers, the connection does not break at once. */
-TEST(server_that_stops_answering_is_left)
+static void stops_answering(bool tls)
 {
     th_fresh_home();
     const char *slots[] = {"cpu.small=1", "cpu.small=1", "cpu.small=1"};
     tf_fleet f;
-    tf_start(&f, 3, slots, false, true);
+    tf_start(&f, 3, slots, tls, true);
     tt_attachment a;
     CHECK_OK(tf_attach(&f, "cpu.small", f.srv_id[0], &a));
     pbw m = th_model_dense(32, 16, 11);
@@ -417,6 +427,16 @@ TEST(server_that_stops_answering_is_left)
     stream_close(&s);
     ob_free(&m);
     tf_stop(&f);
+}
+
+TEST(server_that_stops_answering_is_left)
+{
+    stops_answering(false);
+}
+
+TEST(server_that_stops_answering_is_left_tls)
+{
+    stops_answering(true);
 }
 
 TEST(no_free_slot_names_the_type_and_the_fleet)
@@ -567,6 +587,81 @@ TEST(resize_under_load_tls)
 }
 
 /* ---- TLS on a server of its own ------------------------------------------------------- */
+
+#if defined(TETHER_HAVE_MHD) && __has_include(<curl/curl.h>)
+#include <curl/curl.h>
+
+static size_t http_body(char *p, size_t size, size_t n, void *ud)
+{
+    char *buf = ud;
+    size_t have = strlen(buf), add = size * n;
+    if (have + add < 65535) {
+        memcpy(buf + have, p, add);
+        buf[have + add] = 0;
+    }
+    return add;
+}
+
+/* GET url (https with ca); returns the HTTP status, or -curl code on a failed transfer. */
+static long http_get(const char *url, const char *ca, char *body)
+{
+    body[0] = 0;
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    if (ca)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+    CURLcode rc = curl_easy_perform(c);
+    long code = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(c);
+    return rc == CURLE_OK ? code : -(long)rc;
+}
+
+/* A port below the kernel's ephemeral range, so that no connection is given it meanwhile. */
+static int low_port(void)
+{
+    for (int i = 0; i < 1000; i++) {
+        int port = 20000 + (int)((getpid() * 7919 + i * 104729) % 10000);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok)
+            return port;
+    }
+    CHECK_FAIL("no free port in 20000..29999");
+}
+
+TEST(metrics_port_speaks_https)
+{
+    th_fresh_home();
+    tf_fleet f;
+    memset(&f, 0, sizeof f);
+    tf_make_certs(&f);
+    char metrics[32], url[80];
+    int port = low_port();
+    snprintf(metrics, sizeof metrics, "127.0.0.1:%d", port);
+    th_server s;
+    tp_where lo = {.tls = true};
+    th_server_launch_at(&s, &lo,
+                        (const char *const[]){"--slots", "cpu.small=1", "--tls", "on", "--tls-cert", f.srv_cert,
+                                              "--tls-key", f.srv_key, "--metrics", metrics, NULL},
+                        false);
+    static char body[65536];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/metrics", port);
+    CHECK_EQ_INT(http_get(url, f.ca, body), 200);
+    CHECK_STR_CONTAINS(body, "tetherd_slot_attached{slot=\"0\",type=\"cpu.small\"} 0");
+    /* the wrong CA, or plain HTTP: no metrics */
+    CHECK(http_get(url, f.cli_cert, body) < 0);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
+    CHECK(http_get(url, NULL, body) != 200);
+    th_server_stop(&s);
+}
+#endif
 
 TEST(tls_listener_policy_and_client_certificates)
 {
