@@ -85,6 +85,10 @@ tt_status tt_kctx_alloc(tt_kctx *c, int i, tt_dtype dtype, int rank, const int64
 /* Runs subgraph g of this node: inputs bound to g's inputs in order (borrowed), outputs
  * receive new references the caller releases. */
 tt_status tt_kctx_run_subgraph(tt_kctx *c, const tt_graph *g, tt_value *inputs, int n_inputs, tt_value *outputs);
+/* Whether the run may go on (its time limit, a cancellation from the host): kernels whose
+ * work depends on input values rather than sizes (loops, box suppression) call it every so
+ * many iterations, on the kernel's own thread, and return its error. */
+tt_status tt_kctx_check(const tt_kctx *c);
 
 /* Inference-side accessors. */
 static inline const tt_type *tt_iin(const tt_ictx *c, int i) { return i < c->n_in ? c->in[i] : NULL; }

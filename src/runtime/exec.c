@@ -3,6 +3,7 @@
  * and frees values after their last consumer. */
 #include "runtime/exec.h"
 
+#include "core/cancel.h"
 #include "core/log.h"
 #include "runtime/profile.h"
 
@@ -250,13 +251,28 @@ static const tt_run *frame_run(const tt_frame *f)
     return f->run;
 }
 
+/* Whether the run may go on: its deadline, then the host's cancellation check. */
+static tt_status run_check(const tt_run *r, const tt_node *n, const char *where)
+{
+    if (r && r->deadline_ns && tt_profile_now_ns() > r->deadline_ns)
+        return tt_error(TETHER_ERR_TIMEOUT, "the run passed its time limit %s node '%s' (%s)", where, n->name,
+                        n->op_type);
+    tt_status s = tt_cancel_poll();
+    if (s != TT_OK)
+        return tt_error_prefix(s, "the run was stopped %s node '%s' (%s): ", where, n->name, n->op_type);
+    return TT_OK;
+}
+
+tt_status tt_kctx_check(const tt_kctx *c)
+{
+    return run_check(frame_run(c->frame), c->node, "in");
+}
+
 tt_status tt_frame_exec(tt_frame *f)
 {
     const tt_run *r = frame_run(f);
     for (int i = 0; i < f->g->n_nodes; i++) {
-        if (r && r->deadline_ns && tt_profile_now_ns() > r->deadline_ns)
-            return tt_error(TETHER_ERR_TIMEOUT, "the run passed its time limit before node '%s' (%s)",
-                            f->g->nodes[i].name, f->g->nodes[i].op_type);
+        TT_TRY(run_check(r, &f->g->nodes[i], "before"));
         TT_TRY(tt_exec_node(f, i));
     }
     return TT_OK;
