@@ -111,6 +111,9 @@ tt_status tt_metrics_describe_json(tt_server *srv, const tt_slot *mine, char **o
     cJSON_AddStringToObject(server, "meter", srv->cfg.meter == TT_METER_FLOPS ? "flops" : "time");
     cJSON_AddNumberToObject(server, "uptime_s", (tt_now_ns() - srv->started_ns) / 1e9);
     cJSON_AddNumberToObject(server, "connections", srv->n_conns);
+    cJSON_AddNumberToObject(server, "buffered_bytes", (double)atomic_load(&srv->buffered));
+    cJSON_AddNumberToObject(server, "buffered_limit_bytes", (double)srv->max_buffered);
+    cJSON_AddNumberToObject(server, "busy_refusals", (double)atomic_load(&srv->busy_refusals));
     cJSON_AddNumberToObject(server, "models_stored", stored);
     cJSON_AddNumberToObject(server, "models_open", open);
     cJSON *types = cJSON_AddArrayToObject(root, "types");
