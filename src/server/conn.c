@@ -23,6 +23,7 @@
 #define MAX_FRAMES_PER_WAKE 64      /* then let other connections have the loop */
 #define MAX_QUEUED_OUT (256u << 20) /* one connection's share of the buffer budget, at most */
 #define PAUSE_AT (256u << 10)       /* queued replies past this: no more requests are read */
+#define ERROR_SLACK (16u << 20)     /* short error replies may pass the budget by this much */
 
 static int64_t now_ns(void)
 {
@@ -493,11 +494,19 @@ bool tt_conn_send(tt_conn *c, struct iovec *iov, int n, bool must)
         pthread_mutex_unlock(&c->lock);
         return true;
     }
+    /* an error reply must reach its client even when the budget is spent, within a slack
+     * that bounds them too (a connection that reads nothing stops being read, so it cannot
+     * make many) */
     bool fits = c->out_bytes + rest <= MAX_QUEUED_OUT;
-    if (fits && must)
-        atomic_fetch_add(&c->srv->buffered, rest);
-    else if (fits)
-        fits = tt_buffer_take(c->srv, rest);
+    if (fits && !tt_buffer_take(c->srv, rest)) {
+        fits = false;
+        if (must) {
+            uint64_t after = atomic_fetch_add(&c->srv->buffered, rest) + rest;
+            fits = after <= c->srv->max_buffered + ERROR_SLACK;
+            if (!fits)
+                tt_buffer_give(c->srv, rest);
+        }
+    }
     tt_outbuf *b = fits ? tt_malloc(sizeof *b + rest) : NULL;
     if (!b && fits)
         tt_buffer_give(c->srv, rest);
