@@ -23,7 +23,6 @@ typedef struct tt_model_entry {
     tether_session_stats stats;
     uint64_t bytes;                           /* weights + planned activations: what a slot is charged */
     atomic_uint_fast64_t last_flops, last_ns; /* the latest run's cost, to estimate the next */
-    atomic_uint_fast64_t last_len;            /* and its request's size (shapes may vary) */
     int64_t idle_since_ns;
     struct tt_model_entry *next;
 } tt_model_entry;

@@ -81,16 +81,17 @@ static tt_status job_check(void *ud)
 /* An allocation refused by a slot's budget, told as the quota it is. */
 static tt_status quota_error(tt_server *srv, const tt_slot *s, const tt_mem_budget *b, const char *what)
 {
+    char id[TT_WIRE_MAX_ID + 1], why[512];
     pthread_mutex_lock(&srv->slots_lock);
     uint64_t quota = s->type.memory_bytes, used = s->mem_used;
+    snprintf(id, sizeof id, "%s", s->id[0] ? s->id : "(released)");
     pthread_mutex_unlock(&srv->slots_lock);
-    char why[512];
     snprintf(why, sizeof why, "%s", tt_last_error());
     return tt_error(TETHER_ERR_QUOTA,
                     "%s needed more memory than slot %s (%s) allows: its %" PRIu64 "-byte (%.1f MiB) quota holds %" PRIu64
                     " bytes of loaded models, which leaves %" PRId64 " bytes for this work, and it asked for %" PRIu64
                     " more bytes with %" PRId64 " in use (%s)",
-                    what, s->id[0] ? s->id : "?", s->type.name, quota, quota / 1048576.0, used, b->cap, b->refused,
+                    what, id, s->type.name, quota, quota / 1048576.0, used, b->cap, b->refused,
                     b->peak, why);
 }
 
@@ -240,7 +241,6 @@ static void execute(tt_server *srv, tt_slot *s, tt_job *j)
         if (st == TT_OK) {
             atomic_store(&m->last_flops, flops);
             atomic_store(&m->last_ns, ns);
-            atomic_store(&m->last_len, j->len);
             for (size_t i = 0; i < tether_outputs_count(out); i++)
                 bytes_out += tether_outputs_get(out, i)->size;
         }
@@ -357,7 +357,7 @@ static void open_job(tt_server *srv, tt_job *j)
     st = tt_slots_charge(srv, j->slot, j->slot_gen, m, &used, &quota);
     if (st != TT_OK) {
         tt_conn_reply_error(j->conn, TT_CMD_OPEN, j->req_id, st, NULL);
-        tt_cache_release_drop(&srv->cache, m); /* refused: not kept in memory for nobody */
+        tt_cache_release_drop(&srv->cache, m); /* refused: not kept in memory for no one */
         return;
     }
     st = tt_conn_handle_add(j->conn, m, &handle);
