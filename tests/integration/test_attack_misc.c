@@ -119,24 +119,27 @@ TEST(cache_max_evicts_the_least_recently_used_unused_models)
     for (int i = 0; i < 4; i++)
         m[i] = th_model_dense(256, 64, 20 + (uint32_t)i); /* ~66 KB each */
     char max[32];
-    snprintf(max, sizeof max, "%zu", m[0].len * 5 / 2); /* room for two and a half */
+    snprintf(max, sizeof max, "%zu", m[0].len * 7 / 2); /* room for three and a half */
     th_server s;
     th_server_start(&s, (const char *const[]){"--slots", "cpu.small=1", "--cache-max", max, NULL});
     tt_attachment a;
     CHECK_OK(tt_attach("cpu.small", s.endpoint, &a));
-    tether_session *r0 = th_open(m[0].buf, m[0].len, "eia:0", 5000); /* kept open throughout */
-    tether_session *r = th_open(m[1].buf, m[1].len, "eia:0", 5000);
+    tether_session *r0 = th_open(m[0].buf, m[0].len, "eia:0", 5000); /* the oldest, but open throughout */
+    tether_session *r;
+    for (int i = 1; i <= 2; i++) {
+        th_sleep_ms(20);
+        r = th_open(m[i].buf, m[i].len, "eia:0", 5000);
+        tether_session_free(r);
+    }
+    th_sleep_ms(20);
+    r = th_open(m[1].buf, m[1].len, "eia:0", 5000); /* m[1] used again: m[2] is now the least recent */
     tether_session_free(r);
     th_sleep_ms(20);
-    r = th_open(m[2].buf, m[2].len, "eia:0", 5000); /* m[1] goes: the oldest unused */
-    tether_session_free(r);
-    CHECK(stored(&s, &m[0]) && !stored(&s, &m[1]) && stored(&s, &m[2]));
-    th_sleep_ms(20);
-    r = th_open(m[2].buf, m[2].len, "eia:0", 5000); /* m[2] used again: newer than m[1] */
-    tether_session_free(r);
-    r = th_open(m[3].buf, m[3].len, "eia:0", 5000); /* m[2] goes; m[0] is in use */
-    CHECK(stored(&s, &m[0]) && !stored(&s, &m[2]) && stored(&s, &m[3]));
-    CHECK_EQ_INT(count_models(&s), 2);
+    CHECK_EQ_INT(count_models(&s), 3);
+    r = th_open(m[3].buf, m[3].len, "eia:0", 5000); /* one must go: m[2], not the first stored */
+    CHECK(stored(&s, &m[0]) && stored(&s, &m[1]) && !stored(&s, &m[2]) && stored(&s, &m[3]));
+    CHECK_EQ_INT(count_models(&s), 3);
+    CHECK(at_log_contains(&s, "least recently used"));
     /* a model larger than the whole cache is refused */
     pbw huge = th_model_dense(256, 512, 30);
     tether_session_config cfg;
@@ -145,7 +148,7 @@ TEST(cache_max_evicts_the_least_recently_used_unused_models)
     cfg.quiet = 1;
     tether_session *h;
     CHECK_ERR(tether_session_open_bytes(&h, huge.buf, huge.len, &cfg), TETHER_ERR_QUOTA, "--cache-max");
-    CHECK_EQ_INT(count_models(&s), 2);
+    CHECK_EQ_INT(count_models(&s), 3);
     tether_session_free(r);
     tether_session_free(r0);
     for (int i = 0; i < 4; i++)
