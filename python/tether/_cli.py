@@ -78,12 +78,15 @@ def describe_accelerators() -> list[dict]:
     raise TetherError("tether describe-accelerators --json printed an unexpected document")
 
 
-def attach(type: str, server: str | None = None, *, fleet: str | None = None, zone: str | None = None) -> dict:
+def attach(type: str, server: str | None = None, key: str | None = None, *, fleet: str | None = None,
+           zone: str | None = None) -> dict:
     """Reserves an accelerator slot of ``type`` (e.g. "eia2.medium") on the tetherd at
     ``server`` ("HOST:PORT", "tls://HOST:PORT"), or through a ``fleet`` of servers
     ("etcd://HOST:PORT": the least-loaded server with a free slot, optionally in ``zone``;
-    ``server`` then pins one), and records it on this host. Returns the new attachment's
-    entry from :func:`describe_accelerators`; its ordinal is what ``"eia:N"`` names."""
+    ``server`` then pins one), and records it on this host. ``key`` is the reservation key a
+    server started with ``--reserve-keys`` asks for (default: $TETHER_RESERVE_KEY). Returns
+    the new attachment's entry from :func:`describe_accelerators`; its ordinal is what
+    ``"eia:N"`` names."""
     if not type or not (server or fleet):
         raise InvalidArgumentError("attach needs an accelerator type and a server (HOST:PORT) or a fleet")
     if zone and not fleet:
@@ -101,7 +104,11 @@ def attach(type: str, server: str | None = None, *, fleet: str | None = None, zo
         args += ["--fleet", fleet]
     if zone:
         args += ["--zone", zone]
-    _run(args)
+    if key:
+        # through a pipe, not the command line, where other users could read it
+        _run(args + ["--key-file", "/dev/stdin"], stdin=key + "\n")
+    else:
+        _run(args)
     after = describe_accelerators()
     new = [d for d in after if d.get("id") not in before]
     if len(new) == 1:

@@ -6,14 +6,17 @@
 #include "client/attach.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tether attach TYPE --server HOST:PORT [--lease SECONDS] [--json]\n"
-               "       tether attach TYPE --fleet etcd://HOST:PORT[,...] [--server ID|HOST:PORT] [--zone Z]\n\n"
+    fprintf(f, "usage: tether attach TYPE --server HOST:PORT [--key KEY | --key-file FILE] [--lease SECONDS]\n"
+               "                     [--json]\n"
+               "       tether attach TYPE --fleet etcd://HOST:PORT[,...] [--server ID|HOST:PORT] [--zone Z]\n"
+               "                     [--key KEY | --key-file FILE]\n\n"
                "Reserves a slot of accelerator TYPE (e.g. eia2.medium, cpu.small) on a tetherd server\n"
                "and records it in $TETHER_HOME (default ~/.tether). Sessions then name it as eia:N,\n"
                "N being the ordinal printed here (0 for the first attachment).\n\n"
@@ -24,6 +27,10 @@ static void usage(FILE *f)
                "                         server with a free slot of TYPE; when that server fails,\n"
                "                         sessions move to another one of the same type\n"
                "  -z, --zone ZONE        with --fleet: only servers labelled with this zone\n"
+               "  -k, --key KEY          the reservation key the server's operator gave you (servers\n"
+               "                         started with --reserve-keys); default $TETHER_RESERVE_KEY; with\n"
+               "                         --fleet it is recorded, for failover and resize to use\n"
+               "      --key-file FILE    read the key from FILE (keeps it out of the process list)\n"
                "  -l, --lease SECONDS    release the slot automatically after this long unused\n"
                "                         (default: the server's, usually a day)\n"
                "      --tls-ca FILE      CA certificate that signed the servers' (tls:// endpoints;\n"
@@ -52,6 +59,8 @@ int tt_cmd_attach(int argc, char **argv)
                                          {"zone", required_argument, 0, 'z'},
                                          {"lease", required_argument, 0, 'l'},
                                          {"json", no_argument, 0, 'j'},
+                                         {"key", required_argument, 0, 'k'},
+                                         {"key-file", required_argument, 0, 'K'},
                                          {"tls-ca", required_argument, 0, O_TLS_CA},
                                          {"tls-cert", required_argument, 0, O_TLS_CERT},
                                          {"tls-key", required_argument, 0, O_TLS_KEY},
@@ -62,15 +71,18 @@ int tt_cmd_attach(int argc, char **argv)
                                          {0, 0, 0, 0}};
     tt_attach_opts ao;
     memset(&ao, 0, sizeof ao);
+    const char *key = NULL, *key_file = NULL;
     long lease = 0;
     bool json = false;
     int o, rc = 0;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "s:f:z:l:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "s:f:z:l:k:h", opts, NULL)) != -1) {
         switch (o) {
         case 's': ao.server = optarg; break;
         case 'f': ao.fleet = optarg; break;
         case 'z': ao.zone = optarg; break;
+        case 'k': key = optarg; break;
+        case 'K': key_file = optarg; break;
         case 'l': {
             char *end;
             lease = strtol(optarg, &end, 10);
@@ -97,9 +109,26 @@ int tt_cmd_attach(int argc, char **argv)
     }
     if (ao.zone && !ao.fleet)
         return tt_cli_fail("attach", "--zone places through a fleet: give --fleet etcd://HOST:PORT too");
+    if (key && key_file)
+        return tt_cli_fail("attach", "give --key or --key-file, not both");
+    char key_buf[TT_WIRE_MAX_KEY + 2] = "";
+    if (key_file) {
+        FILE *f = fopen(key_file, "r");
+        if (!f)
+            return tt_cli_fail("attach", "cannot read the key file '%s': %s", key_file, strerror(errno));
+        bool got = fgets(key_buf, sizeof key_buf, f) != NULL;
+        fclose(f);
+        key_buf[strcspn(key_buf, "\r\n")] = 0;
+        if (!got || !key_buf[0])
+            return tt_cli_fail("attach", "the key file '%s' holds no key on its first line", key_file);
+        key = key_buf;
+    }
     ao.lease_s = (uint32_t)lease;
+    ao.key = key;
     tt_attachment a;
-    if (tt_attach_with(argv[optind], &ao, &a) != TETHER_OK)
+    tt_status st = tt_attach_with(argv[optind], &ao, &a);
+    memset(key_buf, 0, sizeof key_buf);
+    if (st != TETHER_OK)
         return tt_cli_fail("attach", "%s", tether_last_error());
     memset(a.token, 0, sizeof a.token);
     if (json) {

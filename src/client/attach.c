@@ -135,6 +135,7 @@ tt_status tt_records_load(tt_attachment **out, int *n)
         copy_str(x->fleet_tls.ca, sizeof x->fleet_tls.ca, r, "fleet_ca");
         copy_str(x->fleet_tls.cert, sizeof x->fleet_tls.cert, r, "fleet_cert");
         copy_str(x->fleet_tls.key, sizeof x->fleet_tls.key, r, "fleet_key");
+        copy_str(x->key, sizeof x->key, r, "reserve_key");
         if (!x->id[0] || !x->endpoint[0])
             continue; /* not a record we can use; dropped at the next write */
         x->ordinal = k++;
@@ -169,7 +170,7 @@ tt_status tt_records_save(const tt_attachment *a, int n)
                    {"server_id", a[i].server_id},  {"tls_ca", a[i].tls.ca},
                    {"tls_cert", a[i].tls.cert},    {"tls_key", a[i].tls.key},
                    {"fleet_ca", a[i].fleet_tls.ca}, {"fleet_cert", a[i].fleet_tls.cert},
-                   {"fleet_key", a[i].fleet_tls.key}};
+                   {"fleet_key", a[i].fleet_tls.key}, {"reserve_key", a[i].key}};
         for (size_t k = 0; k < sizeof opt / sizeof opt[0]; k++)
             if (opt[k].val[0])
                 cJSON_AddStringToObject(r, opt[k].key, opt[k].val);
@@ -303,10 +304,18 @@ tt_status tt_attach(const char *type, const char *server, tt_attachment *out)
 
 tt_status tt_attach_ex(const char *type, const char *server, uint32_t lease_s, tt_attachment *out)
 {
+    return tt_attach_key(type, server, lease_s, NULL, out);
+}
+
+tt_status tt_attach_key(const char *type, const char *server, uint32_t lease_s, const char *key, tt_attachment *out)
+{
+    if (!server)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "tt_attach: type, server and out must not be NULL");
     tt_attach_opts o;
     memset(&o, 0, sizeof o);
     o.lease_s = lease_s;
     o.server = server;
+    o.key = key;
     return tt_attach_with(type, &o, out);
 }
 
@@ -347,7 +356,7 @@ void tt_attachment_new_name(char *out, size_t n)
 }
 
 tt_status tt_reserve_at(const char *server, const tt_tls_files *tls, const char *type, uint32_t lease_s,
-                        uint32_t slot_index1, int timeout_ms, tt_attachment *a)
+                        uint32_t slot_index1, const char *key, int timeout_ms, tt_attachment *a)
 {
     tt_endpoint ep;
     TT_TRY(tt_endpoint_parse(server, &ep));
@@ -355,6 +364,12 @@ tt_status tt_reserve_at(const char *server, const tt_tls_files *tls, const char 
     if (strlen(type) >= sizeof req.type)
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "accelerator type '%s' is too long", type);
     snprintf(req.type, sizeof req.type, "%s", type);
+    if (!key || !*key)
+        key = getenv("TETHER_RESERVE_KEY");
+    if (key && strlen(key) > TT_WIRE_MAX_KEY)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "the reservation key is longer than %d bytes", TT_WIRE_MAX_KEY);
+    if (key)
+        snprintf(req.key, sizeof req.key, "%s", key);
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     snprintf(req.holder, sizeof req.holder, "%.*s", TT_WIRE_MAX_ID, host);
@@ -365,8 +380,10 @@ tt_status tt_reserve_at(const char *server, const tt_tls_files *tls, const char 
     tt_wr w = {0};
     tt_wr_frame_begin(&w);
     tt_msg_reserve_encode(&w, &req);
+    memset(req.key, 0, sizeof req.key);
     tt_reply r;
     tt_status st = tt_rconn_call(c, TT_CMD_RESERVE, &w, NULL, 0, 0, deadline, &r);
+    memset(w.p, 0, w.n);
     tt_wr_free(&w);
     tt_rconn_close(c);
     if (st != TT_OK)
@@ -385,6 +402,7 @@ tt_status tt_reserve_at(const char *server, const tt_tls_files *tls, const char 
     a->tflops = s.flops_per_s / 1e12;
     if (tls)
         a->tls = *tls;
+    snprintf(a->key, sizeof a->key, "%s", key ? key : "");
     return TT_OK;
 }
 
@@ -449,7 +467,7 @@ tt_status tt_attach_with(const char *type, const tt_attach_opts *o, tt_attachmen
         return tt_attach_fleet(type, o, out);
     tt_attachment a;
     memset(&a, 0, sizeof a);
-    TT_TRY(tt_reserve_at(o->server, &o->tls, type, o->lease_s, 0, CTL_TIMEOUT_MS, &a));
+    TT_TRY(tt_reserve_at(o->server, &o->tls, type, o->lease_s, 0, o->key, CTL_TIMEOUT_MS, &a));
     tt_attachment_new_name(a.name, sizeof a.name);
     tt_status st = tt_records_add(&a);
     if (st == TT_OK)

@@ -30,6 +30,8 @@ typedef struct tt_attachment {
     char server_id[64];    /* the fleet server holding the slot ("" for a direct attach) */
     tt_tls_files tls;      /* for a tls:// endpoint (empty fields: TETHER_TLS_* at use) */
     tt_tls_files fleet_tls; /* for an etcds:// fleet */
+    char key[TT_WIRE_MAX_KEY + 1]; /* the reservation key it was made with (secret; "" none):
+                                    * failover and resize reserve with it again */
 } tt_attachment;
 
 /* How to attach: directly to a server, or through a fleet. */
@@ -41,6 +43,7 @@ typedef struct tt_attach_opts {
     const char *zone;   /* fleet: only servers labelled with this zone (NULL: any) */
     tt_tls_files tls;   /* certificate files for tls:// servers (recorded with the attachment) */
     tt_tls_files fleet_tls;
+    const char *key;    /* reservation key (NULL: $TETHER_RESERVE_KEY, if set) */
 } tt_attach_opts;
 
 /* Reserves a slot as opts says and records it. Through a fleet: the least-loaded server
@@ -70,8 +73,11 @@ tt_status tt_attachments_list(tt_attachment **out, int *n);
 tt_status tt_attachment_get(int ordinal, tt_attachment *out);
 
 /* Extensions of the calls above. */
-/* tt_attach with a lease (seconds; 0: the server's default), renewed by every use. */
+/* tt_attach with a lease (seconds; 0: the server's default), renewed by every use; the
+ * reservation key (servers started with --reserve-keys) comes from $TETHER_RESERVE_KEY. */
 tt_status tt_attach_ex(const char *type, const char *server, uint32_t lease_s, tt_attachment *out);
+/* tt_attach_ex with the reservation key given (NULL or "": $TETHER_RESERVE_KEY, if set). */
+tt_status tt_attach_key(const char *type, const char *server, uint32_t lease_s, const char *key, tt_attachment *out);
 /* tt_detach; force: forget the record even when the server cannot be reached. note (may be
  * NULL) says what happened besides a plain release (e.g. the server had already let go). */
 tt_status tt_detach_ex(int ordinal, bool force, char *note, size_t note_cap);

@@ -26,7 +26,7 @@
  * be reached is left out and another tried; a slot taken by a direct attach meanwhile is
  * claimed again elsewhere. a gets the slot's fields and its server's id. */
 static tt_status place(tt_etcd *e, const char *type, const char *pin, const char *zone, const char *avoid,
-                       uint32_t lease_s, const tt_tls_files *tls, tt_attachment *a)
+                       uint32_t lease_s, const tt_tls_files *tls, const char *key, tt_attachment *a)
 {
     char host[256] = "";
     gethostname(host, sizeof host - 1);
@@ -49,7 +49,7 @@ static tt_status place(tt_etcd *e, const char *type, const char *pin, const char
                 return tt_error_prefix(st, "%s; before that: ", last);
             return st;
         }
-        st = tt_reserve_at(c.endpoint, tls, type, lease_s, (uint32_t)c.index + 1, RESERVE_TIMEOUT_MS, a);
+        st = tt_reserve_at(c.endpoint, tls, type, lease_s, (uint32_t)c.index + 1, key, RESERVE_TIMEOUT_MS, a);
         if (st == TT_OK) {
             snprintf(a->server_id, sizeof a->server_id, "%s", c.server);
             return TT_OK;
@@ -58,9 +58,10 @@ static tt_status place(tt_etcd *e, const char *type, const char *pin, const char
         tt_fleet_claim_drop(e, &c, tt_deadline_ms(1000));
         if (attempt >= 16 || tt_now_ns() >= deadline)
             return tt_error(st, "%s", last);
-        if (st == TETHER_ERR_NETWORK || st == TETHER_ERR_TIMEOUT) {
-            tt_log(TT_LOG_INFO, "fleet: server %s (%s) cannot be reached; trying another: %s", c.server, c.endpoint,
-                   last);
+        if (st == TETHER_ERR_NETWORK || st == TETHER_ERR_TIMEOUT || st == TETHER_ERR_QUOTA) {
+            /* unreachable, or this server's limit for the reservation key is reached */
+            tt_log(TT_LOG_INFO, "fleet: server %s (%s) refused or cannot be reached; trying another: %s", c.server,
+                   c.endpoint, last);
             if (n_ex < MAX_EXCLUDE) {
                 snprintf(excluded[n_ex], sizeof excluded[0], "%s", c.server);
                 ex[n_ex] = excluded[n_ex];
@@ -98,7 +99,7 @@ tt_status tt_attach_fleet(const char *type, const tt_attach_opts *o, tt_attachme
     TT_TRY(open_fleet(o->fleet, &o->fleet_tls, &e));
     tt_attachment a;
     memset(&a, 0, sizeof a);
-    tt_status st = place(e, type, o->server, o->zone, NULL, o->lease_s, &o->tls, &a);
+    tt_status st = place(e, type, o->server, o->zone, NULL, o->lease_s, &o->tls, o->key, &a);
     tt_etcd_close(e);
     if (st != TT_OK)
         return tt_error_prefix(st, "attaching %s through fleet %s: ", type, o->fleet);
@@ -175,7 +176,7 @@ tt_status tt_attachment_failover(const tt_attachment *cur, const char *why, tt_a
         tt_etcd *e;
         st = open_fleet(cur->fleet, &cur->fleet_tls, &e);
         if (st == TT_OK) {
-            st = place(e, cur->type, NULL, cur->zone, cur->server_id, 0, &cur->tls, &fresh);
+            st = place(e, cur->type, NULL, cur->zone, cur->server_id, 0, &cur->tls, all[pos].key, &fresh);
             tt_etcd_close(e);
         }
         if (st == TT_OK) {
@@ -222,11 +223,11 @@ tt_status tt_attachment_resize(int ordinal, const char *type, int wait_ms, tt_at
         tt_etcd *e;
         st = open_fleet(old.fleet, &old.fleet_tls, &e);
         if (st == TT_OK) {
-            st = place(e, type, NULL, old.zone, NULL, 0, &old.tls, &fresh);
+            st = place(e, type, NULL, old.zone, NULL, 0, &old.tls, old.key, &fresh);
             tt_etcd_close(e);
         }
     } else {
-        st = tt_reserve_at(old.endpoint, &old.tls, type, 0, 0, RESERVE_TIMEOUT_MS, &fresh);
+        st = tt_reserve_at(old.endpoint, &old.tls, type, 0, 0, old.key, RESERVE_TIMEOUT_MS, &fresh);
     }
     if (st != TT_OK) {
         memset(&old, 0, sizeof old);

@@ -18,9 +18,10 @@ tt_status tt_records_add(tt_attachment *a);
 void tt_attachment_new_name(char *out, size_t n);
 
 /* RESERVE on a server: fills a's slot fields (id, type, endpoint, token, memory, rate, TLS
- * files). slot_index1: 1 + the slot wanted, 0 for any free slot of the type. */
+ * files, key). slot_index1: 1 + the slot wanted, 0 for any free slot of the type; key: the
+ * reservation key (NULL or "": $TETHER_RESERVE_KEY, if set). */
 tt_status tt_reserve_at(const char *server, const tt_tls_files *tls, const char *type, uint32_t lease_s,
-                        uint32_t slot_index1, int timeout_ms, tt_attachment *a);
+                        uint32_t slot_index1, const char *key, int timeout_ms, tt_attachment *a);
 /* RELEASE of a's slot on its server. */
 tt_status tt_release_at(const tt_attachment *a, int timeout_ms);
 /* tt_attach_with through a fleet (client/fleet_attach.c). */

@@ -132,12 +132,17 @@ typedef struct tt_msg_auth {
     uint8_t token[TT_WIRE_TOKEN_LEN];
 } tt_msg_auth;
 
+#define TT_WIRE_MAX_KEY 255 /* reservation keys (bytes, without the NUL) */
+
 typedef struct tt_msg_reserve {
     char type[32];
     uint32_t lease_s; /* 0: the server's default */
     char holder[TT_WIRE_MAX_ID + 1];
+    char key[TT_WIRE_MAX_KEY + 1]; /* a reservation key; "" for none (then not sent at all,
+                                      so servers that know no keys still accept the frame) */
     /* 1 + the index of the one slot wanted (a fleet client claimed it); 0: any free slot of
-     * the type. On the wire an optional trailing u32, absent when 0. */
+     * the type. On the wire a u32 after the key (sent, empty, when there is none), absent
+     * when 0. */
     uint32_t slot_index1;
 } tt_msg_reserve;
 

@@ -35,6 +35,8 @@ static tf_fleet *tf_live;
 /* The servers' lease TTL: short enough that a crash shows soon, long enough that a loaded
  * machine (sanitizers, 200 clients at once) renews in time. */
 static const char *tf_ttl = "10";
+/* Flags every server of the next tf_start gets besides the fixture's (NULL-terminated). */
+static const char *const *tf_extra;
 
 static void tf_atexit(void)
 {
@@ -208,7 +210,7 @@ static inline void tf_start(tf_fleet *f, int n, const char *const *slots, bool t
     snprintf(f->fleet, sizeof f->fleet, "%s", f->etcd.url);
     int total = 0;
     for (int i = 0; i < n; i++) {
-        tf_server_start(f, i, slots[i], NULL, false);
+        tf_server_start(f, i, slots[i], tf_extra, false);
         const char *p = slots[i];
         while (*p) { /* counts "TYPE=N" entries */
             const char *eq = strchr(p, '=');

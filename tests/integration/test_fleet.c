@@ -7,6 +7,7 @@
 #include "fleet_fixture.h"
 
 #include "client/conn.h"
+#include "core/hash.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -462,6 +463,60 @@ TEST(no_free_slot_names_the_type_and_the_fleet)
     CHECK_ERR(th_run_f32(r, x, 1, 8, &o), TETHER_ERR_BUSY, want);
     CHECK_STR_CONTAINS(tether_last_error(), "failing over accelerator");
     tether_session_free(r);
+    ob_free(&m);
+    f.srv[0].pid = 0;
+    tf_stop(&f);
+}
+
+/* Servers started with --reserve-keys: the fleet attaches with the key, records it, and
+ * fails over with it; a key's slot limit on one server sends the next attach elsewhere. */
+TEST(reservation_keys_work_through_the_fleet)
+{
+    th_fresh_home();
+    unsetenv("TETHER_RESERVE_KEY");
+    const char *key = "fleet-test-key-3f9a2c71";
+    uint8_t d[32];
+    char hex[65], keys[400];
+    tt_sha256(key, strlen(key), d);
+    tt_hex(d, sizeof d, hex);
+    snprintf(keys, sizeof keys, "%s/keys", th_root);
+    char line[200];
+    int n = snprintf(line, sizeof line, "team-a %s 1 3600\n", hex); /* one slot per server */
+    th_write_file(keys, line, (size_t)n);
+    const char *slots[] = {"cpu.small=2", "cpu.small=2"};
+    tf_fleet f;
+    tf_extra = (const char *const[]){"--reserve-keys", keys, NULL};
+    tf_start(&f, 2, slots, false, false);
+    tf_extra = NULL;
+    tt_attachment a, b;
+    CHECK_ERR(tf_attach(&f, "cpu.small", NULL, &a), TETHER_ERR_AUTH, "reservation key");
+    tt_attach_opts o;
+    memset(&o, 0, sizeof o);
+    o.fleet = f.fleet;
+    o.key = "not-the-key";
+    CHECK_ERR(tt_attach_with("cpu.small", &o, &a), TETHER_ERR_AUTH, "not one this server knows");
+    o.key = key;
+    o.server = f.srv_id[0];
+    CHECK_OK(tt_attach_with("cpu.small", &o, &a));
+    CHECK(strcmp(a.server_id, f.srv_id[0]) == 0);
+    /* the key allows one slot per server: the next one goes to the other server */
+    o.server = NULL;
+    CHECK_OK(tt_attach_with("cpu.small", &o, &b));
+    CHECK(strcmp(b.server_id, f.srv_id[1]) == 0);
+    CHECK_OK(tt_detach(1));
+    /* failover reserves with the recorded key, not the environment's */
+    pbw m = th_model_dense(32, 16, 13);
+    stream s;
+    pthread_t th;
+    stream_start(&s, &th, &m, 10000, 200, 2);
+    stream_wait_for(&s, 30);
+    th_server_signal_wait(&f.srv[0], SIGKILL);
+    stream_finish(&s, th);
+    CHECK(tf_log_has("failed over from"));
+    tt_attachment now;
+    CHECK_OK(tt_attachment_get(0, &now));
+    CHECK(strcmp(now.server_id, f.srv_id[1]) == 0);
+    stream_close(&s);
     ob_free(&m);
     f.srv[0].pid = 0;
     tf_stop(&f);
