@@ -358,16 +358,26 @@ void tt_attachment_new_name(char *out, size_t n)
 tt_status tt_reserve_at(const char *server, const tt_tls_files *tls, const char *type, uint32_t lease_s,
                         uint32_t slot_index1, const char *key, int timeout_ms, tt_attachment *a)
 {
+    return tt_reserve_on(NULL, server, tls, type, lease_s, slot_index1, key, timeout_ms, a);
+}
+
+tt_status tt_reserve_on(tt_rconn *conn, const char *server, const tt_tls_files *tls, const char *type,
+                        uint32_t lease_s, uint32_t slot_index1, const char *key, int timeout_ms, tt_attachment *a)
+{
     tt_endpoint ep;
-    TT_TRY(tt_endpoint_parse(server, &ep));
     tt_msg_reserve req = {.lease_s = lease_s, .slot_index1 = slot_index1};
-    if (strlen(type) >= sizeof req.type)
-        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "accelerator type '%s' is too long", type);
-    snprintf(req.type, sizeof req.type, "%s", type);
+    tt_status st = tt_endpoint_parse(server, &ep);
+    if (st == TT_OK && strlen(type) >= sizeof req.type)
+        st = tt_error(TETHER_ERR_INVALID_ARGUMENT, "accelerator type '%s' is too long", type);
     if (!key || !*key)
         key = getenv("TETHER_RESERVE_KEY");
-    if (key && strlen(key) > TT_WIRE_MAX_KEY)
-        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "the reservation key is longer than %d bytes", TT_WIRE_MAX_KEY);
+    if (st == TT_OK && key && strlen(key) > TT_WIRE_MAX_KEY)
+        st = tt_error(TETHER_ERR_INVALID_ARGUMENT, "the reservation key is longer than %d bytes", TT_WIRE_MAX_KEY);
+    if (st != TT_OK) {
+        tt_rconn_close(conn);
+        return st;
+    }
+    snprintf(req.type, sizeof req.type, "%s", type);
     if (key)
         snprintf(req.key, sizeof req.key, "%s", key);
     char host[256] = "";
@@ -375,14 +385,15 @@ tt_status tt_reserve_at(const char *server, const tt_tls_files *tls, const char 
     snprintf(req.holder, sizeof req.holder, "%.*s", TT_WIRE_MAX_ID, host);
 
     int64_t deadline = tt_deadline_ms(timeout_ms);
-    tt_rconn *c;
-    TT_TRY(tt_rconn_open_tls(&ep, tls, NULL, NULL, deadline, &c));
+    tt_rconn *c = conn;
+    if (!c)
+        TT_TRY(tt_rconn_open_tls(&ep, tls, NULL, NULL, deadline, &c));
     tt_wr w = {0};
     tt_wr_frame_begin(&w);
     tt_msg_reserve_encode(&w, &req);
     memset(req.key, 0, sizeof req.key);
     tt_reply r;
-    tt_status st = tt_rconn_call(c, TT_CMD_RESERVE, &w, NULL, 0, 0, deadline, &r);
+    st = tt_rconn_call(c, TT_CMD_RESERVE, &w, NULL, 0, 0, deadline, &r);
     memset(w.p, 0, w.n);
     tt_wr_free(&w);
     tt_rconn_close(c);

@@ -4,6 +4,7 @@
  * and ordinal; running sessions follow the record (client/remote.c). */
 #include "client/attach.h"
 
+#include "client/conn.h"
 #include "client/orphans.h"
 #include "client/records.h"
 #include "core/log.h"
@@ -12,6 +13,7 @@
 #include "net/sock.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,55 @@
 #define PLACE_TIMEOUT_MS 15000  /* a whole placement, races and retries included */
 #define RESERVE_TIMEOUT_MS 3000 /* one RESERVE on the chosen server */
 #define MAX_EXCLUDE 8
+
+/* A connection to the chosen server, opened (connect, TLS, HELLO) on a thread of its own
+ * while the claim's transaction runs in etcd: the two waits overlap. */
+typedef struct prefetch {
+    bool started;
+    pthread_t th;
+    char endpoint[300];
+    tt_tls_files tls;
+    tt_rconn *conn;
+    tt_status st;
+} prefetch;
+
+static void *prefetch_main(void *arg)
+{
+    prefetch *p = arg;
+    tt_endpoint ep;
+    p->st = tt_endpoint_parse(p->endpoint, &ep);
+    if (p->st == TT_OK)
+        p->st = tt_rconn_open_tls(&ep, &p->tls, NULL, NULL, tt_deadline_ms(RESERVE_TIMEOUT_MS), &p->conn);
+    tt_error_clear();
+    return NULL;
+}
+
+/* Waits for the connection; it is handed over when it is to endpoint and was made. */
+static tt_rconn *prefetch_take(prefetch *p, const char *endpoint)
+{
+    if (!p->started)
+        return NULL;
+    pthread_join(p->th, NULL);
+    p->started = false;
+    tt_rconn *c = p->st == TT_OK ? p->conn : NULL;
+    p->conn = NULL;
+    if (c && (!endpoint || strcmp(endpoint, p->endpoint) != 0)) {
+        tt_rconn_close(c);
+        c = NULL;
+    }
+    return c;
+}
+
+static void prefetch_start(void *ud, const tt_fleet_server *srv)
+{
+    prefetch *p = ud;
+    if (p->started && strcmp(p->endpoint, srv->endpoint) == 0)
+        return; /* already on its way */
+    tt_rconn_close(prefetch_take(p, NULL));
+    snprintf(p->endpoint, sizeof p->endpoint, "%s", srv->endpoint);
+    p->conn = NULL;
+    p->started = pthread_create(&p->th, NULL, prefetch_main, p) == 0;
+}
 
 /* Claims a slot of `type` in the fleet and reserves it on its server. A server that cannot
  * be reached is left out and another tried; a slot taken by a direct attach meanwhile is
@@ -40,16 +91,25 @@ static tt_status place(tt_etcd *e, const char *type, const char *pin, const char
     }
     int64_t deadline = tt_deadline_ms(PLACE_TIMEOUT_MS);
     char last[600] = "";
+    prefetch pf = {.started = false};
+    if (tls)
+        pf.tls = *tls;
     for (int attempt = 0;; attempt++) {
-        tt_fleet_want w = {.type = type, .server = pin, .zone = zone, .exclude = ex, .n_exclude = n_ex, .holder = host};
+        tt_fleet_want w = {.type = type, .server = pin, .zone = zone, .exclude = ex, .n_exclude = n_ex,
+                           .holder = host, .chosen = prefetch_start, .chosen_ud = &pf};
         tt_fleet_claim c;
         tt_status st = tt_fleet_claim_slot(e, &w, deadline, &c);
         if (st != TT_OK) {
+            char why[700];
+            snprintf(why, sizeof why, "%s", tt_last_error());
+            tt_rconn_close(prefetch_take(&pf, NULL));
+            tt_error(st, "%s", why);
             if (last[0] && (st == TETHER_ERR_BUSY || st == TETHER_ERR_NOT_FOUND))
                 return tt_error_prefix(st, "%s; before that: ", last);
             return st;
         }
-        st = tt_reserve_at(c.endpoint, tls, type, lease_s, (uint32_t)c.index + 1, key, RESERVE_TIMEOUT_MS, a);
+        tt_rconn *conn = prefetch_take(&pf, c.endpoint);
+        st = tt_reserve_on(conn, c.endpoint, tls, type, lease_s, (uint32_t)c.index + 1, key, RESERVE_TIMEOUT_MS, a);
         if (st == TT_OK) {
             snprintf(a->server_id, sizeof a->server_id, "%s", c.server);
             return TT_OK;

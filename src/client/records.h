@@ -22,6 +22,11 @@ void tt_attachment_new_name(char *out, size_t n);
  * reservation key (NULL or "": $TETHER_RESERVE_KEY, if set). */
 tt_status tt_reserve_at(const char *server, const tt_tls_files *tls, const char *type, uint32_t lease_s,
                         uint32_t slot_index1, const char *key, int timeout_ms, tt_attachment *a);
+/* tt_reserve_at on a connection already open to the server (HELLO said; it is closed
+ * here), or NULL to connect. */
+struct tt_rconn;
+tt_status tt_reserve_on(struct tt_rconn *conn, const char *server, const tt_tls_files *tls, const char *type,
+                        uint32_t lease_s, uint32_t slot_index1, const char *key, int timeout_ms, tt_attachment *a);
 /* RELEASE of a's slot on its server. */
 tt_status tt_release_at(const tt_attachment *a, int timeout_ms);
 /* tt_attach_with through a fleet (client/fleet_attach.c). */

@@ -528,6 +528,8 @@ tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadli
             /* the slot is still free (its free key exists) and nobody claimed it */
             tt_etcd_cmp cmp[2] = {{free_key, TT_ETCD_CREATE, 0, true}, {claim_key, TT_ETCD_CREATE, 0, false}};
             tt_etcd_op op = {.key = claim_key, .value = value, .lease = sl->lease};
+            if (w->chosen)
+                w->chosen(w->chosen_ud, tt_fleet_view_server(&v, sl->server));
             bool won;
             int64_t rev;
             st = tt_etcd_txn(e, cmp, 2, &op, 1, deadline, &won, &rev);

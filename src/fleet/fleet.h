@@ -93,6 +93,10 @@ typedef struct tt_fleet_want {
     const char *const *exclude; /* never these server ids (ones that failed) */
     int n_exclude;
     const char *holder;  /* the claiming host, recorded in the claim */
+    /* may be NULL: told the server of the slot about to be claimed, so that the caller can
+     * connect to it while the claim's transaction runs */
+    void (*chosen)(void *ud, const tt_fleet_server *server);
+    void *chosen_ud;
 } tt_fleet_want;
 
 /* Picks a free, unclaimed slot of w->type in v: on the least-loaded eligible server (the
