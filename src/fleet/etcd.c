@@ -252,9 +252,12 @@ static tt_status call(tt_etcd *e, const char *path, const cJSON *request, int64_
     tt_status st = TT_OK;
     char last[512] = "";
     int tries = 0;
+    bool slow = false; /* the last failure was a timeout: a loaded member, worth the deadline */
     for (;;) {
         int64_t left_ms = deadline == TT_NO_DEADLINE ? 30000 : (deadline - tt_now_ns()) / 1000000;
-        if (left_ms <= 0 || tries >= 2 * e->n_members) {
+        /* refused connections fail fast (two rounds of the members); slow ones are given
+         * until the deadline */
+        if (left_ms <= 0 || (tries >= 2 * e->n_members && !slow)) {
             st = tt_error(left_ms <= 0 ? TETHER_ERR_TIMEOUT : TETHER_ERR_NETWORK,
                           "the fleet's etcd (%s) cannot be reached: %s", e->name,
                           last[0] ? last : "no time left to ask");
@@ -271,7 +274,7 @@ static tt_status call(tt_etcd *e, const char *path, const cJSON *request, int64_
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)left_ms);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(left_ms < 2000 ? left_ms : 2000));
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(left_ms < 5000 ? left_ms : 5000));
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -303,6 +306,7 @@ static tt_status call(tt_etcd *e, const char *path, const cJSON *request, int64_
                 st = tt_error(TETHER_ERR_NETWORK, "the fleet's etcd (%s): %s", e->name, last);
                 break;
             }
+            slow = rc == CURLE_OPERATION_TIMEDOUT;
             e->current = (e->current + 1) % e->n_members;
             if (tries % e->n_members == 0) {
                 /* every member failed once: a short pause before the next round */
