@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PLACE_TIMEOUT_MS 15000  /* a whole placement, races and retries included */
-#define RESERVE_TIMEOUT_MS 3000 /* one RESERVE on the chosen server */
+#define PLACE_TIMEOUT_MS 15000   /* a whole placement, races and retries included */
+#define RESERVE_TIMEOUT_MS 10000 /* one RESERVE on the chosen server */
 #define MAX_EXCLUDE 8
 
 /* A connection to the chosen server, opened (connect, TLS, HELLO) on a thread of its own

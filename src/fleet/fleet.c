@@ -479,6 +479,26 @@ tt_status tt_fleet_choose(const tt_fleet_view *v, const tt_fleet_want *w, uint32
     return TT_OK;
 }
 
+/* Free slots of the wanted type, on eligible servers, that someone is claiming: the claim
+ * turns into a reservation, or is given back (a failed reservation, or a claim timeout). */
+static int claims_pending(const tt_fleet_view *v, const tt_fleet_want *w)
+{
+    int n = 0;
+    for (int k = 0; k < v->n_slots; k++) {
+        const tt_fleet_slot *sl = &v->slots[k];
+        const tt_fleet_server *srv = tt_fleet_view_server(v, sl->server);
+        n += sl->free && sl->claimed && !sl->attached && strcmp(sl->type, w->type) == 0 && srv &&
+             server_matches(srv, w);
+    }
+    return n;
+}
+
+static void pause_ms(uint32_t seed, int lo, int spread)
+{
+    struct timespec ts = {0, (long)(lo + (int)(mix(seed) % (uint32_t)spread)) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
 static uint32_t random_seed(void)
 {
     uint32_t s;
@@ -505,11 +525,17 @@ tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadli
             int k;
             tt_status cs = tt_fleet_choose(&v, w, seed + (uint32_t)(round * 4 + t), skip, tt_etcd_name(e), &k);
             if (cs != TT_OK) {
-                /* slots lost to races may have been freed again meanwhile: read once more */
-                if (t > 0 && tt_now_ns() < deadline)
+                /* slots lost to races may have been freed again meanwhile, and slots others
+                 * are claiming may be given back: read once more (after a moment, for the
+                 * claims) rather than say that none is free */
+                bool pending = cs == TETHER_ERR_BUSY && claims_pending(&v, w) > 0;
+                if ((t > 0 || pending) && tt_now_ns() < deadline) {
                     reread = true;
-                else
+                    if (pending)
+                        pause_ms(seed + (uint32_t)round, 20, 60);
+                } else {
                     st = cs;
+                }
                 break;
             }
             const tt_fleet_slot *sl = &v.slots[k];
@@ -560,11 +586,8 @@ tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadli
                             "could not claim a %s slot in fleet %s before the deadline (lost %d races to other "
                             "clients)",
                             w->type, tt_etcd_name(e), lost);
-        if (round >= 2) {
-            /* many clients at once: a short random pause spreads the next round */
-            struct timespec ts = {0, (long)(mix(seed + (uint32_t)round) % 20 + 1) * 1000000};
-            nanosleep(&ts, NULL);
-        }
+        if (round >= 2)
+            pause_ms(seed + (uint32_t)round, 1, 20); /* many clients at once: spread the next round */
     }
 }
 
