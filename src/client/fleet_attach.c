@@ -116,6 +116,9 @@ static tt_status place(tt_etcd *e, const char *type, const char *pin, const char
         }
         snprintf(last, sizeof last, "%s", tt_last_error());
         tt_fleet_claim_drop(e, &c, tt_deadline_ms(1000));
+        if ((attempt >= 16 || tt_now_ns() >= deadline) && st == TETHER_ERR_BUSY)
+            return tt_error(st, "no free %s slot in fleet %s: the last one claimed (slot %d on %s) was taken "
+                            "meanwhile: %s", type, tt_etcd_name(e), c.index, c.server, last);
         if (attempt >= 16 || tt_now_ns() >= deadline)
             return tt_error(st, "%s", last);
         if (st == TETHER_ERR_NETWORK || st == TETHER_ERR_TIMEOUT || st == TETHER_ERR_QUOTA) {

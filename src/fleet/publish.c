@@ -373,7 +373,7 @@ tt_status tt_fleet_pub_start(const tt_fleet_pub_config *cfg, tt_fleet_pub **out)
     p->server = cfg->server;
     p->server.slots = cfg->n_slots;
     p->ttl_s = cfg->ttl_s;
-    p->claim_timeout_s = cfg->claim_timeout_s > 0 ? cfg->claim_timeout_s : 10;
+    p->claim_timeout_s = cfg->claim_timeout_s > 0 ? cfg->claim_timeout_s : 20;
     p->n_slots = cfg->n_slots;
     for (int i = 0; i < cfg->n_slots; i++)
         p->slots[i].rec = cfg->slots[i];

@@ -40,7 +40,7 @@ void tt_config_defaults(tt_server_config *c)
     c->run_limit_s = 60;
     c->tls = TT_TLS_AUTO;
     c->fleet_ttl_s = 10;
-    c->claim_timeout_s = 10;
+    c->claim_timeout_s = 20;
 }
 
 tt_status tt_parse_bytes(const char *s, uint64_t *out)
@@ -441,7 +441,8 @@ void tt_config_usage(FILE *f)
                "  --fleet-ttl S          the registration lease: a crashed server leaves the fleet\n"
                "                         after S seconds (default 10)\n"
                "  --claim-timeout S      a slot claimed in etcd but not reserved within S seconds\n"
-               "                         is free again (default 10)\n"
+               "                         is free again (default 20; more than a client waits for\n"
+               "                         its reservation)\n"
                "  --fleet-ca FILE, --fleet-cert FILE, --fleet-key FILE\n"
                "                         etcd's CA, and this server's client certificate for etcd\n"
                "  -h, --help             this text;  --version\n\n"

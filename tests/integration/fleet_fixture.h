@@ -115,8 +115,8 @@ static inline void tf_make_certs(tf_fleet *f)
 /* Starts server i with its slots (and extra flags, NULL-terminated, may be NULL). */
 static inline void tf_server_start(tf_fleet *f, int i, const char *slots, const char *const *extra, bool restart)
 {
-    const char *args[40] = {"--slots", slots, "--fleet", f->fleet, "--fleet-ttl", tf_ttl, "--claim-timeout", "3"};
-    int n = 8;
+    const char *args[40] = {"--slots", slots, "--fleet", f->fleet, "--fleet-ttl", tf_ttl};
+    int n = 6;
     if (f->tls) {
         const char *t[] = {"--tls",        "on",       "--tls-cert",  f->srv_cert, "--tls-key",  f->srv_key,
                            "--tls-client-ca", f->ca, "--fleet-ca", f->ca,       "--fleet-cert", f->cli_cert,
