@@ -41,11 +41,16 @@ class ValueInfo(ctypes.Structure):
 
 
 class SessionConfig(ctypes.Structure):
+    """tether_session_config, field for field (tests/python/test_abi.py checks it against
+    include/tether.h). tether_session_config_init sets ``size`` to the C struct's size."""
     _fields_ = [
+        ("size", ctypes.c_size_t),
         ("target", ctypes.c_char_p),
         ("warmup", ctypes.c_int),
         ("quiet", ctypes.c_int),
         ("timeout_ms", ctypes.c_int),
+        ("run_limit_ms", ctypes.c_int),
+        ("num_threads", ctypes.c_int),
     ]
 
 

@@ -4,6 +4,7 @@
 #include "runtime/session.h"
 
 #include "core/log.h"
+#include "core/threadpool.h"
 #include "model/model.h"
 #include "runtime/plan.h"
 #include "runtime/prepare.h"
@@ -288,8 +289,11 @@ static tt_status local_exec(tether_session *s, tt_local *l, const tt_value *vals
     tt_status st = tt_run_use_plan(r, plan);
     r->recording = can_record;
     r->deadline_ns = l->run_limit_ns ? tt_profile_now_ns() + l->run_limit_ns : 0;
-    if (st == TT_OK)
+    if (st == TT_OK) {
+        int prev_cap = tt_threads_cap(l->num_threads);
         st = tt_run_exec(r, vals);
+        tt_threads_cap(prev_cap);
+    }
     if (st == TT_OK && can_record) {
         tt_plan *p;
         if (tt_plan_build(g, r, vals, &p) == TT_OK) {
@@ -500,6 +504,7 @@ tt_status tt_local_open(tt_model *m, const tether_session_config *cfg, tether_se
     pthread_mutex_init(&l->lock, NULL);
     l->model = m;
     l->run_limit_ns = cfg && cfg->run_limit_ms > 0 ? (uint64_t)cfg->run_limit_ms * 1000000ull : 0;
+    l->num_threads = cfg && cfg->num_threads > 0 ? cfg->num_threads : 0;
     s->ops = &g_local_ops;
     s->impl = l;
     tt_status st = tt_graph_prepare(m->graph, true);

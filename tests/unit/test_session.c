@@ -3,7 +3,10 @@
 #include "check.h"
 #include "onnx_build.h"
 
+#include <dirent.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <sys/syscall.h>
 
 /* y = relu(x * w) with x: float[N, 3] (N symbolic), w: float[3] initializer. */
 static pbw mul_relu_model(void)
@@ -199,6 +202,119 @@ TEST(external_data_next_to_the_model)
     ob_free(&m);
     snprintf(path, sizeof path, "rm -rf %s", dir);
     CHECK(system(path) == 0);
+}
+
+/* ---- per-session threads and the config's size ------------------------------------------ */
+
+/* CPU ticks (user + system) spent so far by every thread of this process but the caller. */
+static long long other_threads_ticks(void)
+{
+    long long total = 0;
+    pid_t me = (pid_t)syscall(SYS_gettid);
+    DIR *d = opendir("/proc/self/task");
+    CHECK(d != NULL);
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.' || atoi(e->d_name) == me)
+            continue;
+        char path[64], buf[1024];
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue; /* the thread ended */
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        /* fields after the ")" closing the name: state is field 3, utime 14, stime 15 */
+        char *p = strrchr(buf, ')');
+        CHECK(p != NULL);
+        unsigned long long ut = 0, st = 0;
+        CHECK(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2);
+        total += (long long)(ut + st);
+    }
+    closedir(d);
+    return total;
+}
+
+/* The pool's other threads' CPU time over `runs` runs of a 384x384 MatMul on a session
+ * opened with `threads`. */
+static long long worker_ticks_running(int threads, int runs)
+{
+    enum { N = 384 };
+    pbw m = ob_single_op("MatMul", 13, 2, (const int[]){TETHER_DTYPE_FLOAT, TETHER_DTYPE_FLOAT}, (const int[]){2, 2},
+                         (const int64_t *const[]){(int64_t[]){N, N}, (int64_t[]){N, N}}, 0, NULL);
+    tether_session_config cfg;
+    tether_session_config_init(&cfg);
+    cfg.quiet = 1;
+    cfg.warmup = 0;
+    cfg.num_threads = threads;
+    tether_session *s;
+    CHECK_OK(tether_session_open_bytes(&s, m.buf, m.len, &cfg));
+    float *a = calloc(N * N, sizeof *a);
+    for (int i = 0; i < N * N; i++)
+        a[i] = (float)(i % 13) * 0.25f;
+    tether_tensor in[2] = {{.name = "x0", .dtype = TETHER_DTYPE_FLOAT, .rank = 2, .dims = {N, N}, .data = a,
+                            .size = sizeof(float) * N * N},
+                           {.name = "x1", .dtype = TETHER_DTYPE_FLOAT, .rank = 2, .dims = {N, N}, .data = a,
+                            .size = sizeof(float) * N * N}};
+    tether_outputs *out;
+    CHECK_OK(tether_session_run(s, in, 2, &out)); /* the pool starts, the plan is made */
+    tether_outputs_free(out);
+    long long before = other_threads_ticks();
+    for (int r = 0; r < runs; r++) {
+        CHECK_OK(tether_session_run(s, in, 2, &out));
+        tether_outputs_free(out);
+    }
+    long long spent = other_threads_ticks() - before;
+    tether_session_free(s);
+    free(a);
+    ob_free(&m);
+    return spent;
+}
+
+TEST(num_threads_one_keeps_a_run_on_the_calling_thread)
+{
+    CHECK_OK(tether_set_num_threads(3));
+    /* enough work that helpers, when allowed, take whole clock ticks of it */
+    CHECK(worker_ticks_running(0, 40) > 0);
+    CHECK_EQ_INT(worker_ticks_running(1, 40), 0);
+}
+
+TEST(the_config_carries_its_size)
+{
+    tether_session_config cfg;
+    tether_session_config_init(&cfg);
+    CHECK_EQ_INT(cfg.size, sizeof cfg);
+    CHECK(strcmp(cfg.target, "cpu") == 0 && cfg.warmup == 1 && cfg.num_threads == 0);
+    pbw m = mul_relu_model();
+    tether_session *s = NULL;
+    /* a struct nobody initialised is refused, naming the call to make */
+    tether_session_config zero;
+    memset(&zero, 0, sizeof zero);
+    CHECK_ERR(tether_session_open_bytes(&s, m.buf, m.len, &zero), TETHER_ERR_INVALID_ARGUMENT,
+              "tether_session_config_init");
+    /* a caller built against an older, shorter struct: the fields past its size are defaults */
+    memset(&zero, 0x7f, sizeof zero);
+    zero.size = offsetof(tether_session_config, warmup) + sizeof zero.warmup;
+    zero.target = "cpu";
+    zero.warmup = 0;
+    CHECK_OK(tether_session_open_bytes(&s, m.buf, m.len, &zero));
+    tether_session_free(s);
+    /* a caller built against a newer, longer one: the fields this library knows are read */
+    struct {
+        tether_session_config c;
+        int later_field;
+    } newer;
+    tether_session_config_init(&newer.c);
+    newer.c.size = sizeof newer;
+    newer.c.quiet = 1;
+    newer.c.num_threads = -3;
+    newer.later_field = 12345;
+    CHECK_ERR(tether_session_open_bytes(&s, m.buf, m.len, &newer.c), TETHER_ERR_INVALID_ARGUMENT, "num_threads -3");
+    newer.c.num_threads = 2;
+    CHECK_OK(tether_session_open_bytes(&s, m.buf, m.len, &newer.c));
+    check_run(s, 4, "x");
+    tether_session_free(s);
+    ob_free(&m);
 }
 
 int main(int argc, char **argv) { return check_main(argc, argv); }
