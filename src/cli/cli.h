@@ -14,10 +14,23 @@ typedef struct tt_cmd {
     int (*main)(int argc, char **argv); /* argv[0] is the subcommand name */
 } tt_cmd;
 
-/* Prints "tether NAME: message" to stderr and returns exit code 1. */
+/* Prints "tether NAME: message" to stderr and returns exit code 1. Control characters in
+ * the message (which may quote a server, a file or a model) are escaped. */
 int tt_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A usage error: prints "tether NAME: reason" and where the options are described, and
+ * returns exit code 2. With fmt NULL, getopt has already printed the reason. */
+int tt_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* True when arg is -h or --help. */
 bool tt_cli_is_help(const char *arg);
+/* A whole number in [lo, hi]: the whole of s, nothing after it. */
+bool tt_cli_long(const char *s, long lo, long hi, long *out);
+/* s with control characters (terminal escapes, newlines, ...) written as \xHH, for text that
+ * came from outside (a server, a file) on its way to a terminal. Returns out. */
+const char *tt_cli_safe(const char *s, char *out, size_t n);
+/* Prints s to f with control characters escaped, as tt_cli_safe does, whatever its length. */
+void tt_cli_put_safe(FILE *f, const char *s);
+/* s escaped as tt_cli_safe does, whole, for printf's %s: valid until 16 later calls. */
+const char *tt_cli_esc(const char *s);
 
 /* numpy .npy files (format 1.0/2.0, C order, little-endian numeric dtypes and bool). */
 tether_status tt_npy_read(const char *path, tether_tensor *t); /* t->data: malloc'ed, caller frees */

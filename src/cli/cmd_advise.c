@@ -398,7 +398,8 @@ int tt_cmd_advise(int argc, char **argv)
         case OPT_MAX_MEAN: dst = &c.max_mean_ms; break;
         case OPT_MIN_MEM:
             if (!tt_adv_parse_bytes(optarg, &c.min_memory))
-                return tt_cli_fail("advise", "--min-accelerator-memory '%s' is not a size (e.g. 2GiB, 512MiB)", optarg);
+                return tt_cli_usage("advise", "--min-accelerator-memory '%s' is not a size (e.g. 2GiB, 512MiB)",
+                                    optarg);
             break;
         case OPT_PRICES: prices_path = optarg; break;
         case OPT_HOST: host = optarg; break;
@@ -413,24 +414,21 @@ int tt_cmd_advise(int argc, char **argv)
         case OPT_SL_GBS: dst = &m.sl.per_gb_second, zero_ok = true; break;
         case OPT_SL_GRAN: dst = &m.sl.granularity_ms, zero_ok = true; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return tt_cli_usage("advise", NULL);
         }
         if (dst && !parse_positive(optarg, dst, zero_ok)) {
             const char *name = "?";
             for (const struct option *op = opts; op->name; op++)
                 if (op->val == o)
                     name = op->name;
-            return tt_cli_fail("advise", "--%s: '%s' is not a %s number", name, optarg,
-                               zero_ok ? "non-negative" : "positive");
+            return tt_cli_usage("advise", "--%s: '%s' is not a %s number", name, optarg,
+                                zero_ok ? "non-negative" : "positive");
         }
     }
-    if (optind == argc) {
-        fprintf(stderr, "tether advise: no input (give 'tether bench --json' files or a CSV table)\n\n");
-        usage(stderr);
-        return 2;
-    }
+    if (optind == argc)
+        return tt_cli_usage("advise", "no input (give 'tether bench --json' files or a CSV table)");
     if (host && (!*host || strlen(host) >= sizeof((tt_adv_row *)0)->host))
-        return tt_cli_fail("advise", "--host '%s' is not a host type name", host);
+        return tt_cli_usage("advise", "--host '%s' is not a host type name", host);
 
     tt_prices prices = {0};
     if (prices_path && tt_prices_load(prices_path, &prices) != TT_OK)

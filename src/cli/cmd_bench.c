@@ -179,7 +179,8 @@ static int print_json(FILE *f, const char *model, const char *host, const tt_ben
 static void print_one(const char *model, const tt_bench_opts *o, const bench_row *r)
 {
     const tt_bench_result *b = &r->res;
-    printf("%s on %s: %d runs after %d warm-up, batch %d, concurrency %d\n", model, b->where[0] ? b->where : r->target,
+    printf("%s on %s: %d runs after %d warm-up, batch %d, concurrency %d\n", tt_cli_esc(model),
+           tt_cli_esc(b->where[0] ? b->where : r->target),
            o->runs, o->warmup, o->batch, o->concurrency);
     printf("  load (open + warm-up)  %10.3f ms\n", b->load_ms);
     printf("  first inference        %10.3f ms\n", b->first_ms);
@@ -203,12 +204,12 @@ static void print_sweep(const bench_row *rows, int n, const skipped *sk, int n_s
             snprintf(price, sizeof price, "%.4f", r->price);
             snprintf(cost, sizeof cost, "%.5f", tt_adv_cost_per_100k(r->price, r->res.lat.mean));
         }
-        printf("%-10s %-13s %9s %10.3f %10.3f %10.3f %12.1f %14s\n", r->target,
-               r->accelerator[0] ? r->accelerator : "none", price, r->res.first_ms, r->res.lat.mean, r->res.lat.p90,
+        printf("%-10s %-13s %9s %10.3f %10.3f %10.3f %12.1f %14s\n", tt_cli_esc(r->target),
+               r->accelerator[0] ? tt_cli_esc(r->accelerator) : "none", price, r->res.first_ms, r->res.lat.mean, r->res.lat.p90,
                r->res.throughput, cost);
     }
     for (int i = 0; i < n_sk; i++)
-        printf("skipped %s: %s\n", sk[i].type, sk[i].error);
+        printf("skipped %s: %s\n", tt_cli_esc(sk[i].type), tt_cli_esc(sk[i].error));
 }
 
 /* ---- the sweep ------------------------------------------------------------------------------ */
@@ -227,15 +228,15 @@ static bool sweep_one(const char *model, const char *type, const char *server, c
     snprintf(row->target, sizeof row->target, "eia:%d", a.ordinal);
     snprintf(row->accelerator, sizeof row->accelerator, "%s", type);
     if (!json)
-        fprintf(stderr, "tether bench: attached %s as %s (%s)\n", type, row->target, a.id);
+        fprintf(stderr, "tether bench: attached %s as %s (%s)\n", tt_cli_esc(type), row->target, tt_cli_esc(a.id));
     tt_bench_opts o = *base;
     o.label = type;
     tether_status st = tt_bench_measure(model, row->target, &o, &row->res);
     if (st != TETHER_OK)
         snprintf(sk->error, sizeof sk->error, "%s", row->res.error);
     if (tt_detach(a.ordinal) != TT_OK)
-        fprintf(stderr, "tether bench: warning: detaching %s (%s) failed: %s\n", row->target, type,
-                tether_last_error());
+        fprintf(stderr, "tether bench: warning: detaching %s (%s) failed: %s\n", row->target, tt_cli_esc(type),
+                tt_cli_esc(tether_last_error()));
     return st == TETHER_OK;
 }
 
@@ -281,32 +282,32 @@ int tt_cmd_bench(int argc, char **argv)
         case 't': target = optarg, target_given = true; break;
         case 'n':
             if (!parse_int(optarg, 1, &o.runs))
-                rc = tt_cli_fail("bench", "--runs '%s': expected a whole number of at least 1", optarg);
+                rc = tt_cli_usage("bench", "--runs '%s': expected a whole number of at least 1", optarg);
             break;
         case 'w':
             if (!parse_int(optarg, 0, &o.warmup))
-                rc = tt_cli_fail("bench", "--warmup '%s': expected a whole number of at least 0", optarg);
+                rc = tt_cli_usage("bench", "--warmup '%s': expected a whole number of at least 0", optarg);
             break;
         case 'b':
             if (!parse_int(optarg, 1, &o.batch))
-                rc = tt_cli_fail("bench", "--batch '%s': expected a whole number of at least 1", optarg);
+                rc = tt_cli_usage("bench", "--batch '%s': expected a whole number of at least 1", optarg);
             break;
         case 'c':
             if (!parse_int(optarg, 1, &o.concurrency) || o.concurrency > 1024)
-                rc = tt_cli_fail("bench", "--concurrency '%s': expected a whole number from 1 to 1024", optarg);
+                rc = tt_cli_usage("bench", "--concurrency '%s': expected a whole number from 1 to 1024", optarg);
             break;
         case 'i': ins[o.n_inputs++] = optarg; break;
         case OPT_DIM: {
             const char *eq = strchr(optarg, '=');
             int v;
             if (!eq || eq == optarg || !parse_int(eq + 1, 0, &v))
-                rc = tt_cli_fail("bench", "--dim '%s': expected NAME=VALUE", optarg);
+                rc = tt_cli_usage("bench", "--dim '%s': expected NAME=VALUE", optarg);
             dims[o.n_dims++] = optarg;
             break;
         }
         case OPT_THREADS:
             if (!parse_int(optarg, 1, &threads))
-                rc = tt_cli_fail("bench", "--threads '%s': expected a whole number of at least 1", optarg);
+                rc = tt_cli_usage("bench", "--threads '%s': expected a whole number of at least 1", optarg);
             break;
         case OPT_HOST: host = optarg; break;
         case OPT_PRICES: prices_path = optarg; break;
@@ -319,26 +320,22 @@ int tt_cmd_bench(int argc, char **argv)
         case OPT_TYPES: types = optarg; break;
         case OPT_NO_CPU: cpu_row = false; break;
         case 'h': usage(stdout); goto done;
-        default:
-            usage(stderr);
-            rc = 2;
-            goto done;
+        default: rc = tt_cli_usage("bench", NULL); goto done;
         }
     }
     if (rc)
         goto done;
     if (optind != argc - 1) {
-        fprintf(stderr, optind == argc ? "tether bench: no model given\n\n" : "tether bench: one model at a time\n\n");
-        usage(stderr);
-        rc = 2;
+        rc = tt_cli_usage("bench", optind == argc ? "no model given" : "one model at a time ('%s' is extra)",
+                          argv[argc - 1]);
         goto done;
     }
     if (sweep && target_given) {
-        rc = tt_cli_fail("bench", "--sweep measures the host CPU and each accelerator type: it takes no --target");
+        rc = tt_cli_usage("bench", "--sweep measures the host CPU and each accelerator type: it takes no --target");
         goto done;
     }
     if (sweep && (!server || !*server)) {
-        rc = tt_cli_fail("bench", "--sweep needs a tetherd server to attach from: --server HOST:PORT (or set "
+        rc = tt_cli_usage("bench", "--sweep needs a tetherd server to attach from: --server HOST:PORT (or set "
                                   "TETHER_SERVER)");
         goto done;
     }

@@ -101,15 +101,14 @@ int tt_cmd_info(int argc, char **argv)
             json = true;
         } else if (!path && argv[i][0] != '-') {
             path = argv[i];
+        } else if (argv[i][0] == '-') {
+            return tt_cli_usage("info", "unknown option '%s'", argv[i]);
         } else {
-            usage(stderr);
-            return 2;
+            return tt_cli_usage("info", "one model at a time ('%s' is extra)", argv[i]);
         }
     }
-    if (!path) {
-        usage(stderr);
-        return 2;
-    }
+    if (!path)
+        return tt_cli_usage("info", "no model given");
     tt_model *m;
     if (tt_model_load_file(path, &m) != TETHER_OK)
         return tt_cli_fail("info", "%s", tether_last_error());
@@ -170,25 +169,25 @@ int tt_cmd_info(int argc, char **argv)
         free(txt);
         cJSON_Delete(o);
     } else {
-        printf("model:       %s\n", path);
-        printf("producer:    %s %s (ir_version %lld)\n", *m->producer_name ? m->producer_name : "(unknown)",
-               m->producer_version, (long long)m->ir_version);
+        printf("model:       %s\n", tt_cli_esc(path));
+        printf("producer:    %s %s (ir_version %lld)\n", *m->producer_name ? tt_cli_esc(m->producer_name) : "(unknown)",
+               tt_cli_esc(m->producer_version), (long long)m->ir_version);
         printf("opsets:     ");
         for (int i = 0; i < m->n_opsets; i++)
-            printf(" %s %lld", *m->opsets[i].domain ? m->opsets[i].domain : "ai.onnx", (long long)m->opsets[i].version);
+            printf(" %s %lld", *m->opsets[i].domain ? tt_cli_esc(m->opsets[i].domain) : "ai.onnx", (long long)m->opsets[i].version);
         printf("\ninputs:\n");
         for (size_t i = 0; i < tether_session_input_count(s); i++) {
             tether_value_info info;
             tether_session_input_info(s, i, &info);
             type_text(m, &info, buf, sizeof buf);
-            printf("  %-24s %s\n", info.name, buf);
+            printf("  %-24s %s\n", tt_cli_esc(info.name), buf);
         }
         printf("outputs:\n");
         for (size_t i = 0; i < tether_session_output_count(s); i++) {
             tether_value_info info;
             tether_session_output_info(s, i, &info);
             type_text(m, &info, buf, sizeof buf);
-            printf("  %-24s %s\n", info.name, buf);
+            printf("  %-24s %s\n", tt_cli_esc(info.name), buf);
         }
         printf("parameters:  %s (%s of weights)\n", human((double)st.parameters, b2, sizeof b2, "", 1000),
                human((double)st.weight_bytes, b3, sizeof b3, "B", 1024));
@@ -196,7 +195,7 @@ int tt_cmd_info(int argc, char **argv)
         printf("FLOPs:       %s per inference (symbolic dims = 1)\n", human((double)st.flops, b2, sizeof b2, "FLOP", 1000));
         printf("ops:         %d nodes\n", nodes);
         for (int i = 0; i < nops; i++)
-            printf("  %-24s %d\n", ops[i].name, ops[i].n);
+            printf("  %-24s %d\n", tt_cli_esc(ops[i].name), ops[i].n);
     }
     free(ops);
     tether_session_free(s);

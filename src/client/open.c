@@ -85,6 +85,7 @@ tether_status tether_session_open(tether_session **out, const char *path, const 
     cfg = &c;
     TT_TRY(check_target(cfg));
     if (tt_target_is_remote(cfg->target)) {
+        TT_TRY(tt_model_check_format(path));
         tt_status s = tt_remote_open(path, NULL, 0, cfg, out);
         return s == TT_OK ? s : tt_error_prefix(s, "%s on %s: ", path, cfg->target);
     }

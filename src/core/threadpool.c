@@ -70,6 +70,7 @@ static void tt_job_work(tt_job *j)
 static void *tt_worker(void *unused)
 {
     (void)unused;
+    pthread_setname_np(pthread_self(), "tether-pool"); /* for ps, top and debuggers */
     tt_in_task = true;
     pthread_mutex_lock(&g_pool.lock);
     for (;;) {

@@ -4,15 +4,18 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 tt_status tt_op_error(const tt_node *n, tt_status code, const char *fmt, ...)
 {
-    char msg[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    char *msg = NULL;
+    int len = vasprintf(&msg, fmt, ap);
     va_end(ap);
-    return tt_error(code, "node '%s' (%s): %s", n->name, n->op_type, msg);
+    tt_status s = tt_error(code, "node '%s' (%s): %s", n->name, n->op_type, len >= 0 ? msg : "(out of memory)");
+    free(msg);
+    return s;
 }
 
 tt_status tt_infer_input(const tt_ictx *c, int i, const tt_type **out)
