@@ -40,6 +40,8 @@ def exact(arr: np.ndarray, want: np.dtype, name: str, type_name: str) -> np.ndar
         same |= np.isnan(back) & np.isnan(arr)
     if src.kind == "f" and want.kind in "iub":
         same &= np.isfinite(arr)  # NaN and inf have no integer value
+    if src.kind in "iuf" and want.kind in "iuf":
+        same &= (conv < 0) == (arr < 0)  # int8 -1 -> uint8 255 -> int8 -1 round-trips, but wrapped
     if not np.all(same):
         where = _first(~same)
         value = arr[where] if where != () else arr[()]

@@ -32,9 +32,33 @@ void tt_cli_put_safe(FILE *f, const char *s);
 /* s escaped as tt_cli_safe does, whole, for printf's %s: valid until 16 later calls. */
 const char *tt_cli_esc(const char *s);
 
-/* numpy .npy files (format 1.0/2.0, C order, little-endian numeric dtypes and bool). */
-tether_status tt_npy_read(const char *path, tether_tensor *t); /* t->data: malloc'ed, caller frees */
+/* numpy .npy files (format 1.0-3.0, either byte order, C or Fortran order, numbers, bool and
+ * complex): read into C order and this machine's byte order. t->data: malloc'ed, caller frees. */
+tether_status tt_npy_read(const char *path, tether_tensor *t);
+tether_status tt_npy_parse(const void *buf, size_t n, const char *label, tether_tensor *t);
 tether_status tt_npy_write(const char *path, const tether_tensor *t);
+
+/* numpy .npz archives (numpy.savez, and numpy.savez_compressed where zlib is built in): the
+ * arrays with their names (member names without ".npy"). */
+typedef struct tt_npz {
+    tether_tensor *arrays; /* data malloc'ed; name unset */
+    char **names;
+    int n;
+} tt_npz;
+tether_status tt_npz_read(const char *path, tt_npz *out);
+tether_status tt_npz_parse(const void *buf, size_t n, const char *path, tt_npz *out);
+void tt_npz_free(tt_npz *z);
+/* Whether path is a zip archive (an .npz, whatever its name). */
+bool tt_npz_is(const char *path);
+
+/* The --input arguments of run and bench, into t[i] / have[i] for the model's input i
+ * (n = the model's input count; t and have zeroed by the caller). A spec is NAME=FILE.npy,
+ * FILE.npy (the input at the spec's position), or FILE.npz (its arrays by name). An array
+ * of another dtype than the input's is converted when every value is kept exactly. */
+tether_status tt_cli_read_inputs(tether_session *s, char *const *specs, int n_specs, tether_tensor *t, bool *have);
+/* src as `want` into a malloc'ed *out when every element converts exactly, else an error
+ * naming `what`, the element and the two dtypes. */
+tether_status tt_cli_convert_exact(const tether_tensor *src, tether_dtype want, const char *what, void **out);
 /* "float32[1,3,224,224]" */
 const char *tt_cli_tensor_desc(const tether_tensor *t, char *buf, size_t n);
 

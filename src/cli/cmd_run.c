@@ -102,30 +102,19 @@ int tt_cmd_run(int argc, char **argv)
         free(in_args);
         return rc;
     }
-    tether_tensor *inputs = calloc((size_t)n_in + 1, sizeof *inputs);
+    size_t n_model = tether_session_input_count(s);
+    tether_tensor *slots = calloc(n_model + 1, sizeof *slots), *inputs = calloc(n_model + 1, sizeof *inputs);
+    bool *have = calloc(n_model + 1, sizeof *have);
     int rc = 0;
-    for (int i = 0; i < n_in && !rc; i++) {
-        char *eq = strchr(in_args[i], '=');
-        const char *file = in_args[i];
-        /* NAME=FILE, unless the '=' is part of a path to an existing file */
-        struct stat st;
-        if (eq && stat(in_args[i], &st) != 0) {
-            *eq = 0;
-            file = eq + 1;
-        } else {
-            eq = NULL;
-        }
-        if (tt_npy_read(file, &inputs[i]) != TETHER_OK) {
-            rc = tt_cli_fail("run", "%s", tether_last_error());
-            break;
-        }
-        inputs[i].name = eq ? in_args[i] : NULL;
-        if (!eq && i < (int)tether_session_input_count(s)) {
-            tether_value_info info;
-            tether_session_input_info(s, (size_t)i, &info);
-            inputs[i].name = info.name;
-        }
-    }
+    size_t n_given = 0;
+    if (!slots || !inputs || !have)
+        rc = tt_cli_fail("run", "out of memory");
+    else if (tt_cli_read_inputs(s, in_args, n_in, slots, have) != TETHER_OK)
+        rc = tt_cli_fail("run", "%s", tether_last_error());
+    /* the inputs given, in the model's order: the library names any that is missing */
+    for (size_t i = 0; !rc && i < n_model; i++)
+        if (have[i])
+            inputs[n_given++] = slots[i];
     tether_session_stats stats;
     tether_session_stats_get(s, &stats);
     tether_outputs *out = NULL;
@@ -133,7 +122,7 @@ int tt_cmd_run(int argc, char **argv)
         tether_outputs_free(out);
         out = NULL;
         double t0 = now_ms();
-        if (tether_session_run(s, inputs, (size_t)n_in, &out) != TETHER_OK) {
+        if (tether_session_run(s, inputs, n_given, &out) != TETHER_OK) {
             rc = tt_cli_fail("run", "%s", tether_last_error());
             break;
         }
@@ -154,9 +143,11 @@ int tt_cmd_run(int argc, char **argv)
         }
     }
     tether_outputs_free(out);
-    for (int i = 0; i < n_in; i++)
-        free(inputs[i].data);
+    for (size_t i = 0; slots && i < n_model; i++)
+        free(slots[i].data);
+    free(slots);
     free(inputs);
+    free(have);
     free(in_args);
     tether_session_free(s);
     return rc;

@@ -10,6 +10,7 @@
 #include "cli/advise_io.c"
 #include "cli/bench.c"
 #include "cli/csv.c"
+#include "cli/inputs.c"
 #include "cli/npy.c"
 #include "cli/prices.c"
 #include "cli/svg.c"
