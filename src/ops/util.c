@@ -310,10 +310,12 @@ tt_status tt_tensor_to_ints(const tt_node *node, const tt_tensor *t, int64_t *ou
 
 void tt_strides(int rank, const int64_t *dims, int64_t *strides)
 {
-    int64_t s = 1;
+    /* unsigned: an empty tensor may have other dimensions whose product overflows; its
+     * strides are never used to address anything, and must not be undefined behaviour */
+    uint64_t s = 1;
     for (int i = rank - 1; i >= 0; i--) {
-        strides[i] = s;
-        s *= dims[i];
+        strides[i] = (int64_t)s;
+        s *= (uint64_t)dims[i];
     }
 }
 

@@ -229,9 +229,9 @@ def test_input_errors_name_the_file_and_line(tmp_path):
     proc = run_cli("advise", tmp_path / "none.csv")
     assert proc.returncode == 1 and "none.csv" in proc.stderr
     bad = tmp_path / "bad.csv"
-    bad.write_text("host,accelerator,price_per_hour,mean_ms,p90_ms\nc5.large,,,12,\n")
+    bad.write_text("host,accelerator,price_per_hour,mean_ms,p90_ms\nc5.large,,,12,fast\n")
     proc = run_cli("advise", bad, "--no-svg")
-    assert proc.returncode == 1 and "bad.csv:2: p90_ms" in proc.stderr
+    assert proc.returncode == 1 and "bad.csv:2: p90_ms 'fast'" in proc.stderr
     proc = run_cli("advise", bad, "--max-p90-ms", "soon")
     assert proc.returncode == 2 and "--max-p90-ms" in proc.stderr  # a usage error
 
