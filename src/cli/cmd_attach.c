@@ -82,7 +82,7 @@ int tt_cmd_attach(int argc, char **argv)
         printf("attached eia:%d  %s  %s  %.2f GiB  %s  %s\n", a.ordinal, tt_cli_esc(a.id), tt_cli_esc(a.type),
                a.memory_bytes / 1073741824.0, rate, tt_cli_esc(a.endpoint));
     else
-        printf("attached %s  %s  %.2f GiB  %s  %s (not visible to this process: TETHER_VISIBLE_DEVICES)\n",
+        printf("attached %s  %s  %.2f GiB  %s  %s (not visible to this process: TETHER_VISIBLE_DEVICES / EI_VISIBLE_DEVICES)\n",
                tt_cli_esc(a.id), tt_cli_esc(a.type), a.memory_bytes / 1073741824.0, rate, tt_cli_esc(a.endpoint));
     return 0;
 }

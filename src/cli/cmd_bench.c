@@ -56,7 +56,9 @@ static void usage(FILE *f)
 typedef struct bench_row {
     char target[96];
     char accelerator[48]; /* "" for the host CPU */
+    double server_price;  /* the accelerator's price as its server sets it; < 0: none */
     double price;         /* host + accelerator per hour; < 0 when not known */
+    char price_source[48]; /* where the accelerator's part came from: catalog, price file, server */
     tt_bench_result res;
 } bench_row;
 
@@ -96,16 +98,42 @@ static bool parse_int(const char *s, int min, int *out)
     return true;
 }
 
-static double row_price(const tt_prices *prices, const char *host, const char *accel)
+/* The row's price: the host's (price file, else catalog) plus the accelerator's: a price
+ * file naming its type first, then the price its server sets, then the catalog. */
+static void row_price(const tt_prices *prices, const char *host, bench_row *r)
 {
     tt_price h, a;
-    if (!tt_price_lookup(prices, host, &h, NULL) || h.price_per_hour < 0)
-        return -1;
-    if (!*accel)
-        return h.price_per_hour;
-    if (!tt_price_lookup(prices, accel, &a, NULL) || a.price_per_hour < 0)
-        return -1;
-    return h.price_per_hour + a.price_per_hour;
+    bool h_user = false, a_user = false;
+    r->price = -1;
+    if (!tt_price_lookup(prices, host, &h, &h_user) || h.price_per_hour < 0)
+        return;
+    if (!r->accelerator[0]) {
+        r->price = h.price_per_hour;
+        snprintf(r->price_source, sizeof r->price_source, "%s", h_user ? "price file" : "catalog");
+        return;
+    }
+    bool known = tt_price_lookup(prices, r->accelerator, &a, &a_user);
+    double acc;
+    const char *from;
+    if (known && a_user && a.price_per_hour >= 0)
+        acc = a.price_per_hour, from = "price file";
+    else if (r->server_price > 0)
+        acc = r->server_price, from = "server";
+    else if (known && a.price_per_hour >= 0)
+        acc = a.price_per_hour, from = "catalog";
+    else
+        return;
+    r->price = h.price_per_hour + acc;
+    snprintf(r->price_source, sizeof r->price_source, "host: %s, accelerator: %s", h_user ? "price file" : "catalog",
+             from);
+}
+
+/* The price the attachment's server sets for its slot type (< 0: none, or unreachable). */
+static double server_price(const tt_attachment *a)
+{
+    tt_accel_health h;
+    tt_accel_probe(a, 3000, &h);
+    return h.price_per_hour;
 }
 
 /* ---- output -------------------------------------------------------------------------------- */
@@ -115,10 +143,12 @@ static cJSON *num_or_null(double v)
     return v >= 0 && isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
 }
 
-static cJSON *row_json(const bench_row *r, const char *host, int batch, bool raw)
+static cJSON *row_json(const bench_row *r, const char *model, const char *host, int batch, bool raw)
 {
     const tt_bench_result *b = &r->res;
     cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", model);
+    cJSON_AddNumberToObject(o, "batch", batch);
     cJSON_AddStringToObject(o, "target", r->target);
     cJSON_AddStringToObject(o, "host", host);
     cJSON_AddItemToObject(o, "accelerator",
@@ -138,8 +168,11 @@ static cJSON *row_json(const bench_row *r, const char *host, int batch, bool raw
     cJSON_AddNumberToObject(o, "wall_s", b->wall_s);
     cJSON_AddNumberToObject(o, "throughput_per_s", b->throughput);
     cJSON_AddNumberToObject(o, "samples_per_s", b->throughput * batch);
+    cJSON_AddItemToObject(o, "price_source", r->price >= 0 ? cJSON_CreateString(r->price_source) : cJSON_CreateNull());
     cJSON_AddItemToObject(o, "cost_per_100k",
                           num_or_null(r->price >= 0 ? tt_adv_cost_per_100k(r->price, b->lat.mean) : -1));
+    cJSON_AddItemToObject(o, "cost_per_100k_samples",
+                          num_or_null(r->price >= 0 ? tt_adv_cost_per_100k(r->price, b->lat.mean) / batch : -1));
     cJSON_AddNumberToObject(o, "memory_needed", (double)b->memory_needed);
     cJSON_AddNumberToObject(o, "flops", (double)b->flops);
     if (raw && b->latencies)
@@ -159,7 +192,7 @@ static int print_json(FILE *f, const char *model, const char *host, const tt_ben
     cJSON_AddNumberToObject(doc, "concurrency", o->concurrency);
     cJSON *arr = cJSON_AddArrayToObject(doc, "rows");
     for (int i = 0; i < n; i++)
-        cJSON_AddItemToArray(arr, row_json(&rows[i], host, o->batch, o->keep_latencies));
+        cJSON_AddItemToArray(arr, row_json(&rows[i], model, host, o->batch, o->keep_latencies));
     cJSON *sarr = cJSON_AddArrayToObject(doc, "skipped");
     for (int i = 0; i < n_sk; i++) {
         cJSON *e = cJSON_CreateObject();
@@ -227,6 +260,7 @@ static bool sweep_one(const char *model, const char *type, const char *server, c
     memset(row, 0, sizeof *row);
     snprintf(row->target, sizeof row->target, "eia:%d", a.ordinal);
     snprintf(row->accelerator, sizeof row->accelerator, "%s", type);
+    row->server_price = server_price(&a);
     if (!json)
         fprintf(stderr, "tether bench: attached %s as %s (%s)\n", tt_cli_esc(type), row->target, tt_cli_esc(a.id));
     tt_bench_opts o = *base;
@@ -372,21 +406,26 @@ int tt_cmd_bench(int argc, char **argv)
     if (!sweep || cpu_row) {
         bench_row *r = &rows[n];
         snprintf(r->target, sizeof r->target, "%s", sweep ? "cpu" : target);
+        r->server_price = -1;
         if (strcmp(r->target, "cpu") != 0) {
-            /* An attached accelerator: its type prices the row. Other targets stay unpriced. */
+            /* An attached accelerator: its type (and its server's price) prices the row. Other
+             * targets stay unpriced. */
             int ord;
             tt_attachment a;
-            if (sscanf(r->target, "eia:%d", &ord) == 1 && tt_attachment_get(ord, &a) == TT_OK)
+            if (sscanf(r->target, "eia:%d", &ord) == 1 && tt_attachment_get(ord, &a) == TT_OK) {
                 snprintf(r->accelerator, sizeof r->accelerator, "%s", a.type);
-            else
+                r->server_price = server_price(&a);
+                memset(a.token, 0, sizeof a.token);
+            } else {
                 snprintf(r->accelerator, sizeof r->accelerator, "%s", r->target);
+            }
         }
         o.label = sweep ? "host CPU" : r->target;
         if (tt_bench_measure(model, r->target, &o, &r->res) != TETHER_OK) {
             rc = tt_cli_fail("bench", "%s", r->res.error);
             goto out;
         }
-        r->price = row_price(&prices, host, r->accelerator);
+        row_price(&prices, host, r);
         n++;
     }
     if (sweep) {
@@ -397,7 +436,7 @@ int tt_cmd_bench(int argc, char **argv)
             if (!*t)
                 continue;
             if (sweep_one(model, t, server, &o, &rows[n], &sk[n_sk], json)) {
-                rows[n].price = row_price(&prices, host, rows[n].accelerator);
+                row_price(&prices, host, &rows[n]);
                 n++;
             } else {
                 free(rows[n].res.latencies); /* the table says why it was skipped */

@@ -15,9 +15,10 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: tether describe-accelerators [--json] [--timeout MS]\n\n"
-               "Lists the attached accelerators visible to this process (TETHER_VISIBLE_DEVICES limits\n"
-               "and renumbers them) and asks each one's server how it is: healthy, unhealthy (the\n"
-               "server answers but refuses or lost the attachment) or unreachable.\n\n"
+               "Lists the attached accelerators visible to this process (TETHER_VISIBLE_DEVICES, or\n"
+               "EI_VISIBLE_DEVICES where it is unset, limits and renumbers them) and asks each one's\n"
+               "server how it is: healthy, unhealthy (the server answers but refuses or lost the\n"
+               "attachment) or unreachable.\n\n"
                "  --json         JSON, as the Elastic Inference tool printed it, plus tether's fields\n"
                "  --timeout MS   per accelerator (default 3000)\n"
                "  -h, --help\n");
@@ -83,6 +84,8 @@ int tt_cmd_describe(int argc, char **argv)
     if (json) {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "tether_client_version", tether_version());
+        /* the Elastic Inference tool's field, for scripts that read it */
+        cJSON_AddStringToObject(root, "ei_client_version", tether_version());
         cJSON_AddStringToObject(root, "time", when);
         cJSON_AddNumberToObject(root, "attached_accelerators", n);
         cJSON *devs = cJSON_AddArrayToObject(root, "devices");
