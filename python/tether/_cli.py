@@ -35,6 +35,36 @@ def cli_path() -> Path:
                         "a built tree (pip install ./python), or point TETHER_CLI at it")
 
 
+def _is_program(p: Path) -> bool:
+    """An executable ELF file: the C command, not a Python script named tether."""
+    try:
+        with open(p, "rb") as f:
+            return f.read(4) == b"\x7fELF" and os.access(p, os.X_OK)
+    except OSError:
+        return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The `tether` console script pip installs: runs the tether command (the C program this
+    package carries or finds) with the same arguments, so `tether attach ...` works from a
+    virtual environment."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    me = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    env = os.environ.get("TETHER_CLI")
+    candidates = [Path(env)] if env else []
+    candidates += [_PACKAGE_DIR / "_bin" / "tether", _REPO_DIR / "build" / "bin" / "tether"]
+    candidates += [Path(d) / "tether" for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    for p in candidates:
+        if p.is_file() and p.resolve() != me and _is_program(p):
+            os.execv(str(p), [str(p), *args])
+    sys.stderr.write("tether: cannot find the tether command (the C program): build it (cmake --build build), "
+                     "install the package from a built tree (pip install --no-build-isolation ./python), or point "
+                     "TETHER_CLI at it\n")
+    return 127
+
+
 def _error_from(stderr: str, args: Sequence[str]) -> TetherError:
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
     msg = lines[-1] if lines else f"tether {' '.join(args)} failed"
