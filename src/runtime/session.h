@@ -42,6 +42,7 @@ typedef struct tt_local {
     int n_plans;
     uint64_t run_limit_ns;
     int num_threads; /* a run's thread cap (0: the whole pool) */
+    tt_backend_list backends; /* where nodes may be placed, in order of preference */
 } tt_local;
 
 /* Opens a local session over a loaded model (takes ownership of m). */
