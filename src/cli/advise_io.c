@@ -307,7 +307,7 @@ static int next_record(tt_csv_reader *rd, table_fmt fmt, char **f)
         while (*p == ' ' || *p == '\t')
             p++;
         if (*p != '|')
-            return -1;
+            continue; /* prose around the table: a caption, a note */
         int n = split_sep(p + 1, '|', f);
         if (n > 0 && !*f[n - 1])
             n--; /* the closing '|' */
@@ -341,22 +341,26 @@ static bool parse_ms(const char *s, double *out)
 
 static tt_status read_table(char *text, const char *name, tt_adv_row **rows, int *n)
 {
-    /* the format, from the first line that is not a comment */
+    /* the format: Markdown when any line is a table row (prose around it is skipped), else
+     * tab-separated or CSV by the first line that is not a comment */
     table_fmt fmt = FMT_CSV;
+    bool first = true;
     for (const char *p = text; *p;) {
         const char *e = strchr(p, '\n');
         size_t len = e ? (size_t)(e - p) : strlen(p);
+        const char *q = p;
+        while (*q == ' ' || *q == '\t')
+            q++;
+        if (*q == '|') {
+            fmt = FMT_MARKDOWN;
+            break;
+        }
         char line[64];
         snprintf(line, sizeof line, "%.*s", (int)(len < 63 ? len : 63), p);
-        if (!tt_csv_skip(line)) {
-            const char *q = p;
-            while (*q == ' ' || *q == '\t')
-                q++;
-            if (*q == '|')
-                fmt = FMT_MARKDOWN;
-            else if (memchr(p, '\t', len) && !memchr(p, ',', len))
+        if (first && !tt_csv_skip(line)) {
+            first = false;
+            if (memchr(p, '\t', len) && !memchr(p, ',', len))
                 fmt = FMT_TSV;
-            break;
         }
         if (!e)
             break;
