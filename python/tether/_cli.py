@@ -164,6 +164,8 @@ def bench(model: PathLike, target: str = "cpu", *, runs: int = 100, warmup: int 
 
 
 def advise(inputs: Union[PathLike, Mapping, Sequence], *, max_p90_ms: float | None = None,
+           max_p95_ms: float | None = None, max_p99_ms: float | None = None, allow_mixed: bool = False,
+           utilization: float | None = None,
            max_mean_ms: float | None = None, min_accelerator_memory: Union[str, int, None] = None,
            prices: PathLike | None = None, host: str | None = None, svg: PathLike | None = None,
            monthly_volume: float | None = None, serverless_ms: float | None = None,
@@ -174,9 +176,12 @@ def advise(inputs: Union[PathLike, Mapping, Sequence], *, max_p90_ms: float | No
     None with ``reason``), ``runner_up``, ``savings`` and, with ``monthly_volume``, the
     serverless comparison.
 
-    ``inputs``: a path (bench JSON or CSV), a list of paths, a bench document (a dict
-    with "rows"), or a list of row dicts (host, accelerator, price_per_hour, mean_ms,
-    p90_ms). ``svg``: where to write the chart (none by default)."""
+    ``inputs``: a path (bench JSON, or a CSV, tab-separated or Markdown table), a list of
+    paths, a bench document (a dict with "rows"), or a list of row dicts (host, accelerator,
+    price_per_hour, mean_ms, and optionally p90_ms, p95_ms, p99_ms, batch, model).
+    ``allow_mixed`` compares rows of different models or batch sizes; ``utilization`` is the
+    busy share of an always-on instance in the serverless comparison. ``svg``: where to
+    write the chart (none by default)."""
     args = ["advise", "--json"]
     stdin = None
     if isinstance(inputs, Mapping):
@@ -194,7 +199,10 @@ def advise(inputs: Union[PathLike, Mapping, Sequence], *, max_p90_ms: float | No
         else:
             raise InvalidArgumentError("advise: inputs must be a path, a list of paths, a bench document "
                                        "or a list of row dicts")
-    opts = {"--max-p90-ms": max_p90_ms, "--max-mean-ms": max_mean_ms,
+    if allow_mixed:
+        args.append("--allow-mixed")
+    opts = {"--max-p90-ms": max_p90_ms, "--max-p95-ms": max_p95_ms, "--max-p99-ms": max_p99_ms,
+            "--utilization": utilization, "--max-mean-ms": max_mean_ms,
             "--min-accelerator-memory": min_accelerator_memory, "--prices": prices, "--host": host,
             "--monthly-volume": monthly_volume, "--serverless-ms": serverless_ms,
             "--serverless-memory-mb": serverless_memory_mb, "--serverless-request-price": serverless_request_price,

@@ -151,9 +151,14 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || tt_cli_is_help(argv[1])) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        fprintf(stderr, "tether: no command given\n\n");
+        usage(stderr);
+        return 2;
+    }
+    if (tt_cli_is_help(argv[1])) {
+        usage(stdout);
+        return 0;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         printf("tether %s\n", tether_version());

@@ -72,6 +72,8 @@ with tempfile.TemporaryDirectory() as d:
     check(r.returncode != 0 and "no input named 'nope'" in r.stderr, "an unknown input name is named")
     r = run("frobnicate")
     check(r.returncode == 2 and "unknown command" in r.stderr, "an unknown command is an error")
+    r = run()
+    check(r.returncode == 2 and "no command given" in r.stderr, "no command is a usage error naming it")
     for cmd in ["run", "info", "attach", "detach", "describe-accelerators", "doctor", "bench", "advise"]:
         r = run(cmd, "--help")
         check(r.returncode == 0 and "usage" in (r.stdout + r.stderr).lower(), f"{cmd} --help")

@@ -352,3 +352,13 @@ def test_utilization_for_the_serverless_comparison(tmp_path, sweep_csv):
         assert h["instances"] == math.ceil(volume / (730 * 3600 * 1000 / row["mean"] * 0.5))
     proc = run_cli("advise", sweep_csv, "--monthly-volume", volume, "--utilization", "1.5")
     assert proc.returncode == 2 and "--utilization '1.5'" in proc.stderr
+
+
+def test_python_advise_takes_the_new_options(tmp_path):
+    rows = [{"host": "c5.large", "accelerator": None, "mean_ms": 10, "p99_ms": 30, "batch": 1, "model": "a.onnx"},
+            {"host": "C5.XL", "accelerator": "eia.medium", "mean_ms": 4, "p99_ms": 9, "batch": 2, "model": "a.onnx"}]
+    with pytest.raises(tether.TetherError, match="different batch sizes"):
+        tether.advise(rows)
+    doc = tether.advise(rows, allow_mixed=True, max_p99_ms=20, monthly_volume=1000, utilization=0.25)
+    assert doc["recommended"]["host"] == "c5.xlarge" and doc["recommended"]["accelerator"] == "eia1.medium"
+    assert doc["monthly"]["utilization"] == 0.25
