@@ -84,19 +84,21 @@ static void print_table(const tt_fleet_view *v, const char *fleet)
     int attached = 0;
     for (int k = 0; k < v->n_slots; k++)
         attached += v->slots[k].attached;
-    printf("fleet %s: %d server%s, %d slot%s, %d attached\n", fleet, v->n_servers, v->n_servers == 1 ? "" : "s",
-           v->n_slots, v->n_slots == 1 ? "" : "s", attached);
+    /* records come from the servers: printed escaped, never as terminal control */
+    printf("fleet %s: %d server%s, %d slot%s, %d attached\n", tt_cli_esc(fleet), v->n_servers,
+           v->n_servers == 1 ? "" : "s", v->n_slots, v->n_slots == 1 ? "" : "s", attached);
     for (int i = 0; i < v->n_servers; i++) {
         const tt_fleet_server *s = &v->servers[i];
-        printf("\n%s  %s%s%s  %s  %d/%d attached (%.0f%%)\n", s->id, s->endpoint, s->zone[0] ? "  zone " : "",
-               s->zone, s->device, s->attached, s->slots, s->slots ? 100.0 * s->attached / s->slots : 0.0);
+        printf("\n%s  %s%s%s  %s  %d/%d attached (%.0f%%)\n", tt_cli_esc(s->id), tt_cli_esc(s->endpoint),
+               s->zone[0] ? "  zone " : "", tt_cli_esc(s->zone), tt_cli_esc(s->device), s->attached, s->slots,
+               s->slots ? 100.0 * s->attached / s->slots : 0.0);
         for (int k = 0; k < v->n_slots; k++) {
             const tt_fleet_slot *sl = &v->slots[k];
             if (strcmp(sl->server, s->id) != 0)
                 continue;
-            printf("  slot %-3d %-14s %-9s %s%s%s\n", sl->index, sl->type,
-                   sl->attached ? "attached" : sl->claimed ? "claimed" : "free", sl->attachment,
-                   sl->holder[0] ? "  by " : "", sl->holder);
+            printf("  slot %-3d %-14s %-9s %s%s%s\n", sl->index, tt_cli_esc(sl->type),
+                   sl->attached ? "attached" : sl->claimed ? "claimed" : "free", tt_cli_esc(sl->attachment),
+                   sl->holder[0] ? "  by " : "", tt_cli_esc(sl->holder));
         }
     }
 }
@@ -122,13 +124,11 @@ int tt_cmd_fleet(int argc, char **argv)
         case O_CERT: snprintf(tls.cert, sizeof tls.cert, "%s", optarg); break;
         case O_KEY: snprintf(tls.key, sizeof tls.key, "%s", optarg); break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return tt_cli_usage("fleet", NULL);
         }
     }
-    if (argc - optind > 1) {
-        usage(stderr);
-        return 2;
-    }
+    if (argc - optind > 1)
+        return tt_cli_usage("fleet", "one fleet at a time ('%s' is extra)", argv[argc - 1]);
     char fleet[1024] = "";
     if (optind < argc)
         snprintf(fleet, sizeof fleet, "%s", argv[optind]);
@@ -137,8 +137,8 @@ int tt_cmd_fleet(int argc, char **argv)
     else
         recorded_fleet(fleet, sizeof fleet, &tls);
     if (!fleet[0])
-        return tt_cli_fail("fleet", "which fleet? name it (tether fleet etcd://HOST:PORT), set TETHER_FLEET, or "
-                                    "attach through one first");
+        return tt_cli_usage("fleet", "which fleet? name it (tether fleet etcd://HOST:PORT), set TETHER_FLEET, or "
+                                     "attach through one first");
     const char *ca = getenv("TETHER_FLEET_CA"), *cert = getenv("TETHER_FLEET_CERT"), *key = getenv("TETHER_FLEET_KEY");
     if (!tls.ca[0] && ca)
         snprintf(tls.ca, sizeof tls.ca, "%s", ca);

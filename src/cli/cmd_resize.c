@@ -39,25 +39,23 @@ int tt_cmd_resize(int argc, char **argv)
             char *end;
             wait_s = strtod(optarg, &end);
             if (*end || !(wait_s >= 0) || wait_s > 3600)
-                return tt_cli_fail("resize", "--wait '%s' is not a number of seconds in 0..3600", optarg);
+                return tt_cli_usage("resize", "--wait '%s' is not a number of seconds in 0..3600", optarg);
             break;
         }
         case 'j': json = true; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return tt_cli_usage("resize", NULL);
         }
     }
-    if (optind != argc - 2) {
-        usage(stderr);
-        return 2;
-    }
+    if (optind != argc - 2)
+        return tt_cli_usage("resize", "expected an ordinal and a type (tether resize 0 eia2.large)");
     const char *arg = argv[optind];
     if (strncmp(arg, "eia:", 4) == 0)
         arg += 4;
     char *end;
     long ord = strtol(arg, &end, 10);
     if (end == arg || *end || ord < 0 || ord > 1000000)
-        return tt_cli_fail("resize", "'%s' is not an ordinal (0, 1, ... or eia:N)", argv[optind]);
+        return tt_cli_usage("resize", "'%s' is not an ordinal (0, 1, ... or eia:N)", argv[optind]);
     tt_attachment before;
     if (tt_attachment_get((int)ord, &before) != TETHER_OK)
         return tt_cli_fail("resize", "%s", tether_last_error());
@@ -83,6 +81,7 @@ int tt_cmd_resize(int argc, char **argv)
         cJSON_Delete(r);
         return 0;
     }
-    printf("resized eia:%d  %s (%s) -> %s (%s)  %s\n", a.ordinal, before.id, before.type, a.id, a.type, a.endpoint);
+    printf("resized eia:%d  %s (%s) -> %s (%s)  %s\n", a.ordinal, tt_cli_esc(before.id), tt_cli_esc(before.type),
+           tt_cli_esc(a.id), tt_cli_esc(a.type), tt_cli_esc(a.endpoint));
     return 0;
 }
