@@ -91,6 +91,11 @@ typedef struct tether_session_config {
     int timeout_ms;      /* remote targets: per-request timeout (0: default 30000) */
     int run_limit_ms;    /* local runs: a run still going after this long stops with
                             TETHER_ERR_TIMEOUT (0: no limit), e.g. a Loop that never ends */
+    const char *precision; /* device targets: NULL or "fp32" (default), "tf32" or "fp16" for
+                              matrix products and convolutions (tensors stay fp32) */
+    uint64_t device_memory_limit; /* device targets: bytes of device memory the session may
+                              hold (0: no limit); past it, open or run fails with
+                              TETHER_ERR_QUOTA naming both numbers */
 } tether_session_config;
 
 typedef struct tether_session tether_session;
@@ -104,6 +109,7 @@ typedef struct tether_session_stats {
     uint64_t parameters;        /* elements in float initializers */
     int nodes;
     char where[256];            /* "cpu" or "eia:0 (id, type, endpoint)" */
+    uint64_t device_bytes;      /* device memory held (weights, arenas, workspace); 0 on the CPU */
 } tether_session_stats;
 
 TETHER_API const char *tether_version(void);

@@ -46,6 +46,9 @@ class SessionConfig(ctypes.Structure):
         ("warmup", ctypes.c_int),
         ("quiet", ctypes.c_int),
         ("timeout_ms", ctypes.c_int),
+        ("run_limit_ms", ctypes.c_int),
+        ("precision", ctypes.c_char_p),
+        ("device_memory_limit", ctypes.c_uint64),
     ]
 
 
@@ -57,6 +60,7 @@ class SessionStats(ctypes.Structure):
         ("parameters", ctypes.c_uint64),
         ("nodes", ctypes.c_int),
         ("where", ctypes.c_char * 256),
+        ("device_bytes", ctypes.c_uint64),
     ]
 
 

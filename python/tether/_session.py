@@ -60,7 +60,7 @@ class Session:
     call :meth:`close`, to free it deterministically."""
 
     def __init__(self, model: ModelSource, target: str = "cpu", *, warmup: bool = True, quiet: bool = False,
-                 timeout_ms: int = 0):
+                 timeout_ms: int = 0, precision: str | None = None):
         self._handle = None
         self._cond = threading.Condition()
         self._active = 0
@@ -73,6 +73,8 @@ class Session:
         cfg.warmup = 1 if warmup else 0
         cfg.quiet = 1 if quiet else 0
         cfg.timeout_ms = int(timeout_ms)
+        self._precision_bytes = precision.encode("utf-8") if precision else None
+        cfg.precision = self._precision_bytes
         handle = ctypes.c_void_p()
         if isinstance(model, (bytes, bytearray, memoryview)):
             buf = bytes(model)  # the library reads it during the call only
@@ -117,6 +119,7 @@ class Session:
         return {
             "weight_bytes": st.weight_bytes, "activation_bytes": st.activation_bytes, "flops": st.flops,
             "parameters": st.parameters, "nodes": st.nodes, "where": st.where.decode("utf-8", "replace"),
+            "device_bytes": st.device_bytes,
         }
 
     @property
