@@ -27,6 +27,8 @@ static const char *g_default_suites[] = {"node", "simple", "pytorch-converted", 
 
 static double g_atol = 1e-7, g_rtol = 1e-3;
 static int g_timeout = 120;
+static const char *g_backend;   /* the session target (NULL: cpu) */
+static const char *g_precision; /* the session precision (NULL: fp32) */
 
 typedef struct test {
     char *path, *name;
@@ -210,6 +212,9 @@ static void run_test(const test *t, char *out, size_t n)
     tether_session_config_init(&cfg);
     cfg.warmup = 0;
     cfg.quiet = 1;
+    if (g_backend)
+        cfg.target = g_backend;
+    cfg.precision = g_precision;
     tether_session *s;
     if (tt_local_open(m, &cfg, &s) != TT_OK) {
         snprintf(out, n, "fail %s: %s", t->name, tt_last_error());
@@ -337,6 +342,28 @@ static int apply_skips(const char *path, test *tests, int *order, int *m, bool q
     return 0;
 }
 
+/* Whether target cannot open here (its reason printed). Asked in a child process: a device
+ * backend's runtime must not start in the parent, whose children it would not survive. */
+static bool backend_unavailable(const char *target)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        tt_backend_list bl;
+        if (tt_backend_list_for(target, &bl) != TT_OK) {
+            printf("tether-conformance: backend %s is unavailable: %s\n", target, tt_last_error());
+            fflush(stdout);
+            _exit(77);
+        }
+        tt_backend_list_release(&bl);
+        _exit(0);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) < 0)
+        return false;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 77;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -351,6 +378,9 @@ static void usage(FILE *f)
             "  -t, --timeout S     seconds per test (default 120)\n"
             "  -s, --skip FILE     tests not to run: lines of 'NAME REASON'; each is reported as\n"
             "                      skipped with its reason\n"
+            "  -b, --backend T     run on backend T (\"cpu\" by default, \"ref\", \"cuda:0\", or a list\n"
+            "                      \"cuda:0,ref\"): what it lacks falls back on the host's backends\n"
+            "  -p, --precision P   fp32 (default), tf32 or fp16 (device backends)\n"
             "  -q, --quiet         print only failures and the summary\n"
             "  -h, --help\n"
             "Prints one line per test and ends with 'N passed, N failed, N skipped'.\n",
@@ -367,9 +397,10 @@ int main(int argc, char **argv)
         {"filter", required_argument, 0, 'f'}, {"jobs", required_argument, 0, 'j'},
         {"timeout", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
         {"skip", required_argument, 0, 's'},   {"help", no_argument, 0, 'h'},
+        {"backend", required_argument, 0, 'b'}, {"precision", required_argument, 0, 'p'},
         {0, 0, 0, 0}};
     int o;
-    while ((o = getopt_long(argc, argv, "e:w:f:j:t:s:qh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "e:w:f:j:t:s:b:p:qh", opts, NULL)) != -1) {
         switch (o) {
         case 'e': expect = optarg; break;
         case 'w': write_expect = optarg; break;
@@ -378,6 +409,8 @@ int main(int argc, char **argv)
         case 't': g_timeout = atoi(optarg); break;
         case 'q': quiet = true; break;
         case 's': skip_file = optarg; break;
+        case 'b': g_backend = optarg; break;
+        case 'p': g_precision = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -401,6 +434,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "tether-conformance: no tests found (is libonnx-testdata installed?)\n");
         return 2;
     }
+    if (g_backend && backend_unavailable(g_backend))
+        return 77;
     int *order = malloc(sizeof(int) * (size_t)n), m = 0;
     for (int i = 0; i < n; i++)
         if (!filter || strstr(tests[i].name, filter))
