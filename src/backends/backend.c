@@ -65,8 +65,45 @@ static tt_status open_device(const char *name, const tt_backend_opts *opts, cons
 static pthread_mutex_t g_shared_lock = PTHREAD_MUTEX_INITIALIZER;
 static const tt_backend *g_shared[TT_MAX_DEVICES];
 
+static pthread_mutex_t g_reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static const tt_backend *g_registered[4];
+
+static const tt_backend *find_registered(const char *name)
+{
+    const tt_backend *b = NULL;
+    pthread_mutex_lock(&g_reg_lock);
+    for (size_t i = 0; i < sizeof g_registered / sizeof g_registered[0] && !b; i++)
+        if (g_registered[i] && strcmp(g_registered[i]->name, name) == 0)
+            b = g_registered[i];
+    pthread_mutex_unlock(&g_reg_lock);
+    return b;
+}
+
+tt_status tt_backend_register(const tt_backend *b)
+{
+    if (!b || !b->name || !b->tables)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "a backend needs a name and kernel tables");
+    if (strcmp(b->name, "ref") == 0 || strcmp(b->name, "cpu") == 0 || find_registered(b->name))
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "a backend named '%s' is known already", b->name);
+    pthread_mutex_lock(&g_reg_lock);
+    tt_status s = tt_error(TETHER_ERR_QUOTA, "no room to register backend '%s'", b->name);
+    for (size_t i = 0; i < sizeof g_registered / sizeof g_registered[0]; i++)
+        if (!g_registered[i]) {
+            g_registered[i] = b;
+            s = TT_OK;
+            break;
+        }
+    pthread_mutex_unlock(&g_reg_lock);
+    return s;
+}
+
 tt_status tt_backend_get(const char *name, const tt_backend **out)
 {
+    const tt_backend *reg = find_registered(name);
+    if (reg) {
+        *out = reg;
+        return TT_OK;
+    }
     if (strcmp(name, "ref") == 0) {
         *out = &tt_backend_ref;
         return TT_OK;
@@ -90,7 +127,7 @@ tt_status tt_backend_get(const char *name, const tt_backend **out)
 
 tt_status tt_backend_open(const char *name, const tt_backend_opts *opts, const tt_backend **out)
 {
-    if (strcmp(name, "ref") == 0 || strcmp(name, "cpu") == 0)
+    if (strcmp(name, "ref") == 0 || strcmp(name, "cpu") == 0 || find_registered(name))
         return tt_backend_get(name, out);
     return open_device(name, opts, out);
 }

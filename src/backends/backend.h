@@ -72,6 +72,10 @@ tt_status tt_backend_get(const char *name, const tt_backend **out);
  * precision), released with tt_backend_close. */
 tt_status tt_backend_open(const char *name, const tt_backend_opts *opts, const tt_backend **out);
 void tt_backend_close(const tt_backend *b);
+/* Makes backend b (which outlives every session using it) known by its name to
+ * tt_backend_get and targets: devices of an embedding program, and tests' fake devices.
+ * At most 4; a name already known fails. */
+tt_status tt_backend_register(const tt_backend *b);
 
 /* The first kernel of b matching the node (domain, type, opset, dtype) whose supports
  * accepts it, or NULL. */
