@@ -65,15 +65,17 @@ static tt_status open_device(const char *name, const tt_backend_opts *opts, cons
 static pthread_mutex_t g_shared_lock = PTHREAD_MUTEX_INITIALIZER;
 static const tt_backend *g_shared[TT_MAX_DEVICES];
 
+#define TT_MAX_REGISTERED 8
 static pthread_mutex_t g_reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static const tt_backend *g_registered[4];
+static const tt_backend *g_registered[TT_MAX_REGISTERED];
+static int g_n_registered;
 
 static const tt_backend *find_registered(const char *name)
 {
     const tt_backend *b = NULL;
     pthread_mutex_lock(&g_reg_lock);
-    for (size_t i = 0; i < sizeof g_registered / sizeof g_registered[0] && !b; i++)
-        if (g_registered[i] && strcmp(g_registered[i]->name, name) == 0)
+    for (int i = 0; i < g_n_registered && !b; i++)
+        if (strcmp(g_registered[i]->name, name) == 0)
             b = g_registered[i];
     pthread_mutex_unlock(&g_reg_lock);
     return b;
@@ -83,16 +85,15 @@ tt_status tt_backend_register(const tt_backend *b)
 {
     if (!b || !b->name || !b->tables)
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "a backend needs a name and kernel tables");
-    if (strcmp(b->name, "ref") == 0 || strcmp(b->name, "cpu") == 0 || find_registered(b->name))
-        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "a backend named '%s' is known already", b->name);
+    const tt_backend *have = find_registered(b->name);
+    if (have || strcmp(b->name, "ref") == 0 || strcmp(b->name, "cpu") == 0)
+        return have == b ? TT_OK : tt_error(TETHER_ERR_INVALID_ARGUMENT, "a backend named '%s' exists", b->name);
     pthread_mutex_lock(&g_reg_lock);
-    tt_status s = tt_error(TETHER_ERR_QUOTA, "no room to register backend '%s'", b->name);
-    for (size_t i = 0; i < sizeof g_registered / sizeof g_registered[0]; i++)
-        if (!g_registered[i]) {
-            g_registered[i] = b;
-            s = TT_OK;
-            break;
-        }
+    tt_status s = TT_OK;
+    if (g_n_registered == TT_MAX_REGISTERED)
+        s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "more than %d backends registered", TT_MAX_REGISTERED);
+    else
+        g_registered[g_n_registered++] = b;
     pthread_mutex_unlock(&g_reg_lock);
     return s;
 }

@@ -63,6 +63,10 @@ typedef struct tt_backend {
 extern const tt_backend tt_backend_ref;
 extern const tt_backend tt_backend_cpu;
 
+/* Makes backend b findable by name (plugins, tests). b must outlive every session using
+ * it. At most 8 registered; a second backend of the same name is refused. */
+tt_status tt_backend_register(const tt_backend *b);
+
 /* Finds a backend by name: "ref", "cpu", or a device such as "cuda:0" (loading its plugin
  * on first use; a device gets one shared instance with default options). On failure the
  * message says why the backend is unavailable. */
@@ -72,11 +76,6 @@ tt_status tt_backend_get(const char *name, const tt_backend **out);
  * precision), released with tt_backend_close. */
 tt_status tt_backend_open(const char *name, const tt_backend_opts *opts, const tt_backend **out);
 void tt_backend_close(const tt_backend *b);
-/* Makes backend b (which outlives every session using it) known by its name to
- * tt_backend_get and targets: devices of an embedding program, and tests' fake devices.
- * At most 4; a name already known fails. */
-tt_status tt_backend_register(const tt_backend *b);
-
 /* The first kernel of b matching the node (domain, type, opset, dtype) whose supports
  * accepts it, or NULL. */
 const tt_kernel *tt_backend_find_kernel(const tt_backend *b, const tt_kprep *p, const tt_type *const *in_types);
