@@ -56,9 +56,12 @@ static void peak_range(void *arg, int64_t b, int64_t e)
 tt_status tt_device_open(tt_device *d, const char *name, double peak_gflops)
 {
     memset(d, 0, sizeof *d);
+    if (strncmp(name, "cuda", 4) == 0)
+        return tt_device_open_cuda(d, name, peak_gflops);
     if (strcmp(name, "cpu") != 0)
-        return tt_error(TETHER_ERR_UNSUPPORTED, "device '%s' is not supported by this build: use --device cpu", name);
+        return tt_error(TETHER_ERR_UNSUPPORTED, "device '%s' is not supported: use --device cpu or cuda:N", name);
     snprintf(d->name, sizeof d->name, "cpu");
+    snprintf(d->target, sizeof d->target, "cpu");
     d->threads = tt_threads();
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     d->memory_bytes = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;

@@ -76,9 +76,15 @@ static tt_status serve(tt_server *srv)
     const tt_server_config *cfg = &srv->cfg;
     TT_TRY(tt_device_open(&srv->dev, cfg->device, cfg->peak_gflops));
     tt_log(TT_LOG_INFO, "device %s", srv->dev.desc);
+    if (srv->dev.gpu && !cfg->meter_set) /* a GPU's slots are held to their share of its time */
+        srv->cfg.meter = TT_METER_TIME;
     TT_TRY(tt_slots_init(srv));
     TT_TRY(tt_state_load(srv));
     TT_TRY(tt_cache_init(&srv->cache, cfg->state_dir, cfg->warm_cache, cfg->run_limit_s * 1000));
+    snprintf(srv->cache.target, sizeof srv->cache.target, "%s", srv->dev.target);
+    for (int i = 0; srv->dev.gpu && i < srv->n_slots; i++) /* no model may hold more than a slot's quota */
+        if (srv->slots[i].type.memory_bytes > srv->cache.device_limit)
+            srv->cache.device_limit = srv->slots[i].type.memory_bytes;
     tt_cache_preload_start(&srv->cache);
     for (int i = 0; i < srv->n_slots; i++)
         tt_log(TT_LOG_INFO, "slot %d: %s, %.2f GiB, %.3f TFLOPS%s%s", i, srv->slots[i].type.name,
