@@ -12,6 +12,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- outputs ---------------------------------------------------------------------- */
@@ -539,6 +540,13 @@ tt_status tt_local_open(tt_model *m, const tether_session_config *cfg, tether_se
     s->impl = l;
     const char *target = cfg && cfg->target && *cfg->target ? cfg->target : "cpu";
     tt_backend_opts opts = {.precision = cfg ? cfg->precision : NULL, .mem_limit = cfg ? cfg->device_memory_limit : 0};
+    /* TETHER_PRECISION sets the precision of device sessions that name none */
+    const char *env_precision = getenv("TETHER_PRECISION");
+    const char *env_backends = getenv("TETHER_BACKENDS");
+    const char *eff = strcmp(target, "cpu") == 0 && env_backends && *env_backends ? env_backends : target;
+    bool from_env = !opts.precision && env_precision && *env_precision && strstr(eff, "cuda");
+    if (from_env)
+        opts.precision = env_precision;
     tt_status st = TT_OK;
     if (!tt_precision_valid(opts.precision))
         st = tt_error(TETHER_ERR_INVALID_ARGUMENT, "precision '%s' is not one of fp32, tf32, fp16", opts.precision);
