@@ -52,7 +52,8 @@ class Session:
     """An ONNX model opened on a target.
 
     ``model`` is a path to an .onnx file or the model's bytes. ``target`` is ``"cpu"``
-    (this host), ``"eia:N"`` (the accelerator attached as ordinal N, see
+    (this host), ``"cuda:N"`` (a GPU of this host, ``precision`` "fp32", "tf32" or "fp16"),
+    ``"eia:N"`` (the accelerator attached as ordinal N, see
     :func:`tether.attach`), ``"tcp://HOST:PORT"`` or ``"unix:PATH"``. Moving a program
     from the CPU to an accelerator is this one word.
 
