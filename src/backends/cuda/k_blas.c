@@ -220,6 +220,14 @@ static tt_status gemm_run(cu_ctx *x, const tt_kctx *c, gemm_state *st, const gem
         if (p->used)
             plan_destroy(p);
         s = plan_build(x, n, &k, g, p);
+        if (s == TETHER_ERR_UNSUPPORTED && k.math != CU_MATH_FP32) {
+            /* no reduced-precision algorithm for this shape: full fp32 is always there */
+            gemm_key k32 = k;
+            k32.math = CU_MATH_FP32;
+            s = plan_build(x, n, &k32, g, p);
+            if (s == TT_OK)
+                p->key = k; /* found again under the key it was asked for */
+        }
     }
     if (s == TT_OK) {
         p->stamp = ++st->clock;
