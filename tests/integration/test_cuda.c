@@ -4,7 +4,9 @@
  * tests are skipped, with the reason, where `tether devices` finds no GPU. */
 #include "harness.h"
 
-#include "backends/backend.h"
+#include "backends/plugin.h"
+#include "model/model.h"
+#include "runtime/prepare.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -119,6 +121,46 @@ TEST(slots_report_device_utilisation)
     ob_free(&m);
 }
 #endif
+
+/* No GPU needed: ResNet-18 (as PyTorch exports it) placed on the CUDA kernel tables runs
+ * entirely on the device, with one copy in and one out. */
+TEST(resnet18_places_on_the_gpu_with_one_copy_each_way)
+{
+#ifndef CUDA_PLUGIN_PATH
+    CHECK_SKIP("the CUDA plugin is not built here");
+#else
+    char path[512];
+    snprintf(path, sizeof path, "%s/resnet18.onnx", IT_MODELS_DIR);
+    if (access(path, R_OK) != 0)
+        CHECK_SKIP("%s was not exported (PyTorch missing)", path);
+    setenv("TETHER_CUDA_PLUGIN", CUDA_PLUGIN_PATH, 1);
+    const tt_plugin *p;
+    CHECK_OK(tt_plugin_load("cuda", &p));
+    const tt_backend *dry;
+    CHECK_OK(p->open(-1, NULL, &dry));
+    tt_model *m;
+    CHECK_OK(tt_model_load_file(path, &m));
+    tt_backend_list bl = {.n = 3, .b = {dry, &tt_backend_cpu, &tt_backend_ref}};
+    CHECK_OK(tt_graph_compile(m->graph, &bl, true));
+    int on_dev = 0, to_dev = 0, to_host = 0;
+    for (int i = 0; i < m->graph->n_nodes; i++) {
+        const tt_node *n = &m->graph->nodes[i];
+        to_dev += strcmp(n->op_type, "MemcpyToDevice") == 0;
+        to_host += strcmp(n->op_type, "MemcpyToHost") == 0;
+        if (n->backend != dry)
+            CHECK_FAIL("node '%s' (%s) went to %s", n->name, n->op_type, n->backend->name);
+        on_dev++;
+    }
+    CHECK_EQ_INT(to_dev, 1);
+    CHECK_EQ_INT(to_host, 1);
+    CHECK(on_dev > 40);
+    CHECK(dry->mem_used(dry) > 40u << 20); /* its 11.7 M parameters were uploaded once */
+    tt_graph_release(m->graph);
+    tt_model_free(m);
+    CHECK_EQ_INT(dry->mem_used(dry), 0);
+    dry->release(dry);
+#endif
+}
 
 TEST(tetherd_says_why_it_cannot_serve_a_gpu)
 {
