@@ -148,6 +148,9 @@ static tt_status try_path(const char *path, const char *name, loaded *l)
 #ifndef TETHER_PLUGIN_INSTALL_DIR
 #define TETHER_PLUGIN_INSTALL_DIR ""
 #endif
+#ifndef TETHER_PLUGIN_CUDA_WHY /* why configure left the CUDA plugin out */
+#define TETHER_PLUGIN_CUDA_WHY "nvcc was not found when tether was configured"
+#endif
 
 static void load_locked(const char *name, loaded *l)
 {
@@ -210,9 +213,8 @@ static void load_locked(const char *name, loaded *l)
         snprintf(l->reason, sizeof l->reason, "%s was built but is not where libtether looks (%s, the dynamic linker's path); set %s to its path",
                  file, looked, env);
     else
-        snprintf(l->reason, sizeof l->reason,
-                 "this build of tether has no %s backend: %s was not built (nvcc was not found when tether was configured)",
-                 name, file);
+        snprintf(l->reason, sizeof l->reason, "this build of tether has no %s backend: %s was not built (%s)", name,
+                 file, strcmp(name, "cuda") == 0 ? TETHER_PLUGIN_CUDA_WHY : "no such plugin");
     l->code = TETHER_ERR_UNSUPPORTED;
 }
 
