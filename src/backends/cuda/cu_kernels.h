@@ -125,7 +125,7 @@ void cu_bias_act(cudaStream_t s, float *y, const float *bias, int64_t n, int64_t
  * (count_include_pad), 2 Lp (p). */
 typedef struct cu_pool_geom {
     int64_t n, c;
-    int64_t in[3], out[3], kernel[3], stride[3], dilation[3], pad[3];
+    int64_t in[3], out[3], kernel[3], stride[3], dilation[3], pad[3], pad_end[3];
     int kind, count_include_pad;
     float p;
 } cu_pool_geom;

@@ -133,7 +133,7 @@ static tt_status pool_geom(const tt_kctx *c, cu_pool_geom *g)
     g->c = in->dims[1];
     for (int i = 0; i < 3; i++) {
         g->in[i] = g->out[i] = g->kernel[i] = g->stride[i] = g->dilation[i] = 1;
-        g->pad[i] = 0;
+        g->pad[i] = g->pad_end[i] = 0;
     }
     for (int i = 0; i < nsp; i++) {
         int j = 3 - nsp + i;
@@ -147,8 +147,10 @@ static tt_status pool_geom(const tt_kctx *c, cu_pool_geom *g)
             if (total < 0)
                 total = 0;
             g->pad[j] = strcmp(auto_pad, "SAME_UPPER") == 0 ? total / 2 : total - total / 2;
+            g->pad_end[j] = total - g->pad[j];
         } else if (strcmp(auto_pad, "VALID") != 0) {
             g->pad[j] = np >= 0 ? pads[i] : 0;
+            g->pad_end[j] = np >= 0 ? pads[nsp + i] : 0;
         }
     }
     return TT_OK;

@@ -273,8 +273,8 @@ __global__ void k_pool(cu_pool_geom g, const float *__restrict__ x, float *__res
                     if (!in) {
                         // padding counts for an average with count_include_pad, but only inside
                         // the padded input (not the extra of ceil_mode)
-                        if (g.kind == 1 && g.count_include_pad && p0 < g.in[0] + g.pad[0] &&
-                            p1 < g.in[1] + g.pad[1] && p2 < g.in[2] + g.pad[2])
+                        if (g.kind == 1 && g.count_include_pad && p0 < g.in[0] + g.pad_end[0] &&
+                            p1 < g.in[1] + g.pad_end[1] && p2 < g.in[2] + g.pad_end[2])
                             count++;
                         continue;
                     }
