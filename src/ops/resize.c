@@ -645,10 +645,14 @@ typedef struct gs_state {
 
 static tt_status gridsample_prepare(tt_node *node, void **state)
 {
-    static const char *const modes[] = {"bilinear", "nearest", "bicubic"};
+    /* opset 20 renamed the modes (and allowed 3 spatial dims) */
+    static const char *const modes16[] = {"bilinear", "nearest", "bicubic"}, *const modes20[] = {"linear", "nearest",
+                                                                                                   "cubic"};
     static const char *const pads[] = {"zeros", "border", "reflection"};
-    const char *m = tt_attr_string(node, "mode", "bilinear"), *p = tt_attr_string(node, "padding_mode", "zeros");
-    int mi = pick(m, modes, 3), pi = pick(p, pads, 3);
+    bool v20 = node->opset >= 20;
+    const char *m = tt_attr_string(node, "mode", v20 ? "linear" : "bilinear");
+    const char *p = tt_attr_string(node, "padding_mode", "zeros");
+    int mi = pick(m, v20 ? modes20 : modes16, 3), pi = pick(p, pads, 3);
     if (mi < 0)
         return tt_op_error(node, TETHER_ERR_INVALID_MODEL, "unknown mode '%s'", m);
     if (pi < 0)
@@ -663,20 +667,33 @@ static tt_status gridsample_prepare(tt_node *node, void **state)
 
 static tt_status infer_gridsample(tt_ictx *c)
 {
+    const gs_state *st = c->node->state;
     const tt_type *x = tt_iin(c, 0), *g = tt_iin(c, 1);
     if (!x || !g)
         return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "inputs X and grid are required");
     TT_TRY(tt_infer_check_dtype(c, 1, TT_DTS_FLOAT));
-    if (x->rank >= 0 && x->rank != 4)
-        return tt_op_error(c->node, TETHER_ERR_SHAPE, "X must be 4-D (N, C, H, W), got rank %d", x->rank);
-    if (g->rank >= 0 && (g->rank != 4 || (g->dims[3] >= 0 && g->dims[3] != 2)))
-        return tt_op_error(c->node, TETHER_ERR_SHAPE, "grid must be (N, H_out, W_out, 2)");
-    if (x->rank == 4 && g->rank == 4 && x->dims[0] >= 0 && g->dims[0] >= 0 && x->dims[0] != g->dims[0])
+    int maxr = c->node->opset >= 20 ? 5 : 4;
+    if (x->rank >= 0 && (x->rank < 4 || x->rank > maxr))
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "X must be (N, C, H, W)%s, got rank %d",
+                           maxr == 5 ? " or (N, C, D, H, W)" : "", x->rank);
+    if (x->rank == 5 && st->mode == GS_BICUBIC)
+        return tt_op_error(c->node, TETHER_ERR_UNSUPPORTED, "cubic sampling takes 4-D inputs only");
+    int r = x->rank >= 0 ? x->rank : g->rank;
+    if (g->rank >= 0 && r >= 0 && (g->rank != r || (g->dims[r - 1] >= 0 && g->dims[r - 1] != r - 2)))
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "grid must be (N, spatial..., %d)", r - 2);
+    if (r < 0) {
+        tt_infer_tensor(c, 0, x->dtype, -1, NULL);
+        return TT_OK;
+    }
+    if (x->rank >= 0 && g->rank >= 0 && x->dims[0] >= 0 && g->dims[0] >= 0 && x->dims[0] != g->dims[0])
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "X has batch %" PRId64 " but grid %" PRId64, x->dims[0],
                            g->dims[0]);
-    int64_t dims[4] = {x->rank == 4 ? x->dims[0] : TT_DIM_UNKNOWN, x->rank == 4 ? x->dims[1] : TT_DIM_UNKNOWN,
-                       g->rank == 4 ? g->dims[1] : TT_DIM_UNKNOWN, g->rank == 4 ? g->dims[2] : TT_DIM_UNKNOWN};
-    tt_infer_tensor(c, 0, x->dtype, 4, dims);
+    int64_t dims[5];
+    dims[0] = x->rank >= 0 ? x->dims[0] : TT_DIM_UNKNOWN;
+    dims[1] = x->rank >= 0 ? x->dims[1] : TT_DIM_UNKNOWN;
+    for (int i = 2; i < r; i++)
+        dims[i] = g->rank >= 0 ? g->dims[i - 1] : TT_DIM_UNKNOWN;
+    tt_infer_tensor(c, 0, x->dtype, r, dims);
     return TT_OK;
 }
 
@@ -707,20 +724,27 @@ static double gs_pad_coord(const gs_state *st, double v, int64_t size)
     return v < 0 ? 0 : v > (double)(size - 1) ? (double)(size - 1) : v;
 }
 
+/* Up to three spatial dims, outermost first (D, H, W); the grid lists coordinates innermost
+ * first (x, y, z). */
 typedef struct gs_job {
     const gs_state *st;
     const void *x;
     const double *grid;
     void *y;
-    int64_t C, H, W, Ho, Wo;
+    int nsp;
+    int64_t C, in[3], out_pts, in_pts;
     bool dbl;
 } gs_job;
 
-static double gs_at(const gs_job *j, const char *plane, int64_t yi, int64_t xi)
+/* The value at integer position pos (outermost first), 0 outside the input. */
+static double gs_at(const gs_job *j, const char *plane, const int64_t *pos)
 {
-    if (yi < 0 || yi >= j->H || xi < 0 || xi >= j->W)
-        return 0;
-    int64_t i = yi * j->W + xi;
+    int64_t i = 0;
+    for (int d = 0; d < j->nsp; d++) {
+        if (pos[d] < 0 || pos[d] >= j->in[d])
+            return 0;
+        i = i * j->in[d] + pos[d];
+    }
     return j->dbl ? ((const double *)plane)[i] : ((const float *)plane)[i];
 }
 
@@ -729,38 +753,56 @@ static void gs_points(void *arg, int64_t p0, int64_t p1)
     const gs_job *j = arg;
     const gs_state *st = j->st;
     size_t es = j->dbl ? sizeof(double) : sizeof(float);
-    for (int64_t p = p0; p < p1; p++) { /* p: (n, ho, wo) */
-        int64_t n = p / (j->Ho * j->Wo), q = p % (j->Ho * j->Wo);
-        double gx = gs_unnormalize(j->grid[2 * p], j->W, st->align);
-        double gy = gs_unnormalize(j->grid[2 * p + 1], j->H, st->align);
+    int nsp = j->nsp;
+    for (int64_t p = p0; p < p1; p++) { /* p: (n, output point) */
+        int64_t n = p / j->out_pts, q = p % j->out_pts;
+        double g[3];
+        for (int d = 0; d < nsp; d++) /* grid entry nsp-1-d is spatial dim d's coordinate */
+            g[d] = gs_unnormalize(j->grid[nsp * p + (nsp - 1 - d)], j->in[d], st->align);
         for (int64_t ch = 0; ch < j->C; ch++) {
-            const char *plane = (const char *)j->x + (size_t)((n * j->C + ch) * j->H * j->W) * es;
+            const char *plane = (const char *)j->x + (size_t)((n * j->C + ch) * j->in_pts) * es;
             double v = 0;
-            if (st->mode == GS_BICUBIC) {
-                int64_t fx = floor_to_index(gx), fy = floor_to_index(gy);
-                double wx[4], wy[4];
-                cubic_weights(isfinite(gx) ? gx - floor(gx) : 0, -0.75, wx);
-                cubic_weights(isfinite(gy) ? gy - floor(gy) : 0, -0.75, wy);
+            int64_t pos[3];
+            if (st->mode == GS_BICUBIC) { /* 2 spatial dims */
+                int64_t f[2] = {floor_to_index(g[0]), floor_to_index(g[1])};
+                double w[2][4];
+                for (int d = 0; d < 2; d++)
+                    cubic_weights(isfinite(g[d]) ? g[d] - floor(g[d]) : 0, -0.75, w[d]);
                 for (int a = 0; a < 4; a++)
                     for (int b = 0; b < 4; b++) {
                         /* each tap is padded on its own, as torch does for bicubic */
-                        double tx = gs_pad_coord(st, (double)(fx - 1 + b), j->W);
-                        double ty = gs_pad_coord(st, (double)(fy - 1 + a), j->H);
-                        v += wy[a] * wx[b] * gs_at(j, plane, floor_to_index(ty), floor_to_index(tx));
+                        pos[0] = floor_to_index(gs_pad_coord(st, (double)(f[0] - 1 + a), j->in[0]));
+                        pos[1] = floor_to_index(gs_pad_coord(st, (double)(f[1] - 1 + b), j->in[1]));
+                        v += w[0][a] * w[1][b] * gs_at(j, plane, pos);
                     }
             } else {
-                double px = gs_pad_coord(st, gx, j->W), py = gs_pad_coord(st, gy, j->H);
+                double pc[3];
+                for (int d = 0; d < nsp; d++)
+                    pc[d] = gs_pad_coord(st, g[d], j->in[d]);
                 if (st->mode == GS_NEAREST) {
-                    v = gs_at(j, plane, isfinite(py) ? floor_to_index(nearbyint(py)) : -1,
-                              isfinite(px) ? floor_to_index(nearbyint(px)) : -1);
-                } else {
-                    int64_t x0 = floor_to_index(px), y0 = floor_to_index(py);
-                    double ax = isfinite(px) ? px - floor(px) : 0, ay = isfinite(py) ? py - floor(py) : 0;
-                    v = (1 - ay) * ((1 - ax) * gs_at(j, plane, y0, x0) + ax * gs_at(j, plane, y0, x0 + 1)) +
-                        ay * ((1 - ax) * gs_at(j, plane, y0 + 1, x0) + ax * gs_at(j, plane, y0 + 1, x0 + 1));
+                    for (int d = 0; d < nsp; d++)
+                        pos[d] = isfinite(pc[d]) ? floor_to_index(nearbyint(pc[d])) : -1;
+                    v = gs_at(j, plane, pos);
+                } else { /* (multi)linear over the 2^nsp corners */
+                    int64_t f[3];
+                    double fr[3];
+                    for (int d = 0; d < nsp; d++) {
+                        f[d] = floor_to_index(pc[d]);
+                        fr[d] = isfinite(pc[d]) ? pc[d] - floor(pc[d]) : 0;
+                    }
+                    for (int corner = 0; corner < (1 << nsp); corner++) {
+                        double w = 1;
+                        for (int d = 0; d < nsp; d++) {
+                            int up = (corner >> d) & 1;
+                            pos[d] = f[d] + up;
+                            w *= up ? fr[d] : 1 - fr[d];
+                        }
+                        if (w != 0)
+                            v += w * gs_at(j, plane, pos);
+                    }
                 }
             }
-            int64_t o = (n * j->C + ch) * j->Ho * j->Wo + q;
+            int64_t o = (n * j->C + ch) * j->out_pts + q;
             if (j->dbl)
                 ((double *)j->y)[o] = v;
             else
@@ -773,14 +815,21 @@ static tt_status run_gridsample_native(tt_kctx *c)
 {
     const tt_tensor *x = tt_kin(c, 0), *g = tt_kin(c, 1);
     tt_tensor *y = tt_kout(c, 0);
-    int64_t npts = g->dims[0] * g->dims[1] * g->dims[2];
-    double *grid = tt_malloc((size_t)(npts ? 2 * npts : 1) * sizeof(double));
+    int nsp = x->rank - 2;
+    if (g->rank != x->rank || g->dims[g->rank - 1] != nsp || g->dims[0] != x->dims[0])
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "grid must be (%" PRId64 ", spatial..., %d)", x->dims[0], nsp);
+    gs_job j = {.st = c->state, .x = x->data, .y = y->data, .nsp = nsp, .C = x->dims[1],
+                .out_pts = tt_dims_prod(g->dims, 1, g->rank - 1), .in_pts = tt_dims_prod(x->dims, 2, x->rank),
+                .dbl = x->dtype == TETHER_DTYPE_DOUBLE};
+    for (int d = 0; d < nsp; d++)
+        j.in[d] = x->dims[2 + d];
+    int64_t npts = g->dims[0] * j.out_pts;
+    double *grid = tt_malloc((size_t)(npts ? nsp * npts : 1) * sizeof(double));
     if (!grid)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", c->node->name);
-    for (int64_t i = 0; i < 2 * npts; i++)
+    for (int64_t i = 0; i < nsp * npts; i++)
         grid[i] = tt_load_f64(g->data, g->dtype, (size_t)i);
-    gs_job j = {c->state,   x->data,    grid,       y->data,    x->dims[1],
-                x->dims[2], x->dims[3], g->dims[1], g->dims[2], x->dtype == TETHER_DTYPE_DOUBLE};
+    j.grid = grid;
     tt_parallel_for(npts, j.C ? (4096 + j.C - 1) / j.C : npts, gs_points, &j);
     tt_free(grid);
     return TT_OK;
@@ -1005,7 +1054,7 @@ static tt_status run_roialign(tt_kctx *c)
 const tt_op_schema tt_schemas_resize[] = {
     TT_SCHEMA("Resize", 10, 0, infer_resize, .parse = resize_prepare),
     TT_SCHEMA("Upsample", 7, 9, infer_resize, .parse = resize_prepare),
-    TT_SCHEMA("GridSample", 16, 19, infer_gridsample, .parse = gridsample_prepare),
+    TT_SCHEMA("GridSample", 16, 0, infer_gridsample, .parse = gridsample_prepare),
     TT_SCHEMA("RoiAlign", 10, 0, infer_roialign, .parse = roialign_prepare),
     TT_SCHEMA_END,
 };
@@ -1014,7 +1063,7 @@ const tt_op_schema tt_schemas_resize[] = {
 const tt_kernel tt_ref_resize[] = {
     TT_KERNEL("Resize", 10, 0, RESIZE_TYPES, run_resize),
     TT_KERNEL("Upsample", 7, 9, RESIZE_TYPES, run_resize),
-    TT_KERNEL("GridSample", 16, 19, TT_DTS_FLOAT, run_gridsample),
+    TT_KERNEL("GridSample", 16, 0, TT_DTS_FLOAT, run_gridsample),
     TT_KERNEL("RoiAlign", 10, 0, TT_DTS_FLOAT, run_roialign),
     TT_KERNEL_END,
 };
