@@ -417,7 +417,10 @@ static tt_status cast_target(const tt_node *n, tt_dtype *out)
         return tt_op_error(n, TETHER_ERR_INVALID_MODEL, "attribute 'to' = \"%.40s\" names no supported type", a->s);
     }
     if (a->type != TT_ATTR_INT || a->i <= 0 || a->i >= TT_DTYPE_COUNT || !((CAST_TYPES >> a->i) & 1))
-        return tt_op_error(n, TETHER_ERR_UNSUPPORTED, "attribute 'to' = %" PRId64 " is not a type Cast supports",
+        /* ONNX names types up to 28 (float6e3m2); tether holds neither complex nor float6 */
+        return tt_op_error(n, a->type == TT_ATTR_INT && a->i > 0 && a->i <= 28 ? TETHER_ERR_UNSUPPORTED
+                                                                                  : TETHER_ERR_INVALID_MODEL,
+                           "attribute 'to' = %" PRId64 " is not a type Cast supports",
                            a->type == TT_ATTR_INT ? a->i : (int64_t)-1);
     *out = (tt_dtype)a->i;
     return TT_OK;

@@ -648,9 +648,9 @@ static tt_status infer_split(tt_ictx *c)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory inferring Split");
     bool known;
     tt_status s = split_parts(c->node, c->n_out, tt_ival(c, 1), value_pending(c, 1), x->dims[axis], parts, &known);
-    if (s == TETHER_ERR_RUNTIME && !c->concrete) {
-        /* sizes that cannot split this axis fail when the node runs: at load it may sit in an
-         * If branch never taken for these shapes (AffineGrid's function body does this) */
+    if (s == TETHER_ERR_RUNTIME && !c->concrete && c->node->opset >= 18 && tt_node_attr(c->node, "num_outputs")) {
+        /* num_outputs that cannot split this axis fail when the node runs: at load it may sit
+         * in an If branch never taken for these shapes (AffineGrid's function body does this) */
         s = TT_OK;
         known = false;
     }
