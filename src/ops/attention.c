@@ -1,6 +1,7 @@
 /* Attention (opsets 23-25: scaled dot-product attention with multi-, grouped- and
  * multi-query heads, masks, causal and sliding-window bias, softcap, past/present caches and
- * an external cache's lengths) and RotaryEmbedding (23). The reference kernels compute in
+ * an external cache's lengths), RotaryEmbedding (23) and FlexAttention (ai.onnx.preview 1:
+ * attention with score and probability modifier subgraphs). The reference kernels compute in
  * double and round to the input type after each step where ONNX's reference does, so that
  * float16 and bfloat16 results match it to the last bit where possible. */
 #include "ops/util.h"
@@ -441,14 +442,135 @@ static tt_status run_rotary(tt_kctx *c)
     return TT_OK;
 }
 
+/* ---- FlexAttention (ai.onnx.preview 1) ----------------------------------------------------- */
+
+/* Scaled dot-product attention with optional score_mod and prob_mod subgraphs, each run once
+ * over the whole (B, Hq, L, S) tensor in the softmax precision (float, or double for double
+ * inputs). */
+
+static const tt_graph *graph_attr(const tt_node *n, const char *name)
+{
+    const tt_attr *a = tt_node_attr(n, name);
+    return a && a->type == TT_ATTR_GRAPH ? a->g : NULL;
+}
+
+static tt_dtype flex_precision(const tt_node *n, tt_dtype in)
+{
+    int64_t sp = tt_attr_int(n, "softmax_precision", 0);
+    if (sp)
+        return (tt_dtype)sp;
+    return in == TETHER_DTYPE_DOUBLE ? TETHER_DTYPE_DOUBLE : TETHER_DTYPE_FLOAT;
+}
+
+static tt_status infer_flex(tt_ictx *c)
+{
+    const tt_type *q, *k, *v;
+    TT_TRY(tt_infer_input(c, 0, &q));
+    TT_TRY(tt_infer_input(c, 1, &k));
+    TT_TRY(tt_infer_input(c, 2, &v));
+    TT_TRY(tt_infer_same_dtype(c, 0, 1));
+    TT_TRY(tt_infer_same_dtype(c, 0, 2));
+    int64_t sp = tt_attr_int(c->node, "softmax_precision", 0);
+    if (sp && (sp >= 32 || !((TT_DTS_FLOAT >> sp) & 1)))
+        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "softmax_precision %" PRId64 " is not a float type", sp);
+    for (int i = 0; i < 3; i++)
+        if (c->in[i]->rank >= 0 && c->in[i]->rank != 4)
+            return tt_op_error(c->node, TETHER_ERR_SHAPE, "Q, K and V must be 4-D");
+    int64_t y[4] = {q->rank == 4 ? q->dims[0] : TT_DIM_UNKNOWN, q->rank == 4 ? q->dims[1] : TT_DIM_UNKNOWN,
+                    q->rank == 4 ? q->dims[2] : TT_DIM_UNKNOWN, v->rank == 4 ? v->dims[3] : TT_DIM_UNKNOWN};
+    tt_infer_tensor(c, 0, q->dtype, 4, y);
+    return TT_OK;
+}
+
+/* Runs modifier subgraph g over *t (dtype pt), replacing it with the subgraph's output. */
+static tt_status flex_mod(tt_kctx *c, const tt_graph *g, const char *what, tt_tensor *t)
+{
+    if (g->n_inputs != 1 || g->n_outputs != 1)
+        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "%s must take one input and give one output", what);
+    tt_value in = {.kind = TT_KIND_TENSOR, .t = *t}, out = {0};
+    TT_TRY(tt_kctx_run_subgraph(c, g, &in, 1, &out));
+    tt_status s = TT_OK;
+    if (out.kind != TT_KIND_TENSOR || out.t.dtype != t->dtype || out.t.rank != 4 ||
+        memcmp(out.t.dims, t->dims, sizeof t->dims[0] * 4) != 0)
+        s = tt_op_error(c->node, TETHER_ERR_RUNTIME, "%s must keep its input's shape and type", what);
+    else
+        memcpy(t->data, out.t.data, tt_tensor_nbytes(t));
+    tt_value_release(&out);
+    return s;
+}
+
+static tt_status run_flex(tt_kctx *c)
+{
+    const tt_tensor *q = tt_kin(c, 0), *k = tt_kin(c, 1), *v = tt_kin(c, 2);
+    tt_tensor *y = tt_kout(c, 0);
+    const tt_node *n = c->node;
+    int64_t B = q->dims[0], Hq = q->dims[1], L = q->dims[2], E = q->dims[3];
+    int64_t Hk = k->dims[1], S = k->dims[2], Ev = v->dims[3];
+    if (k->dims[0] != B || v->dims[0] != B || k->dims[3] != E || v->dims[1] != Hk || v->dims[2] != S || Hk <= 0 ||
+        Hq % Hk)
+        return tt_op_error(n, TETHER_ERR_SHAPE, "Q, K and V do not fit together (query heads a multiple of KV heads)");
+    tt_dtype dt = q->dtype, pt = flex_precision(n, dt);
+    const tt_attr *sa = tt_node_attr(n, "scale");
+    double scale = sa ? sa->f : 1.0 / sqrt((double)E);
+    double ss = rnd((float)sqrt((float)scale), dt); /* sqrt(scale) on Q and K, in the input type */
+    int64_t dims[4] = {B, Hq, L, S}, reps = Hq / Hk;
+    tt_tensor p;
+    TT_TRY(tt_tensor_alloc(&p, pt, 4, dims));
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < Hq; h++)
+            for (int64_t i = 0; i < L; i++)
+                for (int64_t j = 0; j < S; j++) {
+                    double acc = 0;
+                    size_t qo = (size_t)(((b * Hq + h) * L + i) * E), ko = (size_t)(((b * Hk + h / reps) * S + j) * E);
+                    for (int64_t e = 0; e < E; e++)
+                        acc += rnd(tt_load_f64(q->data, dt, qo + (size_t)e) * ss, dt) *
+                               rnd(tt_load_f64(k->data, dt, ko + (size_t)e) * ss, dt);
+                    tt_store_f64(p.data, pt, (size_t)(((b * Hq + h) * L + i) * S + j), rnd(acc, dt));
+                }
+    const tt_graph *score_mod = graph_attr(n, "score_mod"), *prob_mod = graph_attr(n, "prob_mod");
+    tt_status s = score_mod ? flex_mod(c, score_mod, "score_mod", &p) : TT_OK;
+    for (int64_t r = 0; s == TT_OK && r < B * Hq * L; r++) { /* softmax over the keys */
+        size_t o = (size_t)(r * S);
+        double m = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < S; j++) {
+            double x = tt_load_f64(p.data, pt, o + (size_t)j);
+            m = x > m || x != x ? x : m;
+        }
+        for (int64_t j = 0; j < S; j++) {
+            double e = rnd(exp(rnd(tt_load_f64(p.data, pt, o + (size_t)j) - m, pt)), pt);
+            tt_store_f64(p.data, pt, o + (size_t)j, e);
+            sum += e;
+        }
+        sum = rnd(sum, pt);
+        for (int64_t j = 0; j < S; j++)
+            tt_store_f64(p.data, pt, o + (size_t)j, tt_load_f64(p.data, pt, o + (size_t)j) / sum);
+    }
+    if (s == TT_OK && prob_mod)
+        s = flex_mod(c, prob_mod, "prob_mod", &p);
+    for (int64_t b = 0; s == TT_OK && b < B; b++)
+        for (int64_t h = 0; h < Hq; h++)
+            for (int64_t i = 0; i < L; i++)
+                for (int64_t e = 0; e < Ev; e++) {
+                    double acc = 0;
+                    for (int64_t j = 0; j < S; j++)
+                        acc += tt_load_f64(p.data, pt, (size_t)(((b * Hq + h) * L + i) * S + j)) *
+                               rnd(tt_load_f64(v->data, dt, (size_t)(((b * Hk + h / reps) * S + j) * Ev + e)), pt);
+                    tt_store_f64(y->data, dt, (size_t)(((b * Hq + h) * L + i) * Ev + e), rnd(acc, pt));
+                }
+    tt_tensor_release(&p);
+    return s;
+}
+
 const tt_op_schema tt_schemas_attention[] = {
     TT_SCHEMA("Attention", 23, 0, infer_attention, .parse = parse_attention, .flops = flops_attention),
     TT_SCHEMA("RotaryEmbedding", 23, 0, infer_rotary),
+    {.domain = "ai.onnx.preview", .name = "FlexAttention", .since = 1, .infer = infer_flex, .flags = TT_OP_NO_FOLD},
     TT_SCHEMA_END,
 };
 
 const tt_kernel tt_ref_attention[] = {
     TT_KERNEL("Attention", 23, 0, TT_DTS_FLOAT, run_attention),
     TT_KERNEL("RotaryEmbedding", 23, 0, TT_DTS_FLOAT, run_rotary),
+    {.domain = "ai.onnx.preview", .name = "FlexAttention", .since = 1, .dtypes = TT_DTS_FLOAT, .run = run_flex},
     TT_KERNEL_END,
 };
