@@ -19,6 +19,14 @@ static const struct {
     {"<i8", TETHER_DTYPE_INT64},   {"|u1", TETHER_DTYPE_UINT8},   {"<u2", TETHER_DTYPE_UINT16},
     {"<u4", TETHER_DTYPE_UINT32},  {"<u8", TETHER_DTYPE_UINT64},  {"|b1", TETHER_DTYPE_BOOL},
     {"<c8", TETHER_DTYPE_COMPLEX64}, {"<c16", TETHER_DTYPE_COMPLEX128},
+    /* numpy has no names for these: ml_dtypes' names, which np.load reads once ml_dtypes is
+     * imported; the elements are one byte each (two for bfloat16), as ml_dtypes lays them out */
+    {"bfloat16", TETHER_DTYPE_BFLOAT16},         {"float8_e4m3fn", TETHER_DTYPE_FLOAT8E4M3FN},
+    {"float8_e4m3fnuz", TETHER_DTYPE_FLOAT8E4M3FNUZ}, {"float8_e5m2", TETHER_DTYPE_FLOAT8E5M2},
+    {"float8_e5m2fnuz", TETHER_DTYPE_FLOAT8E5M2FNUZ}, {"float8_e8m0fnu", TETHER_DTYPE_FLOAT8E8M0},
+    {"int4", TETHER_DTYPE_INT4},                 {"uint4", TETHER_DTYPE_UINT4},
+    {"float4_e2m1fn", TETHER_DTYPE_FLOAT4E2M1},  {"int2", TETHER_DTYPE_INT2},
+    {"uint2", TETHER_DTYPE_UINT2},
 };
 
 const char *tt_cli_tensor_desc(const tether_tensor *t, char *buf, size_t n)
