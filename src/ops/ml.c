@@ -6,6 +6,7 @@
 #include <float.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define ML "ai.onnx.ml"
 #define ML_SCHEMA(name_, since_, until_, infer_, ...)                                                                  \
@@ -29,6 +30,7 @@ typedef struct le_state {
     le_list keys, values;
     const char *def_s;
     double def_v;
+    size_t *order, n_order; /* key positions sorted by key, one per distinct key (the last) */
 } le_state;
 
 static void le_release(void *p)
@@ -38,6 +40,7 @@ static void le_release(void *p)
         return;
     tt_free(st->keys.v);
     tt_free(st->values.v);
+    tt_free(st->order);
     tt_free(st);
 }
 
@@ -92,6 +95,26 @@ static tt_status le_read(const tt_node *n, const char *what, le_list *l)
     return TT_OK;
 }
 
+/* Orders key positions by key (NaN last), equal keys by position. */
+/* qsort has no context argument: the keys being sorted, per thread (sessions open in parallel) */
+static _Thread_local const le_list *g_sort_keys;
+static int key_cmp_at(const le_list *k, size_t a, size_t b)
+{
+    if (k->dtype == TETHER_DTYPE_STRING)
+        return strcmp(k->s[a] ? k->s[a] : "", k->s[b] ? k->s[b] : "");
+    double x = k->v[a], y = k->v[b];
+    if (isnan(x) || isnan(y))
+        return isnan(x) - isnan(y);
+    return (x > y) - (x < y);
+}
+
+static int le_order_cmp(const void *pa, const void *pb)
+{
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    int c = key_cmp_at(g_sort_keys, a, b);
+    return c ? c : (a > b) - (a < b);
+}
+
 static tt_status parse_le(tt_node *n, void **state)
 {
     le_state *st = tt_calloc(1, sizeof *st);
@@ -102,6 +125,19 @@ static tt_status parse_le(tt_node *n, void **state)
     TT_TRY(le_read(n, "values", &st->values));
     if (st->keys.n != st->values.n)
         return tt_op_error(n, TETHER_ERR_INVALID_MODEL, "%zu keys but %zu values", st->keys.n, st->values.n);
+    /* a sorted index for lookups; of equal keys the last one counts */
+    if (!(st->order = tt_malloc((st->keys.n ? st->keys.n : 1) * sizeof *st->order)))
+        return nomem();
+    for (size_t i = 0; i < st->keys.n; i++)
+        st->order[i] = i;
+    g_sort_keys = &st->keys;
+    qsort(st->order, st->keys.n, sizeof *st->order, le_order_cmp);
+    g_sort_keys = NULL;
+    for (size_t i = 0; i < st->keys.n; i++) {
+        if (st->n_order && key_cmp_at(&st->keys, st->order[st->n_order - 1], st->order[i]) == 0)
+            st->n_order--;
+        st->order[st->n_order++] = st->order[i];
+    }
     const tt_attr *dt = tt_node_attr(n, "default_tensor");
     bool str = st->values.dtype == TETHER_DTYPE_STRING;
     st->def_s = "_Unused";
@@ -149,13 +185,25 @@ static tt_status run_le(tt_kctx *c)
             xs = ((char *const *)x->data)[i] ? ((char *const *)x->data)[i] : "";
         else
             xv = tt_load_f64(x->data, x->dtype, (size_t)i);
-        size_t k = st->keys.n; /* the last equal key wins */
-        while (k-- > 0) {
-            if (skey ? strcmp(st->keys.s[k], xs) == 0
-                     : st->keys.v[k] == xv || (isnan(xv) && isnan(st->keys.v[k])))
-                break;
+        size_t lo = 0, hi = st->n_order, k = 0; /* binary search of the sorted keys */
+        bool hit = false;
+        while (lo < hi && !hit) {
+            size_t mid = lo + (hi - lo) / 2;
+            k = st->order[mid];
+            int cmp;
+            if (skey) {
+                cmp = strcmp(st->keys.s[k] ? st->keys.s[k] : "", xs);
+            } else {
+                double kv = st->keys.v[k];
+                cmp = isnan(kv) || isnan(xv) ? isnan(kv) - isnan(xv) : (kv > xv) - (kv < xv);
+            }
+            if (cmp == 0)
+                hit = true;
+            else if (cmp < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
-        bool hit = k < st->keys.n;
         if (sval) {
             const char *v = hit ? st->values.s[k] : st->def_s;
             TT_TRY(tt_tensor_set_string(y, i, v ? v : "", v ? strlen(v) : 0));

@@ -327,8 +327,8 @@ static int taps_per_coord(const resize_state *st, double scale)
         return 1;
     if (!st->antialias || scale >= 1)
         return st->mode == MODE_LINEAR ? 2 : 4;
-    double reach = st->mode == MODE_LINEAR ? 1 : 2;
-    return (int)(2 - 2 * (floor(-reach / scale) + 1));
+    double reach = st->mode == MODE_LINEAR ? 1 : 2, n = 2 - 2 * (floor(-reach / scale) + 1);
+    return n > 1024 ? 1024 : (int)n; /* past 256 the kernel refuses the node */
 }
 
 /* Keys' cubic kernel at distance x. */
