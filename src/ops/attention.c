@@ -7,6 +7,7 @@
 #include "ops/util.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 
 /* Rounds v to what dtype t holds (float16/bfloat16/float; double unchanged). */
 static double rnd(double v, tt_dtype t)
@@ -206,6 +207,125 @@ static tt_status mask_strides(const tt_node *n, const tt_tensor *m, const attn_d
     return TT_OK;
 }
 
+/* One run's data, shared by the (batch, query head) tasks. Q and K are held scaled (by
+ * sqrt(scale), rounded to the input type), K and V as the present (past + new) caches. */
+typedef struct attn_job {
+    const attn_attrs *a;
+    attn_dims d;
+    int64_t T, reps, mlen, mst[4], qst[4], yst[4];
+    tt_dtype dt, pt;
+    const double *Q, *K, *V;
+    const tt_tensor *mask, *nonpad;
+    tt_tensor *y, *oqk;
+    bool has_past;
+    atomic_bool nomem;
+} attn_job;
+
+static void attn_heads(void *arg, int64_t t0, int64_t t1)
+{
+    attn_job *j = arg;
+    const attn_attrs *a = j->a;
+    const attn_dims *d = &j->d;
+    const int64_t T = j->T;
+    tt_dtype dt = j->dt, pt = j->pt;
+    double *row = tt_malloc((size_t)(3 * T + 1) * sizeof *row);
+    if (!row) {
+        atomic_store(&j->nomem, true);
+        return;
+    }
+    double *bias = row + T, *p = row + 2 * T;
+    for (int64_t task = t0; task < t1; task++) {
+        int64_t b = task / d->Hq, h = task % d->Hq;
+        /* the causal and window frontiers: key j is allowed for query i iff j <= i + off */
+        int64_t off = j->has_past ? d->P : 0, valid = T;
+        if (j->nonpad) {
+            valid = ((const int64_t *)j->nonpad->data)[b];
+            off = valid - d->Sq;
+        }
+        const double *Kh = j->K + (b * d->Hkv + h / j->reps) * T * d->D;
+        const double *Vh = j->V + (b * d->Hkv + h / j->reps) * T * d->Dv;
+        for (int64_t i = 0; i < d->Sq; i++) {
+            const double *qr = j->Q + b * j->qst[0] + h * j->qst[1] + i * j->qst[2];
+            size_t qk_row = (size_t)(((b * d->Hq + h) * d->Sq + i) * T);
+            double bmax = -INFINITY;
+            bool bnan = false;
+            for (int64_t k = 0; k < T; k++) {
+                /* the bias: the mask's value (padded with "masked" past its length), plus
+                 * -inf where causality, the window or the external cache's length forbid */
+                double bk = 0;
+                if (j->mask) {
+                    if (k < j->mlen) {
+                        size_t mi = (size_t)(b * j->mst[0] + h * j->mst[1] + i * j->mst[2] + k * j->mst[3]);
+                        bk = j->mask->dtype == TETHER_DTYPE_BOOL
+                                 ? (((const uint8_t *)j->mask->data)[mi] ? 0 : -INFINITY)
+                                 : rnd(tt_load_f64(j->mask->data, j->mask->dtype, mi), dt);
+                    } else {
+                        bk = -INFINITY;
+                    }
+                }
+                int64_t diff = i + off - k;
+                bool allowed = !(a->causal && diff < 0) && !(a->left >= 0 && diff > a->left) &&
+                               !(a->right >= 0 && -diff > a->right) && !(j->nonpad && k >= valid);
+                if (!allowed)
+                    bk += -INFINITY;
+                bias[k] = bk;
+                if (bk != bk)
+                    bnan = true;
+                else if (bk > bmax)
+                    bmax = bk;
+                /* the product of the scaled Q and K, rounded to the input type */
+                const double *kr = Kh + k * d->D;
+                double acc = 0;
+                for (int64_t e = 0; e < d->D; e++)
+                    acc += qr[e] * kr[e];
+                double x = rnd(acc, dt);
+                if (a->softcap > 0)
+                    x = rnd(rnd(tanh(rnd(x / a->softcap, dt)), dt) * a->softcap, dt);
+                row[k] = x;
+            }
+            bool masked_row = !bnan && bmax == -INFINITY;
+            /* softmax in the softmax precision, over the biased scores */
+            double m = -INFINITY;
+            bool mnan = false;
+            for (int64_t k = 0; k < T; k++) {
+                double x = rnd(rnd(row[k] + bias[k], dt), pt);
+                p[k] = x;
+                if (a->mode == 2 && j->oqk)
+                    tt_store_f64(j->oqk->data, dt, qk_row + (size_t)k, rnd(x, dt));
+                else if (a->mode < 2 && j->oqk)
+                    tt_store_f64(j->oqk->data, dt, qk_row + (size_t)k, row[k]);
+                if (x != x)
+                    mnan = true;
+                else if (x > m)
+                    m = x;
+            }
+            if (mnan)
+                m = NAN;
+            double safe = m == -INFINITY ? 0 : m, sum = 0;
+            for (int64_t k = 0; k < T; k++) {
+                p[k] = rnd(exp(rnd(p[k] - safe, pt)), pt);
+                /* numpy sums bfloat16 one rounded step at a time; other types wider */
+                sum = pt == TETHER_DTYPE_BFLOAT16 ? rnd(sum + p[k], pt) : sum + p[k];
+            }
+            sum = rnd(sum, pt);
+            if (sum == 0)
+                sum = 1;
+            for (int64_t k = 0; k < T; k++) {
+                p[k] = masked_row ? 0 : rnd(rnd(p[k] / sum, pt), dt);
+                if (a->mode == 3 && j->oqk)
+                    tt_store_f64(j->oqk->data, dt, qk_row + (size_t)k, p[k]);
+            }
+            for (int64_t e = 0; e < d->Dv; e++) {
+                double acc = 0;
+                for (int64_t k = 0; k < T; k++)
+                    acc += p[k] * Vh[k * d->Dv + e];
+                tt_store_f64(j->y->data, dt, (size_t)(b * j->yst[0] + h * j->yst[1] + i * j->yst[2] + e), acc);
+            }
+        }
+    }
+    tt_free(row);
+}
+
 static tt_status run_attention(tt_kctx *c)
 {
     const attn_attrs *a = c->state;
@@ -217,148 +337,72 @@ static tt_status run_attention(tt_kctx *c)
     tt_type_tensor(&tv, v->dtype, v->rank, v->dims);
     if (pk)
         tt_type_tensor(&tpk, pk->dtype, pk->rank, pk->dims);
-    attn_dims d;
-    TT_TRY(attn_shape(c->node, a, &tq, &tk, &tv, pk ? &tpk : NULL, &d));
-    const int64_t T = d.P + d.Skv, reps = d.Hq / (d.Hkv ? d.Hkv : 1);
-    tt_dtype dt = q->dtype, pt = a->softmax_precision ? (tt_dtype)a->softmax_precision : dt;
-    if (pk && (pk->dims[0] != d.B || pk->dims[1] != d.Hkv || pk->dims[3] != d.D || pv->rank != 4 ||
-               pv->dims[0] != d.B || pv->dims[1] != d.Hkv || pv->dims[2] != d.P || pv->dims[3] != d.Dv))
+    attn_job j = {.a = a, .mask = mask, .nonpad = nonpad, .has_past = pk != NULL, .dt = q->dtype};
+    attn_dims *d = &j.d;
+    TT_TRY(attn_shape(c->node, a, &tq, &tk, &tv, pk ? &tpk : NULL, d));
+    const int64_t T = j.T = d->P + d->Skv;
+    j.reps = d->Hq / (d->Hkv ? d->Hkv : 1);
+    tt_dtype dt = j.dt;
+    j.pt = a->softmax_precision ? (tt_dtype)a->softmax_precision : dt;
+    if (pk && (pk->dims[0] != d->B || pk->dims[1] != d->Hkv || pk->dims[3] != d->D || pv->rank != 4 ||
+               pv->dims[0] != d->B || pv->dims[1] != d->Hkv || pv->dims[2] != d->P || pv->dims[3] != d->Dv))
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "past_key/past_value do not match K and V");
-    if (nonpad && (nonpad->rank != 1 || nonpad->dims[0] != d.B))
-        return tt_op_error(c->node, TETHER_ERR_SHAPE, "nonpad_kv_seqlen must have shape (%" PRId64 ")", d.B);
-    if (d.Hkv <= 0 || d.Hq <= 0)
+    if (nonpad && (nonpad->rank != 1 || nonpad->dims[0] != d->B))
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "nonpad_kv_seqlen must have shape (%" PRId64 ")", d->B);
+    if (d->Hkv <= 0 || d->Hq <= 0)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "head counts must be positive");
-    int64_t mst[4] = {0}, mlen = T;
+    j.mlen = T;
     if (mask)
-        TT_TRY(mask_strides(c->node, mask, &d, T, mst, &mlen));
+        TT_TRY(mask_strides(c->node, mask, d, T, j.mst, &j.mlen));
 
     /* present key and value (past, then the new tokens) as doubles, (B, Hkv, T, D) */
-    int64_t qst[4], kst[4], vst[4];
-    head_strides(d.rank, d.Hq, d.Sq, d.D, qst);
-    head_strides(d.rank, d.Hkv, d.Skv, d.D, kst);
-    head_strides(d.rank, d.Hkv, d.Skv, d.Dv, vst);
-    double *Q = NULL, *Kp = NULL, *Vp = NULL, *row = NULL;
+    int64_t kst[4], vst[4];
+    head_strides(d->rank, d->Hq, d->Sq, d->D, j.qst);
+    head_strides(d->rank, d->Hkv, d->Skv, d->D, kst);
+    head_strides(d->rank, d->Hkv, d->Skv, d->Dv, vst);
+    head_strides(d->rank, d->Hq, d->Sq, d->Dv, j.yst);
+    double *Q = NULL, *Kp = NULL, *Vp = NULL;
     tt_status s = load_f64(c->node, q, &Q);
-    size_t nk = (size_t)(d.B * d.Hkv * T * d.D), nv = (size_t)(d.B * d.Hkv * T * d.Dv);
-    if (s == TT_OK && (!(Kp = tt_malloc((nk ? nk : 1) * sizeof *Kp)) || !(Vp = tt_malloc((nv ? nv : 1) * sizeof *Vp)) ||
-                       !(row = tt_malloc((size_t)(3 * T + 1) * sizeof *row))))
+    size_t nk = (size_t)(d->B * d->Hkv * T * d->D), nv = (size_t)(d->B * d->Hkv * T * d->Dv);
+    if (s == TT_OK && (!(Kp = tt_malloc((nk ? nk : 1) * sizeof *Kp)) || !(Vp = tt_malloc((nv ? nv : 1) * sizeof *Vp))))
         s = tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", c->node->name);
     if (s != TT_OK)
         goto out;
-    for (int64_t b = 0; b < d.B; b++)
-        for (int64_t h = 0; h < d.Hkv; h++)
+    for (int64_t b = 0; b < d->B; b++)
+        for (int64_t h = 0; h < d->Hkv; h++)
             for (int64_t t = 0; t < T; t++) {
-                double *kr = Kp + ((b * d.Hkv + h) * T + t) * d.D, *vr = Vp + ((b * d.Hkv + h) * T + t) * d.Dv;
-                for (int64_t e = 0; e < d.D; e++)
-                    kr[e] = t < d.P ? tt_load_f64(pk->data, dt, (size_t)(((b * d.Hkv + h) * d.P + t) * d.D + e))
-                                    : tt_load_f64(k->data, dt, (size_t)(b * kst[0] + h * kst[1] + (t - d.P) * kst[2] + e));
-                for (int64_t e = 0; e < d.Dv; e++)
-                    vr[e] = t < d.P ? tt_load_f64(pv->data, dt, (size_t)(((b * d.Hkv + h) * d.P + t) * d.Dv + e))
-                                    : tt_load_f64(v->data, dt, (size_t)(b * vst[0] + h * vst[1] + (t - d.P) * vst[2] + e));
+                double *kr = Kp + ((b * d->Hkv + h) * T + t) * d->D, *vr = Vp + ((b * d->Hkv + h) * T + t) * d->Dv;
+                for (int64_t e = 0; e < d->D; e++)
+                    kr[e] = t < d->P ? tt_load_f64(pk->data, dt, (size_t)(((b * d->Hkv + h) * d->P + t) * d->D + e))
+                                     : tt_load_f64(k->data, dt, (size_t)(b * kst[0] + h * kst[1] + (t - d->P) * kst[2] + e));
+                for (int64_t e = 0; e < d->Dv; e++)
+                    vr[e] = t < d->P ? tt_load_f64(pv->data, dt, (size_t)(((b * d->Hkv + h) * d->P + t) * d->Dv + e))
+                                     : tt_load_f64(v->data, dt, (size_t)(b * vst[0] + h * vst[1] + (t - d->P) * vst[2] + e));
             }
-    tt_tensor *ok = tt_kout(c, 1), *ov = tt_kout(c, 2), *oqk = tt_kout(c, 3), *y = tt_kout(c, 0);
+    tt_tensor *ok = tt_kout(c, 1), *ov = tt_kout(c, 2);
     for (size_t i = 0; ok && i < nk; i++)
         tt_store_f64(ok->data, dt, i, Kp[i]);
     for (size_t i = 0; ov && i < nv; i++)
         tt_store_f64(ov->data, dt, i, Vp[i]);
-
     /* the scale is applied as sqrt(scale) to each of Q and K, rounded to the input type */
-    double sc = rnd(sqrt(a->has_scale ? a->scale : 1.0 / sqrt((double)d.D)), dt);
-    int64_t yst[4];
-    head_strides(d.rank, d.Hq, d.Sq, d.Dv, yst);
-    double *bias = row + T, *p = row + 2 * T;
-    for (int64_t b = 0; b < d.B && s == TT_OK; b++) {
-        /* the causal and window frontiers: key j is allowed for query i iff j <= i + off */
-        int64_t off = pk ? d.P : 0, valid = T;
-        if (nonpad) {
-            valid = ((const int64_t *)nonpad->data)[b];
-            off = valid - d.Sq;
-        }
-        for (int64_t h = 0; h < d.Hq; h++) {
-            const double *Kh = Kp + (b * d.Hkv + h / reps) * T * d.D, *Vh = Vp + (b * d.Hkv + h / reps) * T * d.Dv;
-            for (int64_t i = 0; i < d.Sq; i++) {
-                const double *qr = Q + b * qst[0] + h * qst[1] + i * qst[2];
-                double bmax = -INFINITY;
-                bool bnan = false;
-                for (int64_t j = 0; j < T; j++) {
-                    /* the bias: the mask's value (padded with "masked" past its length), plus
-                     * -inf where causality, the window or the external cache's length forbid */
-                    double bj = 0;
-                    if (mask) {
-                        if (j < mlen) {
-                            size_t mi = (size_t)(b * mst[0] + h * mst[1] + i * mst[2] + j * mst[3]);
-                            bj = mask->dtype == TETHER_DTYPE_BOOL ? (((const uint8_t *)mask->data)[mi] ? 0 : -INFINITY)
-                                                                  : rnd(tt_load_f64(mask->data, mask->dtype, mi), dt);
-                        } else {
-                            bj = -INFINITY;
-                        }
-                    }
-                    int64_t diff = i + off - j;
-                    bool allowed = !(a->causal && diff < 0) && !(a->left >= 0 && diff > a->left) &&
-                                   !(a->right >= 0 && -diff > a->right) && !(nonpad && j >= valid);
-                    if (!allowed)
-                        bj += -INFINITY;
-                    bias[j] = bj;
-                    if (bj != bj)
-                        bnan = true;
-                    else if (bj > bmax)
-                        bmax = bj;
-                    /* the scaled product, in the input type */
-                    double acc = 0;
-                    for (int64_t e = 0; e < d.D; e++)
-                        acc += rnd(qr[e * qst[3]] * sc, dt) * rnd(Kh[j * d.D + e] * sc, dt);
-                    double x = rnd(acc, dt);
-                    if (a->softcap > 0)
-                        x = rnd(rnd(tanh(rnd(x / a->softcap, dt)), dt) * a->softcap, dt);
-                    row[j] = x;
-                }
-                bool masked_row = !bnan && bmax == -INFINITY;
-                /* softmax in the softmax precision, over the biased scores */
-                double m = -INFINITY;
-                bool mnan = false;
-                for (int64_t j = 0; j < T; j++) {
-                    double x = rnd(rnd(row[j] + bias[j], dt), pt);
-                    p[j] = x;
-                    if (a->mode == 2 && oqk)
-                        tt_store_f64(oqk->data, dt, (size_t)(((b * d.Hq + h) * d.Sq + i) * T + j), rnd(x, dt));
-                    else if (a->mode < 2 && oqk)
-                        tt_store_f64(oqk->data, dt, (size_t)(((b * d.Hq + h) * d.Sq + i) * T + j), row[j]);
-                    if (x != x)
-                        mnan = true;
-                    else if (x > m)
-                        m = x;
-                }
-                if (mnan)
-                    m = NAN;
-                double safe = m == -INFINITY ? 0 : m, sum = 0;
-                for (int64_t j = 0; j < T; j++) {
-                    p[j] = rnd(exp(rnd(p[j] - safe, pt)), pt);
-                    /* numpy sums bfloat16 one rounded step at a time; other types wider */
-                    sum = pt == TETHER_DTYPE_BFLOAT16 ? rnd(sum + p[j], pt) : sum + p[j];
-                }
-                sum = rnd(sum, pt);
-                if (sum == 0)
-                    sum = 1;
-                for (int64_t j = 0; j < T; j++) {
-                    p[j] = masked_row ? 0 : rnd(rnd(p[j] / sum, pt), dt);
-                    if (a->mode == 3 && oqk)
-                        tt_store_f64(oqk->data, dt, (size_t)(((b * d.Hq + h) * d.Sq + i) * T + j), p[j]);
-                }
-                for (int64_t e = 0; e < d.Dv; e++) {
-                    double acc = 0;
-                    for (int64_t j = 0; j < T; j++)
-                        acc += p[j] * Vh[j * d.Dv + e];
-                    tt_store_f64(y->data, dt, (size_t)(b * yst[0] + h * yst[1] + i * yst[2] + e), acc);
-                }
-            }
-        }
+    double sc = rnd(sqrt(a->has_scale ? a->scale : 1.0 / sqrt((double)d->D)), dt);
+    for (int64_t i = 0, n = tt_tensor_numel(q); i < n; i++)
+        Q[i] = rnd(Q[i] * sc, dt);
+    for (size_t i = 0; i < nk; i++)
+        Kp[i] = rnd(Kp[i] * sc, dt);
+    j.Q = Q, j.K = Kp, j.V = Vp;
+    j.y = tt_kout(c, 0), j.oqk = tt_kout(c, 3);
+    atomic_init(&j.nomem, false);
+    int64_t per_task = d->Sq * T * (d->D + d->Dv + 8);
+    tt_parallel_for(d->B * d->Hq, per_task ? (65536 + per_task - 1) / per_task : 1, attn_heads, &j);
+    if (atomic_load(&j.nomem))
+        s = tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", c->node->name);
+    if (s == TT_OK)
         s = tt_kctx_check(c);
-    }
 out:
     tt_free(Q);
     tt_free(Kp);
     tt_free(Vp);
-    tt_free(row);
     return s;
 }
 
