@@ -4,6 +4,7 @@
 #include "runtime/session.h"
 
 #include "core/log.h"
+#include "core/threadpool.h"
 #include "graph/graph.h"
 #include "model/model.h"
 #include "runtime/plan.h"
@@ -178,12 +179,17 @@ tt_status tt_bind_inputs(const tether_session *s, const tether_tensor *in, size_
                 if (strcmp(s->inputs[i].name, in[j].name) == 0)
                     slot = i;
             if (slot < 0) {
-                char names[512] = "";
+                size_t need = 1;
+                for (int i = 0; i < s->n_inputs; i++)
+                    need += strlen(s->inputs[i].name) + 4;
+                char *names = tt_malloc(need);
                 size_t o = 0;
-                for (int i = 0; i < s->n_inputs && o < sizeof names; i++)
-                    o += (size_t)snprintf(names + o, sizeof names - o, "%s'%s'", i ? ", " : "", s->inputs[i].name);
-                return tt_error(TETHER_ERR_INVALID_ARGUMENT, "the model has no input named '%s' (its inputs: %s)",
-                                in[j].name, names);
+                for (int i = 0; names && i < s->n_inputs; i++)
+                    o += (size_t)snprintf(names + o, need - o, "%s'%s'", i ? ", " : "", s->inputs[i].name);
+                tt_status st = tt_error(TETHER_ERR_INVALID_ARGUMENT, "the model has no input named '%s' (its inputs: %s)",
+                                        in[j].name, names ? names : "(out of memory listing them)");
+                tt_free(names);
+                return st;
             }
         } else {
             if (j >= (size_t)s->n_inputs)
@@ -274,7 +280,20 @@ static void local_put_run(tt_local *l, tt_run *r)
 
 /* Runs with already-bound values; on success outs[i] holds a reference to graph output i
  * that the caller releases (storage the run does not own outright is copied). */
+static tt_status local_exec_capped(tether_session *s, tt_local *l, const tt_value *vals, tt_value *outs,
+                                   uint64_t *flops);
+
+/* Every parallel loop of the run (kernels, output copies) stays within the session's threads. */
 static tt_status local_exec(tether_session *s, tt_local *l, const tt_value *vals, tt_value *outs, uint64_t *flops)
+{
+    int prev_cap = tt_threads_cap(l->num_threads);
+    tt_status st = local_exec_capped(s, l, vals, outs, flops);
+    tt_threads_cap(prev_cap);
+    return st;
+}
+
+static tt_status local_exec_capped(tether_session *s, tt_local *l, const tt_value *vals, tt_value *outs,
+                                   uint64_t *flops)
 {
     const tt_graph *g = l->model->graph;
     tt_run *r;
@@ -529,6 +548,7 @@ tt_status tt_local_open(tt_model *m, const tether_session_config *cfg, tether_se
     pthread_mutex_init(&l->lock, NULL);
     l->model = m;
     l->run_limit_ns = cfg && cfg->run_limit_ms > 0 ? (uint64_t)cfg->run_limit_ms * 1000000ull : 0;
+    l->num_threads = cfg && cfg->num_threads > 0 ? cfg->num_threads : 0;
     s->ops = &g_local_ops;
     s->impl = l;
     const char *target = cfg && cfg->target && *cfg->target ? cfg->target : "cpu";
