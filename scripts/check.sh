@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The full test run, as CI runs it on a fresh Debian machine:
 #   1. install dependencies (Debian packages),
-#   2. build and run every test (unit, conformance, integration, python) with CTest,
+#   2. build and run every test (unit, conformance, integration, python) with CTest; the
+#      newest ONNX suite and today's exporters too where scripts/deps.sh --onnx-suite /
+#      --exporters have set them up (skipped, saying why, elsewhere),
 #   3. rebuild with AddressSanitizer + UndefinedBehaviorSanitizer and run the unit and
 #      integration tests again,
 #   4. fuzz the model loader and the frame decoder for a bounded time.
