@@ -2,7 +2,9 @@
  * listen, and run the event loop until SIGINT or SIGTERM; then stop in order (listeners,
  * workers, connections) so that nothing is freed under a thread still using it. */
 #include "core/log.h"
+#include "server/http.h"
 #include "server/metrics.h"
+#include "server/repo.h"
 #include "server/server.h"
 #include "server/state.h"
 
@@ -96,6 +98,8 @@ static tt_status serve(tt_server *srv)
     if (!srv->n_listeners)
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "nothing to listen on: give --listen or --unix");
     TT_TRY(tt_metrics_start(srv));
+    TT_TRY(tt_repo_start(srv));
+    TT_TRY(tt_http_start(srv));
     g_loop = srv->loop;
     tt_log(TT_LOG_INFO, "tetherd %s (%s) serving %d slots (%s scheduling, %s metering)", tether_version(), srv->id,
            srv->n_slots, cfg->sched == TT_SCHED_CAPPED ? "capped" : "lend",
@@ -116,8 +120,11 @@ static void shutdown_server(tt_server *srv)
             unlink(srv->listeners[i].ep.path);
     }
     tt_cache_preload_stop(&srv->cache);
+    tt_http_quiesce(srv);
+    tt_repo_stop(srv); /* queued requests answered; batches in the scheduler end below */
     if (srv->workers || srv->n_bg)
         tt_sched_stop(srv);
+    tt_http_stop(srv);
     while (srv->conns)
         tt_conn_close(srv->conns, "server shutting down");
     after_batch(srv);
@@ -127,6 +134,7 @@ static void shutdown_server(tt_server *srv)
             tt_state_save(srv);
         pthread_mutex_unlock(&srv->slots_lock);
     }
+    tt_repo_free(srv);
     if (srv->cache.dir[0])
         tt_cache_save_warm(&srv->cache);
     tt_cache_free(&srv->cache);

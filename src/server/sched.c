@@ -29,8 +29,11 @@ tt_status tt_job_new(tt_job_kind kind, tt_conn *c, uint32_t req_id, tt_job **out
     j->conn = c;
     j->req_id = req_id;
     tt_arena_init(&j->arena);
-    tt_conn_retain(c);
-    atomic_fetch_add(&c->inflight, 1);
+    if (c) {
+        j->srv = c->srv;
+        tt_conn_retain(c);
+        atomic_fetch_add(&c->inflight, 1);
+    }
     j->enqueued_ns = tt_now_ns();
     *out = j;
     return TT_OK;
@@ -40,17 +43,23 @@ void tt_job_free(tt_job *j)
 {
     if (!j)
         return;
+    if (j->done) /* dropped unrun (the server is stopping): its requests still get an answer */
+        j->done(j, tt_error(TETHER_ERR_BUSY, "the server is shutting down"), NULL, 0, 0);
     if (j->model)
-        tt_cache_release(&j->conn->srv->cache, j->model);
+        tt_cache_release(&j->srv->cache, j->model);
     tt_free_aligned(j->payload);
     tt_arena_free(&j->arena);
-    atomic_fetch_sub(&j->conn->inflight, 1);
-    tt_conn_release(j->conn);
+    if (j->conn) {
+        atomic_fetch_sub(&j->conn->inflight, 1);
+        tt_conn_release(j->conn);
+    }
     tt_free(j);
 }
 
 static bool conn_dead(tt_conn *c)
 {
+    if (!c)
+        return false;
     pthread_mutex_lock(&c->lock);
     bool d = c->dead;
     pthread_mutex_unlock(&c->lock);
@@ -218,7 +227,11 @@ static void execute(tt_server *srv, tt_slot *s, tt_job *j)
         pthread_cond_broadcast(&srv->sched_cond);
     pthread_mutex_unlock(&srv->sched_lock);
 
-    if (!skipped) {
+    if (j->done) {
+        void (*done)(tt_job *, tt_status, tether_outputs *, uint64_t, uint64_t) = j->done;
+        j->done = NULL;
+        done(j, st, out, queue_ns, ns);
+    } else if (!skipped) {
         if (st == TT_OK)
             reply_run(srv, j, out, queue_ns, ns, &bytes_out);
         else

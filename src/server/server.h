@@ -55,6 +55,8 @@ struct tt_server {
     tt_cache cache;
     atomic_uint_fast64_t conns_total, frames_bad;
     void *metrics_daemon; /* MHD, when --metrics is on */
+    struct tt_repo *repo; /* the model repository and batcher (repo.h) */
+    void *http;           /* the KServe endpoint (http.c), when --http is on */
 };
 
 /* Seconds on the wall clock (leases), and on the monotonic clock (scheduling). */

@@ -119,12 +119,12 @@ tt_status tt_slots_reserve(tt_server *srv, const tt_msg_reserve *req, tt_msg_slo
     size_t o = 0;
     for (int i = 0; i < srv->n_slots; i++) {
         tt_slot *s = &srv->slots[i];
-        if (!s->reserved && !strstr(types, s->type.name) && o < sizeof types)
+        if (!s->reserved && !s->repo_models && !strstr(types, s->type.name) && o < sizeof types)
             o += (size_t)snprintf(types + o, sizeof types - o, "%s%s", o ? ", " : "", s->type.name);
         if (strcmp(s->type.name, req->type) != 0)
             continue;
         of_type++;
-        if (!s->reserved && !slot)
+        if (!s->reserved && !s->repo_models && !slot)
             slot = s;
     }
     if (!slot) {
@@ -263,18 +263,25 @@ int tt_slots_expire(tt_server *srv)
 
 tt_status tt_slots_charge(tt_server *srv, tt_slot *slot, tt_model_entry *m, uint64_t *used, uint64_t *quota)
 {
+    return tt_slots_charge_bytes(srv, slot, m, m->bytes, used, quota);
+}
+
+tt_status tt_slots_charge_bytes(tt_server *srv, tt_slot *slot, tt_model_entry *m, uint64_t bytes, uint64_t *used,
+                                uint64_t *quota)
+{
     pthread_mutex_lock(&srv->slots_lock);
     tt_slot_model *sm = slot->models;
     while (sm && sm->model != m)
         sm = sm->next;
     if (!sm) {
-        uint64_t after = slot->mem_used + m->bytes;
+        uint64_t after = slot->mem_used + bytes;
         if (after > slot->type.memory_bytes || after < slot->mem_used) {
             tt_status st = tt_error(
                 TETHER_ERR_QUOTA,
                 "model %.12s needs %" PRIu64 " bytes (%.1f MiB: weights %" PRIu64 " + planned activations %" PRIu64
                 "), but slot %s (%s) has %" PRIu64 " of its %" PRIu64 "-byte (%.1f MiB) memory quota free",
-                m->hex, m->bytes, m->bytes / 1048576.0, m->stats.weight_bytes, m->stats.activation_bytes, slot->id,
+                m->hex, bytes, bytes / 1048576.0, m->stats.weight_bytes, bytes - m->stats.weight_bytes,
+                slot->id[0] ? slot->id : "of the model repository",
                 slot->type.name, slot->type.memory_bytes - slot->mem_used, slot->type.memory_bytes,
                 slot->type.memory_bytes / 1048576.0);
             pthread_mutex_unlock(&srv->slots_lock);
@@ -286,7 +293,7 @@ tt_status tt_slots_charge(tt_server *srv, tt_slot *slot, tt_model_entry *m, uint
             return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
         }
         sm->model = m;
-        sm->bytes = m->bytes;
+        sm->bytes = bytes;
         sm->next = slot->models;
         slot->models = sm;
         slot->mem_used = after;

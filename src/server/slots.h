@@ -45,6 +45,7 @@ typedef struct tt_slot {
 
     /* memory: under srv->slots_lock */
     uint64_t mem_used;
+    int repo_models; /* model repository versions served here: the slot is not attachable */
     tt_slot_model *models;
 
     /* counters and scheduling: under srv->sched_lock */
@@ -74,6 +75,9 @@ int tt_slots_expire(tt_server *srv);
 /* Charges a model to a slot (once per distinct model): QUOTA naming both numbers when it
  * does not fit. *used and *quota report the slot's memory after the charge. */
 tt_status tt_slots_charge(tt_server *srv, tt_slot *slot, tt_model_entry *m, uint64_t *used, uint64_t *quota);
+/* The same with the bytes to charge given (a batching model's activations at its largest batch). */
+tt_status tt_slots_charge_bytes(tt_server *srv, tt_slot *slot, tt_model_entry *m, uint64_t bytes, uint64_t *used,
+                                uint64_t *quota);
 void tt_slots_uncharge(tt_server *srv, tt_slot *slot, tt_model_entry *m);
 
 #endif
