@@ -20,16 +20,60 @@ typedef struct gemm_job {
     int64_t rows;       /* rows of C per task */
 } gemm_job;
 
+/* Batch invariance: every BLAS call computes exactly GEMM_STRIP rows of C, so a row's
+ * result never depends on how many rows the product has (BLAS libraries pick kernels and
+ * paths by M: OpenBLAS's rows differ between M = 1, 3 and 48, for instance). A request run
+ * alone and the same request inside a dynamic batch of the server then get the same bytes.
+ * The last strip of a product whose M is not a multiple is computed on padded copies. */
+#define GEMM_STRIP 16
+
+static void gemm_strip_padded(const gemm_job *j, int64_t m, const char *A, const char *B, char *C)
+{
+    size_t es = j->dbl ? sizeof(double) : sizeof(float);
+    int64_t K = j->K, N = j->N;
+    char *a = tt_calloc((size_t)(GEMM_STRIP * K), es), *c = tt_calloc((size_t)(GEMM_STRIP * N), es);
+    if (!a || !c) { /* out of memory: compute unpadded rather than not at all */
+        tt_free(a);
+        tt_free(c);
+        a = NULL;
+    }
+    for (int64_t i = 0; a && i < m; i++) {
+        for (int64_t k = 0; k < K; k++) /* op(A)'s row i, as a row of the padded copy */
+            memcpy(a + (size_t)(i * K + k) * es, A + (size_t)(j->ta ? k * j->lda + i : i * j->lda + k) * es, es);
+        if (j->beta != 0)
+            memcpy(c + (size_t)(i * N) * es, C + (size_t)(i * j->ldc) * es, (size_t)N * es);
+    }
+    CBLAS_TRANSPOSE tb = j->tb ? CblasTrans : CblasNoTrans;
+    int M = a ? GEMM_STRIP : (int)m, lda = a ? (int)K : (int)j->lda, ldc = a ? (int)N : (int)j->ldc;
+    CBLAS_TRANSPOSE ta = a ? CblasNoTrans : (j->ta ? CblasTrans : CblasNoTrans);
+    const void *pa = a ? (const void *)a : (const void *)A;
+    void *pc = a ? (void *)c : (void *)C;
+    if (j->dbl)
+        cblas_dgemm(CblasRowMajor, ta, tb, M, (int)N, (int)K, j->alpha, pa, lda, (const double *)B, (int)j->ldb, j->beta,
+                    pc, ldc);
+    else
+        cblas_sgemm(CblasRowMajor, ta, tb, M, (int)N, (int)K, (float)j->alpha, pa, lda, (const float *)B, (int)j->ldb,
+                    (float)j->beta, pc, ldc);
+    for (int64_t i = 0; a && i < m; i++)
+        memcpy(C + (size_t)(i * j->ldc) * es, c + (size_t)(i * N) * es, (size_t)N * es);
+    tt_free(a);
+    tt_free(c);
+}
+
 static void gemm_tasks(void *arg, int64_t b, int64_t e)
 {
     gemm_job *j = arg;
-    int64_t tiles = (j->M + j->rows - 1) / j->rows;
+    int64_t tiles = (j->M + GEMM_STRIP - 1) / GEMM_STRIP;
     CBLAS_TRANSPOSE ta = j->ta ? CblasTrans : CblasNoTrans, tb = j->tb ? CblasTrans : CblasNoTrans;
+    size_t es = j->dbl ? sizeof(double) : sizeof(float);
     for (int64_t t = b; t < e; t++) {
-        int64_t bi = t / tiles, r0 = (t % tiles) * j->rows;
-        int64_t m = j->M - r0 < j->rows ? j->M - r0 : j->rows;
+        int64_t bi = t / tiles, r0 = (t % tiles) * GEMM_STRIP;
+        int64_t m = j->M - r0 < GEMM_STRIP ? j->M - r0 : GEMM_STRIP;
         int64_t ao = bi * j->sa + (j->ta ? r0 : r0 * j->lda), bo = bi * j->sb, co = bi * j->sc + r0 * j->ldc;
-        if (j->dbl)
+        if (m < GEMM_STRIP)
+            gemm_strip_padded(j, m, (const char *)j->A + ao * (int64_t)es, (const char *)j->B + bo * (int64_t)es,
+                              (char *)j->C + co * (int64_t)es);
+        else if (j->dbl)
             cblas_dgemm(CblasRowMajor, ta, tb, (int)m, (int)j->N, (int)j->K, j->alpha, (const double *)j->A + ao,
                         (int)j->lda, (const double *)j->B + bo, (int)j->ldb, j->beta, (double *)j->C + co, (int)j->ldc);
         else
@@ -39,7 +83,7 @@ static void gemm_tasks(void *arg, int64_t b, int64_t e)
     }
 }
 
-/* Runs the batched product split into row tiles across the pool. */
+/* Runs the batched product in strips of GEMM_STRIP rows across the pool. */
 static void gemm_run(gemm_job *j)
 {
     if (j->M == 0 || j->N == 0 || j->batch == 0)
@@ -56,16 +100,8 @@ static void gemm_run(gemm_job *j)
                 }
         return;
     }
-    int threads = tt_threads();
-    j->rows = j->M;
-    /* split rows when the batch alone cannot keep every thread busy */
-    if (j->batch < threads) {
-        int64_t want = (threads + j->batch - 1) / j->batch;
-        j->rows = (j->M + want - 1) / want;
-        if (j->rows < 16)
-            j->rows = j->M < 16 ? j->M : 16;
-    }
-    int64_t tasks = j->batch * ((j->M + j->rows - 1) / j->rows);
+    j->rows = GEMM_STRIP;
+    int64_t tasks = j->batch * ((j->M + GEMM_STRIP - 1) / GEMM_STRIP);
     /* small products are not worth a thread hand-off */
     int64_t grain = j->M * j->N * j->K < (1 << 16) ? tasks : 1;
     tt_parallel_for(tasks, grain, gemm_tasks, j);

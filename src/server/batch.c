@@ -233,6 +233,7 @@ static void batch_done(tt_job *j, tt_status st, tether_outputs *out, uint64_t qu
     tt_infer_req *r = b->reqs;
     while (r) {
         tt_infer_req *next = r->next;
+        int64_t rows = r->rows; /* r may be freed by its done callback */
         r->queue_ns = (uint64_t)(started - r->enqueued_ns);
         r->compute_ns = compute_ns;
         r->batch_rows = (int)(b->rows > 0 ? b->rows : 1);
@@ -240,7 +241,7 @@ static void batch_done(tt_job *j, tt_status st, tether_outputs *out, uint64_t qu
             run_alone(repo, r);
         else
             finish(repo, r, st, msg, st == TT_OK ? out : NULL, row0, b->rows);
-        row0 += r->rows;
+        row0 += rows;
         r = next;
     }
     pthread_mutex_lock(&repo->lock);

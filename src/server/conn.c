@@ -8,6 +8,7 @@
 #include "core/mem.h"
 #include "net/sock.h"
 #include "server/cache.h"
+#include "server/named.h"
 #include "server/server.h"
 
 #include <arpa/inet.h>
@@ -45,6 +46,7 @@ static void conn_free(tt_conn *c)
         tt_cache_release(&c->srv->cache, c->handles[h]);
     }
     tt_free(c->handles);
+    tt_named_release_all(c);
     while (c->out_head) {
         tt_outbuf *b = c->out_head;
         c->out_head = b->next;
