@@ -59,9 +59,6 @@ tt_status tt_batch_submit(tt_repo *repo, tt_infer_req *r)
     tt_repo_model *m = r->model;
     const tether_session *s = m->entry->session;
     size_t ni = tether_session_input_count(s);
-    if (r->n_inputs != ni)
-        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "model '%s' takes %zu inputs, %zu given", m->name, ni,
-                        r->n_inputs);
     if (ni > TT_WIRE_MAX_TENSORS)
         return tt_error(TETHER_ERR_UNSUPPORTED, "model '%s' has too many inputs", m->name);
     tether_tensor *ordered = tt_calloc(ni, sizeof *ordered);
@@ -109,6 +106,19 @@ tt_status tt_batch_submit(tt_repo *repo, tt_infer_req *r)
         }
         ordered[i] = *t;
         ordered[i].name = info.name;
+    }
+    if (st == TT_OK && r->n_inputs != ni) { /* every model input was found: the extra ones are unknown */
+        const char *extra = NULL;
+        for (size_t k = 0; k < r->n_inputs && !extra; k++) {
+            bool known = false;
+            for (size_t i = 0; i < ni && !known; i++)
+                known = r->inputs[k].name && strcmp(r->inputs[k].name, ordered[i].name) == 0;
+            if (!known)
+                extra = r->inputs[k].name;
+        }
+        st = extra ? tt_error(TETHER_ERR_INVALID_ARGUMENT, "model '%s' has no input named '%.128s'", m->name, extra)
+                   : tt_error(TETHER_ERR_INVALID_ARGUMENT, "model '%s' takes %zu inputs, %zu given", m->name, ni,
+                              r->n_inputs);
     }
     if (st == TT_OK && batch_on && rows > m->cfg.max_batch_size)
         st = tt_error(TETHER_ERR_SHAPE, "model '%s': a request of %" PRId64 " rows is over its max_batch_size of %d",

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,6 @@ typedef struct hreq {
     bool post;
     uint8_t *body;
     size_t len, cap;
-    bool too_big;
 
     /* asynchronous answers (inference, load): under lock */
     pthread_mutex_t lock;
@@ -122,6 +122,8 @@ static enum MHD_Result send_resp(hreq *h)
         snprintf(n, sizeof n, "%zu", h->json_len);
         MHD_add_response_header(r, "Inference-Header-Content-Length", n);
     }
+    if (h->code == 413) /* the body was not read: the connection cannot carry another request */
+        MHD_add_response_header(r, "Connection", "close");
     if (h->code == 401 && h->basic_challenge)
         MHD_add_response_header(r, "WWW-Authenticate", "Basic realm=\"tetherd\"");
     enum MHD_Result ret = MHD_queue_response(h->conn, h->code, r);
@@ -135,9 +137,13 @@ static void complete(hreq *h)
 {
     pthread_mutex_lock(&h->lock);
     h->ready = true;
-    if (h->suspended)
-        MHD_resume_connection(h->conn);
+    bool resume = h->suspended;
+    struct MHD_Connection *conn = h->conn;
     pthread_mutex_unlock(&h->lock);
+    /* once resumed, the HTTP thread may answer and free h at any moment: h is not touched
+     * after this */
+    if (resume)
+        MHD_resume_connection(conn);
 }
 
 /* Suspends the connection unless the answer is already there. Returns true when it is. */
@@ -530,7 +536,8 @@ static bool handle(hreq *h)
     st = tt_repo_authorize(repo, m, key);
     if (st != TT_OK) {
         set_status_error(h, st);
-        tt_repo_count(repo, m, 401);
+        if (h->r == R_INFER)
+            tt_repo_count(repo, m, 401);
         return true;
     }
     switch (h->r) {
@@ -591,17 +598,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (h->ready) /* resumed: the worker (or load thread) set the response */
         return send_resp(h);
     if (*size) {
-        if (h->too_big) {
-            *size = 0;
-            return MHD_YES;
-        }
         if (!h->post || h->len + *size > srv->cfg.http_max_body) {
-            /* no Content-Length (chunked) and over the limit, or a body where none belongs */
-            h->too_big = true;
-            tt_free(h->body);
-            h->body = NULL;
-            *size = 0;
-            return MHD_YES;
+            /* no Content-Length (chunked) and over the limit, or a body where none belongs:
+             * the connection goes now rather than read a stream that may never end */
+            tt_log(TT_LOG_DEBUG, "HTTP: closing a connection whose body is over the limit or unexpected");
+            return MHD_NO;
         }
         if (h->len + *size > h->cap) {
             size_t cap = h->cap ? h->cap : 4096;
@@ -619,11 +620,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         h->len += *size;
         *size = 0;
         return MHD_YES;
-    }
-    if (h->too_big) {
-        set_error(h, h->post ? 413 : 400,
-                  h->post ? "the request body is over the size limit" : "this endpoint takes no request body");
-        return send_resp(h);
     }
     if (!handle(h))
         return MHD_YES; /* suspended: resumed when the answer is ready */
@@ -646,6 +642,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx, enu
     tt_free(h);
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = 0;
+    tt_log(TT_LOG_DEBUG, "HTTP: %s", msg);
+}
+
 tt_status tt_http_start(tt_server *srv)
 {
     if (!srv->cfg.http_listen[0])
@@ -664,12 +671,13 @@ tt_status tt_http_start(tt_server *srv)
     pthread_mutex_init(&hs->lock, NULL);
     pthread_cond_init(&hs->idle, NULL);
     srv->http = hs;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     hs->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd,
                              MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->cfg.http_threads,
                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->cfg.http_max_conns,
                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.http_timeout_s,
-                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64u << 10), MHD_OPTION_NOTIFY_COMPLETED,
+                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64u << 10), MHD_OPTION_EXTERNAL_LOGGER,
+                             mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED,
                              on_completed, srv, MHD_OPTION_END);
     if (!hs->d) {
         close(fd);

@@ -18,7 +18,7 @@
 
 typedef struct slot_snap {
     const tt_slot *slot;
-    bool reserved;
+    bool reserved, repo; /* repo: serves the model repository (not attachable) */
     char id[TT_WIRE_MAX_ID + 1], holder[TT_WIRE_MAX_ID + 1];
     int64_t expires_s, created_s;
     uint64_t mem_used;
@@ -37,6 +37,7 @@ static slot_snap *snapshot(tt_server *srv)
         const tt_slot *s = &srv->slots[i];
         sn[i].slot = s;
         sn[i].reserved = s->reserved;
+        sn[i].repo = s->repo_models > 0;
         memcpy(sn[i].id, s->id, sizeof sn[i].id);
         memcpy(sn[i].holder, s->holder, sizeof sn[i].holder);
         sn[i].expires_s = s->expires_s;
@@ -62,7 +63,7 @@ static cJSON *slot_json(const slot_snap *s, int64_t now)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "index", slot->index);
     cJSON_AddStringToObject(o, "type", slot->type.name);
-    cJSON_AddStringToObject(o, "state", s->reserved ? "attached" : "free");
+    cJSON_AddStringToObject(o, "state", s->reserved ? "attached" : s->repo ? "repository" : "free");
     if (s->reserved) {
         cJSON_AddStringToObject(o, "id", s->id);
         cJSON_AddStringToObject(o, "holder", s->holder);
@@ -108,7 +109,7 @@ tt_status tt_metrics_describe_json(tt_server *srv, const tt_slot *mine, char **o
     int free_total = 0;
     for (int i = 0; i < srv->n_slots; i++) {
         const tt_slot *s = sn[i].slot;
-        free_total += !sn[i].reserved;
+        free_total += !sn[i].reserved && !sn[i].repo;
         bool seen = false;
         for (int k = 0; k < i && !seen; k++)
             seen = strcmp(sn[k].slot->type.name, s->type.name) == 0;
@@ -117,7 +118,7 @@ tt_status tt_metrics_describe_json(tt_server *srv, const tt_slot *mine, char **o
         int total = 0, nfree = 0;
         for (int k = i; k < srv->n_slots; k++)
             if (strcmp(sn[k].slot->type.name, s->type.name) == 0)
-                total++, nfree += !sn[k].reserved;
+                total++, nfree += !sn[k].reserved && !sn[k].repo;
         cJSON *t = cJSON_CreateObject();
         cJSON_AddStringToObject(t, "name", s->type.name);
         cJSON_AddNumberToObject(t, "memory_bytes", (double)s->type.memory_bytes);

@@ -129,18 +129,13 @@ tt_status tt_status_page_html(tt_server *srv, char **out)
         double busy = uptime > 0 ? num(s, "compute_ms_total") / (uptime * 1000) : 0;
         if (busy > 1)
             busy = 1;
-        bool repo = false;
-        if (srv->repo && index >= 0 && index < srv->n_slots) {
-            pthread_mutex_lock(&srv->slots_lock);
-            repo = srv->slots[index].repo_models > 0;
-            pthread_mutex_unlock(&srv->slots_lock);
-        }
+        bool repo = strcmp(state, "repository") == 0;
         hb_printf(&b, "<tr class=\"slot\" data-slot=\"%d\" data-type=\"", index);
         hb_text(&b, str(s, "type"));
         hb_printf(&b,
                   "\" data-state=\"%s\" data-memory-used=\"%.0f\" data-memory-quota=\"%.0f\" "
                   "data-tflops=\"%.6g\" data-inferences=\"%.0f\"><td class=\"n\">%d</td><td class=\"type\">",
-                  repo ? "repository" : state, used, quota, num(s, "compute_tflops"), num(s, "inferences"), index);
+                  state, used, quota, num(s, "compute_tflops"), num(s, "inferences"), index);
         hb_text(&b, str(s, "type"));
         hb_printf(&b, "</td><td class=\"state%s\">%s</td><td class=\"holder\">", *state == 'f' && !repo ? " free" : "",
                   repo ? "model repository" : state);
