@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything tether needs from Debian's packages; the one place dependencies are named.
 # Idempotent: packages already present are not touched, so it is cheap to call before every build.
-# Usage: scripts/deps.sh [--peers]   (--peers also installs ONNX Runtime through npm for bench/)
+# Usage: scripts/deps.sh [--peers]   (--peers also installs the peers for bench/ — ONNX Runtime — and
+#                                     KServe's reference clients, tritonclient and perf_analyzer, in their venv)
 set -euo pipefail
 
 pkgs=(
@@ -12,6 +13,7 @@ pkgs=(
   libonnx-testdata python3 python3-numpy python3-onnx python3-pytest python3-venv python3-pip
   python3-torch python3-torchvision
   clang libclang-rt-14-dev
+  chromium curl libb64-0d
 )
 
 need=()
@@ -31,5 +33,33 @@ fi
 
 if [ "${1:-}" = "--peers" ]; then
   here=$(cd "$(dirname "$0")/.." && pwd)
-  bash "$here/../shared/peers/setup.sh" "${TETHER_PEERS_DIR:-$HOME/.cache/tether-peers}"
+  peers=${TETHER_PEERS_DIR:-$HOME/.cache/tether-peers}
+  bash "$here/../shared/peers/setup.sh" "$peers"
+  # KServe's reference clients, for tests/integration/test_tritonclient.py and bench/serving.sh:
+  # tritonclient from PyPI, and perf_analyzer, which PyPI's perf-analyzer package does not
+  # carry (it is an empty placeholder): it comes from the last tritonclient wheel that bundles
+  # it, with the CUDA runtime library it links against (also from PyPI; no GPU is used)
+  py=$peers/venv/bin/python
+  if [ -x "$py" ] && ! "$py" -c 'import tritonclient.http, nvidia.cuda_runtime' 2>/dev/null; then
+    "$py" -m pip install -q --disable-pip-version-check --retries 1 --timeout 30 'tritonclient[http]' \
+      nvidia-cuda-runtime-cu12 >"$peers/pip-serving.log" 2>&1 ||
+      echo "deps: PyPI not reachable here: no tritonclient (see $peers/pip-serving.log)"
+  fi
+  if [ -x "$py" ] && [ ! -x "$peers/bin/perf_analyzer" ]; then
+    mkdir -p "$peers/bin" "$peers/wheels"
+    if "$py" -m pip download -q --disable-pip-version-check --retries 1 --timeout 30 --no-deps \
+         tritonclient==2.41.0 -d "$peers/wheels" >>"$peers/pip-serving.log" 2>&1; then
+      (cd "$peers/bin" && "$py" -c 'import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+open("perf_analyzer.bin", "wb").write(z.read("tritonclient-2.41.0.data/data/bin/perf_analyzer"))' \
+        "$peers/wheels/tritonclient-2.41.0-py3-none-manylinux1_x86_64.whl")
+      chmod +x "$peers/bin/perf_analyzer.bin"
+      cudart=$("$py" -c 'import nvidia.cuda_runtime, os; print(os.path.join(list(nvidia.cuda_runtime.__path__)[0], "lib"))')
+      printf '#!/bin/sh\nLD_LIBRARY_PATH=%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec %s "$@"\n' \
+        "$cudart" "$peers/bin/perf_analyzer.bin" >"$peers/bin/perf_analyzer"
+      chmod +x "$peers/bin/perf_analyzer"
+    else
+      echo "deps: PyPI not reachable here: no perf_analyzer (see $peers/pip-serving.log)"
+    fi
+  fi
 fi

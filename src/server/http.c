@@ -45,6 +45,7 @@ typedef enum route {
     R_READY,
     R_MODEL,
     R_MODEL_READY,
+    R_MODEL_CONFIG,
     R_INFER,
     R_INDEX,
     R_LOAD,
@@ -228,6 +229,8 @@ static route route_of(const char *method, const char *url, hreq *h)
         return get ? R_MODEL_READY : R_NONE;
     if (n == k + 1 && strcmp(seg[k], "infer") == 0)
         return post ? R_INFER : R_NONE;
+    if (n == k + 1 && strcmp(seg[k], "config") == 0)
+        return get ? R_MODEL_CONFIG : R_NONE;
     return R_NONE;
 }
 
@@ -321,6 +324,56 @@ static void on_model(hreq *h, tt_repo_model *m)
     cJSON_AddNumberToObject(p, "max_batch_size", m->batchable ? m->cfg.max_batch_size : 0);
     cJSON_AddStringToObject(p, "slot_type", m->cfg.slot_type);
     cJSON_AddNumberToObject(p, "instances", m->cfg.instances);
+    set_resp(h, 200, json_text(o), "application/json");
+}
+
+/* Triton's model configuration (GET .../config), which its clients and perf_analyzer read to
+ * learn the batch dimension: with max_batch_size > 0, dims leave dimension 0 out. */
+static void on_model_config(hreq *h, tt_repo_model *m)
+{
+    int mbs = m->batchable && m->cfg.max_batch_size > 1 ? m->cfg.max_batch_size : 0;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", m->name);
+    cJSON_AddStringToObject(o, "platform", "onnxruntime_onnx");
+    cJSON_AddStringToObject(o, "backend", "tether");
+    cJSON_AddNumberToObject(o, "max_batch_size", mbs);
+    const tether_session *s = m->entry->session;
+    for (int k = 0; k < 2; k++) {
+        cJSON *arr = cJSON_AddArrayToObject(o, k ? "output" : "input");
+        size_t n = k ? tether_session_output_count(s) : tether_session_input_count(s);
+        for (size_t i = 0; i < n; i++) {
+            tether_value_info info;
+            if (k)
+                tether_session_output_info(s, i, &info);
+            else
+                tether_session_input_info(s, i, &info);
+            cJSON *io = cJSON_CreateObject();
+            char dt[32];
+            snprintf(dt, sizeof dt, "TYPE_%s", tt_kserve_dtype_name(info.dtype) ? tt_kserve_dtype_name(info.dtype) : "INVALID");
+            if (strcmp(dt, "TYPE_BYTES") == 0)
+                snprintf(dt, sizeof dt, "TYPE_STRING");
+            cJSON_AddStringToObject(io, "name", info.name);
+            cJSON_AddStringToObject(io, "data_type", dt);
+            cJSON *dims = cJSON_AddArrayToObject(io, "dims");
+            if (info.rank < 0)
+                cJSON_AddItemToArray(dims, cJSON_CreateNumber(-1));
+            for (int d = mbs ? 1 : 0; d < info.rank; d++)
+                cJSON_AddItemToArray(dims, cJSON_CreateNumber((double)(info.dims[d] >= 0 ? info.dims[d] : -1)));
+            cJSON_AddItemToArray(arr, io);
+        }
+    }
+    if (mbs) {
+        cJSON *db = cJSON_AddObjectToObject(o, "dynamic_batching");
+        cJSON_AddNumberToObject(db, "max_queue_delay_microseconds", (double)m->cfg.max_queue_delay_us);
+        cJSON *pref = cJSON_AddArrayToObject(db, "preferred_batch_size");
+        for (int i = 0; i < m->cfg.n_preferred; i++)
+            cJSON_AddItemToArray(pref, cJSON_CreateNumber(m->cfg.preferred[i]));
+    }
+    cJSON *ig = cJSON_AddArrayToObject(o, "instance_group");
+    cJSON *g = cJSON_CreateObject();
+    cJSON_AddNumberToObject(g, "count", m->cfg.instances);
+    cJSON_AddStringToObject(g, "kind", "KIND_CPU");
+    cJSON_AddItemToArray(ig, g);
     set_resp(h, 200, json_text(o), "application/json");
 }
 
@@ -542,6 +595,7 @@ static bool handle(hreq *h)
     }
     switch (h->r) {
     case R_MODEL: on_model(h, m); return true;
+    case R_MODEL_CONFIG: on_model_config(h, m); return true;
     case R_MODEL_READY: {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", m->name);

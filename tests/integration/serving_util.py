@@ -211,29 +211,60 @@ def same_bytes(a, b, what):
         raise AssertionError("%s: not bit-identical (%s %s vs %s %s)" % (what, a.dtype, a.shape, b.dtype, b.shape))
 
 
-# ---- the native protocol (HELLO, DESCRIBE) ------------------------------------------------
+# ---- the native protocol (HELLO, DESCRIBE, RESERVE) ------------------------------------------
 
-def native_describe(port):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+def _str(b):
+    return struct.pack("<H", len(b)) + b
 
-    def call(cmd, payload, rid):
-        s.sendall(struct.pack("<BBHIQ", cmd, 0, 0, rid, len(payload)) + payload)
-        hdr = b""
-        while len(hdr) < 16:
-            hdr += s.recv(16 - len(hdr))
+
+class Native:
+    """A bare native-protocol connection: frames are a 16-byte header (u8 cmd, u8 status,
+    u16 flags, u32 request id, u64 length) and a payload, little-endian."""
+
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.rid = 0
+        self.call(0x01, struct.pack("<IH", 0x52485454, 1) + _str(b"serving-test"))
+
+    def call(self, cmd, payload):
+        self.rid += 1
+        self.s.sendall(struct.pack("<BBHIQ", cmd, 0, 0, self.rid, len(payload)) + payload)
+        hdr = self._read(16)
         c, st, _, r, n = struct.unpack("<BBHIQ", hdr)
-        data = b""
-        while len(data) < n:
-            data += s.recv(n - len(data))
-        assert c == cmd | 0x80 and st == 0 and r == rid, (c, st, r, data[:200])
+        data = self._read(n)
+        assert c == cmd | 0x80 and st == 0 and r == self.rid, (c, st, r, data[:300])
         return data
 
-    name = b"serving-test"
-    call(0x01, struct.pack("<IH", 0x52485454, 1) + struct.pack("<H", len(name)) + name, 1)
-    d = call(0x04, b"", 2)
-    s.close()
-    (n,) = struct.unpack("<I", d[:4])
-    return json.loads(d[4:4 + n])
+    def _read(self, n):
+        b = b""
+        while len(b) < n:
+            k = self.s.recv(n - len(b))
+            if not k:
+                raise AssertionError("the server closed the connection")
+            b += k
+        return b
+
+    def describe(self):
+        d = self.call(0x04, b"")
+        (n,) = struct.unpack("<I", d[:4])
+        return json.loads(d[4:4 + n])
+
+    def reserve(self, type_, holder):
+        """Attaches a slot of type_; returns its id."""
+        d = self.call(0x10, _str(type_.encode()) + struct.pack("<I", 0) + _str(holder.encode()))
+        (n,) = struct.unpack("<H", d[:2])
+        return d[2:2 + n].decode()
+
+    def close(self):
+        self.s.close()
+
+
+def native_describe(port):
+    c = Native(port)
+    try:
+        return c.describe()
+    finally:
+        c.close()
 
 
 # ---- running ----------------------------------------------------------------------------
