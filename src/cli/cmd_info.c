@@ -1,7 +1,9 @@
 /* tether info: what a model is — inputs and outputs with shapes, opsets, an op histogram,
- * parameter count and bytes, and FLOPs per inference at batch 1. */
+ * parameter count and bytes, and FLOPs per inference at batch 1 — and, for a local target,
+ * the graph tether runs after its passes with the backend each node is placed on. */
 #include "cli.h"
 
+#include "backends/backend.h"
 #include "model/model.h"
 #include "runtime/session.h"
 
@@ -82,23 +84,92 @@ static void type_text(const tt_model *m, const tether_value_info *info, char *bu
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tether info MODEL.onnx [--json]\n\n"
+    fprintf(f, "usage: tether info MODEL.onnx [--target T] [--nodes] [--json]\n\n"
                "Describes a model: inputs and outputs with shapes, opsets, op histogram,\n"
                "parameter count and bytes, and estimated FLOPs per inference (unnamed or\n"
-               "symbolic dimensions taken as 1).\n\n"
-               "  --json   one JSON object instead of text\n");
+               "symbolic dimensions taken as 1); then where it runs on a local target: the\n"
+               "ops of the graph after tether's passes, per backend.\n\n"
+               "  --target T   local target to place the model on: cpu (default), ref, cuda:N,\n"
+               "               or a list of backends such as cpu,ref\n"
+               "  --nodes      list every node with its op and backend\n"
+               "  --json       one JSON object instead of text\n");
+}
+
+/* Per backend of the session, the ops it runs in the rewritten top graph. */
+static void placement(const tt_graph *g, const tt_backend_list *bl, bool nodes, cJSON *json)
+{
+    cJSON *pb = json ? cJSON_AddObjectToObject(json, "backends") : NULL;
+    for (int b = 0; b < bl->n; b++) {
+        op_count *ops = NULL;
+        int n = 0, cap = 0, total = 0;
+        for (int i = 0; i < g->n_nodes; i++) {
+            const tt_node *nd = &g->nodes[i];
+            if (nd->backend != bl->b[b])
+                continue;
+            total++;
+            int k = 0;
+            while (k < n && strcmp(ops[k].name, nd->op_type) != 0)
+                k++;
+            if (k == n) {
+                if (n == cap) {
+                    cap = cap ? cap * 2 : 16;
+                    ops = realloc(ops, sizeof *ops * (size_t)cap);
+                }
+                ops[n++] = (op_count){nd->op_type, 0};
+            }
+            ops[k].n++;
+        }
+        qsort(ops, (size_t)n, sizeof *ops, by_count);
+        if (pb) {
+            cJSON *o = cJSON_AddObjectToObject(pb, bl->b[b]->name);
+            for (int i = 0; i < n; i++)
+                cJSON_AddNumberToObject(o, ops[i].name, ops[i].n);
+        } else if (total) {
+            printf("  %-8s %d node%s:", bl->b[b]->name, total, total == 1 ? "" : "s");
+            for (int i = 0; i < n; i++) {
+                if (ops[i].n > 1)
+                    printf(" %s x%d", ops[i].name, ops[i].n);
+                else
+                    printf(" %s", ops[i].name);
+            }
+            printf("\n");
+        }
+        free(ops);
+    }
+    if (!nodes)
+        return;
+    cJSON *arr = json ? cJSON_AddArrayToObject(json, "nodes") : NULL;
+    if (!json)
+        printf("nodes:\n");
+    for (int i = 0; i < g->n_nodes; i++) {
+        const tt_node *nd = &g->nodes[i];
+        if (arr) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", nd->name);
+            cJSON_AddStringToObject(o, "op", nd->op_type);
+            cJSON_AddStringToObject(o, "domain", *nd->domain ? nd->domain : "ai.onnx");
+            cJSON_AddStringToObject(o, "backend", nd->backend->name);
+            cJSON_AddItemToArray(arr, o);
+        } else {
+            printf("  %4d  %-32s %-24s %s\n", i, nd->name, nd->op_type, nd->backend->name);
+        }
+    }
 }
 
 int tt_cmd_info(int argc, char **argv)
 {
-    bool json = false;
-    const char *path = NULL;
+    bool json = false, nodes_list = false;
+    const char *path = NULL, *target = "cpu";
     for (int i = 1; i < argc; i++) {
         if (tt_cli_is_help(argv[i])) {
             usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "--json") == 0) {
             json = true;
+        } else if (strcmp(argv[i], "--nodes") == 0) {
+            nodes_list = true;
+        } else if (strcmp(argv[i], "--target") == 0 && i + 1 < argc) {
+            target = argv[++i];
         } else if (!path && argv[i][0] != '-') {
             path = argv[i];
         } else {
@@ -123,6 +194,7 @@ int tt_cmd_info(int argc, char **argv)
     tether_session_config cfg;
     tether_session_config_init(&cfg);
     cfg.quiet = 1;
+    cfg.target = target;
     tether_session *s;
     if (tt_local_open(m, &cfg, &s) != TETHER_OK) {
         free(ops);
@@ -165,6 +237,10 @@ int tt_cmd_info(int argc, char **argv)
         cJSON_AddNumberToObject(o, "weight_bytes", (double)st.weight_bytes);
         cJSON_AddNumberToObject(o, "activation_bytes", (double)st.activation_bytes);
         cJSON_AddNumberToObject(o, "flops", (double)st.flops);
+        cJSON *pl = cJSON_AddObjectToObject(o, "placement");
+        cJSON_AddStringToObject(pl, "target", target);
+        cJSON_AddNumberToObject(pl, "nodes", m->graph->n_nodes);
+        placement(m->graph, &tt_session_local(s)->backends, nodes_list, pl);
         char *txt = cJSON_Print(o);
         puts(txt);
         free(txt);
@@ -197,6 +273,8 @@ int tt_cmd_info(int argc, char **argv)
         printf("ops:         %d nodes\n", nodes);
         for (int i = 0; i < nops; i++)
             printf("  %-24s %d\n", ops[i].name, ops[i].n);
+        printf("placement:   %d nodes after tether's passes on target %s\n", m->graph->n_nodes, target);
+        placement(m->graph, &tt_session_local(s)->backends, nodes_list, NULL);
     }
     free(ops);
     tether_session_free(s);

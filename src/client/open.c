@@ -1,7 +1,9 @@
-/* tether_session_open: the one entry point for every target. "cpu" opens the engine in
- * this process; accelerator targets ("eia:N", "tcp://…", "unix:…") open a remote session. */
+/* tether_session_open: the one entry point for every target. Local targets ("cpu", "ref",
+ * "cuda:N", or a list of backends "cpu,ref") open the engine in this process; accelerator
+ * targets ("eia:N", "tcp://…", "unix:…") open a remote session. */
 #include "runtime/session.h"
 
+#include "backends/backend.h"
 #include "client/remote.h"
 #include "core/log.h"
 #include "model/model.h"
@@ -25,19 +27,17 @@ void tether_session_config_init(tether_session_config *cfg)
     cfg->warmup = 1;
 }
 
-static bool target_is_local(const char *t)
-{
-    return !t || !*t || strcmp(t, "cpu") == 0;
-}
-
 static tt_status check_target(const tether_session_config *cfg)
 {
-    if (!cfg || target_is_local(cfg->target) || tt_target_is_remote(cfg->target))
+    if (!cfg || !cfg->target || !*cfg->target || tt_target_is_remote(cfg->target))
         return TT_OK;
-    return tt_error(TETHER_ERR_UNSUPPORTED,
-                    "target '%s' is not supported: use \"cpu\", \"eia:N\" (an attached "
-                    "accelerator), \"tcp://HOST:PORT\" or \"unix:PATH\"",
-                    cfg->target);
+    tt_backend_list bl;
+    if (tt_backend_list_for(cfg->target, &bl) == TT_OK)
+        return TT_OK;
+    return tt_error_prefix(TETHER_ERR_UNSUPPORTED,
+                           "target '%s' is not supported (use \"cpu\", \"ref\", \"cuda:N\", \"eia:N\" (an attached "
+                           "accelerator), \"tcp://HOST:PORT\" or \"unix:PATH\"): ",
+                           cfg->target);
 }
 
 static tt_status open_model(tt_model *m, const char *label, const tether_session_config *cfg, tether_session **out)
@@ -45,8 +45,11 @@ static tt_status open_model(tt_model *m, const char *label, const tether_session
     tt_status s = tt_local_open(m, cfg, out);
     if (s != TT_OK)
         return s;
-    if (!cfg || !cfg->quiet)
-        tt_log(TT_LOG_NOTICE, "session %s runs locally on this host's CPU", label);
+    if (!cfg || !cfg->quiet) {
+        tether_session_stats st;
+        tether_session_stats_get(*out, &st);
+        tt_log(TT_LOG_NOTICE, "session %s runs on this host: %s", label, st.where);
+    }
     return TT_OK;
 }
 

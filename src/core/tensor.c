@@ -75,6 +75,40 @@ tt_status tt_buf_new_raw(size_t nbytes, tt_buf **out)
     return TT_OK;
 }
 
+static void *host_alloc(const tt_buft *b, size_t bytes)
+{
+    (void)b;
+    void *p = tt_malloc_aligned(bytes ? bytes : 1);
+    if (!p)
+        tt_error(TETHER_ERR_NO_MEMORY, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+static void host_free(const tt_buft *b, void *p)
+{
+    (void)b;
+    tt_free_aligned(p);
+}
+
+const tt_buft tt_buft_host = {.name = "host", .host = true, .alloc = host_alloc, .free = host_free};
+
+tt_status tt_buf_new_typed(const tt_buft *type, size_t nbytes, tt_buf **out)
+{
+    if (!type || type == &tt_buft_host)
+        return tt_buf_new_raw(nbytes, out);
+    tt_buf *b = tt_malloc(sizeof *b);
+    if (!b)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory allocating a buffer");
+    void *d = type->alloc(type, nbytes);
+    if (!d) {
+        tt_free(b);
+        return tt_error_prefix(TETHER_ERR_NO_MEMORY, "%s: ", type->name);
+    }
+    *b = (tt_buf){.refs = 1, .heap = true, .type = type, .nbytes = nbytes, .data = d};
+    *out = b;
+    return TT_OK;
+}
+
 void tt_buf_release(tt_buf *b)
 {
     if (!b || --b->refs > 0)
@@ -85,7 +119,9 @@ void tt_buf_release(tt_buf *b)
             if (s[i])
                 tt_free(s[i]);
     }
-    if (b->heap)
+    if (b->heap && b->type)
+        b->type->free(b->type, b->data);
+    else if (b->heap)
         tt_free_aligned(b->data);
     if (!b->pooled)
         tt_free(b);

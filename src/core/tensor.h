@@ -11,9 +11,27 @@
 
 #define TT_MAX_RANK TETHER_MAX_RANK
 
+/* A kind of memory. Host buffer types are addressable by the CPU (plain or pinned host
+ * memory); others (a device's memory) are reached only through their backend's kernels
+ * and copies (src/backends/backend.h). */
+typedef struct tt_buft {
+    const char *name;  /* "host", "cuda:0", "cuda:0-pinned" */
+    bool host;
+    /* Allocates bytes aligned to TT_ALIGN; NULL when out of memory (the error is set). */
+    void *(*alloc)(const struct tt_buft *b, size_t bytes);
+    void (*free)(const struct tt_buft *b, void *p);
+    void *ctx;         /* the backend's */
+} tt_buft;
+
+/* The host's own memory (tt_malloc_aligned). */
+extern const tt_buft tt_buft_host;
+/* Whether memory of type b (NULL: plain host memory) is addressable by the CPU. */
+static inline bool tt_buft_is_host(const tt_buft *b) { return !b || b->host; }
+
 /* Storage shared by a tensor and its views. refs counts the tensors pointing at it. */
 typedef struct tt_buf {
     int refs;
+    const tt_buft *type; /* NULL: host memory; heap data of another type is freed by type->free */
     bool heap;         /* data is tt_malloc_aligned'ed and freed with the buf */
     bool pooled;       /* the struct itself belongs to a run context: not freed */
     bool strings;      /* data is an array of nstrings malloc'ed char * to free */
@@ -71,6 +89,10 @@ tt_status tt_tensor_alloc(tt_tensor *t, tt_dtype dtype, int rank, const int64_t 
 tt_status tt_buf_new(size_t nbytes, bool strings, size_t nstrings, tt_buf **out);
 /* Like tt_buf_new for non-string data, but the bytes are left uninitialised. */
 tt_status tt_buf_new_raw(size_t nbytes, tt_buf **out);
+/* Uninitialised storage of buffer type type (NULL: host). */
+tt_status tt_buf_new_typed(const tt_buft *type, size_t nbytes, tt_buf **out);
+/* Whether t's storage is addressable by the CPU. */
+static inline bool tt_tensor_on_host(const tt_tensor *t) { return !t->buf || tt_buft_is_host(t->buf->type); }
 void tt_buf_release(tt_buf *b);
 /* Another reference to the same storage (a view). */
 static inline tt_tensor tt_tensor_share(const tt_tensor *t)

@@ -67,7 +67,10 @@ typedef struct tt_attr {
     struct tt_raw_graph **rgs;
 } tt_attr;
 
-struct tt_op_def;
+struct tt_op_schema;
+struct tt_kernel;
+struct tt_backend;
+struct tt_buft;
 
 typedef struct tt_node {
     const char *name;      /* never NULL: "" when the model gives none */
@@ -81,8 +84,11 @@ typedef struct tt_node {
     tt_attr *attrs;
     int n_implicit;        /* values of this graph that subgraphs of this node read */
     int *implicit;
-    const struct tt_op_def *op; /* chosen at session open */
-    void *state;           /* op-private, from op->prepare; freed by op->release */
+    const struct tt_op_schema *schema; /* found at session open */
+    void *state;           /* parsed attributes, from schema->parse; freed by schema->release */
+    const struct tt_kernel *kernel;    /* chosen by placement */
+    const struct tt_backend *backend;  /* the backend kernel belongs to */
+    void *kstate;          /* from kernel->prepare; freed by kernel->release */
 } tt_node;
 
 typedef enum tt_value_origin {
@@ -100,6 +106,7 @@ typedef struct tt_value_decl {
     int outer;             /* OUTER: value id in the parent graph */
     tt_tensor *init;       /* CONST: the data (borrowed storage owned by the model) */
     int n_consumers;       /* node inputs + implicit inputs + graph outputs reading it */
+    const struct tt_buft *buft; /* where placement put its storage; NULL: host memory */
     const char **dim_names; /* declared symbolic dim names, may be NULL */
 } tt_value_decl;
 
@@ -116,6 +123,8 @@ typedef struct tt_graph {
     int n_outer, outer_cap;
     int *outer;            /* value ids (origin OUTER) this graph or its subgraphs read */
     tt_strmap names;       /* name → value id, while decoding */
+    int n_owned, owned_cap;
+    tt_buf **owned;        /* storage placement made (constants uploaded to a device) */
 } tt_graph;
 
 typedef struct tt_opset {

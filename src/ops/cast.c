@@ -417,8 +417,15 @@ static tt_status run_cast(tt_kctx *c)
     return TT_OK;
 }
 
-const tt_op_def tt_ops_cast[] = {
-    TT_OP("Cast", 1, 0, CAST_TYPES, infer_cast, run_cast),
-    TT_OP("CastLike", 15, 0, CAST_TYPES, infer_castlike, run_cast),
-    TT_OP_END,
+const tt_op_schema tt_schemas_cast[] = {
+    TT_SCHEMA("Cast", 1, 0, infer_cast),
+    TT_SCHEMA("CastLike", 15, 0, infer_castlike),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_cast[] = {
+    TT_KERNEL("Cast", 1, 0, CAST_TYPES, run_cast),
+    TT_KERNEL("CastLike", 15, 0, CAST_TYPES, run_cast),
+    TT_KERNEL_END,
 };

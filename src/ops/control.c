@@ -963,12 +963,21 @@ static tt_status run_sequence_map(tt_kctx *c)
     return s;
 }
 
-const tt_op_def tt_ops_control[] = {
-    TT_OP("If", 1, 0, 0, infer_if, run_if, .flags = TT_OP_NO_FOLD),
-    TT_OP("Loop", 1, 0, 0, infer_loop, run_loop, .prepare = prepare_loop, .flags = TT_OP_NO_FOLD),
-    TT_OP("Scan", 8, 8, 0, infer_scan, run_scan, .prepare = prepare_scan, .flags = TT_OP_NO_FOLD),
-    TT_OP("Scan", 9, 0, 0, infer_scan, run_scan, .prepare = prepare_scan, .flags = TT_OP_NO_FOLD),
-    TT_OP("SequenceMap", 17, 0, 0, infer_sequence_map, run_sequence_map, .prepare = prepare_sequence_map,
-          .flags = TT_OP_NO_FOLD),
-    TT_OP_END,
+const tt_op_schema tt_schemas_control[] = {
+    TT_SCHEMA("If", 1, 0, infer_if, .flags = TT_OP_NO_FOLD),
+    TT_SCHEMA("Loop", 1, 0, infer_loop, .parse = prepare_loop, .flags = TT_OP_NO_FOLD),
+    TT_SCHEMA("Scan", 8, 8, infer_scan, .parse = prepare_scan, .flags = TT_OP_NO_FOLD),
+    TT_SCHEMA("Scan", 9, 0, infer_scan, .parse = prepare_scan, .flags = TT_OP_NO_FOLD),
+    TT_SCHEMA("SequenceMap", 17, 0, infer_sequence_map, .parse = prepare_sequence_map, .flags = TT_OP_NO_FOLD),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_control[] = {
+    TT_KERNEL("If", 1, 0, 0, run_if),
+    TT_KERNEL("Loop", 1, 0, 0, run_loop),
+    TT_KERNEL("Scan", 8, 8, 0, run_scan),
+    TT_KERNEL("Scan", 9, 0, 0, run_scan),
+    TT_KERNEL("SequenceMap", 17, 0, 0, run_sequence_map),
+    TT_KERNEL_END,
 };

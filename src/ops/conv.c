@@ -829,12 +829,19 @@ static tt_status run_qlinearconv(tt_kctx *c)
     (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) |                            \
      TT_DT(TETHER_DTYPE_BFLOAT16))
 
-const tt_op_def tt_ops_conv[] = {
-    TT_OP("Conv", 1, 0, CONV_TYPES, infer_conv, run_conv, .prepare = tt_win_prepare, .flops = flops_conv),
-    TT_OP("ConvTranspose", 1, 0, CONV_TYPES, infer_convtranspose, run_convtranspose, .prepare = tt_win_prepare,
-          .flops = flops_convtranspose),
-    TT_OP("ConvInteger", 10, 0, Q8_TYPES, infer_convinteger, run_convinteger, .prepare = tt_win_prepare,
-          .flops = flops_conv),
-    TT_OP("QLinearConv", 10, 0, Q8_TYPES, infer_qlinearconv, run_qlinearconv, .prepare = tt_win_prepare),
-    TT_OP_END,
+const tt_op_schema tt_schemas_conv[] = {
+    TT_SCHEMA("Conv", 1, 0, infer_conv, .parse = tt_win_prepare, .flops = flops_conv),
+    TT_SCHEMA("ConvTranspose", 1, 0, infer_convtranspose, .parse = tt_win_prepare, .flops = flops_convtranspose),
+    TT_SCHEMA("ConvInteger", 10, 0, infer_convinteger, .parse = tt_win_prepare, .flops = flops_conv),
+    TT_SCHEMA("QLinearConv", 10, 0, infer_qlinearconv, .parse = tt_win_prepare),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_conv[] = {
+    TT_KERNEL("Conv", 1, 0, CONV_TYPES, run_conv),
+    TT_KERNEL("ConvTranspose", 1, 0, CONV_TYPES, run_convtranspose),
+    TT_KERNEL("ConvInteger", 10, 0, Q8_TYPES, run_convinteger),
+    TT_KERNEL("QLinearConv", 10, 0, Q8_TYPES, run_qlinearconv),
+    TT_KERNEL_END,
 };

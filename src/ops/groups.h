@@ -1,5 +1,6 @@
-/* Every table of op definitions, one per source file of ops/ and of each backend.
- * X(name) declares `const tt_op_def tt_ops_<name>[]`, ended by TT_OP_END. */
+/* The op families: one source file of src/ops/ each, holding the family's schemas
+ * (`const tt_op_schema tt_schemas_<name>[]`, listed by the ops registry) and its reference
+ * kernels (`const tt_kernel tt_ref_<name>[]`, registered by the ref backend). */
 #define TT_OP_GROUPS(X)                                                              \
     X(math) X(logic) X(cast)               /* elementwise */                         \
     X(reduce) X(linalg) X(quant) X(loss)   /* reductions, products, quantisation */  \
@@ -7,4 +8,4 @@
     X(shape) X(index) X(scatter)           /* shapes and indexing */                 \
     X(seq) X(control) X(rnn)               /* sequences, control flow, recurrences */\
     X(signal) X(misc) X(random) X(text)    /* signal processing, detection, text */  \
-    X(cpu)                                 /* backends/cpu: fast kernels */
+    X(fused)                               /* tether's own: fused ops, copies */

@@ -784,15 +784,29 @@ static tt_status run_unique(tt_kctx *c)
     return s;
 }
 
-const tt_op_def tt_ops_index[] = {
-    TT_OP("Gather", 1, 0, TT_DTS_ALL, infer_gather, run_gather),
-    TT_OP("GatherElements", 11, 0, TT_DTS_ALL, infer_gather_elements, run_gather_elements),
-    TT_OP("GatherND", 11, 0, TT_DTS_ALL, infer_gather_nd, run_gather_nd),
-    TT_OP("Slice", 1, 0, TT_DTS_ALL, infer_slice, run_slice),
-    TT_OP("OneHot", 9, 0, TT_DTS_NUMERIC, infer_onehot, run_onehot),
-    TT_OP("NonZero", 9, 0, TT_DTS_ALL, infer_nonzero, run_nonzero),
-    TT_OP("Compress", 9, 0, TT_DTS_ALL, infer_compress, run_compress),
-    TT_OP("ReverseSequence", 10, 0, TT_DTS_ALL, infer_reverse_sequence, run_reverse_sequence),
-    TT_OP("Unique", 11, 0, TT_DTS_ALL, infer_unique, run_unique),
-    TT_OP_END,
+const tt_op_schema tt_schemas_index[] = {
+    TT_SCHEMA("Gather", 1, 0, infer_gather),
+    TT_SCHEMA("GatherElements", 11, 0, infer_gather_elements),
+    TT_SCHEMA("GatherND", 11, 0, infer_gather_nd),
+    TT_SCHEMA("Slice", 1, 0, infer_slice),
+    TT_SCHEMA("OneHot", 9, 0, infer_onehot),
+    TT_SCHEMA("NonZero", 9, 0, infer_nonzero),
+    TT_SCHEMA("Compress", 9, 0, infer_compress),
+    TT_SCHEMA("ReverseSequence", 10, 0, infer_reverse_sequence),
+    TT_SCHEMA("Unique", 11, 0, infer_unique),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_index[] = {
+    TT_KERNEL("Gather", 1, 0, TT_DTS_ALL, run_gather),
+    TT_KERNEL("GatherElements", 11, 0, TT_DTS_ALL, run_gather_elements),
+    TT_KERNEL("GatherND", 11, 0, TT_DTS_ALL, run_gather_nd),
+    TT_KERNEL("Slice", 1, 0, TT_DTS_ALL, run_slice),
+    TT_KERNEL("OneHot", 9, 0, TT_DTS_NUMERIC, run_onehot),
+    TT_KERNEL("NonZero", 9, 0, TT_DTS_ALL, run_nonzero),
+    TT_KERNEL("Compress", 9, 0, TT_DTS_ALL, run_compress),
+    TT_KERNEL("ReverseSequence", 10, 0, TT_DTS_ALL, run_reverse_sequence),
+    TT_KERNEL("Unique", 11, 0, TT_DTS_ALL, run_unique),
+    TT_KERNEL_END,
 };

@@ -1167,12 +1167,23 @@ static uint64_t flops_einsum(const tt_ictx *c)
     (TT_DTS_FLOAT | TT_DT(TETHER_DTYPE_INT32) | TT_DT(TETHER_DTYPE_INT64) | TT_DT(TETHER_DTYPE_UINT32) |               \
      TT_DT(TETHER_DTYPE_UINT64))
 
-const tt_op_def tt_ops_linalg[] = {
-    TT_OP("MatMul", 1, 0, MM_TYPES, infer_matmul, run_matmul, .flops = flops_matmul),
-    TT_OP("Gemm", 1, 0, MM_TYPES, infer_gemm, run_gemm, .flops = flops_gemm),
-    TT_OP("MatMulInteger", 10, 0, Q8_TYPES, infer_matmul_integer, run_matmul_integer, .flops = flops_matmul),
-    TT_OP("QLinearMatMul", 10, 0, Q8_TYPES, infer_qlinear_matmul, run_qlinear_matmul, .flops = flops_matmul),
-    TT_OP("Det", 11, 0, TT_DTS_FLOAT, infer_det, run_det),
-    TT_OP("Einsum", 12, 0, TT_DTS_NUMERIC, infer_einsum, run_einsum, .flops = flops_einsum),
-    TT_OP_END,
+const tt_op_schema tt_schemas_linalg[] = {
+    TT_SCHEMA("MatMul", 1, 0, infer_matmul, .flops = flops_matmul),
+    TT_SCHEMA("Gemm", 1, 0, infer_gemm, .flops = flops_gemm),
+    TT_SCHEMA("MatMulInteger", 10, 0, infer_matmul_integer, .flops = flops_matmul),
+    TT_SCHEMA("QLinearMatMul", 10, 0, infer_qlinear_matmul, .flops = flops_matmul),
+    TT_SCHEMA("Det", 11, 0, infer_det),
+    TT_SCHEMA("Einsum", 12, 0, infer_einsum, .flops = flops_einsum),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_linalg[] = {
+    TT_KERNEL("MatMul", 1, 0, MM_TYPES, run_matmul),
+    TT_KERNEL("Gemm", 1, 0, MM_TYPES, run_gemm),
+    TT_KERNEL("MatMulInteger", 10, 0, Q8_TYPES, run_matmul_integer),
+    TT_KERNEL("QLinearMatMul", 10, 0, Q8_TYPES, run_qlinear_matmul),
+    TT_KERNEL("Det", 11, 0, TT_DTS_FLOAT, run_det),
+    TT_KERNEL("Einsum", 12, 0, TT_DTS_NUMERIC, run_einsum),
+    TT_KERNEL_END,
 };

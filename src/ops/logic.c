@@ -258,20 +258,37 @@ static tt_status run_where(tt_kctx *c)
 #define NUM_TYPES TT_DTS_NUMERIC
 #define BOOL_ONLY TT_DT(TETHER_DTYPE_BOOL)
 
-const tt_op_def tt_ops_logic[] = {
-    /* Before opset 7 binary ops broadcast by attributes (tt_infer_binary); the same defs serve. */
-    TT_OP("Equal", 1, 0, NUM_TYPES | BOOL_ONLY | TT_DT(TETHER_DTYPE_STRING), infer_bool_out, run_equal),
-    TT_OP("Greater", 1, 0, NUM_TYPES, infer_bool_out, run_greater),
-    TT_OP("GreaterOrEqual", 12, 0, NUM_TYPES, infer_bool_out, run_greater_equal),
-    TT_OP("Less", 1, 0, NUM_TYPES, infer_bool_out, run_less),
-    TT_OP("LessOrEqual", 12, 0, NUM_TYPES, infer_bool_out, run_less_equal),
-    TT_OP("And", 1, 0, BOOL_ONLY, infer_bool_out, run_and),
-    TT_OP("Or", 1, 0, BOOL_ONLY, infer_bool_out, run_or),
-    TT_OP("Xor", 1, 0, BOOL_ONLY, infer_bool_out, run_xor),
-    TT_OP("BitShift", 11, 0, TT_DTS_UINT, infer_bitshift, run_bitshift),
-    TT_OP("Not", 1, 0, BOOL_ONLY, infer_test, run_not),
-    TT_OP("IsNaN", 9, 0, TT_DTS_FLOAT, infer_test, run_isnan),
-    TT_OP("IsInf", 10, 0, TT_DTS_FLOAT, infer_test, run_isinf),
-    TT_OP("Where", 9, 0, 0, infer_where, run_where, .type_input = 1),
-    TT_OP_END,
+const tt_op_schema tt_schemas_logic[] = {
+    TT_SCHEMA("Equal", 1, 0, infer_bool_out),
+    TT_SCHEMA("Greater", 1, 0, infer_bool_out),
+    TT_SCHEMA("GreaterOrEqual", 12, 0, infer_bool_out),
+    TT_SCHEMA("Less", 1, 0, infer_bool_out),
+    TT_SCHEMA("LessOrEqual", 12, 0, infer_bool_out),
+    TT_SCHEMA("And", 1, 0, infer_bool_out),
+    TT_SCHEMA("Or", 1, 0, infer_bool_out),
+    TT_SCHEMA("Xor", 1, 0, infer_bool_out),
+    TT_SCHEMA("BitShift", 11, 0, infer_bitshift),
+    TT_SCHEMA("Not", 1, 0, infer_test),
+    TT_SCHEMA("IsNaN", 9, 0, infer_test),
+    TT_SCHEMA("IsInf", 10, 0, infer_test),
+    TT_SCHEMA("Where", 9, 0, infer_where),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_logic[] = {
+    TT_KERNEL("Equal", 1, 0, NUM_TYPES | BOOL_ONLY | TT_DT(TETHER_DTYPE_STRING), run_equal),
+    TT_KERNEL("Greater", 1, 0, NUM_TYPES, run_greater),
+    TT_KERNEL("GreaterOrEqual", 12, 0, NUM_TYPES, run_greater_equal),
+    TT_KERNEL("Less", 1, 0, NUM_TYPES, run_less),
+    TT_KERNEL("LessOrEqual", 12, 0, NUM_TYPES, run_less_equal),
+    TT_KERNEL("And", 1, 0, BOOL_ONLY, run_and),
+    TT_KERNEL("Or", 1, 0, BOOL_ONLY, run_or),
+    TT_KERNEL("Xor", 1, 0, BOOL_ONLY, run_xor),
+    TT_KERNEL("BitShift", 11, 0, TT_DTS_UINT, run_bitshift),
+    TT_KERNEL("Not", 1, 0, BOOL_ONLY, run_not),
+    TT_KERNEL("IsNaN", 9, 0, TT_DTS_FLOAT, run_isnan),
+    TT_KERNEL("IsInf", 10, 0, TT_DTS_FLOAT, run_isinf),
+    TT_KERNEL("Where", 9, 0, 0, run_where, .type_input = 1),
+    TT_KERNEL_END,
 };

@@ -148,8 +148,15 @@ static tt_status run_sce(tt_kctx *c)
     return s;
 }
 
-const tt_op_def tt_ops_loss[] = {
-    TT_OP("NegativeLogLikelihoodLoss", 12, 0, TT_DTS_FLOAT, infer_loss, run_nll),
-    TT_OP("SoftmaxCrossEntropyLoss", 12, 0, TT_DTS_FLOAT, infer_loss, run_sce),
-    TT_OP_END,
+const tt_op_schema tt_schemas_loss[] = {
+    TT_SCHEMA("NegativeLogLikelihoodLoss", 12, 0, infer_loss),
+    TT_SCHEMA("SoftmaxCrossEntropyLoss", 12, 0, infer_loss),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_loss[] = {
+    TT_KERNEL("NegativeLogLikelihoodLoss", 12, 0, TT_DTS_FLOAT, run_nll),
+    TT_KERNEL("SoftmaxCrossEntropyLoss", 12, 0, TT_DTS_FLOAT, run_sce),
+    TT_KERNEL_END,
 };

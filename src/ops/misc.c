@@ -215,7 +215,13 @@ static uint64_t flops_nms(const tt_ictx *c)
     return (uint64_t)(sc->dims[0] * sc->dims[1]) * S * (lg + 8);
 }
 
-const tt_op_def tt_ops_misc[] = {
-    TT_OP("NonMaxSuppression", 10, 0, TT_DT(TETHER_DTYPE_FLOAT), infer_nms, run_nms, .flops = flops_nms),
-    TT_OP_END,
+const tt_op_schema tt_schemas_misc[] = {
+    TT_SCHEMA("NonMaxSuppression", 10, 0, infer_nms, .flops = flops_nms),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_misc[] = {
+    TT_KERNEL("NonMaxSuppression", 10, 0, TT_DT(TETHER_DTYPE_FLOAT), run_nms),
+    TT_KERNEL_END,
 };

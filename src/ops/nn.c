@@ -767,13 +767,25 @@ static tt_status run_dropout(tt_kctx *c)
     return tt_run_real(c, run_dropout_native);
 }
 
-const tt_op_def tt_ops_nn[] = {
-    TT_OP("BatchNormalization", 1, 0, TT_DTS_FLOAT, infer_batchnorm, run_batchnorm, .prepare = bn_prepare),
-    TT_OP("InstanceNormalization", 1, 0, TT_DTS_FLOAT, infer_instancenorm, run_instancenorm),
-    TT_OP("LayerNormalization", 17, 0, TT_DTS_FLOAT, infer_layernorm, run_layernorm),
-    TT_OP("LRN", 1, 0, TT_DTS_FLOAT, infer_lrn, run_lrn),
-    TT_OP("MeanVarianceNormalization", 9, 0, TT_DTS_FLOAT, infer_mvn, run_mvn),
-    TT_OP("LpNormalization", 1, 0, TT_DTS_FLOAT, infer_lpnorm, run_lpnorm),
-    TT_OP("Dropout", 1, 0, TT_DTS_FLOAT, infer_dropout, run_dropout, .flags = TT_OP_RANDOM),
-    TT_OP_END,
+const tt_op_schema tt_schemas_nn[] = {
+    TT_SCHEMA("BatchNormalization", 1, 0, infer_batchnorm, .parse = bn_prepare),
+    TT_SCHEMA("InstanceNormalization", 1, 0, infer_instancenorm),
+    TT_SCHEMA("LayerNormalization", 17, 0, infer_layernorm),
+    TT_SCHEMA("LRN", 1, 0, infer_lrn),
+    TT_SCHEMA("MeanVarianceNormalization", 9, 0, infer_mvn),
+    TT_SCHEMA("LpNormalization", 1, 0, infer_lpnorm),
+    TT_SCHEMA("Dropout", 1, 0, infer_dropout, .flags = TT_OP_RANDOM),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_nn[] = {
+    TT_KERNEL("BatchNormalization", 1, 0, TT_DTS_FLOAT, run_batchnorm),
+    TT_KERNEL("InstanceNormalization", 1, 0, TT_DTS_FLOAT, run_instancenorm),
+    TT_KERNEL("LayerNormalization", 17, 0, TT_DTS_FLOAT, run_layernorm),
+    TT_KERNEL("LRN", 1, 0, TT_DTS_FLOAT, run_lrn),
+    TT_KERNEL("MeanVarianceNormalization", 9, 0, TT_DTS_FLOAT, run_mvn),
+    TT_KERNEL("LpNormalization", 1, 0, TT_DTS_FLOAT, run_lpnorm),
+    TT_KERNEL("Dropout", 1, 0, TT_DTS_FLOAT, run_dropout),
+    TT_KERNEL_END,
 };

@@ -486,13 +486,25 @@ static tt_status run_maxunpool(tt_kctx *c)
      TT_DT(TETHER_DTYPE_BFLOAT16))
 #define MAXPOOL_TYPES (POOL_TYPES | TT_DT(TETHER_DTYPE_INT8) | TT_DT(TETHER_DTYPE_UINT8))
 
-const tt_op_def tt_ops_pool[] = {
-    TT_OP("MaxPool", 1, 0, MAXPOOL_TYPES, infer_pool, run_maxpool, .prepare = pool_prepare, .flops = flops_pool),
-    TT_OP("AveragePool", 1, 0, POOL_TYPES, infer_pool, run_avgpool, .prepare = pool_prepare, .flops = flops_pool),
-    TT_OP("LpPool", 1, 0, POOL_TYPES, infer_pool, run_lppool, .prepare = pool_prepare, .flops = flops_pool),
-    TT_OP("GlobalMaxPool", 1, 0, POOL_TYPES, infer_global, run_gmax, .flops = flops_global),
-    TT_OP("GlobalAveragePool", 1, 0, POOL_TYPES, infer_global, run_gavg, .flops = flops_global),
-    TT_OP("GlobalLpPool", 1, 0, POOL_TYPES, infer_global, run_glp, .prepare = pool_prepare, .flops = flops_global),
-    TT_OP("MaxUnpool", 9, 0, POOL_TYPES, infer_maxunpool, run_maxunpool, .prepare = pool_prepare),
-    TT_OP_END,
+const tt_op_schema tt_schemas_pool[] = {
+    TT_SCHEMA("MaxPool", 1, 0, infer_pool, .parse = pool_prepare, .flops = flops_pool),
+    TT_SCHEMA("AveragePool", 1, 0, infer_pool, .parse = pool_prepare, .flops = flops_pool),
+    TT_SCHEMA("LpPool", 1, 0, infer_pool, .parse = pool_prepare, .flops = flops_pool),
+    TT_SCHEMA("GlobalMaxPool", 1, 0, infer_global, .flops = flops_global),
+    TT_SCHEMA("GlobalAveragePool", 1, 0, infer_global, .flops = flops_global),
+    TT_SCHEMA("GlobalLpPool", 1, 0, infer_global, .parse = pool_prepare, .flops = flops_global),
+    TT_SCHEMA("MaxUnpool", 9, 0, infer_maxunpool, .parse = pool_prepare),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_pool[] = {
+    TT_KERNEL("MaxPool", 1, 0, MAXPOOL_TYPES, run_maxpool),
+    TT_KERNEL("AveragePool", 1, 0, POOL_TYPES, run_avgpool),
+    TT_KERNEL("LpPool", 1, 0, POOL_TYPES, run_lppool),
+    TT_KERNEL("GlobalMaxPool", 1, 0, POOL_TYPES, run_gmax),
+    TT_KERNEL("GlobalAveragePool", 1, 0, POOL_TYPES, run_gavg),
+    TT_KERNEL("GlobalLpPool", 1, 0, POOL_TYPES, run_glp),
+    TT_KERNEL("MaxUnpool", 9, 0, POOL_TYPES, run_maxunpool),
+    TT_KERNEL_END,
 };

@@ -233,9 +233,17 @@ static tt_status run_dynamic_quantize(tt_kctx *c)
     return TT_OK;
 }
 
-const tt_op_def tt_ops_quant[] = {
-    TT_OP("QuantizeLinear", 10, 0, TT_DTS_FLOAT | TT_DT(TETHER_DTYPE_INT32), infer_quantize, run_quantize),
-    TT_OP("DequantizeLinear", 10, 0, Q_TYPES | TT_DT(TETHER_DTYPE_INT32), infer_dequantize, run_dequantize),
-    TT_OP("DynamicQuantizeLinear", 11, 0, TT_DT(TETHER_DTYPE_FLOAT), infer_dynamic_quantize, run_dynamic_quantize),
-    TT_OP_END,
+const tt_op_schema tt_schemas_quant[] = {
+    TT_SCHEMA("QuantizeLinear", 10, 0, infer_quantize),
+    TT_SCHEMA("DequantizeLinear", 10, 0, infer_dequantize),
+    TT_SCHEMA("DynamicQuantizeLinear", 11, 0, infer_dynamic_quantize),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_quant[] = {
+    TT_KERNEL("QuantizeLinear", 10, 0, TT_DTS_FLOAT | TT_DT(TETHER_DTYPE_INT32), run_quantize),
+    TT_KERNEL("DequantizeLinear", 10, 0, Q_TYPES | TT_DT(TETHER_DTYPE_INT32), run_dequantize),
+    TT_KERNEL("DynamicQuantizeLinear", 11, 0, TT_DT(TETHER_DTYPE_FLOAT), run_dynamic_quantize),
+    TT_KERNEL_END,
 };

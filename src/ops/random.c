@@ -303,12 +303,23 @@ static tt_status run_multinomial(tt_kctx *c)
     return TT_OK;
 }
 
-const tt_op_def tt_ops_random[] = {
-    TT_OP("RandomNormal", 1, 0, 0, infer_random, run_normal, .flags = TT_OP_RANDOM),
-    TT_OP("RandomUniform", 1, 0, 0, infer_random, run_uniform, .flags = TT_OP_RANDOM),
-    TT_OP("RandomNormalLike", 1, 0, 0, infer_random_like, run_normal, .flags = TT_OP_RANDOM),
-    TT_OP("RandomUniformLike", 1, 0, 0, infer_random_like, run_uniform, .flags = TT_OP_RANDOM),
-    TT_OP("Bernoulli", 15, 0, TT_DTS_FLOAT, infer_bernoulli, run_bernoulli, .flags = TT_OP_RANDOM),
-    TT_OP("Multinomial", 7, 0, TT_DTS_FLOAT, infer_multinomial, run_multinomial, .flags = TT_OP_RANDOM),
-    TT_OP_END,
+const tt_op_schema tt_schemas_random[] = {
+    TT_SCHEMA("RandomNormal", 1, 0, infer_random, .flags = TT_OP_RANDOM),
+    TT_SCHEMA("RandomUniform", 1, 0, infer_random, .flags = TT_OP_RANDOM),
+    TT_SCHEMA("RandomNormalLike", 1, 0, infer_random_like, .flags = TT_OP_RANDOM),
+    TT_SCHEMA("RandomUniformLike", 1, 0, infer_random_like, .flags = TT_OP_RANDOM),
+    TT_SCHEMA("Bernoulli", 15, 0, infer_bernoulli, .flags = TT_OP_RANDOM),
+    TT_SCHEMA("Multinomial", 7, 0, infer_multinomial, .flags = TT_OP_RANDOM),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_random[] = {
+    TT_KERNEL("RandomNormal", 1, 0, 0, run_normal),
+    TT_KERNEL("RandomUniform", 1, 0, 0, run_uniform),
+    TT_KERNEL("RandomNormalLike", 1, 0, 0, run_normal),
+    TT_KERNEL("RandomUniformLike", 1, 0, 0, run_uniform),
+    TT_KERNEL("Bernoulli", 15, 0, TT_DTS_FLOAT, run_bernoulli),
+    TT_KERNEL("Multinomial", 7, 0, TT_DTS_FLOAT, run_multinomial),
+    TT_KERNEL_END,
 };

@@ -1468,26 +1468,46 @@ static tt_status run_topk(tt_kctx *c)
     (TT_DTS_FLOAT | TT_DT(TETHER_DTYPE_INT32) | TT_DT(TETHER_DTYPE_INT64) | TT_DT(TETHER_DTYPE_UINT32) |               \
      TT_DT(TETHER_DTYPE_UINT64))
 #define RED_TYPES_CMP (RED_TYPES | TT_DT(TETHER_DTYPE_INT8) | TT_DT(TETHER_DTYPE_UINT8))
-#define REDUCE_OP(name, types)                                                                                         \
-    TT_OP(name, 1, 0, types, infer_reduce, run_reduce, .prepare = prepare_reduce, .flops = flops_input)
 
-const tt_op_def tt_ops_reduce[] = {
-    REDUCE_OP("ReduceSum", RED_TYPES),
-    REDUCE_OP("ReduceMean", RED_TYPES),
-    REDUCE_OP("ReduceMax", RED_TYPES_CMP),
-    REDUCE_OP("ReduceMin", RED_TYPES_CMP),
-    REDUCE_OP("ReduceProd", RED_TYPES),
-    REDUCE_OP("ReduceL1", RED_TYPES),
-    REDUCE_OP("ReduceL2", RED_TYPES),
-    REDUCE_OP("ReduceLogSum", RED_TYPES),
-    REDUCE_OP("ReduceLogSumExp", RED_TYPES),
-    REDUCE_OP("ReduceSumSquare", RED_TYPES),
-    TT_OP("ArgMax", 1, 0, TT_DTS_NUMERIC, infer_arg, run_argmax, .flops = flops_input),
-    TT_OP("ArgMin", 1, 0, TT_DTS_NUMERIC, infer_arg, run_argmin, .flops = flops_input),
-    TT_OP("Softmax", 1, 0, TT_DTS_FLOAT, infer_softmax, run_softmax, .flops = flops_softmax),
-    TT_OP("LogSoftmax", 1, 0, TT_DTS_FLOAT, infer_softmax, run_logsoftmax, .flops = flops_softmax),
-    TT_OP("Hardmax", 1, 0, TT_DTS_FLOAT, infer_softmax, run_hardmax, .flops = flops_input),
-    TT_OP("CumSum", 11, 0, RED_TYPES, infer_cumsum, run_cumsum, .flops = flops_input),
-    TT_OP("TopK", 1, 0, TT_DTS_NUMERIC, infer_topk, run_topk, .flops = flops_input),
-    TT_OP_END,
+const tt_op_schema tt_schemas_reduce[] = {
+    TT_SCHEMA("ReduceSum", 1, 0, infer_reduce, .parse = prepare_reduce, .flops = flops_input),
+    TT_SCHEMA("ReduceMean", 1, 0, infer_reduce, .parse = prepare_reduce, .flops = flops_input),
+    TT_SCHEMA("ReduceMax", 1, 0, infer_reduce, .parse = prepare_reduce, .flops = flops_input),
+    TT_SCHEMA("ReduceMin", 1, 0, infer_reduce, .parse = prepare_reduce, .flops = flops_input),
+    TT_SCHEMA("ReduceProd", 1, 0, infer_reduce, .parse = prepare_reduce, .flops = flops_input),
+    TT_SCHEMA("ReduceL1", 1, 0, infer_reduce, .parse = prepare_reduce, .flops = flops_input),
+    TT_SCHEMA("ReduceL2", 1, 0, infer_reduce, .parse = prepare_reduce, .flops = flops_input),
+    TT_SCHEMA("ReduceLogSum", 1, 0, infer_reduce, .parse = prepare_reduce, .flops = flops_input),
+    TT_SCHEMA("ReduceLogSumExp", 1, 0, infer_reduce, .parse = prepare_reduce, .flops = flops_input),
+    TT_SCHEMA("ReduceSumSquare", 1, 0, infer_reduce, .parse = prepare_reduce, .flops = flops_input),
+    TT_SCHEMA("ArgMax", 1, 0, infer_arg, .flops = flops_input),
+    TT_SCHEMA("ArgMin", 1, 0, infer_arg, .flops = flops_input),
+    TT_SCHEMA("Softmax", 1, 0, infer_softmax, .flops = flops_softmax),
+    TT_SCHEMA("LogSoftmax", 1, 0, infer_softmax, .flops = flops_softmax),
+    TT_SCHEMA("Hardmax", 1, 0, infer_softmax, .flops = flops_input),
+    TT_SCHEMA("CumSum", 11, 0, infer_cumsum, .flops = flops_input),
+    TT_SCHEMA("TopK", 1, 0, infer_topk, .flops = flops_input),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_reduce[] = {
+    TT_KERNEL("ReduceSum", 1, 0, RED_TYPES, run_reduce),
+    TT_KERNEL("ReduceMean", 1, 0, RED_TYPES, run_reduce),
+    TT_KERNEL("ReduceMax", 1, 0, RED_TYPES_CMP, run_reduce),
+    TT_KERNEL("ReduceMin", 1, 0, RED_TYPES_CMP, run_reduce),
+    TT_KERNEL("ReduceProd", 1, 0, RED_TYPES, run_reduce),
+    TT_KERNEL("ReduceL1", 1, 0, RED_TYPES, run_reduce),
+    TT_KERNEL("ReduceL2", 1, 0, RED_TYPES, run_reduce),
+    TT_KERNEL("ReduceLogSum", 1, 0, RED_TYPES, run_reduce),
+    TT_KERNEL("ReduceLogSumExp", 1, 0, RED_TYPES, run_reduce),
+    TT_KERNEL("ReduceSumSquare", 1, 0, RED_TYPES, run_reduce),
+    TT_KERNEL("ArgMax", 1, 0, TT_DTS_NUMERIC, run_argmax),
+    TT_KERNEL("ArgMin", 1, 0, TT_DTS_NUMERIC, run_argmin),
+    TT_KERNEL("Softmax", 1, 0, TT_DTS_FLOAT, run_softmax),
+    TT_KERNEL("LogSoftmax", 1, 0, TT_DTS_FLOAT, run_logsoftmax),
+    TT_KERNEL("Hardmax", 1, 0, TT_DTS_FLOAT, run_hardmax),
+    TT_KERNEL("CumSum", 11, 0, RED_TYPES, run_cumsum),
+    TT_KERNEL("TopK", 1, 0, TT_DTS_NUMERIC, run_topk),
+    TT_KERNEL_END,
 };

@@ -895,10 +895,19 @@ static tt_status run_roialign(tt_kctx *c)
 
 #define RESIZE_TYPES (TT_DTS_NUMERIC | TT_DT(TETHER_DTYPE_BOOL))
 
-const tt_op_def tt_ops_resize[] = {
-    TT_OP("Resize", 10, 17, RESIZE_TYPES, infer_resize, run_resize, .prepare = resize_prepare),
-    TT_OP("Upsample", 7, 9, RESIZE_TYPES, infer_resize, run_resize, .prepare = resize_prepare),
-    TT_OP("GridSample", 16, 19, TT_DTS_FLOAT, infer_gridsample, run_gridsample, .prepare = gridsample_prepare),
-    TT_OP("RoiAlign", 10, 0, TT_DTS_FLOAT, infer_roialign, run_roialign, .prepare = roialign_prepare),
-    TT_OP_END,
+const tt_op_schema tt_schemas_resize[] = {
+    TT_SCHEMA("Resize", 10, 17, infer_resize, .parse = resize_prepare),
+    TT_SCHEMA("Upsample", 7, 9, infer_resize, .parse = resize_prepare),
+    TT_SCHEMA("GridSample", 16, 19, infer_gridsample, .parse = gridsample_prepare),
+    TT_SCHEMA("RoiAlign", 10, 0, infer_roialign, .parse = roialign_prepare),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_resize[] = {
+    TT_KERNEL("Resize", 10, 17, RESIZE_TYPES, run_resize),
+    TT_KERNEL("Upsample", 7, 9, RESIZE_TYPES, run_resize),
+    TT_KERNEL("GridSample", 16, 19, TT_DTS_FLOAT, run_gridsample),
+    TT_KERNEL("RoiAlign", 10, 0, TT_DTS_FLOAT, run_roialign),
+    TT_KERNEL_END,
 };

@@ -567,9 +567,17 @@ static uint64_t flops_cell(const tt_ictx *c)
 
 #define RNN_TYPES (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16))
 
-const tt_op_def tt_ops_rnn[] = {
-    TT_OP("RNN", 1, 0, RNN_TYPES, infer_cell, run_cell, .prepare = prepare_rnn, .flops = flops_cell),
-    TT_OP("GRU", 1, 0, RNN_TYPES, infer_cell, run_cell, .prepare = prepare_gru, .flops = flops_cell),
-    TT_OP("LSTM", 1, 0, RNN_TYPES, infer_cell, run_cell, .prepare = prepare_lstm, .flops = flops_cell),
-    TT_OP_END,
+const tt_op_schema tt_schemas_rnn[] = {
+    TT_SCHEMA("RNN", 1, 0, infer_cell, .parse = prepare_rnn, .flops = flops_cell),
+    TT_SCHEMA("GRU", 1, 0, infer_cell, .parse = prepare_gru, .flops = flops_cell),
+    TT_SCHEMA("LSTM", 1, 0, infer_cell, .parse = prepare_lstm, .flops = flops_cell),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_rnn[] = {
+    TT_KERNEL("RNN", 1, 0, RNN_TYPES, run_cell),
+    TT_KERNEL("GRU", 1, 0, RNN_TYPES, run_cell),
+    TT_KERNEL("LSTM", 1, 0, RNN_TYPES, run_cell),
+    TT_KERNEL_END,
 };

@@ -194,9 +194,17 @@ static tt_status run_scatter_nd(tt_kctx *c)
     return s;
 }
 
-const tt_op_def tt_ops_scatter[] = {
-    TT_OP("Scatter", 9, 10, TT_DTS_ALL, infer_scatter_elements, run_scatter_elements),
-    TT_OP("ScatterElements", 11, 0, TT_DTS_ALL, infer_scatter_elements, run_scatter_elements),
-    TT_OP("ScatterND", 11, 0, TT_DTS_ALL, infer_scatter_nd, run_scatter_nd),
-    TT_OP_END,
+const tt_op_schema tt_schemas_scatter[] = {
+    TT_SCHEMA("Scatter", 9, 10, infer_scatter_elements),
+    TT_SCHEMA("ScatterElements", 11, 0, infer_scatter_elements),
+    TT_SCHEMA("ScatterND", 11, 0, infer_scatter_nd),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_scatter[] = {
+    TT_KERNEL("Scatter", 9, 10, TT_DTS_ALL, run_scatter_elements),
+    TT_KERNEL("ScatterElements", 11, 0, TT_DTS_ALL, run_scatter_elements),
+    TT_KERNEL("ScatterND", 11, 0, TT_DTS_ALL, run_scatter_nd),
+    TT_KERNEL_END,
 };

@@ -527,17 +527,33 @@ static tt_status infer_optional_get(tt_ictx *c)
     return TT_OK;
 }
 
-const tt_op_def tt_ops_seq[] = {
-    TT_OP("SequenceEmpty", 11, 0, 0, infer_seq_empty, run_seq_empty, .flags = TT_OP_NO_FOLD),
-    TT_OP("SequenceConstruct", 11, 0, 0, infer_seq_construct, run_seq_construct),
-    TT_OP("SequenceLength", 11, 0, 0, infer_seq_length, run_seq_length),
-    TT_OP("SequenceAt", 11, 0, 0, infer_seq_at, run_seq_at),
-    TT_OP("SequenceInsert", 11, 0, 0, infer_seq_insert, run_seq_insert),
-    TT_OP("SequenceErase", 11, 0, 0, infer_seq_erase, run_seq_erase),
-    TT_OP("SplitToSequence", 11, 0, 0, infer_split_to_seq, run_split_to_seq),
-    TT_OP("ConcatFromSequence", 11, 0, 0, infer_concat_from_seq, run_concat_from_seq),
-    TT_OP("Optional", 15, 0, 0, infer_optional, run_optional_pass, .flags = TT_OP_VIEW | TT_OP_NO_FOLD),
-    TT_OP("OptionalHasElement", 15, 0, 0, infer_optional_has, run_optional_has),
-    TT_OP("OptionalGetElement", 15, 0, 0, infer_optional_get, run_optional_pass, .flags = TT_OP_VIEW),
-    TT_OP_END,
+const tt_op_schema tt_schemas_seq[] = {
+    TT_SCHEMA("SequenceEmpty", 11, 0, infer_seq_empty, .flags = TT_OP_NO_FOLD),
+    TT_SCHEMA("SequenceConstruct", 11, 0, infer_seq_construct),
+    TT_SCHEMA("SequenceLength", 11, 0, infer_seq_length),
+    TT_SCHEMA("SequenceAt", 11, 0, infer_seq_at),
+    TT_SCHEMA("SequenceInsert", 11, 0, infer_seq_insert),
+    TT_SCHEMA("SequenceErase", 11, 0, infer_seq_erase),
+    TT_SCHEMA("SplitToSequence", 11, 0, infer_split_to_seq),
+    TT_SCHEMA("ConcatFromSequence", 11, 0, infer_concat_from_seq),
+    TT_SCHEMA("Optional", 15, 0, infer_optional, .flags = TT_OP_NO_FOLD),
+    TT_SCHEMA("OptionalHasElement", 15, 0, infer_optional_has),
+    TT_SCHEMA("OptionalGetElement", 15, 0, infer_optional_get),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_seq[] = {
+    TT_KERNEL("SequenceEmpty", 11, 0, 0, run_seq_empty),
+    TT_KERNEL("SequenceConstruct", 11, 0, 0, run_seq_construct),
+    TT_KERNEL("SequenceLength", 11, 0, 0, run_seq_length),
+    TT_KERNEL("SequenceAt", 11, 0, 0, run_seq_at),
+    TT_KERNEL("SequenceInsert", 11, 0, 0, run_seq_insert),
+    TT_KERNEL("SequenceErase", 11, 0, 0, run_seq_erase),
+    TT_KERNEL("SplitToSequence", 11, 0, 0, run_split_to_seq),
+    TT_KERNEL("ConcatFromSequence", 11, 0, 0, run_concat_from_seq),
+    TT_KERNEL("Optional", 15, 0, 0, run_optional_pass, .flags = TT_KERNEL_VIEW),
+    TT_KERNEL("OptionalHasElement", 15, 0, 0, run_optional_has),
+    TT_KERNEL("OptionalGetElement", 15, 0, 0, run_optional_pass, .flags = TT_KERNEL_VIEW),
+    TT_KERNEL_END,
 };

@@ -626,12 +626,23 @@ static tt_status run_mel(tt_kctx *c)
 #define INDEX_TYPES (TT_DT(TETHER_DTYPE_INT32) | TT_DT(TETHER_DTYPE_INT64))
 
 /* DFT and STFT stop at 19: opset 20 moved DFT's axis to an input and changed onesided inverse. */
-const tt_op_def tt_ops_signal[] = {
-    TT_OP("DFT", 17, 19, DFT_TYPES, infer_dft, run_dft, .flops = flops_dft),
-    TT_OP("STFT", 17, 0, DFT_TYPES, infer_stft, run_stft, .flops = flops_stft),
-    TT_OP("HannWindow", 17, 0, INDEX_TYPES, infer_window, run_hann),
-    TT_OP("HammingWindow", 17, 0, INDEX_TYPES, infer_window, run_hamming),
-    TT_OP("BlackmanWindow", 17, 0, INDEX_TYPES, infer_window, run_blackman),
-    TT_OP("MelWeightMatrix", 17, 0, INDEX_TYPES, infer_mel, run_mel),
-    TT_OP_END,
+const tt_op_schema tt_schemas_signal[] = {
+    TT_SCHEMA("DFT", 17, 19, infer_dft, .flops = flops_dft),
+    TT_SCHEMA("STFT", 17, 0, infer_stft, .flops = flops_stft),
+    TT_SCHEMA("HannWindow", 17, 0, infer_window),
+    TT_SCHEMA("HammingWindow", 17, 0, infer_window),
+    TT_SCHEMA("BlackmanWindow", 17, 0, infer_window),
+    TT_SCHEMA("MelWeightMatrix", 17, 0, infer_mel),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_signal[] = {
+    TT_KERNEL("DFT", 17, 19, DFT_TYPES, run_dft),
+    TT_KERNEL("STFT", 17, 0, DFT_TYPES, run_stft),
+    TT_KERNEL("HannWindow", 17, 0, INDEX_TYPES, run_hann),
+    TT_KERNEL("HammingWindow", 17, 0, INDEX_TYPES, run_hamming),
+    TT_KERNEL("BlackmanWindow", 17, 0, INDEX_TYPES, run_blackman),
+    TT_KERNEL("MelWeightMatrix", 17, 0, INDEX_TYPES, run_mel),
+    TT_KERNEL_END,
 };

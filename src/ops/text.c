@@ -573,10 +573,15 @@ static tt_status run_tfidf(tt_kctx *c)
 
 #define TEXT_TYPES (TT_DT(TETHER_DTYPE_STRING) | TT_DT(TETHER_DTYPE_INT32) | TT_DT(TETHER_DTYPE_INT64))
 
-const tt_op_def tt_ops_text[] = {
-    TT_OP("StringNormalizer", 10, 0, TT_DT(TETHER_DTYPE_STRING), infer_strnorm, run_strnorm, .prepare = prepare_strnorm,
-          .release = strnorm_release),
-    TT_OP("TfIdfVectorizer", 9, 0, TEXT_TYPES, infer_tfidf, run_tfidf, .prepare = prepare_tfidf,
-          .release = tfidf_release),
-    TT_OP_END,
+const tt_op_schema tt_schemas_text[] = {
+    TT_SCHEMA("StringNormalizer", 10, 0, infer_strnorm, .parse = prepare_strnorm, .release = strnorm_release),
+    TT_SCHEMA("TfIdfVectorizer", 9, 0, infer_tfidf, .parse = prepare_tfidf, .release = tfidf_release),
+    TT_SCHEMA_END,
+};
+
+/* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
+const tt_kernel tt_ref_text[] = {
+    TT_KERNEL("StringNormalizer", 10, 0, TT_DT(TETHER_DTYPE_STRING), run_strnorm),
+    TT_KERNEL("TfIdfVectorizer", 9, 0, TEXT_TYPES, run_tfidf),
+    TT_KERNEL_END,
 };

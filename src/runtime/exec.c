@@ -1,14 +1,30 @@
 /* The executor: runs nodes in topological order, infers each node's concrete output shapes,
- * allocates outputs (from the plan's arena where it fits, else the heap), calls kernels,
- * and frees values after their last consumer. */
+ * allocates outputs (from the plan's arena of the value's buffer type where it fits, else
+ * the heap), calls each node's placed kernel through a tt_kctx, and frees values after
+ * their last consumer. */
 #include "runtime/exec.h"
 
 #include "core/log.h"
 #include "runtime/profile.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+
+/* What a kctx's exec points at. */
+typedef struct exec_ctx {
+    tt_frame *f;
+    tt_scratch *scratch;   /* the run's, or one for this call alone (constant folding) */
+} exec_ctx;
+
+/* The top frame's run context, where the deadline, scratch and plan live. */
+static tt_run *frame_run(const tt_frame *f)
+{
+    while (f->parent)
+        f = f->parent;
+    return f->run;
+}
 
 void tt_value_type(const tt_value *v, const tt_type *declared, tt_type *t)
 {
@@ -37,8 +53,19 @@ static void poison(void *p, size_t n)
 #endif
 }
 
-/* Allocates tensor storage for value vid of frame f, shaped as t. */
-static tt_status frame_alloc(tt_frame *f, int vid, tt_tensor *t)
+/* Where output k of node n is stored: the value's placed buffer type, or (an output the
+ * model leaves unnamed) the kernel's. */
+static const tt_buft *output_buft(const tt_graph *g, const tt_node *n, int k)
+{
+    if (n->outputs[k] >= 0)
+        return g->values[n->outputs[k]].buft;
+    if (!n->backend || tt_buft_is_host(n->backend->buft) || ((n->kernel->host_outputs >> k) & 1))
+        return NULL;
+    return n->backend->buft;
+}
+
+/* Allocates tensor storage for value vid of frame f (of buffer type bt), shaped as t. */
+static tt_status frame_alloc(tt_frame *f, int vid, const tt_buft *bt, tt_tensor *t)
 {
     size_t bytes = tt_tensor_nbytes(t);
     tt_run *r = f->run;
@@ -50,20 +77,23 @@ static tt_status frame_alloc(tt_frame *f, int vid, tt_tensor *t)
     if (r && r->recording && vid >= 0 && bytes > r->rec[vid])
         r->rec[vid] = bytes;
     if (r && r->plan && vid >= 0 && r->plan->offset[vid] >= 0 && bytes <= r->plan->size[vid]) {
+        int a = r->plan->arena_of[vid];
         tt_buf *b = &r->bufs[vid];
-        *b = (tt_buf){.refs = 1, .pooled = true, .nbytes = bytes, .data = r->arena + r->plan->offset[vid]};
+        *b = (tt_buf){.refs = 1, .pooled = true, .type = bt, .nbytes = bytes, .data = r->arena[a] + r->plan->offset[vid]};
         t->buf = b;
         t->data = b->data;
-        poison(t->data, bytes);
+        if (tt_buft_is_host(bt))
+            poison(t->data, bytes);
         return TT_OK;
     }
-    TT_TRY(tt_buf_new_raw(bytes, &t->buf));
+    TT_TRY(tt_buf_new_typed(bt, bytes, &t->buf));
     t->data = t->buf->data;
-    poison(t->data, bytes);
+    if (tt_buft_is_host(bt))
+        poison(t->data, bytes);
     return TT_OK;
 }
 
-tt_status tt_kctx_alloc(tt_kctx *c, int i, tt_dtype dtype, int rank, const int64_t *dims, tt_tensor **out)
+static tt_status kctx_alloc(tt_kctx *c, int i, tt_dtype dtype, int rank, const int64_t *dims, tt_tensor **out)
 {
     if (i >= c->n_out || !c->out[i])
         return tt_op_error(c->node, TETHER_ERR_INTERNAL, "output %d is not wanted", i);
@@ -79,7 +109,8 @@ tt_status tt_kctx_alloc(tt_kctx *c, int i, tt_dtype dtype, int rank, const int64
     tt_status s = tt_tensor_init(&v->t, dtype, rank, dims);
     if (s != TT_OK)
         return tt_error_prefix(s, "node '%s' (%s): output %d: ", c->node->name, c->node->op_type, i);
-    TT_TRY(frame_alloc(c->frame, c->node->outputs[i], &v->t));
+    tt_frame *f = ((exec_ctx *)c->exec)->f;
+    TT_TRY(frame_alloc(f, c->node->outputs[i], output_buft(f->g, c->node, i), &v->t));
     v->kind = TT_KIND_TENSOR;
     *out = &v->t;
     return TT_OK;
@@ -110,11 +141,116 @@ static void consume(tt_frame *f, int v)
 
 #define TT_LOCAL_IO 16
 
+/* ---- what kernels call (tt_kctx_ops) ---------------------------------------------------------- */
+
+static tt_status kctx_check(const tt_kctx *c)
+{
+    const tt_run *r = frame_run(((const exec_ctx *)c->exec)->f);
+    if (!r)
+        return TT_OK;
+    if (r->cancel && atomic_load(r->cancel))
+        return tt_error(TETHER_ERR_TIMEOUT, "the run was cancelled in node '%s' (%s)", c->node->name,
+                        c->node->op_type);
+    if (r->deadline_ns && tt_profile_now_ns() > r->deadline_ns)
+        return tt_error(TETHER_ERR_TIMEOUT, "the run passed its time limit in node '%s' (%s)", c->node->name,
+                        c->node->op_type);
+    return TT_OK;
+}
+
+static void *kctx_scratch(tt_kctx *c, size_t bytes)
+{
+    tt_scratch *sc = ((exec_ctx *)c->exec)->scratch;
+    size_t size = (bytes + TT_ALIGN - 1) & ~(size_t)(TT_ALIGN - 1);
+    if (bytes > tt_max_tensor_bytes() || size < bytes) {
+        tt_op_error(c->node, TETHER_ERR_NO_MEMORY, "wants %zu bytes of scratch, over the tensor size limit", bytes);
+        return NULL;
+    }
+    if (!size)
+        size = TT_ALIGN;
+    void *p;
+    if (sc->top + size <= sc->cap) {
+        p = sc->base + sc->top;
+        sc->top += size;
+    } else {
+        /* an overflow block for this call; the stack grows to fit when the run ends */
+        if (sc->n_extra == sc->extra_cap) {
+            int cap = sc->extra_cap ? sc->extra_cap * 2 : 8;
+            void **e = tt_realloc(sc->extra, (size_t)cap * sizeof *e);
+            if (!e) {
+                tt_op_error(c->node, TETHER_ERR_NO_MEMORY, "out of memory for scratch");
+                return NULL;
+            }
+            sc->extra = e;
+            sc->extra_cap = cap;
+        }
+        if (!(p = tt_malloc_aligned(size))) {
+            tt_op_error(c->node, TETHER_ERR_NO_MEMORY, "out of memory for %zu bytes of scratch", bytes);
+            return NULL;
+        }
+        sc->extra[sc->n_extra++] = p;
+        sc->extra_bytes += size;
+    }
+    if (sc->top + sc->extra_bytes > sc->high)
+        sc->high = sc->top + sc->extra_bytes;
+    return p;
+}
+
+static tt_status kctx_run_subgraph(tt_kctx *c, const tt_graph *g, tt_value *inputs, int n_inputs, tt_value *outputs);
+
+static const tt_kctx_ops g_kctx_ops = {
+    .alloc = kctx_alloc,
+    .run_subgraph = kctx_run_subgraph,
+    .check = kctx_check,
+    .scratch = kctx_scratch,
+};
+
+/* A kernel call's mark on the scratch stack, to pop back to when it returns. */
+typedef struct scratch_mark {
+    size_t top, extra_bytes;
+    int n_extra;
+} scratch_mark;
+
+static scratch_mark scratch_push(const tt_scratch *sc)
+{
+    return (scratch_mark){.top = sc->top, .extra_bytes = sc->extra_bytes, .n_extra = sc->n_extra};
+}
+
+static void scratch_pop(tt_scratch *sc, scratch_mark m)
+{
+    while (sc->n_extra > m.n_extra)
+        tt_free_aligned(sc->extra[--sc->n_extra]);
+    sc->extra_bytes = m.extra_bytes;
+    sc->top = m.top;
+}
+
+/* At the end of a run: one block big enough for everything the run wanted at once. */
+static void scratch_settle(tt_scratch *sc)
+{
+    if (sc->high > sc->cap) {
+        uint8_t *nb = tt_malloc_aligned(sc->high);
+        if (nb) {
+            tt_free_aligned(sc->base);
+            sc->base = nb;
+            sc->cap = sc->high;
+        }
+    }
+    sc->top = 0;
+}
+
+static void scratch_free(tt_scratch *sc)
+{
+    scratch_pop(sc, (scratch_mark){0});
+    tt_free(sc->extra);
+    tt_free_aligned(sc->base);
+    memset(sc, 0, sizeof *sc);
+}
+
 tt_status tt_exec_node(tt_frame *f, int ni)
 {
     const tt_graph *g = f->g;
     const tt_node *n = &g->nodes[ni];
-    const tt_op_def *op = n->op;
+    const tt_op_schema *op = n->schema;
+    const tt_kernel *kern = n->kernel;
     int nin = n->n_inputs, nout = n->n_outputs;
     tt_value *in_local[TT_LOCAL_IO], *out_local[TT_LOCAL_IO];
     tt_type tin_local[TT_LOCAL_IO], tout_local[TT_LOCAL_IO];
@@ -150,7 +286,9 @@ tt_status tt_exec_node(tt_frame *f, int ni)
         in[k] = &f->vals[v];
         tt_value_type(in[k], &g->values[v].type, &tin[k]);
         tinp[k] = &tin[k];
-        val[k] = in[k]->kind == TT_KIND_TENSOR ? &in[k]->t : NULL;
+        /* infer reads values only where the CPU can: a device tensor's shape is known, its
+         * data is not (kernels declare the inputs they need on the host) */
+        val[k] = in[k]->kind == TT_KIND_TENSOR && tt_tensor_on_host(&in[k]->t) ? &in[k]->t : NULL;
     }
     for (int k = 0; k < nout; k++) {
         memset(&tout[k], 0, sizeof tout[k]);
@@ -182,28 +320,37 @@ tt_status tt_exec_node(tt_frame *f, int ni)
             s = tt_error_prefix(s, "node '%s' (%s): output %d: ", n->name, n->op_type, k);
             break;
         }
-        if (k == 0 && (op->flags & TT_OP_VIEW) && val[0]) {
-            if (tt_tensor_nbytes(t) != tt_tensor_nbytes(val[0]) || t->dtype != val[0]->dtype) {
+        const tt_tensor *src = nin > 0 && in[0] && in[0]->kind == TT_KIND_TENSOR ? &in[0]->t : NULL;
+        if (k == 0 && (kern->flags & TT_KERNEL_VIEW) && src) {
+            if (tt_tensor_nbytes(t) != tt_tensor_nbytes(src) || t->dtype != src->dtype) {
                 s = tt_op_error(n, TETHER_ERR_SHAPE, "cannot view %" PRId64 " elements as %" PRId64,
-                                tt_tensor_numel(val[0]), tt_tensor_numel(t));
+                                tt_tensor_numel(src), tt_tensor_numel(t));
                 break;
             }
-            tt_tensor view = tt_tensor_share(val[0]);
+            tt_tensor view = tt_tensor_share(src);
             memcpy(view.dims, t->dims, sizeof view.dims);
             view.rank = t->rank;
             *t = view;
         } else {
-            s = frame_alloc(f, n->outputs[k], t);
+            s = frame_alloc(f, n->outputs[k], output_buft(g, n, k), t);
         }
         if (s == TT_OK)
             outv[k]->kind = TT_KIND_TENSOR;
     }
-    if (s == TT_OK && op->run) {
-        tt_kctx kc = {.node = n, .frame = f, .n_in = nin, .n_out = nout, .in = in, .out = outv, .state = n->state};
+    if (s == TT_OK && kern->run) {
+        tt_run *r = frame_run(f);
+        tt_scratch own = {0};
+        exec_ctx ec = {.f = f, .scratch = r ? &r->scratch : &own};
+        scratch_mark mark = scratch_push(ec.scratch);
+        tt_kctx kc = {.node = n, .ops = &g_kctx_ops, .exec = &ec, .n_in = nin, .n_out = nout, .in = in,
+                      .out = outv, .state = n->state, .kstate = n->kstate};
         uint64_t t0 = tt_profile_enabled() ? tt_profile_now_ns() : 0;
-        s = op->run(&kc);
+        s = kern->run(&kc);
         if (t0)
-            tt_profile_add(op, tt_profile_now_ns() - t0);
+            tt_profile_add(n, tt_profile_now_ns() - t0);
+        scratch_pop(ec.scratch, mark);
+        if (!r)
+            scratch_free(&own);
     }
     for (int k = 0; k < nout && s == TT_OK; k++) {
         if (n->outputs[k] >= 0 && outv[k]->kind == TT_KIND_NONE && tout[k].kind != TT_KIND_OPTIONAL &&
@@ -242,18 +389,13 @@ tt_status tt_exec_node(tt_frame *f, int ni)
     return s;
 }
 
-/* The top frame's run context, where the deadline lives. */
-static const tt_run *frame_run(const tt_frame *f)
-{
-    while (f->parent)
-        f = f->parent;
-    return f->run;
-}
-
 tt_status tt_frame_exec(tt_frame *f)
 {
     const tt_run *r = frame_run(f);
     for (int i = 0; i < f->g->n_nodes; i++) {
+        if (r && r->cancel && atomic_load(r->cancel))
+            return tt_error(TETHER_ERR_TIMEOUT, "the run was cancelled before node '%s' (%s)", f->g->nodes[i].name,
+                            f->g->nodes[i].op_type);
         if (r && r->deadline_ns && tt_profile_now_ns() > r->deadline_ns)
             return tt_error(TETHER_ERR_TIMEOUT, "the run passed its time limit before node '%s' (%s)",
                             f->g->nodes[i].name, f->g->nodes[i].op_type);
@@ -278,12 +420,12 @@ static void frame_release(tt_frame *f)
     }
 }
 
-tt_status tt_kctx_run_subgraph(tt_kctx *c, const tt_graph *g, tt_value *inputs, int n_inputs, tt_value *outputs)
+static tt_status kctx_run_subgraph(tt_kctx *c, const tt_graph *g, tt_value *inputs, int n_inputs, tt_value *outputs)
 {
     if (n_inputs != g->n_inputs)
         return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "subgraph '%s' takes %d inputs, given %d", g->name,
                            g->n_inputs, n_inputs);
-    tt_frame f = {.g = g, .parent = c->frame};
+    tt_frame f = {.g = g, .parent = ((exec_ctx *)c->exec)->f};
     f.vals = tt_calloc((size_t)g->n_values, sizeof *f.vals);
     f.remaining = tt_calloc((size_t)g->n_values, sizeof *f.remaining);
     if (!f.vals || !f.remaining) {
@@ -337,22 +479,32 @@ void tt_run_free(tt_run *r)
     tt_free(r->remaining);
     tt_free(r->bufs);
     tt_free(r->rec);
-    tt_free_aligned(r->arena);
+    for (int a = 0; a < TT_PLAN_MAX_ARENAS; a++)
+        if (r->arena[a])
+            (r->arena_buft[a] ? r->arena_buft[a] : &tt_buft_host)->free(r->arena_buft[a], r->arena[a]);
+    scratch_free(&r->scratch);
     tt_free(r);
 }
 
 tt_status tt_run_use_plan(tt_run *r, const tt_plan *plan)
 {
     r->plan = plan;
-    if (plan && plan->total > r->arena_cap) {
-        tt_free_aligned(r->arena);
-        r->arena_cap = 0;
-        r->arena = tt_malloc_aligned(plan->total);
-        if (!r->arena) {
+    for (int a = 0; plan && a < plan->n_arenas; a++) {
+        const tt_buft *bt = plan->arena_buft[a] ? plan->arena_buft[a] : &tt_buft_host;
+        if (r->arena[a] && r->arena_buft[a] == plan->arena_buft[a] && r->arena_cap[a] >= plan->arena_size[a])
+            continue;
+        if (r->arena[a])
+            (r->arena_buft[a] ? r->arena_buft[a] : &tt_buft_host)->free(r->arena_buft[a], r->arena[a]);
+        r->arena[a] = NULL;
+        r->arena_cap[a] = 0;
+        r->arena_buft[a] = plan->arena_buft[a];
+        r->arena[a] = bt->alloc(bt, plan->arena_size[a] ? plan->arena_size[a] : 1);
+        if (!r->arena[a]) {
             r->plan = NULL;
-            return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for a %zu-byte activation arena", plan->total);
+            return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for a %zu-byte activation arena in %s",
+                            plan->arena_size[a], bt->name);
         }
-        r->arena_cap = plan->total;
+        r->arena_cap[a] = plan->arena_size[a];
     }
     return TT_OK;
 }
@@ -376,4 +528,5 @@ void tt_run_reset(tt_run *r)
 {
     tt_frame f = {.g = r->g, .run = r, .vals = r->vals, .remaining = r->remaining};
     frame_release(&f);
+    scratch_settle(&r->scratch);
 }

@@ -1,37 +1,59 @@
-/* Graph execution: a frame runs one graph's nodes in order over a table of values, frees
- * each value when its last consumer is done, and places intermediate tensors in the
- * memory plan's arena when a plan fits the run's input shapes. */
+/* Graph execution: a frame runs one graph's nodes in order over a table of values, calls
+ * each node's placed kernel, frees each value when its last consumer is done, and places
+ * intermediate tensors in the memory plan's arenas when a plan fits the run's input
+ * shapes. */
 #ifndef TT_EXEC_H
 #define TT_EXEC_H
 
-#include "ops/op.h"
+#include "backends/backend.h"
+
+/* At most this many buffer types (arenas) per plan: host plus the session's devices. */
+#define TT_PLAN_MAX_ARENAS 4
 
 /* A memory plan for one set of input shapes: where each planned value of the top graph
- * lives in a single arena, computed from value lifetimes and the sizes seen in a run. */
+ * lives, one arena per buffer type, computed from value lifetimes and the sizes seen in a
+ * run. */
 typedef struct tt_plan {
     int n_inputs;
     tt_type *sig;           /* the input dtypes and shapes this plan is for */
     int n_values;
-    int64_t *offset;        /* per value: byte offset in the arena, or -1: not planned */
+    int64_t *offset;        /* per value: byte offset in its arena, or -1: not planned */
     size_t *size;           /* per value: bytes reserved */
-    size_t total;           /* arena bytes */
+    uint8_t *arena_of;      /* per value: which arena */
+    int n_arenas;
+    const tt_buft *arena_buft[TT_PLAN_MAX_ARENAS]; /* [0] is host memory (NULL) */
+    size_t arena_size[TT_PLAN_MAX_ARENAS];
+    size_t total;           /* bytes over every arena */
     uint64_t flops;         /* per run at these shapes */
     uint64_t heap_bytes;    /* bytes of unplanned intermediates (outputs, strings, dynamic) */
 } tt_plan;
+
+/* Kernels' scratch memory: a stack in one block, grown to the run's high-water mark at
+ * reset so the steady path allocates nothing. Overflow blocks live for one kernel call. */
+typedef struct tt_scratch {
+    uint8_t *base;
+    size_t cap, top, high;  /* high: the most any moment of this run wanted */
+    void **extra;           /* overflow blocks, freed when their kernel returns */
+    int n_extra, extra_cap;
+    size_t extra_bytes;
+} tt_scratch;
 
 /* One run's working memory; a session keeps a pool of them for concurrent runs. */
 typedef struct tt_run {
     const tt_graph *g;
     const tt_plan *plan;    /* NULL: heap allocations */
-    uint8_t *arena;
-    size_t arena_cap;
+    uint8_t *arena[TT_PLAN_MAX_ARENAS];
+    size_t arena_cap[TT_PLAN_MAX_ARENAS];
+    const tt_buft *arena_buft[TT_PLAN_MAX_ARENAS];
     tt_buf *bufs;           /* per top-level value, for planned storage */
     size_t *rec;            /* when recording: bytes allocated per top-level value */
     bool recording;
     uint64_t flops;         /* accumulated while recording */
     tt_value *vals;         /* the top frame's value table */
     int *remaining;
-    uint64_t deadline_ns;   /* CLOCK_MONOTONIC; 0: none. Checked before every node, loop bodies too */
+    uint64_t deadline_ns;   /* CLOCK_MONOTONIC; 0: none. Checked before every node and by long kernels */
+    const _Atomic int *cancel; /* when set and non-zero, the run stops at the next check */
+    tt_scratch scratch;
     struct tt_run *next;    /* in the session's free list */
 } tt_run;
 

@@ -1,4 +1,5 @@
-/* Memory planner over value lifetimes. */
+/* Memory planner over value lifetimes: one arena per buffer type the graph's values live
+ * in, each laid out greedily (largest first, first gap that no live tensor overlaps). */
 #include "runtime/plan.h"
 
 #include <stdlib.h>
@@ -15,6 +16,7 @@ static int uf_find(int *parent, int v)
 
 typedef struct item {
     int v;
+    int arena;
     int start, end;   /* node steps, inclusive */
     size_t size;
     int64_t offset;
@@ -41,6 +43,7 @@ void tt_plan_free(tt_plan *p)
     tt_free(p->sig);
     tt_free(p->offset);
     tt_free(p->size);
+    tt_free(p->arena_of);
     tt_free(p);
 }
 
@@ -76,9 +79,12 @@ tt_status tt_plan_build(const tt_graph *g, const tt_run *r, const tt_value *inpu
         p->n_inputs = g->n_inputs;
         p->offset = tt_malloc(sizeof(int64_t) * (size_t)(n + 1));
         p->size = tt_calloc((size_t)n + 1, sizeof(size_t));
+        p->arena_of = tt_calloc((size_t)n + 1, 1);
         p->sig = tt_calloc((size_t)g->n_inputs + 1, sizeof(tt_type));
+        p->n_arenas = 1; /* host */
     }
-    if (!p || !parent || !last || !pinned || !items || !placed || !p->offset || !p->size || !p->sig) {
+    if (!p || !parent || !last || !pinned || !items || !placed || !p->offset || !p->size || !p->sig ||
+        !p->arena_of) {
         s = tt_error(TETHER_ERR_NO_MEMORY, "out of memory planning memory");
         goto done;
     }
@@ -100,7 +106,7 @@ tt_status tt_plan_build(const tt_graph *g, const tt_run *r, const tt_value *inpu
         for (int k = 0; k < nd->n_outputs; k++)
             if (nd->outputs[k] >= 0 && last[nd->outputs[k]] < i)
                 last[nd->outputs[k]] = i;
-        if ((nd->op->flags & TT_OP_VIEW) && nd->n_inputs > 0 && nd->inputs[0] >= 0 && nd->n_outputs > 0 &&
+        if ((nd->kernel->flags & TT_KERNEL_VIEW) && nd->n_inputs > 0 && nd->inputs[0] >= 0 && nd->n_outputs > 0 &&
             nd->outputs[0] >= 0)
             parent[uf_find(parent, nd->outputs[0])] = uf_find(parent, nd->inputs[0]);
     }
@@ -122,7 +128,21 @@ tt_status tt_plan_build(const tt_graph *g, const tt_run *r, const tt_value *inpu
                 p->heap_bytes += r->rec[v];
             continue;
         }
+        int a = 0;
+        const tt_buft *bt = g->values[v].buft;
+        if (!tt_buft_is_host(bt)) {
+            while (a < p->n_arenas && p->arena_buft[a] != bt)
+                a++;
+            if (a == p->n_arenas) {
+                if (a == TT_PLAN_MAX_ARENAS) {
+                    p->heap_bytes += r->rec[v];
+                    continue;
+                }
+                p->arena_buft[p->n_arenas++] = bt;
+            }
+        }
         items[ni++] = (item){.v = v,
+                             .arena = a,
                              .start = g->values[v].producer,
                              .end = last[v] < g->values[v].producer ? g->values[v].producer : last[v],
                              .size = (r->rec[v] + TT_ALIGN - 1) & ~(size_t)(TT_ALIGN - 1)};
@@ -134,7 +154,7 @@ tt_status tt_plan_build(const tt_graph *g, const tt_run *r, const tt_value *inpu
         /* placed items alive at the same time, by offset: take the first gap that fits */
         int nc = 0;
         for (int j = 0; j < np; j++)
-            if (placed[j]->start <= it->end && it->start <= placed[j]->end)
+            if (placed[j]->arena == it->arena && placed[j]->start <= it->end && it->start <= placed[j]->end)
                 placed[np + nc++] = placed[j]; /* scratch space after the placed list */
         item **conf = placed + np;
         qsort(conf, (size_t)nc, sizeof *conf, by_offset);
@@ -148,11 +168,14 @@ tt_status tt_plan_build(const tt_graph *g, const tt_run *r, const tt_value *inpu
         }
         it->offset = off;
         placed[np++] = it;
-        if ((size_t)off + it->size > p->total)
-            p->total = (size_t)off + it->size;
+        if ((size_t)off + it->size > p->arena_size[it->arena])
+            p->arena_size[it->arena] = (size_t)off + it->size;
         p->offset[it->v] = off;
         p->size[it->v] = it->size;
+        p->arena_of[it->v] = (uint8_t)it->arena;
     }
+    for (int a = 0; a < p->n_arenas; a++)
+        p->total += p->arena_size[a];
     p->flops = r->flops;
 done:
     tt_free(parent);

@@ -1,9 +1,12 @@
-/* Session preparation, one pass over each graph in order: choose each node's op (failing
- * at load on anything unsupported), parse attributes, infer types and shapes, and fold
- * nodes whose inputs are all constants into new constants. */
+/* Session preparation. First one pass over each graph in order: find each node's schema
+ * (failing at load on an unknown op or opset), parse attributes, infer types and shapes,
+ * and fold nodes whose inputs are all constants into new constants (with the reference
+ * kernels). After passes and placement, each placed kernel prepares its node. */
 #include "runtime/prepare.h"
 
+#include "backends/backend.h"
 #include "core/log.h"
+#include "graph/graph.h"
 #include "runtime/exec.h"
 
 #include <limits.h>
@@ -17,29 +20,6 @@ static bool node_has_subgraphs(const tt_node *n)
         if (n->attrs[i].type == TT_ATTR_GRAPH || n->attrs[i].type == TT_ATTR_GRAPHS)
             return true;
     return false;
-}
-
-/* A declared type refines what inference could not fix; inference wins elsewhere. */
-static void merge_type(tt_type *decl, const tt_type *inf)
-{
-    if (inf->kind == TT_KIND_NONE)
-        return;
-    if (decl->kind == TT_KIND_NONE) {
-        *decl = *inf;
-        return;
-    }
-    tt_type m = *inf;
-    if (m.rank < 0) {
-        m.rank = decl->rank;
-        memcpy(m.dims, decl->dims, sizeof m.dims);
-    } else if (decl->rank == m.rank) {
-        for (int i = 0; i < m.rank; i++)
-            if (m.dims[i] == TT_DIM_UNKNOWN)
-                m.dims[i] = decl->dims[i];
-    }
-    if (m.dtype == TETHER_DTYPE_UNDEFINED)
-        m.dtype = decl->dtype;
-    *decl = m;
 }
 
 /* Moves a folded tensor into the model's arena so it lives as long as the model. */
@@ -72,7 +52,7 @@ static tt_status persist(tt_model *m, const tt_tensor *src, tt_tensor **out)
 
 static bool foldable(const tt_graph *g, const tt_node *n)
 {
-    if (n->op->flags & (TT_OP_RANDOM | TT_OP_NO_FOLD))
+    if (n->schema->flags & (TT_OP_RANDOM | TT_OP_NO_FOLD))
         return false;
     if (n->n_implicit || node_has_subgraphs(n))
         return false;
@@ -88,49 +68,15 @@ static bool foldable(const tt_graph *g, const tt_node *n)
 static tt_status prepare_node(tt_graph *g, int i, bool fold)
 {
     tt_node *n = &g->nodes[i];
-    int nin = n->n_inputs, nout = n->n_outputs;
-    const tt_type **tin = tt_calloc((size_t)nin + 1, sizeof *tin);
-    const tt_tensor **val = tt_calloc((size_t)nin + 1, sizeof *val);
-    tt_type *tout = tt_calloc((size_t)nout + 1, sizeof *tout);
-    tt_status s = TT_OK;
-    if (!tin || !val || !tout) {
-        s = tt_error(TETHER_ERR_NO_MEMORY, "out of memory preparing node '%s'", n->name);
-        goto done;
-    }
-    for (int k = 0; k < nin; k++) {
-        int v = n->inputs[k];
-        if (v < 0)
-            continue;
-        tin[k] = &g->values[v].type;
-        if (g->values[v].origin == TT_VALUE_CONST)
-            val[k] = g->values[v].init;
-    }
-    if (!n->op && (s = tt_op_find(n, tin, &n->op)) != TT_OK)
-        goto done;
-    if (n->op->prepare && !n->state && (s = n->op->prepare(n, &n->state)) != TT_OK)
-        goto done;
-    for (int a = 0; a < n->n_attrs && s == TT_OK; a++) {
+    TT_TRY(tt_node_bind(n));
+    for (int a = 0; a < n->n_attrs; a++) {
         tt_attr *at = &n->attrs[a];
         if (at->type == TT_ATTR_GRAPH)
-            s = tt_graph_prepare(at->g, fold);
-        for (size_t j = 0; at->type == TT_ATTR_GRAPHS && j < at->n && s == TT_OK; j++)
-            s = tt_graph_prepare(at->graphs[j], fold);
+            TT_TRY(tt_graph_prepare(at->g, fold));
+        for (size_t j = 0; at->type == TT_ATTR_GRAPHS && j < at->n; j++)
+            TT_TRY(tt_graph_prepare(at->graphs[j], fold));
     }
-    if (s != TT_OK)
-        goto done;
-    for (int k = 0; k < nout; k++)
-        tout[k].rank = -1;
-    tt_ictx ic = {.node = n, .n_in = nin, .n_out = nout, .in = tin, .val = val, .out = tout, .concrete = false};
-    if ((s = n->op->infer(&ic)) != TT_OK)
-        goto done;
-    for (int k = 0; k < nout; k++)
-        if (n->outputs[k] >= 0)
-            merge_type(&g->values[n->outputs[k]].type, &tout[k]);
-done:
-    tt_free(tin);
-    tt_free(val);
-    tt_free(tout);
-    return s;
+    return tt_node_infer(g, n);
 }
 
 /* Runs node i on constants and turns its outputs into constants. */
@@ -138,7 +84,18 @@ static tt_status fold_node(tt_graph *g, tt_frame *f, int i, bool *folded)
 {
     tt_node *n = &g->nodes[i];
     *folded = false;
+    /* folding runs the reference kernel; placement chooses the node's real one later */
+    tt_kprep p;
+    TT_TRY(tt_kprep_make(g, n, &p));
+    const tt_kernel *ref = tt_backend_find_kernel(&tt_backend_ref, &p, p.in);
+    tt_kprep_free(&p);
+    if (!ref)
+        return TT_OK; /* placement reports it */
+    n->kernel = ref;
+    n->backend = &tt_backend_ref;
     tt_status s = tt_exec_node(f, i);
+    n->kernel = NULL;
+    n->backend = NULL;
     if (s != TT_OK) {
         /* leave it to run time, where the same error will name the node if it recurs */
         TT_DEBUG("not folding node '%s' (%s): %s", n->name, n->op_type, tt_last_error());
@@ -212,12 +169,7 @@ tt_status tt_graph_prepare(tt_graph *g, bool fold)
         for (int i = 0; i < g->n_nodes; i++) {
             newpos[i] = j;
             if (dead[i]) {
-                tt_node *n = &g->nodes[i];
-                if (n->state && n->op->release)
-                    n->op->release(n->state);
-                else
-                    tt_free(n->state);
-                n->state = NULL;
+                tt_node_release(&g->nodes[i]);
                 continue;
             }
             g->nodes[j++] = g->nodes[i];
@@ -239,6 +191,24 @@ done:
     return s;
 }
 
+void tt_node_release(tt_node *n)
+{
+    if (n->kstate) {
+        if (n->kernel && n->kernel->release)
+            n->kernel->release(n->kstate);
+        else
+            tt_free(n->kstate);
+        n->kstate = NULL;
+    }
+    if (n->state) {
+        if (n->schema && n->schema->release)
+            n->schema->release(n->state);
+        else
+            tt_free(n->state);
+        n->state = NULL;
+    }
+}
+
 void tt_graph_release(tt_graph *g)
 {
     if (!g)
@@ -251,12 +221,40 @@ void tt_graph_release(tt_graph *g)
             for (size_t j = 0; n->attrs[a].type == TT_ATTR_GRAPHS && j < n->attrs[a].n; j++)
                 tt_graph_release(n->attrs[a].graphs[j]);
         }
-        if (n->state) {
-            if (n->op && n->op->release)
-                n->op->release(n->state);
-            else
-                tt_free(n->state);
-            n->state = NULL;
-        }
+        tt_node_release(n);
     }
+    for (int i = 0; i < g->n_owned; i++)
+        tt_buf_release(g->owned[i]);
+    g->n_owned = 0;
+}
+
+tt_status tt_graph_compile(tt_graph *g, const tt_backend_list *bl, bool passes)
+{
+    TT_TRY(tt_graph_prepare(g, true));
+    if (passes)
+        TT_TRY(tt_graph_run_passes(g));
+    TT_TRY(tt_graph_place(g, bl));
+    return tt_graph_prepare_kernels(g);
+}
+
+tt_status tt_graph_prepare_kernels(tt_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        tt_node *n = &g->nodes[i];
+        for (int a = 0; a < n->n_attrs; a++) {
+            if (n->attrs[a].type == TT_ATTR_GRAPH)
+                TT_TRY(tt_graph_prepare_kernels(n->attrs[a].g));
+            for (size_t j = 0; n->attrs[a].type == TT_ATTR_GRAPHS && j < n->attrs[a].n; j++)
+                TT_TRY(tt_graph_prepare_kernels(n->attrs[a].graphs[j]));
+        }
+        if (!n->kernel->prepare || n->kstate)
+            continue;
+        tt_kprep p;
+        TT_TRY(tt_kprep_make(g, n, &p));
+        tt_status s = n->kernel->prepare(&p, &n->kstate);
+        tt_kprep_free(&p);
+        if (s != TT_OK)
+            return tt_error_prefix(s, "node '%s' (%s) on %s: ", n->name, n->op_type, n->backend->name);
+    }
+    return TT_OK;
 }

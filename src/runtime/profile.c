@@ -1,6 +1,8 @@
-/* The operator profile: a fixed table of counters keyed by op definition, updated with
- * atomics so concurrent runs can share it. */
+/* The kernel profile: a fixed table of counters keyed by kernel, updated with atomics so
+ * concurrent runs can share it. */
 #include "runtime/profile.h"
+
+#include "backends/backend.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,7 +13,8 @@
 #define TT_PROFILE_SLOTS 512
 
 typedef struct prof_slot {
-    _Atomic(const tt_op_def *) op;
+    _Atomic(const tt_kernel *) op;
+    _Atomic(const tt_backend *) backend;
     atomic_ullong calls, ns;
 } prof_slot;
 
@@ -34,18 +37,20 @@ static void dump(void)
         if (!atomic_load(&g_slots[i].op))
             continue;
         atomic_init(&copy[n].op, atomic_load(&g_slots[i].op));
+        atomic_init(&copy[n].backend, atomic_load(&g_slots[i].backend));
         atomic_init(&copy[n].calls, atomic_load(&g_slots[i].calls));
         atomic_init(&copy[n].ns, atomic_load(&g_slots[i].ns));
         total += atomic_load(&copy[n].ns);
         n++;
     }
     qsort(copy, (size_t)n, sizeof copy[0], by_time);
-    fprintf(stderr, "tether profile (TETHER_PROFILE): time per operator over all runs\n");
-    fprintf(stderr, "  %-28s %10s %12s %7s\n", "op", "calls", "total ms", "share");
+    fprintf(stderr, "tether profile (TETHER_PROFILE): time per operator and backend over all runs\n");
+    fprintf(stderr, "  %-28s %-8s %10s %12s %7s\n", "op", "backend", "calls", "total ms", "share");
     for (int i = 0; i < n; i++) {
         unsigned long long ns = atomic_load(&copy[i].ns);
-        fprintf(stderr, "  %-28s %10llu %12.3f %6.1f%%\n", atomic_load(&copy[i].op)->name, atomic_load(&copy[i].calls),
-                ns / 1e6, total ? 100.0 * ns / total : 0);
+        const tt_backend *b = atomic_load(&copy[i].backend);
+        fprintf(stderr, "  %-28s %-8s %10llu %12.3f %6.1f%%\n", atomic_load(&copy[i].op)->name, b ? b->name : "?",
+                atomic_load(&copy[i].calls), ns / 1e6, total ? 100.0 * ns / total : 0);
     }
 }
 
@@ -71,16 +76,18 @@ uint64_t tt_profile_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void tt_profile_add(const tt_op_def *op, uint64_t ns)
+void tt_profile_add(const tt_node *n, uint64_t ns)
 {
+    const tt_kernel *op = n->kernel;
     size_t h = ((uintptr_t)op >> 4) % TT_PROFILE_SLOTS;
     for (size_t k = 0; k < TT_PROFILE_SLOTS; k++) {
         prof_slot *s = &g_slots[(h + k) % TT_PROFILE_SLOTS];
-        const tt_op_def *cur = atomic_load(&s->op);
+        const tt_kernel *cur = atomic_load(&s->op);
         if (!cur) {
-            const tt_op_def *expected = NULL;
+            const tt_kernel *expected = NULL;
             if (!atomic_compare_exchange_strong(&s->op, &expected, op) && expected != op)
                 continue;
+            atomic_store(&s->backend, n->backend);
         } else if (cur != op) {
             continue;
         }

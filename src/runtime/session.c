@@ -4,6 +4,7 @@
 #include "runtime/session.h"
 
 #include "core/log.h"
+#include "graph/graph.h"
 #include "model/model.h"
 #include "runtime/plan.h"
 #include "runtime/prepare.h"
@@ -485,6 +486,28 @@ static void count_params(const tt_graph *g, uint64_t *params)
             *params += (uint64_t)tt_tensor_numel(g->values[v].init);
 }
 
+/* "cpu (local: cpu 52 nodes, ref 3)": the target and how many top-level nodes each backend
+ * runs. */
+static void local_describe_where(tether_session *s, tt_local *l, const char *target)
+{
+    const tt_graph *g = l->model->graph;
+    char *w = s->stats.where;
+    size_t cap = sizeof s->stats.where, o = (size_t)snprintf(w, cap, "%s (local", target);
+    const char *sep = ": ";
+    for (int b = 0; b < l->backends.n && o < cap; b++) {
+        int count = 0;
+        for (int i = 0; i < g->n_nodes; i++)
+            count += g->nodes[i].backend == l->backends.b[b];
+        if (!count)
+            continue;
+        o += (size_t)snprintf(w + o, cap - o, "%s%s %d node%s", sep, l->backends.b[b]->name, count,
+                              count == 1 ? "" : "s");
+        sep = ", ";
+    }
+    if (o < cap)
+        snprintf(w + o, cap - o, ")");
+}
+
 tt_status tt_local_open(tt_model *m, const tether_session_config *cfg, tether_session **out)
 {
     tether_session *s = tt_calloc(1, sizeof *s);
@@ -502,7 +525,10 @@ tt_status tt_local_open(tt_model *m, const tether_session_config *cfg, tether_se
     l->run_limit_ns = cfg && cfg->run_limit_ms > 0 ? (uint64_t)cfg->run_limit_ms * 1000000ull : 0;
     s->ops = &g_local_ops;
     s->impl = l;
-    tt_status st = tt_graph_prepare(m->graph, true);
+    const char *target = cfg && cfg->target && *cfg->target ? cfg->target : "cpu";
+    tt_status st = tt_backend_list_for(target, &l->backends);
+    if (st == TT_OK)
+        st = tt_graph_compile(m->graph, &l->backends, true);
     if (st == TT_OK)
         st = tt_session_describe_model(s, m);
     if (st != TT_OK) {
@@ -512,7 +538,7 @@ tt_status tt_local_open(tt_model *m, const tether_session_config *cfg, tether_se
     s->stats.weight_bytes = m->weight_bytes;
     s->stats.nodes = m->graph->n_nodes;
     count_params(m->graph, &s->stats.parameters);
-    snprintf(s->stats.where, sizeof s->stats.where, "cpu (local)");
+    local_describe_where(s, l, target);
     if (!cfg || cfg->warmup)
         local_warmup(s, l);
     *out = s;

@@ -41,6 +41,7 @@ typedef struct tt_local {
     tt_plan *plans[TT_MAX_PLANS];
     int n_plans;
     uint64_t run_limit_ns;
+    tt_backend_list backends; /* where nodes may be placed, in order of preference */
 } tt_local;
 
 /* Opens a local session over a loaded model (takes ownership of m). */

@@ -27,6 +27,7 @@ static const char *g_default_suites[] = {"node", "simple", "pytorch-converted", 
 
 static double g_atol = 1e-7, g_rtol = 1e-3;
 static int g_timeout = 120;
+static const char *g_backend;  /* --backend: placed first, with ref for what it lacks */
 
 typedef struct test {
     char *path, *name;
@@ -210,10 +211,21 @@ static void run_test(const test *t, char *out, size_t n)
     tether_session_config_init(&cfg);
     cfg.warmup = 0;
     cfg.quiet = 1;
+    char target[128];
+    if (g_backend) {
+        snprintf(target, sizeof target, strcmp(g_backend, "ref") == 0 ? "%s" : "%s,ref", g_backend);
+        cfg.target = target;
+    }
     tether_session *s;
+    int on_backend = 0, nodes = 0;
     if (tt_local_open(m, &cfg, &s) != TT_OK) {
         snprintf(out, n, "fail %s: %s", t->name, tt_last_error());
     } else {
+        const tt_graph *g = tt_session_local(s)->model->graph;
+        for (int i = 0; g_backend && i < g->n_nodes; i++) {
+            nodes++;
+            on_backend += strcmp(g->nodes[i].backend->name, g_backend) == 0;
+        }
         int sets = 0;
         bool ok = true;
         for (int d = 0; ok; d++) {
@@ -227,6 +239,8 @@ static void run_test(const test *t, char *out, size_t n)
         tether_session_free(s);
         if (ok && sets == 0)
             snprintf(out, n, "skip %s: no test data sets", t->name);
+        else if (ok && g_backend)
+            snprintf(out, n, "pass %s [%s: %d/%d nodes]", t->name, g_backend, on_backend, nodes);
         else if (ok)
             snprintf(out, n, "pass %s", t->name);
     }
@@ -351,6 +365,8 @@ static void usage(FILE *f)
             "  -t, --timeout S     seconds per test (default 120)\n"
             "  -s, --skip FILE     tests not to run: lines of 'NAME REASON'; each is reported as\n"
             "                      skipped with its reason\n"
+            "  -b, --backend NAME  run on backend NAME (cpu, cuda:0, ...), with the reference\n"
+            "                      kernels for what it lacks; reports how many nodes it ran\n"
             "  -q, --quiet         print only failures and the summary\n"
             "  -h, --help\n"
             "Prints one line per test and ends with 'N passed, N failed, N skipped'.\n",
@@ -367,9 +383,10 @@ int main(int argc, char **argv)
         {"filter", required_argument, 0, 'f'}, {"jobs", required_argument, 0, 'j'},
         {"timeout", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
         {"skip", required_argument, 0, 's'},   {"help", no_argument, 0, 'h'},
+        {"backend", required_argument, 0, 'b'},
         {0, 0, 0, 0}};
     int o;
-    while ((o = getopt_long(argc, argv, "e:w:f:j:t:s:qh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "e:w:f:j:t:s:b:qh", opts, NULL)) != -1) {
         switch (o) {
         case 'e': expect = optarg; break;
         case 'w': write_expect = optarg; break;
@@ -378,6 +395,7 @@ int main(int argc, char **argv)
         case 't': g_timeout = atoi(optarg); break;
         case 'q': quiet = true; break;
         case 's': skip_file = optarg; break;
+        case 'b': g_backend = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -479,8 +497,16 @@ int main(int argc, char **argv)
     }
 
     int passed = 0, failed = 0, skipped = 0, regressions = 0;
+    long on_backend = 0, nodes = 0, tests_on = 0;
     for (int q = 0; q < m; q++) {
         const char *r = tests[order[q]].result;
+        const char *br = g_backend ? strrchr(r, '[') : NULL;
+        int a, b;
+        if (br && strncmp(r, "pass", 4) == 0 && sscanf(strchr(br, ' ') ? strchr(br, ' ') : br, " %d/%d", &a, &b) == 2) {
+            on_backend += a;
+            nodes += b;
+            tests_on += a > 0;
+        }
         passed += strncmp(r, "pass", 4) == 0;
         failed += strncmp(r, "fail", 4) == 0;
         skipped += strncmp(r, "skip", 4) == 0;
@@ -529,6 +555,9 @@ int main(int argc, char **argv)
         free(names);
         fclose(f);
     }
+    if (g_backend)
+        printf("backend %s ran %ld of %ld nodes of the passing tests (%ld tests used it)\n", g_backend, on_backend,
+               nodes, tests_on);
     printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     for (int i = 0; i < n; i++) {
         free(tests[i].path);

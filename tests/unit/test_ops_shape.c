@@ -7,6 +7,7 @@
 
 #include "model/model.h"
 #include "runtime/exec.h"
+#include "graph/graph.h"
 #include "runtime/prepare.h"
 
 #include <stdint.h>
@@ -478,6 +479,9 @@ static tt_run *exec_once(tt_model **model, pbw *m, tt_tensor *x)
     CHECK_OK(tt_model_load(m->buf, m->len, NULL, model));
     ob_free(m);
     CHECK_OK(tt_graph_prepare((*model)->graph, false));
+    tt_backend_list bl;
+    CHECK_OK(tt_backend_list_for("ref", &bl));
+    CHECK_OK(tt_graph_place((*model)->graph, &bl));
     tt_run *r;
     CHECK_OK(tt_run_new((*model)->graph, &r));
     tt_value in = {.kind = TT_KIND_TENSOR, .t = *x};
