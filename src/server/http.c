@@ -540,22 +540,11 @@ static bool handle(hreq *h)
     case R_READY: set_resp(h, 200, tt_strdup("{\"ready\":true}"), "application/json"); return true;
     case R_SERVER: on_server(h); return true;
     case R_METRICS: {
-        char *a = NULL, *b = NULL;
-        if (tt_metrics_prometheus(srv, &a) != TT_OK || tt_repo_prometheus(repo, &b) != TT_OK) {
-            tt_free(a);
-            tt_free(b);
+        char *t = NULL;
+        if (tt_metrics_prometheus(srv, &t) != TT_OK)
             set_error(h, 500, "out of memory");
-            return true;
-        }
-        size_t na = strlen(a), nb = strlen(b);
-        char *t = tt_malloc(na + nb + 1);
-        if (t) {
-            memcpy(t, a, na);
-            memcpy(t + na, b, nb + 1);
-        }
-        tt_free(a);
-        tt_free(b);
-        set_resp(h, t ? 200 : 500, t, "text/plain; version=0.0.4");
+        else
+            set_resp(h, 200, t, "text/plain; version=0.0.4");
         return true;
     }
     case R_STATUS_PAGE: {

@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "server/repo.h"
 #include "server/server.h"
 
 #include <cjson/cJSON.h>
@@ -223,6 +224,12 @@ tt_status tt_metrics_prometheus(tt_server *srv, char **out)
               "# TYPE tetherd_bad_frames_total counter\ntetherd_bad_frames_total %llu\n",
               (unsigned long long)atomic_load(&srv->frames_bad));
     tt_free(sn);
+    char *models = NULL; /* the model repository's per-model counters and histograms */
+    if (tt_repo_prometheus(srv->repo, &models) != TT_OK)
+        b.oom = true;
+    else
+        sb_printf(&b, "%s", models);
+    tt_free(models);
     if (b.oom) {
         tt_free(b.p);
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
