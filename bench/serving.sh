@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tetherd serving, measured with KServe's own load generator (perf_analyzer, HTTP) in one run:
 #  1. dynamic batching: each model served twice from one repository — NAME with dynamic
-#     batching (max_batch_size 8) and NAME_nobatch without — and perf_analyzer sweeping
-#     concurrency 1, 2, 4, 8, 16 on both; the table gives throughput and p99 at every level,
+#     batching (max_batch_size 8) and NAME_nobatch without — and perf_analyzer at
+#     concurrency 1, 2, 4, 8, 16 (LEVELS) on both; the table gives throughput and p99 at every level,
 #     and the goals at concurrency 8: throughput ratio (goal >= 2x for bert_tiny) and the
 #     batched p99 against max_queue_delay plus one batched run (the mean compute time of a
 #     batch, from tetherd's own histogram);
@@ -11,7 +11,8 @@
 #     (perf_analyzer, concurrency 1, the unbatched model).
 # Not a test: timings on a shared machine are noisy.
 # usage: bench/serving.sh [MODEL...]   (default bert_tiny resnet50)
-#        SECONDS_PER_POINT=4 DELAY_US=5000 PEERS=~/.cache/tether-peers   (scripts/deps.sh --peers)
+#        SECONDS_PER_POINT=4 DELAY_US=5000 LEVELS="1 2 4 8 16" PEERS=~/.cache/tether-peers
+#        (perf_analyzer: scripts/deps.sh --peers)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 peers=${PEERS:-$HOME/.cache/tether-peers}
@@ -71,16 +72,17 @@ for m in "${models[@]}"; do
   echo
   printf '%-22s %6s %12s %10s %10s\n' model concurrency infer/s p50_ms p99_ms
   for v in "${m}_nobatch" "$m"; do
-    sweep "$v" 1:16 "$work/$v.csv" || true
-    # perf_analyzer's 1:16 range steps by 1: the table keeps the powers of two
-    csv_rows "$work/$v.csv" | while read -r c t p50 p99; do
-      case $c in 1|2|4|8|16) printf '%-22s %6s %12.1f %10.2f %10.2f\n' "$v" "$c" "$t" "$((p50 / 1000)).$(printf %02d $((p50 % 1000 / 10)))" \
-        "$((p99 / 1000)).$(printf %02d $((p99 % 1000 / 10)))" ;; esac
+    : >"$work/$v.rows"
+    for c in ${LEVELS:-1 2 4 8 16}; do
+      sweep "$v" "$c" "$work/$v.$c.csv" && csv_rows "$work/$v.$c.csv" >>"$work/$v.rows" || true
     done
+    while read -r c t p50 p99; do
+      /usr/bin/python3 -c "print('%-22s %6s %12.1f %10.2f %10.2f' % ('$v', $c, $t, $p50 / 1000, $p99 / 1000))"
+    done <"$work/$v.rows"
   done
   # concurrency 8, from the same sweep
-  read -r _ tn _ p99n < <(csv_rows "$work/${m}_nobatch.csv" | awk '$1 == 8')
-  read -r _ tb _ p99b < <(csv_rows "$work/$m.csv" | awk '$1 == 8')
+  read -r _ tn _ p99n < <(awk '$1 == 8' "$work/${m}_nobatch.rows")
+  read -r _ tb _ p99b < <(awk '$1 == 8' "$work/$m.rows")
   runs=$(metric "tetherd_model_compute_seconds_count{model=\"$m\"")
   sum=$(metric "tetherd_model_compute_seconds_sum{model=\"$m\"")
   rows=$(metric "tetherd_model_batch_size_sum{model=\"$m\"")

@@ -138,9 +138,9 @@ tt_status tt_batch_submit(tt_repo *repo, tt_infer_req *r)
         pthread_mutex_unlock(&repo->lock);
         return tt_error(TETHER_ERR_NOT_FOUND, "model '%s' version %" PRId64 " was unloaded", m->name, m->version);
     }
-    if (repo->stop) {
+    if (repo->stop || repo->refusing) {
         pthread_mutex_unlock(&repo->lock);
-        return tt_error(TETHER_ERR_BUSY, "the server is shutting down");
+        return tt_error(TETHER_ERR_BUSY, "the server is stopping");
     }
     if (m->queued >= m->cfg.max_queue) {
         int q = m->queued;
@@ -149,6 +149,7 @@ tt_status tt_batch_submit(tt_repo *repo, tt_infer_req *r)
                         m->name, q);
     }
     m->refs++;
+    atomic_fetch_add(&repo->srv->jobs, 1); /* a draining server waits for queued requests too */
     if (m->q_tail)
         m->q_tail->next = r;
     else
@@ -187,6 +188,7 @@ static void finish(tt_repo *repo, tt_infer_req *r, tt_status st, const char *msg
     pthread_mutex_unlock(&repo->lock);
     r->done(r, st, msg, out, row0, total);
     tt_repo_release(repo, m); /* the reference taken at submit */
+    atomic_fetch_sub(&repo->srv->jobs, 1);
 }
 
 /* Runs one request alone, on this worker (a failed batch is retried this way so that one
@@ -367,7 +369,11 @@ static void launch(tt_repo *repo, tt_repo_model *m, tt_infer_req *reqs, int n, i
     size_t ni = reqs->n_inputs;
     if (st == TT_OK) {
         j->srv = srv;
+        atomic_fetch_add(&srv->jobs, 1);
         j->slot = m->slot;
+        j->slot_gen = m->slot_gen;
+        /* the run may use the activations the model was charged for at its largest batch */
+        j->run_own = m->charged - m->entry->stats.weight_bytes;
         j->n_tensors = ni;
         j->tensors = tt_arena_alloc(&j->arena, sizeof *j->tensors * (ni ? ni : 1));
         if (!j->tensors)
@@ -390,8 +396,16 @@ static void launch(tt_repo *repo, tt_repo_model *m, tt_infer_req *reqs, int n, i
         w->nbytes = bytes;
         total = tt_wire_align(total + bytes);
     }
-    if (st == TT_OK && !(j->payload = tt_malloc_aligned(total)))
+    /* the joined inputs count against the server's buffer budget, as request payloads do */
+    if (st == TT_OK && !tt_buffer_take(srv, total))
+        st = tt_error(TETHER_ERR_BUSY, "the server's buffers for requests are full (%" PRIu64 " bytes for a batch)",
+                      total);
+    else if (st == TT_OK && !(j->payload = tt_malloc_aligned(total))) {
+        tt_buffer_give(srv, total);
         st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory joining a batch of %" PRIu64 " bytes", total);
+    }
+    if (st == TT_OK)
+        j->len = (size_t)total;
     if (st != TT_OK) {
         char msg[768];
         snprintf(msg, sizeof msg, "%s", tt_last_error());
@@ -414,7 +428,6 @@ static void launch(tt_repo *repo, tt_repo_model *m, tt_infer_req *reqs, int n, i
             o += r->inputs[i].size;
         }
     }
-    j->len = (size_t)total;
     j->model = m->entry;
     tt_cache_retain(&srv->cache, m->entry);
     tt_repo_retain(repo, m);

@@ -139,7 +139,8 @@ typedef struct nrun {
     tt_infer_req ireq;
     tt_conn *conn; /* retained */
     uint32_t req_id;
-    uint8_t *payload;
+    uint8_t *payload; /* charged to the server's buffer budget: len bytes */
+    uint64_t len;
     tt_arena arena;
 } nrun;
 
@@ -148,6 +149,7 @@ static void nrun_free(nrun *n)
     if (n->ireq.model)
         tt_repo_release(n->conn->srv->repo, n->ireq.model);
     tt_free_aligned(n->payload);
+    tt_buffer_give(n->conn->srv, n->len);
     tt_arena_free(&n->arena);
     atomic_fetch_sub(&n->conn->inflight, 1);
     tt_conn_release(n->conn);
@@ -182,7 +184,8 @@ static void reply_rows(nrun *n, const tether_outputs *out, int64_t row0, int64_t
     if (st == TT_OK) {
         tt_wr_frame_end(&w, TT_CMD_RUN | TT_CMD_REPLY, 0, n->req_id, payload - (w.n - TT_WIRE_HEADER));
         int cnt = tt_wire_iov_fill(iov, &w, TT_WIRE_HEADER, t, k, off);
-        tt_conn_send(n->conn, iov, cnt);
+        if (!tt_conn_send(n->conn, iov, cnt, false))
+            tt_conn_refuse_reply(n->conn, TT_CMD_RUN, n->req_id, TT_WIRE_HEADER + payload);
     } else {
         tt_conn_reply_error(n->conn, TT_CMD_RUN, n->req_id, st, NULL);
     }
@@ -209,12 +212,14 @@ void tt_named_run(tt_conn *c, const tt_frame_hdr *h, uint8_t *payload)
         tt_conn_reply_error(c, h->cmd, h->req_id, TETHER_ERR_BUSY,
                             "too many requests in flight on this connection (limit 1024); wait for replies");
         tt_free_aligned(payload);
+        tt_buffer_give(c->srv, h->len);
         return;
     }
     nrun *n = tt_calloc(1, sizeof *n);
     if (!n) {
         tt_conn_reply_error(c, h->cmd, h->req_id, TETHER_ERR_NO_MEMORY, "out of memory");
         tt_free_aligned(payload);
+        tt_buffer_give(c->srv, h->len);
         return;
     }
     tt_conn_retain(c);
@@ -222,6 +227,7 @@ void tt_named_run(tt_conn *c, const tt_frame_hdr *h, uint8_t *payload)
     n->conn = c;
     n->req_id = h->req_id;
     n->payload = payload;
+    n->len = h->len;
     tt_arena_init(&n->arena);
     tt_rd r;
     tt_rd_init(&r, payload, h->len);

@@ -283,6 +283,7 @@ static tt_status place(tt_repo *r, tt_repo_model *m)
             last = tt_slots_charge_bytes(srv, s, m->entry, m->charged, &used, &quota);
             if (last == TT_OK) {
                 m->slot = s;
+                m->slot_gen = atomic_load(&s->gen);
                 tt_log(TT_LOG_INFO, "model %s version %" PRId64 " in slot %d (%s): %.1f of %.1f MiB used", m->name,
                        m->version, s->index, s->type.name, used / 1048576.0, quota / 1048576.0);
                 return TT_OK;
@@ -305,7 +306,7 @@ static void version_free(tt_repo *r, tt_repo_model *m)
 {
     tt_server *srv = r->srv;
     if (m->slot) {
-        tt_slots_uncharge(srv, m->slot, m->entry);
+        tt_slots_uncharge(srv, m->slot, m->slot_gen, m->entry);
         pthread_mutex_lock(&srv->slots_lock);
         m->slot->repo_models--;
         pthread_mutex_unlock(&srv->slots_lock);
@@ -685,6 +686,16 @@ tt_status tt_repo_start(tt_server *srv)
     tt_log(TT_LOG_INFO, "model repository %s: %d of %d models ready%s", r->dir, ok, n,
            r->any_keys ? " (API keys required)" : "");
     return TT_OK;
+}
+
+void tt_repo_drain(tt_server *srv)
+{
+    tt_repo *r = srv->repo;
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->refusing = true;
+    pthread_mutex_unlock(&r->lock);
 }
 
 void tt_repo_stop(tt_server *srv)

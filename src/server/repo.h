@@ -56,6 +56,7 @@ typedef struct tt_repo_model {
     tt_model_cfg cfg;
     tt_model_entry *entry; /* the cache's, retained */
     tt_slot *slot;
+    uint64_t slot_gen;     /* the slot's gen when charged: its uncharge names it */
     uint64_t charged;      /* bytes charged to the slot */
     bool batchable;        /* every input and output has a dimension 0 not fixed by the model */
     int64_t loaded_s;
@@ -99,6 +100,7 @@ typedef struct tt_repo {
     pthread_mutex_t load_lock; /* one load or unload at a time */
     pthread_t batcher;
     bool batcher_running, stop;
+    bool refusing; /* the server drains: new requests are refused, queued ones finish */
     /* tenants' API keys (--api-keys FILE: "NAME SHA256HEX" lines): every model */
     char tenant[TT_REPO_MAX_TENANTS][64];
     uint8_t tenant_key[TT_REPO_MAX_TENANTS][TT_WIRE_HASH_LEN];
@@ -109,6 +111,8 @@ typedef struct tt_repo {
 /* Reads the tenants' keys, loads every model of the repository (when one is configured)
  * and starts the batcher. A model that fails to load is logged and listed, not fatal. */
 tt_status tt_repo_start(tt_server *srv);
+/* The server drains (SIGTERM): new requests are refused (BUSY), queued ones still run. */
+void tt_repo_drain(tt_server *srv);
 /* Stops the batcher: requests still queued are answered BUSY. */
 void tt_repo_stop(tt_server *srv);
 /* Releases every model (after the scheduler stopped). */

@@ -1,6 +1,6 @@
 /* The status page at / on the HTTP port: one HTML document with its style inline and no
- * external asset, built from the same DESCRIBE document the native protocol returns (so
- * the two never disagree) plus the repository's models. It reloads itself every 5 s.
+ * external asset, built from the DESCRIBE document the native protocol returns — every slot
+ * in detail, as the operator sees it — plus the repository's models. It reloads itself every 5 s.
  * Each row carries its numbers in data- attributes as well, for scripts and tests. */
 #include "server/http.h"
 
@@ -93,7 +93,7 @@ static const char style[] =
 tt_status tt_status_page_html(tt_server *srv, char **out)
 {
     char *json = NULL;
-    TT_TRY(tt_metrics_describe_json(srv, NULL, &json));
+    TT_TRY(tt_metrics_describe_all_json(srv, &json));
     cJSON *d = cJSON_Parse(json);
     tt_free(json);
     if (!d)
