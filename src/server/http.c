@@ -61,6 +61,7 @@ typedef struct hreq {
     bool post;
     uint8_t *body;
     size_t len, cap;
+    uint64_t taken; /* bytes of the server's buffer budget this request holds (body, tensors) */
 
     /* asynchronous answers (inference, load): under lock */
     pthread_mutex_t lock;
@@ -77,6 +78,27 @@ typedef struct hreq {
     bool basic_challenge;
     bool queued; /* a response was handed to MHD */
 } hreq;
+
+/* ---- the server's buffer budget ---------------------------------------------------- */
+
+/* HTTP bodies and the tensors parsed from them count against the same bound as the native
+ * protocol's payloads (--max-buffered), so that connections together cannot hold more. */
+static bool take(hreq *h, uint64_t n)
+{
+    if (!tt_buffer_take(h->srv, n))
+        return false;
+    h->taken += n;
+    return true;
+}
+
+static void body_free(hreq *h)
+{
+    tt_buffer_give(h->srv, h->cap);
+    h->taken -= h->cap;
+    tt_free(h->body);
+    h->body = NULL;
+    h->len = h->cap = 0;
+}
 
 /* ---- responses ---------------------------------------------------------------------- */
 
@@ -446,10 +468,13 @@ static bool on_infer(hreq *h, tt_repo_model *m)
                              .n_inputs = h->kreq.n_inputs,
                              .done = on_infer_done,
                              .ud = h};
-    /* the body is parsed: its memory can go before the wait */
-    tt_free(h->body);
-    h->body = NULL;
-    h->len = h->cap = 0;
+    /* the body is parsed: its memory goes before the wait, the tensors' is held instead */
+    body_free(h);
+    if (!take(h, h->kreq.arena.used_total)) {
+        set_error(h, 503, "the server's buffers for requests are full; try again later");
+        tt_repo_count(h->srv->repo, m, 503);
+        return true;
+    }
     st = tt_batch_submit(h->srv->repo, &h->ireq);
     if (st != TT_OK) {
         set_status_error(h, st);
@@ -631,6 +656,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 set_error(h, 413, msg);
                 return send_resp(h);
             }
+            /* the declared body is taken from the budget whole, and read into one buffer */
+            if (n && !take(h, n)) {
+                set_error(h, 503, "the server's buffers for requests are full; try again later");
+                return send_resp(h);
+            }
+            uint8_t *p = n ? tt_malloc((size_t)n) : NULL;
+            if (n && !p) {
+                set_error(h, 503, "out of memory for the request body"); /* given back at the end */
+                return send_resp(h);
+            }
+            h->body = p;
+            h->cap = (size_t)n;
         }
         return MHD_YES;
     }
@@ -653,9 +690,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 cap *= 2;
             if (cap > srv->cfg.http_max_body)
                 cap = (size_t)srv->cfg.http_max_body;
+            if (!take(h, cap - h->cap)) {
+                tt_log(TT_LOG_DEBUG, "HTTP: closing a connection: the server's request buffers are full");
+                return MHD_NO;
+            }
             uint8_t *p = tt_realloc(h->body, cap);
             if (!p)
-                return MHD_NO;
+                return MHD_NO; /* what was taken is given back when the request ends */
             h->body = p;
             h->cap = cap;
         }
@@ -680,6 +721,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx, enu
     if (h->m)
         tt_repo_release(h->srv->repo, h->m);
     tt_free(h->body);
+    tt_buffer_give(h->srv, h->taken);
     tt_free(h->resp);
     pthread_mutex_destroy(&h->lock);
     tt_free(h);
