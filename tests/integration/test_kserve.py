@@ -227,7 +227,7 @@ def test_hostile_bodies(d):
     repo = repo_with_dense(d)
     su.add_model(repo, "multi", 1, su.multi_model)
     x = np.ones((2, 16), np.float32)
-    with running(serve(d, repo, args=["--http-max-body", "1MiB"])) as s:
+    with running(serve(d, repo, args=["--http-max-body", "1MiB", "--max-buffered", "512KiB"])) as s:
         def err(body, headers=None, path="/v2/models/dense/infer", code=400):
             st, _, b = s.request("POST", path, body, headers or {})
             assert st == code, (st, b[:300])
@@ -283,6 +283,9 @@ def test_hostile_bodies(d):
         r = raw(s.port, b"POST /v2/models/dense/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                 + chunks)
         assert r == b"" or b" 413 " in r.split(b"\r\n")[0], r[:200]
+        # within the body limit but over what the server buffers for all clients together
+        r = raw(s.port, b"POST /v2/models/dense/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 600000\r\n\r\n")
+        assert b" 503 " in r.split(b"\r\n")[0] and b"buffers for requests are full" in r, r[:300]
         # truncated: Content-Length promises more than comes, then the client leaves
         raw(s.port, b"POST /v2/models/dense/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{\"inp",
             read=False)
