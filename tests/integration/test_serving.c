@@ -329,7 +329,7 @@ typedef struct fixture {
     pbw dense, cnn, norm, gather;
 } fixture;
 
-static void start(fixture *f, const char *delay_us)
+static void start_with(fixture *f, const char *delay_us, const char *extra1, const char *extra2)
 {
     char repo[300], port_file[360], cfg[256];
     th_mkdtemp("repo", repo, sizeof repo);
@@ -344,8 +344,14 @@ static void start(fixture *f, const char *delay_us)
     repo_add(repo, "norm", &f->norm, cfg);
     repo_add(repo, "gather", &f->gather, cfg);
     th_server_start(&f->s, (const char *const[]){"--slots", "cpu.medium=1,cpu.large=1", "--model-repository", repo,
-                                                  "--http", "127.0.0.1:0", "--http-port-file", port_file, NULL});
+                                                  "--http", "127.0.0.1:0", "--http-port-file", port_file, extra1,
+                                                  extra2, NULL});
     f->http = read_port(port_file);
+}
+
+static void start(fixture *f, const char *delay_us)
+{
+    start_with(f, delay_us, NULL, NULL);
 }
 
 static void stop(fixture *f)
@@ -441,6 +447,32 @@ TEST(named_models_refuse_what_does_not_fit)
     CHECK_OK(tether_session_run(s, &one, 1, &o));
     CHECK_EQ_INT(tether_outputs_get(o, 0)->dims[0], 1);
     CHECK_EQ_INT(tether_outputs_get(o, 0)->dims[1], 32);
+    tether_outputs_free(o);
+    tether_session_free(s);
+    stop(&f);
+}
+
+/* A connection holding a repository model is bound like an attached one: the deadline for
+ * connections that never attach does not close it. */
+TEST(a_connection_with_a_named_model_outlives_the_auth_timeout)
+{
+    fixture f;
+    start_with(&f, "100", "--auth-timeout", "1");
+    tether_session_config cfg;
+    tether_session_config_init(&cfg);
+    cfg.target = f.s.endpoint;
+    cfg.quiet = 1;
+    tether_session *s;
+    CHECK_OK(tether_session_open(&s, "model:dense", &cfg));
+    th_sleep_ms(2500); /* the server sweeps its connections every 100 ms */
+    char *m = http_get(f.http, "/metrics");
+    double conns = metric(m, "\ntetherd_connections ");
+    free(m);
+    CHECK_EQ_INT((long long)conns, 1);
+    float x[64] = {0};
+    tether_tensor one = {.dtype = TETHER_DTYPE_FLOAT, .rank = 2, .dims = {1, 64}, .data = x, .size = sizeof x};
+    tether_outputs *o = NULL;
+    CHECK_OK(tether_session_run(s, &one, 1, &o));
     tether_outputs_free(o);
     tether_session_free(s);
     stop(&f);
