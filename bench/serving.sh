@@ -44,9 +44,10 @@ for m in "${models[@]}"; do
   printf 'slot = bench\nmax_batch_size = 0\nmax_queue_size = 1024\n' >"$repo/${m}_nobatch/config"
 done
 
-# one slot as large as the whole device, so that the scheduler never holds the load back
+# one slot as large as the whole device, lent the whole device (--sched lend), so that the
+# rate scheduler never holds the load back: this measures serving, not metering
 "$tetherd" --listen 127.0.0.1:0 --port-file "$work/port" --http 127.0.0.1:0 --http-port-file "$work/http.port" \
-  --state-dir "$work/state" --type bench=16GiB,100% --slots bench=1 --model-repository "$repo" \
+  --state-dir "$work/state" --type bench=16GiB,100% --slots bench=1 --sched lend --model-repository "$repo" \
   --log-level warn >"$work/tetherd.log" 2>&1 &
 pid=$!
 for _ in $(seq 600); do [ -s "$work/http.port" ] && break; sleep 0.1; done
@@ -55,10 +56,15 @@ http=127.0.0.1:$(cat "$work/http.port")
 native=tcp://127.0.0.1:$(cat "$work/port")
 
 # perf_analyzer -> CSV rows: concurrency, infer/s, p50 us, p99 us
+# a request is the model's reference input, one row (from its .npy); a batching model's
+# config leaves the batch dimension out of the shape, as Triton's do
+shape_of() { /usr/bin/python3 -c 'import numpy, sys; print(",".join(map(str, numpy.load(sys.argv[1]).shape[int(sys.argv[2]):])))' "$1" "$2"; }
 sweep() {
-  local model=$1 range=$2 out=$3
+  local model=$1 range=$2 out=$3 base=${1%_nobatch} skip=1
+  [ "$base" = "$model" ] || skip=0
   "$pa" -m "$model" -u "$http" -i http --concurrency-range "$range" --measurement-interval "$window_ms" \
-    --input-data zero --max-trials 6 --stability-percentage 25 -f "$out" >"$out.log" 2>&1 ||
+    --input-data zero --shape "input:$(shape_of "$cache/$base.input.npy" $skip)" --max-trials 6 \
+    --stability-percentage 25 -f "$out" >"$out.log" 2>&1 ||
     { tail -20 "$out.log" >&2; return 1; }
 }
 csv_rows() { /usr/bin/python3 -c '
@@ -81,8 +87,9 @@ for m in "${models[@]}"; do
     done <"$work/$v.rows"
   done
   # concurrency 8, from the same sweep
-  read -r _ tn _ p99n < <(awk '$1 == 8' "$work/${m}_nobatch.rows")
-  read -r _ tb _ p99b < <(awk '$1 == 8' "$work/$m.rows")
+  tn=0 p99n=0 tb=0 p99b=0
+  read -r _ tn _ p99n < <(awk '$1 == 8' "$work/${m}_nobatch.rows") || true
+  read -r _ tb _ p99b < <(awk '$1 == 8' "$work/$m.rows") || true
   runs=$(metric "tetherd_model_compute_seconds_count{model=\"$m\"")
   sum=$(metric "tetherd_model_compute_seconds_sum{model=\"$m\"")
   rows=$(metric "tetherd_model_batch_size_sum{model=\"$m\"")
@@ -91,6 +98,8 @@ for m in "${models[@]}"; do
 import sys
 m, tn, tb, p99n, p99b, csum, cnt, rows, batches, delay = sys.argv[1:]
 tn, tb, p99n, p99b = float(tn), float(tb), float(p99n) / 1000, float(p99b) / 1000
+if not tn or not tb:
+    sys.exit(print(f"{m}: no measurement at concurrency 8 (see perf_analyzer's log)"))
 run_ms = float(csum) / float(cnt) * 1000 if float(cnt) else 0  # each request records its batch's run
 mean_batch = float(rows) / float(batches) if float(batches) else 0
 bound = float(delay) / 1000 + run_ms
@@ -113,8 +122,9 @@ for m in "${models[@]}"; do
     /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); d=d["rows"][0] if "rows" in d else d; print(d["p50_ms"])' ||
     echo nan)
   sweep "${m}_nobatch" 1 "$work/${m}_c1.csv" || true
-  read -r _ _ p50h _ < <(csv_rows "$work/${m}_c1.csv" | awk '$1 == 1')
+  p50h=nan
+  read -r _ _ p50h _ < <(csv_rows "$work/${m}_c1.csv" | awk '$1 == 1') || true
   /usr/bin/python3 -c "
-l, n, h = $local_ms, float('$native_ms'), $p50h / 1000
+l, n, h = $local_ms, float('$native_ms'), float('$p50h') / 1000
 print(f'$m: in-process {l:.2f} ms, native {n:.2f} ms (+{n - l:.2f}), HTTP {h:.2f} ms (+{h - l:.2f}, {h / l:.2f}x)')"
 done

@@ -18,13 +18,16 @@ typedef struct gemm_job {
     int64_t batch;      /* independent products, strides below */
     int64_t sa, sb, sc; /* element strides between batches (0: shared) */
     int64_t rows;       /* rows of C per task */
+    bool strips;        /* batch-invariant: every BLAS call is GEMM_STRIP rows (see below) */
 } gemm_job;
 
-/* Batch invariance: every BLAS call computes exactly GEMM_STRIP rows of C, so a row's
- * result never depends on how many rows the product has (BLAS libraries pick kernels and
- * paths by M: OpenBLAS's rows differ between M = 1, 3 and 48, for instance). A request run
- * alone and the same request inside a dynamic batch of the server then get the same bytes.
- * The last strip of a product whose M is not a multiple is computed on padded copies. */
+/* Batch invariance (MatMul and Gemm, whose rows are the batch's rows): every BLAS call
+ * computes exactly GEMM_STRIP rows of C, so a row's result never depends on how many rows
+ * the product has (BLAS libraries pick kernels and paths by M: OpenBLAS's rows differ in
+ * their last bits between M = 1, 3 and 48, for instance). A request run alone and the same
+ * request inside a dynamic batch of tetherd then get the same bytes. The last strip of a
+ * product whose M is not a multiple is computed on padded copies. Convolutions, whose rows
+ * are output channels (the batch's images are separate products), are not split so. */
 #define GEMM_STRIP 16
 
 static void gemm_strip_padded(const gemm_job *j, int64_t m, const char *A, const char *B, char *C)
@@ -63,14 +66,14 @@ static void gemm_strip_padded(const gemm_job *j, int64_t m, const char *A, const
 static void gemm_tasks(void *arg, int64_t b, int64_t e)
 {
     gemm_job *j = arg;
-    int64_t tiles = (j->M + GEMM_STRIP - 1) / GEMM_STRIP;
+    int64_t tiles = (j->M + j->rows - 1) / j->rows;
     CBLAS_TRANSPOSE ta = j->ta ? CblasTrans : CblasNoTrans, tb = j->tb ? CblasTrans : CblasNoTrans;
     size_t es = j->dbl ? sizeof(double) : sizeof(float);
     for (int64_t t = b; t < e; t++) {
-        int64_t bi = t / tiles, r0 = (t % tiles) * GEMM_STRIP;
-        int64_t m = j->M - r0 < GEMM_STRIP ? j->M - r0 : GEMM_STRIP;
+        int64_t bi = t / tiles, r0 = (t % tiles) * j->rows;
+        int64_t m = j->M - r0 < j->rows ? j->M - r0 : j->rows;
         int64_t ao = bi * j->sa + (j->ta ? r0 : r0 * j->lda), bo = bi * j->sb, co = bi * j->sc + r0 * j->ldc;
-        if (m < GEMM_STRIP)
+        if (j->strips && m < GEMM_STRIP)
             gemm_strip_padded(j, m, (const char *)j->A + ao * (int64_t)es, (const char *)j->B + bo * (int64_t)es,
                               (char *)j->C + co * (int64_t)es);
         else if (j->dbl)
@@ -83,7 +86,8 @@ static void gemm_tasks(void *arg, int64_t b, int64_t e)
     }
 }
 
-/* Runs the batched product in strips of GEMM_STRIP rows across the pool. */
+/* Runs the batched product split into row tiles (strips of GEMM_STRIP rows when asked)
+ * across the pool. */
 static void gemm_run(gemm_job *j)
 {
     if (j->M == 0 || j->N == 0 || j->batch == 0)
@@ -100,17 +104,27 @@ static void gemm_run(gemm_job *j)
                 }
         return;
     }
-    j->rows = GEMM_STRIP;
-    int64_t tasks = j->batch * ((j->M + GEMM_STRIP - 1) / GEMM_STRIP);
+    int threads = tt_threads();
+    j->rows = j->M;
+    if (j->strips) {
+        j->rows = GEMM_STRIP;
+    } else if (j->batch < threads) {
+        /* split rows when the batch alone cannot keep every thread busy */
+        int64_t want = (threads + j->batch - 1) / j->batch;
+        j->rows = (j->M + want - 1) / want;
+        if (j->rows < 16)
+            j->rows = j->M < 16 ? j->M : 16;
+    }
+    int64_t tasks = j->batch * ((j->M + j->rows - 1) / j->rows);
     /* small products are not worth a thread hand-off */
     int64_t grain = j->M * j->N * j->K < (1 << 16) ? tasks : 1;
     tt_parallel_for(tasks, grain, gemm_tasks, j);
 }
 
 /* The float or double (dbl) product, as tt_sgemm_batched describes it. */
-static void gemm_batched(bool dbl, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const void *A,
-                         int64_t lda, int64_t sa, const void *B, int64_t ldb, int64_t sb, double beta, void *C,
-                         int64_t ldc, int64_t sc, int64_t batch)
+static void gemm_batched(bool dbl, bool strips, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                         const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb, int64_t sb, double beta,
+                         void *C, int64_t ldc, int64_t sc, int64_t batch)
 {
     gemm_job j = {.ta = ta,
                   .tb = tb,
@@ -129,7 +143,8 @@ static void gemm_batched(bool dbl, bool ta, bool tb, int64_t M, int64_t N, int64
                   .batch = batch,
                   .sa = sa,
                   .sb = sb,
-                  .sc = sc};
+                  .sc = sc,
+                  .strips = strips};
     gemm_run(&j);
 }
 
@@ -137,13 +152,21 @@ void tt_sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
                       int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc,
                       int64_t sc, int64_t batch)
 {
-    gemm_batched(false, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+    gemm_batched(false, false, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+}
+
+/* tt_sgemm_batched for MatMul and Gemm: batch-invariant strips (above). */
+static void sgemm_rows(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                       int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc,
+                       int64_t sc, int64_t batch)
+{
+    gemm_batched(false, true, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
 }
 
 static void dgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda, int64_t sa,
                           const double *B, int64_t ldb, int64_t sb, double *C, int64_t ldc, int64_t sc, int64_t batch)
 {
-    gemm_batched(true, ta, tb, M, N, K, 1, A, lda, sa, B, ldb, sb, 0, C, ldc, sc, batch);
+    gemm_batched(true, true, ta, tb, M, N, K, 1, A, lda, sa, B, ldb, sb, 0, C, ldc, sc, batch);
 }
 
 /* ---- MatMul -------------------------------------------------------------------------------- */
@@ -305,15 +328,15 @@ static void matmul_f32(const mm_batch *m, const float *A, const float *B, float 
     int64_t M = m->M, N = m->N, K = m->K, sa, sb;
     if (m->nb == 1 && m->na == m->n && m->ra > 0) {
         /* [..., M, K] x [K, N]: one tall product */
-        tt_sgemm_batched(false, false, m->n * M, N, K, 1.0f, A, K, 0, B, N, 0, 0.0f, Y, N, 0, 1);
+        sgemm_rows(false, false, m->n * M, N, K, 1.0f, A, K, 0, B, N, 0, 0.0f, Y, N, 0, 1);
     } else if (mm_batch_strides(m, &sa, &sb)) {
-        tt_sgemm_batched(false, false, M, N, K, 1.0f, A, K, sa, B, N, sb, 0.0f, Y, N, M * N, m->n);
+        sgemm_rows(false, false, M, N, K, 1.0f, A, K, sa, B, N, sb, 0.0f, Y, N, M * N, m->n);
     } else {
         for (int64_t bi = 0; bi < m->n; bi++) {
             int64_t ia, ib;
             mm_batch_index(m, bi, &ia, &ib);
-            tt_sgemm_batched(false, false, M, N, K, 1.0f, A + ia * M * K, K, 0, B + ib * K * N, N, 0, 0.0f,
-                             Y + bi * M * N, N, 0, 1);
+            sgemm_rows(false, false, M, N, K, 1.0f, A + ia * M * K, K, 0, B + ib * K * N, N, 0, 0.0f,
+                       Y + bi * M * N, N, 0, 1);
         }
     }
 }
@@ -409,8 +432,8 @@ static tt_status run_gemm(tt_kctx *c)
             }
     }
     if (a->dtype == TETHER_DTYPE_FLOAT) {
-        tt_sgemm_batched(ta, tb, M, N, K, alpha, a->data, a->dims[1], 0, b->data, b->dims[1], 0, use_c ? beta : 0.0f,
-                         y->data, N, 0, 1);
+        sgemm_rows(ta, tb, M, N, K, alpha, a->data, a->dims[1], 0, b->data, b->dims[1], 0, use_c ? beta : 0.0f, y->data,
+                   N, 0, 1);
         return TT_OK;
     }
     /* other types: a direct loop in double */
