@@ -35,7 +35,7 @@ trap cleanup EXIT
 
 repo=$work/repo
 for m in "${models[@]}"; do
-  [ -f "$cache/$m.onnx" ] || /usr/bin/python3 "$here/../shared/peers/export_models.py" "$cache" "$m" >/dev/null
+  [ -f "$cache/$m.onnx" ] || /usr/bin/python3 "$here/tests/models/export_models.py" "$cache" "$m" >/dev/null
   for v in "$m" "${m}_nobatch"; do
     mkdir -p "$repo/$v/1"
     ln -s "$cache/$m.onnx" "$repo/$v/1/model.onnx"

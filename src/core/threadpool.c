@@ -19,6 +19,7 @@ typedef struct tt_job {
     atomic_llong next;   /* next chunk to claim */
     atomic_llong done;   /* chunks finished */
     int users;           /* workers inside tt_job_work (under the pool lock) */
+    int helpers;         /* workers that may join it (its submitter's thread cap, less one) */
     struct tt_job *prev, *nextjob;
 } tt_job;
 
@@ -34,6 +35,7 @@ static struct {
 } g_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, false, NULL};
 
 static _Thread_local bool tt_in_task;
+static _Thread_local int tt_cap; /* 0: none */
 
 static void tt_job_unlink(tt_job *j)
 {
@@ -68,16 +70,23 @@ static void tt_job_work(tt_job *j)
 static void *tt_worker(void *unused)
 {
     (void)unused;
+    pthread_setname_np(pthread_self(), "tether-pool"); /* for ps, top and debuggers */
     tt_in_task = true;
     pthread_mutex_lock(&g_pool.lock);
     for (;;) {
-        while (!g_pool.stop && !g_pool.jobs)
-            pthread_cond_wait(&g_pool.work, &g_pool.lock);
+        /* the first job with chunks left and room for another helper; drained ones leave */
+        tt_job *j = NULL;
+        for (tt_job *k = g_pool.jobs, *nx; k && !j; k = nx) {
+            nx = k->nextjob;
+            if (atomic_load(&k->next) >= k->nchunks)
+                tt_job_unlink(k);
+            else if (k->users < k->helpers)
+                j = k;
+        }
         if (g_pool.stop)
             break;
-        tt_job *j = g_pool.jobs;
-        if (atomic_load(&j->next) >= j->nchunks) {
-            tt_job_unlink(j);
+        if (!j) {
+            pthread_cond_wait(&g_pool.work, &g_pool.lock);
             continue;
         }
         /* users keeps j alive: its submitter waits for it to drop to zero */
@@ -160,7 +169,15 @@ static void tt_pool_ensure(void)
 int tt_threads(void)
 {
     tt_pool_ensure();
-    return g_pool.nthreads + 1;
+    int n = g_pool.nthreads + 1;
+    return tt_cap > 0 && tt_cap < n ? tt_cap : n;
+}
+
+int tt_threads_cap(int n)
+{
+    int prev = tt_cap;
+    tt_cap = n > 0 ? n : 0;
+    return prev;
 }
 
 void tt_threadpool_shutdown(void)
@@ -213,7 +230,7 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
     int64_t chunk = (n + nchunks - 1) / nchunks;
     nchunks = (n + chunk - 1) / chunk;
 
-    tt_job j = {.fn = fn, .arg = arg, .n = n, .chunk = chunk, .nchunks = nchunks};
+    tt_job j = {.fn = fn, .arg = arg, .n = n, .chunk = chunk, .nchunks = nchunks, .helpers = threads - 1};
     atomic_init(&j.next, 0);
     atomic_init(&j.done, 0);
     pthread_mutex_lock(&g_pool.lock);
