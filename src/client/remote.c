@@ -47,6 +47,10 @@ typedef struct tt_remote {
     pthread_mutex_t lock;
     rlink *link;  /* never NULL once open */
     uint64_t gen; /* counts links, so a broken one is replaced once */
+    /* "model:NAME[:VERSION]": a model of the server's repository, opened by name (no
+     * attachment, no upload; the API key from $TETHER_API_KEY) */
+    char named[160];
+    uint64_t named_version;
 } tt_remote;
 
 bool tt_target_is_remote(const char *t)
@@ -179,8 +183,23 @@ static tt_status open_handle(tt_remote *r, tt_rconn *c, int64_t deadline, tt_rep
     }
 }
 
-/* A new link: connect, HELLO, AUTH, OPEN (upload if needed). Fills *info from the OPEN
- * reply when asked (at session open). */
+/* OPEN_MODEL: a repository model by name. */
+static tt_status open_named(tt_remote *r, tt_rconn *c, int64_t deadline, tt_reply *rep)
+{
+    const char *key = getenv("TETHER_API_KEY");
+    tt_wr w = {0};
+    tt_wr_frame_begin(&w);
+    tt_wr_str(&w, r->named);
+    tt_wr_u64(&w, r->named_version);
+    tt_wr_str(&w, key ? key : "");
+    tt_status st = tt_rconn_call(c, TT_CMD_OPEN_MODEL, &w, NULL, 0, 0, deadline, rep);
+    memset(w.p, 0, w.n);
+    tt_wr_free(&w);
+    return st;
+}
+
+/* A new link: connect, HELLO, AUTH, OPEN (upload if needed), or HELLO and OPEN_MODEL for a
+ * repository model. Fills *info from the OPEN reply when asked (at session open). */
 static tt_status link_new(tt_remote *r, int64_t deadline, tt_arena *a, tt_msg_open_reply *info, rlink **out)
 {
     tt_rconn *c;
@@ -189,11 +208,11 @@ static tt_status link_new(tt_remote *r, int64_t deadline, tt_arena *a, tt_msg_op
         return tt_error_prefix(st, "accelerator %s: ", r->att.id);
     tt_rconn_set_label(c, r->att.id);
     st = tt_rconn_hello(c, deadline, NULL);
-    if (st == TT_OK)
+    if (st == TT_OK && !r->named[0])
         st = tt_rconn_auth(c, r->att.id, r->token, deadline, NULL);
     tt_reply rep = {0};
     if (st == TT_OK)
-        st = open_handle(r, c, deadline, &rep);
+        st = r->named[0] ? open_named(r, c, deadline, &rep) : open_handle(r, c, deadline, &rep);
     tt_msg_open_reply m;
     tt_arena tmp;
     tt_arena_init(&tmp);
@@ -513,16 +532,42 @@ tt_status tt_remote_open(const char *path, const void *model, size_t size, const
     r->retries = env && atoi(env) >= 0 ? atoi(env) : DEFAULT_RETRIES;
     int64_t deadline = tt_deadline_ms(r->timeout_ms);
 
-    tt_status st = resolve_target(cfg->target, &r->att);
-    if (st == TT_OK)
-        st = tt_endpoint_parse(r->att.endpoint, &r->ep);
-    if (st == TT_OK)
-        st = tt_attachment_token(&r->att, r->token);
-    memset(r->att.token, 0, sizeof r->att.token);
-    r->ordinal = r->att.ordinal;
+    tt_status st = TT_OK;
+    bool named = path && strncmp(path, "model:", 6) == 0;
+    if (named) {
+        /* "model:NAME[:VERSION]" on "tcp://HOST:PORT" or "unix:PATH" */
+        const char *name = path + 6, *colon = strchr(name, ':');
+        size_t len = colon ? (size_t)(colon - name) : strlen(name);
+        char *end = NULL;
+        if (colon)
+            r->named_version = strtoull(colon + 1, &end, 10);
+        if (!len || len >= sizeof r->named || (colon && (end == colon + 1 || *end)))
+            st = tt_error(TETHER_ERR_INVALID_ARGUMENT, "'%s': expected model:NAME or model:NAME:VERSION", path);
+        else if (strncmp(cfg->target, "eia:", 4) == 0)
+            st = tt_error(TETHER_ERR_INVALID_ARGUMENT,
+                          "'%s' names a model of a server's repository: give the server as tcp://HOST:PORT or "
+                          "unix:PATH, not an attachment",
+                          path);
+        if (st == TT_OK) {
+            snprintf(r->named, sizeof r->named, "%.*s", (int)len, name);
+            st = tt_endpoint_parse(cfg->target, &r->ep);
+            snprintf(r->att.id, sizeof r->att.id, "%s", r->ep.text);
+            r->ordinal = -1;
+        }
+    } else {
+        st = resolve_target(cfg->target, &r->att);
+        if (st == TT_OK)
+            st = tt_endpoint_parse(r->att.endpoint, &r->ep);
+        if (st == TT_OK)
+            st = tt_attachment_token(&r->att, r->token);
+        memset(r->att.token, 0, sizeof r->att.token);
+        r->ordinal = r->att.ordinal;
+    }
 
     /* the model's hash: remembered for a file unchanged since it was last hashed */
-    if (st == TT_OK && path) {
+    if (st == TT_OK && named) {
+        /* nothing to hash or upload: the server has the model */
+    } else if (st == TT_OK && path) {
         struct stat sb;
         if (stat(path, &sb) != 0)
             st = tt_error(errno == ENOENT ? TETHER_ERR_NOT_FOUND : TETHER_ERR_IO, "cannot open '%s': %s", path,
@@ -558,8 +603,11 @@ tt_status tt_remote_open(const char *path, const void *model, size_t size, const
         tether_session_free(s);
         return st;
     }
-    snprintf(s->stats.where, sizeof s->stats.where, "eia:%d (%s, %s, %s)", r->ordinal, r->att.id, r->att.type,
-             r->ep.text);
+    if (named)
+        snprintf(s->stats.where, sizeof s->stats.where, "model %s of %s", r->named, r->ep.text);
+    else
+        snprintf(s->stats.where, sizeof s->stats.where, "eia:%d (%s, %s, %s)", r->ordinal, r->att.id, r->att.type,
+                 r->ep.text);
     if (!cfg->quiet)
         tt_log(TT_LOG_NOTICE, "session %s runs on accelerator %s", path ? path : "(from memory)", s->stats.where);
     *out = s;

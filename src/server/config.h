@@ -65,6 +65,13 @@ typedef struct tt_server_config {
     int run_limit_s;          /* an inference still running after this long fails (0: no limit) */
     char port_file[1024];     /* write the bound TCP port here once listening (tests) */
     char metrics_listen[300]; /* Prometheus /metrics on HOST:PORT ("" off) */
+    /* serving (KServe v2 over HTTP, the model repository): src/server/http.c, repo.c */
+    char http_listen[300];        /* HOST:PORT ("" off) */
+    char http_port_file[1024];    /* write the bound HTTP port here (tests) */
+    char model_repository[1024];  /* DIR/NAME/VERSION/model.onnx ("" none) */
+    char api_keys[1024];          /* tenants' API keys: "TENANT SHA256HEX" lines ("" none) */
+    uint64_t http_max_body;       /* largest HTTP request body */
+    int http_threads, http_max_conns, http_timeout_s;
 } tt_server_config;
 
 void tt_config_defaults(tt_server_config *c);

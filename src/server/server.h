@@ -59,6 +59,8 @@ struct tt_server {
     tt_cache cache;
     atomic_uint_fast64_t conns_total, frames_bad, busy_refusals;
     void *metrics_daemon; /* MHD, when --metrics is on */
+    struct tt_repo *repo; /* the model repository and batcher (repo.h) */
+    void *http;           /* the KServe endpoint (http.c), when --http is on */
 
     /* every byte held for clients: request payloads (from their header until their job
      * ends) and queued replies, all connections together, bounded by max_buffered */
