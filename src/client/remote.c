@@ -62,6 +62,10 @@ typedef struct tt_remote {
     char records[1100];
     struct stat rec_stat; /* as last seen: a change (a new inode) means a rewrite */
     bool switching;       /* one thread moves the session; the others keep running */
+    /* "model:NAME[:VERSION]": a model of the server's repository, opened by name (no
+     * attachment, no upload; the API key from $TETHER_API_KEY) */
+    char named[160];
+    uint64_t named_version;
 } tt_remote;
 
 bool tt_target_is_remote(const char *t)
@@ -207,8 +211,24 @@ static tt_status open_handle(tt_remote *r, const rtarget *t, tt_rconn *c, int64_
     }
 }
 
-/* A new link: connect, HELLO, AUTH, OPEN (upload if needed). Fills *info from the OPEN
- * reply when asked (at session open). */
+/* OPEN_MODEL: a repository model by name. */
+static tt_status open_named(tt_remote *r, tt_rconn *c, int64_t deadline, tt_reply *rep)
+{
+    const char *key = getenv("TETHER_API_KEY");
+    tt_wr w = {0};
+    tt_wr_frame_begin(&w);
+    tt_wr_str(&w, r->named);
+    tt_wr_u64(&w, r->named_version);
+    tt_wr_str(&w, key ? key : "");
+    tt_status st = tt_rconn_call(c, TT_CMD_OPEN_MODEL, &w, NULL, 0, 0, deadline, rep);
+    memset(w.p, 0, w.n);
+    tt_wr_free(&w);
+    return st;
+}
+
+/* A new link to target t: connect, HELLO, AUTH, OPEN (upload if needed), or HELLO and
+ * OPEN_MODEL for a repository model. Fills *info from the OPEN reply when asked (at session
+ * open). */
 static tt_status link_new(tt_remote *r, const rtarget *t, int64_t deadline, tt_arena *a, tt_msg_open_reply *info,
                           rlink **out)
 {
@@ -218,11 +238,11 @@ static tt_status link_new(tt_remote *r, const rtarget *t, int64_t deadline, tt_a
         return tt_error_prefix(st, "accelerator %s: ", t->att.id);
     tt_rconn_set_label(c, t->att.id);
     st = tt_rconn_hello(c, deadline, NULL);
-    if (st == TT_OK)
+    if (st == TT_OK && !r->named[0])
         st = tt_rconn_auth(c, t->att.id, t->token, deadline, NULL);
     tt_reply rep = {0};
     if (st == TT_OK)
-        st = open_handle(r, t, c, deadline, &rep);
+        st = r->named[0] ? open_named(r, c, deadline, &rep) : open_handle(r, t, c, deadline, &rep);
     tt_msg_open_reply m;
     tt_arena tmp;
     tt_arena_init(&tmp);
@@ -276,8 +296,12 @@ static void link_put(tt_remote *r, rlink *l)
 
 static void set_where(tt_remote *r)
 {
-    snprintf(r->session->stats.where, sizeof r->session->stats.where, "eia:%d (%s, %s, %s)", r->ordinal,
-             r->tgt.att.id, r->tgt.att.type, r->tgt.ep.text);
+    if (r->named[0])
+        snprintf(r->session->stats.where, sizeof r->session->stats.where, "model %s of %s", r->named,
+                 r->tgt.ep.text);
+    else
+        snprintf(r->session->stats.where, sizeof r->session->stats.where, "eia:%d (%s, %s, %s)", r->ordinal,
+                 r->tgt.att.id, r->tgt.att.type, r->tgt.ep.text);
 }
 
 /* Makes l (to target t) the session's link; called with the lock held. */
@@ -701,20 +725,46 @@ tt_status tt_remote_open(const char *path, const void *model, size_t size, const
     int64_t deadline = tt_deadline_ms(r->timeout_ms);
 
     r->session = s;
-    tt_attachment att;
-    char home[1024];
-    if (tt_tether_home(home, sizeof home) == TT_OK) {
-        snprintf(r->records, sizeof r->records, "%s/attachments.json", home);
-        stat(r->records, &r->rec_stat); /* before reading it: a change from now on is followed */
+    tt_status st = TT_OK;
+    bool named = path && strncmp(path, "model:", 6) == 0;
+    if (named) {
+        /* "model:NAME[:VERSION]" on "tcp://HOST:PORT" or "unix:PATH" */
+        const char *name = path + 6, *colon = strchr(name, ':');
+        size_t len = colon ? (size_t)(colon - name) : strlen(name);
+        char *end = NULL;
+        if (colon)
+            r->named_version = strtoull(colon + 1, &end, 10);
+        if (!len || len >= sizeof r->named || (colon && (end == colon + 1 || *end)))
+            st = tt_error(TETHER_ERR_INVALID_ARGUMENT, "'%s': expected model:NAME or model:NAME:VERSION", path);
+        else if (strncmp(cfg->target, "eia:", 4) == 0)
+            st = tt_error(TETHER_ERR_INVALID_ARGUMENT,
+                          "'%s' names a model of a server's repository: give the server as tcp://HOST:PORT or "
+                          "unix:PATH, not an attachment",
+                          path);
+        if (st == TT_OK) {
+            snprintf(r->named, sizeof r->named, "%.*s", (int)len, name);
+            st = tt_endpoint_parse(cfg->target, &r->tgt.ep);
+            snprintf(r->tgt.att.id, sizeof r->tgt.att.id, "%s", r->tgt.ep.text);
+            r->ordinal = -1;
+        }
+    } else {
+        tt_attachment att;
+        char home[1024];
+        if (tt_tether_home(home, sizeof home) == TT_OK) {
+            snprintf(r->records, sizeof r->records, "%s/attachments.json", home);
+            stat(r->records, &r->rec_stat); /* before reading it: a change from now on is followed */
+        }
+        st = resolve_target(cfg->target, &att);
+        if (st == TT_OK)
+            st = target_from(&att, &r->tgt);
+        memset(&att, 0, sizeof att);
+        r->ordinal = r->tgt.att.ordinal;
     }
-    tt_status st = resolve_target(cfg->target, &att);
-    if (st == TT_OK)
-        st = target_from(&att, &r->tgt);
-    memset(&att, 0, sizeof att);
-    r->ordinal = r->tgt.att.ordinal;
 
     /* the model's hash: remembered for a file unchanged since it was last hashed */
-    if (st == TT_OK && path) {
+    if (st == TT_OK && named) {
+        /* nothing to hash or upload: the server has the model */
+    } else if (st == TT_OK && path) {
         struct stat sb;
         if (stat(path, &sb) != 0)
             st = tt_error(errno == ENOENT ? TETHER_ERR_NOT_FOUND : TETHER_ERR_IO, "cannot open '%s': %s", path,

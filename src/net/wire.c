@@ -24,6 +24,7 @@ const char *tt_cmd_name(int cmd)
     case TT_CMD_OPEN: return "OPEN";
     case TT_CMD_CLOSE: return "CLOSE";
     case TT_CMD_RUN: return "RUN";
+    case TT_CMD_OPEN_MODEL: return "OPEN_MODEL";
     }
     return "unknown";
 }

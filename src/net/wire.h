@@ -36,6 +36,7 @@ typedef enum tt_wire_cmd {
     TT_CMD_OPEN = 0x21,      /* open a session on a cached model: a handle and its inputs/outputs */
     TT_CMD_CLOSE = 0x22,     /* close a session handle */
     TT_CMD_RUN = 0x23,       /* run a session: tensors in, tensors out */
+    TT_CMD_OPEN_MODEL = 0x24, /* open a model of the server's repository by name: a handle (no AUTH needed) */
 } tt_wire_cmd;
 #define TT_CMD_REPLY 0x80
 
@@ -187,6 +188,10 @@ typedef struct tt_wire_tensor {
     int64_t dims[TETHER_MAX_RANK];
     uint64_t offset, nbytes;
 } tt_wire_tensor;
+
+/* OPEN_MODEL request: str name, u64 version (0: the latest), str API key ("" for none); the
+ * reply is an OPEN reply, whose handle has TT_WIRE_NAMED_HANDLE set. */
+#define TT_WIRE_NAMED_HANDLE 0x80000000u
 
 /* Run request prefix: u32 handle, then the tensors. Reply prefix: u64 flops, u64 queue_ns,
  * u64 compute_ns, then the tensors. */

@@ -41,6 +41,10 @@ void tt_config_defaults(tt_server_config *c)
     c->tls = TT_TLS_AUTO;
     c->fleet_ttl_s = 10;
     c->claim_timeout_s = 20;
+    c->http_max_body = 64ull << 20;
+    c->http_threads = 2;
+    c->http_max_conns = 256;
+    c->http_timeout_s = 30;
 }
 
 tt_status tt_parse_bytes(const char *s, uint64_t *out)
@@ -289,6 +293,16 @@ tt_status tt_config_set(tt_server_config *c, const char *key, const char *v)
             return tt_error(TETHER_ERR_INVALID_ARGUMENT, "tls '%s': use auto, on or off", v);
         return TT_OK;
     }
+    if (strcmp(key, "http") == 0)
+        return set_str(c->http_listen, sizeof c->http_listen, key, v);
+    if (strcmp(key, "http-port-file") == 0)
+        return set_str(c->http_port_file, sizeof c->http_port_file, key, v);
+    if (strcmp(key, "model-repository") == 0)
+        return set_str(c->model_repository, sizeof c->model_repository, key, v);
+    if (strcmp(key, "api-keys") == 0)
+        return set_str(c->api_keys, sizeof c->api_keys, key, v);
+    if (strcmp(key, "http-max-body") == 0)
+        return tt_parse_bytes(v, &c->http_max_body);
     if (strcmp(key, "log-level") == 0) {
         int l = tt_log_level_parse(v);
         if (l < 0)
@@ -362,6 +376,9 @@ tt_status tt_config_set(tt_server_config *c, const char *key, const char *v)
         {"run-limit", 0, 86400, offsetof(tt_server_config, run_limit_s), false},
         {"fleet-ttl", 2, 3600, offsetof(tt_server_config, fleet_ttl_s), false},
         {"claim-timeout", 1, 3600, offsetof(tt_server_config, claim_timeout_s), false},
+        {"http-threads", 1, 64, offsetof(tt_server_config, http_threads), false},
+        {"http-max-conns", 1, 100000, offsetof(tt_server_config, http_max_conns), false},
+        {"http-timeout", 1, 86400, offsetof(tt_server_config, http_timeout_s), false},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         if (strcmp(key, ints[i].key) != 0)
@@ -490,6 +507,15 @@ void tt_config_usage(FILE *f)
                "                         its reservation)\n"
                "  --fleet-ca FILE, --fleet-cert FILE, --fleet-key FILE\n"
                "                         etcd's CA, and this server's client certificate for etcd\n"
+               "  --http HOST:PORT       serve KServe v2 over HTTP/REST, /metrics and a status page at /\n"
+               "  --model-repository DIR serve DIR/NAME/VERSION/model.onnx by name (docs/serving.md)\n"
+               "  --api-keys FILE        tenants' API keys, 'TENANT SHA256HEX' per line: with keys (here\n"
+               "                         or in a model's config) every HTTP endpoint but health needs one\n"
+               "  --http-max-body BYTES  largest HTTP request body (default 64MiB)\n"
+               "  --http-threads N       HTTP threads, which parse requests (default 2)\n"
+               "  --http-max-conns N     HTTP connections at once (default 256)\n"
+               "  --http-timeout S       close HTTP connections idle for S seconds (default 30)\n"
+               "  --http-port-file FILE  write the bound HTTP port here\n"
                "  -h, --help             this text;  --version\n\n"
                "Signals: SIGTERM/SIGINT drain and stop (a second one stops at once); SIGHUP reads\n"
                "the config file and the keys file again.\n\n"

@@ -84,6 +84,13 @@ typedef struct tt_server_config {
     int fleet_ttl_s;     /* the registration lease's TTL */
     int claim_timeout_s; /* a fleet claim not followed by a reservation is cleared after this */
     char fleet_ca[512], fleet_cert[512], fleet_key[512];
+    /* serving (KServe v2 over HTTP, the model repository): src/server/http.c, repo.c */
+    char http_listen[300];        /* HOST:PORT ("" off) */
+    char http_port_file[1024];    /* write the bound HTTP port here (tests) */
+    char model_repository[1024];  /* DIR/NAME/VERSION/model.onnx ("" none) */
+    char api_keys[1024];          /* tenants' API keys: "TENANT SHA256HEX" lines ("" none) */
+    uint64_t http_max_body;       /* largest HTTP request body */
+    int http_threads, http_max_conns, http_timeout_s;
 } tt_server_config;
 
 void tt_config_defaults(tt_server_config *c);

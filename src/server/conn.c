@@ -9,6 +9,7 @@
 #include "net/sock.h"
 #include "net/tls.h"
 #include "server/cache.h"
+#include "server/named.h"
 #include "server/server.h"
 
 #include <arpa/inet.h>
@@ -75,6 +76,7 @@ static void conn_free(tt_conn *c)
         tt_cache_release(&c->srv->cache, c->handles[h]);
     }
     tt_free(c->handles);
+    tt_named_release_all(c);
     while (c->out_head) {
         tt_outbuf *b = c->out_head;
         c->out_head = b->next;
@@ -510,17 +512,18 @@ void tt_conn_sweep(tt_server *srv)
         bool stalled = c->out_head && now - c->write_ns > frame_to, queued = c->out_head != NULL;
         pthread_mutex_unlock(&c->lock);
         bool busy = atomic_load(&c->inflight) > 0 || queued;
+        bool bound = c->slot || c->n_named; /* attached, or holding repository models (named.h) */
         if (c->draining && now - c->frame_since_ns > 2 * s_ns)
             tt_conn_close(c, "error reply sent");
         else if (c->frame_since_ns && now - c->frame_since_ns > frame_to)
             tt_conn_close(c, "a frame did not arrive whole within the frame timeout");
         else if (stalled)
             tt_conn_close(c, "its replies were not read within the frame timeout");
-        else if (!c->slot && now - c->connected_ns > auth_to)
+        else if (!bound && now - c->connected_ns > auth_to)
             tt_conn_close(c, "not attached within the auth timeout");
-        else if (!c->slot && now - c->active_ns > idle_to && !busy)
+        else if (!bound && now - c->active_ns > idle_to && !busy)
             tt_conn_close(c, "idle without attaching");
-        else if (c->slot && now - c->active_ns > attached_to && !busy)
+        else if (bound && now - c->active_ns > attached_to && !busy)
             tt_conn_close(c, "idle past the attached idle timeout");
     }
 }

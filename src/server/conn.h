@@ -68,6 +68,8 @@ typedef struct tt_conn {
     int64_t write_ns;      /* the queue last moved (or began) */
     tt_model_entry **handles; /* handle h is handles[h - 1]; NULL when closed */
     uint32_t n_handles;
+    struct tt_repo_model **named; /* repository models by name (named.h) */
+    uint32_t n_named;
 } tt_conn;
 
 /* Accepts what the listener has (loop thread). */

@@ -19,10 +19,13 @@ static void slot_record(const tt_server *srv, const tt_slot *s, tt_fleet_slot *r
     snprintf(r->type, sizeof r->type, "%s", s->type.name);
     r->memory_bytes = s->type.memory_bytes;
     r->tflops = s->rate / 1e12;
-    r->attached = s->reserved;
+    /* a slot serving the model repository is not attachable: not free for the fleet either */
+    r->attached = s->reserved || s->repo_models > 0;
     if (s->reserved) {
         snprintf(r->attachment, sizeof r->attachment, "%s", s->id);
         snprintf(r->holder, sizeof r->holder, "%s", s->holder);
+    } else if (s->repo_models > 0) {
+        snprintf(r->holder, sizeof r->holder, "(model repository)");
     }
 }
 

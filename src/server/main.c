@@ -5,7 +5,9 @@
  * the config file and the keys file again. Teardown goes in order (listeners, workers,
  * connections) so that nothing is freed under a thread still using it. */
 #include "core/log.h"
+#include "server/http.h"
 #include "server/metrics.h"
+#include "server/repo.h"
 #include "server/server.h"
 #include "server/state.h"
 
@@ -138,6 +140,8 @@ static void check_signals(tt_server *srv)
         srv->drain_until = now + srv->cfg.drain_timeout_s;
         close_listeners(srv);
         tt_server_fleet_stop(srv); /* leaves the fleet: no client is sent here any more */
+        tt_http_quiesce(srv); /* and repository requests are refused: the queued ones finish */
+        tt_repo_drain(srv);
         tt_log(TT_LOG_INFO, "stopping: %d job%s in progress get %d s to finish", atomic_load(&srv->jobs),
                atomic_load(&srv->jobs) == 1 ? "" : "s", srv->cfg.drain_timeout_s);
     }
@@ -292,6 +296,8 @@ static tt_status serve(tt_server *srv)
     if (!srv->n_listeners)
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "nothing to listen on: give --listen or --unix");
     TT_TRY(tt_metrics_start(srv));
+    TT_TRY(tt_repo_start(srv));
+    TT_TRY(tt_http_start(srv));
     TT_TRY(tt_server_fleet_start(srv));
     g_loop = srv->loop;
     tt_log(TT_LOG_INFO, "tetherd %s (%s) serving %d slots (%s scheduling, %s metering, %.0f MiB of client buffers)",
@@ -319,6 +325,8 @@ static void shutdown_server(tt_server *srv)
     tt_metrics_stop(srv);
     close_listeners(srv);
     tt_cache_preload_stop(&srv->cache);
+    tt_http_quiesce(srv);
+    tt_repo_stop(srv); /* queued requests answered; batches in the scheduler end below */
     if ((srv->workers || srv->n_bg) && !tt_sched_stop(srv, JOIN_WAIT_S)) {
         /* a thread is still inside a kernel that does not check: what it uses cannot be
          * freed, but the reservations are kept and the process ends now */
@@ -326,10 +334,12 @@ static void shutdown_server(tt_server *srv)
         tt_log(TT_LOG_ERROR, "exiting without waiting for them");
         _exit(1);
     }
+    tt_http_stop(srv);
     while (srv->conns)
         tt_conn_close(srv->conns, "server shutting down");
     after_batch(srv);
     save_state(srv);
+    tt_repo_free(srv);
     if (srv->cache.dir[0])
         tt_cache_save_warm(&srv->cache);
     tt_cache_free(&srv->cache);

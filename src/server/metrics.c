@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "server/http_tls.h"
+#include "server/repo.h"
 #include "server/server.h"
 
 #include <cjson/cJSON.h>
@@ -19,7 +20,7 @@
 
 typedef struct slot_snap {
     const tt_slot *slot;
-    bool reserved;
+    bool reserved, repo; /* repo: serves the model repository (not attachable) */
     char id[TT_WIRE_MAX_ID + 1], holder[TT_WIRE_MAX_ID + 1];
     int64_t expires_s, created_s;
     uint64_t mem_used;
@@ -38,6 +39,7 @@ static slot_snap *snapshot(tt_server *srv)
         const tt_slot *s = &srv->slots[i];
         sn[i].slot = s;
         sn[i].reserved = s->reserved;
+        sn[i].repo = s->repo_models > 0;
         memcpy(sn[i].id, s->id, sizeof sn[i].id);
         memcpy(sn[i].holder, s->holder, sizeof sn[i].holder);
         sn[i].expires_s = s->expires_s;
@@ -66,7 +68,7 @@ static cJSON *slot_json(const tt_server *srv, const slot_snap *s, int64_t now, b
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "index", slot->index);
     cJSON_AddStringToObject(o, "type", slot->type.name);
-    cJSON_AddStringToObject(o, "state", s->reserved ? "attached" : "free");
+    cJSON_AddStringToObject(o, "state", s->reserved ? "attached" : s->repo ? "repository" : "free");
     cJSON_AddNumberToObject(o, "memory_quota_bytes", (double)slot->type.memory_bytes);
     cJSON_AddNumberToObject(o, "compute_tflops", slot->rate / 1e12);
     /* what it can really deliver: never more than the device */
@@ -96,7 +98,19 @@ static cJSON *slot_json(const tt_server *srv, const slot_snap *s, int64_t now, b
     return o;
 }
 
+static tt_status describe(tt_server *srv, const tt_slot *mine, bool all, char **out);
+
 tt_status tt_metrics_describe_json(tt_server *srv, const tt_slot *mine, char **out)
+{
+    return describe(srv, mine, false, out);
+}
+
+tt_status tt_metrics_describe_all_json(tt_server *srv, char **out)
+{
+    return describe(srv, NULL, true, out);
+}
+
+static tt_status describe(tt_server *srv, const tt_slot *mine, bool all, char **out)
 {
     slot_snap *sn = snapshot(srv);
     if (!sn)
@@ -124,7 +138,7 @@ tt_status tt_metrics_describe_json(tt_server *srv, const tt_slot *mine, char **o
     int free_total = 0;
     for (int i = 0; i < srv->n_slots; i++) {
         const tt_slot *s = sn[i].slot;
-        free_total += !sn[i].reserved;
+        free_total += !sn[i].reserved && !sn[i].repo;
         bool seen = false;
         for (int k = 0; k < i && !seen; k++)
             seen = strcmp(sn[k].slot->type.name, s->type.name) == 0;
@@ -133,7 +147,7 @@ tt_status tt_metrics_describe_json(tt_server *srv, const tt_slot *mine, char **o
         int total = 0, nfree = 0;
         for (int k = i; k < srv->n_slots; k++)
             if (strcmp(sn[k].slot->type.name, s->type.name) == 0)
-                total++, nfree += !sn[k].reserved;
+                total++, nfree += !sn[k].reserved && !sn[k].repo;
         cJSON *t = cJSON_CreateObject();
         cJSON_AddStringToObject(t, "name", s->type.name);
         cJSON_AddNumberToObject(t, "memory_bytes", (double)s->type.memory_bytes);
@@ -148,7 +162,7 @@ tt_status tt_metrics_describe_json(tt_server *srv, const tt_slot *mine, char **o
     cJSON_AddNumberToObject(server, "slots_free", free_total);
     cJSON *slots = cJSON_AddArrayToObject(root, "slots");
     for (int i = 0; i < srv->n_slots; i++) {
-        cJSON_AddItemToArray(slots, slot_json(srv, &sn[i], now, mine == sn[i].slot));
+        cJSON_AddItemToArray(slots, slot_json(srv, &sn[i], now, all || mine == sn[i].slot));
         if (mine == sn[i].slot)
             cJSON_AddItemToObject(root, "attached", slot_json(srv, &sn[i], now, true));
     }
@@ -252,6 +266,12 @@ tt_status tt_metrics_prometheus(tt_server *srv, char **out)
               (unsigned long long)atomic_load(&srv->buffered), (unsigned long long)srv->max_buffered,
               (unsigned long long)atomic_load(&srv->busy_refusals));
     tt_free(sn);
+    char *models = NULL; /* the model repository's per-model counters and histograms */
+    if (tt_repo_prometheus(srv->repo, &models) != TT_OK)
+        b.oom = true;
+    else
+        sb_printf(&b, "%s", models);
+    tt_free(models);
     if (b.oom) {
         tt_free(b.p);
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");

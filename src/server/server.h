@@ -66,6 +66,8 @@ struct tt_server {
 
     struct tt_tls_ctx *tls_ctx; /* TLS listeners' context (server/fleet_hook.c) */
     struct tt_fleet_pub *fleet; /* registration in a fleet; set under slots_lock */
+    struct tt_repo *repo; /* the model repository and batcher (repo.h) */
+    void *http;           /* the KServe endpoint (http.c), when --http is on */
 
     /* every byte held for clients: request payloads (from their header until their job
      * ends) and queued replies, all connections together, bounded by max_buffered */

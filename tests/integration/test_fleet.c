@@ -675,11 +675,14 @@ static long http_get(const char *url, const char *ca, char *body)
     return rc == CURLE_OK ? code : -(long)rc;
 }
 
-/* A port below the kernel's ephemeral range, so that no connection is given it meanwhile. */
-static int low_port(void)
+/* A free port below the kernel's ephemeral range, so that no connection is given it
+ * meanwhile; not `avoid`. */
+static int low_port(int avoid)
 {
     for (int i = 0; i < 1000; i++) {
         int port = 20000 + (int)((getpid() * 7919 + i * 104729) % 10000);
+        if (port == avoid)
+            continue;
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -691,21 +694,28 @@ static int low_port(void)
     CHECK_FAIL("no free port in 20000..29999");
 }
 
-TEST(metrics_port_speaks_https)
+TEST(http_ports_speak_https)
 {
     th_fresh_home();
     tf_fleet f;
     memset(&f, 0, sizeof f);
     tf_make_certs(&f);
-    char metrics[32], url[80];
-    int port = low_port();
+    char metrics[32], http[32], url[80];
+    int port = low_port(0), hport = low_port(port);
     snprintf(metrics, sizeof metrics, "127.0.0.1:%d", port);
+    snprintf(http, sizeof http, "127.0.0.1:%d", hport);
     th_server s;
     tp_where lo = {.tls = true};
     th_server_launch_at(&s, &lo,
                         (const char *const[]){"--slots", "cpu.small=1", "--tls", "on", "--tls-cert", f.srv_cert,
-                                              "--tls-key", f.srv_key, "--metrics", metrics, NULL},
+                                              "--tls-key", f.srv_key, "--metrics", metrics, "--http", http, NULL},
                         false);
+    static char kbody[65536];
+    /* the KServe port: HTTPS with the server's certificate, nothing in plain HTTP */
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/v2/health/live", hport);
+    CHECK_EQ_INT(http_get(url, f.ca, kbody), 200);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v2/health/live", hport);
+    CHECK(http_get(url, NULL, kbody) != 200);
     static char body[65536];
     snprintf(url, sizeof url, "https://127.0.0.1:%d/metrics", port);
     CHECK_EQ_INT(http_get(url, f.ca, body), 200);
