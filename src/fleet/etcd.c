@@ -1,7 +1,10 @@
 /* The etcd v3 JSON gateway over libcurl. Requests are built and replies read with cJSON;
  * every reply is bounded in size, every call in time (the caller's deadline). A member
  * that cannot be reached is skipped in favour of the next, round the list, until the
- * deadline; the member that answered last is tried first next time. */
+ * deadline; the member that answered last is tried first next time. A closed client goes
+ * to a small pool, keeping its HTTP connection open for the next client of the same
+ * members in this process (placement, failover and the session's checks of a server's
+ * registration each open one). */
 #include "fleet/etcd.h"
 
 #include "core/mem.h"
@@ -10,12 +13,14 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef TETHER_HAVE_CURL
 #include <curl/curl.h>
@@ -26,6 +31,7 @@ struct tt_etcd {
     char members[TT_ETCD_MAX_MEMBERS][300]; /* "http://host:port" */
     int n_members, current;
     tt_tls_files tls;
+    pid_t pid; /* the process that opened it: a pooled client is not used across fork */
     pthread_mutex_t lock;
 #ifdef TETHER_HAVE_CURL
     CURL *curl;
@@ -35,6 +41,16 @@ struct tt_etcd {
 const char *tt_etcd_name(const tt_etcd *e)
 {
     return e->name;
+}
+
+static atomic_ullong g_requests, g_connects;
+
+void tt_etcd_stats(uint64_t *requests, uint64_t *connects)
+{
+    if (requests)
+        *requests = atomic_load(&g_requests);
+    if (connects)
+        *connects = atomic_load(&g_connects);
 }
 
 /* ---- base64 ------------------------------------------------------------------------ */
@@ -129,12 +145,84 @@ static tt_status parse_members(tt_etcd *e, const char *urls)
     return TT_OK;
 }
 
+/* ---- the pool of idle clients ------------------------------------------------------ */
+
+#define POOL_MAX 4
+
+static pthread_mutex_t g_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static tt_etcd *g_pool[POOL_MAX];
+static int g_pool_n;
+/* Clients pooled by a parent process: their connections are the parent's, so a child never
+ * uses nor closes them (kept here so that they stay reachable, not leaked). */
+static tt_etcd *g_inherited[POOL_MAX];
+static pid_t g_pool_pid;
+
+/* Makes the pool this process's (after a fork, the parent's clients are set aside). Under
+ * the pool lock. */
+static void pool_own_locked(void)
+{
+    pid_t me = getpid();
+    if (g_pool_pid == me)
+        return;
+    for (int k = 0; k < g_pool_n; k++)
+        g_inherited[k] = g_pool[k];
+    g_pool_n = 0;
+    g_pool_pid = me;
+}
+
+#ifdef TETHER_HAVE_CURL
+static void pool_lock(void)
+{
+    pthread_mutex_lock(&g_pool_lock);
+}
+
+static void pool_unlock(void)
+{
+    pthread_mutex_unlock(&g_pool_lock);
+}
+
+static void pool_start(void)
+{
+    /* a fork while another thread holds the lock must not leave the child's copy locked */
+    pthread_atfork(pool_lock, pool_unlock, pool_unlock);
+}
+
+/* A pooled client for urls and tls, or NULL. Under the pool lock. */
+static tt_etcd *pool_take_locked(const char *urls, const tt_tls_files *tls)
+{
+    for (int i = 0; i < g_pool_n; i++) {
+        tt_etcd *e = g_pool[i];
+        if (strcmp(e->name, urls) == 0 && memcmp(&e->tls, tls, sizeof *tls) == 0) {
+            g_pool[i] = g_pool[--g_pool_n];
+            return e;
+        }
+    }
+    return NULL;
+}
+#endif
+
 tt_status tt_etcd_open(const char *urls, const tt_tls_files *tls, tt_etcd **out)
 {
     if (!urls || !*urls)
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "empty fleet address: expected etcd://HOST:PORT[,HOST:PORT...]");
     if (strlen(urls) >= sizeof((tt_etcd *)0)->name)
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "fleet address '%.60s...' is too long", urls);
+#ifdef TETHER_HAVE_CURL
+    static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+    pthread_once(&pool_once, pool_start);
+    tt_tls_files want;
+    memset(&want, 0, sizeof want);
+    if (tls)
+        want = *tls;
+    pthread_mutex_lock(&g_pool_lock);
+    pool_own_locked();
+    tt_etcd *pooled = pool_take_locked(urls, &want);
+    pthread_mutex_unlock(&g_pool_lock);
+    if (pooled) {
+        *out = pooled;
+        return TT_OK;
+    }
+#endif
     tt_etcd *e = tt_calloc(1, sizeof *e);
     if (!e)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
@@ -159,23 +247,63 @@ tt_status tt_etcd_open(const char *urls, const tt_tls_files *tls, tt_etcd **out)
         tt_free(e);
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for an HTTP client");
     }
-    if (tls)
-        e->tls = *tls;
+    e->tls = want;
+    e->pid = getpid();
     pthread_mutex_init(&e->lock, NULL);
     *out = e;
     return TT_OK;
 #endif
 }
 
-void tt_etcd_close(tt_etcd *e)
+tt_status tt_etcd_clone(const tt_etcd *e, tt_etcd **out)
 {
-    if (!e)
-        return;
+    return tt_etcd_open(e->name, &e->tls, out);
+}
+
+static void etcd_free(tt_etcd *e)
+{
 #ifdef TETHER_HAVE_CURL
     curl_easy_cleanup(e->curl);
     pthread_mutex_destroy(&e->lock);
 #endif
     tt_free(e);
+}
+
+void tt_etcd_close(tt_etcd *e)
+{
+    if (!e)
+        return;
+    if (e->pid != getpid())
+        return; /* opened before a fork: its connection is the parent's to close, not ours */
+    tt_etcd *evict = e;
+    pthread_mutex_lock(&g_pool_lock);
+    pool_own_locked();
+    {
+        if (g_pool_n == POOL_MAX) {
+            evict = g_pool[0]; /* the oldest goes */
+            memmove(g_pool, g_pool + 1, sizeof g_pool[0] * (POOL_MAX - 1));
+            g_pool_n--;
+        } else {
+            evict = NULL;
+        }
+        g_pool[g_pool_n++] = e;
+    }
+    pthread_mutex_unlock(&g_pool_lock);
+    if (evict)
+        etcd_free(evict);
+}
+
+void tt_etcd_pool_drain(void)
+{
+    pthread_mutex_lock(&g_pool_lock);
+    pool_own_locked();
+    tt_etcd *all[POOL_MAX];
+    int n = g_pool_n;
+    memcpy(all, g_pool, sizeof all[0] * (size_t)n);
+    g_pool_n = 0;
+    pthread_mutex_unlock(&g_pool_lock);
+    for (int i = 0; i < n; i++)
+        etcd_free(all[i]);
 }
 
 /* ---- one request ----------------------------------------------------------------------- */
@@ -292,8 +420,11 @@ static tt_status call(tt_etcd *e, const char *path, const cJSON *request, int64_
         }
         CURLcode rc = curl_easy_perform(c);
         curl_slist_free_all(hdr);
-        long http = 0;
+        long http = 0, connects = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
+        curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+        atomic_fetch_add(&g_requests, 1);
+        atomic_fetch_add(&g_connects, (unsigned long long)connects);
         tries++;
         if (rc != CURLE_OK) {
             if (b.over)
@@ -555,12 +686,39 @@ tt_status tt_etcd_delete(tt_etcd *e, const char *key, bool prefix, int64_t deadl
 tt_status tt_etcd_txn(tt_etcd *e, const tt_etcd_cmp *cmp, size_t n_cmp, const tt_etcd_op *ops, size_t n_ops,
                       int64_t deadline, bool *succeeded, int64_t *revision)
 {
+    return tt_etcd_txn_read(e, cmp, n_cmp, ops, n_ops, NULL, 0, true, deadline, succeeded, revision, NULL);
+}
+
+/* Appends a range over each prefix to the branch (false when out of memory). */
+static bool add_ranges(cJSON *branch, const char *const *prefixes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cJSON *r = range_json(prefixes[i]), *op = r ? cJSON_CreateObject() : NULL;
+        if (!op) {
+            cJSON_Delete(r);
+            return false;
+        }
+        cJSON_AddItemToObject(op, "request_range", r);
+        cJSON_AddItemToArray(branch, op);
+    }
+    return true;
+}
+
+tt_status tt_etcd_txn_read(tt_etcd *e, const tt_etcd_cmp *cmp, size_t n_cmp, const tt_etcd_op *ops, size_t n_ops,
+                           const char *const *prefixes, size_t n_prefixes, bool read_if_succeeded, int64_t deadline,
+                           bool *succeeded, int64_t *revision, tt_etcd_kvs *read)
+{
     static const char *targets[] = {"CREATE", "MOD", "VERSION"};
     static const char *fields[] = {"create_revision", "mod_revision", "version"};
     *succeeded = false;
+    if (read)
+        memset(read, 0, sizeof *read);
+    if (n_prefixes > 8 || (n_prefixes && !read))
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "etcd: %zu prefixes to read in a transaction (0..8)", n_prefixes);
     cJSON *req = cJSON_CreateObject();
     cJSON *cmps = cJSON_AddArrayToObject(req, "compare"), *succ = cJSON_AddArrayToObject(req, "success");
-    bool ok = req && cmps && succ;
+    cJSON *fail = n_prefixes ? cJSON_AddArrayToObject(req, "failure") : NULL;
+    bool ok = req && cmps && succ && (fail || !n_prefixes);
     for (size_t i = 0; ok && i < n_cmp; i++) {
         cJSON *c = cJSON_CreateObject();
         ok = c && cJSON_AddItemToArray(cmps, c) && add_b64(c, "key", cmp[i].key);
@@ -581,9 +739,11 @@ tt_status tt_etcd_txn(tt_etcd *e, const tt_etcd_cmp *cmp, size_t n_cmp, const tt
         cJSON_AddItemToArray(succ, op);
         cJSON_AddItemToObject(op, ops[i].del ? "request_delete_range" : "request_put", inner);
     }
+    /* the reads come after the writes: a range sees the transaction's own writes */
+    ok = ok && add_ranges(succ, prefixes, read_if_succeeded ? n_prefixes : 0) && add_ranges(fail, prefixes, n_prefixes);
     if (!ok) {
         cJSON_Delete(req);
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory (or an etcd prefix too long)");
     }
     cJSON *rep;
     tt_status st = call(e, "/v3/kv/txn", req, deadline, &rep);
@@ -591,10 +751,45 @@ tt_status tt_etcd_txn(tt_etcd *e, const tt_etcd_cmp *cmp, size_t n_cmp, const tt
     if (st != TT_OK)
         return st;
     *succeeded = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rep, "succeeded"));
+    int64_t rev = get_i64(cJSON_GetObjectItemCaseSensitive(rep, "header"), "revision");
     if (revision)
-        *revision = get_i64(cJSON_GetObjectItemCaseSensitive(rep, "header"), "revision");
+        *revision = rev;
+    if (read) {
+        read->revision = rev;
+        const cJSON *r;
+        cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(rep, "responses"))
+        {
+            const cJSON *range = cJSON_GetObjectItemCaseSensitive(r, "response_range");
+            if (st == TT_OK && range)
+                st = add_kvs(e, cJSON_GetObjectItemCaseSensitive(range, "kvs"), read);
+        }
+        if (st != TT_OK)
+            tt_etcd_kvs_free(read);
+    }
     cJSON_Delete(rep);
-    return TT_OK;
+    return st;
+}
+
+tt_status tt_etcd_get(tt_etcd *e, const char *key, int64_t deadline, tt_etcd_kvs *out)
+{
+    memset(out, 0, sizeof *out);
+    cJSON *req = cJSON_CreateObject();
+    if (!req || !add_b64(req, "key", key)) {
+        cJSON_Delete(req);
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+    }
+    cJSON_AddBoolToObject(req, "serializable", true);
+    cJSON *rep;
+    tt_status st = call(e, "/v3/kv/range", req, deadline, &rep);
+    cJSON_Delete(req);
+    if (st != TT_OK)
+        return st;
+    out->revision = get_i64(cJSON_GetObjectItemCaseSensitive(rep, "header"), "revision");
+    st = add_kvs(e, cJSON_GetObjectItemCaseSensitive(rep, "kvs"), out);
+    cJSON_Delete(rep);
+    if (st != TT_OK)
+        tt_etcd_kvs_free(out);
+    return st;
 }
 
 tt_status tt_etcd_lease_grant(tt_etcd *e, int ttl_s, int64_t deadline, int64_t *id)

@@ -19,9 +19,18 @@ typedef struct tt_etcd tt_etcd;
 
 /* urls: "etcd://HOST:PORT[,HOST:PORT...]" (HTTP), "etcds://..." (HTTPS), or a list of
  * "http://HOST:PORT" / "https://HOST:PORT". tls (may be NULL) holds the CA that verifies
- * etcd's certificate and the client certificate etcd may ask for (HTTPS only). */
+ * etcd's certificate and the client certificate etcd may ask for (HTTPS only). A client
+ * closed earlier in this process for the same urls and tls is reused, with its connection. */
 tt_status tt_etcd_open(const char *urls, const tt_tls_files *tls, tt_etcd **out);
+/* Another client of the same members (for a call on another thread). */
+tt_status tt_etcd_clone(const tt_etcd *e, tt_etcd **out);
+/* Puts the client in this process's pool of idle ones (a few; the oldest is freed), its
+ * connection kept open. */
 void tt_etcd_close(tt_etcd *e);
+/* Frees the pooled clients and their connections (benchmarks: a process's first call). */
+void tt_etcd_pool_drain(void);
+/* Requests sent and connections made by this process's clients since it started. */
+void tt_etcd_stats(uint64_t *requests, uint64_t *connects);
 /* The URL list as given, for messages ("etcd://10.0.0.1:2379"). */
 const char *tt_etcd_name(const tt_etcd *e);
 
@@ -48,6 +57,8 @@ tt_status tt_etcd_get_prefix(tt_etcd *e, const char *prefix, int64_t deadline, t
  * writes that depend on it must compare revisions. */
 tt_status tt_etcd_get_prefixes(tt_etcd *e, const char *const *prefixes, size_t n, int64_t deadline,
                                tt_etcd_kvs *out);
+/* The key itself (0 or 1 key-values), a serializable read. */
+tt_status tt_etcd_get(tt_etcd *e, const char *key, int64_t deadline, tt_etcd_kvs *out);
 /* Puts key = value, attached to lease (0: none). */
 tt_status tt_etcd_put(tt_etcd *e, const char *key, const char *value, int64_t lease, int64_t deadline);
 /* Deletes key, or every key under it when prefix. */
@@ -80,6 +91,13 @@ typedef struct tt_etcd_op {
  * revision of the writes when it succeeded). */
 tt_status tt_etcd_txn(tt_etcd *e, const tt_etcd_cmp *cmp, size_t n_cmp, const tt_etcd_op *ops, size_t n_ops,
                       int64_t deadline, bool *succeeded, int64_t *revision);
+/* tt_etcd_txn that also reads, in the same round trip, every key under each of n_prefixes
+ * prefixes (n_prefixes <= 8) into *read, when the comparisons fail (and when they hold, if
+ * read_if_succeeded): as of the transaction, its own writes included (read->revision is the
+ * store's revision after it). */
+tt_status tt_etcd_txn_read(tt_etcd *e, const tt_etcd_cmp *cmp, size_t n_cmp, const tt_etcd_op *ops, size_t n_ops,
+                           const char *const *prefixes, size_t n_prefixes, bool read_if_succeeded, int64_t deadline,
+                           bool *succeeded, int64_t *revision, tt_etcd_kvs *read);
 
 tt_status tt_etcd_lease_grant(tt_etcd *e, int ttl_s, int64_t deadline, int64_t *id);
 /* Renews a lease; *ttl_s gets its TTL, 0 when etcd no longer has it (expired or revoked). */

@@ -121,6 +121,9 @@ typedef struct tt_fleet_claim {
  * when every slot of the type is taken, NOT_FOUND when no eligible server offers the type;
  * the message names the type and the fleet. */
 tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadline, tt_fleet_claim *out);
+/* Forgets the view and claim lease this process remembers between placements (benchmarks:
+ * a process's first placement). */
+void tt_fleet_forget(void);
 /* Gives a claim back (the reservation it was for failed). Best effort. */
 void tt_fleet_claim_drop(tt_etcd *e, const tt_fleet_claim *c, int64_t deadline);
 

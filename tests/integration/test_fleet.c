@@ -440,6 +440,26 @@ TEST(server_that_stops_answering_is_left_tls)
     stops_answering(true);
 }
 
+/* A client that claimed a slot and died before reserving it: the claim is gone when its
+ * lease (5 s) ends, and a placement waiting for that slot gets it then. */
+static void claim_and_die(tf_fleet *f)
+{
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        tt_fleet_forget(); /* a process of its own: nothing remembered from the test's */
+        tt_etcd *e;
+        tt_fleet_want w = {.type = "cpu.small", .holder = "a client that dies"};
+        tt_fleet_claim c;
+        int ok = tt_etcd_open(f->fleet, NULL, &e) == TETHER_OK &&
+                 tt_fleet_claim_slot(e, &w, tt_deadline_ms(5000), &c) == TETHER_OK;
+        _exit(ok ? 0 : 1); /* never reserves: the claim stays behind */
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 TEST(no_free_slot_names_the_type_and_the_fleet)
 {
     th_fresh_home();
@@ -448,12 +468,41 @@ TEST(no_free_slot_names_the_type_and_the_fleet)
     tf_start(&f, 2, slots, false, false);
     tt_attachment a, b, c;
     CHECK_OK(tf_attach(&f, "cpu.small", f.srv_id[0], &a));
+    /* a process's next attach claims from the view it remembers, on the connection it keeps:
+     * one request to etcd (the claim's transaction), no new connection */
+    uint64_t req0, conn0, req1, conn1;
+    tt_etcd_stats(&req0, &conn0);
     CHECK_OK(tf_attach(&f, "cpu.small", NULL, &b));
+    tt_etcd_stats(&req1, &conn1);
     CHECK(strcmp(b.server_id, f.srv_id[1]) == 0);
+    CHECK_EQ_INT((int)(req1 - req0), 1);
+    CHECK_EQ_INT((int)(conn1 - conn0), 0);
     char want[300];
     snprintf(want, sizeof want, "no free cpu.small slot in fleet %s", f.fleet);
+    /* nothing free, nothing being claimed: said at once */
+    double t0 = th_now_s();
     CHECK_ERR(tf_attach(&f, "cpu.small", NULL, &c), TETHER_ERR_BUSY, want);
+    CHECK(th_now_s() - t0 < 1.0);
     CHECK_ERR(tf_attach(&f, "eia2.xlarge", NULL, &c), TETHER_ERR_NOT_FOUND, "no server offers eia2.xlarge");
+    /* the last free slot claimed by a client that died: placement waits for the claim's
+     * lease to end (5 s), not for the servers' claim timeout (20 s), and gets the slot */
+    CHECK_OK(tt_detach(1));
+    tt_fleet_view v;
+    bool free_again = false;
+    for (double until = th_now_s() + 5; th_now_s() < until && !free_again; th_sleep_ms(20)) {
+        CHECK(tf_registered(&f, &v) == 2);
+        for (int i = 0; i < v.n_slots; i++)
+            free_again |= strcmp(v.slots[i].server, f.srv_id[1]) == 0 && v.slots[i].free && !v.slots[i].attached;
+        tt_fleet_view_free(&v);
+    }
+    CHECK(free_again);
+    claim_and_die(&f);
+    t0 = th_now_s();
+    CHECK_OK(tf_attach(&f, "cpu.small", NULL, &b));
+    double waited = th_now_s() - t0;
+    tf_say("placement waited %.1f s for the claim of a client that died (its lease: 5 s)", waited);
+    CHECK(strcmp(b.server_id, f.srv_id[1]) == 0);
+    CHECK(waited > 1.0 && waited < 8.0);
     /* with eia:0's server gone and nothing free, the session fails clearly, not forever */
     pbw m = th_model_dense(8, 8, 3);
     tether_session *r = th_open(m.buf, m.len, "eia:0", 3000);
