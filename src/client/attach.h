@@ -57,6 +57,10 @@ tt_status tt_attachment_find(const char *name, tt_attachment *out);
  * ordinal. When another process has already moved it, *out is simply where it is now.
  * Fails, naming the type and the fleet, when no slot is free. */
 tt_status tt_attachment_failover(const tt_attachment *cur, const char *why, tt_attachment *out);
+/* Whether the fleet of attachment a (placed through one) still lists its server: a server
+ * that stops renewing its lease (crashed, stopped, cut off) leaves the list after the lease's
+ * TTL. Always true for a direct attachment. */
+tt_status tt_attachment_server_listed(const tt_attachment *a, int timeout_ms, bool *listed);
 /* Moves attachment `ordinal` to a new slot of `type` (its fleet, else its server): the new
  * slot is reserved and recorded at once, so running sessions switch to it at their next
  * request; the old slot is released when no session uses it any more, or after wait_ms. */

@@ -23,6 +23,7 @@
 typedef struct pending {
     uint32_t id;
     bool done;
+    int64_t since; /* when the call began waiting for its reply */
     tt_reply rep;
     struct pending *next;
 } pending;
@@ -40,6 +41,11 @@ struct tt_rconn {
     char broken_msg[300];
     pending *pending;
     uint32_t next_id;
+    /* the check run while replies are awaited (tt_rconn_set_check) */
+    tt_rconn_check check;
+    void *check_ud;
+    int64_t check_first_ns, check_every_ns, last_check_ns;
+    bool checking;
 };
 
 void tt_reply_free(tt_reply *r)
@@ -125,6 +131,30 @@ void tt_rconn_set_label(tt_rconn *c, const char *label)
     snprintf(c->label, sizeof c->label, "%s", label);
 }
 
+void tt_rconn_set_check(tt_rconn *c, tt_rconn_check fn, void *ud, int first_ms, int every_ms)
+{
+    pthread_mutex_lock(&c->lock);
+    c->check = fn;
+    c->check_ud = ud;
+    c->check_first_ns = (int64_t)first_ms * 1000000;
+    c->check_every_ns = (int64_t)every_ms * 1000000;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* When the check is next due (under c->lock): once the oldest waiting call has waited
+ * check_first_ns, and check_every_ns after the last check; TT_NO_DEADLINE when none is set. */
+static int64_t check_due_locked(const tt_rconn *c)
+{
+    if (!c->check || !c->pending)
+        return TT_NO_DEADLINE;
+    int64_t oldest = c->pending->since;
+    for (const pending *q = c->pending; q; q = q->next)
+        if (q->since < oldest)
+            oldest = q->since;
+    int64_t due = oldest + c->check_first_ns, again = c->last_check_ns + c->check_every_ns;
+    return due > again ? due : again;
+}
+
 /* Called with c->lock held. Wakes every waiter; the socket is shut so a reader blocked in
  * poll returns at once. */
 static void break_locked(tt_rconn *c, tt_status st, const char *msg)
@@ -138,15 +168,27 @@ static void break_locked(tt_rconn *c, tt_status st, const char *msg)
     pthread_cond_broadcast(&c->cond);
 }
 
-/* Reads one frame. *started says whether any byte of it was consumed (a timeout before
- * that leaves the stream intact). */
-static tt_status read_frame(tt_rconn *c, int64_t deadline, tt_frame_hdr *h, tt_buf **buf, bool *started)
+static tt_status read_bytes(tt_rconn *c, void *p, size_t n, int64_t deadline, size_t *got)
+{
+    return c->tls ? tt_tls_read_all(c->tls, p, n, deadline, got) : tt_sock_read_all(c->fd, p, n, deadline, got);
+}
+
+/* Reads one frame: its first byte until `wake` (then TIMEOUT, nothing consumed), the rest
+ * until deadline. *started says whether any byte of it was consumed (a timeout before that
+ * leaves the stream intact). */
+static tt_status read_frame(tt_rconn *c, int64_t wake, int64_t deadline, tt_frame_hdr *h, tt_buf **buf,
+                            bool *started)
 {
     uint8_t hb[TT_WIRE_HEADER];
     size_t got = 0;
     *buf = NULL;
-    tt_status st = c->tls ? tt_tls_read_all(c->tls, hb, sizeof hb, deadline, &got)
-                          : tt_sock_read_all(c->fd, hb, sizeof hb, deadline, &got);
+    tt_status st = read_bytes(c, hb, sizeof hb, wake, &got);
+    if (st == TETHER_ERR_TIMEOUT && got > 0 && wake < deadline) {
+        size_t more = 0;
+        tt_error_clear();
+        st = read_bytes(c, hb + got, sizeof hb - got, deadline, &more);
+        got += more;
+    }
     *started = got > 0;
     if (st != TT_OK)
         return st;
@@ -158,8 +200,7 @@ static tt_status read_frame(tt_rconn *c, int64_t deadline, tt_frame_hdr *h, tt_b
     if (h->len == 0)
         return TT_OK;
     TT_TRY(tt_buf_new_raw((size_t)h->len, buf));
-    st = c->tls ? tt_tls_read_all(c->tls, (*buf)->data, (size_t)h->len, deadline, NULL)
-                : tt_sock_read_all(c->fd, (*buf)->data, (size_t)h->len, deadline, NULL);
+    st = read_bytes(c, (*buf)->data, (size_t)h->len, deadline, NULL);
     if (st != TT_OK) {
         tt_buf_release(*buf);
         *buf = NULL;
@@ -214,6 +255,7 @@ tt_status tt_rconn_call(tt_rconn *c, uint8_t cmd, tt_wr *w, struct iovec *extra,
     if (++c->next_id == 0)
         c->next_id = 1;
     p.id = c->next_id;
+    p.since = tt_now_ns();
     p.next = c->pending;
     c->pending = &p;
     pthread_mutex_unlock(&c->lock);
@@ -238,13 +280,33 @@ tt_status tt_rconn_call(tt_rconn *c, uint8_t cmd, tt_wr *w, struct iovec *extra,
         break_locked(c, st, tt_last_error()); /* part of a frame may be out: the stream is unusable */
     bool timed_out = false;
     while (!p.done && !c->broken && !timed_out) {
+        int64_t due = check_due_locked(c), wake = due < deadline ? due : deadline;
+        if (due <= tt_now_ns() && due < deadline && !c->checking) {
+            /* the check runs unlocked, on one waiting thread; the others go on waiting */
+            c->checking = true;
+            tt_rconn_check fn = c->check;
+            void *ud = c->check_ud;
+            pthread_mutex_unlock(&c->lock);
+            tt_status cs = fn(ud);
+            char why[300] = "";
+            if (cs != TT_OK)
+                snprintf(why, sizeof why, "%s", tt_last_error());
+            pthread_mutex_lock(&c->lock);
+            c->checking = false;
+            c->last_check_ns = tt_now_ns();
+            if (cs != TT_OK)
+                break_locked(c, cs, why);
+            continue;
+        }
+        if (c->checking && wake < deadline)
+            wake = deadline < tt_now_ns() + c->check_every_ns ? deadline : tt_now_ns() + c->check_every_ns;
         if (!c->reading) {
             c->reading = true;
             pthread_mutex_unlock(&c->lock);
             tt_frame_hdr h;
             tt_buf *buf;
             bool started;
-            tt_status rs = read_frame(c, deadline, &h, &buf, &started);
+            tt_status rs = read_frame(c, wake, deadline, &h, &buf, &started);
             pthread_mutex_lock(&c->lock);
             c->reading = false;
             if (rs == TT_OK) {
@@ -258,13 +320,15 @@ tt_status tt_rconn_call(tt_rconn *c, uint8_t cmd, tt_wr *w, struct iovec *extra,
                     tt_buf_release(buf); /* the answer to a call that timed out */
                 }
             } else if (rs == TETHER_ERR_TIMEOUT && !started) {
-                timed_out = true;
+                timed_out = tt_now_ns() >= deadline;
+                if (!timed_out)
+                    tt_error_clear(); /* woken for the check */
             } else {
                 break_locked(c, rs, tt_last_error());
             }
             pthread_cond_broadcast(&c->cond);
         } else {
-            cond_wait_until(c, deadline);
+            cond_wait_until(c, wake);
             timed_out = !p.done && tt_now_ns() >= deadline;
         }
     }

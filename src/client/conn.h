@@ -50,6 +50,12 @@ tt_status tt_rconn_call(tt_rconn *c, uint8_t cmd, tt_wr *w, struct iovec *extra,
                         int64_t deadline, tt_reply *rep);
 /* Whether the connection has broken (a later call fails at once). */
 bool tt_rconn_broken(tt_rconn *c);
+/* A check run while calls wait for their replies: once the oldest has waited first_ms, and
+ * every every_ms after, on one of the waiting threads, without locks held. A status it
+ * returns other than OK breaks the connection with that status and its message: every call
+ * on it fails at once (a server that holds its connections open but answers nothing). */
+typedef tt_status (*tt_rconn_check)(void *ud);
+void tt_rconn_set_check(tt_rconn *c, tt_rconn_check fn, void *ud, int first_ms, int every_ms);
 /* Names the accelerator in error messages (slot id, else the endpoint). */
 void tt_rconn_set_label(tt_rconn *c, const char *label);
 void tt_rconn_close(tt_rconn *c);

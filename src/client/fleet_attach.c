@@ -155,6 +155,25 @@ static tt_status open_fleet(const char *fleet, const tt_tls_files *tls, tt_etcd 
     return tt_etcd_open(fleet, &f, e);
 }
 
+tt_status tt_attachment_server_listed(const tt_attachment *a, int timeout_ms, bool *listed)
+{
+    *listed = true;
+    if (!a->fleet[0] || !a->server_id[0])
+        return TT_OK;
+    tt_etcd *e;
+    TT_TRY(open_fleet(a->fleet, &a->fleet_tls, &e));
+    char key[300];
+    tt_fleet_key_server(key, sizeof key, a->server_id);
+    tt_etcd_kvs kvs;
+    tt_status st = tt_etcd_get(e, key, tt_deadline_ms(timeout_ms), &kvs);
+    tt_etcd_close(e);
+    if (st == TT_OK) {
+        *listed = kvs.n > 0;
+        tt_etcd_kvs_free(&kvs);
+    }
+    return st;
+}
+
 tt_status tt_attach_fleet(const char *type, const tt_attach_opts *o, tt_attachment *out)
 {
     tt_orphans_sweep();

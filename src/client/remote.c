@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,14 +29,11 @@
 
 #define DEFAULT_TIMEOUT_MS 30000
 #define DEFAULT_RETRIES 3
+/* A request to a fleet server that has waited this long has the server's registration
+ * checked, and again this often while it waits */
+#define WATCH_FIRST_MS 1000
+#define WATCH_EVERY_MS 1000
 #define MAX_MODEL_BYTES ((size_t)1 << 36)
-
-/* A connection and the session handle opened on it; shared by concurrent runs. */
-typedef struct rlink {
-    tt_rconn *conn;
-    uint32_t handle;
-    int refs; /* under the session's lock */
-} rlink;
 
 /* The slot a session runs on: its attachment's record as last read. */
 typedef struct rtarget {
@@ -43,6 +41,21 @@ typedef struct rtarget {
     tt_endpoint ep;
     uint8_t token[TT_WIRE_TOKEN_LEN];
 } rtarget;
+
+/* What a link to a fleet server checks while requests wait on it (link_check). */
+typedef struct rwatch {
+    rtarget tgt; /* its token cleared */
+    char why[400];    /* why, when it did */
+    atomic_bool dead; /* the check found the server gone: no quick retry on it */
+} rwatch;
+
+/* A connection and the session handle opened on it; shared by concurrent runs. */
+typedef struct rlink {
+    tt_rconn *conn;
+    rwatch *watch; /* NULL unless its attachment was placed through a fleet */
+    uint32_t handle;
+    int refs; /* under the session's lock */
+} rlink;
 
 typedef struct tt_remote {
     rtarget tgt; /* under lock once open */
@@ -229,6 +242,8 @@ static tt_status open_named(tt_remote *r, tt_rconn *c, int64_t deadline, tt_repl
 /* A new link to target t: connect, HELLO, AUTH, OPEN (upload if needed), or HELLO and
  * OPEN_MODEL for a repository model. Fills *info from the OPEN reply when asked (at session
  * open). */
+static tt_status link_check(void *ud);
+
 static tt_status link_new(tt_remote *r, const rtarget *t, int64_t deadline, tt_arena *a, tt_msg_open_reply *info,
                           rlink **out)
 {
@@ -237,6 +252,12 @@ static tt_status link_new(tt_remote *r, const rtarget *t, int64_t deadline, tt_a
     if (st != TT_OK)
         return tt_error_prefix(st, "accelerator %s: ", t->att.id);
     tt_rconn_set_label(c, t->att.id);
+    rwatch *watch = NULL;
+    if (!r->named[0] && t->att.fleet[0] && t->att.server_id[0] && (watch = tt_calloc(1, sizeof *watch))) {
+        watch->tgt = *t;
+        memset(watch->tgt.token, 0, sizeof watch->tgt.token);
+        tt_rconn_set_check(c, link_check, watch, WATCH_FIRST_MS, WATCH_EVERY_MS);
+    }
     st = tt_rconn_hello(c, deadline, NULL);
     if (st == TT_OK && !r->named[0])
         st = tt_rconn_auth(c, t->att.id, t->token, deadline, NULL);
@@ -255,9 +276,11 @@ static tt_status link_new(tt_remote *r, const rtarget *t, int64_t deadline, tt_a
         st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
     if (st != TT_OK) {
         tt_rconn_close(c);
+        tt_free(watch);
         return st;
     }
     l->conn = c;
+    l->watch = watch;
     l->handle = m.handle;
     l->refs = 1; /* the session's */
     if (info)
@@ -271,6 +294,7 @@ static void link_put_locked(rlink *l)
     if (--l->refs > 0)
         return;
     tt_rconn_close(l->conn);
+    tt_free(l->watch);
     tt_free(l);
 }
 
@@ -344,6 +368,30 @@ static bool server_answers(const rtarget *t)
     return ok;
 }
 
+/* While requests wait on a fleet server: is it still registered? A server that stopped
+ * (SIGSTOP, a hang) keeps its connections open but no longer renews its lease, so its
+ * record leaves the fleet after the lease's TTL. Gone, and no HELLO answered within a
+ * second either (a server that lost its lease to an etcd outage still answers): the
+ * connection is broken and the requests fail over. When etcd cannot be asked, nothing is
+ * concluded; the request's own timeout still applies. */
+static tt_status link_check(void *ud)
+{
+    rwatch *w = ud;
+    bool listed;
+    if (tt_attachment_server_listed(&w->tgt.att, 1000, &listed) != TT_OK) {
+        tt_error_clear();
+        return TT_OK;
+    }
+    if (listed || server_answers(&w->tgt))
+        return TT_OK;
+    snprintf(w->why, sizeof w->why,
+             "accelerator %s: its server %s at %s is no longer registered in fleet %s (it stopped renewing its "
+             "lease) and does not answer",
+             w->tgt.att.id, w->tgt.att.server_id, w->tgt.ep.text, w->tgt.att.fleet);
+    atomic_store(&w->dead, true);
+    return tt_error(TETHER_ERR_NETWORK, "%s", w->why);
+}
+
 /* Replaces link number `gen`, which broke, unless another thread already has: serially
  * under the lock, so that one failure makes one new connection. In order: the record moved
  * (follow it); the same slot again; for a fleet attachment whose server cannot be reached
@@ -372,9 +420,12 @@ static tt_status link_recover(tt_remote *r, uint64_t gen, int64_t *deadline)
         memset(&cur, 0, sizeof cur);
         return st;
     }
-    /* a fleet attachment gives its server one quick try before moving on */
+    /* a fleet attachment gives its server one quick try before moving on, unless the
+     * server is known gone (left the fleet, and answered no HELLO) */
+    bool gone = fleet && r->link->watch && atomic_load(&r->link->watch->dead);
     int64_t quick = tt_deadline_ms(1000);
-    st = link_new(r, &cur, fleet && quick < *deadline ? quick : *deadline, NULL, NULL, &l);
+    st = gone ? tt_error(TETHER_ERR_NETWORK, "%s", r->link->watch->why)
+              : link_new(r, &cur, fleet && quick < *deadline ? quick : *deadline, NULL, NULL, &l);
     if (st == TT_OK) {
         link_switch_locked(r, &cur, l);
         tt_log(TT_LOG_INFO, "reconnected to accelerator %s at %s", cur.att.id, cur.ep.text);
