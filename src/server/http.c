@@ -637,6 +637,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         h->srv = srv;
         h->conn = conn;
         *ctx = h;
+        char denied[300];
+        if (!tt_http_tls_client_ok(&((http_state *)srv->http)->tls, conn, denied, sizeof denied)) {
+            set_error(h, 403, denied);
+            return send_resp(h);
+        }
         h->r = route_of(method, url, h);
         if (h->r == R_NONE) {
             char msg[700];
@@ -762,7 +767,7 @@ tt_status tt_http_start(tt_server *srv)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
     }
     hs->tls = tls;
-    struct MHD_OptionItem tls_opts[3];
+    struct MHD_OptionItem tls_opts[TT_HTTP_TLS_OPTIONS];
     tt_http_tls_options(&hs->tls, tls_opts);
     pthread_mutex_init(&hs->lock, NULL);
     pthread_cond_init(&hs->idle, NULL);

@@ -1,7 +1,7 @@
 /* TLS on the HTTP ports: the wire listener's policy and files, handed to libmicrohttpd as
- * PEM text. Client certificates (--tls-client-ca) are checked on the wire listener only:
- * libmicrohttpd leaves checking them to GnuTLS calls of the caller's, which tether does not
- * make; such a port says so in the log. */
+ * PEM text. With --tls-client-ca, libmicrohttpd is given the CA as its trust list, which
+ * makes GnuTLS ask each client for a certificate; checking it is left to the caller: here,
+ * with GnuTLS, once per connection, before the first request on it is served. */
 #include "server/http_tls.h"
 
 #include "core/log.h"
@@ -10,6 +10,11 @@
 #include "server/server.h"
 
 #include <string.h>
+
+#ifdef TETHER_HAVE_GNUTLS
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#endif
 
 static tt_status read_pem(const char *path, char **out)
 {
@@ -54,13 +59,18 @@ tt_status tt_http_tls_prepare(tt_server *srv, const tt_endpoint *ep, const char 
     tt_status st = read_pem(cfg->tls_cert, &t->cert);
     if (st == TT_OK)
         st = read_pem(cfg->tls_key, &t->key);
+    if (st == TT_OK && cfg->tls_client_ca[0]) {
+#ifdef TETHER_HAVE_GNUTLS
+        st = read_pem(cfg->tls_client_ca, &t->ca);
+#else
+        st = tt_error(TETHER_ERR_UNSUPPORTED, "--tls-client-ca: this tetherd was built without GnuTLS's headers, "
+                      "so it cannot check client certificates on its HTTP port (rebuild after scripts/deps.sh)");
+#endif
+    }
     if (st != TT_OK) {
         tt_http_tls_free(t);
         return tt_error_prefix(st, "%s: ", what);
     }
-    if (cfg->tls_client_ca[0])
-        tt_log(TT_LOG_WARN, "%s: HTTPS without client certificates (--tls-client-ca applies to the wire listener)",
-               what);
     return TT_OK;
 }
 
@@ -70,6 +80,7 @@ void tt_http_tls_free(tt_http_tls *t)
         memset(t->key, 0, strlen(t->key));
     tt_free(t->cert);
     tt_free(t->key);
+    tt_free(t->ca);
     memset(t, 0, sizeof *t);
 }
 
@@ -79,13 +90,73 @@ unsigned int tt_http_tls_flags(const tt_http_tls *t)
     return t->on ? MHD_USE_TLS : 0;
 }
 
-void tt_http_tls_options(const tt_http_tls *t, struct MHD_OptionItem opts[3])
+/* Each connection's verdict on its client certificate: 0 not checked yet, 1 accepted, -1
+ * refused. Allocated when the connection starts, freed when it ends. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls, (void)conn;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = tt_calloc(1, sizeof(int));
+    } else {
+        tt_free(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+void tt_http_tls_options(const tt_http_tls *t, struct MHD_OptionItem opts[TT_HTTP_TLS_OPTIONS])
 {
     int n = 0;
     if (t->on) {
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, t->key};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, t->cert};
     }
+    if (t->on && t->ca) {
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, t->ca};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL};
+    }
     opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+}
+
+bool tt_http_tls_client_ok(const tt_http_tls *t, struct MHD_Connection *conn, char *why, size_t n)
+{
+    if (!t->on || !t->ca)
+        return true;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    int *verdict = ci ? ci->socket_context : NULL;
+    if (verdict && *verdict > 0)
+        return true;
+    snprintf(why, n, "this port requires a client certificate signed by the server's --tls-client-ca");
+    if (verdict && *verdict < 0)
+        return false;
+    bool ok = false;
+#ifdef TETHER_HAVE_GNUTLS
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    gnutls_session_t s = ci ? ci->tls_session : NULL;
+    unsigned int certs = 0;
+    if (!s || !gnutls_certificate_get_peers(s, &certs) || certs == 0) {
+        snprintf(why, n, "this port requires a client certificate signed by the server's --tls-client-ca: none was "
+                 "presented");
+    } else {
+        /* the chain up to the CA, the dates, and a key usage that allows a TLS client */
+        gnutls_typed_vdata_st purpose = {.type = GNUTLS_DT_KEY_PURPOSE_OID, .data = (void *)GNUTLS_KP_TLS_WWW_CLIENT};
+        unsigned int status = 0;
+        int rc = gnutls_certificate_verify_peers(s, &purpose, 1, &status);
+        ok = rc == GNUTLS_E_SUCCESS && status == 0;
+        if (!ok) {
+            gnutls_datum_t text = {NULL, 0};
+            if (rc == GNUTLS_E_SUCCESS)
+                gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0);
+            snprintf(why, n, "the client certificate is not accepted: %s",
+                     rc != GNUTLS_E_SUCCESS ? gnutls_strerror(rc) : text.data ? (const char *)text.data : "not trusted");
+            gnutls_free(text.data);
+        }
+    }
+#endif
+    if (verdict)
+        *verdict = ok ? 1 : -1;
+    if (!ok)
+        tt_log(TT_LOG_INFO, "HTTPS: refused a client: %s", why);
+    return ok;
 }
 #endif

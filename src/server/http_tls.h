@@ -1,6 +1,8 @@
 /* TLS for tetherd's HTTP ports (libmicrohttpd, whose TLS is GnuTLS): the same certificate
  * and key as the wire listener, under the same policy (--tls: on every port that is not
- * loopback). A port built on MHD_start_daemon passes the flag and the options made here. */
+ * loopback), and with --tls-client-ca the same demand for a client certificate signed by
+ * that CA. A port built on MHD_start_daemon passes the flag and the options made here, and
+ * asks tt_http_tls_client_ok at each request. */
 #ifndef TT_SERVER_HTTP_TLS_H
 #define TT_SERVER_HTTP_TLS_H
 
@@ -14,6 +16,7 @@ typedef struct tt_server tt_server;
 typedef struct tt_http_tls {
     bool on;
     char *cert, *key; /* PEM text, kept while the daemon runs */
+    char *ca;         /* --tls-client-ca's PEM text; NULL: no client certificate asked for */
 } tt_http_tls;
 
 /* Decides TLS for an HTTP port on ep (what: "--metrics", for messages) and loads the
@@ -26,8 +29,13 @@ void tt_http_tls_free(tt_http_tls *t);
 #include <microhttpd.h>
 /* The daemon flag (MHD_USE_TLS or 0) and an option array (ending in MHD_OPTION_END) for
  * MHD_OPTION_ARRAY. */
+#define TT_HTTP_TLS_OPTIONS 5
 unsigned int tt_http_tls_flags(const tt_http_tls *t);
-void tt_http_tls_options(const tt_http_tls *t, struct MHD_OptionItem opts[3]);
+void tt_http_tls_options(const tt_http_tls *t, struct MHD_OptionItem opts[TT_HTTP_TLS_OPTIONS]);
+/* Whether the request's connection may be served: always without a client CA; with one,
+ * only when the client presented a certificate that the CA's chain verifies (checked once
+ * per connection). When not, why says so (for a 403 answer). */
+bool tt_http_tls_client_ok(const tt_http_tls *t, struct MHD_Connection *conn, char *why, size_t n);
 #endif
 
 #endif

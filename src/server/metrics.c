@@ -286,9 +286,12 @@ static enum MHD_Result on_http(void *cls, struct MHD_Connection *conn, const cha
 {
     (void)version, (void)data, (void)size, (void)ctx;
     tt_server *srv = cls;
-    char *text = NULL;
+    char *text = NULL, denied[300];
     unsigned code = MHD_HTTP_OK;
-    if (strcmp(method, "GET") != 0 || strcmp(url, "/metrics") != 0) {
+    if (!tt_http_tls_client_ok(&srv->metrics_tls, conn, denied, sizeof denied)) {
+        code = MHD_HTTP_FORBIDDEN;
+        text = tt_strdup(denied);
+    } else if (strcmp(method, "GET") != 0 || strcmp(url, "/metrics") != 0) {
         code = MHD_HTTP_NOT_FOUND;
         text = tt_strdup("tetherd serves /metrics\n");
     } else if (tt_metrics_prometheus(srv, &text) != TT_OK) {
@@ -323,7 +326,7 @@ tt_status tt_metrics_start(tt_server *srv)
         tt_http_tls_free(&srv->metrics_tls);
         return st;
     }
-    struct MHD_OptionItem tls_opts[3];
+    struct MHD_OptionItem tls_opts[TT_HTTP_TLS_OPTIONS];
     tt_http_tls_options(&srv->metrics_tls, tls_opts);
     struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | tt_http_tls_flags(&srv->metrics_tls), 0,
                                             NULL, NULL, on_http, srv, MHD_OPTION_LISTEN_SOCKET, fd,

@@ -744,8 +744,9 @@ static size_t http_body(char *p, size_t size, size_t n, void *ud)
     return add;
 }
 
-/* GET url (https with ca); returns the HTTP status, or -curl code on a failed transfer. */
-static long http_get(const char *url, const char *ca, char *body)
+/* GET url (https with ca, presenting cert and key when given); returns the HTTP status, or
+ * -curl code on a failed transfer. */
+static long http_get_as(const char *url, const char *ca, const char *cert, const char *key, char *body)
 {
     body[0] = 0;
     CURL *c = curl_easy_init();
@@ -755,11 +756,20 @@ static long http_get(const char *url, const char *ca, char *body)
     curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
     if (ca)
         curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+    if (cert) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
+        curl_easy_setopt(c, CURLOPT_SSLKEY, key);
+    }
     CURLcode rc = curl_easy_perform(c);
     long code = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_cleanup(c);
     return rc == CURLE_OK ? code : -(long)rc;
+}
+
+static long http_get(const char *url, const char *ca, char *body)
+{
+    return http_get_as(url, ca, NULL, NULL, body);
 }
 
 /* A free port below the kernel's ephemeral range, so that no connection is given it
@@ -787,6 +797,15 @@ TEST(http_ports_speak_https)
     tf_fleet f;
     memset(&f, 0, sizeof f);
     tf_make_certs(&f);
+    /* a client certificate from another CA, which the server does not trust */
+    char other_ca[400], other_cert[400], other_key[400];
+    snprintf(other_ca, sizeof other_ca, "%s/other-ca.pem", th_root);
+    snprintf(other_cert, sizeof other_cert, "%s/other-client.pem", th_root);
+    snprintf(other_key, sizeof other_key, "%s/other-client.key", th_root);
+    tc_ca oca;
+    CHECK(tc_ca_make(&oca, "another CA", other_ca));
+    CHECK(tc_leaf(&oca, "tether client", NULL, false, other_cert, other_key));
+    tc_ca_free(&oca);
     char metrics[32], http[32], url[80];
     int port = low_port(0), hport = low_port(port);
     snprintf(metrics, sizeof metrics, "127.0.0.1:%d", port);
@@ -795,25 +814,35 @@ TEST(http_ports_speak_https)
     tp_where lo = {.tls = true};
     th_server_launch_at(&s, &lo,
                         (const char *const[]){"--slots", "cpu.small=1", "--tls", "on", "--tls-cert", f.srv_cert,
-                                              "--tls-key", f.srv_key, "--metrics", metrics, "--http", http, NULL},
+                                              "--tls-key", f.srv_key, "--tls-client-ca", f.ca, "--metrics", metrics,
+                                              "--http", http, NULL},
                         false);
     static char kbody[65536];
-    /* the KServe port: HTTPS with the server's certificate, nothing in plain HTTP (the HTTP
-     * ports open after the wire listener the harness waited for) */
+    /* the KServe port: HTTPS with the server's certificate, for clients with a certificate of
+     * the server's CA (the HTTP ports open after the wire listener the harness waited for) */
     snprintf(url, sizeof url, "https://127.0.0.1:%d/v2/health/live", hport);
     long code = 0;
     for (double until = th_now_s() + 20; th_now_s() < until; th_sleep_ms(50))
-        if ((code = http_get(url, f.ca, kbody)) != -(long)CURLE_COULDNT_CONNECT)
+        if ((code = http_get_as(url, f.ca, f.cli_cert, f.cli_key, kbody)) != -(long)CURLE_COULDNT_CONNECT)
             break;
     CHECK_EQ_INT(code, 200);
+    /* no client certificate, or one of another CA: refused */
+    CHECK_EQ_INT(http_get(url, f.ca, kbody), 403);
+    CHECK_STR_CONTAINS(kbody, "none was presented");
+    CHECK_EQ_INT(http_get_as(url, f.ca, other_cert, other_key, kbody), 403);
+    CHECK_STR_CONTAINS(kbody, "not accepted");
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v2/health/live", hport);
     CHECK(http_get(url, NULL, kbody) != 200);
+    /* the metrics port: the same */
     static char body[65536];
     snprintf(url, sizeof url, "https://127.0.0.1:%d/metrics", port);
-    CHECK_EQ_INT(http_get(url, f.ca, body), 200);
+    CHECK_EQ_INT(http_get_as(url, f.ca, f.cli_cert, f.cli_key, body), 200);
     CHECK_STR_CONTAINS(body, "tetherd_slot_attached{slot=\"0\",type=\"cpu.small\"} 0");
-    /* the wrong CA, or plain HTTP: no metrics */
-    CHECK(http_get(url, f.cli_cert, body) < 0);
+    CHECK_EQ_INT(http_get(url, f.ca, body), 403);
+    CHECK(strstr(body, "tetherd_slot") == NULL);
+    CHECK_EQ_INT(http_get_as(url, f.ca, other_cert, other_key, body), 403);
+    /* the wrong CA for the server, or plain HTTP: no metrics */
+    CHECK(http_get_as(url, f.cli_cert, f.cli_cert, f.cli_key, body) < 0);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
     CHECK(http_get(url, NULL, body) != 200);
     th_server_stop(&s);
