@@ -176,6 +176,50 @@ static void bench_attach_times(tp_server *srv, int iterations)
     free(cold);
 }
 
+/* `tether attach` itself, a process per attach as a user runs it: wall time from fork to
+ * exit, each attachment detached again (not timed). */
+static double cli_attach(const char *const *args)
+{
+    double t0 = bench_now_us();
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        execv(TETHER_CLI_PATH, (char *const *)args);
+        _exit(127);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    double t = (bench_now_us() - t0) / 1000;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        BENCH_DIE("%s %s %s failed", args[1], args[2], args[3]);
+    return t;
+}
+
+static void bench_cli(tp_server *srv, int n)
+{
+    double *direct = calloc((size_t)n, sizeof(double)), *fleet = calloc((size_t)n, sizeof(double));
+    fresh_home(1002);
+    for (int i = 0; i < n; i++) {
+        const char *d[] = {TETHER_CLI_PATH, "attach", "cpu.small", "--server", srv[i % 3].endpoint, NULL};
+        const char *f[] = {TETHER_CLI_PATH, "attach", "cpu.small", "--fleet", g_etcd.url, NULL};
+        tp_sleep_ms(20);
+        direct[i] = cli_attach(d);
+        tp_sleep_ms(20);
+        fleet[i] = cli_attach(f);
+        if (tt_detach(1) != TETHER_OK || tt_detach(0) != TETHER_OK)
+            BENCH_DIE("%s", tether_last_error());
+    }
+    printf("\n## `tether attach` as a command (%d each: process start, attach, exit)\n\n", n);
+    printf("| command | p50 | p90 |\n| --- | --- | --- |\n");
+    print_row("`tether attach cpu.small --server …`", direct, n);
+    print_row("`tether attach cpu.small --fleet …`", fleet, n);
+    printf("\nfleet / direct at p50: %.2fx\n", bench_pct(fleet, n, 0.5) / bench_pct(direct, n, 0.5));
+    free(direct);
+    free(fleet);
+}
+
 /* The steps of both attaches, each timed on its own (p50 of n). */
 static void bench_attach_steps(tp_server *srv, int n)
 {
@@ -397,6 +441,7 @@ int main(int argc, char **argv)
     printf("# fleet: etcd and 3 tetherd on loopback\n");
     bench_attach_times(srv, iterations);
     bench_attach_steps(srv, iterations);
+    bench_cli(srv, iterations < 10 ? iterations : 10);
     if (getenv("BENCH_FLEET_ATTACH_ONLY"))
         return 0;
 
