@@ -17,32 +17,38 @@ typedef struct gemm_job {
     void *C;
     int64_t batch;      /* independent products, strides below */
     int64_t sa, sb, sc; /* element strides between batches (0: shared) */
-    int64_t rows;       /* rows of C per task */
+    int64_t rows, cols; /* a task's tile of C */
 } gemm_job;
 
 static void gemm_tasks(void *arg, int64_t b, int64_t e)
 {
     gemm_job *j = arg;
-    int64_t tiles = (j->M + j->rows - 1) / j->rows;
+    int64_t rtiles = (j->M + j->rows - 1) / j->rows, ctiles = (j->N + j->cols - 1) / j->cols;
     CBLAS_TRANSPOSE ta = j->ta ? CblasTrans : CblasNoTrans, tb = j->tb ? CblasTrans : CblasNoTrans;
     for (int64_t t = b; t < e; t++) {
-        int64_t bi = t / tiles, r0 = (t % tiles) * j->rows;
-        int64_t m = j->M - r0 < j->rows ? j->M - r0 : j->rows;
-        int64_t ao = bi * j->sa + (j->ta ? r0 : r0 * j->lda), bo = bi * j->sb, co = bi * j->sc + r0 * j->ldc;
+        int64_t bi = t / (rtiles * ctiles), r0 = t / ctiles % rtiles * j->rows, c0 = t % ctiles * j->cols;
+        int64_t m = j->M - r0 < j->rows ? j->M - r0 : j->rows, n = j->N - c0 < j->cols ? j->N - c0 : j->cols;
+        int64_t ao = bi * j->sa + (j->ta ? r0 : r0 * j->lda), bo = bi * j->sb + (j->tb ? c0 * j->ldb : c0),
+                co = bi * j->sc + r0 * j->ldc + c0;
         if (j->dbl)
-            cblas_dgemm(CblasRowMajor, ta, tb, (int)m, (int)j->N, (int)j->K, j->alpha, (const double *)j->A + ao,
+            cblas_dgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)j->K, j->alpha, (const double *)j->A + ao,
                         (int)j->lda, (const double *)j->B + bo, (int)j->ldb, j->beta, (double *)j->C + co, (int)j->ldc);
         else
-            cblas_sgemm(CblasRowMajor, ta, tb, (int)m, (int)j->N, (int)j->K, (float)j->alpha, (const float *)j->A + ao,
+            cblas_sgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)j->K, (float)j->alpha, (const float *)j->A + ao,
                         (int)j->lda, (const float *)j->B + bo, (int)j->ldb, (float)j->beta, (float *)j->C + co,
                         (int)j->ldc);
     }
 }
 
-/* Runs the batched product split into row tiles across the pool. */
+/* Multiply-adds in one task at most, where the shape allows: a task is what a stopped run
+ * waits for (milliseconds), and tiles this large still keep BLAS at full speed. */
+#define GEMM_TASK_WORK ((double)(1 << 28))
+
+/* Runs the batched product split into tiles across the pool, in rounds that stop early when
+ * the run is stopped (the node then fails: see core/cancel.h). */
 static void gemm_run(gemm_job *j)
 {
-    if (j->M == 0 || j->N == 0 || j->batch == 0)
+    if (j->M == 0 || j->N == 0 || j->batch == 0 || tt_stopped())
         return;
     if (j->K == 0) {
         for (int64_t b = 0; b < j->batch; b++)
@@ -58,6 +64,7 @@ static void gemm_run(gemm_job *j)
     }
     int threads = tt_threads();
     j->rows = j->M;
+    j->cols = j->N;
     /* split rows when the batch alone cannot keep every thread busy */
     if (j->batch < threads) {
         int64_t want = (threads + j->batch - 1) / j->batch;
@@ -65,10 +72,20 @@ static void gemm_run(gemm_job *j)
         if (j->rows < 16)
             j->rows = j->M < 16 ? j->M : 16;
     }
-    int64_t tasks = j->batch * ((j->M + j->rows - 1) / j->rows);
+    /* a huge tile is split, by columns first (wide panels keep BLAS efficient), then rows */
+    if ((double)j->rows * (double)j->cols * (double)j->K > GEMM_TASK_WORK) {
+        int64_t cols = (int64_t)(GEMM_TASK_WORK / ((double)j->rows * (double)j->K));
+        j->cols = cols < 256 ? (j->N < 256 ? j->N : 256) : cols;
+        if ((double)j->rows * (double)j->cols * (double)j->K > GEMM_TASK_WORK) {
+            int64_t rows = (int64_t)(GEMM_TASK_WORK / ((double)j->cols * (double)j->K));
+            j->rows = rows < 1 ? 1 : rows;
+        }
+    }
+    int64_t tasks = j->batch * ((j->M + j->rows - 1) / j->rows) * ((j->N + j->cols - 1) / j->cols);
+    double work = (double)j->rows * (double)j->cols * (double)j->K;
     /* small products are not worth a thread hand-off */
-    int64_t grain = j->M * j->N * j->K < (1 << 16) ? tasks : 1;
-    tt_parallel_for(tasks, grain, gemm_tasks, j);
+    int64_t grain = (double)j->M * (double)j->N * (double)j->K < (1 << 16) ? tasks : 1;
+    tt_parallel_for_stoppable(tasks, grain, work, gemm_tasks, j);
 }
 
 /* The float or double (dbl) product, as tt_sgemm_batched describes it. */
@@ -102,6 +119,13 @@ void tt_sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
                       int64_t sc, int64_t batch)
 {
     gemm_batched(false, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+}
+
+void tt_dgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
+                      int64_t sa, const double *B, int64_t ldb, int64_t sb, double beta, double *C, int64_t ldc,
+                      int64_t sc, int64_t batch)
+{
+    gemm_batched(true, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
 }
 
 static void dgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda, int64_t sa,
@@ -252,6 +276,8 @@ static bool mm_batch_strides(const mm_batch *m, int64_t *sa, int64_t *sb)
             const T *Ab = A + ia * M * K, *Bb = B + ib * K * N;                                                        \
             for (int64_t i = 0; i < M; i++)                                                                            \
                 for (int64_t j = 0; j < N; j++) {                                                                      \
+                    if (j == 0 && !tt_stop_work((uint64_t)N * (uint64_t)K))                                            \
+                        return TT_OK; /* stopped: the node fails */                                                    \
                     ACC acc = 0;                                                                                       \
                     for (int64_t k = 0; k < K; k++)                                                                    \
                         acc += (ACC)Ab[i * K + k] * (ACC)Bb[k * N + j];                                                \
@@ -380,6 +406,8 @@ static tt_status run_gemm(tt_kctx *c)
     /* other types: a direct loop in double */
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
+            if (j == 0 && !tt_stop_work((uint64_t)N * (uint64_t)K))
+                return TT_OK; /* stopped: the node fails */
             double acc = 0;
             for (int64_t k = 0; k < K; k++) {
                 double x = tt_load_f64(a->data, a->dtype, (size_t)(ta ? k * M + i : i * K + k));
@@ -616,6 +644,8 @@ static void det_range(void *arg, int64_t b, int64_t e)
                 det = -det;
             }
             det *= a[k * n + k];
+            if (!tt_stop_work((uint64_t)(n - k) * (uint64_t)(n - k)))
+                return; /* a huge matrix stops with the run */
             for (int64_t i = k + 1; i < n; i++) {
                 double f = a[i * n + k] / a[k * n + k];
                 for (int64_t t = k + 1; t < n; t++)
@@ -637,7 +667,8 @@ static tt_status run_det(tt_kctx *c)
     det_job j = {.x = x, .y = y, .n = n, .work = tt_malloc_aligned((size_t)(mats * n * n) * sizeof(double))};
     if (!j.work)
         return tt_op_error(c->node, TETHER_ERR_NO_MEMORY, "out of memory");
-    tt_parallel_for(mats, 1 + 4096 / (n * n * n + 1), det_range, &j);
+    double cost = (double)n * (double)n * (double)n;
+    tt_parallel_for_stoppable(mats, cost >= 4096 ? 1 : 1 + (int64_t)(4096 / (cost + 1)), cost, det_range, &j);
     tt_free_aligned(j.work);
     return TT_OK;
 }
@@ -865,10 +896,16 @@ static void ein_range(void *arg, int64_t b, int64_t e)
             for (int k = 0; k < n_in; k++)
                 off[k] += idx * j->st[k][j->e->out_lab[i]];
         }
-        int64_t idx[EIN_LABELS] = {0};
+        int64_t idx[EIN_LABELS] = {0}, steps = 0;
         double accd = 0;
         uint64_t acci = 0;
         for (;;) {
+            /* one element's sum may be long (a contraction of big dims): it stops with the run */
+            if (++steps == 65536) {
+                steps = 0;
+                if (!tt_stop_work(65536u * (unsigned)n_in))
+                    return;
+            }
             if (j->integer) {
                 uint64_t p = 1;
                 for (int k = 0; k < n_in; k++)
@@ -905,11 +942,12 @@ static tt_status einsum_direct(tt_kctx *c, const einsum *e, tt_tensor *y)
 {
     ein_job j = {.e = e, .n_in = c->n_in, .integer = !tt_dtype_is_float(y->dtype)};
     void *xs[EIN_MAX_INPUTS] = {0};
-    int64_t n_out = tt_tensor_numel(y), inner = 1;
+    int64_t n_out = tt_tensor_numel(y);
+    double inner = 1; /* terms per output element: a product of dims, which may pass int64 */
     for (int l = 0; l < EIN_LABELS; l++)
         if (e->uses[l] && !ein_in_output(e, l)) {
             j.sum_lab[j.n_sum++] = l;
-            inner *= e->size[l];
+            inner *= (double)e->size[l];
         }
     for (int i = 0; i < e->out_rank; i++)
         j.out_size[i] = y->dims[i];
@@ -929,7 +967,8 @@ static tt_status einsum_direct(tt_kctx *c, const einsum *e, tt_tensor *y)
     }
     if (ok && inner > 0) {
         j.x = (const void *const *)xs;
-        tt_parallel_for(n_out, 1 + 16384 / (inner * j.n_in), ein_range, &j);
+        double cost = inner * j.n_in;
+        tt_parallel_for_stoppable(n_out, cost >= 16384 ? 1 : 1 + (int64_t)(16384 / cost), cost, ein_range, &j);
     } else if (ok) {
         memset(j.y, 0, (size_t)n_out * 8); /* a sum over nothing */
     }

@@ -519,7 +519,7 @@ static tt_status run_resize(tt_kctx *c)
     } else {
         int64_t rows = tt_tensor_numel(y) / out[R - 1];
         int64_t per_row = out[R - 1] * j.max_combos * j.taps[R - 1].n;
-        tt_parallel_for(rows, (16384 + per_row - 1) / per_row, resize_task, &j);
+        tt_parallel_for_stoppable(rows, (16384 + per_row - 1) / per_row, (double)per_row, resize_task, &j);
     }
     tt_free(mem);
     return s;
@@ -674,7 +674,7 @@ static tt_status run_gridsample_native(tt_kctx *c)
         grid[i] = tt_load_f64(g->data, g->dtype, (size_t)i);
     gs_job j = {c->state,   x->data,    grid,       y->data,    x->dims[1],
                 x->dims[2], x->dims[3], g->dims[1], g->dims[2], x->dtype == TETHER_DTYPE_DOUBLE};
-    tt_parallel_for(npts, j.C ? (4096 + j.C - 1) / j.C : npts, gs_points, &j);
+    tt_parallel_for_stoppable(npts, j.C ? (4096 + j.C - 1) / j.C : npts, 16.0 * (double)j.C, gs_points, &j);
     tt_free(grid);
     return TT_OK;
 }
@@ -820,6 +820,8 @@ static void roi_tasks(void *arg, int64_t t0, int64_t t1)
         const char *plane = (const char *)j->x + (size_t)((j->batch[r] * j->C + ch) * j->H * j->W) * es;
         for (int64_t ph = 0; ph < st->oh; ph++)
             for (int64_t pw = 0; pw < st->ow; pw++) {
+                if (!tt_stop_work((uint64_t)(gh * gw) * 8))
+                    return; /* big sampling grids stop with the run */
                 double acc = 0;
                 bool first = true;
                 for (int64_t iy = 0; iy < gh; iy++) {
