@@ -97,6 +97,11 @@ typedef struct tether_session_config {
                             TETHER_ERR_TIMEOUT (0: no limit), e.g. a Loop that never ends */
     int num_threads;     /* local runs: threads one run uses at most (0: the whole process
                             pool, see tether_set_num_threads) */
+    const char *precision; /* device targets: NULL or "fp32" (default), "tf32" or "fp16" for
+                              matrix products and convolutions (tensors stay fp32) */
+    uint64_t device_memory_limit; /* device targets: bytes of device memory the session may
+                              hold (0: no limit); past it, open or run fails with
+                              TETHER_ERR_QUOTA naming both numbers */
 } tether_session_config;
 
 typedef struct tether_session tether_session;
@@ -110,6 +115,7 @@ typedef struct tether_session_stats {
     uint64_t parameters;        /* elements in float initializers */
     int nodes;
     char where[256];            /* "cpu" or "eia:0 (id, type, endpoint)" */
+    uint64_t device_bytes;      /* device memory held (weights, arenas, workspace); 0 on the CPU */
 } tether_session_stats;
 
 TETHER_API const char *tether_version(void);

@@ -51,6 +51,8 @@ class SessionConfig(ctypes.Structure):
         ("timeout_ms", ctypes.c_int),
         ("run_limit_ms", ctypes.c_int),
         ("num_threads", ctypes.c_int),
+        ("precision", ctypes.c_char_p),
+        ("device_memory_limit", ctypes.c_uint64),
     ]
 
 
@@ -62,6 +64,7 @@ class SessionStats(ctypes.Structure):
         ("parameters", ctypes.c_uint64),
         ("nodes", ctypes.c_int),
         ("where", ctypes.c_char * 256),
+        ("device_bytes", ctypes.c_uint64),
     ]
 
 

@@ -53,7 +53,8 @@ class Session:
     """An ONNX model opened on a target.
 
     ``model`` is a path to an .onnx file or the model's bytes. ``target`` is ``"cpu"``
-    (this host), ``"eia:N"`` (the accelerator attached as ordinal N, see
+    (this host), ``"cuda:N"`` (a GPU of this host, ``precision`` "fp32", "tf32" or "fp16"),
+    ``"eia:N"`` (the accelerator attached as ordinal N, see
     :func:`tether.attach`), ``"tcp://HOST:PORT"`` or ``"unix:PATH"``. Moving a program
     from the CPU to an accelerator is this one word.
 
@@ -64,7 +65,8 @@ class Session:
     call :meth:`close`, to free it deterministically."""
 
     def __init__(self, model: ModelSource, target: str = "cpu", *, warmup: bool = True, quiet: bool = False,
-                 timeout_ms: int = 0, run_limit_ms: int = 0, num_threads: int = 0):
+                 timeout_ms: int = 0, run_limit_ms: int = 0, num_threads: int = 0, precision: str | None = None,
+                 device_memory_limit: int = 0):
         self._handle = None
         self._cond = threading.Condition()
         self._active = 0
@@ -78,6 +80,9 @@ class Session:
         cfg.timeout_ms = int(timeout_ms)
         cfg.run_limit_ms = int(run_limit_ms)
         cfg.num_threads = int(num_threads)
+        self._precision_bytes = precision.encode("utf-8") if precision else None
+        cfg.precision = self._precision_bytes
+        cfg.device_memory_limit = int(device_memory_limit)
         handle = ctypes.c_void_p()
         if isinstance(model, (bytes, bytearray, memoryview)):
             buf = bytes(model)  # the library reads it during the call only
@@ -122,6 +127,7 @@ class Session:
         return {
             "weight_bytes": st.weight_bytes, "activation_bytes": st.activation_bytes, "flops": st.flops,
             "parameters": st.parameters, "nodes": st.nodes, "where": st.where.decode("utf-8", "replace"),
+            "device_bytes": st.device_bytes,
         }
 
     @property

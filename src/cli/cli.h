@@ -70,5 +70,6 @@ int tt_cmd_describe(int argc, char **argv);
 int tt_cmd_doctor(int argc, char **argv);
 int tt_cmd_bench(int argc, char **argv);
 int tt_cmd_advise(int argc, char **argv);
+int tt_cmd_devices(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const tt_cmd g_cmds[] = {
     {"doctor", "check, step by step, the path to an accelerator", tt_cmd_doctor},
     {"bench", "measure latency and throughput of a model on a target", tt_cmd_bench},
     {"advise", "pick the cheapest host + accelerator meeting a latency target", tt_cmd_advise},
+    {"devices", "list the backends of this build and the devices they can run on", tt_cmd_devices},
 };
 
 /* Outside text as a terminal should see it: printable bytes and UTF-8 as they are, tabs kept,

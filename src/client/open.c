@@ -56,8 +56,12 @@ static tt_status check_target(const tether_session_config *cfg)
     if (!cfg->target || !*cfg->target || tt_target_is_remote(cfg->target))
         return TT_OK;
     tt_backend_list bl;
-    if (tt_backend_list_for(cfg->target, &bl) == TT_OK)
+    if (tt_backend_list_for(cfg->target, &bl) == TT_OK) {
+        tt_backend_list_release(&bl);
         return TT_OK;
+    }
+    if (strncmp(cfg->target, "cuda", 4) == 0) /* a known kind of target, unavailable here */
+        return tt_error_prefix(TETHER_ERR_UNSUPPORTED, "target '%s': ", cfg->target);
     return tt_error_prefix(TETHER_ERR_UNSUPPORTED,
                            "target '%s' is not supported (use \"cpu\", \"ref\", \"cuda:N\", \"eia:N\" (an attached "
                            "accelerator), \"tcp://HOST:PORT\" or \"unix:PATH\"): ",

@@ -275,6 +275,7 @@ tt_status tt_config_set(tt_server_config *c, const char *key, const char *v)
         return TT_OK;
     }
     if (strcmp(key, "meter") == 0) {
+        c->meter_set = true;
         if (strcmp(v, "flops") == 0)
             c->meter = TT_METER_FLOPS;
         else if (strcmp(v, "time") == 0)
@@ -382,7 +383,7 @@ void tt_config_usage(FILE *f)
                "  --listen HOST:PORT     TCP listener (default 127.0.0.1:7878; 'none' for none;\n"
                "                         port 0 picks a free port)\n"
                "  --unix PATH            also listen on a Unix socket, for clients on this host\n"
-               "  --device NAME          the device to serve: cpu (default)\n"
+               "  --device NAME          the device to serve: cpu (default), or a GPU, cuda:N\n"
                "  --slots TYPE=N[,...]   carve the device into slots (default\n"
                "                         cpu.medium=2,cpu.large=1)\n"
                "  --type NAME=MEM,RATE[,PRICE]\n"
@@ -396,7 +397,8 @@ void tt_config_usage(FILE *f)
                "  --log-level LEVEL      debug, info (default), warn, error, off\n"
                "  --sched capped|lend    capped (default): a slot never exceeds its rate; lend:\n"
                "                         idle capacity is lent to busy slots\n"
-               "  --meter flops|time     charge inferences by FLOPs (default) or device time\n"
+               "  --meter flops|time     charge inferences by FLOPs (default on the CPU) or device\n"
+               "                         time (default on a GPU)\n"
                "  --workers N            inferences run at once (default: one per core)\n"
                "  --peak-gflops X        the device's peak, instead of the measured one (measured\n"
                "                         once, repeatedly, and kept in the state directory)\n"

@@ -28,6 +28,7 @@ static const char *g_default_suites[] = {"node", "simple", "pytorch-converted", 
 static double g_atol = 1e-7, g_rtol = 1e-3;
 static int g_timeout = 120;
 static const char *g_backend;  /* --backend: placed first, with ref for what it lacks */
+static const char *g_precision; /* --precision: device math mode (NULL: fp32) */
 
 typedef struct test {
     char *path, *name;
@@ -216,6 +217,7 @@ static void run_test(const test *t, char *out, size_t n)
         snprintf(target, sizeof target, strcmp(g_backend, "ref") == 0 ? "%s" : "%s,ref", g_backend);
         cfg.target = target;
     }
+    cfg.precision = g_precision;
     tether_session *s;
     int on_backend = 0, nodes = 0;
     if (tt_local_open(m, &cfg, &s) != TT_OK) {
@@ -351,6 +353,28 @@ static int apply_skips(const char *path, test *tests, int *order, int *m, bool q
     return 0;
 }
 
+/* Whether target cannot open here (its reason printed). Asked in a child process: a device
+ * backend's runtime must not start in the parent, whose children it would not survive. */
+static bool backend_unavailable(const char *target)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        tt_backend_list bl;
+        if (tt_backend_list_for(target, &bl) != TT_OK) {
+            printf("tether-conformance: backend %s is unavailable: %s\n", target, tt_last_error());
+            fflush(stdout);
+            _exit(77);
+        }
+        tt_backend_list_release(&bl);
+        _exit(0);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) < 0)
+        return false;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 77;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -367,6 +391,7 @@ static void usage(FILE *f)
             "                      skipped with its reason\n"
             "  -b, --backend NAME  run on backend NAME (cpu, cuda:0, ...), with the reference\n"
             "                      kernels for what it lacks; reports how many nodes it ran\n"
+            "  -p, --precision P   fp32 (default), tf32 or fp16 (device backends)\n"
             "  -q, --quiet         print only failures and the summary\n"
             "  -h, --help\n"
             "Prints one line per test and ends with 'N passed, N failed, N skipped'.\n",
@@ -383,10 +408,10 @@ int main(int argc, char **argv)
         {"filter", required_argument, 0, 'f'}, {"jobs", required_argument, 0, 'j'},
         {"timeout", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
         {"skip", required_argument, 0, 's'},   {"help", no_argument, 0, 'h'},
-        {"backend", required_argument, 0, 'b'},
+        {"backend", required_argument, 0, 'b'}, {"precision", required_argument, 0, 'p'},
         {0, 0, 0, 0}};
     int o;
-    while ((o = getopt_long(argc, argv, "e:w:f:j:t:s:b:qh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "e:w:f:j:t:s:b:p:qh", opts, NULL)) != -1) {
         switch (o) {
         case 'e': expect = optarg; break;
         case 'w': write_expect = optarg; break;
@@ -396,6 +421,7 @@ int main(int argc, char **argv)
         case 'q': quiet = true; break;
         case 's': skip_file = optarg; break;
         case 'b': g_backend = optarg; break;
+        case 'p': g_precision = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -419,6 +445,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "tether-conformance: no tests found (is libonnx-testdata installed?)\n");
         return 2;
     }
+    if (g_backend && backend_unavailable(g_backend))
+        return 77;
     int *order = malloc(sizeof(int) * (size_t)n), m = 0;
     for (int i = 0; i < n; i++)
         if (!filter || strstr(tests[i].name, filter))

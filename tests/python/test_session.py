@@ -201,6 +201,22 @@ def test_unattached_accelerator_is_an_error_naming_it(mlp_path):
         tether.Session(mlp_path, target="eia:7", quiet=True)
 
 
+def test_precision_needs_a_gpu_target_and_stats_count_device_bytes(mlp_path):
+    with pytest.raises(tether.TetherError, match="precision fp16 needs a device target"):
+        tether.Session(mlp_path, quiet=True, precision="fp16")
+    s = tether.Session(mlp_path, quiet=True, precision="fp32")
+    assert s.stats["device_bytes"] == 0  # the CPU holds no device memory
+
+
+def test_gpu_target_without_a_gpu_says_why(mlp_path):
+    try:
+        tether.Session(mlp_path, target="cuda:0", quiet=True)
+    except tether.TetherError as e:
+        assert "cuda:0" in str(e) and "unavailable" in str(e)
+    else:
+        pytest.skip("a GPU is here: the refusal cannot be seen")
+
+
 def test_outputs_are_owned_by_the_caller(mlp, mlp_path):
     s = tether.Session(mlp_path, quiet=True)
     x1 = np.ones((2, 16), np.float32)
