@@ -59,7 +59,8 @@ class Session:
     from the CPU to an accelerator is this one word.
 
     ``run_limit_ms`` stops a local run still going after that long (TetherTimeoutError);
-    ``num_threads`` caps the threads one run uses (0: the whole process pool).
+    ``num_threads`` caps the threads one run uses (0: the whole process pool); for an
+    ``eia:N`` target the accelerator's server applies it to this session's runs.
 
     A session may be run from several threads at once. Use it as a context manager, or
     call :meth:`close`, to free it deterministically."""

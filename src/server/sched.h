@@ -33,6 +33,7 @@ typedef struct tt_job {
     tt_arena arena;
     int64_t enqueued_ns;
     double charged; /* seconds of the slot's rate charged at dispatch */
+    int threads;    /* OPEN: the handle's thread cap; RUN: the cap its handle was opened with (0: none) */
     struct tt_job *next;
 } tt_job;
 
