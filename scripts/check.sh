@@ -4,7 +4,8 @@
 #   2. build and run every test (unit, conformance, integration, python) with CTest,
 #   3. rebuild with AddressSanitizer + UndefinedBehaviorSanitizer and run the unit and
 #      integration tests again,
-#   4. fuzz the model loader and the frame decoder for a bounded time.
+#   4. fuzz the model loader, the frame decoder, the executor and the file parsers for a
+#      bounded time (about 3 minutes: TETHER_FUZZ_SECONDS, default 45, per large target).
 # The last line is "N passed, N failed, N skipped" over all steps.
 # Usage: scripts/check.sh [--quick]   (--quick: skip the sanitizer and fuzz steps)
 set -uo pipefail
@@ -58,7 +59,7 @@ if [ $quick = 0 ]; then
 
   step "fuzzing (bounded)"
   if [ -x tests/fuzz/run.sh ]; then
-    if bash tests/fuzz/run.sh "${TETHER_FUZZ_SECONDS:-60}" 2>&1 | tail -20; then
+    if bash tests/fuzz/run.sh "${TETHER_FUZZ_SECONDS:-45}" 2>&1 | tail -20; then
       passed=$((passed + 1))
     else
       failed=$((failed + 1))

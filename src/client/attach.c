@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,10 +75,19 @@ static void copy_str(char *dst, size_t cap, const cJSON *o, const char *k)
     snprintf(dst, cap, "%s", cJSON_IsString(v) ? v->valuestring : "");
 }
 
+/* A number of the record; 0 when it is missing or not a finite number >= 0 (the file is the
+ * user's: an edited one must not make tether convert 1e30 to an integer). */
 static double get_num(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+    double d = cJSON_IsNumber(v) ? v->valuedouble : 0;
+    return isfinite(d) && d >= 0 ? d : 0;
+}
+
+static uint64_t get_u64(const cJSON *o, const char *k)
+{
+    double d = get_num(o, k);
+    return d < 18446744073709549568.0 ? (uint64_t)d : 0; /* the largest double below 2^64 */
 }
 
 /* Every record, in attach order (ordinal = index). */
@@ -118,7 +128,7 @@ static tt_status load_all(tt_attachment **out, int *n)
         copy_str(x->type, sizeof x->type, r, "type");
         copy_str(x->endpoint, sizeof x->endpoint, r, "endpoint");
         copy_str(x->token, sizeof x->token, r, "token");
-        x->memory_bytes = (uint64_t)get_num(r, "memory_bytes");
+        x->memory_bytes = get_u64(r, "memory_bytes");
         x->tflops = get_num(r, "tflops");
         if (!x->id[0] || !x->endpoint[0])
             continue; /* not a record we can use; dropped at the next write */
