@@ -225,8 +225,12 @@ static tether_status npz_member(const unsigned char *z, size_t zn, const char *p
     if (usize > NPY_MAX_BYTES)
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "'%s': member '%s' is larger than %zu bytes", path, name,
                         NPY_MAX_BYTES);
-    /* the sizes are checked against the bytes there before any memory is taken for them:
-     * stored members are as large as their data, and deflate expands at most 1032 times */
+    /* the method and sizes are checked against the bytes there before any memory is taken
+     * for them: stored members are as large as their data, and deflate expands at most 1032
+     * times */
+    if (method != 0 && method != 8)
+        return tt_error(TETHER_ERR_UNSUPPORTED, "'%s': member '%s' uses zip method %u (stored and deflated only)", path,
+                        name, method);
     if (method == 0 && csize != usize)
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "'%s': stored member '%s' has two sizes", path, name);
     if (method == 8 && usize > csize * 1032 + 64)
@@ -276,10 +280,6 @@ static tether_status npz_member(const unsigned char *z, size_t zn, const char *p
                         "save it with numpy.savez",
                         path, name);
 #endif
-    } else {
-        free(buf);
-        return tt_error(TETHER_ERR_UNSUPPORTED, "'%s': member '%s' uses zip method %u (stored and deflated only)",
-                        path, name, method);
     }
     *out = buf;
     return TETHER_OK;

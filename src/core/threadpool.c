@@ -269,45 +269,39 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
     pthread_mutex_unlock(&g_pool.lock);
 }
 
-/* A round of a stoppable loop: fn over [base + b, base + e). */
-typedef struct shifted_job {
+/* A stoppable loop's chunk, run in steps of about TT_STOP_QUANTUM units of work, polling
+ * the stop scope (which the pool lends to its workers) after each. */
+typedef struct stop_job {
     tt_range_fn fn;
     void *arg;
-    int64_t base;
-} shifted_job;
+    int64_t step;
+    double cost;
+} stop_job;
 
-static void shifted_range(void *arg, int64_t b, int64_t e)
+static void stop_range(void *arg, int64_t b, int64_t e)
 {
-    const shifted_job *s = arg;
-    s->fn(s->arg, s->base + b, s->base + e);
+    const stop_job *s = arg;
+    for (int64_t lo = b; lo < e && !tt_stopped(); lo += s->step) {
+        int64_t hi = e - lo < s->step ? e : lo + s->step;
+        s->fn(s->arg, lo, hi);
+        double work = s->cost * (double)(hi - lo);
+        if (!tt_stop_work(work >= (double)TT_STOP_QUANTUM ? TT_STOP_QUANTUM : (uint64_t)work))
+            return;
+    }
 }
 
 bool tt_parallel_for_stoppable(int64_t n, int64_t grain, double cost, tt_range_fn fn, void *arg)
 {
     if (tt_stopped())
         return false;
-    if (n <= 0)
-        return true;
     if (!tt_stop_current()) {
         tt_parallel_for(n, grain, fn, arg);
         return true;
     }
     if (!(cost >= 1))
         cost = 1;
-    int threads = tt_in_task ? 1 : tt_threads();
-    double want = (double)TT_STOP_QUANTUM * threads / cost;
-    int64_t round = want >= (double)n ? n : (int64_t)want;
-    if (round < threads)
-        round = threads;
-    if (round < grain)
-        round = grain;
-    for (int64_t lo = 0; lo < n; lo += round) {
-        int64_t m = n - lo < round ? n - lo : round;
-        shifted_job s = {fn, arg, lo};
-        tt_parallel_for(m, grain, shifted_range, &s);
-        double work = cost * (double)m / threads;
-        if (!tt_stop_work(work >= (double)TT_STOP_QUANTUM ? TT_STOP_QUANTUM : (uint64_t)work))
-            return false;
-    }
-    return true;
+    double step = (double)TT_STOP_QUANTUM / cost;
+    stop_job s = {fn, arg, step >= (double)n ? (n > 0 ? n : 1) : step < 1 ? 1 : (int64_t)step, cost};
+    tt_parallel_for(n, grain, stop_range, &s);
+    return !tt_stopped();
 }
