@@ -60,6 +60,18 @@ typedef enum tether_dtype {
     TETHER_DTYPE_COMPLEX64 = 14,
     TETHER_DTYPE_COMPLEX128 = 15,
     TETHER_DTYPE_BFLOAT16 = 16,
+    /* The small types: one byte per element in memory (as ml_dtypes lays them out), the
+     * element's bit pattern in the low bits; models store the 4- and 2-bit ones packed. */
+    TETHER_DTYPE_FLOAT8E4M3FN = 17,
+    TETHER_DTYPE_FLOAT8E4M3FNUZ = 18,
+    TETHER_DTYPE_FLOAT8E5M2 = 19,
+    TETHER_DTYPE_FLOAT8E5M2FNUZ = 20,
+    TETHER_DTYPE_UINT4 = 21,      /* 0..15 in the low 4 bits */
+    TETHER_DTYPE_INT4 = 22,       /* -8..7, two's complement in the low 4 bits */
+    TETHER_DTYPE_FLOAT4E2M1 = 23, /* in the low 4 bits */
+    TETHER_DTYPE_FLOAT8E8M0 = 24, /* a power of two: 2^(byte - 127); 255 is NaN */
+    TETHER_DTYPE_UINT2 = 25,      /* 0..3 in the low 2 bits */
+    TETHER_DTYPE_INT2 = 26,       /* -2..1, two's complement in the low 2 bits */
 } tether_dtype;
 
 /* A tensor as the caller sees it: a view over memory the caller (inputs) or the

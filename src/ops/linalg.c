@@ -18,19 +18,66 @@ typedef struct gemm_job {
     int64_t batch;      /* independent products, strides below */
     int64_t sa, sb, sc; /* element strides between batches (0: shared) */
     int64_t rows, cols; /* a task's tile of C */
+    bool strips;        /* batch-invariant: every BLAS call is GEMM_STRIP rows (see below) */
 } gemm_job;
+
+/* Batch invariance (MatMul and Gemm, whose rows are the batch's rows): every BLAS call
+ * computes exactly GEMM_STRIP rows of C, so a row's result never depends on how many rows
+ * the product has (BLAS libraries pick kernels and paths by M: OpenBLAS's rows differ in
+ * their last bits between M = 1, 3 and 48, for instance). A request run alone and the same
+ * request inside a dynamic batch of tetherd then get the same bytes. The last strip of a
+ * product whose M is not a multiple is computed on padded copies. Convolutions, whose rows
+ * are output channels (the batch's images are separate products), are not split so. */
+#define GEMM_STRIP 16
+
+static void gemm_strip_padded(const gemm_job *j, int64_t m, int64_t n, const char *A, const char *B, char *C)
+{
+    size_t es = j->dbl ? sizeof(double) : sizeof(float);
+    int64_t K = j->K, N = n; /* the task's columns */
+    char *a = tt_calloc((size_t)(GEMM_STRIP * K), es), *c = tt_calloc((size_t)(GEMM_STRIP * N), es);
+    if (!a || !c) { /* out of memory: compute unpadded rather than not at all */
+        tt_free(a);
+        tt_free(c);
+        a = NULL;
+    }
+    for (int64_t i = 0; a && i < m; i++) {
+        for (int64_t k = 0; k < K; k++) /* op(A)'s row i, as a row of the padded copy */
+            memcpy(a + (size_t)(i * K + k) * es, A + (size_t)(j->ta ? k * j->lda + i : i * j->lda + k) * es, es);
+        if (j->beta != 0)
+            memcpy(c + (size_t)(i * N) * es, C + (size_t)(i * j->ldc) * es, (size_t)N * es);
+    }
+    CBLAS_TRANSPOSE tb = j->tb ? CblasTrans : CblasNoTrans;
+    int M = a ? GEMM_STRIP : (int)m, lda = a ? (int)K : (int)j->lda, ldc = a ? (int)N : (int)j->ldc;
+    CBLAS_TRANSPOSE ta = a ? CblasNoTrans : (j->ta ? CblasTrans : CblasNoTrans);
+    const void *pa = a ? (const void *)a : (const void *)A;
+    void *pc = a ? (void *)c : (void *)C;
+    if (j->dbl)
+        cblas_dgemm(CblasRowMajor, ta, tb, M, (int)N, (int)K, j->alpha, pa, lda, (const double *)B, (int)j->ldb, j->beta,
+                    pc, ldc);
+    else
+        cblas_sgemm(CblasRowMajor, ta, tb, M, (int)N, (int)K, (float)j->alpha, pa, lda, (const float *)B, (int)j->ldb,
+                    (float)j->beta, pc, ldc);
+    for (int64_t i = 0; a && i < m; i++)
+        memcpy(C + (size_t)(i * j->ldc) * es, c + (size_t)(i * N) * es, (size_t)N * es);
+    tt_free(a);
+    tt_free(c);
+}
 
 static void gemm_tasks(void *arg, int64_t b, int64_t e)
 {
     gemm_job *j = arg;
     int64_t rtiles = (j->M + j->rows - 1) / j->rows, ctiles = (j->N + j->cols - 1) / j->cols;
     CBLAS_TRANSPOSE ta = j->ta ? CblasTrans : CblasNoTrans, tb = j->tb ? CblasTrans : CblasNoTrans;
+    size_t es = j->dbl ? sizeof(double) : sizeof(float);
     for (int64_t t = b; t < e; t++) {
         int64_t bi = t / (rtiles * ctiles), r0 = t / ctiles % rtiles * j->rows, c0 = t % ctiles * j->cols;
         int64_t m = j->M - r0 < j->rows ? j->M - r0 : j->rows, n = j->N - c0 < j->cols ? j->N - c0 : j->cols;
         int64_t ao = bi * j->sa + (j->ta ? r0 : r0 * j->lda), bo = bi * j->sb + (j->tb ? c0 * j->ldb : c0),
                 co = bi * j->sc + r0 * j->ldc + c0;
-        if (j->dbl)
+        if (j->strips && m < GEMM_STRIP)
+            gemm_strip_padded(j, m, n, (const char *)j->A + ao * (int64_t)es, (const char *)j->B + bo * (int64_t)es,
+                              (char *)j->C + co * (int64_t)es);
+        else if (j->dbl)
             cblas_dgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)j->K, j->alpha, (const double *)j->A + ao,
                         (int)j->lda, (const double *)j->B + bo, (int)j->ldb, j->beta, (double *)j->C + co, (int)j->ldc);
         else
@@ -44,8 +91,8 @@ static void gemm_tasks(void *arg, int64_t b, int64_t e)
  * waits for (milliseconds), and tiles this large still keep BLAS at full speed. */
 #define GEMM_TASK_WORK ((double)(1 << 28))
 
-/* Runs the batched product split into tiles across the pool, in rounds that stop early when
- * the run is stopped (the node then fails: see core/cancel.h). */
+/* Runs the batched product split into tiles (strips of GEMM_STRIP rows when asked) across the
+ * pool; a stopped run stops it between tiles (the node then fails: see core/cancel.h). */
 static void gemm_run(gemm_job *j)
 {
     if (j->M == 0 || j->N == 0 || j->batch == 0 || tt_stopped())
@@ -65,18 +112,23 @@ static void gemm_run(gemm_job *j)
     int threads = tt_threads();
     j->rows = j->M;
     j->cols = j->N;
-    /* split rows when the batch alone cannot keep every thread busy */
-    if (j->batch < threads) {
+    if (j->strips) {
+        j->rows = GEMM_STRIP;
+    } else if (j->batch < threads) {
+        /* split rows when the batch alone cannot keep every thread busy */
         int64_t want = (threads + j->batch - 1) / j->batch;
         j->rows = (j->M + want - 1) / want;
         if (j->rows < 16)
             j->rows = j->M < 16 ? j->M : 16;
     }
-    /* a huge tile is split, by columns first (wide panels keep BLAS efficient), then rows */
+    /* a huge tile is split, by columns first (wide panels keep BLAS efficient), then rows;
+     * strips keep their rows, and their columns depend on N and K alone, so a row's result
+     * still does not depend on how many rows the product has */
     if ((double)j->rows * (double)j->cols * (double)j->K > GEMM_TASK_WORK) {
         int64_t cols = (int64_t)(GEMM_TASK_WORK / ((double)j->rows * (double)j->K));
-        j->cols = cols < 256 ? (j->N < 256 ? j->N : 256) : cols;
-        if ((double)j->rows * (double)j->cols * (double)j->K > GEMM_TASK_WORK) {
+        int64_t min_cols = j->strips ? 1 : 256;
+        j->cols = cols < min_cols ? (j->N < min_cols ? j->N : min_cols) : cols;
+        if (!j->strips && (double)j->rows * (double)j->cols * (double)j->K > GEMM_TASK_WORK) {
             int64_t rows = (int64_t)(GEMM_TASK_WORK / ((double)j->cols * (double)j->K));
             j->rows = rows < 1 ? 1 : rows;
         }
@@ -89,9 +141,9 @@ static void gemm_run(gemm_job *j)
 }
 
 /* The float or double (dbl) product, as tt_sgemm_batched describes it. */
-static void gemm_batched(bool dbl, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const void *A,
-                         int64_t lda, int64_t sa, const void *B, int64_t ldb, int64_t sb, double beta, void *C,
-                         int64_t ldc, int64_t sc, int64_t batch)
+static void gemm_batched(bool dbl, bool strips, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                         const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb, int64_t sb, double beta,
+                         void *C, int64_t ldc, int64_t sc, int64_t batch)
 {
     gemm_job j = {.ta = ta,
                   .tb = tb,
@@ -110,7 +162,8 @@ static void gemm_batched(bool dbl, bool ta, bool tb, int64_t M, int64_t N, int64
                   .batch = batch,
                   .sa = sa,
                   .sb = sb,
-                  .sc = sc};
+                  .sc = sc,
+                  .strips = strips};
     gemm_run(&j);
 }
 
@@ -118,20 +171,28 @@ void tt_sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
                       int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc,
                       int64_t sc, int64_t batch)
 {
-    gemm_batched(false, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+    gemm_batched(false, false, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+}
+
+/* tt_sgemm_batched for MatMul and Gemm: batch-invariant strips (above). */
+static void sgemm_rows(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                       int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc,
+                       int64_t sc, int64_t batch)
+{
+    gemm_batched(false, true, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
 }
 
 void tt_dgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
                       int64_t sa, const double *B, int64_t ldb, int64_t sb, double beta, double *C, int64_t ldc,
                       int64_t sc, int64_t batch)
 {
-    gemm_batched(true, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+    gemm_batched(true, false, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
 }
 
 static void dgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda, int64_t sa,
                           const double *B, int64_t ldb, int64_t sb, double *C, int64_t ldc, int64_t sc, int64_t batch)
 {
-    gemm_batched(true, ta, tb, M, N, K, 1, A, lda, sa, B, ldb, sb, 0, C, ldc, sc, batch);
+    gemm_batched(true, true, ta, tb, M, N, K, 1, A, lda, sa, B, ldb, sb, 0, C, ldc, sc, batch);
 }
 
 /* ---- MatMul -------------------------------------------------------------------------------- */
@@ -295,15 +356,15 @@ static void matmul_f32(const mm_batch *m, const float *A, const float *B, float 
     int64_t M = m->M, N = m->N, K = m->K, sa, sb;
     if (m->nb == 1 && m->na == m->n && m->ra > 0) {
         /* [..., M, K] x [K, N]: one tall product */
-        tt_sgemm_batched(false, false, m->n * M, N, K, 1.0f, A, K, 0, B, N, 0, 0.0f, Y, N, 0, 1);
+        sgemm_rows(false, false, m->n * M, N, K, 1.0f, A, K, 0, B, N, 0, 0.0f, Y, N, 0, 1);
     } else if (mm_batch_strides(m, &sa, &sb)) {
-        tt_sgemm_batched(false, false, M, N, K, 1.0f, A, K, sa, B, N, sb, 0.0f, Y, N, M * N, m->n);
+        sgemm_rows(false, false, M, N, K, 1.0f, A, K, sa, B, N, sb, 0.0f, Y, N, M * N, m->n);
     } else {
         for (int64_t bi = 0; bi < m->n; bi++) {
             int64_t ia, ib;
             mm_batch_index(m, bi, &ia, &ib);
-            tt_sgemm_batched(false, false, M, N, K, 1.0f, A + ia * M * K, K, 0, B + ib * K * N, N, 0, 0.0f,
-                             Y + bi * M * N, N, 0, 1);
+            sgemm_rows(false, false, M, N, K, 1.0f, A + ia * M * K, K, 0, B + ib * K * N, N, 0, 0.0f,
+                       Y + bi * M * N, N, 0, 1);
         }
     }
 }
@@ -399,8 +460,8 @@ static tt_status run_gemm(tt_kctx *c)
             }
     }
     if (a->dtype == TETHER_DTYPE_FLOAT) {
-        tt_sgemm_batched(ta, tb, M, N, K, alpha, a->data, a->dims[1], 0, b->data, b->dims[1], 0, use_c ? beta : 0.0f,
-                         y->data, N, 0, 1);
+        sgemm_rows(ta, tb, M, N, K, alpha, a->data, a->dims[1], 0, b->data, b->dims[1], 0, use_c ? beta : 0.0f, y->data,
+                   N, 0, 1);
         return TT_OK;
     }
     /* other types: a direct loop in double */
