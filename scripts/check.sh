@@ -8,8 +8,8 @@
 #   3. rebuild with AddressSanitizer + UndefinedBehaviorSanitizer and run the unit and
 #      integration tests again,
 #   4. fuzz the model loader, the frame decoder, the executor, the KServe request parser and
-#      the file parsers for a
-#      bounded time (about 3 minutes: TETHER_FUZZ_SECONDS, default 40, per large target).
+#      the file parsers for a bounded time (about 3 minutes: TETHER_FUZZ_SECONDS, default 40,
+#      per large target).
 # The last line is "N passed, N failed, N skipped" over all steps.
 # Usage: scripts/check.sh [--quick]   (--quick: skip the sanitizer and fuzz steps)
 set -uo pipefail
