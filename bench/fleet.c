@@ -168,8 +168,9 @@ static void bench_attach_times(tp_server *srv, int iterations)
     printf("\n## attach (%d each, interleaved)\n\n", iterations);
     printf("| attach | p50 | p90 |\n| --- | --- | --- |\n");
     print_row("direct (`--server`)", direct, iterations);
-    print_row("fleet, warm (a process's later attaches and failovers)", warm, iterations);
-    print_row("fleet, cold (a process's first: `tether attach`)", cold, iterations);
+    print_row("fleet, warm (the same process again within 2 s: view, claim lease, etcd connection kept)", warm,
+              iterations);
+    print_row("fleet, cold (a process's first placement: every `tether attach`, most failovers)", cold, iterations);
     printf("\nfleet / direct at p50: warm %.2fx, cold %.2fx (goal <= 2x): %s\n", w50 / d50, c50 / d50,
            w50 <= 2 * d50 && c50 <= 2 * d50 ? "met" : w50 <= 2 * d50 ? "met warm, NOT cold" : "NOT met");
     free(direct);

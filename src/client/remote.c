@@ -257,11 +257,11 @@ static tt_status open_named(tt_remote *r, tt_rconn *c, int64_t deadline, tt_repl
     return st;
 }
 
-/* A new link to target t: connect, HELLO, AUTH, OPEN (upload if needed), or HELLO and
- * OPEN_MODEL for a repository model. Fills *info from the OPEN reply when asked (at session
- * open). */
 static tt_status link_check(void *ud);
 
+/* A new link to target t: connect, HELLO, AUTH, OPEN (upload if needed), or HELLO and
+ * OPEN_MODEL for a repository model. Fills *info from the OPEN reply when asked (at session
+ * open). A link to a fleet server has its registration checked while requests wait. */
 static tt_status link_new(tt_remote *r, const rtarget *t, int64_t deadline, tt_arena *a, tt_msg_open_reply *info,
                           rlink **out)
 {
@@ -403,9 +403,9 @@ static tt_status link_check(void *ud)
     if (listed || server_answers(&w->tgt))
         return TT_OK;
     snprintf(w->why, sizeof w->why,
-             "accelerator %s: its server %s at %s is no longer registered in fleet %s (it stopped renewing its "
-             "lease) and does not answer",
-             w->tgt.att.id, w->tgt.att.server_id, w->tgt.ep.text, w->tgt.att.fleet);
+             "its server %s at %s is no longer registered in fleet %s (it stopped renewing its lease) and does not "
+             "answer",
+             w->tgt.att.server_id, w->tgt.ep.text, w->tgt.att.fleet);
     atomic_store(&w->dead, true);
     return tt_error(TETHER_ERR_NETWORK, "%s", w->why);
 }
@@ -442,7 +442,7 @@ static tt_status link_recover(tt_remote *r, uint64_t gen, int64_t *deadline)
      * server is known gone (left the fleet, and answered no HELLO) */
     bool gone = fleet && r->link->watch && atomic_load(&r->link->watch->dead);
     int64_t quick = tt_deadline_ms(1000);
-    st = gone ? tt_error(TETHER_ERR_NETWORK, "%s", r->link->watch->why)
+    st = gone ? tt_error(TETHER_ERR_NETWORK, "accelerator %s: %s", cur.att.id, r->link->watch->why)
               : link_new(r, &cur, fleet && quick < *deadline ? quick : *deadline, NULL, NULL, &l);
     if (st == TT_OK) {
         link_switch_locked(r, &cur, l);
