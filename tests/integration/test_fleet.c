@@ -457,7 +457,7 @@ static void stops_answering(bool tls)
     tf_say("the longest request after the %s took %.1f s, after the SIGSTOP %.1f s (lease TTL %s s, request "
            "timeout 30 s)",
            f.net.on ? "cut link" : "SIGSTOP", cut, stopped, tf_ttl);
-    CHECK(stopped < atoi(tf_ttl) + 4.0);
+    CHECK(stopped < atoi(tf_ttl) + 5.0);
     CHECK(cut < 12);
     kill(f.srv[1].pid, SIGCONT);
     if (f.net.on) {
