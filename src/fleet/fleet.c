@@ -54,6 +54,8 @@ char *tt_fleet_server_json(const tt_fleet_server *s)
     cJSON_AddNumberToObject(o, "attached", s->attached);
     cJSON_AddStringToObject(o, "types", s->types);
     cJSON_AddStringToObject(o, "version", s->version);
+    if (s->claim_timeout_s > 0)
+        cJSON_AddNumberToObject(o, "claim_timeout", s->claim_timeout_s);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;
@@ -129,9 +131,10 @@ tt_status tt_fleet_server_parse(const char *json, tt_fleet_server *s)
               get_str(o, "types", s->types, sizeof s->types, false);
     if (ok) {
         s->tls = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "tls"));
-        double n = get_num(o, "slots"), a = get_num(o, "attached");
+        double n = get_num(o, "slots"), a = get_num(o, "attached"), ct = get_num(o, "claim_timeout");
         s->slots = n >= 0 && n <= 1e6 ? (int)n : 0;
         s->attached = a >= 0 && a <= s->slots ? (int)a : 0;
+        s->claim_timeout_s = ct >= 1 && ct <= 3600 ? (int)ct : 0;
     }
     cJSON_Delete(o);
     return ok ? TT_OK : tt_error(TETHER_ERR_PROTOCOL, "a malformed server record in the fleet");
@@ -480,7 +483,7 @@ tt_status tt_fleet_choose(const tt_fleet_view *v, const tt_fleet_want *w, uint32
 }
 
 /* Free slots of the wanted type, on eligible servers, that someone is claiming: the claim
- * turns into a reservation, or is given back (a failed reservation), or its lease ends. */
+ * turns into a reservation, or is given back (a failed reservation), or times out. */
 static int claims_pending(const tt_fleet_view *v, const tt_fleet_want *w)
 {
     int n = 0;
@@ -509,26 +512,17 @@ static uint32_t random_seed(void)
 
 /* ---- what a process remembers between placements ------------------------------------- */
 
-/* The last view of the fleet this process read (every claim's transaction returns a fresh
- * one), and its claim lease. A placement chooses from a remembered view younger than
+/* The last view of the fleet this process read (a claim's transaction that fails returns a
+ * fresh one; one that succeeds adds its claim to the view it chose from). A placement chooses from a remembered view younger than
  * VIEW_KEEP_MS: the claim's compare-and-swap checks the choice in etcd, and a claim that
  * fails brings back the fleet as it is, so a stale view costs a lost race, never a wrong
  * answer; "no free slot" is only ever said from a view read just now. */
 #define VIEW_KEEP_MS 30000
-/* Claims carry a lease of the claiming client's, never renewed: the claim of a client that
- * dies between claim and reservation is gone after CLAIM_TTL_S. One lease serves a
- * process's claims for its first CLAIM_LEASE_USE_MS, so each claim lives at least the
- * difference (a reservation takes milliseconds; one that takes longer is still safe: the
- * server's reservation is the final word, a client that loses it places again). */
-#define CLAIM_TTL_S 5
-#define CLAIM_LEASE_USE_MS 2000
-
 static pthread_mutex_t g_mem_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
-    char fleet[1024]; /* the etcd members all of this is about */
+    char fleet[1024]; /* the etcd members the view is of */
     tt_fleet_view view;
     int64_t view_ns;
-    int64_t lease, lease_ns;
 } g_mem;
 
 /* Under g_mem_lock: forgets what was remembered of another fleet. */
@@ -537,7 +531,6 @@ static void mem_for_locked(const char *fleet)
     if (strcmp(g_mem.fleet, fleet) == 0)
         return;
     tt_fleet_view_free(&g_mem.view);
-    g_mem.lease = 0;
     snprintf(g_mem.fleet, sizeof g_mem.fleet, "%s", fleet);
 }
 
@@ -589,85 +582,33 @@ void tt_fleet_forget(void)
 {
     pthread_mutex_lock(&g_mem_lock);
     tt_fleet_view_free(&g_mem.view);
-    g_mem.lease = 0;
     g_mem.fleet[0] = 0;
     pthread_mutex_unlock(&g_mem_lock);
-}
-
-/* The claim lease, when one young enough is remembered. */
-static bool lease_recalled(const char *fleet, int64_t *id)
-{
-    pthread_mutex_lock(&g_mem_lock);
-    mem_for_locked(fleet);
-    bool ok = g_mem.lease && tt_now_ns() - g_mem.lease_ns < (int64_t)CLAIM_LEASE_USE_MS * 1000000;
-    if (ok)
-        *id = g_mem.lease;
-    pthread_mutex_unlock(&g_mem_lock);
-    return ok;
-}
-
-/* A claim lease granted on a thread of its own (and a client of its own), while the view is
- * read: the two round trips overlap. */
-typedef struct lease_job {
-    bool started;
-    pthread_t th;
-    tt_etcd *e;
-    int64_t deadline, id;
-    tt_status st;
-    char why[600];
-} lease_job;
-
-static void *lease_main(void *arg)
-{
-    lease_job *j = arg;
-    int64_t t0 = tt_now_ns();
-    j->st = tt_etcd_lease_grant(j->e, CLAIM_TTL_S, j->deadline, &j->id);
-    if (j->st == TT_OK) {
-        pthread_mutex_lock(&g_mem_lock);
-        mem_for_locked(tt_etcd_name(j->e));
-        g_mem.lease = j->id;
-        g_mem.lease_ns = t0;
-        pthread_mutex_unlock(&g_mem_lock);
-    } else {
-        snprintf(j->why, sizeof j->why, "%s", tt_last_error());
-    }
-    tt_error_clear();
-    return NULL;
-}
-
-static tt_status lease_start(tt_etcd *e, int64_t deadline, lease_job *j)
-{
-    memset(j, 0, sizeof *j);
-    TT_TRY(tt_etcd_clone(e, &j->e));
-    j->deadline = deadline;
-    if (pthread_create(&j->th, NULL, lease_main, j) != 0) {
-        tt_etcd_close(j->e);
-        return tt_error(TETHER_ERR_INTERNAL, "cannot start a thread");
-    }
-    j->started = true;
-    return TT_OK;
-}
-
-/* Waits for the grant: its lease, or its error. */
-static tt_status lease_finish(lease_job *j, int64_t *id)
-{
-    if (!j->started)
-        return TT_OK;
-    pthread_join(j->th, NULL);
-    j->started = false;
-    tt_etcd_close(j->e);
-    if (j->st != TT_OK)
-        return tt_error(j->st, "%s", j->why);
-    *id = j->id;
-    return TT_OK;
 }
 
 /* ---- claiming ------------------------------------------------------------------------ */
 
 #define MAX_SKIP 64
-/* How long a placement waits, at most, for claims in flight on the last free slots: as long
- * as a claim can live. A live client's claim settles in milliseconds. */
-#define CLAIM_WAIT_MS ((CLAIM_TTL_S + 1) * 1000)
+/* A server that publishes no claim timeout has the one servers had before they did */
+#define CLAIM_TIMEOUT_UNKNOWN_S 20
+
+/* How long a placement waits, at most, for the claims in flight on the last free slots: as
+ * long as such a claim can live (its server's claim timeout, and a second for the server's
+ * scan), and a second more. A live client's claim settles in milliseconds. */
+static int64_t claim_wait_ns(const tt_fleet_view *v, const tt_fleet_want *w)
+{
+    int longest = 0;
+    for (int k = 0; k < v->n_slots; k++) {
+        const tt_fleet_slot *sl = &v->slots[k];
+        const tt_fleet_server *srv = tt_fleet_view_server(v, sl->server);
+        if (!sl->free || !sl->claimed || sl->attached || strcmp(sl->type, w->type) != 0 || !srv ||
+            !server_matches(srv, w))
+            continue;
+        int t = srv->claim_timeout_s > 0 ? srv->claim_timeout_s : CLAIM_TIMEOUT_UNKNOWN_S;
+        longest = t > longest ? t : longest;
+    }
+    return (int64_t)(longest + 2) * 1000000000;
+}
 
 static const char *const g_view_prefixes[] = {TT_FLEET_PREFIX "servers/", TT_FLEET_PREFIX "claims/"};
 
@@ -690,23 +631,17 @@ tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadli
 {
     uint32_t seed = random_seed();
     const char *fleet = tt_etcd_name(e);
-    int64_t lease = 0;
-    lease_job lj;
-    memset(&lj, 0, sizeof lj);
-    tt_status st = TT_OK;
-    if (!lease_recalled(fleet, &lease))
-        st = lease_start(e, deadline, &lj);
     tt_fleet_view v;
-    memset(&v, 0, sizeof v);
     bool fresh = false;
-    if (st == TT_OK && !view_recalled(fleet, &v)) {
+    tt_status st = TT_OK;
+    if (!view_recalled(fleet, &v)) {
         st = tt_fleet_view_read_free(e, deadline, &v);
         fresh = true;
         if (st == TT_OK)
             view_remember(fleet, &v);
     }
     skipped skip[MAX_SKIP];
-    int n_skip = 0, lost = 0, regrants = 0;
+    int n_skip = 0, lost = 0, leases_gone = 0;
     int64_t waiting_since = 0;
     for (int attempt = 0; st == TT_OK; attempt++) {
         bool *flags = skip_flags(&v, skip, n_skip);
@@ -714,112 +649,106 @@ tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadli
         tt_status cs = flags ? tt_fleet_choose(&v, w, seed + (uint32_t)attempt, flags, fleet, &k)
                              : tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
         tt_free(flags);
+        bool reread = false;
         if (cs != TT_OK) {
             int pending = cs == TETHER_ERR_BUSY ? claims_pending(&v, w) : 0;
             int64_t now = tt_now_ns();
             if (pending && !waiting_since)
                 waiting_since = now;
-            bool wait = pending && now - waiting_since < (int64_t)CLAIM_WAIT_MS * 1000000 && now < deadline;
-            if (cs != TETHER_ERR_NO_MEMORY && (!fresh || wait)) {
-                /* a remembered view may be old: read the fleet as it is. Claims in flight
-                 * settle, or are given back, or their lease ends: read again after a moment */
-                if (wait && fresh)
-                    pause_ms(seed + (uint32_t)attempt, 20, 60);
-                tt_fleet_view_free(&v);
-                st = tt_fleet_view_read_free(e, deadline, &v);
-                fresh = true;
-                n_skip = 0;
-                if (st == TT_OK)
-                    view_remember(fleet, &v);
-                continue;
-            }
-            if (pending) {
-                char why[700];
-                snprintf(why, sizeof why, "%s", tt_last_error());
-                st = tt_error(cs, "%s (%d claimed by other clients that reserved nothing within %.0f s)", why, pending,
-                              (now - waiting_since) / 1e9);
-            } else {
+            bool wait = pending && now - waiting_since < claim_wait_ns(&v, w) && now < deadline;
+            if (cs == TETHER_ERR_NO_MEMORY || (fresh && !wait)) {
+                if (pending) {
+                    char why[700];
+                    snprintf(why, sizeof why, "%s", tt_last_error());
+                    cs = tt_error(cs, "%s (%d claimed by other clients that reserved nothing within %.0f s)", why,
+                                  pending, (now - waiting_since) / 1e9);
+                }
                 st = cs;
-            }
-            break;
-        }
-        if (lj.started) {
-            st = lease_finish(&lj, &lease);
-            if (st != TT_OK)
                 break;
+            }
+            /* a remembered view may be old: read the fleet as it is. Claims in flight settle,
+             * are given back, or time out: read again after a moment */
+            if (wait && fresh)
+                pause_ms(seed + (uint32_t)attempt, 20, 60);
+            reread = true;
         }
-        const tt_fleet_slot *sl = &v.slots[k];
-        const tt_fleet_server *srv = tt_fleet_view_server(&v, sl->server);
-        char free_key[300], claim_key[300];
-        tt_fleet_key_free(free_key, sizeof free_key, sl->type, sl->server, sl->index);
-        tt_fleet_key_claim(claim_key, sizeof claim_key, sl->server, sl->index);
-        cJSON *c = cJSON_CreateObject();
-        cJSON_AddStringToObject(c, "holder", w->holder ? w->holder : "");
-        cJSON_AddStringToObject(c, "type", w->type);
-        char *value = cJSON_PrintUnformatted(c);
-        cJSON_Delete(c);
-        if (!value) {
-            st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
-            break;
+        if (!reread) {
+            const tt_fleet_slot *sl = &v.slots[k];
+            const tt_fleet_server *srv = tt_fleet_view_server(&v, sl->server);
+            char free_key[300], claim_key[300];
+            tt_fleet_key_free(free_key, sizeof free_key, sl->type, sl->server, sl->index);
+            tt_fleet_key_claim(claim_key, sizeof claim_key, sl->server, sl->index);
+            cJSON *c = cJSON_CreateObject();
+            cJSON_AddStringToObject(c, "holder", w->holder ? w->holder : "");
+            cJSON_AddStringToObject(c, "type", w->type);
+            char *value = cJSON_PrintUnformatted(c);
+            cJSON_Delete(c);
+            if (!value) {
+                st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+                break;
+            }
+            /* the slot is still free (its free key exists) and nobody claimed it. When not,
+             * the fleet as it is comes back in the same round trip; when it is, the view this
+             * one chose from is remembered with the claim in it. The claim lives under the
+             * server's lease (it goes with the server) until the server deletes it: when the
+             * slot is published attached, or after its claim timeout */
+            tt_etcd_cmp cmp[2] = {{free_key, TT_ETCD_CREATE, 0, true}, {claim_key, TT_ETCD_CREATE, 0, false}};
+            tt_etcd_op op = {.key = claim_key, .value = value, .lease = sl->lease};
+            if (w->chosen)
+                w->chosen(w->chosen_ud, srv);
+            bool won;
+            int64_t rev;
+            tt_etcd_kvs kvs;
+            st = tt_etcd_txn_read(e, cmp, 2, &op, 1, g_view_prefixes, 2, false, deadline, &won, &rev, &kvs);
+            cJSON_free(value);
+            if (st == TETHER_ERR_NOT_FOUND && leases_gone++ < 3) {
+                /* the server's lease is no longer the one in the view (it registered again,
+                 * or left): read the fleet as it is */
+                tt_error_clear();
+                st = TT_OK;
+                reread = true;
+            } else if (st != TT_OK) {
+                break;
+            } else if (won) {
+                memset(out, 0, sizeof *out);
+                snprintf(out->server, sizeof out->server, "%s", sl->server);
+                snprintf(out->endpoint, sizeof out->endpoint, "%s", srv->endpoint);
+                snprintf(out->zone, sizeof out->zone, "%s", srv->zone);
+                snprintf(out->type, sizeof out->type, "%s", sl->type);
+                out->index = sl->index;
+                out->claim_rev = rev;
+                v.slots[k].claimed = true;
+                v.servers[srv - v.servers].claimed++;
+                if (rev > v.revision)
+                    v.revision = rev;
+                view_remember(fleet, &v);
+                tt_etcd_kvs_free(&kvs);
+                break;
+            } else {
+                skipped lost_slot;
+                snprintf(lost_slot.server, sizeof lost_slot.server, "%s", sl->server);
+                lost_slot.index = sl->index;
+                tt_fleet_view_free(&v);
+                st = tt_fleet_view_build(&kvs, &v);
+                tt_etcd_kvs_free(&kvs);
+                fresh = true;
+                if (st != TT_OK)
+                    break;
+                view_remember(fleet, &v);
+                /* lost: the fleet as it is shows why (claimed, or attached), unless the
+                 * server's record and its free keys disagree for a moment (a publication in
+                 * several transactions): then that slot is left out of this placement */
+                for (int i = 0; i < v.n_slots; i++) {
+                    const tt_fleet_slot *x = &v.slots[i];
+                    if (x->index == lost_slot.index && strcmp(x->server, lost_slot.server) == 0 && x->free &&
+                        !x->claimed && !x->attached && n_skip < MAX_SKIP)
+                        skip[n_skip++] = lost_slot;
+                }
+                lost++;
+                if (lost >= 3)
+                    pause_ms(seed + (uint32_t)attempt, 1, 20); /* many clients at once: spread the next try */
+            }
         }
-        /* the slot is still free (its free key exists) and nobody claimed it. When not, the
-         * fleet as it is comes back in the same round trip; when it is, the view this one
-         * chose from is remembered with the claim in it */
-        tt_etcd_cmp cmp[2] = {{free_key, TT_ETCD_CREATE, 0, true}, {claim_key, TT_ETCD_CREATE, 0, false}};
-        tt_etcd_op op = {.key = claim_key, .value = value, .lease = lease};
-        if (w->chosen)
-            w->chosen(w->chosen_ud, srv);
-        bool won;
-        int64_t rev;
-        tt_etcd_kvs kvs;
-        st = tt_etcd_txn_read(e, cmp, 2, &op, 1, g_view_prefixes, 2, false, deadline, &won, &rev, &kvs);
-        cJSON_free(value);
-        if (st == TETHER_ERR_NOT_FOUND && regrants++ < 2) {
-            /* the lease ended meanwhile (a slow machine): a new one */
-            tt_error_clear();
-            st = lease_start(e, deadline, &lj);
-            if (st == TT_OK)
-                st = lease_finish(&lj, &lease);
-            continue;
-        }
-        if (st != TT_OK)
-            break;
-        if (won) {
-            memset(out, 0, sizeof *out);
-            snprintf(out->server, sizeof out->server, "%s", sl->server);
-            snprintf(out->endpoint, sizeof out->endpoint, "%s", srv->endpoint);
-            snprintf(out->zone, sizeof out->zone, "%s", srv->zone);
-            snprintf(out->type, sizeof out->type, "%s", sl->type);
-            out->index = sl->index;
-            out->claim_rev = rev;
-            v.slots[k].claimed = true;
-            v.servers[srv - v.servers].claimed++;
-            if (rev > v.revision)
-                v.revision = rev;
-            view_remember(fleet, &v);
-            tt_etcd_kvs_free(&kvs);
-            break;
-        }
-        skipped lost_slot;
-        snprintf(lost_slot.server, sizeof lost_slot.server, "%s", sl->server);
-        lost_slot.index = sl->index;
-        tt_fleet_view_free(&v);
-        st = tt_fleet_view_build(&kvs, &v);
-        tt_etcd_kvs_free(&kvs);
-        fresh = true;
-        if (st != TT_OK)
-            break;
-        view_remember(fleet, &v);
-        /* lost: the fleet as it is shows why (claimed, or attached), unless the server's
-         * record and its free keys disagree for a moment (a publication in several
-         * transactions): then that slot is left out of this placement */
-        for (int i = 0; i < v.n_slots; i++) {
-            const tt_fleet_slot *x = &v.slots[i];
-            if (x->index == lost_slot.index && strcmp(x->server, lost_slot.server) == 0 && x->free && !x->claimed &&
-                !x->attached && n_skip < MAX_SKIP)
-                skip[n_skip++] = lost_slot;
-        }
-        lost++;
         if (tt_now_ns() >= deadline) {
             st = tt_error(TETHER_ERR_TIMEOUT,
                           "could not claim a %s slot in fleet %s before the deadline (lost %d races to other "
@@ -827,19 +756,14 @@ tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadli
                           w->type, fleet, lost);
             break;
         }
-        if (lost >= 3)
-            pause_ms(seed + (uint32_t)attempt, 1, 20); /* many clients at once: spread the next try */
-    }
-    if (lj.started) {
-        int64_t unused;
-        char why[700];
-        snprintf(why, sizeof why, "%s", tt_last_error());
-        tt_status keep = st;
-        lease_finish(&lj, &unused);
-        if (keep != TT_OK)
-            tt_error(keep, "%s", why);
-        else
-            tt_error_clear();
+        if (reread) {
+            tt_fleet_view_free(&v);
+            st = tt_fleet_view_read_free(e, deadline, &v);
+            fresh = true;
+            n_skip = 0;
+            if (st == TT_OK)
+                view_remember(fleet, &v);
+        }
     }
     tt_fleet_view_free(&v);
     return st;

@@ -1,7 +1,8 @@
 /* The fleet's records in etcd, and placement. Every tetherd in a fleet keeps, under one
  * lease of its own:
  *   /tether/servers/ID              {"id","endpoint","zone","device","tls","slots",
- *                                    "attached","types","free":{TYPE:[INDEX…]},"version"}
+ *                                    "attached","types","free":{TYPE:[INDEX…]},"version",
+ *                                    "claim_timeout"}
  *   /tether/slots/ID/INDEX          {"server","index","type","memory_bytes","tflops","state",
  *                                    "attachment","holder"}   state: "free" or "attached"
  *   /tether/free/TYPE/ID/INDEX      present while the slot is free
@@ -10,7 +11,9 @@
  * /tether/claims/ID/INDEX only if that key does not exist and the slot's free key does
  * (compare-and-swap), so two clients never claim one slot, nor one that is attached.
  * The claim lives under the server's lease; the server deletes it when it publishes the
- * slot attached (or when nobody reserved it within its claim timeout). */
+ * slot attached, or when nobody reserved it within its claim timeout (a few seconds). A
+ * process remembers the last view it read and claims from it while it is recent (the
+ * compare-and-swap checks the choice; a lost race brings back the fleet as it is). */
 #ifndef TT_FLEET_FLEET_H
 #define TT_FLEET_FLEET_H
 
@@ -34,6 +37,7 @@ typedef struct tt_fleet_server {
     char types[256]; /* its slots by type: "eia2.medium=4,eia2.large=2" */
     int64_t lease;
     int slots, attached; /* the server's own counts, or counted from its slot records */
+    int claim_timeout_s; /* how long its claims live unreserved (0: not published) */
     int claimed;         /* in a view: free slots being claimed */
 } tt_fleet_server;
 
@@ -121,8 +125,8 @@ typedef struct tt_fleet_claim {
  * when every slot of the type is taken, NOT_FOUND when no eligible server offers the type;
  * the message names the type and the fleet. */
 tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadline, tt_fleet_claim *out);
-/* Forgets the view and claim lease this process remembers between placements (benchmarks:
- * a process's first placement). */
+/* Forgets the view this process remembers between placements (benchmarks: a process's
+ * first placement). */
 void tt_fleet_forget(void);
 /* Gives a claim back (the reservation it was for failed). Best effort. */
 void tt_fleet_claim_drop(tt_etcd *e, const tt_fleet_claim *c, int64_t deadline);

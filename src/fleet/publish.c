@@ -373,7 +373,8 @@ tt_status tt_fleet_pub_start(const tt_fleet_pub_config *cfg, tt_fleet_pub **out)
     p->server = cfg->server;
     p->server.slots = cfg->n_slots;
     p->ttl_s = cfg->ttl_s;
-    p->claim_timeout_s = cfg->claim_timeout_s > 0 ? cfg->claim_timeout_s : 20;
+    p->claim_timeout_s = cfg->claim_timeout_s > 0 ? cfg->claim_timeout_s : 5;
+    p->server.claim_timeout_s = p->claim_timeout_s; /* published: clients wait for claims that long */
     p->n_slots = cfg->n_slots;
     for (int i = 0; i < cfg->n_slots; i++)
         p->slots[i].rec = cfg->slots[i];

@@ -41,7 +41,7 @@ void tt_config_defaults(tt_server_config *c)
     c->run_limit_s = 60;
     c->tls = TT_TLS_AUTO;
     c->fleet_ttl_s = 10;
-    c->claim_timeout_s = 20;
+    c->claim_timeout_s = 5;
     c->http_max_body = 64ull << 20;
     c->http_threads = 2;
     c->http_max_conns = 256;
@@ -519,8 +519,7 @@ void tt_config_usage(FILE *f)
                "  --fleet-ttl S          the registration lease: a crashed server leaves the fleet\n"
                "                         after S seconds (default 10)\n"
                "  --claim-timeout S      a claim in etcd not followed by a reservation within S\n"
-               "                         seconds is deleted (default 20; clients' claims carry a\n"
-               "                         5 s lease of their own and go sooner)\n"
+               "                         seconds is deleted: the slot is free again (default 5)\n"
                "  --fleet-ca FILE, --fleet-cert FILE, --fleet-key FILE\n"
                "                         etcd's CA, and this server's client certificate for etcd\n"
                "  --http HOST:PORT       serve KServe v2 over HTTP/REST, /metrics and a status page at /\n"

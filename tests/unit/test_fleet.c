@@ -37,13 +37,17 @@ TEST(base64_round_trips)
 TEST(records_round_trip_and_bad_ones_are_refused)
 {
     tt_fleet_server s = {.id = "srv-a", .endpoint = "tls://10.0.0.1:7070", .zone = "z1", .device = "cpu",
-                         .tls = true, .version = "0.1.0", .slots = 3};
+                         .tls = true, .version = "0.1.0", .slots = 3, .claim_timeout_s = 5};
     char *j = tt_fleet_server_json(&s);
     tt_fleet_server s2;
     CHECK_OK(tt_fleet_server_parse(j, &s2));
     CHECK(strcmp(s2.id, "srv-a") == 0 && strcmp(s2.endpoint, s.endpoint) == 0 && strcmp(s2.zone, "z1") == 0);
     CHECK(s2.tls && s2.slots == 3);
+    CHECK_EQ_INT(s2.claim_timeout_s, 5);
     cJSON_free(j);
+    /* a record without a claim timeout (or an absurd one) says none */
+    CHECK_OK(tt_fleet_server_parse("{\"id\":\"a\",\"endpoint\":\"tcp://h:1\",\"claim_timeout\":1e9}", &s2));
+    CHECK_EQ_INT(s2.claim_timeout_s, 0);
     tt_fleet_slot sl = {.server = "srv-a", .index = 2, .type = "eia2.medium", .memory_bytes = 2147483648ull,
                         .tflops = 1, .attached = true, .attachment = "eia-x", .holder = "host1"};
     j = tt_fleet_slot_json(&sl);
