@@ -121,8 +121,12 @@ static void print_row(const char *what, double *v, int n)
     printf("| %s | %.2f ms | %.2f ms |\n", what, bench_pct(v, n, 0.5), bench_pct(v, n, 0.9));
 }
 
-static void bench_attach_times(tp_server *srv, int iterations)
+/* settled: each attach 20 ms after the last one (the servers' publications to etcd done, as
+ * when attaches come one at a time); else back to back (everything warm, and the etcd writes
+ * of the previous attach's reservation overlapping the next) */
+static void bench_attach_times(tp_server *srv, int iterations, bool settled)
 {
+    int pause = settled ? 20 : 0;
     double *direct = calloc((size_t)iterations, sizeof *direct), *warm = calloc((size_t)iterations, sizeof *warm);
     double *cold = calloc((size_t)iterations, sizeof *cold);
     fresh_home(1000);
@@ -138,20 +142,18 @@ static void bench_attach_times(tp_server *srv, int iterations)
     /* each round's attachments are detached again (not timed), so the fleet stays at the
      * same occupancy */
     for (int i = 0; i < iterations; i++) {
-        /* each attach is timed on a settled fleet: the servers publish a reservation to etcd
-         * just after it is made, which would otherwise overlap the next attach */
-        tp_sleep_ms(20);
+        tp_sleep_ms(pause);
         double t0 = bench_now_us();
         if (tt_attach("cpu.small", srv[i % 3].endpoint, &a) != TETHER_OK)
             BENCH_DIE("%s", tether_last_error());
         double t1 = bench_now_us();
-        tp_sleep_ms(20);
+        tp_sleep_ms(pause);
         double t1b = bench_now_us();
         if (tt_attach_with("cpu.small", &o, &a) != TETHER_OK)
             BENCH_DIE("%s", tether_last_error());
         double t2 = bench_now_us();
         forget_fleet();
-        tp_sleep_ms(20);
+        tp_sleep_ms(pause);
         double t3 = bench_now_us();
         if (tt_attach_with("cpu.small", &o, &a) != TETHER_OK)
             BENCH_DIE("%s", tether_last_error());
@@ -165,7 +167,8 @@ static void bench_attach_times(tp_server *srv, int iterations)
     }
     double d50 = bench_pct(direct, iterations, 0.5);
     double w50 = bench_pct(warm, iterations, 0.5), c50 = bench_pct(cold, iterations, 0.5);
-    printf("\n## attach (%d each, interleaved)\n\n", iterations);
+    printf("\n## attach, %s (%d each, interleaved)\n\n", settled ? "settled: 20 ms apart" : "back to back",
+           iterations);
     printf("| attach | p50 | p90 |\n| --- | --- | --- |\n");
     print_row("direct (`--server`)", direct, iterations);
     print_row("fleet, warm (the same process again within 2 s: view, claim lease, etcd connection kept)", warm,
@@ -446,7 +449,8 @@ int main(int argc, char **argv)
     tp_server srv[3];
     start_fleet(srv, 3);
     printf("# fleet: etcd and 3 tetherd on loopback\n");
-    bench_attach_times(srv, iterations);
+    bench_attach_times(srv, iterations, true);
+    bench_attach_times(srv, iterations, false);
     bench_attach_steps(srv, iterations);
     bench_cli(srv, iterations < 10 ? iterations : 10);
     if (getenv("BENCH_FLEET_ATTACH_ONLY"))
