@@ -171,7 +171,7 @@ static void bench_attach_times(tp_server *srv, int iterations, bool settled)
            iterations);
     printf("| attach | p50 | p90 |\n| --- | --- | --- |\n");
     print_row("direct (`--server`)", direct, iterations);
-    print_row("fleet, warm (the same process again within 2 s: view, claim lease, etcd connection kept)", warm,
+    print_row("fleet, warm (the same process again within 30 s: its view and etcd connection kept)", warm,
               iterations);
     print_row("fleet, cold (a process's first placement: every `tether attach`, most failovers)", cold, iterations);
     printf("\nfleet / direct at p50: warm %.2fx, cold %.2fx (goal <= 2x): %s\n", w50 / d50, c50 / d50,
@@ -228,7 +228,7 @@ static void bench_cli(tp_server *srv, int n)
 /* The steps of both attaches, each timed on its own (p50 of n). */
 static void bench_attach_steps(tp_server *srv, int n)
 {
-    enum { CONNECT, RESERVE, RECORD, ETCD_FIRST, ETCD_READ, ETCD_TXN, ETCD_GRANT, N_STEPS };
+    enum { CONNECT, RESERVE, RECORD, ETCD_FIRST, ETCD_READ, ETCD_TXN, N_STEPS };
     static const char *names[N_STEPS] = {
         "tetherd: connect + HELLO (a direct attach's first step)",
         "tetherd: RESERVE (the server writes its state file, fsync)",
@@ -236,7 +236,6 @@ static void bench_attach_steps(tp_server *srv, int n)
         "etcd: first request of a process (new connection + serializable read)",
         "etcd: serializable read of servers and claims (open connection)",
         "etcd: claim transaction (a write: raft + fsync)",
-        "etcd: lease grant (a write)",
     };
     double *t[N_STEPS];
     for (int k = 0; k < N_STEPS; k++)
@@ -291,17 +290,12 @@ static void bench_attach_steps(tp_server *srv, int n)
             BENCH_DIE("bench claim: %s", tether_last_error());
         double e4 = bench_now_us();
         tt_etcd_kvs_free(&kvs);
-        int64_t lease;
-        if (tt_etcd_lease_grant(e, 5, tt_deadline_ms(5000), &lease) != TETHER_OK)
-            BENCH_DIE("%s", tether_last_error());
-        double e5 = bench_now_us();
         if (tt_etcd_delete(e, "/tether-bench/claim", false, tt_deadline_ms(5000)) != TETHER_OK)
             BENCH_DIE("%s", tether_last_error());
         tt_etcd_close(e);
         t[ETCD_FIRST][i] = (e1 - e0) / 1000;
         t[ETCD_READ][i] = (e2 - e1) / 1000;
         t[ETCD_TXN][i] = (e4 - e3) / 1000;
-        t[ETCD_GRANT][i] = (e5 - e4) / 1000;
     }
     printf("\n## attach, step by step (%d each; p50)\n\n| step | p50 | p90 |\n| --- | --- | --- |\n", n);
     for (int k = 0; k < N_STEPS; k++) {
@@ -309,8 +303,7 @@ static void bench_attach_steps(tp_server *srv, int n)
         free(t[k]);
     }
     printf("\ndirect = connect + RESERVE + record. fleet, warm = claim transaction (the connection to the server "
-           "is opened meanwhile) + RESERVE + record; cold adds the first read (and a lease grant, overlapped "
-           "with it).\n");
+           "is opened meanwhile) + RESERVE + record; cold adds the first read, on a new connection.\n");
 }
 
 /* ---- failover --------------------------------------------------------------------- */
