@@ -90,6 +90,8 @@ static bool parse_descr(const char *d, tether_dtype *dt, bool *big)
     if (order != '<' && order != '>' && order != '|' && order != '=')
         return false;
     char kind = d[2];
+    if (!kind) /* the header ends inside the descr */
+        return false;
     char *end;
     long size = strtol(d + 3, &end, 10);
     if (end == d + 3 || *end != q)
@@ -172,7 +174,7 @@ tether_status tt_npy_parse(const void *buf, size_t n, const char *label, tether_
         s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "'%s': malformed fortran_order in the .npy header", label);
     }
     if (s == TETHER_OK && !parse_descr(descr, &t->dtype, &big)) {
-        const char *q = descr, *e = descr + 1;
+        const char *q = descr, *e = *descr ? descr + 1 : descr; /* descr may end the header */
         while (*e && *e != ',' && *e != '}' && e - q < 40)
             e++;
         s = tt_error(TETHER_ERR_UNSUPPORTED, "'%s': unsupported dtype %.*s (numbers, bool, complex and ml_dtypes' types only)", label,
