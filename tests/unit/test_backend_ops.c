@@ -11,7 +11,8 @@
  * A case is one line: op (with "com.tether:" for tether's own ops), opset, inputs, and
  * attributes. Inputs: "name:dtype[dims]" plus "=c" for a constant (an initializer, as
  * weights are) and "{lo,hi}" for the value range (default -1..1; integer dtypes draw
- * integers in [lo, hi)) or "<6,4>" for given values. Attributes: "name=1" int, "name=0.5f" float, "name=1,2" ints,
+ * integers in [lo, hi)) or "<6,4>" for given values. Attributes: "name=1" int, "name=0.5f" float, "name=1,2" or
+ * "name=[1]" ints,
  * "name=s:text" string; separated by ';'. */
 #include "check.h"
 #include "onnx_build.h"
@@ -52,7 +53,8 @@ static const bo_case g_cases[] = {
     CASE("Softmax", 13, "x:f32[2,3,37]", "axis=-1", .batch = true),
     CASE("Softmax", 13, "x:f32[4,128]", "axis=1"),
     CASE("MatMul", 13, "a:f32[5,17] b:f32[17,9]=c", "", .batch = true),
-    CASE("MatMul", 13, "a:f32[2,3,16,32] b:f32[2,3,32,16]", "", .batch = true),
+    CASE("MatMul", 13, "a:f32[2,3,16,32] b:f32[2,3,32,16]", ""),
+    CASE("MatMul", 13, "a:f32[2,3,16,32] b:f32[3,32,16]", "", .batch = true), /* b broadcasts over the batch */
     CASE("MatMul", 13, "a:f32[1,7,64] b:f32[64,128]=c", ""),
     CASE("Gemm", 13, "a:f32[3,20] b:f32[20,7]=c c:f32[7]=c", ""),
     CASE("Gemm", 13, "a:f32[3,20] b:f32[7,20]=c c:f32[7]=c", "transB=1", .batch = true),
@@ -68,10 +70,56 @@ static const bo_case g_cases[] = {
     CASE("Transpose", 13, "x:f32[2,3,4,5]", "perm=0,2,1,3"),
     CASE("Concat", 13, "a:f32[2,3,4] b:f32[2,5,4]", "axis=1"),
     CASE("Gather", 13, "x:f32[10,16]=c i:i64[2,3]{0,10}", "axis=0"),
-    CASE("ReduceMean", 13, "x:f32[2,5,32]", "axes=-1;keepdims=1"),
+    CASE("ReduceMean", 13, "x:f32[2,5,32]", "axes=[-1];keepdims=1"),
     CASE("Reshape", 14, "x:f32[2,3,4] s:i64[2]=c<6,4>", ""),
     CASE("Flatten", 13, "x:f32[2,3,4,5]", "axis=1"),
     CASE("Identity", 16, "x:f32[2,3]", ""),
+    /* unary maps over wide ranges, so every branch of the polynomial approximations runs */
+    CASE("Sigmoid", 13, "x:f32[3,67]{-12,12}", ""),
+    CASE("Tanh", 13, "x:f32[3,67]{-6,6}", ""),
+    CASE("Exp", 13, "x:f32[3,67]{-20,20}", "", .rtol = 1e-5),
+    CASE("Erf", 13, "x:f32[3,67]{-5,5}", "", .atol = 1e-6),
+    CASE("Neg", 13, "x:f32[5,17]", ""),
+    CASE("Abs", 13, "x:f32[5,17]", ""),
+    CASE("Reciprocal", 13, "x:f32[5,17]{0.5,4}", ""),
+    CASE("LeakyRelu", 16, "x:f32[5,17]", "alpha=0.1f"),
+    CASE("HardSigmoid", 6, "x:f32[5,17]{-4,4}", "alpha=0.3f;beta=0.4f"),
+    CASE("Clip", 6, "x:f32[5,17]", "min=-0.5f;max=0.25f"),
+    CASE("Clip", 13, "x:f32[5,17] lo:f32[]=c<-0.5> hi:f32[]=c<0.5>", ""),
+    CASE("Pow", 13, "x:f32[4,33] e:f32[1]=c<2>", ""),
+    CASE("Max", 13, "a:f32[4,33] b:f32[33]", ""),
+    CASE("Min", 13, "a:f32[4,33] b:f32[4,1]", ""),
+    CASE("Div", 14, "a:f32[2,3,4,5] b:f32[3,1,5]{0.5,2}", ""),
+    CASE("LogSoftmax", 13, "x:f32[2,3,37]", "axis=-1", .batch = true),
+    CASE("Softmax", 11, "x:f32[2,3,5]", "axis=1"),
+    CASE("ReduceSum", 13, "x:f32[2,5,33] a:i64[1]=c<-1>", "keepdims=1", .batch = true),
+    CASE("ReduceMean", 13, "x:f32[3,70]", "axes=[1];keepdims=0"),
+    CASE("Gemm", 13, "a:f32[3,20] b:f32[20,7]=c c:f32[1]=c", "alpha=0.5f;beta=2.0f"),
+    CASE("Gemm", 13, "a:f32[3,20] b:f32[7,20] c:f32[3,7]", "transB=1"),
+    CASE("Gemm", 13, "a:f32[5,20] b:f32[20,7] c:f32[5,1]", "beta=0.5f"),
+    CASE("MatMul", 13, "a:f32[33] b:f32[33,40]=c", ""),
+    CASE("MatMul", 13, "a:f32[2,9,33] b:f32[33]", ""),
+    CASE("MatMul", 13, "a:f32[70,129] b:f32[129,67]", "", .batch = true),
+    /* tether's own fused ops */
+    CASE("com.tether:FusedMatMul", 1, "a:f32[5,17] b:f32[17,9]=c c:f32[9]=c", "activation=s:Relu", .batch = true),
+    CASE("com.tether:FusedMatMul", 1, "a:f32[2,7,33] b:f32[33,40]=c c:f32[40]=c r:f32[2,7,40]", "activation=s:Gelu"),
+    CASE("com.tether:FusedMatMul", 1, "a:f32[3,20] b:f32[37,20] c:f32[37]", "transB=1;activation=s:GeluTanh"),
+    CASE("com.tether:FusedMatMul", 1, "a:f32[9,20] b:f32[20,70]", "alpha=0.5f;activation=s:Sigmoid", .batch = true),
+    CASE("com.tether:FusedMatMul", 1, "a:f32[9,20] b:f32[20,31]=c", "activation=s:Tanh"),
+    CASE("com.tether:FusedMatMul", 1, "a:f32[9,20] b:f32[20,31]=c", "activation=s:LeakyRelu;activation_alpha=0.2f"),
+    CASE("com.tether:FusedMatMul", 1, "a:f32[9,20] b:f32[20,31]=c",
+         "activation=s:Clip;activation_alpha=-0.1f;activation_beta=0.3f"),
+    CASE("com.tether:LayerNorm", 1, "x:f32[2,5,32] s:f32[32]=c b:f32[32]=c", "epsilon=0.00001f", .batch = true),
+    CASE("com.tether:LayerNorm", 1, "x:f32[3,4,5,7] s:f32[5,7]=c", "axis=-2;epsilon=0.001f"),
+    CASE("com.tether:Gelu", 1, "x:f32[7,37]{-5,5}", "", .batch = true),
+    CASE("com.tether:Gelu", 1, "x:f32[7,37]{-5,5}", "approximate=s:tanh"),
+    CASE("com.tether:Attention", 1, "q:f32[8,9,16] k:f32[8,11,16] v:f32[8,11,8]", "scale=0.25f"),
+    CASE("com.tether:Attention", 1, "q:f32[2,4,9,16] k:f32[2,4,11,16] v:f32[2,4,11,24] m:f32[9,11]=c{-4,0}",
+         "scale=0.125f"),
+    CASE("com.tether:Attention", 1, "q:f32[9,8,16] k:f32[11,8,16] v:f32[11,8,8] m:f32[8,1,11]",
+         "scale=0.3f;q_perm=1,0,2;k_perm=1,0,2;v_perm=1,0,2;out_perm=1,0,2"),
+    CASE("com.tether:Attention", 1, "q:f32[8,9,16] k:f32[8,16,11] v:f32[8,11,8] m:f32[9,1]",
+         "scale=0.3f;k_perm=0,2,1;out_perm=1,0,2"),
 };
 #define N_CASES (int)(sizeof g_cases / sizeof g_cases[0])
 
@@ -157,10 +205,10 @@ static int parse_attrs(const char *spec, pbw *out, int cap)
             out[n++] = ob_attr_string(tok, v + 2);
         } else if (strchr(v, 'f')) {
             out[n++] = ob_attr_float(tok, strtof(v, NULL));
-        } else if (strchr(v, ',')) {
+        } else if (strchr(v, ',') || *v == '[') {
             int64_t ints[16];
             int k = 0;
-            for (const char *p = v; *p && k < 16;) {
+            for (const char *p = v + (*v == '['); *p && *p != ']' && k < 16;) {
                 char *e;
                 ints[k++] = strtoll(p, &e, 10);
                 p = *e == ',' ? e + 1 : e;
