@@ -82,6 +82,8 @@ typedef struct tt_pass {
 /* Runs every pass (in order, over the top graph) unless disabled: TETHER_PASSES=none
  * turns them all off, TETHER_PASSES=-name,-name turns off those named. */
 tt_status tt_graph_run_passes(tt_graph *g);
+/* The same, telling whether any pass changed g. */
+tt_status tt_graph_run_passes_changed(tt_graph *g, bool *changed);
 /* The passes, in the order they run (NULL-terminated). */
 extern const tt_pass *const tt_passes[];
 

@@ -101,6 +101,17 @@ static tt_status infer_fused_mm(tt_ictx *c)
     int r = a->rank;
     memcpy(y, a->dims, sizeof(int64_t) * (size_t)r);
     y[r - 1] = b->dims[st->trans_b ? 0 : 1];
+    /* a residual broadcasts as Add does */
+    const tt_type *res = tt_iin(c, 3);
+    if (res && res->kind == TT_KIND_TENSOR) {
+        if (res->rank < 0) {
+            tt_infer_tensor(c, 0, a->dtype, -1, NULL);
+            return TT_OK;
+        }
+        int64_t w[TT_MAX_RANK];
+        TT_TRY(tt_broadcast_shapes(c->node, r, y, res->rank, res->dims, &r, w));
+        memcpy(y, w, sizeof w);
+    }
     tt_infer_tensor(c, 0, a->dtype, r, y);
     return TT_OK;
 }
@@ -114,47 +125,67 @@ static uint64_t flops_fused_mm(const tt_ictx *c)
     return (uint64_t)(2 * n * a->dims[a->rank - 1] + n);
 }
 
-tt_status tt_fused_mm_check(const tt_node *n, const tt_tensor *y, const tt_tensor *bias, const tt_tensor *res)
+tt_status tt_fused_mm_check(const tt_node *n, const tt_tensor *a, const tt_tensor *b, const tt_tensor *bias,
+                            const tt_tensor *res, bool trans_b, tt_tensor *mm, bool *direct)
 {
-    int64_t N = y->dims[y->rank - 1];
-    if (bias && tt_tensor_numel(bias) != N)
-        return tt_op_error(n, TETHER_ERR_SHAPE, "the bias has %" PRId64 " values for %" PRId64 " columns",
-                           tt_tensor_numel(bias), N);
-    if (bias && bias->dtype != TETHER_DTYPE_FLOAT)
-        return tt_op_error(n, TETHER_ERR_SHAPE, "the bias must be float");
-    if (res && (res->dtype != TETHER_DTYPE_FLOAT || res->rank != y->rank ||
-                memcmp(res->dims, y->dims, sizeof(int64_t) * (size_t)y->rank) != 0)) {
-        char a[160], b[160];
-        return tt_op_error(n, TETHER_ERR_SHAPE, "the residual %s must be float of the output's shape %s",
-                           tt_dims_str(res->rank, res->dims, a, sizeof a), tt_dims_str(y->rank, y->dims, b, sizeof b));
-    }
+    int64_t K = a->dims[a->rank - 1], N = b->dims[trans_b ? 0 : 1];
+    if (b->rank != 2 || b->dims[trans_b ? 1 : 0] != K)
+        return tt_op_error(n, TETHER_ERR_SHAPE, "A and B do not multiply");
+    memset(mm, 0, sizeof *mm);
+    mm->dtype = TETHER_DTYPE_FLOAT;
+    mm->rank = a->rank;
+    memcpy(mm->dims, a->dims, sizeof(int64_t) * (size_t)a->rank);
+    mm->dims[a->rank - 1] = N;
+    if (bias && (tt_tensor_numel(bias) != N || bias->dtype != TETHER_DTYPE_FLOAT))
+        return tt_op_error(n, TETHER_ERR_SHAPE, "the bias must be float with %" PRId64 " values", N);
+    if (res && res->dtype != TETHER_DTYPE_FLOAT)
+        return tt_op_error(n, TETHER_ERR_SHAPE, "the residual must be float");
+    *direct = !res || (res->rank == mm->rank && memcmp(res->dims, mm->dims, sizeof(int64_t) * (size_t)mm->rank) == 0);
     return TT_OK;
+}
+
+/* y = act(bcast(t, res)) for a residual that broadcasts (t has the product's shape). */
+static void add_res(char *const *p, const int64_t *st, int64_t n, void *arg)
+{
+    (void)arg;
+    float *o = (float *)p[0];
+    for (int64_t i = 0; i < n; i++)
+        o[i] = *(const float *)(p[1] + i * st[1]) + *(const float *)(p[2] + i * st[2]);
+}
+
+tt_status tt_fused_mm_residual(tt_tensor *y, const tt_tensor *t, const tt_tensor *res)
+{
+    const tt_tensor *ins[2] = {t, res};
+    return tt_bcast_apply(y, 2, ins, add_res, NULL);
 }
 
 static tt_status run_fused_mm(tt_kctx *c)
 {
     const tt_fused_mm *st = c->state;
     const tt_tensor *a = tt_kin(c, 0), *b = tt_kin(c, 1), *bias = tt_kin(c, 2), *res = tt_kin(c, 3);
-    tt_tensor *y = tt_kout(c, 0);
-    TT_TRY(tt_fused_mm_check(c->node, y, bias, res));
-    int64_t K = a->dims[a->rank - 1], N = y->dims[y->rank - 1];
-    int64_t rows = K ? tt_tensor_numel(a) / K : tt_tensor_numel(y) / (N ? N : 1);
-    float *yd = y->data;
+    tt_tensor *y = tt_kout(c, 0), mm;
+    bool direct;
+    TT_TRY(tt_fused_mm_check(c->node, a, b, bias, res, st->trans_b, &mm, &direct));
+    int64_t K = a->dims[a->rank - 1], N = mm.dims[mm.rank - 1], rows = N ? tt_tensor_numel(&mm) / N : 0;
+    mm.data = direct ? y->data : tt_kctx_scratch(c, (size_t)tt_tensor_numel(&mm) * sizeof(float));
+    if (!mm.data)
+        return TETHER_ERR_NO_MEMORY; /* scratch set the message */
+    float *md = mm.data;
     if (K == 0)
-        memset(yd, 0, (size_t)(rows * N) * sizeof(float));
+        memset(md, 0, (size_t)(rows * N) * sizeof(float));
     else
         tt_sgemm_batched(false, st->trans_b, rows, N, K, st->alpha, a->data, K, 0, b->data, st->trans_b ? K : N, 0,
-                         0.0f, yd, N, 0, 1);
-    const float *bd = bias ? bias->data : NULL, *rd = res ? res->data : NULL;
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < N; j++) {
-            float v = yd[i * N + j];
-            if (bd)
-                v += bd[j];
-            if (rd)
-                v += rd[i * N + j];
-            yd[i * N + j] = tt_act_apply(st->act, v, st->act_alpha, st->act_beta);
-        }
+                         0.0f, md, N, 0, 1);
+    const float *bd = bias ? bias->data : NULL;
+    for (int64_t i = 0; bd && i < rows; i++)
+        for (int64_t j = 0; j < N; j++)
+            md[i * N + j] += bd[j];
+    if (res)
+        TT_TRY(tt_fused_mm_residual(y, &mm, res));
+    float *yd = y->data;
+    int64_t n = tt_tensor_numel(y);
+    for (int64_t i = 0; i < n; i++)
+        yd[i] = tt_act_apply(st->act, yd[i], st->act_alpha, st->act_beta);
     return TT_OK;
 }
 
@@ -230,8 +261,14 @@ static tt_status infer_attn(tt_ictx *c)
     if ((tt_dim_known(D) && tt_dim_known(Dk) && D != Dk) || (tt_dim_known(Sk) && tt_dim_known(Sv) && Sk != Sv))
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "Q, K and V do not fit: Q.., %" PRId64 "], K [.., %" PRId64
                            ", %" PRId64 "], V [.., %" PRId64 ", ..]", D, Sk, Dk, Sv);
-    int64_t out[TT_MAX_RANK], phys[TT_MAX_RANK];
-    memcpy(out, ld[0], sizeof(int64_t) * (size_t)r);
+    /* batch dims broadcast as MatMul's do */
+    int64_t out[TT_MAX_RANK], phys[TT_MAX_RANK], qk[TT_MAX_RANK];
+    int rb = 0;
+    if (r > 2) {
+        TT_TRY(tt_broadcast_shapes(c->node, r - 2, ld[0], r - 2, ld[1], &rb, qk));
+        TT_TRY(tt_broadcast_shapes(c->node, r - 2, qk, r - 2, ld[2], &rb, out));
+    }
+    out[r - 2] = ld[0][r - 2];
     out[r - 1] = ld[2][r - 1];
     for (int d = 0; d < r; d++)
         phys[d] = out[st->n_perm[3] ? st->perm[3][d] : d];
@@ -271,9 +308,21 @@ tt_status tt_attn_geom_init(const tt_kctx *c, tt_attn_geom *g)
             return tt_op_error(c->node, TETHER_ERR_SHAPE, "Q, K and V must have one rank");
         tt_attn_operand(st, i, r, in[i]->dims, g->dims[i], g->strides[i]);
     }
-    for (int d = 0; d < r - 2; d++)
-        if (g->dims[1][d] != g->dims[0][d] || g->dims[2][d] != g->dims[0][d])
-            return tt_op_error(c->node, TETHER_ERR_SHAPE, "Q, K and V have different batch dims");
+    /* batch dims broadcast; an operand's dim of 1 repeats (stride 0) */
+    for (int d = 0; d < r - 2; d++) {
+        int64_t b = 1;
+        for (int i = 0; i < 3; i++) {
+            int64_t n = g->dims[i][d];
+            if (n != 1 && b != 1 && n != b)
+                return tt_op_error(c->node, TETHER_ERR_SHAPE, "Q, K and V batch dims do not broadcast");
+            if (n != 1)
+                b = n;
+        }
+        g->bdims[d] = b;
+        for (int i = 0; i < 3; i++)
+            if (g->dims[i][d] == 1 && b != 1)
+                g->strides[i][d] = 0;
+    }
     g->sq = g->dims[0][r - 2];
     g->d = g->dims[0][r - 1];
     g->sk = g->dims[1][r - 2];
@@ -282,7 +331,7 @@ tt_status tt_attn_geom_init(const tt_kctx *c, tt_attn_geom *g)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "Q, K and V do not fit");
     g->batch = 1;
     for (int d = 0; d < r - 2; d++)
-        g->batch *= g->dims[0][d];
+        g->batch *= g->bdims[d];
     /* the output: logical dim perm[k] is physical dim k */
     int64_t ps[TT_MAX_RANK], s = 1;
     for (int d = r - 1; d >= 0; d--) {
@@ -298,7 +347,7 @@ tt_status tt_attn_geom_init(const tt_kctx *c, tt_attn_geom *g)
         if (mask->rank > r)
             return tt_op_error(c->node, TETHER_ERR_SHAPE, "the mask has rank %d over scores of rank %d", mask->rank, r);
         int64_t sd[TT_MAX_RANK];
-        memcpy(sd, g->dims[0], sizeof(int64_t) * (size_t)(r - 2));
+        memcpy(sd, g->bdims, sizeof(int64_t) * (size_t)(r - 2));
         sd[r - 2] = g->sq;
         sd[r - 1] = g->sk;
         int64_t ms = 1;
@@ -320,7 +369,7 @@ void tt_attn_geom_offsets(const tt_attn_geom *g, int64_t b, int64_t off[5])
     for (int i = 0; i < 5; i++)
         off[i] = 0;
     for (int d = g->rank - 3; d >= 0; d--) {
-        int64_t n = g->dims[0][d], x = b % n;
+        int64_t n = g->bdims[d], x = b % n;
         b /= n;
         for (int i = 0; i < 5; i++)
             off[i] += x * g->strides[i][d];

@@ -2,11 +2,12 @@
  * attributes, which the schema's parse fills and every backend's kernel reads.
  *
  *   FusedMatMul(A, B, [bias], [residual])   Y = act(alpha * A B' + bias + residual)
- *       A [..., M, K]; B [K, N] (transB = 0) or [N, K]; bias [N]; residual Y's shape.
+ *       A [..., M, K]; B [K, N] (transB = 0) or [N, K]; bias N values; the residual
+ *       broadcasts against the product as Add does.
  *       attributes: transB, alpha, activation ("", Relu, LeakyRelu, Sigmoid, Tanh, Gelu,
  *       GeluTanh, Clip), activation_alpha / activation_beta (LeakyRelu's alpha; Clip's bounds)
  *   Attention(Q, K, V, [mask])   Y = softmax(scale * Q K^T + mask) V
- *       logical operands Q [..., Sq, D], K [..., Sk, D], V [..., Sk, Dv] (equal batch dims);
+ *       logical operands Q [..., Sq, D], K [..., Sk, D], V [..., Sk, Dv] (batch dims broadcast);
  *       the inputs are them transposed: operand = Transpose(input, q_perm / k_perm / v_perm)
  *       (identity when absent), and the output is Transpose(result, out_perm). The mask
  *       broadcasts to [..., Sq, Sk].
@@ -58,9 +59,13 @@ typedef struct tt_fused_gelu {
     bool tanh;
 } tt_fused_gelu;
 
-/* FusedMatMul's optional operands checked against its output y: a float bias of N values, a
- * float residual of y's shape. */
-tt_status tt_fused_mm_check(const tt_node *n, const tt_tensor *y, const tt_tensor *bias, const tt_tensor *res);
+/* FusedMatMul's operands checked: *mm gets the product's shape (A's dims with N last; no
+ * data), *direct whether there is no residual or it has exactly that shape (else it
+ * broadcasts, and the output may be wider than the product). */
+tt_status tt_fused_mm_check(const tt_node *n, const tt_tensor *a, const tt_tensor *b, const tt_tensor *bias,
+                            const tt_tensor *res, bool trans_b, tt_tensor *mm, bool *direct);
+/* y = t + res, broadcasting (t holds the product plus bias). */
+tt_status tt_fused_mm_residual(tt_tensor *y, const tt_tensor *t, const tt_tensor *res);
 
 /* LayerNorm's rows and row length n (from its axis); its scale and bias must have n values. */
 tt_status tt_fused_ln_rows(const tt_kctx *c, int64_t *rows, int64_t *n);
@@ -72,6 +77,7 @@ tt_status tt_fused_ln_rows(const tt_kctx *c, int64_t *rows, int64_t *n);
 typedef struct tt_attn_geom {
     int rank;
     int64_t dims[3][TT_MAX_RANK];
+    int64_t bdims[TT_MAX_RANK];       /* the broadcast batch dims */
     int64_t strides[5][TT_MAX_RANK];
     int64_t batch, sq, sk, d, dv;
     bool has_mask;

@@ -231,8 +231,15 @@ void tt_graph_release(tt_graph *g)
 tt_status tt_graph_compile(tt_graph *g, const tt_backend_list *bl, bool passes)
 {
     TT_TRY(tt_graph_prepare(g, true));
-    if (passes)
-        TT_TRY(tt_graph_run_passes(g));
+    /* passes, then folding of what they made constant (which also sharpens inferred shapes),
+     * again while something changes: shape arithmetic folds in steps */
+    for (int round = 0; passes && round < 8; round++) {
+        bool changed;
+        TT_TRY(tt_graph_run_passes_changed(g, &changed));
+        if (!changed)
+            break;
+        TT_TRY(tt_graph_prepare(g, true));
+    }
     TT_TRY(tt_graph_place(g, bl));
     return tt_graph_prepare_kernels(g);
 }

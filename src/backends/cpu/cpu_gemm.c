@@ -385,11 +385,23 @@ static tt_status run_fused_matmul(tt_kctx *c)
 {
     const tt_fused_mm *f = c->state;
     const tt_tensor *a = tt_kin(c, 0), *b = tt_kin(c, 1), *bias = tt_kin(c, 2), *res = tt_kin(c, 3);
-    tt_tensor *y = tt_kout(c, 0);
-    TT_TRY(tt_fused_mm_check(c->node, y, bias, res));
+    tt_tensor *y = tt_kout(c, 0), mm;
+    bool direct;
+    TT_TRY(tt_fused_mm_check(c->node, a, b, bias, res, f->trans_b, &mm, &direct));
     tt_gemm_epi e = {.alpha = f->alpha, .act = tt_cpu_act(f->act), .act_alpha = f->act_alpha,
                      .act_beta = f->act_beta};
-    return mm_compute(c, a, b, f->trans_b, c->kstate, y, bias ? bias->data : NULL, res ? res->data : NULL, &e);
+    if (direct)
+        return mm_compute(c, a, b, f->trans_b, c->kstate, y, bias ? bias->data : NULL, res ? res->data : NULL, &e);
+    /* a residual that broadcasts: the product first, then the sum, then the activation */
+    mm.data = tt_kctx_scratch(c, (size_t)tt_tensor_numel(&mm) * sizeof(float));
+    if (!mm.data)
+        return TETHER_ERR_NO_MEMORY; /* scratch set the message */
+    tt_gemm_epi plain = {.alpha = f->alpha, .act = TT_ACT_NONE};
+    TT_TRY(mm_compute(c, a, b, f->trans_b, c->kstate, &mm, bias ? bias->data : NULL, NULL, &plain));
+    TT_TRY(tt_fused_mm_residual(y, &mm, res));
+    if (e.act != TT_ACT_NONE)
+        tt_cpu_isa_get()->unary(e.act, y->data, y->data, tt_tensor_numel(y), e.act_alpha, e.act_beta);
+    return TT_OK;
 }
 
 const tt_kernel tt_cpu_gemm[] = {

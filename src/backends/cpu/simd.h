@@ -49,6 +49,7 @@ TT_INLINE vf v_sel(vm m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); }
 /* p * 2^n for integral n in [-252, 254] (n held as a float). */
 TT_INLINE vf v_ldexp(vf p, vf n) { return _mm512_scalef_ps(p, n); }
 TT_INLINE float v_hsum(vf v) { return _mm512_reduce_add_ps(v); }
+TT_INLINE void v_prefetch(const void *p) { _mm_prefetch((const char *)p, _MM_HINT_T0); }
 TT_INLINE float v_hmax(vf v) { return _mm512_reduce_max_ps(v); }
 
 #elif defined(TT_SIMD_AVX2)
@@ -98,6 +99,7 @@ TT_INLINE vf v_ldexp(vf p, vf n)
     h = v_sel(v_gt(v_add(h, h), n), v_sub(h, v_set1(1.0f)), h); /* h = floor(n / 2) */
     return v_mul(v_mul(p, v_pow2i(h)), v_pow2i(v_sub(n, h)));
 }
+TT_INLINE void v_prefetch(const void *p) { _mm_prefetch((const char *)p, _MM_HINT_T0); }
 TT_INLINE float v_hsum(vf v)
 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -165,6 +167,7 @@ TT_INLINE vm v_gt(vf a, vf b) { return a > b; }
 TT_INLINE vf v_sel(vm m, vf a, vf b) { return m ? a : b; }
 TT_INLINE vf v_ldexp(vf p, vf n) { return ldexpf(p, (int)n); }
 TT_INLINE float v_hsum(vf v) { return v; }
+TT_INLINE void v_prefetch(const void *p) { (void)p; }
 TT_INLINE float v_hmax(vf v) { return v; }
 
 #endif
