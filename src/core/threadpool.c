@@ -1,6 +1,9 @@
 /* A fixed pool of workers taking chunks of parallel_for jobs. Several threads may submit
  * jobs at once (concurrent session runs); the submitter works on its own job too, so a
- * job always completes even when every worker is busy elsewhere. */
+ * job always completes even when every worker is busy elsewhere. Between jobs, workers
+ * spin a short while (TETHER_SPIN_US, default 200 us; 0 turns it off) before they sleep,
+ * and a submitter spins for its job's last chunks: a model's nodes follow each other in
+ * microseconds, far less than waking a sleeping thread takes. */
 #include "core/threadpool.h"
 
 #include "core/log.h"
@@ -10,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct tt_job {
@@ -18,7 +22,8 @@ typedef struct tt_job {
     int64_t n, chunk, nchunks;
     atomic_llong next;   /* next chunk to claim */
     atomic_llong done;   /* chunks finished */
-    int users;           /* workers inside tt_job_work (under the pool lock) */
+    int users;           /* workers inside tt_job_work (changed under the pool lock, atomically:
+                            a spinning submitter reads it without) */
     struct tt_job *prev, *nextjob;
 } tt_job;
 
@@ -34,6 +39,59 @@ static struct {
 } g_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, false, NULL};
 
 static _Thread_local bool tt_in_task;
+
+/* Bumped whenever a job is queued: what spinning workers watch. */
+static atomic_uint g_generation;
+static int g_spin_us = -1;
+
+static int spin_us(void)
+{
+    int s = __atomic_load_n(&g_spin_us, __ATOMIC_RELAXED);
+    if (s < 0) {
+        const char *env = getenv("TETHER_SPIN_US");
+        s = env && *env ? atoi(env) : 200;
+        s = s < 0 ? 0 : s > 100000 ? 100000 : s;
+        __atomic_store_n(&g_spin_us, s, __ATOMIC_RELAXED);
+    }
+    return s;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+/* Spins until *v differs from old (true) or the spin time passes (false). */
+static bool spin_until_changed(const atomic_uint *v, unsigned old)
+{
+    int us = spin_us();
+    if (!us)
+        return false;
+    uint64_t end = 0;
+    for (unsigned i = 1;; i++) {
+        if (atomic_load_explicit(v, memory_order_acquire) != old)
+            return true;
+        cpu_relax();
+        if ((i & 255) == 0) {
+            uint64_t t = now_us();
+            if (!end)
+                end = t + (uint64_t)us;
+            else if (t >= end)
+                return false;
+        }
+    }
+}
 
 static void tt_job_unlink(tt_job *j)
 {
@@ -71,8 +129,16 @@ static void *tt_worker(void *unused)
     tt_in_task = true;
     pthread_mutex_lock(&g_pool.lock);
     for (;;) {
-        while (!g_pool.stop && !g_pool.jobs)
-            pthread_cond_wait(&g_pool.work, &g_pool.lock);
+        if (!g_pool.stop && !g_pool.jobs) {
+            /* spin outside the lock first; the check under it below decides */
+            unsigned gen = atomic_load(&g_generation);
+            pthread_mutex_unlock(&g_pool.lock);
+            bool queued = spin_until_changed(&g_generation, gen);
+            pthread_mutex_lock(&g_pool.lock);
+            if (!queued && !g_pool.stop && !g_pool.jobs)
+                pthread_cond_wait(&g_pool.work, &g_pool.lock);
+            continue;
+        }
         if (g_pool.stop)
             break;
         tt_job *j = g_pool.jobs;
@@ -81,11 +147,11 @@ static void *tt_worker(void *unused)
             continue;
         }
         /* users keeps j alive: its submitter waits for it to drop to zero */
-        j->users++;
+        __atomic_add_fetch(&j->users, 1, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&g_pool.lock);
         tt_job_work(j);
         pthread_mutex_lock(&g_pool.lock);
-        if (--j->users == 0)
+        if (__atomic_sub_fetch(&j->users, 1, __ATOMIC_RELEASE) == 0)
             pthread_cond_broadcast(&g_pool.finished);
     }
     pthread_mutex_unlock(&g_pool.lock);
@@ -221,6 +287,7 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
     if (g_pool.jobs)
         g_pool.jobs->prev = &j;
     g_pool.jobs = &j;
+    atomic_fetch_add(&g_generation, 1);
     pthread_cond_broadcast(&g_pool.work);
     pthread_mutex_unlock(&g_pool.lock);
 
@@ -228,6 +295,22 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
     tt_job_work(&j);
     tt_in_task = false;
 
+    /* the other chunks are running on workers: wait for them awake, a short while */
+    int us = spin_us();
+    if (us) {
+        uint64_t end = 0;
+        for (unsigned i = 1; atomic_load(&j.done) < j.nchunks || __atomic_load_n(&j.users, __ATOMIC_ACQUIRE) > 0;
+             i++) {
+            cpu_relax();
+            if ((i & 255) == 0) {
+                uint64_t t = now_us();
+                if (!end)
+                    end = t + (uint64_t)us;
+                else if (t >= end)
+                    break;
+            }
+        }
+    }
     pthread_mutex_lock(&g_pool.lock);
     tt_job_unlink(&j);
     while (atomic_load(&j.done) < j.nchunks || j.users > 0)

@@ -118,6 +118,8 @@ static const bo_case g_cases[] = {
          "scale=0.125f"),
     CASE("com.tether:Attention", 1, "q:f32[9,8,16] k:f32[11,8,16] v:f32[11,8,8] m:f32[8,1,11]",
          "scale=0.3f;q_perm=1,0,2;k_perm=1,0,2;v_perm=1,0,2;out_perm=1,0,2"),
+    CASE("com.tether:Attention", 1, "q:f32[2,100,16] k:f32[2,70,16] v:f32[2,70,24] m:f32[2,100,70]{-3,0}",
+         "scale=0.25f"), /* more query rows than one block */
     CASE("com.tether:Attention", 1, "q:f32[8,9,16] k:f32[8,16,11] v:f32[8,11,8] m:f32[9,1]",
          "scale=0.3f;k_perm=0,2,1;out_perm=1,0,2"),
 };

@@ -196,6 +196,8 @@ static tt_status run_reduce_mean(tt_kctx *c) { return run_reduce(c, true); }
 
 /* ---- Attention ---------------------------------------------------------------------------------- */
 
+#define ATTN_ROWS 64
+
 /* Each slot of work owns a region of scratch and takes batch entries slot, slot + nslots, ... */
 typedef struct attn_job {
     const tt_cpu_isa *isa;
@@ -228,7 +230,7 @@ static void attn_slots(void *arg, int64_t s0, int64_t s1)
     for (int64_t slot = s0; slot < s1; slot++) {
         float *w = j->scratch + slot * j->per_slot;
         float *work = w;
-        float *bq = work + g->sk, *bk = bq + g->sq * g->d, *bv = bk + g->sk * g->d, *bo = bv + g->sk * g->dv,
+        float *bq = work + (g->d + ATTN_ROWS) * g->sk, *bk = bq + g->sq * g->d, *bv = bk + g->sk * g->d, *bo = bv + g->sk * g->dv,
               *bm = bo + g->sq * g->dv;
         for (int64_t b = slot; b < g->batch; b += j->nslots) {
             int64_t o[5];
@@ -253,8 +255,13 @@ static void attn_slots(void *arg, int64_t s0, int64_t s1)
                 mask = bm, ldm = g->sk;
             }
             float *out = j->gather[3] ? bo : j->y + o[3];
-            j->isa->attention(g->sq, g->sk, g->d, g->dv, j->scale, q, ldq, k, ldk, v, ldv, mask, ldm, out,
-                              j->gather[3] ? g->dv : ldo, work);
+            int64_t lo = j->gather[3] ? g->dv : ldo;
+            /* blocks of query rows bound the scores kept at once */
+            for (int64_t i = 0; i < g->sq; i += ATTN_ROWS) {
+                int64_t m = g->sq - i < ATTN_ROWS ? g->sq - i : ATTN_ROWS;
+                j->isa->attention(m, g->sk, g->d, g->dv, j->scale, q + i * ldq, ldq, k, ldk, v, ldv,
+                                  mask ? mask + i * ldm : NULL, ldm, out + i * lo, lo, work);
+            }
             if (j->gather[3])
                 block_copy(bo, NULL, j->y + o[3], g->sq, g->dv, ldo, g->strides[3][r - 1]);
         }
@@ -276,7 +283,8 @@ static tt_status run_attention(tt_kctx *c)
         j.gather[i] = g.strides[i][r - 1] != 1;
     j.gather[4] = g.has_mask && g.strides[4][r - 1] != 1;
     /* every region attn_slots may use: small next to the operands */
-    j.per_slot = g.sk + g.sq * g.d + g.sk * g.d + g.sk * g.dv + g.sq * g.dv + (g.has_mask ? g.sq * g.sk : 0);
+    j.per_slot = (g.d + ATTN_ROWS) * g.sk + g.sq * g.d + g.sk * g.d + g.sk * g.dv + g.sq * g.dv +
+                 (g.has_mask ? g.sq * g.sk : 0);
     j.per_slot = (j.per_slot + 15) / 16 * 16;
     int64_t work = g.sq * g.sk * (g.d + g.dv);
     int threads = tt_threads();

@@ -60,7 +60,7 @@ typedef struct tt_cpu_isa {
     /* Attention for one query block: for each of m query rows q (length d, row stride ldq),
      * s_j = scale * q.k_j (+ mask[i*ldm + j] when mask), p = softmax(s), out = sum_j p_j v_j.
      * K has sk rows of d (stride ldk), V sk rows of dv (stride ldv); out rows stride ldo.
-     * work holds sk floats. */
+     * work holds (d + m) * sk floats. */
     void (*attention)(int64_t m, int64_t sk, int64_t d, int64_t dv, float scale, const float *q, int64_t ldq,
                       const float *k, int64_t ldk, const float *v, int64_t ldv, const float *mask, int64_t ldm,
                       float *out, int64_t ldo, float *work);
