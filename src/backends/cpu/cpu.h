@@ -10,7 +10,7 @@
 extern const tt_kernel tt_cpu_gemm[];        /* cpu_gemm.c: MatMul, Gemm, FusedMatMul */
 extern const tt_kernel tt_cpu_elementwise[]; /* cpu_elementwise.c: unary and binary maps */
 extern const tt_kernel tt_cpu_nn[];          /* cpu_nn.c: Softmax, norms, Gelu, Attention, reductions */
-extern const tt_kernel tt_cpu_shape[];       /* cpu_shape.c: Transpose, Gather, Concat, Where, ... */
+extern const tt_kernel tt_cpu_resize[];      /* cpu_resize.c: bilinear Resize */
 
 #define TT_CPU_FLOAT TT_DT(TETHER_DTYPE_FLOAT)
 

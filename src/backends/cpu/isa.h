@@ -50,6 +50,8 @@ typedef struct tt_cpu_isa {
      * may be NULL). mean and inv_std, when not NULL, receive each row's statistics. */
     void (*layernorm)(const float *x, float *y, int64_t rows, int64_t n, const float *gamma, const float *beta,
                       float eps, float *mean, float *inv_std);
+    /* y = w0 x0 + w1 x1 over n floats */
+    void (*blend)(const float *x0, const float *x1, float w0, float w1, float *y, int64_t n);
     /* sums of rows of n: y[r] = sum(x[r*n .. r*n+n)) * scale */
     void (*row_sum)(const float *x, float *y, int64_t rows, int64_t n, float scale);
     /* C[m x n] = epi(A[m x K] B[K x n]). B is packed (panels of nr columns, K x nr each,
