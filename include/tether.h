@@ -60,6 +60,18 @@ typedef enum tether_dtype {
     TETHER_DTYPE_COMPLEX64 = 14,
     TETHER_DTYPE_COMPLEX128 = 15,
     TETHER_DTYPE_BFLOAT16 = 16,
+    /* The small types: one byte per element in memory (as ml_dtypes lays them out), the
+     * element's bit pattern in the low bits; models store the 4- and 2-bit ones packed. */
+    TETHER_DTYPE_FLOAT8E4M3FN = 17,
+    TETHER_DTYPE_FLOAT8E4M3FNUZ = 18,
+    TETHER_DTYPE_FLOAT8E5M2 = 19,
+    TETHER_DTYPE_FLOAT8E5M2FNUZ = 20,
+    TETHER_DTYPE_UINT4 = 21,      /* 0..15 in the low 4 bits */
+    TETHER_DTYPE_INT4 = 22,       /* -8..7, two's complement in the low 4 bits */
+    TETHER_DTYPE_FLOAT4E2M1 = 23, /* in the low 4 bits */
+    TETHER_DTYPE_FLOAT8E8M0 = 24, /* a power of two: 2^(byte - 127); 255 is NaN */
+    TETHER_DTYPE_UINT2 = 25,      /* 0..3 in the low 2 bits */
+    TETHER_DTYPE_INT2 = 26,       /* -2..1, two's complement in the low 2 bits */
 } tether_dtype;
 
 /* A tensor as the caller sees it: a view over memory the caller (inputs) or the
@@ -83,14 +95,25 @@ typedef struct tether_value_info {
     const char *dim_names[TETHER_MAX_RANK];
 } tether_value_info;
 
-/* Session open options; start from tether_session_config_init(). */
+/* Session open options; start from tether_session_config_init(). `size` is the struct's
+ * size as the caller was built (init sets it): the library reads only the fields that fit
+ * in it and takes the defaults for the rest, so fields added later never break a caller
+ * built against an older header. */
 typedef struct tether_session_config {
+    size_t size;         /* sizeof(tether_session_config); 0 is refused */
     const char *target;  /* "cpu" (default), "eia:N", "tcp://host:port", "unix:/path" */
     int warmup;          /* 1 (default): plan memory and run once at open so the first run is fast */
     int quiet;           /* 1: do not log where the session runs */
     int timeout_ms;      /* remote targets: per-request timeout (0: default 30000) */
     int run_limit_ms;    /* local runs: a run still going after this long stops with
                             TETHER_ERR_TIMEOUT (0: no limit), e.g. a Loop that never ends */
+    int num_threads;     /* local runs: threads one run uses at most (0: the whole process
+                            pool, see tether_set_num_threads) */
+    const char *precision; /* device targets: NULL or "fp32" (default), "tf32" or "fp16" for
+                              matrix products and convolutions (tensors stay fp32) */
+    uint64_t device_memory_limit; /* device targets: bytes of device memory the session may
+                              hold (0: no limit); past it, open or run fails with
+                              TETHER_ERR_QUOTA naming both numbers */
 } tether_session_config;
 
 typedef struct tether_session tether_session;
@@ -104,6 +127,7 @@ typedef struct tether_session_stats {
     uint64_t parameters;        /* elements in float initializers */
     int nodes;
     char where[256];            /* "cpu" or "eia:0 (id, type, endpoint)" */
+    uint64_t device_bytes;      /* device memory held (weights, arenas, workspace); 0 on the CPU */
 } tether_session_stats;
 
 TETHER_API const char *tether_version(void);

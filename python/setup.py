@@ -1,4 +1,4 @@
-"""Installs the tether Python package. When the C build exists (../build, or the files named
+"""Builds the tether Python package (metadata in pyproject.toml). When the C build exists (../build, or the files named
 by TETHER_LIBRARY / TETHER_CLI), libtether.so and the `tether` command are copied into the
 package, so the installed package works without the source tree. No compiler runs here."""
 
@@ -30,6 +30,9 @@ class BuildPy(build_py):
         dest = Path(self.build_lib) / "tether"
         if LIBRARY:
             shutil.copy2(LIBRARY, dest / "libtether.so")
+            plugin = LIBRARY.parent / "libtether_cuda.so"  # libtether looks for it beside itself
+            if plugin.is_file():
+                shutil.copy2(plugin, dest / "libtether_cuda.so")
         else:
             print("tether: no built libtether.so found (../build/lib); the installed package will look for it "
                   "through TETHER_LIBRARY or the system's library path")
@@ -45,5 +48,5 @@ class BinaryDistribution(Distribution):
         return bool(LIBRARY or CLI)
 
 
-setup(name="tether", version="0.1.0", packages=["tether"], install_requires=["numpy"], python_requires=">=3.9",
-      cmdclass={"build_py": BuildPy}, distclass=BinaryDistribution)
+# Metadata (name, version, dependencies, the `tether` console script) is in pyproject.toml.
+setup(cmdclass={"build_py": BuildPy}, distclass=BinaryDistribution)

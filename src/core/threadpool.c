@@ -24,6 +24,7 @@ typedef struct tt_job {
     atomic_llong done;   /* chunks finished */
     int users;           /* workers inside tt_job_work (changed under the pool lock, atomically:
                             a spinning submitter reads it without) */
+    int helpers;         /* workers that may join it (its submitter's thread cap, less one) */
     struct tt_job *prev, *nextjob;
 } tt_job;
 
@@ -39,6 +40,7 @@ static struct {
 } g_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, false, NULL};
 
 static _Thread_local bool tt_in_task;
+static _Thread_local int tt_cap; /* 0: none */
 
 /* Bumped whenever a job is queued: what spinning workers watch. */
 static atomic_uint g_generation;
@@ -72,15 +74,13 @@ static uint64_t now_us(void)
     return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
 }
 
-/* Spins until *v differs from old (true) or the spin time passes (false). */
-static bool spin_until_changed(const atomic_uint *v, unsigned old)
+/* Spins while cond(arg) holds, for at most the spin time; returns whether it still holds. */
+static bool spin_while(bool (*cond)(const void *), const void *arg)
 {
     int us = spin_us();
-    if (!us)
-        return false;
     uint64_t end = 0;
-    for (unsigned i = 1;; i++) {
-        if (atomic_load_explicit(v, memory_order_acquire) != old)
+    for (unsigned i = 1; cond(arg); i++) {
+        if (!us)
             return true;
         cpu_relax();
         if ((i & 255) == 0) {
@@ -88,10 +88,13 @@ static bool spin_until_changed(const atomic_uint *v, unsigned old)
             if (!end)
                 end = t + (uint64_t)us;
             else if (t >= end)
-                return false;
+                return cond(arg);
         }
     }
+    return false;
 }
+
+static bool generation_is(const void *old) { return atomic_load(&g_generation) == *(const unsigned *)old; }
 
 static void tt_job_unlink(tt_job *j)
 {
@@ -126,24 +129,29 @@ static void tt_job_work(tt_job *j)
 static void *tt_worker(void *unused)
 {
     (void)unused;
+    pthread_setname_np(pthread_self(), "tether-pool"); /* for ps, top and debuggers */
     tt_in_task = true;
     pthread_mutex_lock(&g_pool.lock);
     for (;;) {
-        if (!g_pool.stop && !g_pool.jobs) {
-            /* spin outside the lock first; the check under it below decides */
-            unsigned gen = atomic_load(&g_generation);
-            pthread_mutex_unlock(&g_pool.lock);
-            bool queued = spin_until_changed(&g_generation, gen);
-            pthread_mutex_lock(&g_pool.lock);
-            if (!queued && !g_pool.stop && !g_pool.jobs)
-                pthread_cond_wait(&g_pool.work, &g_pool.lock);
-            continue;
+        /* the first job with chunks left and room for another helper; drained ones leave */
+        tt_job *j = NULL;
+        for (tt_job *k = g_pool.jobs, *nx; k && !j; k = nx) {
+            nx = k->nextjob;
+            if (atomic_load(&k->next) >= k->nchunks)
+                tt_job_unlink(k);
+            else if (k->users < k->helpers)
+                j = k;
         }
         if (g_pool.stop)
             break;
-        tt_job *j = g_pool.jobs;
-        if (atomic_load(&j->next) >= j->nchunks) {
-            tt_job_unlink(j);
+        if (!j) {
+            /* spin outside the lock for a new job; the check under it decides */
+            unsigned gen = atomic_load(&g_generation);
+            pthread_mutex_unlock(&g_pool.lock);
+            bool idle = spin_while(generation_is, &gen);
+            pthread_mutex_lock(&g_pool.lock);
+            if (idle && !g_pool.stop && atomic_load(&g_generation) == gen)
+                pthread_cond_wait(&g_pool.work, &g_pool.lock);
             continue;
         }
         /* users keeps j alive: its submitter waits for it to drop to zero */
@@ -226,7 +234,15 @@ static void tt_pool_ensure(void)
 int tt_threads(void)
 {
     tt_pool_ensure();
-    return g_pool.nthreads + 1;
+    int n = g_pool.nthreads + 1;
+    return tt_cap > 0 && tt_cap < n ? tt_cap : n;
+}
+
+int tt_threads_cap(int n)
+{
+    int prev = tt_cap;
+    tt_cap = n > 0 ? n : 0;
+    return prev;
 }
 
 void tt_threadpool_shutdown(void)
@@ -261,6 +277,12 @@ tt_status tt_threadpool_resize(int n)
 
 tether_status tether_set_num_threads(int n) { return tt_threadpool_resize(n); }
 
+static bool job_busy(const void *p)
+{
+    const tt_job *j = p;
+    return atomic_load(&j->done) < j->nchunks || __atomic_load_n(&j->users, __ATOMIC_ACQUIRE) > 0;
+}
+
 void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
 {
     if (n <= 0)
@@ -279,7 +301,7 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
     int64_t chunk = (n + nchunks - 1) / nchunks;
     nchunks = (n + chunk - 1) / chunk;
 
-    tt_job j = {.fn = fn, .arg = arg, .n = n, .chunk = chunk, .nchunks = nchunks};
+    tt_job j = {.fn = fn, .arg = arg, .n = n, .chunk = chunk, .nchunks = nchunks, .helpers = threads - 1};
     atomic_init(&j.next, 0);
     atomic_init(&j.done, 0);
     pthread_mutex_lock(&g_pool.lock);
@@ -296,21 +318,7 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
     tt_in_task = false;
 
     /* the other chunks are running on workers: wait for them awake, a short while */
-    int us = spin_us();
-    if (us) {
-        uint64_t end = 0;
-        for (unsigned i = 1; atomic_load(&j.done) < j.nchunks || __atomic_load_n(&j.users, __ATOMIC_ACQUIRE) > 0;
-             i++) {
-            cpu_relax();
-            if ((i & 255) == 0) {
-                uint64_t t = now_us();
-                if (!end)
-                    end = t + (uint64_t)us;
-                else if (t >= end)
-                    break;
-            }
-        }
-    }
+    spin_while(job_busy, &j);
     pthread_mutex_lock(&g_pool.lock);
     tt_job_unlink(&j);
     while (atomic_load(&j.done) < j.nchunks || j.users > 0)

@@ -11,8 +11,12 @@
 typedef void (*tt_range_fn)(void *arg, int64_t begin, int64_t end);
 void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg);
 
-/* Number of threads work is spread over (the caller included). */
+/* Number of threads work is spread over (the caller included): the pool's size, or less
+ * under a cap set on this thread. */
 int tt_threads(void);
+/* Caps the threads that parallel_for calls made by this thread use (n <= 0: no cap), e.g.
+ * for one session's runs. Returns the previous cap, to restore. */
+int tt_threads_cap(int n);
 tt_status tt_threadpool_resize(int n);
 /* Stops the workers (at exit, or in tests). */
 void tt_threadpool_shutdown(void);

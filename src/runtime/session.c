@@ -4,6 +4,7 @@
 #include "runtime/session.h"
 
 #include "core/log.h"
+#include "core/threadpool.h"
 #include "graph/graph.h"
 #include "model/model.h"
 #include "runtime/plan.h"
@@ -12,6 +13,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- outputs ---------------------------------------------------------------------- */
@@ -178,12 +180,17 @@ tt_status tt_bind_inputs(const tether_session *s, const tether_tensor *in, size_
                 if (strcmp(s->inputs[i].name, in[j].name) == 0)
                     slot = i;
             if (slot < 0) {
-                char names[512] = "";
+                size_t need = 1;
+                for (int i = 0; i < s->n_inputs; i++)
+                    need += strlen(s->inputs[i].name) + 4;
+                char *names = tt_malloc(need);
                 size_t o = 0;
-                for (int i = 0; i < s->n_inputs && o < sizeof names; i++)
-                    o += (size_t)snprintf(names + o, sizeof names - o, "%s'%s'", i ? ", " : "", s->inputs[i].name);
-                return tt_error(TETHER_ERR_INVALID_ARGUMENT, "the model has no input named '%s' (its inputs: %s)",
-                                in[j].name, names);
+                for (int i = 0; names && i < s->n_inputs; i++)
+                    o += (size_t)snprintf(names + o, need - o, "%s'%s'", i ? ", " : "", s->inputs[i].name);
+                tt_status st = tt_error(TETHER_ERR_INVALID_ARGUMENT, "the model has no input named '%s' (its inputs: %s)",
+                                        in[j].name, names ? names : "(out of memory listing them)");
+                tt_free(names);
+                return st;
             }
         } else {
             if (j >= (size_t)s->n_inputs)
@@ -274,7 +281,20 @@ static void local_put_run(tt_local *l, tt_run *r)
 
 /* Runs with already-bound values; on success outs[i] holds a reference to graph output i
  * that the caller releases (storage the run does not own outright is copied). */
+static tt_status local_exec_capped(tether_session *s, tt_local *l, const tt_value *vals, tt_value *outs,
+                                   uint64_t *flops);
+
+/* Every parallel loop of the run (kernels, output copies) stays within the session's threads. */
 static tt_status local_exec(tether_session *s, tt_local *l, const tt_value *vals, tt_value *outs, uint64_t *flops)
+{
+    int prev_cap = tt_threads_cap(l->num_threads);
+    tt_status st = local_exec_capped(s, l, vals, outs, flops);
+    tt_threads_cap(prev_cap);
+    return st;
+}
+
+static tt_status local_exec_capped(tether_session *s, tt_local *l, const tt_value *vals, tt_value *outs,
+                                   uint64_t *flops)
 {
     const tt_graph *g = l->model->graph;
     tt_run *r;
@@ -420,8 +440,19 @@ static void local_free(tether_session *s)
         tt_graph_release(l->model->graph);
         tt_model_free(l->model);
     }
+    tt_backend_list_release(&l->backends); /* after everything its devices hold is freed */
     pthread_mutex_destroy(&l->lock);
     tt_free(l);
+}
+
+/* Device bytes the session's backends hold (uploaded constants, arenas, workspace). */
+static uint64_t local_device_bytes(const tt_local *l)
+{
+    uint64_t n = 0;
+    for (int b = 0; b < l->backends.n; b++)
+        if (l->backends.b[b]->mem_used)
+            n += l->backends.b[b]->mem_used(l->backends.b[b]);
+    return n;
 }
 
 static const tt_session_ops g_local_ops = {.run = local_run, .free = local_free};
@@ -483,6 +514,7 @@ static void local_warmup(tether_session *s, tt_local *l)
     if (l->n_plans)
         s->stats.activation_bytes = l->plans[0]->total + l->plans[0]->heap_bytes;
     pthread_mutex_unlock(&l->lock);
+    s->stats.device_bytes = local_device_bytes(l);
 }
 
 static void count_params(const tt_graph *g, uint64_t *params)
@@ -529,10 +561,31 @@ tt_status tt_local_open(tt_model *m, const tether_session_config *cfg, tether_se
     pthread_mutex_init(&l->lock, NULL);
     l->model = m;
     l->run_limit_ns = cfg && cfg->run_limit_ms > 0 ? (uint64_t)cfg->run_limit_ms * 1000000ull : 0;
+    l->num_threads = cfg && cfg->num_threads > 0 ? cfg->num_threads : 0;
     s->ops = &g_local_ops;
     s->impl = l;
     const char *target = cfg && cfg->target && *cfg->target ? cfg->target : "cpu";
-    tt_status st = tt_backend_list_for(target, &l->backends);
+    tt_backend_opts opts = {.precision = cfg ? cfg->precision : NULL, .mem_limit = cfg ? cfg->device_memory_limit : 0};
+    /* TETHER_PRECISION sets the precision of device sessions that name none */
+    const char *env_precision = getenv("TETHER_PRECISION");
+    const char *env_backends = getenv("TETHER_BACKENDS");
+    const char *eff = strcmp(target, "cpu") == 0 && env_backends && *env_backends ? env_backends : target;
+    bool from_env = !opts.precision && env_precision && *env_precision && strstr(eff, "cuda");
+    if (from_env)
+        opts.precision = env_precision;
+    tt_status st = TT_OK;
+    if (!tt_precision_valid(opts.precision))
+        st = tt_error(TETHER_ERR_INVALID_ARGUMENT, "precision '%s' is not one of fp32, tf32, fp16", opts.precision);
+    if (st == TT_OK)
+        st = tt_backend_list_for_opts(target, &opts, &l->backends);
+    if (st == TT_OK && opts.precision && *opts.precision && strcmp(opts.precision, "fp32") != 0) {
+        bool device = false;
+        for (int b = 0; b < l->backends.n; b++)
+            device |= !tt_buft_is_host(l->backends.b[b]->buft);
+        if (!device)
+            st = tt_error(TETHER_ERR_UNSUPPORTED, "precision %s needs a device target (cuda:N); target '%s' runs fp32",
+                          opts.precision, target);
+    }
     if (st == TT_OK)
         st = tt_graph_compile(m->graph, &l->backends, true);
     if (st == TT_OK)

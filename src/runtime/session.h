@@ -41,6 +41,7 @@ typedef struct tt_local {
     tt_plan *plans[TT_MAX_PLANS];
     int n_plans;
     uint64_t run_limit_ns;
+    int num_threads; /* a run's thread cap (0: the whole pool) */
     tt_backend_list backends; /* where nodes may be placed, in order of preference */
 } tt_local;
 

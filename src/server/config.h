@@ -41,6 +41,7 @@ typedef struct tt_server_config {
     int log_level; /* tt_log_level */
     tt_sched_mode sched;
     tt_meter meter;
+    bool meter_set;      /* --meter was given (else a GPU meters device time) */
     int workers;          /* concurrent inferences (0: one per core) */
     double peak_gflops;   /* 0: measure at start */
     uint32_t lease_s;     /* default lease of a reservation */

@@ -251,6 +251,8 @@ static tt_status serve(tt_server *srv)
     TT_TRY(tt_mkdir_p(cfg->state_dir, 0700));
     TT_TRY(tt_device_open(&srv->dev, cfg->device, cfg->peak_gflops, cfg->state_dir, cfg->measure_peak));
     tt_log(TT_LOG_INFO, "device %s", srv->dev.desc);
+    if (srv->dev.gpu && !cfg->meter_set) /* a GPU's slots are held to their share of its time */
+        srv->cfg.meter = TT_METER_TIME;
     srv->max_buffered = buffer_budget(srv);
     if (cfg->reserve_keys[0]) {
         TT_TRY(tt_keys_load(cfg->reserve_keys, &srv->keys));
@@ -262,6 +264,10 @@ static tt_status serve(tt_server *srv)
     TT_TRY(tt_cache_init(&srv->cache, cfg->state_dir, cfg->warm_cache, cfg->run_limit_s * 1000));
     atomic_store(&srv->cache.max_bytes, cfg->cache_max);
     tt_cache_trim(&srv->cache);
+    snprintf(srv->cache.target, sizeof srv->cache.target, "%s", srv->dev.target);
+    for (int i = 0; srv->dev.gpu && i < srv->n_slots; i++) /* no model may hold more than a slot's quota */
+        if (srv->slots[i].type.memory_bytes > srv->cache.device_limit)
+            srv->cache.device_limit = srv->slots[i].type.memory_bytes;
     tt_cache_preload_start(&srv->cache);
     for (int i = 0; i < srv->n_slots; i++)
         tt_log(TT_LOG_INFO, "slot %d: %s, %.2f GiB, %.3f TFLOPS%s%s", i, srv->slots[i].type.name,

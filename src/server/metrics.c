@@ -84,6 +84,9 @@ static cJSON *slot_json(const tt_server *srv, const slot_snap *s, int64_t now, b
     cJSON_AddNumberToObject(o, "errors", (double)s->c.errors);
     cJSON_AddNumberToObject(o, "queue_ms_total", s->c.queue_ns / 1e6);
     cJSON_AddNumberToObject(o, "compute_ms_total", s->c.compute_ns / 1e6);
+    /* the share of time the slot's inferences held the device since the server started */
+    double uptime_s = (tt_now_ns() - srv->started_ns) / 1e9;
+    cJSON_AddNumberToObject(o, "device_utilisation", uptime_s > 0 ? s->c.compute_ns / 1e9 / uptime_s : 0);
     cJSON_AddNumberToObject(o, "gflop_total", s->c.flops / 1e9);
     cJSON_AddNumberToObject(o, "queued", s->queued);
     cJSON_AddNumberToObject(o, "running", s->running);
@@ -205,11 +208,14 @@ tt_status tt_metrics_prometheus(tt_server *srv, char **out)
         {"tetherd_slot_queue_seconds_total", "Time inferences waited for the scheduler", "counter"},
         {"tetherd_slot_compute_seconds_total", "Time inferences ran", "counter"},
         {"tetherd_slot_flops_total", "Floating-point operations run", "counter"},
-        {"tetherd_slot_memory_used_bytes", "Memory of the models loaded in the slot", "gauge"},
+        {"tetherd_slot_memory_used_bytes", "Memory of the models loaded in the slot (device memory on a GPU)", "gauge"},
         {"tetherd_slot_memory_quota_bytes", "The slot's memory quota", "gauge"},
         {"tetherd_slot_rate_flops", "The slot's compute rate", "gauge"},
         {"tetherd_slot_attached", "1 when the slot is attached", "gauge"},
+        {"tetherd_slot_device_utilisation", "Share of the time since start the slot's inferences held the device",
+         "gauge"},
     };
+    double uptime_s = (tt_now_ns() - srv->started_ns) / 1e9;
     for (size_t k = 0; k < sizeof m / sizeof m[0]; k++) {
         sb_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
         for (int i = 0; i < srv->n_slots; i++) {
@@ -222,7 +228,8 @@ tt_status tt_metrics_prometheus(tt_server *srv, char **out)
                           (double)s->mem_used,
                           (double)s->slot->type.memory_bytes,
                           s->slot->rate,
-                          s->reserved};
+                          s->reserved,
+                          uptime_s > 0 ? s->c.compute_ns / 1e9 / uptime_s : 0};
             sb_printf(&b, "%s{slot=\"%d\",type=\"%s\"} %.17g\n", m[k].name, s->slot->index, s->slot->type.name, v[k]);
         }
     }
