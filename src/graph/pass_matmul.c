@@ -1,7 +1,7 @@
 /* "matmul-epilogue": what follows a product with constant weights joins it in one
  * com.tether FusedMatMul (src/ops/fused.h): MatMul(A, W) or Gemm(A, W, C) (not transposing
  * A), then an Add of a bias row, an Add of anything else (a residual), and an activation
- * (Relu, LeakyRelu, Sigmoid, Tanh, Clip, Gelu), each when it is the only reader of what
+ * (Relu, LeakyRelu, Sigmoid, Tanh, Clip, Gelu: ONNX's or tether's), each when it is the only reader of what
  * comes before. The sums keep their order: ((A W + bias) + residual), then the activation. */
 #include "graph/pattern.h"
 
@@ -38,7 +38,7 @@ static bool activation_of(const tt_graph *g, const tt_node *n, tt_act *act, floa
     } else if (tt_pat_is(n, "LeakyRelu") && n->opset >= 6) {
         *act = TT_ACT_ID_LEAKY_RELU;
         *alpha = tt_attr_float(n, "alpha", 0.01f);
-    } else if (tt_pat_is(n, "com.tether:Gelu")) {
+    } else if (tt_pat_is(n, "com.tether:Gelu") || (tt_pat_is(n, "Gelu") && n->opset >= 20)) {
         *act = strcmp(tt_attr_string(n, "approximate", "none"), "tanh") == 0 ? TT_ACT_ID_GELU_TANH : TT_ACT_ID_GELU;
     } else if (tt_pat_is(n, "Clip")) {
         *act = TT_ACT_ID_CLIP;

@@ -39,7 +39,7 @@ static bool from_const(const tt_tensor *t, pvec *p)
     p->rank = t->rank;
     p->n = (int)n;
     for (int i = 0; i < p->n; i++) {
-        p->v[i] = (int64_t)tt_load_f64(t->data, t->dtype, (size_t)i);
+        p->v[i] = tt_load_i64(t->data, t->dtype, (size_t)i);
         p->known |= 1u << i;
     }
     return true;

@@ -232,6 +232,9 @@ static const bo_case g_cases[] = {
     CASE("Resize", 11, "x:f32[1,3,4,5] roi:f32[0]=c s:f32[4]=c<1,1,3,3>",
          "mode=s:linear;coordinate_transformation_mode=s:asymmetric"),
     CASE("Resize", 10, "x:f32[1,3,4,5] s:f32[4]=c<1,1,2,2>", "mode=s:linear"),
+    CASE("Gelu", 20, "x:f32[7,37]{-5,5}", ""),
+    CASE("Gelu", 20, "x:f32[7,37]{-5,5}", "approximate=s:tanh"),
+    CASE("Swish", 24, "x:f32[7,37]{-8,8}", "alpha=0.7f"),
     /* tether's own fused ops */
     CASE("com.tether:FusedMatMul", 1, "a:f32[5,17] b:f32[17,9]=c c:f32[9]=c", "activation=s:Relu", .batch = true),
     CASE("com.tether:FusedMatMul", 1, "a:f32[2,7,33] b:f32[33,40]=c c:f32[40]=c r:f32[2,7,40]", "activation=s:Gelu"),

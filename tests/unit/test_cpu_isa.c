@@ -34,6 +34,7 @@ static double ref_unary(int op, double x)
     case TT_U_GELU: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
     case TT_U_GELU_TANH: return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
     case TT_U_SILU: return x / (1 + exp(-x));
+    case TT_U_SWISH: return x / (1 + exp(-0.5 * x));
     }
     return NAN;
 }
@@ -46,7 +47,7 @@ static void check_map(const tt_cpu_isa *isa, int op, const char *name, double lo
     float *x = malloc(N * sizeof(float)), *y = malloc(N * sizeof(float));
     for (int i = 0; i < N; i++)
         x[i] = (float)(lo + (hi - lo) * i / (N - 1));
-    isa->unary(op, x, y, N, 0, 0);
+    isa->unary(op, x, y, N, op == TT_U_SWISH ? 0.5f : 0, 0);
     double worst = 0;
     int at = 0;
     for (int i = 0; i < N; i++) {
@@ -77,6 +78,7 @@ TEST(math_matches_libm)
         check_map(isa, TT_U_GELU, "gelu", -8, 8, 2e-7, 6e-7);
         check_map(isa, TT_U_GELU_TANH, "gelu_tanh", -8, 8, 2e-7, 6e-7);
         check_map(isa, TT_U_SILU, "silu", -30, 30, 2e-7, 6e-7);
+        check_map(isa, TT_U_SWISH, "swish", -30, 30, 2e-7, 6e-7);
     }
 }
 

@@ -225,6 +225,28 @@ TEST(shapes_fold_reshape_targets)
     ob_free(&m);
 }
 
+TEST(shapes_slice_to_the_end)
+{
+    /* newer exporters: Slice(Shape(x), -1, INT64_MAX) for the last dim */
+    mb b = {.rng = 18};
+    in(&b, "x", 3, I64(-1, 4, 6));
+    ci(&b, "m1", 1, I64(-1));
+    ci(&b, "end", 1, I64(INT64_MAX));
+    ci(&b, "m2", 1, I64(-2));
+    nd(&b, "s", "Shape", "x", 0, NULL);
+    nd(&b, "last", "Slice", "s m1 end", 0, NULL);
+    nd(&b, "mid", "Slice", "s m2 m1", 0, NULL);
+    nd(&b, "shape", "Concat", "m1 mid last", 1, ATTR(ob_attr_int("axis", 0)));
+    nd(&b, "y", "Reshape", "x shape", 0, NULL);
+    out(&b, "y");
+    pbw m = build(&b, 13);
+    check_pass_changed(&m, &tt_pass_shapes, "Shape Slice Slice Concat Reshape", "Shape Slice Slice Concat Reshape",
+                       true);
+    check_compiled(&m, "Reshape");
+    check_outputs(&m, &b, 3, 0);
+    ob_free(&m);
+}
+
 TEST(shapes_leave_two_unknowns)
 {
     /* [N, N*6 / 6]: two unknown elements, so the target stays computed */

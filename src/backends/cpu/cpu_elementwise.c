@@ -73,6 +73,18 @@ static tt_status prep_gelu(const tt_kprep *p, void **ks)
     return un_new(p, g->tanh ? TT_U_GELU_TANH : TT_U_GELU, 0, 0, ks);
 }
 
+/* ONNX's own Gelu (opset 20) and Swish (24) */
+static tt_status prep_gelu20(const tt_kprep *p, void **ks)
+{
+    bool tanh_form = strcmp(tt_attr_string(p->node, "approximate", "none"), "tanh") == 0;
+    return un_new(p, tanh_form ? TT_U_GELU_TANH : TT_U_GELU, 0, 0, ks);
+}
+
+static tt_status prep_swish(const tt_kprep *p, void **ks)
+{
+    return un_new(p, TT_U_SWISH, tt_attr_float(p->node, "alpha", 1.0f), 0, ks);
+}
+
 /* Pow with a constant exponent of 2 (x * x is what powf gives). */
 static bool pow_supports(const tt_kprep *p)
 {
@@ -191,6 +203,8 @@ const tt_kernel tt_cpu_elementwise[] = {
     UN("Clip", 6, prep_clip, .supports = clip_supports),
     UN("Pow", 7, prep_pow, .supports = pow_supports),
     TT_CPU_OWN("Gelu", TT_CPU_FLOAT, run_unary, .prepare = prep_gelu),
+    UN("Gelu", 20, prep_gelu20),
+    UN("Swish", 24, prep_swish),
     TT_KERNEL("Add", 7, 0, TT_CPU_FLOAT, run_add, .supports = bin_supports),
     TT_KERNEL("Sub", 7, 0, TT_CPU_FLOAT, run_sub, .supports = bin_supports),
     TT_KERNEL("Mul", 7, 0, TT_CPU_FLOAT, run_mul, .supports = bin_supports),

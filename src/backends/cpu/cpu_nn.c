@@ -164,7 +164,7 @@ static bool red_supports(const tt_kprep *p)
         const tt_tensor *a = p->n_in > 1 ? p->cst[1] : NULL;
         if (!a || tt_tensor_numel(a) != 1)
             return false;
-        buf[0] = (int64_t)tt_load_f64(a->data, a->dtype, 0);
+        buf[0] = tt_load_i64(a->data, a->dtype, 0);
         axes = buf;
         n = 1;
     } else {

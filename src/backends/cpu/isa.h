@@ -16,6 +16,7 @@ enum {
     TT_U_GELU,                  /* 0.5 x (1 + erf(x / sqrt 2)) */
     TT_U_GELU_TANH,             /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
     TT_U_SILU,                  /* x sigmoid(x) */
+    TT_U_SWISH,                 /* x sigmoid(alpha x) */
     TT_U_HARD_SIGMOID,          /* max(0, min(1, alpha x + beta)) */
     TT_U_COUNT
 };
