@@ -23,11 +23,12 @@ static bool passes_through(const tt_graph *g, const tt_node *n, int *out)
         for (int k = 1; k < n->n_outputs; k++)
             if (n->outputs[k] >= 0 && (g->values[n->outputs[k]].n_consumers || tt_graph_is_output(g, n->outputs[k])))
                 return false; /* the mask is read */
-        if (n->n_inputs > 2 && n->inputs[2] >= 0) {
-            double training;
-            if (!tt_pat_scalar(g, n->inputs[2], &training) || training != 0)
-                return false;
-        }
+        /* inference mode, or a ratio of 0 (what exporters write for dropout in train mode) */
+        double training = 0, ratio = -1;
+        if (n->n_inputs > 1 && n->inputs[1] >= 0 && tt_pat_scalar(g, n->inputs[1], &ratio) && ratio == 0)
+            return true;
+        if (n->n_inputs > 2 && n->inputs[2] >= 0 && (!tt_pat_scalar(g, n->inputs[2], &training) || training != 0))
+            return false;
         return true;
     }
     if (tt_pat_is(n, "Cast")) {

@@ -131,6 +131,8 @@ TEST(identity_drops_pass_through_nodes)
     mb b = {.rng = 1};
     in(&b, "x", 2, I64(-1, 6));
     cs(&b, "one", 1.0f);
+    cs(&b, "zero", 0.0f);
+    b.inits[b.ni++] = ob_tensor("yes", TETHER_DTYPE_BOOL, 0, NULL, (const uint8_t[]){1}, 1);
     ci(&b, "s1", 3, I64(-1, 3, 2));
     ci(&b, "s2", 2, I64(-1, 3));
     nd(&b, "a", "Identity", "x", 0, NULL);
@@ -139,10 +141,11 @@ TEST(identity_drops_pass_through_nodes)
     nd(&b, "e", "Mul", "one d", 0, NULL);
     nd(&b, "f", "Reshape", "e s1", 0, NULL);
     nd(&b, "g", "Reshape", "f s2", 0, NULL);
-    nd(&b, "y", "Relu", "g", 0, NULL);
+    nd(&b, "h", "Dropout", "g zero yes", 0, NULL); /* training, but a ratio of 0 */
+    nd(&b, "y", "Relu", "h", 0, NULL);
     out(&b, "y");
     pbw m = build(&b, 13);
-    check_pass(&m, &tt_pass_identity, "Identity Dropout Cast Mul Reshape Reshape Relu", "Reshape Relu");
+    check_pass(&m, &tt_pass_identity, "Identity Dropout Cast Mul Reshape Reshape Dropout Relu", "Reshape Relu");
     check_outputs(&m, &b, 5, 0);
     ob_free(&m);
 }
