@@ -2,7 +2,8 @@
 # Installs everything tether needs from Debian's packages; the one place dependencies are named.
 # Idempotent: packages already present are not touched, so it is cheap to call before every build.
 # Usage: scripts/deps.sh [--peers] [--onnx-suite] [--exporters]
-#   --peers       also installs the peers bench/ compares against (../shared/peers/setup.sh)
+#   --peers       also installs the peers bench/ compares against (../shared/peers/setup.sh) and
+#                 KServe's reference clients, tritonclient and perf_analyzer, in their venv
 #   --onnx-suite  makes a virtual environment with the newest onnx from PyPI (pinned below) and
 #                 writes its backend test suite to $TETHER_ONNX_DIR/suite (default
 #                 ~/.cache/tether-onnx), which scripts/check.sh then runs too
@@ -18,6 +19,7 @@ pkgs=(
   libonnx-testdata python3 python3-numpy python3-onnx python3-pytest python3-venv python3-pip python3-setuptools python3-wheel
   python3-torch python3-torchvision
   clang libclang-rt-14-dev
+  chromium curl libb64-0d
 )
 
 need=()
@@ -47,7 +49,35 @@ for a in "$@"; do
 done
 
 if [ $peers = 1 ]; then
-  bash "$here/../shared/peers/setup.sh" "${TETHER_PEERS_DIR:-$HOME/.cache/tether-peers}"
+  peersdir=${TETHER_PEERS_DIR:-$HOME/.cache/tether-peers}
+  bash "$here/../shared/peers/setup.sh" "$peersdir"
+  # KServe's reference clients, for tests/integration/test_tritonclient.py and bench/serving.sh:
+  # tritonclient from PyPI, and perf_analyzer, which PyPI's perf-analyzer package does not
+  # carry (it is an empty placeholder): it comes from the last tritonclient wheel that bundles
+  # it, with the CUDA runtime library it links against (also from PyPI; no GPU is used)
+  py=$peersdir/venv/bin/python
+  if [ -x "$py" ] && ! "$py" -c 'import tritonclient.http, nvidia.cuda_runtime' 2>/dev/null; then
+    "$py" -m pip install -q --disable-pip-version-check --retries 1 --timeout 30 'tritonclient[http]' \
+      nvidia-cuda-runtime-cu12 >"$peersdir/pip-serving.log" 2>&1 ||
+      echo "deps: PyPI not reachable here: no tritonclient (see $peersdir/pip-serving.log)"
+  fi
+  if [ -x "$py" ] && [ ! -x "$peersdir/bin/perf_analyzer" ]; then
+    mkdir -p "$peersdir/bin" "$peersdir/wheels"
+    if "$py" -m pip download -q --disable-pip-version-check --retries 1 --timeout 30 --no-deps \
+         tritonclient==2.41.0 -d "$peersdir/wheels" >>"$peersdir/pip-serving.log" 2>&1; then
+      (cd "$peersdir/bin" && "$py" -c 'import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+open("perf_analyzer.bin", "wb").write(z.read("tritonclient-2.41.0.data/data/bin/perf_analyzer"))' \
+        "$peersdir/wheels/tritonclient-2.41.0-py3-none-manylinux1_x86_64.whl")
+      chmod +x "$peersdir/bin/perf_analyzer.bin"
+      cudart=$("$py" -c 'import nvidia.cuda_runtime, os; print(os.path.join(list(nvidia.cuda_runtime.__path__)[0], "lib"))')
+      printf '#!/bin/sh\nLD_LIBRARY_PATH=%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec %s "$@"\n' \
+        "$cudart" "$peersdir/bin/perf_analyzer.bin" >"$peersdir/bin/perf_analyzer"
+      chmod +x "$peersdir/bin/perf_analyzer"
+    else
+      echo "deps: PyPI not reachable here: no perf_analyzer (see $peersdir/pip-serving.log)"
+    fi
+  fi
 fi
 
 # The newest ONNX and today's exporters, from PyPI, pinned so that the suite and the expected

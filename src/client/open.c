@@ -99,8 +99,14 @@ tether_status tether_session_open(tether_session **out, const char *path, const 
     TT_TRY(config_copy(cfg, &c));
     cfg = &c;
     TT_TRY(check_target(cfg));
+    if (strncmp(path, "model:", 6) == 0 && !(cfg && tt_target_is_remote(cfg->target)))
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT,
+                        "'%s' names a model of a tetherd repository: give the server as the target "
+                        "(tcp://HOST:PORT or unix:PATH)",
+                        path);
     if (tt_target_is_remote(cfg->target)) {
-        TT_TRY(tt_model_check_format(path));
+        if (strncmp(path, "model:", 6) != 0) /* a repository model is no file here */
+            TT_TRY(tt_model_check_format(path));
         tt_status s = tt_remote_open(path, NULL, 0, cfg, out);
         return s == TT_OK ? s : tt_error_prefix(s, "%s on %s: ", path, cfg->target);
     }
