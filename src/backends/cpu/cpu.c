@@ -3,7 +3,7 @@
  * where it is faster than the reference ones; placement gives everything else to ref. */
 #include "backends/cpu/cpu.h"
 
-static const tt_kernel *const g_tables[] = {tt_cpu_gemm, tt_cpu_nn, tt_cpu_elementwise, tt_cpu_resize, NULL};
+static const tt_kernel *const g_tables[] = {tt_cpu_gemm, tt_cpu_nn, tt_cpu_elementwise, tt_cpu_resize, tt_cpu_shape, NULL};
 
 const tt_backend tt_backend_cpu = {
     .name = "cpu",

@@ -11,6 +11,7 @@ extern const tt_kernel tt_cpu_gemm[];        /* cpu_gemm.c: MatMul, Gemm, FusedM
 extern const tt_kernel tt_cpu_elementwise[]; /* cpu_elementwise.c: unary and binary maps */
 extern const tt_kernel tt_cpu_nn[];          /* cpu_nn.c: Softmax, norms, Gelu, Attention, reductions */
 extern const tt_kernel tt_cpu_resize[];      /* cpu_resize.c: bilinear Resize */
+extern const tt_kernel tt_cpu_shape[];       /* cpu_shape.c: Slice, Transpose as row copies */
 
 #define TT_CPU_FLOAT TT_DT(TETHER_DTYPE_FLOAT)
 
