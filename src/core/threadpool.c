@@ -1,11 +1,14 @@
 /* A fixed pool of workers taking chunks of parallel_for jobs. Several threads may submit
  * jobs at once (concurrent session runs); the submitter works on its own job too, so a
- * job always completes even when every worker is busy elsewhere. Between jobs, workers
- * spin a short while (TETHER_SPIN_US, default 200 us; 0 turns it off) before they sleep,
- * and a submitter spins for its job's last chunks: a model's nodes follow each other in
- * microseconds, far less than waking a sleeping thread takes. */
+ * job always completes even when every worker is busy elsewhere. A worker helping with a
+ * job works in its submitter's name: the submitter's memory budget, cancellation check and
+ * stop scope are its own while it does. Between jobs, workers spin a short while
+ * (TETHER_SPIN_US, default 200 us; 0 turns it off) before they sleep, and a submitter spins
+ * for its job's last chunks: a model's nodes follow each other in microseconds, far less
+ * than waking a sleeping thread takes. */
 #include "core/threadpool.h"
 
+#include "core/cancel.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -25,6 +28,11 @@ typedef struct tt_job {
     int users;           /* workers inside tt_job_work (changed under the pool lock, atomically:
                             a spinning submitter reads it without) */
     int helpers;         /* workers that may join it (its submitter's thread cap, less one) */
+    /* the submitter's context, lent to the workers that help */
+    tt_mem_budget *budget;
+    tt_cancel_fn cancel;
+    void *cancel_ud;
+    tt_stop_scope *scope;
     struct tt_job *prev, *nextjob;
 } tt_job;
 
@@ -40,7 +48,6 @@ static struct {
 } g_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, false, NULL};
 
 static _Thread_local bool tt_in_task;
-static _Thread_local int tt_cap; /* 0: none */
 
 /* Bumped whenever a job is queued: what spinning workers watch. */
 static atomic_uint g_generation;
@@ -95,6 +102,7 @@ static bool spin_while(bool (*cond)(const void *), const void *arg)
 }
 
 static bool generation_is(const void *old) { return atomic_load(&g_generation) == *(const unsigned *)old; }
+static _Thread_local int tt_cap; /* 0: none */
 
 static void tt_job_unlink(tt_job *j)
 {
@@ -157,7 +165,13 @@ static void *tt_worker(void *unused)
         /* users keeps j alive: its submitter waits for it to drop to zero */
         __atomic_add_fetch(&j->users, 1, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&g_pool.lock);
+        tt_mem_budget_swap(j->budget);
+        tt_cancel_install(j->cancel, j->cancel_ud);
+        tt_stop_set(j->scope);
         tt_job_work(j);
+        tt_stop_set(NULL);
+        tt_cancel_install(NULL, NULL);
+        tt_mem_budget_swap(NULL);
         pthread_mutex_lock(&g_pool.lock);
         if (__atomic_sub_fetch(&j->users, 1, __ATOMIC_RELEASE) == 0)
             pthread_cond_broadcast(&g_pool.finished);
@@ -302,6 +316,9 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
     nchunks = (n + chunk - 1) / chunk;
 
     tt_job j = {.fn = fn, .arg = arg, .n = n, .chunk = chunk, .nchunks = nchunks, .helpers = threads - 1};
+    j.budget = tt_mem_budget_current();
+    tt_cancel_current(&j.cancel, &j.cancel_ud);
+    j.scope = tt_stop_current();
     atomic_init(&j.next, 0);
     atomic_init(&j.done, 0);
     pthread_mutex_lock(&g_pool.lock);
@@ -324,4 +341,41 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
     while (atomic_load(&j.done) < j.nchunks || j.users > 0)
         pthread_cond_wait(&g_pool.finished, &g_pool.lock);
     pthread_mutex_unlock(&g_pool.lock);
+}
+
+/* A stoppable loop's chunk, run in steps of about TT_STOP_QUANTUM units of work, polling
+ * the stop scope (which the pool lends to its workers) after each. */
+typedef struct stop_job {
+    tt_range_fn fn;
+    void *arg;
+    int64_t step;
+    double cost;
+} stop_job;
+
+static void stop_range(void *arg, int64_t b, int64_t e)
+{
+    const stop_job *s = arg;
+    for (int64_t lo = b; lo < e && !tt_stopped(); lo += s->step) {
+        int64_t hi = e - lo < s->step ? e : lo + s->step;
+        s->fn(s->arg, lo, hi);
+        double work = s->cost * (double)(hi - lo);
+        if (!tt_stop_work(work >= (double)TT_STOP_QUANTUM ? TT_STOP_QUANTUM : (uint64_t)work))
+            return;
+    }
+}
+
+bool tt_parallel_for_stoppable(int64_t n, int64_t grain, double cost, tt_range_fn fn, void *arg)
+{
+    if (tt_stopped())
+        return false;
+    if (!tt_stop_current()) {
+        tt_parallel_for(n, grain, fn, arg);
+        return true;
+    }
+    if (!(cost >= 1))
+        cost = 1;
+    double step = (double)TT_STOP_QUANTUM / cost;
+    stop_job s = {fn, arg, step >= (double)n ? (n > 0 ? n : 1) : step < 1 ? 1 : (int64_t)step, cost};
+    tt_parallel_for(n, grain, stop_range, &s);
+    return !tt_stopped();
 }

@@ -284,10 +284,14 @@ static void local_put_run(tt_local *l, tt_run *r)
 static tt_status local_exec_capped(tether_session *s, tt_local *l, const tt_value *vals, tt_value *outs,
                                    uint64_t *flops);
 
-/* Every parallel loop of the run (kernels, output copies) stays within the session's threads. */
+/* Every parallel loop of the run (kernels, output copies) stays within the session's threads,
+ * and within a cap the caller's thread already has (tetherd: a remote client's num_threads). */
 static tt_status local_exec(tether_session *s, tt_local *l, const tt_value *vals, tt_value *outs, uint64_t *flops)
 {
-    int prev_cap = tt_threads_cap(l->num_threads);
+    int prev_cap = tt_threads_cap(0), cap = l->num_threads;
+    if (prev_cap > 0 && (cap == 0 || prev_cap < cap))
+        cap = prev_cap;
+    tt_threads_cap(cap);
     tt_status st = local_exec_capped(s, l, vals, outs, flops);
     tt_threads_cap(prev_cap);
     return st;
