@@ -28,7 +28,7 @@ static void un_range(void *arg, int64_t b, int64_t e)
 static tt_status un_apply(const un_state *st, const tt_tensor *x, tt_tensor *y)
 {
     un_job j = {.isa = tt_cpu_isa_get(), .st = st, .x = x->data, .y = y->data};
-    tt_parallel_for(tt_tensor_numel(x), GRAIN, un_range, &j);
+    tt_parallel_for_stoppable(tt_tensor_numel(x), GRAIN, 8, un_range, &j);
     return TT_OK;
 }
 
@@ -164,7 +164,7 @@ static tt_status bin_apply(tt_kctx *c, int op)
     bin_arg arg = {.isa = tt_cpu_isa_get(), .op = op};
     if (a->rank == b->rank && memcmp(a->dims, b->dims, sizeof(int64_t) * (size_t)a->rank) == 0) {
         bin_job j = {.a = arg, .x = a->data, .w = b->data, .y = y->data};
-        tt_parallel_for(tt_tensor_numel(y), GRAIN, bin_same, &j);
+        tt_parallel_for_stoppable(tt_tensor_numel(y), GRAIN, 1, bin_same, &j);
         return TT_OK;
     }
     const tt_tensor *ins[2] = {a, b};

@@ -134,7 +134,8 @@ static void mm_run(mm_job *j)
     int64_t units = j->batch * j->mblocks * j->nblocks;
     int64_t unit_work = j->mb * j->nb * (j->K + 1);
     int64_t grain = unit_work >= 65536 ? 1 : (65536 + unit_work - 1) / unit_work;
-    tt_parallel_for(units, grain, mm_units, j);
+    /* long products stop close to a run's limit (the executor reports it) */
+    tt_parallel_for_stoppable(units, grain, (double)unit_work, mm_units, j);
 }
 
 /* ---- batch broadcasting ------------------------------------------------------------------- */

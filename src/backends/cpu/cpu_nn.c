@@ -50,7 +50,7 @@ static tt_status sm_run(tt_kctx *c, bool log)
     if (!numel)
         return TT_OK;
     rows_job j = {.isa = tt_cpu_isa_get(), .x = x->data, .y = tt_kout(c, 0)->data, .n = n, .log = log};
-    tt_parallel_for(numel / n, row_grain(n), sm_rows, &j);
+    tt_parallel_for_stoppable(numel / n, row_grain(n), 8.0 * (double)n, sm_rows, &j);
     return TT_OK;
 }
 
@@ -71,7 +71,7 @@ static tt_status ln_apply(const tt_tensor *x, tt_tensor *y, const tt_tensor *g, 
     rows_job j = {.isa = tt_cpu_isa_get(), .x = x->data, .y = y->data, .n = n, .eps = eps,
                   .g = g ? g->data : NULL, .b = b ? b->data : NULL};
     if (rows && n)
-        tt_parallel_for(rows, row_grain(n), ln_rows, &j);
+        tt_parallel_for_stoppable(rows, row_grain(n), 4.0 * (double)n, ln_rows, &j);
     return TT_OK;
 }
 
@@ -187,7 +187,7 @@ static tt_status run_reduce(tt_kctx *c, bool mean)
         return TT_OK;
     }
     red_job j = {.isa = tt_cpu_isa_get(), .x = x->data, .y = y->data, .n = n, .scale = mean ? 1.0f / (float)n : 1.0f};
-    tt_parallel_for(numel / n, row_grain(n), red_rows, &j);
+    tt_parallel_for_stoppable(numel / n, row_grain(n), (double)n, red_rows, &j);
     return TT_OK;
 }
 
@@ -292,7 +292,8 @@ static tt_status run_attention(tt_kctx *c)
     j.scratch = tt_kctx_scratch(c, (size_t)(j.per_slot * j.nslots) * sizeof(float));
     if (!j.scratch)
         return TETHER_ERR_NO_MEMORY; /* scratch set the message */
-    tt_parallel_for(j.nslots, 1, attn_slots, &j);
+    tt_parallel_for_stoppable(j.nslots, 1, (double)work * (double)((g.batch + j.nslots - 1) / j.nslots), attn_slots,
+                              &j);
     return TT_OK;
 }
 

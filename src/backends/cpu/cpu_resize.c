@@ -163,7 +163,7 @@ static tt_status run_resize(tt_kctx *c)
     j.scratch = tt_kctx_scratch(c, (size_t)(j.per_slot * j.nslots) * sizeof(float));
     if (!j.scratch)
         return TETHER_ERR_NO_MEMORY;
-    tt_parallel_for(j.nslots, 1, rs_slots, &j);
+    tt_parallel_for_stoppable(j.nslots, 1, (double)(work / j.nslots + 1) * 4, rs_slots, &j);
     return TT_OK;
 }
 
