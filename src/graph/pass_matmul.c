@@ -162,9 +162,11 @@ static tt_status fuse(tt_graph *g, tt_rw *rw, int i)
     tt_node_spec spec = {.name = g->nodes[last].name, .op_type = "FusedMatMul", .domain = TT_DOMAIN,
                          .n_inputs = res >= 0 ? 4 : bias >= 0 ? 3 : 2, .inputs = ins, .n_outputs = 1,
                          .outputs = &out, .n_attrs = na, .attrs = attrs};
-    for (int k = 0; k < nd; k++)
+    bool done;
+    TT_TRY(tt_rw_fuse(rw, last, i, &spec, &done));
+    for (int k = 0; done && k < nd; k++)
         tt_rw_drop(rw, dropped[k]);
-    return tt_rw_replace(rw, last, &spec);
+    return TT_OK;
 }
 
 static tt_status run_matmul_epilogue(tt_graph *g, bool *changed)

@@ -140,11 +140,13 @@ static tt_status fuse_layernorm(tt_graph *g, tt_rw *rw, int div)
     tt_node_spec spec = {.name = g->nodes[last].name, .op_type = "LayerNorm", .domain = TT_DOMAIN,
                          .n_inputs = bias >= 0 ? 3 : scale >= 0 ? 2 : 1, .inputs = ins, .n_outputs = 1,
                          .outputs = &out, .n_attrs = 2, .attrs = attrs};
+    bool done;
+    TT_TRY(tt_rw_fuse(rw, last, div, &spec, &done));
     int drop[] = {im1, isub, ipow, im2, iadd, isq, div, imul, last};
-    for (size_t k = 0; k < sizeof drop / sizeof drop[0]; k++)
+    for (size_t k = 0; done && k < sizeof drop / sizeof drop[0]; k++)
         if (drop[k] >= 0 && drop[k] != last && (drop[k] != imul || scale >= 0))
             tt_rw_drop(rw, drop[k]);
-    return tt_rw_replace(rw, last, &spec);
+    return TT_OK;
 }
 
 static tt_status run_layernorm(tt_graph *g, bool *changed)
@@ -209,7 +211,8 @@ static int plus_one(const tt_graph *g, const tt_rw *rw, int t)
     return a >= 0 && tt_pat_scalar_is(g, tt_pat_other(&g->nodes[a], t), 1, 0) ? a : -1;
 }
 
-static tt_status gelu_emit(tt_graph *g, tt_rw *rw, int x, int out, int last, const int *drop, int ndrop, bool tanh_form)
+static tt_status gelu_emit(tt_graph *g, tt_rw *rw, int x, int out, int last, int anchor, const int *drop, int ndrop,
+                           bool tanh_form)
 {
     if (!is_float32(g, x))
         return TT_OK;
@@ -217,10 +220,12 @@ static tt_status gelu_emit(tt_graph *g, tt_rw *rw, int x, int out, int last, con
                     .s_len = tanh_form ? 4 : 4};
     tt_node_spec spec = {.name = g->nodes[last].name, .op_type = "Gelu", .domain = TT_DOMAIN, .n_inputs = 1,
                          .inputs = &x, .n_outputs = 1, .outputs = &out, .n_attrs = 1, .attrs = &attr};
-    for (int k = 0; k < ndrop; k++)
+    bool done;
+    TT_TRY(tt_rw_fuse(rw, last, anchor, &spec, &done));
+    for (int k = 0; done && k < ndrop; k++)
         if (drop[k] != last)
             tt_rw_drop(rw, drop[k]);
-    return tt_rw_replace(rw, last, &spec);
+    return TT_OK;
 }
 
 /* erf form, anchored at the Erf node. */
@@ -248,7 +253,7 @@ static tt_status fuse_gelu_erf(tt_graph *g, tt_rw *rw, int ierf)
     if (last < 0)
         return TT_OK;
     int drop[] = {idiv, ierf, iadd, used[0], used[1]};
-    return gelu_emit(g, rw, x, out, last, drop, 5, false);
+    return gelu_emit(g, rw, x, out, last, ierf, drop, 5, false);
 }
 
 /* tanh form, anchored at the Tanh node. */
@@ -305,7 +310,7 @@ static tt_status fuse_gelu_tanh(tt_graph *g, tt_rw *rw, int itanh)
         if (last < 0)
             return TT_OK;
         int drop[] = {ip, ip2 >= 0 ? ip2 : ip, iq, ir, ik, itanh, iadd, used[0], used[1]};
-        return gelu_emit(g, rw, x, out, last, drop, 9, true);
+        return gelu_emit(g, rw, x, out, last, itanh, drop, 9, true);
     }
     return TT_OK;
 }
@@ -503,18 +508,17 @@ static tt_status fuse_attention(tt_graph *g, tt_rw *rw, int ism)
                          .n_inputs = mask >= 0 ? 4 : 3, .inputs = ins, .n_outputs = 1, .outputs = &out,
                          .n_attrs = na, .attrs = attrs};
     int drop[] = {it[0], it[1], it[2], iqs, imm1, iscale, iadd, ism, imm2, ito};
-    tt_node made;
-    /* made first: a pattern whose shapes do not fit leaves the graph alone */
-    if (tt_graph_make_node(g, &spec, &made) != TT_OK) {
+    /* a pattern whose shapes do not fit the fused op leaves the graph alone */
+    bool done;
+    if (tt_rw_fuse(rw, last, imm1, &spec, &done) != TT_OK) {
         TT_DEBUG("attention at '%s' not fused: %s", nsm->name, tt_last_error());
         tt_error_clear();
         return TT_OK;
     }
-    tt_pat_release_node(&made);
-    for (size_t k = 0; k < sizeof drop / sizeof drop[0]; k++)
+    for (size_t k = 0; done && k < sizeof drop / sizeof drop[0]; k++)
         if (drop[k] >= 0 && drop[k] != last)
             tt_rw_drop(rw, drop[k]);
-    return tt_rw_replace(rw, last, &spec);
+    return TT_OK;
 }
 
 static tt_status run_attention(tt_graph *g, bool *changed)

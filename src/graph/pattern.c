@@ -130,11 +130,20 @@ void tt_rw_drop(tt_rw *rw, int i)
     rw->n_changes++;
 }
 
-tt_status tt_rw_replace(tt_rw *rw, int i, const tt_node_spec *spec)
+tt_status tt_rw_fuse(tt_rw *rw, int at, int old, const tt_node_spec *spec, bool *done)
 {
-    TT_TRY(tt_graph_make_node(rw->g, spec, &rw->repl[i]));
-    rw->drop[i] = 2;
+    *done = false;
+    tt_node made;
+    TT_TRY(tt_graph_make_node(rw->g, spec, &made));
+    if (!tt_pass_backend_keeps(rw->g, &rw->g->nodes[old], &made)) {
+        TT_DEBUG("not fusing '%s' into %s: its backend has no kernel for it", rw->g->nodes[old].name, spec->op_type);
+        tt_pat_release_node(&made);
+        return TT_OK;
+    }
+    rw->repl[at] = made;
+    rw->drop[at] = 2;
     rw->n_changes++;
+    *done = true;
     return TT_OK;
 }
 

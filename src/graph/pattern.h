@@ -42,8 +42,11 @@ tt_status tt_rw_begin(tt_graph *g, tt_rw *rw);
 /* Whether node i is already dropped or replaced by this rewrite. */
 static inline bool tt_rw_taken(const tt_rw *rw, int i) { return rw->drop[i] != 0; }
 void tt_rw_drop(tt_rw *rw, int i);
-/* Node i becomes the node spec describes (made now: schema bound, types inferred). */
-tt_status tt_rw_replace(tt_rw *rw, int i, const tt_node_spec *spec);
+/* Makes the fused node spec describes and, when the backend that would run node `old` runs
+ * it too (tt_pass_backend_keeps: a device without tether's fused ops keeps its own), puts
+ * it in place of node `at`; *done tells whether it did (the caller then drops the rest of
+ * the pattern). */
+tt_status tt_rw_fuse(tt_rw *rw, int at, int old, const tt_node_spec *spec, bool *done);
 /* Applies the rewrite (when anything changed) and frees it; *changed is set when it did. */
 tt_status tt_rw_end(tt_rw *rw, bool *changed);
 /* Frees a rewrite without applying it (on an error). */

@@ -233,13 +233,17 @@ tt_status tt_graph_compile(tt_graph *g, const tt_backend_list *bl, bool passes)
     TT_TRY(tt_graph_prepare(g, true));
     /* passes, then folding of what they made constant (which also sharpens inferred shapes),
      * again while something changes: shape arithmetic folds in steps */
-    for (int round = 0; passes && round < 8; round++) {
+    g->model->backends = bl;
+    tt_status s = TT_OK;
+    for (int round = 0; passes && round < 8 && s == TT_OK; round++) {
         bool changed;
-        TT_TRY(tt_graph_run_passes_changed(g, &changed));
-        if (!changed)
+        s = tt_graph_run_passes_changed(g, &changed);
+        if (s != TT_OK || !changed)
             break;
-        TT_TRY(tt_graph_prepare(g, true));
+        s = tt_graph_prepare(g, true);
     }
+    g->model->backends = NULL;
+    TT_TRY(s);
     TT_TRY(tt_graph_place(g, bl));
     return tt_graph_prepare_kernels(g);
 }

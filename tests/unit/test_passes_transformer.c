@@ -505,6 +505,57 @@ TEST(matmul_epilogue_takes_gemm_and_broadcast_residuals)
     ob_free(&m);
 }
 
+/* A backend that runs MatMul and Relu but none of tether's fused ops, like a GPU's. */
+static tt_status no_run(tt_kctx *c)
+{
+    (void)c;
+    return TT_OK;
+}
+static const tt_kernel g_plain_kernels[] = {
+    TT_KERNEL("MatMul", 1, 0, 0, no_run),
+    TT_KERNEL("Relu", 1, 0, 0, no_run),
+    TT_KERNEL("Add", 1, 0, 0, no_run),
+    TT_KERNEL_END,
+};
+static const tt_kernel *const g_plain_tables[] = {g_plain_kernels, NULL};
+static const tt_backend g_plain = {.name = "plain", .tables = g_plain_tables};
+
+TEST(fusions_keep_to_what_the_backend_runs)
+{
+    mb b = {.rng = 19};
+    in(&b, "x", 2, I64(6, 16));
+    cf(&b, "w", 2, I64(16, 8), NAN);
+    cf(&b, "c", 1, I64(8), NAN);
+    nd(&b, "h", "MatMul", "x w", 0, NULL);
+    nd(&b, "h1", "Add", "h c", 0, NULL);
+    nd(&b, "y", "Relu", "h1", 0, NULL);
+    out(&b, "y");
+    pbw m = build(&b, 13);
+    for (int k = 0; k < 2; k++) {
+        tt_model *model;
+        CHECK_OK(tt_model_load(m.buf, m.len, NULL, &model));
+        CHECK_OK(tt_graph_prepare(model->graph, true));
+        tt_backend_list bl = {0};
+        if (k == 0) {
+            bl.n = 1, bl.b[0] = &g_plain; /* the MatMul's backend has no FusedMatMul: no fusion */
+        } else {
+            CHECK_OK(tt_backend_list_for("cpu", &bl));
+        }
+        model->backends = &bl;
+        bool changed = false;
+        CHECK_OK(tt_pass_matmul_epilogue.run(model->graph, &changed));
+        model->backends = NULL;
+        char buf[256];
+        ops(model->graph, buf, sizeof buf);
+        printf("  on %s: %s\n", bl.b[0]->name, buf);
+        CHECK(strcmp(buf, k == 0 ? "MatMul Add Relu" : "FusedMatMul") == 0);
+        CHECK(changed == (k == 1));
+        tt_graph_release(model->graph);
+        tt_model_free(model);
+    }
+    ob_free(&m);
+}
+
 TEST(matmul_epilogue_leaves_non_constant_weights)
 {
     mb b = {.rng = 17};
