@@ -15,10 +15,18 @@
 
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 
+/* OpenBLAS's pthread build starts its workers when it loads, and they spin (sched_yield)
+ * for a while waiting for work: long enough to steal the cores from a session's first runs.
+ * Where the library has it, its shutdown ends them; OpenBLAS builds without it declare no
+ * such symbol, hence weak. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
 /* OpenBLAS runs inside tether's own thread pool, so it must not start threads of its own. */
 static void tt_library_init(void)
 {
     openblas_set_num_threads(1);
+    if (blas_thread_shutdown_)
+        blas_thread_shutdown_();
 }
 
 void tether_session_config_init(tether_session_config *cfg)

@@ -2,7 +2,10 @@
  * jobs at once (concurrent session runs); the submitter works on its own job too, so a
  * job always completes even when every worker is busy elsewhere. A worker helping with a
  * job works in its submitter's name: the submitter's memory budget, cancellation check and
- * stop scope are its own while it does. */
+ * stop scope are its own while it does. Between jobs, workers spin a short while
+ * (TETHER_SPIN_US, default 200 us; 0 turns it off) before they sleep, and a submitter spins
+ * for its job's last chunks: a model's nodes follow each other in microseconds, far less
+ * than waking a sleeping thread takes. */
 #include "core/threadpool.h"
 
 #include "core/cancel.h"
@@ -13,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct tt_job {
@@ -21,7 +25,8 @@ typedef struct tt_job {
     int64_t n, chunk, nchunks;
     atomic_llong next;   /* next chunk to claim */
     atomic_llong done;   /* chunks finished */
-    int users;           /* workers inside tt_job_work (under the pool lock) */
+    int users;           /* workers inside tt_job_work (changed under the pool lock, atomically:
+                            a spinning submitter reads it without) */
     int helpers;         /* workers that may join it (its submitter's thread cap, less one) */
     /* the submitter's context, lent to the workers that help */
     tt_mem_budget *budget;
@@ -43,6 +48,60 @@ static struct {
 } g_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, false, NULL};
 
 static _Thread_local bool tt_in_task;
+
+/* Bumped whenever a job is queued: what spinning workers watch. */
+static atomic_uint g_generation;
+static int g_spin_us = -1;
+
+static int spin_us(void)
+{
+    int s = __atomic_load_n(&g_spin_us, __ATOMIC_RELAXED);
+    if (s < 0) {
+        const char *env = getenv("TETHER_SPIN_US");
+        s = env && *env ? atoi(env) : 200;
+        s = s < 0 ? 0 : s > 100000 ? 100000 : s;
+        __atomic_store_n(&g_spin_us, s, __ATOMIC_RELAXED);
+    }
+    return s;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+/* Spins while cond(arg) holds, for at most the spin time; returns whether it still holds. */
+static bool spin_while(bool (*cond)(const void *), const void *arg)
+{
+    int us = spin_us();
+    uint64_t end = 0;
+    for (unsigned i = 1; cond(arg); i++) {
+        if (!us)
+            return true;
+        cpu_relax();
+        if ((i & 255) == 0) {
+            uint64_t t = now_us();
+            if (!end)
+                end = t + (uint64_t)us;
+            else if (t >= end)
+                return cond(arg);
+        }
+    }
+    return false;
+}
+
+static bool generation_is(const void *old) { return atomic_load(&g_generation) == *(const unsigned *)old; }
 static _Thread_local int tt_cap; /* 0: none */
 
 static void tt_job_unlink(tt_job *j)
@@ -94,11 +153,17 @@ static void *tt_worker(void *unused)
         if (g_pool.stop)
             break;
         if (!j) {
-            pthread_cond_wait(&g_pool.work, &g_pool.lock);
+            /* spin outside the lock for a new job; the check under it decides */
+            unsigned gen = atomic_load(&g_generation);
+            pthread_mutex_unlock(&g_pool.lock);
+            bool idle = spin_while(generation_is, &gen);
+            pthread_mutex_lock(&g_pool.lock);
+            if (idle && !g_pool.stop && atomic_load(&g_generation) == gen)
+                pthread_cond_wait(&g_pool.work, &g_pool.lock);
             continue;
         }
         /* users keeps j alive: its submitter waits for it to drop to zero */
-        j->users++;
+        __atomic_add_fetch(&j->users, 1, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&g_pool.lock);
         tt_mem_budget_swap(j->budget);
         tt_cancel_install(j->cancel, j->cancel_ud);
@@ -108,7 +173,7 @@ static void *tt_worker(void *unused)
         tt_cancel_install(NULL, NULL);
         tt_mem_budget_swap(NULL);
         pthread_mutex_lock(&g_pool.lock);
-        if (--j->users == 0)
+        if (__atomic_sub_fetch(&j->users, 1, __ATOMIC_RELEASE) == 0)
             pthread_cond_broadcast(&g_pool.finished);
     }
     pthread_mutex_unlock(&g_pool.lock);
@@ -226,6 +291,12 @@ tt_status tt_threadpool_resize(int n)
 
 tether_status tether_set_num_threads(int n) { return tt_threadpool_resize(n); }
 
+static bool job_busy(const void *p)
+{
+    const tt_job *j = p;
+    return atomic_load(&j->done) < j->nchunks || __atomic_load_n(&j->users, __ATOMIC_ACQUIRE) > 0;
+}
+
 void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
 {
     if (n <= 0)
@@ -255,6 +326,7 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
     if (g_pool.jobs)
         g_pool.jobs->prev = &j;
     g_pool.jobs = &j;
+    atomic_fetch_add(&g_generation, 1);
     pthread_cond_broadcast(&g_pool.work);
     pthread_mutex_unlock(&g_pool.lock);
 
@@ -262,6 +334,8 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
     tt_job_work(&j);
     tt_in_task = false;
 
+    /* the other chunks are running on workers: wait for them awake, a short while */
+    spin_while(job_busy, &j);
     pthread_mutex_lock(&g_pool.lock);
     tt_job_unlink(&j);
     while (atomic_load(&j.done) < j.nchunks || j.users > 0)

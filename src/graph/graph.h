@@ -82,8 +82,20 @@ typedef struct tt_pass {
 /* Runs every pass (in order, over the top graph) unless disabled: TETHER_PASSES=none
  * turns them all off, TETHER_PASSES=-name,-name turns off those named. */
 tt_status tt_graph_run_passes(tt_graph *g);
+/* The same, telling whether any pass changed g. */
+tt_status tt_graph_run_passes_changed(tt_graph *g, bool *changed);
 /* The passes, in the order they run (NULL-terminated). */
 extern const tt_pass *const tt_passes[];
+
+/* What passes ask of the backends the graph will be placed on (g->model->backends, set
+ * while a session compiles). A rewrite into tether's own ops is worth it only where the
+ * backend that would run the original node runs the new one as well. */
+/* The first backend of the list whose kernel supports node n (of g; its outputs' values
+ * exist), or NULL: none does, or no list is known. */
+const tt_backend *tt_pass_backend(const tt_graph *g, const tt_node *n);
+/* Whether a fusion of `old` into `fused` may proceed: with no list known, yes; else the
+ * backend that would run `old` must support `fused` (a node not yet in the graph). */
+bool tt_pass_backend_keeps(const tt_graph *g, const tt_node *old, const tt_node *fused);
 
 /* ---- placement ------------------------------------------------------------------------ */
 

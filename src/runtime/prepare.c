@@ -231,8 +231,19 @@ void tt_graph_release(tt_graph *g)
 tt_status tt_graph_compile(tt_graph *g, const tt_backend_list *bl, bool passes)
 {
     TT_TRY(tt_graph_prepare(g, true));
-    if (passes)
-        TT_TRY(tt_graph_run_passes(g));
+    /* passes, then folding of what they made constant (which also sharpens inferred shapes),
+     * again while something changes: shape arithmetic folds in steps */
+    g->model->backends = bl;
+    tt_status s = TT_OK;
+    for (int round = 0; passes && round < 8 && s == TT_OK; round++) {
+        bool changed;
+        s = tt_graph_run_passes_changed(g, &changed);
+        if (s != TT_OK || !changed)
+            break;
+        s = tt_graph_prepare(g, true);
+    }
+    g->model->backends = NULL;
+    TT_TRY(s);
     TT_TRY(tt_graph_place(g, bl));
     return tt_graph_prepare_kernels(g);
 }

@@ -294,7 +294,9 @@ TEST(placement_copies_once_uploads_constants_once_and_keeps_shapes_where_they_ar
         CHECK(tt_buft_is_host(g->values[g->outputs[i]].buft));
     tether_session_stats st;
     CHECK_OK(tether_session_stats_get(s, &st));
-    CHECK_STR_CONTAINS(st.where, "fake:0 7 nodes, ref 1 node"); /* copies run on the device backend */
+    /* copies run on the device backend; Neg on a host one (cpu has a kernel for it) */
+    CHECK_STR_CONTAINS(st.where, "fake:0 7 nodes, ");
+    CHECK(strstr(st.where, "cpu 1 node") || strstr(st.where, "ref 1 node"));
     CHECK(st.device_bytes >= 12); /* the uploaded w, plus the planned device arena */
     CHECK_EQ_INT(st.device_bytes, (uint64_t)g_live_bytes);
     tether_session_free(s);
