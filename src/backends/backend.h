@@ -21,6 +21,10 @@ typedef struct tt_backend {
      * for host backends. */
     tt_status (*copy)(const struct tt_backend *b, void *dst, const tt_buft *dt, const void *src,
                       const tt_buft *st, size_t n);
+    /* The channel block (ops/cnn.h: 4, 8 or 16) in which this backend's convolutions want
+     * activations between them, so the layout pass keeps them blocked; 0: plain NCHW. May
+     * be NULL: 0. */
+    int (*conv_block)(const struct tt_backend *b);
     void *ctx;
 } tt_backend;
 

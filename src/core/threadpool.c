@@ -1,6 +1,8 @@
-/* A fixed pool of workers taking chunks of parallel_for jobs. Several threads may submit
- * jobs at once (concurrent session runs); the submitter works on its own job too, so a
- * job always completes even when every worker is busy elsewhere. */
+/* The thread counts every build shares (the process's count, runs' shares of it), and the
+ * pthread pool used where tether is built without OpenMP: a fixed pool of workers taking
+ * chunks of parallel_for jobs. Several threads may submit jobs at once (concurrent session
+ * runs); the submitter works on its own job too, so a job always completes even when every
+ * worker is busy elsewhere. */
 #include "core/threadpool.h"
 
 #include "core/log.h"
@@ -12,10 +14,76 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* ---- thread counts ------------------------------------------------------------------- */
+
+static atomic_int g_total;   /* the process's count; 0 until decided */
+static atomic_int g_busy;    /* threads held by runs (tt_threads_begin) */
+_Thread_local int tt_threads_share;
+
+static int tt_default_threads(void)
+{
+    const char *env = getenv("TETHER_NUM_THREADS");
+    if (env && atoi(env) > 0)
+        return atoi(env) > 1024 ? 1024 : atoi(env);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+int tt_threads_total(void)
+{
+    int n = atomic_load(&g_total);
+    if (n)
+        return n;
+    int want = tt_default_threads(), zero = 0;
+    atomic_compare_exchange_strong(&g_total, &zero, want);
+    return atomic_load(&g_total);
+}
+
+void tt_threads_set_total(int n) { atomic_store(&g_total, n); }
+
+tt_threads_scope tt_threads_begin(int want)
+{
+    tt_threads_scope s = {.prev = tt_threads_share, .held = 0};
+    if (s.prev > 0) {
+        /* nested: a share of the enclosing share, taking nothing more from the process */
+        tt_threads_share = want > 0 && want < s.prev ? want : s.prev;
+        return s;
+    }
+    int total = tt_threads_total();
+    if (want <= 0 || want > total)
+        want = total;
+    int busy = atomic_fetch_add(&g_busy, want);
+    int grant = total - busy;
+    if (grant > want)
+        grant = want;
+    if (grant < 1)
+        grant = 1;
+    atomic_fetch_sub(&g_busy, want - grant);
+    s.held = grant;
+    tt_threads_share = grant;
+    return s;
+}
+
+void tt_threads_end(tt_threads_scope s)
+{
+    if (s.held)
+        atomic_fetch_sub(&g_busy, s.held);
+    tt_threads_share = s.prev;
+}
+
+tether_status tether_set_num_threads(int n) { return tt_threadpool_resize(n); }
+
+#ifndef TETHER_HAVE_OPENMP
+
+/* ---- the pthread pool ------------------------------------------------------------------ */
+
+int tt_threads_for_omp(void) { return tt_threads(); }
+
 typedef struct tt_job {
     tt_range_fn fn;
     void *arg;
     int64_t n, chunk, nchunks;
+    int max_users;       /* workers that may join: the submitter's share less itself */
     atomic_llong next;   /* next chunk to claim */
     atomic_llong done;   /* chunks finished */
     int users;           /* workers inside tt_job_work (under the pool lock) */
@@ -80,6 +148,11 @@ static void *tt_worker(void *unused)
             tt_job_unlink(j);
             continue;
         }
+        if (j->users >= j->max_users) {
+            /* the job has all the threads its run may use: let the others have this worker */
+            tt_job_unlink(j);
+            continue;
+        }
         /* users keeps j alive: its submitter waits for it to drop to zero */
         j->users++;
         pthread_mutex_unlock(&g_pool.lock);
@@ -117,21 +190,13 @@ static void tt_pool_register_atfork(void)
     pthread_atfork(tt_pool_prepare_fork, tt_pool_parent_fork, tt_pool_child_fork);
 }
 
-static int tt_default_threads(void)
-{
-    const char *env = getenv("TETHER_NUM_THREADS");
-    if (env && atoi(env) > 0)
-        return atoi(env);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
 /* Called with the lock held. */
 static void tt_pool_start_locked(int total)
 {
     pthread_once(&g_atfork_once, tt_pool_register_atfork);
     int workers = total - 1;
     g_pool.want = total;
+    tt_threads_set_total(total);
     if (workers <= 0)
         return;
     g_pool.threads = calloc((size_t)workers, sizeof(pthread_t));
@@ -153,14 +218,15 @@ static void tt_pool_ensure(void)
         return;
     pthread_mutex_lock(&g_pool.lock);
     if (!g_pool.want)
-        tt_pool_start_locked(tt_default_threads());
+        tt_pool_start_locked(tt_threads_total());
     pthread_mutex_unlock(&g_pool.lock);
 }
 
 int tt_threads(void)
 {
     tt_pool_ensure();
-    return g_pool.nthreads + 1;
+    int all = g_pool.nthreads + 1;
+    return tt_threads_share > 0 && tt_threads_share < all ? tt_threads_share : all;
 }
 
 void tt_threadpool_shutdown(void)
@@ -193,8 +259,6 @@ tt_status tt_threadpool_resize(int n)
     return TT_OK;
 }
 
-tether_status tether_set_num_threads(int n) { return tt_threadpool_resize(n); }
-
 void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
 {
     if (n <= 0)
@@ -213,7 +277,7 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
     int64_t chunk = (n + nchunks - 1) / nchunks;
     nchunks = (n + chunk - 1) / chunk;
 
-    tt_job j = {.fn = fn, .arg = arg, .n = n, .chunk = chunk, .nchunks = nchunks};
+    tt_job j = {.fn = fn, .arg = arg, .n = n, .chunk = chunk, .nchunks = nchunks, .max_users = threads - 1};
     atomic_init(&j.next, 0);
     atomic_init(&j.done, 0);
     pthread_mutex_lock(&g_pool.lock);
@@ -234,3 +298,5 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
         pthread_cond_wait(&g_pool.finished, &g_pool.lock);
     pthread_mutex_unlock(&g_pool.lock);
 }
+
+#endif /* !TETHER_HAVE_OPENMP */

@@ -57,6 +57,8 @@ tt_status tt_graph_edit_push(tt_graph_edit *e, const tt_node *n);
 /* Installs the new list: producers and consumer counts are recomputed; dropped nodes'
  * state is released by the caller (tt_node_release) before or after. */
 tt_status tt_graph_edit_end(tt_graph_edit *e);
+/* Releases the parsed attributes of a node a pass dropped. */
+void tt_graph_drop_node(tt_node *n);
 /* Recomputes every value's producer and consumer count from the node list. */
 void tt_graph_recount(tt_graph *g);
 /* Makes every reader of value `from` (node inputs, implicit inputs of subgraph nodes
@@ -84,6 +86,22 @@ typedef struct tt_pass {
 tt_status tt_graph_run_passes(tt_graph *g);
 /* The passes, in the order they run (NULL-terminated). */
 extern const tt_pass *const tt_passes[];
+
+/* What passes ask of the backends the graph will be placed on (g->model->backends, set
+ * while a session compiles). A rewrite into tether's own ops is worth it only where the
+ * backend that would run the original node runs the new one as well. */
+/* The first backend of the list whose kernel supports node n (of g; its outputs' values
+ * exist), or NULL: none does, or no list is known. */
+const tt_backend *tt_pass_backend(const tt_graph *g, const tt_node *n);
+/* Whether a fusion of `old` into `fused` may proceed: with no list known, yes; else the
+ * backend that would run `old` must support `fused` (a node not yet in the graph). */
+bool tt_pass_backend_keeps(const tt_graph *g, const tt_node *old, const tt_node *fused);
+/* The passes over CNNs (src/graph/pass_*.c); each has a unit test in
+ * tests/unit/test_passes_cnn.c. */
+extern const tt_pass tt_pass_cleanup;    /* drops Identity and inference Dropout */
+extern const tt_pass tt_pass_fold_bn;    /* BatchNormalization into the Conv or Gemm before it */
+extern const tt_pass tt_pass_fuse_conv;  /* bias Add, residual Add, activation into FusedConv */
+extern const tt_pass tt_pass_layout;     /* channel-blocked layouts between convolutions */
 
 /* ---- placement ------------------------------------------------------------------------ */
 

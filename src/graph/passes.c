@@ -9,8 +9,47 @@
 #include <string.h>
 
 const tt_pass *const tt_passes[] = {
+    &tt_pass_cleanup,
+    &tt_pass_fold_bn,
+    &tt_pass_fuse_conv,
+    &tt_pass_layout,
     NULL,
 };
+
+const tt_backend *tt_pass_backend(const tt_graph *g, const tt_node *n)
+{
+    const tt_backend_list *bl = g->model->backends;
+    if (!bl)
+        return NULL;
+    tt_kprep p;
+    if (tt_kprep_make(g, n, &p) != TT_OK) {
+        tt_error_clear();
+        return NULL;
+    }
+    const tt_backend *b = NULL;
+    for (int i = 0; i < bl->n && !b; i++)
+        if (tt_backend_find_kernel(bl->b[i], &p, p.in))
+            b = bl->b[i];
+    tt_kprep_free(&p);
+    return b;
+}
+
+bool tt_pass_backend_keeps(const tt_graph *g, const tt_node *old, const tt_node *fused)
+{
+    if (!g->model->backends)
+        return true;
+    const tt_backend *b = tt_pass_backend(g, old);
+    if (!b)
+        return false;
+    tt_kprep p;
+    if (tt_kprep_make(g, fused, &p) != TT_OK) {
+        tt_error_clear();
+        return false;
+    }
+    bool ok = tt_backend_find_kernel(b, &p, p.in) != NULL;
+    tt_kprep_free(&p);
+    return ok;
+}
 
 static bool pass_enabled(const char *name)
 {

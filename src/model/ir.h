@@ -70,6 +70,7 @@ typedef struct tt_attr {
 struct tt_op_schema;
 struct tt_kernel;
 struct tt_backend;
+struct tt_backend_list;
 struct tt_buft;
 
 typedef struct tt_node {
@@ -158,6 +159,9 @@ typedef struct tt_model {
     uint64_t weight_bytes;  /* bytes of initializer data held */
     uint64_t next_anon;     /* counter for generated value names */
     uint64_t n_expanded;    /* nodes made by expanding functions, over all graphs (bounded) */
+    /* While a session compiles the model: the backends it places nodes on, which passes
+     * consult (graph/graph.h, tt_pass_backend); NULL otherwise. */
+    const struct tt_backend_list *backends;
 } tt_model;
 
 /* The opset version the model imports for domain ("" and "ai.onnx" are the same); 0 if none. */

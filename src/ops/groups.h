@@ -8,4 +8,4 @@
     X(shape) X(index) X(scatter)           /* shapes and indexing */                 \
     X(seq) X(control) X(rnn)               /* sequences, control flow, recurrences */\
     X(signal) X(misc) X(random) X(text)    /* signal processing, detection, text */  \
-    X(fused)                               /* tether's own: fused ops, copies */
+    X(fused) X(cnn)                        /* tether's own: fused ops, copies, blocked layouts */

@@ -231,8 +231,12 @@ void tt_graph_release(tt_graph *g)
 tt_status tt_graph_compile(tt_graph *g, const tt_backend_list *bl, bool passes)
 {
     TT_TRY(tt_graph_prepare(g, true));
-    if (passes)
-        TT_TRY(tt_graph_run_passes(g));
+    if (passes) {
+        g->model->backends = bl;
+        tt_status s = tt_graph_run_passes(g);
+        g->model->backends = NULL;
+        TT_TRY(s);
+    }
     TT_TRY(tt_graph_place(g, bl));
     return tt_graph_prepare_kernels(g);
 }

@@ -4,6 +4,7 @@
 #include "runtime/session.h"
 
 #include "core/log.h"
+#include "core/threadpool.h"
 #include "graph/graph.h"
 #include "model/model.h"
 #include "runtime/plan.h"
@@ -279,6 +280,8 @@ static tt_status local_exec(tether_session *s, tt_local *l, const tt_value *vals
     const tt_graph *g = l->model->graph;
     tt_run *r;
     TT_TRY(local_get_run(l, &r));
+    /* concurrent runs share the process's threads instead of each taking all of them */
+    tt_threads_scope threads = tt_threads_begin(l->threads);
     const tt_plan *plan = NULL;
     pthread_mutex_lock(&l->lock);
     for (int i = 0; i < l->n_plans && !plan; i++)
@@ -326,6 +329,7 @@ static tt_status local_exec(tether_session *s, tt_local *l, const tt_value *vals
     if (st != TT_OK)
         for (int i = 0; i < done; i++)
             tt_value_release(&outs[i]);
+    tt_threads_end(threads);
     local_put_run(l, r);
     return st;
 }

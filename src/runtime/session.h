@@ -42,6 +42,7 @@ typedef struct tt_local {
     int n_plans;
     uint64_t run_limit_ns;
     tt_backend_list backends; /* where nodes may be placed, in order of preference */
+    int threads;              /* each run's thread count (0: the process's; see tt_threads_begin) */
 } tt_local;
 
 /* Opens a local session over a loaded model (takes ownership of m). */

@@ -1,13 +1,39 @@
 /* The cpu backend: fast kernels for the host CPU (oneDNN, vectorised C chosen at run time
  * by the CPU's ISA). It registers kernels only for the ops and shapes where it is faster
- * than the reference ones; placement gives everything else to ref. */
-#include "backends/backend.h"
+ * than the reference ones; placement gives everything else to ref. Its convolutions want
+ * their activations in channel blocks between them (ops/cnn.h): conv_block tells the layout
+ * pass the block. */
+#include "backends/cpu/cpu.h"
 
-static const tt_kernel g_none[] = {TT_KERNEL_END};
-static const tt_kernel *const g_tables[] = {g_none, NULL};
+#include "backends/cpu/dnnl_plan.h"
+
+#include <string.h>
+
+const tt_kernel *tt_cpu_ref_kernel(const tt_node *n)
+{
+    for (const tt_kernel *const *t = tt_backend_ref.tables; *t; t++)
+        for (const tt_kernel *k = *t; k->name; k++)
+            if (strcmp(k->name, n->op_type) == 0 && tt_domain_eq(k->domain, n->domain) && n->opset >= k->since &&
+                (!k->until || n->opset <= k->until))
+                return k;
+    return NULL;
+}
+
+static int cpu_conv_block(const tt_backend *b)
+{
+    (void)b;
+#ifdef TETHER_HAVE_DNNL
+    return tt_dnnl_block();
+#else
+    return 0;
+#endif
+}
+
+static const tt_kernel *const g_tables[] = {tt_cpu_conv, tt_cpu_pool, tt_cpu_layout, NULL};
 
 const tt_backend tt_backend_cpu = {
     .name = "cpu",
-    .description = "fast CPU kernels",
+    .description = "fast CPU kernels (oneDNN)",
     .tables = g_tables,
+    .conv_block = cpu_conv_block,
 };

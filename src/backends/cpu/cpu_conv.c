@@ -1,0 +1,393 @@
+/* Convolutions on oneDNN: ONNX Conv and tether's FusedConv (bias, residual summand and
+ * activation as post-ops; plain or channel-blocked input and output, ops/cnn.h), float32,
+ * 1 to 3 spatial dims, with constant weights. The weights are reordered once at open into
+ * the layout oneDNN's kernel for this CPU wants; each set of input shapes gets a plan
+ * (dnnl_plan.h): a reorder of X where its layout is not the primitive's, the convolution,
+ * a reorder to a plain output where the primitive computes in blocks. */
+#include "backends/cpu/cpu.h"
+
+#ifdef TETHER_HAVE_DNNL
+
+#include "backends/cpu/dnnl_plan.h"
+#include "core/threadpool.h"
+#include "ops/cnn.h"
+
+#include <inttypes.h>
+
+typedef struct conv_kstate {
+    tt_dnnl_cache cache;
+    const tt_kernel *ref;       /* for shapes oneDNN refuses */
+    int nsp;                    /* spatial dims */
+    int64_t M, C, G;            /* output channels, input channels, groups */
+    int64_t kdims[3];           /* the kernel's spatial dims */
+    int64_t xblock;             /* X's channel block; 0: plain */
+    int64_t yblock;             /* the output's; 0: plain */
+    bool has_z;
+    tt_act act;
+    float alpha, beta;
+    dnnl_memory_desc_t w_md;    /* the packed weights' layout */
+    void *w;                    /* packed weights */
+    const float *bias;          /* the model's constant, or NULL */
+} conv_kstate;
+
+static bool is_fused(const tt_node *n) { return strcmp(n->op_type, "FusedConv") == 0; }
+
+static void conv_release(void *kstate)
+{
+    conv_kstate *ks = kstate;
+    if (!ks)
+        return;
+    tt_dnnl_cache_free(&ks->cache);
+    tt_free_aligned(ks->w);
+    tt_free(ks);
+}
+
+/* oneDNN's eltwise post-ops for an activation (one or two, in order); 0 when it has none. */
+typedef struct eltwise_op {
+    dnnl_alg_kind_t alg;
+    float alpha, beta;
+} eltwise_op;
+
+static int act_ops(tt_act a, float alpha, float beta, eltwise_op *op)
+{
+    switch (a) {
+    case TT_ACT_RELU: op[0] = (eltwise_op){dnnl_eltwise_relu, 0, 0}; return 1;
+    case TT_ACT_LEAKY_RELU: op[0] = (eltwise_op){dnnl_eltwise_relu, alpha, 0}; return 1;
+    case TT_ACT_CLIP:
+        if (!(alpha <= beta))
+            return 0;
+        op[0] = (eltwise_op){dnnl_eltwise_clip, alpha, beta};
+        return 1;
+    case TT_ACT_SIGMOID: op[0] = (eltwise_op){dnnl_eltwise_logistic, 0, 0}; return 1;
+    case TT_ACT_TANH: op[0] = (eltwise_op){dnnl_eltwise_tanh, 0, 0}; return 1;
+    case TT_ACT_HARD_SIGMOID:
+        op[0] = (eltwise_op){dnnl_eltwise_linear, alpha, beta};
+        op[1] = (eltwise_op){dnnl_eltwise_clip, 0, 1};
+        return 2;
+    case TT_ACT_HARD_SWISH: op[0] = (eltwise_op){dnnl_eltwise_hardswish, 0, 0}; return 1;
+    default: return 0;
+    }
+}
+
+static bool conv_supports(const tt_kprep *p)
+{
+    const tt_type *x = p->in[0], *w = p->in[1];
+    if (!x || !w || !p->cst[1] || w->rank < 3 || w->rank > 5 || x->rank < 0)
+        return false;
+    if (p->n_in > 2 && p->in[2] && !p->cst[2])
+        return false;
+    if (p->cst[1]->dtype != TETHER_DTYPE_FLOAT)
+        return false;
+    int block = tt_dnnl_block();
+    if (x->rank == w->rank + 1 && x->dims[x->rank - 1] != block && !(block == 16 && x->dims[x->rank - 1] == 8))
+        return false;
+    if (is_fused(p->node)) {
+        const tt_fused_conv_attrs *st = p->node->state;
+        eltwise_op ops[2];
+        if (st->act && !act_ops(st->act, st->alpha, st->beta, ops))
+            return false;
+        if (st->block && st->block != block && !(block == 16 && st->block == 8))
+            return false;
+    }
+    return true;
+}
+
+/* The logical dims of X, the output and the window, from concrete or representative shapes. */
+static tt_status conv_geometry(const tt_node *n, const conv_kstate *ks, const int64_t *xdims, int64_t *x_l,
+                               int64_t *y_l, tt_win *win)
+{
+    const tt_win_attrs *a = n->state;
+    int64_t in[3];
+    for (int i = 0; i < ks->nsp; i++)
+        in[i] = xdims[2 + i];
+    TT_TRY(tt_win_forward(n, a, ks->nsp, ks->kdims, in, win));
+    x_l[0] = y_l[0] = xdims[0];
+    x_l[1] = ks->C;
+    y_l[1] = ks->M;
+    for (int i = 0; i < ks->nsp; i++) {
+        x_l[2 + i] = in[i];
+        y_l[2 + i] = win->out[TT_WIN_DIMS - ks->nsp + i];
+    }
+    return TT_OK;
+}
+
+/* A convolution descriptor for these mds; weights/src/dst may be format `any`. */
+static tt_status conv_desc(const tt_node *n, const conv_kstate *ks, const tt_win *win, const dnnl_memory_desc_t *src,
+                           const dnnl_memory_desc_t *wts, const dnnl_memory_desc_t *bias,
+                           const dnnl_memory_desc_t *dst, dnnl_convolution_desc_t *d)
+{
+    dnnl_dims_t strides, dil, pl, pr;
+    for (int i = 0; i < ks->nsp; i++) {
+        int k = TT_WIN_DIMS - ks->nsp + i;
+        strides[i] = win->stride[k];
+        dil[i] = win->dilation[k] - 1;
+        pl[i] = win->pad_begin[k];
+        pr[i] = win->pad_end[k];
+    }
+    return tt_dnnl_check(dnnl_dilated_convolution_forward_desc_init(d, dnnl_forward_inference,
+                                                                    dnnl_convolution_direct, src, wts, bias, dst,
+                                                                    strides, dil, pl, pr),
+                         n, "describing the convolution");
+}
+
+/* The weights as ONNX stores them: [M, C/G, k...], as oihw (G = 1) or goihw. */
+static tt_status weights_user_md(const tt_node *n, const conv_kstate *ks, const int64_t *kdims,
+                                 dnnl_memory_desc_t *md)
+{
+    int64_t d[6];
+    int r = 0;
+    if (ks->G > 1)
+        d[r++] = ks->G;
+    d[r++] = ks->M / ks->G;
+    d[r++] = ks->C / ks->G;
+    for (int i = 0; i < ks->nsp; i++)
+        d[r++] = kdims[i];
+    return tt_dnnl_md(md, r, d, tt_dnnl_plain_tag(r), n);
+}
+
+static tt_status weights_any_md(const tt_node *n, const conv_kstate *ks, const int64_t *kdims,
+                                dnnl_memory_desc_t *md)
+{
+    int64_t d[6];
+    int r = 0;
+    if (ks->G > 1)
+        d[r++] = ks->G;
+    d[r++] = ks->M / ks->G;
+    d[r++] = ks->C / ks->G;
+    for (int i = 0; i < ks->nsp; i++)
+        d[r++] = kdims[i];
+    return tt_dnnl_md(md, r, d, dnnl_format_tag_any, n);
+}
+
+/* The mds X and the output have in the graph. */
+static tt_status user_mds(const tt_node *n, const conv_kstate *ks, const int64_t *x_l, const int64_t *y_l,
+                          dnnl_memory_desc_t *xmd, dnnl_memory_desc_t *ymd)
+{
+    int r = ks->nsp + 2;
+    TT_TRY(tt_dnnl_md(xmd, r, x_l, ks->xblock ? tt_dnnl_blocked_tag(r, ks->xblock) : tt_dnnl_plain_tag(r), n));
+    return tt_dnnl_md(ymd, r, y_l, ks->yblock ? tt_dnnl_blocked_tag(r, ks->yblock) : tt_dnnl_plain_tag(r), n);
+}
+
+/* Post-ops: the summand Z (binary add when `binary`, else sum into the output) then the
+ * activation. */
+static tt_status conv_attr(const tt_node *n, const conv_kstate *ks, bool binary, const dnnl_memory_desc_t *zmd,
+                           dnnl_primitive_attr_t *attr)
+{
+    TT_TRY(tt_dnnl_attr_new(attr, n));
+    dnnl_post_ops_t po;
+    tt_status s = tt_dnnl_check(dnnl_post_ops_create(&po), n, "creating post-ops");
+    if (s != TT_OK) {
+        dnnl_primitive_attr_destroy(*attr);
+        return s;
+    }
+    if (ks->has_z)
+        s = binary ? tt_dnnl_check(dnnl_post_ops_append_binary(po, dnnl_binary_add, zmd), n, "adding Z")
+                   : tt_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), n, "adding Z");
+    eltwise_op ops[2];
+    int nops = ks->act ? act_ops(ks->act, ks->alpha, ks->beta, ops) : 0;
+    for (int i = 0; i < nops && s == TT_OK; i++)
+        s = tt_dnnl_check(dnnl_post_ops_append_eltwise(po, 1.0f, ops[i].alg, ops[i].alpha, ops[i].beta), n,
+                          "adding the activation");
+    if (s == TT_OK)
+        s = tt_dnnl_check(dnnl_primitive_attr_set_post_ops(*attr, po), n, "setting post-ops");
+    dnnl_post_ops_destroy(po);
+    if (s != TT_OK)
+        dnnl_primitive_attr_destroy(*attr);
+    return s;
+}
+
+/* A primitive descriptor for the convolution, or UNSUPPORTED. */
+static tt_status conv_pd(const tt_node *n, const conv_kstate *ks, const tt_win *win, dnnl_engine_t eng,
+                         const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wts,
+                         const dnnl_memory_desc_t *dst, bool binary, const dnnl_memory_desc_t *zmd,
+                         dnnl_primitive_desc_t *pd)
+{
+    dnnl_memory_desc_t bmd;
+    if (ks->bias)
+        TT_TRY(tt_dnnl_md(&bmd, 1, &ks->M, dnnl_a, n));
+    dnnl_convolution_desc_t d;
+    TT_TRY(conv_desc(n, ks, win, src, wts, ks->bias ? &bmd : NULL, dst, &d));
+    dnnl_primitive_attr_t attr;
+    TT_TRY(conv_attr(n, ks, binary, zmd, &attr));
+    dnnl_status_t st = dnnl_primitive_desc_create(pd, &d, attr, eng, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (st == dnnl_unimplemented)
+        return tt_op_error(n, TETHER_ERR_UNSUPPORTED, "oneDNN has no convolution for these shapes");
+    return tt_dnnl_check(st, n, "making the convolution");
+}
+
+static tt_status conv_prepare(const tt_kprep *p, void **kstate)
+{
+    const tt_node *n = p->node;
+    const tt_tensor *w = p->cst[1], *b = p->n_in > 2 ? p->cst[2] : NULL;
+    const tt_type *x = p->in[0];
+    const tt_win_attrs *a = n->state;
+    conv_kstate *ks = tt_calloc(1, sizeof *ks);
+    if (!ks)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory preparing node '%s'", n->name);
+    tt_dnnl_cache_init(&ks->cache);
+    ks->ref = tt_cpu_ref_kernel(n);
+    ks->nsp = w->rank - 2;
+    ks->G = a->group;
+    ks->M = w->dims[0];
+    ks->C = w->dims[1] * a->group;
+    ks->bias = b ? b->data : NULL;
+    for (int i = 0; i < ks->nsp; i++)
+        ks->kdims[i] = w->dims[2 + i];
+    ks->xblock = x->rank == w->rank + 1 ? x->dims[x->rank - 1] : 0;
+    if (is_fused(n)) {
+        const tt_fused_conv_attrs *st = n->state;
+        ks->yblock = st->block;
+        ks->act = st->act;
+        ks->alpha = st->alpha;
+        ks->beta = st->beta;
+        ks->has_z = p->n_in > 3 && p->in[3];
+    }
+    *kstate = ks;
+    dnnl_engine_t eng = tt_dnnl_engine();
+    if (!eng)
+        return TETHER_ERR_INTERNAL;
+    /* the weights' layout from a convolution of representative shapes: it depends on the
+     * channels, kernel and strides, not on the batch or image size */
+    int64_t xdims[TT_MAX_RANK] = {x->dims[0] >= 0 ? x->dims[0] : 1, ks->C};
+    for (int i = 0; i < ks->nsp; i++) {
+        int64_t d = x->dims[2 + i];
+        xdims[2 + i] = d >= 0 ? d : 32 + (w->dims[2 + i] - 1) * (a->n_dilations ? a->dilations[i] : 1);
+    }
+    int64_t x_l[TT_MAX_RANK], y_l[TT_MAX_RANK];
+    tt_win win;
+    TT_TRY(conv_geometry(n, ks, xdims, x_l, y_l, &win));
+    dnnl_memory_desc_t xmd, ymd, wany, wuser, src, dst;
+    TT_TRY(user_mds(n, ks, x_l, y_l, &xmd, &ymd));
+    TT_TRY(weights_any_md(n, ks, w->dims + 2, &wany));
+    TT_TRY(weights_user_md(n, ks, w->dims + 2, &wuser));
+    int r = ks->nsp + 2;
+    TT_TRY(tt_dnnl_md(&src, r, x_l, ks->xblock ? tt_dnnl_blocked_tag(r, ks->xblock) : dnnl_format_tag_any, n));
+    TT_TRY(tt_dnnl_md(&dst, r, y_l, ks->yblock ? tt_dnnl_blocked_tag(r, ks->yblock) : dnnl_format_tag_any, n));
+    dnnl_primitive_desc_t pd;
+    tt_threads_for_omp();
+    tt_status s = conv_pd(n, ks, &win, eng, &src, &wany, &dst, false, &ymd, &pd);
+    if (s == TETHER_ERR_UNSUPPORTED) {
+        /* runs become the reference kernel's: nothing to pack */
+        tt_error_clear();
+        ks->w_md = wuser;
+        return TT_OK;
+    }
+    TT_TRY(s);
+    ks->w_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_primitive_desc_destroy(pd);
+    return tt_dnnl_pack(eng, &wuser, w->data, &ks->w_md, &ks->w, n);
+}
+
+static tt_status conv_make(tt_kctx *c, tt_dnnl_plan *p, dnnl_engine_t eng)
+{
+    const tt_node *n = c->node;
+    conv_kstate *ks = c->kstate;
+    if (!ks->w)
+        return tt_op_error(n, TETHER_ERR_UNSUPPORTED, "oneDNN has no convolution for these weights");
+    const tt_tensor *x = tt_kin(c, 0);
+    int64_t x_l[TT_MAX_RANK], y_l[TT_MAX_RANK];
+    tt_win win;
+    TT_TRY(conv_geometry(n, ks, x->dims, x_l, y_l, &win));
+    int r = ks->nsp + 2;
+    dnnl_memory_desc_t xmd, ymd, src, dst, wts = ks->w_md;
+    TT_TRY(user_mds(n, ks, x_l, y_l, &xmd, &ymd));
+    TT_TRY(tt_dnnl_md(&src, r, x_l, ks->xblock ? tt_dnnl_blocked_tag(r, ks->xblock) : dnnl_format_tag_any, n));
+    TT_TRY(tt_dnnl_md(&dst, r, y_l, ks->yblock ? tt_dnnl_blocked_tag(r, ks->yblock) : dnnl_format_tag_any, n));
+    /* Z as a binary post-op read in place; where oneDNN has no kernel for that, copied into
+     * the output first and added as a sum */
+    dnnl_primitive_desc_t pd;
+    bool binary = ks->has_z;
+    tt_status s = conv_pd(n, ks, &win, eng, &src, &wts, &dst, binary, &ymd, &pd);
+    if (s == TETHER_ERR_UNSUPPORTED && binary) {
+        tt_error_clear();
+        binary = false;
+        s = conv_pd(n, ks, &win, eng, &src, &wts, &dst, binary, &ymd, &pd);
+    }
+    const void *w = ks->w;
+    if (s == TETHER_ERR_UNSUPPORTED) {
+        /* these shapes want the weights in another layout: packed again for this plan */
+        tt_error_clear();
+        TT_TRY(weights_any_md(n, ks, ks->kdims, &wts));
+        TT_TRY(conv_pd(n, ks, &win, eng, &src, &wts, &dst, binary, &ymd, &pd));
+        wts = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+        dnnl_memory_desc_t wuser;
+        s = weights_user_md(n, ks, ks->kdims, &wuser);
+        void *packed = NULL;
+        if (s == TT_OK)
+            s = tt_dnnl_pack(eng, &wuser, tt_kin(c, 1)->data, &wts, &packed, n);
+        if (s != TT_OK) {
+            dnnl_primitive_desc_destroy(pd);
+            return s;
+        }
+        p->owned[p->nowned++] = packed;
+        w = packed;
+    }
+    TT_TRY(s);
+    dnnl_memory_desc_t psrc = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    dnnl_memory_desc_t pdst = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    bool src_direct = dnnl_memory_desc_equal(&psrc, &xmd), dst_direct = dnnl_memory_desc_equal(&pdst, &ymd);
+    int src_tmp = -1, dst_tmp = -1;
+    if (!src_direct && (src_tmp = tt_dnnl_plan_tmp(p, &psrc)) < 0)
+        s = tt_op_error(n, TETHER_ERR_INTERNAL, "too many temporaries");
+    if (s == TT_OK && !dst_direct && (dst_tmp = tt_dnnl_plan_tmp(p, &pdst)) < 0)
+        s = tt_op_error(n, TETHER_ERR_INTERNAL, "too many temporaries");
+    if (s == TT_OK && !src_direct)
+        s = tt_dnnl_plan_reorder(p, eng, TT_DNNL_IN, 0, &xmd, TT_DNNL_TMP, src_tmp, &psrc, n);
+    tt_dnnl_buf_kind dk = dst_direct ? TT_DNNL_OUT : TT_DNNL_TMP;
+    int di = dst_direct ? 0 : dst_tmp;
+    if (s == TT_OK && ks->has_z && !binary)
+        s = tt_dnnl_plan_reorder(p, eng, TT_DNNL_IN, 3, &ymd, dk, di, &pdst, n);
+    if (s != TT_OK) {
+        dnnl_primitive_desc_destroy(pd);
+        return s;
+    }
+    p->consts[0] = w;
+    p->consts[1] = ks->bias;
+    p->nconst = 2;
+    tt_dnnl_step *st;
+    TT_TRY(tt_dnnl_plan_step(p, pd, n, &st));
+    tt_dnnl_step_arg(st, DNNL_ARG_SRC, src_direct ? TT_DNNL_IN : TT_DNNL_TMP, src_direct ? 0 : src_tmp, &psrc);
+    tt_dnnl_step_arg(st, DNNL_ARG_WEIGHTS, TT_DNNL_CONST, 0, &wts);
+    if (ks->bias) {
+        dnnl_memory_desc_t bmd;
+        TT_TRY(tt_dnnl_md(&bmd, 1, &ks->M, dnnl_a, n));
+        tt_dnnl_step_arg(st, DNNL_ARG_BIAS, TT_DNNL_CONST, 1, &bmd);
+    }
+    tt_dnnl_step_arg(st, DNNL_ARG_DST, dk, di, &pdst);
+    if (ks->has_z && binary)
+        tt_dnnl_step_arg(st, DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, TT_DNNL_IN, 3, &ymd);
+    if (!dst_direct)
+        TT_TRY(tt_dnnl_plan_reorder(p, eng, TT_DNNL_TMP, dst_tmp, &pdst, TT_DNNL_OUT, 0, &ymd, n));
+    return TT_OK;
+}
+
+static tt_status conv_run(tt_kctx *c)
+{
+    conv_kstate *ks = c->kstate;
+    const tt_tensor *x = tt_kin(c, 0);
+    if (tt_tensor_numel(tt_kout(c, 0)) == 0)
+        return TT_OK;
+    int64_t key[TT_MAX_RANK];
+    for (int i = 0; i < x->rank; i++)
+        key[i] = x->dims[i];
+    bool fallback;
+    TT_TRY(tt_dnnl_run(c, &ks->cache, key, x->rank, conv_make, &fallback));
+    if (!fallback)
+        return TT_OK;
+    if (!ks->ref)
+        return tt_op_error(c->node, TETHER_ERR_UNSUPPORTED, "no kernel for these shapes");
+    return ks->ref->run(c);
+}
+
+const tt_kernel tt_cpu_conv[] = {
+    TT_KERNEL("Conv", 1, 0, TT_DT(TETHER_DTYPE_FLOAT), conv_run, .supports = conv_supports, .prepare = conv_prepare,
+              .release = conv_release),
+    {.domain = TT_DOMAIN, .name = "FusedConv", .since = 1, .dtypes = TT_DT(TETHER_DTYPE_FLOAT), .run = conv_run,
+     .supports = conv_supports, .prepare = conv_prepare, .release = conv_release},
+    TT_KERNEL_END,
+};
+
+#else
+const tt_kernel tt_cpu_conv[] = {TT_KERNEL_END};
+#endif
