@@ -1,4 +1,4 @@
-/* Convolutions on oneDNN: ONNX Conv and tether's FusedConv (bias, residual summand and
+/* Convolutions on oneDNN: ONNX Conv, ConvTranspose (oneDNN's deconvolution) and tether's FusedConv (bias, residual summand and
  * activation as post-ops; plain or channel-blocked input and output, ops/cnn.h), float32,
  * 1 to 3 spatial dims, with constant weights. The weights are reordered once at open into
  * the layout oneDNN's kernel for this CPU wants; each set of input shapes gets a plan
@@ -23,6 +23,7 @@ typedef struct conv_kstate {
     int64_t xblock;             /* X's channel block; 0: plain */
     int64_t yblock;             /* the output's; 0: plain */
     bool has_z;
+    bool transpose;             /* ConvTranspose: W is [C, M/G, k...] */
     tt_act act;
     float alpha, beta;
     dnnl_memory_desc_t w_md;    /* the packed weights' layout */
@@ -31,6 +32,7 @@ typedef struct conv_kstate {
 } conv_kstate;
 
 static bool is_fused(const tt_node *n) { return strcmp(n->op_type, "FusedConv") == 0; }
+static bool is_transpose(const tt_node *n) { return strcmp(n->op_type, "ConvTranspose") == 0; }
 
 static void conv_release(void *kstate)
 {
@@ -100,7 +102,10 @@ static tt_status conv_geometry(const tt_node *n, const conv_kstate *ks, const in
     int64_t in[3];
     for (int i = 0; i < ks->nsp; i++)
         in[i] = xdims[2 + i];
-    TT_TRY(tt_win_forward(n, a, ks->nsp, ks->kdims, in, win));
+    if (ks->transpose)
+        TT_TRY(tt_win_transpose(n, a, ks->nsp, ks->kdims, in, win));
+    else
+        TT_TRY(tt_win_forward(n, a, ks->nsp, ks->kdims, in, win));
     x_l[0] = y_l[0] = xdims[0];
     x_l[1] = ks->C;
     y_l[1] = ks->M;
@@ -111,7 +116,8 @@ static tt_status conv_geometry(const tt_node *n, const conv_kstate *ks, const in
     return TT_OK;
 }
 
-/* A convolution descriptor for these mds; weights/src/dst may be format `any`. */
+/* A convolution (deconvolution for ConvTranspose) descriptor for these mds; weights, src
+ * and dst may be format `any`. */
 static tt_status conv_desc(const tt_node *n, const conv_kstate *ks, const tt_win *win, const dnnl_memory_desc_t *src,
                            const dnnl_memory_desc_t *wts, const dnnl_memory_desc_t *bias,
                            const dnnl_memory_desc_t *dst, dnnl_convolution_desc_t *d)
@@ -123,16 +129,30 @@ static tt_status conv_desc(const tt_node *n, const conv_kstate *ks, const tt_win
         dil[i] = win->dilation[k] - 1;
         pl[i] = win->pad_begin[k];
         pr[i] = win->pad_end[k];
+        if (ks->transpose) {
+            /* oneDNN crops the full output by pl and pr; ONNX's output_padding and
+             * output_shape only move where the end is */
+            int64_t full = (win->in[k] - 1) * win->stride[k] + (win->kernel[k] - 1) * win->dilation[k] + 1;
+            pr[i] = full - pl[i] - win->out[k];
+            if (pr[i] < 0)
+                return tt_op_error(n, TETHER_ERR_UNSUPPORTED, "oneDNN pads no deconvolution's end with zeros");
+        }
     }
+    if (ks->transpose)
+        return tt_dnnl_check(dnnl_dilated_deconvolution_forward_desc_init(d, dnnl_forward_inference,
+                                                                          dnnl_deconvolution_direct, src, wts, bias,
+                                                                          dst, strides, dil, pl, pr),
+                             n, "describing the deconvolution");
     return tt_dnnl_check(dnnl_dilated_convolution_forward_desc_init(d, dnnl_forward_inference,
                                                                     dnnl_convolution_direct, src, wts, bias, dst,
                                                                     strides, dil, pl, pr),
                          n, "describing the convolution");
 }
 
-/* The weights as ONNX stores them: [M, C/G, k...], as oihw (G = 1) or goihw. */
-static tt_status weights_user_md(const tt_node *n, const conv_kstate *ks, const int64_t *kdims,
-                                 dnnl_memory_desc_t *md)
+/* The weights' logical dims ((G,) M/G, C/G, k...) and, with tag, the layout ONNX stores
+ * them in: Conv's W is [M, C/G, k...] (oihw, goihw), ConvTranspose's [C, M/G, k...]
+ * (iohw, giohw). */
+static tt_status weights_md(const tt_node *n, const conv_kstate *ks, bool any, dnnl_memory_desc_t *md)
 {
     int64_t d[6];
     int r = 0;
@@ -141,22 +161,29 @@ static tt_status weights_user_md(const tt_node *n, const conv_kstate *ks, const 
     d[r++] = ks->M / ks->G;
     d[r++] = ks->C / ks->G;
     for (int i = 0; i < ks->nsp; i++)
-        d[r++] = kdims[i];
-    return tt_dnnl_md(md, r, d, tt_dnnl_plain_tag(r), n);
-}
-
-static tt_status weights_any_md(const tt_node *n, const conv_kstate *ks, const int64_t *kdims,
-                                dnnl_memory_desc_t *md)
-{
-    int64_t d[6];
-    int r = 0;
-    if (ks->G > 1)
-        d[r++] = ks->G;
-    d[r++] = ks->M / ks->G;
-    d[r++] = ks->C / ks->G;
-    for (int i = 0; i < ks->nsp; i++)
-        d[r++] = kdims[i];
-    return tt_dnnl_md(md, r, d, dnnl_format_tag_any, n);
+        d[r++] = ks->kdims[i];
+    if (any)
+        return tt_dnnl_md(md, r, d, dnnl_format_tag_any, n);
+    if (!ks->transpose)
+        return tt_dnnl_md(md, r, d, tt_dnnl_plain_tag(r), n);
+    /* memory order: (g,) i, o, spatial: the logical dims with the two channel dims swapped */
+    dnnl_dims_t dims, strides;
+    int g = ks->G > 1, o = g, i = g + 1;
+    int64_t stride = 1;
+    for (int k = r - 1; k > i; k--) {
+        strides[k] = stride;
+        stride *= d[k];
+    }
+    strides[o] = stride;
+    stride *= d[o];
+    strides[i] = stride;
+    stride *= d[i];
+    if (g)
+        strides[0] = stride;
+    for (int k = 0; k < r; k++)
+        dims[k] = d[k];
+    return tt_dnnl_check(dnnl_memory_desc_init_by_strides(md, r, dims, dnnl_f32, strides), n,
+                         "describing the weights");
 }
 
 /* The mds X and the output have in the graph. */
@@ -229,8 +256,9 @@ static tt_status conv_prepare(const tt_kprep *p, void **kstate)
     ks->ref = tt_cpu_ref_kernel(n);
     ks->nsp = w->rank - 2;
     ks->G = a->group;
-    ks->M = w->dims[0];
-    ks->C = w->dims[1] * a->group;
+    ks->transpose = is_transpose(n);
+    ks->M = ks->transpose ? w->dims[1] * a->group : w->dims[0];
+    ks->C = ks->transpose ? w->dims[0] : w->dims[1] * a->group;
     ks->bias = b ? b->data : NULL;
     for (int i = 0; i < ks->nsp; i++)
         ks->kdims[i] = w->dims[2 + i];
@@ -259,8 +287,8 @@ static tt_status conv_prepare(const tt_kprep *p, void **kstate)
     TT_TRY(conv_geometry(n, ks, xdims, x_l, y_l, &win));
     dnnl_memory_desc_t xmd, ymd, wany, wuser, src, dst;
     TT_TRY(user_mds(n, ks, x_l, y_l, &xmd, &ymd));
-    TT_TRY(weights_any_md(n, ks, w->dims + 2, &wany));
-    TT_TRY(weights_user_md(n, ks, w->dims + 2, &wuser));
+    TT_TRY(weights_md(n, ks, true, &wany));
+    TT_TRY(weights_md(n, ks, false, &wuser));
     int r = ks->nsp + 2;
     TT_TRY(tt_dnnl_md(&src, r, x_l, ks->xblock ? tt_dnnl_blocked_tag(r, ks->xblock) : dnnl_format_tag_any, n));
     TT_TRY(tt_dnnl_md(&dst, r, y_l, ks->yblock ? tt_dnnl_blocked_tag(r, ks->yblock) : dnnl_format_tag_any, n));
@@ -299,6 +327,11 @@ static tt_status conv_make(tt_kctx *c, tt_dnnl_plan *p, dnnl_engine_t eng)
     dnnl_primitive_desc_t pd;
     bool binary = ks->has_z;
     tt_status s = conv_pd(n, ks, &win, eng, &src, &wts, &dst, binary, &ymd, &pd);
+    if (s == TT_OK && binary && tt_dnnl_pd_is_ref(pd)) {
+        /* the jit kernels take a binary summand only in the output's own layout */
+        dnnl_primitive_desc_destroy(pd);
+        s = tt_op_error(n, TETHER_ERR_UNSUPPORTED, "no jit kernel adds Z");
+    }
     if (s == TETHER_ERR_UNSUPPORTED && binary) {
         tt_error_clear();
         binary = false;
@@ -308,11 +341,11 @@ static tt_status conv_make(tt_kctx *c, tt_dnnl_plan *p, dnnl_engine_t eng)
     if (s == TETHER_ERR_UNSUPPORTED) {
         /* these shapes want the weights in another layout: packed again for this plan */
         tt_error_clear();
-        TT_TRY(weights_any_md(n, ks, ks->kdims, &wts));
+        TT_TRY(weights_md(n, ks, true, &wts));
         TT_TRY(conv_pd(n, ks, &win, eng, &src, &wts, &dst, binary, &ymd, &pd));
         wts = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
         dnnl_memory_desc_t wuser;
-        s = weights_user_md(n, ks, ks->kdims, &wuser);
+        s = weights_md(n, ks, false, &wuser);
         void *packed = NULL;
         if (s == TT_OK)
             s = tt_dnnl_pack(eng, &wuser, tt_kin(c, 1)->data, &wts, &packed, n);
@@ -383,6 +416,8 @@ static tt_status conv_run(tt_kctx *c)
 const tt_kernel tt_cpu_conv[] = {
     TT_KERNEL("Conv", 1, 0, TT_DT(TETHER_DTYPE_FLOAT), conv_run, .supports = conv_supports, .prepare = conv_prepare,
               .release = conv_release),
+    TT_KERNEL("ConvTranspose", 1, 0, TT_DT(TETHER_DTYPE_FLOAT), conv_run, .supports = conv_supports,
+              .prepare = conv_prepare, .release = conv_release),
     {.domain = TT_DOMAIN, .name = "FusedConv", .since = 1, .dtypes = TT_DT(TETHER_DTYPE_FLOAT), .run = conv_run,
      .supports = conv_supports, .prepare = conv_prepare, .release = conv_release},
     TT_KERNEL_END,

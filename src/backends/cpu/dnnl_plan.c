@@ -19,9 +19,11 @@ tt_status tt_dnnl_check(dnnl_status_t st, const tt_node *n, const char *what)
 {
     if (st == dnnl_success)
         return TT_OK;
-    tt_status code = st == dnnl_out_of_memory ? TETHER_ERR_NO_MEMORY
-                     : st == dnnl_unimplemented ? TETHER_ERR_UNSUPPORTED
-                                                : TETHER_ERR_INTERNAL;
+    /* what oneDNN cannot do (or will not take, such as a padding it rejects) is left to
+     * the reference kernels */
+    tt_status code = st == dnnl_out_of_memory                                     ? TETHER_ERR_NO_MEMORY
+                     : st == dnnl_unimplemented || st == dnnl_invalid_arguments ? TETHER_ERR_UNSUPPORTED
+                                                                                 : TETHER_ERR_INTERNAL;
     if (n)
         return tt_op_error(n, code, "oneDNN: %s: %s", what, dnnl_status2str(st));
     return tt_error(code, "oneDNN: %s: %s", what, dnnl_status2str(st));
@@ -140,6 +142,14 @@ tt_status tt_dnnl_attr_new(dnnl_primitive_attr_t *attr, const tt_node *n)
     if (s != TT_OK)
         dnnl_primitive_attr_destroy(*attr);
     return s;
+}
+
+bool tt_dnnl_pd_is_ref(const_dnnl_primitive_desc_t pd)
+{
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl)
+        return false;
+    return strncmp(impl, "ref", 3) == 0;
 }
 
 /* ---- plans --------------------------------------------------------------------------------------- */

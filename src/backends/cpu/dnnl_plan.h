@@ -122,6 +122,10 @@ tt_status tt_dnnl_plan_reorder(tt_dnnl_plan *p, dnnl_engine_t eng, tt_dnnl_buf_k
 tt_status tt_dnnl_pack(dnnl_engine_t eng, const dnnl_memory_desc_t *from, const void *data,
                        const dnnl_memory_desc_t *to, void **out, const tt_node *n);
 
+/* Whether pd is one of oneDNN's reference implementations (correct, but far slower than its
+ * jit kernels): a sign that another formulation is worth trying. */
+bool tt_dnnl_pd_is_ref(const_dnnl_primitive_desc_t pd);
+
 /* Primitive attributes every kernel starts from: user scratchpad. */
 tt_status tt_dnnl_attr_new(dnnl_primitive_attr_t *attr, const tt_node *n);
 
