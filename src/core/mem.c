@@ -6,11 +6,16 @@
 #include <string.h>
 
 static atomic_long g_fail_after;
+static atomic_ulong g_allocs;
 
 void tt_mem_fail_after(long n) { atomic_store(&g_fail_after, n); }
 
+unsigned long tt_mem_allocs(void) { return atomic_load_explicit(&g_allocs, memory_order_relaxed); }
+
+/* Called on every allocation (a count for tests, and the failure injection). */
 static bool tt_should_fail(void)
 {
+    atomic_fetch_add_explicit(&g_allocs, 1, memory_order_relaxed);
     long n = atomic_load_explicit(&g_fail_after, memory_order_relaxed);
     if (n <= 0)
         return false;

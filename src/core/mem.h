@@ -20,6 +20,9 @@ void tt_free_aligned(void *p);
 
 /* Fault injection for tests: the n-th allocation from now fails (0 disables). */
 void tt_mem_fail_after(long n);
+/* Allocations made through these functions and arenas so far (tests check that a steady
+ * run makes none). */
+unsigned long tt_mem_allocs(void);
 
 static inline bool tt_mul_ok(uint64_t a, uint64_t b, uint64_t *r) { return !__builtin_mul_overflow(a, b, r); }
 static inline bool tt_add_ok(uint64_t a, uint64_t b, uint64_t *r) { return !__builtin_add_overflow(a, b, r); }
