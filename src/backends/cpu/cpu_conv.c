@@ -13,6 +13,8 @@
 #include "ops/cnn.h"
 
 #include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 typedef struct conv_kstate {
     tt_dnnl_cache cache;
@@ -26,6 +28,8 @@ typedef struct conv_kstate {
     bool transpose;             /* ConvTranspose: W is [C, M/G, k...] */
     tt_act act;
     float alpha, beta;
+    dnnl_alg_kind_t alg;        /* direct, or Winograd for 3x3 stride 1 */
+    char impl[48];              /* the oneDNN implementation chosen at open ("": its first) */
     dnnl_memory_desc_t w_md;    /* the packed weights' layout */
     void *w;                    /* packed weights */
     const float *bias;          /* the model's constant, or NULL */
@@ -223,10 +227,20 @@ static tt_status conv_attr(const tt_node *n, const conv_kstate *ks, bool binary,
     return s;
 }
 
-/* A primitive descriptor for the convolution, or UNSUPPORTED. */
+/* How a plan's convolution is asked of oneDNN. */
+typedef struct conv_try {
+    dnnl_alg_kind_t alg;
+    const char *impl;        /* an implementation name to insist on, or "" */
+    bool binary;             /* Z as a binary post-op (else a sum into the output) */
+    bool allow_ref;          /* accept oneDNN's reference implementations */
+} conv_try;
+
+static bool starts_with(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+
+/* A primitive descriptor for the convolution as t asks, or UNSUPPORTED. */
 static tt_status conv_pd(const tt_node *n, const conv_kstate *ks, const tt_win *win, dnnl_engine_t eng,
                          const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wts,
-                         const dnnl_memory_desc_t *dst, bool binary, const dnnl_memory_desc_t *zmd,
+                         const dnnl_memory_desc_t *dst, const dnnl_memory_desc_t *zmd, const conv_try *t,
                          dnnl_primitive_desc_t *pd)
 {
     dnnl_memory_desc_t bmd;
@@ -234,13 +248,71 @@ static tt_status conv_pd(const tt_node *n, const conv_kstate *ks, const tt_win *
         TT_TRY(tt_dnnl_md(&bmd, 1, &ks->M, dnnl_a, n));
     dnnl_convolution_desc_t d;
     TT_TRY(conv_desc(n, ks, win, src, wts, ks->bias ? &bmd : NULL, dst, &d));
+    if (!ks->transpose)
+        d.alg_kind = t->alg;
     dnnl_primitive_attr_t attr;
-    TT_TRY(conv_attr(n, ks, binary, zmd, &attr));
-    dnnl_status_t st = dnnl_primitive_desc_create(pd, &d, attr, eng, NULL);
+    TT_TRY(conv_attr(n, ks, t->binary, zmd, &attr));
+    dnnl_primitive_desc_iterator_t it;
+    dnnl_status_t st = dnnl_primitive_desc_iterator_create(&it, &d, attr, eng, NULL);
     dnnl_primitive_attr_destroy(attr);
-    if (st == dnnl_unimplemented)
-        return tt_op_error(n, TETHER_ERR_UNSUPPORTED, "oneDNN has no convolution for these shapes");
-    return tt_dnnl_check(st, n, "making the convolution");
+    if (st != dnnl_success)
+        return tt_dnnl_check(st, n, "making the convolution");
+    /* the first implementation oneDNN offers (its own order of preference) that fits */
+    *pd = NULL;
+    do {
+        dnnl_primitive_desc_t cand = dnnl_primitive_desc_iterator_fetch(it);
+        const char *impl = "";
+        dnnl_primitive_desc_query(cand, dnnl_query_impl_info_str, 0, &impl);
+        if ((!*t->impl || starts_with(impl, t->impl)) && (t->allow_ref || !tt_dnnl_pd_is_ref(cand))) {
+            *pd = cand;
+            break;
+        }
+        dnnl_primitive_desc_destroy(cand);
+    } while (dnnl_primitive_desc_iterator_next(it) == dnnl_success);
+    dnnl_primitive_desc_iterator_destroy(it);
+    if (!*pd)
+        return tt_op_error(n, TETHER_ERR_UNSUPPORTED, "oneDNN has no convolution %s%s for these shapes", t->impl,
+                           *t->impl ? " kernel" : "");
+    return TT_OK;
+}
+
+/* Whether Winograd's algorithm may replace the direct one: TETHER_WINOGRAD=0 turns it off. */
+static bool winograd_allowed(void)
+{
+    const char *env = getenv("TETHER_WINOGRAD");
+    return !env || strcmp(env, "0") != 0;
+}
+
+/* The algorithm and implementation for this node, from its shape at open: Winograd for 3x3
+ * stride-1 convolutions (oneDNN's F(4x4, 3x3) kernel on images of at least 14x14 outputs,
+ * F(2x2, 3x3) on smaller ones, where it is faster), the direct algorithm elsewhere. Runs
+ * insist on the same implementation, so every batch size computes a sample the same way. */
+static void choose_algorithm(const tt_node *n, conv_kstate *ks, const tt_win *win, dnnl_engine_t eng,
+                             const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wany,
+                             const dnnl_memory_desc_t *dst, const dnnl_memory_desc_t *zmd)
+{
+    ks->alg = dnnl_convolution_direct;
+    ks->impl[0] = 0;
+    int last = TT_WIN_DIMS - 1;
+    bool wino = !ks->transpose && ks->nsp == 2 && ks->G == 1 && ks->kdims[0] == 3 && ks->kdims[1] == 3 &&
+                win->stride[last] == 1 && win->stride[last - 1] == 1 && win->dilation[last] == 1 &&
+                win->dilation[last - 1] == 1 && winograd_allowed();
+    if (!wino)
+        return;
+    const char *want[2] = {"jit_wino_4x3", "jit_fp32_wino_2x3"};
+    if (win->out[last] * win->out[last - 1] < 14 * 14)
+        want[0] = "jit_fp32_wino_2x3", want[1] = "jit_wino_4x3";
+    for (int i = 0; i < 2; i++) {
+        conv_try t = {.alg = dnnl_convolution_winograd, .impl = want[i], .binary = false};
+        dnnl_primitive_desc_t pd;
+        if (conv_pd(n, ks, win, eng, src, wany, dst, zmd, &t, &pd) == TT_OK) {
+            dnnl_primitive_desc_destroy(pd);
+            ks->alg = dnnl_convolution_winograd;
+            snprintf(ks->impl, sizeof ks->impl, "%s", want[i]);
+            return;
+        }
+        tt_error_clear();
+    }
 }
 
 static tt_status conv_prepare(const tt_kprep *p, void **kstate)
@@ -275,9 +347,9 @@ static tt_status conv_prepare(const tt_kprep *p, void **kstate)
     dnnl_engine_t eng = tt_dnnl_engine();
     if (!eng)
         return TETHER_ERR_INTERNAL;
-    /* the weights' layout from a convolution of representative shapes: it depends on the
-     * channels, kernel and strides, not on the batch or image size */
-    int64_t xdims[TT_MAX_RANK] = {x->dims[0] >= 0 ? x->dims[0] : 1, ks->C};
+    /* the algorithm and the weights' layout from one sample of representative shape: the
+     * layout depends on the channels, kernel and strides, not on the image size */
+    int64_t xdims[TT_MAX_RANK] = {1, ks->C};
     for (int i = 0; i < ks->nsp; i++) {
         int64_t d = x->dims[2 + i];
         xdims[2 + i] = d >= 0 ? d : 32 + (w->dims[2 + i] - 1) * (a->n_dilations ? a->dilations[i] : 1);
@@ -292,9 +364,11 @@ static tt_status conv_prepare(const tt_kprep *p, void **kstate)
     int r = ks->nsp + 2;
     TT_TRY(tt_dnnl_md(&src, r, x_l, ks->xblock ? tt_dnnl_blocked_tag(r, ks->xblock) : dnnl_format_tag_any, n));
     TT_TRY(tt_dnnl_md(&dst, r, y_l, ks->yblock ? tt_dnnl_blocked_tag(r, ks->yblock) : dnnl_format_tag_any, n));
-    dnnl_primitive_desc_t pd;
     tt_threads_for_omp();
-    tt_status s = conv_pd(n, ks, &win, eng, &src, &wany, &dst, false, &ymd, &pd);
+    choose_algorithm(n, ks, &win, eng, &src, &wany, &dst, &ymd);
+    dnnl_primitive_desc_t pd;
+    conv_try t = {.alg = ks->alg, .impl = ks->impl};
+    tt_status s = conv_pd(n, ks, &win, eng, &src, &wany, &dst, &ymd, &t, &pd);
     if (s == TETHER_ERR_UNSUPPORTED) {
         /* runs become the reference kernel's: nothing to pack */
         tt_error_clear();
@@ -307,42 +381,46 @@ static tt_status conv_prepare(const tt_kprep *p, void **kstate)
     return tt_dnnl_pack(eng, &wuser, w->data, &ks->w_md, &ks->w, n);
 }
 
+/* A plan for one sample (p->key holds its dims): reorder X in if the primitive wants
+ * another layout, copy Z into the output where it is summed rather than read as a binary
+ * post-op, convolve, reorder the output out if the primitive computes in another layout. */
 static tt_status conv_make(tt_kctx *c, tt_dnnl_plan *p, dnnl_engine_t eng)
 {
     const tt_node *n = c->node;
     conv_kstate *ks = c->kstate;
     if (!ks->w)
         return tt_op_error(n, TETHER_ERR_UNSUPPORTED, "oneDNN has no convolution for these weights");
-    const tt_tensor *x = tt_kin(c, 0);
     int64_t x_l[TT_MAX_RANK], y_l[TT_MAX_RANK];
     tt_win win;
-    TT_TRY(conv_geometry(n, ks, x->dims, x_l, y_l, &win));
+    TT_TRY(conv_geometry(n, ks, p->key, x_l, y_l, &win));
     int r = ks->nsp + 2;
-    dnnl_memory_desc_t xmd, ymd, src, dst, wts = ks->w_md;
+    dnnl_memory_desc_t xmd, ymd, src, dst, wts = ks->w_md, wany;
     TT_TRY(user_mds(n, ks, x_l, y_l, &xmd, &ymd));
+    TT_TRY(weights_md(n, ks, true, &wany));
     TT_TRY(tt_dnnl_md(&src, r, x_l, ks->xblock ? tt_dnnl_blocked_tag(r, ks->xblock) : dnnl_format_tag_any, n));
     TT_TRY(tt_dnnl_md(&dst, r, y_l, ks->yblock ? tt_dnnl_blocked_tag(r, ks->yblock) : dnnl_format_tag_any, n));
-    /* Z as a binary post-op read in place; where oneDNN has no kernel for that, copied into
-     * the output first and added as a sum */
-    dnnl_primitive_desc_t pd;
-    bool binary = ks->has_z;
-    tt_status s = conv_pd(n, ks, &win, eng, &src, &wts, &dst, binary, &ymd, &pd);
-    if (s == TT_OK && binary && tt_dnnl_pd_is_ref(pd)) {
-        /* the jit kernels take a binary summand only in the output's own layout */
-        dnnl_primitive_desc_destroy(pd);
-        s = tt_op_error(n, TETHER_ERR_UNSUPPORTED, "no jit kernel adds Z");
-    }
-    if (s == TETHER_ERR_UNSUPPORTED && binary) {
+    /* in order of preference: the implementation chosen at open with the packed weights,
+     * Z read in place (binary) or summed; then oneDNN's own choice of algorithm and weights
+     * layout (the weights packed again for this plan) */
+    const conv_try tries[] = {
+        {ks->alg, ks->impl, true, false},
+        {ks->alg, ks->impl, false, false},
+        {dnnl_convolution_direct, "", true, false},
+        {dnnl_convolution_direct, "", false, true},
+    };
+    dnnl_primitive_desc_t pd = NULL;
+    tt_status s = TETHER_ERR_UNSUPPORTED;
+    int i = 0;
+    for (; i < 4 && s == TETHER_ERR_UNSUPPORTED; i++) {
+        if (tries[i].binary && !ks->has_z)
+            continue;
         tt_error_clear();
-        binary = false;
-        s = conv_pd(n, ks, &win, eng, &src, &wts, &dst, binary, &ymd, &pd);
+        s = conv_pd(n, ks, &win, eng, &src, i < 2 ? &wts : &wany, &dst, &ymd, &tries[i], &pd);
     }
+    TT_TRY(s);
+    bool binary = tries[i - 1].binary;
     const void *w = ks->w;
-    if (s == TETHER_ERR_UNSUPPORTED) {
-        /* these shapes want the weights in another layout: packed again for this plan */
-        tt_error_clear();
-        TT_TRY(weights_md(n, ks, true, &wts));
-        TT_TRY(conv_pd(n, ks, &win, eng, &src, &wts, &dst, binary, &ymd, &pd));
+    if (i > 2) {
         wts = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
         dnnl_memory_desc_t wuser;
         s = weights_md(n, ks, false, &wuser);
@@ -356,7 +434,6 @@ static tt_status conv_make(tt_kctx *c, tt_dnnl_plan *p, dnnl_engine_t eng)
         p->owned[p->nowned++] = packed;
         w = packed;
     }
-    TT_TRY(s);
     dnnl_memory_desc_t psrc = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     dnnl_memory_desc_t pdst = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     bool src_direct = dnnl_memory_desc_equal(&psrc, &xmd), dst_direct = dnnl_memory_desc_equal(&pdst, &ymd);
@@ -401,11 +478,12 @@ static tt_status conv_run(tt_kctx *c)
     const tt_tensor *x = tt_kin(c, 0);
     if (tt_tensor_numel(tt_kout(c, 0)) == 0)
         return TT_OK;
+    /* one sample at a time, with one plan whatever the batch (see tt_dnnl_run) */
     int64_t key[TT_MAX_RANK];
     for (int i = 0; i < x->rank; i++)
-        key[i] = x->dims[i];
+        key[i] = i ? x->dims[i] : 1;
     bool fallback;
-    TT_TRY(tt_dnnl_run(c, &ks->cache, key, x->rank, conv_make, &fallback));
+    TT_TRY(tt_dnnl_run(c, &ks->cache, key, x->rank, x->dims[0], conv_make, &fallback));
     if (!fallback)
         return TT_OK;
     if (!ks->ref)

@@ -68,7 +68,7 @@ static tt_status layout_run(tt_kctx *c)
         return TT_OK;
     const tt_tensor *plain = ks->to_blocked ? x : y;
     bool fallback;
-    TT_TRY(tt_dnnl_run(c, &ks->cache, plain->dims, plain->rank, layout_make, &fallback));
+    TT_TRY(tt_dnnl_run(c, &ks->cache, plain->dims, plain->rank, 1, layout_make, &fallback));
     if (fallback)
         return tt_op_error(c->node, TETHER_ERR_INTERNAL, "oneDNN refused a reorder");
     return TT_OK;

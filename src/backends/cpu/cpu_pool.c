@@ -154,7 +154,7 @@ static tt_status pool_run(tt_kctx *c)
     if (tt_tensor_numel(tt_kout(c, 0)) == 0 || tt_tensor_numel(x) == 0)
         return ks->ref->run(c);
     bool fallback;
-    TT_TRY(tt_dnnl_run(c, &ks->cache, x->dims, x->rank, pool_make, &fallback));
+    TT_TRY(tt_dnnl_run(c, &ks->cache, x->dims, x->rank, 1, pool_make, &fallback));
     return fallback ? ks->ref->run(c) : TT_OK;
 }
 

@@ -243,6 +243,16 @@ tt_status tt_dnnl_plan_reorder(tt_dnnl_plan *p, dnnl_engine_t eng, tt_dnnl_buf_k
                                const dnnl_memory_desc_t *smd, tt_dnnl_buf_kind dk, int di,
                                const dnnl_memory_desc_t *dmd, const tt_node *n)
 {
+    if (dnnl_memory_desc_equal(smd, dmd)) {
+        /* the same layout: a copy (a step without a primitive) */
+        if (p->nsteps == TT_DNNL_MAX_STEPS)
+            return tt_op_error(n, TETHER_ERR_INTERNAL, "a oneDNN plan of more than %d steps", TT_DNNL_MAX_STEPS);
+        tt_dnnl_step *st = &p->steps[p->nsteps++];
+        memset(st, 0, sizeof *st);
+        tt_dnnl_step_arg(st, DNNL_ARG_FROM, sk, si, smd);
+        tt_dnnl_step_arg(st, DNNL_ARG_TO, dk, di, dmd);
+        return TT_OK;
+    }
     dnnl_primitive_attr_t attr;
     TT_TRY(tt_dnnl_attr_new(&attr, n));
     dnnl_primitive_desc_t pd;
@@ -328,18 +338,37 @@ static tt_status slot_new(const tt_dnnl_plan *p, dnnl_engine_t eng, const tt_nod
     return TT_OK;
 }
 
-static void *arg_data(tt_kctx *c, const tt_dnnl_plan *p, const tt_dnnl_arg *a, uint8_t *const *tmp)
+static uint8_t *arg_data(tt_kctx *c, const tt_dnnl_plan *p, const tt_dnnl_arg *a, uint8_t *const *tmp)
 {
     switch (a->kind) {
     case TT_DNNL_IN: return tt_kin(c, a->index) ? tt_kin(c, a->index)->data : NULL;
     case TT_DNNL_OUT: return tt_kout(c, a->index) ? tt_kout(c, a->index)->data : NULL;
-    case TT_DNNL_CONST: return (void *)p->consts[a->index];
+    case TT_DNNL_CONST: return (uint8_t *)p->consts[a->index];
     case TT_DNNL_TMP: return tmp[a->index];
     default: return NULL;
     }
 }
 
-static tt_status plan_exec(tt_kctx *c, tt_dnnl_plan *p, tt_dnnl_slot *sl, dnnl_stream_t stream)
+/* A copy in chunks over the thread pool. */
+#define COPY_CHUNK ((size_t)64 << 10)
+typedef struct copy_job {
+    uint8_t *dst;
+    const uint8_t *src;
+    size_t bytes;
+} copy_job;
+
+static void copy_chunks(void *arg, int64_t c0, int64_t c1)
+{
+    const copy_job *j = arg;
+    size_t b0 = (size_t)c0 * COPY_CHUNK, b1 = (size_t)c1 * COPY_CHUNK;
+    if (b1 > j->bytes)
+        b1 = j->bytes;
+    memcpy(j->dst + b0, j->src + b0, b1 - b0);
+}
+
+/* Runs the plan's steps `samples` times: the k-th time, the kernel's inputs and outputs are
+ * read from k samples on (the plan's mds describe one sample). */
+static tt_status plan_exec(tt_kctx *c, tt_dnnl_plan *p, tt_dnnl_slot *sl, dnnl_stream_t stream, int64_t samples)
 {
     uint8_t *tmp[TT_DNNL_MAX_TMP] = {NULL};
     size_t total = 0;
@@ -354,23 +383,44 @@ static tt_status plan_exec(tt_kctx *c, tt_dnnl_plan *p, tt_dnnl_slot *sl, dnnl_s
             base += (p->tmp_bytes[i] + TT_ALIGN - 1) & ~(size_t)(TT_ALIGN - 1);
         }
     }
-    for (int i = 0; i < p->nsteps; i++) {
-        const tt_dnnl_step *st = &p->steps[i];
-        dnnl_exec_arg_t args[TT_DNNL_MAX_ARGS];
-        for (int a = 0; a < st->nargs; a++) {
-            void *d = arg_data(c, p, &st->args[a], tmp);
-            if (!d)
-                return tt_op_error(c->node, TETHER_ERR_INTERNAL, "a oneDNN argument has no tensor");
-            TT_TRY(tt_dnnl_check(dnnl_memory_set_data_handle(sl->mem[i][a], d), c->node, "binding a tensor"));
-            args[a] = (dnnl_exec_arg_t){st->args[a].id, sl->mem[i][a]};
+    for (int64_t k = 0; k < samples; k++) {
+        if (k)
+            TT_TRY(tt_kctx_check(c));
+        for (int i = 0; i < p->nsteps; i++) {
+            const tt_dnnl_step *st = &p->steps[i];
+            if (!st->prim) {
+                /* args[0] is FROM, args[1] TO */
+                size_t bytes = dnnl_memory_desc_get_size(&st->args[0].md);
+                uint8_t *from = arg_data(c, p, &st->args[0], tmp), *to = arg_data(c, p, &st->args[1], tmp);
+                if (!from || !to)
+                    return tt_op_error(c->node, TETHER_ERR_INTERNAL, "a oneDNN argument has no tensor");
+                if (st->args[0].kind == TT_DNNL_IN || st->args[0].kind == TT_DNNL_OUT)
+                    from += (size_t)k * bytes;
+                if (st->args[1].kind == TT_DNNL_IN || st->args[1].kind == TT_DNNL_OUT)
+                    to += (size_t)k * bytes;
+                copy_job j = {to, from, bytes};
+                tt_parallel_for((int64_t)((bytes + COPY_CHUNK - 1) / COPY_CHUNK), 1, copy_chunks, &j);
+                continue;
+            }
+            dnnl_exec_arg_t args[TT_DNNL_MAX_ARGS];
+            for (int a = 0; a < st->nargs; a++) {
+                const tt_dnnl_arg *arg = &st->args[a];
+                uint8_t *d = arg_data(c, p, arg, tmp);
+                if (!d)
+                    return tt_op_error(c->node, TETHER_ERR_INTERNAL, "a oneDNN argument has no tensor");
+                if (k && (arg->kind == TT_DNNL_IN || arg->kind == TT_DNNL_OUT))
+                    d += (size_t)k * dnnl_memory_desc_get_size(&arg->md);
+                TT_TRY(tt_dnnl_check(dnnl_memory_set_data_handle(sl->mem[i][a], d), c->node, "binding a tensor"));
+                args[a] = (dnnl_exec_arg_t){arg->id, sl->mem[i][a]};
+            }
+            TT_TRY(tt_dnnl_check(dnnl_primitive_execute(st->prim, stream, st->nargs, args), c->node, "running"));
         }
-        TT_TRY(tt_dnnl_check(dnnl_primitive_execute(st->prim, stream, st->nargs, args), c->node, "running"));
     }
     return tt_dnnl_check(dnnl_stream_wait(stream), c->node, "waiting for the stream");
 }
 
-tt_status tt_dnnl_run(tt_kctx *c, tt_dnnl_cache *cache, const int64_t *key, int nkey, tt_dnnl_make_fn make,
-                      bool *fallback)
+tt_status tt_dnnl_run(tt_kctx *c, tt_dnnl_cache *cache, const int64_t *key, int nkey, int64_t samples,
+                      tt_dnnl_make_fn make, bool *fallback)
 {
     *fallback = false;
     dnnl_engine_t eng = tt_dnnl_engine();
@@ -439,7 +489,7 @@ tt_status tt_dnnl_run(tt_kctx *c, tt_dnnl_cache *cache, const int64_t *key, int 
             plan_free(p);
         return s;
     }
-    s = plan_exec(c, p, sl, stream);
+    s = plan_exec(c, p, sl, stream, samples);
     if (transient) {
         slot_free(sl);
         plan_free(p);

@@ -98,12 +98,16 @@ void tt_dnnl_cache_free(tt_dnnl_cache *c);
  * engine. Called with the cache's lock held. */
 typedef tt_status (*tt_dnnl_make_fn)(tt_kctx *c, tt_dnnl_plan *p, dnnl_engine_t eng);
 
-/* Finds or makes the plan for key and runs it on c's tensors. The thread count is added to
- * the key. When make fails with UNSUPPORTED (oneDNN has no primitive for these shapes or
- * attributes), the plan is remembered as such and *fallback set instead of running: the
- * caller runs the reference kernel. */
-tt_status tt_dnnl_run(tt_kctx *c, tt_dnnl_cache *cache, const int64_t *key, int nkey, tt_dnnl_make_fn make,
-                      bool *fallback);
+/* Finds or makes the plan for key and runs it on c's tensors, `samples` times over
+ * consecutive samples (1: once over the whole tensors). A plan made for one sample and run
+ * per sample computes each sample with the very same primitive whatever the batch, so a
+ * sample's result is bit-identical in a batch and alone (dynamic batching relies on it),
+ * and a new batch size needs no new primitive. The thread count is added to the key. When
+ * make fails with UNSUPPORTED (oneDNN has no primitive for these shapes or attributes), the
+ * plan is remembered as such and *fallback set instead of running: the caller runs the
+ * reference kernel. */
+tt_status tt_dnnl_run(tt_kctx *c, tt_dnnl_cache *cache, const int64_t *key, int nkey, int64_t samples,
+                      tt_dnnl_make_fn make, bool *fallback);
 
 /* Plan building helpers. */
 /* Adds a temporary of md's size; returns its index. */
