@@ -1,6 +1,7 @@
 /* Fairness of the compute-rate scheduler, on this machine's device:
  *  1. eia2.medium, eia2.large and eia2.xlarge slots (1, 2 and 4 TFLOPS: far more than a
- *     small CPU has) saturated at once: throughput must come out 1:2:4 within ±10%;
+ *     small CPU has, hence --overcommit) saturated at once: throughput must come out 1:2:4
+ *     within ±10%;
  *  2. a cpu.medium slot (a quarter of the measured peak) alone in capped mode: it must run
  *     at its rate, not at the device's.
  *
@@ -91,7 +92,8 @@ int main(int argc, char **argv)
 
     /* 1. oversubscribed: the three EI types share the device in proportion to their rates */
     tp_server s;
-    bench_server(&s, (const char *const[]){"--slots", "eia2.medium=1,eia2.large=1,eia2.xlarge=1", NULL});
+    bench_server(&s, (const char *const[]){"--slots", "eia2.medium=1,eia2.large=1,eia2.xlarge=1", "--overcommit",
+                                           NULL});
     const char *types[3] = {"eia2.medium", "eia2.large", "eia2.xlarge"};
     for (int i = 0; i < 3; i++) {
         tt_attachment a;

@@ -5,7 +5,7 @@
  * own queue + compute time), a raw TCP round trip carrying the same bytes, and a memcpy of
  * them. Goals: remote − local ≤ 0.3 ms (ResNet-50), ≤ 60 µs (tiny).
  *
- * usage: bench_remote_latency [--runs-tiny N] [--runs-big N] [--no-resnet] [--inline-us N (tetherd's)] */
+ * usage: bench_remote_latency [--runs-tiny N] [--runs-big N] [--no-resnet] */
 #include "bench_common.h"
 
 #include "client/conn.h"
@@ -201,7 +201,6 @@ int main(int argc, char **argv)
 {
     int runs_tiny = 3000, runs_big = 40;
     bool resnet = true;
-    const char *inline_us = "50";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--runs-tiny") == 0 && i + 1 < argc)
             runs_tiny = atoi(argv[++i]);
@@ -209,16 +208,14 @@ int main(int argc, char **argv)
             runs_big = atoi(argv[++i]);
         else if (strcmp(argv[i], "--no-resnet") == 0)
             resnet = false;
-        else if (strcmp(argv[i], "--inline-us") == 0 && i + 1 < argc)
-            inline_us = argv[++i];
         else
-            BENCH_DIE("usage: bench_remote_latency [--runs-tiny N] [--runs-big N] [--no-resnet] [--inline-us N]");
+            BENCH_DIE("usage: bench_remote_latency [--runs-tiny N] [--runs-big N] [--no-resnet]");
     }
     bench_init();
     tp_server s;
     /* one slot as large as the device, lending: the scheduler's rate cap is not measured */
     bench_server(&s, (const char *const[]){"--type", "whole=32GiB,100%", "--slots", "whole=1", "--sched", "lend",
-                                           "--inline-us", inline_us, NULL});
+                                           NULL});
     tt_attachment a;
     if (tt_attach("whole", s.endpoint, &a) != TETHER_OK)
         BENCH_DIE("%s", tether_last_error());

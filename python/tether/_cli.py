@@ -78,10 +78,12 @@ def describe_accelerators() -> list[dict]:
     raise TetherError("tether describe-accelerators --json printed an unexpected document")
 
 
-def attach(type: str, server: str) -> dict:
+def attach(type: str, server: str, key: str | None = None) -> dict:
     """Reserves an accelerator slot of ``type`` (e.g. "eia2.medium") on the tetherd at
-    ``server`` ("HOST:PORT") and records it on this host. Returns the new attachment's
-    entry from :func:`describe_accelerators`; its ordinal is what ``"eia:N"`` names."""
+    ``server`` ("HOST:PORT") and records it on this host. ``key`` is the reservation key a
+    server started with ``--reserve-keys`` asks for (default: $TETHER_RESERVE_KEY). Returns
+    the new attachment's entry from :func:`describe_accelerators`; its ordinal is what
+    ``"eia:N"`` names."""
     if not type or not server:
         raise InvalidArgumentError("attach needs an accelerator type and a server (HOST:PORT)")
     try:
@@ -90,7 +92,11 @@ def attach(type: str, server: str) -> dict:
         raise
     except TetherError:
         before = set()
-    _run(["attach", type, "--server", server])
+    if key:
+        # through a pipe, not the command line, where other users could read it
+        _run(["attach", type, "--server", server, "--key-file", "/dev/stdin"], stdin=key + "\n")
+    else:
+        _run(["attach", type, "--server", server])
     after = describe_accelerators()
     new = [d for d in after if d.get("id") not in before]
     if len(new) == 1:

@@ -298,6 +298,11 @@ static tt_status release_on_server(const tt_attachment *a)
 
 tt_status tt_attach_ex(const char *type, const char *server, uint32_t lease_s, tt_attachment *out)
 {
+    return tt_attach_key(type, server, lease_s, NULL, out);
+}
+
+tt_status tt_attach_key(const char *type, const char *server, uint32_t lease_s, const char *key, tt_attachment *out)
+{
     if (!type || !server || !out)
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "tt_attach: type, server and out must not be NULL");
     tt_endpoint ep;
@@ -306,6 +311,12 @@ tt_status tt_attach_ex(const char *type, const char *server, uint32_t lease_s, t
     if (strlen(type) >= sizeof req.type)
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "accelerator type '%s' is too long", type);
     snprintf(req.type, sizeof req.type, "%s", type);
+    if (!key || !*key)
+        key = getenv("TETHER_RESERVE_KEY");
+    if (key && strlen(key) > TT_WIRE_MAX_KEY)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "the reservation key is longer than %d bytes", TT_WIRE_MAX_KEY);
+    if (key)
+        snprintf(req.key, sizeof req.key, "%s", key);
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     snprintf(req.holder, sizeof req.holder, "%.*s", TT_WIRE_MAX_ID, host);
@@ -316,8 +327,10 @@ tt_status tt_attach_ex(const char *type, const char *server, uint32_t lease_s, t
     tt_wr w = {0};
     tt_wr_frame_begin(&w);
     tt_msg_reserve_encode(&w, &req);
+    memset(req.key, 0, sizeof req.key);
     tt_reply r;
     tt_status st = tt_rconn_call(c, TT_CMD_RESERVE, &w, NULL, 0, 0, deadline, &r);
+    memset(w.p, 0, w.n);
     tt_wr_free(&w);
     tt_rconn_close(c);
     if (st != TT_OK)

@@ -33,8 +33,11 @@ tt_status tt_attachments_list(tt_attachment **out, int *n);
 tt_status tt_attachment_get(int ordinal, tt_attachment *out);
 
 /* Extensions of the calls above. */
-/* tt_attach with a lease (seconds; 0: the server's default), renewed by every use. */
+/* tt_attach with a lease (seconds; 0: the server's default), renewed by every use; the
+ * reservation key (servers started with --reserve-keys) comes from $TETHER_RESERVE_KEY. */
 tt_status tt_attach_ex(const char *type, const char *server, uint32_t lease_s, tt_attachment *out);
+/* tt_attach_ex with the reservation key given (NULL or "": $TETHER_RESERVE_KEY, if set). */
+tt_status tt_attach_key(const char *type, const char *server, uint32_t lease_s, const char *key, tt_attachment *out);
 /* tt_detach; force: forget the record even when the server cannot be reached. note (may be
  * NULL) says what happened besides a plain release (e.g. the server had already let go). */
 tt_status tt_detach_ex(int ordinal, bool force, char *note, size_t note_cap);

@@ -43,15 +43,36 @@ void tt_log_set_sink(tt_log_sink sink, void *user)
     pthread_mutex_unlock(&g_log_lock);
 }
 
+/* Control characters become \xNN: messages carry names and text that clients and models
+ * chose, and a log line must stay one line that cannot move the terminal's cursor or
+ * forge a line of its own. */
+static void escape_controls(const char *in, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && o + 5 < cap; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        } else {
+            out[o++] = (char)*p;
+        }
+    }
+    out[o] = 0;
+}
+
 void tt_log(tt_log_level level, const char *fmt, ...)
 {
     if (level < tt_log_get_level())
         return;
-    char msg[2048];
+    char raw[2048], msg[4 * sizeof raw + 1];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    escape_controls(raw, msg, sizeof msg);
     pthread_mutex_lock(&g_log_lock);
     if (g_sink) {
         g_sink(level, msg, g_sink_user);

@@ -1,6 +1,7 @@
 /* Allocation wrappers and arenas. */
 #include "core/mem.h"
 
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,28 +23,96 @@ static bool tt_should_fail(void)
     return atomic_fetch_sub(&g_fail_after, 1) == 1;
 }
 
+/* ---- budgets ------------------------------------------------------------------------ */
+
+static _Thread_local tt_mem_budget *t_budget;
+
+void tt_mem_budget_begin(tt_mem_budget *b)
+{
+    b->mine = 0;
+    b->peak = atomic_load(b->shared);
+    b->refused = 0;
+    t_budget = b;
+}
+
+void tt_mem_budget_end(tt_mem_budget *b)
+{
+    if (t_budget == b)
+        t_budget = NULL;
+    atomic_fetch_sub(b->shared, b->mine);
+    b->mine = 0;
+}
+
+/* Counts a new block p against this thread's budget; frees it and returns NULL when it
+ * does not fit. */
+static void *budget_take(void *p)
+{
+    tt_mem_budget *b = t_budget;
+    if (!b || !p)
+        return p;
+    int64_t n = (int64_t)malloc_usable_size(p);
+    int64_t after = atomic_fetch_add(b->shared, n) + n;
+    if (after > b->cap) {
+        atomic_fetch_sub(b->shared, n);
+        if (!b->refused)
+            b->refused = (uint64_t)n;
+        free(p);
+        return NULL;
+    }
+    b->mine += n;
+    if (after > b->peak)
+        b->peak = after;
+    return p;
+}
+
+static void budget_give(void *p)
+{
+    tt_mem_budget *b = t_budget;
+    if (!b || !p)
+        return;
+    /* a block from before the budget began makes the count a little low, never high */
+    int64_t n = (int64_t)malloc_usable_size(p);
+    b->mine -= n;
+    atomic_fetch_sub(b->shared, n);
+}
+
 void *tt_malloc(size_t n)
 {
     if (tt_should_fail())
         return NULL;
-    return malloc(n ? n : 1);
+    return budget_take(malloc(n ? n : 1));
 }
 
 void *tt_calloc(size_t count, size_t size)
 {
     if (tt_should_fail())
         return NULL;
-    return calloc(count ? count : 1, size ? size : 1);
+    return budget_take(calloc(count ? count : 1, size ? size : 1));
 }
 
 void *tt_realloc(void *p, size_t n)
 {
     if (tt_should_fail())
         return NULL;
-    return realloc(p, n ? n : 1);
+    if (!t_budget)
+        return realloc(p, n ? n : 1);
+    /* a new block within the budget, then the copy: realloc in place cannot be undone */
+    size_t old = p ? malloc_usable_size(p) : 0;
+    void *q = tt_malloc(n);
+    if (!q)
+        return NULL;
+    if (p) {
+        memcpy(q, p, old < n ? old : n);
+        tt_free(p);
+    }
+    return q;
 }
 
-void tt_free(void *p) { free(p); }
+void tt_free(void *p)
+{
+    budget_give(p);
+    free(p);
+}
 
 char *tt_strdup(const char *s)
 {
@@ -62,10 +131,10 @@ void *tt_malloc_aligned(size_t n)
     size_t rounded = (n + TT_ALIGN - 1) & ~(size_t)(TT_ALIGN - 1);
     if (rounded < n || posix_memalign(&p, TT_ALIGN, rounded ? rounded : TT_ALIGN) != 0)
         return NULL;
-    return p;
+    return budget_take(p);
 }
 
-void tt_free_aligned(void *p) { free(p); }
+void tt_free_aligned(void *p) { tt_free(p); }
 
 struct tt_arena_chunk {
     tt_arena_chunk *next;
@@ -99,7 +168,8 @@ static void *tt_arena_alloc_al(tt_arena *a, size_t n, size_t align, bool zero)
     if (cap > SIZE_MAX - sizeof(tt_arena_chunk) - TT_ALIGN)
         return NULL;
     tt_arena_chunk *nc;
-    if (tt_should_fail() || posix_memalign((void **)&nc, TT_ALIGN, sizeof(tt_arena_chunk) + cap) != 0)
+    if (tt_should_fail() || posix_memalign((void **)&nc, TT_ALIGN, sizeof(tt_arena_chunk) + cap) != 0 ||
+        !budget_take(nc))
         return NULL;
     nc->cap = cap;
     nc->used = n;
@@ -138,7 +208,7 @@ void tt_arena_free(tt_arena *a)
     tt_arena_chunk *c = a->head;
     while (c) {
         tt_arena_chunk *n = c->next;
-        free(c);
+        tt_free(c);
         c = n;
     }
     a->head = NULL;

@@ -378,6 +378,8 @@ void tt_msg_reserve_encode(tt_wr *w, const tt_msg_reserve *m)
     tt_wr_str(w, m->type);
     tt_wr_u32(w, m->lease_s);
     tt_wr_str(w, m->holder);
+    if (m->key[0])
+        tt_wr_str(w, m->key);
 }
 
 tt_status tt_msg_reserve_decode(const void *p, size_t n, tt_msg_reserve *m)
@@ -387,6 +389,9 @@ tt_status tt_msg_reserve_decode(const void *p, size_t n, tt_msg_reserve *m)
     tt_rd_str(&r, m->type, sizeof m->type, "type");
     m->lease_s = tt_rd_u32(&r, "lease");
     tt_rd_str(&r, m->holder, sizeof m->holder, "holder");
+    m->key[0] = 0;
+    if (!r.bad && r.off < r.n)
+        tt_rd_str(&r, m->key, sizeof m->key, "key");
     return tt_rd_done(&r, "RESERVE", true);
 }
 

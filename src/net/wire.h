@@ -132,10 +132,14 @@ typedef struct tt_msg_auth {
     uint8_t token[TT_WIRE_TOKEN_LEN];
 } tt_msg_auth;
 
+#define TT_WIRE_MAX_KEY 255 /* reservation keys (bytes, without the NUL) */
+
 typedef struct tt_msg_reserve {
     char type[32];
     uint32_t lease_s; /* 0: the server's default */
     char holder[TT_WIRE_MAX_ID + 1];
+    char key[TT_WIRE_MAX_KEY + 1]; /* a reservation key; "" for none (then not sent at all,
+                                      so servers that know no keys still accept the frame) */
 } tt_msg_reserve;
 
 /* Reply to RESERVE (with the token) and to AUTH (token all zero). */

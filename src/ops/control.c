@@ -438,6 +438,9 @@ static tt_status run_loop(tt_kctx *c)
         if (c->in[2 + k])
             s = tt_value_share(c->in[2 + k], &in[2 + k]);
     for (int64_t it = 0; s == TT_OK && go && it < trips; it++) {
+        /* an empty body runs no node, where the executor would check: the loop checks */
+        if ((s = tt_kctx_check(c)) != TT_OK)
+            break;
         tt_value_release(&in[0]);
         s = scalar_value(TETHER_DTYPE_INT64, it, &in[0]);
         if (s == TT_OK)
@@ -556,6 +559,8 @@ static tt_status scan_steps(scan_job *j)
     tt_value *in = values_new(nin), *out = values_new(nout);
     tt_status s = in && out ? TT_OK : TETHER_ERR_NO_MEMORY;
     for (int64_t t = 0; t < j->len && s == TT_OK; t++) {
+        if ((s = tt_kctx_check(j->c)) != TT_OK)
+            break;
         for (int i = 0; i < j->n_state; i++) {
             in[i] = j->state[i];
             memset(&j->state[i], 0, sizeof j->state[i]);
@@ -918,6 +923,8 @@ static tt_status run_sequence_map(tt_kctx *c)
     for (int k = 0; k < nout && s == TT_OK; k++)
         s = tt_seq_new(body_out_type(body, k)->dtype, len, &seqs[k]);
     for (int t = 0; t < len && s == TT_OK; t++) {
+        if ((s = tt_kctx_check(c)) != TT_OK)
+            break;
         /* the body borrows this step's elements: the inputs outlive the step */
         for (int i = 0; i < nin; i++) {
             const tt_value *v = c->in[i];

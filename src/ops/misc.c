@@ -178,6 +178,10 @@ static tt_status run_nms(tt_kctx *c)
             }
             qsort(cand, (size_t)nc, sizeof *cand, cand_cmp);
             for (int64_t i = 0; i < nc && nk < keep_max; i++) {
+                /* kept boxes times candidates: quadratic in the boxes, so the run's limit is
+                 * checked as it goes */
+                if ((i & 255) == 0 && (s = tt_kctx_check(c)) != TT_OK)
+                    goto done;
                 const nms_box *bx = &nb[cand[i].box];
                 bool suppressed = false;
                 for (int64_t j = 0; j < nk && !suppressed; j++)

@@ -4,6 +4,7 @@
  * their last consumer. */
 #include "runtime/exec.h"
 
+#include "core/cancel.h"
 #include "core/log.h"
 #include "runtime/profile.h"
 
@@ -143,18 +144,28 @@ static void consume(tt_frame *f, int v)
 
 /* ---- what kernels call (tt_kctx_ops) ---------------------------------------------------------- */
 
+/* The embedding program's own check on this thread (core/cancel.h: tetherd stops a run whose
+ * client left, whose attachment ended, or whose server is stopping). */
+static tt_status host_check(const tt_node *n, const char *where)
+{
+    tt_status s = tt_cancel_poll();
+    if (s != TT_OK)
+        return tt_error_prefix(s, "the run was stopped %s node '%s' (%s): ", where, n->name, n->op_type);
+    return TT_OK;
+}
+
 static tt_status kctx_check(const tt_kctx *c)
 {
     const tt_run *r = frame_run(((const exec_ctx *)c->exec)->f);
     if (!r)
-        return TT_OK;
+        return host_check(c->node, "in");
     if (r->cancel && atomic_load(r->cancel))
         return tt_error(TETHER_ERR_TIMEOUT, "the run was cancelled in node '%s' (%s)", c->node->name,
                         c->node->op_type);
     if (r->deadline_ns && tt_profile_now_ns() > r->deadline_ns)
         return tt_error(TETHER_ERR_TIMEOUT, "the run passed its time limit in node '%s' (%s)", c->node->name,
                         c->node->op_type);
-    return TT_OK;
+    return host_check(c->node, "in");
 }
 
 static void *kctx_scratch(tt_kctx *c, size_t bytes)
@@ -399,6 +410,7 @@ tt_status tt_frame_exec(tt_frame *f)
         if (r && r->deadline_ns && tt_profile_now_ns() > r->deadline_ns)
             return tt_error(TETHER_ERR_TIMEOUT, "the run passed its time limit before node '%s' (%s)",
                             f->g->nodes[i].name, f->g->nodes[i].op_type);
+        TT_TRY(host_check(&f->g->nodes[i], "before"));
         TT_TRY(tt_exec_node(f, i));
     }
     return TT_OK;

@@ -433,6 +433,7 @@ static const tt_session_ops g_local_ops = {.run = local_run, .free = local_free}
 tt_local *tt_session_local(tether_session *s) { return s && s->ops == &g_local_ops ? s->impl : NULL; }
 
 #define TT_WARMUP_MAX_INPUT_BYTES (256 << 20)
+#define TT_WARMUP_MAX_NS (10ull * 1000000000) /* past this, planning is left to the first run */
 
 /* Runs once on zeros at the declared shapes (unnamed dims taken as 1) so that the memory
  * plan exists, and every lazy cost is paid, before the first real run. */
@@ -467,8 +468,13 @@ static void local_warmup(tether_session *s, tt_local *l)
     }
     tt_value *outs = ok ? tt_calloc((size_t)g->n_outputs + 1, sizeof *outs) : NULL;
     if (outs) {
+        /* open must end even for a model that never does: the warm-up has a limit of its own */
+        uint64_t limit = l->run_limit_ns;
+        if (!limit || limit > TT_WARMUP_MAX_NS)
+            l->run_limit_ns = TT_WARMUP_MAX_NS;
         if (local_exec(s, l, vals, outs, NULL) != TT_OK)
             TT_DEBUG("warm-up run failed (planning is left to the first run): %s", tt_last_error());
+        l->run_limit_ns = limit;
         for (int i = 0; i < g->n_outputs; i++)
             tt_value_release(&outs[i]);
         tt_free(outs);

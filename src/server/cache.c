@@ -3,6 +3,7 @@
  * it; others asking meanwhile wait for that open instead of repeating it. */
 #include "server/cache.h"
 
+#include "core/cancel.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -36,6 +37,7 @@ tt_status tt_cache_init(tt_cache *c, const char *state_dir, int keep_idle, int r
 {
     memset(c, 0, sizeof *c);
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->put_lock, NULL);
     pthread_cond_init(&c->loaded, NULL);
     c->keep_idle = keep_idle;
     c->run_limit_ms = run_limit_ms;
@@ -59,6 +61,7 @@ void tt_cache_free(tt_cache *c)
         entry_free(e);
     }
     pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->put_lock);
     pthread_cond_destroy(&c->loaded);
 }
 
@@ -68,6 +71,137 @@ bool tt_cache_has(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN])
     blob_path(c, hash, path, sizeof path);
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static tt_model_entry *find_locked(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN]);
+static void unlink_locked(tt_cache *c, tt_model_entry *e);
+static void entry_free(tt_model_entry *e);
+
+/* Whether the file at path holds exactly the n bytes that hash to `hash` (read in pieces). */
+static bool stored_intact(const char *path, const uint8_t hash[TT_WIRE_HASH_LEN], size_t n)
+{
+    void *data;
+    size_t got;
+    if (tt_read_file(path, (size_t)1 << 36, &data, &got) != TT_OK) {
+        tt_error_clear();
+        return false;
+    }
+    uint8_t d[TT_WIRE_HASH_LEN];
+    tt_sha256(data, got, d);
+    tt_free(data);
+    return got == n && CRYPTO_memcmp(d, hash, sizeof d) == 0;
+}
+
+/* Marks a stored model as just used: the file's time orders the cache's evictions. */
+static void touch(const char *path)
+{
+    utimensat(AT_FDCWD, path, NULL, 0);
+}
+
+typedef struct stored {
+    char name[2 * TT_WIRE_HASH_LEN + 6];
+    uint64_t bytes;
+    struct timespec used;
+} stored;
+
+static int by_oldest(const void *a, const void *b)
+{
+    const stored *x = a, *y = b;
+    if (x->used.tv_sec != y->used.tv_sec)
+        return x->used.tv_sec < y->used.tv_sec ? -1 : 1;
+    return x->used.tv_nsec < y->used.tv_nsec ? -1 : x->used.tv_nsec > y->used.tv_nsec;
+}
+
+static bool name_hash(const char *name, uint8_t hash[TT_WIRE_HASH_LEN])
+{
+    if (strlen(name) != 2 * TT_WIRE_HASH_LEN + 5 || strcmp(name + 2 * TT_WIRE_HASH_LEN, ".onnx") != 0)
+        return false;
+    for (int i = 0; i < TT_WIRE_HASH_LEN; i++) {
+        unsigned v;
+        if (sscanf(name + 2 * i, "%2x", &v) != 1)
+            return false;
+        hash[i] = (uint8_t)v;
+    }
+    return true;
+}
+
+/* Deletes the least recently used stored models nobody has open until `need` more bytes fit
+ * under the limit. Called with put_lock held. */
+static tt_status make_room(tt_cache *c, const uint8_t keep[TT_WIRE_HASH_LEN], uint64_t need)
+{
+    uint64_t max = atomic_load(&c->max_bytes);
+    if (!max)
+        return TT_OK;
+    if (need > max)
+        return tt_error(TETHER_ERR_QUOTA, "the model's %llu bytes are more than this server's whole model cache "
+                                          "(--cache-max %llu bytes)",
+                        (unsigned long long)need, (unsigned long long)max);
+    DIR *d = opendir(c->dir);
+    if (!d)
+        return tt_error(TETHER_ERR_IO, "cannot list the model cache %s: %s", c->dir, strerror(errno));
+    stored *v = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t total = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        uint8_t h[TT_WIRE_HASH_LEN];
+        char path[1200];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", c->dir, de->d_name);
+        if (!name_hash(de->d_name, h) || stat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+            memcmp(h, keep, sizeof h) == 0)
+            continue;
+        total += (uint64_t)st.st_size;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            stored *g = tt_realloc(v, sizeof *v * cap);
+            if (!g)
+                break;
+            v = g;
+        }
+        snprintf(v[n].name, sizeof v[n].name, "%s", de->d_name);
+        v[n].bytes = (uint64_t)st.st_size;
+        v[n++].used = st.st_mtim;
+    }
+    closedir(d);
+    if (v)
+        qsort(v, n, sizeof *v, by_oldest);
+    for (size_t i = 0; i < n && total + need > max; i++) {
+        uint8_t h[TT_WIRE_HASH_LEN];
+        name_hash(v[i].name, h);
+        pthread_mutex_lock(&c->lock);
+        tt_model_entry *e = find_locked(c, h);
+        bool in_use = e && (e->refs > 0 || e->loading);
+        if (e && !in_use)
+            unlink_locked(c, e);
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s", c->dir, v[i].name);
+        if (!in_use && unlink(path) == 0) {
+            total -= v[i].bytes;
+            tt_log(TT_LOG_INFO, "model %.12s deleted from the cache (least recently used; --cache-max)", v[i].name);
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (e && !in_use)
+            entry_free(e);
+    }
+    tt_free(v);
+    if (total + need > max)
+        return tt_error(TETHER_ERR_BUSY,
+                        "the model cache is full of models in use (%llu of its %llu bytes) and this one needs %llu; "
+                        "try again when some are closed",
+                        (unsigned long long)total, (unsigned long long)max, (unsigned long long)need);
+    return TT_OK;
+}
+
+void tt_cache_trim(tt_cache *c)
+{
+    static const uint8_t none[TT_WIRE_HASH_LEN];
+    pthread_mutex_lock(&c->put_lock);
+    if (make_room(c, none, 0) != TT_OK) {
+        tt_log(TT_LOG_WARN, "model cache: %s", tt_last_error());
+        tt_error_clear();
+    }
+    pthread_mutex_unlock(&c->put_lock);
 }
 
 tt_status tt_cache_put(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], const void *data, size_t n)
@@ -83,15 +217,31 @@ tt_status tt_cache_put(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], const 
                         "were sent as (corrupted upload?)",
                         n, got_hex, want_hex);
     }
-    if (tt_cache_has(c, hash))
-        return TT_OK;
     char path[1200], tmp[1250];
     blob_path(c, hash, path, sizeof path);
+    pthread_mutex_lock(&c->put_lock);
+    if (tt_cache_has(c, hash)) {
+        /* kept only when intact: an upload over a damaged copy replaces it */
+        if (stored_intact(path, hash, n)) {
+            touch(path);
+            pthread_mutex_unlock(&c->put_lock);
+            return TT_OK;
+        }
+        tt_log(TT_LOG_WARN, "model %.12s: the stored copy is damaged; the upload replaces it",
+               path + strlen(c->dir) + 1);
+    }
+    tt_status room = make_room(c, hash, n);
+    if (room != TT_OK) {
+        pthread_mutex_unlock(&c->put_lock);
+        return room;
+    }
     /* a unique temporary name: two uploads of one model may race, and rename settles it */
     snprintf(tmp, sizeof tmp, "%s.%ld.%lld.tmp", path, (long)getpid(), (long long)mono_ns());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
+    if (fd < 0) {
+        pthread_mutex_unlock(&c->put_lock);
         return tt_error(TETHER_ERR_IO, "cannot store the model in %s: %s", c->dir, strerror(errno));
+    }
     size_t off = 0;
     tt_status s = TT_OK;
     while (off < n && s == TT_OK) {
@@ -113,6 +263,7 @@ tt_status tt_cache_put(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], const 
         unlink(tmp);
     else
         tt_log(TT_LOG_INFO, "model %.12s stored (%zu bytes)", path + strlen(c->dir) + 1, n);
+    pthread_mutex_unlock(&c->put_lock);
     return s;
 }
 
@@ -140,6 +291,22 @@ static tt_status open_entry(tt_cache *c, tt_model_entry *e)
     void *data;
     size_t n;
     TT_TRY(tt_read_file(path, (size_t)1 << 36, &data, &n));
+    /* the disk is not trusted: what was stored under a hash must still hash to it */
+    uint8_t got[TT_WIRE_HASH_LEN];
+    tt_sha256(data, n, got);
+    if (CRYPTO_memcmp(got, e->hash, sizeof got) != 0) {
+        tt_free(data);
+        char got_hex[65];
+        tt_hex(got, sizeof got, got_hex);
+        tt_log(TT_LOG_WARN, "model %.12s: the stored copy is corrupt (its %zu bytes hash to %.12s); deleted", e->hex, n,
+               got_hex);
+        unlink(path);
+        return tt_error(TETHER_ERR_NOT_FOUND,
+                        "model %s: the server's stored copy was corrupt and has been deleted; upload the model "
+                        "again",
+                        e->hex);
+    }
+    touch(path);
     tether_session_config cfg;
     tether_session_config_init(&cfg);
     cfg.quiet = 1;
@@ -173,6 +340,9 @@ tt_status tt_cache_acquire(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], tt
     if (e) {
         e->refs++;
         pthread_mutex_unlock(&c->lock);
+        char path[1200];
+        blob_path(c, hash, path, sizeof path);
+        touch(path);
         *out = e;
         return TT_OK;
     }
@@ -216,6 +386,31 @@ void tt_cache_retain(tt_cache *c, tt_model_entry *e)
     pthread_mutex_lock(&c->lock);
     e->refs++;
     pthread_mutex_unlock(&c->lock);
+}
+
+void tt_cache_release_drop(tt_cache *c, tt_model_entry *e)
+{
+    pthread_mutex_lock(&c->lock);
+    bool last = --e->refs == 0;
+    if (last)
+        unlink_locked(c, e);
+    pthread_mutex_unlock(&c->lock);
+    if (last) {
+        tt_log(TT_LOG_DEBUG, "model %.12s dropped from memory (refused)", e->hex);
+        entry_free(e);
+    }
+}
+
+uint64_t tt_cache_stored_size(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN])
+{
+    pthread_mutex_lock(&c->lock);
+    tt_model_entry *e = find_locked(c, hash);
+    bool open = e && !e->loading;
+    pthread_mutex_unlock(&c->lock);
+    char path[1200];
+    blob_path(c, hash, path, sizeof path);
+    struct stat st;
+    return !open && stat(path, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
 }
 
 void tt_cache_release(tt_cache *c, tt_model_entry *e)
@@ -285,9 +480,16 @@ void tt_cache_save_warm(tt_cache *c)
         unlink(tmp);
 }
 
+static tt_status preload_stopped(void *ud)
+{
+    tt_cache *c = ud;
+    return atomic_load(&c->stop_preload) ? tt_error(TETHER_ERR_BUSY, "the server is shutting down") : TT_OK;
+}
+
 static void *preload_main(void *arg)
 {
     tt_cache *c = arg;
+    tt_cancel_install(preload_stopped, c); /* a model's warm-up stops when the server does */
     char path[1200], line[256];
     snprintf(path, sizeof path, "%s/warm.txt", c->dir);
     FILE *f = fopen(path, "r");
@@ -324,7 +526,7 @@ void tt_cache_preload_stop(tt_cache *c)
 {
     if (!c->preloading)
         return;
-    atomic_store(&c->stop_preload, true); /* a model being opened is finished first */
+    atomic_store(&c->stop_preload, true); /* a model being opened stops at its warm-up's next check */
     pthread_join(c->preloader, NULL);
     c->preloading = false;
 }

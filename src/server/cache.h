@@ -23,13 +23,14 @@ typedef struct tt_model_entry {
     tether_session_stats stats;
     uint64_t bytes;                           /* weights + planned activations: what a slot is charged */
     atomic_uint_fast64_t last_flops, last_ns; /* the latest run's cost, to estimate the next */
-    atomic_uint_fast64_t last_len;            /* and its request's size (shapes may vary) */
     int64_t idle_since_ns;
     struct tt_model_entry *next;
 } tt_model_entry;
 
 typedef struct tt_cache {
     pthread_mutex_t lock;
+    pthread_mutex_t put_lock; /* one upload at a time makes room and writes */
+    _Atomic uint64_t max_bytes; /* stored models at most (0: no limit); SIGHUP may change it */
     pthread_cond_t loaded;
     char dir[1100]; /* <state-dir>/models */
     tt_model_entry *entries;
@@ -44,13 +45,26 @@ tt_status tt_cache_init(tt_cache *c, const char *state_dir, int keep_idle, int r
 void tt_cache_free(tt_cache *c);
 /* Whether the model's bytes are stored. */
 bool tt_cache_has(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN]);
-/* Stores a model after checking that its bytes hash to `hash`. */
+/* The stored file's size when opening the model would read it (0 when it is open already,
+ * or not stored). */
+uint64_t tt_cache_stored_size(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN]);
+/* Stores a model after checking that its bytes hash to `hash`. A stored copy that is intact
+ * is kept; a damaged one is replaced. With a size limit (max_bytes), the least recently
+ * used models nobody has open are deleted to make room; BUSY when the models in use leave
+ * none, QUOTA when the model alone is larger than the limit. */
 tt_status tt_cache_put(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], const void *data, size_t n);
-/* The opened model for hash (opening it on first use); NOT_FOUND when it was never
- * uploaded. Release with tt_cache_release. */
+/* Deletes least recently used unused models until the stored ones fit max_bytes (at start,
+ * and when the limit changes). */
+void tt_cache_trim(tt_cache *c);
+/* The opened model for hash (opening it on first use, after checking that the stored bytes
+ * still hash to it: a damaged copy is deleted and reported as NOT_FOUND, so the client
+ * uploads it again); NOT_FOUND when it was never uploaded. Release with tt_cache_release. */
 tt_status tt_cache_acquire(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], tt_model_entry **out);
 void tt_cache_retain(tt_cache *c, tt_model_entry *e);
 void tt_cache_release(tt_cache *c, tt_model_entry *e);
+/* Releases, and drops the model from memory at once when nobody else uses it (it was
+ * refused: keeping it warm would hold memory for no one). */
+void tt_cache_release_drop(tt_cache *c, tt_model_entry *e);
 /* At a clean stop: remembers which models were open (warm.txt). At start: opens them
  * again in the background, so the first inference after a restart is not a cold one. */
 void tt_cache_save_warm(tt_cache *c);

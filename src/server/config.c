@@ -28,12 +28,15 @@ void tt_config_defaults(tt_server_config *c)
     c->lease_s = 86400;
     c->lease_max_s = 7 * 86400;
     c->idle_timeout_s = 30;
+    c->auth_timeout_s = 10;
+    c->attached_idle_s = 900;
+    c->max_conns_per_attachment = 64;
+    c->drain_timeout_s = 10;
     c->frame_timeout_s = 30;
     c->max_upload = 4ull << 30;
     c->max_request = 1ull << 30;
     c->max_conns = 1024;
     c->warm_cache = 8;
-    c->inline_us = 50;
     c->run_limit_s = 60;
 }
 
@@ -176,6 +179,17 @@ static tt_status parse_slots(tt_server_config *c, const char *v)
     return TT_OK;
 }
 
+static tt_status parse_bool(const char *key, const char *v, bool *out)
+{
+    if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0 || strcmp(v, "on") == 0)
+        *out = true;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "0") == 0 || strcmp(v, "off") == 0)
+        *out = false;
+    else
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s: '%s' is not true or false", key, v);
+    return TT_OK;
+}
+
 static tt_status set_str(char *dst, size_t cap, const char *key, const char *v)
 {
     if (strlen(v) >= cap)
@@ -240,6 +254,21 @@ tt_status tt_config_set(tt_server_config *c, const char *key, const char *v)
         return tt_parse_bytes(v, &c->max_upload);
     if (strcmp(key, "max-request") == 0)
         return tt_parse_bytes(v, &c->max_request);
+    if (strcmp(key, "max-buffered") == 0)
+        return tt_parse_bytes(v, &c->max_buffered);
+    if (strcmp(key, "cache-max") == 0)
+        return tt_parse_bytes(v, &c->cache_max);
+    if (strcmp(key, "reserve-keys") == 0)
+        return set_str(c->reserve_keys, sizeof c->reserve_keys, key, v);
+    if (strcmp(key, "overcommit") == 0)
+        return parse_bool(key, v, &c->overcommit);
+    if (strcmp(key, "measure-peak") == 0)
+        return parse_bool(key, v, &c->measure_peak);
+    if (strcmp(key, "inline-us") == 0) {
+        /* inferences always run on workers now: an old config file still starts */
+        tt_log(TT_LOG_WARN, "inline-us is no longer used: every inference runs on a worker thread");
+        return TT_OK;
+    }
     static const struct {
         const char *key;
         long lo, hi;
@@ -250,10 +279,13 @@ tt_status tt_config_set(tt_server_config *c, const char *key, const char *v)
         {"lease", 1, 365L * 86400, offsetof(tt_server_config, lease_s), true},
         {"lease-max", 1, 365L * 86400, offsetof(tt_server_config, lease_max_s), true},
         {"idle-timeout", 1, 86400, offsetof(tt_server_config, idle_timeout_s), false},
+        {"auth-timeout", 1, 86400, offsetof(tt_server_config, auth_timeout_s), false},
+        {"attached-idle-timeout", 1, 30 * 86400, offsetof(tt_server_config, attached_idle_s), false},
+        {"max-conns-per-attachment", 1, 1000000, offsetof(tt_server_config, max_conns_per_attachment), false},
+        {"drain-timeout", 0, 3600, offsetof(tt_server_config, drain_timeout_s), false},
         {"frame-timeout", 1, 86400, offsetof(tt_server_config, frame_timeout_s), false},
         {"max-conns", 1, 1000000, offsetof(tt_server_config, max_conns), false},
         {"warm-cache", 0, 1024, offsetof(tt_server_config, warm_cache), false},
-        {"inline-us", 0, 100000, offsetof(tt_server_config, inline_us), false},
         {"run-limit", 0, 86400, offsetof(tt_server_config, run_limit_s), false},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
@@ -323,23 +355,47 @@ void tt_config_usage(FILE *f)
                "                         idle capacity is lent to busy slots\n"
                "  --meter flops|time     charge inferences by FLOPs (default) or device time\n"
                "  --workers N            inferences run at once (default: one per core)\n"
-               "  --peak-gflops X        the device's peak, instead of measuring it at start\n"
+               "  --peak-gflops X        the device's peak, instead of the measured one (measured\n"
+               "                         once, repeatedly, and kept in the state directory)\n"
                "  --lease SECONDS        default reservation lease, renewed by use (default 86400)\n"
                "  --lease-max SECONDS    the longest lease a client may ask for (default 604800)\n"
                "  --idle-timeout S       close connections not attached to a slot after S idle\n"
                "                         seconds (default 30)\n"
-               "  --frame-timeout S      a frame must arrive whole within S seconds (default 30)\n"
+               "  --auth-timeout S       close connections not attached S seconds after they\n"
+               "                         connected, busy or not (default 10)\n"
+               "  --attached-idle-timeout S\n"
+               "                         close attached connections idle for S seconds (default 900;\n"
+               "                         clients reconnect by themselves)\n"
+               "  --max-conns-per-attachment N\n"
+               "                         connections one attachment may hold (default 64)\n"
+               "  --frame-timeout S      a frame must arrive whole, and queued replies be read,\n"
+               "                         within S seconds (default 30)\n"
                "  --max-upload BYTES     largest model upload (default 4GiB)\n"
                "  --max-request BYTES    largest inference request (default 1GiB)\n"
+               "  --max-buffered BYTES   request and reply bytes held for all clients together;\n"
+               "                         past it requests are refused as busy (default: half the\n"
+               "                         memory, at most 8GiB)\n"
                "  --max-conns N          connections at once (default 1024)\n"
+               "  --reserve-keys FILE    reserving a slot needs a key listed in FILE, one per line:\n"
+               "                         NAME SHA256-OF-KEY MAX-SLOTS MAX-LEASE-SECONDS\n"
+               "                         (make one with --new-key NAME)\n"
+               "  --new-key NAME         print a fresh key and its line for the keys file; exit\n"
                "  --warm-cache N         opened models kept warm after their last user (default 8)\n"
+               "  --cache-max BYTES      stored models kept on disk; the least recently used\n"
+               "                         unused ones are deleted past it (default: no limit)\n"
                "  --run-limit S          an inference still running after S seconds fails, so a model\n"
                "                         that never ends cannot hold a worker (default 60; 0: none)\n"
-               "  --inline-us N          inferences that took under N us run on the I/O thread when\n"
-               "                         a worker would take them at once anyway (default 50; 0: never)\n"
+               "  --drain-timeout S      on SIGTERM, running inferences get S seconds to finish\n"
+               "                         before they are stopped (default 10)\n"
+               "  --overcommit           start even when a slot type promises more than the device's\n"
+               "                         peak (its slots deliver at most the peak)\n"
+               "  --measure-peak         measure the device's peak again instead of using the one\n"
+               "                         kept in the state directory\n"
                "  --metrics HOST:PORT    serve Prometheus metrics at http://HOST:PORT/metrics\n"
                "  --port-file FILE       write the TCP port here once listening\n"
                "  -h, --help             this text;  --version\n\n"
+               "Signals: SIGTERM/SIGINT drain and stop (a second one stops at once); SIGHUP reads\n"
+               "the config file and the keys file again.\n\n"
                "Built-in types (memory, FP32 rate, price/hour):\n");
     int n;
     const tt_accel_type *t = tt_catalog_builtin(&n);
@@ -387,12 +443,21 @@ tt_status tt_config_parse_args(tt_server_config *c, int argc, char **argv, int *
             val = eq + 1;
         } else {
             snprintf(key, sizeof key, "%s", a + 2);
-            if (i + 1 >= argc)
-                return tt_error(TETHER_ERR_INVALID_ARGUMENT, "--%s needs a value", key);
-            val = argv[++i];
+            if (strcmp(key, "overcommit") == 0 || strcmp(key, "measure-peak") == 0) {
+                val = "true"; /* switches: given alone, they turn on */
+            } else {
+                if (i + 1 >= argc)
+                    return tt_error(TETHER_ERR_INVALID_ARGUMENT, "--%s needs a value", key);
+                val = argv[++i];
+            }
         }
         if (strcmp(key, "config") == 0)
             continue;
+        if (strcmp(key, "new-key") == 0) {
+            TT_TRY(set_str(c->new_key, sizeof c->new_key, key, val));
+            *help = 3;
+            continue;
+        }
         TT_TRY(tt_config_set(c, key, val));
     }
     return TT_OK;

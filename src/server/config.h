@@ -7,6 +7,7 @@
 #include "core/catalog.h"
 #include "core/status.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -45,12 +46,21 @@ typedef struct tt_server_config {
     uint32_t lease_s;     /* default lease of a reservation */
     uint32_t lease_max_s; /* the longest lease a client may ask for */
     int idle_timeout_s;   /* a connection not yet attached to a slot, idle this long, is closed */
+    int auth_timeout_s;   /* a connection not attached this long after it connected is closed */
+    int attached_idle_s;  /* an attached connection idle this long (nothing in flight) is closed */
+    int max_conns_per_attachment;
+    int drain_timeout_s;  /* SIGTERM: running inferences get this long, then are stopped */
     int frame_timeout_s;  /* a frame that started arriving must complete within this */
     uint64_t max_upload;  /* largest model upload */
     uint64_t max_request; /* largest RUN request */
+    uint64_t max_buffered; /* request and reply bytes held for all connections (0: automatic) */
+    uint64_t cache_max;    /* bytes of stored models, least recently used evicted (0: no limit) */
+    char reserve_keys[1024]; /* keys file: RESERVE needs one of its keys ("" none) */
+    bool overcommit;       /* start even when a slot type's rate exceeds the device's peak */
+    bool measure_peak;     /* measure the peak again instead of using the stored one */
+    char new_key[32];      /* --new-key NAME: print a key for the keys file and exit */
     int max_conns;
     int warm_cache;           /* opened models kept warm after their last user leaves */
-    int inline_us;            /* inferences shorter than this may run on the loop thread */
     int run_limit_s;          /* an inference still running after this long fails (0: no limit) */
     char port_file[1024];     /* write the bound TCP port here once listening (tests) */
     char metrics_listen[300]; /* Prometheus /metrics on HOST:PORT ("" off) */
@@ -61,8 +71,8 @@ void tt_config_defaults(tt_server_config *c);
 tt_status tt_config_set(tt_server_config *c, const char *key, const char *value);
 /* Reads "key = value" lines ('#' starts a comment). */
 tt_status tt_config_load_file(tt_server_config *c, const char *path);
-/* Parses argv: --config FILE is read first, then the flags override it. Returns 1 for
- * --help (usage printed), 0 to go on, or an error. */
+/* Parses argv: --config FILE is read first, then the flags override it. *help: 1 for
+ * --help, 2 for --version, 3 for --new-key, 0 to go on. */
 tt_status tt_config_parse_args(tt_server_config *c, int argc, char **argv, int *help);
 void tt_config_usage(FILE *f);
 

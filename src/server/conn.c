@@ -21,11 +21,41 @@
 #include <unistd.h>
 
 #define MAX_FRAMES_PER_WAKE 64      /* then let other connections have the loop */
-#define MAX_QUEUED_OUT (256u << 20) /* a client that stops reading its replies is cut off */
+#define MAX_QUEUED_OUT (256u << 20) /* one connection's share of the buffer budget, at most */
+#define PAUSE_AT (256u << 10)       /* queued replies past this: no more requests are read */
+#define ERROR_SLACK (16u << 20)     /* short error replies may pass the budget by this much */
 
 static int64_t now_ns(void)
 {
     return tt_now_ns();
+}
+
+/* ---- the server's buffer budget ---------------------------------------------------- */
+
+bool tt_buffer_take(tt_server *srv, uint64_t n)
+{
+    uint64_t cur = atomic_load(&srv->buffered);
+    do {
+        if (n > srv->max_buffered || cur > srv->max_buffered - n)
+            return false;
+    } while (!atomic_compare_exchange_weak(&srv->buffered, &cur, cur + n));
+    return true;
+}
+
+void tt_buffer_give(tt_server *srv, uint64_t n)
+{
+    atomic_fetch_sub(&srv->buffered, n);
+}
+
+/* The loop watches for input unless replies are piling up unread, and for writability while
+ * any are queued. Called with c->lock held. */
+static void update_interest_locked(tt_conn *c)
+{
+    unsigned want = (c->out_bytes >= PAUSE_AT ? 0 : TT_EV_READ) | (c->out_head ? TT_EV_WRITE : 0);
+    if (want != c->interest && !c->dead) {
+        c->interest = want;
+        tt_loop_mod(c->srv->loop, &c->io, want);
+    }
 }
 
 /* ---- lifetime ------------------------------------------------------------------------ */
@@ -40,17 +70,20 @@ static void conn_free(tt_conn *c)
     for (uint32_t h = 0; h < c->n_handles; h++) {
         if (!c->handles[h])
             continue;
-        if (c->slot)
-            tt_slots_uncharge(c->srv, c->slot, c->handles[h]);
+        tt_slots_uncharge(c->srv, c->slot, c->slot_gen, c->handles[h]);
         tt_cache_release(&c->srv->cache, c->handles[h]);
     }
     tt_free(c->handles);
     while (c->out_head) {
         tt_outbuf *b = c->out_head;
         c->out_head = b->next;
+        tt_buffer_give(c->srv, b->len);
         tt_free(b);
     }
-    tt_free_aligned(c->payload);
+    if (c->payload) {
+        tt_free_aligned(c->payload);
+        tt_buffer_give(c->srv, c->hdr.len);
+    }
     if (c->io.fd >= 0)
         close(c->io.fd);
     pthread_mutex_destroy(&c->lock);
@@ -70,6 +103,7 @@ void tt_conn_close(tt_conn *c, const char *why)
     tt_server *srv = c->srv;
     tt_log(TT_LOG_DEBUG, "connection %s closed: %s", c->peer, why);
     c->closed = true;
+    atomic_store(&c->gone, true);
     tt_loop_del(srv->loop, &c->io);
     pthread_mutex_lock(&c->lock);
     c->dead = true;
@@ -105,14 +139,28 @@ static bool flush_locked(tt_conn *c)
         }
         b->off += (size_t)k;
         c->out_bytes -= (size_t)k;
+        c->write_ns = now_ns();
         if (b->off == b->len) {
             c->out_head = b->next;
             if (!c->out_head)
                 c->out_tail = NULL;
+            tt_buffer_give(c->srv, b->len);
             tt_free(b);
         }
     }
     return true;
+}
+
+void tt_conn_end(tt_conn *c)
+{
+    c->draining = true;
+    c->frame_since_ns = now_ns();
+    pthread_mutex_lock(&c->lock);
+    if (c->out_head)
+        c->shut_after_flush = true;
+    else
+        shutdown(c->io.fd, SHUT_WR);
+    pthread_mutex_unlock(&c->lock);
 }
 
 /* Fatal protocol error: reply, stop reading requests, and let the peer read the reply
@@ -150,7 +198,16 @@ static void frame_done(tt_conn *c, uint8_t *payload)
  * false when the connection failed. */
 static bool parse_staged(tt_conn *c, int *frames)
 {
-    while (!c->closed && !c->draining && !c->payload && c->stage_len - c->stage_off >= TT_WIRE_HEADER) {
+    /* what is staged of a refused frame is dropped first */
+    if (c->skip) {
+        size_t drop = c->stage_len - c->stage_off < c->skip ? c->stage_len - c->stage_off : (size_t)c->skip;
+        c->stage_off += drop;
+        c->skip -= drop;
+        if (!c->skip)
+            c->frame_since_ns = 0;
+    }
+    while (!c->closed && !c->draining && !c->payload && !c->skip &&
+           c->stage_len - c->stage_off >= TT_WIRE_HEADER) {
         const uint8_t *p = c->stage + c->stage_off;
         if (tt_frame_hdr_decode(p, &c->hdr) != TT_OK) {
             tt_conn_fail(c, p[0], 0, TETHER_ERR_PROTOCOL, tt_last_error());
@@ -171,12 +228,30 @@ static bool parse_staged(tt_conn *c, int *frames)
             return false;
         }
         size_t avail = c->stage_len - c->stage_off - TT_WIRE_HEADER;
+        size_t take = avail < c->hdr.len ? avail : (size_t)c->hdr.len;
+        if (!tt_buffer_take(c->srv, c->hdr.len)) {
+            /* every client's bytes together are bounded: this frame waits for room no more
+             * than its sender does — it is refused, read and dropped */
+            char msg[300];
+            snprintf(msg, sizeof msg,
+                     "the server is busy: it already holds %llu of its %llu bytes of requests and replies for its "
+                     "clients, and this %s frame of %llu bytes does not fit; try again shortly",
+                     (unsigned long long)atomic_load(&c->srv->buffered), (unsigned long long)c->srv->max_buffered,
+                     tt_cmd_name(c->hdr.cmd), (unsigned long long)c->hdr.len);
+            atomic_fetch_add(&c->srv->busy_refusals, 1);
+            tt_conn_reply_error(c, c->hdr.cmd, c->hdr.req_id, TETHER_ERR_BUSY, msg);
+            c->stage_off += TT_WIRE_HEADER + take;
+            c->skip = c->hdr.len - take;
+            if (c->skip && !c->frame_since_ns)
+                c->frame_since_ns = now_ns();
+            continue;
+        }
         uint8_t *payload = tt_malloc_aligned((size_t)c->hdr.len);
         if (!payload) {
+            tt_buffer_give(c->srv, c->hdr.len);
             tt_conn_fail(c, c->hdr.cmd, c->hdr.req_id, TETHER_ERR_NO_MEMORY, "out of memory for the request");
             return false;
         }
-        size_t take = avail < c->hdr.len ? avail : (size_t)c->hdr.len;
         memcpy(payload, p + TT_WIRE_HEADER, take);
         c->stage_off += TT_WIRE_HEADER + take;
         (*frames)++;
@@ -207,10 +282,19 @@ static void on_readable(tt_conn *c)
     int frames = 0;
     size_t budget = 8u << 20; /* bytes per wake-up, for fairness between connections */
     while (!c->closed && frames < MAX_FRAMES_PER_WAKE && budget > 0) {
+        pthread_mutex_lock(&c->lock);
+        bool paused = !(c->interest & TT_EV_READ);
+        pthread_mutex_unlock(&c->lock);
+        if (paused && !c->draining)
+            return; /* replies are not being read: neither are requests, until they are */
         ssize_t k;
+        uint8_t sink[4096];
         if (c->draining) {
-            uint8_t sink[4096];
             k = read(c->io.fd, sink, sizeof sink);
+        } else if (c->skip) {
+            k = read(c->io.fd, sink, c->skip < sizeof sink ? (size_t)c->skip : sizeof sink);
+            if (k > 0 && (c->skip -= (uint64_t)k) == 0)
+                c->frame_since_ns = 0;
         } else if (c->payload) {
             size_t want = (size_t)c->hdr.len - c->payload_got;
             k = read(c->io.fd, c->payload + c->payload_got, want < budget ? want : budget);
@@ -248,20 +332,22 @@ static void on_event(tt_loop *l, tt_io *io, unsigned events)
     tt_conn *c = io->owner;
     if (c->closed)
         return;
-    if (events & TT_EV_WRITE) {
-        pthread_mutex_lock(&c->lock);
-        bool ok = flush_locked(c);
-        if (ok && !c->out_head && c->want_write) {
-            c->want_write = false;
-            tt_loop_mod(c->srv->loop, &c->io, TT_EV_READ);
-            if (c->shut_after_flush)
-                shutdown(c->io.fd, SHUT_WR);
-        }
-        pthread_mutex_unlock(&c->lock);
-        if (!ok) {
-            tt_conn_close(c, "write failed");
-            return;
-        }
+    pthread_mutex_lock(&c->lock);
+    /* writable, or a hang-up while reading is paused: either way the queue is flushed, which
+     * tells a dead peer from a slow one */
+    bool ok = true;
+    if (c->out_head && ((events & TT_EV_WRITE) || !(c->interest & TT_EV_READ)))
+        ok = flush_locked(c);
+    if (ok && !c->out_head && c->shut_after_flush) {
+        c->shut_after_flush = false;
+        shutdown(c->io.fd, SHUT_WR);
+    }
+    if (ok)
+        update_interest_locked(c);
+    pthread_mutex_unlock(&c->lock);
+    if (!ok) {
+        tt_conn_close(c, "write failed");
+        return;
     }
     if (events & TT_EV_READ)
         on_readable(c);
@@ -324,7 +410,8 @@ void tt_conn_accept(tt_loop *l, tt_io *listener, unsigned events)
         c->srv = srv;
         atomic_init(&c->refs, 1);
         pthread_mutex_init(&c->lock, NULL);
-        c->active_ns = now_ns();
+        c->active_ns = c->connected_ns = now_ns();
+        c->interest = TT_EV_READ;
         peer_name(fd, c->peer, sizeof c->peer);
         if (tt_loop_add(l, &c->io, TT_EV_READ) != TT_OK) {
             tt_log(TT_LOG_WARN, "%s", tt_last_error());
@@ -343,40 +430,42 @@ void tt_conn_accept(tt_loop *l, tt_io *listener, unsigned events)
 
 void tt_conn_sweep(tt_server *srv)
 {
+    const int64_t s_ns = 1000000000;
     int64_t now = now_ns();
-    int64_t frame_to = (int64_t)srv->cfg.frame_timeout_s * 1000000000,
-            idle_to = (int64_t)srv->cfg.idle_timeout_s * 1000000000;
+    int64_t frame_to = srv->cfg.frame_timeout_s * s_ns, idle_to = srv->cfg.idle_timeout_s * s_ns,
+            auth_to = srv->cfg.auth_timeout_s * s_ns, attached_to = srv->cfg.attached_idle_s * s_ns;
     tt_conn *next;
     for (tt_conn *c = srv->conns; c; c = next) {
         next = c->next;
-        if (c->draining && now - c->frame_since_ns > 2000000000)
+        pthread_mutex_lock(&c->lock);
+        bool stalled = c->out_head && now - c->write_ns > frame_to, queued = c->out_head != NULL;
+        pthread_mutex_unlock(&c->lock);
+        bool busy = atomic_load(&c->inflight) > 0 || queued;
+        if (c->draining && now - c->frame_since_ns > 2 * s_ns)
             tt_conn_close(c, "error reply sent");
         else if (c->frame_since_ns && now - c->frame_since_ns > frame_to)
             tt_conn_close(c, "a frame did not arrive whole within the frame timeout");
-        else if (!c->slot && now - c->active_ns > idle_to && atomic_load(&c->inflight) == 0)
+        else if (stalled)
+            tt_conn_close(c, "its replies were not read within the frame timeout");
+        else if (!c->slot && now - c->connected_ns > auth_to)
+            tt_conn_close(c, "not attached within the auth timeout");
+        else if (!c->slot && now - c->active_ns > idle_to && !busy)
             tt_conn_close(c, "idle without attaching");
-    }
-}
-
-void tt_conn_close_bound(tt_server *srv, tt_slot *slot, uint64_t gen)
-{
-    tt_conn *next;
-    for (tt_conn *c = srv->conns; c; c = next) {
-        next = c->next;
-        if (c->slot == slot && c->slot_gen == gen)
-            tt_conn_close(c, "its attachment ended");
+        else if (c->slot && now - c->active_ns > attached_to && !busy)
+            tt_conn_close(c, "idle past the attached idle timeout");
     }
 }
 
 /* ---- output -------------------------------------------------------------------------- */
 
-void tt_conn_send(tt_conn *c, struct iovec *iov, int n)
+bool tt_conn_send(tt_conn *c, struct iovec *iov, int n, bool must)
 {
     pthread_mutex_lock(&c->lock);
     if (c->dead) {
         pthread_mutex_unlock(&c->lock);
-        return;
+        return true;
     }
+    bool sent_some = false;
     if (!c->out_head) {
         /* the common case: nothing queued, the socket takes it all now, no copy */
         while (n > 0) {
@@ -388,11 +477,13 @@ void tt_conn_send(tt_conn *c, struct iovec *iov, int n)
                 if (errno != EAGAIN && errno != EWOULDBLOCK) {
                     /* the loop sees the broken socket on its side and closes it */
                     c->dead = true;
+                    atomic_store(&c->gone, true);
                     pthread_mutex_unlock(&c->lock);
-                    return;
+                    return true;
                 }
                 break;
             }
+            sent_some |= k > 0;
             tt_iov_advance(&iov, &n, (size_t)k);
         }
     }
@@ -401,16 +492,38 @@ void tt_conn_send(tt_conn *c, struct iovec *iov, int n)
         rest += iov[i].iov_len;
     if (rest == 0) {
         pthread_mutex_unlock(&c->lock);
-        return;
+        return true;
     }
-    tt_outbuf *b = c->out_bytes + rest <= MAX_QUEUED_OUT ? tt_malloc(sizeof *b + rest) : NULL;
+    /* an error reply must reach its client even when the budget is spent, within a slack
+     * that bounds them too (a connection that reads nothing stops being read, so it cannot
+     * make many) */
+    bool fits = c->out_bytes + rest <= MAX_QUEUED_OUT;
+    if (fits && !tt_buffer_take(c->srv, rest)) {
+        fits = false;
+        if (must) {
+            uint64_t after = atomic_fetch_add(&c->srv->buffered, rest) + rest;
+            fits = after <= c->srv->max_buffered + ERROR_SLACK;
+            if (!fits)
+                tt_buffer_give(c->srv, rest);
+        }
+    }
+    tt_outbuf *b = fits ? tt_malloc(sizeof *b + rest) : NULL;
+    if (!b && fits)
+        tt_buffer_give(c->srv, rest);
+    if (!b && !sent_some && !must) {
+        pthread_mutex_unlock(&c->lock);
+        atomic_fetch_add(&c->srv->busy_refusals, 1);
+        return false;
+    }
     if (!b) {
+        /* part of the frame is on the wire: the stream cannot go on without the rest */
         tt_log(TT_LOG_WARN, "connection %s: %zu reply bytes unread by the client; disconnecting it", c->peer,
                c->out_bytes + rest);
         c->dead = true;
+        atomic_store(&c->gone, true);
         shutdown(c->io.fd, SHUT_RDWR);
         pthread_mutex_unlock(&c->lock);
-        return;
+        return true;
     }
     b->next = NULL;
     b->len = rest;
@@ -422,15 +535,26 @@ void tt_conn_send(tt_conn *c, struct iovec *iov, int n)
     }
     if (c->out_tail)
         c->out_tail->next = b;
-    else
+    else {
         c->out_head = b;
+        c->write_ns = now_ns();
+    }
     c->out_tail = b;
     c->out_bytes += rest;
-    if (!c->want_write) {
-        c->want_write = true;
-        tt_loop_mod(c->srv->loop, &c->io, TT_EV_READ | TT_EV_WRITE);
-    }
+    update_interest_locked(c);
     pthread_mutex_unlock(&c->lock);
+    return true;
+}
+
+void tt_conn_refuse_reply(tt_conn *c, uint8_t cmd, uint32_t req_id, uint64_t bytes)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg,
+             "the server is busy: the %llu-byte reply does not fit in its buffers for unread replies (%llu of %llu "
+             "bytes in use); read replies sooner, or try again shortly",
+             (unsigned long long)bytes, (unsigned long long)atomic_load(&c->srv->buffered),
+             (unsigned long long)c->srv->max_buffered);
+    tt_conn_reply_error(c, cmd, req_id, TETHER_ERR_BUSY, msg);
 }
 
 void tt_conn_reply(tt_conn *c, uint8_t cmd, uint32_t req_id, tt_wr *w)
@@ -441,7 +565,8 @@ void tt_conn_reply(tt_conn *c, uint8_t cmd, uint32_t req_id, tt_wr *w)
     }
     tt_wr_frame_end(w, cmd | TT_CMD_REPLY, 0, req_id, 0);
     struct iovec iov = {w->p, w->n};
-    tt_conn_send(c, &iov, 1);
+    if (!tt_conn_send(c, &iov, 1, w->n <= 65536))
+        tt_conn_refuse_reply(c, cmd, req_id, w->n);
 }
 
 void tt_conn_reply_error(tt_conn *c, uint8_t cmd, uint32_t req_id, tt_status st, const char *msg)
@@ -453,7 +578,7 @@ void tt_conn_reply_error(tt_conn *c, uint8_t cmd, uint32_t req_id, tt_status st,
     tt_wr_frame_end(&w, (uint8_t)(cmd | TT_CMD_REPLY), (uint8_t)st, req_id, 0);
     if (!w.oom) {
         struct iovec iov = {w.p, w.n};
-        tt_conn_send(c, &iov, 1);
+        tt_conn_send(c, &iov, 1, true);
     }
     tt_wr_free(&w);
 }
@@ -510,7 +635,7 @@ tt_status tt_conn_handle_close(tt_conn *c, uint32_t handle)
     pthread_mutex_unlock(&c->lock);
     if (!m)
         return tt_error(TETHER_ERR_NOT_FOUND, "no session handle %u on this connection", handle);
-    tt_slots_uncharge(c->srv, c->slot, m);
+    tt_slots_uncharge(c->srv, c->slot, c->slot_gen, m);
     tt_cache_release(&c->srv->cache, m);
     return TT_OK;
 }

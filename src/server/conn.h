@@ -42,9 +42,12 @@ typedef struct tt_conn {
     size_t payload_got;
     int64_t frame_since_ns; /* when the frame now arriving began (0: none) */
     int64_t active_ns;      /* the last complete frame */
+    int64_t connected_ns;
+    uint64_t skip; /* bytes of a refused frame still to read and drop */
     bool hello;
     bool closed;   /* the loop let go: no more input */
     bool draining; /* a fatal error was sent: discard input until EOF */
+    atomic_bool gone; /* closed or its socket failed: work for it may stop (any thread) */
 
     /* binding to a slot: set by AUTH on the loop thread, read by workers */
     tt_slot *slot;
@@ -55,10 +58,11 @@ typedef struct tt_conn {
     /* output and session handles: under lock */
     pthread_mutex_t lock;
     bool dead; /* the socket is gone: drop replies */
-    bool want_write;
+    unsigned interest;     /* the events the loop watches: no READ while replies pile up */
     bool shut_after_flush; /* half-close once the queue is written (after a fatal error) */
     tt_outbuf *out_head, *out_tail;
-    size_t out_bytes;
+    size_t out_bytes;      /* queued, counted in the server's buffer budget */
+    int64_t write_ns;      /* the queue last moved (or began) */
     tt_model_entry **handles; /* handle h is handles[h - 1]; NULL when closed */
     uint32_t n_handles;
 } tt_conn;
@@ -72,14 +76,20 @@ void tt_conn_close(tt_conn *c, const char *why);
 /* Loop thread: a fatal protocol error. Replies with it, then reads and discards input
  * until the peer closes (or a short while passes), so the peer can read the reply. */
 void tt_conn_fail(tt_conn *c, uint8_t cmd, uint32_t req_id, tt_status st, const char *msg);
-/* Loop thread: close connections idle or stuck mid-frame past their timeouts. */
+/* Loop thread: like tt_conn_fail without an error: the connection ends once what it was
+ * sent has been read (after RELEASE). */
+void tt_conn_end(tt_conn *c);
+/* Loop thread: close connections idle, unattached, stuck mid-frame or not reading their
+ * replies past their timeouts. */
 void tt_conn_sweep(tt_server *srv);
-/* Loop thread: close every connection bound to this reservation (it was released). */
-void tt_conn_close_bound(tt_server *srv, tt_slot *slot, uint64_t gen);
 
 /* Any thread: send a complete frame (header included). Written directly when nothing is
- * queued; the rest is copied to the queue. */
-void tt_conn_send(tt_conn *c, struct iovec *iov, int n);
+ * queued; the rest is copied to the queue, within the server's buffer budget. When it does
+ * not fit and nothing of it was sent, returns false (the caller answers with a short error
+ * instead), unless `must` (short error replies), which are queued regardless. */
+bool tt_conn_send(tt_conn *c, struct iovec *iov, int n, bool must);
+/* Any thread: the BUSY error sent instead of a reply of `bytes` that tt_conn_send refused. */
+void tt_conn_refuse_reply(tt_conn *c, uint8_t cmd, uint32_t req_id, uint64_t bytes);
 /* Any thread: a reply with a payload built in w (which began with tt_wr_frame_begin). */
 void tt_conn_reply(tt_conn *c, uint8_t cmd, uint32_t req_id, tt_wr *w);
 /* Any thread: an error reply naming the accelerator; the message is tt_last_error()'s

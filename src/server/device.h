@@ -1,21 +1,26 @@
-/* The device tetherd serves: its name and measured peak rate. The CPU backend is the one
- * device today; a CUDA device plugs in here the same way (name, peak, memory). */
+/* The device tetherd serves: its name and peak rate. The CPU backend is the one device
+ * today; a CUDA device plugs in here the same way (name, peak, memory). */
 #ifndef TT_SERVER_DEVICE_H
 #define TT_SERVER_DEVICE_H
 
 #include "core/status.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct tt_device {
     char name[32];         /* "cpu" */
-    char desc[128];        /* "cpu: 2 threads, AVX-512" */
+    char cpu[128];         /* the processor's model name, to tell a stored peak is this machine's */
+    char desc[160];        /* "cpu (2 threads, 41.2 GFLOP/s peak measured)" */
     double peak_flops;     /* FP32 FLOP/s the device reaches on sgemm */
     uint64_t memory_bytes; /* memory the device has (host RAM for the CPU) */
     int threads;
 } tt_device;
 
-/* Opens the device named `name`; peak_gflops > 0 skips the measurement. */
-tt_status tt_device_open(tt_device *d, const char *name, double peak_gflops);
+/* Opens the device named `name`. Its peak: peak_gflops when > 0; else the one kept in
+ * state_dir/device.json for this device (same processor and thread count) unless remeasure;
+ * else measured (several rounds, the rate most rounds reach, so that one noisy moment does
+ * not set the slots' rates for the server's life) and kept there. */
+tt_status tt_device_open(tt_device *d, const char *name, double peak_gflops, const char *state_dir, bool remeasure);
 
 #endif

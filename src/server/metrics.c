@@ -56,23 +56,30 @@ static slot_snap *snapshot(tt_server *srv)
     return sn;
 }
 
-static cJSON *slot_json(const slot_snap *s, int64_t now)
+/* A slot as anyone may see it (type, state, capacity), and, for the caller's own
+ * attachment only (detail), who holds it and what it does: other tenants' holders, hosts
+ * and activity are theirs. */
+static cJSON *slot_json(const tt_server *srv, const slot_snap *s, int64_t now, bool detail)
 {
     const tt_slot *slot = s->slot;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "index", slot->index);
     cJSON_AddStringToObject(o, "type", slot->type.name);
     cJSON_AddStringToObject(o, "state", s->reserved ? "attached" : "free");
+    cJSON_AddNumberToObject(o, "memory_quota_bytes", (double)slot->type.memory_bytes);
+    cJSON_AddNumberToObject(o, "compute_tflops", slot->rate / 1e12);
+    /* what it can really deliver: never more than the device */
+    cJSON_AddNumberToObject(o, "delivered_tflops", tt_slot_delivered_rate(srv, slot) / 1e12);
+    cJSON_AddNumberToObject(o, "price_per_hour", slot->type.price_per_hour);
+    if (!detail)
+        return o;
     if (s->reserved) {
         cJSON_AddStringToObject(o, "id", s->id);
         cJSON_AddStringToObject(o, "holder", s->holder);
         cJSON_AddNumberToObject(o, "lease_expires_in_s", (double)(s->expires_s - now));
     }
-    cJSON_AddNumberToObject(o, "memory_quota_bytes", (double)slot->type.memory_bytes);
     cJSON_AddNumberToObject(o, "memory_used_bytes", (double)s->mem_used);
     cJSON_AddNumberToObject(o, "models_loaded", s->models);
-    cJSON_AddNumberToObject(o, "compute_tflops", slot->rate / 1e12);
-    cJSON_AddNumberToObject(o, "price_per_hour", slot->type.price_per_hour);
     cJSON_AddNumberToObject(o, "inferences", (double)s->c.inferences);
     cJSON_AddNumberToObject(o, "errors", (double)s->c.errors);
     cJSON_AddNumberToObject(o, "queue_ms_total", s->c.queue_ns / 1e6);
@@ -80,6 +87,8 @@ static cJSON *slot_json(const slot_snap *s, int64_t now)
     cJSON_AddNumberToObject(o, "gflop_total", s->c.flops / 1e9);
     cJSON_AddNumberToObject(o, "queued", s->queued);
     cJSON_AddNumberToObject(o, "running", s->running);
+    /* the rate its runs got while they ran */
+    cJSON_AddNumberToObject(o, "measured_tflops", s->c.compute_ns ? s->c.flops / (s->c.compute_ns * 1e-9) / 1e12 : 0);
     return o;
 }
 
@@ -102,6 +111,9 @@ tt_status tt_metrics_describe_json(tt_server *srv, const tt_slot *mine, char **o
     cJSON_AddStringToObject(server, "meter", srv->cfg.meter == TT_METER_FLOPS ? "flops" : "time");
     cJSON_AddNumberToObject(server, "uptime_s", (tt_now_ns() - srv->started_ns) / 1e9);
     cJSON_AddNumberToObject(server, "connections", srv->n_conns);
+    cJSON_AddNumberToObject(server, "buffered_bytes", (double)atomic_load(&srv->buffered));
+    cJSON_AddNumberToObject(server, "buffered_limit_bytes", (double)srv->max_buffered);
+    cJSON_AddNumberToObject(server, "busy_refusals", (double)atomic_load(&srv->busy_refusals));
     cJSON_AddNumberToObject(server, "models_stored", stored);
     cJSON_AddNumberToObject(server, "models_open", open);
     cJSON *types = cJSON_AddArrayToObject(root, "types");
@@ -122,6 +134,7 @@ tt_status tt_metrics_describe_json(tt_server *srv, const tt_slot *mine, char **o
         cJSON_AddStringToObject(t, "name", s->type.name);
         cJSON_AddNumberToObject(t, "memory_bytes", (double)s->type.memory_bytes);
         cJSON_AddNumberToObject(t, "compute_tflops", s->rate / 1e12);
+        cJSON_AddNumberToObject(t, "delivered_tflops", tt_slot_delivered_rate(srv, s) / 1e12);
         cJSON_AddNumberToObject(t, "price_per_hour", s->type.price_per_hour);
         cJSON_AddNumberToObject(t, "slots", total);
         cJSON_AddNumberToObject(t, "free", nfree);
@@ -131,9 +144,9 @@ tt_status tt_metrics_describe_json(tt_server *srv, const tt_slot *mine, char **o
     cJSON_AddNumberToObject(server, "slots_free", free_total);
     cJSON *slots = cJSON_AddArrayToObject(root, "slots");
     for (int i = 0; i < srv->n_slots; i++) {
-        cJSON_AddItemToArray(slots, slot_json(&sn[i], now));
+        cJSON_AddItemToArray(slots, slot_json(srv, &sn[i], now, mine == sn[i].slot));
         if (mine == sn[i].slot)
-            cJSON_AddItemToObject(root, "attached", slot_json(&sn[i], now));
+            cJSON_AddItemToObject(root, "attached", slot_json(srv, &sn[i], now, true));
     }
     tt_free(sn);
     char *text = cJSON_PrintUnformatted(root);
@@ -221,6 +234,15 @@ tt_status tt_metrics_prometheus(tt_server *srv, char **out)
               "# HELP tetherd_bad_frames_total Connections ended by a malformed frame\n"
               "# TYPE tetherd_bad_frames_total counter\ntetherd_bad_frames_total %llu\n",
               (unsigned long long)atomic_load(&srv->frames_bad));
+    sb_printf(&b,
+              "# HELP tetherd_buffered_bytes Request and reply bytes held for clients\n"
+              "# TYPE tetherd_buffered_bytes gauge\ntetherd_buffered_bytes %llu\n"
+              "# HELP tetherd_buffered_limit_bytes The bound on them (--max-buffered)\n"
+              "# TYPE tetherd_buffered_limit_bytes gauge\ntetherd_buffered_limit_bytes %llu\n"
+              "# HELP tetherd_busy_refusals_total Requests and replies refused for want of buffer room\n"
+              "# TYPE tetherd_busy_refusals_total counter\ntetherd_busy_refusals_total %llu\n",
+              (unsigned long long)atomic_load(&srv->buffered), (unsigned long long)srv->max_buffered,
+              (unsigned long long)atomic_load(&srv->busy_refusals));
     tt_free(sn);
     if (b.oom) {
         tt_free(b.p);

@@ -1,6 +1,7 @@
 /* The protocol's commands, as tetherd answers them. Control requests (hello, ping, auth,
- * describe, reserve, release, close) are answered on the loop thread at once; uploads and
- * opens go to the background pool, inferences to the scheduler. */
+ * describe, reserve, release, close) are answered on the loop thread at once, in bounded
+ * time; uploads and opens go to the background pool, and every inference to the scheduler's
+ * workers, however fast it was last time (a model's run time depends on its inputs). */
 #include "core/log.h"
 #include "core/tensor.h"
 #include "server/auth.h"
@@ -14,13 +15,20 @@
 
 uint64_t tt_request_max_len(const tt_conn *c, uint8_t cmd)
 {
-    if (!c->slot)
-        return SMALL_FRAME;
-    if (cmd == TT_CMD_MODEL_PUT)
-        return TT_WIRE_HASH_LEN + c->srv->cfg.max_upload;
-    if (cmd == TT_CMD_RUN)
-        return c->srv->cfg.max_request;
-    return SMALL_FRAME;
+    uint64_t max = SMALL_FRAME;
+    if (c->slot && cmd == TT_CMD_MODEL_PUT)
+        max = TT_WIRE_HASH_LEN + c->srv->cfg.max_upload;
+    else if (c->slot && cmd == TT_CMD_RUN)
+        max = c->srv->cfg.max_request;
+    /* a frame larger than every client's buffers together could never be taken */
+    return max < c->srv->max_buffered ? max : c->srv->max_buffered;
+}
+
+/* A request payload is charged to the server's buffer budget from its header on. */
+static void payload_free(tt_conn *c, const tt_frame_hdr *h, uint8_t *payload)
+{
+    tt_free_aligned(payload);
+    tt_buffer_give(c->srv, h->len);
 }
 
 static void reply_empty(tt_conn *c, const tt_frame_hdr *h)
@@ -76,6 +84,18 @@ static void on_auth(tt_conn *c, const tt_frame_hdr *h, const uint8_t *p)
         tt_conn_reply_error(c, h->cmd, h->req_id, st, NULL);
         return;
     }
+    /* one attachment cannot fill the server's connections */
+    int held = 0;
+    for (const tt_conn *o = c->srv->conns; o; o = o->next)
+        held += o->slot == slot && o->slot_gen == gen;
+    if (held >= c->srv->cfg.max_conns_per_attachment) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "attachment %s already has %d connections open, its limit on this server; close some first",
+                 r.id, held);
+        tt_conn_reply_error(c, h->cmd, h->req_id, TETHER_ERR_BUSY, msg);
+        return;
+    }
     c->slot = slot;
     c->slot_gen = gen;
     snprintf(c->accel_id, sizeof c->accel_id, "%s", r.id);
@@ -93,7 +113,10 @@ static void on_reserve(tt_conn *c, const tt_frame_hdr *h, const uint8_t *p)
     tt_status st = tt_msg_reserve_decode(p, h->len, &m);
     if (st == TT_OK)
         st = tt_slots_reserve(c->srv, &m, &r);
+    memset(m.key, 0, sizeof m.key);
     if (st != TT_OK) {
+        if (st == TETHER_ERR_AUTH)
+            tt_log(TT_LOG_WARN, "refused a reservation from %s ('%s'): %s", c->peer, m.holder, tt_last_error());
         tt_conn_reply_error(c, h->cmd, h->req_id, st, NULL);
         return;
     }
@@ -108,21 +131,14 @@ static void on_reserve(tt_conn *c, const tt_frame_hdr *h, const uint8_t *p)
 
 static void on_release(tt_conn *c, const tt_frame_hdr *h)
 {
-    tt_slot *slot = c->slot;
-    uint64_t gen = c->slot_gen;
-    tt_status st = tt_slots_release(c->srv, slot, gen);
+    /* the attachment's other connections end now, this one once it has read the answer */
+    tt_status st = tt_slots_release(c->srv, c->slot, c->slot_gen, c);
     if (st != TT_OK) {
         tt_conn_reply_error(c, h->cmd, h->req_id, st, NULL);
         return;
     }
     reply_empty(c, h);
-    /* the attachment's other connections end; this one stays, refused from now on */
-    tt_conn *next;
-    for (tt_conn *o = c->srv->conns; o; o = next) {
-        next = o->next;
-        if (o != c && o->slot == slot && o->slot_gen == gen)
-            tt_conn_close(o, "its attachment was released");
-    }
+    tt_conn_end(c);
 }
 
 static void on_describe(tt_conn *c, const tt_frame_hdr *h)
@@ -162,13 +178,13 @@ static tt_job *make_job(tt_conn *c, const tt_frame_hdr *h, tt_job_kind kind, uin
     if (atomic_load(&c->inflight) >= MAX_INFLIGHT) {
         tt_conn_reply_error(c, h->cmd, h->req_id, TETHER_ERR_BUSY,
                             "too many requests in flight on this connection (limit 1024); wait for replies");
-        tt_free_aligned(payload);
+        payload_free(c, h, payload);
         return NULL;
     }
     tt_job *j;
     if (tt_job_new(kind, c, h->req_id, &j) != TT_OK) {
         tt_conn_reply_error(c, h->cmd, h->req_id, TETHER_ERR_NO_MEMORY, NULL);
-        tt_free_aligned(payload);
+        payload_free(c, h, payload);
         return NULL;
     }
     j->slot = c->slot;
@@ -184,7 +200,7 @@ static void on_model(tt_conn *c, const tt_frame_hdr *h, uint8_t *payload)
         tt_conn_reply_error(c, h->cmd, h->req_id, TETHER_ERR_PROTOCOL,
                             h->cmd == TT_CMD_OPEN ? "malformed OPEN: expected the model's 32-byte SHA-256"
                                                   : "malformed MODEL_PUT: expected a 32-byte SHA-256 and the model");
-        tt_free_aligned(payload);
+        payload_free(c, h, payload);
         return;
     }
     tt_job *j = make_job(c, h, h->cmd == TT_CMD_OPEN ? TT_JOB_OPEN : TT_JOB_PUT, payload);
@@ -215,15 +231,14 @@ static void on_run(tt_conn *c, const tt_frame_hdr *h, uint8_t *payload)
         tt_job_free(j);
         return;
     }
-    if (!tt_sched_run_inline(c->srv, j))
-        tt_sched_submit(c->srv, j);
+    tt_sched_submit(c->srv, j);
 }
 
 void tt_request_dispatch(tt_conn *c, const tt_frame_hdr *h, uint8_t *payload)
 {
     if (!c->hello && h->cmd != TT_CMD_HELLO) {
         tt_conn_fail(c, h->cmd, h->req_id, TETHER_ERR_PROTOCOL, "the first frame must be HELLO");
-        tt_free_aligned(payload);
+        payload_free(c, h, payload);
         return;
     }
     bool needs_slot = h->cmd == TT_CMD_RELEASE || h->cmd == TT_CMD_MODEL_PUT || h->cmd == TT_CMD_OPEN ||
@@ -232,9 +247,17 @@ void tt_request_dispatch(tt_conn *c, const tt_frame_hdr *h, uint8_t *payload)
         tt_status st = tt_slots_check(c->srv, c->slot, c->slot_gen);
         if (st != TT_OK) {
             tt_conn_reply_error(c, h->cmd, h->req_id, st, NULL);
-            tt_free_aligned(payload);
+            payload_free(c, h, payload);
             return;
         }
+    }
+    /* stopping: what was accepted finishes, nothing new starts */
+    bool new_work = h->cmd == TT_CMD_MODEL_PUT || h->cmd == TT_CMD_OPEN || h->cmd == TT_CMD_RUN ||
+                    h->cmd == TT_CMD_RESERVE;
+    if (new_work && c->srv->draining) {
+        tt_conn_reply_error(c, h->cmd, h->req_id, TETHER_ERR_BUSY, "the server is shutting down");
+        payload_free(c, h, payload);
+        return;
     }
     switch (h->cmd) {
     case TT_CMD_HELLO:
@@ -254,5 +277,5 @@ void tt_request_dispatch(tt_conn *c, const tt_frame_hdr *h, uint8_t *payload)
     case TT_CMD_RUN: on_run(c, h, payload); return;
     default: tt_conn_reply_error(c, h->cmd, h->req_id, TETHER_ERR_PROTOCOL, "unknown command"); break;
     }
-    tt_free_aligned(payload);
+    payload_free(c, h, payload);
 }

@@ -8,10 +8,13 @@
  * The charge is estimated at dispatch (the model's last run) and corrected after the run. */
 #include "server/sched.h"
 
+#include "core/cancel.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/tensor.h"
 #include "server/server.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -31,6 +34,7 @@ tt_status tt_job_new(tt_job_kind kind, tt_conn *c, uint32_t req_id, tt_job **out
     tt_arena_init(&j->arena);
     tt_conn_retain(c);
     atomic_fetch_add(&c->inflight, 1);
+    atomic_fetch_add(&c->srv->jobs, 1);
     j->enqueued_ns = tt_now_ns();
     *out = j;
     return TT_OK;
@@ -40,21 +44,55 @@ void tt_job_free(tt_job *j)
 {
     if (!j)
         return;
+    tt_server *srv = j->conn->srv;
     if (j->model)
-        tt_cache_release(&j->conn->srv->cache, j->model);
-    tt_free_aligned(j->payload);
+        tt_cache_release(&srv->cache, j->model);
+    if (j->payload) {
+        tt_free_aligned(j->payload);
+        tt_buffer_give(srv, j->len);
+    }
     tt_arena_free(&j->arena);
     atomic_fetch_sub(&j->conn->inflight, 1);
     tt_conn_release(j->conn);
     tt_free(j);
+    atomic_fetch_sub(&srv->jobs, 1);
 }
 
 static bool conn_dead(tt_conn *c)
 {
-    pthread_mutex_lock(&c->lock);
-    bool d = c->dead;
-    pthread_mutex_unlock(&c->lock);
-    return d;
+    return atomic_load(&c->gone);
+}
+
+/* The cancellation check runs poll (core/cancel.h): a job stops when nobody will take its
+ * answer, its attachment ended, or the server is stopping. */
+static tt_status job_check(void *ud)
+{
+    const tt_job *j = ud;
+    const tt_server *srv = j->conn->srv;
+    if (atomic_load_explicit(&srv->cancel_all, memory_order_relaxed))
+        return tt_error(TETHER_ERR_BUSY, "the server is shutting down");
+    if (atomic_load_explicit(&j->conn->gone, memory_order_relaxed))
+        return tt_error(TETHER_ERR_NETWORK, "the client disconnected");
+    if (j->slot && atomic_load_explicit(&j->slot->gen, memory_order_relaxed) != j->slot_gen)
+        return tt_error(TETHER_ERR_AUTH, "the attachment was released or its lease expired");
+    return TT_OK;
+}
+
+/* An allocation refused by a slot's budget, told as the quota it is. */
+static tt_status quota_error(tt_server *srv, const tt_slot *s, const tt_mem_budget *b, const char *what)
+{
+    char id[TT_WIRE_MAX_ID + 1], why[512];
+    pthread_mutex_lock(&srv->slots_lock);
+    uint64_t quota = s->type.memory_bytes, used = s->mem_used;
+    snprintf(id, sizeof id, "%s", s->id[0] ? s->id : "(released)");
+    pthread_mutex_unlock(&srv->slots_lock);
+    snprintf(why, sizeof why, "%s", tt_last_error());
+    return tt_error(TETHER_ERR_QUOTA,
+                    "%s needed more memory than slot %s (%s) allows: its %" PRIu64 "-byte (%.1f MiB) quota holds %" PRIu64
+                    " bytes of loaded models, which leaves %" PRId64 " bytes for this work, and it asked for %" PRIu64
+                    " more bytes with %" PRId64 " in use (%s)",
+                    what, id, s->type.name, quota, quota / 1048576.0, used, b->cap, b->refused,
+                    b->peak, why);
 }
 
 /* ---- metering ---------------------------------------------------------------------- */
@@ -114,8 +152,10 @@ static void reply_run(tt_server *srv, tt_job *j, tether_outputs *out, uint64_t q
     if (st == TT_OK) {
         tt_wr_frame_end(&w, TT_CMD_RUN | TT_CMD_REPLY, 0, j->req_id, payload - (w.n - TT_WIRE_HEADER));
         int k = tt_wire_iov_fill(iov, &w, TT_WIRE_HEADER, t, n, off);
-        tt_conn_send(j->conn, iov, k);
-        *bytes_out = payload;
+        if (tt_conn_send(j->conn, iov, k, false))
+            *bytes_out = payload;
+        else
+            tt_conn_refuse_reply(j->conn, TT_CMD_RUN, j->req_id, TT_WIRE_HEADER + payload);
     } else {
         tt_conn_reply_error(j->conn, TT_CMD_RUN, j->req_id, st, NULL);
     }
@@ -179,30 +219,51 @@ static void execute(tt_server *srv, tt_slot *s, tt_job *j)
     int64_t started = tt_now_ns();
     tt_status st = TT_OK;
     tether_outputs *out = NULL;
-    bool skipped = conn_dead(j->conn); /* nobody is waiting for this answer */
+    /* nobody is waiting for this answer; or it is for an attachment that has ended, or the
+     * server is stopping: refused without running */
+    bool skipped = conn_dead(j->conn);
+    if (!skipped && (st = job_check(j)) != TT_OK) {
+        tt_conn_reply_error(j->conn, TT_CMD_RUN, j->req_id, st, NULL);
+        skipped = true;
+    }
     if (!skipped) {
+        /* what the run allocates counts against the slot's quota, with the slot's other
+         * runs; it stops when the check says so */
+        tt_mem_budget b = {.shared = &s->run_bytes,
+                           .cap = tt_slots_run_allowance(srv, s, m->stats.activation_bytes)};
+        tt_cancel_install(job_check, j);
+        tt_mem_budget_begin(&b);
         st = run_job(j, started, &flops, &ns, &out);
+        tt_mem_budget_end(&b);
+        tt_cancel_install(NULL, NULL);
+        if (st != TT_OK && b.refused)
+            st = quota_error(srv, s, &b, "the run");
         if (st == TT_OK) {
             atomic_store(&m->last_flops, flops);
             atomic_store(&m->last_ns, ns);
-            atomic_store(&m->last_len, j->len);
             for (size_t i = 0; i < tether_outputs_count(out); i++)
                 bytes_out += tether_outputs_get(out, i)->size;
         }
     }
-    double actual = skipped || st != TT_OK ? 0 : cost_s(srv, s, flops, ns);
+    /* a failed or stopped run used the device too: it is charged its device time, so failing
+     * on purpose cannot take more than the slot's rate */
+    double actual = skipped ? 0 : st == TT_OK ? cost_s(srv, s, flops, ns) : cost_s(srv, s, 0, ns);
     uint64_t queue_ns = (uint64_t)(started - j->enqueued_ns), bytes_in = j->len;
     double charged = j->charged;
+    /* an attachment that ended meanwhile: the slot's next tenant neither pays nor sees it */
+    bool same_tenant = atomic_load(&s->gen) == j->slot_gen;
 
     /* the counters are settled before the reply leaves, so a client that asks for them
      * after its answer arrived sees its own run counted */
     pthread_mutex_lock(&srv->sched_lock);
     s->running--;
     srv->running--;
-    s->vtag += actual - charged;
-    if (srv->cfg.sched == TT_SCHED_CAPPED)
-        s->ready_at += actual - charged;
-    if (!skipped) {
+    if (same_tenant) {
+        s->vtag += actual - charged;
+        if (srv->cfg.sched == TT_SCHED_CAPPED)
+            s->ready_at += actual - charged;
+    }
+    if (!skipped && same_tenant) {
         s->c.inferences += st == TT_OK;
         s->c.errors += st != TT_OK;
         s->c.flops += flops;
@@ -262,54 +323,46 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-bool tt_sched_run_inline(tt_server *srv, tt_job *j)
-{
-    tt_model_entry *m = j->model;
-    uint64_t last_ns = atomic_load(&m->last_ns);
-    /* a larger request than last time (a bigger batch) may take far longer: not inline */
-    if (last_ns == 0 || last_ns > (uint64_t)srv->cfg.inline_us * 1000 || j->len > atomic_load(&m->last_len))
-        return false;
-    pthread_mutex_lock(&srv->sched_lock);
-    tt_slot *s = j->slot;
-    double now = tt_mono_s();
-    /* exactly what an idle worker would do now: nothing is waiting anywhere (so no order
-     * is at stake), the device has a free worker, and the slot may start */
-    bool ok = srv->running < srv->n_workers && !(srv->cfg.sched == TT_SCHED_CAPPED && s->ready_at > now);
-    for (int i = 0; i < srv->n_slots && ok; i++)
-        ok = srv->slots[i].queued == 0;
-    if (!ok) {
-        pthread_mutex_unlock(&srv->sched_lock);
-        return false;
-    }
-    if (!s->running && now - s->idle_since > IDLE_GRACE_S)
-        s->vtag = fmax(s->vtag, srv->vtime);
-    dispatch_locked(srv, s, j, now);
-    pthread_mutex_unlock(&srv->sched_lock);
-    execute(srv, s, j);
-    return true;
-}
-
 /* ---- background jobs: uploads and opens -------------------------------------------- */
 
 static void open_job(tt_server *srv, tt_job *j)
 {
     tt_model_entry *m;
+    /* a model that cannot fit is refused before it is read; opening it (decoding, planning,
+     * warming up) allocates in the slot's name, so one that grows past its file in memory
+     * fails as it does rather than after the server has held it (the file's bytes are read
+     * whole first, so they are allowed on top) */
+    uint64_t stored = tt_cache_stored_size(&srv->cache, j->hash);
+    char hex[2 * TT_WIRE_HASH_LEN + 1];
+    tt_hex(j->hash, TT_WIRE_HASH_LEN, hex);
+    tt_status pre = tt_slots_precheck(srv, j->slot, hex, stored);
+    if (pre != TT_OK) {
+        tt_conn_reply_error(j->conn, TT_CMD_OPEN, j->req_id, pre, NULL);
+        return;
+    }
+    tt_mem_budget b = {.shared = &j->slot->run_bytes, .cap = tt_slots_run_allowance(srv, j->slot, stored)};
+    tt_cancel_install(job_check, j);
+    tt_mem_budget_begin(&b);
     tt_status st = tt_cache_acquire(&srv->cache, j->hash, &m);
+    tt_mem_budget_end(&b);
+    tt_cancel_install(NULL, NULL);
+    if (st != TT_OK && b.refused)
+        st = quota_error(srv, j->slot, &b, "opening the model");
     if (st != TT_OK) {
         tt_conn_reply_error(j->conn, TT_CMD_OPEN, j->req_id, st, NULL);
         return;
     }
     uint64_t used, quota;
     uint32_t handle;
-    st = tt_slots_charge(srv, j->slot, m, &used, &quota);
+    st = tt_slots_charge(srv, j->slot, j->slot_gen, m, &used, &quota);
     if (st != TT_OK) {
         tt_conn_reply_error(j->conn, TT_CMD_OPEN, j->req_id, st, NULL);
-        tt_cache_release(&srv->cache, m);
+        tt_cache_release_drop(&srv->cache, m); /* refused: not kept in memory for no one */
         return;
     }
     st = tt_conn_handle_add(j->conn, m, &handle);
     if (st != TT_OK) {
-        tt_slots_uncharge(srv, j->slot, m);
+        tt_slots_uncharge(srv, j->slot, j->slot_gen, m);
         tt_cache_release(&srv->cache, m);
         tt_conn_reply_error(j->conn, TT_CMD_OPEN, j->req_id, st, NULL);
         return;
@@ -444,35 +497,79 @@ tt_status tt_sched_start(tt_server *srv)
     return TT_OK;
 }
 
-void tt_sched_stop(tt_server *srv)
+/* Joins a thread, waiting until `until` (CLOCK_REALTIME) at most. */
+static bool join_until(pthread_t t, const struct timespec *until)
 {
+    return pthread_timedjoin_np(t, NULL, until) == 0;
+}
+
+static void refuse_all(tt_job *q, uint8_t cmd_run, tt_status st, const char *msg)
+{
+    while (q) {
+        tt_job *next = q->next;
+        uint8_t cmd = q->kind == TT_JOB_RUN ? cmd_run : q->kind == TT_JOB_OPEN ? TT_CMD_OPEN : TT_CMD_MODEL_PUT;
+        tt_conn_reply_error(q->conn, cmd, q->req_id, st, msg);
+        tt_job_free(q);
+        q = next;
+    }
+}
+
+bool tt_sched_stop(tt_server *srv, double wait_s)
+{
+    atomic_store(&srv->cancel_all, true); /* what still runs stops at its next check */
     pthread_mutex_lock(&srv->sched_lock);
     srv->sched_stop = true;
     pthread_cond_broadcast(&srv->sched_cond);
     pthread_cond_broadcast(&srv->bg_cond);
     pthread_mutex_unlock(&srv->sched_lock);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)wait_s;
+    until.tv_nsec += (long)((wait_s - (double)(time_t)wait_s) * 1e9);
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    int left = 0;
     for (int i = 0; i < srv->n_workers; i++)
-        pthread_join(srv->workers[i], NULL);
+        left += !join_until(srv->workers[i], &until);
     for (int i = 0; i < srv->n_bg; i++)
-        pthread_join(srv->bg_threads[i], NULL);
+        left += !join_until(srv->bg_threads[i], &until);
+    if (left) {
+        /* a kernel that never checks: its thread still uses the server's state */
+        tt_log(TT_LOG_ERROR, "%d worker thread%s did not stop within %.0f s", left, left > 1 ? "s" : "", wait_s);
+        return false;
+    }
     tt_free(srv->workers);
     srv->workers = NULL;
     srv->n_workers = srv->n_bg = 0;
-    /* what is still queued gets no answer: the connections are closing too */
+    /* what is still queued is answered, so clients do not wait for their timeouts */
     for (int i = 0; i < srv->n_slots; i++) {
         tt_slot *s = &srv->slots[i];
-        while (s->q_head) {
-            tt_job *j = s->q_head;
-            s->q_head = j->next;
-            tt_job_free(j);
-        }
-        s->q_tail = NULL;
+        tt_job *q = s->q_head;
+        s->q_head = s->q_tail = NULL;
         s->queued = 0;
+        refuse_all(q, TT_CMD_RUN, TETHER_ERR_BUSY, "the server is shutting down");
     }
-    while (srv->bg_head) {
-        tt_job *j = srv->bg_head;
-        srv->bg_head = j->next;
-        tt_job_free(j);
-    }
-    srv->bg_tail = NULL;
+    tt_job *q = srv->bg_head;
+    srv->bg_head = srv->bg_tail = NULL;
+    refuse_all(q, TT_CMD_RUN, TETHER_ERR_BUSY, "the server is shutting down");
+    return true;
+}
+
+void tt_sched_slot_reset(tt_server *srv, tt_slot *s)
+{
+    pthread_mutex_lock(&srv->sched_lock);
+    tt_job *q = s->q_head;
+    s->q_head = s->q_tail = NULL;
+    s->queued = 0;
+    memset(&s->c, 0, sizeof s->c);
+    /* the next tenant does not pay for the last one's runs */
+    double now = tt_mono_s();
+    if (s->ready_at > now)
+        s->ready_at = now;
+    if (!s->running)
+        s->idle_since = now;
+    pthread_mutex_unlock(&srv->sched_lock);
+    refuse_all(q, TT_CMD_RUN, TETHER_ERR_AUTH, "the attachment was released or its lease expired");
 }

@@ -40,13 +40,14 @@ tt_status tt_job_new(tt_job_kind kind, tt_conn *c, uint32_t req_id, tt_job **out
 void tt_job_free(tt_job *j);
 
 tt_status tt_sched_start(tt_server *srv);
-/* Stops the workers; queued jobs are dropped (their connections get no reply). */
-void tt_sched_stop(tt_server *srv);
+/* Stops the workers: what runs is told to stop (srv->cancel_all), what is queued is refused.
+ * Waits wait_s seconds at most; false when a thread is still busy then (the caller must
+ * then leave the server's state alone, and exit). */
+bool tt_sched_stop(tt_server *srv, double wait_s);
+/* Every inference, upload and open runs on a worker or loader thread, never on the loop's. */
 void tt_sched_submit(tt_server *srv, tt_job *j);
-/* Loop thread: runs an inference at once, on the calling thread, when its model's last run
- * was short and an idle worker would have taken it now anyway (nothing queued anywhere, a
- * worker free, the slot within its rate); it is metered like any other. Returns false (j
- * untouched) otherwise. */
-bool tt_sched_run_inline(tt_server *srv, tt_job *j);
+/* A slot's attachment ended: its queued runs are refused, its counters start again from zero
+ * and it owes nothing (its running work stops by itself: see the cancellation check). */
+void tt_sched_slot_reset(tt_server *srv, tt_slot *s);
 
 #endif

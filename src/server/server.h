@@ -11,6 +11,7 @@
 #include "server/config.h"
 #include "server/conn.h"
 #include "server/device.h"
+#include "server/keys.h"
 #include "server/loop.h"
 #include "server/sched.h"
 #include "server/slots.h"
@@ -25,6 +26,9 @@ typedef struct tt_listener {
 
 struct tt_server {
     tt_server_config cfg;
+    int argc; /* the command line, read again at SIGHUP */
+    char **argv;
+    tt_keys keys; /* --reserve-keys (loop thread) */
     tt_device dev;
     char id[TT_WIRE_MAX_ID + 1]; /* this server's id, kept in the state directory */
     int64_t started_ns;
@@ -53,9 +57,26 @@ struct tt_server {
     double vtime; /* fair-share virtual time: the tag of the latest dispatch */
 
     tt_cache cache;
-    atomic_uint_fast64_t conns_total, frames_bad;
+    atomic_uint_fast64_t conns_total, frames_bad, busy_refusals;
     void *metrics_daemon; /* MHD, when --metrics is on */
+
+    /* every byte held for clients: request payloads (from their header until their job
+     * ends) and queued replies, all connections together, bounded by max_buffered */
+    atomic_uint_fast64_t buffered;
+    uint64_t max_buffered;
+
+    /* stopping: SIGTERM drains (no new work, what runs gets drain_timeout_s), then
+     * cancel_all stops what is left */
+    atomic_int jobs; /* inference, upload and open jobs alive */
+    atomic_bool cancel_all;
+    bool draining;
+    double drain_until, stop_at; /* monotonic seconds */
 };
+
+/* Any thread: reserves n bytes of the server's buffer budget; false (nothing taken) when
+ * they do not fit. */
+bool tt_buffer_take(tt_server *srv, uint64_t n);
+void tt_buffer_give(tt_server *srv, uint64_t n);
 
 /* Seconds on the wall clock (leases), and on the monotonic clock (scheduling). */
 int64_t tt_wall_s(void);

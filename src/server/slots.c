@@ -69,6 +69,27 @@ tt_status tt_slots_init(tt_server *srv)
             mem_sum += s->type.memory_bytes;
         }
     }
+    for (int i = 0; i < srv->n_slots; i++) {
+        const tt_slot *sl = &srv->slots[i];
+        bool first = true;
+        for (int k = 0; k < i && first; k++)
+            first = strcmp(srv->slots[k].type.name, sl->type.name) != 0;
+        if (!first || sl->rate <= srv->dev.peak_flops * 1.001)
+            continue;
+        if (!cfg->overcommit)
+            return tt_error(TETHER_ERR_INVALID_ARGUMENT,
+                            "slot type %s promises %.1f GFLOP/s, more than this device's peak of %.1f GFLOP/s "
+                            "(%s): its slots could never deliver it. Use a type this device can serve (the cpu.* "
+                            "types, or --type NAME=MEMORY,25%% for a fraction of the peak), give the device's real "
+                            "peak with --peak-gflops, or start with --overcommit to accept slots that deliver at "
+                            "most %.1f GFLOP/s",
+                            sl->type.name, sl->rate / 1e9, srv->dev.peak_flops / 1e9, srv->dev.desc,
+                            srv->dev.peak_flops / 1e9);
+        tt_log(TT_LOG_WARN,
+               "slot type %s promises %.1f GFLOP/s but this device peaks at %.1f GFLOP/s: its slots deliver at most "
+               "that (--overcommit)",
+               sl->type.name, sl->rate / 1e9, srv->dev.peak_flops / 1e9);
+    }
     if (rate_sum > srv->dev.peak_flops * 1.01)
         tt_log(TT_LOG_INFO,
                "slots promise %.1f GFLOP/s in all, %.1fx the device's %.1f GFLOP/s: when all are busy "
@@ -80,16 +101,27 @@ tt_status tt_slots_init(tt_server *srv)
     return TT_OK;
 }
 
+double tt_slot_delivered_rate(const tt_server *srv, const tt_slot *s)
+{
+    return s->rate < srv->dev.peak_flops ? s->rate : srv->dev.peak_flops;
+}
+
+static void models_free(tt_slot *s)
+{
+    tt_slot_model *m = s->models;
+    while (m) {
+        tt_slot_model *next = m->next;
+        tt_free(m);
+        m = next;
+    }
+    s->models = NULL;
+    s->mem_used = 0;
+}
+
 void tt_slots_free(tt_server *srv)
 {
-    for (int i = 0; i < srv->n_slots; i++) {
-        tt_slot_model *m = srv->slots[i].models;
-        while (m) {
-            tt_slot_model *next = m->next;
-            tt_free(m);
-            m = next;
-        }
-    }
+    for (int i = 0; i < srv->n_slots; i++)
+        models_free(&srv->slots[i]);
     tt_free(srv->slots);
     srv->slots = NULL;
     srv->n_slots = 0;
@@ -107,12 +139,34 @@ static void slot_info(const tt_slot *s, tt_msg_slot *out)
 
 tt_status tt_slots_reserve(tt_server *srv, const tt_msg_reserve *req, tt_msg_slot *reply)
 {
+    const tt_key *key = NULL;
+    if (srv->keys.n) {
+        if (!req->key[0])
+            return tt_error(TETHER_ERR_AUTH, "this server needs a reservation key to attach: ask its operator for "
+                                             "one and give it with 'tether attach ... --key KEY'");
+        key = tt_keys_match(&srv->keys, req->key);
+        if (!key)
+            return tt_error(TETHER_ERR_AUTH, "the reservation key is not one this server knows");
+    }
     if (!tt_config_find_type(&srv->cfg, req->type))
         return tt_error(TETHER_ERR_NOT_FOUND, "unknown accelerator type '%s'", req->type);
     uint32_t lease = req->lease_s ? req->lease_s : srv->cfg.lease_s;
     if (lease > srv->cfg.lease_max_s)
         lease = srv->cfg.lease_max_s;
+    if (key && lease > key->max_lease_s)
+        lease = key->max_lease_s;
     pthread_mutex_lock(&srv->slots_lock);
+    if (key) {
+        int held = 0;
+        for (int i = 0; i < srv->n_slots; i++)
+            held += srv->slots[i].reserved && strcmp(srv->slots[i].key, key->name) == 0;
+        if (held >= key->max_slots) {
+            pthread_mutex_unlock(&srv->slots_lock);
+            return tt_error(TETHER_ERR_QUOTA,
+                            "reservation key '%s' already holds %d of its %d slot%s: detach one first", key->name,
+                            held, key->max_slots, key->max_slots == 1 ? "" : "s");
+        }
+    }
     tt_slot *slot = NULL;
     int of_type = 0;
     char types[512] = "";
@@ -145,6 +199,7 @@ tt_status tt_slots_reserve(tt_server *srv, const tt_msg_reserve *req, tt_msg_slo
     tt_token_digest(reply->token, slot->token_digest);
     slot->reserved = true;
     snprintf(slot->holder, sizeof slot->holder, "%s", req->holder);
+    snprintf(slot->key, sizeof slot->key, "%s", key ? key->name : "");
     slot->created_s = tt_wall_s();
     slot->lease_s = lease;
     slot->expires_s = slot->created_s + lease;
@@ -160,8 +215,8 @@ tt_status tt_slots_reserve(tt_server *srv, const tt_msg_reserve *req, tt_msg_slo
     memcpy(token, reply->token, sizeof token);
     slot_info(slot, reply);
     memcpy(reply->token, token, sizeof token);
-    tt_log(TT_LOG_INFO, "reserved slot %d (%s) as %s for '%s', lease %us", slot->index, slot->type.name, slot->id,
-           slot->holder, lease);
+    tt_log(TT_LOG_INFO, "reserved slot %d (%s) as %s for '%s'%s%s, lease %us", slot->index, slot->type.name,
+           slot->id, slot->holder, key ? " with key " : "", key ? key->name : "", lease);
     pthread_mutex_unlock(&srv->slots_lock);
     return TT_OK;
 }
@@ -216,6 +271,8 @@ tt_status tt_slots_check(tt_server *srv, tt_slot *slot, uint64_t gen)
     return TT_OK;
 }
 
+/* The reservation ends; the models its sessions loaded stop counting against the slot (the
+ * sessions' connections are closed next, and their handles then give nothing back). */
 static void slot_free_locked(tt_server *srv, tt_slot *s, const char *why)
 {
     tt_log(TT_LOG_INFO, "slot %d (%s): reservation %s %s; the slot is free", s->index, s->type.name, s->id, why);
@@ -224,9 +281,23 @@ static void slot_free_locked(tt_server *srv, tt_slot *s, const char *why)
     memset(s->token_digest, 0, sizeof s->token_digest);
     s->holder[0] = 0;
     s->id[0] = 0;
+    s->key[0] = 0;
+    models_free(s);
 }
 
-tt_status tt_slots_release(tt_server *srv, tt_slot *slot, uint64_t gen)
+/* After slot_free_locked, without the slots lock: the old tenant's work and connections. */
+static void slot_cleared(tt_server *srv, tt_slot *s, uint64_t old_gen, const tt_conn *keep)
+{
+    tt_sched_slot_reset(srv, s);
+    tt_conn *next;
+    for (tt_conn *c = srv->conns; c; c = next) {
+        next = c->next;
+        if (c != keep && c->slot == s && c->slot_gen == old_gen)
+            tt_conn_close(c, "its attachment ended");
+    }
+}
+
+tt_status tt_slots_release(tt_server *srv, tt_slot *slot, uint64_t gen, const tt_conn *keep)
 {
     pthread_mutex_lock(&srv->slots_lock);
     if (!slot->reserved || slot->gen != gen) {
@@ -236,6 +307,8 @@ tt_status tt_slots_release(tt_server *srv, tt_slot *slot, uint64_t gen)
     slot_free_locked(srv, slot, "detached");
     tt_status st = tt_state_save(srv);
     pthread_mutex_unlock(&srv->slots_lock);
+    /* the releasing connection gets its answer first (the caller ends it after) */
+    slot_cleared(srv, slot, gen, keep);
     return st;
 }
 
@@ -250,7 +323,7 @@ int tt_slots_expire(tt_server *srv)
             uint64_t gen = s->gen;
             slot_free_locked(srv, s, "expired (lease ran out)");
             pthread_mutex_unlock(&srv->slots_lock);
-            tt_conn_close_bound(srv, s, gen);
+            slot_cleared(srv, s, gen, NULL);
             pthread_mutex_lock(&srv->slots_lock);
             n++;
         }
@@ -261,9 +334,14 @@ int tt_slots_expire(tt_server *srv)
     return n;
 }
 
-tt_status tt_slots_charge(tt_server *srv, tt_slot *slot, tt_model_entry *m, uint64_t *used, uint64_t *quota)
+tt_status tt_slots_charge(tt_server *srv, tt_slot *slot, uint64_t gen, tt_model_entry *m, uint64_t *used,
+                          uint64_t *quota)
 {
     pthread_mutex_lock(&srv->slots_lock);
+    if (!slot->reserved || slot->gen != gen) {
+        pthread_mutex_unlock(&srv->slots_lock);
+        return tt_error(TETHER_ERR_AUTH, "the attachment was released or its lease expired; run 'tether attach' again");
+    }
     tt_slot_model *sm = slot->models;
     while (sm && sm->model != m)
         sm = sm->next;
@@ -298,10 +376,12 @@ tt_status tt_slots_charge(tt_server *srv, tt_slot *slot, tt_model_entry *m, uint
     return TT_OK;
 }
 
-void tt_slots_uncharge(tt_server *srv, tt_slot *slot, tt_model_entry *m)
+void tt_slots_uncharge(tt_server *srv, tt_slot *slot, uint64_t gen, tt_model_entry *m)
 {
+    if (!slot)
+        return;
     pthread_mutex_lock(&srv->slots_lock);
-    for (tt_slot_model **p = &slot->models; *p; p = &(*p)->next) {
+    for (tt_slot_model **p = &slot->models; slot->gen == gen && *p; p = &(*p)->next) {
         tt_slot_model *sm = *p;
         if (sm->model != m)
             continue;
@@ -313,4 +393,28 @@ void tt_slots_uncharge(tt_server *srv, tt_slot *slot, tt_model_entry *m)
         break;
     }
     pthread_mutex_unlock(&srv->slots_lock);
+}
+
+int64_t tt_slots_run_allowance(tt_server *srv, tt_slot *slot, uint64_t own)
+{
+    pthread_mutex_lock(&srv->slots_lock);
+    int64_t quota = (int64_t)slot->type.memory_bytes, used = (int64_t)slot->mem_used;
+    pthread_mutex_unlock(&srv->slots_lock);
+    int64_t allow = quota - used + (int64_t)own;
+    return allow > 0 ? allow : 0;
+}
+
+tt_status tt_slots_precheck(tt_server *srv, tt_slot *slot, const char *model_hex, uint64_t stored_bytes)
+{
+    pthread_mutex_lock(&srv->slots_lock);
+    uint64_t quota = slot->type.memory_bytes, free_bytes = quota - slot->mem_used;
+    tt_status st = TT_OK;
+    if (stored_bytes > free_bytes)
+        st = tt_error(TETHER_ERR_QUOTA,
+                      "model %.12s is %" PRIu64 " bytes (%.1f MiB) as stored, and its weights alone would need about "
+                      "that, but slot %s (%s) has %" PRIu64 " of its %" PRIu64 "-byte (%.1f MiB) memory quota free",
+                      model_hex, stored_bytes, stored_bytes / 1048576.0, slot->id, slot->type.name, free_bytes, quota,
+                      quota / 1048576.0);
+    pthread_mutex_unlock(&srv->slots_lock);
+    return st;
 }

@@ -7,13 +7,16 @@
 #include "core/catalog.h"
 #include "core/status.h"
 #include "net/wire.h"
+#include "server/keys.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 typedef struct tt_server tt_server;
 typedef struct tt_model_entry tt_model_entry;
 typedef struct tt_job tt_job;
+typedef struct tt_conn tt_conn;
 
 /* A model loaded in a slot, counted once however many sessions use it. */
 typedef struct tt_slot_model {
@@ -39,13 +42,16 @@ typedef struct tt_slot {
     char id[TT_WIRE_MAX_ID + 1];
     uint8_t token_digest[TT_WIRE_HASH_LEN];
     char holder[TT_WIRE_MAX_ID + 1];
+    char key[TT_KEY_NAME_MAX + 1]; /* the reservation key's name ("" without keys) */
     int64_t created_s, expires_s, saved_expires_s; /* wall clock */
     uint32_t lease_s;
-    uint64_t gen; /* changes at every reserve and release: stale bindings fail */
+    _Atomic uint64_t gen; /* changes at every reserve and release: stale bindings fail (read
+                             without the lock by runs, to stop when their attachment ends) */
 
     /* memory: under srv->slots_lock */
     uint64_t mem_used;
     tt_slot_model *models;
+    _Atomic int64_t run_bytes; /* allocated by the slot's runs and opens now (tt_mem_budget) */
 
     /* counters and scheduling: under srv->sched_lock */
     tt_slot_counters c;
@@ -56,8 +62,11 @@ typedef struct tt_slot {
     double idle_since; /* monotonic seconds when the slot last ran out of work */
 } tt_slot;
 
-/* Builds the slots from the configuration (types resolved, rates from the peak). */
+/* Builds the slots from the configuration (types resolved, rates from the peak); refuses a
+ * type faster than the device unless --overcommit. */
 tt_status tt_slots_init(tt_server *srv);
+/* The rate a slot can really deliver: its own, at most the device's peak. */
+double tt_slot_delivered_rate(const tt_server *srv, const tt_slot *s);
 void tt_slots_free(tt_server *srv);
 
 /* Reserves a free slot of `type`: fills the reply (id, token) and persists the state. */
@@ -66,14 +75,28 @@ tt_status tt_slots_reserve(tt_server *srv, const tt_msg_reserve *req, tt_msg_slo
 tt_status tt_slots_auth(tt_server *srv, const tt_msg_auth *req, tt_slot **slot, uint64_t *gen, tt_msg_slot *reply);
 /* Whether a binding (slot, gen) is still valid; renews the lease. Error: AUTH naming why. */
 tt_status tt_slots_check(tt_server *srv, tt_slot *slot, uint64_t gen);
-/* Ends a reservation (detach): the slot is free again. */
-tt_status tt_slots_release(tt_server *srv, tt_slot *slot, uint64_t gen);
-/* Frees slots whose lease has expired; returns how many. */
+/* Ends a reservation (detach; loop thread): the slot is free again, for a next tenant who
+ * finds it as new — no models charged, counters at zero, the old tenant's queued work
+ * dropped, its running work stopped and its connections closed (but `keep`, which the
+ * caller ends once it has answered). */
+tt_status tt_slots_release(tt_server *srv, tt_slot *slot, uint64_t gen, const tt_conn *keep);
+/* Frees slots whose lease has expired, as a release does (loop thread); returns how many. */
 int tt_slots_expire(tt_server *srv);
 
-/* Charges a model to a slot (once per distinct model): QUOTA naming both numbers when it
- * does not fit. *used and *quota report the slot's memory after the charge. */
-tt_status tt_slots_charge(tt_server *srv, tt_slot *slot, tt_model_entry *m, uint64_t *used, uint64_t *quota);
-void tt_slots_uncharge(tt_server *srv, tt_slot *slot, tt_model_entry *m);
+/* Charges a model to a slot (once per distinct model) for the attachment `gen`: QUOTA naming
+ * both numbers when it does not fit, AUTH when the attachment ended. *used and *quota report
+ * the slot's memory after the charge. */
+tt_status tt_slots_charge(tt_server *srv, tt_slot *slot, uint64_t gen, tt_model_entry *m, uint64_t *used,
+                          uint64_t *quota);
+/* Gives a model's charge back; nothing when the attachment `gen` has ended (a release
+ * already cleared the slot). */
+void tt_slots_uncharge(tt_server *srv, tt_slot *slot, uint64_t gen, tt_model_entry *m);
+/* Before a model is read from disk to be opened for a slot: QUOTA when its stored size
+ * alone is more than the slot has free (so a model that cannot fit is never loaded). */
+tt_status tt_slots_precheck(tt_server *srv, tt_slot *slot, const char *model_hex, uint64_t stored_bytes);
+/* Bytes a run or open in the slot may have allocated at once (the slot's runs together):
+ * the quota less the models charged, plus `own` (what the model being run was charged for
+ * its activations, which the run itself uses). */
+int64_t tt_slots_run_allowance(tt_server *srv, tt_slot *slot, uint64_t own);
 
 #endif

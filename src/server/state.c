@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static tt_status mkdir_p(const char *dir, mode_t mode)
+tt_status tt_mkdir_p(const char *dir, mode_t mode)
 {
     char path[1100];
     snprintf(path, sizeof path, "%s", dir);
@@ -96,6 +96,8 @@ static void restore(tt_server *srv, const cJSON *r, int64_t now)
     snprintf(slot->id, sizeof slot->id, "%s", id);
     memcpy(slot->token_digest, digest, sizeof digest);
     snprintf(slot->holder, sizeof slot->holder, "%s", holder ? holder : "");
+    const char *key = jstr(r, "key");
+    snprintf(slot->key, sizeof slot->key, "%s", key ? key : "");
     slot->created_s = (int64_t)jnum(r, "created");
     slot->expires_s = slot->saved_expires_s = expires;
     slot->lease_s = (uint32_t)jnum(r, "lease_s");
@@ -105,7 +107,7 @@ static void restore(tt_server *srv, const cJSON *r, int64_t now)
 
 tt_status tt_state_load(tt_server *srv)
 {
-    TT_TRY(mkdir_p(srv->cfg.state_dir, 0700));
+    TT_TRY(tt_mkdir_p(srv->cfg.state_dir, 0700));
     char path[1200];
     snprintf(path, sizeof path, "%s/state.json", srv->cfg.state_dir);
     void *data = NULL;
@@ -160,6 +162,8 @@ tt_status tt_state_save(tt_server *srv)
         cJSON_AddNumberToObject(r, "slot", s->index);
         cJSON_AddStringToObject(r, "token_sha256", digest);
         cJSON_AddStringToObject(r, "holder", s->holder);
+        if (s->key[0])
+            cJSON_AddStringToObject(r, "key", s->key);
         cJSON_AddNumberToObject(r, "created", (double)s->created_s);
         cJSON_AddNumberToObject(r, "expires", (double)s->expires_s);
         cJSON_AddNumberToObject(r, "lease_s", s->lease_s);

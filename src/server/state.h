@@ -8,6 +8,10 @@
 
 typedef struct tt_server tt_server;
 
+#include <sys/types.h>
+
+/* mkdir -p */
+tt_status tt_mkdir_p(const char *dir, mode_t mode);
 /* Creates the state directory if needed, reads the server id and restores reservations
  * into free slots of their type (expired ones are dropped). Call after tt_slots_init. */
 tt_status tt_state_load(tt_server *srv);
