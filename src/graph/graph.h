@@ -98,7 +98,6 @@ const tt_backend *tt_pass_backend(const tt_graph *g, const tt_node *n);
 bool tt_pass_backend_keeps(const tt_graph *g, const tt_node *old, const tt_node *fused);
 /* The passes over CNNs (src/graph/pass_*.c); each has a unit test in
  * tests/unit/test_passes_cnn.c. */
-extern const tt_pass tt_pass_cleanup;    /* drops Identity and inference Dropout */
 extern const tt_pass tt_pass_fold_bn;    /* BatchNormalization into the Conv or Gemm before it */
 extern const tt_pass tt_pass_fuse_conv;  /* bias Add, residual Add, activation into FusedConv */
 extern const tt_pass tt_pass_layout;     /* channel-blocked layouts between convolutions */

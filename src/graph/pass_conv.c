@@ -29,7 +29,7 @@ static bool const_scalar(const tt_graph *g, int v, float *out)
 }
 
 /* Whether node n applies one of FusedConv's activations to input 0, and its parameters. */
-static bool activation_of(const tt_graph *g, const tt_node *n, tt_act *act, float *alpha, float *beta)
+static bool activation_of(const tt_graph *g, const tt_node *n, tt_conv_act *act, float *alpha, float *beta)
 {
     *alpha = *beta = 0;
     if (n->n_outputs < 1 || n->outputs[0] < 0 || (n->n_outputs > 1 && n->outputs[1] >= 0))
@@ -47,23 +47,23 @@ static bool activation_of(const tt_graph *g, const tt_node *n, tt_act *act, floa
         }
         if (!(lo <= hi))
             return false;
-        *act = TT_ACT_CLIP, *alpha = lo, *beta = hi;
+        *act = TT_CONV_ACT_CLIP, *alpha = lo, *beta = hi;
         return true;
     }
     if (n->n_inputs != 1)
         return false;
     if (is_op(n, "Relu")) {
-        *act = TT_ACT_RELU;
+        *act = TT_CONV_ACT_RELU;
     } else if (is_op(n, "LeakyRelu")) {
-        *act = TT_ACT_LEAKY_RELU, *alpha = tt_attr_float(n, "alpha", 0.01f);
+        *act = TT_CONV_ACT_LEAKY_RELU, *alpha = tt_attr_float(n, "alpha", 0.01f);
     } else if (is_op(n, "Sigmoid")) {
-        *act = TT_ACT_SIGMOID;
+        *act = TT_CONV_ACT_SIGMOID;
     } else if (is_op(n, "Tanh")) {
-        *act = TT_ACT_TANH;
+        *act = TT_CONV_ACT_TANH;
     } else if (is_op(n, "HardSigmoid")) {
-        *act = TT_ACT_HARD_SIGMOID, *alpha = tt_attr_float(n, "alpha", 0.2f), *beta = tt_attr_float(n, "beta", 0.5f);
+        *act = TT_CONV_ACT_HARD_SIGMOID, *alpha = tt_attr_float(n, "alpha", 0.2f), *beta = tt_attr_float(n, "beta", 0.5f);
     } else if (is_op(n, "HardSwish")) {
-        *act = TT_ACT_HARD_SWISH;
+        *act = TT_CONV_ACT_HARD_SWISH;
     } else {
         return false;
     }
@@ -104,7 +104,7 @@ typedef struct chain {
     int nodes[4];
     int bias_const;          /* the per-channel constant added, or -1 */
     int z;                   /* the summand, or -1 */
-    tt_act act;
+    tt_conv_act act;
     float alpha, beta;
     int out;                 /* the value the fused node makes */
 } chain;
@@ -177,7 +177,7 @@ static tt_status make_fused(tt_graph *g, const chain *c, tt_node *out)
     for (int i = 0; i < conv->n_attrs; i++)
         attrs[na++] = conv->attrs[i];
     if (c->act) {
-        const char *name = tt_act_name(c->act);
+        const char *name = tt_conv_act_name(c->act);
         attrs[na++] = (tt_attr){.name = "activation", .type = TT_ATTR_STRING, .s = name, .s_len = strlen(name)};
         attrs[na++] = (tt_attr){.name = "activation_alpha", .type = TT_ATTR_FLOAT, .f = c->alpha};
         attrs[na++] = (tt_attr){.name = "activation_beta", .type = TT_ATTR_FLOAT, .f = c->beta};

@@ -9,7 +9,6 @@
 #include <string.h>
 
 const tt_pass *const tt_passes[] = {
-    &tt_pass_cleanup,
     &tt_pass_fold_bn,
     &tt_pass_fuse_conv,
     &tt_pass_layout,

@@ -20,64 +20,64 @@
 /* ---- activations ----------------------------------------------------------------------------- */
 
 static const char *const g_act_names[] = {
-    [TT_ACT_NONE] = "",
-    [TT_ACT_RELU] = "Relu",
-    [TT_ACT_LEAKY_RELU] = "LeakyRelu",
-    [TT_ACT_CLIP] = "Clip",
-    [TT_ACT_SIGMOID] = "Sigmoid",
-    [TT_ACT_TANH] = "Tanh",
-    [TT_ACT_HARD_SIGMOID] = "HardSigmoid",
-    [TT_ACT_HARD_SWISH] = "HardSwish",
+    [TT_CONV_ACT_NONE] = "",
+    [TT_CONV_ACT_RELU] = "Relu",
+    [TT_CONV_ACT_LEAKY_RELU] = "LeakyRelu",
+    [TT_CONV_ACT_CLIP] = "Clip",
+    [TT_CONV_ACT_SIGMOID] = "Sigmoid",
+    [TT_CONV_ACT_TANH] = "Tanh",
+    [TT_CONV_ACT_HARD_SIGMOID] = "HardSigmoid",
+    [TT_CONV_ACT_HARD_SWISH] = "HardSwish",
 };
 
-bool tt_act_parse(const char *name, tt_act *out)
+bool tt_conv_act_parse(const char *name, tt_conv_act *out)
 {
     for (size_t i = 0; i < sizeof g_act_names / sizeof g_act_names[0]; i++)
         if (strcmp(name, g_act_names[i]) == 0) {
-            *out = (tt_act)i;
+            *out = (tt_conv_act)i;
             return true;
         }
     return false;
 }
 
-const char *tt_act_name(tt_act a) { return g_act_names[a]; }
+const char *tt_conv_act_name(tt_conv_act a) { return g_act_names[a]; }
 
 static float hard_sigmoid(float v) { return v < 0 ? 0 : v > 1 ? 1 : v; }
 
-void tt_act_apply_f32(tt_act a, float alpha, float beta, float *x, int64_t n)
+void tt_conv_act_apply(tt_conv_act a, float alpha, float beta, float *x, int64_t n)
 {
     switch (a) {
-    case TT_ACT_NONE: break;
-    case TT_ACT_RELU:
+    case TT_CONV_ACT_NONE: break;
+    case TT_CONV_ACT_RELU:
         for (int64_t i = 0; i < n; i++)
             x[i] = x[i] < 0 ? 0 : x[i];
         break;
-    case TT_ACT_LEAKY_RELU:
+    case TT_CONV_ACT_LEAKY_RELU:
         for (int64_t i = 0; i < n; i++)
             x[i] = x[i] < 0 ? alpha * x[i] : x[i];
         break;
-    case TT_ACT_CLIP:
+    case TT_CONV_ACT_CLIP:
         /* as Clip: max first, then min, so alpha > beta gives beta everywhere */
         for (int64_t i = 0; i < n; i++) {
             float v = x[i] < alpha ? alpha : x[i];
             x[i] = v > beta ? beta : v;
         }
         break;
-    case TT_ACT_SIGMOID:
+    case TT_CONV_ACT_SIGMOID:
         for (int64_t i = 0; i < n; i++) {
             double v = x[i];
             x[i] = (float)(v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v)));
         }
         break;
-    case TT_ACT_TANH:
+    case TT_CONV_ACT_TANH:
         for (int64_t i = 0; i < n; i++)
             x[i] = tanhf(x[i]);
         break;
-    case TT_ACT_HARD_SIGMOID:
+    case TT_CONV_ACT_HARD_SIGMOID:
         for (int64_t i = 0; i < n; i++)
             x[i] = hard_sigmoid(alpha * x[i] + beta);
         break;
-    case TT_ACT_HARD_SWISH:
+    case TT_CONV_ACT_HARD_SWISH:
         for (int64_t i = 0; i < n; i++)
             x[i] = x[i] * hard_sigmoid(x[i] / 6 + 0.5f);
         break;
@@ -197,7 +197,7 @@ static tt_status parse_fused_conv(tt_node *node, void **state)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory preparing node '%s'", node->name);
     tt_status s = tt_win_attrs_parse(node, &st->a);
     const char *act = tt_attr_string(node, "activation", "");
-    if (s == TT_OK && !tt_act_parse(act, &st->act))
+    if (s == TT_OK && !tt_conv_act_parse(act, &st->act))
         s = tt_op_error(node, TETHER_ERR_INVALID_MODEL, "activation '%s' is not one FusedConv applies", act);
     st->alpha = tt_attr_float(node, "activation_alpha", 0.0f);
     st->beta = tt_attr_float(node, "activation_beta", 0.0f);
@@ -324,7 +324,7 @@ static tt_status run_fused_conv(tt_kctx *c)
         for (int64_t i = 0; i < n; i++)
             yp[i] += zp[i];
     }
-    tt_act_apply_f32(st->act, st->alpha, st->beta, yp, n);
+    tt_conv_act_apply(st->act, st->alpha, st->beta, yp, n);
     if (st->block)
         tt_block_f32(yp, y->data, N, M, osp, st->block);
     return TT_OK;

@@ -13,27 +13,27 @@
 #include "ops/nnutil.h"
 
 /* The activations a FusedConv applies last. */
-typedef enum tt_act {
-    TT_ACT_NONE = 0,
-    TT_ACT_RELU,          /* max(x, 0) */
-    TT_ACT_LEAKY_RELU,    /* x < 0 ? alpha x : x */
-    TT_ACT_CLIP,          /* min(max(x, alpha), beta) */
-    TT_ACT_SIGMOID,
-    TT_ACT_TANH,
-    TT_ACT_HARD_SIGMOID,  /* clamp(alpha x + beta, 0, 1) */
-    TT_ACT_HARD_SWISH,    /* x clamp(x / 6 + 1/2, 0, 1) */
-} tt_act;
+typedef enum tt_conv_act {
+    TT_CONV_ACT_NONE = 0,
+    TT_CONV_ACT_RELU,          /* max(x, 0) */
+    TT_CONV_ACT_LEAKY_RELU,    /* x < 0 ? alpha x : x */
+    TT_CONV_ACT_CLIP,          /* min(max(x, alpha), beta) */
+    TT_CONV_ACT_SIGMOID,
+    TT_CONV_ACT_TANH,
+    TT_CONV_ACT_HARD_SIGMOID,  /* clamp(alpha x + beta, 0, 1) */
+    TT_CONV_ACT_HARD_SWISH,    /* x clamp(x / 6 + 1/2, 0, 1) */
+} tt_conv_act;
 
-/* "Relu", "Clip", ... as the ONNX op of the same name; "" is TT_ACT_NONE. False for others. */
-bool tt_act_parse(const char *name, tt_act *out);
-const char *tt_act_name(tt_act a);
+/* "Relu", "Clip", ... as the ONNX op of the same name; "" is TT_CONV_ACT_NONE. False for others. */
+bool tt_conv_act_parse(const char *name, tt_conv_act *out);
+const char *tt_conv_act_name(tt_conv_act a);
 /* Applies a to x[0..n) in place, as the ONNX op of its name would. */
-void tt_act_apply_f32(tt_act a, float alpha, float beta, float *x, int64_t n);
+void tt_conv_act_apply(tt_conv_act a, float alpha, float beta, float *x, int64_t n);
 
 /* FusedConv's node state: Conv's attributes first (Conv's reference kernel reads them). */
 typedef struct tt_fused_conv_attrs {
     tt_win_attrs a;
-    tt_act act;
+    tt_conv_act act;
     float alpha, beta;   /* the activation's parameters */
     int64_t block;       /* the output's channel block; 0: plain */
 } tt_fused_conv_attrs;

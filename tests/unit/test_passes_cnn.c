@@ -128,32 +128,6 @@ static pbw NODE(const char *op, const char *ins, const char *outs, int na, pbw *
     return ob_node(op, ni, in, no, out, na, attrs);
 }
 
-/* ---- cleanup ------------------------------------------------------------------------------------ */
-
-/* x -Identity-> a -Relu-> b -Dropout-> c -Dropout(mask used)-> d, m -Identity-> y (output) */
-TEST(cleanup_drops_identity_and_inference_dropout)
-{
-    pbw ratio = const_f32("ratio", 0, NULL, 1, 0.25f, 0.25f);
-    pbw x = ob_input("x", TETHER_DTYPE_FLOAT, 2, (int64_t[]){3, 5});
-    pbw outs[2] = {ob_output("y", TETHER_DTYPE_FLOAT, -1, NULL), ob_output("m", TETHER_DTYPE_BOOL, -1, NULL)};
-    pbw n[5] = {NODE("Identity", "x", "a", 0, NULL), NODE("Relu", "a", "b", 0, NULL),
-                NODE("Dropout", "b ratio", "c", 0, NULL), NODE("Dropout", "c", "d m", 0, NULL),
-                NODE("Identity", "d", "y", 0, NULL)};
-    pbw g = ob_graph("cleanup", 5, n, 1, &ratio, 1, &x, 2, outs);
-    pbw m = ob_model(13, &g);
-    tether_session *before = open_with(&m, "ref", "none"), *after = open_with(&m, "ref", NULL);
-    CHECK_OPS(before, "Identity Relu Dropout Dropout Identity");
-    /* the Dropout whose mask is read stays; so does the Identity that makes output y */
-    CHECK_OPS(after, "Relu Dropout Identity");
-    float *xv;
-    tether_tensor in = input_f32("x", 2, (int64_t[]){3, 5}, 7, &xv);
-    check_same(after, before, &in, 1, 0, 0);
-    free(xv);
-    tether_session_free(before);
-    tether_session_free(after);
-    ob_free(&m);
-}
-
 /* ---- BatchNormalization folding --------------------------------------------------------------- */
 
 static void bn_inits(pbw *inits, const char *p, int64_t M, uint32_t seed)
@@ -224,15 +198,14 @@ static pbw fuse_model(void)
     pbw x = ob_input("x", TETHER_DTYPE_FLOAT, 4, (int64_t[]){-1, 4, 10, 10});
     pbw outs[2] = {ob_output("y", TETHER_DTYPE_FLOAT, -1, NULL), ob_output("c", TETHER_DTYPE_FLOAT, -1, NULL)};
     pbw pads[2] = {ob_attr_ints("pads", 4, (int64_t[]){1, 1, 1, 1}), ob_attr_ints("pads", 4, (int64_t[]){1, 1, 1, 1})};
-    pbw n[8] = {NODE("Conv", "x WA BA", "a", 1, &pads[0]),
+    pbw n[7] = {NODE("Conv", "x WA BA", "a", 1, &pads[0]),
                 NODE("Conv", "x WB", "b0", 0, NULL),
                 NODE("Add", "bias b0", "b", 0, NULL),
                 NODE("Add", "a b", "s", 0, NULL),
                 NODE("Relu", "s", "y", 0, NULL),
                 NODE("Conv", "y WC", "c0", 1, &pads[1]),
-                NODE("Clip", "c0 lo hi", "c", 0, NULL),
-                NODE("Identity", "c", "unused", 0, NULL)};
-    pbw g = ob_graph("fuse", 8, n, ni, inits, 1, &x, 2, outs);
+                NODE("Clip", "c0 lo hi", "c", 0, NULL)};
+    pbw g = ob_graph("fuse", 7, n, ni, inits, 1, &x, 2, outs);
     return ob_model(13, &g);
 }
 
@@ -240,7 +213,7 @@ TEST(fuse_conv_bias_residual_and_activation)
 {
     pbw m = fuse_model();
     tether_session *before = open_with(&m, "ref", "none"), *after = open_with(&m, "ref", "-layout");
-    CHECK_OPS(before, "Conv Conv Add Add Relu Conv Clip Identity");
+    CHECK_OPS(before, "Conv Conv Add Add Relu Conv Clip");
     /* ConvA takes the residual (b) and Relu; ConvB the bias constant; ConvC the Clip. y
      * stays readable (an output) because ConvC reads it: FusedConv writes y itself. */
     CHECK_OPS(after, "FusedConv FusedConv FusedConv");

@@ -3,21 +3,9 @@
  * than the reference ones; placement gives everything else to ref. Its convolutions want
  * their activations in channel blocks between them (ops/cnn.h): conv_block tells the layout
  * pass the block. */
-#include "backends/cpu/cpu.h"
+#include "backends/cpu/dnnl_kernels.h"
 
 #include "backends/cpu/dnnl_plan.h"
-
-#include <string.h>
-
-const tt_kernel *tt_cpu_ref_kernel(const tt_node *n)
-{
-    for (const tt_kernel *const *t = tt_backend_ref.tables; *t; t++)
-        for (const tt_kernel *k = *t; k->name; k++)
-            if (strcmp(k->name, n->op_type) == 0 && tt_domain_eq(k->domain, n->domain) && n->opset >= k->since &&
-                (!k->until || n->opset <= k->until))
-                return k;
-    return NULL;
-}
 
 static int cpu_conv_block(const tt_backend *b)
 {

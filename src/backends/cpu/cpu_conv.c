@@ -4,7 +4,7 @@
  * the layout oneDNN's kernel for this CPU wants; each set of input shapes gets a plan
  * (dnnl_plan.h): a reorder of X where its layout is not the primitive's, the convolution,
  * a reorder to a plain output where the primitive computes in blocks. */
-#include "backends/cpu/cpu.h"
+#include "backends/cpu/dnnl_kernels.h"
 
 #ifdef TETHER_HAVE_DNNL
 
@@ -26,7 +26,7 @@ typedef struct conv_kstate {
     int64_t yblock;             /* the output's; 0: plain */
     bool has_z;
     bool transpose;             /* ConvTranspose: W is [C, M/G, k...] */
-    tt_act act;
+    tt_conv_act act;
     float alpha, beta;
     dnnl_alg_kind_t alg;        /* direct, or Winograd for 3x3 stride 1 */
     char impl[48];              /* the oneDNN implementation chosen at open ("": its first) */
@@ -54,23 +54,23 @@ typedef struct eltwise_op {
     float alpha, beta;
 } eltwise_op;
 
-static int act_ops(tt_act a, float alpha, float beta, eltwise_op *op)
+static int act_ops(tt_conv_act a, float alpha, float beta, eltwise_op *op)
 {
     switch (a) {
-    case TT_ACT_RELU: op[0] = (eltwise_op){dnnl_eltwise_relu, 0, 0}; return 1;
-    case TT_ACT_LEAKY_RELU: op[0] = (eltwise_op){dnnl_eltwise_relu, alpha, 0}; return 1;
-    case TT_ACT_CLIP:
+    case TT_CONV_ACT_RELU: op[0] = (eltwise_op){dnnl_eltwise_relu, 0, 0}; return 1;
+    case TT_CONV_ACT_LEAKY_RELU: op[0] = (eltwise_op){dnnl_eltwise_relu, alpha, 0}; return 1;
+    case TT_CONV_ACT_CLIP:
         if (!(alpha <= beta))
             return 0;
         op[0] = (eltwise_op){dnnl_eltwise_clip, alpha, beta};
         return 1;
-    case TT_ACT_SIGMOID: op[0] = (eltwise_op){dnnl_eltwise_logistic, 0, 0}; return 1;
-    case TT_ACT_TANH: op[0] = (eltwise_op){dnnl_eltwise_tanh, 0, 0}; return 1;
-    case TT_ACT_HARD_SIGMOID:
+    case TT_CONV_ACT_SIGMOID: op[0] = (eltwise_op){dnnl_eltwise_logistic, 0, 0}; return 1;
+    case TT_CONV_ACT_TANH: op[0] = (eltwise_op){dnnl_eltwise_tanh, 0, 0}; return 1;
+    case TT_CONV_ACT_HARD_SIGMOID:
         op[0] = (eltwise_op){dnnl_eltwise_linear, alpha, beta};
         op[1] = (eltwise_op){dnnl_eltwise_clip, 0, 1};
         return 2;
-    case TT_ACT_HARD_SWISH: op[0] = (eltwise_op){dnnl_eltwise_hardswish, 0, 0}; return 1;
+    case TT_CONV_ACT_HARD_SWISH: op[0] = (eltwise_op){dnnl_eltwise_hardswish, 0, 0}; return 1;
     default: return 0;
     }
 }

@@ -1,6 +1,6 @@
 /* Layout changes on oneDNN's reorders: tether's ToBlocked and FromBlocked (ops/cnn.h) for
  * tensors of 1 to 3 spatial dims. */
-#include "backends/cpu/cpu.h"
+#include "backends/cpu/dnnl_kernels.h"
 
 #ifdef TETHER_HAVE_DNNL
 

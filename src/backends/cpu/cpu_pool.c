@@ -3,7 +3,7 @@
  * tensors (ops/cnn.h: every lane is pooled, so padding lanes stay zero). Float32, 1 to 3
  * spatial dims. Shapes oneDNN pools differently from ONNX (ceil_mode windows counted with
  * their padding) go to the reference kernel. */
-#include "backends/cpu/cpu.h"
+#include "backends/cpu/dnnl_kernels.h"
 
 #ifdef TETHER_HAVE_DNNL
 

@@ -2,6 +2,7 @@
 #ifdef TETHER_HAVE_DNNL
 
 #include "backends/cpu/dnnl_plan.h"
+#include "backends/cpu/dnnl_kernels.h"
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -27,6 +28,16 @@ tt_status tt_dnnl_check(dnnl_status_t st, const tt_node *n, const char *what)
     if (n)
         return tt_op_error(n, code, "oneDNN: %s: %s", what, dnnl_status2str(st));
     return tt_error(code, "oneDNN: %s: %s", what, dnnl_status2str(st));
+}
+
+const tt_kernel *tt_cpu_ref_kernel(const tt_node *n)
+{
+    for (const tt_kernel *const *t = tt_backend_ref.tables; *t; t++)
+        for (const tt_kernel *k = *t; k->name; k++)
+            if (strcmp(k->name, n->op_type) == 0 && tt_domain_eq(k->domain, n->domain) && n->opset >= k->since &&
+                (!k->until || n->opset <= k->until))
+                return k;
+    return NULL;
 }
 
 /* ---- engine, streams --------------------------------------------------------------------------- */

@@ -1,6 +1,6 @@
-/* The cpu backend's parts: kernel tables by family, and what they share. */
-#ifndef TT_CPU_H
-#define TT_CPU_H
+/* The cpu backend's oneDNN kernels: their tables by family, and what they share. */
+#ifndef TT_CPU_DNNL_KERNELS_H
+#define TT_CPU_DNNL_KERNELS_H
 
 #include "backends/backend.h"
 
