@@ -235,16 +235,21 @@ tt_status tt_dnnl_plan_step(tt_dnnl_plan *p, dnnl_primitive_desc_t pd, const tt_
     memset(st, 0, sizeof *st);
     if (s == TT_OK)
         s = tt_dnnl_check(dnnl_primitive_create(&st->prim, pd), n, "creating a primitive");
-    const dnnl_memory_desc_t *sp = s == TT_OK ? dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0) : NULL;
+    /* the descriptor's memory descriptors die with it: copied first */
+    const dnnl_memory_desc_t *q = s == TT_OK ? dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0) : NULL;
+    dnnl_memory_desc_t sp;
+    bool scratch = q && dnnl_memory_desc_get_size(q) > 0;
+    if (scratch)
+        sp = *q;
     dnnl_primitive_desc_destroy(pd);
     if (s != TT_OK)
         return s;
     p->nsteps++;
-    if (sp && dnnl_memory_desc_get_size(sp) > 0) {
-        int t = tt_dnnl_plan_tmp(p, sp);
+    if (scratch) {
+        int t = tt_dnnl_plan_tmp(p, &sp);
         if (t < 0)
             return tt_op_error(n, TETHER_ERR_INTERNAL, "a oneDNN plan of more than %d temporaries", TT_DNNL_MAX_TMP);
-        tt_dnnl_step_arg(st, DNNL_ARG_SCRATCHPAD, TT_DNNL_TMP, t, sp);
+        tt_dnnl_step_arg(st, DNNL_ARG_SCRATCHPAD, TT_DNNL_TMP, t, &sp);
     }
     *out = st;
     return TT_OK;
