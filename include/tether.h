@@ -91,6 +91,12 @@ typedef struct tether_session_config {
     int timeout_ms;      /* remote targets: per-request timeout (0: default 30000) */
     int run_limit_ms;    /* local runs: a run still going after this long stops with
                             TETHER_ERR_TIMEOUT (0: no limit), e.g. a Loop that never ends */
+    int intra_op_num_threads; /* local runs: threads each run spreads over (0: the process's
+                                 count, tether_set_num_threads); concurrent runs share them */
+    const char *precision;    /* local sessions: NULL or "fp32" (default); "bf16" or "int8" let
+                                 the cpu backend run convolutions in reduced precision (bf16
+                                 where the CPU has it; int8 weights per output channel and
+                                 activations per sample, quantised at run time) */
 } tether_session_config;
 
 typedef struct tether_session tether_session;

@@ -29,6 +29,16 @@ void tether_session_config_init(tether_session_config *cfg)
 
 static tt_status check_target(const tether_session_config *cfg)
 {
+    if (cfg && cfg->intra_op_num_threads < 0)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "intra_op_num_threads is %d; it must be 0 (the process's "
+                        "count) or more", cfg->intra_op_num_threads);
+    if (cfg && cfg->precision) {
+        tt_precision p;
+        TT_TRY(tt_precision_parse(cfg->precision, &p));
+        if (p != TT_PRECISION_FP32 && cfg->target && tt_target_is_remote(cfg->target))
+            return tt_error(TETHER_ERR_UNSUPPORTED, "precision '%s' is for local sessions; target '%s' computes in "
+                            "fp32", cfg->precision, cfg->target);
+    }
     if (!cfg || !cfg->target || !*cfg->target || tt_target_is_remote(cfg->target))
         return TT_OK;
     tt_backend_list bl;

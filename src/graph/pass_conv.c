@@ -4,7 +4,9 @@
  * (ops/cnn.h): the constant joins the bias, the tensor is the summand Z, the activation is
  * Relu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid or HardSwish. The fused node takes the
  * last node's place and output value, so its readers and name are unchanged. It is made
- * only where the backend that would run the Conv runs FusedConv too. */
+ * only where the backend that would run the Conv runs FusedConv too. When the session
+ * allows reduced precision, every float Conv becomes a FusedConv that says so
+ * (`precision`), fused or not. */
 #include "graph/graph.h"
 
 #include "ops/cnn.h"
@@ -145,7 +147,8 @@ static bool find_chain(const tt_graph *g, int i, const bool *claimed, chain *c)
         c->last = j;
         c->out = n->outputs[0];
     }
-    return c->n > 0;
+    /* a lone Conv carries the session's reduced precision as a FusedConv */
+    return c->n > 0 || g->model->precision != TT_PRECISION_FP32;
 }
 
 /* The FusedConv of chain c, into *out (not yet in the graph). */
@@ -172,10 +175,14 @@ static tt_status make_fused(tt_graph *g, const chain *c, tt_node *out)
     int nin = c->z >= 0 ? 4 : b >= 0 ? 3 : 2;
     tt_attr attrs[32];
     int na = 0;
-    if (conv->n_attrs > 28)
+    if (conv->n_attrs > 27)
         return tt_error(TETHER_ERR_UNSUPPORTED, "Conv '%s' has too many attributes to fuse", conv->name);
     for (int i = 0; i < conv->n_attrs; i++)
         attrs[na++] = conv->attrs[i];
+    if (g->model->precision != TT_PRECISION_FP32) {
+        const char *p = g->model->precision == TT_PRECISION_BF16 ? "bf16" : "int8";
+        attrs[na++] = (tt_attr){.name = "precision", .type = TT_ATTR_STRING, .s = p, .s_len = strlen(p)};
+    }
     if (c->act) {
         const char *name = tt_conv_act_name(c->act);
         attrs[na++] = (tt_attr){.name = "activation", .type = TT_ATTR_STRING, .s = name, .s_len = strlen(name)};

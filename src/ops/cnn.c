@@ -2,9 +2,11 @@
  * file, with their reference kernels:
  *
  *   FusedConv(X, W, B?, Z?)   act(Conv(X, W, B) + Z): Conv's attributes, plus `activation`
- *                             ("Relu", "Clip", ... or ""), `activation_alpha`/`_beta` and
- *                             `block`, the output's channel block (0: plain NCHW). X may be
- *                             plain or blocked (told by its rank); Z has the output's layout.
+ *                             ("Relu", "Clip", ... or ""), `activation_alpha`/`_beta`,
+ *                             `block`, the output's channel block (0: plain NCHW), and
+ *                             `precision` ("bf16", "int8": what a backend may compute in).
+ *                             X may be plain or blocked (told by its rank); Z has the
+ *                             output's layout.
  *   ToBlocked(X)              plain [N, C, sp...] to blocked [N, ceil(C/b), sp..., b] (`block`)
  *   FromBlocked(X)            back to plain, keeping the first `channels` channels
  *   BlockedMaxPool, BlockedAveragePool, BlockedGlobalMaxPool, BlockedGlobalAveragePool
@@ -202,6 +204,15 @@ static tt_status parse_fused_conv(tt_node *node, void **state)
     st->alpha = tt_attr_float(node, "activation_alpha", 0.0f);
     st->beta = tt_attr_float(node, "activation_beta", 0.0f);
     st->block = tt_attr_int(node, "block", 0);
+    const char *prec = tt_attr_string(node, "precision", "");
+    if (s == TT_OK && *prec && strcmp(prec, "fp32") != 0) {
+        if (strcmp(prec, "bf16") == 0)
+            st->precision = TT_PRECISION_BF16;
+        else if (strcmp(prec, "int8") == 0)
+            st->precision = TT_PRECISION_INT8;
+        else
+            s = tt_op_error(node, TETHER_ERR_INVALID_MODEL, "precision '%s' is not fp32, bf16 or int8", prec);
+    }
     if (s == TT_OK && st->block && !tt_block_valid(st->block))
         s = tt_op_error(node, TETHER_ERR_INVALID_MODEL, "block %" PRId64 " is not 4, 8 or 16", st->block);
     if (s != TT_OK) {

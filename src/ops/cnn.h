@@ -36,6 +36,8 @@ typedef struct tt_fused_conv_attrs {
     tt_conv_act act;
     float alpha, beta;   /* the activation's parameters */
     int64_t block;       /* the output's channel block; 0: plain */
+    tt_precision precision; /* what a backend may compute in ("precision": "", "fp32", "bf16",
+                               "int8"); the reference kernel computes in float32 */
 } tt_fused_conv_attrs;
 
 /* Whether b is a channel block the ops take. */

@@ -430,6 +430,17 @@ static void local_free(tether_session *s)
 
 static const tt_session_ops g_local_ops = {.run = local_run, .free = local_free};
 
+tt_status tt_precision_parse(const char *s, tt_precision *out)
+{
+    static const char *const names[] = {"fp32", "bf16", "int8"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = (tt_precision)i;
+            return TT_OK;
+        }
+    return tt_error(TETHER_ERR_INVALID_ARGUMENT, "precision '%.32s' is not one of fp32, bf16, int8", s);
+}
+
 tt_local *tt_session_local(tether_session *s) { return s && s->ops == &g_local_ops ? s->impl : NULL; }
 
 #define TT_WARMUP_MAX_INPUT_BYTES (256 << 20)
@@ -536,7 +547,10 @@ tt_status tt_local_open(tt_model *m, const tether_session_config *cfg, tether_se
     s->ops = &g_local_ops;
     s->impl = l;
     const char *target = cfg && cfg->target && *cfg->target ? cfg->target : "cpu";
+    l->threads = cfg && cfg->intra_op_num_threads > 0 ? cfg->intra_op_num_threads : 0;
     tt_status st = tt_backend_list_for(target, &l->backends);
+    if (st == TT_OK && cfg && cfg->precision)
+        st = tt_precision_parse(cfg->precision, &m->precision);
     if (st == TT_OK)
         st = tt_graph_compile(m->graph, &l->backends, true);
     if (st == TT_OK)

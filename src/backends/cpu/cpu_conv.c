@@ -9,10 +9,12 @@
 #ifdef TETHER_HAVE_DNNL
 
 #include "backends/cpu/dnnl_plan.h"
+#include "core/log.h"
 #include "core/threadpool.h"
 #include "ops/cnn.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -26,6 +28,8 @@ typedef struct conv_kstate {
     int64_t yblock;             /* the output's; 0: plain */
     bool has_z;
     bool transpose;             /* ConvTranspose: W is [C, M/G, k...] */
+    tt_precision prec;          /* what runs compute in: fp32; bf16 X and W; int8 X and W */
+    float *w_scale;             /* int8: per output channel, max |W[m]| / 127 */
     tt_conv_act act;
     float alpha, beta;
     dnnl_alg_kind_t alg;        /* direct, or Winograd for 3x3 stride 1 */
@@ -45,6 +49,7 @@ static void conv_release(void *kstate)
         return;
     tt_dnnl_cache_free(&ks->cache);
     tt_free_aligned(ks->w);
+    tt_free(ks->w_scale);
     tt_free(ks);
 }
 
@@ -120,6 +125,26 @@ static tt_status conv_geometry(const tt_node *n, const conv_kstate *ks, const in
     return TT_OK;
 }
 
+/* The data type X and W are computed in. */
+static dnnl_data_type_t compute_dt(const conv_kstate *ks)
+{
+    return ks->prec == TT_PRECISION_BF16 ? dnnl_bf16 : ks->prec == TT_PRECISION_INT8 ? dnnl_s8 : dnnl_f32;
+}
+
+/* The src and dst mds the primitive is asked for: the graph's blocked layouts, or `any`
+ * where they are plain (oneDNN chooses; a reorder converts). int8 asks `any` always (its
+ * kernels keep activations channels-last) and accumulates into int32. */
+static tt_status primitive_mds(const tt_node *n, const conv_kstate *ks, const int64_t *x_l, const int64_t *y_l,
+                               dnnl_memory_desc_t *src, dnnl_memory_desc_t *dst)
+{
+    int r = ks->nsp + 2;
+    bool int8 = ks->prec == TT_PRECISION_INT8;
+    dnnl_format_tag_t st = ks->xblock && !int8 ? tt_dnnl_blocked_tag(r, ks->xblock) : dnnl_format_tag_any;
+    dnnl_format_tag_t dt = ks->yblock && !int8 ? tt_dnnl_blocked_tag(r, ks->yblock) : dnnl_format_tag_any;
+    TT_TRY(tt_dnnl_md_dt(src, r, x_l, compute_dt(ks), st, n));
+    return tt_dnnl_md_dt(dst, r, y_l, int8 ? dnnl_s32 : dnnl_f32, dt, n);
+}
+
 /* A convolution (deconvolution for ConvTranspose) descriptor for these mds; weights, src
  * and dst may be format `any`. */
 static tt_status conv_desc(const tt_node *n, const conv_kstate *ks, const tt_win *win, const dnnl_memory_desc_t *src,
@@ -167,7 +192,7 @@ static tt_status weights_md(const tt_node *n, const conv_kstate *ks, bool any, d
     for (int i = 0; i < ks->nsp; i++)
         d[r++] = ks->kdims[i];
     if (any)
-        return tt_dnnl_md(md, r, d, dnnl_format_tag_any, n);
+        return tt_dnnl_md_dt(md, r, d, compute_dt(ks), dnnl_format_tag_any, n);
     if (!ks->transpose)
         return tt_dnnl_md(md, r, d, tt_dnnl_plain_tag(r), n);
     /* memory order: (g,) i, o, spatial: the logical dims with the two channel dims swapped */
@@ -205,6 +230,8 @@ static tt_status conv_attr(const tt_node *n, const conv_kstate *ks, bool binary,
                            dnnl_primitive_attr_t *attr)
 {
     TT_TRY(tt_dnnl_attr_new(attr, n));
+    if (ks->prec == TT_PRECISION_INT8)
+        return TT_OK; /* scales, Z and the activation come after the int32 accumulators */
     dnnl_post_ops_t po;
     tt_status s = tt_dnnl_check(dnnl_post_ops_create(&po), n, "creating post-ops");
     if (s != TT_OK) {
@@ -245,7 +272,7 @@ static tt_status conv_pd(const tt_node *n, const conv_kstate *ks, const tt_win *
 {
     dnnl_memory_desc_t bmd;
     if (ks->bias)
-        TT_TRY(tt_dnnl_md(&bmd, 1, &ks->M, dnnl_a, n));
+        TT_TRY(tt_dnnl_md_dt(&bmd, 1, &ks->M, ks->prec == TT_PRECISION_INT8 ? dnnl_s32 : dnnl_f32, dnnl_a, n));
     dnnl_convolution_desc_t d;
     TT_TRY(conv_desc(n, ks, win, src, wts, ks->bias ? &bmd : NULL, dst, &d));
     if (!ks->transpose)
@@ -315,6 +342,184 @@ static void choose_algorithm(const tt_node *n, conv_kstate *ks, const tt_win *wi
     }
 }
 
+/* int8: each output channel's scale, max |W[m]| / 127 (1 for a channel of zeros). */
+static tt_status quantise_weights_scales(const tt_node *n, conv_kstate *ks, const tt_tensor *w)
+{
+    if (!(ks->w_scale = tt_malloc(sizeof(float) * (size_t)(ks->M + 1))))
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory preparing node '%s'", n->name);
+    int64_t per = tt_tensor_numel(w) / ks->M;
+    const float *wd = w->data;
+    for (int64_t m = 0; m < ks->M; m++) {
+        float amax = 0;
+        for (int64_t i = 0; i < per; i++)
+            amax = fmaxf(amax, fabsf(wd[m * per + i]));
+        ks->w_scale[m] = amax > 0 ? amax / 127 : 1;
+    }
+    return TT_OK;
+}
+
+/* Reorders the weights from their ONNX layout into the primitive's, quantising them for
+ * int8 (W[m] / w_scale[m], rounded to the nearest and saturated by oneDNN's reorder). */
+static tt_status pack_weights(const tt_node *n, const conv_kstate *ks, dnnl_engine_t eng,
+                              const dnnl_memory_desc_t *from, const void *data, const dnnl_memory_desc_t *to,
+                              void **out)
+{
+    if (ks->prec != TT_PRECISION_INT8)
+        return tt_dnnl_pack(eng, from, data, to, NULL, out, n);
+    float *inv = tt_malloc(sizeof(float) * (size_t)(ks->M + 1));
+    if (!inv)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory preparing node '%s'", n->name);
+    for (int64_t m = 0; m < ks->M; m++)
+        inv[m] = 1 / ks->w_scale[m];
+    dnnl_primitive_attr_t attr;
+    tt_status s = tt_dnnl_check(dnnl_primitive_attr_create(&attr), n, "creating attributes");
+    if (s == TT_OK) {
+        /* the output-channel dims of the weights: (O, I, ...) or (G, O/G, I/G, ...) */
+        int mask = ks->G > 1 ? (1 << 0) | (1 << 1) : 1 << 0;
+        s = tt_dnnl_check(dnnl_primitive_attr_set_output_scales(attr, ks->M, mask, inv), n, "setting scales");
+        if (s == TT_OK)
+            s = tt_dnnl_pack(eng, from, data, to, attr, out, n);
+        dnnl_primitive_attr_destroy(attr);
+    }
+    tt_free(inv);
+    return s;
+}
+
+/* int8, before each sample: the sample's scale from its largest magnitude, and what
+ * follows from it. args: X (one sample, float), then out: 1 / x_scale (quantising X), the
+ * output scales x_scale * w_scale[m] (int32 accumulators to float), and with a bias, the
+ * bias in the accumulators' units, round(bias[m] / (x_scale * w_scale[m])). */
+static void int8_scales(const tt_dnnl_step *st, uint8_t *const *data, const void *ctx)
+{
+    const conv_kstate *ks = ctx;
+    const float *x = (const float *)data[0];
+    size_t n = dnnl_memory_desc_get_size(&st->args[0].md) / sizeof(float);
+    float amax = 0;
+    for (size_t i = 0; i < n; i++)
+        amax = fmaxf(amax, fabsf(x[i]));
+    float xs = amax > 0 && isfinite(amax) ? amax / 127 : 1;
+    *(float *)data[1] = 1 / xs;
+    float *os = (float *)data[2];
+    for (int64_t m = 0; m < ks->M; m++)
+        os[m] = xs * ks->w_scale[m];
+    for (int64_t m = 0; ks->bias && m < ks->M; m++) {
+        double q = nearbyint((double)ks->bias[m] / os[m]);
+        ((int32_t *)data[3])[m] = q > INT32_MAX ? INT32_MAX : q < INT32_MIN ? INT32_MIN : (int32_t)q;
+    }
+}
+
+/* A reorder whose output scales (mask over the output's dims) come at run time from
+ * temporary `scales` (md smd); with a sum post-op when `sum`. */
+static tt_status scaled_reorder(const tt_node *n, tt_dnnl_plan *p, dnnl_engine_t eng, tt_dnnl_buf_kind sk, int si,
+                                const dnnl_memory_desc_t *smd, tt_dnnl_buf_kind dk, int di,
+                                const dnnl_memory_desc_t *dmd, int mask, int scales, const dnnl_memory_desc_t *scmd,
+                                bool sum)
+{
+    dnnl_primitive_attr_t attr;
+    TT_TRY(tt_dnnl_attr_new(&attr, n));
+    tt_status s = tt_dnnl_check(dnnl_primitive_attr_set_output_scales(attr, 1, mask, &DNNL_RUNTIME_F32_VAL), n,
+                                "setting run-time scales");
+    dnnl_post_ops_t po = NULL;
+    if (s == TT_OK && sum) {
+        s = tt_dnnl_check(dnnl_post_ops_create(&po), n, "creating post-ops");
+        if (s == TT_OK)
+            s = tt_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), n, "adding Z");
+        if (s == TT_OK)
+            s = tt_dnnl_check(dnnl_primitive_attr_set_post_ops(attr, po), n, "setting post-ops");
+    }
+    tt_dnnl_step *st;
+    if (s == TT_OK)
+        s = tt_dnnl_plan_reorder_attr(p, eng, sk, si, smd, dk, di, dmd, attr, n, &st);
+    if (s == TT_OK)
+        tt_dnnl_step_arg(st, DNNL_ARG_ATTR_OUTPUT_SCALES, TT_DNNL_TMP, scales, scmd);
+    if (po)
+        dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
+    return s;
+}
+
+/* An int8 plan for one sample. oneDNN 2.6's int8 convolutions take their scales only when
+ * the primitive is made, so the sample's scale, known at run time, is applied by reorders:
+ *   scales (host) -> X quantised (reorder, 1 / x_scale) -> convolution into int32 (with the
+ *   bias in its units) -> [Z copied into the output] -> int32 to float (reorder, x_scale *
+ *   w_scale[m], summing onto Z) -> [activation, in place]. */
+static tt_status int8_make(tt_kctx *c, tt_dnnl_plan *p, dnnl_engine_t eng, const tt_win *win, const int64_t *x_l,
+                           const int64_t *y_l)
+{
+    const tt_node *n = c->node;
+    conv_kstate *ks = c->kstate;
+    dnnl_memory_desc_t xmd, ymd, src, dst, wts = ks->w_md, one, mmd, bmd;
+    TT_TRY(user_mds(n, ks, x_l, y_l, &xmd, &ymd));
+    TT_TRY(primitive_mds(n, ks, x_l, y_l, &src, &dst));
+    int64_t d1 = 1;
+    TT_TRY(tt_dnnl_md(&one, 1, &d1, dnnl_a, n));
+    TT_TRY(tt_dnnl_md(&mmd, 1, &ks->M, dnnl_a, n));
+    TT_TRY(tt_dnnl_md_dt(&bmd, 1, &ks->M, dnnl_s32, dnnl_a, n));
+    conv_try t = {.alg = dnnl_convolution_direct, .impl = ""};
+    dnnl_primitive_desc_t pd;
+    tt_status s = conv_pd(n, ks, win, eng, &src, &wts, &dst, &ymd, &t, &pd);
+    if (s == TETHER_ERR_UNSUPPORTED) {
+        tt_error_clear();
+        t.allow_ref = true;
+        s = conv_pd(n, ks, win, eng, &src, &wts, &dst, &ymd, &t, &pd);
+    }
+    TT_TRY(s);
+    dnnl_memory_desc_t psrc = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    dnnl_memory_desc_t pdst = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    int xq = tt_dnnl_plan_tmp(p, &psrc), acc = tt_dnnl_plan_tmp(p, &pdst), qs = tt_dnnl_plan_tmp(p, &one),
+        os = tt_dnnl_plan_tmp(p, &mmd), qb = ks->bias ? tt_dnnl_plan_tmp(p, &bmd) : 0;
+    tt_dnnl_step *h = NULL;
+    if (xq < 0 || acc < 0 || qs < 0 || os < 0 || qb < 0)
+        s = tt_op_error(n, TETHER_ERR_INTERNAL, "too many temporaries");
+    if (s == TT_OK)
+        s = tt_dnnl_plan_host(p, int8_scales, ks, n, &h);
+    if (s != TT_OK) {
+        dnnl_primitive_desc_destroy(pd);
+        return s;
+    }
+    tt_dnnl_step_arg(h, 0, TT_DNNL_IN, 0, &xmd);
+    tt_dnnl_step_arg(h, 0, TT_DNNL_TMP, qs, &one);
+    tt_dnnl_step_arg(h, 0, TT_DNNL_TMP, os, &mmd);
+    if (ks->bias)
+        tt_dnnl_step_arg(h, 0, TT_DNNL_TMP, qb, &bmd);
+    s = scaled_reorder(n, p, eng, TT_DNNL_IN, 0, &xmd, TT_DNNL_TMP, xq, &psrc, 0, qs, &one, false);
+    if (s != TT_OK) {
+        dnnl_primitive_desc_destroy(pd);
+        return s;
+    }
+    p->consts[0] = ks->w;
+    p->nconst = 1;
+    tt_dnnl_step *st;
+    TT_TRY(tt_dnnl_plan_step(p, pd, n, &st));
+    tt_dnnl_step_arg(st, DNNL_ARG_SRC, TT_DNNL_TMP, xq, &psrc);
+    tt_dnnl_step_arg(st, DNNL_ARG_WEIGHTS, TT_DNNL_CONST, 0, &wts);
+    if (ks->bias)
+        tt_dnnl_step_arg(st, DNNL_ARG_BIAS, TT_DNNL_TMP, qb, &bmd);
+    tt_dnnl_step_arg(st, DNNL_ARG_DST, TT_DNNL_TMP, acc, &pdst);
+    if (ks->has_z)
+        TT_TRY(tt_dnnl_plan_reorder(p, eng, TT_DNNL_IN, 3, &ymd, TT_DNNL_OUT, 0, &ymd, n));
+    TT_TRY(scaled_reorder(n, p, eng, TT_DNNL_TMP, acc, &pdst, TT_DNNL_OUT, 0, &ymd, 1 << 1, os, &mmd, ks->has_z));
+    eltwise_op ops[2];
+    int nops = ks->act ? act_ops(ks->act, ks->alpha, ks->beta, ops) : 0;
+    for (int i = 0; i < nops; i++) {
+        dnnl_eltwise_desc_t ed;
+        TT_TRY(tt_dnnl_check(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, ops[i].alg, &ymd,
+                                                            ops[i].alpha, ops[i].beta),
+                             n, "describing the activation"));
+        dnnl_primitive_attr_t attr;
+        TT_TRY(tt_dnnl_attr_new(&attr, n));
+        dnnl_primitive_desc_t epd;
+        s = tt_dnnl_check(dnnl_primitive_desc_create(&epd, &ed, attr, eng, NULL), n, "making the activation");
+        dnnl_primitive_attr_destroy(attr);
+        TT_TRY(s);
+        tt_dnnl_step *es;
+        TT_TRY(tt_dnnl_plan_step(p, epd, n, &es));
+        tt_dnnl_step_arg(es, DNNL_ARG_SRC, TT_DNNL_OUT, 0, &ymd);
+        tt_dnnl_step_arg(es, DNNL_ARG_DST, TT_DNNL_OUT, 0, &ymd);
+    }
+    return TT_OK;
+}
+
 static tt_status conv_prepare(const tt_kprep *p, void **kstate)
 {
     const tt_node *n = p->node;
@@ -342,8 +547,14 @@ static tt_status conv_prepare(const tt_kprep *p, void **kstate)
         ks->alpha = st->alpha;
         ks->beta = st->beta;
         ks->has_z = p->n_in > 3 && p->in[3];
+        /* where the CPU has no kernels for it, reduced precision stays float32 */
+        ks->prec = st->precision;
+        if (ks->prec == TT_PRECISION_BF16 && !tt_dnnl_has_bf16())
+            ks->prec = TT_PRECISION_FP32;
     }
     *kstate = ks;
+    if (ks->prec == TT_PRECISION_INT8)
+        TT_TRY(quantise_weights_scales(n, ks, w));
     dnnl_engine_t eng = tt_dnnl_engine();
     if (!eng)
         return TETHER_ERR_INTERNAL;
@@ -361,16 +572,18 @@ static tt_status conv_prepare(const tt_kprep *p, void **kstate)
     TT_TRY(user_mds(n, ks, x_l, y_l, &xmd, &ymd));
     TT_TRY(weights_md(n, ks, true, &wany));
     TT_TRY(weights_md(n, ks, false, &wuser));
-    int r = ks->nsp + 2;
-    TT_TRY(tt_dnnl_md(&src, r, x_l, ks->xblock ? tt_dnnl_blocked_tag(r, ks->xblock) : dnnl_format_tag_any, n));
-    TT_TRY(tt_dnnl_md(&dst, r, y_l, ks->yblock ? tt_dnnl_blocked_tag(r, ks->yblock) : dnnl_format_tag_any, n));
+    TT_TRY(primitive_mds(n, ks, x_l, y_l, &src, &dst));
     tt_threads_for_omp();
-    choose_algorithm(n, ks, &win, eng, &src, &wany, &dst, &ymd);
+    if (ks->prec == TT_PRECISION_FP32)
+        choose_algorithm(n, ks, &win, eng, &src, &wany, &dst, &ymd);
+    else
+        ks->alg = dnnl_convolution_direct;
     dnnl_primitive_desc_t pd;
     conv_try t = {.alg = ks->alg, .impl = ks->impl};
     tt_status s = conv_pd(n, ks, &win, eng, &src, &wany, &dst, &ymd, &t, &pd);
     if (s == TETHER_ERR_UNSUPPORTED) {
         /* runs become the reference kernel's: nothing to pack */
+        TT_DEBUG("%s", tt_last_error());
         tt_error_clear();
         ks->w_md = wuser;
         return TT_OK;
@@ -378,7 +591,7 @@ static tt_status conv_prepare(const tt_kprep *p, void **kstate)
     TT_TRY(s);
     ks->w_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_primitive_desc_destroy(pd);
-    return tt_dnnl_pack(eng, &wuser, w->data, &ks->w_md, &ks->w, n);
+    return pack_weights(n, ks, eng, &wuser, w->data, &ks->w_md, &ks->w);
 }
 
 /* A plan for one sample (p->key holds its dims): reorder X in if the primitive wants
@@ -393,12 +606,12 @@ static tt_status conv_make(tt_kctx *c, tt_dnnl_plan *p, dnnl_engine_t eng)
     int64_t x_l[TT_MAX_RANK], y_l[TT_MAX_RANK];
     tt_win win;
     TT_TRY(conv_geometry(n, ks, p->key, x_l, y_l, &win));
-    int r = ks->nsp + 2;
+    if (ks->prec == TT_PRECISION_INT8)
+        return int8_make(c, p, eng, &win, x_l, y_l);
     dnnl_memory_desc_t xmd, ymd, src, dst, wts = ks->w_md, wany;
     TT_TRY(user_mds(n, ks, x_l, y_l, &xmd, &ymd));
     TT_TRY(weights_md(n, ks, true, &wany));
-    TT_TRY(tt_dnnl_md(&src, r, x_l, ks->xblock ? tt_dnnl_blocked_tag(r, ks->xblock) : dnnl_format_tag_any, n));
-    TT_TRY(tt_dnnl_md(&dst, r, y_l, ks->yblock ? tt_dnnl_blocked_tag(r, ks->yblock) : dnnl_format_tag_any, n));
+    TT_TRY(primitive_mds(n, ks, x_l, y_l, &src, &dst));
     /* in order of preference: the implementation chosen at open with the packed weights,
      * Z read in place (binary) or summed; then oneDNN's own choice of algorithm and weights
      * layout (the weights packed again for this plan) */
@@ -426,7 +639,7 @@ static tt_status conv_make(tt_kctx *c, tt_dnnl_plan *p, dnnl_engine_t eng)
         s = weights_md(n, ks, false, &wuser);
         void *packed = NULL;
         if (s == TT_OK)
-            s = tt_dnnl_pack(eng, &wuser, tt_kin(c, 1)->data, &wts, &packed, n);
+            s = pack_weights(n, ks, eng, &wuser, tt_kin(c, 1)->data, &wts, &packed);
         if (s != TT_OK) {
             dnnl_primitive_desc_destroy(pd);
             return s;

@@ -101,6 +101,7 @@ static bool isa_has(dnnl_cpu_isa_t isa)
 }
 
 bool tt_dnnl_has_avx512(void) { return isa_has(dnnl_cpu_isa_avx512_core); }
+bool tt_dnnl_has_bf16(void) { return isa_has(dnnl_cpu_isa_avx512_core_bf16); }
 
 int tt_dnnl_block(void)
 {
@@ -137,12 +138,18 @@ dnnl_format_tag_t tt_dnnl_blocked_tag(int rank, int64_t b)
     return tags[rank - 3][bi];
 }
 
-tt_status tt_dnnl_md(dnnl_memory_desc_t *md, int rank, const int64_t *dims, dnnl_format_tag_t tag, const tt_node *n)
+tt_status tt_dnnl_md_dt(dnnl_memory_desc_t *md, int rank, const int64_t *dims, dnnl_data_type_t dt,
+                        dnnl_format_tag_t tag, const tt_node *n)
 {
     dnnl_dims_t d;
     for (int i = 0; i < rank; i++)
         d[i] = dims[i];
-    return tt_dnnl_check(dnnl_memory_desc_init_by_tag(md, rank, d, dnnl_f32, tag), n, "describing a tensor");
+    return tt_dnnl_check(dnnl_memory_desc_init_by_tag(md, rank, d, dt, tag), n, "describing a tensor");
+}
+
+tt_status tt_dnnl_md(dnnl_memory_desc_t *md, int rank, const int64_t *dims, dnnl_format_tag_t tag, const tt_node *n)
+{
+    return tt_dnnl_md_dt(md, rank, dims, dnnl_f32, tag, n);
 }
 
 tt_status tt_dnnl_attr_new(dnnl_primitive_attr_t *attr, const tt_node *n)
@@ -255,6 +262,35 @@ tt_status tt_dnnl_plan_step(tt_dnnl_plan *p, dnnl_primitive_desc_t pd, const tt_
     return TT_OK;
 }
 
+tt_status tt_dnnl_plan_host(tt_dnnl_plan *p, tt_dnnl_host_fn fn, const void *ctx, const tt_node *n,
+                            tt_dnnl_step **out)
+{
+    if (p->nsteps == TT_DNNL_MAX_STEPS)
+        return tt_op_error(n, TETHER_ERR_INTERNAL, "a oneDNN plan of more than %d steps", TT_DNNL_MAX_STEPS);
+    tt_dnnl_step *st = &p->steps[p->nsteps++];
+    memset(st, 0, sizeof *st);
+    st->host = fn;
+    st->host_ctx = ctx;
+    *out = st;
+    return TT_OK;
+}
+
+tt_status tt_dnnl_plan_reorder_attr(tt_dnnl_plan *p, dnnl_engine_t eng, tt_dnnl_buf_kind sk, int si,
+                                    const dnnl_memory_desc_t *smd, tt_dnnl_buf_kind dk, int di,
+                                    const dnnl_memory_desc_t *dmd, const_dnnl_primitive_attr_t attr,
+                                    const tt_node *n, tt_dnnl_step **out)
+{
+    dnnl_primitive_desc_t pd;
+    TT_TRY(tt_dnnl_check(dnnl_reorder_primitive_desc_create(&pd, smd, eng, dmd, eng, attr), n,
+                         "describing a reorder"));
+    tt_dnnl_step *st;
+    TT_TRY(tt_dnnl_plan_step(p, pd, n, &st));
+    tt_dnnl_step_arg(st, DNNL_ARG_FROM, sk, si, smd);
+    tt_dnnl_step_arg(st, DNNL_ARG_TO, dk, di, dmd);
+    *out = st;
+    return TT_OK;
+}
+
 tt_status tt_dnnl_plan_reorder(tt_dnnl_plan *p, dnnl_engine_t eng, tt_dnnl_buf_kind sk, int si,
                                const dnnl_memory_desc_t *smd, tt_dnnl_buf_kind dk, int di,
                                const dnnl_memory_desc_t *dmd, const tt_node *n)
@@ -287,7 +323,8 @@ tt_status tt_dnnl_plan_reorder(tt_dnnl_plan *p, dnnl_engine_t eng, tt_dnnl_buf_k
 
 /* Reorders one tensor now, on this thread's stream. */
 static tt_status reorder_now(dnnl_engine_t eng, const dnnl_memory_desc_t *from, const void *src,
-                             const dnnl_memory_desc_t *to, void *dst, const tt_node *n)
+                             const dnnl_memory_desc_t *to, void *dst, const_dnnl_primitive_attr_t attr,
+                             const tt_node *n)
 {
     dnnl_stream_t stream;
     TT_TRY(thread_stream(eng, n, &stream));
@@ -298,7 +335,7 @@ static tt_status reorder_now(dnnl_engine_t eng, const dnnl_memory_desc_t *from, 
     if (s == TT_OK)
         s = tt_dnnl_check(dnnl_memory_create(&md, to, eng, dst), n, "wrapping a tensor");
     if (s == TT_OK)
-        s = tt_dnnl_check(dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, NULL), n, "describing a reorder");
+        s = tt_dnnl_check(dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, attr), n, "describing a reorder");
     if (s == TT_OK)
         s = tt_dnnl_check(dnnl_primitive_create(&prim, pd), n, "creating a reorder");
     if (s == TT_OK) {
@@ -320,13 +357,14 @@ static tt_status reorder_now(dnnl_engine_t eng, const dnnl_memory_desc_t *from, 
 }
 
 tt_status tt_dnnl_pack(dnnl_engine_t eng, const dnnl_memory_desc_t *from, const void *data,
-                       const dnnl_memory_desc_t *to, void **out, const tt_node *n)
+                       const dnnl_memory_desc_t *to, const_dnnl_primitive_attr_t attr, void **out,
+                       const tt_node *n)
 {
     size_t bytes = dnnl_memory_desc_get_size(to);
     void *p = tt_malloc_aligned(bytes ? bytes : 1);
     if (!p)
         return tt_op_error(n, TETHER_ERR_NO_MEMORY, "out of memory packing %zu bytes of weights", bytes);
-    tt_status s = reorder_now(eng, from, data, to, p, n);
+    tt_status s = reorder_now(eng, from, data, to, p, attr, n);
     if (s != TT_OK) {
         tt_free_aligned(p);
         return s;
@@ -404,6 +442,18 @@ static tt_status plan_exec(tt_kctx *c, tt_dnnl_plan *p, tt_dnnl_slot *sl, dnnl_s
             TT_TRY(tt_kctx_check(c));
         for (int i = 0; i < p->nsteps; i++) {
             const tt_dnnl_step *st = &p->steps[i];
+            if (st->host) {
+                uint8_t *data[TT_DNNL_MAX_ARGS];
+                for (int a = 0; a < st->nargs; a++) {
+                    const tt_dnnl_arg *arg = &st->args[a];
+                    if (!(data[a] = arg_data(c, p, arg, tmp)))
+                        return tt_op_error(c->node, TETHER_ERR_INTERNAL, "a host step's argument has no tensor");
+                    if (arg->kind == TT_DNNL_IN || arg->kind == TT_DNNL_OUT)
+                        data[a] += (size_t)k * dnnl_memory_desc_get_size(&arg->md);
+                }
+                st->host(st, data, st->host_ctx);
+                continue;
+            }
             if (!st->prim) {
                 /* args[0] is FROM, args[1] TO */
                 size_t bytes = dnnl_memory_desc_get_size(&st->args[0].md);

@@ -36,8 +36,10 @@ bool tt_dnnl_has_avx512(void);
  * dnnl_format_tag_undef when there is none. */
 dnnl_format_tag_t tt_dnnl_plain_tag(int rank);
 dnnl_format_tag_t tt_dnnl_blocked_tag(int rank, int64_t b);
-/* A float32 memory descriptor of logical dims and tag. */
+/* A float32 memory descriptor of logical dims and tag, and one of data type dt. */
 tt_status tt_dnnl_md(dnnl_memory_desc_t *md, int rank, const int64_t *dims, dnnl_format_tag_t tag, const tt_node *n);
+tt_status tt_dnnl_md_dt(dnnl_memory_desc_t *md, int rank, const int64_t *dims, dnnl_data_type_t dt,
+                        dnnl_format_tag_t tag, const tt_node *n);
 
 /* Where a step's argument lives. */
 typedef enum tt_dnnl_buf_kind {
@@ -49,7 +51,7 @@ typedef enum tt_dnnl_buf_kind {
 } tt_dnnl_buf_kind;
 
 #define TT_DNNL_MAX_ARGS 8
-#define TT_DNNL_MAX_STEPS 4
+#define TT_DNNL_MAX_STEPS 8
 #define TT_DNNL_MAX_TMP 8
 #define TT_DNNL_MAX_CONST 4
 #define TT_DNNL_KEY 12
@@ -61,8 +63,17 @@ typedef struct tt_dnnl_arg {
     dnnl_memory_desc_t md;
 } tt_dnnl_arg;
 
+struct tt_dnnl_step;
+/* A step the CPU runs itself between primitives: data[i] is argument i's memory (for one
+ * sample). */
+typedef void (*tt_dnnl_host_fn)(const struct tt_dnnl_step *st, uint8_t *const *data, const void *ctx);
+
+/* A primitive; or, without one, a host function; or, without either, a copy from
+ * args[0] (FROM) to args[1] (TO). */
 typedef struct tt_dnnl_step {
     dnnl_primitive_t prim;
+    tt_dnnl_host_fn host;
+    const void *host_ctx;
     int nargs;
     tt_dnnl_arg args[TT_DNNL_MAX_ARGS];
 } tt_dnnl_step;
@@ -117,14 +128,27 @@ int tt_dnnl_plan_tmp(tt_dnnl_plan *p, const dnnl_memory_desc_t *md);
  * tt_dnnl_step_arg. Destroys pd. */
 tt_status tt_dnnl_plan_step(tt_dnnl_plan *p, dnnl_primitive_desc_t pd, const tt_node *n, tt_dnnl_step **out);
 void tt_dnnl_step_arg(tt_dnnl_step *s, int id, tt_dnnl_buf_kind kind, int index, const dnnl_memory_desc_t *md);
-/* Adds a reorder step from (kind, index, src md) to (kind, index, dst md). */
+/* Adds a reorder step from (kind, index, src md) to (kind, index, dst md); with attr (NULL:
+ * none), which the caller may have given runtime scales (an argument it then adds). */
+tt_status tt_dnnl_plan_reorder_attr(tt_dnnl_plan *p, dnnl_engine_t eng, tt_dnnl_buf_kind sk, int si,
+                                    const dnnl_memory_desc_t *smd, tt_dnnl_buf_kind dk, int di,
+                                    const dnnl_memory_desc_t *dmd, const_dnnl_primitive_attr_t attr,
+                                    const tt_node *n, tt_dnnl_step **out);
 tt_status tt_dnnl_plan_reorder(tt_dnnl_plan *p, dnnl_engine_t eng, tt_dnnl_buf_kind sk, int si,
                                const dnnl_memory_desc_t *smd, tt_dnnl_buf_kind dk, int di,
                                const dnnl_memory_desc_t *dmd, const tt_node *n);
-/* Reorders data of md `from` into newly allocated memory of md `to` (packing weights);
- * *out is tt_free_aligned'ed by the caller. */
+/* Adds a step running host function fn (ctx: its data, which must outlive the plan); the
+ * caller adds the arguments it reads and writes. */
+tt_status tt_dnnl_plan_host(tt_dnnl_plan *p, tt_dnnl_host_fn fn, const void *ctx, const tt_node *n,
+                            tt_dnnl_step **out);
+/* Reorders data of md `from` into newly allocated memory of md `to` (packing weights),
+ * with attributes attr (NULL: none; output scales to quantise); *out is tt_free_aligned'ed
+ * by the caller. */
 tt_status tt_dnnl_pack(dnnl_engine_t eng, const dnnl_memory_desc_t *from, const void *data,
-                       const dnnl_memory_desc_t *to, void **out, const tt_node *n);
+                       const dnnl_memory_desc_t *to, const_dnnl_primitive_attr_t attr, void **out,
+                       const tt_node *n);
+/* Whether this CPU has oneDNN's AVX-512 bfloat16 kernels. */
+bool tt_dnnl_has_bf16(void);
 
 /* Whether pd is one of oneDNN's reference implementations (correct, but far slower than its
  * jit kernels): a sign that another formulation is worth trying. */
