@@ -41,11 +41,15 @@ class ValueInfo(ctypes.Structure):
 
 
 class SessionConfig(ctypes.Structure):
+    # tether_session_config, field for field (tether_session_config_init writes all of it)
     _fields_ = [
         ("target", ctypes.c_char_p),
         ("warmup", ctypes.c_int),
         ("quiet", ctypes.c_int),
         ("timeout_ms", ctypes.c_int),
+        ("run_limit_ms", ctypes.c_int),
+        ("intra_op_num_threads", ctypes.c_int),
+        ("precision", ctypes.c_char_p),
     ]
 
 

@@ -10,7 +10,7 @@ import ctypes
 import os
 import threading
 from dataclasses import dataclass
-from typing import Mapping, Union
+from typing import Mapping, Optional, Union
 
 import numpy as np
 
@@ -56,11 +56,15 @@ class Session:
     :func:`tether.attach`), ``"tcp://HOST:PORT"`` or ``"unix:PATH"``. Moving a program
     from the CPU to an accelerator is this one word.
 
+    ``intra_op_num_threads`` caps the threads each run spreads over (0: the process's
+    count); ``precision`` (local targets) lets convolutions run in ``"bf16"`` or ``"int8"``
+    instead of the default ``"fp32"``.
+
     A session may be run from several threads at once. Use it as a context manager, or
     call :meth:`close`, to free it deterministically."""
 
     def __init__(self, model: ModelSource, target: str = "cpu", *, warmup: bool = True, quiet: bool = False,
-                 timeout_ms: int = 0):
+                 timeout_ms: int = 0, intra_op_num_threads: int = 0, precision: Optional[str] = None):
         self._handle = None
         self._cond = threading.Condition()
         self._active = 0
@@ -73,6 +77,9 @@ class Session:
         cfg.warmup = 1 if warmup else 0
         cfg.quiet = 1 if quiet else 0
         cfg.timeout_ms = int(timeout_ms)
+        cfg.intra_op_num_threads = int(intra_op_num_threads)
+        self._precision_bytes = precision.encode("utf-8") if precision else None
+        cfg.precision = self._precision_bytes
         handle = ctypes.c_void_p()
         if isinstance(model, (bytes, bytearray, memoryview)):
             buf = bytes(model)  # the library reads it during the call only

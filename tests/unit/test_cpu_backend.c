@@ -266,4 +266,71 @@ TEST(a_child_forked_after_onednn_ran_still_runs)
     ob_free(&m);
 }
 
+static tether_session *open_precision(const pbw *m, const char *precision, int threads)
+{
+    tether_session_config cfg;
+    tether_session_config_init(&cfg);
+    cfg.quiet = 1;
+    cfg.precision = precision;
+    cfg.intra_op_num_threads = threads;
+    tether_session *s = NULL;
+    CHECK_OK(tether_session_open_bytes(&s, m->buf, m->len, &cfg));
+    return s;
+}
+
+/* bf16 and int8 sessions: every convolution says so, and the outputs stay close to fp32's. */
+TEST(reduced_precision_is_a_session_option)
+{
+    if (!have_blocked_convs())
+        return;
+    pbw m = cnn_model();
+    tether_session *f = open_precision(&m, "fp32", 1);
+    CHECK_EQ_INT(tt_session_local(f)->threads, 1);
+    tether_tensor in = input(4);
+    tether_outputs *want;
+    CHECK_OK(tether_session_run(f, &in, 1, &want));
+    const tether_tensor *y = tether_outputs_get(want, 0);
+    const char *precs[2] = {"bf16", "int8"};
+    for (int k = 0; k < 2; k++) {
+        tether_session *s = open_precision(&m, precs[k], 0);
+        const tt_graph *g = tt_session_local(s)->model->graph;
+        int convs = 0;
+        for (int i = 0; i < g->n_nodes; i++)
+            if (strcmp(g->nodes[i].op_type, "FusedConv") == 0) {
+                CHECK(strcmp(tt_attr_string(&g->nodes[i], "precision", ""), precs[k]) == 0);
+                convs++;
+            }
+        CHECK_EQ_INT(convs, 3);
+        tether_outputs *o;
+        CHECK_OK(tether_session_run(s, &in, 1, &o));
+        const tether_tensor *x = tether_outputs_get(o, 0);
+        CHECK_EQ_INT(x->size, y->size);
+        double err = 0, peak = 0;
+        for (size_t i = 0; i < y->size / sizeof(float); i++) {
+            err = fmax(err, fabs(((const float *)x->data)[i] - ((const float *)y->data)[i]));
+            peak = fmax(peak, fabs(((const float *)y->data)[i]));
+        }
+        printf("  %s: max |error| %.3g of outputs up to %.3g\n", precs[k], err, peak);
+        CHECK(peak > 0 && err <= 0.05 * peak);
+        tether_outputs_free(o);
+        tether_session_free(s);
+    }
+    tether_outputs_free(want);
+    tether_session_free(f);
+    tether_session_config cfg;
+    tether_session_config_init(&cfg);
+    cfg.quiet = 1;
+    cfg.precision = "fp8";
+    tether_session *s = NULL;
+    CHECK_ERR(tether_session_open_bytes(&s, m.buf, m.len, &cfg), TETHER_ERR_INVALID_ARGUMENT, "'fp8'");
+    cfg.precision = "int8";
+    cfg.target = "tcp://127.0.0.1:1";
+    CHECK_ERR(tether_session_open_bytes(&s, m.buf, m.len, &cfg), TETHER_ERR_UNSUPPORTED, "local sessions");
+    cfg.precision = NULL;
+    cfg.target = "cpu";
+    cfg.intra_op_num_threads = -2;
+    CHECK_ERR(tether_session_open_bytes(&s, m.buf, m.len, &cfg), TETHER_ERR_INVALID_ARGUMENT, "intra_op_num_threads");
+    ob_free(&m);
+}
+
 int main(int argc, char **argv) { return check_main(argc, argv); }
