@@ -311,9 +311,9 @@ static bool winograd_allowed(void)
 }
 
 /* The algorithm and implementation for this node, from its shape at open: Winograd for 3x3
- * stride-1 convolutions (oneDNN's F(4x4, 3x3) kernel on images of at least 14x14 outputs,
- * F(2x2, 3x3) on smaller ones, where it is faster), the direct algorithm elsewhere. Runs
- * insist on the same implementation, so every batch size computes a sample the same way. */
+ * stride-1 convolutions (oneDNN's F(4x4, 3x3) kernel on outputs of at least 28x28, F(2x2,
+ * 3x3) on smaller ones), the direct algorithm elsewhere. Runs insist on the same
+ * implementation, so every batch size computes a sample the same way. */
 static void choose_algorithm(const tt_node *n, conv_kstate *ks, const tt_win *win, dnnl_engine_t eng,
                              const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wany,
                              const dnnl_memory_desc_t *dst, const dnnl_memory_desc_t *zmd)
@@ -326,9 +326,11 @@ static void choose_algorithm(const tt_node *n, conv_kstate *ks, const tt_win *wi
                 win->dilation[last - 1] == 1 && winograd_allowed();
     if (!wino)
         return;
-    const char *want[2] = {"jit_wino_4x3", "jit_fp32_wino_2x3"};
-    if (win->out[last] * win->out[last - 1] < 14 * 14)
-        want[0] = "jit_fp32_wino_2x3", want[1] = "jit_wino_4x3";
+    /* F(4x4, 3x3) keeps weights 4x the size of the direct ones, F(2x2, 3x3) 16/9: the
+     * larger tiles only on large images, whose convolutions have few channels */
+    const char *want[2] = {"jit_fp32_wino_2x3", "jit_wino_4x3"};
+    if (win->out[last] * win->out[last - 1] >= 28 * 28)
+        want[0] = "jit_wino_4x3", want[1] = "jit_fp32_wino_2x3";
     for (int i = 0; i < 2; i++) {
         conv_try t = {.alg = dnnl_convolution_winograd, .impl = want[i], .binary = false};
         dnnl_primitive_desc_t pd;
