@@ -2,7 +2,9 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure test check asan fuzz demo clean conformance
+PREFIX ?= /usr/local
+
+.PHONY: all deps configure test check asan fuzz demo clean conformance install
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -15,6 +17,11 @@ deps:
 
 test: all
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The library, header, pkg-config file, programs, tetherd's systemd unit and man pages under
+# PREFIX (DESTDIR=DIR stages them for a package).
+install: all
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 conformance: all
 	$(BUILD)/bin/tether-conformance -q

@@ -83,20 +83,24 @@ typedef struct tether_value_info {
     const char *dim_names[TETHER_MAX_RANK];
 } tether_value_info;
 
-/* Session open options; start from tether_session_config_init(). */
+/* Session open options; start from tether_session_config_init(). `size` is the struct's
+ * size as the caller was built (init sets it): the library reads only the fields that fit
+ * in it and takes the defaults for the rest, so fields added later never break a caller
+ * built against an older header. */
 typedef struct tether_session_config {
+    size_t size;         /* sizeof(tether_session_config); 0 is refused */
     const char *target;  /* "cpu" (default), "eia:N", "tcp://host:port", "unix:/path" */
     int warmup;          /* 1 (default): plan memory and run once at open so the first run is fast */
     int quiet;           /* 1: do not log where the session runs */
     int timeout_ms;      /* remote targets: per-request timeout (0: default 30000) */
     int run_limit_ms;    /* local runs: a run still going after this long stops with
                             TETHER_ERR_TIMEOUT (0: no limit), e.g. a Loop that never ends */
-    int intra_op_num_threads; /* local runs: threads each run spreads over (0: the process's
-                                 count, tether_set_num_threads); concurrent runs share them */
-    const char *precision;    /* local sessions: NULL or "fp32" (default); "bf16" or "int8" let
-                                 the cpu backend run convolutions in reduced precision (bf16
-                                 where the CPU has it; int8 weights per output channel and
-                                 activations per sample, quantised at run time) */
+    int num_threads;     /* local runs: threads one run uses at most (0: the whole process
+                            pool, see tether_set_num_threads) */
+    const char *precision; /* local sessions: NULL or "fp32" (default); "bf16" or "int8" let the
+                              cpu backend run convolutions in reduced precision (bf16 where the
+                              CPU has it; int8 weights per output channel and activations per
+                              sample, quantised at run time) */
 } tether_session_config;
 
 typedef struct tether_session tether_session;

@@ -1,4 +1,4 @@
-"""Installs the tether Python package. When the C build exists (../build, or the files named
+"""Builds the tether Python package (metadata in pyproject.toml). When the C build exists (../build, or the files named
 by TETHER_LIBRARY / TETHER_CLI), libtether.so and the `tether` command are copied into the
 package, so the installed package works without the source tree. No compiler runs here."""
 
@@ -45,5 +45,5 @@ class BinaryDistribution(Distribution):
         return bool(LIBRARY or CLI)
 
 
-setup(name="tether", version="0.1.0", packages=["tether"], install_requires=["numpy"], python_requires=">=3.9",
-      cmdclass={"build_py": BuildPy}, distclass=BinaryDistribution)
+# Metadata (name, version, dependencies, the `tether` console script) is in pyproject.toml.
+setup(cmdclass={"build_py": BuildPy}, distclass=BinaryDistribution)

@@ -46,9 +46,8 @@ say "a sample model"
 model= input=
 if [ -f "$build/models/resnet18.onnx" ] && [ -f "$build/models/resnet18.input.npy" ]; then
   model=$build/models/resnet18.onnx input=$build/models/resnet18.input.npy
-elif /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null &&
-     [ -f "$here/../shared/peers/export_models.py" ]; then
-  "$here/tests/integration/export_models.sh" "$here/../shared/peers/export_models.py" "$build/models" resnet18 >/dev/null
+elif /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then
+  "$here/tests/integration/export_models.sh" "$here/tests/models/export_models.py" "$build/models" resnet18 >/dev/null
   model=$build/models/resnet18.onnx input=$build/models/resnet18.input.npy
 elif /usr/bin/python3 -c 'import onnx, numpy' 2>/dev/null; then
   /usr/bin/python3 - "$tmp" <<'PY'

@@ -7,9 +7,9 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config git
   libdnnl-dev libopenblas-dev
-  libssl-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev
+  libssl-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev zlib1g-dev
   etcd-server
-  libonnx-testdata python3 python3-numpy python3-onnx python3-pytest python3-venv python3-pip
+  libonnx-testdata python3 python3-numpy python3-onnx python3-pytest python3-venv python3-pip python3-setuptools python3-wheel
   python3-torch python3-torchvision
   clang libclang-rt-14-dev
 )

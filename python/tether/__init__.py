@@ -6,6 +6,10 @@ target.
     s = tether.Session("model.onnx", target="cpu")      # "eia:0" runs on attached accelerator 0
     y = s.run({"x": np.ones((1, 3), np.float32)})["y"]
 
+Code written for ONNX Runtime runs with ``import tether as ort`` (InferenceSession,
+SessionOptions, providers mapped to targets), and code written for TensorFlow's EIPredictor
+with ``from tether import EIPredictor``; see docs/migrating.md.
+
 A ctypes binding of libtether (found via $TETHER_LIBRARY, the build tree, or this package's
 directory); benchmarks, advice and attachments go through the `tether` command."""
 
@@ -13,14 +17,18 @@ from ._errors import (AuthError, BusyError, InternalError, InvalidArgumentError,
                       NoMemoryError, NotFoundError, ProtocolError, QuotaError, ShapeError, TetherError,
                       TetherIOError, TetherRuntimeError, TetherTimeoutError, UnsupportedError)
 from ._session import Session, TensorInfo
-from ._predictor import Predictor
+from ._predictor import EIPredictor, Predictor
+from ._ort import (ExecutionMode, ExecutionOrder, GraphOptimizationLevel, InferenceSession, NodeArg, RunOptions,
+                   SessionOptions, get_all_providers, get_available_providers, get_device)
 from ._cli import advise, attach, bench, cli_path, describe_accelerators, detach
 from . import _lib
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Session", "TensorInfo", "Predictor", "describe_accelerators", "attach", "detach", "bench", "advise",
+    "Session", "TensorInfo", "Predictor", "EIPredictor", "InferenceSession", "SessionOptions", "RunOptions",
+    "NodeArg", "GraphOptimizationLevel", "ExecutionMode", "ExecutionOrder", "get_available_providers",
+    "get_all_providers", "get_device", "describe_accelerators", "attach", "detach", "bench", "advise",
     "version", "library_path", "cli_path", "set_num_threads",
     "TetherError", "InvalidArgumentError", "InvalidModelError", "UnsupportedError", "NoMemoryError",
     "TetherIOError", "ShapeError", "TetherRuntimeError", "NotFoundError", "QuotaError", "AuthError",

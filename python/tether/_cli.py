@@ -35,6 +35,36 @@ def cli_path() -> Path:
                         "a built tree (pip install ./python), or point TETHER_CLI at it")
 
 
+def _is_program(p: Path) -> bool:
+    """An executable ELF file: the C command, not a Python script named tether."""
+    try:
+        with open(p, "rb") as f:
+            return f.read(4) == b"\x7fELF" and os.access(p, os.X_OK)
+    except OSError:
+        return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The `tether` console script pip installs: runs the tether command (the C program this
+    package carries or finds) with the same arguments, so `tether attach ...` works from a
+    virtual environment."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    me = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    env = os.environ.get("TETHER_CLI")
+    candidates = [Path(env)] if env else []
+    candidates += [_PACKAGE_DIR / "_bin" / "tether", _REPO_DIR / "build" / "bin" / "tether"]
+    candidates += [Path(d) / "tether" for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    for p in candidates:
+        if p.is_file() and p.resolve() != me and _is_program(p):
+            os.execv(str(p), [str(p), *args])
+    sys.stderr.write("tether: cannot find the tether command (the C program): build it (cmake --build build), "
+                     "install the package from a built tree (pip install --no-build-isolation ./python), or point "
+                     "TETHER_CLI at it\n")
+    return 127
+
+
 def _error_from(stderr: str, args: Sequence[str]) -> TetherError:
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
     msg = lines[-1] if lines else f"tether {' '.join(args)} failed"
@@ -140,6 +170,8 @@ def bench(model: PathLike, target: str = "cpu", *, runs: int = 100, warmup: int 
 
 
 def advise(inputs: Union[PathLike, Mapping, Sequence], *, max_p90_ms: float | None = None,
+           max_p95_ms: float | None = None, max_p99_ms: float | None = None, allow_mixed: bool = False,
+           utilization: float | None = None,
            max_mean_ms: float | None = None, min_accelerator_memory: Union[str, int, None] = None,
            prices: PathLike | None = None, host: str | None = None, svg: PathLike | None = None,
            monthly_volume: float | None = None, serverless_ms: float | None = None,
@@ -150,9 +182,12 @@ def advise(inputs: Union[PathLike, Mapping, Sequence], *, max_p90_ms: float | No
     None with ``reason``), ``runner_up``, ``savings`` and, with ``monthly_volume``, the
     serverless comparison.
 
-    ``inputs``: a path (bench JSON or CSV), a list of paths, a bench document (a dict
-    with "rows"), or a list of row dicts (host, accelerator, price_per_hour, mean_ms,
-    p90_ms). ``svg``: where to write the chart (none by default)."""
+    ``inputs``: a path (bench JSON, or a CSV, tab-separated or Markdown table), a list of
+    paths, a bench document (a dict with "rows"), or a list of row dicts (host, accelerator,
+    price_per_hour, mean_ms, and optionally p90_ms, p95_ms, p99_ms, batch, model).
+    ``allow_mixed`` compares rows of different models or batch sizes; ``utilization`` is the
+    busy share of an always-on instance in the serverless comparison. ``svg``: where to
+    write the chart (none by default)."""
     args = ["advise", "--json"]
     stdin = None
     if isinstance(inputs, Mapping):
@@ -170,7 +205,10 @@ def advise(inputs: Union[PathLike, Mapping, Sequence], *, max_p90_ms: float | No
         else:
             raise InvalidArgumentError("advise: inputs must be a path, a list of paths, a bench document "
                                        "or a list of row dicts")
-    opts = {"--max-p90-ms": max_p90_ms, "--max-mean-ms": max_mean_ms,
+    if allow_mixed:
+        args.append("--allow-mixed")
+    opts = {"--max-p90-ms": max_p90_ms, "--max-p95-ms": max_p95_ms, "--max-p99-ms": max_p99_ms,
+            "--utilization": utilization, "--max-mean-ms": max_mean_ms,
             "--min-accelerator-memory": min_accelerator_memory, "--prices": prices, "--host": host,
             "--monthly-volume": monthly_volume, "--serverless-ms": serverless_ms,
             "--serverless-memory-mb": serverless_memory_mb, "--serverless-request-price": serverless_request_price,

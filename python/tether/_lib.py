@@ -41,14 +41,16 @@ class ValueInfo(ctypes.Structure):
 
 
 class SessionConfig(ctypes.Structure):
-    # tether_session_config, field for field (tether_session_config_init writes all of it)
+    """tether_session_config, field for field (tests/python/test_abi.py checks it against
+    include/tether.h). tether_session_config_init sets ``size`` to the C struct's size."""
     _fields_ = [
+        ("size", ctypes.c_size_t),
         ("target", ctypes.c_char_p),
         ("warmup", ctypes.c_int),
         ("quiet", ctypes.c_int),
         ("timeout_ms", ctypes.c_int),
         ("run_limit_ms", ctypes.c_int),
-        ("intra_op_num_threads", ctypes.c_int),
+        ("num_threads", ctypes.c_int),
         ("precision", ctypes.c_char_p),
     ]
 
@@ -62,6 +64,24 @@ class SessionStats(ctypes.Structure):
         ("nodes", ctypes.c_int),
         ("where", ctypes.c_char * 256),
     ]
+
+
+def new_config() -> SessionConfig:
+    """A SessionConfig with the library's defaults. The library's init writes its own
+    struct's size, which may be larger than this binding's (a newer library): it writes into
+    room to spare, and the binding then says how much of the struct it fills."""
+    room = ctypes.create_string_buffer(max(4096, ctypes.sizeof(SessionConfig)))
+    lib().tether_session_config_init(room)
+    cfg = SessionConfig.from_buffer_copy(room.raw[:ctypes.sizeof(SessionConfig)])
+    cfg.size = ctypes.sizeof(SessionConfig)
+    return cfg
+
+
+def config_size_of_library() -> int:
+    """sizeof(tether_session_config) as the loaded library was built."""
+    room = ctypes.create_string_buffer(4096)
+    lib().tether_session_config_init(room)
+    return SessionConfig.from_buffer_copy(room.raw[:ctypes.sizeof(SessionConfig)]).size
 
 
 def candidates() -> list[Path]:
@@ -95,7 +115,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "tether_dtype_name": (c.c_char_p, [c.c_int]),
         "tether_dtype_size": (c.c_size_t, [c.c_int]),
         "tether_set_num_threads": (c.c_int, [c.c_int]),
-        "tether_session_config_init": (None, [c.POINTER(SessionConfig)]),
+        "tether_session_config_init": (None, [c.c_void_p]),
         "tether_session_open": (c.c_int, [c.POINTER(p_session), c.c_char_p, c.POINTER(SessionConfig)]),
         "tether_session_open_bytes": (c.c_int, [c.POINTER(p_session), c.c_void_p, c.c_size_t,
                                                 c.POINTER(SessionConfig)]),

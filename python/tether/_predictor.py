@@ -32,11 +32,21 @@ def _find_model(model_dir_or_path) -> Path:
     if len(found) == 1:
         return found[0]
     if not found:
-        hint = (" It holds a TensorFlow SavedModel: export it to ONNX first (e.g. with tf2onnx)."
-                if (p / "saved_model.pb").exists() or (p / "saved_model.pbtxt").exists() else "")
-        raise NotFoundError(f"no .onnx model in '{p}'.{hint}")
+        # The library recognises other frameworks' files (a SavedModel, TorchScript, MXNet)
+        # and says how to export them: ask it about the folder and what is in it.
+        for cand in [p] + sorted(q for q in p.iterdir() if q.is_file()):
+            if _other_format(cand):
+                Session(cand, quiet=True)  # raises UnsupportedError with the export command
+        raise NotFoundError(f"no .onnx model in '{p}': export the model to ONNX and save it there as model.onnx")
     raise InvalidArgumentError(f"'{p}' holds {len(found)} .onnx models ({', '.join(f.name for f in found)}): "
                                "name one, or call it model.onnx")
+
+
+def _other_format(p: Path) -> bool:
+    if p.is_dir():
+        return (p / "saved_model.pb").exists() or (p / "saved_model.pbtxt").exists()
+    name = p.name.lower()
+    return name.endswith((".pt", ".pth", ".torchscript", "-symbol.json", ".params", ".pb"))
 
 
 class Predictor:
@@ -48,6 +58,8 @@ class Predictor:
     are the keys and every output is returned. ``use_accelerator`` (``use_ei`` is the same
     option under EIPredictor's name) runs the model on the attached accelerator
     ``accelerator_id`` (target ``eia:N``); False runs it on this host's CPU."""
+
+    _switch = "use_accelerator"  # the option's name in error messages
 
     def __init__(self, model_dir_or_path, input_names: Mapping[str, str] | None = None,
                  output_names: Mapping[str, str] | None = None, use_accelerator: bool = True,
@@ -68,7 +80,7 @@ class Predictor:
                 raise
             raise type(e)(f"{e.message}. To run on accelerator {self.target}, attach one first "
                           "(tether attach TYPE --server HOST:PORT, or tether.attach()); to run on this "
-                          "host's CPU, pass use_accelerator=False") from e
+                          f"host's CPU, pass {self._switch}=False") from e
         model_inputs = [i.name for i in self.session.inputs]
         model_outputs = [o.name for o in self.session.outputs]
         self.input_names = dict(input_names) if input_names else {n: n for n in model_inputs}
@@ -112,3 +124,49 @@ class Predictor:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class EIPredictor(Predictor):
+    """TensorFlow's EIPredictor, in its exact shape, over a tether session::
+
+        predictor = EIPredictor(model_dir="export/1", input_names={"inputs": "image_tensor:0"},
+                                output_names={"scores": "detection_scores:0"}, use_ei=True, accelerator_id=0)
+        scores = predictor({"inputs": image})["scores"]
+
+    ``model_dir`` holds the model exported to ONNX (``model.onnx``, or the one .onnx file in
+    it; a SavedModel folder without one is refused with the tf2onnx command that exports
+    it). ``input_names`` / ``output_names`` map feed and result keys to tensor names
+    (``"x:0"`` names the ONNX value ``x``); without them the model's own names are the keys.
+    ``use_ei`` runs on the attached accelerator ``accelerator_id`` (target ``eia:N``, 0 when
+    None), else on this host's CPU. ``signature_def_key``, ``signature_def`` and ``tags``
+    choose what tf2onnx converted and are not needed again; ``graph`` and ``config`` are
+    TensorFlow objects with no meaning here (a warning says so when given)."""
+
+    _switch = "use_ei"
+
+    def __init__(self, model_dir=None, signature_def_key=None, signature_def=None, input_names=None,
+                 output_names=None, tags=None, graph=None, config=None, use_ei=True, accelerator_id=None):
+        if model_dir is None:
+            raise InvalidArgumentError("EIPredictor needs model_dir: the folder (or file) of the model exported "
+                                       "to ONNX")
+        for opt, val in (("graph", graph), ("config", config)):
+            if val is not None:
+                warnings.warn(f"EIPredictor: {opt} is a TensorFlow object with no meaning for an ONNX model; "
+                              "ignored", stacklevel=2)
+        self.signature_def_key = signature_def_key
+        super().__init__(model_dir, input_names=input_names, output_names=output_names, use_accelerator=use_ei,
+                         accelerator_id=0 if accelerator_id is None else accelerator_id, quiet=True)
+        self.use_ei = bool(use_ei)
+        self.accelerator_id = 0 if accelerator_id is None else int(accelerator_id)
+
+    @property
+    def feed_tensors(self) -> dict:
+        """Feed key -> the model input it feeds (a TensorInfo)."""
+        by = {i.name: i for i in self.session.inputs}
+        return {k: by[v] for k, v in self._in.items()}
+
+    @property
+    def fetch_tensors(self) -> dict:
+        """Result key -> the model output it returns (a TensorInfo)."""
+        by = {o.name: o for o in self.session.outputs}
+        return {k: by[v] for k, v in self._out.items()}

@@ -16,7 +16,8 @@ import numpy as np
 
 from . import _dtypes as dt
 from ._errors import InvalidArgumentError, TetherError
-from ._lib import MAX_RANK, SessionConfig, SessionStats, Tensor, ValueInfo, check, lib
+from ._convert import exact
+from ._lib import MAX_RANK, SessionStats, Tensor, ValueInfo, check, lib, new_config
 
 ModelSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
 
@@ -56,28 +57,30 @@ class Session:
     :func:`tether.attach`), ``"tcp://HOST:PORT"`` or ``"unix:PATH"``. Moving a program
     from the CPU to an accelerator is this one word.
 
-    ``intra_op_num_threads`` caps the threads each run spreads over (0: the process's
-    count); ``precision`` (local targets) lets convolutions run in ``"bf16"`` or ``"int8"``
-    instead of the default ``"fp32"``.
+    ``run_limit_ms`` stops a local run still going after that long (TetherTimeoutError);
+    ``num_threads`` caps the threads one run uses (0: the whole process pool).
+    ``precision`` (local targets) lets convolutions run in ``"bf16"`` or ``"int8"`` instead
+    of the default ``"fp32"``.
 
     A session may be run from several threads at once. Use it as a context manager, or
     call :meth:`close`, to free it deterministically."""
 
     def __init__(self, model: ModelSource, target: str = "cpu", *, warmup: bool = True, quiet: bool = False,
-                 timeout_ms: int = 0, intra_op_num_threads: int = 0, precision: Optional[str] = None):
+                 timeout_ms: int = 0, run_limit_ms: int = 0, num_threads: int = 0,
+                 precision: Optional[str] = None):
         self._handle = None
         self._cond = threading.Condition()
         self._active = 0
         self.target = target
         L = lib()
-        cfg = SessionConfig()
-        L.tether_session_config_init(ctypes.byref(cfg))
+        cfg = new_config()
         self._target_bytes = target.encode("utf-8")
         cfg.target = self._target_bytes
         cfg.warmup = 1 if warmup else 0
         cfg.quiet = 1 if quiet else 0
         cfg.timeout_ms = int(timeout_ms)
-        cfg.intra_op_num_threads = int(intra_op_num_threads)
+        cfg.run_limit_ms = int(run_limit_ms)
+        cfg.num_threads = int(num_threads)
         self._precision_bytes = precision.encode("utf-8") if precision else None
         cfg.precision = self._precision_bytes
         handle = ctypes.c_void_p()
@@ -192,15 +195,10 @@ class Session:
         is_bf16 = info.type == "bfloat16"
         if is_string:
             arr = np.asarray(value, dtype=object)
-        elif isinstance(value, np.ndarray):
-            arr = value
-            if want is not None and not is_bf16 and arr.dtype != want:
-                if not np.can_cast(arr.dtype, want, casting="same_kind"):
-                    raise InvalidArgumentError(
-                        f"input '{name}' is {info.type}; a {arr.dtype} array cannot be converted to it safely")
-                arr = arr.astype(want)
         else:
-            arr = np.asarray(value, dtype=want if (want is not None and not is_bf16) else None)
+            arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+            if want is not None and not is_bf16:
+                arr = exact(arr, want, name, info.type)
         if arr.ndim > MAX_RANK:
             raise InvalidArgumentError(f"input '{name}' has rank {arr.ndim}; tether tensors have at most {MAX_RANK}")
 
@@ -228,9 +226,15 @@ class Session:
             t.size = len(encoded) * ctypes.sizeof(ctypes.c_char_p)
             return t
         if is_bf16:
+            # numpy has no bfloat16: float values round to the nearest one, but none may overflow
             if arr.dtype.kind not in "fiu":
                 raise InvalidArgumentError(f"input '{name}' is bfloat16: give float values")
-            arr = dt.float_to_bfloat16_bits(arr.astype(np.float32)).reshape(arr.shape)
+            f32 = exact(arr, np.dtype(np.float32), name, "bfloat16 (given as float32)")
+            bits = dt.float_to_bfloat16_bits(f32).reshape(arr.shape)
+            over = np.isfinite(f32) & ~np.isfinite(dt.bfloat16_bits_to_float(bits))
+            if over.any():
+                raise InvalidArgumentError(f"input '{name}' is bfloat16: {f32[over].flat[0]!r} is beyond its range")
+            arr = bits
             t.dtype = dt.BFLOAT16
         else:
             if not arr.dtype.isnative:
@@ -269,9 +273,11 @@ class Session:
 
     def run(self, feeds: Mapping[str, object], output_names: list[str] | None = None) -> dict[str, np.ndarray]:
         """Runs the model. ``feeds`` maps input names to arrays (or anything numpy.asarray
-        takes); arrays of another dtype are converted when numpy calls that safe within a
-        kind (float64 -> float32, int32 -> int64), else refused. Returns every output (or
-        those named in ``output_names``) as a numpy array the caller owns, in model order."""
+        takes); arrays of another dtype are converted only where every value is kept exactly
+        (int32 -> int64 always, int64 -> int32 when every value fits, float64 -> float32 when
+        no value rounds), else refused (InvalidArgumentError, naming the value). Returns
+        every output (or those named in ``output_names``) as a numpy array the caller owns,
+        in model order."""
         if not isinstance(feeds, Mapping):
             raise InvalidArgumentError("feeds must be a dict of input name -> array")
         keep: list = []

@@ -70,7 +70,9 @@ static void price_row(tt_adv_row *r, const tt_prices *user)
         else
             why(r, "no price for accelerator '%s' (give it in a price file)", r->accelerator);
     }
-    r->cost_per_100k = r->price_used >= 0 ? tt_adv_cost_per_100k(r->price_used, r->mean_ms) : -1;
+    /* per sample: an inference at batch B serves B of them */
+    int batch = r->batch > 0 ? r->batch : 1;
+    r->cost_per_100k = r->price_used >= 0 ? tt_adv_cost_per_100k(r->price_used, r->mean_ms) / batch : -1;
 
     if (!none) {
         r->cls = TT_ADV_ACCELERATED;
@@ -85,12 +87,23 @@ static void price_row(tt_adv_row *r, const tt_prices *user)
     }
 }
 
+static void check_percentile(tt_adv_row *r, const char *name, double v, double limit)
+{
+    if (!(limit > 0))
+        return;
+    if (v < 0)
+        why(r, "%s not measured (a %s limit was given)", name, name);
+    else if (v > limit)
+        why(r, "%s %.3g ms > %.3g ms", name, v, limit);
+}
+
 static void check_row(tt_adv_row *r, const tt_adv_constraints *c)
 {
-    if (!(r->mean_ms > 0) || !(r->p90_ms > 0))
+    if (!(r->mean_ms > 0))
         why(r, "no latency measured");
-    if (c->max_p90_ms > 0 && r->p90_ms > c->max_p90_ms)
-        why(r, "p90 %.3g ms > %.3g ms", r->p90_ms, c->max_p90_ms);
+    check_percentile(r, "p90", r->p90_ms, c->max_p90_ms);
+    check_percentile(r, "p95", r->p95_ms, c->max_p95_ms);
+    check_percentile(r, "p99", r->p99_ms, c->max_p99_ms);
     if (c->max_mean_ms > 0 && r->mean_ms > c->max_mean_ms)
         why(r, "mean %.3g ms > %.3g ms", r->mean_ms, c->max_mean_ms);
     double need = c->min_memory > r->memory_needed ? c->min_memory : r->memory_needed;
@@ -122,6 +135,8 @@ static int cmp_rows(const void *pa, const void *pb)
         return a->cost_per_100k < b->cost_per_100k ? -1 : 1;
     if (a->p90_ms != b->p90_ms)
         return a->p90_ms < b->p90_ms ? -1 : 1;
+    if (a->mean_ms != b->mean_ms)
+        return a->mean_ms < b->mean_ms ? -1 : 1;
     int h = strcmp(a->host, b->host);
     return h ? h : strcmp(a->accelerator, b->accelerator);
 }
@@ -181,6 +196,52 @@ void tt_adv_serverless_init(tt_adv_serverless *s)
     s->memory_mb = 2048;
     s->duration_ms = 0;
     s->granularity_ms = 1;
+    s->utilization = 1;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+bool tt_adv_rows_comparable(const tt_adv_row *rows, int n, char *why, size_t why_cap)
+{
+    int m0 = -1, b0 = -1;
+    for (int i = 0; i < n; i++) {
+        if (rows[i].model[0]) {
+            if (m0 < 0)
+                m0 = i;
+            else if (strcmp(base_name(rows[m0].model), base_name(rows[i].model)) != 0) {
+                snprintf(why, why_cap,
+                         "the rows come from different models (%s and %s): their costs do not compare; give one "
+                         "model's rows at a time, or --allow-mixed to compare them anyway",
+                         rows[m0].model, rows[i].model);
+                return false;
+            }
+        }
+        if (rows[i].batch > 0) {
+            if (b0 < 0)
+                b0 = i;
+            else if (rows[b0].batch != rows[i].batch) {
+                snprintf(why, why_cap,
+                         "the rows were measured at different batch sizes (%d and %d): latency limits mean other "
+                         "things at each; give rows of one batch size, or --allow-mixed to compare them per sample "
+                         "anyway",
+                         rows[b0].batch, rows[i].batch);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+bool tt_adv_any_batched(const tt_adv_row *rows, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (rows[i].batch > 1)
+            return true;
+    return false;
 }
 
 double tt_adv_serverless_billed_ms(const tt_adv_serverless *s)
@@ -201,7 +262,9 @@ void tt_adv_monthly_compare(const tt_adv_row *row, double volume, const tt_adv_s
 {
     memset(out, 0, sizeof *out);
     double monthly = row->price_used * TT_ADV_HOURS_PER_MONTH;
-    out->capacity = row->mean_ms > 0 ? TT_ADV_HOURS_PER_MONTH * 3600.0 * 1000.0 / row->mean_ms : 0;
+    double use = s->utilization > 0 && s->utilization <= 1 ? s->utilization : 1;
+    int batch = row->batch > 0 ? row->batch : 1;
+    out->capacity = row->mean_ms > 0 ? TT_ADV_HOURS_PER_MONTH * 3600.0 * 1000.0 / row->mean_ms * batch * use : 0;
     out->instances = out->capacity > 0 ? (int)ceil(volume / out->capacity) : 0;
     if (out->instances < 1)
         out->instances = 1; /* always on means at least one, even at volume 0 */

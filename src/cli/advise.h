@@ -22,12 +22,15 @@ typedef struct tt_adv_row {
     char host[48];         /* host type ("c5.large"); "" or "local" when not known */
     char accelerator[48];  /* accelerator type, "" for none */
     double price_per_hour; /* host + accelerator as recorded with the row; < 0: not given */
-    double mean_ms, p90_ms;
+    double mean_ms;        /* per inference (one run of `batch` samples) */
+    double p90_ms, p95_ms, p99_ms; /* < 0: not measured */
     double memory_needed; /* bytes the model needs where it runs; 0: not known */
+    int batch;            /* samples per inference; 0: not known (taken as 1) */
+    char model[128];      /* the model measured (file name); "" when not known */
 
     /* What tt_advise works out (output). */
     double price_used;    /* the price per hour costed; < 0 when the row could not be priced */
-    double cost_per_100k; /* USD per 100,000 inferences; < 0 when not priced */
+    double cost_per_100k; /* USD per 100,000 samples (inferences at batch 1); < 0 when not priced */
     double device_memory; /* bytes where the model runs (accelerator, GPUs or RAM); 0: unknown */
     tt_adv_class cls;
     char family[48];   /* for the chart's colours: "eia2", "c5", "g4dn", ... */
@@ -37,6 +40,8 @@ typedef struct tt_adv_row {
 
 typedef struct tt_adv_constraints {
     double max_p90_ms;  /* 0: no limit */
+    double max_p95_ms;  /* 0: no limit */
+    double max_p99_ms;  /* 0: no limit */
     double max_mean_ms; /* 0: no limit */
     double min_memory;  /* bytes the model needs where it runs, 0: no limit */
 } tt_adv_constraints;
@@ -55,6 +60,12 @@ typedef struct tt_adv_result {
  * inference, one at a time: price / 3600 * mean seconds * 100,000. */
 double tt_adv_cost_per_100k(double price_per_hour, double mean_ms);
 
+/* Rows measured on different models, or at different batch sizes, do not compare: false
+ * with *why filled (naming them) when they are mixed. Rows that do not say are not counted. */
+bool tt_adv_rows_comparable(const tt_adv_row *rows, int n, char *why, size_t why_cap);
+/* Whether any row was measured at batch > 1 (then costs are per sample). */
+bool tt_adv_any_batched(const tt_adv_row *rows, int n);
+
 /* Prices, costs and checks every row, then sorts rows by cost (rows that could not be priced
  * last) and fills *res. `prices` is the user price file (may be NULL). A row's price is the
  * one recorded with it, unless the user file names its host or accelerator: then, as when
@@ -68,6 +79,8 @@ typedef struct tt_adv_serverless {
     double memory_mb;            /* configured memory (2048) */
     double duration_ms;          /* billed time of one inference; 0: tt_adv_monthly picks */
     double granularity_ms;       /* billing rounds each request's duration up to this (1 ms) */
+    double utilization;          /* the share of an always-on instance's time spent serving
+                                    (1: flat out; 0.5: half idle, so twice the instances) */
 } tt_adv_serverless;
 
 void tt_adv_serverless_init(tt_adv_serverless *s);
@@ -77,7 +90,8 @@ double tt_adv_serverless_billed_ms(const tt_adv_serverless *s);
 double tt_adv_serverless_per_request(const tt_adv_serverless *s);
 
 typedef struct tt_adv_monthly {
-    double capacity;       /* inferences one instance serves in a month, one at a time */
+    double capacity;       /* samples one instance serves in a month, one inference at a time,
+                              busy `utilization` of the time */
     int instances;         /* instances needed for the volume */
     double always_on_usd;  /* instances * price * hours per month */
     double serverless_usd; /* volume * per-request price */

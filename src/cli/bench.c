@@ -187,43 +187,9 @@ static tether_status prepare_inputs(tether_session *s, const tt_bench_opts *o, t
         free(have);
         return fail(r, TETHER_ERR_NO_MEMORY, "out of memory");
     }
-    tether_status st = TETHER_OK;
-    for (int i = 0; i < o->n_inputs && st == TETHER_OK; i++) {
-        char *spec = o->inputs[i], *eq = strchr(spec, '=');
-        const char *file = spec;
-        size_t idx = (size_t)i;
-        struct stat sb;
-        if (eq && stat(spec, &sb) != 0) {
-            file = eq + 1;
-            idx = n;
-            for (size_t k = 0; k < n; k++) {
-                tether_value_info info;
-                tether_session_input_info(s, k, &info);
-                if (strlen(info.name) == (size_t)(eq - spec) && strncmp(info.name, spec, (size_t)(eq - spec)) == 0)
-                    idx = k;
-            }
-            if (idx == n) {
-                st = fail(r, TETHER_ERR_INVALID_ARGUMENT, "--input %s: the model has no input '%.*s'", spec,
-                          (int)(eq - spec), spec);
-                break;
-            }
-        } else if (idx >= n) {
-            st = fail(r, TETHER_ERR_INVALID_ARGUMENT, "--input %s: the model has only %zu inputs", spec, n);
-            break;
-        }
-        if (have[idx]) {
-            st = fail(r, TETHER_ERR_INVALID_ARGUMENT, "--input %s: that input is given twice", spec);
-            break;
-        }
-        if ((st = tt_npy_read(file, &t[idx])) != TETHER_OK) {
-            fail(r, st, "%s", tether_last_error());
-            break;
-        }
-        tether_value_info info;
-        tether_session_input_info(s, idx, &info);
-        t[idx].name = info.name;
-        have[idx] = true;
-    }
+    tether_status st = tt_cli_read_inputs(s, o->inputs, o->n_inputs, t, have);
+    if (st != TETHER_OK)
+        fail(r, st, "%s", tether_last_error());
     for (size_t k = 0; k < n && st == TETHER_OK; k++) {
         if (have[k])
             continue;

@@ -22,13 +22,19 @@ static void usage(FILE *f)
                "Costs each measured host + accelerator combination per 100,000 inferences\n"
                "(price per hour / 3600 * mean seconds per inference * 100,000) and recommends the\n"
                "cheapest one meeting the constraints.\n\n"
-               "FILE is the output of 'tether bench --json' (a sweep or a single run), or a CSV\n"
-               "table with the header host,accelerator,price_per_hour,mean_ms,p90_ms and an\n"
-               "optional memory_needed column (bytes, or 2GiB). An empty accelerator or 'none'\n"
-               "means the host alone; an empty price is looked up in the price catalog. '-' reads\n"
-               "standard input.\n\n"
+               "FILE is the output of 'tether bench --json' (a sweep or a single run), or a table\n"
+               "(CSV, tab-separated or Markdown) with the columns host,accelerator,price_per_hour,\n"
+               "mean_ms and optionally p90_ms, p95_ms, p99_ms, batch, model and memory_needed\n"
+               "(bytes, or 2GiB); headers as write-ups print them ('Instance type', 'EI\n"
+               "accelerator', 'Price per hour ($)', 'Average latency (ms)', 'P90') are understood,\n"
+               "type names in any case and old spellings (C5.4XL, eia.medium, ml.c5.large), prices\n"
+               "with '$'. An empty accelerator or 'none' means the host alone; an empty price is\n"
+               "looked up in the price catalog. '-' reads standard input.\n\n"
+               "Rows measured at batch B > 1 are costed per sample (an inference serves B). Rows of\n"
+               "different models or batch sizes are refused unless --allow-mixed.\n\n"
                "constraints:\n"
-               "  --max-p90-ms MS              P90 latency at most MS\n"
+               "  --max-p90-ms MS              P90 latency at most MS (likewise --max-p95-ms,\n"
+               "                               --max-p99-ms); a row without that percentile fails it\n"
                "  --max-mean-ms MS             mean latency at most MS\n"
                "  --min-accelerator-memory SIZE  memory where the model runs (accelerator, GPU, or\n"
                "                               RAM for CPU-only rows) at least SIZE, e.g. 2GiB\n\n"
@@ -53,7 +59,11 @@ static void usage(FILE *f)
                "  --serverless-memory-mb MB    configured memory (default 2048)\n"
                "  --serverless-request-price USD  per million requests (default 0.20, AWS Lambda)\n"
                "  --serverless-gb-second-price USD  per GB-second (default 0.0000166667, AWS Lambda)\n"
-               "  --serverless-granularity-ms MS  billing rounds durations up to this (default 1)\n\n"
+               "  --serverless-granularity-ms MS  billing rounds durations up to this (default 1)\n"
+               "  --utilization U              the share of an always-on instance's time spent\n"
+               "                               serving (0 < U <= 1, or a percentage; default 1):\n"
+               "                               at 0.5 each instance serves half as many requests\n\n"
+               "  --allow-mixed                compare rows of different models or batch sizes\n\n"
                "Exit status: 0 when a combination is recommended, 1 when none meets the\n"
                "constraints or on error, 2 on a usage error.\n");
 }
@@ -74,6 +84,10 @@ enum {
     OPT_SL_REQ,
     OPT_SL_GBS,
     OPT_SL_GRAN,
+    OPT_MAX_P95,
+    OPT_MAX_P99,
+    OPT_ALLOW_MIXED,
+    OPT_UTIL,
 };
 
 static bool parse_positive(const char *s, double *out, bool allow_zero)
@@ -130,38 +144,53 @@ static tt_status read_stdin(tt_adv_row **rows, int *n)
 
 /* ---- text output --------------------------------------------------------------------------- */
 
-static void print_table(const tt_adv_row *rows, int n)
+/* "12.345", or "-" for a percentile not measured */
+static const char *ms_str(double v, char *buf, size_t n)
+{
+    if (v < 0)
+        snprintf(buf, n, "-");
+    else
+        snprintf(buf, n, "%.3f", v);
+    return buf;
+}
+
+static const char *unit_of(bool batched) { return batched ? "samples" : "inferences"; }
+
+static void print_table(const tt_adv_row *rows, int n, bool batched)
 {
     printf("%4s  %-14s %-13s %9s %9s %9s %13s  %s\n", "rank", "host", "accelerator", "$/hour", "mean ms", "p90 ms",
-           "$/100k inf.", "meets constraints");
+           batched ? "$/100k smp." : "$/100k inf.", "meets constraints");
     for (int i = 0; i < n; i++) {
         const tt_adv_row *r = &rows[i];
-        char price[32] = "?", cost[32] = "?";
+        char price[32] = "?", cost[32] = "?", p90[32];
         if (r->price_used >= 0)
             snprintf(price, sizeof price, "%.4f", r->price_used);
         if (r->cost_per_100k >= 0)
             snprintf(cost, sizeof cost, "%.5f", r->cost_per_100k);
-        printf("%4d  %-14s %-13s %9s %9.3f %9.3f %13s  %s%s\n", i + 1, r->host[0] ? r->host : "?",
-               r->accelerator[0] ? r->accelerator : "none", price, r->mean_ms, r->p90_ms, cost,
-               r->meets ? "yes" : "no: ", r->why_not);
+        printf("%4d  %-14s %-13s %9s %9.3f %9s %13s  %s%s\n", i + 1, r->host[0] ? tt_cli_esc(r->host) : "?",
+               r->accelerator[0] ? tt_cli_esc(r->accelerator) : "none", price, r->mean_ms,
+               ms_str(r->p90_ms, p90, sizeof p90), cost, r->meets ? "yes" : "no: ", tt_cli_esc(r->why_not));
     }
+    if (batched)
+        printf("costs are per 100,000 samples: a row measured at batch B serves B samples an inference\n");
 }
 
-static void print_advice(const tt_adv_row *rows, int n, const tt_adv_result *res)
+static void print_advice(const tt_adv_row *rows, int n, const tt_adv_result *res, bool batched)
 {
-    char name[128];
+    char name[128], p90[32];
+    const char *unit = unit_of(batched);
     printf("\n");
     if (res->recommended < 0) {
         printf("recommended: none: %s\n", res->reason);
     } else {
         const tt_adv_row *r = &rows[res->recommended];
         combo(r, name, sizeof name);
-        printf("recommended: %s at $%.5f per 100,000 inferences ($%.4f/hour, mean %.3g ms, p90 %.3g ms)\n", name,
-               r->cost_per_100k, r->price_used, r->mean_ms, r->p90_ms);
+        printf("recommended: %s at $%.5f per 100,000 %s ($%.4f/hour, mean %.3g ms, p90 %s ms)\n", tt_cli_esc(name),
+               r->cost_per_100k, unit, r->price_used, r->mean_ms, ms_str(r->p90_ms, p90, sizeof p90));
         if (res->runner_up >= 0) {
             const tt_adv_row *u = &rows[res->runner_up];
             combo(u, name, sizeof name);
-            printf("runner-up:   %s at $%.5f per 100,000 inferences (%.0f%% more)\n", name, u->cost_per_100k,
+            printf("runner-up:   %s at $%.5f per 100,000 %s (%.0f%% more)\n", tt_cli_esc(name), u->cost_per_100k, unit,
                    r->cost_per_100k > 0 ? (u->cost_per_100k / r->cost_per_100k - 1) * 100 : 0);
         } else {
             printf("runner-up:   none (no other row meets the constraints)\n");
@@ -218,7 +247,11 @@ static cJSON *row_json(const tt_adv_row *r, int rank)
     cJSON_AddStringToObject(o, "family", r->family);
     cJSON_AddItemToObject(o, "price_per_hour", num_or_null(r->price_used));
     cJSON_AddNumberToObject(o, "mean_ms", r->mean_ms);
-    cJSON_AddNumberToObject(o, "p90_ms", r->p90_ms);
+    cJSON_AddItemToObject(o, "p90_ms", num_or_null(r->p90_ms));
+    cJSON_AddItemToObject(o, "p95_ms", num_or_null(r->p95_ms));
+    cJSON_AddItemToObject(o, "p99_ms", num_or_null(r->p99_ms));
+    cJSON_AddItemToObject(o, "batch", r->batch > 0 ? cJSON_CreateNumber(r->batch) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "model", r->model[0] ? cJSON_CreateString(r->model) : cJSON_CreateNull());
     cJSON_AddItemToObject(o, "cost_per_100k", num_or_null(r->cost_per_100k));
     cJSON_AddItemToObject(o, "memory_needed",
                           r->memory_needed > 0 ? cJSON_CreateNumber(r->memory_needed) : cJSON_CreateNull());
@@ -259,18 +292,19 @@ static void serverless_why_not(const monthly_opts *m, char *buf, size_t n)
         snprintf(buf, n, "%.4g ms per inference > mean limit %.4g ms", d, m->c->max_mean_ms);
 }
 
-/* Picks the serverless duration when not given: the cheapest CPU-only row's mean. */
+/* Picks the serverless duration when not given: the mean of the cheapest CPU-only row measured
+ * one request at a time (batch 1: a serverless request is one sample). */
 static int serverless_duration(const tt_adv_row *rows, int n, tt_adv_serverless *sl)
 {
     if (sl->duration_ms > 0)
         return 0;
     int idx = -1;
     for (int i = 0; i < n && idx < 0; i++)
-        if (rows[i].cls == TT_ADV_CPU_ONLY && rows[i].cost_per_100k >= 0)
+        if (rows[i].cls == TT_ADV_CPU_ONLY && rows[i].cost_per_100k >= 0 && rows[i].batch <= 1)
             idx = i;
     if (idx < 0)
-        return tt_cli_fail("advise", "--monthly-volume: no CPU-only row to take the serverless duration from; "
-                                     "give it with --serverless-ms");
+        return tt_cli_fail("advise", "--monthly-volume: no CPU-only row measured at batch 1 to take the serverless "
+                                     "duration from; give it with --serverless-ms");
     sl->duration_ms = rows[idx].mean_ms;
     return 0;
 }
@@ -286,6 +320,7 @@ static cJSON *monthly_json(const tt_adv_row *rows, int n, const monthly_opts *m)
     cJSON_AddNumberToObject(sl, "duration_ms", m->sl.duration_ms);
     cJSON_AddNumberToObject(sl, "billed_ms", tt_adv_serverless_billed_ms(&m->sl));
     cJSON_AddNumberToObject(sl, "granularity_ms", m->sl.granularity_ms);
+    cJSON_AddNumberToObject(o, "utilization", m->sl.utilization);
     cJSON_AddNumberToObject(sl, "per_request_usd", tt_adv_serverless_per_request(&m->sl));
     cJSON_AddNumberToObject(sl, "monthly_usd", m->volume * tt_adv_serverless_per_request(&m->sl));
     char why[160];
@@ -323,6 +358,8 @@ static void print_monthly(const tt_adv_row *rows, int n, const monthly_opts *m)
     serverless_why_not(m, why, sizeof why);
     if (why[0])
         printf("  but serverless misses the latency constraints: %s\n", why);
+    if (m->sl.utilization < 1)
+        printf("  always-on instances are taken as busy %.0f%% of the time (--utilization)\n", m->sl.utilization * 100);
     printf("  %-30s %9s %14s %11s  %s\n", "always on", "instances", "$/month", "cheaper",
            "crossover (inferences/month)");
     char name[128];
@@ -380,12 +417,18 @@ int tt_cmd_advise(int argc, char **argv)
         {"serverless-request-price", required_argument, 0, OPT_SL_REQ},
         {"serverless-gb-second-price", required_argument, 0, OPT_SL_GBS},
         {"serverless-granularity-ms", required_argument, 0, OPT_SL_GRAN},
+        {"max-p95-ms", required_argument, 0, OPT_MAX_P95},
+        {"max-p99-ms", required_argument, 0, OPT_MAX_P99},
+        {"allow-mixed", no_argument, 0, OPT_ALLOW_MIXED},
+        {"utilization", required_argument, 0, OPT_UTIL},
+        {"utilisation", required_argument, 0, OPT_UTIL},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     tt_adv_constraints c = {0};
     const char *prices_path = NULL, *host = NULL, *svg = "advise.svg";
-    bool json = false;
+    bool json = false, allow_mixed = false;
+    char host_canon[128];
     monthly_opts m = {.volume = -1, .c = &c};
     tt_adv_serverless_init(&m.sl);
     int o;
@@ -395,10 +438,25 @@ int tt_cmd_advise(int argc, char **argv)
         bool zero_ok = false;
         switch (o) {
         case OPT_MAX_P90: dst = &c.max_p90_ms; break;
+        case OPT_MAX_P95: dst = &c.max_p95_ms; break;
+        case OPT_MAX_P99: dst = &c.max_p99_ms; break;
+        case OPT_ALLOW_MIXED: allow_mixed = true; break;
+        case OPT_UTIL: {
+            char *end;
+            double u = strtod(optarg, &end);
+            if (end != optarg && *end == '%' && end[1] == 0)
+                u /= 100, end++;
+            if (end == optarg || *end || !(u > 0) || u > 1)
+                return tt_cli_usage("advise", "--utilization '%s': expected a share in (0, 1] or a percentage",
+                                    optarg);
+            m.sl.utilization = u;
+            break;
+        }
         case OPT_MAX_MEAN: dst = &c.max_mean_ms; break;
         case OPT_MIN_MEM:
             if (!tt_adv_parse_bytes(optarg, &c.min_memory))
-                return tt_cli_fail("advise", "--min-accelerator-memory '%s' is not a size (e.g. 2GiB, 512MiB)", optarg);
+                return tt_cli_usage("advise", "--min-accelerator-memory '%s' is not a size (e.g. 2GiB, 512MiB)",
+                                    optarg);
             break;
         case OPT_PRICES: prices_path = optarg; break;
         case OPT_HOST: host = optarg; break;
@@ -413,24 +471,25 @@ int tt_cmd_advise(int argc, char **argv)
         case OPT_SL_GBS: dst = &m.sl.per_gb_second, zero_ok = true; break;
         case OPT_SL_GRAN: dst = &m.sl.granularity_ms, zero_ok = true; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return tt_cli_usage("advise", NULL);
         }
         if (dst && !parse_positive(optarg, dst, zero_ok)) {
             const char *name = "?";
             for (const struct option *op = opts; op->name; op++)
                 if (op->val == o)
                     name = op->name;
-            return tt_cli_fail("advise", "--%s: '%s' is not a %s number", name, optarg,
-                               zero_ok ? "non-negative" : "positive");
+            return tt_cli_usage("advise", "--%s: '%s' is not a %s number", name, optarg,
+                                zero_ok ? "non-negative" : "positive");
         }
     }
-    if (optind == argc) {
-        fprintf(stderr, "tether advise: no input (give 'tether bench --json' files or a CSV table)\n\n");
-        usage(stderr);
-        return 2;
-    }
+    if (optind == argc)
+        return tt_cli_usage("advise", "no input (give 'tether bench --json' files or a CSV table)");
     if (host && (!*host || strlen(host) >= sizeof((tt_adv_row *)0)->host))
-        return tt_cli_fail("advise", "--host '%s' is not a host type name", host);
+        return tt_cli_usage("advise", "--host '%s' is not a host type name", host);
+    if (host) {
+        tt_price_canon(host, host_canon, sizeof host_canon);
+        host = host_canon;
+    }
 
     tt_prices prices = {0};
     if (prices_path && tt_prices_load(prices_path, &prices) != TT_OK)
@@ -452,9 +511,16 @@ int tt_cmd_advise(int argc, char **argv)
     for (int i = 0; host && i < n; i++)
         if (!rows[i].host[0] || strcmp(rows[i].host, "local") == 0)
             snprintf(rows[i].host, sizeof rows[i].host, "%s", host);
+    char mixed[512];
+    if (!allow_mixed && !tt_adv_rows_comparable(rows, n, mixed, sizeof mixed)) {
+        free(rows);
+        tt_prices_free(&prices);
+        return tt_cli_fail("advise", "%s", mixed);
+    }
 
     tt_adv_result res;
     tt_advise(rows, n, &prices, &c, &res);
+    bool batched = tt_adv_any_batched(rows, n);
     if (m.volume >= 0 && (rc = serverless_duration(rows, n, &m.sl)) != 0)
         goto out;
     if (svg && tt_adv_svg_write(svg, rows, n, &res, &c) != TT_OK) {
@@ -467,10 +533,15 @@ int tt_cmd_advise(int argc, char **argv)
         cJSON *cons = cJSON_AddObjectToObject(doc, "constraints");
         cJSON_AddItemToObject(cons, "max_p90_ms",
                               c.max_p90_ms > 0 ? cJSON_CreateNumber(c.max_p90_ms) : cJSON_CreateNull());
+        cJSON_AddItemToObject(cons, "max_p95_ms",
+                              c.max_p95_ms > 0 ? cJSON_CreateNumber(c.max_p95_ms) : cJSON_CreateNull());
+        cJSON_AddItemToObject(cons, "max_p99_ms",
+                              c.max_p99_ms > 0 ? cJSON_CreateNumber(c.max_p99_ms) : cJSON_CreateNull());
         cJSON_AddItemToObject(cons, "max_mean_ms",
                               c.max_mean_ms > 0 ? cJSON_CreateNumber(c.max_mean_ms) : cJSON_CreateNull());
         cJSON_AddItemToObject(cons, "min_accelerator_memory",
                               c.min_memory > 0 ? cJSON_CreateNumber(c.min_memory) : cJSON_CreateNull());
+        cJSON_AddStringToObject(doc, "cost_unit", batched ? "per 100,000 samples" : "per 100,000 inferences");
         cJSON *arr = cJSON_AddArrayToObject(doc, "rows");
         for (int i = 0; i < n; i++)
             cJSON_AddItemToArray(arr, row_json(&rows[i], i + 1));
@@ -494,8 +565,8 @@ int tt_cmd_advise(int argc, char **argv)
         free(text);
         cJSON_Delete(doc);
     } else {
-        print_table(rows, n);
-        print_advice(rows, n, &res);
+        print_table(rows, n, batched);
+        print_advice(rows, n, &res, batched);
         if (m.volume >= 0)
             print_monthly(rows, n, &m);
         if (svg)

@@ -49,21 +49,23 @@ int tt_cmd_attach(int argc, char **argv)
         case 'l': {
             char *end;
             lease = strtol(optarg, &end, 10);
-            if (*end || lease <= 0 || lease > 365L * 86400)
-                return tt_cli_fail("attach", "--lease '%s' is not a number of seconds in 1..31536000", optarg);
+            if (end == optarg || *end || lease <= 0 || lease > 365L * 86400)
+                return tt_cli_usage("attach", "--lease '%s' is not a number of seconds in 1..31536000", optarg);
             break;
         }
         case 'j': json = true; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return tt_cli_usage("attach", NULL);
         }
     }
-    if (optind != argc - 1 || !server) {
-        usage(stderr);
-        return 2;
-    }
+    if (optind == argc)
+        return tt_cli_usage("attach", "no accelerator type given (e.g. eia2.medium)");
+    if (optind != argc - 1)
+        return tt_cli_usage("attach", "one accelerator type at a time ('%s' is extra)", argv[argc - 1]);
+    if (!server)
+        return tt_cli_usage("attach", "--server HOST:PORT is required: the tetherd to attach from");
     if (key && key_file)
-        return tt_cli_fail("attach", "give --key or --key-file, not both");
+        return tt_cli_usage("attach", "give --key or --key-file, not both");
     char key_buf[TT_WIRE_MAX_KEY + 2] = "";
     if (key_file) {
         FILE *f = fopen(key_file, "r");
@@ -102,10 +104,10 @@ int tt_cmd_attach(int argc, char **argv)
     else
         snprintf(rate, sizeof rate, "%.1f GFLOPS", a.tflops * 1e3);
     if (a.ordinal >= 0)
-        printf("attached eia:%d  %s  %s  %.2f GiB  %s  %s\n", a.ordinal, a.id, a.type, a.memory_bytes / 1073741824.0,
-               rate, a.endpoint);
+        printf("attached eia:%d  %s  %s  %.2f GiB  %s  %s\n", a.ordinal, tt_cli_esc(a.id), tt_cli_esc(a.type),
+               a.memory_bytes / 1073741824.0, rate, tt_cli_esc(a.endpoint));
     else
-        printf("attached %s  %s  %.2f GiB  %s  %s (not visible to this process: TETHER_VISIBLE_DEVICES)\n", a.id,
-               a.type, a.memory_bytes / 1073741824.0, rate, a.endpoint);
+        printf("attached %s  %s  %.2f GiB  %s  %s (not visible to this process: TETHER_VISIBLE_DEVICES / EI_VISIBLE_DEVICES)\n",
+               tt_cli_esc(a.id), tt_cli_esc(a.type), a.memory_bytes / 1073741824.0, rate, tt_cli_esc(a.endpoint));
     return 0;
 }

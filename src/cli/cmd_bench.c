@@ -58,7 +58,9 @@ static void usage(FILE *f)
 typedef struct bench_row {
     char target[96];
     char accelerator[48]; /* "" for the host CPU */
+    double server_price;  /* the accelerator's price as its server sets it; < 0: none */
     double price;         /* host + accelerator per hour; < 0 when not known */
+    char price_source[48]; /* where the accelerator's part came from: catalog, price file, server */
     tt_bench_result res;
 } bench_row;
 
@@ -99,16 +101,42 @@ static bool parse_int(const char *s, int min, int *out)
     return true;
 }
 
-static double row_price(const tt_prices *prices, const char *host, const char *accel)
+/* The row's price: the host's (price file, else catalog) plus the accelerator's: a price
+ * file naming its type first, then the price its server sets, then the catalog. */
+static void row_price(const tt_prices *prices, const char *host, bench_row *r)
 {
     tt_price h, a;
-    if (!tt_price_lookup(prices, host, &h, NULL) || h.price_per_hour < 0)
-        return -1;
-    if (!*accel)
-        return h.price_per_hour;
-    if (!tt_price_lookup(prices, accel, &a, NULL) || a.price_per_hour < 0)
-        return -1;
-    return h.price_per_hour + a.price_per_hour;
+    bool h_user = false, a_user = false;
+    r->price = -1;
+    if (!tt_price_lookup(prices, host, &h, &h_user) || h.price_per_hour < 0)
+        return;
+    if (!r->accelerator[0]) {
+        r->price = h.price_per_hour;
+        snprintf(r->price_source, sizeof r->price_source, "%s", h_user ? "price file" : "catalog");
+        return;
+    }
+    bool known = tt_price_lookup(prices, r->accelerator, &a, &a_user);
+    double acc;
+    const char *from;
+    if (known && a_user && a.price_per_hour >= 0)
+        acc = a.price_per_hour, from = "price file";
+    else if (r->server_price > 0)
+        acc = r->server_price, from = "server";
+    else if (known && a.price_per_hour >= 0)
+        acc = a.price_per_hour, from = "catalog";
+    else
+        return;
+    r->price = h.price_per_hour + acc;
+    snprintf(r->price_source, sizeof r->price_source, "host: %s, accelerator: %s", h_user ? "price file" : "catalog",
+             from);
+}
+
+/* The price the attachment's server sets for its slot type (< 0: none, or unreachable). */
+static double server_price(const tt_attachment *a)
+{
+    tt_accel_health h;
+    tt_accel_probe(a, 3000, &h);
+    return h.price_per_hour;
 }
 
 /* ---- output -------------------------------------------------------------------------------- */
@@ -118,10 +146,12 @@ static cJSON *num_or_null(double v)
     return v >= 0 && isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
 }
 
-static cJSON *row_json(const bench_row *r, const char *host, int batch, bool raw)
+static cJSON *row_json(const bench_row *r, const char *model, const char *host, int batch, bool raw)
 {
     const tt_bench_result *b = &r->res;
     cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", model);
+    cJSON_AddNumberToObject(o, "batch", batch);
     cJSON_AddStringToObject(o, "target", r->target);
     cJSON_AddStringToObject(o, "host", host);
     cJSON_AddItemToObject(o, "accelerator",
@@ -141,8 +171,11 @@ static cJSON *row_json(const bench_row *r, const char *host, int batch, bool raw
     cJSON_AddNumberToObject(o, "wall_s", b->wall_s);
     cJSON_AddNumberToObject(o, "throughput_per_s", b->throughput);
     cJSON_AddNumberToObject(o, "samples_per_s", b->throughput * batch);
+    cJSON_AddItemToObject(o, "price_source", r->price >= 0 ? cJSON_CreateString(r->price_source) : cJSON_CreateNull());
     cJSON_AddItemToObject(o, "cost_per_100k",
                           num_or_null(r->price >= 0 ? tt_adv_cost_per_100k(r->price, b->lat.mean) : -1));
+    cJSON_AddItemToObject(o, "cost_per_100k_samples",
+                          num_or_null(r->price >= 0 ? tt_adv_cost_per_100k(r->price, b->lat.mean) / batch : -1));
     cJSON_AddNumberToObject(o, "memory_needed", (double)b->memory_needed);
     cJSON_AddNumberToObject(o, "flops", (double)b->flops);
     if (b->compared) {
@@ -168,7 +201,7 @@ static int print_json(FILE *f, const char *model, const char *host, const tt_ben
     cJSON_AddNumberToObject(doc, "concurrency", o->concurrency);
     cJSON *arr = cJSON_AddArrayToObject(doc, "rows");
     for (int i = 0; i < n; i++)
-        cJSON_AddItemToArray(arr, row_json(&rows[i], host, o->batch, o->keep_latencies));
+        cJSON_AddItemToArray(arr, row_json(&rows[i], model, host, o->batch, o->keep_latencies));
     cJSON *sarr = cJSON_AddArrayToObject(doc, "skipped");
     for (int i = 0; i < n_sk; i++) {
         cJSON *e = cJSON_CreateObject();
@@ -188,7 +221,8 @@ static int print_json(FILE *f, const char *model, const char *host, const tt_ben
 static void print_one(const char *model, const tt_bench_opts *o, const bench_row *r)
 {
     const tt_bench_result *b = &r->res;
-    printf("%s on %s: %d runs after %d warm-up, batch %d, concurrency %d\n", model, b->where[0] ? b->where : r->target,
+    printf("%s on %s: %d runs after %d warm-up, batch %d, concurrency %d\n", tt_cli_esc(model),
+           tt_cli_esc(b->where[0] ? b->where : r->target),
            o->runs, o->warmup, o->batch, o->concurrency);
     printf("  load (open + warm-up)  %10.3f ms\n", b->load_ms);
     printf("  first inference        %10.3f ms\n", b->first_ms);
@@ -219,12 +253,12 @@ static void print_sweep(const bench_row *rows, int n, const skipped *sk, int n_s
             snprintf(price, sizeof price, "%.4f", r->price);
             snprintf(cost, sizeof cost, "%.5f", tt_adv_cost_per_100k(r->price, r->res.lat.mean));
         }
-        printf("%-10s %-13s %9s %10.3f %10.3f %10.3f %12.1f %14s\n", r->target,
-               r->accelerator[0] ? r->accelerator : "none", price, r->res.first_ms, r->res.lat.mean, r->res.lat.p90,
+        printf("%-10s %-13s %9s %10.3f %10.3f %10.3f %12.1f %14s\n", tt_cli_esc(r->target),
+               r->accelerator[0] ? tt_cli_esc(r->accelerator) : "none", price, r->res.first_ms, r->res.lat.mean, r->res.lat.p90,
                r->res.throughput, cost);
     }
     for (int i = 0; i < n_sk; i++)
-        printf("skipped %s: %s\n", sk[i].type, sk[i].error);
+        printf("skipped %s: %s\n", tt_cli_esc(sk[i].type), tt_cli_esc(sk[i].error));
 }
 
 /* ---- the sweep ------------------------------------------------------------------------------ */
@@ -242,16 +276,17 @@ static bool sweep_one(const char *model, const char *type, const char *server, c
     memset(row, 0, sizeof *row);
     snprintf(row->target, sizeof row->target, "eia:%d", a.ordinal);
     snprintf(row->accelerator, sizeof row->accelerator, "%s", type);
+    row->server_price = server_price(&a);
     if (!json)
-        fprintf(stderr, "tether bench: attached %s as %s (%s)\n", type, row->target, a.id);
+        fprintf(stderr, "tether bench: attached %s as %s (%s)\n", tt_cli_esc(type), row->target, tt_cli_esc(a.id));
     tt_bench_opts o = *base;
     o.label = type;
     tether_status st = tt_bench_measure(model, row->target, &o, &row->res);
     if (st != TETHER_OK)
         snprintf(sk->error, sizeof sk->error, "%s", row->res.error);
     if (tt_detach(a.ordinal) != TT_OK)
-        fprintf(stderr, "tether bench: warning: detaching %s (%s) failed: %s\n", row->target, type,
-                tether_last_error());
+        fprintf(stderr, "tether bench: warning: detaching %s (%s) failed: %s\n", row->target, tt_cli_esc(type),
+                tt_cli_esc(tether_last_error()));
     return st == TETHER_OK;
 }
 
@@ -298,32 +333,32 @@ int tt_cmd_bench(int argc, char **argv)
         case 't': target = optarg, target_given = true; break;
         case 'n':
             if (!parse_int(optarg, 1, &o.runs))
-                rc = tt_cli_fail("bench", "--runs '%s': expected a whole number of at least 1", optarg);
+                rc = tt_cli_usage("bench", "--runs '%s': expected a whole number of at least 1", optarg);
             break;
         case 'w':
             if (!parse_int(optarg, 0, &o.warmup))
-                rc = tt_cli_fail("bench", "--warmup '%s': expected a whole number of at least 0", optarg);
+                rc = tt_cli_usage("bench", "--warmup '%s': expected a whole number of at least 0", optarg);
             break;
         case 'b':
             if (!parse_int(optarg, 1, &o.batch))
-                rc = tt_cli_fail("bench", "--batch '%s': expected a whole number of at least 1", optarg);
+                rc = tt_cli_usage("bench", "--batch '%s': expected a whole number of at least 1", optarg);
             break;
         case 'c':
             if (!parse_int(optarg, 1, &o.concurrency) || o.concurrency > 1024)
-                rc = tt_cli_fail("bench", "--concurrency '%s': expected a whole number from 1 to 1024", optarg);
+                rc = tt_cli_usage("bench", "--concurrency '%s': expected a whole number from 1 to 1024", optarg);
             break;
         case 'i': ins[o.n_inputs++] = optarg; break;
         case OPT_DIM: {
             const char *eq = strchr(optarg, '=');
             int v;
             if (!eq || eq == optarg || !parse_int(eq + 1, 0, &v))
-                rc = tt_cli_fail("bench", "--dim '%s': expected NAME=VALUE", optarg);
+                rc = tt_cli_usage("bench", "--dim '%s': expected NAME=VALUE", optarg);
             dims[o.n_dims++] = optarg;
             break;
         }
         case OPT_THREADS:
             if (!parse_int(optarg, 1, &threads))
-                rc = tt_cli_fail("bench", "--threads '%s': expected a whole number of at least 1", optarg);
+                rc = tt_cli_usage("bench", "--threads '%s': expected a whole number of at least 1", optarg);
             break;
         case OPT_PRECISION: o.precision = optarg; break;
         case OPT_HOST: host = optarg; break;
@@ -337,26 +372,22 @@ int tt_cmd_bench(int argc, char **argv)
         case OPT_TYPES: types = optarg; break;
         case OPT_NO_CPU: cpu_row = false; break;
         case 'h': usage(stdout); goto done;
-        default:
-            usage(stderr);
-            rc = 2;
-            goto done;
+        default: rc = tt_cli_usage("bench", NULL); goto done;
         }
     }
     if (rc)
         goto done;
     if (optind != argc - 1) {
-        fprintf(stderr, optind == argc ? "tether bench: no model given\n\n" : "tether bench: one model at a time\n\n");
-        usage(stderr);
-        rc = 2;
+        rc = tt_cli_usage("bench", optind == argc ? "no model given" : "one model at a time ('%s' is extra)",
+                          argv[argc - 1]);
         goto done;
     }
     if (sweep && target_given) {
-        rc = tt_cli_fail("bench", "--sweep measures the host CPU and each accelerator type: it takes no --target");
+        rc = tt_cli_usage("bench", "--sweep measures the host CPU and each accelerator type: it takes no --target");
         goto done;
     }
     if (sweep && (!server || !*server)) {
-        rc = tt_cli_fail("bench", "--sweep needs a tetherd server to attach from: --server HOST:PORT (or set "
+        rc = tt_cli_usage("bench", "--sweep needs a tetherd server to attach from: --server HOST:PORT (or set "
                                   "TETHER_SERVER)");
         goto done;
     }
@@ -393,21 +424,26 @@ int tt_cmd_bench(int argc, char **argv)
     if (!sweep || cpu_row) {
         bench_row *r = &rows[n];
         snprintf(r->target, sizeof r->target, "%s", sweep ? "cpu" : target);
+        r->server_price = -1;
         if (strcmp(r->target, "cpu") != 0) {
-            /* An attached accelerator: its type prices the row. Other targets stay unpriced. */
+            /* An attached accelerator: its type (and its server's price) prices the row. Other
+             * targets stay unpriced. */
             int ord;
             tt_attachment a;
-            if (sscanf(r->target, "eia:%d", &ord) == 1 && tt_attachment_get(ord, &a) == TT_OK)
+            if (sscanf(r->target, "eia:%d", &ord) == 1 && tt_attachment_get(ord, &a) == TT_OK) {
                 snprintf(r->accelerator, sizeof r->accelerator, "%s", a.type);
-            else
+                r->server_price = server_price(&a);
+                memset(a.token, 0, sizeof a.token);
+            } else {
                 snprintf(r->accelerator, sizeof r->accelerator, "%s", r->target);
+            }
         }
         o.label = sweep ? "host CPU" : r->target;
         if (tt_bench_measure(model, r->target, &o, &r->res) != TETHER_OK) {
             rc = tt_cli_fail("bench", "%s", r->res.error);
             goto out;
         }
-        r->price = row_price(&prices, host, r->accelerator);
+        row_price(&prices, host, r);
         n++;
     }
     if (sweep) {
@@ -418,7 +454,7 @@ int tt_cmd_bench(int argc, char **argv)
             if (!*t)
                 continue;
             if (sweep_one(model, t, server, &o, &rows[n], &sk[n_sk], json)) {
-                rows[n].price = row_price(&prices, host, rows[n].accelerator);
+                row_price(&prices, host, &rows[n]);
                 n++;
             } else {
                 free(rows[n].res.latencies); /* the table says why it was skipped */

@@ -15,9 +15,10 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: tether describe-accelerators [--json] [--timeout MS]\n\n"
-               "Lists the attached accelerators visible to this process (TETHER_VISIBLE_DEVICES limits\n"
-               "and renumbers them) and asks each one's server how it is: healthy, unhealthy (the\n"
-               "server answers but refuses or lost the attachment) or unreachable.\n\n"
+               "Lists the attached accelerators visible to this process (TETHER_VISIBLE_DEVICES, or\n"
+               "EI_VISIBLE_DEVICES where it is unset, limits and renumbers them) and asks each one's\n"
+               "server how it is: healthy, unhealthy (the server answers but refuses or lost the\n"
+               "attachment) or unreachable.\n\n"
                "  --json         JSON, as the Elastic Inference tool printed it, plus tether's fields\n"
                "  --timeout MS   per accelerator (default 3000)\n"
                "  -h, --help\n");
@@ -49,15 +50,20 @@ int tt_cmd_describe(int argc, char **argv)
     while ((o = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
         switch (o) {
         case 'j': json = true; break;
-        case 't': timeout_ms = atoi(optarg); break;
+        case 't': {
+            long v;
+            if (!tt_cli_long(optarg, 1, 3600000, &v))
+                return tt_cli_usage("describe-accelerators", "--timeout '%s': expected milliseconds (1 or more)",
+                                    optarg);
+            timeout_ms = (int)v;
+            break;
+        }
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return tt_cli_usage("describe-accelerators", NULL);
         }
     }
-    if (optind != argc || timeout_ms <= 0) {
-        usage(stderr);
-        return 2;
-    }
+    if (optind != argc)
+        return tt_cli_usage("describe-accelerators", "unexpected argument '%s'", argv[optind]);
     tt_attachment *a;
     int n;
     if (tt_attachments_list(&a, &n) != TETHER_OK)
@@ -78,6 +84,8 @@ int tt_cmd_describe(int argc, char **argv)
     if (json) {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "tether_client_version", tether_version());
+        /* the Elastic Inference tool's field, for scripts that read it */
+        cJSON_AddStringToObject(root, "ei_client_version", tether_version());
         cJSON_AddStringToObject(root, "time", when);
         cJSON_AddNumberToObject(root, "attached_accelerators", n);
         cJSON *devs = cJSON_AddArrayToObject(root, "devices");
@@ -120,10 +128,10 @@ int tt_cmd_describe(int argc, char **argv)
                 snprintf(rate, sizeof rate, "%.2f TFLOPS", h->tflops);
             else
                 snprintf(rate, sizeof rate, "%.1f GFLOPS", h->tflops * 1e3);
-            printf("eia:%-3d %-12s %-36s %-11s %-20s %-18s %s\n", a[i].ordinal, a[i].type, a[i].id, h->status, mem,
-                   rate, a[i].endpoint);
+            printf("eia:%-3d %-12s %-36s %-11s %-20s %-18s %s\n", a[i].ordinal, tt_cli_esc(a[i].type), tt_cli_esc(a[i].id), h->status, mem,
+                   rate, tt_cli_esc(a[i].endpoint));
             if (h->reason[0])
-                printf("        %s\n", h->reason);
+                printf("        %s\n", tt_cli_esc(h->reason));
         }
     }
     if (a)

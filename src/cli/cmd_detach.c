@@ -27,20 +27,20 @@ int tt_cmd_detach(int argc, char **argv)
         switch (o) {
         case 'f': force = true; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return tt_cli_usage("detach", NULL);
         }
     }
-    if (optind != argc - 1) {
-        usage(stderr);
-        return 2;
-    }
+    if (optind == argc)
+        return tt_cli_usage("detach", "no ordinal given (0, 1, ... or eia:N)");
+    if (optind != argc - 1)
+        return tt_cli_usage("detach", "one ordinal at a time ('%s' is extra)", argv[argc - 1]);
     const char *arg = argv[optind];
     if (strncmp(arg, "eia:", 4) == 0)
         arg += 4;
     char *end;
     long ord = strtol(arg, &end, 10);
     if (end == arg || *end || ord < 0 || ord > 1000000)
-        return tt_cli_fail("detach", "'%s' is not an ordinal (0, 1, ... or eia:N)", argv[optind]);
+        return tt_cli_usage("detach", "'%s' is not an ordinal (0, 1, ... or eia:N)", argv[optind]);
     tt_attachment a;
     if (tt_attachment_get((int)ord, &a) != TETHER_OK)
         return tt_cli_fail("detach", "%s", tether_last_error());
@@ -49,7 +49,7 @@ int tt_cmd_detach(int argc, char **argv)
     if (tt_detach_ex((int)ord, force, note, sizeof note) != TETHER_OK)
         return tt_cli_fail("detach", "%s", tether_last_error());
     if (note[0])
-        fprintf(stderr, "tether detach: note: %s\n", note);
-    printf("detached eia:%ld  %s  %s  %s\n", ord, a.id, a.type, a.endpoint);
+        fprintf(stderr, "tether detach: note: %s\n", tt_cli_esc(note));
+    printf("detached eia:%ld  %s  %s  %s\n", ord, tt_cli_esc(a.id), tt_cli_esc(a.type), tt_cli_esc(a.endpoint));
     return 0;
 }

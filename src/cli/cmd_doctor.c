@@ -26,7 +26,7 @@ static void usage(FILE *f)
 
 static void step(bool ok, const char *name, const char *detail)
 {
-    printf("  [%s] %-20s %s\n", ok ? " ok " : "FAIL", name, detail);
+    printf("  [%s] %-20s %s\n", ok ? " ok " : "FAIL", name, tt_cli_esc(detail));
 }
 
 static void advice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -34,9 +34,11 @@ static void advice(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    printf("         what to do: ");
-    vprintf(fmt, ap);
-    printf("\n");
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    printf("         what to do: %s\n", msg ? tt_cli_esc(msg) : "(out of memory)");
+    free(msg);
     va_end(ap);
 }
 
@@ -253,20 +255,26 @@ int tt_cmd_doctor(int argc, char **argv)
     while ((o = getopt_long(argc, argv, "s:t:h", opts, NULL)) != -1) {
         switch (o) {
         case 's': server = optarg; break;
-        case 't': timeout_ms = atoi(optarg); break;
+        case 't': {
+            long v;
+            if (!tt_cli_long(optarg, 1, 3600000, &v))
+                return tt_cli_usage("doctor", "--timeout '%s': expected milliseconds (1 or more)", optarg);
+            timeout_ms = (int)v;
+            break;
+        }
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return tt_cli_usage("doctor", NULL);
         }
     }
-    if (optind < argc - 1 || timeout_ms <= 0 || (server && optind != argc)) {
-        usage(stderr);
-        return 2;
-    }
+    if (optind < argc - 1)
+        return tt_cli_usage("doctor", "one ordinal at a time ('%s' is extra)", argv[argc - 1]);
+    if (server && optind != argc)
+        return tt_cli_usage("doctor", "--server checks a server, not an attachment: drop '%s'", argv[optind]);
     if (server) {
         tt_endpoint ep;
         if (tt_endpoint_parse(server, &ep) != TETHER_OK)
             return tt_cli_fail("doctor", "%s", tether_last_error());
-        printf("server %s\n", ep.text);
+        printf("server %s\n", tt_cli_esc(ep.text));
         tt_rconn *c;
         tt_msg_hello_reply hello;
         bool ok = check_server(&ep, timeout_ms, &c, &hello);
@@ -281,7 +289,7 @@ int tt_cmd_doctor(int argc, char **argv)
         const char *arg = strncmp(argv[optind], "eia:", 4) == 0 ? argv[optind] + 4 : argv[optind];
         long ord = strtol(arg, &end, 10);
         if (end == arg || *end || ord < 0 || ord > 1000000)
-            return tt_cli_fail("doctor", "'%s' is not an ordinal (0, 1, ... or eia:N)", argv[optind]);
+            return tt_cli_usage("doctor", "'%s' is not an ordinal (0, 1, ... or eia:N)", argv[optind]);
         ok = check_attachment((int)ord, timeout_ms);
     } else {
         tt_attachment *all;

@@ -128,9 +128,9 @@ static void placement(const tt_graph *g, const tt_backend_list *bl, bool nodes, 
             printf("  %-8s %d node%s:", bl->b[b]->name, total, total == 1 ? "" : "s");
             for (int i = 0; i < n; i++) {
                 if (ops[i].n > 1)
-                    printf(" %s x%d", ops[i].name, ops[i].n);
+                    printf(" %s x%d", tt_cli_esc(ops[i].name), ops[i].n);
                 else
-                    printf(" %s", ops[i].name);
+                    printf(" %s", tt_cli_esc(ops[i].name));
             }
             printf("\n");
         }
@@ -151,7 +151,7 @@ static void placement(const tt_graph *g, const tt_backend_list *bl, bool nodes, 
             cJSON_AddStringToObject(o, "backend", nd->backend->name);
             cJSON_AddItemToArray(arr, o);
         } else {
-            printf("  %4d  %-32s %-24s %s\n", i, nd->name, nd->op_type, nd->backend->name);
+            printf("  %4d  %-32s %-24s %s\n", i, tt_cli_esc(nd->name), tt_cli_esc(nd->op_type), nd->backend->name);
         }
     }
 }
@@ -168,19 +168,20 @@ int tt_cmd_info(int argc, char **argv)
             json = true;
         } else if (strcmp(argv[i], "--nodes") == 0) {
             nodes_list = true;
-        } else if (strcmp(argv[i], "--target") == 0 && i + 1 < argc) {
+        } else if (strcmp(argv[i], "--target") == 0) {
+            if (i + 1 >= argc)
+                return tt_cli_usage("info", "--target needs a target (cpu, ref, cuda:N, or a list like cpu,ref)");
             target = argv[++i];
         } else if (!path && argv[i][0] != '-') {
             path = argv[i];
+        } else if (argv[i][0] == '-') {
+            return tt_cli_usage("info", "unknown option '%s'", argv[i]);
         } else {
-            usage(stderr);
-            return 2;
+            return tt_cli_usage("info", "one model at a time ('%s' is extra)", argv[i]);
         }
     }
-    if (!path) {
-        usage(stderr);
-        return 2;
-    }
+    if (!path)
+        return tt_cli_usage("info", "no model given");
     tt_model *m;
     if (tt_model_load_file(path, &m) != TETHER_OK)
         return tt_cli_fail("info", "%s", tether_last_error());
@@ -246,25 +247,25 @@ int tt_cmd_info(int argc, char **argv)
         free(txt);
         cJSON_Delete(o);
     } else {
-        printf("model:       %s\n", path);
-        printf("producer:    %s %s (ir_version %lld)\n", *m->producer_name ? m->producer_name : "(unknown)",
-               m->producer_version, (long long)m->ir_version);
+        printf("model:       %s\n", tt_cli_esc(path));
+        printf("producer:    %s %s (ir_version %lld)\n", *m->producer_name ? tt_cli_esc(m->producer_name) : "(unknown)",
+               tt_cli_esc(m->producer_version), (long long)m->ir_version);
         printf("opsets:     ");
         for (int i = 0; i < m->n_opsets; i++)
-            printf(" %s %lld", *m->opsets[i].domain ? m->opsets[i].domain : "ai.onnx", (long long)m->opsets[i].version);
+            printf(" %s %lld", *m->opsets[i].domain ? tt_cli_esc(m->opsets[i].domain) : "ai.onnx", (long long)m->opsets[i].version);
         printf("\ninputs:\n");
         for (size_t i = 0; i < tether_session_input_count(s); i++) {
             tether_value_info info;
             tether_session_input_info(s, i, &info);
             type_text(m, &info, buf, sizeof buf);
-            printf("  %-24s %s\n", info.name, buf);
+            printf("  %-24s %s\n", tt_cli_esc(info.name), buf);
         }
         printf("outputs:\n");
         for (size_t i = 0; i < tether_session_output_count(s); i++) {
             tether_value_info info;
             tether_session_output_info(s, i, &info);
             type_text(m, &info, buf, sizeof buf);
-            printf("  %-24s %s\n", info.name, buf);
+            printf("  %-24s %s\n", tt_cli_esc(info.name), buf);
         }
         printf("parameters:  %s (%s of weights)\n", human((double)st.parameters, b2, sizeof b2, "", 1000),
                human((double)st.weight_bytes, b3, sizeof b3, "B", 1024));
@@ -272,8 +273,8 @@ int tt_cmd_info(int argc, char **argv)
         printf("FLOPs:       %s per inference (symbolic dims = 1)\n", human((double)st.flops, b2, sizeof b2, "FLOP", 1000));
         printf("ops:         %d nodes\n", nodes);
         for (int i = 0; i < nops; i++)
-            printf("  %-24s %d\n", ops[i].name, ops[i].n);
-        printf("placement:   %d nodes after tether's passes on target %s\n", m->graph->n_nodes, target);
+            printf("  %-24s %d\n", tt_cli_esc(ops[i].name), ops[i].n);
+        printf("placement:   %d nodes after tether's passes on target %s\n", m->graph->n_nodes, tt_cli_esc(target));
         placement(m->graph, &tt_session_local(s)->backends, nodes_list, NULL);
     }
     free(ops);

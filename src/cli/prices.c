@@ -44,11 +44,92 @@ const tt_price *tt_prices_builtin_hosts(int *n)
     return g_hosts;
 }
 
-bool tt_price_lookup(const tt_prices *user, const char *name, tt_price *out, bool *from_user)
+void tt_price_canon(const char *in, char *out, size_t n)
+{
+    char buf[128];
+    size_t k = 0;
+    while (*in == ' ' || *in == '\t')
+        in++;
+    for (; *in && k + 1 < sizeof buf; in++)
+        buf[k++] = (char)tolower((unsigned char)*in);
+    while (k && (buf[k - 1] == ' ' || buf[k - 1] == '\t'))
+        k--;
+    buf[k] = 0;
+    if (!strcmp(buf, "none") || !strcmp(buf, "-") || !strcmp(buf, "n/a") || !strcmp(buf, "na") ||
+        !strcmp(buf, "\xe2\x80\x94") /* an em dash */ || !strcmp(buf, "no")) {
+        snprintf(out, n, "%s", "");
+        return;
+    }
+    const char *p = buf;
+    if (!strncmp(p, "ml.", 3)) /* SageMaker's names: ml.c5.large, ml.eia2.medium */
+        p += 3;
+    char fam[64], size[64];
+    const char *dot = strchr(p, '.');
+    if (!dot || (size_t)(dot - p) >= sizeof fam) {
+        snprintf(out, n, "%s", p);
+        return;
+    }
+    snprintf(fam, sizeof fam, "%.*s", (int)(dot - p), p);
+    snprintf(size, sizeof size, "%s", dot + 1);
+    if (!strcmp(fam, "eia"))
+        snprintf(fam, sizeof fam, "eia1"); /* the first generation's name before eia2 */
+    /* sizes: "xl" / "4xl" -> "xlarge" / "4xlarge", "med" -> "medium", "lg" -> "large", ... */
+    static const struct {
+        const char *s, *full;
+    } sizes[] = {{"xl", "xlarge"}, {"lg", "large"}, {"l", "large"}, {"med", "medium"}, {"m", "medium"},
+                 {"sm", "small"}, {"s", "small"}};
+    size_t digits = strspn(size, "0123456789");
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        if (!strcmp(size + digits, sizes[i].s) && (digits == 0 || !strcmp(sizes[i].s, "xl"))) {
+            char full[64];
+            snprintf(full, sizeof full, "%.*s%s", (int)digits, size, sizes[i].full);
+            snprintf(size, sizeof size, "%s", full);
+            break;
+        }
+    snprintf(out, n, "%s.%s", fam, size);
+}
+
+bool tt_price_parse(const char *s, double *out)
+{
+    char buf[64];
+    size_t k = 0;
+    for (const char *p = s; *p && k + 1 < sizeof buf; p++)
+        if (*p != '$' && *p != ',' && *p != ' ' && *p != '\t')
+            buf[k++] = (char)tolower((unsigned char)*p);
+    buf[k] = 0;
+    static const char *suffixes[] = {"/hour", "/hr", "/h", "perhour", "perhr", "usd", "us"};
+    for (bool cut = true; cut;) {
+        cut = false;
+        size_t len = strlen(buf);
+        for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+            size_t sl = strlen(suffixes[i]);
+            if (len > sl && !strcmp(buf + len - sl, suffixes[i])) {
+                buf[len - sl] = 0;
+                cut = true;
+                break;
+            }
+        }
+    }
+    if (!strncmp(buf, "usd", 3))
+        memmove(buf, buf + 3, strlen(buf + 3) + 1);
+    char *end;
+    errno = 0;
+    double v = strtod(buf, &end);
+    if (end == buf || *end || errno || !isfinite(v) || v < 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool tt_price_lookup(const tt_prices *user, const char *raw, tt_price *out, bool *from_user)
 {
     if (from_user)
         *from_user = false;
-    if (!name || !*name)
+    if (!raw || !*raw)
+        return false;
+    char name[128];
+    tt_price_canon(raw, name, sizeof name);
+    if (!*name)
         return false;
     for (int i = 0; user && i < user->n; i++)
         if (strcmp(user->entries[i].name, name) == 0) {
@@ -148,8 +229,8 @@ tt_status tt_prices_load(const char *path, tt_prices *out)
             s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: empty or over-long name", path, rd.line_no);
             break;
         }
-        snprintf(p.name, sizeof p.name, "%s", f[c_name]);
-        if (!parse_number(f[c_price], &p.price_per_hour)) {
+        tt_price_canon(f[c_name], p.name, sizeof p.name);
+        if (!tt_price_parse(f[c_price], &p.price_per_hour)) {
             s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: price_per_hour '%s' is not a non-negative number", path,
                          rd.line_no, f[c_price]);
             break;

@@ -7,6 +7,7 @@
 #include "core/status.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef enum tt_price_kind {
     TT_PRICE_HOST = 0,        /* a machine the application runs on */
@@ -42,5 +43,13 @@ void tt_prices_free(tt_prices *p);
 
 /* "eia2.medium" -> "eia2", "c5.xlarge" -> "c5", "none"/"" -> "". */
 void tt_price_family(const char *name, char *out, int n);
+
+/* A type name as tables print it, in the catalog's spelling: lower case, SageMaker's "ml."
+ * dropped, the first Elastic Inference generation's old "eia." as "eia1.", shortened sizes
+ * spelt out ("C5.4XL" -> "c5.4xlarge", "med" -> "medium"); "none", "-", "n/a" -> "". */
+void tt_price_canon(const char *in, char *out, size_t n);
+/* A price as tables print it: "0.12", "$0.12", "$ 1,020.50", "0.12 USD", "$0.12/hr",
+ * "0.12 per hour". False unless it is a non-negative number. */
+bool tt_price_parse(const char *s, double *out);
 
 #endif

@@ -47,6 +47,9 @@ static int family_index(char fams[][48], int *nf, const char *fam)
     return (*nf)++;
 }
 
+/* The latency the line shows: P90, or the mean for a row measured without it. */
+static double line_ms(const tt_adv_row *r) { return r->p90_ms >= 0 ? r->p90_ms : r->mean_ms; }
+
 void tt_adv_svg(FILE *f, const tt_adv_row *rows, int n, const tt_adv_result *res, const tt_adv_constraints *c)
 {
     int shown = 0;
@@ -56,7 +59,7 @@ void tt_adv_svg(FILE *f, const tt_adv_row *rows, int n, const tt_adv_result *res
             continue;
         shown++;
         max_cost = fmax(max_cost, rows[i].cost_per_100k);
-        max_p90 = fmax(max_p90, rows[i].p90_ms);
+        max_p90 = fmax(max_p90, line_ms(&rows[i]));
     }
     const double left = 110, right = 80, top = 70, bottom = 130, plot_h = 300, slot = 64;
     double plot_w = fmax(480, shown * slot);
@@ -126,7 +129,10 @@ void tt_adv_svg(FILE *f, const tt_adv_row *rows, int n, const tt_adv_result *res
                 i == res->recommended ? " stroke=\"#000\" stroke-width=\"2.5\"" : "");
         fprintf(f, "<title>");
         xml(f, label);
-        fprintf(f, ": $%.4f per 100k, p90 %.3g ms", r->cost_per_100k, r->p90_ms);
+        if (r->p90_ms >= 0)
+            fprintf(f, ": $%.4f per 100k, p90 %.3g ms", r->cost_per_100k, r->p90_ms);
+        else
+            fprintf(f, ": $%.4f per 100k, mean %.3g ms (no p90 measured)", r->cost_per_100k, r->mean_ms);
         if (!r->meets) {
             fprintf(f, " (");
             xml(f, r->why_not); /* the fade alone does not say why */
@@ -162,7 +168,7 @@ void tt_adv_svg(FILE *f, const tt_adv_row *rows, int n, const tt_adv_result *res
     k = 0;
     for (int i = 0; i < n; i++)
         if (rows[i].cost_per_100k >= 0) {
-            fprintf(f, "%s%.1f,%.1f", k ? " " : "", left + k * bw + bw / 2, Y_LAT(rows[i].p90_ms));
+            fprintf(f, "%s%.1f,%.1f", k ? " " : "", left + k * bw + bw / 2, Y_LAT(line_ms(&rows[i])));
             k++;
         }
     fprintf(f, "\"/>\n");
@@ -171,7 +177,7 @@ void tt_adv_svg(FILE *f, const tt_adv_row *rows, int n, const tt_adv_result *res
         if (rows[i].cost_per_100k >= 0) {
             fprintf(f,
                     "<circle class=\"p90-point\" data-p90=\"%.6g\" cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#222\"/>\n",
-                    rows[i].p90_ms, left + k * bw + bw / 2, Y_LAT(rows[i].p90_ms));
+                    line_ms(&rows[i]), left + k * bw + bw / 2, Y_LAT(line_ms(&rows[i])));
             k++;
         }
     fprintf(f, "</g>\n");

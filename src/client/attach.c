@@ -186,11 +186,28 @@ static void unlock_records(int fd)
 
 /* ---- visibility -------------------------------------------------------------------- */
 
+/* The visibility list: TETHER_VISIBLE_DEVICES, else Elastic Inference's EI_VISIBLE_DEVICES
+ * (the same form), so scripts written for EI keep working. *name says which was read. */
+static const char *visible_env(const char **name)
+{
+    static const char *names[] = {"TETHER_VISIBLE_DEVICES", "EI_VISIBLE_DEVICES"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = getenv(names[i]);
+        if (v) {
+            if (name)
+                *name = names[i];
+            return v;
+        }
+    }
+    return NULL;
+}
+
 /* Applies TETHER_VISIBLE_DEVICES ("1,eia-…"): the named attachments, in the order named,
  * renumbered from 0. Unset: all. A name that matches nothing is an error, not a surprise. */
 static tt_status apply_visible(tt_attachment *all, int n, tt_attachment **out, int *nout)
 {
-    const char *env = getenv("TETHER_VISIBLE_DEVICES");
+    const char *var = NULL;
+    const char *env = visible_env(&var);
     if (!env) {
         *out = all;
         *nout = n;
@@ -216,9 +233,9 @@ static tt_status apply_visible(tt_attachment *all, int n, tt_attachment **out, i
                 found = i;
         if (found < 0) {
             tt_status st = tt_error(TETHER_ERR_NOT_FOUND,
-                                    "TETHER_VISIBLE_DEVICES names '%s', which is not an attached accelerator "
+                                    "%s names '%s', which is not an attached accelerator "
                                     "(%d attached: see tether describe-accelerators)",
-                                    tok, n);
+                                    var, tok, n);
             tt_free(v);
             tt_free(all);
             return st;
@@ -257,7 +274,7 @@ tt_status tt_attachment_get(int ordinal, tt_attachment *out)
             return tt_error(TETHER_ERR_NOT_FOUND,
                             "no accelerator eia:%d: none is attached%s (attach one with "
                             "'tether attach TYPE --server HOST:PORT')",
-                            ordinal, getenv("TETHER_VISIBLE_DEVICES") ? " or visible (TETHER_VISIBLE_DEVICES)" : "");
+                            ordinal, visible_env(NULL) ? " or visible (TETHER_VISIBLE_DEVICES / EI_VISIBLE_DEVICES)" : "");
         return tt_error(TETHER_ERR_NOT_FOUND, "no accelerator eia:%d: %d %s visible (eia:0..eia:%d)", ordinal, n,
                         n == 1 ? "is" : "are", n - 1);
     }
@@ -379,7 +396,7 @@ tt_status tt_attach_key(const char *type, const char *server, uint32_t lease_s, 
         return tt_error(keep, "attached %s but could not record it (so it was released again): %s", type, msg);
     }
     /* the ordinal this process sees */
-    if (getenv("TETHER_VISIBLE_DEVICES")) {
+    if (visible_env(NULL)) {
         tt_attachment *vis;
         int nv;
         a.ordinal = -1;

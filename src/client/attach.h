@@ -57,6 +57,7 @@ typedef struct tt_accel_health {
     uint64_t inferences, errors;
     int models_loaded;
     double lease_expires_in_s;
+    double price_per_hour; /* the slot type's price as the server sets it; < 0: none set */
 } tt_accel_health;
 
 /* Connects, authenticates and asks the server about the attachment; never fails: the

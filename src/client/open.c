@@ -10,6 +10,7 @@
 
 #include <cblas.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
@@ -23,23 +24,43 @@ static void tt_library_init(void)
 void tether_session_config_init(tether_session_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
     cfg->target = "cpu";
     cfg->warmup = 1;
 }
 
+/* The caller's config as this library's struct: the fields its `size` covers, defaults for
+ * the rest (a caller built against an older header), and nothing past ours (a newer one). */
+static tt_status config_copy(const tether_session_config *cfg, tether_session_config *out)
+{
+    tether_session_config_init(out);
+    if (!cfg)
+        return TT_OK;
+    if (cfg->size < offsetof(tether_session_config, target) + sizeof cfg->target)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT,
+                        "tether_session_config.size is %zu: start from tether_session_config_init(), which sets "
+                        "it to sizeof(tether_session_config)",
+                        cfg->size);
+    size_t n = cfg->size < sizeof *out ? cfg->size : sizeof *out;
+    memcpy(out, cfg, n);
+    out->size = sizeof *out;
+    if (out->num_threads < 0 || out->num_threads > 1024)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "num_threads %d is out of range 0..1024", out->num_threads);
+    if (out->run_limit_ms < 0 || out->timeout_ms < 0)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "run_limit_ms and timeout_ms must not be negative");
+    return TT_OK;
+}
+
 static tt_status check_target(const tether_session_config *cfg)
 {
-    if (cfg && cfg->intra_op_num_threads < 0)
-        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "intra_op_num_threads is %d; it must be 0 (the process's "
-                        "count) or more", cfg->intra_op_num_threads);
-    if (cfg && cfg->precision) {
+    if (cfg->precision) {
         tt_precision p;
         TT_TRY(tt_precision_parse(cfg->precision, &p));
         if (p != TT_PRECISION_FP32 && cfg->target && tt_target_is_remote(cfg->target))
             return tt_error(TETHER_ERR_UNSUPPORTED, "precision '%s' is for local sessions; target '%s' computes in "
                             "fp32", cfg->precision, cfg->target);
     }
-    if (!cfg || !cfg->target || !*cfg->target || tt_target_is_remote(cfg->target))
+    if (!cfg->target || !*cfg->target || tt_target_is_remote(cfg->target))
         return TT_OK;
     tt_backend_list bl;
     if (tt_backend_list_for(cfg->target, &bl) == TT_OK)
@@ -55,7 +76,7 @@ static tt_status open_model(tt_model *m, const char *label, const tether_session
     tt_status s = tt_local_open(m, cfg, out);
     if (s != TT_OK)
         return s;
-    if (!cfg || !cfg->quiet) {
+    if (!cfg->quiet) {
         tether_session_stats st;
         tether_session_stats_get(*out, &st);
         tt_log(TT_LOG_NOTICE, "session %s runs on this host: %s", label, st.where);
@@ -69,8 +90,12 @@ tether_status tether_session_open(tether_session **out, const char *path, const 
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "tether_session_open: out and model_path must not be NULL");
     *out = NULL;
     pthread_once(&g_init_once, tt_library_init);
+    tether_session_config c;
+    TT_TRY(config_copy(cfg, &c));
+    cfg = &c;
     TT_TRY(check_target(cfg));
-    if (cfg && tt_target_is_remote(cfg->target)) {
+    if (tt_target_is_remote(cfg->target)) {
+        TT_TRY(tt_model_check_format(path));
         tt_status s = tt_remote_open(path, NULL, 0, cfg, out);
         return s == TT_OK ? s : tt_error_prefix(s, "%s on %s: ", path, cfg->target);
     }
@@ -89,8 +114,11 @@ tether_status tether_session_open_bytes(tether_session **out, const void *model,
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "tether_session_open_bytes: out and model must not be NULL");
     *out = NULL;
     pthread_once(&g_init_once, tt_library_init);
+    tether_session_config c;
+    TT_TRY(config_copy(cfg, &c));
+    cfg = &c;
     TT_TRY(check_target(cfg));
-    if (cfg && tt_target_is_remote(cfg->target)) {
+    if (tt_target_is_remote(cfg->target)) {
         tt_status s = tt_remote_open(NULL, model, size, cfg, out);
         return s == TT_OK ? s : tt_error_prefix(s, "%s: ", cfg->target);
     }

@@ -26,6 +26,8 @@ static void fill_from_describe(tt_accel_health *h, const char *json)
         h->errors = (uint64_t)num(me, "errors");
         h->models_loaded = (int)num(me, "models_loaded");
         h->lease_expires_in_s = num(me, "lease_expires_in_s");
+        double price = num(me, "price_per_hour");
+        h->price_per_hour = price > 0 ? price : -1; /* the server says 0 when no price is set */
     }
     cJSON_Delete(root);
 }
@@ -34,6 +36,7 @@ void tt_accel_probe(const tt_attachment *a, int timeout_ms, tt_accel_health *h)
 {
     memset(h, 0, sizeof *h);
     h->status = "unreachable";
+    h->price_per_hour = -1;
     h->memory_quota = a->memory_bytes;
     h->tflops = a->tflops;
     tt_endpoint ep;

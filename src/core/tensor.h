@@ -75,6 +75,10 @@ uint64_t tt_max_tensor_bytes(void);
 tt_status tt_shape_numel(int rank, const int64_t *dims, int64_t *numel);
 static inline int64_t tt_tensor_numel(const tt_tensor *t)
 {
+    /* an empty tensor's other dimensions may multiply past 64 bits: a 0 settles it first */
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i] == 0)
+            return 0;
     int64_t n = 1;
     for (int i = 0; i < t->rank; i++)
         n *= t->dims[i];

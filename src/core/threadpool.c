@@ -64,6 +64,13 @@ tt_threads_scope tt_threads_begin(int want)
     return s;
 }
 
+int tt_threads_cap(int n)
+{
+    int prev = tt_threads_share;
+    tt_threads_share = n > 0 ? n : 0;
+    return prev;
+}
+
 void tt_threads_end(tt_threads_scope s)
 {
     if (s.held)
@@ -83,10 +90,10 @@ typedef struct tt_job {
     tt_range_fn fn;
     void *arg;
     int64_t n, chunk, nchunks;
-    int max_users;       /* workers that may join: the submitter's share less itself */
     atomic_llong next;   /* next chunk to claim */
     atomic_llong done;   /* chunks finished */
     int users;           /* workers inside tt_job_work (under the pool lock) */
+    int helpers;         /* workers that may join it (its submitter's thread cap, less one) */
     struct tt_job *prev, *nextjob;
 } tt_job;
 
@@ -136,21 +143,23 @@ static void tt_job_work(tt_job *j)
 static void *tt_worker(void *unused)
 {
     (void)unused;
+    pthread_setname_np(pthread_self(), "tether-pool"); /* for ps, top and debuggers */
     tt_in_task = true;
     pthread_mutex_lock(&g_pool.lock);
     for (;;) {
-        while (!g_pool.stop && !g_pool.jobs)
-            pthread_cond_wait(&g_pool.work, &g_pool.lock);
+        /* the first job with chunks left and room for another helper; drained ones leave */
+        tt_job *j = NULL;
+        for (tt_job *k = g_pool.jobs, *nx; k && !j; k = nx) {
+            nx = k->nextjob;
+            if (atomic_load(&k->next) >= k->nchunks)
+                tt_job_unlink(k);
+            else if (k->users < k->helpers)
+                j = k;
+        }
         if (g_pool.stop)
             break;
-        tt_job *j = g_pool.jobs;
-        if (atomic_load(&j->next) >= j->nchunks) {
-            tt_job_unlink(j);
-            continue;
-        }
-        if (j->users >= j->max_users) {
-            /* the job has all the threads its run may use: let the others have this worker */
-            tt_job_unlink(j);
+        if (!j) {
+            pthread_cond_wait(&g_pool.work, &g_pool.lock);
             continue;
         }
         /* users keeps j alive: its submitter waits for it to drop to zero */
@@ -277,7 +286,7 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
     int64_t chunk = (n + nchunks - 1) / nchunks;
     nchunks = (n + chunk - 1) / chunk;
 
-    tt_job j = {.fn = fn, .arg = arg, .n = n, .chunk = chunk, .nchunks = nchunks, .max_users = threads - 1};
+    tt_job j = {.fn = fn, .arg = arg, .n = n, .chunk = chunk, .nchunks = nchunks, .helpers = threads - 1};
     atomic_init(&j.next, 0);
     atomic_init(&j.done, 0);
     pthread_mutex_lock(&g_pool.lock);

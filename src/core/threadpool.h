@@ -20,6 +20,9 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg);
  * run's share (tt_threads_begin) inside one, else the process's count. */
 int tt_threads(void);
 /* Sets the process's thread count (default: TETHER_NUM_THREADS, else every online core). */
+/* Caps the threads that parallel work started by this thread uses (n <= 0: no cap), taking
+ * nothing from other runs' shares (tt_threads_begin does). Returns the previous cap. */
+int tt_threads_cap(int n);
 tt_status tt_threadpool_resize(int n);
 /* Stops the workers (at exit, or in tests). */
 void tt_threadpool_shutdown(void);

@@ -20,6 +20,7 @@
 static atomic_bool g_omp_used;  /* this process started an OpenMP region of more than one thread */
 static atomic_bool g_forked;    /* ... and then forked: this is the child */
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+static _Thread_local bool t_named;
 
 static void tt_omp_child_fork(void)
 {
@@ -88,12 +89,19 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
     tt_omp_mark_used();
     atomic_llong next = 0;
 #pragma omp parallel num_threads(team)
-    for (;;) {
-        long long c = atomic_fetch_add(&next, 1);
-        if (c >= nchunks)
-            break;
-        int64_t b = c * chunk, e = b + chunk;
-        fn(arg, b, e < n ? e : n);
+    {
+        if (!t_named && omp_get_thread_num() != 0) {
+            /* OpenMP's helper threads are the pool's: named so for ps, top and debuggers */
+            pthread_setname_np(pthread_self(), "tether-pool");
+            t_named = true;
+        }
+        for (;;) {
+            long long c = atomic_fetch_add(&next, 1);
+            if (c >= nchunks)
+                break;
+            int64_t b = c * chunk, e = b + chunk;
+            fn(arg, b, e < n ? e : n);
+        }
     }
 }
 

@@ -17,7 +17,8 @@
 
 tt_status tt_read_file(const char *path, size_t max_bytes, void **data, size_t *n)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* non-blocking: opening a FIFO must not wait for a writer (it is then refused below) */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return tt_error(errno == ENOENT ? TETHER_ERR_NOT_FOUND : TETHER_ERR_IO, "cannot open '%s': %s", path,
                         strerror(errno));
@@ -97,6 +98,7 @@ tt_status tt_model_load_file(const char *path, tt_model **out)
 {
     void *data;
     size_t n;
+    TT_TRY(tt_model_check_format(path));
     TT_TRY(tt_read_file(path, TT_MAX_MODEL_BYTES, &data, &n));
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);

@@ -8,6 +8,10 @@
 /* dir: where external data files live (NULL: the model may not use external data). */
 tt_status tt_model_load(const void *data, size_t n, const char *dir, tt_model **out);
 tt_status tt_model_load_file(const char *path, tt_model **out);
+/* TT_OK when path may hold an ONNX model; UNSUPPORTED, with the command that exports it,
+ * for another framework's model (a TensorFlow SavedModel folder, Keras, TFLite, TorchScript,
+ * a torch.save checkpoint, MXNet's -symbol.json / .params). */
+tt_status tt_model_check_format(const char *path);
 void tt_model_free(tt_model *m);
 
 /* Reads a whole file into a malloc'ed buffer (bounded by max_bytes). */

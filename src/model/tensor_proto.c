@@ -3,6 +3,8 @@
  * allocated, so a hostile shape cannot make tether allocate more than the input holds. */
 #include "model/raw.h"
 
+#include "core/file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -170,14 +172,18 @@ static tt_status read_external(tt_decoder *d, const tensor_fields *tf, const cha
     if (tf->location_len > TT_MAX_LOCATION)
         return tt_error(TETHER_ERR_INVALID_MODEL, "tensor '%s': external data location is longer than %d bytes", tname,
                         TT_MAX_LOCATION);
-    char path[4096];
-    int pn = snprintf(path, sizeof path, "%s/%.*s", d->dir, (int)tf->location_len, tf->location);
-    if (pn < 0 || (size_t)pn >= sizeof path)
-        return tt_error(TETHER_ERR_INVALID_MODEL, "tensor '%s': external data path is too long", tname);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char rel[TT_MAX_LOCATION + 1];
+    snprintf(rel, sizeof rel, "%.*s", (int)tf->location_len, tf->location);
+    /* only inside the model's folder: no symbolic link may lead out of it */
+    int fd = tt_open_beneath(d->dir, rel);
+    if (fd < 0 && (errno == EXDEV || errno == ELOOP))
+        return tt_error(TETHER_ERR_INVALID_MODEL,
+                        "tensor '%s': external data '%s' leads outside the model's folder through a symbolic link; "
+                        "tether reads external data only from regular files inside the folder",
+                        tname, rel);
     if (fd < 0)
-        return tt_error(TETHER_ERR_IO, "tensor '%s': cannot open external data '%.*s': %s", tname,
-                        (int)tf->location_len, tf->location, strerror(errno));
+        return tt_error(TETHER_ERR_IO, "tensor '%s': cannot open external data '%s': %s", tname, rel,
+                        strerror(errno));
     struct stat st;
     tt_status s = TT_OK;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

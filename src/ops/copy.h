@@ -34,8 +34,9 @@ static inline void tt_copy_dim(tt_copy *c, int64_t n, int64_t dst_st, int64_t sr
 {
     TT_ASSERT(c->rank < TT_COPY_MAX_RANK);
     c->dims[c->rank] = n;
-    c->dst_st[c->rank] = dst_st * (int64_t)c->esize;
-    c->src_st[c->rank] = src_st * (int64_t)c->esize;
+    /* unsigned: for an empty copy (some n == 0) the strides may overflow, and go unused */
+    c->dst_st[c->rank] = (int64_t)((uint64_t)dst_st * c->esize);
+    c->src_st[c->rank] = (int64_t)((uint64_t)src_st * c->esize);
     c->rank++;
 }
 

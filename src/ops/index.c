@@ -232,6 +232,7 @@ static tt_status slice_params(const tt_node *n, const tt_tensor *const *in, int 
         }
         if (d == 0) {
             count[a] = 0;
+            step[a] = 1;
             continue;
         }
         if (s < 0)
@@ -250,6 +251,8 @@ static tt_status slice_params(const tt_node *n, const tt_tensor *const *in, int 
             count[a] = s > e ? (int64_t)((uint64_t)(s - e - 1) / (0 - (uint64_t)st) + 1) : 0;
         }
         start[a] = count[a] ? s : 0;
+        if (count[a] <= 1)
+            step[a] = 1; /* one element or none: the step moves nowhere (and step * stride could overflow) */
     }
     return TT_OK;
 }

@@ -53,10 +53,10 @@ static tt_status reshape_dims(const tt_node *n, int rx, const int64_t *x, const 
             return tt_op_error(n, TETHER_ERR_SHAPE, "invalid target dimension %" PRId64, d);
         }
         out[i] = d;
-        if (d >= 0)
-            known *= d;
-        else
+        if (d < 0)
             all_known = false;
+        else if (__builtin_mul_overflow(known, d, &known))
+            return tt_op_error(n, TETHER_ERR_SHAPE, "the target shape's size overflows 64 bits");
     }
     if (neg >= 0) {
         int64_t total = 1;
@@ -64,8 +64,8 @@ static tt_status reshape_dims(const tt_node *n, int rx, const int64_t *x, const 
         for (int i = 0; i < rx; i++) {
             if (x[i] < 0)
                 xk = false;
-            else
-                total *= x[i];
+            else if (__builtin_mul_overflow(total, x[i], &total))
+                return tt_op_error(n, TETHER_ERR_SHAPE, "the input's size overflows 64 bits");
         }
         if (xk && all_known) {
             if (known == 0 || total % known)
@@ -744,9 +744,11 @@ static tt_status run_tile(tt_kctx *c)
     const tt_tensor *x = tt_kin(c, 0);
     tt_tensor *y = tt_kout(c, 0);
     int64_t xs[TT_MAX_RANK], ys[TT_MAX_RANK];
+    tt_strings_clear(y);
+    if (tt_tensor_numel(y) == 0)
+        return tt_strings_own(y); /* its other dimensions may be huge: nothing to address */
     tt_strides(x->rank, x->dims, xs);
     tt_strides(y->rank, y->dims, ys);
-    tt_strings_clear(y);
     /* output axis d is (repeat, position in x): a 2·rank strided copy reading x again per repeat */
     tt_copy cp;
     tt_copy_init(&cp, tt_dtype_size(x->dtype), y->data, x->data);
@@ -799,9 +801,11 @@ static tt_status run_expand(tt_kctx *c)
     const tt_tensor *x = tt_kin(c, 0);
     tt_tensor *y = tt_kout(c, 0);
     int64_t xs[TT_MAX_RANK], ys[TT_MAX_RANK];
+    tt_strings_clear(y);
+    if (tt_tensor_numel(y) == 0)
+        return tt_strings_own(y); /* its other dimensions may be huge: nothing to address */
     tt_strides(x->rank, x->dims, xs);
     tt_strides(y->rank, y->dims, ys);
-    tt_strings_clear(y);
     tt_copy cp;
     tt_copy_init(&cp, tt_dtype_size(x->dtype), y->data, x->data);
     for (int d = 0; d < y->rank; d++) {
@@ -862,7 +866,9 @@ static tt_status pad_amounts(const tt_node *n, int rank, const tt_tensor *pads_i
 static tt_status pad_dim(const tt_node *n, int axis, int64_t d, int64_t b, int64_t e, pad_mode m, int64_t *out)
 {
     int64_t s;
-    if (__builtin_add_overflow(d, b, &s) || __builtin_add_overflow(s, e, &s) || s < 0)
+    /* pads near INT64_MIN are refused too: an output position minus b would overflow */
+    if (b < INT64_MIN / 2 || e < INT64_MIN / 2 || __builtin_add_overflow(d, b, &s) || __builtin_add_overflow(s, e, &s) ||
+        s < 0)
         return tt_op_error(n, TETHER_ERR_RUNTIME,
                            "pads %" PRId64 " and %" PRId64 " cannot apply to axis %d of size %" PRId64, b, e, axis, d);
     if (d == 0 && s > 0 && m != PAD_CONSTANT)

@@ -4,15 +4,18 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 tt_status tt_op_error(const tt_node *n, tt_status code, const char *fmt, ...)
 {
-    char msg[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    char *msg = NULL;
+    int len = vasprintf(&msg, fmt, ap);
     va_end(ap);
-    return tt_error(code, "node '%s' (%s): %s", n->name, n->op_type, msg);
+    tt_status s = tt_error(code, "node '%s' (%s): %s", n->name, n->op_type, len >= 0 ? msg : "(out of memory)");
+    free(msg);
+    return s;
 }
 
 tt_status tt_infer_input(const tt_ictx *c, int i, const tt_type **out)
@@ -307,10 +310,12 @@ tt_status tt_tensor_to_ints(const tt_node *node, const tt_tensor *t, int64_t *ou
 
 void tt_strides(int rank, const int64_t *dims, int64_t *strides)
 {
-    int64_t s = 1;
+    /* unsigned: an empty tensor may have other dimensions whose product overflows; its
+     * strides are never used to address anything, and must not be undefined behaviour */
+    uint64_t s = 1;
     for (int i = rank - 1; i >= 0; i--) {
-        strides[i] = s;
-        s *= dims[i];
+        strides[i] = (int64_t)s;
+        s *= (uint64_t)dims[i];
     }
 }
 

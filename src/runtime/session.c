@@ -179,12 +179,17 @@ tt_status tt_bind_inputs(const tether_session *s, const tether_tensor *in, size_
                 if (strcmp(s->inputs[i].name, in[j].name) == 0)
                     slot = i;
             if (slot < 0) {
-                char names[512] = "";
+                size_t need = 1;
+                for (int i = 0; i < s->n_inputs; i++)
+                    need += strlen(s->inputs[i].name) + 4;
+                char *names = tt_malloc(need);
                 size_t o = 0;
-                for (int i = 0; i < s->n_inputs && o < sizeof names; i++)
-                    o += (size_t)snprintf(names + o, sizeof names - o, "%s'%s'", i ? ", " : "", s->inputs[i].name);
-                return tt_error(TETHER_ERR_INVALID_ARGUMENT, "the model has no input named '%s' (its inputs: %s)",
-                                in[j].name, names);
+                for (int i = 0; names && i < s->n_inputs; i++)
+                    o += (size_t)snprintf(names + o, need - o, "%s'%s'", i ? ", " : "", s->inputs[i].name);
+                tt_status st = tt_error(TETHER_ERR_INVALID_ARGUMENT, "the model has no input named '%s' (its inputs: %s)",
+                                        in[j].name, names ? names : "(out of memory listing them)");
+                tt_free(names);
+                return st;
             }
         } else {
             if (j >= (size_t)s->n_inputs)
@@ -280,8 +285,9 @@ static tt_status local_exec(tether_session *s, tt_local *l, const tt_value *vals
     const tt_graph *g = l->model->graph;
     tt_run *r;
     TT_TRY(local_get_run(l, &r));
-    /* concurrent runs share the process's threads instead of each taking all of them */
-    tt_threads_scope threads = tt_threads_begin(l->threads);
+    /* every parallel loop of the run (kernels, output copies) stays within the session's
+     * threads, and concurrent runs share the process's threads instead of each taking all */
+    tt_threads_scope threads = tt_threads_begin(l->num_threads);
     const tt_plan *plan = NULL;
     pthread_mutex_lock(&l->lock);
     for (int i = 0; i < l->n_plans && !plan; i++)
@@ -544,10 +550,10 @@ tt_status tt_local_open(tt_model *m, const tether_session_config *cfg, tether_se
     pthread_mutex_init(&l->lock, NULL);
     l->model = m;
     l->run_limit_ns = cfg && cfg->run_limit_ms > 0 ? (uint64_t)cfg->run_limit_ms * 1000000ull : 0;
+    l->num_threads = cfg && cfg->num_threads > 0 ? cfg->num_threads : 0;
     s->ops = &g_local_ops;
     s->impl = l;
     const char *target = cfg && cfg->target && *cfg->target ? cfg->target : "cpu";
-    l->threads = cfg && cfg->intra_op_num_threads > 0 ? cfg->intra_op_num_threads : 0;
     tt_status st = tt_backend_list_for(target, &l->backends);
     if (st == TT_OK && cfg && cfg->precision)
         st = tt_precision_parse(cfg->precision, &m->precision);

@@ -41,8 +41,8 @@ typedef struct tt_local {
     tt_plan *plans[TT_MAX_PLANS];
     int n_plans;
     uint64_t run_limit_ns;
+    int num_threads; /* a run's thread cap (0: the whole pool) */
     tt_backend_list backends; /* where nodes may be placed, in order of preference */
-    int threads;              /* each run's thread count (0: the process's; see tt_threads_begin) */
 } tt_local;
 
 /* Opens a local session over a loaded model (takes ownership of m). */

@@ -152,6 +152,45 @@ static tt_status parse_type(tt_server_config *c, const char *v)
     return TT_OK;
 }
 
+/* "TYPE=USD[,TYPE=USD...]": the hourly price of slot types (built-in ones, or types defined
+ * before), shown by DESCRIBE so that clients' benchmarks cost their rows with it. */
+static tt_status parse_prices(tt_server_config *c, const char *v)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", v);
+    char *save;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq)
+            return tt_error(TETHER_ERR_INVALID_ARGUMENT, "price '%s': expected TYPE=USD (e.g. cpu.small=0.02)", tok);
+        *eq = 0;
+        char *name = trim(tok), *num = trim(eq + 1), *end;
+        if (*num == '$')
+            num++;
+        double usd = strtod(num, &end);
+        if (end == num || *end || !(usd >= 0) || !isfinite(usd))
+            return tt_error(TETHER_ERR_INVALID_ARGUMENT, "price '%s=%s': '%s' is not a price in USD per hour", name,
+                            eq + 1, eq + 1);
+        tt_accel_type *t = NULL;
+        for (int i = 0; i < c->n_types && !t; i++)
+            if (strcmp(c->types[i].name, name) == 0)
+                t = &c->types[i];
+        if (!t) {
+            const tt_accel_type *b = tt_catalog_find(name);
+            if (!b)
+                return tt_error(TETHER_ERR_INVALID_ARGUMENT,
+                                "price '%s=%s': no type '%s' (a built-in one, or one defined by --type before)", name,
+                                eq + 1, name);
+            if (c->n_types >= TT_MAX_TYPES)
+                return tt_error(TETHER_ERR_INVALID_ARGUMENT, "more than %d user-defined types", TT_MAX_TYPES);
+            t = &c->types[c->n_types++];
+            *t = *b; /* the built-in type, with the server's price */
+        }
+        t->price_per_hour = usd;
+    }
+    return TT_OK;
+}
+
 /* "TYPE=COUNT[,TYPE=COUNT...]" replaces the slot list. Types are resolved at start, once
  * every --type has been read. */
 static tt_status parse_slots(tt_server_config *c, const char *v)
@@ -211,6 +250,8 @@ tt_status tt_config_set(tt_server_config *c, const char *key, const char *v)
         return parse_slots(c, v);
     if (strcmp(key, "type") == 0)
         return parse_type(c, v);
+    if (strcmp(key, "price") == 0)
+        return parse_prices(c, v);
     if (strcmp(key, "state-dir") == 0)
         return set_str(c->state_dir, sizeof c->state_dir, key, v);
     if (strcmp(key, "port-file") == 0)
@@ -348,6 +389,8 @@ void tt_config_usage(FILE *f)
                "                         define (or redefine) a type: MEM as 512MiB / 2GiB, RATE as\n"
                "                         2tflops, 500gflops or 25%% of the measured peak, PRICE per\n"
                "                         hour; may be repeated\n"
+               "  --price TYPE=USD[,...] the hourly price of slot types (built-in, or defined before);\n"
+               "                         clients' benchmarks cost their rows with it\n"
                "  --state-dir DIR        reservations and cached models survive restarts here\n"
                "                         (default ~/.local/state/tetherd)\n"
                "  --log-level LEVEL      debug, info (default), warn, error, off\n"

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Fuzzes the model loader, then the wire protocol's frame decoder, for SECONDS each: builds the libFuzzer target into build-fuzz/ (clang,
+# Fuzzes the model loader, the wire protocol's frame decoder and the executor's index arithmetic,
+# for SECONDS each: builds the libFuzzer target into build-fuzz/ (clang,
 # -DTETHER_FUZZ=ON), makes a seed corpus from the ONNX test models and their test data plus
 # synthetic seeds, and runs. Exits non-zero on any finding (crash, sanitizer report, leak,
 # timeout, out-of-memory); the inputs that caused them are left in build-fuzz/findings/.
@@ -23,7 +24,7 @@ testdata=${TETHER_ONNX_TESTDATA:-/usr/share/libonnx-testdata/data/node}
 # gets its own optimisation flags (a build type of its own: the project fixes RelWithDebInfo's).
 CC=clang cmake -S "$root" -B "$build" -DTETHER_FUZZ=ON -DCMAKE_BUILD_TYPE=Fuzz \
     -DCMAKE_C_FLAGS_FUZZ="-O2 -g" -DCMAKE_C_FLAGS="-Wno-unknown-warning-option" >/dev/null
-cmake --build "$build" -j"${JOBS:-2}" --target fuzz_model_load fuzz_gen_seeds fuzz_frame >/dev/null
+cmake --build "$build" -j"${JOBS:-2}" --target fuzz_model_load fuzz_gen_seeds fuzz_frame fuzz_exec >/dev/null
 
 seeds=$build/corpus/seeds
 work=$build/corpus/work
@@ -61,6 +62,16 @@ ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-prin
     -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$findings/frame-" "$@" "$build/corpus/frame" >"$flog" 2>&1 || true
 grep -E '^#[0-9]+' "$flog" | tail -1 || true
+
+# The executor's index arithmetic: one-node models fed int64 edge values; UBSan halts on the
+# first report (signed overflow included), so each one is a finding. Its inputs are small structured programs, so no seeds are needed.
+elog=$build/fuzz-exec.log
+mkdir -p "$build/corpus/exec"
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+    nice -n 10 "$build/bin/fuzz_exec" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
+    -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=256 \
+    -artifact_prefix="$findings/exec-" "$@" "$build/corpus/exec" >"$elog" 2>&1 || true
+grep -E '^#[0-9]+' "$elog" | tail -1 || true
 
 found=$(find "$findings" -type f | wc -l)
 if [ "$found" -ne 0 ]; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Exports PyTorch models to ONNX for the integration tests, once per build tree.
-# usage: export_models.sh EXPORT_SCRIPT OUTDIR NAME...   Exits 77 (CTest: skipped) where
-# PyTorch or the export script is missing, saying so.
+# usage: export_models.sh EXPORT_SCRIPT OUTDIR NAME...   Fails, saying so, where PyTorch or
+# the export script is missing (scripts/deps.sh installs PyTorch).
 set -euo pipefail
 script=$1 out=$2
 shift 2
@@ -9,12 +9,12 @@ need=0
 for name in "$@"; do [ -f "$out/$name.onnx" ] || need=1; done
 [ "$need" = 0 ] && { echo "models already exported in $out"; exit 0; }
 if [ ! -f "$script" ]; then
-  echo "SKIP: the export script $script is missing (the shared peers directory is not next to the repo)"
-  exit 77
+  echo "FAIL: the export script $script is missing"
+  exit 1
 fi
 if ! /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then
-  echo "SKIP: /usr/bin/python3 has no torch/torchvision (install python3-torch python3-torchvision)"
-  exit 77
+  echo "FAIL: /usr/bin/python3 has no torch/torchvision: run scripts/deps.sh (python3-torch python3-torchvision)"
+  exit 1
 fi
 # export into a temporary directory and move the results, so an interrupted export
 # never leaves a half-written model behind

@@ -1,6 +1,6 @@
 /* ResNet-18 (exported by PyTorch) attached and run remotely: the outputs must be
- * bit-identical to the same model run by the local engine. Skipped (exit 77) where the model
- * could not be exported, or where the local engine cannot run it yet. */
+ * bit-identical to the same model run by the local engine. A model that is missing, or that
+ * the engine cannot run (an unsupported op), fails the test: it is never skipped. */
 #include "harness.h"
 
 static char model_path[512];
@@ -59,26 +59,10 @@ int main(int argc, char **argv)
 {
     snprintf(model_path, sizeof model_path, "%s/resnet18.onnx", IT_MODELS_DIR);
     if (access(model_path, R_OK) != 0) {
-        printf("SKIP: %s is missing (integration.export_resnet18 exports it where PyTorch is installed)\n", model_path);
-        return 77;
+        /* a failure, not a skip: integration.export_resnet18 exports it with Debian's PyTorch */
+        printf("FAIL: %s is missing (integration.export_resnet18 exports it; scripts/deps.sh installs PyTorch)\n",
+               model_path);
+        return 1;
     }
-    /* probed in a child: this process must not start the engine's threads before forking */
-    pid_t pid = fork();
-    if (pid == 0) {
-        tether_session_config cfg;
-        tether_session_config_init(&cfg);
-        cfg.quiet = 1;
-        cfg.warmup = 0;
-        tether_session *s;
-        tether_status st = tether_session_open(&s, model_path, &cfg);
-        if (st == TETHER_ERR_UNSUPPORTED)
-            printf("SKIP: the local engine cannot run ResNet-18 yet: %s\n", tether_last_error());
-        fflush(stdout);
-        _exit(st == TETHER_ERR_UNSUPPORTED ? 77 : 0);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
-        return 77;
     return th_main(argc, argv);
 }

@@ -7,10 +7,13 @@ else from build/ in this tree; a missing build is an error, not a skip."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +38,47 @@ def cli_path() -> Path:
 def tetherd_path() -> Path | None:
     p = Path(os.environ.get("TETHERD", REPO / "build" / "bin" / "tetherd"))
     return p if p.is_file() else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def tetherd(tmp_path, *extra: str, slots: str = "cpu.small=2,cpu.medium=1"):
+    """A tetherd on a free loopback port (its own state directory): yields "127.0.0.1:PORT",
+    and stops it afterwards. A missing tetherd binary is an error, not a skip."""
+    binary = tetherd_path()
+    if binary is None:
+        pytest.fail("tetherd is not built (build/bin/tetherd): run cmake --build build (or set TETHERD)")
+    port = free_port()
+    state = tmp_path / f"tetherd-state-{port}"
+    state.mkdir()
+    log_path = tmp_path / f"tetherd-{port}.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen([str(binary), "--listen", f"127.0.0.1:{port}", "--device", "cpu", "--slots", slots,
+                             "--state-dir", str(state), *extra], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    try:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("tetherd did not start listening:\n" + log_path.read_text())
+                time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
 
 
 @pytest.fixture(autouse=True)

@@ -229,11 +229,11 @@ def test_input_errors_name_the_file_and_line(tmp_path):
     proc = run_cli("advise", tmp_path / "none.csv")
     assert proc.returncode == 1 and "none.csv" in proc.stderr
     bad = tmp_path / "bad.csv"
-    bad.write_text("host,accelerator,price_per_hour,mean_ms,p90_ms\nc5.large,,,12,\n")
+    bad.write_text("host,accelerator,price_per_hour,mean_ms,p90_ms\nc5.large,,,12,fast\n")
     proc = run_cli("advise", bad, "--no-svg")
-    assert proc.returncode == 1 and "bad.csv:2: p90_ms" in proc.stderr
+    assert proc.returncode == 1 and "bad.csv:2: p90_ms 'fast'" in proc.stderr
     proc = run_cli("advise", bad, "--max-p90-ms", "soon")
-    assert proc.returncode == 1 and "--max-p90-ms" in proc.stderr
+    assert proc.returncode == 2 and "--max-p90-ms" in proc.stderr  # a usage error
 
 
 def test_list_prices_shows_the_catalog():
@@ -254,3 +254,111 @@ def test_python_advise_wrapper(tmp_path, sweep_csv):
     svg = tmp_path / "c.svg"
     tether.advise(sweep_csv, svg=svg)
     assert svg.read_text().startswith("<?xml")
+
+
+# ---- tables as the seeds printed them ----------------------------------------------------------
+
+SEED_TABLE = """\
+Results measured on a c5 host, batch size 1.
+
+| Instance type | EI accelerator | Price per hour | Average latency (ms) | P90 latency (ms) | Cost per 100,000 inferences |
+|---|---|---:|---:|---:|---:|
+| C5.Large | eia.medium | $0.215 | 33 | 41 | $0.20 |
+| C5.Large | EIA2.Medium | $0.205 | 31 | 36 | $0.18 |
+| c5.XL | None | $0.17 | 95 | 104 | $0.45 |
+| C5.4XL | - | $0.68 | 30 | | $0.57 |
+| ml.g4dn.xlarge | N/A | $0.526 | 9 | 10.5 | $0.13 |
+"""
+
+
+def seed_rows():
+    """(host, accelerator, price, mean, p90 or None) as the table means them."""
+    return [("c5.large", "eia1.medium", 0.215, 33, 41), ("c5.large", "eia2.medium", 0.205, 31, 36),
+            ("c5.xlarge", None, 0.17, 95, 104), ("c5.4xlarge", None, 0.68, 30, None),
+            ("g4dn.xlarge", None, 0.526, 9, 10.5)]
+
+
+def test_a_seed_table_as_printed(tmp_path):
+    # pasted as it is, caption included
+    table = tmp_path / "seed.md"
+    table.write_text(SEED_TABLE)
+    doc, proc = run_json("advise", table, "--max-p90-ms", 60, "--json", "--no-svg")
+    assert proc.returncode == 0, proc.stderr
+    got = {(r["host"], r["accelerator"]): r for r in doc["rows"]}
+    for host, acc, price, mean, p90 in seed_rows():
+        r = got[(host, acc)]
+        assert r["price_per_hour"] == pytest.approx(price) and r["mean_ms"] == mean and r["p90_ms"] == p90
+        assert r["cost_per_100k"] == pytest.approx(cost_per_100k(price, mean))
+    # the row without a P90 cannot show it meets a P90 limit; without the limit it may win
+    assert "p90 not measured" in got[("c5.4xlarge", None)]["why_not"]
+    assert doc["recommended"]["host"] == "g4dn.xlarge"
+    doc2, _ = run_json("advise", table, "--max-mean-ms", 40, "--json", "--no-svg")
+    assert got[("c5.4xlarge", None)]["cost_per_100k"] > doc2["recommended"]["cost_per_100k"]
+    assert doc2["rows"][0]["meets_constraints"]
+    # text output: the table prints '-' where no P90 was measured
+    proc = run_cli("advise", table, "--no-svg")
+    line = [ln for ln in proc.stdout.splitlines() if "c5.4xlarge" in ln][0]
+    assert " - " in line
+
+
+def test_percentile_limits(tmp_path):
+    t = tmp_path / "pct.csv"
+    t.write_text("host,accelerator,price_per_hour,mean_ms,p90_ms,p95_ms,p99_ms\n"
+                 "c5.large,eia2.medium,,20,24,26,40\n"
+                 "c5.xlarge,,,30,33,34,35\n"
+                 "c5.2xlarge,,,10,11,,\n")
+    doc, proc = run_json("advise", t, "--max-p99-ms", 38, "--json", "--no-svg")
+    assert proc.returncode == 0
+    why = {r["host"]: r["why_not"] for r in doc["rows"]}
+    assert why["c5.large"] == "p99 40 ms > 38 ms" and why["c5.2xlarge"] == "p99 not measured (a p99 limit was given)"
+    assert doc["recommended"]["host"] == "c5.xlarge" and doc["constraints"]["max_p99_ms"] == 38
+    doc, _ = run_json("advise", t, "--max-p95-ms", 25, "--json", "--no-svg")
+    assert doc["recommended"] is None and doc["constraints"]["max_p95_ms"] == 25
+
+
+def test_batched_rows_are_costed_per_sample_and_mixed_rows_refused(tmp_path):
+    t = tmp_path / "batched.csv"
+    t.write_text("host,accelerator,price_per_hour,mean_ms,p90_ms,batch,model\n"
+                 "c5.large,eia2.medium,,40,44,8,resnet50.onnx\n"
+                 "c5.xlarge,,,200,230,8,resnet50.onnx\n")
+    doc, proc = run_json("advise", t, "--json", "--no-svg")
+    assert proc.returncode == 0, proc.stderr
+    assert doc["cost_unit"] == "per 100,000 samples"
+    acc = [r for r in doc["rows"] if r["accelerator"]][0]
+    assert acc["batch"] == 8 and acc["cost_per_100k"] == pytest.approx(cost_per_100k(0.085 + 0.12, 40) / 8)
+    assert "$/100k smp." in run_cli("advise", t, "--no-svg").stdout
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(t.read_text() + "c5.2xlarge,,,60,70,1,resnet50.onnx\n")
+    proc = run_cli("advise", mixed, "--no-svg")
+    assert proc.returncode == 1 and "different batch sizes (8 and 1)" in proc.stderr and "--allow-mixed" in proc.stderr
+    doc, proc = run_json("advise", mixed, "--allow-mixed", "--json", "--no-svg")
+    assert proc.returncode == 0 and len(doc["rows"]) == 3
+    models = tmp_path / "models.csv"
+    models.write_text("host,accelerator,price_per_hour,mean_ms,model\nc5.large,,,10,resnet18.onnx\n"
+                      "c5.large,eia2.medium,,5,resnet50.onnx\n")
+    proc = run_cli("advise", models, "--no-svg")
+    assert proc.returncode == 1 and "different models (resnet18.onnx and resnet50.onnx)" in proc.stderr
+
+
+def test_utilization_for_the_serverless_comparison(tmp_path, sweep_csv):
+    volume = 60_000_000
+    full, _ = run_json("advise", sweep_csv, "--monthly-volume", volume, "--json", "--no-svg")
+    half, proc = run_json("advise", sweep_csv, "--monthly-volume", volume, "--utilization", "50%", "--json", "--no-svg")
+    assert proc.returncode == 0, proc.stderr
+    assert full["monthly"]["utilization"] == 1 and half["monthly"]["utilization"] == 0.5
+    for f, h in zip(full["monthly"]["always_on"], half["monthly"]["always_on"]):
+        assert h["capacity_per_instance"] == pytest.approx(f["capacity_per_instance"] / 2)
+        row = [w for w in expected(None) if key(w) == (h["host"], h["accelerator"])][0]
+        assert h["instances"] == math.ceil(volume / (730 * 3600 * 1000 / row["mean"] * 0.5))
+    proc = run_cli("advise", sweep_csv, "--monthly-volume", volume, "--utilization", "1.5")
+    assert proc.returncode == 2 and "--utilization '1.5'" in proc.stderr
+
+
+def test_python_advise_takes_the_new_options(tmp_path):
+    rows = [{"host": "c5.large", "accelerator": None, "mean_ms": 10, "p99_ms": 30, "batch": 1, "model": "a.onnx"},
+            {"host": "C5.XL", "accelerator": "eia.medium", "mean_ms": 4, "p99_ms": 9, "batch": 2, "model": "a.onnx"}]
+    with pytest.raises(tether.TetherError, match="different batch sizes"):
+        tether.advise(rows)
+    doc = tether.advise(rows, allow_mixed=True, max_p99_ms=20, monthly_volume=1000, utilization=0.25)
+    assert doc["recommended"]["host"] == "c5.xlarge" and doc["recommended"]["accelerator"] == "eia1.medium"
+    assert doc["monthly"]["utilization"] == 0.25

@@ -98,7 +98,7 @@ def test_bench_inputs_from_npy_and_dims(tmp_path, mlp_path):
     doc, proc = run_json("bench", mlp_path, "--json", "--runs", 5, "--input", f"x={tmp_path / 'x.npy'}")
     assert proc.returncode == 0, proc.stderr
     proc = run_cli("bench", mlp_path, "--runs", 5, "--input", f"nope={tmp_path / 'x.npy'}")
-    assert proc.returncode == 1 and "no input 'nope'" in proc.stderr
+    assert proc.returncode == 1 and "no input named 'nope'" in proc.stderr
     # a named symbolic dimension
     doc, proc = run_json("bench", mlp_path, "--json", "--runs", 5, "--dim", "N=3")
     assert proc.returncode == 0, proc.stderr
@@ -117,14 +117,16 @@ def test_bench_batch_on_a_fixed_model_is_refused(tmp_path):
 def test_bench_usage_errors(tmp_path, mlp_path):
     assert run_cli("bench", "--help").returncode == 0
     assert "--sweep" in run_cli("bench", "--help").stdout
-    assert run_cli("bench").returncode == 2
-    assert run_cli("bench", mlp_path, "--runs", 0).returncode == 1
-    proc = run_cli("bench", tmp_path / "missing.onnx")
+    proc = run_cli("bench")
+    assert proc.returncode == 2 and "no model given" in proc.stderr
+    proc = run_cli("bench", mlp_path, "--runs", 0)
+    assert proc.returncode == 2 and "--runs '0'" in proc.stderr
+    proc = run_cli("bench", tmp_path / "missing.onnx")  # not a usage error: the file is missing
     assert proc.returncode == 1 and "missing.onnx" in proc.stderr
     proc = run_cli("bench", mlp_path, "--sweep")
-    assert proc.returncode == 1 and "--server" in proc.stderr
+    assert proc.returncode == 2 and "--server" in proc.stderr
     proc = run_cli("bench", mlp_path, "--sweep", "--target", "cpu", "--server", "x:1")
-    assert proc.returncode == 1 and "no --target" in proc.stderr
+    assert proc.returncode == 2 and "no --target" in proc.stderr
 
 
 def test_sweep_reports_types_it_could_not_attach(mlp_path):

@@ -54,8 +54,13 @@ def test_predictor_explains_a_saved_model_dir(tmp_path):
     d = tmp_path / "saved"
     d.mkdir()
     (d / "saved_model.pb").write_bytes(b"\x08\x01")
-    with pytest.raises(tether.NotFoundError, match="SavedModel.*ONNX"):
+    with pytest.raises(tether.UnsupportedError, match="SavedModel, not an ONNX model") as e:
         tether.Predictor(d)
+    assert f"python -m tf2onnx.convert --saved-model {d} --output {d}/model.onnx" in str(e.value)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(tether.NotFoundError, match="no .onnx model"):
+        tether.Predictor(empty)
 
 
 def test_predictor_on_an_accelerator_not_attached_says_what_to_do(model_dir):

@@ -100,15 +100,62 @@ def test_bfloat16_comes_back_as_exact_float32(tmp_path):
     np.testing.assert_array_equal(y, np.array([1.0, 1 + 2**-6, 0, 0], np.float32))
 
 
-def test_safe_conversions_and_refusals(mlp, mlp_path):
+def test_exact_conversions_and_refusals(mlp, mlp_path):
     s = tether.Session(mlp_path, quiet=True)
-    x64 = np.random.default_rng(2).standard_normal((3, 16))  # float64 -> float32: same kind
+    # float64 values that float32 holds exactly are converted
+    x64 = np.random.default_rng(2).standard_normal((3, 16)).astype(np.float32).astype(np.float64)
     np.testing.assert_allclose(s.run({"x": x64})["y"], mlp.reference(x64.astype(np.float32)), rtol=1e-5, atol=1e-5)
     lst = [[0.5] * 16]
     np.testing.assert_allclose(s.run({"x": lst})["y"], mlp.reference(np.array(lst, np.float32)), rtol=1e-5,
                                atol=1e-5)
-    with pytest.raises(tether.InvalidArgumentError, match="input 'x' is float32; a complex128 array"):
-        s.run({"x": np.ones((1, 16), np.complex128)})
+    # ones that would round are refused, naming the value and how to convert on purpose
+    with pytest.raises(tether.InvalidArgumentError, match=r"float64 value 0\.1 at index \(0, 0\).*astype"):
+        s.run({"x": np.full((1, 16), 0.1)})
+    with pytest.raises(tether.InvalidArgumentError, match="not exactly representable as float32"):
+        s.run({"x": np.ones((1, 16), np.complex128) * 1j})
+    np.testing.assert_allclose(s.run({"x": np.ones((1, 16), np.complex128)})["y"], mlp.reference(np.ones((1, 16))),
+                               rtol=1e-5, atol=1e-5)  # no imaginary part: exact
+    with pytest.raises(tether.InvalidArgumentError, match="a <U1 array cannot be converted"):
+        s.run({"x": np.array([["a"] * 16])})
+
+
+@pytest.mark.parametrize("model_type,value,np_type,ok", [
+    (TensorProto.INT32, 3_000_000_000, np.int64, False),       # would wrap to -1,294,967,296
+    (TensorProto.INT32, -2_147_483_648, np.int64, True),
+    (TensorProto.INT32, 2_147_483_647, np.int64, True),
+    (TensorProto.FLOAT16, 1e6, np.float64, False),             # would overflow to inf
+    (TensorProto.FLOAT16, 65504.0, np.float64, True),
+    (TensorProto.FLOAT16, 0.1, np.float64, False),             # would round
+    (TensorProto.INT8, 200, np.int64, False),
+    (TensorProto.UINT8, -1, np.int64, False),
+    (TensorProto.UINT8, -1, np.int8, False),                   # same size: round-trips, but wrapped
+    (TensorProto.UINT8, 255, np.int32, True),
+    (TensorProto.INT64, 2.0**63, np.float64, False),
+    (TensorProto.INT64, -2.0**63, np.float64, True),
+    (TensorProto.INT64, 2.5, np.float64, False),
+    (TensorProto.INT64, float("nan"), np.float64, False),
+    (TensorProto.FLOAT, 2**24 + 1, np.int64, False),            # float32 holds 2^24, not 2^24 + 1
+    (TensorProto.FLOAT, 2**24, np.int64, True),
+    (TensorProto.DOUBLE, 2**53 + 1, np.int64, False),
+    (TensorProto.FLOAT, float("nan"), np.float64, True),       # NaN stays NaN
+    (TensorProto.FLOAT, float("-inf"), np.float64, True),
+    (TensorProto.BOOL, 2, np.int64, False),
+    (TensorProto.BOOL, 1, np.int64, True),
+    (TensorProto.UINT64, 2**64 - 1, np.uint64, True),
+    (TensorProto.INT64, 2**64 - 1, np.uint64, False),
+])
+def test_inputs_are_never_silently_narrowed(tmp_path, model_type, value, np_type, ok):
+    path = save(identity_model(model_type, (2,)), tmp_path / "id.onnx")
+    s = tether.Session(path, quiet=True)
+    x = np.array([0, value], dtype=np_type)
+    if ok:
+        y = s.run({"x": x})["y"]
+        want = x.astype(s.inputs[0].dtype)
+        assert np.array_equal(y, want, equal_nan=True)
+        assert y[1] == value or (value != value and y[1] != y[1])
+    else:
+        with pytest.raises(tether.InvalidArgumentError, match=r"not exactly representable as|cannot be converted"):
+            s.run({"x": x})
 
 
 def test_non_contiguous_and_big_endian_inputs(mlp, mlp_path):

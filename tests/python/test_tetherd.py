@@ -2,63 +2,26 @@
 on the CPU and on the attached slot (bit-identical outputs), the Predictor on the
 accelerator, a bench sweep over the slot types, advice from it, detach.
 
-Skipped only while there is no tetherd binary (the server is another part of the project);
-once it is built, these run and must pass."""
+A missing tetherd binary is a failure, not a skip."""
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import time
 
 import numpy as np
 import pytest
 
-from conftest import run_json, tetherd_path
+from conftest import run_json, tetherd
 
 import tether
-
-TETHERD = tetherd_path()
-pytestmark = pytest.mark.skipif(TETHERD is None, reason="tetherd is not built (build/bin/tetherd): the server "
-                                "work has not landed in this tree")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def server(tmp_path):
-    port = free_port()
-    state = tmp_path / "tetherd-state"
-    state.mkdir()
-    log = open(tmp_path / "tetherd.log", "w")
-    proc = subprocess.Popen([str(TETHERD), "--listen", f"127.0.0.1:{port}", "--device", "cpu",
-                             "--slots", "cpu.small=2,cpu.medium=1", "--state-dir", str(state)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log.close()
-                pytest.fail("tetherd did not start listening:\n" + (tmp_path / "tetherd.log").read_text())
-            time.sleep(0.05)
-    yield f"127.0.0.1:{port}"
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+    with tetherd(tmp_path) as endpoint:
+        yield endpoint
 
 
 def test_attach_run_detach_round_trip(server, mlp, mlp_path):

@@ -10,6 +10,7 @@
 #include "cli/advise_io.c"
 #include "cli/bench.c"
 #include "cli/csv.c"
+#include "cli/inputs.c"
 #include "cli/npy.c"
 #include "cli/prices.c"
 #include "cli/svg.c"
@@ -331,8 +332,10 @@ TEST(read_csv_errors_name_the_line)
 {
     tt_adv_row *rows = NULL;
     int n = 0;
-    char missing[] = "host,accelerator,price_per_hour,mean_ms\nc5.large,,0.1,3\n";
-    CHECK_ERR(tt_adv_read_text(missing, "a.csv", &rows, &n), TETHER_ERR_INVALID_ARGUMENT, "no column 'p90_ms'");
+    char missing[] = "host,accelerator,price_per_hour,p90_ms\nc5.large,,0.1,3\n";
+    CHECK_ERR(tt_adv_read_text(missing, "a.csv", &rows, &n), TETHER_ERR_INVALID_ARGUMENT, "no column 'mean_ms'");
+    char nohost[] = "accelerator,price_per_hour,mean_ms\neia2.medium,0.1,3\n";
+    CHECK_ERR(tt_adv_read_text(nohost, "a.csv", &rows, &n), TETHER_ERR_INVALID_ARGUMENT, "no column 'host'");
     char bad[] = "host,accelerator,price_per_hour,mean_ms,p90_ms\nc5.large,,0.1,3,4\nc5.large,,0.1,fast,4\n";
     CHECK_ERR(tt_adv_read_text(bad, "b.csv", &rows, &n), TETHER_ERR_INVALID_ARGUMENT, "b.csv:3: mean_ms 'fast'");
     char neg[] = "host,accelerator,price_per_hour,mean_ms,p90_ms\nc5.large,,-1,3,4\n";
@@ -342,6 +345,146 @@ TEST(read_csv_errors_name_the_line)
     char quote[] = "host,accelerator,price_per_hour,mean_ms,p90_ms\n\"c5.large,,1,3,4\n";
     CHECK_ERR(tt_adv_read_text(quote, "e.csv", &rows, &n), TETHER_ERR_INVALID_ARGUMENT, "e.csv:2: malformed");
     free(rows);
+}
+
+/* Tables as write-ups print them: Markdown, their headers, "$" prices, old and odd-case type
+ * names, units in cells, a P90 column or none. */
+TEST(read_tables_as_printed)
+{
+    char md[] = "| Instance type | EI accelerator | Price per hour ($) | Average latency (ms) | P90 latency (ms) |"
+                " Cost per 100k inferences |\n"
+                "|---|:---|---:|---|---|---|\n"
+                "| **C5.Large** | eia.medium | $0.215 | 21.5 ms | 24 | $0.13 |\n"
+                "| c5.4XL | None | $0.68/hr | 12 | - | $0.23 |\n"
+                "| ml.c5.xlarge | EIA2.Medium | | 9 | 10 | |\n";
+    tt_adv_row *rows = NULL;
+    int n = 0;
+    CHECK_OK(tt_adv_read_text(md, "seed.md", &rows, &n));
+    CHECK_EQ_INT(n, 3);
+    CHECK(strcmp(rows[0].host, "c5.large") == 0 && strcmp(rows[0].accelerator, "eia1.medium") == 0);
+    CHECK_NEAR(rows[0].price_per_hour, 0.215, 1e-12);
+    CHECK_NEAR(rows[0].mean_ms, 21.5, 0);
+    CHECK_NEAR(rows[0].p90_ms, 24, 0);
+    CHECK(strcmp(rows[1].host, "c5.4xlarge") == 0 && rows[1].accelerator[0] == 0);
+    CHECK_NEAR(rows[1].price_per_hour, 0.68, 1e-12);
+    CHECK(rows[1].p90_ms < 0); /* not measured */
+    CHECK(strcmp(rows[2].host, "c5.xlarge") == 0 && strcmp(rows[2].accelerator, "eia2.medium") == 0);
+    CHECK(rows[2].price_per_hour < 0);
+    free(rows);
+    rows = NULL, n = 0;
+
+    /* tab-separated, host and accelerator in one column, the price in two parts, no P90 */
+    char tsv[] = "Instance + accelerator\tInstance price\tAccelerator price\tMean latency\tBatch size\tModel\n"
+                 "c5.large + eia2.large\t$0.085\t$0.24\t30\t4\tresnet50\n"
+                 "g4dn.xlarge\t0.526\t\t8\t4\tresnet50\n";
+    CHECK_OK(tt_adv_read_text(tsv, "t.tsv", &rows, &n));
+    CHECK_EQ_INT(n, 2);
+    CHECK(strcmp(rows[0].host, "c5.large") == 0 && strcmp(rows[0].accelerator, "eia2.large") == 0);
+    CHECK_NEAR(rows[0].price_per_hour, 0.085 + 0.24, 1e-12);
+    CHECK_EQ_INT(rows[0].batch, 4);
+    CHECK(strcmp(rows[0].model, "resnet50") == 0);
+    CHECK(rows[0].p90_ms < 0 && rows[0].p95_ms < 0 && rows[0].p99_ms < 0);
+    CHECK_NEAR(rows[1].price_per_hour, 0.526, 1e-12);
+    free(rows);
+    rows = NULL, n = 0;
+    char badprice[] = "host,price per hour,mean latency\nc5.large,cheap,3\n";
+    CHECK_ERR(tt_adv_read_text(badprice, "p.csv", &rows, &n), TETHER_ERR_INVALID_ARGUMENT,
+              "p.csv:2: price_per_hour 'cheap'");
+    free(rows);
+}
+
+TEST(type_names_and_prices_as_printed)
+{
+    static const char *cases[][2] = {
+        {"C5.4XL", "c5.4xlarge"},       {"c5.XL", "c5.xlarge"},       {"c5.18xl", "c5.18xlarge"},
+        {"eia.medium", "eia1.medium"},  {"EIA.Large", "eia1.large"},  {"ml.eia2.medium", "eia2.medium"},
+        {"ml.c5.large", "c5.large"},    {" G4DN.XLarge ", "g4dn.xlarge"}, {"eia2.med", "eia2.medium"},
+        {"None", ""},                   {"-", ""},                    {"N/A", ""},
+        {"cpu.small", "cpu.small"},
+    };
+    char out[64];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tt_price_canon(cases[i][0], out, sizeof out);
+        if (strcmp(out, cases[i][1]) != 0)
+            CHECK_FAIL("'%s' -> '%s', expected '%s'", cases[i][0], out, cases[i][1]);
+    }
+    tt_price p;
+    CHECK(tt_price_lookup(NULL, "C5.4XL", &p, NULL) && p.price_per_hour == 0.68);
+    CHECK(tt_price_lookup(NULL, "eia.medium", &p, NULL) && p.price_per_hour == 0.13);
+    double v;
+    CHECK(tt_price_parse("$0.12", &v) && v == 0.12);
+    CHECK(tt_price_parse("$ 1,020.50", &v) && v == 1020.5);
+    CHECK(tt_price_parse("0.34 USD", &v) && v == 0.34);
+    CHECK(tt_price_parse("$0.205/hr", &v) && v == 0.205);
+    CHECK(tt_price_parse("0.5 per hour", &v) && v == 0.5);
+    CHECK(!tt_price_parse("$-1", &v));
+    CHECK(!tt_price_parse("free", &v));
+    CHECK(!tt_price_parse("$", &v));
+}
+
+TEST(percentile_limits_and_batched_costs)
+{
+    tt_adv_row rows[3] = {mkrow("c5.large", "eia2.medium", 0.205, 20, 24), mkrow("c5.xlarge", "", 0.17, 30, 33),
+                          mkrow("c5.2xlarge", "", 0.34, 10, 11)};
+    rows[0].p95_ms = 26, rows[0].p99_ms = 40;
+    rows[1].p95_ms = 34, rows[1].p99_ms = 35;
+    rows[2].p95_ms = -1, rows[2].p99_ms = -1; /* not measured */
+    tt_adv_constraints c = {.max_p99_ms = 38};
+    tt_adv_result res;
+    tt_advise(rows, 3, NULL, &c, &res);
+    const tt_adv_row *a = find(rows, 3, "c5.large", "eia2.medium"), *b = find(rows, 3, "c5.xlarge", ""),
+                     *d = find(rows, 3, "c5.2xlarge", "");
+    CHECK(!a->meets && strstr(a->why_not, "p99 40 ms > 38 ms"));
+    CHECK(b->meets);
+    CHECK(!d->meets && strstr(d->why_not, "p99 not measured"));
+    CHECK(res.recommended >= 0 && &rows[res.recommended] == b);
+
+    /* batch 8: an inference serves 8 samples, so the cost per sample is an eighth */
+    tt_adv_row batched[2] = {mkrow("c5.large", "", 0.085, 80, 90), mkrow("c5.large", "eia2.medium", 0.205, 20, 22)};
+    batched[0].batch = batched[1].batch = 8;
+    batched[0].p95_ms = batched[0].p99_ms = batched[1].p95_ms = batched[1].p99_ms = -1;
+    tt_adv_constraints none = {0};
+    tt_advise(batched, 2, NULL, &none, &res);
+    CHECK_NEAR(find(batched, 2, "c5.large", "")->cost_per_100k, 0.085 * 80 / 36 / 8, 1e-12);
+    CHECK_NEAR(find(batched, 2, "c5.large", "eia2.medium")->cost_per_100k, 0.205 * 20 / 36 / 8, 1e-12);
+    CHECK(tt_adv_any_batched(batched, 2));
+
+    /* rows of two models, or of two batch sizes, do not compare */
+    char why[512];
+    CHECK(tt_adv_rows_comparable(batched, 2, why, sizeof why));
+    batched[1].batch = 1;
+    CHECK(!tt_adv_rows_comparable(batched, 2, why, sizeof why) && strstr(why, "batch sizes (8 and 1)") &&
+          strstr(why, "--allow-mixed"));
+    batched[1].batch = 8;
+    snprintf(batched[0].model, sizeof batched[0].model, "a/resnet18.onnx");
+    snprintf(batched[1].model, sizeof batched[1].model, "b/resnet18.onnx");
+    CHECK(tt_adv_rows_comparable(batched, 2, why, sizeof why)); /* the same file name */
+    snprintf(batched[1].model, sizeof batched[1].model, "resnet50.onnx");
+    CHECK(!tt_adv_rows_comparable(batched, 2, why, sizeof why) && strstr(why, "different models"));
+}
+
+TEST(utilization_scales_always_on_capacity)
+{
+    tt_adv_row r = mkrow("c5.large", "", 0.085, 100, 110);
+    r.price_used = 0.085;
+    tt_adv_serverless sl;
+    tt_adv_serverless_init(&sl);
+    CHECK_NEAR(sl.utilization, 1, 0);
+    sl.duration_ms = 100;
+    tt_adv_monthly full, half;
+    tt_adv_monthly_compare(&r, 30e6, &sl, &full);
+    /* 730 h * 3600 s / 0.1 s = 26,280,000 inferences a month flat out */
+    CHECK_NEAR(full.capacity, 26280000, 1e-6);
+    CHECK_EQ_INT(full.instances, 2);
+    sl.utilization = 0.5;
+    tt_adv_monthly_compare(&r, 30e6, &sl, &half);
+    CHECK_NEAR(half.capacity, 13140000, 1e-6);
+    CHECK_EQ_INT(half.instances, 3);
+    CHECK_NEAR(half.always_on_usd, 3 * 0.085 * 730, 1e-9);
+    /* batch 4: four samples an inference */
+    r.batch = 4;
+    tt_adv_monthly_compare(&r, 30e6, &sl, &half);
+    CHECK_NEAR(half.capacity, 4 * 13140000.0, 1e-6);
 }
 
 TEST(read_bench_json)

@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 static void add_range(void *arg, int64_t b, int64_t e)
 {
@@ -89,6 +90,48 @@ TEST(a_forked_child_still_runs_parallel_work)
         CHECK(waitpid(pid, &status, 0) == pid);
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     }
+    tt_threadpool_shutdown();
+}
+
+/* Each chunk notes its thread and sleeps, so every thread allowed in gets a chunk. */
+typedef struct seen_threads {
+    pthread_mutex_t lock;
+    pthread_t ids[64];
+    int n;
+} seen_threads;
+
+static void note_thread(void *arg, int64_t b, int64_t e)
+{
+    seen_threads *s = arg;
+    pthread_mutex_lock(&s->lock);
+    bool known = false;
+    for (int i = 0; i < s->n; i++)
+        known |= pthread_equal(s->ids[i], pthread_self()) != 0;
+    if (!known && s->n < 64)
+        s->ids[s->n++] = pthread_self();
+    pthread_mutex_unlock(&s->lock);
+    usleep((useconds_t)(e - b) * 5000);
+}
+
+static int threads_used(void)
+{
+    seen_threads s = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    tt_parallel_for(64, 1, note_thread, &s);
+    return s.n;
+}
+
+TEST(a_thread_cap_limits_the_threads_one_submitter_uses)
+{
+    CHECK_OK(tt_threadpool_resize(4));
+    CHECK_EQ_INT(threads_used(), 4);
+    CHECK_EQ_INT(tt_threads_cap(2), 0);
+    CHECK_EQ_INT(tt_threads(), 2);
+    CHECK_EQ_INT(threads_used(), 2);
+    CHECK_EQ_INT(tt_threads_cap(1), 2);
+    CHECK_EQ_INT(threads_used(), 1);
+    CHECK_EQ_INT(tt_threads_cap(0), 1);
+    CHECK_EQ_INT(tt_threads(), 4);
+    CHECK_EQ_INT(threads_used(), 4);
     tt_threadpool_shutdown();
 }
 

@@ -272,7 +272,7 @@ static tether_session *open_precision(const pbw *m, const char *precision, int t
     tether_session_config_init(&cfg);
     cfg.quiet = 1;
     cfg.precision = precision;
-    cfg.intra_op_num_threads = threads;
+    cfg.num_threads = threads;
     tether_session *s = NULL;
     CHECK_OK(tether_session_open_bytes(&s, m->buf, m->len, &cfg));
     return s;
@@ -285,7 +285,7 @@ TEST(reduced_precision_is_a_session_option)
         return;
     pbw m = cnn_model();
     tether_session *f = open_precision(&m, "fp32", 1);
-    CHECK_EQ_INT(tt_session_local(f)->threads, 1);
+    CHECK_EQ_INT(tt_session_local(f)->num_threads, 1);
     tether_tensor in = input(4);
     tether_outputs *want;
     CHECK_OK(tether_session_run(f, &in, 1, &want));
@@ -328,8 +328,8 @@ TEST(reduced_precision_is_a_session_option)
     CHECK_ERR(tether_session_open_bytes(&s, m.buf, m.len, &cfg), TETHER_ERR_UNSUPPORTED, "local sessions");
     cfg.precision = NULL;
     cfg.target = "cpu";
-    cfg.intra_op_num_threads = -2;
-    CHECK_ERR(tether_session_open_bytes(&s, m.buf, m.len, &cfg), TETHER_ERR_INVALID_ARGUMENT, "intra_op_num_threads");
+    cfg.num_threads = -2;
+    CHECK_ERR(tether_session_open_bytes(&s, m.buf, m.len, &cfg), TETHER_ERR_INVALID_ARGUMENT, "num_threads");
     ob_free(&m);
 }
 

@@ -872,4 +872,115 @@ TEST(nonzero_unique_and_trilu_edge_cases)
     }
 }
 
+/* Index operands from the run's inputs at the edges of int64: each is an answer or an error
+ * naming it, never undefined arithmetic (the sanitizer build aborts on signed overflow). */
+TEST(slice_pad_reshape_take_int64_edge_values)
+{
+    static const int64_t edges[] = {INT64_MIN, INT64_MIN + 1, -((int64_t)1 << 62), INT32_MIN, -3, -1, 0,
+                                    1, 3, INT32_MAX, (int64_t)1 << 62, INT64_MAX - 1, INT64_MAX};
+    const int ne = (int)(sizeof edges / sizeof edges[0]);
+    float x[12];
+    for (int i = 0; i < 12; i++)
+        x[i] = (float)i;
+    tether_outputs *o;
+
+    /* Slice: x[3, 4], every edge as start, end and step on axis 1 */
+    const char *snames[5] = {"x", "s", "e", "a", "t"};
+    pbw sins[5] = {ob_input("x", TETHER_DTYPE_FLOAT, 2, I64(3, 4)), ob_input("s", TETHER_DTYPE_INT64, 1, I64(1)),
+                   ob_input("e", TETHER_DTYPE_INT64, 1, I64(1)), ob_input("a", TETHER_DTYPE_INT64, 1, I64(1)),
+                   ob_input("t", TETHER_DTYPE_INT64, 1, I64(1))};
+    pbw sy = ob_output("y", TETHER_DTYPE_FLOAT, -1, NULL);
+    pbw sn = ob_node("Slice", 5, snames, 1, (const char *[]){"y"}, 0, NULL);
+    pbw sg = ob_graph("slice", 1, &sn, 0, NULL, 5, sins, 1, &sy);
+    pbw sm = ob_model(13, &sg);
+    tether_session *s = open_model(&sm);
+    int64_t st, en, ax = 1, step;
+    tether_tensor t[5] = {tensor("x", TETHER_DTYPE_FLOAT, 2, I64(3, 4), x), tensor("s", TETHER_DTYPE_INT64, 1, I64(1), &st),
+                          tensor("e", TETHER_DTYPE_INT64, 1, I64(1), &en), tensor("a", TETHER_DTYPE_INT64, 1, I64(1), &ax),
+                          tensor("t", TETHER_DTYPE_INT64, 1, I64(1), &step)};
+    int answered = 0;
+    for (int a = 0; a < ne; a++)
+        for (int b = 0; b < ne; b++)
+            for (int c = 0; c < ne; c++) {
+                st = edges[a], en = edges[b], step = edges[c];
+                tether_status r = tether_session_run(s, t, 5, &o);
+                if (step == 0) {
+                    CHECK_EQ_INT(r, TETHER_ERR_RUNTIME);
+                    continue;
+                }
+                CHECK_OK(r);
+                const tether_tensor *y = tether_outputs_get(o, 0);
+                CHECK(y->dims[0] == 3 && y->dims[1] >= 0 && y->dims[1] <= 4);
+                answered++;
+                tether_outputs_free(o);
+            }
+    CHECK_EQ_INT(answered, ne * ne * (ne - 1));
+    /* x[:, INT64_MIN::INT64_MAX] is the first column only */
+    st = INT64_MIN, en = INT64_MAX, step = INT64_MAX;
+    const tether_tensor *y = run_ok(s, t, 5, &o);
+    CHECK(y->dims[1] == 1 && ((const float *)y->data)[0] == 0 && ((const float *)y->data)[1] == 4);
+    tether_outputs_free(o);
+    tether_session_free(s);
+
+    /* Pad: every pair of edges as the pads of axis 1, in every mode */
+    static const char *modes[] = {"constant", "reflect", "edge", "wrap"};
+    for (int md = 0; md < 4; md++) {
+        const char *pnames[2] = {"x", "p"};
+        pbw pins[2] = {ob_input("x", TETHER_DTYPE_FLOAT, 2, I64(3, 4)), ob_input("p", TETHER_DTYPE_INT64, 1, I64(4))};
+        pbw py = ob_output("y", TETHER_DTYPE_FLOAT, -1, NULL);
+        pbw attr = ob_attr_string("mode", modes[md]);
+        pbw pn = ob_node("Pad", 2, pnames, 1, (const char *[]){"y"}, 1, &attr);
+        pbw pg = ob_graph("pad", 1, &pn, 0, NULL, 2, pins, 1, &py);
+        pbw pm = ob_model(13, &pg);
+        s = open_model(&pm);
+        int64_t pads[4] = {0, 0, 0, 0};
+        tether_tensor pt[2] = {tensor("x", TETHER_DTYPE_FLOAT, 2, I64(3, 4), x),
+                               tensor("p", TETHER_DTYPE_INT64, 1, I64(4), pads)};
+        for (int a = 0; a < ne; a++)
+            for (int b = 0; b < ne; b++) {
+                pads[1] = edges[a], pads[3] = edges[b];
+                tether_status r = tether_session_run(s, pt, 2, &o);
+                int64_t w = 0;
+                bool fits = !__builtin_add_overflow(4, edges[a], &w) && !__builtin_add_overflow(w, edges[b], &w) &&
+                            w >= 0 && w <= 64 && edges[a] > INT64_MIN / 2 && edges[b] > INT64_MIN / 2;
+                if (fits && !(md != 0 && w > 0 && (edges[a] <= -4 || edges[b] <= -4))) {
+                    if (r != TETHER_OK)
+                        CHECK_FAIL("Pad %s pads %lld, %lld: %s", modes[md], (long long)edges[a], (long long)edges[b],
+                                   tether_last_error());
+                    CHECK_EQ_INT(tether_outputs_get(o, 0)->dims[1], w);
+                    tether_outputs_free(o);
+                } else if (r == TETHER_OK) {
+                    tether_outputs_free(o);
+                } else {
+                    CHECK(strstr(tether_last_error(), "Pad") != NULL);
+                }
+            }
+        tether_session_free(s);
+    }
+
+    /* Reshape: edges in a 3-entry shape, with -1 and 0 among them */
+    const char *rnames[2] = {"x", "sh"};
+    pbw rins[2] = {ob_input("x", TETHER_DTYPE_FLOAT, 2, I64(3, 4)), ob_input("sh", TETHER_DTYPE_INT64, 1, I64(3))};
+    pbw ry = ob_output("y", TETHER_DTYPE_FLOAT, -1, NULL);
+    pbw rn = ob_node("Reshape", 2, rnames, 1, (const char *[]){"y"}, 0, NULL);
+    pbw rg = ob_graph("reshape", 1, &rn, 0, NULL, 2, rins, 1, &ry);
+    pbw rm = ob_model(14, &rg);
+    s = open_model(&rm);
+    int64_t shape[3];
+    tether_tensor rt[2] = {tensor("x", TETHER_DTYPE_FLOAT, 2, I64(3, 4), x),
+                           tensor("sh", TETHER_DTYPE_INT64, 1, I64(3), shape)};
+    for (int a = 0; a < ne; a++)
+        for (int b = 0; b < ne; b++) {
+            shape[0] = edges[a], shape[1] = edges[b], shape[2] = -1;
+            if (tether_session_run(s, rt, 2, &o) == TETHER_OK) {
+                const tether_tensor *r = tether_outputs_get(o, 0);
+                CHECK_EQ_INT(r->dims[0] * r->dims[1] * r->dims[2], 12);
+                tether_outputs_free(o);
+            }
+        }
+    shape[0] = (int64_t)1 << 40, shape[1] = (int64_t)1 << 40, shape[2] = -1;
+    CHECK_ERR(tether_session_run(s, rt, 2, &o), TETHER_ERR_SHAPE, "overflows 64 bits");
+    tether_session_free(s);
+}
+
 int main(int argc, char **argv) { return check_main(argc, argv); }

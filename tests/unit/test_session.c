@@ -3,7 +3,11 @@
 #include "check.h"
 #include "onnx_build.h"
 
+#include <dirent.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 
 /* y = relu(x * w) with x: float[N, 3] (N symbolic), w: float[3] initializer. */
 static pbw mul_relu_model(void)
@@ -199,6 +203,273 @@ TEST(external_data_next_to_the_model)
     ob_free(&m);
     snprintf(path, sizeof path, "rm -rf %s", dir);
     CHECK(system(path) == 0);
+}
+
+/* ---- local files: external data stays inside the model's folder; FIFOs never block ------ */
+
+/* Writes dir/model.onnx: y = x + w, w's 12 bytes kept externally at `location`. */
+static void write_external_model(const char *dir, const char *location)
+{
+    pbw t = {0};
+    pbw_int(&t, 1, 3);
+    pbw_int(&t, 2, TETHER_DTYPE_FLOAT);
+    pbw_str(&t, 8, "w");
+    pbw e1 = external_entry("location", location);
+    pbw_msg(&t, 13, &e1);
+    pbw_int(&t, 14, 1);
+    pbw x = ob_input("x", TETHER_DTYPE_FLOAT, 1, (int64_t[]){3});
+    pbw y = ob_output("y", TETHER_DTYPE_FLOAT, 1, (int64_t[]){3});
+    pbw n = ob_node("Add", 2, (const char *[]){"x", "w"}, 1, (const char *[]){"y"}, 0, NULL);
+    pbw g = ob_graph("ext", 1, &n, 1, &t, 1, &x, 1, &y);
+    pbw m = ob_model(13, &g);
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(m.buf, m.len, 1, f) == 1);
+    fclose(f);
+    ob_free(&m);
+}
+
+static tether_status open_quiet(const char *path, tether_session **s)
+{
+    tether_session_config cfg;
+    tether_session_config_init(&cfg);
+    cfg.quiet = 1;
+    return tether_session_open(s, path, &cfg);
+}
+
+TEST(external_data_never_leaves_the_models_folder)
+{
+    char root[] = "/tmp/tether-esc-XXXXXX";
+    CHECK(mkdtemp(root) != NULL);
+    char dir[300], secret[300], path[700], link[700];
+    snprintf(dir, sizeof dir, "%s/model", root);
+    snprintf(secret, sizeof secret, "%s/secret", root);
+    CHECK(mkdir(dir, 0700) == 0 && mkdir(secret, 0700) == 0);
+    /* a file outside the folder, of exactly the size the tensor wants */
+    float outside[3] = {7, 8, 9};
+    snprintf(path, sizeof path, "%s/key.bin", secret);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(outside, sizeof outside, 1, f) == 1);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    tether_session *s = NULL;
+
+    /* a symbolic link to the file */
+    snprintf(link, sizeof link, "%s/weights.bin", dir);
+    CHECK(symlink("../secret/key.bin", link) == 0);
+    write_external_model(dir, "weights.bin");
+    CHECK_ERR(open_quiet(path, &s), TETHER_ERR_INVALID_MODEL, "outside the model's folder");
+    CHECK(strstr(tether_last_error(), "weights.bin") != NULL);
+    CHECK(s == NULL);
+    /* an absolute one */
+    snprintf(link, sizeof link, "%s/abs.bin", dir);
+    char target[400];
+    snprintf(target, sizeof target, "%s/key.bin", secret);
+    CHECK(symlink(target, link) == 0);
+    write_external_model(dir, "abs.bin");
+    CHECK_ERR(open_quiet(path, &s), TETHER_ERR_INVALID_MODEL, "outside the model's folder");
+    /* a symbolic link to the folder that holds it */
+    snprintf(link, sizeof link, "%s/data", dir);
+    CHECK(symlink("../secret", link) == 0);
+    write_external_model(dir, "data/key.bin");
+    CHECK_ERR(open_quiet(path, &s), TETHER_ERR_INVALID_MODEL, "outside the model's folder");
+
+    /* a FIFO is refused at once instead of waiting for a writer */
+    snprintf(link, sizeof link, "%s/fifo.bin", dir);
+    CHECK(mkfifo(link, 0600) == 0);
+    write_external_model(dir, "fifo.bin");
+    alarm(10);
+    CHECK_ERR(open_quiet(path, &s), TETHER_ERR_IO, "not a regular file");
+    /* and so is a FIFO given as the model */
+    CHECK_ERR(open_quiet(link, &s), TETHER_ERR_IO, "not a regular file");
+    alarm(0);
+
+    /* the same bytes as a regular file inside the folder: read */
+    snprintf(link, sizeof link, "%s/plain.bin", dir);
+    f = fopen(link, "wb");
+    CHECK(f && fwrite(outside, sizeof outside, 1, f) == 1);
+    fclose(f);
+    write_external_model(dir, "plain.bin");
+    CHECK_OK(open_quiet(path, &s));
+    tether_session_free(s);
+    snprintf(path, sizeof path, "rm -rf %s", root);
+    CHECK(system(path) == 0);
+}
+
+TEST(other_frameworks_files_are_refused_with_the_export_command)
+{
+    char dir[] = "/tmp/tether-fmt-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[512], sub[400];
+    tether_session *s = NULL;
+    static const struct {
+        const char *name;
+        const char *bytes;
+        size_t n;
+        const char *says[3];
+    } cases[] = {
+        {"model.pt", "PK\003\004\024\0\0\0\0\0model/data.pklXXXXmodel/constants.pklmodel/code/__torch__/m.py", 64,
+         {"TorchScript", "torch.jit.load('", "torch.onnx.export"}},
+        {"ckpt.pth", "PK\003\004\024\0\0\0\0\0archive/data.pklarchive/data/0archive/version", 48,
+         {"torch.save", "torch.onnx.export", "ckpt.onnx"}},
+        {"legacy.pt", "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15, {"torch.save", "legacy.onnx", ""}},
+        {"resnet-symbol.json", "{\n  \"nodes\": [], \"arg_nodes\": [], \"node_row_ptr\": [], \"heads\": [[0, 0, 0]]}", 76,
+         {"MXNet symbol file", "mx.onnx.export_model('", "resnet-0000.params', [(1, 3, 224, 224)]"}},
+        {"resnet-0012.params", "\x12\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16,
+         {"MXNet parameter file", "resnet-symbol.json', '", "resnet.onnx')"}},
+        {"model.h5", "\x89HDF\r\n\x1a\n\0\0\0\0", 12, {"Keras", "tf2onnx.convert --keras", "model.onnx --opset 13"}},
+        {"model.tflite", "\x1c\0\0\0TFL3\0\0\0\0", 12, {"TensorFlow Lite", "--tflite", ""}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, cases[i].name);
+        FILE *f = fopen(path, "wb");
+        CHECK(f && fwrite(cases[i].bytes, cases[i].n, 1, f) == 1);
+        fclose(f);
+        CHECK_ERR(open_quiet(path, &s), TETHER_ERR_UNSUPPORTED, cases[i].says[0]);
+        for (int k = 1; k < 3; k++)
+            if (!strstr(tether_last_error(), cases[i].says[k]))
+                CHECK_FAIL("%s: '%s' not in: %s", cases[i].name, cases[i].says[k], tether_last_error());
+        CHECK(strstr(tether_last_error(), path) != NULL);
+    }
+    /* a SavedModel folder, and its saved_model.pb */
+    snprintf(sub, sizeof sub, "%s/export", dir);
+    CHECK(mkdir(sub, 0700) == 0);
+    snprintf(path, sizeof path, "%s/saved_model.pb", sub);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite("\x08\x01", 2, 1, f) == 1);
+    fclose(f);
+    char want[900];
+    snprintf(want, sizeof want, "python -m tf2onnx.convert --saved-model %s --output %s/model.onnx", sub, sub);
+    CHECK_ERR(open_quiet(sub, &s), TETHER_ERR_UNSUPPORTED, want);
+    CHECK_ERR(open_quiet(path, &s), TETHER_ERR_UNSUPPORTED, want);
+    /* a folder that is nothing in particular */
+    CHECK_ERR(open_quiet(dir, &s), TETHER_ERR_INVALID_ARGUMENT, "is a folder");
+    snprintf(path, sizeof path, "rm -rf %s", dir);
+    CHECK(system(path) == 0);
+}
+
+/* ---- per-session threads and the config's size ------------------------------------------ */
+
+/* CPU ticks (user + system) spent so far by the thread pool's workers (named "tether-pool";
+ * OpenBLAS's own idle threads are not the pool's). */
+static long long pool_ticks(void)
+{
+    long long total = 0;
+    pid_t me = (pid_t)syscall(SYS_gettid);
+    DIR *d = opendir("/proc/self/task");
+    CHECK(d != NULL);
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.' || atoi(e->d_name) == me)
+            continue;
+        char path[64], buf[1024], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *c = fopen(path, "r");
+        if (c) {
+            if (!fgets(comm, sizeof comm, c))
+                comm[0] = 0;
+            fclose(c);
+        }
+        if (strncmp(comm, "tether-pool", 11) != 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue; /* the thread ended */
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        /* fields after the ")" closing the name: state is field 3, utime 14, stime 15 */
+        char *p = strrchr(buf, ')');
+        CHECK(p != NULL);
+        unsigned long long ut = 0, st = 0;
+        CHECK(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2);
+        total += (long long)(ut + st);
+    }
+    closedir(d);
+    return total;
+}
+
+/* The pool's other threads' CPU time over `runs` runs of a 384x384 MatMul on a session
+ * opened with `threads`. */
+static long long worker_ticks_running(int threads, int runs)
+{
+    enum { N = 384 };
+    pbw m = ob_single_op("MatMul", 13, 2, (const int[]){TETHER_DTYPE_FLOAT, TETHER_DTYPE_FLOAT}, (const int[]){2, 2},
+                         (const int64_t *const[]){(int64_t[]){N, N}, (int64_t[]){N, N}}, 0, NULL);
+    tether_session_config cfg;
+    tether_session_config_init(&cfg);
+    cfg.quiet = 1;
+    cfg.warmup = 0;
+    cfg.num_threads = threads;
+    tether_session *s;
+    CHECK_OK(tether_session_open_bytes(&s, m.buf, m.len, &cfg));
+    float *a = calloc(N * N, sizeof *a);
+    for (int i = 0; i < N * N; i++)
+        a[i] = (float)(i % 13) * 0.25f;
+    tether_tensor in[2] = {{.name = "x0", .dtype = TETHER_DTYPE_FLOAT, .rank = 2, .dims = {N, N}, .data = a,
+                            .size = sizeof(float) * N * N},
+                           {.name = "x1", .dtype = TETHER_DTYPE_FLOAT, .rank = 2, .dims = {N, N}, .data = a,
+                            .size = sizeof(float) * N * N}};
+    tether_outputs *out;
+    CHECK_OK(tether_session_run(s, in, 2, &out)); /* the pool starts, the plan is made */
+    tether_outputs_free(out);
+    long long before = pool_ticks();
+    for (int r = 0; r < runs; r++) {
+        CHECK_OK(tether_session_run(s, in, 2, &out));
+        tether_outputs_free(out);
+    }
+    long long spent = pool_ticks() - before;
+    tether_session_free(s);
+    free(a);
+    ob_free(&m);
+    return spent;
+}
+
+TEST(num_threads_one_keeps_a_run_on_the_calling_thread)
+{
+    CHECK_OK(tether_set_num_threads(3));
+    /* enough work that helpers, when allowed, take whole clock ticks of it */
+    CHECK(worker_ticks_running(0, 40) > 0);
+    CHECK_EQ_INT(worker_ticks_running(1, 40), 0);
+}
+
+TEST(the_config_carries_its_size)
+{
+    tether_session_config cfg;
+    tether_session_config_init(&cfg);
+    CHECK_EQ_INT(cfg.size, sizeof cfg);
+    CHECK(strcmp(cfg.target, "cpu") == 0 && cfg.warmup == 1 && cfg.num_threads == 0);
+    pbw m = mul_relu_model();
+    tether_session *s = NULL;
+    /* a struct nobody initialised is refused, naming the call to make */
+    tether_session_config zero;
+    memset(&zero, 0, sizeof zero);
+    CHECK_ERR(tether_session_open_bytes(&s, m.buf, m.len, &zero), TETHER_ERR_INVALID_ARGUMENT,
+              "tether_session_config_init");
+    /* a caller built against an older, shorter struct: the fields past its size are defaults */
+    memset(&zero, 0x7f, sizeof zero);
+    zero.size = offsetof(tether_session_config, warmup) + sizeof zero.warmup;
+    zero.target = "cpu";
+    zero.warmup = 0;
+    CHECK_OK(tether_session_open_bytes(&s, m.buf, m.len, &zero));
+    tether_session_free(s);
+    /* a caller built against a newer, longer one: the fields this library knows are read */
+    struct {
+        tether_session_config c;
+        int later_field;
+    } newer;
+    tether_session_config_init(&newer.c);
+    newer.c.size = sizeof newer;
+    newer.c.quiet = 1;
+    newer.c.num_threads = -3;
+    newer.later_field = 12345;
+    CHECK_ERR(tether_session_open_bytes(&s, m.buf, m.len, &newer.c), TETHER_ERR_INVALID_ARGUMENT, "num_threads -3");
+    newer.c.num_threads = 2;
+    CHECK_OK(tether_session_open_bytes(&s, m.buf, m.len, &newer.c));
+    check_run(s, 4, "x");
+    tether_session_free(s);
+    ob_free(&m);
 }
 
 int main(int argc, char **argv) { return check_main(argc, argv); }
