@@ -203,6 +203,22 @@ char *tt_arena_strndup(tt_arena *a, const char *s, size_t n)
 
 char *tt_arena_strdup(tt_arena *a, const char *s) { return tt_arena_strndup(a, s, strlen(s)); }
 
+bool tt_arena_release(tt_arena *a, void *p, size_t n)
+{
+    for (tt_arena_chunk **c = &a->head; *c; c = &(*c)->next) {
+        tt_arena_chunk *k = *c;
+        if ((void *)k->data != p)
+            continue;
+        if (k->used != n || k->cap != n)
+            return false; /* shared with other allocations */
+        *c = k->next;
+        a->used_total -= n;
+        free(k);
+        return true;
+    }
+    return false;
+}
+
 void tt_arena_free(tt_arena *a)
 {
     tt_arena_chunk *c = a->head;

@@ -59,6 +59,9 @@ void *tt_arena_alloc_data(tt_arena *a, size_t n);     /* not zeroed, aligned to 
 char *tt_arena_strndup(tt_arena *a, const char *s, size_t n);
 char *tt_arena_strdup(tt_arena *a, const char *s);
 void tt_arena_free(tt_arena *a);
+/* Frees the n bytes at p early when they fill a chunk of their own (large allocations get
+ * one); returns whether it did. p must not be used after. */
+bool tt_arena_release(tt_arena *a, void *p, size_t n);
 
 #define TT_ARENA_NEW(a, T, n) ((T *)tt_arena_alloc((a), sizeof(T) * (size_t)(n)))
 

@@ -6,6 +6,7 @@
 #include "onnx_build.h"
 
 #include "backends/backend.h"
+#include "backends/cpu/dnnl_plan.h"
 #include "core/mem.h"
 #include "core/threadpool.h"
 #include "runtime/session.h"
@@ -331,6 +332,90 @@ TEST(reduced_precision_is_a_session_option)
     cfg.num_threads = -2;
     CHECK_ERR(tether_session_open_bytes(&s, m.buf, m.len, &cfg), TETHER_ERR_INVALID_ARGUMENT, "num_threads");
     ob_free(&m);
+}
+
+/* x[N,64,16,16] -Conv 3x3 s2-> a -Conv 3x3 s1-> b -Conv 1x1-> y (weights of 144, 144 and 16 KiB:
+ * tensors over the arena's chunk get a chunk of their own, which can be freed) */
+static pbw big_weights_model(void)
+{
+    pbw inits[4] = {weights("Ws2", 4, (int64_t[]){64, 64, 3, 3}, 5), weights("Bs2", 1, (int64_t[]){64}, 6),
+                    weights("Wwino", 4, (int64_t[]){64, 64, 3, 3}, 7), weights("Wsmall", 4, (int64_t[]){64, 64, 1, 1}, 8)};
+    pbw x = ob_input("x", TETHER_DTYPE_FLOAT, 4, (int64_t[]){-1, 64, 16, 16});
+    pbw y = ob_output("y", TETHER_DTYPE_FLOAT, -1, NULL);
+    pbw c1[2] = {ob_attr_ints("pads", 4, (int64_t[]){1, 1, 1, 1}), ob_attr_ints("strides", 2, (int64_t[]){2, 2})};
+    pbw c2[1] = {ob_attr_ints("pads", 4, (int64_t[]){1, 1, 1, 1})};
+    pbw n[3] = {ob_node("Conv", 3, (const char *[]){"x", "Ws2", "Bs2"}, 1, (const char *[]){"a"}, 2, c1),
+                ob_node("Conv", 2, (const char *[]){"a", "Wwino"}, 1, (const char *[]){"b"}, 1, c2),
+                ob_node("Conv", 2, (const char *[]){"b", "Wsmall"}, 1, (const char *[]){"y"}, 0, NULL)};
+    pbw g = ob_graph("weights", 3, n, 4, inits, 1, &x, 1, &y);
+    return ob_model(13, &g);
+}
+
+/* Weights packed in a direct layout are freed from the model (the kernel can give them back
+ * exactly); Winograd's transformed ones, and weights too small for an arena chunk of their
+ * own, are kept. */
+TEST(packed_weights_are_held_once)
+{
+    if (!have_blocked_convs())
+        return;
+    pbw m = big_weights_model();
+    tether_session *s = open_model(&m, "cpu"), *ref = open_model(&m, "ref");
+    const tt_graph *g = tt_session_local(s)->model->graph;
+    for (int v = 0; v < g->n_values; v++) {
+        const tt_value_decl *d = &g->values[v];
+        if (d->origin != TT_VALUE_CONST)
+            continue;
+        bool freed = d->init->data == NULL;
+        printf("  %s: %s\n", d->name, freed ? "freed" : "kept");
+        CHECK_EQ_INT(freed, strcmp(d->name, "Ws2") == 0);
+    }
+    float *x = malloc(sizeof(float) * 2 * 64 * 16 * 16);
+    for (int i = 0; i < 2 * 64 * 16 * 16; i++)
+        x[i] = (float)(i % 17) / 8.0f - 1.0f;
+    tether_tensor in = {.name = "x", .dtype = TETHER_DTYPE_FLOAT, .rank = 4, .dims = {2, 64, 16, 16}, .data = x,
+                        .size = sizeof(float) * 2 * 64 * 16 * 16};
+    tether_outputs *a, *b;
+    CHECK_OK(tether_session_run(s, &in, 1, &a));
+    CHECK_OK(tether_session_run(ref, &in, 1, &b));
+    const tether_tensor *ya = tether_outputs_get(a, 0), *yb = tether_outputs_get(b, 0);
+    for (size_t i = 0; i < yb->size / sizeof(float); i++)
+        CHECK_NEAR(((const float *)ya->data)[i], ((const float *)yb->data)[i],
+                   1e-4 + 1e-3 * fabs(((const float *)yb->data)[i]));
+    tether_outputs_free(a);
+    tether_outputs_free(b);
+    tether_session_free(s);
+    tether_session_free(ref);
+    free(x);
+    ob_free(&m);
+}
+
+/* What a kernel relies on to give freed weights back: packing and unpacking round-trip
+ * exactly through the blocked layouts. */
+TEST(packed_weights_unpack_exactly)
+{
+#ifndef TETHER_HAVE_DNNL
+    printf("  built without oneDNN\n");
+#else
+    if (!have_blocked_convs())
+        return;
+    int64_t dims[4] = {24, 40, 3, 3};
+    size_t n = 24 * 40 * 9;
+    float *w = malloc(n * sizeof *w), *back = malloc(n * sizeof *back);
+    for (size_t i = 0; i < n; i++)
+        w[i] = (float)((i * 2654435761u) % 10007) / 977.0f - 5.0f;
+    dnnl_engine_t eng = tt_dnnl_engine();
+    CHECK(eng != NULL);
+    dnnl_memory_desc_t plain, blocked;
+    CHECK_OK(tt_dnnl_md(&plain, 4, dims, dnnl_oihw, NULL));
+    CHECK_OK(tt_dnnl_md(&blocked, 4, dims, tt_dnnl_block() == 16 ? dnnl_OIhw16i16o : dnnl_OIhw8i8o, NULL));
+    void *packed = NULL;
+    CHECK_OK(tt_dnnl_pack(eng, &plain, w, &blocked, NULL, &packed, NULL));
+    CHECK_OK(tt_dnnl_unpack(eng, &blocked, packed, &plain, back, NULL));
+    CHECK(memcmp(w, back, n * sizeof *w) == 0);
+    tt_free_aligned(packed);
+    free(w);
+    free(back);
+#endif
 }
 
 int main(int argc, char **argv) { return check_main(argc, argv); }

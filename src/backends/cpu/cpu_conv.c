@@ -596,6 +596,36 @@ static tt_status conv_prepare(const tt_kprep *p, void **kstate)
     return pack_weights(n, ks, eng, &wuser, w->data, &ks->w_md, &ks->w);
 }
 
+/* The runtime may free W once prepare packed it, where the packed copy gives it back
+ * exactly: direct float32 layouts (Winograd's and the reduced precisions' do not). */
+static bool conv_packed(const void *kstate, int i)
+{
+    const conv_kstate *ks = kstate;
+    return i == 1 && ks->w && ks->prec == TT_PRECISION_FP32 && ks->alg == dnnl_convolution_direct;
+}
+
+/* W in its ONNX layout: the input's, or (freed after packing) unpacked from ks->w into
+ * scratch memory. */
+static tt_status original_weights(tt_kctx *c, const conv_kstate *ks, const void **out)
+{
+    const tt_tensor *w = tt_kin(c, 1);
+    if (w && w->data) {
+        *out = w->data;
+        return TT_OK;
+    }
+    dnnl_engine_t eng = tt_dnnl_engine();
+    if (!eng || !ks->w)
+        return tt_op_error(c->node, TETHER_ERR_INTERNAL, "the weights are gone");
+    dnnl_memory_desc_t wuser;
+    TT_TRY(weights_md(c->node, ks, false, &wuser));
+    void *plain = tt_kctx_scratch(c, dnnl_memory_desc_get_size(&wuser));
+    if (!plain)
+        return TETHER_ERR_NO_MEMORY;
+    TT_TRY(tt_dnnl_unpack(eng, &ks->w_md, ks->w, &wuser, plain, c->node));
+    *out = plain;
+    return TT_OK;
+}
+
 /* A plan for one sample (p->key holds its dims): reorder X in if the primitive wants
  * another layout, copy Z into the output where it is summed rather than read as a binary
  * post-op, convolve, reorder the output out if the primitive computes in another layout. */
@@ -640,8 +670,11 @@ static tt_status conv_make(tt_kctx *c, tt_dnnl_plan *p, dnnl_engine_t eng)
         dnnl_memory_desc_t wuser;
         s = weights_md(n, ks, false, &wuser);
         void *packed = NULL;
+        const void *orig = NULL;
         if (s == TT_OK)
-            s = pack_weights(n, ks, eng, &wuser, tt_kin(c, 1)->data, &wts, &packed);
+            s = original_weights(c, ks, &orig);
+        if (s == TT_OK)
+            s = pack_weights(n, ks, eng, &wuser, orig, &wts, &packed);
         if (s != TT_OK) {
             dnnl_primitive_desc_destroy(pd);
             return s;
@@ -687,6 +720,24 @@ static tt_status conv_make(tt_kctx *c, tt_dnnl_plan *p, dnnl_engine_t eng)
     return TT_OK;
 }
 
+/* The reference kernel, with W given back where it was freed. */
+static tt_status conv_fallback(tt_kctx *c, const conv_kstate *ks)
+{
+    if (!ks->ref)
+        return tt_op_error(c->node, TETHER_ERR_UNSUPPORTED, "no kernel for these shapes");
+    const void *w;
+    TT_TRY(original_weights(c, ks, &w));
+    tt_value wv = *c->in[1], *ins[TT_DNNL_MAX_ARGS];
+    wv.t.data = (void *)w;
+    if (c->n_in > TT_DNNL_MAX_ARGS)
+        return tt_op_error(c->node, TETHER_ERR_INTERNAL, "too many inputs");
+    for (int i = 0; i < c->n_in; i++)
+        ins[i] = i == 1 ? &wv : c->in[i];
+    tt_kctx sub = *c;
+    sub.in = ins;
+    return ks->ref->run(&sub);
+}
+
 static tt_status conv_run(tt_kctx *c)
 {
     conv_kstate *ks = c->kstate;
@@ -699,20 +750,16 @@ static tt_status conv_run(tt_kctx *c)
         key[i] = i ? x->dims[i] : 1;
     bool fallback;
     TT_TRY(tt_dnnl_run(c, &ks->cache, key, x->rank, x->dims[0], conv_make, &fallback));
-    if (!fallback)
-        return TT_OK;
-    if (!ks->ref)
-        return tt_op_error(c->node, TETHER_ERR_UNSUPPORTED, "no kernel for these shapes");
-    return ks->ref->run(c);
+    return fallback ? conv_fallback(c, ks) : TT_OK;
 }
 
 const tt_kernel tt_cpu_conv[] = {
     TT_KERNEL("Conv", 1, 0, TT_DT(TETHER_DTYPE_FLOAT), conv_run, .supports = conv_supports, .prepare = conv_prepare,
-              .release = conv_release),
+              .release = conv_release, .packed = conv_packed),
     TT_KERNEL("ConvTranspose", 1, 0, TT_DT(TETHER_DTYPE_FLOAT), conv_run, .supports = conv_supports,
-              .prepare = conv_prepare, .release = conv_release),
+              .prepare = conv_prepare, .release = conv_release, .packed = conv_packed),
     {.domain = TT_DOMAIN, .name = "FusedConv", .since = 1, .dtypes = TT_DT(TETHER_DTYPE_FLOAT), .run = conv_run,
-     .supports = conv_supports, .prepare = conv_prepare, .release = conv_release},
+     .supports = conv_supports, .prepare = conv_prepare, .release = conv_release, .packed = conv_packed},
     TT_KERNEL_END,
 };
 

@@ -356,6 +356,12 @@ static tt_status reorder_now(dnnl_engine_t eng, const dnnl_memory_desc_t *from, 
     return s;
 }
 
+tt_status tt_dnnl_unpack(dnnl_engine_t eng, const dnnl_memory_desc_t *from, const void *data,
+                         const dnnl_memory_desc_t *to, void *dst, const tt_node *n)
+{
+    return reorder_now(eng, from, data, to, dst, NULL, n);
+}
+
 tt_status tt_dnnl_pack(dnnl_engine_t eng, const dnnl_memory_desc_t *from, const void *data,
                        const dnnl_memory_desc_t *to, const_dnnl_primitive_attr_t attr, void **out,
                        const tt_node *n)

@@ -147,6 +147,10 @@ tt_status tt_dnnl_plan_host(tt_dnnl_plan *p, tt_dnnl_host_fn fn, const void *ctx
 tt_status tt_dnnl_pack(dnnl_engine_t eng, const dnnl_memory_desc_t *from, const void *data,
                        const dnnl_memory_desc_t *to, const_dnnl_primitive_attr_t attr, void **out,
                        const tt_node *n);
+/* Reorders data of md `from` into dst (of md `to`) now: the packed weights back to their
+ * ONNX layout. */
+tt_status tt_dnnl_unpack(dnnl_engine_t eng, const dnnl_memory_desc_t *from, const void *data,
+                         const dnnl_memory_desc_t *to, void *dst, const tt_node *n);
 /* Whether this CPU has oneDNN's AVX-512 bfloat16 kernels. */
 bool tt_dnnl_has_bf16(void);
 
