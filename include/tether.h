@@ -60,6 +60,18 @@ typedef enum tether_dtype {
     TETHER_DTYPE_COMPLEX64 = 14,
     TETHER_DTYPE_COMPLEX128 = 15,
     TETHER_DTYPE_BFLOAT16 = 16,
+    /* The small types: one byte per element in memory (as ml_dtypes lays them out), the
+     * element's bit pattern in the low bits; models store the 4- and 2-bit ones packed. */
+    TETHER_DTYPE_FLOAT8E4M3FN = 17,
+    TETHER_DTYPE_FLOAT8E4M3FNUZ = 18,
+    TETHER_DTYPE_FLOAT8E5M2 = 19,
+    TETHER_DTYPE_FLOAT8E5M2FNUZ = 20,
+    TETHER_DTYPE_UINT4 = 21,      /* 0..15 in the low 4 bits */
+    TETHER_DTYPE_INT4 = 22,       /* -8..7, two's complement in the low 4 bits */
+    TETHER_DTYPE_FLOAT4E2M1 = 23, /* in the low 4 bits */
+    TETHER_DTYPE_FLOAT8E8M0 = 24, /* a power of two: 2^(byte - 127); 255 is NaN */
+    TETHER_DTYPE_UINT2 = 25,      /* 0..3 in the low 2 bits */
+    TETHER_DTYPE_INT2 = 26,       /* -2..1, two's complement in the low 2 bits */
 } tether_dtype;
 
 /* A tensor as the caller sees it: a view over memory the caller (inputs) or the
@@ -97,10 +109,14 @@ typedef struct tether_session_config {
                             TETHER_ERR_TIMEOUT (0: no limit), e.g. a Loop that never ends */
     int num_threads;     /* local runs: threads one run uses at most (0: the whole process
                             pool, see tether_set_num_threads) */
-    const char *precision; /* local sessions: NULL or "fp32" (default); "bf16" or "int8" let the
-                              cpu backend run convolutions in reduced precision (bf16 where the
-                              CPU has it; int8 weights per output channel and activations per
-                              sample, quantised at run time) */
+    const char *precision; /* NULL or "fp32" (default); device targets: "tf32" or "fp16" for
+                              matrix products and convolutions (tensors stay fp32); local CPU
+                              targets: "bf16" (where the CPU has it) or "int8" (weights per
+                              output channel, activations per sample, quantised at run time)
+                              for the cpu backend's convolutions */
+    uint64_t device_memory_limit; /* device targets: bytes of device memory the session may
+                              hold (0: no limit); past it, open or run fails with
+                              TETHER_ERR_QUOTA naming both numbers */
 } tether_session_config;
 
 typedef struct tether_session tether_session;
@@ -114,6 +130,7 @@ typedef struct tether_session_stats {
     uint64_t parameters;        /* elements in float initializers */
     int nodes;
     char where[256];            /* "cpu" or "eia:0 (id, type, endpoint)" */
+    uint64_t device_bytes;      /* device memory held (weights, arenas, workspace); 0 on the CPU */
 } tether_session_stats;
 
 TETHER_API const char *tether_version(void);

@@ -30,6 +30,9 @@ class BuildPy(build_py):
         dest = Path(self.build_lib) / "tether"
         if LIBRARY:
             shutil.copy2(LIBRARY, dest / "libtether.so")
+            plugin = LIBRARY.parent / "libtether_cuda.so"  # libtether looks for it beside itself
+            if plugin.is_file():
+                shutil.copy2(plugin, dest / "libtether_cuda.so")
         else:
             print("tether: no built libtether.so found (../build/lib); the installed package will look for it "
                   "through TETHER_LIBRARY or the system's library path")

@@ -108,25 +108,37 @@ def describe_accelerators() -> list[dict]:
     raise TetherError("tether describe-accelerators --json printed an unexpected document")
 
 
-def attach(type: str, server: str, key: str | None = None) -> dict:
+def attach(type: str, server: str | None = None, key: str | None = None, *, fleet: str | None = None,
+           zone: str | None = None) -> dict:
     """Reserves an accelerator slot of ``type`` (e.g. "eia2.medium") on the tetherd at
-    ``server`` ("HOST:PORT") and records it on this host. ``key`` is the reservation key a
+    ``server`` ("HOST:PORT", "tls://HOST:PORT"), or through a ``fleet`` of servers
+    ("etcd://HOST:PORT": the least-loaded server with a free slot, optionally in ``zone``;
+    ``server`` then pins one), and records it on this host. ``key`` is the reservation key a
     server started with ``--reserve-keys`` asks for (default: $TETHER_RESERVE_KEY). Returns
     the new attachment's entry from :func:`describe_accelerators`; its ordinal is what
     ``"eia:N"`` names."""
-    if not type or not server:
-        raise InvalidArgumentError("attach needs an accelerator type and a server (HOST:PORT)")
+    if not type or not (server or fleet):
+        raise InvalidArgumentError("attach needs an accelerator type and a server (HOST:PORT) or a fleet")
+    if zone and not fleet:
+        raise InvalidArgumentError("zone places through a fleet: give fleet= too")
     try:
         before = {d.get("id") for d in describe_accelerators()}
     except UnsupportedError:
         raise
     except TetherError:
         before = set()
+    args = ["attach", type]
+    if server:
+        args += ["--server", server]
+    if fleet:
+        args += ["--fleet", fleet]
+    if zone:
+        args += ["--zone", zone]
     if key:
         # through a pipe, not the command line, where other users could read it
-        _run(["attach", type, "--server", server, "--key-file", "/dev/stdin"], stdin=key + "\n")
+        _run(args + ["--key-file", "/dev/stdin"], stdin=key + "\n")
     else:
-        _run(["attach", type, "--server", server])
+        _run(args)
     after = describe_accelerators()
     new = [d for d in after if d.get("id") not in before]
     if len(new) == 1:

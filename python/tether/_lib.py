@@ -52,6 +52,7 @@ class SessionConfig(ctypes.Structure):
         ("run_limit_ms", ctypes.c_int),
         ("num_threads", ctypes.c_int),
         ("precision", ctypes.c_char_p),
+        ("device_memory_limit", ctypes.c_uint64),
     ]
 
 
@@ -63,6 +64,7 @@ class SessionStats(ctypes.Structure):
         ("parameters", ctypes.c_uint64),
         ("nodes", ctypes.c_int),
         ("where", ctypes.c_char * 256),
+        ("device_bytes", ctypes.c_uint64),
     ]
 
 

@@ -53,7 +53,8 @@ class Session:
     """An ONNX model opened on a target.
 
     ``model`` is a path to an .onnx file or the model's bytes. ``target`` is ``"cpu"``
-    (this host), ``"eia:N"`` (the accelerator attached as ordinal N, see
+    (this host), ``"cuda:N"`` (a GPU of this host, ``precision`` "fp32", "tf32" or "fp16"),
+    ``"eia:N"`` (the accelerator attached as ordinal N, see
     :func:`tether.attach`), ``"tcp://HOST:PORT"`` or ``"unix:PATH"``. Moving a program
     from the CPU to an accelerator is this one word.
 
@@ -66,8 +67,8 @@ class Session:
     call :meth:`close`, to free it deterministically."""
 
     def __init__(self, model: ModelSource, target: str = "cpu", *, warmup: bool = True, quiet: bool = False,
-                 timeout_ms: int = 0, run_limit_ms: int = 0, num_threads: int = 0,
-                 precision: Optional[str] = None):
+                 timeout_ms: int = 0, run_limit_ms: int = 0, num_threads: int = 0, precision: str | None = None,
+                 device_memory_limit: int = 0):
         self._handle = None
         self._cond = threading.Condition()
         self._active = 0
@@ -83,6 +84,7 @@ class Session:
         cfg.num_threads = int(num_threads)
         self._precision_bytes = precision.encode("utf-8") if precision else None
         cfg.precision = self._precision_bytes
+        cfg.device_memory_limit = int(device_memory_limit)
         handle = ctypes.c_void_p()
         if isinstance(model, (bytes, bytearray, memoryview)):
             buf = bytes(model)  # the library reads it during the call only
@@ -127,6 +129,7 @@ class Session:
         return {
             "weight_bytes": st.weight_bytes, "activation_bytes": st.activation_bytes, "flops": st.flops,
             "parameters": st.parameters, "nodes": st.nodes, "where": st.where.decode("utf-8", "replace"),
+            "device_bytes": st.device_bytes,
         }
 
     @property
@@ -192,7 +195,12 @@ class Session:
         info = entry[1]
         want = info.dtype
         is_string = info.type == "string"
+        small = next((k for k, v in dt.SMALL.items() if v[0] == info.type), None)
         is_bf16 = info.type == "bfloat16"
+        if small is not None:
+            return self._small_tensor(name, info, small, value, keep)
+        if is_bf16 and isinstance(value, np.ndarray) and dt._FROM_NUMPY.get(value.dtype) == dt.BFLOAT16:
+            return self._raw_tensor(name, value.view(np.uint16), dt.BFLOAT16, keep)  # ml_dtypes.bfloat16
         if is_string:
             arr = np.asarray(value, dtype=object)
         else:
@@ -248,6 +256,47 @@ class Session:
         return t
 
     @staticmethod
+    def _small_tensor(name: str, info, code: int, value, keep: list) -> Tensor:
+        """An input of a small type (see _dtypes): an ml_dtypes array of that type as it is,
+        other values converted through ml_dtypes when it is there; without it, integer values
+        (the integer types) or uint8 bit patterns."""
+        arr = np.asarray(value)
+        want = dt.TO_NUMPY[code]
+        if arr.dtype == want and want.kind == "V" or (dt.ml_dtypes is not None and arr.dtype == want):
+            raw = arr
+        elif dt.ml_dtypes is not None and arr.dtype.kind in "fiub" and arr.dtype.kind != "V":
+            raw = arr.astype(want)
+        elif arr.dtype == np.uint8 and code not in (dt.INT4, dt.UINT4, dt.INT2, dt.UINT2):
+            raw = arr
+        elif arr.dtype.kind in "iub" and code in (dt.INT4, dt.UINT4, dt.INT2, dt.UINT2):
+            bits = 4 if code in (dt.INT4, dt.UINT4) else 2
+            lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if code in (dt.INT4, dt.INT2) else (0, (1 << bits) - 1)
+            if arr.size and (arr.min() < lo or arr.max() > hi):
+                raise InvalidArgumentError(f"input '{name}' is {info.type}: values must lie in [{lo}, {hi}]")
+            raw = (arr.astype(np.int64) & ((1 << bits) - 1)).astype(np.uint8)
+        else:
+            raise InvalidArgumentError(f"input '{name}' is {info.type}: give an ml_dtypes array (pip install "
+                                       f"ml_dtypes) or uint8 bit patterns, not {arr.dtype}")
+        return Session._raw_tensor(name, np.ascontiguousarray(raw).view(np.uint8).reshape(arr.shape), code, keep)
+
+    @staticmethod
+    def _raw_tensor(name: str, raw: np.ndarray, code: int, keep: list) -> Tensor:
+        """A tensor of dtype code over the bytes of raw, read in place."""
+        if raw.ndim > MAX_RANK:
+            raise InvalidArgumentError(f"input '{name}' has rank {raw.ndim}; tether tensors have at most {MAX_RANK}")
+        raw = np.ascontiguousarray(raw)
+        t = Tensor()
+        t.name = name.encode("utf-8")
+        keep.extend((t.name, raw))
+        t.rank = raw.ndim
+        for i, d in enumerate(raw.shape):
+            t.dims[i] = d
+        t.dtype = code
+        t.data = raw.ctypes.data if raw.size else None
+        t.size = raw.nbytes
+        return t
+
+    @staticmethod
     def _to_numpy(t: Tensor) -> np.ndarray:
         shape = tuple(int(t.dims[i]) for i in range(t.rank))
         count = int(np.prod(shape, dtype=np.int64)) if shape else 1
@@ -259,6 +308,8 @@ class Session:
             return out.reshape(shape)
         if t.dtype == dt.BFLOAT16:
             raw = np.empty(shape, dtype=np.uint16)
+        elif t.dtype in dt.SMALL:
+            raw = np.empty(shape, dtype=np.uint8)
         else:
             npd = dt.TO_NUMPY.get(t.dtype)
             if npd is None:
@@ -269,6 +320,8 @@ class Session:
                               f"({raw.nbytes} expected)")
         if raw.nbytes:
             ctypes.memmove(raw.ctypes.data, t.data, raw.nbytes)
+        if t.dtype in dt.SMALL:
+            return dt.small_to_numpy(t.dtype, raw)
         return dt.bfloat16_bits_to_float(raw) if t.dtype == dt.BFLOAT16 else raw
 
     def run(self, feeds: Mapping[str, object], output_names: list[str] | None = None) -> dict[str, np.ndarray]:

@@ -66,9 +66,12 @@ int tt_cmd_run(int argc, char **argv);
 int tt_cmd_info(int argc, char **argv);
 int tt_cmd_attach(int argc, char **argv);
 int tt_cmd_detach(int argc, char **argv);
+int tt_cmd_resize(int argc, char **argv);
+int tt_cmd_fleet(int argc, char **argv);
 int tt_cmd_describe(int argc, char **argv);
 int tt_cmd_doctor(int argc, char **argv);
 int tt_cmd_bench(int argc, char **argv);
 int tt_cmd_advise(int argc, char **argv);
+int tt_cmd_devices(int argc, char **argv);
 
 #endif

@@ -99,6 +99,10 @@ int tt_cmd_describe(int argc, char **argv)
             if (h->reason[0])
                 cJSON_AddStringToObject(d, "reason", h->reason);
             cJSON_AddStringToObject(d, "endpoint", a[i].endpoint);
+            if (a[i].fleet[0]) {
+                cJSON_AddStringToObject(d, "fleet", a[i].fleet);
+                cJSON_AddStringToObject(d, "server_id", a[i].server_id);
+            }
             cJSON_AddNumberToObject(d, "memory_quota_bytes", (double)h->memory_quota);
             cJSON_AddNumberToObject(d, "memory_used_bytes", (double)h->memory_used);
             cJSON_AddNumberToObject(d, "compute_tflops", h->tflops);

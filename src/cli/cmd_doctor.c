@@ -115,7 +115,8 @@ static void test_model(pb *m)
 }
 
 /* The network steps common to a server check and an attachment check. */
-static bool check_server(const tt_endpoint *ep, int timeout_ms, tt_rconn **out, tt_msg_hello_reply *hello)
+static bool check_server(const tt_endpoint *ep, const tt_tls_files *tls, int timeout_ms, tt_rconn **out,
+                         tt_msg_hello_reply *hello)
 {
     char addr[256], detail[600];
     if (tt_endpoint_resolve(ep, addr, sizeof addr) != TETHER_OK) {
@@ -126,7 +127,7 @@ static bool check_server(const tt_endpoint *ep, int timeout_ms, tt_rconn **out, 
     snprintf(detail, sizeof detail, "%s -> %s", ep->is_unix ? ep->path : ep->host, addr);
     step(true, "address resolution", detail);
     int64_t t0 = tt_now_ns();
-    tt_status st = tt_rconn_connect(ep, tt_deadline_ms(timeout_ms), out);
+    tt_status st = tt_rconn_connect_tls(ep, tls, tt_deadline_ms(timeout_ms), out);
     if (st != TETHER_OK) {
         step(false, "TCP reachability", tether_last_error());
         if (st == TETHER_ERR_TIMEOUT)
@@ -181,7 +182,7 @@ static bool check_attachment(int ordinal, int timeout_ms)
 
     tt_rconn *c;
     tt_msg_hello_reply hello;
-    if (!check_server(&ep, timeout_ms, &c, &hello))
+    if (!check_server(&ep, &a.tls, timeout_ms, &c, &hello))
         return false;
     tt_msg_slot slot;
     tt_status st = tt_rconn_auth(c, a.id, token, tt_deadline_ms(timeout_ms), &slot);
@@ -277,7 +278,7 @@ int tt_cmd_doctor(int argc, char **argv)
         printf("server %s\n", tt_cli_esc(ep.text));
         tt_rconn *c;
         tt_msg_hello_reply hello;
-        bool ok = check_server(&ep, timeout_ms, &c, &hello);
+        bool ok = check_server(&ep, NULL, timeout_ms, &c, &hello);
         if (ok)
             tt_rconn_close(c);
         printf(ok ? "the server answers\n" : "the server check failed\n");

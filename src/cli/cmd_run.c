@@ -18,7 +18,7 @@ static void usage(FILE *f)
                "  -i, --input [NAME=]FILE  an input as a .npy file; without NAME, inputs go in the\n"
                "                           model's order\n"
                "  -o, --output-dir DIR     where outputs are written (default: do not write)\n"
-               "  -t, --target TARGET      cpu (default), eia:N (an attached accelerator),\n"
+               "  -t, --target TARGET      cpu (default), cuda:N (a local GPU), eia:N (an attached accelerator),\n"
                "                           tcp://HOST:PORT or unix:PATH\n"
                "  -n, --runs N             run N times and report the time of each (default 1)\n"
                "  -l, --run-limit S        a run still going after S seconds stops with an error\n"

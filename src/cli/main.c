@@ -13,10 +13,13 @@ static const tt_cmd g_cmds[] = {
     {"info", "describe a model: inputs, outputs, opsets, ops, parameters, FLOPs", tt_cmd_info},
     {"attach", "reserve an accelerator slot on a tetherd server", tt_cmd_attach},
     {"detach", "release an attached accelerator", tt_cmd_detach},
+    {"resize", "move an attached accelerator to another type, live", tt_cmd_resize},
+    {"fleet", "list the servers of a fleet, their slots and use", tt_cmd_fleet},
     {"describe-accelerators", "list attached accelerators and their health", tt_cmd_describe},
     {"doctor", "check, step by step, the path to an accelerator", tt_cmd_doctor},
     {"bench", "measure latency and throughput of a model on a target", tt_cmd_bench},
     {"advise", "pick the cheapest host + accelerator meeting a latency target", tt_cmd_advise},
+    {"devices", "list the backends of this build and the devices they can run on", tt_cmd_devices},
 };
 
 /* Outside text as a terminal should see it: printable bytes and UTF-8 as they are, tabs kept,

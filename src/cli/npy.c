@@ -33,6 +33,21 @@ static const struct {
     {'c', 8, TETHER_DTYPE_COMPLEX64}, {'c', 16, TETHER_DTYPE_COMPLEX128},
 };
 
+/* Types numpy has no characters for go by ml_dtypes' names, which np.load reads once
+ * ml_dtypes is imported; elements are one byte each (two for bfloat16), as ml_dtypes lays
+ * them out. */
+static const struct {
+    const char *name;
+    tether_dtype dtype;
+} g_named[] = {
+    {"bfloat16", TETHER_DTYPE_BFLOAT16},         {"float8_e4m3fn", TETHER_DTYPE_FLOAT8E4M3FN},
+    {"float8_e4m3fnuz", TETHER_DTYPE_FLOAT8E4M3FNUZ}, {"float8_e5m2", TETHER_DTYPE_FLOAT8E5M2},
+    {"float8_e5m2fnuz", TETHER_DTYPE_FLOAT8E5M2FNUZ}, {"float8_e8m0fnu", TETHER_DTYPE_FLOAT8E8M0},
+    {"int4", TETHER_DTYPE_INT4},                 {"uint4", TETHER_DTYPE_UINT4},
+    {"float4_e2m1fn", TETHER_DTYPE_FLOAT4E2M1},  {"int2", TETHER_DTYPE_INT2},
+    {"uint2", TETHER_DTYPE_UINT2},
+};
+
 const char *tt_cli_tensor_desc(const tether_tensor *t, char *buf, size_t n)
 {
     size_t o = (size_t)snprintf(buf, n, "%s[", tether_dtype_name(t->dtype));
@@ -63,6 +78,14 @@ static bool parse_descr(const char *d, tether_dtype *dt, bool *big)
 {
     if (d[0] != '\'' && d[0] != '"')
         return false;
+    for (size_t i = 0; i < sizeof g_named / sizeof g_named[0]; i++) {
+        size_t l = strlen(g_named[i].name);
+        if (strncmp(d + 1, g_named[i].name, l) == 0 && d[1 + l] == d[0]) {
+            *dt = g_named[i].dtype;
+            *big = false;
+            return true;
+        }
+    }
     char q = d[0], order = d[1];
     if (order != '<' && order != '>' && order != '|' && order != '=')
         return false;
@@ -152,7 +175,7 @@ tether_status tt_npy_parse(const void *buf, size_t n, const char *label, tether_
         const char *q = descr, *e = descr + 1;
         while (*e && *e != ',' && *e != '}' && e - q < 40)
             e++;
-        s = tt_error(TETHER_ERR_UNSUPPORTED, "'%s': unsupported dtype %.*s (numbers, bool and complex only)", label,
+        s = tt_error(TETHER_ERR_UNSUPPORTED, "'%s': unsupported dtype %.*s (numbers, bool, complex and ml_dtypes' types only)", label,
                      (int)(e - q), q);
     }
     uint64_t numel = 1;
@@ -426,11 +449,14 @@ tether_status tt_npy_read(const char *path, tether_tensor *t)
 
 tether_status tt_npy_write(const char *path, const tether_tensor *t)
 {
-    char descr[8] = "";
+    char descr[24] = "";
     for (size_t i = 0; i < sizeof g_kinds / sizeof g_kinds[0]; i++)
         if (g_kinds[i].dtype == t->dtype)
             snprintf(descr, sizeof descr, "%c%c%d", g_kinds[i].size == 1 ? '|' : '<', g_kinds[i].kind,
                      g_kinds[i].size);
+    for (size_t i = 0; i < sizeof g_named / sizeof g_named[0]; i++)
+        if (g_named[i].dtype == t->dtype)
+            snprintf(descr, sizeof descr, "%s", g_named[i].name);
     if (!descr[0])
         return tt_error(TETHER_ERR_UNSUPPORTED, "cannot write %s tensors to .npy", tether_dtype_name(t->dtype));
     char h[512];

@@ -4,6 +4,8 @@
 #include "client/attach.h"
 
 #include "client/conn.h"
+#include "client/orphans.h"
+#include "client/records.h"
 #include "core/file.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -11,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <openssl/rand.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,7 +84,7 @@ static double get_num(const cJSON *o, const char *k)
 }
 
 /* Every record, in attach order (ordinal = index). */
-static tt_status load_all(tt_attachment **out, int *n)
+tt_status tt_records_load(tt_attachment **out, int *n)
 {
     *out = NULL;
     *n = 0;
@@ -120,6 +123,19 @@ static tt_status load_all(tt_attachment **out, int *n)
         copy_str(x->token, sizeof x->token, r, "token");
         x->memory_bytes = (uint64_t)get_num(r, "memory_bytes");
         x->tflops = get_num(r, "tflops");
+        copy_str(x->name, sizeof x->name, r, "name");
+        if (!x->name[0]) /* a record from before names: its slot id names it */
+            snprintf(x->name, sizeof x->name, "%.39s", x->id);
+        copy_str(x->fleet, sizeof x->fleet, r, "fleet");
+        copy_str(x->zone, sizeof x->zone, r, "zone");
+        copy_str(x->server_id, sizeof x->server_id, r, "server_id");
+        copy_str(x->tls.ca, sizeof x->tls.ca, r, "tls_ca");
+        copy_str(x->tls.cert, sizeof x->tls.cert, r, "tls_cert");
+        copy_str(x->tls.key, sizeof x->tls.key, r, "tls_key");
+        copy_str(x->fleet_tls.ca, sizeof x->fleet_tls.ca, r, "fleet_ca");
+        copy_str(x->fleet_tls.cert, sizeof x->fleet_tls.cert, r, "fleet_cert");
+        copy_str(x->fleet_tls.key, sizeof x->fleet_tls.key, r, "fleet_key");
+        copy_str(x->key, sizeof x->key, r, "reserve_key");
         if (!x->id[0] || !x->endpoint[0])
             continue; /* not a record we can use; dropped at the next write */
         x->ordinal = k++;
@@ -130,7 +146,7 @@ static tt_status load_all(tt_attachment **out, int *n)
     return TT_OK;
 }
 
-static tt_status save_all(const tt_attachment *a, int n)
+tt_status tt_records_save(const tt_attachment *a, int n)
 {
     char path[1100], tmp[1120];
     TT_TRY(home_path("attachments.json", path, sizeof path, true));
@@ -146,6 +162,18 @@ static tt_status save_all(const tt_attachment *a, int n)
         cJSON_AddStringToObject(r, "token", a[i].token);
         cJSON_AddNumberToObject(r, "memory_bytes", (double)a[i].memory_bytes);
         cJSON_AddNumberToObject(r, "tflops", a[i].tflops);
+        cJSON_AddStringToObject(r, "name", a[i].name);
+        /* the optional fields only when set, so that plain records stay as they were */
+        const struct {
+            const char *key, *val;
+        } opt[] = {{"fleet", a[i].fleet},          {"zone", a[i].zone},
+                   {"server_id", a[i].server_id},  {"tls_ca", a[i].tls.ca},
+                   {"tls_cert", a[i].tls.cert},    {"tls_key", a[i].tls.key},
+                   {"fleet_ca", a[i].fleet_tls.ca}, {"fleet_cert", a[i].fleet_tls.cert},
+                   {"fleet_key", a[i].fleet_tls.key}, {"reserve_key", a[i].key}};
+        for (size_t k = 0; k < sizeof opt / sizeof opt[0]; k++)
+            if (opt[k].val[0])
+                cJSON_AddStringToObject(r, opt[k].key, opt[k].val);
         cJSON_AddItemToArray(arr, r);
     }
     char *text = cJSON_Print(root);
@@ -162,7 +190,7 @@ static tt_status save_all(const tt_attachment *a, int n)
 }
 
 /* An exclusive lock over read-modify-write of the records. */
-static tt_status lock_records(int *fd)
+tt_status tt_records_lock(int *fd)
 {
     char path[1100];
     TT_TRY(home_path("attachments.lock", path, sizeof path, true));
@@ -179,7 +207,7 @@ static tt_status lock_records(int *fd)
     return TT_OK;
 }
 
-static void unlock_records(int fd)
+void tt_records_unlock(int fd)
 {
     close(fd);
 }
@@ -259,7 +287,7 @@ tt_status tt_attachments_list(tt_attachment **out, int *n)
 {
     tt_attachment *all;
     int count;
-    TT_TRY(load_all(&all, &count));
+    TT_TRY(tt_records_load(&all, &count));
     return apply_visible(all, count, out, n);
 }
 
@@ -291,15 +319,32 @@ tt_status tt_attach(const char *type, const char *server, tt_attachment *out)
     return tt_attach_ex(type, server, 0, out);
 }
 
-static tt_status release_on_server(const tt_attachment *a)
+tt_status tt_attach_ex(const char *type, const char *server, uint32_t lease_s, tt_attachment *out)
+{
+    return tt_attach_key(type, server, lease_s, NULL, out);
+}
+
+tt_status tt_attach_key(const char *type, const char *server, uint32_t lease_s, const char *key, tt_attachment *out)
+{
+    if (!server)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "tt_attach: type, server and out must not be NULL");
+    tt_attach_opts o;
+    memset(&o, 0, sizeof o);
+    o.lease_s = lease_s;
+    o.server = server;
+    o.key = key;
+    return tt_attach_with(type, &o, out);
+}
+
+tt_status tt_release_at(const tt_attachment *a, int timeout_ms)
 {
     tt_endpoint ep;
     uint8_t token[TT_WIRE_TOKEN_LEN];
     TT_TRY(tt_endpoint_parse(a->endpoint, &ep));
     TT_TRY(tt_attachment_token(a, token));
     tt_rconn *c;
-    int64_t deadline = tt_deadline_ms(CTL_TIMEOUT_MS);
-    tt_status st = tt_rconn_open(&ep, a->id, token, deadline, &c);
+    int64_t deadline = tt_deadline_ms(timeout_ms);
+    tt_status st = tt_rconn_open_tls(&ep, &a->tls, a->id, token, deadline, &c);
     memset(token, 0, sizeof token);
     if (st != TT_OK)
         return st;
@@ -313,40 +358,59 @@ static tt_status release_on_server(const tt_attachment *a)
     return st;
 }
 
-tt_status tt_attach_ex(const char *type, const char *server, uint32_t lease_s, tt_attachment *out)
+void tt_attachment_new_name(char *out, size_t n)
 {
-    return tt_attach_key(type, server, lease_s, NULL, out);
+    uint8_t r[12];
+    if (RAND_bytes(r, sizeof r) != 1) {
+        uint64_t t = (uint64_t)tt_now_ns() ^ ((uint64_t)getpid() << 32);
+        memcpy(r, &t, 8);
+        memset(r + 8, 0, 4);
+    }
+    char hex[2 * sizeof r + 1];
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(hex + 2 * i, 3, "%02x", r[i]);
+    snprintf(out, n, "att-%s", hex);
 }
 
-tt_status tt_attach_key(const char *type, const char *server, uint32_t lease_s, const char *key, tt_attachment *out)
+tt_status tt_reserve_at(const char *server, const tt_tls_files *tls, const char *type, uint32_t lease_s,
+                        uint32_t slot_index1, const char *key, int timeout_ms, tt_attachment *a)
 {
-    if (!type || !server || !out)
-        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "tt_attach: type, server and out must not be NULL");
+    return tt_reserve_on(NULL, server, tls, type, lease_s, slot_index1, key, timeout_ms, a);
+}
+
+tt_status tt_reserve_on(tt_rconn *conn, const char *server, const tt_tls_files *tls, const char *type,
+                        uint32_t lease_s, uint32_t slot_index1, const char *key, int timeout_ms, tt_attachment *a)
+{
     tt_endpoint ep;
-    TT_TRY(tt_endpoint_parse(server, &ep));
-    tt_msg_reserve req = {.lease_s = lease_s};
-    if (strlen(type) >= sizeof req.type)
-        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "accelerator type '%s' is too long", type);
-    snprintf(req.type, sizeof req.type, "%s", type);
+    tt_msg_reserve req = {.lease_s = lease_s, .slot_index1 = slot_index1};
+    tt_status st = tt_endpoint_parse(server, &ep);
+    if (st == TT_OK && strlen(type) >= sizeof req.type)
+        st = tt_error(TETHER_ERR_INVALID_ARGUMENT, "accelerator type '%s' is too long", type);
     if (!key || !*key)
         key = getenv("TETHER_RESERVE_KEY");
-    if (key && strlen(key) > TT_WIRE_MAX_KEY)
-        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "the reservation key is longer than %d bytes", TT_WIRE_MAX_KEY);
+    if (st == TT_OK && key && strlen(key) > TT_WIRE_MAX_KEY)
+        st = tt_error(TETHER_ERR_INVALID_ARGUMENT, "the reservation key is longer than %d bytes", TT_WIRE_MAX_KEY);
+    if (st != TT_OK) {
+        tt_rconn_close(conn);
+        return st;
+    }
+    snprintf(req.type, sizeof req.type, "%s", type);
     if (key)
         snprintf(req.key, sizeof req.key, "%s", key);
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     snprintf(req.holder, sizeof req.holder, "%.*s", TT_WIRE_MAX_ID, host);
 
-    int64_t deadline = tt_deadline_ms(CTL_TIMEOUT_MS);
-    tt_rconn *c;
-    TT_TRY(tt_rconn_open(&ep, NULL, NULL, deadline, &c));
+    int64_t deadline = tt_deadline_ms(timeout_ms);
+    tt_rconn *c = conn;
+    if (!c)
+        TT_TRY(tt_rconn_open_tls(&ep, tls, NULL, NULL, deadline, &c));
     tt_wr w = {0};
     tt_wr_frame_begin(&w);
     tt_msg_reserve_encode(&w, &req);
     memset(req.key, 0, sizeof req.key);
     tt_reply r;
-    tt_status st = tt_rconn_call(c, TT_CMD_RESERVE, &w, NULL, 0, 0, deadline, &r);
+    st = tt_rconn_call(c, TT_CMD_RESERVE, &w, NULL, 0, 0, deadline, &r);
     memset(w.p, 0, w.n);
     tt_wr_free(&w);
     tt_rconn_close(c);
@@ -356,33 +420,58 @@ tt_status tt_attach_key(const char *type, const char *server, uint32_t lease_s, 
     st = tt_msg_slot_decode(tt_reply_data(&r), r.len, &s);
     tt_reply_free(&r);
     TT_TRY(st);
-
-    tt_attachment a = {0};
-    snprintf(a.id, sizeof a.id, "%s", s.id);
-    snprintf(a.type, sizeof a.type, "%s", s.type);
-    snprintf(a.endpoint, sizeof a.endpoint, "%s", ep.text);
+    snprintf(a->id, sizeof a->id, "%s", s.id);
+    snprintf(a->type, sizeof a->type, "%s", s.type);
+    snprintf(a->endpoint, sizeof a->endpoint, "%s", ep.text);
     for (int i = 0; i < TT_WIRE_TOKEN_LEN; i++)
-        snprintf(a.token + 2 * i, 3, "%02x", s.token[i]);
+        snprintf(a->token + 2 * i, 3, "%02x", s.token[i]);
     memset(s.token, 0, sizeof s.token);
-    a.memory_bytes = s.memory_bytes;
-    a.tflops = s.flops_per_s / 1e12;
+    a->memory_bytes = s.memory_bytes;
+    a->tflops = s.flops_per_s / 1e12;
+    if (tls)
+        a->tls = *tls;
+    snprintf(a->key, sizeof a->key, "%s", key ? key : "");
+    return TT_OK;
+}
 
+/* The ordinal a record at position `pos` has for this process (after
+ * TETHER_VISIBLE_DEVICES); -1 when invisible. */
+static int visible_ordinal(const char *name, int pos)
+{
+    if (!visible_env(NULL))
+        return pos;
+    int ord = -1;
+    tt_attachment *vis;
+    int nv;
+    if (tt_attachments_list(&vis, &nv) == TT_OK) {
+        for (int i = 0; i < nv; i++)
+            if (strcmp(vis[i].name, name) == 0)
+                ord = i;
+        memset(vis, 0, sizeof *vis * (size_t)nv);
+        tt_free(vis);
+    }
+    tt_error_clear();
+    return ord;
+}
+
+tt_status tt_records_add(tt_attachment *a)
+{
     int lock;
-    st = lock_records(&lock);
+    tt_status st = tt_records_lock(&lock);
     tt_attachment *all = NULL;
     int n = 0;
     if (st == TT_OK) {
-        st = load_all(&all, &n);
+        st = tt_records_load(&all, &n);
         tt_attachment *grown = st == TT_OK ? tt_realloc(all, sizeof *all * (size_t)(n + 1)) : NULL;
         if (st == TT_OK && !grown)
             st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
         if (st == TT_OK) {
             all = grown;
-            a.ordinal = n;
-            all[n++] = a;
-            st = save_all(all, n);
+            a->ordinal = n;
+            all[n++] = *a;
+            st = tt_records_save(all, n);
         }
-        unlock_records(lock);
+        tt_records_unlock(lock);
     }
     if (all)
         memset(all, 0, sizeof *all * (size_t)n);
@@ -391,27 +480,28 @@ tt_status tt_attach_key(const char *type, const char *server, uint32_t lease_s, 
         tt_status keep = st;
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", tt_last_error());
-        release_on_server(&a); /* best effort: do not leave a slot held that no record names */
-        memset(&a, 0, sizeof a);
-        return tt_error(keep, "attached %s but could not record it (so it was released again): %s", type, msg);
+        tt_release_at(a, 5000); /* best effort: do not leave a slot held that no record names */
+        return tt_error(keep, "attached %s but could not record it (so it was released again): %s", a->type, msg);
     }
-    /* the ordinal this process sees */
-    if (visible_env(NULL)) {
-        tt_attachment *vis;
-        int nv;
-        a.ordinal = -1;
-        if (tt_attachments_list(&vis, &nv) == TT_OK) {
-            for (int i = 0; i < nv; i++)
-                if (strcmp(vis[i].id, a.id) == 0)
-                    a.ordinal = i;
-            memset(vis, 0, sizeof *vis * (size_t)nv);
-            tt_free(vis);
-        }
-        tt_error_clear();
-    }
-    *out = a;
-    memset(&a, 0, sizeof a);
+    a->ordinal = visible_ordinal(a->name, a->ordinal);
     return TT_OK;
+}
+
+tt_status tt_attach_with(const char *type, const tt_attach_opts *o, tt_attachment *out)
+{
+    if (!type || !o || !out || (!o->server && !o->fleet))
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "tt_attach: a type, and a server or a fleet, are needed");
+    if (o->fleet && *o->fleet)
+        return tt_attach_fleet(type, o, out);
+    tt_attachment a;
+    memset(&a, 0, sizeof a);
+    TT_TRY(tt_reserve_at(o->server, &o->tls, type, o->lease_s, 0, o->key, CTL_TIMEOUT_MS, &a));
+    tt_attachment_new_name(a.name, sizeof a.name);
+    tt_status st = tt_records_add(&a);
+    if (st == TT_OK)
+        *out = a;
+    memset(&a, 0, sizeof a);
+    return st;
 }
 
 tt_status tt_detach(int ordinal)
@@ -423,9 +513,10 @@ tt_status tt_detach_ex(int ordinal, bool force, char *note, size_t note_cap)
 {
     if (note && note_cap)
         note[0] = 0;
+    tt_orphans_sweep();
     tt_attachment a;
     TT_TRY(tt_attachment_get(ordinal, &a));
-    tt_status st = release_on_server(&a);
+    tt_status st = tt_release_at(&a, CTL_TIMEOUT_MS);
     if (st == TETHER_ERR_AUTH) {
         /* the server no longer knows it (expired, or released elsewhere): only the record is left */
         if (note)
@@ -446,22 +537,22 @@ tt_status tt_detach_ex(int ordinal, bool force, char *note, size_t note_cap)
         return tt_error(keep, "could not release eia:%d: %s (the record is kept; --force forgets it)", ordinal, msg);
     }
     int lock;
-    st = lock_records(&lock);
+    st = tt_records_lock(&lock);
     if (st == TT_OK) {
         tt_attachment *all;
         int n;
-        st = load_all(&all, &n);
+        st = tt_records_load(&all, &n);
         if (st == TT_OK) {
             int k = 0;
             for (int i = 0; i < n; i++)
-                if (strcmp(all[i].id, a.id) != 0)
+                if (strcmp(all[i].name, a.name) != 0)
                     all[k++] = all[i];
-            st = save_all(all, k);
+            st = tt_records_save(all, k);
             if (all)
                 memset(all, 0, sizeof *all * (size_t)n);
             tt_free(all);
         }
-        unlock_records(lock);
+        tt_records_unlock(lock);
     }
     memset(&a, 0, sizeof a);
     return st;

@@ -7,6 +7,7 @@
 #define TT_ATTACH_H
 
 #include "core/status.h"
+#include "net/tls.h"
 #include "net/wire.h"
 
 #include <stdbool.h>
@@ -17,11 +18,50 @@ typedef struct tt_attachment {
     int ordinal;           /* as this process sees it (after TETHER_VISIBLE_DEVICES) */
     char id[64];           /* the slot's id, unique on its server */
     char type[32];         /* accelerator type name, e.g. "eia2.medium" */
-    char endpoint[256];    /* "tcp://host:port" or "unix:/path" */
+    char endpoint[256];    /* "tcp://host:port", "tls://host:port" or "unix:/path" */
     char token[80];        /* secret: never logged */
     uint64_t memory_bytes; /* the slot's memory quota */
     double tflops;         /* the slot's compute rate */
+    /* The record's own name ("att-" and hex): it stays when failover or resize moves the
+     * attachment to another slot, so a running session can find where it went. */
+    char name[40];
+    char fleet[256];       /* etcd://… when placed through a fleet; "" for a direct attach */
+    char zone[64];         /* the zone asked for ("" any) */
+    char server_id[64];    /* the fleet server holding the slot ("" for a direct attach) */
+    tt_tls_files tls;      /* for a tls:// endpoint (empty fields: TETHER_TLS_* at use) */
+    tt_tls_files fleet_tls; /* for an etcds:// fleet */
+    char key[TT_WIRE_MAX_KEY + 1]; /* the reservation key it was made with (secret; "" none):
+                                    * failover and resize reserve with it again */
 } tt_attachment;
+
+/* How to attach: directly to a server, or through a fleet. */
+typedef struct tt_attach_opts {
+    uint32_t lease_s;   /* 0: the server's default */
+    const char *server; /* direct: the server's endpoint; with a fleet: pin to this server (id
+                         * or endpoint), or NULL for any */
+    const char *fleet;  /* etcd://HOST:PORT[,…] (NULL: attach directly to server) */
+    const char *zone;   /* fleet: only servers labelled with this zone (NULL: any) */
+    tt_tls_files tls;   /* certificate files for tls:// servers (recorded with the attachment) */
+    tt_tls_files fleet_tls;
+    const char *key;    /* reservation key (NULL: $TETHER_RESERVE_KEY, if set) */
+} tt_attach_opts;
+
+/* Reserves a slot as opts says and records it. Through a fleet: the least-loaded server
+ * with a free slot of the type, claimed in etcd so that no two clients get one slot. */
+tt_status tt_attach_with(const char *type, const tt_attach_opts *opts, tt_attachment *out);
+
+/* The record named `name` as it is now (after failovers and resizes), ordinal included. */
+tt_status tt_attachment_find(const char *name, tt_attachment *out);
+/* Moves the attachment `cur` (whose server failed, or stopped answering) to a free slot of
+ * the same type on another server of its fleet, and records it under the same name and
+ * ordinal. When another process has already moved it, *out is simply where it is now.
+ * Fails, naming the type and the fleet, when no slot is free. */
+tt_status tt_attachment_failover(const tt_attachment *cur, const char *why, tt_attachment *out);
+/* Moves attachment `ordinal` to a new slot of `type` (its fleet, else its server): the new
+ * slot is reserved and recorded at once, so running sessions switch to it at their next
+ * request; the old slot is released when no session uses it any more, or after wait_ms. */
+tt_status tt_attachment_resize(int ordinal, const char *type, int wait_ms, tt_attachment *out, char *note,
+                               size_t note_cap);
 
 /* Reserves a slot of `type` on `server` ("host:port", "tcp://…", "unix:…") and records it. */
 tt_status tt_attach(const char *type, const char *server, tt_attachment *out);

@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "net/tls.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -28,6 +29,7 @@ typedef struct pending {
 
 struct tt_rconn {
     int fd;
+    tt_tls *tls; /* NULL for plain TCP and Unix sockets */
     char label[128];       /* names the accelerator in errors: its slot id, or the endpoint */
     pthread_mutex_t wlock; /* one frame on the wire at a time */
     pthread_mutex_t lock;  /* the fields below */
@@ -49,14 +51,38 @@ void tt_reply_free(tt_reply *r)
 
 tt_status tt_rconn_connect(const tt_endpoint *ep, int64_t deadline, tt_rconn **out)
 {
+    return tt_rconn_connect_tls(ep, NULL, deadline, out);
+}
+
+tt_status tt_rconn_connect_tls(const tt_endpoint *ep, const tt_tls_files *files, int64_t deadline, tt_rconn **out)
+{
     int fd;
-    TT_TRY(tt_sock_connect(ep, deadline, &fd));
+    tt_tls *tls = NULL;
+    if (ep->tls) {
+        tt_tls_files f;
+        memset(&f, 0, sizeof f);
+        if (files)
+            f = *files;
+        tt_tls_files_from_env(&f);
+        tt_tls_ctx *ctx;
+        TT_TRY(tt_tls_ctx_client_shared(&f, &ctx));
+        TT_TRY(tt_sock_connect(ep, deadline, &fd));
+        tt_status st = tt_tls_connect(ctx, fd, ep->host, deadline, &tls);
+        if (st != TT_OK) {
+            close(fd);
+            return tt_error_prefix(st, "%s: ", ep->text);
+        }
+    } else {
+        TT_TRY(tt_sock_connect(ep, deadline, &fd));
+    }
     tt_rconn *c = tt_calloc(1, sizeof *c);
     if (!c) {
+        tt_tls_free(tls);
         close(fd);
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for a connection");
     }
     c->fd = fd;
+    c->tls = tls;
     snprintf(c->label, sizeof c->label, "%s", ep->text);
     pthread_mutex_init(&c->wlock, NULL);
     pthread_mutex_init(&c->lock, NULL);
@@ -73,6 +99,7 @@ void tt_rconn_close(tt_rconn *c)
 {
     if (!c)
         return;
+    tt_tls_free(c->tls);
     close(c->fd);
     pthread_mutex_destroy(&c->wlock);
     pthread_mutex_destroy(&c->lock);
@@ -118,7 +145,8 @@ static tt_status read_frame(tt_rconn *c, int64_t deadline, tt_frame_hdr *h, tt_b
     uint8_t hb[TT_WIRE_HEADER];
     size_t got = 0;
     *buf = NULL;
-    tt_status st = tt_sock_read_all(c->fd, hb, sizeof hb, deadline, &got);
+    tt_status st = c->tls ? tt_tls_read_all(c->tls, hb, sizeof hb, deadline, &got)
+                          : tt_sock_read_all(c->fd, hb, sizeof hb, deadline, &got);
     *started = got > 0;
     if (st != TT_OK)
         return st;
@@ -130,7 +158,8 @@ static tt_status read_frame(tt_rconn *c, int64_t deadline, tt_frame_hdr *h, tt_b
     if (h->len == 0)
         return TT_OK;
     TT_TRY(tt_buf_new_raw((size_t)h->len, buf));
-    st = tt_sock_read_all(c->fd, (*buf)->data, (size_t)h->len, deadline, NULL);
+    st = c->tls ? tt_tls_read_all(c->tls, (*buf)->data, (size_t)h->len, deadline, NULL)
+                : tt_sock_read_all(c->fd, (*buf)->data, (size_t)h->len, deadline, NULL);
     if (st != TT_OK) {
         tt_buf_release(*buf);
         *buf = NULL;
@@ -197,7 +226,8 @@ tt_status tt_rconn_call(tt_rconn *c, uint8_t cmd, tt_wr *w, struct iovec *extra,
         for (int i = 0; i < n_extra; i++)
             iov[i + 1] = extra[i];
         pthread_mutex_lock(&c->wlock);
-        st = tt_sock_writev_all(c->fd, iov, n_extra + 1, deadline);
+        st = c->tls ? tt_tls_writev_all(c->tls, iov, n_extra + 1, deadline)
+                    : tt_sock_writev_all(c->fd, iov, n_extra + 1, deadline);
         pthread_mutex_unlock(&c->wlock);
     }
     if (iov && iov != stack)
@@ -317,8 +347,14 @@ tt_status tt_rconn_auth(tt_rconn *c, const char *slot_id, const uint8_t token[TT
 tt_status tt_rconn_open(const tt_endpoint *ep, const char *slot_id, const uint8_t *token, int64_t deadline,
                         tt_rconn **out)
 {
+    return tt_rconn_open_tls(ep, NULL, slot_id, token, deadline, out);
+}
+
+tt_status tt_rconn_open_tls(const tt_endpoint *ep, const tt_tls_files *files, const char *slot_id,
+                            const uint8_t *token, int64_t deadline, tt_rconn **out)
+{
     tt_rconn *c;
-    TT_TRY(tt_rconn_connect(ep, deadline, &c));
+    TT_TRY(tt_rconn_connect_tls(ep, files, deadline, &c));
     tt_status st = tt_rconn_hello(c, deadline, NULL);
     if (st == TT_OK && slot_id)
         st = tt_rconn_auth(c, slot_id, token, deadline, NULL);

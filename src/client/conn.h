@@ -25,14 +25,22 @@ static inline const uint8_t *tt_reply_data(const tt_reply *r)
 }
 void tt_reply_free(tt_reply *r);
 
-/* TCP (or Unix) connect only: doctor checks the steps one by one. */
+/* Connect only (and the TLS handshake for a tls:// endpoint, with the certificate files of
+ * TETHER_TLS_CA/_CERT/_KEY): doctor checks the steps one by one. */
 tt_status tt_rconn_connect(const tt_endpoint *ep, int64_t deadline, tt_rconn **out);
+struct tt_tls_files;
+/* tt_rconn_connect with certificate files (NULL, or empty fields: from the environment). */
+tt_status tt_rconn_connect_tls(const tt_endpoint *ep, const struct tt_tls_files *files, int64_t deadline,
+                               tt_rconn **out);
 tt_status tt_rconn_hello(tt_rconn *c, int64_t deadline, tt_msg_hello_reply *info);
 tt_status tt_rconn_auth(tt_rconn *c, const char *slot_id, const uint8_t token[TT_WIRE_TOKEN_LEN], int64_t deadline,
                         tt_msg_slot *info);
 /* connect + HELLO (+ AUTH when slot_id is not NULL). */
 tt_status tt_rconn_open(const tt_endpoint *ep, const char *slot_id, const uint8_t *token, int64_t deadline,
                         tt_rconn **out);
+/* tt_rconn_open with certificate files for a tls:// endpoint (NULL: from the environment). */
+tt_status tt_rconn_open_tls(const tt_endpoint *ep, const struct tt_tls_files *files, const char *slot_id,
+                            const uint8_t *token, int64_t deadline, tt_rconn **out);
 
 /* One call. w holds the frame (it began with tt_wr_frame_begin) and is followed on the wire
  * by `extra` (extra_len bytes in n_extra iovecs; may be 0). The header is filled in here.

@@ -53,18 +53,23 @@ static tt_status config_copy(const tether_session_config *cfg, tether_session_co
 
 static tt_status check_target(const tether_session_config *cfg)
 {
-    if (cfg->precision) {
-        tt_precision p;
-        TT_TRY(tt_precision_parse(cfg->precision, &p));
-        if (p != TT_PRECISION_FP32 && cfg->target && tt_target_is_remote(cfg->target))
-            return tt_error(TETHER_ERR_UNSUPPORTED, "precision '%s' is for local sessions; target '%s' computes in "
-                            "fp32", cfg->precision, cfg->target);
-    }
+    if (!tt_precision_valid(cfg->precision))
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "precision '%.32s' is not one of fp32, tf32, fp16, bf16, int8",
+                        cfg->precision);
+    /* the wire protocol carries no precision: a remote session computes as its server does */
+    if (cfg->precision && *cfg->precision && strcmp(cfg->precision, "fp32") != 0 && cfg->target &&
+        tt_target_is_remote(cfg->target))
+        return tt_error(TETHER_ERR_UNSUPPORTED, "precision '%s' is for local sessions; target '%s' computes as its "
+                        "server does", cfg->precision, cfg->target);
     if (!cfg->target || !*cfg->target || tt_target_is_remote(cfg->target))
         return TT_OK;
     tt_backend_list bl;
-    if (tt_backend_list_for(cfg->target, &bl) == TT_OK)
+    if (tt_backend_list_for(cfg->target, &bl) == TT_OK) {
+        tt_backend_list_release(&bl);
         return TT_OK;
+    }
+    if (strncmp(cfg->target, "cuda", 4) == 0) /* a known kind of target, unavailable here */
+        return tt_error_prefix(TETHER_ERR_UNSUPPORTED, "target '%s': ", cfg->target);
     return tt_error_prefix(TETHER_ERR_UNSUPPORTED,
                            "target '%s' is not supported (use \"cpu\", \"ref\", \"cuda:N\", \"eia:N\" (an attached "
                            "accelerator), \"tcp://HOST:PORT\" or \"unix:PATH\"): ",
@@ -94,8 +99,14 @@ tether_status tether_session_open(tether_session **out, const char *path, const 
     TT_TRY(config_copy(cfg, &c));
     cfg = &c;
     TT_TRY(check_target(cfg));
+    if (strncmp(path, "model:", 6) == 0 && !(cfg && tt_target_is_remote(cfg->target)))
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT,
+                        "'%s' names a model of a tetherd repository: give the server as the target "
+                        "(tcp://HOST:PORT or unix:PATH)",
+                        path);
     if (tt_target_is_remote(cfg->target)) {
-        TT_TRY(tt_model_check_format(path));
+        if (strncmp(path, "model:", 6) != 0) /* a repository model is no file here */
+            TT_TRY(tt_model_check_format(path));
         tt_status s = tt_remote_open(path, NULL, 0, cfg, out);
         return s == TT_OK ? s : tt_error_prefix(s, "%s on %s: ", path, cfg->target);
     }

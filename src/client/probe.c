@@ -3,6 +3,7 @@
 #include "client/attach.h"
 #include "client/conn.h"
 #include "core/mem.h"
+#include "net/tls.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -47,7 +48,7 @@ void tt_accel_probe(const tt_attachment *a, int timeout_ms, tt_accel_health *h)
     }
     int64_t deadline = tt_deadline_ms(timeout_ms);
     tt_rconn *c;
-    if (tt_rconn_connect(&ep, deadline, &c) != TT_OK) {
+    if (tt_rconn_connect_tls(&ep, &a->tls, deadline, &c) != TT_OK) {
         snprintf(h->reason, sizeof h->reason, "%s", tether_last_error());
         return;
     }

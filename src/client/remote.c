@@ -2,7 +2,11 @@
  * its attachment; runs from any number of threads share it. When the link breaks (server
  * restarted, connection reset), the run is retried a bounded number of times on a new
  * link, which re-finds the model on the server by its hash or uploads it again — runs are
- * idempotent, so retrying is safe. Every wait is bounded by the session's timeout. */
+ * idempotent, so retrying is safe. An attachment made through a fleet whose server is gone
+ * (or stops answering) fails over to a slot of the same type on another server, and every
+ * session follows its attachment's record: when `tether resize` (or another process's
+ * failover) moves it, the session warms the model on the new slot and switches to it at its
+ * next run. Every wait is bounded by the session's timeout. */
 #include "client/remote.h"
 
 #include "client/attach.h"
@@ -33,11 +37,16 @@ typedef struct rlink {
     int refs; /* under the session's lock */
 } rlink;
 
-typedef struct tt_remote {
+/* The slot a session runs on: its attachment's record as last read. */
+typedef struct rtarget {
     tt_attachment att; /* the token field is cleared: the bytes live in token[] */
-    int ordinal;
     tt_endpoint ep;
     uint8_t token[TT_WIRE_TOKEN_LEN];
+} rtarget;
+
+typedef struct tt_remote {
+    rtarget tgt; /* under lock once open */
+    int ordinal;
     uint8_t hash[TT_WIRE_HASH_LEN];
     char *path;  /* the model file, re-read to upload again; NULL when from memory */
     void *bytes; /* the model, when opened from memory */
@@ -47,11 +56,22 @@ typedef struct tt_remote {
     pthread_mutex_t lock;
     rlink *link;  /* never NULL once open */
     uint64_t gen; /* counts links, so a broken one is replaced once */
+    tether_session *session;
+
+    /* following the records file (under lock) */
+    char records[1100];
+    struct stat rec_stat; /* as last seen: a change (a new inode) means a rewrite */
+    bool switching;       /* one thread moves the session; the others keep running */
+    /* "model:NAME[:VERSION]": a model of the server's repository, opened by name (no
+     * attachment, no upload; the API key from $TETHER_API_KEY) */
+    char named[160];
+    uint64_t named_version;
 } tt_remote;
 
 bool tt_target_is_remote(const char *t)
 {
-    return t && (strncmp(t, "eia:", 4) == 0 || strncmp(t, "tcp://", 6) == 0 || strncmp(t, "unix:", 5) == 0);
+    return t && (strncmp(t, "eia:", 4) == 0 || strncmp(t, "tcp://", 6) == 0 || strncmp(t, "tls://", 6) == 0 ||
+                 strncmp(t, "unix:", 5) == 0);
 }
 
 /* ---- model bytes and their hash ---------------------------------------------------- */
@@ -144,7 +164,19 @@ static tt_status model_bytes(tt_remote *r, void **data, size_t *n, bool *owned)
 
 /* ---- links ----------------------------------------------------------------------- */
 
-static tt_status put_model(tt_remote *r, tt_rconn *c, int64_t deadline)
+/* A target from a record (token parsed out of it). */
+static tt_status target_from(const tt_attachment *a, rtarget *t)
+{
+    memset(t, 0, sizeof *t);
+    t->att = *a;
+    tt_status st = tt_endpoint_parse(a->endpoint, &t->ep);
+    if (st == TT_OK)
+        st = tt_attachment_token(a, t->token);
+    memset(t->att.token, 0, sizeof t->att.token);
+    return st;
+}
+
+static tt_status put_model(tt_remote *r, const rtarget *t, tt_rconn *c, int64_t deadline)
 {
     void *data;
     size_t n;
@@ -155,7 +187,7 @@ static tt_status put_model(tt_remote *r, tt_rconn *c, int64_t deadline)
     tt_wr_bytes(&w, r->hash, sizeof r->hash);
     struct iovec iov = {data, n};
     tt_reply rep;
-    tt_log(TT_LOG_INFO, "uploading the model (%.1f MiB) to accelerator %s", n / 1048576.0, r->att.id);
+    tt_log(TT_LOG_INFO, "uploading the model (%.1f MiB) to accelerator %s", n / 1048576.0, t->att.id);
     tt_status st = tt_rconn_call(c, TT_CMD_MODEL_PUT, &w, &iov, 1, n, deadline, &rep);
     tt_reply_free(&rep);
     tt_wr_free(&w);
@@ -165,7 +197,7 @@ static tt_status put_model(tt_remote *r, tt_rconn *c, int64_t deadline)
 }
 
 /* OPEN by hash; on "unknown model hash", upload and OPEN again. */
-static tt_status open_handle(tt_remote *r, tt_rconn *c, int64_t deadline, tt_reply *rep)
+static tt_status open_handle(tt_remote *r, const rtarget *t, tt_rconn *c, int64_t deadline, tt_reply *rep)
 {
     for (int attempt = 0;; attempt++) {
         tt_wr w = {0};
@@ -175,25 +207,42 @@ static tt_status open_handle(tt_remote *r, tt_rconn *c, int64_t deadline, tt_rep
         tt_wr_free(&w);
         if (st != TETHER_ERR_NOT_FOUND || attempt > 0)
             return st;
-        TT_TRY(put_model(r, c, deadline));
+        TT_TRY(put_model(r, t, c, deadline));
     }
 }
 
-/* A new link: connect, HELLO, AUTH, OPEN (upload if needed). Fills *info from the OPEN
- * reply when asked (at session open). */
-static tt_status link_new(tt_remote *r, int64_t deadline, tt_arena *a, tt_msg_open_reply *info, rlink **out)
+/* OPEN_MODEL: a repository model by name. */
+static tt_status open_named(tt_remote *r, tt_rconn *c, int64_t deadline, tt_reply *rep)
+{
+    const char *key = getenv("TETHER_API_KEY");
+    tt_wr w = {0};
+    tt_wr_frame_begin(&w);
+    tt_wr_str(&w, r->named);
+    tt_wr_u64(&w, r->named_version);
+    tt_wr_str(&w, key ? key : "");
+    tt_status st = tt_rconn_call(c, TT_CMD_OPEN_MODEL, &w, NULL, 0, 0, deadline, rep);
+    memset(w.p, 0, w.n);
+    tt_wr_free(&w);
+    return st;
+}
+
+/* A new link to target t: connect, HELLO, AUTH, OPEN (upload if needed), or HELLO and
+ * OPEN_MODEL for a repository model. Fills *info from the OPEN reply when asked (at session
+ * open). */
+static tt_status link_new(tt_remote *r, const rtarget *t, int64_t deadline, tt_arena *a, tt_msg_open_reply *info,
+                          rlink **out)
 {
     tt_rconn *c;
-    tt_status st = tt_rconn_connect(&r->ep, deadline, &c);
+    tt_status st = tt_rconn_connect_tls(&t->ep, &t->att.tls, deadline, &c);
     if (st != TT_OK)
-        return tt_error_prefix(st, "accelerator %s: ", r->att.id);
-    tt_rconn_set_label(c, r->att.id);
+        return tt_error_prefix(st, "accelerator %s: ", t->att.id);
+    tt_rconn_set_label(c, t->att.id);
     st = tt_rconn_hello(c, deadline, NULL);
-    if (st == TT_OK)
-        st = tt_rconn_auth(c, r->att.id, r->token, deadline, NULL);
+    if (st == TT_OK && !r->named[0])
+        st = tt_rconn_auth(c, t->att.id, t->token, deadline, NULL);
     tt_reply rep = {0};
     if (st == TT_OK)
-        st = open_handle(r, c, deadline, &rep);
+        st = r->named[0] ? open_named(r, c, deadline, &rep) : open_handle(r, t, c, deadline, &rep);
     tt_msg_open_reply m;
     tt_arena tmp;
     tt_arena_init(&tmp);
@@ -225,13 +274,15 @@ static void link_put_locked(rlink *l)
     tt_free(l);
 }
 
-/* The current link, retained; *gen identifies it for link_renew. */
-static rlink *link_get(tt_remote *r, uint64_t *gen)
+/* The current link, retained; *gen identifies it for link_recover; *fleet says whether
+ * its attachment was placed through a fleet. */
+static rlink *link_get(tt_remote *r, uint64_t *gen, bool *fleet)
 {
     pthread_mutex_lock(&r->lock);
     rlink *l = r->link;
     l->refs++;
     *gen = r->gen;
+    *fleet = r->tgt.att.fleet[0] != 0;
     pthread_mutex_unlock(&r->lock);
     return l;
 }
@@ -243,24 +294,163 @@ static void link_put(tt_remote *r, rlink *l)
     pthread_mutex_unlock(&r->lock);
 }
 
-/* Replaces link number `gen`, which broke, unless another thread already has: reconnects
- * serially under the lock, so one failure makes one new connection. */
-static tt_status link_renew(tt_remote *r, uint64_t gen, int64_t deadline)
+static void set_where(tt_remote *r)
+{
+    if (r->named[0])
+        snprintf(r->session->stats.where, sizeof r->session->stats.where, "model %s of %s", r->named,
+                 r->tgt.ep.text);
+    else
+        snprintf(r->session->stats.where, sizeof r->session->stats.where, "eia:%d (%s, %s, %s)", r->ordinal,
+                 r->tgt.att.id, r->tgt.att.type, r->tgt.ep.text);
+}
+
+/* Makes l (to target t) the session's link; called with the lock held. */
+static void link_switch_locked(tt_remote *r, const rtarget *t, rlink *l)
+{
+    link_put_locked(r->link);
+    r->link = l;
+    r->tgt = *t;
+    r->gen++;
+    set_where(r);
+}
+
+/* The record as it is now, when it names another slot than t: resize, or a failover done
+ * by another process. */
+static bool record_moved(const tt_remote *r, const rtarget *t, rtarget *moved)
+{
+    tt_attachment a;
+    if (tt_attachment_find(t->att.name, &a) != TT_OK) {
+        tt_error_clear();
+        return false;
+    }
+    bool differs = strcmp(a.id, t->att.id) != 0 && target_from(&a, moved) == TT_OK;
+    memset(&a, 0, sizeof a);
+    (void)r;
+    tt_error_clear();
+    return differs;
+}
+
+/* Whether the server of t answers a HELLO within a second (on a connection of its own). */
+static bool server_answers(const rtarget *t)
+{
+    tt_rconn *c;
+    int64_t deadline = tt_deadline_ms(1000);
+    bool ok = tt_rconn_connect_tls(&t->ep, &t->att.tls, deadline, &c) == TT_OK;
+    if (ok) {
+        ok = tt_rconn_hello(c, deadline, NULL) == TT_OK;
+        tt_rconn_close(c);
+    }
+    tt_error_clear();
+    return ok;
+}
+
+/* Replaces link number `gen`, which broke, unless another thread already has: serially
+ * under the lock, so that one failure makes one new connection. In order: the record moved
+ * (follow it); the same slot again; for a fleet attachment whose server cannot be reached
+ * or no longer knows the slot, failover to another server. *deadline is renewed after a
+ * failover, so that the request has its whole timeout on the new server. */
+static tt_status link_recover(tt_remote *r, uint64_t gen, int64_t *deadline)
 {
     pthread_mutex_lock(&r->lock);
-    tt_status st = TT_OK;
-    if (r->gen == gen) {
-        rlink *l;
-        st = link_new(r, deadline, NULL, NULL, &l);
+    if (r->gen != gen) {
+        pthread_mutex_unlock(&r->lock);
+        return TT_OK;
+    }
+    rtarget cur = r->tgt, next;
+    bool fleet = cur.att.fleet[0] != 0;
+    rlink *l;
+    tt_status st;
+    if (record_moved(r, &cur, &next)) {
+        st = link_new(r, &next, *deadline, NULL, NULL, &l);
         if (st == TT_OK) {
-            link_put_locked(r->link);
-            r->link = l;
-            r->gen++;
-            tt_log(TT_LOG_INFO, "reconnected to accelerator %s at %s", r->att.id, r->ep.text);
+            link_switch_locked(r, &next, l);
+            tt_log(TT_LOG_NOTICE, "accelerator eia:%d now runs on %s (%s) at %s, where its record moved", r->ordinal,
+                   next.att.id, next.att.type, next.ep.text);
+        }
+        pthread_mutex_unlock(&r->lock);
+        memset(&next, 0, sizeof next);
+        memset(&cur, 0, sizeof cur);
+        return st;
+    }
+    /* a fleet attachment gives its server one quick try before moving on */
+    int64_t quick = tt_deadline_ms(1000);
+    st = link_new(r, &cur, fleet && quick < *deadline ? quick : *deadline, NULL, NULL, &l);
+    if (st == TT_OK) {
+        link_switch_locked(r, &cur, l);
+        tt_log(TT_LOG_INFO, "reconnected to accelerator %s at %s", cur.att.id, cur.ep.text);
+    } else if (fleet && (st == TETHER_ERR_NETWORK || st == TETHER_ERR_TIMEOUT || st == TETHER_ERR_AUTH)) {
+        char why[600];
+        snprintf(why, sizeof why, "%s", tt_last_error());
+        tt_attachment a;
+        int64_t t0 = tt_now_ns();
+        st = tt_attachment_failover(&cur.att, why, &a);
+        if (st == TT_OK)
+            st = target_from(&a, &next);
+        memset(&a, 0, sizeof a);
+        if (st == TT_OK) {
+            *deadline = tt_deadline_ms(r->timeout_ms);
+            st = link_new(r, &next, *deadline, NULL, NULL, &l);
+        }
+        if (st == TT_OK) {
+            link_switch_locked(r, &next, l);
+            tt_log(TT_LOG_NOTICE,
+                   "accelerator eia:%d (%s) failed over from %s at %s to %s on server %s at %s in %.0f ms, after: %s",
+                   r->ordinal, cur.att.type, cur.att.id, cur.ep.text, next.att.id, next.att.server_id, next.ep.text,
+                   (tt_now_ns() - t0) / 1e6, why);
         }
     }
     pthread_mutex_unlock(&r->lock);
+    memset(&next, 0, sizeof next);
+    memset(&cur, 0, sizeof cur);
     return st;
+}
+
+/* Follows the attachment's record: when it names another slot (a resize, or a failover by
+ * another process), opens the model there — the warm-up happens now, on this thread, while
+ * other threads keep running on the old link — and switches. A stat() per run when nothing
+ * changed. */
+static void link_follow(tt_remote *r)
+{
+    struct stat st;
+    if (!r->records[0] || stat(r->records, &st) != 0)
+        return;
+    pthread_mutex_lock(&r->lock);
+    bool same = st.st_ino == r->rec_stat.st_ino && st.st_dev == r->rec_stat.st_dev &&
+                st.st_size == r->rec_stat.st_size && st.st_mtim.tv_sec == r->rec_stat.st_mtim.tv_sec &&
+                st.st_mtim.tv_nsec == r->rec_stat.st_mtim.tv_nsec;
+    if (same || r->switching) {
+        pthread_mutex_unlock(&r->lock);
+        return;
+    }
+    r->rec_stat = st;
+    r->switching = true;
+    rtarget cur = r->tgt, next;
+    uint64_t gen = r->gen;
+    pthread_mutex_unlock(&r->lock);
+    if (record_moved(r, &cur, &next)) {
+        rlink *l;
+        int64_t t0 = tt_now_ns();
+        tt_status s = link_new(r, &next, tt_deadline_ms(r->timeout_ms), NULL, NULL, &l);
+        pthread_mutex_lock(&r->lock);
+        if (s == TT_OK && r->gen == gen) {
+            link_switch_locked(r, &next, l);
+            tt_log(TT_LOG_NOTICE, "accelerator eia:%d moved from %s (%s) to %s (%s) at %s; model ready there in %.0f ms",
+                   r->ordinal, cur.att.id, cur.att.type, next.att.id, next.att.type, next.ep.text,
+                   (tt_now_ns() - t0) / 1e6);
+        } else if (s == TT_OK) {
+            link_put_locked(l); /* a failover got there first */
+        } else {
+            tt_log(TT_LOG_WARN, "accelerator eia:%d: could not move to %s: %s (staying on %s for now)", r->ordinal,
+                   next.att.id, tt_last_error(), cur.att.id);
+            memset(&r->rec_stat, 0, sizeof r->rec_stat); /* try again at the next run */
+        }
+        pthread_mutex_unlock(&r->lock);
+    }
+    pthread_mutex_lock(&r->lock);
+    r->switching = false;
+    pthread_mutex_unlock(&r->lock);
+    memset(&next, 0, sizeof next);
+    memset(&cur, 0, sizeof cur);
 }
 
 /* ---- running ---------------------------------------------------------------------- */
@@ -372,8 +562,11 @@ static tt_status remote_run(tether_session *s, const tether_tensor *inputs, size
     }
     int64_t deadline = tt_deadline_ms(r->timeout_ms);
     uint64_t gen = 0;
+    bool fleet = false, renewed = false;
+    if (st == TT_OK)
+        link_follow(r);
     /* only a broken connection is retried: a refusal, a timeout or a failing model would
-     * fail the same way again */
+     * fail the same way again (but see the fleet's timeout below) */
     for (int attempt = 0; st == TT_OK || st == TETHER_ERR_NETWORK; attempt++) {
         if (attempt > 0) {
             if (attempt > r->retries || tt_now_ns() >= deadline) {
@@ -381,12 +574,13 @@ static tt_status remote_run(tether_session *s, const tether_tensor *inputs, size
                 break;
             }
             tt_log(TT_LOG_WARN, "%s; retrying (%d of %d)", tt_last_error(), attempt, r->retries);
-            backoff(attempt - 1, deadline);
-            st = link_renew(r, gen, deadline);
+            if (!fleet)
+                backoff(attempt - 1, deadline);
+            st = link_recover(r, gen, &deadline);
             if (st != TT_OK)
                 continue;
         }
-        rlink *l = link_get(r, &gen);
+        rlink *l = link_get(r, &gen, &fleet);
         tt_reply rep;
         st = run_once(s, l, t, deadline, &rep);
         if (st == TT_OK) {
@@ -396,6 +590,23 @@ static tt_status remote_run(tether_session *s, const tether_tensor *inputs, size
             break;
         }
         link_put(r, l);
+        /* a fleet server that lets a request time out and no longer answers a HELLO either
+         * is taken for dead: the request goes elsewhere, with its whole timeout again */
+        if (st == TETHER_ERR_TIMEOUT && fleet && !renewed) {
+            pthread_mutex_lock(&r->lock);
+            rtarget cur = r->tgt;
+            pthread_mutex_unlock(&r->lock);
+            if (!server_answers(&cur)) {
+                renewed = true;
+                deadline = tt_deadline_ms(r->timeout_ms);
+                st = tt_error(TETHER_ERR_NETWORK, "accelerator %s: no reply within %d ms, and its server %s does "
+                              "not answer", cur.att.id, r->timeout_ms, cur.ep.text);
+            } else {
+                tt_error(TETHER_ERR_TIMEOUT, "accelerator %s: no reply within %d ms (its server answers: the model "
+                         "takes longer, or the slot is saturated)", cur.att.id, r->timeout_ms);
+            }
+            memset(&cur, 0, sizeof cur);
+        }
     }
     if (bound != bound_stack)
         tt_free(bound);
@@ -423,7 +634,7 @@ static void remote_free(tether_session *s)
         }
         link_put_locked(r->link);
     }
-    memset(r->token, 0, sizeof r->token);
+    memset(&r->tgt, 0, sizeof r->tgt);
     tt_free(r->path);
     tt_free(r->bytes);
     pthread_mutex_destroy(&r->lock);
@@ -513,16 +724,47 @@ tt_status tt_remote_open(const char *path, const void *model, size_t size, const
     r->retries = env && atoi(env) >= 0 ? atoi(env) : DEFAULT_RETRIES;
     int64_t deadline = tt_deadline_ms(r->timeout_ms);
 
-    tt_status st = resolve_target(cfg->target, &r->att);
-    if (st == TT_OK)
-        st = tt_endpoint_parse(r->att.endpoint, &r->ep);
-    if (st == TT_OK)
-        st = tt_attachment_token(&r->att, r->token);
-    memset(r->att.token, 0, sizeof r->att.token);
-    r->ordinal = r->att.ordinal;
+    r->session = s;
+    tt_status st = TT_OK;
+    bool named = path && strncmp(path, "model:", 6) == 0;
+    if (named) {
+        /* "model:NAME[:VERSION]" on "tcp://HOST:PORT" or "unix:PATH" */
+        const char *name = path + 6, *colon = strchr(name, ':');
+        size_t len = colon ? (size_t)(colon - name) : strlen(name);
+        char *end = NULL;
+        if (colon)
+            r->named_version = strtoull(colon + 1, &end, 10);
+        if (!len || len >= sizeof r->named || (colon && (end == colon + 1 || *end)))
+            st = tt_error(TETHER_ERR_INVALID_ARGUMENT, "'%s': expected model:NAME or model:NAME:VERSION", path);
+        else if (strncmp(cfg->target, "eia:", 4) == 0)
+            st = tt_error(TETHER_ERR_INVALID_ARGUMENT,
+                          "'%s' names a model of a server's repository: give the server as tcp://HOST:PORT or "
+                          "unix:PATH, not an attachment",
+                          path);
+        if (st == TT_OK) {
+            snprintf(r->named, sizeof r->named, "%.*s", (int)len, name);
+            st = tt_endpoint_parse(cfg->target, &r->tgt.ep);
+            snprintf(r->tgt.att.id, sizeof r->tgt.att.id, "%s", r->tgt.ep.text);
+            r->ordinal = -1;
+        }
+    } else {
+        tt_attachment att;
+        char home[1024];
+        if (tt_tether_home(home, sizeof home) == TT_OK) {
+            snprintf(r->records, sizeof r->records, "%s/attachments.json", home);
+            stat(r->records, &r->rec_stat); /* before reading it: a change from now on is followed */
+        }
+        st = resolve_target(cfg->target, &att);
+        if (st == TT_OK)
+            st = target_from(&att, &r->tgt);
+        memset(&att, 0, sizeof att);
+        r->ordinal = r->tgt.att.ordinal;
+    }
 
     /* the model's hash: remembered for a file unchanged since it was last hashed */
-    if (st == TT_OK && path) {
+    if (st == TT_OK && named) {
+        /* nothing to hash or upload: the server has the model */
+    } else if (st == TT_OK && path) {
         struct stat sb;
         if (stat(path, &sb) != 0)
             st = tt_error(errno == ENOENT ? TETHER_ERR_NOT_FOUND : TETHER_ERR_IO, "cannot open '%s': %s", path,
@@ -551,15 +793,14 @@ tt_status tt_remote_open(const char *path, const void *model, size_t size, const
     }
     tt_msg_open_reply m;
     if (st == TT_OK)
-        st = link_new(r, deadline, &s->info_arena, &m, &r->link);
+        st = link_new(r, &r->tgt, deadline, &s->info_arena, &m, &r->link);
     if (st == TT_OK)
         st = describe_session(s, &m);
     if (st != TT_OK) {
         tether_session_free(s);
         return st;
     }
-    snprintf(s->stats.where, sizeof s->stats.where, "eia:%d (%s, %s, %s)", r->ordinal, r->att.id, r->att.type,
-             r->ep.text);
+    set_where(r);
     if (!cfg->quiet)
         tt_log(TT_LOG_NOTICE, "session %s runs on accelerator %s", path ? path : "(from memory)", s->stats.where);
     *out = s;

@@ -10,7 +10,7 @@
 
 typedef tether_dtype tt_dtype;
 
-#define TT_DTYPE_COUNT 17
+#define TT_DTYPE_COUNT 27
 #define TT_DT(x) (1u << (x))
 #define TT_DTS_FLOAT (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_FLOAT16) | TT_DT(TETHER_DTYPE_BFLOAT16))
 #define TT_DTS_SINT (TT_DT(TETHER_DTYPE_INT8) | TT_DT(TETHER_DTYPE_INT16) | TT_DT(TETHER_DTYPE_INT32) | TT_DT(TETHER_DTYPE_INT64))
@@ -18,6 +18,17 @@ typedef tether_dtype tt_dtype;
 #define TT_DTS_INT (TT_DTS_SINT | TT_DTS_UINT)
 #define TT_DTS_NUMERIC (TT_DTS_FLOAT | TT_DTS_INT)
 #define TT_DTS_ALL (TT_DTS_NUMERIC | TT_DT(TETHER_DTYPE_BOOL) | TT_DT(TETHER_DTYPE_STRING))
+/* The small types (tether.h): 8-, 4- and 2-bit floats and integers, one byte per element in
+ * memory. Few ops compute on them (Cast, QuantizeLinear, DequantizeLinear); data movement
+ * ops take TT_DTS_ANY. */
+#define TT_DTS_FLOAT8                                                                                         \
+    (TT_DT(TETHER_DTYPE_FLOAT8E4M3FN) | TT_DT(TETHER_DTYPE_FLOAT8E4M3FNUZ) | TT_DT(TETHER_DTYPE_FLOAT8E5M2) | \
+     TT_DT(TETHER_DTYPE_FLOAT8E5M2FNUZ))
+#define TT_DTS_MINIFLOAT (TT_DTS_FLOAT8 | TT_DT(TETHER_DTYPE_FLOAT8E8M0) | TT_DT(TETHER_DTYPE_FLOAT4E2M1))
+#define TT_DTS_MINIINT                                                                                        \
+    (TT_DT(TETHER_DTYPE_INT4) | TT_DT(TETHER_DTYPE_UINT4) | TT_DT(TETHER_DTYPE_INT2) | TT_DT(TETHER_DTYPE_UINT2))
+#define TT_DTS_SMALL (TT_DTS_MINIFLOAT | TT_DTS_MINIINT)
+#define TT_DTS_ANY (TT_DTS_ALL | TT_DTS_SMALL)
 
 size_t tt_dtype_size(tt_dtype t);         /* 0 for undefined / unknown */
 const char *tt_dtype_name(tt_dtype t);    /* "float32", "int64", ... */
@@ -25,6 +36,15 @@ bool tt_dtype_valid(int t);               /* a type tether can hold in a tensor 
 static inline bool tt_dtype_is_float(tt_dtype t) { return (TT_DTS_FLOAT >> t) & 1; }
 static inline bool tt_dtype_is_int(tt_dtype t) { return (TT_DTS_INT >> t) & 1; }
 static inline bool tt_dtype_is_signed(tt_dtype t) { return ((TT_DTS_SINT | TT_DTS_FLOAT) >> t) & 1; }
+static inline bool tt_dtype_is_small(tt_dtype t) { return (int)t < 32 && ((TT_DTS_SMALL >> t) & 1); }
+/* Bits per element as a model stores it: 4 or 2 for the packed types, else 8 * size. */
+int tt_dtype_bits(tt_dtype t);
+/* Bytes n elements take packed (raw_data of a TensorProto): ceil(n * bits / 8). */
+uint64_t tt_dtype_packed_bytes(tt_dtype t, uint64_t n);
+/* Unpacks n elements of a packed 4- or 2-bit type (first element in the low bits of each
+ * byte) into one byte each, and packs them back. */
+void tt_unpack_bits(const uint8_t *src, tt_dtype t, uint8_t *dst, size_t n);
+void tt_pack_bits(const uint8_t *src, tt_dtype t, uint8_t *dst, size_t n);
 
 typedef uint16_t tt_f16;
 typedef uint16_t tt_bf16;
@@ -97,6 +117,29 @@ static inline tt_bf16 tt_f32_to_bf16(float f)
         return (tt_bf16)((x >> 16) | 0x40);
     x += 0x7fff + ((x >> 16) & 1);
     return (tt_bf16)(x >> 16);
+}
+
+/* ---- the small types ---------------------------------------------------------------- */
+
+/* How a value out of a small float type's range converts (Cast's saturate and round_mode). */
+typedef enum tt_round {
+    TT_ROUND_NEAREST_EVEN = 0, /* every type but float8e8m0; for e8m0, ONNX's "nearest" */
+    TT_ROUND_UP,               /* float8e8m0 only: away from zero (ONNX's default) */
+    TT_ROUND_DOWN,             /* float8e8m0 only: toward zero */
+} tt_round;
+
+/* The value of small-type element code (a byte as tether.h lays it out). */
+double tt_small_to_f64(uint8_t code, tt_dtype t);
+/* The small-type element nearest to v. saturate: values past the type's range (infinities
+ * included) become its largest finite value, as Cast's default; otherwise NaN, or infinity
+ * where the type has one. Float types round to nearest even (e8m0 by `round`); integer types
+ * truncate toward zero, and a value out of their range gives 0, as ml_dtypes (whose numbers
+ * the ONNX suite holds) converts. float4e2m1 always saturates. */
+uint8_t tt_small_from_f64(double v, tt_dtype t, bool saturate, tt_round round);
+/* An integer into int4/uint4/int2/uint2: keeps the low bits (two's complement wrap). */
+static inline uint8_t tt_small_from_i64(int64_t v, tt_dtype t)
+{
+    return (uint8_t)((uint64_t)v & ((t == TETHER_DTYPE_INT2 || t == TETHER_DTYPE_UINT2) ? 3u : 15u));
 }
 
 /* Read element i of a buffer of type t as double / write it from double. Slow, generic:

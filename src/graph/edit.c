@@ -26,7 +26,7 @@ tt_status tt_kprep_make(const tt_graph *g, const tt_node *n, tt_kprep *p)
         if (v < 0)
             continue;
         in[k] = &g->values[v].type;
-        if (g->values[v].origin == TT_VALUE_CONST && tt_buft_is_host(g->values[v].buft))
+        if (g->values[v].origin == TT_VALUE_CONST)
             cst[k] = g->values[v].init;
     }
     for (size_t k = 0; k < nout; k++) {
@@ -35,7 +35,8 @@ tt_status tt_kprep_make(const tt_graph *g, const tt_node *n, tt_kprep *p)
         else
             out[k].rank = -1;
     }
-    *p = (tt_kprep){.node = n, .n_in = n->n_inputs, .n_out = n->n_outputs, .in = in, .cst = cst, .out = out};
+    *p = (tt_kprep){.node = n, .n_in = n->n_inputs, .n_out = n->n_outputs, .in = in, .cst = cst, .out = out,
+                    .backend = n->backend};
     return TT_OK;
 }
 

@@ -242,6 +242,8 @@ static tt_status insert_copies(tt_graph *g, const tt_backend *const *bl, int nb)
         }
         memcpy(ins, n.inputs, (size_t)n.n_inputs * sizeof *ins);
         for (int k = 0; k < n.n_inputs && s == TT_OK; k++) {
+            if ((n.kernel->shape_inputs >> k) & 1)
+                continue; /* only its shape is read: it stays where it is made */
             bool host = !dev || ((n.kernel->host_inputs >> k) & 1);
             const tt_buft *need = host ? NULL : b->buft;
             const tt_backend *d = host && ins[k] >= 0 ? owner(bl, nb, pl.loc[ins[k]]) : b;

@@ -6,6 +6,8 @@ The loader checks each node against it, so a hostile or corrupted model cannot h
 kernel fewer inputs than the operator has. Regenerate when the ONNX version grows:
 
     python3 src/model/gen_onnx_arity.py > src/model/onnx_arity.inc
+
+(with the newest onnx: scripts/deps.sh --onnx-suite makes a venv that has it)
 """
 import onnx
 import onnx.defs

@@ -245,6 +245,8 @@ static tt_status check_sizes(tt_decoder *d, const tensor_fields *tf, const char 
     }
     size_t have;
     uint64_t want = numel;
+    if (tt_dtype_bits(dt) < 8) /* int32_data holds the packed bytes, one per entry */
+        want = tt_dtype_packed_bytes(dt, numel);
     switch (dt) {
     case TETHER_DTYPE_FLOAT: have = tf->n_float; break;
     case TETHER_DTYPE_COMPLEX64: have = tf->n_float, overflow |= !tt_mul_ok(numel, 2, &want); break;
@@ -269,7 +271,10 @@ static tt_status fill_typed(const tt_pb *msg, const tensor_fields *tf, tt_tensor
     tt_pb_field f;
     int rc;
     tt_dtype dt = t->dtype;
-    size_t numel = (size_t)tt_tensor_numel(t);
+    size_t numel = (size_t)tt_tensor_numel(t), elems = numel;
+    bool packed = tt_dtype_bits(dt) < 8;
+    if (packed) /* int32_data holds the packed bytes, one per entry */
+        numel = (size_t)tt_dtype_packed_bytes(dt, numel);
     size_t n = 0;
     uint64_t *tmp = NULL;
     bool via_varint = dt != TETHER_DTYPE_FLOAT && dt != TETHER_DTYPE_COMPLEX64 && dt != TETHER_DTYPE_DOUBLE &&
@@ -308,7 +313,12 @@ static tt_status fill_typed(const tt_pb *msg, const tensor_fields *tf, tt_tensor
     }
     if (s == TT_OK && rc < 0)
         s = TETHER_ERR_INVALID_MODEL;
-    if (s == TT_OK && via_varint) {
+    if (s == TT_OK && packed) {
+        uint8_t *bytes = (uint8_t *)tmp; /* narrowed in place: byte i is read after it is written */
+        for (size_t i = 0; i < numel; i++)
+            bytes[i] = (uint8_t)tmp[i];
+        tt_unpack_bits(bytes, dt, t->data, elems);
+    } else if (s == TT_OK && via_varint) {
         for (size_t i = 0; i < numel; i++) {
             uint64_t v = tmp[i];
             switch (dt) {
@@ -323,7 +333,10 @@ static tt_status fill_typed(const tt_pb *msg, const tensor_fields *tf, tt_tensor
             case TETHER_DTYPE_INT8: ((int8_t *)t->data)[i] = (int8_t)v; break;
             case TETHER_DTYPE_UINT8: ((uint8_t *)t->data)[i] = (uint8_t)v; break;
             case TETHER_DTYPE_BOOL: ((uint8_t *)t->data)[i] = v != 0; break;
-            default: break;
+            default: /* the 8-bit small types: one per entry */
+                if (tt_dtype_size(dt) == 1)
+                    ((uint8_t *)t->data)[i] = (uint8_t)v;
+                break;
             }
         }
     }
@@ -349,7 +362,10 @@ static tt_status decode_tensor_msg(tt_decoder *d, const tt_pb *msg, size_t offse
             return tt_error(TETHER_ERR_INVALID_MODEL, "tensor '%s' has negative dimension %" PRId64, tname, tf.dims[i]);
         overflow |= !tt_mul_ok(n, (uint64_t)tf.dims[i], &n);
     }
-    overflow |= !tt_mul_ok(n, tt_dtype_size((tt_dtype)tf.dtype), &nbytes);
+    if (tt_dtype_bits((tt_dtype)tf.dtype) < 8) /* stored packed: 2 or 4 elements a byte */
+        nbytes = tt_dtype_packed_bytes((tt_dtype)tf.dtype, n);
+    else
+        overflow |= !tt_mul_ok(n, tt_dtype_size((tt_dtype)tf.dtype), &nbytes);
     TT_TRY(check_sizes(d, &tf, tname, n, nbytes, overflow));
     /* the data is there; the size limit still applies to what tether will hold */
     tt_status s = tt_tensor_init(t, (tt_dtype)tf.dtype, tf.n_dims, tf.dims);
@@ -368,12 +384,27 @@ static tt_status decode_tensor_msg(tt_decoder *d, const tt_pb *msg, size_t offse
     } else {
         TT_TRY(tt_tensor_alloc(t, t->dtype, t->rank, t->dims));
     }
-    if (tf.external)
+    if (tt_dtype_bits(t->dtype) < 8 && (tf.external || tf.has_raw)) {
+        size_t pb = (size_t)tt_dtype_packed_bytes(t->dtype, (uint64_t)numel);
+        uint8_t *tmp = NULL;
+        const uint8_t *src = tf.raw;
+        if (tf.external) {
+            if (pb && !(tmp = tt_malloc(pb)))
+                s = NOMEM();
+            else
+                s = read_external(d, &tf, tname, tmp, pb);
+            src = tmp;
+        }
+        if (s == TT_OK)
+            tt_unpack_bits(src, t->dtype, t->data, (size_t)numel);
+        tt_free(tmp);
+    } else if (tf.external) {
         s = read_external(d, &tf, tname, t->data, bytes);
-    else if (tf.has_raw)
+    } else if (tf.has_raw) {
         memcpy(t->data, tf.raw, bytes);
-    else
+    } else {
         s = fill_typed(msg, &tf, t, a);
+    }
     if (s == TT_OK && t->dtype == TETHER_DTYPE_BOOL) {
         /* kernels may index with a bool: raw bytes other than 0 and 1 become 1 */
         uint8_t *b = t->data;

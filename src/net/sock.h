@@ -1,4 +1,5 @@
-/* Transports: endpoint strings ("host:port", "tcp://host:port", "unix:/path"), TCP and
+/* Transports: endpoint strings ("host:port", "tcp://host:port", "tls://host:port",
+ * "unix:/path"), TCP and
  * Unix-socket listen/connect, and whole-buffer reads and writes on non-blocking sockets
  * that never wait past a deadline. */
 #ifndef TT_NET_SOCK_H
@@ -14,14 +15,19 @@ struct iovec;
 
 typedef struct tt_endpoint {
     bool is_unix;
+    bool tls;       /* "tls://": TCP with TLS (net/tls.h) */
     char host[256]; /* TCP: name or address (IPv6 without brackets) */
     char port[16];
     char path[108]; /* Unix socket path */
-    char text[300]; /* canonical: "tcp://host:port" or "unix:/path" */
+    char text[300]; /* canonical: "tcp://host:port", "tls://host:port" or "unix:/path" */
 } tt_endpoint;
 
-/* Parses "host:port", "tcp://host:port", "[v6]:port", "unix:/path" or "unix:path". */
+/* Parses "host:port", "tcp://host:port", "tls://host:port", "[v6]:port", "unix:/path" or
+ * "unix:path". */
 tt_status tt_endpoint_parse(const char *s, tt_endpoint *ep);
+
+/* Whether ep stays on this host: a Unix socket, localhost, 127.0.0.0/8 or ::1. */
+bool tt_endpoint_is_loopback(const tt_endpoint *ep);
 
 /* Monotonic clock in nanoseconds, and a deadline timeout_ms from now (<= 0: none). */
 int64_t tt_now_ns(void);
@@ -37,6 +43,10 @@ tt_status tt_sock_connect(const tt_endpoint *ep, int64_t deadline, int *fd);
 tt_status tt_sock_listen(const tt_endpoint *ep, int backlog, int *fd, tt_endpoint *bound);
 /* TCP_NODELAY and keepalive on accepted or connected TCP sockets (no-op on Unix sockets). */
 void tt_sock_tune(int fd);
+
+/* Waits until fd is ready for events (POLLIN, POLLOUT); TIMEOUT naming `what` past the
+ * deadline. */
+tt_status tt_sock_wait(int fd, short events, int64_t deadline, const char *what);
 
 /* Drops the first `written` bytes of the n-entry array *iov, as after a short writev or
  * sendmsg: entries written whole are skipped (*iov and *n advance), the next is trimmed. */

@@ -24,6 +24,7 @@ const char *tt_cmd_name(int cmd)
     case TT_CMD_OPEN: return "OPEN";
     case TT_CMD_CLOSE: return "CLOSE";
     case TT_CMD_RUN: return "RUN";
+    case TT_CMD_OPEN_MODEL: return "OPEN_MODEL";
     }
     return "unknown";
 }
@@ -378,8 +379,10 @@ void tt_msg_reserve_encode(tt_wr *w, const tt_msg_reserve *m)
     tt_wr_str(w, m->type);
     tt_wr_u32(w, m->lease_s);
     tt_wr_str(w, m->holder);
-    if (m->key[0])
+    if (m->key[0] || m->slot_index1)
         tt_wr_str(w, m->key);
+    if (m->slot_index1)
+        tt_wr_u32(w, m->slot_index1);
 }
 
 tt_status tt_msg_reserve_decode(const void *p, size_t n, tt_msg_reserve *m)
@@ -392,6 +395,7 @@ tt_status tt_msg_reserve_decode(const void *p, size_t n, tt_msg_reserve *m)
     m->key[0] = 0;
     if (!r.bad && r.off < r.n)
         tt_rd_str(&r, m->key, sizeof m->key, "key");
+    m->slot_index1 = !r.bad && r.off < r.n ? tt_rd_u32(&r, "slot") : 0;
     return tt_rd_done(&r, "RESERVE", true);
 }
 

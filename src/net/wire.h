@@ -36,6 +36,7 @@ typedef enum tt_wire_cmd {
     TT_CMD_OPEN = 0x21,      /* open a session on a cached model: a handle and its inputs/outputs */
     TT_CMD_CLOSE = 0x22,     /* close a session handle */
     TT_CMD_RUN = 0x23,       /* run a session: tensors in, tensors out */
+    TT_CMD_OPEN_MODEL = 0x24, /* open a model of the server's repository by name: a handle (no AUTH needed) */
 } tt_wire_cmd;
 #define TT_CMD_REPLY 0x80
 
@@ -140,6 +141,10 @@ typedef struct tt_msg_reserve {
     char holder[TT_WIRE_MAX_ID + 1];
     char key[TT_WIRE_MAX_KEY + 1]; /* a reservation key; "" for none (then not sent at all,
                                       so servers that know no keys still accept the frame) */
+    /* 1 + the index of the one slot wanted (a fleet client claimed it); 0: any free slot of
+     * the type. On the wire a u32 after the key (sent, empty, when there is none), absent
+     * when 0. */
+    uint32_t slot_index1;
 } tt_msg_reserve;
 
 /* Reply to RESERVE (with the token) and to AUTH (token all zero). */
@@ -183,6 +188,10 @@ typedef struct tt_wire_tensor {
     int64_t dims[TETHER_MAX_RANK];
     uint64_t offset, nbytes;
 } tt_wire_tensor;
+
+/* OPEN_MODEL request: str name, u64 version (0: the latest), str API key ("" for none); the
+ * reply is an OPEN reply, whose handle has TT_WIRE_NAMED_HANDLE set. */
+#define TT_WIRE_NAMED_HANDLE 0x80000000u
 
 /* Run request prefix: u32 handle, then the tensors. Reply prefix: u64 flops, u64 queue_ns,
  * u64 compute_ns, then the tensors. */

@@ -127,7 +127,48 @@ static void conv_range(void *arg, int64_t b, int64_t e)
     j->fn(j->src + b * (int64_t)tt_dtype_size(j->st), j->dst + b * (int64_t)tt_dtype_size(j->dt), j->dt, e - b);
 }
 
-void tt_cast_elems(const void *src, tt_dtype st, void *dst, tt_dtype dt, int64_t n)
+/* Conversions to or from the small types (core/dtype.h) go through double, in blocks; from
+ * an integer type to a small integer type through int64, keeping the low bits. */
+typedef struct small_job {
+    const char *src;
+    char *dst;
+    tt_dtype st, dt;
+    bool saturate;
+    tt_round round;
+} small_job;
+
+static void small_range(void *arg, int64_t b, int64_t e)
+{
+    const small_job *j = arg;
+    size_t ss = tt_dtype_size(j->st), ds = tt_dtype_size(j->dt);
+    bool to_int = (TT_DTS_MINIINT >> j->dt) & 1, from_int = ((TT_DTS_INT | TT_DT(TETHER_DTYPE_BOOL)) >> j->st) & 1;
+    double buf[256];
+    for (int64_t i = b; i < e; i += 256) {
+        int64_t k = e - i < 256 ? e - i : 256;
+        const char *s = j->src + i * (int64_t)ss;
+        uint8_t *d = (uint8_t *)j->dst + i * (int64_t)ds;
+        if (to_int && from_int) {
+            int64_t *ib = (int64_t *)buf;
+            conv_from(j->st)(s, ib, TETHER_DTYPE_INT64, k);
+            for (int64_t t = 0; t < k; t++)
+                d[t] = tt_small_from_i64(ib[t], j->dt);
+            continue;
+        }
+        if (tt_dtype_is_small(j->st))
+            for (int64_t t = 0; t < k; t++)
+                buf[t] = tt_small_to_f64(((const uint8_t *)s)[t], j->st);
+        else
+            conv_from(j->st)(s, buf, TETHER_DTYPE_DOUBLE, k);
+        if (tt_dtype_is_small(j->dt))
+            for (int64_t t = 0; t < k; t++)
+                d[t] = tt_small_from_f64(buf[t], j->dt, j->saturate, j->round);
+        else
+            conv_from_DOUBLE(buf, d, j->dt, k);
+    }
+}
+
+static void cast_elems(const void *src, tt_dtype st, void *dst, tt_dtype dt, int64_t n, bool saturate,
+                       tt_round round)
 {
     if (n <= 0)
         return;
@@ -135,9 +176,21 @@ void tt_cast_elems(const void *src, tt_dtype st, void *dst, tt_dtype dt, int64_t
         memcpy(dst, src, (size_t)n * tt_dtype_size(st));
         return;
     }
+    TT_ASSERT(st != TETHER_DTYPE_STRING && dt != TETHER_DTYPE_STRING);
+    if (tt_dtype_is_small(st) || tt_dtype_is_small(dt)) {
+        small_job j = {.src = src, .dst = dst, .st = st, .dt = dt, .saturate = saturate, .round = round};
+        TT_ASSERT(tt_dtype_is_small(st) || conv_from(st));
+        tt_map(n, small_range, &j);
+        return;
+    }
     conv_job j = {.src = src, .dst = dst, .st = st, .dt = dt, .fn = conv_from(st)};
-    TT_ASSERT(j.fn && st != TETHER_DTYPE_STRING && dt != TETHER_DTYPE_STRING);
+    TT_ASSERT(j.fn);
     tt_map(n, conv_range, &j);
+}
+
+void tt_cast_elems(const void *src, tt_dtype st, void *dst, tt_dtype dt, int64_t n)
+{
+    cast_elems(src, st, dst, dt, n, true, TT_ROUND_UP);
 }
 
 /* ONNX 1.12's reference (and onnxruntime of that time) makes bfloat16 by dropping the low
@@ -250,7 +303,7 @@ static void format_float(double v, tt_dtype t, char *out, size_t cap)
 /* Element i of a numeric tensor as text. Non-finite values use the literals ONNX reserves. */
 static void format_elem(const void *data, tt_dtype t, int64_t i, char *out, size_t cap)
 {
-    if (tt_dtype_is_float(t)) {
+    if (tt_dtype_is_float(t) || ((TT_DTS_MINIFLOAT >> t) & 1)) {
         double v = tt_load_f64(data, t, (size_t)i);
         if (isnan(v))
             snprintf(out, cap, "NaN");
@@ -332,7 +385,14 @@ static tt_status parse_elem(const tt_node *node, const char *s, void *dst, tt_dt
 
 /* ---- Cast, CastLike ----------------------------------------------------------------------- */
 
-#define CAST_TYPES (TT_DTS_NUMERIC | TT_DT(TETHER_DTYPE_BOOL) | TT_DT(TETHER_DTYPE_STRING))
+#define CAST_TYPES (TT_DTS_NUMERIC | TT_DT(TETHER_DTYPE_BOOL) | TT_DT(TETHER_DTYPE_STRING) | TT_DTS_SMALL)
+
+typedef struct cast_attrs {
+    tt_dtype to;      /* Cast's target; UNDEFINED for CastLike */
+    bool saturate;    /* float8 and float8e8m0 targets: out-of-range values saturate */
+    tt_round round;   /* float8e8m0 targets */
+    bool bf16_trunc;  /* bfloat16 targets by dropping low bits (before opset 19) */
+} cast_attrs;
 
 /* Cast-1 named the type as a string ("FLOAT"); Cast-6 and later use the TensorProto enum. */
 static tt_status cast_target(const tt_node *n, tt_dtype *out)
@@ -357,10 +417,50 @@ static tt_status cast_target(const tt_node *n, tt_dtype *out)
         return tt_op_error(n, TETHER_ERR_INVALID_MODEL, "attribute 'to' = \"%.40s\" names no supported type", a->s);
     }
     if (a->type != TT_ATTR_INT || a->i <= 0 || a->i >= TT_DTYPE_COUNT || !((CAST_TYPES >> a->i) & 1))
-        return tt_op_error(n, TETHER_ERR_INVALID_MODEL, "attribute 'to' = %" PRId64 " is not a type Cast supports",
+        /* ONNX names types up to 28 (float6e3m2); tether holds neither complex nor float6 */
+        return tt_op_error(n, a->type == TT_ATTR_INT && a->i > 0 && a->i <= 28 ? TETHER_ERR_UNSUPPORTED
+                                                                                  : TETHER_ERR_INVALID_MODEL,
+                           "attribute 'to' = %" PRId64 " is not a type Cast supports",
                            a->type == TT_ATTR_INT ? a->i : (int64_t)-1);
     *out = (tt_dtype)a->i;
     return TT_OK;
+}
+
+static tt_status parse_cast_common(tt_node *n, cast_attrs *a)
+{
+    a->saturate = tt_attr_int(n, "saturate", 1) != 0;
+    const char *rm = tt_attr_string(n, "round_mode", "up");
+    if (strcmp(rm, "up") == 0)
+        a->round = TT_ROUND_UP;
+    else if (strcmp(rm, "down") == 0)
+        a->round = TT_ROUND_DOWN;
+    else if (strcmp(rm, "nearest") == 0)
+        a->round = TT_ROUND_NEAREST_EVEN;
+    else
+        return tt_op_error(n, TETHER_ERR_INVALID_MODEL, "round_mode \"%.20s\" is not up, down or nearest", rm);
+    /* ONNX's reference made bfloat16 by dropping the low half of the float32 until Cast-19
+     * (ONNX 1.12's suite holds those values); since then it rounds to nearest even */
+    a->bf16_trunc = n->opset < 19;
+    return TT_OK;
+}
+
+static tt_status parse_cast(tt_node *n, void **state)
+{
+    cast_attrs *a = tt_calloc(1, sizeof *a);
+    if (!a)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+    *state = a;
+    TT_TRY(cast_target(n, &a->to));
+    return parse_cast_common(n, a);
+}
+
+static tt_status parse_castlike(tt_node *n, void **state)
+{
+    cast_attrs *a = tt_calloc(1, sizeof *a);
+    if (!a)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+    *state = a;
+    return parse_cast_common(n, a);
 }
 
 static tt_status infer_to(tt_ictx *c, tt_dtype to)
@@ -374,9 +474,8 @@ static tt_status infer_to(tt_ictx *c, tt_dtype to)
 
 static tt_status infer_cast(tt_ictx *c)
 {
-    tt_dtype to = TETHER_DTYPE_UNDEFINED;
-    TT_TRY(cast_target(c->node, &to));
-    return infer_to(c, to);
+    const cast_attrs *a = c->node->state;
+    return infer_to(c, a->to);
 }
 
 static tt_status infer_castlike(tt_ictx *c)
@@ -390,6 +489,7 @@ static tt_status infer_castlike(tt_ictx *c)
 
 static tt_status run_cast(tt_kctx *c)
 {
+    const cast_attrs *a = c->state;
     const tt_tensor *x = tt_kin(c, 0);
     tt_tensor *y = tt_kout(c, 0);
     int64_t n = tt_tensor_numel(x);
@@ -408,18 +508,18 @@ static tt_status run_cast(tt_kctx *c)
             format_elem(x->data, x->dtype, i, buf, sizeof buf);
             TT_TRY(tt_tensor_set_string(y, i, buf, strlen(buf)));
         }
-    } else if (y->dtype == TETHER_DTYPE_BFLOAT16 && x->dtype != TETHER_DTYPE_BFLOAT16) {
+    } else if (a->bf16_trunc && y->dtype == TETHER_DTYPE_BFLOAT16 && x->dtype != TETHER_DTYPE_BFLOAT16) {
         bf16_job j = {.src = x->data, .dst = y->data, .st = x->dtype};
         tt_map(n, to_bf16_range, &j);
     } else {
-        tt_cast_elems(x->data, x->dtype, y->data, y->dtype, n);
+        cast_elems(x->data, x->dtype, y->data, y->dtype, n, a->saturate, a->round);
     }
     return TT_OK;
 }
 
 const tt_op_schema tt_schemas_cast[] = {
-    TT_SCHEMA("Cast", 1, 0, infer_cast),
-    TT_SCHEMA("CastLike", 15, 0, infer_castlike),
+    TT_SCHEMA("Cast", 1, 0, infer_cast, .parse = parse_cast),
+    TT_SCHEMA("CastLike", 15, 0, infer_castlike, .parse = parse_castlike),
     TT_SCHEMA_END,
 };
 

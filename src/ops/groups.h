@@ -8,4 +8,6 @@
     X(shape) X(index) X(scatter)           /* shapes and indexing */                 \
     X(seq) X(control) X(rnn)               /* sequences, control flow, recurrences */\
     X(signal) X(misc) X(random) X(text)    /* signal processing, detection, text */  \
+    X(attention) X(norm) X(act) X(bitwise) /* added since opset 18 */                 \
+    X(spatial) X(strings) X(ml) X(ssm)                                                  \
     X(fused) X(cnn)                        /* tether's own: fused ops, copies, blocked layouts */

@@ -18,18 +18,65 @@ typedef struct gemm_job {
     int64_t batch;      /* independent products, strides below */
     int64_t sa, sb, sc; /* element strides between batches (0: shared) */
     int64_t rows;       /* rows of C per task */
+    bool strips;        /* batch-invariant: every BLAS call is GEMM_STRIP rows (see below) */
 } gemm_job;
+
+/* Batch invariance (MatMul and Gemm, whose rows are the batch's rows): every BLAS call
+ * computes exactly GEMM_STRIP rows of C, so a row's result never depends on how many rows
+ * the product has (BLAS libraries pick kernels and paths by M: OpenBLAS's rows differ in
+ * their last bits between M = 1, 3 and 48, for instance). A request run alone and the same
+ * request inside a dynamic batch of tetherd then get the same bytes. The last strip of a
+ * product whose M is not a multiple is computed on padded copies. Convolutions, whose rows
+ * are output channels (the batch's images are separate products), are not split so. */
+#define GEMM_STRIP 16
+
+static void gemm_strip_padded(const gemm_job *j, int64_t m, const char *A, const char *B, char *C)
+{
+    size_t es = j->dbl ? sizeof(double) : sizeof(float);
+    int64_t K = j->K, N = j->N;
+    char *a = tt_calloc((size_t)(GEMM_STRIP * K), es), *c = tt_calloc((size_t)(GEMM_STRIP * N), es);
+    if (!a || !c) { /* out of memory: compute unpadded rather than not at all */
+        tt_free(a);
+        tt_free(c);
+        a = NULL;
+    }
+    for (int64_t i = 0; a && i < m; i++) {
+        for (int64_t k = 0; k < K; k++) /* op(A)'s row i, as a row of the padded copy */
+            memcpy(a + (size_t)(i * K + k) * es, A + (size_t)(j->ta ? k * j->lda + i : i * j->lda + k) * es, es);
+        if (j->beta != 0)
+            memcpy(c + (size_t)(i * N) * es, C + (size_t)(i * j->ldc) * es, (size_t)N * es);
+    }
+    CBLAS_TRANSPOSE tb = j->tb ? CblasTrans : CblasNoTrans;
+    int M = a ? GEMM_STRIP : (int)m, lda = a ? (int)K : (int)j->lda, ldc = a ? (int)N : (int)j->ldc;
+    CBLAS_TRANSPOSE ta = a ? CblasNoTrans : (j->ta ? CblasTrans : CblasNoTrans);
+    const void *pa = a ? (const void *)a : (const void *)A;
+    void *pc = a ? (void *)c : (void *)C;
+    if (j->dbl)
+        cblas_dgemm(CblasRowMajor, ta, tb, M, (int)N, (int)K, j->alpha, pa, lda, (const double *)B, (int)j->ldb, j->beta,
+                    pc, ldc);
+    else
+        cblas_sgemm(CblasRowMajor, ta, tb, M, (int)N, (int)K, (float)j->alpha, pa, lda, (const float *)B, (int)j->ldb,
+                    (float)j->beta, pc, ldc);
+    for (int64_t i = 0; a && i < m; i++)
+        memcpy(C + (size_t)(i * j->ldc) * es, c + (size_t)(i * N) * es, (size_t)N * es);
+    tt_free(a);
+    tt_free(c);
+}
 
 static void gemm_tasks(void *arg, int64_t b, int64_t e)
 {
     gemm_job *j = arg;
     int64_t tiles = (j->M + j->rows - 1) / j->rows;
     CBLAS_TRANSPOSE ta = j->ta ? CblasTrans : CblasNoTrans, tb = j->tb ? CblasTrans : CblasNoTrans;
+    size_t es = j->dbl ? sizeof(double) : sizeof(float);
     for (int64_t t = b; t < e; t++) {
         int64_t bi = t / tiles, r0 = (t % tiles) * j->rows;
         int64_t m = j->M - r0 < j->rows ? j->M - r0 : j->rows;
         int64_t ao = bi * j->sa + (j->ta ? r0 : r0 * j->lda), bo = bi * j->sb, co = bi * j->sc + r0 * j->ldc;
-        if (j->dbl)
+        if (j->strips && m < GEMM_STRIP)
+            gemm_strip_padded(j, m, (const char *)j->A + ao * (int64_t)es, (const char *)j->B + bo * (int64_t)es,
+                              (char *)j->C + co * (int64_t)es);
+        else if (j->dbl)
             cblas_dgemm(CblasRowMajor, ta, tb, (int)m, (int)j->N, (int)j->K, j->alpha, (const double *)j->A + ao,
                         (int)j->lda, (const double *)j->B + bo, (int)j->ldb, j->beta, (double *)j->C + co, (int)j->ldc);
         else
@@ -39,7 +86,8 @@ static void gemm_tasks(void *arg, int64_t b, int64_t e)
     }
 }
 
-/* Runs the batched product split into row tiles across the pool. */
+/* Runs the batched product split into row tiles (strips of GEMM_STRIP rows when asked)
+ * across the pool. */
 static void gemm_run(gemm_job *j)
 {
     if (j->M == 0 || j->N == 0 || j->batch == 0)
@@ -58,8 +106,10 @@ static void gemm_run(gemm_job *j)
     }
     int threads = tt_threads();
     j->rows = j->M;
-    /* split rows when the batch alone cannot keep every thread busy */
-    if (j->batch < threads) {
+    if (j->strips) {
+        j->rows = GEMM_STRIP;
+    } else if (j->batch < threads) {
+        /* split rows when the batch alone cannot keep every thread busy */
         int64_t want = (threads + j->batch - 1) / j->batch;
         j->rows = (j->M + want - 1) / want;
         if (j->rows < 16)
@@ -72,9 +122,9 @@ static void gemm_run(gemm_job *j)
 }
 
 /* The float or double (dbl) product, as tt_sgemm_batched describes it. */
-static void gemm_batched(bool dbl, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const void *A,
-                         int64_t lda, int64_t sa, const void *B, int64_t ldb, int64_t sb, double beta, void *C,
-                         int64_t ldc, int64_t sc, int64_t batch)
+static void gemm_batched(bool dbl, bool strips, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                         const void *A, int64_t lda, int64_t sa, const void *B, int64_t ldb, int64_t sb, double beta,
+                         void *C, int64_t ldc, int64_t sc, int64_t batch)
 {
     gemm_job j = {.ta = ta,
                   .tb = tb,
@@ -93,7 +143,8 @@ static void gemm_batched(bool dbl, bool ta, bool tb, int64_t M, int64_t N, int64
                   .batch = batch,
                   .sa = sa,
                   .sb = sb,
-                  .sc = sc};
+                  .sc = sc,
+                  .strips = strips};
     gemm_run(&j);
 }
 
@@ -101,13 +152,21 @@ void tt_sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
                       int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc,
                       int64_t sc, int64_t batch)
 {
-    gemm_batched(false, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+    gemm_batched(false, false, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+}
+
+/* tt_sgemm_batched for MatMul and Gemm: batch-invariant strips (above). */
+static void sgemm_rows(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                       int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc,
+                       int64_t sc, int64_t batch)
+{
+    gemm_batched(false, true, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
 }
 
 static void dgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda, int64_t sa,
                           const double *B, int64_t ldb, int64_t sb, double *C, int64_t ldc, int64_t sc, int64_t batch)
 {
-    gemm_batched(true, ta, tb, M, N, K, 1, A, lda, sa, B, ldb, sb, 0, C, ldc, sc, batch);
+    gemm_batched(true, true, ta, tb, M, N, K, 1, A, lda, sa, B, ldb, sb, 0, C, ldc, sc, batch);
 }
 
 /* ---- MatMul -------------------------------------------------------------------------------- */
@@ -269,15 +328,15 @@ static void matmul_f32(const mm_batch *m, const float *A, const float *B, float 
     int64_t M = m->M, N = m->N, K = m->K, sa, sb;
     if (m->nb == 1 && m->na == m->n && m->ra > 0) {
         /* [..., M, K] x [K, N]: one tall product */
-        tt_sgemm_batched(false, false, m->n * M, N, K, 1.0f, A, K, 0, B, N, 0, 0.0f, Y, N, 0, 1);
+        sgemm_rows(false, false, m->n * M, N, K, 1.0f, A, K, 0, B, N, 0, 0.0f, Y, N, 0, 1);
     } else if (mm_batch_strides(m, &sa, &sb)) {
-        tt_sgemm_batched(false, false, M, N, K, 1.0f, A, K, sa, B, N, sb, 0.0f, Y, N, M * N, m->n);
+        sgemm_rows(false, false, M, N, K, 1.0f, A, K, sa, B, N, sb, 0.0f, Y, N, M * N, m->n);
     } else {
         for (int64_t bi = 0; bi < m->n; bi++) {
             int64_t ia, ib;
             mm_batch_index(m, bi, &ia, &ib);
-            tt_sgemm_batched(false, false, M, N, K, 1.0f, A + ia * M * K, K, 0, B + ib * K * N, N, 0, 0.0f,
-                             Y + bi * M * N, N, 0, 1);
+            sgemm_rows(false, false, M, N, K, 1.0f, A + ia * M * K, K, 0, B + ib * K * N, N, 0, 0.0f,
+                       Y + bi * M * N, N, 0, 1);
         }
     }
 }
@@ -373,8 +432,8 @@ static tt_status run_gemm(tt_kctx *c)
             }
     }
     if (a->dtype == TETHER_DTYPE_FLOAT) {
-        tt_sgemm_batched(ta, tb, M, N, K, alpha, a->data, a->dims[1], 0, b->data, b->dims[1], 0, use_c ? beta : 0.0f,
-                         y->data, N, 0, 1);
+        sgemm_rows(ta, tb, M, N, K, alpha, a->data, a->dims[1], 0, b->data, b->dims[1], 0, use_c ? beta : 0.0f, y->data,
+                   N, 0, 1);
         return TT_OK;
     }
     /* other types: a direct loop in double */

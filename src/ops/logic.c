@@ -1,5 +1,5 @@
 /* Logic and comparison: And Or Xor Not, Equal Greater GreaterOrEqual Less LessOrEqual,
- * BitShift, Where, IsNaN, IsInf. Bools are one byte, 0 or 1 (any nonzero input byte reads as
+ * BitShift (signed types since opset 28), Where, IsNaN, IsInf. Bools are one byte, 0 or 1 (any nonzero input byte reads as
  * true); float16 and bfloat16 compare as float. */
 #include "ops/util.h"
 
@@ -21,6 +21,11 @@
     X(BFLOAT16, uint16_t, float, tt_bf16_to_f32, __VA_ARGS__)                                  \
     X(BOOL, uint8_t, bool, TT_AS_IS, __VA_ARGS__)
 #define BOOL_TYPE(X, ...) X(BOOL, uint8_t, bool, TT_AS_IS, __VA_ARGS__)
+#define SINT_TYPES(X, ...)                                                                     \
+    X(INT8, int8_t, int8_t, TT_AS_IS, __VA_ARGS__)                                             \
+    X(INT16, int16_t, int16_t, TT_AS_IS, __VA_ARGS__)                                          \
+    X(INT32, int32_t, int32_t, TT_AS_IS, __VA_ARGS__)                                          \
+    X(INT64, int64_t, int64_t, TT_AS_IS, __VA_ARGS__)
 #define UINT_TYPES(X, ...)                                                                     \
     X(UINT8, uint8_t, uint8_t, TT_AS_IS, __VA_ARGS__)                                          \
     X(UINT16, uint16_t, uint16_t, TT_AS_IS, __VA_ARGS__)                                       \
@@ -45,10 +50,19 @@ LOGIC_OP(less_equal, CMP_TYPES, TO_BOOL, A <= B)
 LOGIC_OP(and, BOOL_TYPE, TO_BOOL, A && B)
 LOGIC_OP(or, BOOL_TYPE, TO_BOOL, A || B)
 LOGIC_OP(xor, BOOL_TYPE, TO_BOOL, A != B)
-/* Shifting by the type's width or more gives 0, where C leaves it undefined. */
+/* Shifting by the type's width or more (or, for signed types since opset 28, by a negative
+ * amount) gives what the sign extension alone gives: 0, or -1 for a right shift of a
+ * negative value; C leaves it undefined. Signed values shift right arithmetically. */
 #define SHIFT_OK(B) ((uint64_t)(B) < sizeof(T) * 8)
-LOGIC_OP(shl, UINT_TYPES, TO_SAME, SHIFT_OK(B) ? (uint64_t)A << B : 0)
+#define INT_TYPES(X, ...) UINT_TYPES(X, __VA_ARGS__) SINT_TYPES(X, __VA_ARGS__)
+LOGIC_OP(shl, INT_TYPES, TO_SAME, SHIFT_OK(B) ? (uint64_t)A << B : 0)
 LOGIC_OP(shr, UINT_TYPES, TO_SAME, SHIFT_OK(B) ? A >> B : 0)
+#define SHR_SINT(N, ST, LT, LOAD, ...) TT_BINARY_LOOP(shr_##N, ST, LT, LOAD, ST, SHIFT_OK(B) ? A >> B : A < 0 ? -1 : 0)
+SINT_TYPES(SHR_SINT)
+static const tt_bcast_fn shr_signed_fns[TT_DTYPE_COUNT] = {
+    [TETHER_DTYPE_INT8] = shr_INT8, [TETHER_DTYPE_INT16] = shr_INT16,
+    [TETHER_DTYPE_INT32] = shr_INT32, [TETHER_DTYPE_INT64] = shr_INT64,
+};
 /* Equal on strings (opset 19 allows them). String elements are char pointers. */
 typedef char *str;
 TT_BINARY_LOOP(equal_string, str, str, TT_AS_IS, uint8_t, strcmp(A ? A : "", B ? B : "") == 0)
@@ -115,7 +129,7 @@ static tt_status run_bitshift(tt_kctx *c)
 {
     bool left = false;
     TT_TRY(shift_left(c->node, &left));
-    return run_binary(c, left ? shl_fns : shr_fns);
+    return run_binary(c, left ? shl_fns : tt_dtype_is_signed(tt_kin(c, 0)->dtype) ? shr_signed_fns : shr_fns);
 }
 
 /* ---- unary: Not, IsNaN, IsInf ---------------------------------------------------------------- */
@@ -285,7 +299,8 @@ const tt_kernel tt_ref_logic[] = {
     TT_KERNEL("And", 1, 0, BOOL_ONLY, run_and),
     TT_KERNEL("Or", 1, 0, BOOL_ONLY, run_or),
     TT_KERNEL("Xor", 1, 0, BOOL_ONLY, run_xor),
-    TT_KERNEL("BitShift", 11, 0, TT_DTS_UINT, run_bitshift),
+    TT_KERNEL("BitShift", 11, 27, TT_DTS_UINT, run_bitshift),
+    TT_KERNEL("BitShift", 28, 0, TT_DTS_INT, run_bitshift),
     TT_KERNEL("Not", 1, 0, BOOL_ONLY, run_not),
     TT_KERNEL("IsNaN", 9, 0, TT_DTS_FLOAT, run_isnan),
     TT_KERNEL("IsInf", 10, 0, TT_DTS_FLOAT, run_isinf),

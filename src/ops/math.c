@@ -31,6 +31,15 @@
 #define MAX_EXPR(A, B) ((A) > (B) || (A) != (A) ? (A) : (B))
 #define MIN_EXPR(A, B) ((A) < (B) || (A) != (A) ? (A) : (B))
 
+/* The floored remainder of floats, as numpy.mod: the sign of b; a zero takes b's sign. */
+static inline double floor_fmod(double a, double b)
+{
+    double r = fmod(a, b);
+    if (r == 0)
+        return copysign(0.0, b);
+    return (r < 0) != (b < 0) ? r + b : r;
+}
+
 static inline int64_t floor_mod(int64_t a, int64_t b)
 {
     int64_t r = STRUNC(int64_t, a, b);
@@ -68,8 +77,8 @@ BINARY(sub, A - B, SINTS, WRAP(T, A, -, B), UINTS, WRAP(T, A, -, B))
 BINARY(mul, A * B, SINTS, WRAP(T, A, *, B), UINTS, WRAP(T, A, *, B))
 BINARY(div, A / B, SINTS, SDIV(T, A, B), UINTS, UDIV(T, A, B))
 BINARY(fmod, fmod(A, B), SINTS, STRUNC(T, A, B), UINTS, UTRUNC(T, A, B))
-/* floored remainders of floats are never run: floats must set fmod=1 (infer_mod) */
-BINARY(mod, fmod(A, B), SINTS, SFLOOR(T, A, B), UINTS, UTRUNC(T, A, B))
+/* floored remainders of floats: fmod=0 is allowed for them since opset 28 (infer_mod) */
+BINARY(mod, (T)floor_fmod(A, B), SINTS, SFLOOR(T, A, B), UINTS, UTRUNC(T, A, B))
 BINARY(max, MAX_EXPR(A, B), SINTS, MAX_EXPR(A, B), UINTS, MAX_EXPR(A, B))
 BINARY(min, MIN_EXPR(A, B), SINTS, MIN_EXPR(A, B), UINTS, MIN_EXPR(A, B))
 BINARY(pow, pow(A, B), INT64_ONLY, ipow(A, B), NO_TYPES, A)
@@ -171,8 +180,8 @@ static tt_status infer_mod(tt_ictx *c)
 {
     bool f = false;
     TT_TRY(mod_attr(c->node, &f));
-    if (!f && tt_dtype_is_float(c->in[0]->dtype))
-        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "fmod must be 1 for floating-point inputs (%s)",
+    if (!f && tt_dtype_is_float(c->in[0]->dtype) && c->node->opset < 28)
+        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "fmod must be 1 for floating-point inputs (%s) before opset 28",
                            tt_dtype_name(c->in[0]->dtype));
     return infer_binary(c);
 }

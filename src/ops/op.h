@@ -59,8 +59,12 @@ typedef struct tt_kprep {
     const tt_node *node;
     int n_in, n_out;
     const tt_type *const *in;     /* per input: NULL when omitted */
-    const tt_tensor *const *cst;  /* per input: its value when it is a constant, else NULL */
+    const tt_tensor *const *cst;  /* per input: its value when it is a constant, else NULL; after
+                                     placement, in the buffer type the kernel reads it in (a
+                                     device kernel's prepare sees device constants) */
     const tt_type *out;           /* per output (kind NONE for an omitted output) */
+    const struct tt_backend *backend; /* the backend instance the node is placed on (NULL
+                                     before placement) */
 } tt_kprep;
 
 struct tt_kctx;
@@ -80,6 +84,9 @@ typedef struct tt_kernel {
      * and outputs it writes on the host, whatever its backend's buffer type: placement
      * keeps or copies them there. Unused by host backends. */
     uint32_t host_inputs, host_outputs;
+    /* Inputs (bit i) whose data the kernel never reads, only their type and shape (Shape,
+     * Size): placement leaves them wherever they are made. */
+    uint32_t shape_inputs;
     /* May be NULL: every node whose dtype fits. */
     bool (*supports)(const tt_kprep *p);
     /* May be NULL. Runs once at open after placement: pack weights, cache descriptors. */
@@ -128,6 +135,9 @@ typedef struct tt_kctx {
                                      output the model omits gets a scratch value (tt_kout_wanted) */
     void *state;                  /* parsed attributes (the schema's parse) */
     void *kstate;                 /* the kernel's own state (its prepare) */
+    const struct tt_backend *backend; /* the backend instance running the node */
+    void *bctx;                   /* that backend's context for this run (tt_backend.ctx_new),
+                                     NULL when it keeps none or outside a session's run */
 } tt_kctx;
 
 /* Finds the schema for a node: by domain, op type and the node's opset. On failure the

@@ -1,5 +1,5 @@
 /* Reductions and the ops that work along an axis: the Reduce* family (one engine, parameterised
- * by the op), ArgMax/ArgMin, Softmax/LogSoftmax/Hardmax, CumSum and TopK. Inner loops run over
+ * by the op), ArgMax/ArgMin, Softmax/LogSoftmax/Hardmax, CumSum, CumProd and TopK. Inner loops run over
  * contiguous memory and independent outputs are split over the thread pool; float16 and
  * bfloat16 compute in float. */
 #include "ops/util.h"
@@ -764,6 +764,11 @@ static tt_status run_reduce(tt_kctx *c)
     }
     bool red[TT_MAX_RANK];
     TT_TRY(reduce_mask(c->node, axes, n, ra->noop_with_empty_axes, x->rank, red));
+    if (x->dtype == TETHER_DTYPE_BOOL) { /* ReduceMax/Min (opset 20): bools are bytes 0 and 1 */
+        tt_tensor xb = *x, yb = *tt_kout(c, 0);
+        xb.dtype = yb.dtype = TETHER_DTYPE_UINT8;
+        return reduce_tensor(c->node, ra->kind, &xb, red, &yb);
+    }
     return reduce_tensor(c->node, ra->kind, x, red, tt_kout(c, 0));
 }
 
@@ -1175,7 +1180,7 @@ typedef struct cs_job {
     const void *x;
     void *y;
     int64_t n, inner, blocks;
-    bool exclusive, reverse;
+    bool exclusive, reverse, prod; /* prod: CumProd */
     tt_dtype t;
 } cs_job;
 
@@ -1188,7 +1193,7 @@ typedef struct cs_job {
         T *y = (T *)j->y + o * j->n * j->inner + c0;                                                                   \
         A acc[SM_BLOCK];                                                                                               \
         for (int64_t i = 0; i < w; i++)                                                                                \
-            acc[i] = 0;                                                                                                \
+            acc[i] = j->prod;                                                                                          \
         for (int64_t s = 0; s < j->n; s++) {                                                                           \
             int64_t k = j->reverse ? j->n - 1 - s : s;                                                                 \
             const T *xr = x + k * j->inner;                                                                            \
@@ -1196,11 +1201,11 @@ typedef struct cs_job {
             if (j->exclusive)                                                                                          \
                 for (int64_t i = 0; i < w; i++) {                                                                      \
                     yr[i] = (T)acc[i];                                                                                 \
-                    acc[i] += (A)xr[i];                                                                                \
+                    acc[i] = j->prod ? acc[i] * (A)xr[i] : acc[i] + (A)xr[i];                                          \
                 }                                                                                                      \
             else                                                                                                       \
                 for (int64_t i = 0; i < w; i++) {                                                                      \
-                    acc[i] += (A)xr[i];                                                                                \
+                    acc[i] = j->prod ? acc[i] * (A)xr[i] : acc[i] + (A)xr[i];                                          \
                     yr[i] = (T)acc[i];                                                                                 \
                 }                                                                                                      \
         }                                                                                                              \
@@ -1251,7 +1256,8 @@ static tt_status run_cumsum(tt_kctx *c)
                 .y = y->data,
                 .t = x->dtype,
                 .exclusive = tt_attr_int(c->node, "exclusive", 0) != 0,
-                .reverse = tt_attr_int(c->node, "reverse", 0) != 0};
+                .reverse = tt_attr_int(c->node, "reverse", 0) != 0,
+                .prod = strcmp(c->node->op_type, "CumProd") == 0};
     int64_t outer, total = tt_tensor_numel(x);
     split_at_axis(x, axis, &outer, &j.n, &j.inner);
     if (total == 0)
@@ -1468,6 +1474,7 @@ static tt_status run_topk(tt_kctx *c)
     (TT_DTS_FLOAT | TT_DT(TETHER_DTYPE_INT32) | TT_DT(TETHER_DTYPE_INT64) | TT_DT(TETHER_DTYPE_UINT32) |               \
      TT_DT(TETHER_DTYPE_UINT64))
 #define RED_TYPES_CMP (RED_TYPES | TT_DT(TETHER_DTYPE_INT8) | TT_DT(TETHER_DTYPE_UINT8))
+#define RED_TYPES_CMP20 (RED_TYPES_CMP | TT_DT(TETHER_DTYPE_BOOL)) /* ReduceMax/Min take bools from opset 20 */
 
 const tt_op_schema tt_schemas_reduce[] = {
     TT_SCHEMA("ReduceSum", 1, 0, infer_reduce, .parse = prepare_reduce, .flops = flops_input),
@@ -1486,6 +1493,7 @@ const tt_op_schema tt_schemas_reduce[] = {
     TT_SCHEMA("LogSoftmax", 1, 0, infer_softmax, .flops = flops_softmax),
     TT_SCHEMA("Hardmax", 1, 0, infer_softmax, .flops = flops_input),
     TT_SCHEMA("CumSum", 11, 0, infer_cumsum, .flops = flops_input),
+    TT_SCHEMA("CumProd", 26, 0, infer_cumsum, .flops = flops_input),
     TT_SCHEMA("TopK", 1, 0, infer_topk, .flops = flops_input),
     TT_SCHEMA_END,
 };
@@ -1494,8 +1502,10 @@ const tt_op_schema tt_schemas_reduce[] = {
 const tt_kernel tt_ref_reduce[] = {
     TT_KERNEL("ReduceSum", 1, 0, RED_TYPES, run_reduce),
     TT_KERNEL("ReduceMean", 1, 0, RED_TYPES, run_reduce),
-    TT_KERNEL("ReduceMax", 1, 0, RED_TYPES_CMP, run_reduce),
-    TT_KERNEL("ReduceMin", 1, 0, RED_TYPES_CMP, run_reduce),
+    TT_KERNEL("ReduceMax", 1, 19, RED_TYPES_CMP, run_reduce),
+    TT_KERNEL("ReduceMin", 1, 19, RED_TYPES_CMP, run_reduce),
+    TT_KERNEL("ReduceMax", 20, 0, RED_TYPES_CMP20, run_reduce),
+    TT_KERNEL("ReduceMin", 20, 0, RED_TYPES_CMP20, run_reduce),
     TT_KERNEL("ReduceProd", 1, 0, RED_TYPES, run_reduce),
     TT_KERNEL("ReduceL1", 1, 0, RED_TYPES, run_reduce),
     TT_KERNEL("ReduceL2", 1, 0, RED_TYPES, run_reduce),
@@ -1508,6 +1518,7 @@ const tt_kernel tt_ref_reduce[] = {
     TT_KERNEL("LogSoftmax", 1, 0, TT_DTS_FLOAT, run_logsoftmax),
     TT_KERNEL("Hardmax", 1, 0, TT_DTS_FLOAT, run_hardmax),
     TT_KERNEL("CumSum", 11, 0, RED_TYPES, run_cumsum),
+    TT_KERNEL("CumProd", 26, 0, RED_TYPES, run_cumsum),
     TT_KERNEL("TopK", 1, 0, TT_DTS_NUMERIC, run_topk),
     TT_KERNEL_END,
 };

@@ -1,6 +1,6 @@
-/* Resampling: Resize (opsets 10-17: nearest / linear / cubic, every coordinate
- * transformation and nearest rounding mode, scales or sizes), Upsample (7, 9), GridSample
- * (16) and RoiAlign (10, 16). Resize precomputes, per output coordinate of each dim, the
+/* Resampling: Resize (opsets 10-19: nearest / linear / cubic, every coordinate
+ * transformation and nearest rounding mode, scales or sizes, antialiasing, axes and aspect
+ * ratio policies), Upsample (7, 9), GridSample (16, 20, 22) and RoiAlign (10, 16). Resize precomputes, per output coordinate of each dim, the
  * input taps and weights; an output element is then the tensor product of its dims' taps. */
 #include "ops/nnutil.h"
 
@@ -41,8 +41,10 @@ typedef enum {
     CT_ALIGN_CORNERS,
     CT_ASYMMETRIC,
     CT_TF_HALF_PIXEL_FOR_NN,
-    CT_TF_CROP_AND_RESIZE
+    CT_TF_CROP_AND_RESIZE,
+    CT_HALF_PIXEL_SYMMETRIC
 } coord_mode;
+typedef enum { KEEP_STRETCH, KEEP_NOT_LARGER, KEEP_NOT_SMALLER } keep_policy;
 typedef enum { NEAREST_ROUND_PREFER_FLOOR, NEAREST_ROUND_PREFER_CEIL, NEAREST_FLOOR, NEAREST_CEIL } nearest_mode;
 
 typedef struct resize_state {
@@ -53,6 +55,10 @@ typedef struct resize_state {
     bool exclude_outside;
     float extrapolation;
     int scales_input, sizes_input, roi_input; /* input positions, -1: none */
+    bool antialias;                           /* opset 18: linear and cubic downsampling filter */
+    keep_policy keep;                         /* opset 18: sizes keep the aspect ratio */
+    int n_axes;                               /* opset 18: the axes scales/sizes/roi name; 0: all */
+    int64_t axes[TT_MAX_RANK];
 } resize_state;
 
 static int pick(const char *s, const char *const *names, int n)
@@ -67,8 +73,11 @@ static tt_status resize_prepare(tt_node *node, void **state)
 {
     bool upsample = strcmp(node->op_type, "Upsample") == 0, v10 = upsample || node->opset < 11;
     static const char *const modes[] = {"nearest", "linear", "cubic", "bilinear"};
-    static const char *const coords[] = {"half_pixel", "pytorch_half_pixel",   "align_corners",
-                                         "asymmetric", "tf_half_pixel_for_nn", "tf_crop_and_resize"};
+    static const char *const coords[] = {"half_pixel",         "pytorch_half_pixel",
+                                         "align_corners",      "asymmetric",
+                                         "tf_half_pixel_for_nn", "tf_crop_and_resize",
+                                         "half_pixel_symmetric"};
+    static const char *const keeps[] = {"stretch", "not_larger", "not_smaller"};
     static const char *const nearests[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
     const char *m = tt_attr_string(node, "mode", "nearest");
     int mode = pick(m, modes, 4);
@@ -89,7 +98,7 @@ static tt_status resize_prepare(tt_node *node, void **state)
     } else {
         const char *c = tt_attr_string(node, "coordinate_transformation_mode", "half_pixel");
         const char *nm = tt_attr_string(node, "nearest_mode", "round_prefer_floor");
-        int ci = pick(c, coords, 6), ni = pick(nm, nearests, 4);
+        int ci = pick(c, coords, node->opset >= 19 ? 7 : 6), ni = pick(nm, nearests, 4);
         if (ci < 0)
             return tt_op_error(node, TETHER_ERR_INVALID_MODEL, "unknown coordinate_transformation_mode '%s'", c);
         if (ni < 0)
@@ -97,6 +106,21 @@ static tt_status resize_prepare(tt_node *node, void **state)
         st.coord = (coord_mode)ci;
         st.nearest = (nearest_mode)ni;
         st.roi_input = 1, st.scales_input = 2, st.sizes_input = 3;
+    }
+    if (!upsample && node->opset >= 18) {
+        const char *k = tt_attr_string(node, "keep_aspect_ratio_policy", "stretch");
+        int ki = pick(k, keeps, 3);
+        if (ki < 0)
+            return tt_op_error(node, TETHER_ERR_INVALID_MODEL, "unknown keep_aspect_ratio_policy '%s'", k);
+        st.keep = (keep_policy)ki;
+        st.antialias = tt_attr_int(node, "antialias", 0) != 0 && st.mode != MODE_NEAREST;
+        size_t na = 0;
+        const int64_t *ax = tt_attr_ints(node, "axes", &na);
+        if (na > TT_MAX_RANK)
+            return tt_op_error(node, TETHER_ERR_INVALID_MODEL, "axes has %zu entries", na);
+        for (size_t i = 0; ax && i < na; i++)
+            st.axes[i] = ax[i];
+        st.n_axes = ax ? (int)na : 0;
     }
     resize_state *p = tt_malloc(sizeof *p);
     if (!p)
@@ -124,9 +148,22 @@ static bool present(const tt_type *t)
     return true;
 }
 
-/* The scales (rank of them) from the attribute (Upsample-7) or input, if known yet. */
-static tt_status read_scales(const tt_node *node, const resize_state *st, const tt_tensor *t, int rank, double *scales,
-                             bool *known)
+/* The axes scales, sizes and roi name, normalised: all of them when the attribute is absent. */
+static tt_status resize_axes(const tt_node *node, const resize_state *st, int rank, int *axes, int *n)
+{
+    if (!st->n_axes) {
+        for (int i = 0; i < rank; i++)
+            axes[i] = i;
+        *n = rank;
+        return TT_OK;
+    }
+    *n = st->n_axes;
+    return tt_norm_axes(node, st->axes, st->n_axes, rank, axes);
+}
+
+/* The scales (one per axis) from the attribute (Upsample-7) or input, if known yet. */
+static tt_status read_scales(const tt_node *node, const resize_state *st, const tt_tensor *t, int want,
+                             double *scales, bool *known)
 {
     *known = false;
     const float *f = NULL;
@@ -145,9 +182,9 @@ static tt_status read_scales(const tt_node *node, const resize_state *st, const 
     } else {
         return TT_OK;
     }
-    if (n != rank)
-        return tt_op_error(node, TETHER_ERR_SHAPE, "scales has %" PRId64 " entries for an input of rank %d", n, rank);
-    for (int i = 0; i < rank; i++) {
+    if (n != want)
+        return tt_op_error(node, TETHER_ERR_SHAPE, "scales has %" PRId64 " entries; %d axes are resized", n, want);
+    for (int i = 0; i < want; i++) {
         if (!(f[i] > 0) || isinf(f[i]))
             return tt_op_error(node, TETHER_ERR_SHAPE, "scales[%d] is %g; it must be positive", i, (double)f[i]);
         scales[i] = f[i];
@@ -162,28 +199,49 @@ static tt_status resize_shape(const tt_node *node, const resize_state *st, int r
                               bool *known)
 {
     *known = false;
+    int axes[TT_MAX_RANK], na;
+    TT_TRY(resize_axes(node, st, rank, axes, &na));
+    for (int i = 0; i < rank; i++)
+        out[i] = in[i], scales[i] = 1;
     if (sizes_t) {
-        int64_t n;
-        TT_TRY(tt_tensor_to_ints(node, sizes_t, out, TT_MAX_RANK, &n));
-        if (n != rank)
-            return tt_op_error(node, TETHER_ERR_SHAPE, "sizes has %" PRId64 " entries for an input of rank %d", n,
-                               rank);
-        for (int i = 0; i < rank; i++) {
-            if (out[i] < 0)
-                return tt_op_error(node, TETHER_ERR_SHAPE, "sizes[%d] is %" PRId64, i, out[i]);
-            if (in[i] == 0 && out[i] > 0)
-                return tt_op_error(node, TETHER_ERR_SHAPE, "cannot resize empty dim %d to %" PRId64, i, out[i]);
-            scales[i] = in[i] > 0 ? (double)out[i] / (double)in[i] : 1;
+        int64_t n, sz[TT_MAX_RANK];
+        TT_TRY(tt_tensor_to_ints(node, sizes_t, sz, TT_MAX_RANK, &n));
+        if (n != na)
+            return tt_op_error(node, TETHER_ERR_SHAPE, "sizes has %" PRId64 " entries; %d axes are resized", n, na);
+        for (int k = 0; k < na; k++) {
+            int i = axes[k];
+            if (sz[k] < 0)
+                return tt_op_error(node, TETHER_ERR_SHAPE, "sizes[%d] is %" PRId64, k, sz[k]);
+            if (in[i] == 0 && sz[k] > 0)
+                return tt_op_error(node, TETHER_ERR_SHAPE, "cannot resize empty dim %d to %" PRId64, i, sz[k]);
+            out[i] = sz[k];
+            scales[i] = in[i] > 0 ? (double)sz[k] / (double)in[i] : 1;
+        }
+        if (st->keep != KEEP_STRETCH && na > 0) {
+            /* one scale for every resized axis: the smallest (not_larger) or largest */
+            double sc = scales[axes[0]];
+            for (int k = 1; k < na; k++)
+                sc = st->keep == KEEP_NOT_LARGER ? fmin(sc, scales[axes[k]]) : fmax(sc, scales[axes[k]]);
+            for (int k = 0; k < na; k++) {
+                double o = sc * (double)in[axes[k]] + 0.5;
+                if (o > (double)((int64_t)1 << 40))
+                    return tt_op_error(node, TETHER_ERR_SHAPE, "sizes make dim %d too large", axes[k]);
+                scales[axes[k]] = sc;
+                out[axes[k]] = (int64_t)o;
+            }
         }
         *known = true;
         return TT_OK;
     }
-    TT_TRY(read_scales(node, st, scales_t, rank, scales, known));
-    for (int i = 0; *known && i < rank; i++) {
-        double o = floor((double)in[i] * scales[i]);
+    double sc[TT_MAX_RANK];
+    TT_TRY(read_scales(node, st, scales_t, na, sc, known));
+    for (int k = 0; *known && k < na; k++) {
+        int i = axes[k];
+        double o = floor((double)in[i] * sc[k]);
         if (o > (double)((int64_t)1 << 40))
-            return tt_op_error(node, TETHER_ERR_SHAPE, "scales[%d] = %g makes dim %d too large", i, scales[i], i);
+            return tt_op_error(node, TETHER_ERR_SHAPE, "scales[%d] = %g makes dim %d too large", k, sc[k], i);
         out[i] = (int64_t)o;
+        scales[i] = sc[k];
     }
     return TT_OK;
 }
@@ -219,7 +277,8 @@ static tt_status infer_resize(tt_ictx *c)
     bool known = false;
     if (in_known && (sv || zv || st->scales_input < 0))
         TT_TRY(resize_shape(c->node, st, x->rank, x->dims, sv, zv, out, scales, &known));
-    else if (zv && tt_tensor_numel(zv) == x->rank) { /* sizes alone fix the output even where X is symbolic */
+    else if (zv && tt_tensor_numel(zv) == x->rank && !st->n_axes && st->keep == KEEP_STRETCH) {
+        /* sizes alone fix the output even where X is symbolic */
         int64_t n;
         TT_TRY(tt_tensor_to_ints(c->node, zv, out, TT_MAX_RANK, &n));
         known = true;
@@ -241,11 +300,14 @@ typedef struct dim_taps {
 
 /* The input coordinate output coordinate x samples. As in the ONNX reference, the resized
  * length is in * scale: the output size when sizes are given, possibly fractional for scales. */
-static double source_coord(const resize_state *st, double x, double scale, int64_t in, double r0, double r1)
+static double source_coord(const resize_state *st, double x, double scale, int64_t in, int64_t out, double r0,
+                           double r1)
 {
     double len = scale * (double)in;
     switch (st->coord) {
     case CT_HALF_PIXEL: return (x + 0.5) / scale - 0.5;
+    case CT_HALF_PIXEL_SYMMETRIC: /* the centre of the input maps to the centre of the output */
+        return (double)in / 2 * (1 - (double)out / len) + (x + 0.5) / scale - 0.5;
     case CT_PYTORCH_HALF_PIXEL: return len > 1 ? (x + 0.5) / scale - 0.5 : 0;
     case CT_ALIGN_CORNERS: return len == 1 ? 0 : x * (double)(in - 1) / (len - 1);
     case CT_ASYMMETRIC: return x / scale;
@@ -257,12 +319,36 @@ static double source_coord(const resize_state *st, double x, double scale, int64
     return 0;
 }
 
+/* Taps per output coordinate of a dim: 1, 2 or 4; with antialias, a downsampling linear or
+ * cubic filter stretched by 1 / scale. */
+static int taps_per_coord(const resize_state *st, double scale)
+{
+    if (st->mode == MODE_NEAREST)
+        return 1;
+    if (!st->antialias || scale >= 1)
+        return st->mode == MODE_LINEAR ? 2 : 4;
+    double reach = st->mode == MODE_LINEAR ? 1 : 2, n = 2 - 2 * (floor(-reach / scale) + 1);
+    return n > 1024 ? 1024 : (int)n; /* past 256 the kernel refuses the node */
+}
+
+/* Keys' cubic kernel at distance x. */
+static double cubic_at(double x, double A)
+{
+    x = fabs(x);
+    if (x <= 1)
+        return ((A + 2) * x - (A + 3)) * x * x + 1;
+    if (x < 2)
+        return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+    return 0;
+}
+
 static void dim_taps_fill(const resize_state *st, dim_taps *t, int64_t in, int64_t out, double scale, double r0,
                           double r1)
 {
-    t->n = st->mode == MODE_NEAREST ? 1 : st->mode == MODE_LINEAR ? 2 : 4;
+    t->n = taps_per_coord(st, scale);
+    bool aa = st->antialias && scale < 1 && st->mode != MODE_NEAREST;
     for (int64_t o = 0; o < out; o++) {
-        double xs = source_coord(st, (double)o, scale, in, r0, r1);
+        double xs = source_coord(st, (double)o, scale, in, out, r0, r1);
         int64_t *idx = t->idx + o * t->n;
         double *w = t->w + o * t->n;
         t->outside[o] = st->coord == CT_TF_CROP_AND_RESIZE && (xs < 0 || xs > (double)(in - 1));
@@ -284,8 +370,23 @@ static void dim_taps_fill(const resize_state *st, dim_taps *t, int64_t in, int64
             w[0] = 1;
             continue;
         }
-        double cw[4];
-        if (st->mode == MODE_LINEAR) {
+        double cw[256];
+        if (aa) {
+            /* taps floor(x) + start .. in ONNX's reference; an integral x counts as the left
+             * neighbour plus 1 */
+            double reach = st->mode == MODE_LINEAR ? 1 : 2, sum = 0;
+            int64_t start = (int64_t)floor(-reach / scale) + 1;
+            if (frac == 0)
+                f -= 1, frac = 1;
+            for (int k = 0; k < t->n; k++) {
+                double a = scale * ((double)(start + k) - frac);
+                cw[k] = st->mode == MODE_LINEAR ? fmax(0, 1 - fabs(a)) : cubic_at(a, st->cubic_a);
+                sum += cw[k];
+            }
+            for (int k = 0; k < t->n; k++)
+                cw[k] = sum != 0 ? cw[k] / sum : 0;
+            f += start;
+        } else if (st->mode == MODE_LINEAR) {
             cw[0] = 1 - frac, cw[1] = frac;
         } else {
             cubic_weights(frac, st->cubic_a, cw);
@@ -461,12 +562,14 @@ static tt_status run_resize(tt_kctx *c)
     for (int d = 0; d < R; d++)
         r0[d] = 0, r1[d] = 1;
     if (st->coord == CT_TF_CROP_AND_RESIZE && roi && tt_tensor_numel(roi) > 0) {
-        if (tt_tensor_numel(roi) != 2 * R)
+        int axes[TT_MAX_RANK], na;
+        TT_TRY(resize_axes(c->node, st, R, axes, &na));
+        if (tt_tensor_numel(roi) != 2 * na)
             return tt_op_error(c->node, TETHER_ERR_SHAPE, "roi has %" PRId64 " entries; it needs %d (starts, ends)",
-                               tt_tensor_numel(roi), 2 * R);
-        for (int d = 0; d < R; d++) {
-            r0[d] = tt_load_f64(roi->data, roi->dtype, (size_t)d);
-            r1[d] = tt_load_f64(roi->data, roi->dtype, (size_t)(R + d));
+                               tt_tensor_numel(roi), 2 * na);
+        for (int k = 0; k < na; k++) {
+            r0[axes[k]] = tt_load_f64(roi->data, roi->dtype, (size_t)k);
+            r1[axes[k]] = tt_load_f64(roi->data, roi->dtype, (size_t)(na + k));
         }
     }
     if (tt_tensor_numel(y) == 0)
@@ -479,11 +582,15 @@ static tt_status run_resize(tt_kctx *c)
                     .dtype = x->dtype,
                     .max_combos = 1};
     tt_strides(R, x->dims, j.stride);
-    int64_t total_taps = 0;
+    int64_t total_taps = 0, per[TT_MAX_RANK];
     for (int d = 0; d < R; d++) {
         j.in[d] = x->dims[d];
         j.out[d] = out[d];
-        total_taps += out[d] * 4;
+        per[d] = taps_per_coord(st, scales[d]);
+        if (per[d] > 256)
+            return tt_op_error(c->node, TETHER_ERR_UNSUPPORTED, "antialiasing a downscale by %g needs %" PRId64
+                               " taps, more than 256", scales[d], per[d]);
+        total_taps += out[d] * per[d];
     }
     /* one allocation for every dim's tap tables */
     char *mem = tt_malloc((size_t)total_taps * (sizeof(int64_t) + sizeof(double)) + (size_t)total_taps);
@@ -496,7 +603,7 @@ static tt_status run_resize(tt_kctx *c)
     for (int d = 0; d < R; d++) {
         dim_taps *t = &j.taps[d];
         t->idx = ip, t->w = wp, t->outside = op;
-        ip += out[d] * 4, wp += out[d] * 4, op += out[d];
+        ip += out[d] * per[d], wp += out[d] * per[d], op += out[d];
         dim_taps_fill(st, t, x->dims[d], out[d], scales[d], r0[d], r1[d]);
         if (d < R - 1)
             j.max_combos *= t->n;
@@ -538,10 +645,14 @@ typedef struct gs_state {
 
 static tt_status gridsample_prepare(tt_node *node, void **state)
 {
-    static const char *const modes[] = {"bilinear", "nearest", "bicubic"};
+    /* opset 20 renamed the modes (and allowed 3 spatial dims) */
+    static const char *const modes16[] = {"bilinear", "nearest", "bicubic"}, *const modes20[] = {"linear", "nearest",
+                                                                                                   "cubic"};
     static const char *const pads[] = {"zeros", "border", "reflection"};
-    const char *m = tt_attr_string(node, "mode", "bilinear"), *p = tt_attr_string(node, "padding_mode", "zeros");
-    int mi = pick(m, modes, 3), pi = pick(p, pads, 3);
+    bool v20 = node->opset >= 20;
+    const char *m = tt_attr_string(node, "mode", v20 ? "linear" : "bilinear");
+    const char *p = tt_attr_string(node, "padding_mode", "zeros");
+    int mi = pick(m, v20 ? modes20 : modes16, 3), pi = pick(p, pads, 3);
     if (mi < 0)
         return tt_op_error(node, TETHER_ERR_INVALID_MODEL, "unknown mode '%s'", m);
     if (pi < 0)
@@ -556,20 +667,33 @@ static tt_status gridsample_prepare(tt_node *node, void **state)
 
 static tt_status infer_gridsample(tt_ictx *c)
 {
+    const gs_state *st = c->node->state;
     const tt_type *x = tt_iin(c, 0), *g = tt_iin(c, 1);
     if (!x || !g)
         return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "inputs X and grid are required");
     TT_TRY(tt_infer_check_dtype(c, 1, TT_DTS_FLOAT));
-    if (x->rank >= 0 && x->rank != 4)
-        return tt_op_error(c->node, TETHER_ERR_SHAPE, "X must be 4-D (N, C, H, W), got rank %d", x->rank);
-    if (g->rank >= 0 && (g->rank != 4 || (g->dims[3] >= 0 && g->dims[3] != 2)))
-        return tt_op_error(c->node, TETHER_ERR_SHAPE, "grid must be (N, H_out, W_out, 2)");
-    if (x->rank == 4 && g->rank == 4 && x->dims[0] >= 0 && g->dims[0] >= 0 && x->dims[0] != g->dims[0])
+    int maxr = c->node->opset >= 20 ? 5 : 4;
+    if (x->rank >= 0 && (x->rank < 4 || x->rank > maxr))
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "X must be (N, C, H, W)%s, got rank %d",
+                           maxr == 5 ? " or (N, C, D, H, W)" : "", x->rank);
+    if (x->rank == 5 && st->mode == GS_BICUBIC)
+        return tt_op_error(c->node, TETHER_ERR_UNSUPPORTED, "cubic sampling takes 4-D inputs only");
+    int r = x->rank >= 0 ? x->rank : g->rank;
+    if (g->rank >= 0 && r >= 0 && (g->rank != r || (g->dims[r - 1] >= 0 && g->dims[r - 1] != r - 2)))
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "grid must be (N, spatial..., %d)", r - 2);
+    if (r < 0) {
+        tt_infer_tensor(c, 0, x->dtype, -1, NULL);
+        return TT_OK;
+    }
+    if (x->rank >= 0 && g->rank >= 0 && x->dims[0] >= 0 && g->dims[0] >= 0 && x->dims[0] != g->dims[0])
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "X has batch %" PRId64 " but grid %" PRId64, x->dims[0],
                            g->dims[0]);
-    int64_t dims[4] = {x->rank == 4 ? x->dims[0] : TT_DIM_UNKNOWN, x->rank == 4 ? x->dims[1] : TT_DIM_UNKNOWN,
-                       g->rank == 4 ? g->dims[1] : TT_DIM_UNKNOWN, g->rank == 4 ? g->dims[2] : TT_DIM_UNKNOWN};
-    tt_infer_tensor(c, 0, x->dtype, 4, dims);
+    int64_t dims[5];
+    dims[0] = x->rank >= 0 ? x->dims[0] : TT_DIM_UNKNOWN;
+    dims[1] = x->rank >= 0 ? x->dims[1] : TT_DIM_UNKNOWN;
+    for (int i = 2; i < r; i++)
+        dims[i] = g->rank >= 0 ? g->dims[i - 1] : TT_DIM_UNKNOWN;
+    tt_infer_tensor(c, 0, x->dtype, r, dims);
     return TT_OK;
 }
 
@@ -600,20 +724,27 @@ static double gs_pad_coord(const gs_state *st, double v, int64_t size)
     return v < 0 ? 0 : v > (double)(size - 1) ? (double)(size - 1) : v;
 }
 
+/* Up to three spatial dims, outermost first (D, H, W); the grid lists coordinates innermost
+ * first (x, y, z). */
 typedef struct gs_job {
     const gs_state *st;
     const void *x;
     const double *grid;
     void *y;
-    int64_t C, H, W, Ho, Wo;
+    int nsp;
+    int64_t C, in[3], out_pts, in_pts;
     bool dbl;
 } gs_job;
 
-static double gs_at(const gs_job *j, const char *plane, int64_t yi, int64_t xi)
+/* The value at integer position pos (outermost first), 0 outside the input. */
+static double gs_at(const gs_job *j, const char *plane, const int64_t *pos)
 {
-    if (yi < 0 || yi >= j->H || xi < 0 || xi >= j->W)
-        return 0;
-    int64_t i = yi * j->W + xi;
+    int64_t i = 0;
+    for (int d = 0; d < j->nsp; d++) {
+        if (pos[d] < 0 || pos[d] >= j->in[d])
+            return 0;
+        i = i * j->in[d] + pos[d];
+    }
     return j->dbl ? ((const double *)plane)[i] : ((const float *)plane)[i];
 }
 
@@ -622,38 +753,56 @@ static void gs_points(void *arg, int64_t p0, int64_t p1)
     const gs_job *j = arg;
     const gs_state *st = j->st;
     size_t es = j->dbl ? sizeof(double) : sizeof(float);
-    for (int64_t p = p0; p < p1; p++) { /* p: (n, ho, wo) */
-        int64_t n = p / (j->Ho * j->Wo), q = p % (j->Ho * j->Wo);
-        double gx = gs_unnormalize(j->grid[2 * p], j->W, st->align);
-        double gy = gs_unnormalize(j->grid[2 * p + 1], j->H, st->align);
+    int nsp = j->nsp;
+    for (int64_t p = p0; p < p1; p++) { /* p: (n, output point) */
+        int64_t n = p / j->out_pts, q = p % j->out_pts;
+        double g[3];
+        for (int d = 0; d < nsp; d++) /* grid entry nsp-1-d is spatial dim d's coordinate */
+            g[d] = gs_unnormalize(j->grid[nsp * p + (nsp - 1 - d)], j->in[d], st->align);
         for (int64_t ch = 0; ch < j->C; ch++) {
-            const char *plane = (const char *)j->x + (size_t)((n * j->C + ch) * j->H * j->W) * es;
+            const char *plane = (const char *)j->x + (size_t)((n * j->C + ch) * j->in_pts) * es;
             double v = 0;
-            if (st->mode == GS_BICUBIC) {
-                int64_t fx = floor_to_index(gx), fy = floor_to_index(gy);
-                double wx[4], wy[4];
-                cubic_weights(isfinite(gx) ? gx - floor(gx) : 0, -0.75, wx);
-                cubic_weights(isfinite(gy) ? gy - floor(gy) : 0, -0.75, wy);
+            int64_t pos[3];
+            if (st->mode == GS_BICUBIC) { /* 2 spatial dims */
+                int64_t f[2] = {floor_to_index(g[0]), floor_to_index(g[1])};
+                double w[2][4];
+                for (int d = 0; d < 2; d++)
+                    cubic_weights(isfinite(g[d]) ? g[d] - floor(g[d]) : 0, -0.75, w[d]);
                 for (int a = 0; a < 4; a++)
                     for (int b = 0; b < 4; b++) {
                         /* each tap is padded on its own, as torch does for bicubic */
-                        double tx = gs_pad_coord(st, (double)(fx - 1 + b), j->W);
-                        double ty = gs_pad_coord(st, (double)(fy - 1 + a), j->H);
-                        v += wy[a] * wx[b] * gs_at(j, plane, floor_to_index(ty), floor_to_index(tx));
+                        pos[0] = floor_to_index(gs_pad_coord(st, (double)(f[0] - 1 + a), j->in[0]));
+                        pos[1] = floor_to_index(gs_pad_coord(st, (double)(f[1] - 1 + b), j->in[1]));
+                        v += w[0][a] * w[1][b] * gs_at(j, plane, pos);
                     }
             } else {
-                double px = gs_pad_coord(st, gx, j->W), py = gs_pad_coord(st, gy, j->H);
+                double pc[3];
+                for (int d = 0; d < nsp; d++)
+                    pc[d] = gs_pad_coord(st, g[d], j->in[d]);
                 if (st->mode == GS_NEAREST) {
-                    v = gs_at(j, plane, isfinite(py) ? floor_to_index(nearbyint(py)) : -1,
-                              isfinite(px) ? floor_to_index(nearbyint(px)) : -1);
-                } else {
-                    int64_t x0 = floor_to_index(px), y0 = floor_to_index(py);
-                    double ax = isfinite(px) ? px - floor(px) : 0, ay = isfinite(py) ? py - floor(py) : 0;
-                    v = (1 - ay) * ((1 - ax) * gs_at(j, plane, y0, x0) + ax * gs_at(j, plane, y0, x0 + 1)) +
-                        ay * ((1 - ax) * gs_at(j, plane, y0 + 1, x0) + ax * gs_at(j, plane, y0 + 1, x0 + 1));
+                    for (int d = 0; d < nsp; d++)
+                        pos[d] = isfinite(pc[d]) ? floor_to_index(nearbyint(pc[d])) : -1;
+                    v = gs_at(j, plane, pos);
+                } else { /* (multi)linear over the 2^nsp corners */
+                    int64_t f[3];
+                    double fr[3];
+                    for (int d = 0; d < nsp; d++) {
+                        f[d] = floor_to_index(pc[d]);
+                        fr[d] = isfinite(pc[d]) ? pc[d] - floor(pc[d]) : 0;
+                    }
+                    for (int corner = 0; corner < (1 << nsp); corner++) {
+                        double w = 1;
+                        for (int d = 0; d < nsp; d++) {
+                            int up = (corner >> d) & 1;
+                            pos[d] = f[d] + up;
+                            w *= up ? fr[d] : 1 - fr[d];
+                        }
+                        if (w != 0)
+                            v += w * gs_at(j, plane, pos);
+                    }
                 }
             }
-            int64_t o = (n * j->C + ch) * j->Ho * j->Wo + q;
+            int64_t o = (n * j->C + ch) * j->out_pts + q;
             if (j->dbl)
                 ((double *)j->y)[o] = v;
             else
@@ -666,14 +815,21 @@ static tt_status run_gridsample_native(tt_kctx *c)
 {
     const tt_tensor *x = tt_kin(c, 0), *g = tt_kin(c, 1);
     tt_tensor *y = tt_kout(c, 0);
-    int64_t npts = g->dims[0] * g->dims[1] * g->dims[2];
-    double *grid = tt_malloc((size_t)(npts ? 2 * npts : 1) * sizeof(double));
+    int nsp = x->rank - 2;
+    if (g->rank != x->rank || g->dims[g->rank - 1] != nsp || g->dims[0] != x->dims[0])
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "grid must be (%" PRId64 ", spatial..., %d)", x->dims[0], nsp);
+    gs_job j = {.st = c->state, .x = x->data, .y = y->data, .nsp = nsp, .C = x->dims[1],
+                .out_pts = tt_dims_prod(g->dims, 1, g->rank - 1), .in_pts = tt_dims_prod(x->dims, 2, x->rank),
+                .dbl = x->dtype == TETHER_DTYPE_DOUBLE};
+    for (int d = 0; d < nsp; d++)
+        j.in[d] = x->dims[2 + d];
+    int64_t npts = g->dims[0] * j.out_pts;
+    double *grid = tt_malloc((size_t)(npts ? nsp * npts : 1) * sizeof(double));
     if (!grid)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", c->node->name);
-    for (int64_t i = 0; i < 2 * npts; i++)
+    for (int64_t i = 0; i < nsp * npts; i++)
         grid[i] = tt_load_f64(g->data, g->dtype, (size_t)i);
-    gs_job j = {c->state,   x->data,    grid,       y->data,    x->dims[1],
-                x->dims[2], x->dims[3], g->dims[1], g->dims[2], x->dtype == TETHER_DTYPE_DOUBLE};
+    j.grid = grid;
     tt_parallel_for(npts, j.C ? (4096 + j.C - 1) / j.C : npts, gs_points, &j);
     tt_free(grid);
     return TT_OK;
@@ -896,18 +1052,18 @@ static tt_status run_roialign(tt_kctx *c)
 #define RESIZE_TYPES (TT_DTS_NUMERIC | TT_DT(TETHER_DTYPE_BOOL))
 
 const tt_op_schema tt_schemas_resize[] = {
-    TT_SCHEMA("Resize", 10, 17, infer_resize, .parse = resize_prepare),
+    TT_SCHEMA("Resize", 10, 0, infer_resize, .parse = resize_prepare),
     TT_SCHEMA("Upsample", 7, 9, infer_resize, .parse = resize_prepare),
-    TT_SCHEMA("GridSample", 16, 19, infer_gridsample, .parse = gridsample_prepare),
+    TT_SCHEMA("GridSample", 16, 0, infer_gridsample, .parse = gridsample_prepare),
     TT_SCHEMA("RoiAlign", 10, 0, infer_roialign, .parse = roialign_prepare),
     TT_SCHEMA_END,
 };
 
 /* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
 const tt_kernel tt_ref_resize[] = {
-    TT_KERNEL("Resize", 10, 17, RESIZE_TYPES, run_resize),
+    TT_KERNEL("Resize", 10, 0, RESIZE_TYPES, run_resize),
     TT_KERNEL("Upsample", 7, 9, RESIZE_TYPES, run_resize),
-    TT_KERNEL("GridSample", 16, 19, TT_DTS_FLOAT, run_gridsample),
+    TT_KERNEL("GridSample", 16, 0, TT_DTS_FLOAT, run_gridsample),
     TT_KERNEL("RoiAlign", 10, 0, TT_DTS_FLOAT, run_roialign),
     TT_KERNEL_END,
 };

@@ -1,5 +1,6 @@
 /* Scatter ops: a copy of the data with updates written (or combined by a reduction) at
- * positions read from an index tensor: Scatter (deprecated), ScatterElements, ScatterND.
+ * positions read from an index tensor: Scatter (deprecated), ScatterElements, ScatterND, and
+ * TensorScatter (a KV cache written at per-batch positions).
  * Every index is bounds-checked before the first update lands. */
 #include "ops/copy.h"
 
@@ -194,10 +195,68 @@ static tt_status run_scatter_nd(tt_kctx *c)
     return s;
 }
 
+/* ---- TensorScatter (24): a KV cache update -------------------------------------------------- */
+
+static tt_status infer_tensor_scatter(tt_ictx *c)
+{
+    const tt_type *past, *upd;
+    TT_TRY(tt_infer_input(c, 0, &past));
+    TT_TRY(tt_infer_input(c, 1, &upd));
+    TT_TRY(tt_infer_same_dtype(c, 0, 1));
+    TT_TRY(tt_infer_check_dtype(c, 2, TT_DT(TETHER_DTYPE_INT64)));
+    const char *mode = tt_attr_string(c->node, "mode", "linear");
+    if (strcmp(mode, "linear") != 0 && strcmp(mode, "circular") != 0)
+        return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "mode \"%.20s\" is not linear or circular", mode);
+    if (past->rank >= 0) {
+        int axis;
+        TT_TRY(tt_norm_axis(c->node, tt_attr_int(c->node, "axis", -2), past->rank, false, &axis));
+        if (axis == 0)
+            return tt_op_error(c->node, TETHER_ERR_INVALID_MODEL, "axis cannot be the batch dimension");
+    }
+    return tt_infer_same(c, 0, 0);
+}
+
+/* present = past with update's rows along `axis` written at write_indices[batch] on. */
+static tt_status run_tensor_scatter(tt_kctx *c)
+{
+    const tt_tensor *past = tt_kin(c, 0), *upd = tt_kin(c, 1), *wi = tt_kin(c, 2);
+    tt_tensor *y = tt_kout(c, 0);
+    int axis;
+    TT_TRY(tt_norm_axis(c->node, tt_attr_int(c->node, "axis", -2), past->rank, false, &axis));
+    bool circular = strcmp(tt_attr_string(c->node, "mode", "linear"), "circular") == 0;
+    bool ok = upd->rank == past->rank && axis > 0;
+    for (int d = 0; ok && d < past->rank; d++)
+        ok = d == axis ? upd->dims[d] <= past->dims[d] : upd->dims[d] == past->dims[d];
+    if (!ok)
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "update must have the cache's shape but for axis %d, at most as "
+                           "long", axis);
+    int64_t B = past->dims[0], max = past->dims[axis], S = upd->dims[axis];
+    if (wi && (wi->rank != 1 || wi->dims[0] != B))
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "write_indices must have shape (%" PRId64 ")", B);
+    TT_TRY(tt_copy_tensor_data(y, past));
+    /* rows: every index before the axis; each row holds S (or max) slices of `inner` */
+    int64_t rows_per_b = tt_dims_prod(past->dims, 1, axis), inner = tt_dims_prod(past->dims, axis + 1, past->rank);
+    for (int64_t b = 0; b < B; b++) {
+        int64_t start = wi ? ((const int64_t *)wi->data)[b] : 0;
+        if (start < 0 || (!circular && start + S > max) || (circular && max == 0 && S > 0))
+            return tt_op_error(c->node, TETHER_ERR_RUNTIME,
+                               "write index %" PRId64 " with %" PRId64 " new entries does not fit a cache of %" PRId64,
+                               start, S, max);
+        for (int64_t r = 0; r < rows_per_b; r++)
+            for (int64_t s = 0; s < S; s++) {
+                int64_t pos = circular ? (start + s) % max : start + s;
+                int64_t row = b * rows_per_b + r;
+                TT_TRY(tt_copy_tensor_elems(y, (row * max + pos) * inner, upd, (row * S + s) * inner, inner));
+            }
+    }
+    return TT_OK;
+}
+
 const tt_op_schema tt_schemas_scatter[] = {
     TT_SCHEMA("Scatter", 9, 10, infer_scatter_elements),
     TT_SCHEMA("ScatterElements", 11, 0, infer_scatter_elements),
     TT_SCHEMA("ScatterND", 11, 0, infer_scatter_nd),
+    TT_SCHEMA("TensorScatter", 24, 0, infer_tensor_scatter),
     TT_SCHEMA_END,
 };
 
@@ -206,5 +265,6 @@ const tt_kernel tt_ref_scatter[] = {
     TT_KERNEL("Scatter", 9, 10, TT_DTS_ALL, run_scatter_elements),
     TT_KERNEL("ScatterElements", 11, 0, TT_DTS_ALL, run_scatter_elements),
     TT_KERNEL("ScatterND", 11, 0, TT_DTS_ALL, run_scatter_nd),
+    TT_KERNEL("TensorScatter", 24, 0, TT_DTS_ANY, run_tensor_scatter),
     TT_KERNEL_END,
 };

@@ -648,6 +648,12 @@ static tt_status infer_split(tt_ictx *c)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory inferring Split");
     bool known;
     tt_status s = split_parts(c->node, c->n_out, tt_ival(c, 1), value_pending(c, 1), x->dims[axis], parts, &known);
+    if (s == TETHER_ERR_RUNTIME && !c->concrete && c->node->opset >= 18 && tt_node_attr(c->node, "num_outputs")) {
+        /* num_outputs that cannot split this axis fail when the node runs: at load it may sit
+         * in an If branch never taken for these shapes (AffineGrid's function body does this) */
+        s = TT_OK;
+        known = false;
+    }
     for (int k = 0; k < c->n_out && s == TT_OK; k++) {
         int64_t dims[TT_MAX_RANK];
         memcpy(dims, x->dims, sizeof dims);
@@ -1168,6 +1174,8 @@ static tt_status range_count(const tt_node *n, const tt_tensor *s, const tt_tens
 #define RANGE_TYPES                                                                                \
     (TT_DT(TETHER_DTYPE_FLOAT) | TT_DT(TETHER_DTYPE_DOUBLE) | TT_DT(TETHER_DTYPE_INT16) | TT_DT(TETHER_DTYPE_INT32) | \
      TT_DT(TETHER_DTYPE_INT64))
+/* opset 27 adds float16 and bfloat16, computed in float (stash_type 1) */
+#define RANGE_TYPES_27 (RANGE_TYPES | TT_DT(TETHER_DTYPE_FLOAT16) | TT_DT(TETHER_DTYPE_BFLOAT16))
 
 static tt_status infer_range(tt_ictx *c)
 {
@@ -1351,8 +1359,10 @@ static tt_status run_space_to_depth(tt_kctx *c)
     const tt_tensor *x = tt_kin(c, 0);
     int64_t b = tt_attr_int(c->node, "blocksize", 1);
     const int64_t v[6] = {x->dims[0], x->dims[1], x->dims[2] / b, b, x->dims[3] / b, b};
-    static const int perm[6] = {0, 3, 5, 1, 2, 4};
-    return copy_permuted(x, tt_kout(c, 0), 6, v, perm);
+    static const int perm[6] = {0, 3, 5, 1, 2, 4}, perm_crd[6] = {0, 1, 3, 5, 2, 4};
+    /* opset 28's CRD mode: channel outermost, then the block row and column */
+    bool crd = c->node->opset >= 28 && strcmp(tt_attr_string(c->node, "mode", "DCR"), "CRD") == 0;
+    return copy_permuted(x, tt_kout(c, 0), 6, v, crd ? perm_crd : perm);
 }
 
 static uint64_t flops_zero(const tt_ictx *c)
@@ -1394,18 +1404,19 @@ const tt_kernel tt_ref_shape[] = {
     TT_KERNEL("Shape", 1, 0, 0, run_shape),
     TT_KERNEL("Size", 1, 0, 0, run_size),
     TT_KERNEL("Constant", 1, 0, 0, run_constant),
-    TT_KERNEL("Squeeze", 1, 0, TT_DTS_ALL, NULL, .flags = TT_KERNEL_VIEW),
-    TT_KERNEL("Unsqueeze", 1, 0, TT_DTS_ALL, NULL, .flags = TT_KERNEL_VIEW),
-    TT_KERNEL("Transpose", 1, 0, TT_DTS_ALL, run_transpose),
+    TT_KERNEL("Squeeze", 1, 0, TT_DTS_ANY, NULL, .flags = TT_KERNEL_VIEW),
+    TT_KERNEL("Unsqueeze", 1, 0, TT_DTS_ANY, NULL, .flags = TT_KERNEL_VIEW),
+    TT_KERNEL("Transpose", 1, 0, TT_DTS_ANY, run_transpose),
     TT_KERNEL("Concat", 1, 0, TT_DTS_ALL, run_concat),
     TT_KERNEL("Split", 1, 0, TT_DTS_ALL, run_split),
     TT_KERNEL("Tile", 1, 0, TT_DTS_ALL, run_tile),
     TT_KERNEL("Expand", 8, 0, TT_DTS_ALL, run_expand),
     TT_KERNEL("Pad", 1, 10, TT_DTS_FLOAT, run_pad),
-    TT_KERNEL("Pad", 11, 0, TT_DTS_ALL, run_pad),
+    TT_KERNEL("Pad", 11, 0, TT_DTS_ANY, run_pad),
     TT_KERNEL("ConstantOfShape", 9, 0, TT_DT(TETHER_DTYPE_INT64), run_constant_of_shape),
     TT_KERNEL("EyeLike", 9, 0, EYE_TYPES, run_eye_like),
-    TT_KERNEL("Range", 11, 0, RANGE_TYPES, run_range),
+    TT_KERNEL("Range", 11, 26, RANGE_TYPES, run_range),
+    TT_KERNEL("Range", 27, 0, RANGE_TYPES_27, run_range),
     TT_KERNEL("Trilu", 14, 0, TT_DTS_ALL, run_trilu),
     TT_KERNEL("DepthToSpace", 1, 0, TT_DTS_ALL, run_depth_to_space),
     TT_KERNEL("SpaceToDepth", 1, 0, TT_DTS_ALL, run_space_to_depth),

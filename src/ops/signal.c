@@ -194,6 +194,8 @@ static uint64_t fft_flops(int64_t n)
 typedef struct rows_job {
     const fft_plan *plan;
     bool inverse, complex_in;
+    bool hermitian; /* the input is the first n / 2 + 1 bins of a real signal's spectrum (irfft) */
+    bool real_out;  /* write only the real part (one value per bin) */
     const tt_tensor *x, *window;
     tt_tensor *y;
     int64_t n_in, n_out;
@@ -232,11 +234,20 @@ static void rows_range(void *arg, int64_t begin, int64_t end)
             }
             x[k] = (cpx){re, im};
         }
+        if (j->hermitian) { /* the rest of the spectrum mirrors the first half, conjugated */
+            int64_t half = p->n / 2 + 1;
+            x[0].im = 0;
+            if (p->n % 2 == 0)
+                x[p->n / 2].im = 0;
+            for (int64_t k = half; k < p->n; k++)
+                x[k] = (cpx){x[p->n - k].re, -x[p->n - k].im};
+        }
         fft_run(p, j->inverse, x, work);
         for (int64_t k = 0; k < j->n_out; k++) {
             size_t at = (size_t)(out + k * j->out_step);
             tt_store_f64(j->y->data, yt, at, x[k].re);
-            tt_store_f64(j->y->data, yt, at + 1, x[k].im);
+            if (!j->real_out)
+                tt_store_f64(j->y->data, yt, at + 1, x[k].im);
         }
     }
     tt_free(x);
@@ -254,18 +265,19 @@ static tt_status run_rows(const tt_node *node, rows_job *j, int64_t rows)
     return TT_OK;
 }
 
-/* ---- DFT (opset 17: axis and onesided are attributes, dft_length is input 1) -------------- */
+/* ---- DFT (opset 17: axis is an attribute; 20: input 2. dft_length is input 1) ------------ */
 
-/* The signal axis: counted over the whole shape (batch first, the re/im pair last), and
- * neither of those two. */
-static tt_status dft_axis(const tt_node *n, int rank, int *axis)
+/* The signal axis: counted over the whole shape (the re/im pair last, never the axis); opset
+ * 17 also keeps off the batch dim. ax: input 2's value at opset 20 (NULL: the default -2). */
+static tt_status dft_axis(const tt_node *n, const tt_tensor *ax, int rank, int *axis)
 {
-    int64_t a = tt_attr_int(n, "axis", 1);
-    if (a < 0)
-        a += rank;
-    if (a < 1 || a > rank - 2)
-        return tt_op_error(n, TETHER_ERR_SHAPE, "axis %" PRId64 " is not a signal axis of a rank-%d input (1..%d)",
-                           tt_attr_int(n, "axis", 1), rank, rank - 2);
+    int64_t a0 = n->opset >= 20 ? -2 : tt_attr_int(n, "axis", 1);
+    if (n->opset >= 20 && ax)
+        TT_TRY(scalar_int(n, ax, "axis", &a0));
+    int64_t a = a0 < 0 ? a0 + rank : a0, lo = n->opset >= 20 ? 0 : 1;
+    if (a < lo || a > rank - 2)
+        return tt_op_error(n, TETHER_ERR_SHAPE, "axis %" PRId64 " is not a signal axis of a rank-%d input (%" PRId64
+                           "..%d)", a0, rank, lo, rank - 2);
     *axis = (int)a;
     return TT_OK;
 }
@@ -286,37 +298,45 @@ static tt_status dft_length(const tt_node *n, const tt_tensor *t, int64_t *len)
     return TT_OK;
 }
 
+/* Forward onesided (rfft) keeps bins 0..n/2 of a real input; inverse onesided (irfft) takes
+ * those bins of a complex input and gives the real signal of length n (default 2 (bins - 1)). */
 static tt_status infer_dft(tt_ictx *c)
 {
     const tt_type *x = tt_iin(c, 0);
     TT_TRY(dft_check_attrs(c->node));
-    bool onesided = tt_attr_int(c->node, "onesided", 0) != 0;
-    if (x->rank < 0) {
-        tt_infer_tensor(c, 0, x->dtype, -1, NULL);
+    bool onesided = tt_attr_int(c->node, "onesided", 0) != 0, inverse = tt_attr_int(c->node, "inverse", 0) != 0;
+    if (x->rank < 0 || (c->node->opset >= 20 && tt_iin(c, 2) && !tt_ival(c, 2))) {
+        tt_infer_tensor(c, 0, x->dtype, x->rank, NULL);
         return TT_OK;
     }
-    if (x->rank < 3)
+    if (x->rank < 2 + (c->node->opset < 20))
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "input must be [batch, signal dims..., 1 or 2], got rank %d",
                            x->rank);
     int64_t last = x->dims[x->rank - 1];
     if (last >= 0 && last != 1 && last != 2)
         return tt_op_error(c->node, TETHER_ERR_SHAPE,
                            "the last dimension must be 1 (real) or 2 (complex), got %" PRId64, last);
-    if (onesided && last == 2)
+    if (onesided && !inverse && last == 2)
         return tt_op_error(c->node, TETHER_ERR_SHAPE, "onesided output needs a real input (last dimension 1)");
+    if (onesided && inverse && last == 1)
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "an inverse onesided DFT needs a complex input (last dimension 2)");
     int axis;
-    TT_TRY(dft_axis(c->node, x->rank, &axis));
+    TT_TRY(dft_axis(c->node, tt_ival(c, 2), x->rank, &axis));
     int64_t n = x->dims[axis];
+    if (onesided && inverse && n >= 0)
+        n = 2 * (n - 1);
     if (tt_iin(c, 1)) {
         const tt_tensor *lv = tt_ival(c, 1);
         n = TT_DIM_UNKNOWN;
         if (lv)
             TT_TRY(dft_length(c->node, lv, &n));
     }
+    if (onesided && inverse && n == 0)
+        return tt_op_error(c->node, TETHER_ERR_SHAPE, "an inverse onesided DFT of one bin needs dft_length");
     int64_t dims[TT_MAX_RANK];
     memcpy(dims, x->dims, sizeof(int64_t) * (size_t)x->rank);
-    dims[axis] = n >= 0 && onesided ? n / 2 + 1 : n >= 0 ? n : TT_DIM_UNKNOWN;
-    dims[x->rank - 1] = 2;
+    dims[axis] = n >= 0 && onesided && !inverse ? n / 2 + 1 : n >= 0 ? n : TT_DIM_UNKNOWN;
+    dims[x->rank - 1] = onesided && inverse ? 1 : 2;
     tt_infer_tensor(c, 0, x->dtype, x->rank, dims);
     return TT_OK;
 }
@@ -326,31 +346,38 @@ static tt_status run_dft(tt_kctx *c)
     const tt_tensor *x = tt_kin(c, 0), *lt = tt_kin(c, 1);
     tt_tensor *y = tt_kout(c, 0);
     int axis;
-    TT_TRY(dft_axis(c->node, x->rank, &axis));
-    int64_t len = x->dims[axis], n = len;
+    TT_TRY(dft_axis(c->node, c->node->opset >= 20 ? tt_kin(c, 2) : NULL, x->rank, &axis));
+    bool inverse = tt_attr_int(c->node, "inverse", 0) != 0;
+    bool irfft = inverse && tt_attr_int(c->node, "onesided", 0) != 0;
+    int64_t len = x->dims[axis], n = irfft ? 2 * (len - 1) : len;
     if (lt)
         TT_TRY(dft_length(c->node, lt, &n));
     int64_t inner = tt_dims_prod(x->dims, axis + 1, x->rank - 1), outer = tt_dims_prod(x->dims, 0, axis);
-    int64_t cin = x->dims[x->rank - 1], n_out = y->dims[axis];
+    int64_t cin = x->dims[x->rank - 1], n_out = y->dims[axis], cout = y->dims[y->rank - 1];
     if (outer * inner == 0 || n_out == 0)
         return TT_OK;
     fft_plan plan;
     TT_TRY(fft_plan_init(c->node, n, &plan));
+    int64_t n_in = len < n ? len : n;
+    if (irfft && n_in > n / 2 + 1)
+        n_in = n / 2 + 1;
     rows_job j = {
         .plan = &plan,
-        .inverse = tt_attr_int(c->node, "inverse", 0) != 0,
+        .inverse = inverse,
         .complex_in = cin == 2,
+        .hermitian = irfft,
+        .real_out = cout == 1,
         .x = x,
         .y = y,
-        .n_in = len < n ? len : n,
+        .n_in = n_in,
         .n_out = n_out,
         .in_step = inner * cin,
-        .out_step = inner * 2,
+        .out_step = inner * cout,
         .rows_b = inner,
         .in_a = len * inner * cin,
         .in_b = cin,
-        .out_a = n_out * inner * 2,
-        .out_b = 2,
+        .out_a = n_out * inner * cout,
+        .out_b = cout,
     };
     tt_status s = run_rows(c->node, &j, outer * inner);
     fft_plan_free(&plan);
@@ -361,7 +388,7 @@ static uint64_t flops_dft(const tt_ictx *c)
 {
     const tt_type *x = tt_iin(c, 0);
     int axis;
-    if (!x || x->rank < 3 || dft_axis(c->node, x->rank, &axis) != TT_OK)
+    if (!x || x->rank < 2 || dft_axis(c->node, c->node->opset >= 20 ? tt_ival(c, 2) : NULL, x->rank, &axis) != TT_OK)
         return 0;
     int64_t n = x->dims[axis];
     const tt_tensor *lt = tt_ival(c, 1);
@@ -625,9 +652,8 @@ static tt_status run_mel(tt_kctx *c)
 #define DFT_TYPES TT_DTS_FLOAT
 #define INDEX_TYPES (TT_DT(TETHER_DTYPE_INT32) | TT_DT(TETHER_DTYPE_INT64))
 
-/* DFT and STFT stop at 19: opset 20 moved DFT's axis to an input and changed onesided inverse. */
 const tt_op_schema tt_schemas_signal[] = {
-    TT_SCHEMA("DFT", 17, 19, infer_dft, .flops = flops_dft),
+    TT_SCHEMA("DFT", 17, 0, infer_dft, .flops = flops_dft),
     TT_SCHEMA("STFT", 17, 0, infer_stft, .flops = flops_stft),
     TT_SCHEMA("HannWindow", 17, 0, infer_window),
     TT_SCHEMA("HammingWindow", 17, 0, infer_window),
@@ -638,7 +664,7 @@ const tt_op_schema tt_schemas_signal[] = {
 
 /* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
 const tt_kernel tt_ref_signal[] = {
-    TT_KERNEL("DFT", 17, 19, DFT_TYPES, run_dft),
+    TT_KERNEL("DFT", 17, 0, DFT_TYPES, run_dft, .host_inputs = 0x6),
     TT_KERNEL("STFT", 17, 0, DFT_TYPES, run_stft),
     TT_KERNEL("HannWindow", 17, 0, INDEX_TYPES, run_hann),
     TT_KERNEL("HammingWindow", 17, 0, INDEX_TYPES, run_hamming),

@@ -364,7 +364,10 @@ tt_status tt_exec_node(tt_frame *f, int ni)
         exec_ctx ec = {.f = f, .scratch = r ? &r->scratch : &own};
         scratch_mark mark = scratch_push(ec.scratch);
         tt_kctx kc = {.node = n, .ops = &g_kctx_ops, .exec = &ec, .n_in = nin, .n_out = nout, .in = in,
-                      .out = outv, .state = n->state, .kstate = n->kstate};
+                      .out = outv, .state = n->state, .kstate = n->kstate, .backend = n->backend};
+        for (int b = 0; r && b < r->n_bctx; b++)
+            if (r->bctx_backend[b] == n->backend)
+                kc.bctx = r->bctx[b];
         uint64_t t0 = tt_profile_enabled() ? tt_profile_now_ns() : 0;
         s = kern->run(&kc);
         if (t0)
@@ -487,6 +490,27 @@ tt_status tt_run_new(const tt_graph *g, tt_run **out)
         tt_run_free(r);
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for a run context");
     }
+    /* a context of each backend that keeps per-run state (subgraphs run on host backends) */
+    for (int i = 0; i < g->n_nodes; i++) {
+        const tt_backend *b = g->nodes[i].backend;
+        if (!b || !b->ctx_new)
+            continue;
+        bool have = false;
+        for (int k = 0; k < r->n_bctx && !have; k++)
+            have = r->bctx_backend[k] == b;
+        if (have)
+            continue;
+        if (r->n_bctx == TT_MAX_BACKENDS) {
+            tt_run_free(r);
+            return tt_error(TETHER_ERR_INTERNAL, "more than %d backends with run contexts", TT_MAX_BACKENDS);
+        }
+        tt_status s = b->ctx_new(b, &r->bctx[r->n_bctx]);
+        if (s != TT_OK) {
+            tt_run_free(r);
+            return tt_error_prefix(s, "a run context on %s: ", b->name);
+        }
+        r->bctx_backend[r->n_bctx++] = b;
+    }
     *out = r;
     return TT_OK;
 }
@@ -504,6 +528,8 @@ void tt_run_free(tt_run *r)
     for (int a = 0; a < TT_PLAN_MAX_ARENAS; a++)
         if (r->arena[a])
             (r->arena_buft[a] ? r->arena_buft[a] : &tt_buft_host)->free(r->arena_buft[a], r->arena[a]);
+    for (int b = 0; b < r->n_bctx; b++)
+        r->bctx_backend[b]->ctx_free(r->bctx_backend[b], r->bctx[b]);
     scratch_free(&r->scratch);
     tt_free(r);
 }
@@ -531,7 +557,7 @@ tt_status tt_run_use_plan(tt_run *r, const tt_plan *plan)
     return TT_OK;
 }
 
-tt_status tt_run_exec(tt_run *r, const tt_value *inputs)
+static tt_status run_once(tt_run *r, const tt_value *inputs, bool *again)
 {
     const tt_graph *g = r->g;
     tt_frame f = {.g = g, .run = r, .vals = r->vals, .remaining = r->remaining};
@@ -543,7 +569,45 @@ tt_status tt_run_exec(tt_run *r, const tt_value *inputs)
         memset(r->rec, 0, (size_t)g->n_values * sizeof *r->rec);
         r->flops = 0;
     }
-    return tt_frame_exec(&f);
+    const void *arena[TT_PLAN_MAX_ARENAS];
+    for (int a = 0; a < TT_PLAN_MAX_ARENAS; a++)
+        arena[a] = r->plan ? r->arena[a] : NULL;
+    tt_run_info ri = {.plan = r->plan, .arena = arena, .steady = r->plan && r->plan->device_planned};
+    tt_status s = TT_OK;
+    int begun = 0;
+    for (; begun < r->n_bctx && s == TT_OK; begun++)
+        if (r->bctx_backend[begun]->run_begin)
+            s = r->bctx_backend[begun]->run_begin(r->bctx_backend[begun], r->bctx[begun], &ri);
+    if (s == TT_OK)
+        s = tt_frame_exec(&f);
+    /* every backend that began hears the outcome, so none is left mid-run */
+    for (int b = 0; b < begun; b++) {
+        const tt_backend *be = r->bctx_backend[b];
+        if (!be->run_end)
+            continue;
+        bool a = false;
+        tt_status e = be->run_end(be, r->bctx[b], s, &a);
+        if (s == TT_OK)
+            s = e;
+        *again |= a;
+    }
+    return s;
+}
+
+tt_status tt_run_exec(tt_run *r, const tt_value *inputs)
+{
+    bool again = false;
+    tt_status s = run_once(r, inputs, &again);
+    if (again) {
+        /* a backend asked for the run again (its first attempt's work is void) */
+        TT_DEBUG("repeating a run at its backend's request (%s)", s == TT_OK ? "ok" : tt_last_error());
+        tt_error_clear();
+        tt_frame f = {.g = r->g, .run = r, .vals = r->vals, .remaining = r->remaining};
+        frame_release(&f);
+        bool twice = false;
+        s = run_once(r, inputs, &twice);
+    }
+    return s;
 }
 
 void tt_run_reset(tt_run *r)

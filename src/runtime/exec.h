@@ -26,6 +26,7 @@ typedef struct tt_plan {
     size_t total;           /* bytes over every arena */
     uint64_t flops;         /* per run at these shapes */
     uint64_t heap_bytes;    /* bytes of unplanned intermediates (outputs, strings, dynamic) */
+    bool device_planned;    /* every value of a device buffer type has its place in an arena */
 } tt_plan;
 
 /* Kernels' scratch memory: a stack in one block, grown to the run's high-water mark at
@@ -54,6 +55,10 @@ typedef struct tt_run {
     uint64_t deadline_ns;   /* CLOCK_MONOTONIC; 0: none. Checked before every node and by long kernels */
     const _Atomic int *cancel; /* when set and non-zero, the run stops at the next check */
     tt_scratch scratch;
+    /* Each device backend's context for this run (tt_backend.ctx_new), made with the run. */
+    int n_bctx;
+    const tt_backend *bctx_backend[TT_MAX_BACKENDS];
+    void *bctx[TT_MAX_BACKENDS];
     struct tt_run *next;    /* in the session's free list */
 } tt_run;
 

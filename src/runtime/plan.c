@@ -176,6 +176,11 @@ tt_status tt_plan_build(const tt_graph *g, const tt_run *r, const tt_value *inpu
     }
     for (int a = 0; a < p->n_arenas; a++)
         p->total += p->arena_size[a];
+    p->device_planned = true;
+    for (int v = 0; v < n; v++)
+        if (g->values[v].origin == TT_VALUE_NODE && !tt_buft_is_host(g->values[v].buft) && r->rec[v] &&
+            p->offset[uf_find(parent, v)] < 0) /* a view lives in its root's place */
+            p->device_planned = false;
     p->flops = r->flops;
 done:
     tt_free(parent);

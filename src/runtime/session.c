@@ -13,6 +13,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- outputs ---------------------------------------------------------------------- */
@@ -430,8 +431,19 @@ static void local_free(tether_session *s)
         tt_graph_release(l->model->graph);
         tt_model_free(l->model);
     }
+    tt_backend_list_release(&l->backends); /* after everything its devices hold is freed */
     pthread_mutex_destroy(&l->lock);
     tt_free(l);
+}
+
+/* Device bytes the session's backends hold (uploaded constants, arenas, workspace). */
+static uint64_t local_device_bytes(const tt_local *l)
+{
+    uint64_t n = 0;
+    for (int b = 0; b < l->backends.n; b++)
+        if (l->backends.b[b]->mem_used)
+            n += l->backends.b[b]->mem_used(l->backends.b[b]);
+    return n;
 }
 
 static const tt_session_ops g_local_ops = {.run = local_run, .free = local_free};
@@ -504,6 +516,7 @@ static void local_warmup(tether_session *s, tt_local *l)
     if (l->n_plans)
         s->stats.activation_bytes = l->plans[0]->total + l->plans[0]->heap_bytes;
     pthread_mutex_unlock(&l->lock);
+    s->stats.device_bytes = local_device_bytes(l);
 }
 
 static void count_params(const tt_graph *g, uint64_t *params)
@@ -554,9 +567,34 @@ tt_status tt_local_open(tt_model *m, const tether_session_config *cfg, tether_se
     s->ops = &g_local_ops;
     s->impl = l;
     const char *target = cfg && cfg->target && *cfg->target ? cfg->target : "cpu";
-    tt_status st = tt_backend_list_for(target, &l->backends);
-    if (st == TT_OK && cfg && cfg->precision)
-        st = tt_precision_parse(cfg->precision, &m->precision);
+    tt_backend_opts opts = {.precision = cfg ? cfg->precision : NULL, .mem_limit = cfg ? cfg->device_memory_limit : 0};
+    /* TETHER_PRECISION sets the precision of device sessions that name none */
+    const char *env_precision = getenv("TETHER_PRECISION");
+    const char *env_backends = getenv("TETHER_BACKENDS");
+    const char *eff = strcmp(target, "cpu") == 0 && env_backends && *env_backends ? env_backends : target;
+    bool from_env = !opts.precision && env_precision && *env_precision && strstr(eff, "cuda");
+    if (from_env)
+        opts.precision = env_precision;
+    tt_status st = TT_OK;
+    if (!tt_precision_valid(opts.precision))
+        st = tt_error(TETHER_ERR_INVALID_ARGUMENT, "precision '%s' is not one of fp32, tf32, fp16, bf16, int8",
+                      opts.precision);
+    if (st == TT_OK)
+        st = tt_backend_list_for_opts(target, &opts, &l->backends);
+    if (st == TT_OK && opts.precision && *opts.precision && strcmp(opts.precision, "fp32") != 0) {
+        /* tf32 and fp16 are a device's; bf16 and int8 the cpu backend's convolutions */
+        bool device = false;
+        for (int b = 0; b < l->backends.n; b++)
+            device |= !tt_buft_is_host(l->backends.b[b]->buft);
+        bool cpu = tt_precision_parse(opts.precision, &m->precision) == TT_OK;
+        tt_error_clear();
+        if (!cpu && !device)
+            st = tt_error(TETHER_ERR_UNSUPPORTED, "precision %s needs a device target (cuda:N); target '%s' runs fp32",
+                          opts.precision, target);
+        else if (cpu && device)
+            st = tt_error(TETHER_ERR_UNSUPPORTED, "precision %s is the cpu backend's; target '%s' has a device (use "
+                          "fp32, tf32 or fp16)", opts.precision, target);
+    }
     if (st == TT_OK)
         st = tt_graph_compile(m->graph, &l->backends, true);
     if (st == TT_OK)

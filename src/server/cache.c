@@ -311,6 +311,9 @@ static tt_status open_entry(tt_cache *c, tt_model_entry *e)
     tether_session_config_init(&cfg);
     cfg.quiet = 1;
     cfg.run_limit_ms = c->run_limit_ms;
+    if (c->target[0])
+        cfg.target = c->target;
+    cfg.device_memory_limit = c->device_limit;
     int64_t t0 = mono_ns();
     tether_session *s;
     tt_status st = tether_session_open_bytes(&s, data, n, &cfg);
@@ -318,7 +321,8 @@ static tt_status open_entry(tt_cache *c, tt_model_entry *e)
     if (st != TT_OK)
         return tt_error_prefix(st, "model %.12s could not be opened: ", e->hex);
     tether_session_stats_get(s, &e->stats);
-    e->bytes = e->stats.weight_bytes + e->stats.activation_bytes;
+    /* on a GPU a slot is charged the device memory the session really holds */
+    e->bytes = e->stats.device_bytes ? e->stats.device_bytes : e->stats.weight_bytes + e->stats.activation_bytes;
     atomic_store(&e->last_flops, e->stats.flops);
     e->session = s;
     tt_log(TT_LOG_INFO, "model %.12s opened in %.1f ms: %d nodes, %.1f MiB weights, %.1f MiB activations, %.3f GFLOP",

@@ -36,6 +36,8 @@ typedef struct tt_cache {
     tt_model_entry *entries;
     int keep_idle;
     int run_limit_ms; /* given to every session opened (0: none) */
+    char target[32];  /* where models open: the served device ("" or "cpu": this host's CPU) */
+    uint64_t device_limit; /* a GPU: device bytes each model's session may hold (the largest quota) */
     pthread_t preloader;
     bool preloading;
     atomic_bool stop_preload;

@@ -38,6 +38,13 @@ void tt_config_defaults(tt_server_config *c)
     c->max_conns = 1024;
     c->warm_cache = 8;
     c->run_limit_s = 60;
+    c->tls = TT_TLS_AUTO;
+    c->fleet_ttl_s = 10;
+    c->claim_timeout_s = 20;
+    c->http_max_body = 64ull << 20;
+    c->http_threads = 2;
+    c->http_max_conns = 256;
+    c->http_timeout_s = 30;
 }
 
 tt_status tt_parse_bytes(const char *s, uint64_t *out)
@@ -258,6 +265,44 @@ tt_status tt_config_set(tt_server_config *c, const char *key, const char *v)
         return set_str(c->port_file, sizeof c->port_file, key, v);
     if (strcmp(key, "metrics") == 0)
         return set_str(c->metrics_listen, sizeof c->metrics_listen, key, v);
+    static const struct {
+        const char *key;
+        size_t off, cap;
+    } strs[] = {
+        {"tls-cert", offsetof(tt_server_config, tls_cert), sizeof c->tls_cert},
+        {"tls-key", offsetof(tt_server_config, tls_key), sizeof c->tls_key},
+        {"tls-client-ca", offsetof(tt_server_config, tls_client_ca), sizeof c->tls_client_ca},
+        {"fleet", offsetof(tt_server_config, fleet), sizeof c->fleet},
+        {"advertise", offsetof(tt_server_config, advertise), sizeof c->advertise},
+        {"zone", offsetof(tt_server_config, zone), sizeof c->zone},
+        {"fleet-ca", offsetof(tt_server_config, fleet_ca), sizeof c->fleet_ca},
+        {"fleet-cert", offsetof(tt_server_config, fleet_cert), sizeof c->fleet_cert},
+        {"fleet-key", offsetof(tt_server_config, fleet_key), sizeof c->fleet_key},
+    };
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        if (strcmp(key, strs[i].key) == 0)
+            return set_str((char *)c + strs[i].off, strs[i].cap, key, v);
+    if (strcmp(key, "tls") == 0) {
+        if (strcmp(v, "auto") == 0)
+            c->tls = TT_TLS_AUTO;
+        else if (strcmp(v, "on") == 0)
+            c->tls = TT_TLS_ON;
+        else if (strcmp(v, "off") == 0)
+            c->tls = TT_TLS_OFF;
+        else
+            return tt_error(TETHER_ERR_INVALID_ARGUMENT, "tls '%s': use auto, on or off", v);
+        return TT_OK;
+    }
+    if (strcmp(key, "http") == 0)
+        return set_str(c->http_listen, sizeof c->http_listen, key, v);
+    if (strcmp(key, "http-port-file") == 0)
+        return set_str(c->http_port_file, sizeof c->http_port_file, key, v);
+    if (strcmp(key, "model-repository") == 0)
+        return set_str(c->model_repository, sizeof c->model_repository, key, v);
+    if (strcmp(key, "api-keys") == 0)
+        return set_str(c->api_keys, sizeof c->api_keys, key, v);
+    if (strcmp(key, "http-max-body") == 0)
+        return tt_parse_bytes(v, &c->http_max_body);
     if (strcmp(key, "log-level") == 0) {
         int l = tt_log_level_parse(v);
         if (l < 0)
@@ -275,6 +320,7 @@ tt_status tt_config_set(tt_server_config *c, const char *key, const char *v)
         return TT_OK;
     }
     if (strcmp(key, "meter") == 0) {
+        c->meter_set = true;
         if (strcmp(v, "flops") == 0)
             c->meter = TT_METER_FLOPS;
         else if (strcmp(v, "time") == 0)
@@ -328,6 +374,11 @@ tt_status tt_config_set(tt_server_config *c, const char *key, const char *v)
         {"max-conns", 1, 1000000, offsetof(tt_server_config, max_conns), false},
         {"warm-cache", 0, 1024, offsetof(tt_server_config, warm_cache), false},
         {"run-limit", 0, 86400, offsetof(tt_server_config, run_limit_s), false},
+        {"fleet-ttl", 2, 3600, offsetof(tt_server_config, fleet_ttl_s), false},
+        {"claim-timeout", 1, 3600, offsetof(tt_server_config, claim_timeout_s), false},
+        {"http-threads", 1, 64, offsetof(tt_server_config, http_threads), false},
+        {"http-max-conns", 1, 100000, offsetof(tt_server_config, http_max_conns), false},
+        {"http-timeout", 1, 86400, offsetof(tt_server_config, http_timeout_s), false},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         if (strcmp(key, ints[i].key) != 0)
@@ -382,7 +433,7 @@ void tt_config_usage(FILE *f)
                "  --listen HOST:PORT     TCP listener (default 127.0.0.1:7878; 'none' for none;\n"
                "                         port 0 picks a free port)\n"
                "  --unix PATH            also listen on a Unix socket, for clients on this host\n"
-               "  --device NAME          the device to serve: cpu (default)\n"
+               "  --device NAME          the device to serve: cpu (default), or a GPU, cuda:N\n"
                "  --slots TYPE=N[,...]   carve the device into slots (default\n"
                "                         cpu.medium=2,cpu.large=1)\n"
                "  --type NAME=MEM,RATE[,PRICE]\n"
@@ -396,7 +447,8 @@ void tt_config_usage(FILE *f)
                "  --log-level LEVEL      debug, info (default), warn, error, off\n"
                "  --sched capped|lend    capped (default): a slot never exceeds its rate; lend:\n"
                "                         idle capacity is lent to busy slots\n"
-               "  --meter flops|time     charge inferences by FLOPs (default) or device time\n"
+               "  --meter flops|time     charge inferences by FLOPs (default on the CPU) or device\n"
+               "                         time (default on a GPU)\n"
                "  --workers N            inferences run at once (default: one per core)\n"
                "  --peak-gflops X        the device's peak, instead of the measured one (measured\n"
                "                         once, repeatedly, and kept in the state directory)\n"
@@ -436,6 +488,34 @@ void tt_config_usage(FILE *f)
                "                         kept in the state directory\n"
                "  --metrics HOST:PORT    serve Prometheus metrics at http://HOST:PORT/metrics\n"
                "  --port-file FILE       write the TCP port here once listening\n"
+               "  --tls auto|on|off      auto (default): TLS on every TCP listener that is not\n"
+               "                         loopback, which then needs --tls-cert and --tls-key; on:\n"
+               "                         loopback too; off: plain TCP everywhere\n"
+               "  --tls-cert FILE        the server's certificate chain (PEM)\n"
+               "  --tls-key FILE         its private key (PEM)\n"
+               "  --tls-client-ca FILE   require client certificates signed by this CA (PEM)\n"
+               "  --fleet etcd://HOST:PORT[,...]\n"
+               "                         join a fleet: register this server and its slots in etcd\n"
+               "                         (etcds://... for etcd over TLS)\n"
+               "  --advertise HOST:PORT  where clients reach this server (default: the --listen\n"
+               "                         address, unless it is a wildcard)\n"
+               "  --zone NAME            a placement label (tether attach --zone NAME)\n"
+               "  --fleet-ttl S          the registration lease: a crashed server leaves the fleet\n"
+               "                         after S seconds (default 10)\n"
+               "  --claim-timeout S      a slot claimed in etcd but not reserved within S seconds\n"
+               "                         is free again (default 20; more than a client waits for\n"
+               "                         its reservation)\n"
+               "  --fleet-ca FILE, --fleet-cert FILE, --fleet-key FILE\n"
+               "                         etcd's CA, and this server's client certificate for etcd\n"
+               "  --http HOST:PORT       serve KServe v2 over HTTP/REST, /metrics and a status page at /\n"
+               "  --model-repository DIR serve DIR/NAME/VERSION/model.onnx by name (docs/serving.md)\n"
+               "  --api-keys FILE        tenants' API keys, 'TENANT SHA256HEX' per line: with keys (here\n"
+               "                         or in a model's config) every HTTP endpoint but health needs one\n"
+               "  --http-max-body BYTES  largest HTTP request body (default 64MiB)\n"
+               "  --http-threads N       HTTP threads, which parse requests (default 2)\n"
+               "  --http-max-conns N     HTTP connections at once (default 256)\n"
+               "  --http-timeout S       close HTTP connections idle for S seconds (default 30)\n"
+               "  --http-port-file FILE  write the bound HTTP port here\n"
                "  -h, --help             this text;  --version\n\n"
                "Signals: SIGTERM/SIGINT drain and stop (a second one stops at once); SIGHUP reads\n"
                "the config file and the keys file again.\n\n"

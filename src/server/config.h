@@ -24,6 +24,12 @@ typedef enum tt_meter {
     TT_METER_TIME = 1,  /* charge device time, scaled by the device's peak */
 } tt_meter;
 
+typedef enum tt_tls_mode {
+    TT_TLS_AUTO = 0, /* TLS on every TCP listener that is not loopback (certificates required) */
+    TT_TLS_ON = 1,   /* TLS on every TCP listener, loopback too */
+    TT_TLS_OFF = 2,  /* plain TCP everywhere, by the operator's explicit choice */
+} tt_tls_mode;
+
 typedef struct tt_slot_spec {
     char type[32];
     int count;
@@ -41,6 +47,7 @@ typedef struct tt_server_config {
     int log_level; /* tt_log_level */
     tt_sched_mode sched;
     tt_meter meter;
+    bool meter_set;      /* --meter was given (else a GPU meters device time) */
     int workers;          /* concurrent inferences (0: one per core) */
     double peak_gflops;   /* 0: measure at start */
     uint32_t lease_s;     /* default lease of a reservation */
@@ -64,6 +71,26 @@ typedef struct tt_server_config {
     int run_limit_s;          /* an inference still running after this long fails (0: no limit) */
     char port_file[1024];     /* write the bound TCP port here once listening (tests) */
     char metrics_listen[300]; /* Prometheus /metrics on HOST:PORT ("" off) */
+
+    /* TLS on the listeners (net/tls.h) */
+    tt_tls_mode tls;
+    char tls_cert[512], tls_key[512];
+    char tls_client_ca[512]; /* when set, clients must present a certificate it signed */
+
+    /* fleet membership (fleet/publish.h): "" for a server on its own */
+    char fleet[1024];    /* etcd://HOST:PORT[,...] or etcds://... */
+    char advertise[300]; /* HOST:PORT clients reach this server at */
+    char zone[64];
+    int fleet_ttl_s;     /* the registration lease's TTL */
+    int claim_timeout_s; /* a fleet claim not followed by a reservation is cleared after this */
+    char fleet_ca[512], fleet_cert[512], fleet_key[512];
+    /* serving (KServe v2 over HTTP, the model repository): src/server/http.c, repo.c */
+    char http_listen[300];        /* HOST:PORT ("" off) */
+    char http_port_file[1024];    /* write the bound HTTP port here (tests) */
+    char model_repository[1024];  /* DIR/NAME/VERSION/model.onnx ("" none) */
+    char api_keys[1024];          /* tenants' API keys: "TENANT SHA256HEX" lines ("" none) */
+    uint64_t http_max_body;       /* largest HTTP request body */
+    int http_threads, http_max_conns, http_timeout_s;
 } tt_server_config;
 
 void tt_config_defaults(tt_server_config *c);

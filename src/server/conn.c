@@ -7,7 +7,9 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "net/sock.h"
+#include "net/tls.h"
 #include "server/cache.h"
+#include "server/named.h"
 #include "server/server.h"
 
 #include <arpa/inet.h>
@@ -51,7 +53,7 @@ void tt_buffer_give(tt_server *srv, uint64_t n)
  * any are queued. Called with c->lock held. */
 static void update_interest_locked(tt_conn *c)
 {
-    unsigned want = (c->out_bytes >= PAUSE_AT ? 0 : TT_EV_READ) | (c->out_head ? TT_EV_WRITE : 0);
+    unsigned want = (c->out_bytes >= PAUSE_AT ? 0 : TT_EV_READ) | (c->out_head || c->tls_again ? TT_EV_WRITE : 0);
     if (want != c->interest && !c->dead) {
         c->interest = want;
         tt_loop_mod(c->srv->loop, &c->io, want);
@@ -74,6 +76,7 @@ static void conn_free(tt_conn *c)
         tt_cache_release(&c->srv->cache, c->handles[h]);
     }
     tt_free(c->handles);
+    tt_named_release_all(c);
     while (c->out_head) {
         tt_outbuf *b = c->out_head;
         c->out_head = b->next;
@@ -84,6 +87,7 @@ static void conn_free(tt_conn *c)
         tt_free_aligned(c->payload);
         tt_buffer_give(c->srv, c->hdr.len);
     }
+    tt_tls_free(c->tls);
     if (c->io.fd >= 0)
         close(c->io.fd);
     pthread_mutex_destroy(&c->lock);
@@ -124,12 +128,22 @@ void tt_conn_close(tt_conn *c, const char *why)
     srv->closing = c;
 }
 
+/* One write to the socket, or through TLS; called with c->lock held. A TLS write that must
+ * wait is offered the same bytes again later: the queue keeps them in order. */
+static ssize_t send_locked(tt_conn *c, const void *p, size_t n)
+{
+    if (!c->tls)
+        return send(c->io.fd, p, n, MSG_NOSIGNAL);
+    bool want_read;
+    return tt_tls_write(c->tls, p, n, &want_read);
+}
+
 /* Sends what is queued; called with c->lock held. Returns false on a dead socket. */
 static bool flush_locked(tt_conn *c)
 {
     while (c->out_head) {
         tt_outbuf *b = c->out_head;
-        ssize_t k = send(c->io.fd, b->data + b->off, b->len - b->off, MSG_NOSIGNAL);
+        ssize_t k = send_locked(c, b->data + b->off, b->len - b->off);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -277,6 +291,41 @@ static bool parse_staged(tt_conn *c, int *frames)
     return true;
 }
 
+/* One read from the socket, or through TLS under the connection's lock (a worker may be
+ * writing a reply through the same TLS state). A TLS handshake that must write and cannot
+ * yet asks the loop for writability. */
+static ssize_t conn_recv(tt_conn *c, void *buf, size_t n)
+{
+    if (!c->tls)
+        return read(c->io.fd, buf, n);
+    bool want_write;
+    pthread_mutex_lock(&c->lock);
+    ssize_t k = tt_tls_read(c->tls, buf, n, &want_write);
+    int e = errno;
+    if (k < 0 && e == EAGAIN && want_write) {
+        c->tls_again = true;
+        update_interest_locked(c);
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (k < 0 && e != EAGAIN)
+        tt_log(e == EPROTO ? TT_LOG_WARN : TT_LOG_DEBUG, "connection %s: %s", c->peer, tt_last_error());
+    errno = e;
+    return k;
+}
+
+/* Decrypted bytes left inside TLS when on_readable stopped for fairness: the socket may
+ * show nothing more, so the loop is asked to call again (through writability, which a
+ * connection has at once). */
+static void tls_recall(tt_conn *c)
+{
+    pthread_mutex_lock(&c->lock);
+    if (!c->dead && tt_tls_pending(c->tls)) {
+        c->tls_again = true;
+        update_interest_locked(c);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
 static void on_readable(tt_conn *c)
 {
     int frames = 0;
@@ -285,26 +334,29 @@ static void on_readable(tt_conn *c)
         pthread_mutex_lock(&c->lock);
         bool paused = !(c->interest & TT_EV_READ);
         pthread_mutex_unlock(&c->lock);
-        if (paused && !c->draining)
+        if (paused && !c->draining) {
+            if (c->tls)
+                tls_recall(c);
             return; /* replies are not being read: neither are requests, until they are */
+        }
         ssize_t k;
         uint8_t sink[4096];
         if (c->draining) {
-            k = read(c->io.fd, sink, sizeof sink);
+            k = conn_recv(c, sink, sizeof sink);
         } else if (c->skip) {
-            k = read(c->io.fd, sink, c->skip < sizeof sink ? (size_t)c->skip : sizeof sink);
+            k = conn_recv(c, sink, c->skip < sizeof sink ? (size_t)c->skip : sizeof sink);
             if (k > 0 && (c->skip -= (uint64_t)k) == 0)
                 c->frame_since_ns = 0;
         } else if (c->payload) {
             size_t want = (size_t)c->hdr.len - c->payload_got;
-            k = read(c->io.fd, c->payload + c->payload_got, want < budget ? want : budget);
+            k = conn_recv(c, c->payload + c->payload_got, want < budget ? want : budget);
             if (k > 0) {
                 c->payload_got += (size_t)k;
                 if (c->payload_got == c->hdr.len)
                     frame_done(c, c->payload);
             }
         } else {
-            k = read(c->io.fd, c->stage + c->stage_len, sizeof c->stage - c->stage_len);
+            k = conn_recv(c, c->stage + c->stage_len, sizeof c->stage - c->stage_len);
             if (k > 0) {
                 c->stage_len += (size_t)k;
                 if (!parse_staged(c, &frames))
@@ -319,11 +371,13 @@ static void on_readable(tt_conn *c)
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                tt_conn_close(c, strerror(errno));
+                tt_conn_close(c, c->tls ? "TLS error" : strerror(errno));
             return;
         }
         budget -= (size_t)k < budget ? (size_t)k : budget;
     }
+    if (c->tls && !c->closed)
+        tls_recall(c);
 }
 
 static void on_event(tt_loop *l, tt_io *io, unsigned events)
@@ -333,6 +387,9 @@ static void on_event(tt_loop *l, tt_io *io, unsigned events)
     if (c->closed)
         return;
     pthread_mutex_lock(&c->lock);
+    bool again = c->tls_again && (events & TT_EV_WRITE);
+    if (again)
+        c->tls_again = false;
     /* writable, or a hang-up while reading is paused: either way the queue is flushed, which
      * tells a dead peer from a slow one */
     bool ok = true;
@@ -349,7 +406,9 @@ static void on_event(tt_loop *l, tt_io *io, unsigned events)
         tt_conn_close(c, "write failed");
         return;
     }
-    if (events & TT_EV_READ)
+    /* TLS reads also after writability when it asked to: a handshake step, or bytes left
+     * decrypted, wait on it */
+    if ((events & TT_EV_READ) || again)
         on_readable(c);
 }
 
@@ -384,6 +443,12 @@ void tt_conn_accept(tt_loop *l, tt_io *listener, unsigned events)
                 tt_log(TT_LOG_WARN, "accept: %s", strerror(errno));
             return;
         }
+        tt_listener *from = (tt_listener *)listener; /* io is its first member */
+        if (srv->n_conns >= srv->cfg.max_conns && from->tls) {
+            close(fd); /* a plain-text refusal would only garble a TLS handshake */
+            tt_log(TT_LOG_WARN, "refused a connection: at the limit of %d", srv->cfg.max_conns);
+            continue;
+        }
         if (srv->n_conns >= srv->cfg.max_conns) {
             /* a best-effort refusal: the socket is fresh, the few bytes fit its buffer */
             tt_wr w = {0};
@@ -403,6 +468,12 @@ void tt_conn_accept(tt_loop *l, tt_io *listener, unsigned events)
         tt_conn *c = tt_calloc(1, sizeof *c);
         if (!c) {
             close(fd);
+            continue;
+        }
+        if (from->tls && tt_tls_accept(from->tls, fd, &c->tls) != TT_OK) {
+            tt_log(TT_LOG_WARN, "%s", tt_last_error());
+            close(fd);
+            tt_free(c);
             continue;
         }
         tt_sock_tune(fd);
@@ -441,17 +512,18 @@ void tt_conn_sweep(tt_server *srv)
         bool stalled = c->out_head && now - c->write_ns > frame_to, queued = c->out_head != NULL;
         pthread_mutex_unlock(&c->lock);
         bool busy = atomic_load(&c->inflight) > 0 || queued;
+        bool bound = c->slot || c->n_named; /* attached, or holding repository models (named.h) */
         if (c->draining && now - c->frame_since_ns > 2 * s_ns)
             tt_conn_close(c, "error reply sent");
         else if (c->frame_since_ns && now - c->frame_since_ns > frame_to)
             tt_conn_close(c, "a frame did not arrive whole within the frame timeout");
         else if (stalled)
             tt_conn_close(c, "its replies were not read within the frame timeout");
-        else if (!c->slot && now - c->connected_ns > auth_to)
+        else if (!bound && now - c->connected_ns > auth_to)
             tt_conn_close(c, "not attached within the auth timeout");
-        else if (!c->slot && now - c->active_ns > idle_to && !busy)
+        else if (!bound && now - c->active_ns > idle_to && !busy)
             tt_conn_close(c, "idle without attaching");
-        else if (c->slot && now - c->active_ns > attached_to && !busy)
+        else if (bound && now - c->active_ns > attached_to && !busy)
             tt_conn_close(c, "idle past the attached idle timeout");
     }
 }
@@ -466,7 +538,27 @@ bool tt_conn_send(tt_conn *c, struct iovec *iov, int n, bool must)
         return true;
     }
     bool sent_some = false;
-    if (!c->out_head) {
+    if (!c->out_head && c->tls) {
+        /* TLS takes one buffer at a time; what it will not take now is queued below */
+        while (n > 0) {
+            if (iov->iov_len == 0) {
+                iov++, n--;
+                continue;
+            }
+            ssize_t k = send_locked(c, iov->iov_base, iov->iov_len);
+            if (k < 0) {
+                if (errno != EAGAIN) {
+                    c->dead = true;
+                    atomic_store(&c->gone, true);
+                    pthread_mutex_unlock(&c->lock);
+                    return true;
+                }
+                break;
+            }
+            sent_some = true;
+            tt_iov_advance(&iov, &n, (size_t)k);
+        }
+    } else if (!c->out_head) {
         /* the common case: nothing queued, the socket takes it all now, no copy */
         while (n > 0) {
             struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)(n > 1024 ? 1024 : n)};

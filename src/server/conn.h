@@ -30,6 +30,7 @@ typedef struct tt_outbuf {
 typedef struct tt_conn {
     tt_io io;
     tt_server *srv;
+    struct tt_tls *tls; /* NULL on a plain listener; used under lock (net/tls.h) */
     atomic_int refs;
     char peer[80];
     struct tt_conn *prev, *next; /* the server's list (loop thread) */
@@ -59,12 +60,16 @@ typedef struct tt_conn {
     pthread_mutex_t lock;
     bool dead; /* the socket is gone: drop replies */
     unsigned interest;     /* the events the loop watches: no READ while replies pile up */
+    bool tls_again;        /* TLS: read again at the next writability (a handshake step that
+                            * must write, or bytes left decrypted inside TLS) */
     bool shut_after_flush; /* half-close once the queue is written (after a fatal error) */
     tt_outbuf *out_head, *out_tail;
     size_t out_bytes;      /* queued, counted in the server's buffer budget */
     int64_t write_ns;      /* the queue last moved (or began) */
     tt_model_entry **handles; /* handle h is handles[h - 1]; NULL when closed */
     uint32_t n_handles;
+    struct tt_repo_model **named; /* repository models by name (named.h) */
+    uint32_t n_named;
 } tt_conn;
 
 /* Accepts what the listener has (loop thread). */

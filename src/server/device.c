@@ -170,9 +170,12 @@ static void save_peak(const tt_device *d, const char *path)
 tt_status tt_device_open(tt_device *d, const char *name, double peak_gflops, const char *state_dir, bool remeasure)
 {
     memset(d, 0, sizeof *d);
+    if (strncmp(name, "cuda", 4) == 0)
+        return tt_device_open_cuda(d, name, peak_gflops);
     if (strcmp(name, "cpu") != 0)
-        return tt_error(TETHER_ERR_UNSUPPORTED, "device '%s' is not supported by this build: use --device cpu", name);
+        return tt_error(TETHER_ERR_UNSUPPORTED, "device '%s' is not supported: use --device cpu or cuda:N", name);
     snprintf(d->name, sizeof d->name, "cpu");
+    snprintf(d->target, sizeof d->target, "cpu");
     cpu_model(d->cpu, sizeof d->cpu);
     d->threads = tt_threads();
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);

@@ -5,7 +5,9 @@
  * the config file and the keys file again. Teardown goes in order (listeners, workers,
  * connections) so that nothing is freed under a thread still using it. */
 #include "core/log.h"
+#include "server/http.h"
 #include "server/metrics.h"
+#include "server/repo.h"
 #include "server/server.h"
 #include "server/state.h"
 
@@ -81,6 +83,11 @@ static void reload(tt_server *srv)
     LATER(fresh.warm_cache != c->warm_cache || fresh.run_limit_s != c->run_limit_s, "warm-cache/run-limit")
     LATER(fresh.max_buffered != c->max_buffered, "max-buffered")
     LATER(strcmp(fresh.metrics_listen, c->metrics_listen), "metrics")
+    LATER(fresh.tls != c->tls || strcmp(fresh.tls_cert, c->tls_cert) || strcmp(fresh.tls_key, c->tls_key) ||
+              strcmp(fresh.tls_client_ca, c->tls_client_ca),
+          "tls")
+    LATER(strcmp(fresh.fleet, c->fleet) || strcmp(fresh.advertise, c->advertise) || strcmp(fresh.zone, c->zone),
+          "fleet")
 #undef LATER
     c->log_level = fresh.log_level;
     tt_log_set_level((tt_log_level)c->log_level);
@@ -132,6 +139,9 @@ static void check_signals(tt_server *srv)
         srv->draining = true;
         srv->drain_until = now + srv->cfg.drain_timeout_s;
         close_listeners(srv);
+        tt_server_fleet_stop(srv); /* leaves the fleet: no client is sent here any more */
+        tt_http_quiesce(srv); /* and repository requests are refused: the queued ones finish */
+        tt_repo_drain(srv);
         tt_log(TT_LOG_INFO, "stopping: %d job%s in progress get %d s to finish", atomic_load(&srv->jobs),
                atomic_load(&srv->jobs) == 1 ? "" : "s", srv->cfg.drain_timeout_s);
     }
@@ -209,6 +219,7 @@ static tt_status add_listener(tt_server *srv, const char *spec)
     tt_endpoint ep;
     int fd;
     TT_TRY(tt_endpoint_parse(spec, &ep));
+    TT_TRY(tt_server_listener_tls(srv, &ep, &l->tls));
     TT_TRY(tt_sock_listen(&ep, 512, &fd, &l->ep));
     l->io = (tt_io){.fd = fd, .fn = tt_conn_accept, .owner = srv};
     tt_status s = tt_loop_add(srv->loop, &l->io, TT_EV_READ);
@@ -251,6 +262,8 @@ static tt_status serve(tt_server *srv)
     TT_TRY(tt_mkdir_p(cfg->state_dir, 0700));
     TT_TRY(tt_device_open(&srv->dev, cfg->device, cfg->peak_gflops, cfg->state_dir, cfg->measure_peak));
     tt_log(TT_LOG_INFO, "device %s", srv->dev.desc);
+    if (srv->dev.gpu && !cfg->meter_set) /* a GPU's slots are held to their share of its time */
+        srv->cfg.meter = TT_METER_TIME;
     srv->max_buffered = buffer_budget(srv);
     if (cfg->reserve_keys[0]) {
         TT_TRY(tt_keys_load(cfg->reserve_keys, &srv->keys));
@@ -262,6 +275,10 @@ static tt_status serve(tt_server *srv)
     TT_TRY(tt_cache_init(&srv->cache, cfg->state_dir, cfg->warm_cache, cfg->run_limit_s * 1000));
     atomic_store(&srv->cache.max_bytes, cfg->cache_max);
     tt_cache_trim(&srv->cache);
+    snprintf(srv->cache.target, sizeof srv->cache.target, "%s", srv->dev.target);
+    for (int i = 0; srv->dev.gpu && i < srv->n_slots; i++) /* no model may hold more than a slot's quota */
+        if (srv->slots[i].type.memory_bytes > srv->cache.device_limit)
+            srv->cache.device_limit = srv->slots[i].type.memory_bytes;
     tt_cache_preload_start(&srv->cache);
     for (int i = 0; i < srv->n_slots; i++)
         tt_log(TT_LOG_INFO, "slot %d: %s, %.2f GiB, %.3f TFLOPS%s%s", i, srv->slots[i].type.name,
@@ -279,6 +296,9 @@ static tt_status serve(tt_server *srv)
     if (!srv->n_listeners)
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "nothing to listen on: give --listen or --unix");
     TT_TRY(tt_metrics_start(srv));
+    TT_TRY(tt_repo_start(srv));
+    TT_TRY(tt_http_start(srv));
+    TT_TRY(tt_server_fleet_start(srv));
     g_loop = srv->loop;
     tt_log(TT_LOG_INFO, "tetherd %s (%s) serving %d slots (%s scheduling, %s metering, %.0f MiB of client buffers)",
            tether_version(), srv->id, srv->n_slots, cfg->sched == TT_SCHED_CAPPED ? "capped" : "lend",
@@ -301,9 +321,12 @@ static void save_state(tt_server *srv)
 static void shutdown_server(tt_server *srv)
 {
     g_loop = NULL;
+    tt_server_fleet_stop(srv); /* first: no client is sent here any more */
     tt_metrics_stop(srv);
     close_listeners(srv);
     tt_cache_preload_stop(&srv->cache);
+    tt_http_quiesce(srv);
+    tt_repo_stop(srv); /* queued requests answered; batches in the scheduler end below */
     if ((srv->workers || srv->n_bg) && !tt_sched_stop(srv, JOIN_WAIT_S)) {
         /* a thread is still inside a kernel that does not check: what it uses cannot be
          * freed, but the reservations are kept and the process ends now */
@@ -311,16 +334,19 @@ static void shutdown_server(tt_server *srv)
         tt_log(TT_LOG_ERROR, "exiting without waiting for them");
         _exit(1);
     }
+    tt_http_stop(srv);
     while (srv->conns)
         tt_conn_close(srv->conns, "server shutting down");
     after_batch(srv);
     save_state(srv);
+    tt_repo_free(srv);
     if (srv->cache.dir[0])
         tt_cache_save_warm(&srv->cache);
     tt_cache_free(&srv->cache);
     tt_slots_free(srv);
     tt_keys_free(&srv->keys);
     tt_loop_free(srv->loop);
+    tt_server_tls_free(srv);
 }
 
 int main(int argc, char **argv)

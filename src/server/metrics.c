@@ -4,6 +4,8 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "server/http_tls.h"
+#include "server/repo.h"
 #include "server/server.h"
 
 #include <cjson/cJSON.h>
@@ -18,7 +20,7 @@
 
 typedef struct slot_snap {
     const tt_slot *slot;
-    bool reserved;
+    bool reserved, repo; /* repo: serves the model repository (not attachable) */
     char id[TT_WIRE_MAX_ID + 1], holder[TT_WIRE_MAX_ID + 1];
     int64_t expires_s, created_s;
     uint64_t mem_used;
@@ -37,6 +39,7 @@ static slot_snap *snapshot(tt_server *srv)
         const tt_slot *s = &srv->slots[i];
         sn[i].slot = s;
         sn[i].reserved = s->reserved;
+        sn[i].repo = s->repo_models > 0;
         memcpy(sn[i].id, s->id, sizeof sn[i].id);
         memcpy(sn[i].holder, s->holder, sizeof sn[i].holder);
         sn[i].expires_s = s->expires_s;
@@ -65,7 +68,7 @@ static cJSON *slot_json(const tt_server *srv, const slot_snap *s, int64_t now, b
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "index", slot->index);
     cJSON_AddStringToObject(o, "type", slot->type.name);
-    cJSON_AddStringToObject(o, "state", s->reserved ? "attached" : "free");
+    cJSON_AddStringToObject(o, "state", s->reserved ? "attached" : s->repo ? "repository" : "free");
     cJSON_AddNumberToObject(o, "memory_quota_bytes", (double)slot->type.memory_bytes);
     cJSON_AddNumberToObject(o, "compute_tflops", slot->rate / 1e12);
     /* what it can really deliver: never more than the device */
@@ -84,6 +87,9 @@ static cJSON *slot_json(const tt_server *srv, const slot_snap *s, int64_t now, b
     cJSON_AddNumberToObject(o, "errors", (double)s->c.errors);
     cJSON_AddNumberToObject(o, "queue_ms_total", s->c.queue_ns / 1e6);
     cJSON_AddNumberToObject(o, "compute_ms_total", s->c.compute_ns / 1e6);
+    /* the share of time the slot's inferences held the device since the server started */
+    double uptime_s = (tt_now_ns() - srv->started_ns) / 1e9;
+    cJSON_AddNumberToObject(o, "device_utilisation", uptime_s > 0 ? s->c.compute_ns / 1e9 / uptime_s : 0);
     cJSON_AddNumberToObject(o, "gflop_total", s->c.flops / 1e9);
     cJSON_AddNumberToObject(o, "queued", s->queued);
     cJSON_AddNumberToObject(o, "running", s->running);
@@ -92,7 +98,19 @@ static cJSON *slot_json(const tt_server *srv, const slot_snap *s, int64_t now, b
     return o;
 }
 
+static tt_status describe(tt_server *srv, const tt_slot *mine, bool all, char **out);
+
 tt_status tt_metrics_describe_json(tt_server *srv, const tt_slot *mine, char **out)
+{
+    return describe(srv, mine, false, out);
+}
+
+tt_status tt_metrics_describe_all_json(tt_server *srv, char **out)
+{
+    return describe(srv, NULL, true, out);
+}
+
+static tt_status describe(tt_server *srv, const tt_slot *mine, bool all, char **out)
 {
     slot_snap *sn = snapshot(srv);
     if (!sn)
@@ -120,7 +138,7 @@ tt_status tt_metrics_describe_json(tt_server *srv, const tt_slot *mine, char **o
     int free_total = 0;
     for (int i = 0; i < srv->n_slots; i++) {
         const tt_slot *s = sn[i].slot;
-        free_total += !sn[i].reserved;
+        free_total += !sn[i].reserved && !sn[i].repo;
         bool seen = false;
         for (int k = 0; k < i && !seen; k++)
             seen = strcmp(sn[k].slot->type.name, s->type.name) == 0;
@@ -129,7 +147,7 @@ tt_status tt_metrics_describe_json(tt_server *srv, const tt_slot *mine, char **o
         int total = 0, nfree = 0;
         for (int k = i; k < srv->n_slots; k++)
             if (strcmp(sn[k].slot->type.name, s->type.name) == 0)
-                total++, nfree += !sn[k].reserved;
+                total++, nfree += !sn[k].reserved && !sn[k].repo;
         cJSON *t = cJSON_CreateObject();
         cJSON_AddStringToObject(t, "name", s->type.name);
         cJSON_AddNumberToObject(t, "memory_bytes", (double)s->type.memory_bytes);
@@ -144,7 +162,7 @@ tt_status tt_metrics_describe_json(tt_server *srv, const tt_slot *mine, char **o
     cJSON_AddNumberToObject(server, "slots_free", free_total);
     cJSON *slots = cJSON_AddArrayToObject(root, "slots");
     for (int i = 0; i < srv->n_slots; i++) {
-        cJSON_AddItemToArray(slots, slot_json(srv, &sn[i], now, mine == sn[i].slot));
+        cJSON_AddItemToArray(slots, slot_json(srv, &sn[i], now, all || mine == sn[i].slot));
         if (mine == sn[i].slot)
             cJSON_AddItemToObject(root, "attached", slot_json(srv, &sn[i], now, true));
     }
@@ -205,11 +223,14 @@ tt_status tt_metrics_prometheus(tt_server *srv, char **out)
         {"tetherd_slot_queue_seconds_total", "Time inferences waited for the scheduler", "counter"},
         {"tetherd_slot_compute_seconds_total", "Time inferences ran", "counter"},
         {"tetherd_slot_flops_total", "Floating-point operations run", "counter"},
-        {"tetherd_slot_memory_used_bytes", "Memory of the models loaded in the slot", "gauge"},
+        {"tetherd_slot_memory_used_bytes", "Memory of the models loaded in the slot (device memory on a GPU)", "gauge"},
         {"tetherd_slot_memory_quota_bytes", "The slot's memory quota", "gauge"},
         {"tetherd_slot_rate_flops", "The slot's compute rate", "gauge"},
         {"tetherd_slot_attached", "1 when the slot is attached", "gauge"},
+        {"tetherd_slot_device_utilisation", "Share of the time since start the slot's inferences held the device",
+         "gauge"},
     };
+    double uptime_s = (tt_now_ns() - srv->started_ns) / 1e9;
     for (size_t k = 0; k < sizeof m / sizeof m[0]; k++) {
         sb_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
         for (int i = 0; i < srv->n_slots; i++) {
@@ -222,7 +243,8 @@ tt_status tt_metrics_prometheus(tt_server *srv, char **out)
                           (double)s->mem_used,
                           (double)s->slot->type.memory_bytes,
                           s->slot->rate,
-                          s->reserved};
+                          s->reserved,
+                          uptime_s > 0 ? s->c.compute_ns / 1e9 / uptime_s : 0};
             sb_printf(&b, "%s{slot=\"%d\",type=\"%s\"} %.17g\n", m[k].name, s->slot->index, s->slot->type.name, v[k]);
         }
     }
@@ -244,6 +266,12 @@ tt_status tt_metrics_prometheus(tt_server *srv, char **out)
               (unsigned long long)atomic_load(&srv->buffered), (unsigned long long)srv->max_buffered,
               (unsigned long long)atomic_load(&srv->busy_refusals));
     tt_free(sn);
+    char *models = NULL; /* the model repository's per-model counters and histograms */
+    if (tt_repo_prometheus(srv->repo, &models) != TT_OK)
+        b.oom = true;
+    else
+        sb_printf(&b, "%s", models);
+    tt_free(models);
     if (b.oom) {
         tt_free(b.p);
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
@@ -289,15 +317,26 @@ tt_status tt_metrics_start(tt_server *srv)
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "--metrics needs HOST:PORT");
     int fd;
     tt_endpoint bound;
-    TT_TRY(tt_sock_listen(&ep, 64, &fd, &bound));
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_http, srv,
-                                            MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_END);
+    TT_TRY(tt_http_tls_prepare(srv, &ep, "--metrics", &srv->metrics_tls));
+    tt_status st = tt_sock_listen(&ep, 64, &fd, &bound);
+    if (st != TT_OK) {
+        tt_http_tls_free(&srv->metrics_tls);
+        return st;
+    }
+    struct MHD_OptionItem tls_opts[3];
+    tt_http_tls_options(&srv->metrics_tls, tls_opts);
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | tt_http_tls_flags(&srv->metrics_tls), 0,
+                                            NULL, NULL, on_http, srv, MHD_OPTION_LISTEN_SOCKET, fd,
+                                            MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!d) {
         close(fd);
-        return tt_error(TETHER_ERR_INTERNAL, "could not start the metrics endpoint on %s", ep.text);
+        tt_http_tls_free(&srv->metrics_tls);
+        return tt_error(TETHER_ERR_INTERNAL, "could not start the metrics endpoint on %s%s", ep.text,
+                        srv->metrics_tls.on ? " (is the certificate or key malformed?)" : "");
     }
     srv->metrics_daemon = d;
-    tt_log(TT_LOG_INFO, "metrics on http://%s:%s/metrics", bound.host, bound.port);
+    tt_log(TT_LOG_INFO, "metrics on %s://%s:%s/metrics", srv->metrics_tls.on ? "https" : "http", bound.host,
+           bound.port);
     return TT_OK;
 #else
     return tt_error(TETHER_ERR_UNSUPPORTED, "--metrics needs libmicrohttpd, which this build was made without");
@@ -311,4 +350,5 @@ void tt_metrics_stop(tt_server *srv)
         MHD_stop_daemon(srv->metrics_daemon);
 #endif
     srv->metrics_daemon = NULL;
+    tt_http_tls_free(&srv->metrics_tls);
 }

@@ -6,6 +6,7 @@
 #include "core/tensor.h"
 #include "server/auth.h"
 #include "server/metrics.h"
+#include "server/named.h"
 #include "server/server.h"
 
 #include <string.h>
@@ -16,7 +17,9 @@
 uint64_t tt_request_max_len(const tt_conn *c, uint8_t cmd)
 {
     uint64_t max = SMALL_FRAME;
-    if (c->slot && cmd == TT_CMD_MODEL_PUT)
+    if (cmd == TT_CMD_RUN && c->n_named) /* runs of repository models need no attachment */
+        max = c->srv->cfg.max_request;
+    else if (c->slot && cmd == TT_CMD_MODEL_PUT)
         max = TT_WIRE_HASH_LEN + c->srv->cfg.max_upload;
     else if (c->slot && cmd == TT_CMD_RUN)
         max = c->srv->cfg.max_request;
@@ -165,7 +168,7 @@ static void on_close(tt_conn *c, const tt_frame_hdr *h, const uint8_t *p)
     uint32_t handle = tt_rd_u32(&r, "handle");
     tt_status st = tt_rd_done(&r, "CLOSE", true);
     if (st == TT_OK)
-        st = tt_conn_handle_close(c, handle);
+        st = tt_named_handle(handle) ? tt_named_close(c, handle) : tt_conn_handle_close(c, handle);
     if (st != TT_OK)
         tt_conn_reply_error(c, h->cmd, h->req_id, st, NULL);
     else
@@ -241,8 +244,12 @@ void tt_request_dispatch(tt_conn *c, const tt_frame_hdr *h, uint8_t *payload)
         payload_free(c, h, payload);
         return;
     }
-    bool needs_slot = h->cmd == TT_CMD_RELEASE || h->cmd == TT_CMD_MODEL_PUT || h->cmd == TT_CMD_OPEN ||
-                      h->cmd == TT_CMD_CLOSE || h->cmd == TT_CMD_RUN;
+    /* a handle on a repository model (OPEN_MODEL) needs no attachment */
+    bool named = (h->cmd == TT_CMD_RUN || h->cmd == TT_CMD_CLOSE) && h->len >= 4 &&
+                 tt_named_handle((uint32_t)payload[0] | (uint32_t)payload[1] << 8 | (uint32_t)payload[2] << 16 |
+                                 (uint32_t)payload[3] << 24);
+    bool needs_slot = !named && (h->cmd == TT_CMD_RELEASE || h->cmd == TT_CMD_MODEL_PUT || h->cmd == TT_CMD_OPEN ||
+                                 h->cmd == TT_CMD_CLOSE || h->cmd == TT_CMD_RUN);
     if (needs_slot) {
         tt_status st = tt_slots_check(c->srv, c->slot, c->slot_gen);
         if (st != TT_OK) {
@@ -272,9 +279,15 @@ void tt_request_dispatch(tt_conn *c, const tt_frame_hdr *h, uint8_t *payload)
     case TT_CMD_RESERVE: on_reserve(c, h, payload); break;
     case TT_CMD_RELEASE: on_release(c, h); break;
     case TT_CMD_CLOSE: on_close(c, h, payload); break;
+    case TT_CMD_OPEN_MODEL: tt_named_open(c, h, payload); break;
     case TT_CMD_MODEL_PUT:
     case TT_CMD_OPEN: on_model(c, h, payload); return; /* the job owns the payload */
-    case TT_CMD_RUN: on_run(c, h, payload); return;
+    case TT_CMD_RUN:
+        if (named)
+            tt_named_run(c, h, payload);
+        else
+            on_run(c, h, payload);
+        return;
     default: tt_conn_reply_error(c, h->cmd, h->req_id, TETHER_ERR_PROTOCOL, "unknown command"); break;
     }
     payload_free(c, h, payload);

@@ -32,9 +32,12 @@ tt_status tt_job_new(tt_job_kind kind, tt_conn *c, uint32_t req_id, tt_job **out
     j->conn = c;
     j->req_id = req_id;
     tt_arena_init(&j->arena);
-    tt_conn_retain(c);
-    atomic_fetch_add(&c->inflight, 1);
-    atomic_fetch_add(&c->srv->jobs, 1);
+    if (c) {
+        j->srv = c->srv;
+        tt_conn_retain(c);
+        atomic_fetch_add(&c->inflight, 1);
+        atomic_fetch_add(&c->srv->jobs, 1);
+    }
     j->enqueued_ns = tt_now_ns();
     *out = j;
     return TT_OK;
@@ -44,7 +47,9 @@ void tt_job_free(tt_job *j)
 {
     if (!j)
         return;
-    tt_server *srv = j->conn->srv;
+    tt_server *srv = j->srv;
+    if (j->done) /* dropped unrun (the server is stopping): its requests still get an answer */
+        j->done(j, tt_error(TETHER_ERR_BUSY, "the server is shutting down"), NULL, 0, 0);
     if (j->model)
         tt_cache_release(&srv->cache, j->model);
     if (j->payload) {
@@ -52,15 +57,17 @@ void tt_job_free(tt_job *j)
         tt_buffer_give(srv, j->len);
     }
     tt_arena_free(&j->arena);
-    atomic_fetch_sub(&j->conn->inflight, 1);
-    tt_conn_release(j->conn);
+    if (j->conn) {
+        atomic_fetch_sub(&j->conn->inflight, 1);
+        tt_conn_release(j->conn);
+    }
     tt_free(j);
     atomic_fetch_sub(&srv->jobs, 1);
 }
 
 static bool conn_dead(tt_conn *c)
 {
-    return atomic_load(&c->gone);
+    return c && atomic_load(&c->gone);
 }
 
 /* The cancellation check runs poll (core/cancel.h): a job stops when nobody will take its
@@ -68,10 +75,10 @@ static bool conn_dead(tt_conn *c)
 static tt_status job_check(void *ud)
 {
     const tt_job *j = ud;
-    const tt_server *srv = j->conn->srv;
+    const tt_server *srv = j->srv;
     if (atomic_load_explicit(&srv->cancel_all, memory_order_relaxed))
         return tt_error(TETHER_ERR_BUSY, "the server is shutting down");
-    if (atomic_load_explicit(&j->conn->gone, memory_order_relaxed))
+    if (j->conn && atomic_load_explicit(&j->conn->gone, memory_order_relaxed))
         return tt_error(TETHER_ERR_NETWORK, "the client disconnected");
     if (j->slot && atomic_load_explicit(&j->slot->gen, memory_order_relaxed) != j->slot_gen)
         return tt_error(TETHER_ERR_AUTH, "the attachment was released or its lease expired");
@@ -84,7 +91,7 @@ static tt_status quota_error(tt_server *srv, const tt_slot *s, const tt_mem_budg
     char id[TT_WIRE_MAX_ID + 1], why[512];
     pthread_mutex_lock(&srv->slots_lock);
     uint64_t quota = s->type.memory_bytes, used = s->mem_used;
-    snprintf(id, sizeof id, "%s", s->id[0] ? s->id : "(released)");
+    snprintf(id, sizeof id, "%s", s->id[0] ? s->id : s->repo_models ? "of the model repository" : "(released)");
     pthread_mutex_unlock(&srv->slots_lock);
     snprintf(why, sizeof why, "%s", tt_last_error());
     return tt_error(TETHER_ERR_QUOTA,
@@ -223,14 +230,15 @@ static void execute(tt_server *srv, tt_slot *s, tt_job *j)
      * server is stopping: refused without running */
     bool skipped = conn_dead(j->conn);
     if (!skipped && (st = job_check(j)) != TT_OK) {
-        tt_conn_reply_error(j->conn, TT_CMD_RUN, j->req_id, st, NULL);
+        if (!j->done)
+            tt_conn_reply_error(j->conn, TT_CMD_RUN, j->req_id, st, NULL);
         skipped = true;
     }
     if (!skipped) {
         /* what the run allocates counts against the slot's quota, with the slot's other
          * runs; it stops when the check says so */
         tt_mem_budget b = {.shared = &s->run_bytes,
-                           .cap = tt_slots_run_allowance(srv, s, m->stats.activation_bytes)};
+                           .cap = tt_slots_run_allowance(srv, s, j->run_own ? j->run_own : m->stats.activation_bytes)};
         tt_cancel_install(job_check, j);
         tt_mem_budget_begin(&b);
         st = run_job(j, started, &flops, &ns, &out);
@@ -279,7 +287,11 @@ static void execute(tt_server *srv, tt_slot *s, tt_job *j)
         pthread_cond_broadcast(&srv->sched_cond);
     pthread_mutex_unlock(&srv->sched_lock);
 
-    if (!skipped) {
+    if (j->done) {
+        void (*done)(tt_job *, tt_status, tether_outputs *, uint64_t, uint64_t) = j->done;
+        j->done = NULL;
+        done(j, st, out, queue_ns, ns);
+    } else if (!skipped) {
         if (st == TT_OK)
             reply_run(srv, j, out, queue_ns, ns, &bytes_out);
         else
@@ -508,7 +520,8 @@ static void refuse_all(tt_job *q, uint8_t cmd_run, tt_status st, const char *msg
     while (q) {
         tt_job *next = q->next;
         uint8_t cmd = q->kind == TT_JOB_RUN ? cmd_run : q->kind == TT_JOB_OPEN ? TT_CMD_OPEN : TT_CMD_MODEL_PUT;
-        tt_conn_reply_error(q->conn, cmd, q->req_id, st, msg);
+        if (q->conn) /* a job with a done hook is answered by tt_job_free */
+            tt_conn_reply_error(q->conn, cmd, q->req_id, st, msg);
         tt_job_free(q);
         q = next;
     }

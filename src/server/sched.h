@@ -20,7 +20,8 @@ typedef enum tt_job_kind { TT_JOB_RUN, TT_JOB_OPEN, TT_JOB_PUT } tt_job_kind;
 
 typedef struct tt_job {
     tt_job_kind kind;
-    tt_conn *conn; /* retained */
+    tt_conn *conn; /* retained; NULL for a job with a done hook */
+    tt_server *srv;
     uint32_t req_id;
     tt_slot *slot;
     uint64_t slot_gen;
@@ -33,9 +34,15 @@ typedef struct tt_job {
     tt_arena arena;
     int64_t enqueued_ns;
     double charged; /* seconds of the slot's rate charged at dispatch */
+    /* RUN without a connection (the model repository's batches): called once, on the worker
+     * with the run's result, or from tt_job_free with BUSY when the job never ran */
+    void (*done)(struct tt_job *j, tt_status st, tether_outputs *out, uint64_t queue_ns, uint64_t compute_ns);
+    void *done_ud;
+    uint64_t run_own; /* the activations the run's model was charged (0: one request's) */
     struct tt_job *next;
 } tt_job;
 
+/* c may be NULL for a job whose result goes to its done hook. */
 tt_status tt_job_new(tt_job_kind kind, tt_conn *c, uint32_t req_id, tt_job **out);
 void tt_job_free(tt_job *j);
 

@@ -11,6 +11,8 @@
 #include "server/config.h"
 #include "server/conn.h"
 #include "server/device.h"
+#include "server/fleet_hook.h"
+#include "server/http_tls.h"
 #include "server/keys.h"
 #include "server/loop.h"
 #include "server/sched.h"
@@ -20,8 +22,9 @@
 #include <stdatomic.h>
 
 typedef struct tt_listener {
-    tt_io io;
+    tt_io io; /* first: the accept handler finds its listener from the io */
     tt_endpoint ep;
+    struct tt_tls_ctx *tls; /* TLS on this listener (NULL: plain) */
 } tt_listener;
 
 struct tt_server {
@@ -59,6 +62,12 @@ struct tt_server {
     tt_cache cache;
     atomic_uint_fast64_t conns_total, frames_bad, busy_refusals;
     void *metrics_daemon; /* MHD, when --metrics is on */
+    tt_http_tls metrics_tls;
+
+    struct tt_tls_ctx *tls_ctx; /* TLS listeners' context (server/fleet_hook.c) */
+    struct tt_fleet_pub *fleet; /* registration in a fleet; set under slots_lock */
+    struct tt_repo *repo; /* the model repository and batcher (repo.h) */
+    void *http;           /* the KServe endpoint (http.c), when --http is on */
 
     /* every byte held for clients: request payloads (from their header until their job
      * ends) and queued replies, all connections together, bounded by max_buffered */

@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "server/auth.h"
+#include "server/fleet_hook.h"
 #include "server/server.h"
 #include "server/state.h"
 
@@ -173,13 +174,24 @@ tt_status tt_slots_reserve(tt_server *srv, const tt_msg_reserve *req, tt_msg_slo
     size_t o = 0;
     for (int i = 0; i < srv->n_slots; i++) {
         tt_slot *s = &srv->slots[i];
-        if (!s->reserved && !strstr(types, s->type.name) && o < sizeof types)
+        if (!s->reserved && !s->repo_models && !strstr(types, s->type.name) && o < sizeof types)
             o += (size_t)snprintf(types + o, sizeof types - o, "%s%s", o ? ", " : "", s->type.name);
         if (strcmp(s->type.name, req->type) != 0)
             continue;
         of_type++;
-        if (!s->reserved && !slot)
+        /* not serving the model repository; a fleet client asks for the slot it claimed, and
+         * no other */
+        if (!s->reserved && !s->repo_models && !slot && (!req->slot_index1 || req->slot_index1 == (uint32_t)i + 1))
             slot = s;
+    }
+    if (!slot && req->slot_index1 && of_type) {
+        uint32_t want = req->slot_index1 - 1;
+        bool fits = want < (uint32_t)srv->n_slots && strcmp(srv->slots[want].type.name, req->type) == 0;
+        pthread_mutex_unlock(&srv->slots_lock);
+        if (!fits)
+            return tt_error(TETHER_ERR_NOT_FOUND, "this server has no %s slot %u", req->type, want);
+        return tt_error(TETHER_ERR_BUSY, "%s slot %u on this server is not free (attached, or serving the model "
+                        "repository)", req->type, want);
     }
     if (!slot) {
         pthread_mutex_unlock(&srv->slots_lock);
@@ -211,6 +223,7 @@ tt_status tt_slots_reserve(tt_server *srv, const tt_msg_reserve *req, tt_msg_slo
         pthread_mutex_unlock(&srv->slots_lock);
         return tt_error_prefix(st, "the reservation could not be recorded: ");
     }
+    tt_server_fleet_slot(srv, slot);
     uint8_t token[TT_WIRE_TOKEN_LEN];
     memcpy(token, reply->token, sizeof token);
     slot_info(slot, reply);
@@ -283,6 +296,7 @@ static void slot_free_locked(tt_server *srv, tt_slot *s, const char *why)
     s->id[0] = 0;
     s->key[0] = 0;
     models_free(s);
+    tt_server_fleet_slot(srv, s);
 }
 
 /* After slot_free_locked, without the slots lock: the old tenant's work and connections. */
@@ -334,37 +348,27 @@ int tt_slots_expire(tt_server *srv)
     return n;
 }
 
-tt_status tt_slots_charge(tt_server *srv, tt_slot *slot, uint64_t gen, tt_model_entry *m, uint64_t *used,
-                          uint64_t *quota)
+/* Charges m to the slot for `bytes` (slots_lock held). */
+static tt_status charge_locked(tt_slot *slot, tt_model_entry *m, uint64_t bytes, uint64_t *used, uint64_t *quota)
 {
-    pthread_mutex_lock(&srv->slots_lock);
-    if (!slot->reserved || slot->gen != gen) {
-        pthread_mutex_unlock(&srv->slots_lock);
-        return tt_error(TETHER_ERR_AUTH, "the attachment was released or its lease expired; run 'tether attach' again");
-    }
     tt_slot_model *sm = slot->models;
     while (sm && sm->model != m)
         sm = sm->next;
     if (!sm) {
-        uint64_t after = slot->mem_used + m->bytes;
-        if (after > slot->type.memory_bytes || after < slot->mem_used) {
-            tt_status st = tt_error(
+        uint64_t after = slot->mem_used + bytes;
+        if (after > slot->type.memory_bytes || after < slot->mem_used)
+            return tt_error(
                 TETHER_ERR_QUOTA,
                 "model %.12s needs %" PRIu64 " bytes (%.1f MiB: weights %" PRIu64 " + planned activations %" PRIu64
                 "), but slot %s (%s) has %" PRIu64 " of its %" PRIu64 "-byte (%.1f MiB) memory quota free",
-                m->hex, m->bytes, m->bytes / 1048576.0, m->stats.weight_bytes, m->stats.activation_bytes, slot->id,
-                slot->type.name, slot->type.memory_bytes - slot->mem_used, slot->type.memory_bytes,
-                slot->type.memory_bytes / 1048576.0);
-            pthread_mutex_unlock(&srv->slots_lock);
-            return st;
-        }
+                m->hex, bytes, bytes / 1048576.0, m->stats.weight_bytes, bytes - m->stats.weight_bytes,
+                slot->id[0] ? slot->id : "of the model repository", slot->type.name,
+                slot->type.memory_bytes - slot->mem_used, slot->type.memory_bytes, slot->type.memory_bytes / 1048576.0);
         sm = tt_calloc(1, sizeof *sm);
-        if (!sm) {
-            pthread_mutex_unlock(&srv->slots_lock);
+        if (!sm)
             return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
-        }
         sm->model = m;
-        sm->bytes = m->bytes;
+        sm->bytes = bytes;
         sm->next = slot->models;
         slot->models = sm;
         slot->mem_used = after;
@@ -372,8 +376,30 @@ tt_status tt_slots_charge(tt_server *srv, tt_slot *slot, uint64_t gen, tt_model_
     sm->users++;
     *used = slot->mem_used;
     *quota = slot->type.memory_bytes;
-    pthread_mutex_unlock(&srv->slots_lock);
     return TT_OK;
+}
+
+tt_status tt_slots_charge(tt_server *srv, tt_slot *slot, uint64_t gen, tt_model_entry *m, uint64_t *used,
+                          uint64_t *quota)
+{
+    pthread_mutex_lock(&srv->slots_lock);
+    tt_status st = !slot->reserved || slot->gen != gen
+                       ? tt_error(TETHER_ERR_AUTH,
+                                  "the attachment was released or its lease expired; run 'tether attach' again")
+                       : charge_locked(slot, m, m->bytes, used, quota);
+    pthread_mutex_unlock(&srv->slots_lock);
+    return st;
+}
+
+tt_status tt_slots_charge_bytes(tt_server *srv, tt_slot *slot, tt_model_entry *m, uint64_t bytes, uint64_t *used,
+                                uint64_t *quota)
+{
+    pthread_mutex_lock(&srv->slots_lock);
+    tt_status st = slot->reserved || !slot->repo_models
+                       ? tt_error(TETHER_ERR_BUSY, "slot %d is not the model repository's", slot->index)
+                       : charge_locked(slot, m, bytes, used, quota);
+    pthread_mutex_unlock(&srv->slots_lock);
+    return st;
 }
 
 void tt_slots_uncharge(tt_server *srv, tt_slot *slot, uint64_t gen, tt_model_entry *m)

@@ -50,6 +50,7 @@ typedef struct tt_slot {
 
     /* memory: under srv->slots_lock */
     uint64_t mem_used;
+    int repo_models; /* model repository versions served here: the slot is not attachable */
     tt_slot_model *models;
     _Atomic int64_t run_bytes; /* allocated by the slot's runs and opens now (tt_mem_budget) */
 
@@ -98,5 +99,10 @@ tt_status tt_slots_precheck(tt_server *srv, tt_slot *slot, const char *model_hex
  * the quota less the models charged, plus `own` (what the model being run was charged for
  * its activations, which the run itself uses). */
 int64_t tt_slots_run_allowance(tt_server *srv, tt_slot *slot, uint64_t own);
+/* Charges a model version of the model repository to `slot`, which the repository has
+ * claimed (repo_models > 0), for `bytes` (a batching model's activations at its largest
+ * batch): QUOTA when they do not fit. Given back with tt_slots_uncharge and the slot's gen. */
+tt_status tt_slots_charge_bytes(tt_server *srv, tt_slot *slot, tt_model_entry *m, uint64_t bytes, uint64_t *used,
+                                uint64_t *quota);
 
 #endif

@@ -28,9 +28,11 @@ static const char *g_default_suites[] = {"node", "simple", "pytorch-converted", 
 static double g_atol = 1e-7, g_rtol = 1e-3;
 static int g_timeout = 120;
 static const char *g_backend;  /* --backend: placed first, with ref for what it lacks */
+static const char *g_precision; /* --precision: device math mode (NULL: fp32) */
 
 typedef struct test {
     char *path, *name;
+    const char *suite;  /* the folder it was found under: "node", "simple", ... */
     bool skipped;       /* by the skip file: not run */
     char result[600]; /* "pass ..." / "fail ..." / "skip ..." */
 } test;
@@ -71,7 +73,7 @@ static int compare_tensor(const tt_tensor *got, const tt_tensor *want, char *why
         return 0;
     }
     bool fl = tt_dtype_is_float(want->dtype) || want->dtype == TETHER_DTYPE_COMPLEX64 ||
-              want->dtype == TETHER_DTYPE_COMPLEX128;
+              want->dtype == TETHER_DTYPE_COMPLEX128 || ((TT_DTS_MINIFLOAT >> want->dtype) & 1);
     if (want->dtype == TETHER_DTYPE_COMPLEX64 || want->dtype == TETHER_DTYPE_COMPLEX128)
         numel *= 2;
     tt_dtype dt = want->dtype == TETHER_DTYPE_COMPLEX64    ? TETHER_DTYPE_FLOAT
@@ -216,6 +218,7 @@ static void run_test(const test *t, char *out, size_t n)
         snprintf(target, sizeof target, strcmp(g_backend, "ref") == 0 ? "%s" : "%s,ref", g_backend);
         cfg.target = target;
     }
+    cfg.precision = g_precision;
     tether_session *s;
     int on_backend = 0, nodes = 0;
     if (tt_local_open(m, &cfg, &s) != TT_OK) {
@@ -255,7 +258,7 @@ static void run_test(const test *t, char *out, size_t n)
 
 /* ---- driver -------------------------------------------------------------------------------------- */
 
-static void add_suite(const char *dir, test **tests, int *n, int *cap)
+static void add_suite(const char *dir, const char *suite, test **tests, int *n, int *cap)
 {
     char p[4096];
     snprintf(p, sizeof p, "%s/model.onnx", dir);
@@ -265,7 +268,7 @@ static void add_suite(const char *dir, test **tests, int *n, int *cap)
             *tests = realloc(*tests, sizeof(test) * (size_t)*cap);
         }
         const char *base = strrchr(dir, '/');
-        (*tests)[*n] = (test){.path = strdup(dir), .name = strdup(base ? base + 1 : dir)};
+        (*tests)[*n] = (test){.path = strdup(dir), .name = strdup(base ? base + 1 : dir), .suite = suite};
         (*n)++;
         return;
     }
@@ -292,7 +295,7 @@ static void add_suite(const char *dir, test **tests, int *n, int *cap)
         snprintf(p, sizeof p, "%s/%s/model.onnx", dir, names[i]);
         if (exists(p)) {
             snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-            add_suite(p, tests, n, cap);
+            add_suite(p, suite, tests, n, cap);
         }
         free(names[i]);
     }
@@ -351,13 +354,37 @@ static int apply_skips(const char *path, test *tests, int *order, int *m, bool q
     return 0;
 }
 
+/* Whether target cannot open here (its reason printed). Asked in a child process: a device
+ * backend's runtime must not start in the parent, whose children it would not survive. */
+static bool backend_unavailable(const char *target)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        tt_backend_list bl;
+        if (tt_backend_list_for(target, &bl) != TT_OK) {
+            printf("tether-conformance: backend %s is unavailable: %s\n", target, tt_last_error());
+            fflush(stdout);
+            _exit(77);
+        }
+        tt_backend_list_release(&bl);
+        _exit(0);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) < 0)
+        return false;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 77;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: tether-conformance [options] [FOLDER...]\n"
             "Runs the ONNX backend test suite. A FOLDER holds test folders (model.onnx +\n"
             "test_data_set_N/), or is one. Default: the node, simple, pytorch-converted and\n"
-            "pytorch-operator folders under %s.\n\n"
+            "pytorch-operator folders under the --data root.\n\n"
+            "  -d, --data DIR      the suite's root (default %s); for the newest\n"
+            "                      ONNX, the folder scripts/deps.sh --onnx-suite writes\n"
             "  -e, --expect FILE   tests that must pass: any of them failing makes the run fail\n"
             "  -w, --write-expect FILE  write the names of the tests that passed\n"
             "  -f, --filter TEXT   only tests whose name contains TEXT\n"
@@ -367,15 +394,17 @@ static void usage(FILE *f)
             "                      skipped with its reason\n"
             "  -b, --backend NAME  run on backend NAME (cpu, cuda:0, ...), with the reference\n"
             "                      kernels for what it lacks; reports how many nodes it ran\n"
+            "  -p, --precision P   fp32 (default), tf32 or fp16 (device backends)\n"
             "  -q, --quiet         print only failures and the summary\n"
             "  -h, --help\n"
-            "Prints one line per test and ends with 'N passed, N failed, N skipped'.\n",
+            "Prints one line per test, the counts of each folder, and ends with\n"
+            "'N passed, N failed, N skipped'.\n",
             DEFAULT_ROOT);
 }
 
 int main(int argc, char **argv)
 {
-    const char *expect = NULL, *write_expect = NULL, *filter = NULL, *skip_file = NULL;
+    const char *expect = NULL, *write_expect = NULL, *filter = NULL, *skip_file = NULL, *root = DEFAULT_ROOT;
     int jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
     bool quiet = false;
     static const struct option opts[] = {
@@ -383,10 +412,10 @@ int main(int argc, char **argv)
         {"filter", required_argument, 0, 'f'}, {"jobs", required_argument, 0, 'j'},
         {"timeout", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
         {"skip", required_argument, 0, 's'},   {"help", no_argument, 0, 'h'},
-        {"backend", required_argument, 0, 'b'},
-        {0, 0, 0, 0}};
+        {"backend", required_argument, 0, 'b'}, {"precision", required_argument, 0, 'p'},
+        {"data", required_argument, 0, 'd'},   {0, 0, 0, 0}};
     int o;
-    while ((o = getopt_long(argc, argv, "e:w:f:j:t:s:b:qh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "e:w:f:j:t:s:b:p:d:qh", opts, NULL)) != -1) {
         switch (o) {
         case 'e': expect = optarg; break;
         case 'w': write_expect = optarg; break;
@@ -396,6 +425,8 @@ int main(int argc, char **argv)
         case 'q': quiet = true; break;
         case 's': skip_file = optarg; break;
         case 'b': g_backend = optarg; break;
+        case 'p': g_precision = optarg; break;
+        case 'd': root = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -405,20 +436,28 @@ int main(int argc, char **argv)
     test *tests = NULL;
     int n = 0, cap = 0;
     if (optind < argc) {
-        for (int i = optind; i < argc; i++)
-            add_suite(argv[i], &tests, &n, &cap);
+        for (int i = optind; i < argc; i++) {
+            size_t l = strlen(argv[i]);
+            while (l > 1 && argv[i][l - 1] == '/')
+                argv[i][--l] = 0;
+            const char *base = strrchr(argv[i], '/');
+            add_suite(argv[i], base ? base + 1 : argv[i], &tests, &n, &cap);
+        }
     } else {
         for (size_t i = 0; i < sizeof g_default_suites / sizeof *g_default_suites; i++) {
-            char p[1024];
-            snprintf(p, sizeof p, "%s/%s", DEFAULT_ROOT, g_default_suites[i]);
+            char p[4096];
+            snprintf(p, sizeof p, "%s/%s", root, g_default_suites[i]);
             if (is_dir(p))
-                add_suite(p, &tests, &n, &cap);
+                add_suite(p, g_default_suites[i], &tests, &n, &cap);
         }
     }
     if (n == 0) {
-        fprintf(stderr, "tether-conformance: no tests found (is libonnx-testdata installed?)\n");
+        fprintf(stderr, "tether-conformance: no tests found under '%s'%s\n", optind < argc ? argv[optind] : root,
+                optind < argc || strcmp(root, DEFAULT_ROOT) != 0 ? "" : " (is libonnx-testdata installed?)");
         return 2;
     }
+    if (g_backend && backend_unavailable(g_backend))
+        return 77;
     int *order = malloc(sizeof(int) * (size_t)n), m = 0;
     for (int i = 0; i < n; i++)
         if (!filter || strstr(tests[i].name, filter))
@@ -558,6 +597,25 @@ int main(int argc, char **argv)
     if (g_backend)
         printf("backend %s ran %ld of %ld nodes of the passing tests (%ld tests used it)\n", g_backend, on_backend,
                nodes, tests_on);
+    /* each folder's counts, in the order the folders were given */
+    for (int q = 0; q < m; q++) {
+        const char *suite = tests[order[q]].suite;
+        bool seen = false;
+        for (int r = 0; r < q && !seen; r++)
+            seen = strcmp(tests[order[r]].suite, suite) == 0;
+        if (seen)
+            continue;
+        int sp = 0, sf = 0, ss = 0;
+        for (int r = q; r < m; r++) {
+            const test *t = &tests[order[r]];
+            if (strcmp(t->suite, suite) != 0)
+                continue;
+            sp += strncmp(t->result, "pass", 4) == 0;
+            sf += strncmp(t->result, "fail", 4) == 0;
+            ss += strncmp(t->result, "skip", 4) == 0;
+        }
+        printf("%s: %d passed, %d failed, %d skipped\n", suite, sp, sf, ss);
+    }
     printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     for (int i = 0; i < n; i++) {
         free(tests[i].path);

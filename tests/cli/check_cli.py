@@ -70,6 +70,28 @@ with tempfile.TemporaryDirectory() as d:
     check(r.returncode != 0 and "dimension 1 must be 4" in r.stderr, "a wrong input shape is named")
     r = run("run", model, "--input", "nope=" + os.path.join(d, "x.npy"))
     check(r.returncode != 0 and "no input named 'nope'" in r.stderr, "an unknown input name is named")
+    # types numpy cannot name (bfloat16, float8, int4, ...) travel in .npy files under ml_dtypes'
+    # names, which np.load reads once ml_dtypes is imported; written here by hand
+    bits = np.array([0x3f80, 0xc020, 0x3f00], np.uint16)  # bfloat16 1.0, -2.5, 0.5
+    hdr = "{'descr': 'bfloat16', 'fortran_order': False, 'shape': (3,), }"
+    hdr += " " * (63 - (10 + len(hdr)) % 64) + "\n"
+    with open(os.path.join(d, "bf.npy"), "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + len(hdr).to_bytes(2, "little") + hdr.encode() + bits.tobytes())
+    g = helper.make_graph(
+        [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT), helper.make_node("Neg", ["x"], ["z"])],
+        "bf", [helper.make_tensor_value_info("x", TensorProto.BFLOAT16, [3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3]),
+         helper.make_tensor_value_info("z", TensorProto.BFLOAT16, [3])])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), os.path.join(d, "bf.onnx"))
+    out = os.path.join(d, "bfout")
+    r = run("run", os.path.join(d, "bf.onnx"), "--input", "x=" + os.path.join(d, "bf.npy"), "--output-dir", out)
+    ok = r.returncode == 0
+    if ok:
+        y = np.load(os.path.join(out, "y.npy"))
+        raw = open(os.path.join(out, "z.npy"), "rb").read()
+        ok = (y.tolist() == [1.0, -2.5, 0.5] and b"'descr': 'bfloat16'" in raw
+              and np.frombuffer(raw[-6:], np.uint16).tolist() == (bits ^ 0x8000).tolist())
+    check(ok, "bfloat16 .npy in and out under ml_dtypes' name")
     r = run("frobnicate")
     check(r.returncode == 2 and "unknown command" in r.stderr, "an unknown command is an error")
     r = run()

@@ -16,6 +16,16 @@ if(TETHER_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
                    sh -c "mkdir -p '${FUZZ_FRAME_CORPUS}' && exec \"$0\" -max_total_time=${FUZZ_FRAME_SECONDS} -rss_limit_mb=2048 -timeout=10 '${FUZZ_FRAME_CORPUS}'"
                    $<TARGET_FILE:fuzz_frame>)
   set_tests_properties(fuzz.frame PROPERTIES TIMEOUT 900 LABELS fuzz)
+  # tetherd's KServe v2 request parser (tests/fuzz/fuzz_kserve.c), compiled in from src/server
+  add_executable(fuzz_kserve ${CMAKE_CURRENT_LIST_DIR}/fuzz_kserve.c ${CMAKE_SOURCE_DIR}/src/server/kserve.c)
+  target_link_libraries(fuzz_kserve PRIVATE tether_static)
+  target_link_options(fuzz_kserve PRIVATE -fsanitize=fuzzer)
+  set(FUZZ_KSERVE_CORPUS ${CMAKE_BINARY_DIR}/fuzz/kserve-corpus)
+  add_test(NAME fuzz.kserve
+           COMMAND ${CMAKE_COMMAND} -E env TETHER_FUZZ_SEEDS=${FUZZ_KSERVE_CORPUS}
+                   sh -c "mkdir -p '${FUZZ_KSERVE_CORPUS}' && exec \"$0\" -max_total_time=${FUZZ_FRAME_SECONDS} -rss_limit_mb=2048 -timeout=10 '${FUZZ_KSERVE_CORPUS}'"
+                   $<TARGET_FILE:fuzz_kserve>)
+  set_tests_properties(fuzz.kserve PROPERTIES TIMEOUT 900 LABELS fuzz)
 elseif(TETHER_FUZZ)
   message(STATUS "tether: fuzz_frame needs clang (CMAKE_C_COMPILER=clang)")
 endif()

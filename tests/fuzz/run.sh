@@ -1,6 +1,7 @@
 #!/bin/sh
 # Fuzzes the model loader, the wire protocol's frame decoder and the executor's index arithmetic,
-# for SECONDS each: builds the libFuzzer target into build-fuzz/ (clang,
+# for SECONDS each, then tetherd's KServe request parser for SECONDS/2: builds the libFuzzer
+# target into build-fuzz/ (clang,
 # -DTETHER_FUZZ=ON), makes a seed corpus from the ONNX test models and their test data plus
 # synthetic seeds, and runs. Exits non-zero on any finding (crash, sanitizer report, leak,
 # timeout, out-of-memory); the inputs that caused them are left in build-fuzz/findings/.
@@ -24,7 +25,7 @@ testdata=${TETHER_ONNX_TESTDATA:-/usr/share/libonnx-testdata/data/node}
 # gets its own optimisation flags (a build type of its own: the project fixes RelWithDebInfo's).
 CC=clang cmake -S "$root" -B "$build" -DTETHER_FUZZ=ON -DCMAKE_BUILD_TYPE=Fuzz \
     -DCMAKE_C_FLAGS_FUZZ="-O2 -g" -DCMAKE_C_FLAGS="-Wno-unknown-warning-option" >/dev/null
-cmake --build "$build" -j"${JOBS:-2}" --target fuzz_model_load fuzz_gen_seeds fuzz_frame fuzz_exec >/dev/null
+cmake --build "$build" -j"${JOBS:-2}" --target fuzz_model_load fuzz_gen_seeds fuzz_frame fuzz_exec fuzz_kserve >/dev/null
 
 seeds=$build/corpus/seeds
 work=$build/corpus/work
@@ -72,6 +73,16 @@ ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-prin
     -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=256 \
     -artifact_prefix="$findings/exec-" "$@" "$build/corpus/exec" >"$elog" 2>&1 || true
 grep -E '^#[0-9]+' "$elog" | tail -1 || true
+
+# tetherd's KServe v2 request parser, for half the time (its inputs are small and quick).
+klog=$build/fuzz-kserve.log
+mkdir -p "$build/corpus/kserve"
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
+    TETHER_FUZZ_SEEDS="$build/corpus/kserve" \
+    nice -n 10 "$build/bin/fuzz_kserve" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
+    -max_total_time="$(( (secs + 1) / 2 ))" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    -artifact_prefix="$findings/kserve-" "$@" "$build/corpus/kserve" >"$klog" 2>&1 || true
+grep -E '^#[0-9]+' "$klog" | tail -1 || true
 
 found=$(find "$findings" -type f | wc -l)
 if [ "$found" -ne 0 ]; then

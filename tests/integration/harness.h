@@ -73,7 +73,7 @@ static inline void th_unlive(th_server *s)
         }
 }
 
-static inline void th_server_launch(th_server *s, const char *const *args, bool restart)
+static inline void th_server_launch_at(th_server *s, const tp_where *where, const char *const *args, bool restart)
 {
     static bool registered;
     if (!registered) {
@@ -88,12 +88,17 @@ static inline void th_server_launch(th_server *s, const char *const *args, bool 
     all[n] = NULL;
     char err[512];
     const char *level = getenv("TH_SERVER_LOG") ? getenv("TH_SERVER_LOG") : "info";
-    if (tp_start(s, TETHERD_PATH, th_root, all, restart, level, err, sizeof err) != 0) {
+    if (tp_start_at(s, where, TETHERD_PATH, th_root, all, restart, level, err, sizeof err) != 0) {
         tp_dump_log(s, stderr);
         CHECK_FAIL("%s", err);
     }
     s->next_live = th_live;
     th_live = s;
+}
+
+static inline void th_server_launch(th_server *s, const char *const *args, bool restart)
+{
+    th_server_launch_at(s, NULL, args, restart);
 }
 
 /* Starts tetherd on a free loopback port; args (NULL-terminated, may be NULL) come after

@@ -78,7 +78,8 @@ TEST(listening_beyond_loopback_without_keys_warns_loudly)
 {
     th_fresh_home();
     th_server s;
-    th_server_start(&s, (const char *const[]){"--listen", "0.0.0.0:0", NULL});
+    /* plain TCP beyond loopback needs --tls off (TLS is on by default there) */
+    th_server_start(&s, (const char *const[]){"--listen", "0.0.0.0:0", "--tls", "off", NULL});
     CHECK(at_log_contains(&s, "WARNING: listening on tcp://0.0.0.0"));
     CHECK(at_log_contains(&s, "--reserve-keys"));
     th_server_stop(&s);

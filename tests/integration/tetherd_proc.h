@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,6 +20,15 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Where a server runs: the address it listens on ("" = 127.0.0.1), the network namespace
+ * it runs in ("" = this one), and whether clients speak TLS to it (its endpoint is then
+ * tls://). */
+typedef struct tp_where {
+    char host[48];
+    char netns[48];
+    bool tls;
+} tp_where;
+
 typedef struct tp_server {
     pid_t pid;
     int port;
@@ -26,7 +36,11 @@ typedef struct tp_server {
     char endpoint[64];
     char port_file[340], log[340], state[340];
     struct tp_server *next_live;
+    tp_where where; /* kept for restarts */
 } tp_server;
+
+/* Enters a network namespace in the child (netns.h provides it where tests use one). */
+static inline int tp_enter_netns(const char *ns);
 
 static inline double tp_now_s(void)
 {
@@ -45,11 +59,15 @@ static inline void tp_sleep_ms(int ms)
 /* Starts `tetherd` with the harness's flags and then args (NULL-terminated; they may
  * override the defaults). A first start makes a directory under root; restart reuses s's
  * directory and port. log_level: "info", "warn", ... */
-static inline int tp_start(tp_server *s, const char *tetherd, const char *root, const char *const *args, bool restart,
-                           const char *log_level, char *err, size_t errcap)
+static inline int tp_start_at(tp_server *s, const tp_where *where, const char *tetherd, const char *root,
+                              const char *const *args, bool restart, const char *log_level, char *err, size_t errcap)
 {
     if (!restart) {
         memset(s, 0, sizeof *s);
+        if (where)
+            s->where = *where;
+        if (!s->where.host[0])
+            snprintf(s->where.host, sizeof s->where.host, "127.0.0.1");
         snprintf(s->dir, sizeof s->dir, "%s/srvXXXXXX", root);
         if (!mkdtemp(s->dir)) {
             snprintf(err, errcap, "mkdtemp(%s): %s", s->dir, strerror(errno));
@@ -61,7 +79,7 @@ static inline int tp_start(tp_server *s, const char *tetherd, const char *root, 
     }
     unlink(s->port_file);
     char listen[64];
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", restart ? s->port : 0);
+    snprintf(listen, sizeof listen, "%s:%d", s->where.host, restart ? s->port : 0);
     const char *argv[64] = {tetherd,       "--listen", listen,        "--port-file", s->port_file,
                             "--state-dir", s->state,   "--log-level", log_level};
     int argc = 9;
@@ -78,6 +96,8 @@ static inline int tp_start(tp_server *s, const char *tetherd, const char *root, 
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(1);
+        if (s->where.netns[0] && tp_enter_netns(s->where.netns) != 0)
+            _exit(126);
         int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         if (fd >= 0) {
             dup2(fd, 2);
@@ -113,8 +133,14 @@ static inline int tp_start(tp_server *s, const char *tetherd, const char *root, 
         }
         tp_sleep_ms(10);
     }
-    snprintf(s->endpoint, sizeof s->endpoint, "tcp://127.0.0.1:%d", s->port);
+    snprintf(s->endpoint, sizeof s->endpoint, "%s://%s:%d", s->where.tls ? "tls" : "tcp", s->where.host, s->port);
     return 0;
+}
+
+static inline int tp_start(tp_server *s, const char *tetherd, const char *root, const char *const *args, bool restart,
+                           const char *log_level, char *err, size_t errcap)
+{
+    return tp_start_at(s, NULL, tetherd, root, args, restart, log_level, err, errcap);
 }
 
 /* Sends sig and waits for the process to end (SIGKILL after 10 s); returns its status. */
@@ -149,6 +175,18 @@ static inline void tp_dump_log(const tp_server *s, FILE *to)
         fputs(line, to);
     fprintf(to, "---- end of server log ----\n");
     fclose(f);
+}
+
+static inline int tp_enter_netns(const char *ns)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/run/netns/%s", ns);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = setns(fd, CLONE_NEWNET);
+    close(fd);
+    return rc;
 }
 
 #endif

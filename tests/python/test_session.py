@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 import pytest
+import onnx
 from onnx import TensorProto, helper
 
 from conftest import MLP, identity_model, make_model, save
@@ -98,6 +99,65 @@ def test_bfloat16_comes_back_as_exact_float32(tmp_path):
     # 1 + 2^-8 lies halfway between two bfloat16 values: ties round to even (1.0)
     y = s.run({"x": np.array([1 + 2**-8, 1 + 3 * 2**-8, 0, 0], np.float32)})["y"]
     np.testing.assert_array_equal(y, np.array([1.0, 1 + 2**-6, 0, 0], np.float32))
+
+
+def _small_model(tmp_path, in_type: int, to: int):
+    """y = Cast(x, to) with x of (raw enum) type in_type, and z = Cast(y, float); onnx 1.12's
+    helpers do not know the newest types, so the enum values are set directly."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [5])
+    x.type.tensor_type.elem_type = in_type
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [5])
+    y.type.tensor_type.elem_type = to
+    z = helper.make_tensor_value_info("z", TensorProto.FLOAT, [5])
+    m = make_model([helper.make_node("Cast", ["x"], ["y"], to=to), helper.make_node("Cast", ["y"], ["z"], to=1)],
+                   [x], [y, z], opset=21)
+    m.ir_version = 10
+    path = tmp_path / "small.onnx"
+    onnx.save(m, str(path))  # not checked: onnx 1.12's checker predates these types
+    return path
+
+
+def test_small_types_through_the_binding(tmp_path):
+    # float -> int4: out-of-range values give 0 (as ml_dtypes, whose values the ONNX suite holds)
+    s = tether.Session(_small_model(tmp_path, TensorProto.FLOAT, 22), quiet=True)
+    (y,) = [o for o in s.outputs if o.name == "y"]
+    assert y.type == "int4"
+    out = s.run({"x": np.array([-8, 7, -1, 9, 2.7], np.float32)})
+    np.testing.assert_array_equal(out["z"], [-8, 7, -1, 0, 2])
+    if tether._dtypes.ml_dtypes is None:  # widened: int8
+        assert out["y"].dtype == np.int8
+    assert out["y"].astype(np.int64).tolist() == [-8, 7, -1, 0, 2]
+    # float8e4m3fn in: values through ml_dtypes when installed, else uint8 bit patterns
+    s = tether.Session(_small_model(tmp_path, 17, 17), quiet=True)
+    bits = np.array([0x38, 0xb8, 0x7e, 0x7f, 0x00], np.uint8)  # 1, -1, 448, NaN, 0
+    if tether._dtypes.ml_dtypes is None:
+        z = s.run({"x": bits})["z"]
+        assert out["y"].dtype == np.int8
+        with pytest.raises(tether.InvalidArgumentError, match="float8e4m3fn"):
+            s.run({"x": np.zeros(5, np.float32)})
+    else:
+        z = s.run({"x": bits.view(tether._dtypes.TO_NUMPY[17])})["z"]
+    np.testing.assert_array_equal(z[[0, 1, 2, 4]], [1, -1, 448, 0])
+    assert np.isnan(z[3])
+    # int4 in from plain integers, range-checked
+    s = tether.Session(_small_model(tmp_path, 22, 3), quiet=True)
+    assert s.run({"x": np.array([-8, -1, 0, 3, 7], np.int64)})["z"].tolist() == [-8, -1, 0, 3, 7]
+    with pytest.raises(tether.InvalidArgumentError, match=r"\[-8, 7\]"):
+        s.run({"x": np.array([8, 0, 0, 0, 0])})
+
+
+def test_small_types_decode_without_ml_dtypes():
+    from tether import _dtypes as dt
+    codes = np.arange(256, dtype=np.uint8)
+    e4 = dt.decode_small(dt.FLOAT8E4M3FN, codes)
+    assert e4[0x7e] == 448 and e4[0x01] == 2.0 ** -9 and np.isnan(e4[0x7f]) and e4[0x80] == 0
+    e5 = dt.decode_small(dt.FLOAT8E5M2, codes)
+    assert e5[0x7b] == 57344 and np.isinf(e5[0x7c]) and np.isnan(e5[0x7d])
+    assert np.isnan(dt.decode_small(dt.FLOAT8E5M2FNUZ, codes)[0x80])
+    f4 = dt.decode_small(dt.FLOAT4E2M1, codes[:16])
+    assert f4.tolist() == [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6]
+    assert dt.decode_small(dt.INT2, codes[:4]).tolist() == [0, 1, -2, -1]
+    assert dt.decode_small(dt.FLOAT8E8M0, np.array([127, 130, 255], np.uint8))[:2].tolist() == [1, 8]
 
 
 def test_exact_conversions_and_refusals(mlp, mlp_path):
@@ -199,6 +259,22 @@ def test_errors_carry_the_library_message(tmp_path, mlp_path):
 def test_unattached_accelerator_is_an_error_naming_it(mlp_path):
     with pytest.raises(tether.TetherError, match="eia:7"):
         tether.Session(mlp_path, target="eia:7", quiet=True)
+
+
+def test_precision_needs_a_gpu_target_and_stats_count_device_bytes(mlp_path):
+    with pytest.raises(tether.TetherError, match="precision fp16 needs a device target"):
+        tether.Session(mlp_path, quiet=True, precision="fp16")
+    s = tether.Session(mlp_path, quiet=True, precision="fp32")
+    assert s.stats["device_bytes"] == 0  # the CPU holds no device memory
+
+
+def test_gpu_target_without_a_gpu_says_why(mlp_path):
+    try:
+        tether.Session(mlp_path, target="cuda:0", quiet=True)
+    except tether.TetherError as e:
+        assert "cuda:0" in str(e) and "unavailable" in str(e)
+    else:
+        pytest.skip("a GPU is here: the refusal cannot be seen")
 
 
 def test_outputs_are_owned_by_the_caller(mlp, mlp_path):

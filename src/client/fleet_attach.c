@@ -1,0 +1,356 @@
+/* Attachments through a fleet, and the moves of an attachment between slots: failover (its
+ * server died: a slot of the same type elsewhere) and resize (another type, live). Each
+ * move rewrites the attachment's record in place, under the records lock, keeping its name
+ * and ordinal; running sessions follow the record (client/remote.c). */
+#include "client/attach.h"
+
+#include "client/conn.h"
+#include "client/orphans.h"
+#include "client/records.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "fleet/fleet.h"
+#include "net/sock.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PLACE_TIMEOUT_MS 15000   /* a whole placement, races and retries included */
+#define RESERVE_TIMEOUT_MS 10000 /* one RESERVE on the chosen server */
+#define MAX_EXCLUDE 8
+
+/* A connection to the chosen server, opened (connect, TLS, HELLO) on a thread of its own
+ * while the claim's transaction runs in etcd: the two waits overlap. */
+typedef struct prefetch {
+    bool started;
+    pthread_t th;
+    char endpoint[300];
+    tt_tls_files tls;
+    tt_rconn *conn;
+    tt_status st;
+} prefetch;
+
+static void *prefetch_main(void *arg)
+{
+    prefetch *p = arg;
+    tt_endpoint ep;
+    p->st = tt_endpoint_parse(p->endpoint, &ep);
+    if (p->st == TT_OK)
+        p->st = tt_rconn_open_tls(&ep, &p->tls, NULL, NULL, tt_deadline_ms(RESERVE_TIMEOUT_MS), &p->conn);
+    tt_error_clear();
+    return NULL;
+}
+
+/* Waits for the connection; it is handed over when it is to endpoint and was made. */
+static tt_rconn *prefetch_take(prefetch *p, const char *endpoint)
+{
+    if (!p->started)
+        return NULL;
+    pthread_join(p->th, NULL);
+    p->started = false;
+    tt_rconn *c = p->st == TT_OK ? p->conn : NULL;
+    p->conn = NULL;
+    if (c && (!endpoint || strcmp(endpoint, p->endpoint) != 0)) {
+        tt_rconn_close(c);
+        c = NULL;
+    }
+    return c;
+}
+
+static void prefetch_start(void *ud, const tt_fleet_server *srv)
+{
+    prefetch *p = ud;
+    if (p->started && strcmp(p->endpoint, srv->endpoint) == 0)
+        return; /* already on its way */
+    tt_rconn_close(prefetch_take(p, NULL));
+    snprintf(p->endpoint, sizeof p->endpoint, "%s", srv->endpoint);
+    p->conn = NULL;
+    p->started = pthread_create(&p->th, NULL, prefetch_main, p) == 0;
+}
+
+/* Claims a slot of `type` in the fleet and reserves it on its server. A server that cannot
+ * be reached is left out and another tried; a slot taken by a direct attach meanwhile is
+ * claimed again elsewhere. a gets the slot's fields and its server's id. */
+static tt_status place(tt_etcd *e, const char *type, const char *pin, const char *zone, const char *avoid,
+                       uint32_t lease_s, const tt_tls_files *tls, const char *key, tt_attachment *a)
+{
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    char excluded[MAX_EXCLUDE][TT_FLEET_ID];
+    const char *ex[MAX_EXCLUDE];
+    int n_ex = 0;
+    if (avoid && *avoid) {
+        snprintf(excluded[n_ex], sizeof excluded[0], "%s", avoid);
+        ex[n_ex] = excluded[n_ex];
+        n_ex++;
+    }
+    int64_t deadline = tt_deadline_ms(PLACE_TIMEOUT_MS);
+    char last[600] = "";
+    prefetch pf = {.started = false};
+    if (tls)
+        pf.tls = *tls;
+    for (int attempt = 0;; attempt++) {
+        tt_fleet_want w = {.type = type, .server = pin, .zone = zone, .exclude = ex, .n_exclude = n_ex,
+                           .holder = host, .chosen = prefetch_start, .chosen_ud = &pf};
+        tt_fleet_claim c;
+        tt_status st = tt_fleet_claim_slot(e, &w, deadline, &c);
+        if (st != TT_OK) {
+            char why[700];
+            snprintf(why, sizeof why, "%s", tt_last_error());
+            tt_rconn_close(prefetch_take(&pf, NULL));
+            tt_error(st, "%s", why);
+            if (last[0] && (st == TETHER_ERR_BUSY || st == TETHER_ERR_NOT_FOUND))
+                return tt_error_prefix(st, "%s; before that: ", last);
+            return st;
+        }
+        tt_rconn *conn = prefetch_take(&pf, c.endpoint);
+        st = tt_reserve_on(conn, c.endpoint, tls, type, lease_s, (uint32_t)c.index + 1, key, RESERVE_TIMEOUT_MS, a);
+        if (st == TT_OK) {
+            snprintf(a->server_id, sizeof a->server_id, "%s", c.server);
+            return TT_OK;
+        }
+        snprintf(last, sizeof last, "%s", tt_last_error());
+        tt_fleet_claim_drop(e, &c, tt_deadline_ms(1000));
+        if ((attempt >= 16 || tt_now_ns() >= deadline) && st == TETHER_ERR_BUSY)
+            return tt_error(st, "no free %s slot in fleet %s: the last one claimed (slot %d on %s) was taken "
+                            "meanwhile: %s", type, tt_etcd_name(e), c.index, c.server, last);
+        if (attempt >= 16 || tt_now_ns() >= deadline)
+            return tt_error(st, "%s", last);
+        if (st == TETHER_ERR_NETWORK || st == TETHER_ERR_TIMEOUT || st == TETHER_ERR_QUOTA) {
+            /* unreachable, or this server's limit for the reservation key is reached */
+            tt_log(TT_LOG_INFO, "fleet: server %s (%s) refused or cannot be reached; trying another: %s", c.server,
+                   c.endpoint, last);
+            if (n_ex < MAX_EXCLUDE) {
+                snprintf(excluded[n_ex], sizeof excluded[0], "%s", c.server);
+                ex[n_ex] = excluded[n_ex];
+                n_ex++;
+            }
+        } else if (st != TETHER_ERR_BUSY && st != TETHER_ERR_NOT_FOUND) {
+            /* BUSY: a direct attach took the slot; NOT_FOUND: a record left by an earlier run
+             * of the server names a slot it no longer has. Either way, place again. */
+            return tt_error(st, "%s", last);
+        }
+    }
+}
+
+static tt_status open_fleet(const char *fleet, const tt_tls_files *tls, tt_etcd **e)
+{
+    tt_tls_files f;
+    memset(&f, 0, sizeof f);
+    if (tls)
+        f = *tls;
+    /* etcd's certificates may also come from the environment, as the servers' do */
+    const char *ca = getenv("TETHER_FLEET_CA"), *cert = getenv("TETHER_FLEET_CERT"), *key = getenv("TETHER_FLEET_KEY");
+    if (!f.ca[0] && ca)
+        snprintf(f.ca, sizeof f.ca, "%s", ca);
+    if (!f.cert[0] && cert)
+        snprintf(f.cert, sizeof f.cert, "%s", cert);
+    if (!f.key[0] && key)
+        snprintf(f.key, sizeof f.key, "%s", key);
+    return tt_etcd_open(fleet, &f, e);
+}
+
+tt_status tt_attach_fleet(const char *type, const tt_attach_opts *o, tt_attachment *out)
+{
+    tt_orphans_sweep();
+    tt_etcd *e;
+    TT_TRY(open_fleet(o->fleet, &o->fleet_tls, &e));
+    tt_attachment a;
+    memset(&a, 0, sizeof a);
+    tt_status st = place(e, type, o->server, o->zone, NULL, o->lease_s, &o->tls, o->key, &a);
+    tt_etcd_close(e);
+    if (st != TT_OK)
+        return tt_error_prefix(st, "attaching %s through fleet %s: ", type, o->fleet);
+    snprintf(a.fleet, sizeof a.fleet, "%s", o->fleet);
+    snprintf(a.zone, sizeof a.zone, "%s", o->zone ? o->zone : "");
+    a.fleet_tls = o->fleet_tls;
+    tt_attachment_new_name(a.name, sizeof a.name);
+    st = tt_records_add(&a);
+    if (st == TT_OK)
+        *out = a;
+    memset(&a, 0, sizeof a);
+    return st;
+}
+
+tt_status tt_attachment_find(const char *name, tt_attachment *out)
+{
+    tt_attachment *all;
+    int n;
+    TT_TRY(tt_attachments_list(&all, &n));
+    tt_status st = tt_error(TETHER_ERR_NOT_FOUND, "attachment %s is no longer recorded (detached)", name);
+    for (int i = 0; i < n; i++)
+        if (strcmp(all[i].name, name) == 0) {
+            *out = all[i];
+            st = TT_OK;
+            tt_error_clear();
+            break;
+        }
+    if (all)
+        memset(all, 0, sizeof *all * (size_t)n);
+    tt_free(all);
+    return st;
+}
+
+/* Copies the slot of `from` (a fresh reservation) into record `to`, keeping the record's
+ * name, fleet, zone and certificate settings. */
+static void take_slot(tt_attachment *to, const tt_attachment *from)
+{
+    snprintf(to->id, sizeof to->id, "%s", from->id);
+    snprintf(to->type, sizeof to->type, "%s", from->type);
+    snprintf(to->endpoint, sizeof to->endpoint, "%s", from->endpoint);
+    snprintf(to->token, sizeof to->token, "%s", from->token);
+    snprintf(to->server_id, sizeof to->server_id, "%s", from->server_id);
+    to->memory_bytes = from->memory_bytes;
+    to->tflops = from->tflops;
+}
+
+/* Under the records lock: the position of the record named `name`, or -1. */
+static int find_pos(const tt_attachment *all, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(all[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+tt_status tt_attachment_failover(const tt_attachment *cur, const char *why, tt_attachment *out)
+{
+    if (!cur->fleet[0])
+        return tt_error(TETHER_ERR_UNSUPPORTED, "accelerator %s was attached directly to %s, not through a fleet: "
+                        "there is no other server to fail over to", cur->id, cur->endpoint);
+    int lock;
+    TT_TRY(tt_records_lock(&lock));
+    tt_attachment *all = NULL;
+    int n = 0;
+    tt_status st = tt_records_load(&all, &n);
+    int pos = st == TT_OK ? find_pos(all, n, cur->name) : -1;
+    if (st == TT_OK && pos < 0)
+        st = tt_error(TETHER_ERR_NOT_FOUND, "accelerator %s (%s) was detached", cur->id, cur->type);
+    bool moved = st == TT_OK && strcmp(all[pos].id, cur->id) != 0;
+    tt_attachment fresh;
+    memset(&fresh, 0, sizeof fresh);
+    if (st == TT_OK && !moved) {
+        /* this process is the first to see the failure: it finds the new slot */
+        tt_etcd *e;
+        st = open_fleet(cur->fleet, &cur->fleet_tls, &e);
+        if (st == TT_OK) {
+            st = place(e, cur->type, NULL, cur->zone, cur->server_id, 0, &cur->tls, all[pos].key, &fresh);
+            tt_etcd_close(e);
+        }
+        if (st == TT_OK) {
+            tt_attachment old = all[pos];
+            take_slot(&all[pos], &fresh);
+            st = tt_records_save(all, n);
+            if (st != TT_OK)
+                tt_release_at(&fresh, 2000);
+            else
+                tt_orphans_add_locked(&old); /* released once its server answers again */
+            memset(&old, 0, sizeof old);
+        } else {
+            st = tt_error_prefix(st, "failing over accelerator %s (%s) after %s: ", cur->id, cur->type,
+                                 why ? why : "a failure");
+        }
+    }
+    tt_attachment rec;
+    if (st == TT_OK)
+        rec = all[pos];
+    tt_records_unlock(lock);
+    if (all)
+        memset(all, 0, sizeof *all * (size_t)n);
+    tt_free(all);
+    memset(&fresh, 0, sizeof fresh);
+    if (st != TT_OK)
+        return st;
+    /* the ordinal as this process sees it */
+    st = tt_attachment_find(rec.name, out);
+    memset(&rec, 0, sizeof rec);
+    return st;
+}
+
+tt_status tt_attachment_resize(int ordinal, const char *type, int wait_ms, tt_attachment *out, char *note,
+                               size_t note_cap)
+{
+    if (note && note_cap)
+        note[0] = 0;
+    tt_attachment old;
+    TT_TRY(tt_attachment_get(ordinal, &old));
+    tt_attachment fresh;
+    memset(&fresh, 0, sizeof fresh);
+    tt_status st;
+    if (old.fleet[0]) {
+        tt_etcd *e;
+        st = open_fleet(old.fleet, &old.fleet_tls, &e);
+        if (st == TT_OK) {
+            st = place(e, type, NULL, old.zone, NULL, 0, &old.tls, old.key, &fresh);
+            tt_etcd_close(e);
+        }
+    } else {
+        st = tt_reserve_at(old.endpoint, &old.tls, type, 0, 0, old.key, RESERVE_TIMEOUT_MS, &fresh);
+    }
+    if (st != TT_OK) {
+        memset(&old, 0, sizeof old);
+        return tt_error_prefix(st, "resizing eia:%d to %s: ", ordinal, type);
+    }
+    /* the record now names the new slot: sessions switch at their next request */
+    int lock;
+    st = tt_records_lock(&lock);
+    tt_attachment *all = NULL;
+    int n = 0;
+    if (st == TT_OK) {
+        st = tt_records_load(&all, &n);
+        int pos = st == TT_OK ? find_pos(all, n, old.name) : -1;
+        if (st == TT_OK && (pos < 0 || strcmp(all[pos].id, old.id) != 0))
+            st = tt_error(TETHER_ERR_BUSY, "eia:%d changed while it was being resized (detached, failed over or "
+                          "resized elsewhere); try again", ordinal);
+        if (st == TT_OK) {
+            take_slot(&all[pos], &fresh);
+            st = tt_records_save(all, n);
+        }
+        tt_records_unlock(lock);
+        if (all)
+            memset(all, 0, sizeof *all * (size_t)n);
+        tt_free(all);
+    }
+    if (st != TT_OK) {
+        tt_status keep = st;
+        char msg[900];
+        snprintf(msg, sizeof msg, "%s", tt_last_error());
+        tt_release_at(&fresh, 2000);
+        memset(&fresh, 0, sizeof fresh);
+        memset(&old, 0, sizeof old);
+        return tt_error(keep, "%s", msg);
+    }
+    /* the old slot goes once no session holds a model there any more (each switches at its
+     * next request), or when the wait is over */
+    int64_t until = tt_deadline_ms(wait_ms > 0 ? wait_ms : 1);
+    bool idle = false;
+    for (;;) {
+        tt_accel_health h;
+        tt_accel_probe(&old, 2000, &h);
+        if (strcmp(h.status, "healthy") != 0 || h.models_loaded == 0) {
+            idle = true;
+            break;
+        }
+        if (tt_now_ns() >= until)
+            break;
+        struct timespec ts = {0, 50 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    st = tt_release_at(&old, 5000);
+    if (note && !idle)
+        snprintf(note, note_cap, "sessions still used %s after %d ms; it was released anyway (they move to the "
+                 "new slot at their next request)", old.id, wait_ms);
+    if (st != TT_OK && note)
+        snprintf(note, note_cap, "the old slot %s could not be released (%s); its server frees it when the lease "
+                 "ends", old.id, tt_last_error());
+    tt_error_clear();
+    st = tt_attachment_find(old.name, out);
+    memset(&fresh, 0, sizeof fresh);
+    memset(&old, 0, sizeof old);
+    return st;
+}

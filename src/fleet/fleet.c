@@ -1,0 +1,604 @@
+/* Fleet records (JSON in etcd), views of the fleet (all of it, or what placement needs: the
+ * servers and the free slots of one type), and placement: choose the least-loaded server
+ * offering a free slot of the type, then claim that slot with a compare-and-swap
+ * transaction. A lost race (someone else claimed or changed the slot
+ * first) moves on to another slot; after a few, the view is read again. */
+#include "fleet/fleet.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "net/sock.h"
+
+#include <cjson/cJSON.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void tt_fleet_key_server(char *out, size_t n, const char *server)
+{
+    snprintf(out, n, TT_FLEET_PREFIX "servers/%s", server);
+}
+
+void tt_fleet_key_slot(char *out, size_t n, const char *server, int index)
+{
+    snprintf(out, n, TT_FLEET_PREFIX "slots/%s/%d", server, index);
+}
+
+void tt_fleet_key_claim(char *out, size_t n, const char *server, int index)
+{
+    snprintf(out, n, TT_FLEET_PREFIX "claims/%s/%d", server, index);
+}
+
+void tt_fleet_key_free(char *out, size_t n, const char *type, const char *server, int index)
+{
+    snprintf(out, n, TT_FLEET_PREFIX "free/%s/%s/%d", type, server, index);
+}
+
+/* ---- records ---------------------------------------------------------------------------- */
+
+char *tt_fleet_server_json(const tt_fleet_server *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "id", s->id);
+    cJSON_AddStringToObject(o, "endpoint", s->endpoint);
+    cJSON_AddStringToObject(o, "zone", s->zone);
+    cJSON_AddStringToObject(o, "device", s->device);
+    cJSON_AddBoolToObject(o, "tls", s->tls);
+    cJSON_AddNumberToObject(o, "slots", s->slots);
+    cJSON_AddNumberToObject(o, "attached", s->attached);
+    cJSON_AddStringToObject(o, "types", s->types);
+    cJSON_AddStringToObject(o, "version", s->version);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+char *tt_fleet_server_json_with_free(const tt_fleet_server *s, const tt_fleet_slot *slots, int n)
+{
+    char *base = tt_fleet_server_json(s);
+    cJSON *o = base ? cJSON_Parse(base) : NULL;
+    cJSON_free(base);
+    cJSON *free_lists = o ? cJSON_AddObjectToObject(o, "free") : NULL;
+    if (!free_lists) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        if (slots[i].attached)
+            continue;
+        cJSON *list = cJSON_GetObjectItemCaseSensitive(free_lists, slots[i].type);
+        if (!list)
+            list = cJSON_AddArrayToObject(free_lists, slots[i].type);
+        cJSON_AddItemToArray(list, cJSON_CreateNumber(slots[i].index));
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+char *tt_fleet_slot_json(const tt_fleet_slot *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "server", s->server);
+    cJSON_AddNumberToObject(o, "index", s->index);
+    cJSON_AddStringToObject(o, "type", s->type);
+    cJSON_AddNumberToObject(o, "memory_bytes", (double)s->memory_bytes);
+    cJSON_AddNumberToObject(o, "tflops", s->tflops);
+    cJSON_AddStringToObject(o, "state", s->attached ? "attached" : "free");
+    cJSON_AddStringToObject(o, "attachment", s->attachment);
+    cJSON_AddStringToObject(o, "holder", s->holder);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+static bool get_str(const cJSON *o, const char *k, char *out, size_t n, bool required)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= n) {
+        out[0] = 0;
+        return !required && !v;
+    }
+    snprintf(out, n, "%s", v->valuestring);
+    return true;
+}
+
+static double get_num(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+tt_status tt_fleet_server_parse(const char *json, tt_fleet_server *s)
+{
+    memset(s, 0, sizeof *s);
+    cJSON *o = cJSON_Parse(json);
+    bool ok = cJSON_IsObject(o) && get_str(o, "id", s->id, sizeof s->id, true) && s->id[0] &&
+              get_str(o, "endpoint", s->endpoint, sizeof s->endpoint, true) && s->endpoint[0] &&
+              get_str(o, "zone", s->zone, sizeof s->zone, false) &&
+              get_str(o, "device", s->device, sizeof s->device, false) &&
+              get_str(o, "version", s->version, sizeof s->version, false) &&
+              get_str(o, "types", s->types, sizeof s->types, false);
+    if (ok) {
+        s->tls = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "tls"));
+        double n = get_num(o, "slots"), a = get_num(o, "attached");
+        s->slots = n >= 0 && n <= 1e6 ? (int)n : 0;
+        s->attached = a >= 0 && a <= s->slots ? (int)a : 0;
+    }
+    cJSON_Delete(o);
+    return ok ? TT_OK : tt_error(TETHER_ERR_PROTOCOL, "a malformed server record in the fleet");
+}
+
+tt_status tt_fleet_slot_parse(const char *json, tt_fleet_slot *s)
+{
+    memset(s, 0, sizeof *s);
+    cJSON *o = cJSON_Parse(json);
+    char state[16] = "";
+    bool ok = cJSON_IsObject(o) && get_str(o, "server", s->server, sizeof s->server, true) &&
+              get_str(o, "type", s->type, sizeof s->type, true) && s->type[0] &&
+              get_str(o, "state", state, sizeof state, true) &&
+              get_str(o, "attachment", s->attachment, sizeof s->attachment, false) &&
+              get_str(o, "holder", s->holder, sizeof s->holder, false);
+    double index = ok ? get_num(o, "index") : -1, mem = ok ? get_num(o, "memory_bytes") : 0;
+    ok = ok && index >= 0 && index < 1e6 && mem >= 0 && mem < 1.8e19 &&
+         (strcmp(state, "free") == 0 || strcmp(state, "attached") == 0);
+    if (ok) {
+        s->index = (int)index;
+        s->memory_bytes = (uint64_t)mem;
+        s->tflops = get_num(o, "tflops");
+        s->attached = strcmp(state, "attached") == 0;
+    }
+    cJSON_Delete(o);
+    return ok ? TT_OK : tt_error(TETHER_ERR_PROTOCOL, "a malformed slot record in the fleet");
+}
+
+/* ---- the view ----------------------------------------------------------------------- */
+
+void tt_fleet_view_free(tt_fleet_view *v)
+{
+    tt_free(v->servers);
+    tt_free(v->slots);
+    memset(v, 0, sizeof *v);
+}
+
+const tt_fleet_server *tt_fleet_view_server(const tt_fleet_view *v, const char *id)
+{
+    for (int i = 0; i < v->n_servers; i++)
+        if (strcmp(v->servers[i].id, id) == 0)
+            return &v->servers[i];
+    return NULL;
+}
+
+/* "ID/INDEX" after a key's kind prefix: the server id and index, or false. */
+static bool split_id_index(const char *rest, char *id, size_t n, int *index)
+{
+    const char *slash = strrchr(rest, '/');
+    if (!slash || slash == rest || (size_t)(slash - rest) >= n)
+        return false;
+    char *end;
+    long i = strtol(slash + 1, &end, 10);
+    if (end == slash + 1 || *end || i < 0 || i >= 1000000)
+        return false;
+    memcpy(id, rest, (size_t)(slash - rest));
+    id[slash - rest] = 0;
+    *index = (int)i;
+    return true;
+}
+
+static int cmp_slot(const void *a, const void *b)
+{
+    const tt_fleet_slot *x = a, *y = b;
+    int c = strcmp(x->server, y->server);
+    return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* "TYPE/ID/INDEX" after the free prefix: the last two parts are the server and index. */
+static bool split_free(const char *rest, char *type, size_t tn, char *id, size_t idn, int *index)
+{
+    const char *last = strrchr(rest, '/');
+    if (!last || last == rest)
+        return false;
+    const char *mid = last - 1;
+    while (mid > rest && *mid != '/')
+        mid--;
+    if (mid == rest || (size_t)(mid - rest) >= tn)
+        return false;
+    memcpy(type, rest, (size_t)(mid - rest));
+    type[mid - rest] = 0;
+    return split_id_index(mid + 1, id, idn, index);
+}
+
+tt_status tt_fleet_view_build(const tt_etcd_kvs *kvs, tt_fleet_view *v)
+{
+    memset(v, 0, sizeof *v);
+    v->revision = kvs->revision;
+    v->servers = tt_calloc(kvs->n + 1, sizeof *v->servers);
+    int slots_cap = (int)kvs->n + 16;
+    v->slots = tt_calloc((size_t)slots_cap, sizeof *v->slots);
+    bool *has_records = tt_calloc(kvs->n + 1, sizeof *has_records);
+    if (!v->servers || !v->slots || !has_records) {
+        tt_free(has_records);
+        tt_fleet_view_free(v);
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory reading the fleet");
+    }
+    static const char srv_p[] = TT_FLEET_PREFIX "servers/", slot_p[] = TT_FLEET_PREFIX "slots/",
+                      free_p[] = TT_FLEET_PREFIX "free/", claim_p[] = TT_FLEET_PREFIX "claims/";
+    for (size_t i = 0; i < kvs->n; i++) {
+        const tt_etcd_kv *kv = &kvs->kv[i];
+        if (strncmp(kv->key, srv_p, sizeof srv_p - 1) != 0)
+            continue;
+        tt_fleet_server *s = &v->servers[v->n_servers];
+        if (tt_fleet_server_parse(kv->value, s) != TT_OK || strcmp(s->id, kv->key + sizeof srv_p - 1) != 0) {
+            tt_error_clear();
+            continue;
+        }
+        s->lease = kv->lease;
+        v->n_servers++;
+    }
+    /* full slot records, where read */
+    for (size_t i = 0; i < kvs->n; i++) {
+        const tt_etcd_kv *kv = &kvs->kv[i];
+        char id[TT_FLEET_ID];
+        int index;
+        if (strncmp(kv->key, slot_p, sizeof slot_p - 1) != 0 ||
+            !split_id_index(kv->key + sizeof slot_p - 1, id, sizeof id, &index))
+            continue;
+        tt_fleet_slot *s = &v->slots[v->n_slots];
+        if (tt_fleet_slot_parse(kv->value, s) != TT_OK || strcmp(s->server, id) != 0 || s->index != index) {
+            tt_error_clear();
+            continue;
+        }
+        const tt_fleet_server *srv = tt_fleet_view_server(v, id);
+        if (!srv)
+            continue; /* its server is gone (or not yet registered) */
+        has_records[srv - v->servers] = true;
+        s->mod_rev = kv->mod_rev;
+        s->lease = kv->lease;
+        v->n_slots++;
+    }
+    qsort(v->slots, (size_t)v->n_slots, sizeof *v->slots, cmp_slot);
+    /* free keys: the slots whose record says free and whose server agrees */
+    for (size_t i = 0; i < kvs->n; i++) {
+        const tt_etcd_kv *kv = &kvs->kv[i];
+        tt_fleet_slot key;
+        memset(&key, 0, sizeof key);
+        if (strncmp(kv->key, free_p, sizeof free_p - 1) != 0 ||
+            !split_free(kv->key + sizeof free_p - 1, key.type, sizeof key.type, key.server, sizeof key.server,
+                        &key.index))
+            continue;
+        tt_fleet_slot *s = bsearch(&key, v->slots, (size_t)v->n_slots, sizeof *v->slots, cmp_slot);
+        if (s && !s->attached && strcmp(s->type, key.type) == 0)
+            s->free = true;
+    }
+    /* servers whose slot records were not read: their free slots from their own free lists */
+    for (size_t i = 0; i < kvs->n; i++) {
+        const tt_etcd_kv *kv = &kvs->kv[i];
+        if (strncmp(kv->key, srv_p, sizeof srv_p - 1) != 0)
+            continue;
+        const tt_fleet_server *srv = tt_fleet_view_server(v, kv->key + sizeof srv_p - 1);
+        if (!srv || has_records[srv - v->servers])
+            continue;
+        cJSON *o = cJSON_Parse(kv->value);
+        const cJSON *lists = cJSON_GetObjectItemCaseSensitive(o, "free"), *list;
+        cJSON_ArrayForEach(list, lists)
+        {
+            const cJSON *ix;
+            cJSON_ArrayForEach(ix, list)
+            {
+                if (!cJSON_IsNumber(ix) || ix->valuedouble < 0 || ix->valuedouble >= srv->slots ||
+                    strlen(list->string) >= TT_FLEET_TYPE)
+                    continue;
+                if (v->n_slots == slots_cap) {
+                    tt_fleet_slot *grown = tt_realloc(v->slots, sizeof *v->slots * (size_t)(2 * slots_cap));
+                    if (!grown)
+                        break;
+                    v->slots = grown;
+                    slots_cap *= 2;
+                }
+                tt_fleet_slot *s = &v->slots[v->n_slots++];
+                memset(s, 0, sizeof *s);
+                snprintf(s->server, sizeof s->server, "%s", srv->id);
+                snprintf(s->type, sizeof s->type, "%s", list->string);
+                s->index = (int)ix->valuedouble;
+                s->free = true;
+                s->lease = srv->lease;
+            }
+        }
+        cJSON_Delete(o);
+    }
+    qsort(v->slots, (size_t)v->n_slots, sizeof *v->slots, cmp_slot);
+    for (size_t i = 0; i < kvs->n; i++) {
+        const tt_etcd_kv *kv = &kvs->kv[i];
+        tt_fleet_slot key;
+        if (strncmp(kv->key, claim_p, sizeof claim_p - 1) != 0 ||
+            !split_id_index(kv->key + sizeof claim_p - 1, key.server, sizeof key.server, &key.index))
+            continue;
+        tt_fleet_slot *s = bsearch(&key, v->slots, (size_t)v->n_slots, sizeof *v->slots, cmp_slot);
+        if (s)
+            s->claimed = true;
+    }
+    /* counts: from the slot records where they were read, else the server's own */
+    for (int i = 0; i < v->n_servers; i++)
+        if (has_records[i])
+            v->servers[i].slots = v->servers[i].attached = 0;
+    for (int i = 0; i < v->n_slots; i++) {
+        tt_fleet_server *s = (tt_fleet_server *)tt_fleet_view_server(v, v->slots[i].server);
+        if (has_records[s - v->servers]) {
+            s->slots++;
+            s->attached += v->slots[i].attached;
+        }
+        s->claimed += v->slots[i].claimed && !v->slots[i].attached;
+    }
+    tt_free(has_records);
+    return TT_OK;
+}
+
+tt_status tt_fleet_view_read(tt_etcd *e, int64_t deadline, tt_fleet_view *v)
+{
+    tt_etcd_kvs kvs;
+    TT_TRY(tt_etcd_get_prefix(e, TT_FLEET_PREFIX, deadline, &kvs));
+    tt_status st = tt_fleet_view_build(&kvs, v);
+    tt_etcd_kvs_free(&kvs);
+    return st;
+}
+
+tt_status tt_fleet_view_read_free(tt_etcd *e, int64_t deadline, tt_fleet_view *v)
+{
+    const char *prefixes[] = {TT_FLEET_PREFIX "servers/", TT_FLEET_PREFIX "claims/"};
+    tt_etcd_kvs kvs;
+    TT_TRY(tt_etcd_get_prefixes(e, prefixes, 2, deadline, &kvs));
+    tt_status st = tt_fleet_view_build(&kvs, v);
+    tt_etcd_kvs_free(&kvs);
+    return st;
+}
+
+/* ---- placement ----------------------------------------------------------------------- */
+
+static bool server_matches(const tt_fleet_server *s, const tt_fleet_want *w)
+{
+    for (int i = 0; i < w->n_exclude; i++)
+        if (strcmp(s->id, w->exclude[i]) == 0)
+            return false;
+    if (w->zone && *w->zone && strcmp(s->zone, w->zone) != 0)
+        return false;
+    if (w->server && *w->server) {
+        if (strcmp(s->id, w->server) == 0)
+            return true;
+        tt_endpoint a, b;
+        bool same = tt_endpoint_parse(s->endpoint, &a) == TT_OK && tt_endpoint_parse(w->server, &b) == TT_OK &&
+                    strcmp(a.host, b.host) == 0 && strcmp(a.port, b.port) == 0;
+        tt_error_clear();
+        return same;
+    }
+    return true;
+}
+
+/* How many slots of type a server has, from its "types" list. */
+static int type_count(const tt_fleet_server *s, const char *type)
+{
+    size_t tl = strlen(type);
+    for (const char *p = s->types; *p;) {
+        const char *eq = strchr(p, '=');
+        if (!eq)
+            break;
+        if ((size_t)(eq - p) == tl && strncmp(p, type, tl) == 0)
+            return atoi(eq + 1);
+        const char *comma = strchr(eq, ',');
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return 0;
+}
+
+static uint32_t mix(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352d;
+    x ^= x >> 15;
+    x *= 0x846ca68b;
+    x ^= x >> 16;
+    return x;
+}
+
+tt_status tt_fleet_choose(const tt_fleet_view *v, const tt_fleet_want *w, uint32_t seed, const bool *skip,
+                          const char *fleet_name, int *slot)
+{
+    *slot = -1;
+    /* the least-loaded eligible server with a free slot of the type */
+    const tt_fleet_server *best = NULL;
+    double best_load = 2;
+    uint32_t best_tie = 0;
+    int eligible = 0, of_type = 0, eligible_servers = 0;
+    for (int i = 0; i < v->n_servers; i++) {
+        const tt_fleet_server *s = &v->servers[i];
+        if (!server_matches(s, w))
+            continue;
+        eligible_servers++;
+        int free_here = 0, listed = 0;
+        for (int k = 0; k < v->n_slots; k++) {
+            const tt_fleet_slot *sl = &v->slots[k];
+            if (strcmp(sl->server, s->id) != 0 || strcmp(sl->type, w->type) != 0)
+                continue;
+            listed++;
+            free_here += !sl->attached && !sl->claimed && sl->free && !(skip && skip[k]);
+        }
+        int counted = type_count(s, w->type);
+        of_type += counted > listed ? counted : listed;
+        eligible += free_here;
+        if (!free_here)
+            continue;
+        double load = s->slots ? (double)(s->attached + s->claimed) / s->slots : 0;
+        uint32_t tie = mix(seed ^ (uint32_t)i * 0x9e3779b9u);
+        if (!best || load < best_load - 1e-9 || (load < best_load + 1e-9 && tie < best_tie)) {
+            best = s;
+            best_load = load;
+            best_tie = tie;
+        }
+    }
+    if (!best) {
+        char where[200] = "";
+        if (w->server && *w->server)
+            snprintf(where + strlen(where), sizeof where - strlen(where), " on server %s", w->server);
+        if (w->zone && *w->zone)
+            snprintf(where + strlen(where), sizeof where - strlen(where), " in zone %s", w->zone);
+        if (w->n_exclude)
+            snprintf(where + strlen(where), sizeof where - strlen(where), " other than %s%s", w->exclude[0],
+                     w->n_exclude > 1 ? " and the other failed ones" : "");
+        if (!eligible_servers)
+            return tt_error(TETHER_ERR_NOT_FOUND, "no free %s slot in fleet %s: no server%s is registered (%d in all)",
+                            w->type, fleet_name, where, v->n_servers);
+        if (!of_type)
+            return tt_error(TETHER_ERR_NOT_FOUND, "no free %s slot in fleet %s: no server%s offers %s slots", w->type,
+                            fleet_name, where, w->type);
+        return tt_error(TETHER_ERR_BUSY,
+                        "no free %s slot in fleet %s: all %d %s slot%s on %d server%s%s are attached or being claimed",
+                        w->type, fleet_name, of_type, w->type, of_type > 1 ? "s" : "", eligible_servers,
+                        eligible_servers > 1 ? "s" : "", where);
+    }
+    /* one of its free slots, spread by seed so that racing clients pick different ones */
+    int picks[64], n = 0, first = -1;
+    for (int k = 0; k < v->n_slots; k++) {
+        const tt_fleet_slot *sl = &v->slots[k];
+        if (strcmp(sl->server, best->id) != 0 || strcmp(sl->type, w->type) != 0 || sl->attached || sl->claimed ||
+            !sl->free || (skip && skip[k]))
+            continue;
+        if (first < 0)
+            first = k;
+        if (n < 64)
+            picks[n++] = k;
+    }
+    *slot = n ? picks[mix(seed * 31u + 7u) % (uint32_t)n] : first;
+    return TT_OK;
+}
+
+/* Free slots of the wanted type, on eligible servers, that someone is claiming: the claim
+ * turns into a reservation, or is given back (a failed reservation, or a claim timeout). */
+static int claims_pending(const tt_fleet_view *v, const tt_fleet_want *w)
+{
+    int n = 0;
+    for (int k = 0; k < v->n_slots; k++) {
+        const tt_fleet_slot *sl = &v->slots[k];
+        const tt_fleet_server *srv = tt_fleet_view_server(v, sl->server);
+        n += sl->free && sl->claimed && !sl->attached && strcmp(sl->type, w->type) == 0 && srv &&
+             server_matches(srv, w);
+    }
+    return n;
+}
+
+static void pause_ms(uint32_t seed, int lo, int spread)
+{
+    struct timespec ts = {0, (long)(lo + (int)(mix(seed) % (uint32_t)spread)) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static uint32_t random_seed(void)
+{
+    uint32_t s;
+    if (RAND_bytes((unsigned char *)&s, sizeof s) != 1)
+        s = (uint32_t)tt_now_ns() ^ (uint32_t)getpid();
+    return s;
+}
+
+tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadline, tt_fleet_claim *out)
+{
+    uint32_t seed = random_seed();
+    int lost = 0;
+    for (int round = 0;; round++) {
+        tt_fleet_view v;
+        TT_TRY(tt_fleet_view_read_free(e, deadline, &v));
+        bool *skip = tt_calloc((size_t)v.n_slots + 1, sizeof *skip);
+        if (!skip) {
+            tt_fleet_view_free(&v);
+            return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+        }
+        tt_status st = TT_OK;
+        bool done = false, reread = false;
+        for (int t = 0; t < 4 && !done && !reread && st == TT_OK; t++) {
+            int k;
+            tt_status cs = tt_fleet_choose(&v, w, seed + (uint32_t)(round * 4 + t), skip, tt_etcd_name(e), &k);
+            if (cs != TT_OK) {
+                /* slots lost to races may have been freed again meanwhile, and slots others
+                 * are claiming may be given back: read once more (after a moment, for the
+                 * claims) rather than say that none is free */
+                bool pending = cs == TETHER_ERR_BUSY && claims_pending(&v, w) > 0;
+                if ((t > 0 || pending) && tt_now_ns() < deadline) {
+                    reread = true;
+                    if (pending)
+                        pause_ms(seed + (uint32_t)round, 20, 60);
+                } else {
+                    st = cs;
+                }
+                break;
+            }
+            const tt_fleet_slot *sl = &v.slots[k];
+            char free_key[300], claim_key[300];
+            tt_fleet_key_free(free_key, sizeof free_key, sl->type, sl->server, sl->index);
+            tt_fleet_key_claim(claim_key, sizeof claim_key, sl->server, sl->index);
+            cJSON *c = cJSON_CreateObject();
+            cJSON_AddStringToObject(c, "holder", w->holder ? w->holder : "");
+            cJSON_AddStringToObject(c, "type", w->type);
+            char *value = cJSON_PrintUnformatted(c);
+            cJSON_Delete(c);
+            if (!value) {
+                st = tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+                break;
+            }
+            /* the slot is still free (its free key exists) and nobody claimed it */
+            tt_etcd_cmp cmp[2] = {{free_key, TT_ETCD_CREATE, 0, true}, {claim_key, TT_ETCD_CREATE, 0, false}};
+            tt_etcd_op op = {.key = claim_key, .value = value, .lease = sl->lease};
+            if (w->chosen)
+                w->chosen(w->chosen_ud, tt_fleet_view_server(&v, sl->server));
+            bool won;
+            int64_t rev;
+            st = tt_etcd_txn(e, cmp, 2, &op, 1, deadline, &won, &rev);
+            cJSON_free(value);
+            if (st != TT_OK)
+                break;
+            if (!won) {
+                skip[k] = true;
+                lost++;
+                continue;
+            }
+            const tt_fleet_server *srv = tt_fleet_view_server(&v, sl->server);
+            memset(out, 0, sizeof *out);
+            snprintf(out->server, sizeof out->server, "%s", sl->server);
+            snprintf(out->endpoint, sizeof out->endpoint, "%s", srv->endpoint);
+            snprintf(out->zone, sizeof out->zone, "%s", srv->zone);
+            snprintf(out->type, sizeof out->type, "%s", sl->type);
+            out->index = sl->index;
+            out->claim_rev = rev;
+            done = true;
+        }
+        tt_free(skip);
+        tt_fleet_view_free(&v);
+        if (st != TT_OK || done)
+            return st;
+        if (tt_now_ns() >= deadline)
+            return tt_error(TETHER_ERR_TIMEOUT,
+                            "could not claim a %s slot in fleet %s before the deadline (lost %d races to other "
+                            "clients)",
+                            w->type, tt_etcd_name(e), lost);
+        if (round >= 2)
+            pause_ms(seed + (uint32_t)round, 1, 20); /* many clients at once: spread the next round */
+    }
+}
+
+void tt_fleet_claim_drop(tt_etcd *e, const tt_fleet_claim *c, int64_t deadline)
+{
+    char key[300];
+    tt_fleet_key_claim(key, sizeof key, c->server, c->index);
+    tt_etcd_cmp cmp = {key, TT_ETCD_MOD, c->claim_rev, false};
+    tt_etcd_op op = {.del = true, .key = key};
+    bool won;
+    if (tt_etcd_txn(e, &cmp, 1, &op, 1, deadline, &won, NULL) != TT_OK)
+        tt_log(TT_LOG_DEBUG, "could not give back the claim on %s: %s", key, tt_last_error());
+    tt_error_clear();
+}
