@@ -107,8 +107,10 @@ typedef struct tether_session_config {
     int timeout_ms;      /* remote targets: per-request timeout (0: default 30000) */
     int run_limit_ms;    /* local runs: a run still going after this long stops with
                             TETHER_ERR_TIMEOUT (0: no limit), e.g. a Loop that never ends */
-    int num_threads;     /* local runs: threads one run uses at most (0: the whole process
-                            pool, see tether_set_num_threads) */
+    int num_threads;     /* threads one run uses at most (0: the whole process pool, see
+                            tether_set_num_threads); for an accelerator target, the most the
+                            server gives each run of this session (a server older than this
+                            field opens the session without the cap, and says so) */
     const char *precision; /* NULL or "fp32" (default); device targets: "tf32" or "fp16" for
                               matrix products and convolutions (tensors stay fp32); local CPU
                               targets: "bf16" (where the CPU has it) or "int8" (weights per

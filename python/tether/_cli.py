@@ -14,7 +14,8 @@ import subprocess
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence, Union
 
-from ._errors import (InvalidArgumentError, NotFoundError, TetherError, UnsupportedError)
+from ._errors import (InternalError, InvalidArgumentError, NotFoundError, ProtocolError, TetherError,
+                      UnsupportedError, error_for)
 from ._lib import _PACKAGE_DIR, _REPO_DIR
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -65,11 +66,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 127
 
 
-def _error_from(stderr: str, args: Sequence[str]) -> TetherError:
+def _error_from(stderr: str, args: Sequence[str], returncode: int = 1) -> TetherError:
+    """The exception for a failed command: the class of the tether_status it reports on its
+    "tether-status: CODE NAME" line (TETHER_STATUS_LINE=1, which _run sets), so that a
+    server's refusal raises the same AuthError, QuotaError, BusyError, ... as it does through
+    a Session; a failure without one (a usage error) is told by its text."""
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    status = None
+    if lines and lines[-1].startswith("tether-status: "):
+        try:
+            status = int(lines[-1].split()[1])
+        except (IndexError, ValueError):
+            status = None
+        lines = lines[:-1]
     msg = lines[-1] if lines else f"tether {' '.join(args)} failed"
     if msg.startswith("tether "):
         msg = msg.split(": ", 1)[-1] if ": " in msg else msg
+    if status is not None:
+        return error_for(status, msg)
+    if returncode == 2:  # a usage error: the arguments were wrong
+        return InvalidArgumentError(msg)
     low = msg.lower()
     if "not implemented" in low or "not supported" in low:
         return UnsupportedError(msg)
@@ -79,9 +95,11 @@ def _error_from(stderr: str, args: Sequence[str]) -> TetherError:
 
 
 def _run(args: Sequence[str], *, stdin: str | None = None, ok_codes=(0,), timeout: float | None = None):
-    proc = subprocess.run([str(cli_path()), *args], input=stdin, capture_output=True, text=True, timeout=timeout)
+    env = dict(os.environ, TETHER_STATUS_LINE="1")
+    proc = subprocess.run([str(cli_path()), *args], input=stdin, capture_output=True, text=True, timeout=timeout,
+                          env=env)
     if proc.returncode not in ok_codes:
-        raise _error_from(proc.stderr, args)
+        raise _error_from(proc.stderr, args, proc.returncode)
     return proc
 
 
@@ -105,7 +123,7 @@ def describe_accelerators() -> list[dict]:
     for key in ("devices", "accelerators"):
         if isinstance(doc, dict) and isinstance(doc.get(key), list):
             return doc[key]
-    raise TetherError("tether describe-accelerators --json printed an unexpected document")
+    raise ProtocolError("tether describe-accelerators --json printed an unexpected document")
 
 
 def attach(type: str, server: str | None = None, key: str | None = None, *, fleet: str | None = None,
@@ -147,7 +165,7 @@ def attach(type: str, server: str | None = None, key: str | None = None, *, flee
     mine = [d for d in new if d.get("type") == type] or new
     if mine:
         return max(mine, key=lambda d: d.get("ordinal", -1))
-    raise TetherError(f"tether attach {type} succeeded, but no new attachment is listed")
+    raise InternalError(f"tether attach {type} succeeded, but no new attachment is listed")
 
 
 def detach(ordinal: int) -> None:

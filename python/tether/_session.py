@@ -15,7 +15,7 @@ from typing import Mapping, Optional, Union
 import numpy as np
 
 from . import _dtypes as dt
-from ._errors import InvalidArgumentError, TetherError
+from ._errors import InternalError, InvalidArgumentError, UnsupportedError
 from ._convert import exact
 from ._lib import MAX_RANK, SessionStats, Tensor, ValueInfo, check, lib, new_config
 
@@ -59,9 +59,10 @@ class Session:
     from the CPU to an accelerator is this one word.
 
     ``run_limit_ms`` stops a local run still going after that long (TetherTimeoutError);
-    ``num_threads`` caps the threads one run uses (0: the whole process pool).
-    ``precision`` (local targets) lets convolutions run in ``"bf16"`` or ``"int8"`` instead
-    of the default ``"fp32"``.
+    ``num_threads`` caps the threads one run uses (0: the whole process pool); for an
+    ``eia:N`` target the accelerator's server applies it to this session's runs.
+    ``precision`` lets convolutions run in ``"bf16"`` or ``"int8"`` on the cpu backend (local
+    targets) instead of the default ``"fp32"``.
 
     A session may be run from several threads at once. Use it as a context manager, or
     call :meth:`close`, to free it deterministically."""
@@ -313,10 +314,10 @@ class Session:
         else:
             npd = dt.TO_NUMPY.get(t.dtype)
             if npd is None:
-                raise TetherError(f"output '{t.name.decode()}' has dtype {t.dtype}, which has no numpy equivalent")
+                raise UnsupportedError(f"output '{t.name.decode()}' has dtype {t.dtype}, which has no numpy equivalent")
             raw = np.empty(shape, dtype=npd)
         if raw.nbytes != t.size:
-            raise TetherError(f"output '{t.name.decode()}': {t.size} bytes for shape {shape} "
+            raise InternalError(f"output '{t.name.decode()}': {t.size} bytes for shape {shape} "
                               f"({raw.nbytes} expected)")
         if raw.nbytes:
             ctypes.memmove(raw.ctypes.data, t.data, raw.nbytes)

@@ -17,6 +17,12 @@ typedef struct tt_cmd {
 /* Prints "tether NAME: message" to stderr and returns exit code 1. Control characters in
  * the message (which may quote a server, a file or a model) are escaped. */
 int tt_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same for a failed call that returned st. With TETHER_STATUS_LINE=1 in the environment
+ * (the Python package sets it), a last line "tether-status: CODE NAME" follows, so a program
+ * driving the command knows what kind of error it was. */
+int tt_cli_fail_st(const char *cmd, tether_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* tt_cli_fail_st(cmd, st, "%s", tether_last_error()). */
+int tt_cli_fail_last(const char *cmd, tether_status st);
 /* A usage error: prints "tether NAME: reason" and where the options are described, and
  * returns exit code 2. With fmt NULL, getopt has already printed the reason. */
 int tt_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

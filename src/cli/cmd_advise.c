@@ -492,14 +492,15 @@ int tt_cmd_advise(int argc, char **argv)
     }
 
     tt_prices prices = {0};
-    if (prices_path && tt_prices_load(prices_path, &prices) != TT_OK)
-        return tt_cli_fail("advise", "%s", tether_last_error());
+    tether_status pst = prices_path ? tt_prices_load(prices_path, &prices) : TETHER_OK;
+    if (pst != TT_OK)
+        return tt_cli_fail_last("advise", pst);
     tt_adv_row *rows = NULL;
     int n = 0, rc = 0;
     for (int i = optind; i < argc && !rc; i++) {
         tt_status s = strcmp(argv[i], "-") == 0 ? read_stdin(&rows, &n) : tt_adv_read_file(argv[i], &rows, &n);
         if (s != TT_OK)
-            rc = tt_cli_fail("advise", "%s", tether_last_error());
+            rc = tt_cli_fail_last("advise", s);
     }
     if (!rc && n == 0)
         rc = tt_cli_fail("advise", "the input holds no rows");
@@ -523,8 +524,9 @@ int tt_cmd_advise(int argc, char **argv)
     bool batched = tt_adv_any_batched(rows, n);
     if (m.volume >= 0 && (rc = serverless_duration(rows, n, &m.sl)) != 0)
         goto out;
-    if (svg && tt_adv_svg_write(svg, rows, n, &res, &c) != TT_OK) {
-        rc = tt_cli_fail("advise", "%s", tether_last_error());
+    tether_status sst = svg ? tt_adv_svg_write(svg, rows, n, &res, &c) : TETHER_OK;
+    if (sst != TT_OK) {
+        rc = tt_cli_fail_last("advise", sst);
         goto out;
     }
 

@@ -118,12 +118,14 @@ int tt_cmd_attach(int argc, char **argv)
     if (key_file) {
         FILE *f = fopen(key_file, "r");
         if (!f)
-            return tt_cli_fail("attach", "cannot read the key file '%s': %s", key_file, strerror(errno));
+            return tt_cli_fail_st("attach", TETHER_ERR_IO, "cannot read the key file '%s': %s", key_file,
+                                  strerror(errno));
         bool got = fgets(key_buf, sizeof key_buf, f) != NULL;
         fclose(f);
         key_buf[strcspn(key_buf, "\r\n")] = 0;
         if (!got || !key_buf[0])
-            return tt_cli_fail("attach", "the key file '%s' holds no key on its first line", key_file);
+            return tt_cli_fail_st("attach", TETHER_ERR_INVALID_ARGUMENT, "the key file '%s' holds no key on its first line",
+                                  key_file);
         key = key_buf;
     }
     ao.lease_s = (uint32_t)lease;
@@ -132,7 +134,7 @@ int tt_cmd_attach(int argc, char **argv)
     tt_status st = tt_attach_with(argv[optind], &ao, &a);
     memset(key_buf, 0, sizeof key_buf);
     if (st != TETHER_OK)
-        return tt_cli_fail("attach", "%s", tether_last_error());
+        return tt_cli_fail_last("attach", st);
     memset(a.token, 0, sizeof a.token);
     if (json) {
         cJSON *r = cJSON_CreateObject();

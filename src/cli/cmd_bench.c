@@ -402,8 +402,9 @@ int tt_cmd_bench(int argc, char **argv)
         tether_set_num_threads(threads);
 
     tt_prices prices = {0};
-    if (prices_path && tt_prices_load(prices_path, &prices) != TT_OK) {
-        rc = tt_cli_fail("bench", "%s", tether_last_error());
+    tether_status pst = prices_path ? tt_prices_load(prices_path, &prices) : TETHER_OK;
+    if (pst != TT_OK) {
+        rc = tt_cli_fail_last("bench", pst);
         goto done;
     }
     struct sigaction sa = {0}, old_int, old_term;
@@ -440,8 +441,9 @@ int tt_cmd_bench(int argc, char **argv)
             }
         }
         o.label = sweep ? "host CPU" : r->target;
-        if (tt_bench_measure(model, r->target, &o, &r->res) != TETHER_OK) {
-            rc = tt_cli_fail("bench", "%s", r->res.error);
+        tether_status mst = tt_bench_measure(model, r->target, &o, &r->res);
+        if (mst != TETHER_OK) {
+            rc = tt_cli_fail_st("bench", mst, "%s", r->res.error);
             goto out;
         }
         row_price(&prices, host, r);

@@ -66,8 +66,9 @@ int tt_cmd_describe(int argc, char **argv)
         return tt_cli_usage("describe-accelerators", "unexpected argument '%s'", argv[optind]);
     tt_attachment *a;
     int n;
-    if (tt_attachments_list(&a, &n) != TETHER_OK)
-        return tt_cli_fail("describe-accelerators", "%s", tether_last_error());
+    tether_status st = tt_attachments_list(&a, &n);
+    if (st != TETHER_OK)
+        return tt_cli_fail_last("describe-accelerators", st);
     /* every accelerator is probed at once: one unreachable server costs one timeout, not n */
     probe_job *jobs = calloc((size_t)n + 1, sizeof *jobs);
     for (int i = 0; i < n; i++) {

@@ -42,12 +42,13 @@ int tt_cmd_detach(int argc, char **argv)
     if (end == arg || *end || ord < 0 || ord > 1000000)
         return tt_cli_usage("detach", "'%s' is not an ordinal (0, 1, ... or eia:N)", argv[optind]);
     tt_attachment a;
-    if (tt_attachment_get((int)ord, &a) != TETHER_OK)
-        return tt_cli_fail("detach", "%s", tether_last_error());
+    tether_status st = tt_attachment_get((int)ord, &a);
+    if (st != TETHER_OK)
+        return tt_cli_fail_last("detach", st);
     memset(a.token, 0, sizeof a.token);
     char note[1024];
-    if (tt_detach_ex((int)ord, force, note, sizeof note) != TETHER_OK)
-        return tt_cli_fail("detach", "%s", tether_last_error());
+    if ((st = tt_detach_ex((int)ord, force, note, sizeof note)) != TETHER_OK)
+        return tt_cli_fail_last("detach", st);
     if (note[0])
         fprintf(stderr, "tether detach: note: %s\n", tt_cli_esc(note));
     printf("detached eia:%ld  %s  %s  %s\n", ord, tt_cli_esc(a.id), tt_cli_esc(a.type), tt_cli_esc(a.endpoint));

@@ -273,8 +273,9 @@ int tt_cmd_doctor(int argc, char **argv)
         return tt_cli_usage("doctor", "--server checks a server, not an attachment: drop '%s'", argv[optind]);
     if (server) {
         tt_endpoint ep;
-        if (tt_endpoint_parse(server, &ep) != TETHER_OK)
-            return tt_cli_fail("doctor", "%s", tether_last_error());
+        tether_status st = tt_endpoint_parse(server, &ep);
+        if (st != TETHER_OK)
+            return tt_cli_fail_last("doctor", st);
         printf("server %s\n", tt_cli_esc(ep.text));
         tt_rconn *c;
         tt_msg_hello_reply hello;
@@ -295,8 +296,9 @@ int tt_cmd_doctor(int argc, char **argv)
     } else {
         tt_attachment *all;
         int n;
-        if (tt_attachments_list(&all, &n) != TETHER_OK)
-            return tt_cli_fail("doctor", "%s", tether_last_error());
+        tether_status st = tt_attachments_list(&all, &n);
+        if (st != TETHER_OK)
+            return tt_cli_fail_last("doctor", st);
         if (all)
             memset(all, 0, sizeof *all * (size_t)n);
         free(all);

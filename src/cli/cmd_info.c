@@ -183,8 +183,9 @@ int tt_cmd_info(int argc, char **argv)
     if (!path)
         return tt_cli_usage("info", "no model given");
     tt_model *m;
-    if (tt_model_load_file(path, &m) != TETHER_OK)
-        return tt_cli_fail("info", "%s", tether_last_error());
+    tether_status rc = tt_model_load_file(path, &m);
+    if (rc != TETHER_OK)
+        return tt_cli_fail_last("info", rc);
     op_count *ops = NULL;
     int nops = 0, cap = 0, nodes = 0;
     count_ops(m->graph, &ops, &nops, &cap);
@@ -197,9 +198,9 @@ int tt_cmd_info(int argc, char **argv)
     cfg.quiet = 1;
     cfg.target = target;
     tether_session *s;
-    if (tt_local_open(m, &cfg, &s) != TETHER_OK) {
+    if ((rc = tt_local_open(m, &cfg, &s)) != TETHER_OK) {
         free(ops);
-        return tt_cli_fail("info", "%s: %s", path, tether_last_error());
+        return tt_cli_fail_st("info", rc, "%s: %s", path, tether_last_error());
     }
     tether_session_stats st;
     tether_session_stats_get(s, &st);

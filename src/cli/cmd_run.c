@@ -97,8 +97,9 @@ int tt_cmd_run(int argc, char **argv)
     if (tt_log_get_level() > TT_LOG_INFO)
         cfg.quiet = 1; /* where the session runs is printed below instead */
     tether_session *s;
-    if (tether_session_open(&s, model, &cfg) != TETHER_OK) {
-        int rc = tt_cli_fail("run", "%s", tether_last_error());
+    tether_status st = tether_session_open(&s, model, &cfg);
+    if (st != TETHER_OK) {
+        int rc = tt_cli_fail_last("run", st);
         free(in_args);
         return rc;
     }
@@ -109,8 +110,8 @@ int tt_cmd_run(int argc, char **argv)
     size_t n_given = 0;
     if (!slots || !inputs || !have)
         rc = tt_cli_fail("run", "out of memory");
-    else if (tt_cli_read_inputs(s, in_args, n_in, slots, have) != TETHER_OK)
-        rc = tt_cli_fail("run", "%s", tether_last_error());
+    else if ((st = tt_cli_read_inputs(s, in_args, n_in, slots, have)) != TETHER_OK)
+        rc = tt_cli_fail_last("run", st);
     /* the inputs given, in the model's order: the library names any that is missing */
     for (size_t i = 0; !rc && i < n_model; i++)
         if (have[i])
@@ -122,8 +123,8 @@ int tt_cmd_run(int argc, char **argv)
         tether_outputs_free(out);
         out = NULL;
         double t0 = now_ms();
-        if (tether_session_run(s, inputs, n_given, &out) != TETHER_OK) {
-            rc = tt_cli_fail("run", "%s", tether_last_error());
+        if ((st = tether_session_run(s, inputs, n_given, &out)) != TETHER_OK) {
+            rc = tt_cli_fail_last("run", st);
             break;
         }
         printf("run %d on %s: %.3f ms\n", r + 1, tt_cli_esc(stats.where), now_ms() - t0);
@@ -138,8 +139,8 @@ int tt_cmd_run(int argc, char **argv)
             char name[256], path[4096];
             safe_name(t->name, name, sizeof name);
             snprintf(path, sizeof path, "%s/%s.npy", outdir, name);
-            if (tt_npy_write(path, t) != TETHER_OK)
-                rc = tt_cli_fail("run", "%s", tether_last_error());
+            if ((st = tt_npy_write(path, t)) != TETHER_OK)
+                rc = tt_cli_fail_last("run", st);
         }
     }
     tether_outputs_free(out);

@@ -115,6 +115,27 @@ int tt_cli_fail(const char *cmd, const char *fmt, ...)
     return 1;
 }
 
+int tt_cli_fail_st(const char *cmd, tether_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(cmd, fmt, ap);
+    va_end(ap);
+    const char *want = getenv("TETHER_STATUS_LINE");
+    if (want && strcmp(want, "1") == 0 && st != TETHER_OK)
+        fprintf(stderr, "tether-status: %d %s\n", (int)st, tether_status_name(st));
+    return 1;
+}
+
+int tt_cli_fail_last(const char *cmd, tether_status st)
+{
+    /* a copy: the message may change while it is printed */
+    char *msg = strdup(tether_last_error());
+    int rc = tt_cli_fail_st(cmd, st, "%s", msg ? msg : tether_last_error());
+    free(msg);
+    return rc;
+}
+
 int tt_cli_usage(const char *cmd, const char *fmt, ...)
 {
     if (fmt) {

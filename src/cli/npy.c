@@ -248,14 +248,22 @@ static tether_status npz_member(const unsigned char *z, size_t zn, const char *p
     if (usize > NPY_MAX_BYTES)
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "'%s': member '%s' is larger than %zu bytes", path, name,
                         NPY_MAX_BYTES);
+    /* the method and sizes are checked against the bytes there before any memory is taken
+     * for them: stored members are as large as their data, and deflate expands at most 1032
+     * times */
+    if (method != 0 && method != 8)
+        return tt_error(TETHER_ERR_UNSUPPORTED, "'%s': member '%s' uses zip method %u (stored and deflated only)", path,
+                        name, method);
+    if (method == 0 && csize != usize)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "'%s': stored member '%s' has two sizes", path, name);
+    if (method == 8 && usize > csize * 1032 + 64)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT,
+                        "'%s': member '%s' claims %llu bytes, more than its %llu deflated bytes can hold", path, name,
+                        (unsigned long long)usize, (unsigned long long)csize);
     unsigned char *buf = malloc(usize ? (size_t)usize : 1);
     if (!buf)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory reading '%s' from '%s'", name, path);
     if (method == 0) {
-        if (csize != usize) {
-            free(buf);
-            return tt_error(TETHER_ERR_INVALID_ARGUMENT, "'%s': stored member '%s' has two sizes", path, name);
-        }
         memcpy(buf, z + data, (size_t)usize);
     } else if (method == 8) {
 #ifdef TETHER_HAVE_ZLIB
@@ -295,10 +303,6 @@ static tether_status npz_member(const unsigned char *z, size_t zn, const char *p
                         "save it with numpy.savez",
                         path, name);
 #endif
-    } else {
-        free(buf);
-        return tt_error(TETHER_ERR_UNSUPPORTED, "'%s': member '%s' uses zip method %u (stored and deflated only)",
-                        path, name, method);
     }
     *out = buf;
     return TETHER_OK;

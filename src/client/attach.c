@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <openssl/rand.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,10 +78,19 @@ static void copy_str(char *dst, size_t cap, const cJSON *o, const char *k)
     snprintf(dst, cap, "%s", cJSON_IsString(v) ? v->valuestring : "");
 }
 
+/* A number of the record; 0 when it is missing or not a finite number >= 0 (the file is the
+ * user's: an edited one must not make tether convert 1e30 to an integer). */
 static double get_num(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+    double d = cJSON_IsNumber(v) ? v->valuedouble : 0;
+    return isfinite(d) && d >= 0 ? d : 0;
+}
+
+static uint64_t get_u64(const cJSON *o, const char *k)
+{
+    double d = get_num(o, k);
+    return d < 18446744073709549568.0 ? (uint64_t)d : 0; /* the largest double below 2^64 */
 }
 
 /* Every record, in attach order (ordinal = index). */
@@ -121,7 +131,7 @@ tt_status tt_records_load(tt_attachment **out, int *n)
         copy_str(x->type, sizeof x->type, r, "type");
         copy_str(x->endpoint, sizeof x->endpoint, r, "endpoint");
         copy_str(x->token, sizeof x->token, r, "token");
-        x->memory_bytes = (uint64_t)get_num(r, "memory_bytes");
+        x->memory_bytes = get_u64(r, "memory_bytes");
         x->tflops = get_num(r, "tflops");
         copy_str(x->name, sizeof x->name, r, "name");
         if (!x->name[0]) /* a record from before names: its slot id names it */

@@ -53,6 +53,9 @@ typedef struct tt_remote {
     size_t size;
     int timeout_ms;
     int retries;
+    int threads;       /* the session's num_threads: the most threads the server may give a run (0: its own) */
+    bool old_server;   /* the server takes no thread cap in OPEN (an older tetherd): sent without it */
+    bool quiet;
     pthread_mutex_t lock;
     rlink *link;  /* never NULL once open */
     uint64_t gen; /* counts links, so a broken one is replaced once */
@@ -196,15 +199,30 @@ static tt_status put_model(tt_remote *r, const rtarget *t, tt_rconn *c, int64_t 
     return st;
 }
 
-/* OPEN by hash; on "unknown model hash", upload and OPEN again. */
+/* OPEN by hash, with the session's thread cap when it has one; on "unknown model hash",
+ * upload and OPEN again. A server older than the cap refuses the longer OPEN as malformed:
+ * the session then opens without it, and says so once. */
 static tt_status open_handle(tt_remote *r, const rtarget *t, tt_rconn *c, int64_t deadline, tt_reply *rep)
 {
     for (int attempt = 0;; attempt++) {
         tt_wr w = {0};
         tt_wr_frame_begin(&w);
         tt_wr_bytes(&w, r->hash, sizeof r->hash);
+        bool capped = r->threads > 0 && !r->old_server;
+        if (capped)
+            tt_wr_u32(&w, (uint32_t)r->threads);
         tt_status st = tt_rconn_call(c, TT_CMD_OPEN, &w, NULL, 0, 0, deadline, rep);
         tt_wr_free(&w);
+        if (st == TETHER_ERR_PROTOCOL && capped && strstr(tether_last_error(), "malformed OPEN")) {
+            r->old_server = true;
+            if (!r->quiet)
+                tt_log(TT_LOG_WARN,
+                       "accelerator %s: its server is older than the thread cap, so num_threads %d is not applied "
+                       "there (it uses its own threads)",
+                       t->att.id, r->threads);
+            attempt--;
+            continue;
+        }
         if (st != TETHER_ERR_NOT_FOUND || attempt > 0)
             return st;
         TT_TRY(put_model(r, t, c, deadline));
@@ -720,6 +738,8 @@ tt_status tt_remote_open(const char *path, const void *model, size_t size, const
     s->ops = &g_remote_ops;
     s->impl = r;
     r->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
+    r->threads = cfg->num_threads;
+    r->quiet = cfg->quiet;
     const char *env = getenv("TETHER_RETRIES");
     r->retries = env && atoi(env) >= 0 ? atoi(env) : DEFAULT_RETRIES;
     int64_t deadline = tt_deadline_ms(r->timeout_ms);

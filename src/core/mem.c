@@ -29,9 +29,9 @@ static _Thread_local tt_mem_budget *t_budget;
 
 void tt_mem_budget_begin(tt_mem_budget *b)
 {
-    b->mine = 0;
-    b->peak = atomic_load(b->shared);
-    b->refused = 0;
+    atomic_store(&b->mine, 0);
+    atomic_store(&b->peak, atomic_load(b->shared));
+    atomic_store(&b->refused, 0);
     t_budget = b;
 }
 
@@ -39,12 +39,20 @@ void tt_mem_budget_end(tt_mem_budget *b)
 {
     if (t_budget == b)
         t_budget = NULL;
-    atomic_fetch_sub(b->shared, b->mine);
-    b->mine = 0;
+    atomic_fetch_sub(b->shared, atomic_exchange(&b->mine, 0));
+}
+
+tt_mem_budget *tt_mem_budget_current(void) { return t_budget; }
+
+tt_mem_budget *tt_mem_budget_swap(tt_mem_budget *b)
+{
+    tt_mem_budget *prev = t_budget;
+    t_budget = b;
+    return prev;
 }
 
 /* Counts a new block p against this thread's budget; frees it and returns NULL when it
- * does not fit. */
+ * does not fit. Several threads may count in one budget at once (a job's workers). */
 static void *budget_take(void *p)
 {
     tt_mem_budget *b = t_budget;
@@ -54,14 +62,15 @@ static void *budget_take(void *p)
     int64_t after = atomic_fetch_add(b->shared, n) + n;
     if (after > b->cap) {
         atomic_fetch_sub(b->shared, n);
-        if (!b->refused)
-            b->refused = (uint64_t)n;
+        uint64_t none = 0;
+        atomic_compare_exchange_strong(&b->refused, &none, (uint64_t)n);
         free(p);
         return NULL;
     }
-    b->mine += n;
-    if (after > b->peak)
-        b->peak = after;
+    atomic_fetch_add(&b->mine, n);
+    int64_t peak = atomic_load_explicit(&b->peak, memory_order_relaxed);
+    while (after > peak && !atomic_compare_exchange_weak(&b->peak, &peak, after))
+        ;
     return p;
 }
 
@@ -72,7 +81,7 @@ static void budget_give(void *p)
         return;
     /* a block from before the budget began makes the count a little low, never high */
     int64_t n = (int64_t)malloc_usable_size(p);
-    b->mine -= n;
+    atomic_fetch_sub(&b->mine, n);
     atomic_fetch_sub(b->shared, n);
 }
 

@@ -29,18 +29,23 @@ unsigned long tt_mem_allocs(void);
  * in *shared (which several threads' budgets may share) and fails, as out of memory, when
  * it would take *shared past cap; frees on this thread give the bytes back. What is still
  * allocated at tt_mem_budget_end is given back then (it outlives the work: outputs, caches).
- * Allocations by other threads (a kernel's parallel helpers) are not counted. */
+ * The thread pool's workers count what they allocate for a job in its submitter's budget
+ * (tt_mem_budget_swap), so a kernel's parallel helpers are held to it too. */
 typedef struct tt_mem_budget {
-    _Atomic int64_t *shared; /* bytes counted by every budget on this account */
-    int64_t cap;             /* *shared may not pass this */
-    int64_t mine;            /* this budget's share of *shared */
-    int64_t peak;            /* the most *shared reached while this budget was on */
-    uint64_t refused;        /* the size of the first allocation refused (0: none) */
+    _Atomic int64_t *shared;  /* bytes counted by every budget on this account */
+    int64_t cap;              /* *shared may not pass this */
+    _Atomic int64_t mine;     /* this budget's share of *shared */
+    _Atomic int64_t peak;     /* the most *shared reached while this budget was on */
+    _Atomic uint64_t refused; /* the size of the first allocation refused (0: none) */
 } tt_mem_budget;
 
 /* b->shared and b->cap set by the caller; begin clears the rest and turns it on. */
 void tt_mem_budget_begin(tt_mem_budget *b);
 void tt_mem_budget_end(tt_mem_budget *b);
+/* Makes b (NULL: none) the budget this thread's allocations count in, returning the one it
+ * had: the thread pool lends a job's budget to the workers that help with it. */
+tt_mem_budget *tt_mem_budget_swap(tt_mem_budget *b);
+tt_mem_budget *tt_mem_budget_current(void);
 
 static inline bool tt_mul_ok(uint64_t a, uint64_t b, uint64_t *r) { return !__builtin_mul_overflow(a, b, r); }
 static inline bool tt_add_ok(uint64_t a, uint64_t b, uint64_t *r) { return !__builtin_add_overflow(a, b, r); }

@@ -1,10 +1,13 @@
-/* The thread counts every build shares (the process's count, runs' shares of it), and the
- * pthread pool used where tether is built without OpenMP: a fixed pool of workers taking
- * chunks of parallel_for jobs. Several threads may submit jobs at once (concurrent session
- * runs); the submitter works on its own job too, so a job always completes even when every
- * worker is busy elsewhere. */
+/* The thread counts every build shares (the process's count, runs' shares of it), stoppable
+ * loops, and the pthread pool used where tether is built without OpenMP: a fixed pool of
+ * workers taking chunks of parallel_for jobs. Several threads may submit jobs at once
+ * (concurrent session runs); the submitter works on its own job too, so a job always
+ * completes even when every worker is busy elsewhere. A worker helping with a job works in
+ * its submitter's name: the submitter's memory budget, cancellation check and stop scope are
+ * its own while it does. */
 #include "core/threadpool.h"
 
+#include "core/cancel.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -80,6 +83,43 @@ void tt_threads_end(tt_threads_scope s)
 
 tether_status tether_set_num_threads(int n) { return tt_threadpool_resize(n); }
 
+/* A stoppable loop's chunk, run in steps of about TT_STOP_QUANTUM units of work, polling
+ * the stop scope (which the pool lends to its workers) after each. */
+typedef struct stop_job {
+    tt_range_fn fn;
+    void *arg;
+    int64_t step;
+    double cost;
+} stop_job;
+
+static void stop_range(void *arg, int64_t b, int64_t e)
+{
+    const stop_job *s = arg;
+    for (int64_t lo = b; lo < e && !tt_stopped(); lo += s->step) {
+        int64_t hi = e - lo < s->step ? e : lo + s->step;
+        s->fn(s->arg, lo, hi);
+        double work = s->cost * (double)(hi - lo);
+        if (!tt_stop_work(work >= (double)TT_STOP_QUANTUM ? TT_STOP_QUANTUM : (uint64_t)work))
+            return;
+    }
+}
+
+bool tt_parallel_for_stoppable(int64_t n, int64_t grain, double cost, tt_range_fn fn, void *arg)
+{
+    if (tt_stopped())
+        return false;
+    if (!tt_stop_current()) {
+        tt_parallel_for(n, grain, fn, arg);
+        return true;
+    }
+    if (!(cost >= 1))
+        cost = 1;
+    double step = (double)TT_STOP_QUANTUM / cost;
+    stop_job s = {fn, arg, step >= (double)n ? (n > 0 ? n : 1) : step < 1 ? 1 : (int64_t)step, cost};
+    tt_parallel_for(n, grain, stop_range, &s);
+    return !tt_stopped();
+}
+
 #ifndef TETHER_HAVE_OPENMP
 
 /* ---- the pthread pool ------------------------------------------------------------------ */
@@ -94,6 +134,11 @@ typedef struct tt_job {
     atomic_llong done;   /* chunks finished */
     int users;           /* workers inside tt_job_work (under the pool lock) */
     int helpers;         /* workers that may join it (its submitter's thread cap, less one) */
+    /* the submitter's context, lent to the workers that help */
+    tt_mem_budget *budget;
+    tt_cancel_fn cancel;
+    void *cancel_ud;
+    tt_stop_scope *scope;
     struct tt_job *prev, *nextjob;
 } tt_job;
 
@@ -165,7 +210,13 @@ static void *tt_worker(void *unused)
         /* users keeps j alive: its submitter waits for it to drop to zero */
         j->users++;
         pthread_mutex_unlock(&g_pool.lock);
+        tt_mem_budget_swap(j->budget);
+        tt_cancel_install(j->cancel, j->cancel_ud);
+        tt_stop_set(j->scope);
         tt_job_work(j);
+        tt_stop_set(NULL);
+        tt_cancel_install(NULL, NULL);
+        tt_mem_budget_swap(NULL);
         pthread_mutex_lock(&g_pool.lock);
         if (--j->users == 0)
             pthread_cond_broadcast(&g_pool.finished);
@@ -287,6 +338,9 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
     nchunks = (n + chunk - 1) / chunk;
 
     tt_job j = {.fn = fn, .arg = arg, .n = n, .chunk = chunk, .nchunks = nchunks, .helpers = threads - 1};
+    j.budget = tt_mem_budget_current();
+    tt_cancel_current(&j.cancel, &j.cancel_ud);
+    j.scope = tt_stop_current();
     atomic_init(&j.next, 0);
     atomic_init(&j.done, 0);
     pthread_mutex_lock(&g_pool.lock);

@@ -9,12 +9,18 @@
 #define TT_THREADPOOL_H
 
 #include "core/status.h"
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Runs fn(arg, begin, end) over disjoint ranges covering [0, n). Ranges hold at least
  * `grain` items (except the last). Returns when all ranges are done. */
 typedef void (*tt_range_fn)(void *arg, int64_t begin, int64_t end);
 void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg);
+/* tt_parallel_for for long work that must stop close to a run's limit: every thread runs its
+ * ranges in steps of about TT_STOP_QUANTUM units of work (`cost`: the units of one item, e.g.
+ * the multiply-adds of one output row) and polls the current stop scope (core/cancel.h)
+ * after each. Returns false, the rest left undone, once the scope is stopped. */
+bool tt_parallel_for_stoppable(int64_t n, int64_t grain, double cost, tt_range_fn fn, void *arg);
 
 /* Number of threads work started on this thread is spread over (the caller included): its
  * run's share (tt_threads_begin) inside one, else the process's count. */

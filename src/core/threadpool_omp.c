@@ -5,12 +5,18 @@
  * for its next region; tt_threads_begin keeps concurrent runs' teams within the process's
  * count.
  *
+ * A helper thread works in the submitter's name while in its region: the submitter's memory
+ * budget, cancellation check and stop scope are its own, as in the pthread pool.
+ *
  * libgomp does not survive fork(): a child whose parent ran OpenMP regions hangs in its
  * first region of more than one thread. So a process forked after OpenMP ran keeps working
  * on one thread (its kernels inline, oneDNN told so through tt_threads_for_omp). */
 #ifdef TETHER_HAVE_OPENMP
 
 #include "core/threadpool.h"
+
+#include "core/cancel.h"
+#include "core/mem.h"
 
 #include <omp.h>
 #include <pthread.h>
@@ -88,12 +94,23 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
     int team = nchunks < threads ? (int)nchunks : threads;
     tt_omp_mark_used();
     atomic_llong next = 0;
+    tt_mem_budget *budget = tt_mem_budget_current();
+    tt_cancel_fn cancel;
+    void *cancel_ud;
+    tt_cancel_current(&cancel, &cancel_ud);
+    tt_stop_scope *scope = tt_stop_current();
 #pragma omp parallel num_threads(team)
     {
-        if (!t_named && omp_get_thread_num() != 0) {
-            /* OpenMP's helper threads are the pool's: named so for ps, top and debuggers */
-            pthread_setname_np(pthread_self(), "tether-pool");
-            t_named = true;
+        bool helper = omp_get_thread_num() != 0;
+        if (helper) {
+            if (!t_named) {
+                /* OpenMP's helper threads are the pool's: named so for ps, top and debuggers */
+                pthread_setname_np(pthread_self(), "tether-pool");
+                t_named = true;
+            }
+            tt_mem_budget_swap(budget);
+            tt_cancel_install(cancel, cancel_ud);
+            tt_stop_set(scope);
         }
         for (;;) {
             long long c = atomic_fetch_add(&next, 1);
@@ -101,6 +118,11 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
                 break;
             int64_t b = c * chunk, e = b + chunk;
             fn(arg, b, e < n ? e : n);
+        }
+        if (helper) {
+            tt_stop_set(NULL);
+            tt_cancel_install(NULL, NULL);
+            tt_mem_budget_swap(NULL);
         }
     }
 }

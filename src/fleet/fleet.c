@@ -416,7 +416,7 @@ tt_status tt_fleet_choose(const tt_fleet_view *v, const tt_fleet_want *w, uint32
     const tt_fleet_server *best = NULL;
     double best_load = 2;
     uint32_t best_tie = 0;
-    int eligible = 0, of_type = 0, eligible_servers = 0;
+    int of_type = 0, eligible_servers = 0;
     for (int i = 0; i < v->n_servers; i++) {
         const tt_fleet_server *s = &v->servers[i];
         if (!server_matches(s, w))
@@ -432,7 +432,6 @@ tt_status tt_fleet_choose(const tt_fleet_view *v, const tt_fleet_want *w, uint32
         }
         int counted = type_count(s, w->type);
         of_type += counted > listed ? counted : listed;
-        eligible += free_here;
         if (!free_here)
             continue;
         double load = s->slots ? (double)(s->attached + s->claimed) / s->slots : 0;

@@ -156,7 +156,7 @@ static tt_status seq_from_pb(tt_decoder *d, const tt_pb *r0, tt_dtype dtype, tt_
         }
     }
     if (s == TT_OK && rc < 0)
-        s = TETHER_ERR_INVALID_MODEL;
+        s = tt_error(TETHER_ERR_INVALID_MODEL, "malformed SequenceProto");
     if (s != TT_OK) {
         tt_seq_free(seq);
         return s;
@@ -186,6 +186,10 @@ tt_status tt_value_from_pb(const void *data, size_t n, const tt_type *type, tt_v
             v->kind = TT_KIND_SEQUENCE;
     } else if (type->kind == TT_KIND_OPTIONAL) {
         while (s == TT_OK && (rc = tt_pb_next(&r, &f)) > 0) {
+            /* a value given twice: the last one counts, as protobuf reads it (the one before
+             * is released, not leaked) */
+            if ((f.num == 3 && type->elem_kind == TT_KIND_TENSOR) || (f.num == 5 && type->elem_kind == TT_KIND_SEQUENCE))
+                tt_value_release(v);
             if (f.num == 3 && type->elem_kind == TT_KIND_TENSOR) {
                 s = tt_decode_tensor(&d, &r, &f, NULL, &v->t, NULL);
                 if (s == TT_OK)
@@ -200,7 +204,7 @@ tt_status tt_value_from_pb(const void *data, size_t n, const tt_type *type, tt_v
             }
         }
         if (s == TT_OK && rc < 0)
-            s = TETHER_ERR_INVALID_MODEL;
+            s = tt_error(TETHER_ERR_INVALID_MODEL, "malformed OptionalProto");
     } else {
         s = tt_error(TETHER_ERR_UNSUPPORTED, "values of this type cannot be decoded");
     }

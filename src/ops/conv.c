@@ -4,7 +4,6 @@
  * depthwise convs run a direct loop. Integer convs accumulate exactly in 32 bits. */
 #include "ops/nnutil.h"
 
-#include <cblas.h>
 #include <inttypes.h>
 
 /* ---- geometry -------------------------------------------------------------------------- */
@@ -415,7 +414,8 @@ static tt_status conv_f32(const tt_node *node, const conv_geom *g, const float *
         dw_cols_init(&j.cols, g->w.kernel[2], g->w.out[2], g->w.in[2], g->w.stride[2], g->w.dilation[2],
                      g->w.pad_begin[2]);
         int64_t planes = g->N * g->M;
-        tt_parallel_for(planes, (16384 + g->out_size * g->kp - 1) / (g->out_size * g->kp), depthwise_planes, &j);
+        tt_parallel_for_stoppable(planes, (16384 + g->out_size * g->kp - 1) / (g->out_size * g->kp),
+                                  (double)g->out_size * (double)g->kp, depthwise_planes, &j);
         return TT_OK;
     }
     int64_t K = g->Cg * g->kp, osz = g->out_size, ow = g->w.out[2], rows = g->w.out[0] * g->w.out[1];
@@ -443,10 +443,10 @@ static tt_status conv_f32(const tt_node *node, const conv_geom *g, const float *
         if (!col)
             return TETHER_ERR_NO_MEMORY;
     }
-    for (int64_t n = 0; n < g->N; n++) {
+    for (int64_t n = 0; n < g->N && !tt_stopped(); n++) {
         conv_tile_job j = {g, x + n * g->C * g->in_size, w, b, col, y + n * g->M * osz, rpt};
         if (tiles > 1) {
-            tt_parallel_for(tiles, 1, conv_tiles, &j);
+            tt_parallel_for_stoppable(tiles, 1, (double)g->M * (double)K * (double)(rpt * ow), conv_tiles, &j);
             continue;
         }
         /* one tile: im2col, bias and GEMM each split over the pool on their own */
@@ -469,12 +469,10 @@ static tt_status conv_f64(const tt_node *node, const conv_geom *g, const double 
     double *col = tt_nn_scratch(node, sizeof(double), g->C, g->kp, osz);
     if (!col)
         return TETHER_ERR_NO_MEMORY;
-    for (int64_t n = 0; n < g->N; n++) {
+    for (int64_t n = 0; n < g->N && !tt_stopped(); n++) {
         im2col(im2col_f64, g, x + n * g->C * g->in_size, col, 0);
-        for (int64_t gi = 0; gi < g->G; gi++)
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->Mg, (int)osz, (int)K, 1.0,
-                        w + gi * g->Mg * K, (int)K, col + gi * K * osz, (int)osz, 1.0,
-                        y + (n * g->M + gi * g->Mg) * osz, (int)osz);
+        tt_dgemm_batched(false, false, g->Mg, osz, K, 1.0, w, K, g->Mg * K, col, osz, K * osz, 1.0, y + n * g->M * osz,
+                         osz, g->Mg * osz, g->G);
     }
     tt_free_aligned(col);
     return TT_OK;
@@ -600,20 +598,17 @@ static tt_status run_convtranspose_native(tt_kctx *c)
     void *col = tt_nn_scratch(c->node, es, g.M, g.kp, isz);
     if (!col)
         return TETHER_ERR_NO_MEMORY;
-    for (int64_t n = 0; n < g.N; n++) {
+    for (int64_t n = 0; n < g.N && !tt_stopped(); n++) {
         /* per group: col[Mg * kp, in] = W_g^T [Mg * kp, Cg] x X_g [Cg, in] */
         if (dbl) {
-            for (int64_t gi = 0; gi < g.G; gi++)
-                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)isz, (int)g.Cg, 1.0,
-                            (const double *)w->data + gi * g.Cg * rows, (int)rows,
-                            (const double *)x->data + (n * g.C + gi * g.Cg) * isz, (int)isz, 0.0,
-                            (double *)col + gi * rows * isz, (int)isz);
+            tt_dgemm_batched(true, false, rows, isz, g.Cg, 1.0, w->data, rows, g.Cg * rows,
+                             (const double *)x->data + n * g.C * isz, isz, g.Cg * isz, 0.0, col, isz, rows * isz, g.G);
         } else {
             tt_sgemm_batched(true, false, rows, isz, g.Cg, 1.0f, w->data, rows, g.Cg * rows,
                              (const float *)x->data + n * g.C * isz, isz, g.Cg * isz, 0.0f, col, isz, rows * isz, g.G);
         }
         col2im_job j = {&g, col, (char *)y->data + (size_t)(n * g.M * g.out_size) * es, dbl};
-        tt_parallel_for(g.M, 1, col2im_planes, &j);
+        tt_parallel_for_stoppable(g.M, 1, (double)g.kp * (double)isz, col2im_planes, &j);
     }
     tt_free_aligned(col);
     return TT_OK;
@@ -712,10 +707,10 @@ static tt_status iconv_run(tt_kctx *c, const conv_io *io, const tt_tensor *xzp, 
         }
     }
     tt_range_fn fn = x->dtype == TETHER_DTYPE_INT8 ? im2col_i8 : im2col_u8;
-    for (int64_t n = 0; n < g.N; n++) {
+    for (int64_t n = 0; n < g.N && !tt_stopped(); n++) {
         im2col(fn, &g, (const uint8_t *)x->data + n * g.C * g.in_size, col, zero_point(xzp, 0));
         iconv_job j = {&g, wq, col, acc + n * acc_step};
-        tt_parallel_for(g.M, 1, iconv_rows, &j);
+        tt_parallel_for_stoppable(g.M, 1, (double)K * (double)g.out_size, iconv_rows, &j);
         if (emit)
             emit(arg, n, j.acc);
     }

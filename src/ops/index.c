@@ -636,9 +636,16 @@ static int cmp_rows(const rows_ctx *x, int64_t ra, int64_t rb)
 /* A stable merge sort of row numbers, bottom-up: equal rows keep their first occurrence first. */
 static void sort_rows(const rows_ctx *x, int64_t *a, int64_t *tmp, int64_t n)
 {
+    int64_t done = 0;
     for (int64_t w = 1; w < n; w *= 2) {
         for (int64_t lo = 0; lo < n; lo += 2 * w) {
             int64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            /* a huge input stops with the run, leaving a the permutation of the last pass */
+            if ((done += hi - lo) >= 65536) {
+                if (!tt_stop_work((uint64_t)done * (uint64_t)x->len))
+                    return;
+                done = 0;
+            }
             int64_t i = lo, j = mid, k = lo;
             while (i < mid && j < hi)
                 tmp[k++] = cmp_rows(x, a[j], a[i]) < 0 ? a[j++] : a[i++];

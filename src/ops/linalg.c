@@ -17,7 +17,7 @@ typedef struct gemm_job {
     void *C;
     int64_t batch;      /* independent products, strides below */
     int64_t sa, sb, sc; /* element strides between batches (0: shared) */
-    int64_t rows;       /* rows of C per task */
+    int64_t rows, cols; /* a task's tile of C */
     bool strips;        /* batch-invariant: every BLAS call is GEMM_STRIP rows (see below) */
 } gemm_job;
 
@@ -30,10 +30,10 @@ typedef struct gemm_job {
  * are output channels (the batch's images are separate products), are not split so. */
 #define GEMM_STRIP 16
 
-static void gemm_strip_padded(const gemm_job *j, int64_t m, const char *A, const char *B, char *C)
+static void gemm_strip_padded(const gemm_job *j, int64_t m, int64_t n, const char *A, const char *B, char *C)
 {
     size_t es = j->dbl ? sizeof(double) : sizeof(float);
-    int64_t K = j->K, N = j->N;
+    int64_t K = j->K, N = n; /* the task's columns */
     char *a = tt_calloc((size_t)(GEMM_STRIP * K), es), *c = tt_calloc((size_t)(GEMM_STRIP * N), es);
     if (!a || !c) { /* out of memory: compute unpadded rather than not at all */
         tt_free(a);
@@ -66,31 +66,36 @@ static void gemm_strip_padded(const gemm_job *j, int64_t m, const char *A, const
 static void gemm_tasks(void *arg, int64_t b, int64_t e)
 {
     gemm_job *j = arg;
-    int64_t tiles = (j->M + j->rows - 1) / j->rows;
+    int64_t rtiles = (j->M + j->rows - 1) / j->rows, ctiles = (j->N + j->cols - 1) / j->cols;
     CBLAS_TRANSPOSE ta = j->ta ? CblasTrans : CblasNoTrans, tb = j->tb ? CblasTrans : CblasNoTrans;
     size_t es = j->dbl ? sizeof(double) : sizeof(float);
     for (int64_t t = b; t < e; t++) {
-        int64_t bi = t / tiles, r0 = (t % tiles) * j->rows;
-        int64_t m = j->M - r0 < j->rows ? j->M - r0 : j->rows;
-        int64_t ao = bi * j->sa + (j->ta ? r0 : r0 * j->lda), bo = bi * j->sb, co = bi * j->sc + r0 * j->ldc;
+        int64_t bi = t / (rtiles * ctiles), r0 = t / ctiles % rtiles * j->rows, c0 = t % ctiles * j->cols;
+        int64_t m = j->M - r0 < j->rows ? j->M - r0 : j->rows, n = j->N - c0 < j->cols ? j->N - c0 : j->cols;
+        int64_t ao = bi * j->sa + (j->ta ? r0 : r0 * j->lda), bo = bi * j->sb + (j->tb ? c0 * j->ldb : c0),
+                co = bi * j->sc + r0 * j->ldc + c0;
         if (j->strips && m < GEMM_STRIP)
-            gemm_strip_padded(j, m, (const char *)j->A + ao * (int64_t)es, (const char *)j->B + bo * (int64_t)es,
+            gemm_strip_padded(j, m, n, (const char *)j->A + ao * (int64_t)es, (const char *)j->B + bo * (int64_t)es,
                               (char *)j->C + co * (int64_t)es);
         else if (j->dbl)
-            cblas_dgemm(CblasRowMajor, ta, tb, (int)m, (int)j->N, (int)j->K, j->alpha, (const double *)j->A + ao,
+            cblas_dgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)j->K, j->alpha, (const double *)j->A + ao,
                         (int)j->lda, (const double *)j->B + bo, (int)j->ldb, j->beta, (double *)j->C + co, (int)j->ldc);
         else
-            cblas_sgemm(CblasRowMajor, ta, tb, (int)m, (int)j->N, (int)j->K, (float)j->alpha, (const float *)j->A + ao,
+            cblas_sgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)j->K, (float)j->alpha, (const float *)j->A + ao,
                         (int)j->lda, (const float *)j->B + bo, (int)j->ldb, (float)j->beta, (float *)j->C + co,
                         (int)j->ldc);
     }
 }
 
-/* Runs the batched product split into row tiles (strips of GEMM_STRIP rows when asked)
- * across the pool. */
+/* Multiply-adds in one task at most, where the shape allows: a task is what a stopped run
+ * waits for (milliseconds), and tiles this large still keep BLAS at full speed. */
+#define GEMM_TASK_WORK ((double)(1 << 28))
+
+/* Runs the batched product split into tiles (strips of GEMM_STRIP rows when asked) across the
+ * pool; a stopped run stops it between tiles (the node then fails: see core/cancel.h). */
 static void gemm_run(gemm_job *j)
 {
-    if (j->M == 0 || j->N == 0 || j->batch == 0)
+    if (j->M == 0 || j->N == 0 || j->batch == 0 || tt_stopped())
         return;
     if (j->K == 0) {
         for (int64_t b = 0; b < j->batch; b++)
@@ -106,6 +111,7 @@ static void gemm_run(gemm_job *j)
     }
     int threads = tt_threads();
     j->rows = j->M;
+    j->cols = j->N;
     if (j->strips) {
         j->rows = GEMM_STRIP;
     } else if (j->batch < threads) {
@@ -115,10 +121,23 @@ static void gemm_run(gemm_job *j)
         if (j->rows < 16)
             j->rows = j->M < 16 ? j->M : 16;
     }
-    int64_t tasks = j->batch * ((j->M + j->rows - 1) / j->rows);
+    /* a huge tile is split, by columns first (wide panels keep BLAS efficient), then rows;
+     * strips keep their rows, and their columns depend on N and K alone, so a row's result
+     * still does not depend on how many rows the product has */
+    if ((double)j->rows * (double)j->cols * (double)j->K > GEMM_TASK_WORK) {
+        int64_t cols = (int64_t)(GEMM_TASK_WORK / ((double)j->rows * (double)j->K));
+        int64_t min_cols = j->strips ? 1 : 256;
+        j->cols = cols < min_cols ? (j->N < min_cols ? j->N : min_cols) : cols;
+        if (!j->strips && (double)j->rows * (double)j->cols * (double)j->K > GEMM_TASK_WORK) {
+            int64_t rows = (int64_t)(GEMM_TASK_WORK / ((double)j->cols * (double)j->K));
+            j->rows = rows < 1 ? 1 : rows;
+        }
+    }
+    int64_t tasks = j->batch * ((j->M + j->rows - 1) / j->rows) * ((j->N + j->cols - 1) / j->cols);
+    double work = (double)j->rows * (double)j->cols * (double)j->K;
     /* small products are not worth a thread hand-off */
-    int64_t grain = j->M * j->N * j->K < (1 << 16) ? tasks : 1;
-    tt_parallel_for(tasks, grain, gemm_tasks, j);
+    int64_t grain = (double)j->M * (double)j->N * (double)j->K < (1 << 16) ? tasks : 1;
+    tt_parallel_for_stoppable(tasks, grain, work, gemm_tasks, j);
 }
 
 /* The float or double (dbl) product, as tt_sgemm_batched describes it. */
@@ -161,6 +180,13 @@ static void sgemm_rows(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float 
                        int64_t sc, int64_t batch)
 {
     gemm_batched(false, true, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+}
+
+void tt_dgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
+                      int64_t sa, const double *B, int64_t ldb, int64_t sb, double beta, double *C, int64_t ldc,
+                      int64_t sc, int64_t batch)
+{
+    gemm_batched(true, false, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
 }
 
 static void dgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda, int64_t sa,
@@ -311,6 +337,8 @@ static bool mm_batch_strides(const mm_batch *m, int64_t *sa, int64_t *sb)
             const T *Ab = A + ia * M * K, *Bb = B + ib * K * N;                                                        \
             for (int64_t i = 0; i < M; i++)                                                                            \
                 for (int64_t j = 0; j < N; j++) {                                                                      \
+                    if (j == 0 && !tt_stop_work((uint64_t)N * (uint64_t)K))                                            \
+                        return TT_OK; /* stopped: the node fails */                                                    \
                     ACC acc = 0;                                                                                       \
                     for (int64_t k = 0; k < K; k++)                                                                    \
                         acc += (ACC)Ab[i * K + k] * (ACC)Bb[k * N + j];                                                \
@@ -439,6 +467,8 @@ static tt_status run_gemm(tt_kctx *c)
     /* other types: a direct loop in double */
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
+            if (j == 0 && !tt_stop_work((uint64_t)N * (uint64_t)K))
+                return TT_OK; /* stopped: the node fails */
             double acc = 0;
             for (int64_t k = 0; k < K; k++) {
                 double x = tt_load_f64(a->data, a->dtype, (size_t)(ta ? k * M + i : i * K + k));
@@ -675,6 +705,8 @@ static void det_range(void *arg, int64_t b, int64_t e)
                 det = -det;
             }
             det *= a[k * n + k];
+            if (!tt_stop_work((uint64_t)(n - k) * (uint64_t)(n - k)))
+                return; /* a huge matrix stops with the run */
             for (int64_t i = k + 1; i < n; i++) {
                 double f = a[i * n + k] / a[k * n + k];
                 for (int64_t t = k + 1; t < n; t++)
@@ -696,7 +728,8 @@ static tt_status run_det(tt_kctx *c)
     det_job j = {.x = x, .y = y, .n = n, .work = tt_malloc_aligned((size_t)(mats * n * n) * sizeof(double))};
     if (!j.work)
         return tt_op_error(c->node, TETHER_ERR_NO_MEMORY, "out of memory");
-    tt_parallel_for(mats, 1 + 4096 / (n * n * n + 1), det_range, &j);
+    double cost = (double)n * (double)n * (double)n;
+    tt_parallel_for_stoppable(mats, cost >= 4096 ? 1 : 1 + (int64_t)(4096 / (cost + 1)), cost, det_range, &j);
     tt_free_aligned(j.work);
     return TT_OK;
 }
@@ -924,10 +957,16 @@ static void ein_range(void *arg, int64_t b, int64_t e)
             for (int k = 0; k < n_in; k++)
                 off[k] += idx * j->st[k][j->e->out_lab[i]];
         }
-        int64_t idx[EIN_LABELS] = {0};
+        int64_t idx[EIN_LABELS] = {0}, steps = 0;
         double accd = 0;
         uint64_t acci = 0;
         for (;;) {
+            /* one element's sum may be long (a contraction of big dims): it stops with the run */
+            if (++steps == 65536) {
+                steps = 0;
+                if (!tt_stop_work(65536u * (unsigned)n_in))
+                    return;
+            }
             if (j->integer) {
                 uint64_t p = 1;
                 for (int k = 0; k < n_in; k++)
@@ -964,11 +1003,12 @@ static tt_status einsum_direct(tt_kctx *c, const einsum *e, tt_tensor *y)
 {
     ein_job j = {.e = e, .n_in = c->n_in, .integer = !tt_dtype_is_float(y->dtype)};
     void *xs[EIN_MAX_INPUTS] = {0};
-    int64_t n_out = tt_tensor_numel(y), inner = 1;
+    int64_t n_out = tt_tensor_numel(y);
+    double inner = 1; /* terms per output element: a product of dims, which may pass int64 */
     for (int l = 0; l < EIN_LABELS; l++)
         if (e->uses[l] && !ein_in_output(e, l)) {
             j.sum_lab[j.n_sum++] = l;
-            inner *= e->size[l];
+            inner *= (double)e->size[l];
         }
     for (int i = 0; i < e->out_rank; i++)
         j.out_size[i] = y->dims[i];
@@ -988,7 +1028,8 @@ static tt_status einsum_direct(tt_kctx *c, const einsum *e, tt_tensor *y)
     }
     if (ok && inner > 0) {
         j.x = (const void *const *)xs;
-        tt_parallel_for(n_out, 1 + 16384 / (inner * j.n_in), ein_range, &j);
+        double cost = inner * j.n_in;
+        tt_parallel_for_stoppable(n_out, cost >= 16384 ? 1 : 1 + (int64_t)(16384 / cost), cost, ein_range, &j);
     } else if (ok) {
         memset(j.y, 0, (size_t)n_out * 8); /* a sum over nothing */
     }

@@ -471,8 +471,9 @@ static tt_status run_lrn_native(tt_kctx *c)
                  .beta = tt_attr_float(c->node, "beta", 0.75f),
                  .bias = tt_attr_float(c->node, "bias", 1.0f)};
     int64_t planes = x->dims[0] * x->dims[1];
-    tt_parallel_for(planes, j.inner ? (4096 + j.inner - 1) / j.inner : planes,
-                    x->dtype == TETHER_DTYPE_DOUBLE ? lrn_f64 : lrn_f32, &j);
+    double window = (double)(size < j.C ? size : j.C) + 2;
+    tt_parallel_for_stoppable(planes, j.inner ? (4096 + j.inner - 1) / j.inner : planes, (double)j.inner * window,
+                              x->dtype == TETHER_DTYPE_DOUBLE ? lrn_f64 : lrn_f32, &j);
     return TT_OK;
 }
 

@@ -108,6 +108,8 @@ static win_taps *taps_tables(const tt_win *w, const win_taps **tabs, const win_t
 #define POOL_LOOP(T, INIT, STEP, ...)                                                                                  \
     const pool_job *j = arg;                                                                                           \
     const int64_t *in = j->w.in, *out = j->w.out, *dl = j->w.dilation;                                                 \
+    const uint64_t taps = (uint64_t)j->w.kernel[0] * (uint64_t)j->w.kernel[1] * (uint64_t)j->w.kernel[2];             \
+    const bool fine = taps >= 4096; /* huge windows poll per output, the others per row */                             \
     for (int64_t p = p0; p < p1; p++) {                                                                                \
         const T *x = (const T *)j->x + p * j->in_size;                                                                 \
         T *y = (T *)j->y + p * j->out_size;                                                                            \
@@ -115,6 +117,8 @@ static win_taps *taps_tables(const tt_win *w, const win_taps **tabs, const win_t
         for (int64_t o0 = 0; o0 < out[0]; o0++)                                                                        \
             for (int64_t o1 = 0; o1 < out[1]; o1++)                                                                    \
                 for (int64_t o2 = 0; o2 < out[2]; o2++, o++) {                                                         \
+                    if ((fine || o2 == 0) && !tt_stop_work(fine ? taps : taps * (uint64_t)out[2]))                    \
+                        return; /* stopped with the run */                                                             \
                     const win_taps *t0 = &j->taps[0][o0], *t1 = &j->taps[1][o1], *t2 = &j->taps[2][o2];                \
                     INIT;                                                                                              \
                     for (int64_t k0 = t0->lo; k0 < t0->hi; k0++)                                                       \
@@ -174,16 +178,23 @@ static void maxpool_rows_f32(void *arg, int64_t p0, int64_t p1)
 {
     const pool_job *j = arg;
     const int64_t *in = j->w.in, *out = j->w.out, *dl = j->w.dilation, s2 = j->w.stride[2];
+    const uint64_t row_work = (uint64_t)out[2] * (uint64_t)j->w.kernel[0] * (uint64_t)j->w.kernel[1] *
+                              (uint64_t)j->w.kernel[2];
+    const bool fine = row_work > TT_STOP_QUANTUM; /* huge windows poll per kernel row too */
     for (int64_t p = p0; p < p1; p++) {
         const float *x = (const float *)j->x + p * j->in_size;
         float *y = (float *)j->y + p * j->out_size;
         for (int64_t o0 = 0; o0 < out[0]; o0++)
             for (int64_t o1 = 0; o1 < out[1]; o1++, y += out[2]) {
+                if (!tt_stop_work(row_work))
+                    return; /* huge windows stop with the run */
                 const win_taps *t0 = &j->taps[0][o0], *t1 = &j->taps[1][o1];
                 for (int64_t o = 0; o < out[2]; o++)
                     y[o] = -INFINITY;
                 for (int64_t k0 = t0->lo; k0 < t0->hi; k0++)
                     for (int64_t k1 = t1->lo; k1 < t1->hi; k1++) {
+                        if (fine && !tt_stop_work((uint64_t)out[2] * (uint64_t)j->w.kernel[2]))
+                            return;
                         const float *row = x + ((t0->start + k0 * dl[0]) * in[1] + t1->start + k1 * dl[1]) * in[2];
                         for (int64_t k2 = 0; k2 < j->w.kernel[2]; k2++) {
                             const win_taps *c = &j->cols[k2];
@@ -236,7 +247,7 @@ static tt_status run_pool_native(tt_kctx *c, pool_kind kind)
                                         : (dbl ? lppool_f64 : lppool_f32);
     int64_t planes = x->dims[0] * x->dims[1];
     double work = (double)j.out_size * (double)j.w.kernel[0] * (double)j.w.kernel[1] * (double)j.w.kernel[2];
-    tt_parallel_for(planes, work >= 16384 ? 1 : work > 0 ? (int64_t)(16384 / work) : planes, fn, &j);
+    tt_parallel_for_stoppable(planes, work >= 16384 ? 1 : work > 0 ? (int64_t)(16384 / work) : planes, work, fn, &j);
     tt_free(tables);
     return TT_OK;
 }

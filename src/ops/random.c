@@ -296,7 +296,8 @@ static tt_status run_multinomial(tt_kctx *c)
     j.cum = tt_malloc((size_t)(B * K) * sizeof *j.cum);
     if (!j.cum)
         return tt_op_error(c->node, TETHER_ERR_NO_MEMORY, "out of memory for %" PRId64 "x%" PRId64 " weights", B, K);
-    tt_parallel_for(B, 1 + 16384 / (K + j.samples), multi_rows, &j);
+    double cost = (double)K + (double)j.samples * (log2((double)K) + 1);
+    tt_parallel_for_stoppable(B, 1 + 16384 / (K + j.samples), cost, multi_rows, &j);
     tt_free(j.cum);
     if (atomic_load(&j.bad_row))
         return tt_op_error(c->node, TETHER_ERR_RUNTIME, "a row of log-probabilities holds NaN or no finite value");

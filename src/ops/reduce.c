@@ -1333,6 +1333,8 @@ typedef struct topk_job {
         int64_t *h = j->idx + o * k * st + i;                                                                          \
         bool lg = j->largest;                                                                                          \
         for (int64_t e = 0; e < j->n; e++) {                                                                           \
+            if ((e & 65535) == 65535 && !tt_stop_work(65536u * 8))                                                     \
+                return; /* a huge row stops with the run */                                                            \
             int64_t p;                                                                                                 \
             if (e < k) { /* fill: sift the new element up towards the root */                                          \
                 for (p = e; p > 0 && topk_before_##T(x, st, lg, h[(p - 1) / 2 * st], e); p = (p - 1) / 2)              \
@@ -1344,6 +1346,8 @@ typedef struct topk_job {
             }                                                                                                          \
         }                                                                                                              \
         for (int64_t end = k - 1; end > 0; end--) {                                                                    \
+            if ((end & 65535) == 0 && !tt_stop_work(65536u * 8))                                                       \
+                return;                                                                                                \
             int64_t tmp = h[0];                                                                                        \
             h[0] = h[end * st];                                                                                        \
             h[end * st] = tmp;                                                                                         \
@@ -1462,7 +1466,8 @@ static tt_status run_topk(tt_kctx *c)
         j.keys = wide;
         j.t = TETHER_DTYPE_FLOAT;
     }
-    tt_parallel_for(outer * j.inner, grain_for(j.n), topk_range, &j);
+    tt_parallel_for_stoppable(outer * j.inner, grain_for(j.n), (double)j.n * (log2((double)j.k + 1) + 1), topk_range,
+                              &j);
     tt_free_aligned(wide);
     tt_free_aligned(scratch);
     return TT_OK;

@@ -626,7 +626,7 @@ static tt_status run_resize(tt_kctx *c)
     } else {
         int64_t rows = tt_tensor_numel(y) / out[R - 1];
         int64_t per_row = out[R - 1] * j.max_combos * j.taps[R - 1].n;
-        tt_parallel_for(rows, (16384 + per_row - 1) / per_row, resize_task, &j);
+        tt_parallel_for_stoppable(rows, (16384 + per_row - 1) / per_row, (double)per_row, resize_task, &j);
     }
     tt_free(mem);
     return s;
@@ -830,7 +830,9 @@ static tt_status run_gridsample_native(tt_kctx *c)
     for (int64_t i = 0; i < nsp * npts; i++)
         grid[i] = tt_load_f64(g->data, g->dtype, (size_t)i);
     j.grid = grid;
-    tt_parallel_for(npts, j.C ? (4096 + j.C - 1) / j.C : npts, gs_points, &j);
+    /* up to 4 taps per spatial dim per point and channel (bicubic) */
+    tt_parallel_for_stoppable(npts, j.C ? (4096 + j.C - 1) / j.C : npts, pow(4.0, (double)nsp) * (double)j.C,
+                              gs_points, &j);
     tt_free(grid);
     return TT_OK;
 }
@@ -976,6 +978,8 @@ static void roi_tasks(void *arg, int64_t t0, int64_t t1)
         const char *plane = (const char *)j->x + (size_t)((j->batch[r] * j->C + ch) * j->H * j->W) * es;
         for (int64_t ph = 0; ph < st->oh; ph++)
             for (int64_t pw = 0; pw < st->ow; pw++) {
+                if (!tt_stop_work((uint64_t)(gh * gw) * 8))
+                    return; /* big sampling grids stop with the run */
                 double acc = 0;
                 bool first = true;
                 for (int64_t iy = 0; iy < gh; iy++) {

@@ -488,7 +488,7 @@ static void layer_direction(layer *L, int64_t d)
                    .rb_h = rb ? rb + 2 * H : L->zeros,
                    .xw_ld = r->batch_major ? S * GH : GH};
     bool backwards = r->reverse || d == 1;
-    for (int64_t k = 0; k < S; k++) {
+    for (int64_t k = 0; k < S && !tt_stopped(); k++) {
         int64_t t = backwards ? S - 1 - k : k;
         /* a row whose sequence ended keeps its state; a backward run starts at its last step */
         for (int64_t b = 0; b < B; b++)

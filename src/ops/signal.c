@@ -258,7 +258,8 @@ static tt_status run_rows(const tt_node *node, rows_job *j, int64_t rows)
     atomic_init(&j->nomem, false);
     if (rows > 0) {
         int64_t grain = 1 + 65536 / (j->plan->m + 1); /* a few tens of thousands of samples per task */
-        tt_parallel_for(rows, grain, rows_range, j);
+        double m = (double)j->plan->m, cost = 8.0 * m * (log2(m + 1) + 1);
+        tt_parallel_for_stoppable(rows, grain, cost, rows_range, j);
     }
     if (atomic_load(&j->nomem))
         return tt_op_error(node, TETHER_ERR_NO_MEMORY, "out of memory for transform buffers");

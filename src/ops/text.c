@@ -565,7 +565,7 @@ static tt_status run_tfidf(tt_kctx *c)
      * attributes may be huge) */
     double per_row =
         (double)(cols + 1) * fmin((double)cols + 1, (double)t->max_skip + 1) * fmin((double)cols + 1, (double)t->max_n);
-    tt_parallel_for(rows, 1 + (int64_t)(65536.0 / per_row), tfidf_rows, &j);
+    tt_parallel_for_stoppable(rows, 1 + (int64_t)(65536.0 / per_row), per_row, tfidf_rows, &j);
     if (atomic_load(&j.nomem))
         return tt_op_error(c->node, TETHER_ERR_NO_MEMORY, "out of memory counting n-grams");
     return TT_OK;

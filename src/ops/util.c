@@ -435,11 +435,12 @@ tt_status tt_bcast_apply(tt_tensor *out, int k, const tt_tensor *const *ins, tt_
     j.rank = r;
     int64_t rows = total / j.dims[r - 1];
     int64_t grain = (16384 + j.dims[r - 1] - 1) / j.dims[r - 1];
-    tt_parallel_for(rows, grain, bcast_rows, &j);
+    /* a huge output (from a tiny shape input) stops with the run */
+    tt_parallel_for_stoppable(rows, grain, (double)j.dims[r - 1], bcast_rows, &j);
     return TT_OK;
 }
 
-void tt_map(int64_t n, tt_map_fn fn, void *arg) { tt_parallel_for(n, 16384, fn, arg); }
+void tt_map(int64_t n, tt_map_fn fn, void *arg) { tt_parallel_for_stoppable(n, 16384, 1, fn, arg); }
 
 void tt_to_f32(const void *src, tt_dtype t, float *dst, int64_t n)
 {

@@ -3,6 +3,7 @@
 #ifndef TT_OPS_UTIL_H
 #define TT_OPS_UTIL_H
 
+#include "core/cancel.h"
 #include "core/threadpool.h"
 #include "ops/op.h"
 
@@ -165,6 +166,10 @@ void tt_map(int64_t n, tt_map_fn fn, void *arg);
  * strides between products, 0 to share one), split over the thread pool. */
 void tt_sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                       int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc,
+                      int64_t sc, int64_t batch);
+/* The same in double. */
+void tt_dgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
+                      int64_t sa, const double *B, int64_t ldb, int64_t sb, double beta, double *C, int64_t ldc,
                       int64_t sc, int64_t batch);
 
 /* ---- half precision --------------------------------------------------------------------- */

@@ -168,6 +168,10 @@ static tt_status kctx_check(const tt_kctx *c)
     return host_check(c->node, "in");
 }
 
+/* A kernel call's stop scope polls the same check (core/cancel.h), from whichever thread
+ * works on the call. */
+static tt_status kctx_stop_check(const void *ud) { return kctx_check(ud); }
+
 static void *kctx_scratch(tt_kctx *c, size_t bytes)
 {
     tt_scratch *sc = ((exec_ctx *)c->exec)->scratch;
@@ -369,7 +373,12 @@ tt_status tt_exec_node(tt_frame *f, int ni)
             if (r->bctx_backend[b] == n->backend)
                 kc.bctx = r->bctx[b];
         uint64_t t0 = tt_profile_enabled() ? tt_profile_now_ns() : 0;
+        /* long loops inside the kernel (and the helpers it calls) poll the run's limit and
+         * stop early; a stopped call fails, whatever the kernel returned */
+        tt_stop_scope stop;
+        tt_stop_begin(&stop, kctx_stop_check, &kc);
         s = kern->run(&kc);
+        s = tt_stop_end(&stop, s);
         if (t0)
             tt_profile_add(n, tt_profile_now_ns() - t0);
         scratch_pop(ec.scratch, mark);

@@ -287,7 +287,9 @@ static tt_status local_exec(tether_session *s, tt_local *l, const tt_value *vals
     tt_run *r;
     TT_TRY(local_get_run(l, &r));
     /* every parallel loop of the run (kernels, output copies) stays within the session's
-     * threads, and concurrent runs share the process's threads instead of each taking all */
+     * threads and within a cap the caller's thread already has (tetherd: a remote client's
+     * num_threads), and concurrent runs share the process's threads instead of each taking
+     * all of them */
     tt_threads_scope threads = tt_threads_begin(l->num_threads);
     const tt_plan *plan = NULL;
     pthread_mutex_lock(&l->lock);

@@ -40,6 +40,7 @@ tt_status tt_cache_init(tt_cache *c, const char *state_dir, int keep_idle, int r
     pthread_mutex_init(&c->put_lock, NULL);
     pthread_cond_init(&c->loaded, NULL);
     c->keep_idle = keep_idle;
+    atomic_store(&c->keep_bytes, UINT64_MAX);
     c->run_limit_ms = run_limit_ms;
     snprintf(c->dir, sizeof c->dir, "%s/models", state_dir);
     if (mkdir(c->dir, 0700) != 0 && errno != EEXIST)
@@ -417,6 +418,40 @@ uint64_t tt_cache_stored_size(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN])
     return !open && stat(path, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
 }
 
+/* Unlinks the unused models past the warm bounds, longest unused first, onto *out (lock held). */
+static void trim_warm_locked(tt_cache *c, tt_model_entry **out)
+{
+    uint64_t max = atomic_load(&c->keep_bytes);
+    for (;;) {
+        int idle = 0;
+        uint64_t bytes = 0;
+        tt_model_entry *oldest = NULL;
+        for (tt_model_entry *x = c->entries; x; x = x->next) {
+            if (x->refs || x->loading)
+                continue;
+            idle++;
+            bytes += x->bytes;
+            if (!oldest || x->idle_since_ns < oldest->idle_since_ns)
+                oldest = x;
+        }
+        if (!oldest || (idle <= c->keep_idle && bytes <= max))
+            return;
+        unlink_locked(c, oldest);
+        oldest->next = *out;
+        *out = oldest;
+    }
+}
+
+static void free_evicted(tt_model_entry *e)
+{
+    while (e) {
+        tt_model_entry *next = e->next;
+        tt_log(TT_LOG_DEBUG, "model %.12s evicted from memory (still stored; %.1f MiB)", e->hex, e->bytes / 1048576.0);
+        entry_free(e);
+        e = next;
+    }
+}
+
 void tt_cache_release(tt_cache *c, tt_model_entry *e)
 {
     if (!e)
@@ -425,26 +460,20 @@ void tt_cache_release(tt_cache *c, tt_model_entry *e)
     pthread_mutex_lock(&c->lock);
     if (--e->refs == 0) {
         e->idle_since_ns = mono_ns();
-        /* keep at most keep_idle unused models warm: drop the one idle longest */
-        int idle = 0;
-        tt_model_entry *oldest = NULL;
-        for (tt_model_entry *x = c->entries; x; x = x->next) {
-            if (x->refs || x->loading)
-                continue;
-            idle++;
-            if (!oldest || x->idle_since_ns < oldest->idle_since_ns)
-                oldest = x;
-        }
-        if (idle > c->keep_idle && oldest) {
-            unlink_locked(c, oldest);
-            evict = oldest;
-        }
+        /* unused models stay warm up to a count and a size: the ones idle longest go first */
+        trim_warm_locked(c, &evict);
     }
     pthread_mutex_unlock(&c->lock);
-    if (evict) {
-        tt_log(TT_LOG_DEBUG, "model %.12s evicted from memory (still stored)", evict->hex);
-        entry_free(evict);
-    }
+    free_evicted(evict);
+}
+
+void tt_cache_trim_warm(tt_cache *c)
+{
+    tt_model_entry *evict = NULL;
+    pthread_mutex_lock(&c->lock);
+    trim_warm_locked(c, &evict);
+    pthread_mutex_unlock(&c->lock);
+    free_evicted(evict);
 }
 
 /* ---- warm restarts ------------------------------------------------------------------ */
@@ -548,4 +577,17 @@ void tt_cache_counts(tt_cache *c, int *stored, int *open)
         *stored += strlen(de->d_name) == 2 * TT_WIRE_HASH_LEN + 5 && strstr(de->d_name, ".onnx") != NULL;
     if (d)
         closedir(d);
+}
+
+void tt_cache_warm(tt_cache *c, int *n, uint64_t *bytes)
+{
+    *n = 0;
+    *bytes = 0;
+    pthread_mutex_lock(&c->lock);
+    for (tt_model_entry *e = c->entries; e; e = e->next)
+        if (!e->refs && !e->loading && e->session) {
+            (*n)++;
+            *bytes += e->bytes;
+        }
+    pthread_mutex_unlock(&c->lock);
 }

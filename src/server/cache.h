@@ -35,6 +35,7 @@ typedef struct tt_cache {
     char dir[1100]; /* <state-dir>/models */
     tt_model_entry *entries;
     int keep_idle;
+    _Atomic uint64_t keep_bytes; /* and their bytes (entries' `bytes`) at most; SIGHUP may change it */
     int run_limit_ms; /* given to every session opened (0: none) */
     char target[32];  /* where models open: the served device ("" or "cpu": this host's CPU) */
     uint64_t device_limit; /* a GPU: device bytes each model's session may hold (the largest quota) */
@@ -72,7 +73,12 @@ void tt_cache_release_drop(tt_cache *c, tt_model_entry *e);
 void tt_cache_save_warm(tt_cache *c);
 void tt_cache_preload_start(tt_cache *c);
 void tt_cache_preload_stop(tt_cache *c);
+/* Drops the longest unused opened models until at most keep_idle of them, holding at most
+ * keep_bytes together, stay warm (after each release, and when the limit changes). */
+void tt_cache_trim_warm(tt_cache *c);
 /* Models stored on disk and opened in memory. */
 void tt_cache_counts(tt_cache *c, int *stored, int *open);
+/* Opened models nobody uses (kept warm), and the bytes they hold. */
+void tt_cache_warm(tt_cache *c, int *n, uint64_t *bytes);
 
 #endif

@@ -37,6 +37,7 @@ void tt_config_defaults(tt_server_config *c)
     c->max_request = 1ull << 30;
     c->max_conns = 1024;
     c->warm_cache = 8;
+    c->warm_cache_max = TT_WARM_CACHE_AUTO;
     c->run_limit_s = 60;
     c->tls = TT_TLS_AUTO;
     c->fleet_ttl_s = 10;
@@ -345,6 +346,9 @@ tt_status tt_config_set(tt_server_config *c, const char *key, const char *v)
         return tt_parse_bytes(v, &c->max_buffered);
     if (strcmp(key, "cache-max") == 0)
         return tt_parse_bytes(v, &c->cache_max);
+    if (strcmp(key, "warm-cache-max") == 0)
+        return strcmp(v, "auto") == 0 ? (c->warm_cache_max = TT_WARM_CACHE_AUTO, TT_OK)
+                                      : tt_parse_bytes(v, &c->warm_cache_max);
     if (strcmp(key, "reserve-keys") == 0)
         return set_str(c->reserve_keys, sizeof c->reserve_keys, key, v);
     if (strcmp(key, "overcommit") == 0)
@@ -403,6 +407,14 @@ tt_status tt_config_load_file(tt_server_config *c, const char *path)
     tt_status s = TT_OK;
     while (s == TT_OK && fgets(line, sizeof line, f)) {
         lineno++;
+        /* a line cut by the buffer would leave its tail to be read as a line of its own */
+        if (!strchr(line, '\n') && !feof(f)) {
+            s = strlen(line) == sizeof line - 1
+                    ? tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: the line is longer than %zu bytes", path, lineno,
+                               sizeof line - 2)
+                    : tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: the line holds a NUL byte", path, lineno);
+            break;
+        }
         char *hash = strchr(line, '#');
         if (hash)
             *hash = 0;
@@ -476,6 +488,10 @@ void tt_config_usage(FILE *f)
                "                         (make one with --new-key NAME)\n"
                "  --new-key NAME         print a fresh key and its line for the keys file; exit\n"
                "  --warm-cache N         opened models kept warm after their last user (default 8)\n"
+               "  --warm-cache-max BYTES the memory those unused warm models may hold together\n"
+               "                         (weights and planned activations); the longest unused\n"
+               "                         go first (default: a quarter of the device's memory, at\n"
+               "                         most 4GiB)\n"
                "  --cache-max BYTES      stored models kept on disk; the least recently used\n"
                "                         unused ones are deleted past it (default: no limit)\n"
                "  --run-limit S          an inference still running after S seconds fails, so a model\n"

@@ -13,6 +13,7 @@
 
 #define TT_MAX_TYPES 64
 #define TT_MAX_SLOT_SPECS 64
+#define TT_WARM_CACHE_AUTO UINT64_MAX
 
 typedef enum tt_sched_mode {
     TT_SCHED_CAPPED = 0, /* a slot never runs faster than its rate */
@@ -68,6 +69,7 @@ typedef struct tt_server_config {
     char new_key[32];      /* --new-key NAME: print a key for the keys file and exit */
     int max_conns;
     int warm_cache;           /* opened models kept warm after their last user leaves */
+    uint64_t warm_cache_max;  /* and their bytes at most (TT_WARM_CACHE_AUTO: from the device's memory) */
     int run_limit_s;          /* an inference still running after this long fails (0: no limit) */
     char port_file[1024];     /* write the bound TCP port here once listening (tests) */
     char metrics_listen[300]; /* Prometheus /metrics on HOST:PORT ("" off) */

@@ -76,6 +76,7 @@ static void conn_free(tt_conn *c)
         tt_cache_release(&c->srv->cache, c->handles[h]);
     }
     tt_free(c->handles);
+    tt_free(c->handle_threads);
     tt_named_release_all(c);
     while (c->out_head) {
         tt_outbuf *b = c->out_head;
@@ -694,26 +695,40 @@ tt_status tt_conn_handle_add(tt_conn *c, tt_model_entry *m, uint32_t *handle)
         }
         uint32_t cap = c->n_handles ? c->n_handles * 2 : 8;
         tt_model_entry **nh = tt_realloc(c->handles, sizeof *nh * cap);
-        if (!nh) {
+        if (nh)
+            c->handles = nh;
+        int *nt = nh ? tt_realloc(c->handle_threads, sizeof *nt * cap) : NULL;
+        if (!nt) {
             pthread_mutex_unlock(&c->lock);
             return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for a session handle");
         }
+        c->handle_threads = nt;
         memset(nh + c->n_handles, 0, sizeof *nh * (cap - c->n_handles));
-        c->handles = nh;
         c->n_handles = cap;
     }
     c->handles[h] = m;
+    c->handle_threads[h] = 0;
     *handle = h + 1;
     pthread_mutex_unlock(&c->lock);
     return TT_OK;
 }
 
-tt_model_entry *tt_conn_handle_get(tt_conn *c, uint32_t handle)
+void tt_conn_handle_set_threads(tt_conn *c, uint32_t handle, int threads)
+{
+    pthread_mutex_lock(&c->lock);
+    if (handle >= 1 && handle <= c->n_handles && c->handles[handle - 1])
+        c->handle_threads[handle - 1] = threads;
+    pthread_mutex_unlock(&c->lock);
+}
+
+tt_model_entry *tt_conn_handle_get(tt_conn *c, uint32_t handle, int *threads)
 {
     pthread_mutex_lock(&c->lock);
     tt_model_entry *m = handle >= 1 && handle <= c->n_handles ? c->handles[handle - 1] : NULL;
     if (m)
         tt_cache_retain(&c->srv->cache, m);
+    if (threads)
+        *threads = m ? c->handle_threads[handle - 1] : 0;
     pthread_mutex_unlock(&c->lock);
     return m;
 }

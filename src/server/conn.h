@@ -67,6 +67,7 @@ typedef struct tt_conn {
     size_t out_bytes;      /* queued, counted in the server's buffer budget */
     int64_t write_ns;      /* the queue last moved (or began) */
     tt_model_entry **handles; /* handle h is handles[h - 1]; NULL when closed */
+    int *handle_threads;      /* and the thread cap its runs have (0: none) */
     uint32_t n_handles;
     struct tt_repo_model **named; /* repository models by name (named.h) */
     uint32_t n_named;
@@ -103,8 +104,11 @@ void tt_conn_reply_error(tt_conn *c, uint8_t cmd, uint32_t req_id, tt_status st,
 
 /* Session handles on this connection. */
 tt_status tt_conn_handle_add(tt_conn *c, tt_model_entry *m, uint32_t *handle);
-/* The model behind a handle, retained for the caller (release with tt_cache_release). */
-tt_model_entry *tt_conn_handle_get(tt_conn *c, uint32_t handle);
+/* Caps the threads of the runs on a handle (its client's num_threads; 0: none). */
+void tt_conn_handle_set_threads(tt_conn *c, uint32_t handle, int threads);
+/* The model behind a handle, retained for the caller (release with tt_cache_release), and
+ * the handle's thread cap in *threads (may be NULL). */
+tt_model_entry *tt_conn_handle_get(tt_conn *c, uint32_t handle, int *threads);
 tt_status tt_conn_handle_close(tt_conn *c, uint32_t handle);
 
 #endif

@@ -76,6 +76,14 @@ tt_status tt_keys_load(const char *path, tt_keys *out)
     tt_status s = TT_OK;
     while (s == TT_OK && fgets(line, sizeof line, f)) {
         lineno++;
+        /* a line cut by the buffer would leave its tail to be read as a line of its own */
+        if (!strchr(line, '\n') && !feof(f)) {
+            s = strlen(line) == sizeof line - 1
+                    ? tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: the line is longer than %zu bytes", path, lineno,
+                               sizeof line - 2)
+                    : tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: the line holds a NUL byte", path, lineno);
+            break;
+        }
         char *hash = strchr(line, '#');
         if (hash)
             *hash = 0;

@@ -50,6 +50,15 @@ static void close_listeners(tt_server *srv)
 
 /* ---- SIGHUP ------------------------------------------------------------------------- */
 
+/* A quarter of the device's memory, at most 4 GiB, unless set. */
+static uint64_t warm_cache_max(const tt_server *srv)
+{
+    if (srv->cfg.warm_cache_max != TT_WARM_CACHE_AUTO)
+        return srv->cfg.warm_cache_max;
+    uint64_t b = srv->dev.memory_bytes / 4;
+    return b < (4ull << 30) ? b : 4ull << 30;
+}
+
 /* Settings read again at SIGHUP take effect at once; the others (what the server was built
  * from: listeners, device, slots, threads) need a restart, and the log says which. */
 static void reload(tt_server *srv)
@@ -105,6 +114,11 @@ static void reload(tt_server *srv)
     memcpy(c->reserve_keys, fresh.reserve_keys, sizeof c->reserve_keys);
     tt_keys_free(&srv->keys);
     srv->keys = keys;
+    if (fresh.warm_cache_max != c->warm_cache_max) {
+        c->warm_cache_max = fresh.warm_cache_max;
+        atomic_store(&srv->cache.keep_bytes, warm_cache_max(srv));
+        tt_cache_trim_warm(&srv->cache);
+    }
     if (fresh.cache_max != c->cache_max) {
         c->cache_max = fresh.cache_max;
         atomic_store(&srv->cache.max_bytes, c->cache_max);
@@ -273,6 +287,7 @@ static tt_status serve(tt_server *srv)
     TT_TRY(tt_slots_init(srv));
     TT_TRY(tt_state_load(srv));
     TT_TRY(tt_cache_init(&srv->cache, cfg->state_dir, cfg->warm_cache, cfg->run_limit_s * 1000));
+    atomic_store(&srv->cache.keep_bytes, warm_cache_max(srv));
     atomic_store(&srv->cache.max_bytes, cfg->cache_max);
     tt_cache_trim(&srv->cache);
     snprintf(srv->cache.target, sizeof srv->cache.target, "%s", srv->dev.target);

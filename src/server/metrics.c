@@ -134,6 +134,12 @@ static tt_status describe(tt_server *srv, const tt_slot *mine, bool all, char **
     cJSON_AddNumberToObject(server, "busy_refusals", (double)atomic_load(&srv->busy_refusals));
     cJSON_AddNumberToObject(server, "models_stored", stored);
     cJSON_AddNumberToObject(server, "models_open", open);
+    int warm;
+    uint64_t warm_bytes;
+    tt_cache_warm(&srv->cache, &warm, &warm_bytes);
+    cJSON_AddNumberToObject(server, "models_warm", warm);
+    cJSON_AddNumberToObject(server, "models_warm_bytes", (double)warm_bytes);
+    cJSON_AddNumberToObject(server, "models_warm_limit_bytes", (double)atomic_load(&srv->cache.keep_bytes));
     cJSON *types = cJSON_AddArrayToObject(root, "types");
     int free_total = 0;
     for (int i = 0; i < srv->n_slots; i++) {

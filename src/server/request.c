@@ -199,10 +199,14 @@ static tt_job *make_job(tt_conn *c, const tt_frame_hdr *h, tt_job_kind kind, uin
 
 static void on_model(tt_conn *c, const tt_frame_hdr *h, uint8_t *payload)
 {
-    if (h->len < TT_WIRE_HASH_LEN || (h->cmd == TT_CMD_OPEN && h->len != TT_WIRE_HASH_LEN)) {
+    /* OPEN: the model's SHA-256, then optionally a u32 thread cap for the handle's runs (a
+     * client's num_threads; older clients send the hash alone) */
+    bool open_ok = h->len == TT_WIRE_HASH_LEN || h->len == TT_WIRE_HASH_LEN + 4;
+    if (h->len < TT_WIRE_HASH_LEN || (h->cmd == TT_CMD_OPEN && !open_ok)) {
         tt_conn_reply_error(c, h->cmd, h->req_id, TETHER_ERR_PROTOCOL,
-                            h->cmd == TT_CMD_OPEN ? "malformed OPEN: expected the model's 32-byte SHA-256"
-                                                  : "malformed MODEL_PUT: expected a 32-byte SHA-256 and the model");
+                            h->cmd == TT_CMD_OPEN
+                                ? "malformed OPEN: expected the model's 32-byte SHA-256 and an optional u32 thread cap"
+                                : "malformed MODEL_PUT: expected a 32-byte SHA-256 and the model");
         payload_free(c, h, payload);
         return;
     }
@@ -210,6 +214,12 @@ static void on_model(tt_conn *c, const tt_frame_hdr *h, uint8_t *payload)
     if (!j)
         return;
     memcpy(j->hash, payload, TT_WIRE_HASH_LEN);
+    if (h->cmd == TT_CMD_OPEN && h->len == TT_WIRE_HASH_LEN + 4) {
+        tt_rd r;
+        tt_rd_init(&r, payload + TT_WIRE_HASH_LEN, 4);
+        uint32_t t = tt_rd_u32(&r, "threads");
+        j->threads = t > 1024 ? 1024 : (int)t; /* past the pool's size it caps nothing */
+    }
     tt_sched_submit(c->srv, j);
 }
 
@@ -224,7 +234,7 @@ static void on_run(tt_conn *c, const tt_frame_hdr *h, uint8_t *payload)
     tt_status st = tt_rd_done(&r, "RUN", false);
     if (st == TT_OK)
         st = tt_wire_tensors_decode(&r, tt_max_tensor_bytes(), &j->arena, &j->tensors, &j->n_tensors);
-    if (st == TT_OK && !(j->model = tt_conn_handle_get(c, handle)))
+    if (st == TT_OK && !(j->model = tt_conn_handle_get(c, handle, &j->threads)))
         st = tt_error(TETHER_ERR_NOT_FOUND,
                       "no session handle %u on this connection (closed, or opened on a "
                       "connection that has since gone)",

@@ -12,6 +12,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/tensor.h"
+#include "core/threadpool.h"
 #include "server/server.h"
 
 #include <inttypes.h>
@@ -241,7 +242,9 @@ static void execute(tt_server *srv, tt_slot *s, tt_job *j)
                            .cap = tt_slots_run_allowance(srv, s, j->run_own ? j->run_own : m->stats.activation_bytes)};
         tt_cancel_install(job_check, j);
         tt_mem_budget_begin(&b);
+        int prev_cap = tt_threads_cap(j->threads); /* the client's num_threads, if it gave one */
         st = run_job(j, started, &flops, &ns, &out);
+        tt_threads_cap(prev_cap);
         tt_mem_budget_end(&b);
         tt_cancel_install(NULL, NULL);
         if (st != TT_OK && b.refused)
@@ -380,6 +383,7 @@ static void open_job(tt_server *srv, tt_job *j)
         return;
     }
     /* the handle holds the model's reference from here */
+    tt_conn_handle_set_threads(j->conn, handle, j->threads);
     tether_session *s = m->session;
     size_t ni = tether_session_input_count(s), no = tether_session_output_count(s);
     tether_value_info *info = tt_calloc(ni + no + 1, sizeof *info);

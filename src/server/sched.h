@@ -34,6 +34,7 @@ typedef struct tt_job {
     tt_arena arena;
     int64_t enqueued_ns;
     double charged; /* seconds of the slot's rate charged at dispatch */
+    int threads;    /* OPEN: the handle's thread cap; RUN: the cap its handle was opened with (0: none) */
     /* RUN without a connection (the model repository's batches): called once, on the worker
      * with the run's result, or from tt_job_free with BUSY when the job never ran */
     void (*done)(struct tt_job *j, tt_status st, tether_outputs *out, uint64_t queue_ns, uint64_t compute_ns);

@@ -1,7 +1,8 @@
 /* libFuzzer target for the model loader: arbitrary bytes as an ONNX model, first through the
  * loader alone (decode, names, functions, topological sort), then through a whole session
- * open (op lookup, inference, constant folding, warm-up run), and as a TensorProto test-data
- * file. Any crash, leak, sanitizer report, timeout or outsized allocation is a finding. */
+ * open (op lookup, inference, constant folding, warm-up run), and as the ONNX test-data files
+ * (TensorProto, and SequenceProto and OptionalProto as tether-conformance reads them). Any
+ * crash, leak, sanitizer report, timeout or outsized allocation is a finding. */
 #include "model/model.h"
 #include "tether.h"
 
@@ -35,5 +36,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char name[64];
     if (tt_tensor_from_pb(data, size, &t, name, sizeof name) == TT_OK)
         tt_tensor_release(&t);
+
+    static const tt_type types[] = {
+        {.kind = TT_KIND_SEQUENCE, .dtype = TETHER_DTYPE_UNDEFINED, .rank = -1},
+        {.kind = TT_KIND_SEQUENCE, .dtype = TETHER_DTYPE_FLOAT, .rank = -1},
+        {.kind = TT_KIND_OPTIONAL, .elem_kind = TT_KIND_TENSOR, .dtype = TETHER_DTYPE_FLOAT, .rank = -1},
+        {.kind = TT_KIND_OPTIONAL, .elem_kind = TT_KIND_SEQUENCE, .dtype = TETHER_DTYPE_INT64, .rank = -1},
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        tt_value v;
+        if (tt_value_from_pb(data, size, &types[i], &v) == TT_OK)
+            tt_value_release(&v);
+    }
     return 0;
 }

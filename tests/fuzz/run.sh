@@ -1,10 +1,14 @@
 #!/bin/sh
 # Fuzzes the model loader, the wire protocol's frame decoder and the executor's index arithmetic,
-# for SECONDS each, then tetherd's KServe request parser for SECONDS/2: builds the libFuzzer
-# target into build-fuzz/ (clang,
+# for SECONDS each, then tetherd's KServe request parser for SECONDS/2, then the parsers of
+# files people hand to tether (tetherd's config and keys files, .npy/.npz arrays, the
+# advisor's tables and prices, the attachment records) for a quarter of SECONDS each (at least
+# 5 s): builds the libFuzzer targets into build-fuzz/ (clang,
 # -DTETHER_FUZZ=ON), makes a seed corpus from the ONNX test models and their test data plus
-# synthetic seeds, and runs. Exits non-zero on any finding (crash, sanitizer report, leak,
+# synthetic seeds and the seeds kept in tests/fuzz/seeds/ (among them every input that once
+# found a bug), and runs. Exits non-zero on any finding (crash, sanitizer report, leak,
 # timeout, out-of-memory); the inputs that caused them are left in build-fuzz/findings/.
+# Wall time: about 4.5 x SECONDS plus the build.
 #
 #   tests/fuzz/run.sh 600                 # ten minutes
 #   JOBS=4 tests/fuzz/run.sh 60           # build with 4 jobs
@@ -25,7 +29,9 @@ testdata=${TETHER_ONNX_TESTDATA:-/usr/share/libonnx-testdata/data/node}
 # gets its own optimisation flags (a build type of its own: the project fixes RelWithDebInfo's).
 CC=clang cmake -S "$root" -B "$build" -DTETHER_FUZZ=ON -DCMAKE_BUILD_TYPE=Fuzz \
     -DCMAKE_C_FLAGS_FUZZ="-O2 -g" -DCMAKE_C_FLAGS="-Wno-unknown-warning-option" >/dev/null
-cmake --build "$build" -j"${JOBS:-2}" --target fuzz_model_load fuzz_gen_seeds fuzz_frame fuzz_exec fuzz_kserve >/dev/null
+files_targets="server_files npy advise attach"
+cmake --build "$build" -j"${JOBS:-2}" --target fuzz_model_load fuzz_gen_seeds fuzz_frame fuzz_exec fuzz_kserve \
+    $(for t in $files_targets; do printf 'fuzz_%s ' "$t"; done) >/dev/null
 
 seeds=$build/corpus/seeds
 work=$build/corpus/work
@@ -50,7 +56,7 @@ log=$build/fuzz.log
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
     nice -n 10 "$build/bin/fuzz_model_load" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
     -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-    -artifact_prefix="$findings/" "$@" "$work" "$seeds" >"$log" 2>&1 || true
+    -artifact_prefix="$findings/" "$@" "$work" "$seeds" "$root/tests/fuzz/seeds/model_load" >"$log" 2>&1 || true
 
 grep -E '^#[0-9]+' "$log" | tail -1 || true
 
@@ -83,6 +89,20 @@ ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-prin
     -max_total_time="$(( (secs + 1) / 2 ))" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -artifact_prefix="$findings/kserve-" "$@" "$build/corpus/kserve" >"$klog" 2>&1 || true
 grep -E '^#[0-9]+' "$klog" | tail -1 || true
+
+# The file parsers: small inputs, each target seeded from tests/fuzz/seeds/NAME/.
+small=$((secs / 4))
+[ "$small" -ge 5 ] || small=5
+for t in $files_targets; do
+    mkdir -p "$build/corpus/$t"
+    flog=$build/fuzz-$t.log
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+        nice -n 10 "$build/bin/fuzz_$t" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
+        -max_total_time="$small" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
+        -artifact_prefix="$findings/$t-" "$@" "$build/corpus/$t" "$root/tests/fuzz/seeds/$t" >"$flog" 2>&1 || true
+    printf '%s: ' "$t"
+    grep -E '^#[0-9]+' "$flog" | tail -1 || echo "(no progress line: see $flog)"
+done
 
 found=$(find "$findings" -type f | wc -l)
 if [ "$found" -ne 0 ]; then

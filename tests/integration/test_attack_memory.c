@@ -292,6 +292,63 @@ TEST(a_released_attachment_leaves_nothing_to_the_next_tenant)
     th_server_stop(&s);
 }
 
+/* Unused models kept warm are bounded in bytes, not only in number: a client opening many
+ * large models in turn cannot make the server hold all of them. */
+TEST(warm_models_are_bounded_in_bytes)
+{
+    th_fresh_home();
+    th_server s;
+    th_server_start(&s, (const char *const[]){"--slots", "cpu.small=1", "--warm-cache", "8", "--warm-cache-max", "3MiB",
+                                              NULL});
+    tt_attachment a;
+    CHECK_OK(tt_attach("cpu.small", s.endpoint, &a));
+    tt_rconn *c = at_conn(&s, &a);
+    int64_t prev_bytes = 0;
+    for (int i = 0; i < 4; i++) {
+        /* about 1.2 MiB of weights each: two fit under 3 MiB, three do not */
+        pbw m = th_model_dense(512, 600, 100u + (uint32_t)i);
+        tether_session *r = th_open(m.buf, m.len, "eia:0", 10000);
+        float x[512] = {1};
+        tether_outputs *o;
+        CHECK_OK(th_run_f32(r, x, 1, 512, &o));
+        tether_outputs_free(o);
+        tether_session_free(r);
+        ob_free(&m);
+        /* the server drops the model after the close arrives: wait for it to settle */
+        double until = th_now_s() + 3;
+        cJSON *doc;
+        for (;;) {
+            doc = at_describe(c);
+            int64_t warm = (int64_t)at_num(doc, "server", "models_warm");
+            if (warm == (i + 1 < 2 ? i + 1 : 2) || th_now_s() > until)
+                break;
+            cJSON_Delete(doc);
+            th_sleep_ms(20);
+        }
+        int64_t warm = (int64_t)at_num(doc, "server", "models_warm");
+        int64_t bytes = (int64_t)at_num(doc, "server", "models_warm_bytes");
+        fprintf(stderr, "after %d models: %lld warm, %.2f MiB\n", i + 1, (long long)warm, bytes / 1048576.0);
+        CHECK_EQ_INT(warm, i + 1 < 2 ? i + 1 : 2);
+        CHECK(bytes <= 3 << 20);
+        CHECK(bytes >= prev_bytes || i >= 2);
+        CHECK_EQ_INT(at_num(doc, "server", "models_warm_limit_bytes"), 3 << 20);
+        prev_bytes = bytes;
+        cJSON_Delete(doc);
+    }
+    /* one model larger than the whole bound is not kept at all */
+    pbw huge = th_model_dense(1024, 1024, 7);
+    tether_session *r = th_open(huge.buf, huge.len, "eia:0", 10000);
+    tether_session_free(r);
+    ob_free(&huge);
+    th_sleep_ms(200);
+    cJSON *doc = at_describe(c);
+    CHECK(at_num(doc, "server", "models_warm_bytes") <= 3 << 20);
+    CHECK_EQ_INT(at_num(doc, "server", "models_stored"), 5); /* still stored on disk */
+    cJSON_Delete(doc);
+    tt_rconn_close(c);
+    th_server_stop(&s);
+}
+
 int main(int argc, char **argv)
 {
     return th_main(argc, argv);

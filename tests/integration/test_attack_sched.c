@@ -242,6 +242,63 @@ TEST(failing_runs_are_charged_to_their_slot)
     th_server_stop(&s);
 }
 
+/* y = ReduceSum(MatMul(a, a)) with a = ConstantOfShape(shape): a 16-byte request makes one
+ * MatMul of shape[0] x shape[1] by itself, a single node that runs for seconds. */
+static pbw big_matmul_model(void)
+{
+    pbw in = ob_input("shape", TETHER_DTYPE_INT64, 1, (int64_t[]){2});
+    pbw y = ob_output("y", TETHER_DTYPE_FLOAT, 0, NULL);
+    pbw keep = ob_attr_int("keepdims", 0);
+    pbw nodes[3] = {ob_node("ConstantOfShape", 1, (const char *[]){"shape"}, 1, (const char *[]){"a"}, 0, NULL),
+                    ob_node("MatMul", 2, (const char *[]){"a", "a"}, 1, (const char *[]){"p"}, 0, NULL),
+                    ob_node("ReduceSum", 1, (const char *[]){"p"}, 1, (const char *[]){"y"}, 1, &keep)};
+    pbw g = ob_graph("big_matmul", 3, nodes, 0, NULL, 1, &in, 1, &y);
+    return ob_model(13, &g);
+}
+
+TEST(one_long_matmul_stops_at_the_run_limit_and_a_cancelled_one_frees_its_worker)
+{
+    th_fresh_home();
+    th_server s;
+    th_server_start(&s, (const char *const[]){"--slots", "cpu.large=2", "--workers", "1", "--run-limit", "1", NULL});
+    tt_attachment a, b;
+    CHECK_OK(tt_attach("cpu.large", s.endpoint, &a));
+    CHECK_OK(tt_attach("cpu.large", s.endpoint, &b));
+    pbw m = big_matmul_model(), dense = th_model_dense(8, 4, 5);
+    tt_rconn *c = at_conn(&s, &a);
+    uint32_t h = at_open(c, &m);
+    /* 4096 x 4096 by itself: ~137 GFLOP in one MatMul, many seconds on this server */
+    int64_t shape[2] = {4096, 4096};
+    tether_tensor in = at_i64("shape", 1, (int64_t[]){2}, shape);
+    tt_reply rep;
+    double t0 = th_now_s();
+    CHECK_ERR(at_run(c, h, &in, 1, 60000, &rep), TETHER_ERR_TIMEOUT, "time limit in node");
+    CHECK_STR_CONTAINS(tether_last_error(), "MatMul");
+    double took = th_now_s() - t0;
+    fprintf(stderr, "one MatMul against a 1 s run limit: stopped after %.2f s\n", took);
+    CHECK(took < 2.5);
+    /* the same run, sent by a client that then goes away: the one worker is free at once */
+    size_t len;
+    uint8_t *frame = at_run_frame(h, &in, 1, 9, &len);
+    at_send_all(tt_rconn_fd(c), frame, len);
+    free(frame);
+    th_sleep_ms(300);
+    tt_rconn_close(c);
+    t0 = th_now_s();
+    tether_session *g = th_open(dense.buf, dense.len, "eia:1", 10000);
+    float gx[8] = {1};
+    tether_outputs *o;
+    CHECK_OK(th_run_f32(g, gx, 1, 8, &o));
+    tether_outputs_free(o);
+    took = th_now_s() - t0;
+    fprintf(stderr, "another tenant served %.2f s after the client left\n", took);
+    CHECK(took < 0.9); /* before the run limit could have freed the worker */
+    tether_session_free(g);
+    ob_free(&m);
+    ob_free(&dense);
+    th_server_stop(&s);
+}
+
 int main(int argc, char **argv)
 {
     return th_main(argc, argv);

@@ -52,13 +52,14 @@ def keyed_server(tmp_path):
 
 def test_attach_needs_the_key_and_respects_its_limit(keyed_server, monkeypatch):
     monkeypatch.delenv("TETHER_RESERVE_KEY", raising=False)
-    # the command line's errors reach Python as TetherError, with the server's reason
-    with pytest.raises(tether.TetherError, match="needs a reservation key"):
+    # the command line's errors reach Python as the class of the server's status, with its reason
+    with pytest.raises(tether.AuthError, match="needs a reservation key"):
         tether.attach("cpu.small", keyed_server)
-    with pytest.raises(tether.TetherError, match="not one this server knows"):
+    with pytest.raises(tether.AuthError, match="not one this server knows") as e:
         tether.attach("cpu.small", keyed_server, key="tk-wrong")
+    assert e.value.status_name == "TETHER_ERR_AUTH"
     acc = tether.attach("cpu.small", keyed_server, key=KEY)
     assert acc["type"] == "cpu.small"
-    with pytest.raises(tether.TetherError, match="1 of its 1"):
+    with pytest.raises(tether.QuotaError, match="1 of its 1"):
         tether.attach("cpu.small", keyed_server, key=KEY)
     tether.detach(acc["ordinal"])

@@ -7,7 +7,9 @@
 #include "core/cancel.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/threadpool.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -64,6 +66,60 @@ TEST(two_budgets_share_one_account)
     tt_mem_budget_end(&b);
     CHECK_EQ_INT(atomic_load(&shared), 700 << 10);
     tt_free(p);
+}
+
+/* ---- the pool's workers charge the budget of the work they help with ---------------------------- */
+
+typedef struct alloc_job {
+    void *p[64];
+    pthread_t who[64];
+} alloc_job;
+
+static void alloc_items(void *arg, int64_t b, int64_t e)
+{
+    alloc_job *j = arg;
+    for (int64_t i = b; i < e; i++) {
+        j->p[i] = tt_malloc(1 << 20);
+        j->who[i] = pthread_self();
+        usleep(2000); /* long enough that every worker takes items */
+    }
+}
+
+TEST(pool_workers_charge_the_budget_of_the_run_that_gave_them_work)
+{
+    CHECK_OK(tether_set_num_threads(4));
+    _Atomic int64_t shared = 0;
+    tt_mem_budget b = {.shared = &shared, .cap = 16 << 20};
+    tt_mem_budget_begin(&b);
+    alloc_job j = {0};
+    tt_parallel_for(64, 1, alloc_items, &j);
+    int got = 0, on_workers = 0, refused_on_workers = 0;
+    for (int i = 0; i < 64; i++) {
+        bool worker = !pthread_equal(j.who[i], pthread_self());
+        got += j.p[i] != NULL;
+        on_workers += worker;
+        refused_on_workers += worker && !j.p[i];
+    }
+    fprintf(stderr, "  %d of 64 MiB-blocks allocated (cap 16 MiB), %d items on workers, %d refused there\n", got,
+            on_workers, refused_on_workers);
+    CHECK(on_workers > 0);
+    CHECK(got <= 16);            /* every thread's blocks counted against the one cap */
+    CHECK(refused_on_workers > 0); /* and the workers were refused too */
+    CHECK(b.refused >= 1 << 20);
+    CHECK(atomic_load(&shared) >= (int64_t)got << 20);
+    for (int i = 0; i < 64; i++)
+        tt_free(j.p[i]);
+    CHECK(atomic_load(&shared) < 1 << 20); /* freed here, given back */
+    tt_mem_budget_end(&b);
+    CHECK_EQ_INT(atomic_load(&shared), 0);
+    /* without a budget the workers allocate freely again */
+    alloc_job k = {0};
+    tt_parallel_for(64, 1, alloc_items, &k);
+    for (int i = 0; i < 64; i++) {
+        CHECK(k.p[i] != NULL);
+        tt_free(k.p[i]);
+    }
+    CHECK_EQ_INT(atomic_load(&shared), 0);
 }
 
 /* y = Loop(M, true) { } over v = x: an empty body, M from the constant m. */
@@ -158,4 +214,97 @@ TEST(control_characters_are_escaped_in_log_lines)
 int main(int argc, char **argv)
 {
     return check_main(argc, argv);
+}
+
+/* ---- one long node: the run limit holds inside dense kernels ----------------------------------- */
+
+/* y = MatMul(a, b) over inputs a [M, K] and b [K, N] of dtype dt. */
+static pbw matmul_model(int dt)
+{
+    pbw ins[2] = {ob_input("a", dt, 2, (int64_t[]){-1, -1}), ob_input("b", dt, 2, (int64_t[]){-1, -1})};
+    pbw y = ob_output("y", dt, 2, (int64_t[]){-1, -1});
+    pbw node = ob_node("MatMul", 2, (const char *[]){"a", "b"}, 1, (const char *[]){"y"}, 0, NULL);
+    pbw g = ob_graph("mm", 1, &node, 0, NULL, 2, ins, 1, &y);
+    return ob_model(13, &g);
+}
+
+/* Runs the model on zeroed inputs of the given dtypes and shapes under a run limit of
+ * limit_ms, on at most `threads` threads; returns the run's status and the seconds it took. */
+static tether_status timed_run(pbw *m, int n_in, const int *dt, const int *rank, const int64_t (*dims)[4], int limit_ms,
+                               int threads, double *took)
+{
+    tether_session_config cfg;
+    tether_session_config_init(&cfg);
+    cfg.quiet = 1;
+    cfg.warmup = 0;
+    cfg.run_limit_ms = limit_ms;
+    cfg.num_threads = threads;
+    tether_session *s = NULL;
+    CHECK_OK(tether_session_open_bytes(&s, m->buf, m->len, &cfg));
+    tether_tensor in[4];
+    for (int i = 0; i < n_in; i++) {
+        size_t n = tether_dtype_size(dt[i]);
+        in[i] = (tether_tensor){.dtype = dt[i], .rank = rank[i]};
+        for (int d = 0; d < rank[i]; d++)
+            n *= (size_t)(in[i].dims[d] = dims[i][d]);
+        in[i].size = n;
+        CHECK((in[i].data = calloc(1, n)) != NULL);
+    }
+    tether_outputs *o = NULL;
+    double t0 = now_s();
+    tether_status st = tether_session_run(s, in, (size_t)n_in, &o);
+    *took = now_s() - t0;
+    if (st == TETHER_OK)
+        tether_outputs_free(o);
+    tether_session_free(s);
+    for (int i = 0; i < n_in; i++)
+        free(in[i].data);
+    return st;
+}
+
+TEST(one_long_matmul_stops_close_to_the_run_limit)
+{
+    /* a 4096^3 float product is ~137 GFLOP: seconds on one thread, in one BLAS call before;
+     * now it stops within a few tiles of the 100 ms limit */
+    pbw m = matmul_model(TETHER_DTYPE_FLOAT);
+    double took;
+    int f2[2] = {TETHER_DTYPE_FLOAT, TETHER_DTYPE_FLOAT}, d2[2] = {TETHER_DTYPE_DOUBLE, TETHER_DTYPE_DOUBLE};
+    int r2[2] = {2, 2};
+    CHECK_ERR(timed_run(&m, 2, f2, r2, (const int64_t[][4]){{4096, 4096}, {4096, 4096}}, 100, 1, &took),
+              TETHER_ERR_TIMEOUT, "time limit in node");
+    CHECK_STR_CONTAINS(tether_last_error(), "MatMul");
+    fprintf(stderr, "  float MatMul 4096^3 stopped after %.3f s (limit 0.1 s)\n", took);
+    CHECK(took < 0.6);
+    /* the direct loop of other dtypes (double here: ~8.6e9 multiply-adds, tens of seconds) */
+    pbw md = matmul_model(TETHER_DTYPE_DOUBLE);
+    CHECK_ERR(timed_run(&md, 2, d2, r2, (const int64_t[][4]){{2048, 2048}, {2048, 2048}}, 100, 0, &took),
+              TETHER_ERR_TIMEOUT, "time limit in node");
+    fprintf(stderr, "  double MatMul 2048^3 stopped after %.3f s (limit 0.1 s)\n", took);
+    CHECK(took < 0.6);
+    ob_free(&m);
+    ob_free(&md);
+}
+
+TEST(one_long_conv_or_pool_stops_close_to_the_run_limit)
+{
+    /* Conv of 4 images [1024, 32, 32] by a 3x3 kernel to 1024 channels: ~3.4e10 multiply-adds */
+    int f2[2] = {TETHER_DTYPE_FLOAT, TETHER_DTYPE_FLOAT}, r4[2] = {4, 4};
+    pbw cm = ob_single_op("Conv", 13, 2, f2, r4, (const int64_t *const[]){(int64_t[]){4, 1024, 32, 32},
+                                                                            (int64_t[]){1024, 1024, 3, 3}},
+                          0, NULL);
+    double took;
+    CHECK_ERR(timed_run(&cm, 2, f2, r4, (const int64_t[][4]){{4, 1024, 32, 32}, {1024, 1024, 3, 3}}, 100, 1, &took),
+              TETHER_ERR_TIMEOUT, "time limit in node");
+    CHECK_STR_CONTAINS(tether_last_error(), "Conv");
+    fprintf(stderr, "  Conv stopped after %.3f s (limit 0.1 s)\n", took);
+    CHECK(took < 0.6);
+    /* MaxPool of one 2048 x 2048 plane with a 1024 x 1024 window: 16 MiB in, ~1e12 compares */
+    pbw attr = ob_attr_ints("kernel_shape", 2, (int64_t[]){1024, 1024});
+    pbw pm = ob_single_op("MaxPool", 13, 1, f2, r4, (const int64_t *const[]){(int64_t[]){1, 1, 2048, 2048}}, 1, &attr);
+    CHECK_ERR(timed_run(&pm, 1, f2, r4, (const int64_t[][4]){{1, 1, 2048, 2048}}, 100, 0, &took), TETHER_ERR_TIMEOUT,
+              "MaxPool");
+    fprintf(stderr, "  MaxPool stopped after %.3f s (limit 0.1 s)\n", took);
+    CHECK(took < 0.6);
+    ob_free(&cm);
+    ob_free(&pm);
 }

@@ -638,6 +638,15 @@ static tt_status conv_make(tt_kctx *c, tt_dnnl_plan *p, dnnl_engine_t eng)
     int64_t x_l[TT_MAX_RANK], y_l[TT_MAX_RANK];
     tt_win win;
     TT_TRY(conv_geometry(n, ks, p->key, x_l, y_l, &win));
+    /* one sample's primitive runs to its end: beyond milliseconds of work, the reference
+     * kernel, which polls the run's limit */
+    /* C x M / G per (output, for ConvTranspose input) position and kernel tap */
+    double macs = (double)ks->C * (double)ks->M / (double)ks->G;
+    for (int i = 0; i < ks->nsp; i++)
+        macs *= (double)(ks->transpose ? x_l[2 + i] : y_l[2 + i]) * (double)ks->kdims[i];
+    if (macs > TT_DNNL_MAX_WORK)
+        return tt_op_error(n, TETHER_ERR_UNSUPPORTED, "%.3g multiply-adds per sample are too many for one primitive",
+                           macs);
     if (ks->prec == TT_PRECISION_INT8)
         return int8_make(c, p, eng, &win, x_l, y_l);
     dnnl_memory_desc_t xmd, ymd, src, dst, wts = ks->w_md, wany;

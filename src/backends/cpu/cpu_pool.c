@@ -124,6 +124,15 @@ static tt_status pool_make(tt_kctx *c, tt_dnnl_plan *p, dnnl_engine_t eng)
         if (ks->mode == POOL_AVG)
             alg = st->count_include_pad ? dnnl_pooling_avg_include_padding : dnnl_pooling_avg_exclude_padding;
     }
+    /* one primitive runs to the end: work that would take more than milliseconds goes to
+     * the reference kernel, which polls the run's limit */
+    double work = 1;
+    for (int i = 0; i < r; i++)
+        work *= (double)yl[i];
+    for (int i = 0; i < nsp; i++)
+        work *= (double)kernel[i];
+    if (work > TT_DNNL_MAX_WORK)
+        return tt_op_error(n, TETHER_ERR_UNSUPPORTED, "%.3g window taps are too many for one primitive", work);
     dnnl_format_tag_t tag = b ? tt_dnnl_blocked_tag(r, b) : tt_dnnl_plain_tag(r);
     dnnl_memory_desc_t xmd, ymd;
     TT_TRY(tt_dnnl_md(&xmd, r, xl, tag, n));

@@ -50,6 +50,11 @@ typedef enum tt_dnnl_buf_kind {
     TT_DNNL_TMP,   /* temporary `index` of the run (scratch) */
 } tt_dnnl_buf_kind;
 
+/* The most work (multiply-adds, window taps) a kernel gives one primitive call: a primitive
+ * runs to its end, so more than this (tens of milliseconds) goes to a reference kernel,
+ * which polls the run's time limit as it goes. */
+#define TT_DNNL_MAX_WORK 4e9
+
 #define TT_DNNL_MAX_ARGS 8
 #define TT_DNNL_MAX_STEPS 8
 #define TT_DNNL_MAX_TMP 8

@@ -1,0 +1,195 @@
+/* The parsers of files people hand to tether — tetherd's config and keys files, the CLI's
+ * .npy/.npz arrays, the advisor's tables and prices, the attachment records, the ONNX test
+ * data — run over every seed kept for their fuzz targets (tests/fuzz/seeds/, the inputs that
+ * once broke them among them) through the same harnesses, so a regression fails here, in
+ * every build, and not only in a fuzzing run; and the fixes those inputs led to, checked by
+ * their results. */
+#include "check.h"
+
+/* The fuzz targets' harnesses, each under names of its own. */
+#define LLVMFuzzerInitialize fuzz_server_files_init
+#define LLVMFuzzerTestOneInput fuzz_server_files_one
+#include "../fuzz/fuzz_server_files.c"
+#undef LLVMFuzzerInitialize
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerInitialize fuzz_npy_init
+#define LLVMFuzzerTestOneInput fuzz_npy_one
+#include "../fuzz/fuzz_npy.c"
+#undef LLVMFuzzerInitialize
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerInitialize fuzz_advise_init
+#define LLVMFuzzerTestOneInput fuzz_advise_one
+#include "../fuzz/fuzz_advise.c"
+#undef LLVMFuzzerInitialize
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerInitialize fuzz_attach_init
+#define LLVMFuzzerTestOneInput fuzz_attach_one
+#include "../fuzz/fuzz_attach.c"
+#undef LLVMFuzzerInitialize
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerInitialize fuzz_model_load_init
+#define LLVMFuzzerTestOneInput fuzz_model_load_one
+#include "../fuzz/fuzz_model_load.c"
+#undef LLVMFuzzerInitialize
+#undef LLVMFuzzerTestOneInput
+
+#include "core/tensor.h"
+#include "model/ir.h"
+
+#include <dirent.h>
+
+typedef int (*one_fn)(const uint8_t *data, size_t size);
+
+/* Runs every file of tests/fuzz/seeds/NAME through fn; returns how many there were. */
+static int replay(const char *name, one_fn fn)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/%s", FUZZ_SEEDS_DIR, name);
+    DIR *d = opendir(dir);
+    if (!d)
+        CHECK_FAIL("no seeds in %s", dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "rb");
+        CHECK(f != NULL);
+        static uint8_t buf[1 << 20];
+        size_t len = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        fn(buf, len); /* the harness aborts on what must not be */
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+TEST(every_kept_seed_passes_its_parser)
+{
+    int argc = 0;
+    char **argv = NULL;
+    fuzz_server_files_init(&argc, &argv);
+    fuzz_npy_init(&argc, &argv);
+    fuzz_advise_init(&argc, &argv);
+    fuzz_attach_init(&argc, &argv);
+    fuzz_model_load_init(&argc, &argv);
+    CHECK(replay("server_files", fuzz_server_files_one) >= 2);
+    CHECK(replay("npy", fuzz_npy_one) >= 6);
+    CHECK(replay("advise", fuzz_advise_one) >= 5);
+    CHECK(replay("attach", fuzz_attach_one) >= 3);
+    CHECK(replay("model_load", fuzz_model_load_one) >= 6);
+}
+
+static const char *text_file(const char *text, size_t n) { return fuzz_file((const uint8_t *)text, n); }
+
+TEST(config_and_keys_lines_cut_or_with_a_nul_are_refused)
+{
+    /* a comment longer than the line buffer: its tail was read as a setting of its own */
+    char buf[4096] = "# ";
+    memset(buf + 2, 'x', 2500);
+    int n = 2502 + snprintf(buf + 2502, sizeof buf - 2502, " slots = evil=1\nwarm-cache = 3\n");
+    tt_server_config c;
+    tt_config_defaults(&c);
+    CHECK_ERR(tt_config_load_file(&c, text_file(buf, (size_t)n)), TETHER_ERR_INVALID_ARGUMENT, ":1: the line is longer");
+    tt_config_defaults(&c);
+    static const char nul[] = "warm-cache = 3\0 # hidden\nrun-limit = 5\n";
+    CHECK_ERR(tt_config_load_file(&c, text_file(nul, sizeof nul - 1)), TETHER_ERR_INVALID_ARGUMENT, ":1: the line holds a NUL");
+    tt_config_defaults(&c);
+    static const char ok[] = "warm-cache = 3\nwarm-cache-max = 64MiB\nrun-limit = 5";
+    CHECK_OK(tt_config_load_file(&c, text_file(ok, sizeof ok - 1)));
+    CHECK_EQ_INT(c.warm_cache, 3);
+    CHECK_EQ_INT(c.warm_cache_max, 64 << 20);
+    CHECK_EQ_INT(c.run_limit_s, 5);
+
+    memset(buf, 0, sizeof buf);
+    memset(buf, '#', 700);
+    n = 700 + snprintf(buf + 700, sizeof buf - 700,
+                       " x 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 9 3600\n");
+    tt_keys k;
+    CHECK_ERR(tt_keys_load(text_file(buf, (size_t)n), &k), TETHER_ERR_INVALID_ARGUMENT, ":1: the line is longer");
+}
+
+/* A zip archive of one deflated member "x.npy" whose directory entry claims usize bytes. */
+static size_t npz_claiming(uint8_t *z, uint32_t usize)
+{
+    static const uint8_t deflated[] = {0x03, 0x00}; /* an empty final block */
+    size_t o = 0;
+#define U16(v) (z[o++] = (uint8_t)(v), z[o++] = (uint8_t)((v) >> 8))
+#define U32(v) (U16((v) & 0xffff), U16((uint32_t)(v) >> 16))
+    U32(0x04034b50), U16(20), U16(0), U16(8), U16(0), U16(0), U32(0), U32(sizeof deflated), U32(usize), U16(5), U16(0);
+    memcpy(z + o, "x.npy", 5), o += 5;
+    memcpy(z + o, deflated, sizeof deflated), o += sizeof deflated;
+    size_t cd = o;
+    U32(0x02014b50), U16(20), U16(20), U16(0), U16(8), U16(0), U16(0), U32(0), U32(sizeof deflated), U32(usize),
+        U16(5), U16(0), U16(0), U16(0), U16(0), U32(0), U32(0);
+    memcpy(z + o, "x.npy", 5), o += 5;
+    size_t cd_size = o - cd;
+    U32(0x06054b50), U16(0), U16(0), U16(1), U16(1), U32(cd_size), U32(cd), U16(0);
+#undef U16
+#undef U32
+    return o;
+}
+
+TEST(an_npz_member_claiming_more_than_its_bytes_can_hold_is_refused_before_allocating)
+{
+    uint8_t z[256];
+    tt_npz out;
+    /* 2 bytes of deflate cannot make 4 GiB: refused from the sizes alone */
+    size_t n = npz_claiming(z, 0xfffffff0u);
+    CHECK_ERR(tt_npz_parse(z, n, "claims.npz", &out), TETHER_ERR_INVALID_ARGUMENT, "more than its 2 deflated bytes");
+    /* a claim deflate could meet is inflated and found short, as before */
+    n = npz_claiming(z, 1000);
+    CHECK_ERR(tt_npz_parse(z, n, "short.npz", &out), TETHER_ERR_INVALID_ARGUMENT, "does not inflate to its 1000");
+}
+
+TEST(attachment_records_with_numbers_out_of_range_read_as_unknown)
+{
+    int argc = 0;
+    char **argv = NULL;
+    fuzz_attach_init(&argc, &argv);
+    static const char rec[] =
+        "{\"version\":1,\"attachments\":[{\"id\":\"a\",\"type\":\"t\",\"endpoint\":\"tcp://h:1\",\"token\":\"\","
+        "\"memory_bytes\":1e30,\"tflops\":-1},{\"id\":\"b\",\"type\":\"t\",\"endpoint\":\"tcp://h:2\","
+        "\"token\":\"\",\"memory_bytes\":1048576,\"tflops\":0.5}]}";
+    FILE *f = fopen(g_file, "wb");
+    CHECK(f && fwrite(rec, 1, sizeof rec - 1, f) == sizeof rec - 1 && fclose(f) == 0);
+    tt_attachment *all;
+    int count;
+    CHECK_OK(tt_attachments_list(&all, &count));
+    CHECK_EQ_INT(count, 2);
+    CHECK_EQ_INT(all[0].memory_bytes, 0);
+    CHECK(all[0].tflops == 0);
+    CHECK_EQ_INT(all[1].memory_bytes, 1048576);
+    CHECK(all[1].tflops == 0.5);
+    tt_free(all);
+}
+
+/* An OptionalProto (elem_type 1: a tensor) holding tensor_value twice: a float 1.0, then 2.0. */
+TEST(an_optional_given_twice_keeps_the_last_value_and_leaks_nothing)
+{
+    uint8_t pb[64];
+    size_t o = 0;
+    pb[o++] = 0x10, pb[o++] = 1; /* elem_type = TENSOR */
+    for (int k = 0; k < 2; k++) {
+        float v = k ? 2.0f : 1.0f;
+        /* TensorProto: data_type 1 (float), raw_data 4 bytes (a scalar) */
+        uint8_t t[] = {0x10, 0x01, 0x4a, 0x04, 0, 0, 0, 0};
+        memcpy(t + 4, &v, 4);
+        pb[o++] = 0x1a, pb[o++] = sizeof t;
+        memcpy(pb + o, t, sizeof t), o += sizeof t;
+    }
+    tt_type ty = {.kind = TT_KIND_OPTIONAL, .elem_kind = TT_KIND_TENSOR, .dtype = TETHER_DTYPE_FLOAT, .rank = -1};
+    tt_value v;
+    CHECK_OK(tt_value_from_pb(pb, o, &ty, &v));
+    CHECK_EQ_INT(v.kind, TT_KIND_TENSOR);
+    CHECK(*(const float *)v.t.data == 2.0f);
+    tt_value_release(&v);
+}
+
+int main(int argc, char **argv)
+{
+    return check_main(argc, argv);
+}
