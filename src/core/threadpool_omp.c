@@ -26,7 +26,8 @@
 static atomic_bool g_omp_used;  /* this process started an OpenMP region of more than one thread */
 static atomic_bool g_forked;    /* ... and then forked: this is the child */
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
-static _Thread_local bool t_named;
+static _Thread_local bool t_named; /* a helper thread named tether-pool */
+static _Thread_local bool t_team;  /* this thread started its team of helpers */
 
 static void tt_omp_child_fork(void)
 {
@@ -46,11 +47,29 @@ static void tt_omp_mark_used(void)
         atomic_store(&g_omp_used, true);
 }
 
+static void name_helper(void)
+{
+    if (!t_named && omp_get_thread_num() != 0) {
+        /* OpenMP's helper threads are the pool's: named so for ps, top and debuggers */
+        pthread_setname_np(pthread_self(), "tether-pool");
+        t_named = true;
+    }
+}
+
 int tt_threads(void)
 {
     if (atomic_load_explicit(&g_forked, memory_order_relaxed))
         return 1;
-    return tt_threads_share > 0 ? tt_threads_share : tt_threads_total();
+    int n = tt_threads_share > 0 ? tt_threads_share : tt_threads_total();
+    if (!t_team && n > 1 && !omp_in_parallel()) {
+        /* this thread's team of helpers, started now as the pthread pool's workers would be,
+         * rather than at its first parallel loop */
+        t_team = true;
+        tt_omp_mark_used();
+#pragma omp parallel num_threads(n)
+        name_helper();
+    }
+    return n;
 }
 
 int tt_threads_for_omp(void)
@@ -103,11 +122,7 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
     {
         bool helper = omp_get_thread_num() != 0;
         if (helper) {
-            if (!t_named) {
-                /* OpenMP's helper threads are the pool's: named so for ps, top and debuggers */
-                pthread_setname_np(pthread_self(), "tether-pool");
-                t_named = true;
-            }
+            name_helper();
             tt_mem_budget_swap(budget);
             tt_cancel_install(cancel, cancel_ud);
             tt_stop_set(scope);
