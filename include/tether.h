@@ -111,8 +111,11 @@ typedef struct tether_session_config {
                             tether_set_num_threads); for an accelerator target, the most the
                             server gives each run of this session (a server older than this
                             field opens the session without the cap, and says so) */
-    const char *precision; /* device targets: NULL or "fp32" (default), "tf32" or "fp16" for
-                              matrix products and convolutions (tensors stay fp32) */
+    const char *precision; /* NULL or "fp32" (default); device targets: "tf32" or "fp16" for
+                              matrix products and convolutions (tensors stay fp32); local CPU
+                              targets: "bf16" (where the CPU has it) or "int8" (weights per
+                              output channel, activations per sample, quantised at run time)
+                              for the cpu backend's convolutions */
     uint64_t device_memory_limit; /* device targets: bytes of device memory the session may
                               hold (0: no limit); past it, open or run fails with
                               TETHER_ERR_QUOTA naming both numbers */

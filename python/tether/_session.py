@@ -10,7 +10,7 @@ import ctypes
 import os
 import threading
 from dataclasses import dataclass
-from typing import Mapping, Union
+from typing import Mapping, Optional, Union
 
 import numpy as np
 
@@ -61,6 +61,8 @@ class Session:
     ``run_limit_ms`` stops a local run still going after that long (TetherTimeoutError);
     ``num_threads`` caps the threads one run uses (0: the whole process pool); for an
     ``eia:N`` target the accelerator's server applies it to this session's runs.
+    ``precision`` lets convolutions run in ``"bf16"`` or ``"int8"`` on the cpu backend (local
+    targets) instead of the default ``"fp32"``.
 
     A session may be run from several threads at once. Use it as a context manager, or
     call :meth:`close`, to free it deterministically."""

@@ -12,7 +12,8 @@
 
 bool tt_precision_valid(const char *p)
 {
-    return !p || !*p || strcmp(p, "fp32") == 0 || strcmp(p, "tf32") == 0 || strcmp(p, "fp16") == 0;
+    return !p || !*p || strcmp(p, "fp32") == 0 || strcmp(p, "tf32") == 0 || strcmp(p, "fp16") == 0 ||
+           strcmp(p, "bf16") == 0 || strcmp(p, "int8") == 0;
 }
 
 /* "cuda:3" → plugin "cuda", ordinal 3; "cuda" → ordinal 0. False for other names. */

@@ -39,6 +39,10 @@ typedef struct tt_backend {
      * for host backends. */
     tt_status (*copy)(const struct tt_backend *b, void *dst, const tt_buft *dt, const void *src,
                       const tt_buft *st, size_t n);
+    /* The channel block (ops/cnn.h: 4, 8 or 16) in which this backend's convolutions want
+     * activations between them, so the layout pass keeps them blocked; 0: plain NCHW. May
+     * be NULL: 0. */
+    int (*conv_block)(const struct tt_backend *b);
     void *ctx;
     /* May be NULL: no per-run state. A run context of its own for every concurrent run of a
      * session (a stream, library handles, device workspace): made with the run context,
@@ -95,7 +99,8 @@ typedef struct tt_backend_list {
 tt_status tt_backend_list_for(const char *target, tt_backend_list *out);
 tt_status tt_backend_list_for_opts(const char *target, const tt_backend_opts *opts, tt_backend_list *out);
 void tt_backend_list_release(tt_backend_list *l);
-/* Whether precision names a mode tether knows ("fp32", "tf32", "fp16"; NULL is fp32). */
+/* Whether precision names a mode tether knows ("fp32", "tf32", "fp16" for devices; "bf16",
+ * "int8" for the cpu backend's convolutions; NULL is fp32). */
 bool tt_precision_valid(const char *precision);
 
 /* ---- devices, for `tether devices` ------------------------------------------------------- */

@@ -313,11 +313,13 @@ static tether_status timed_runs(tether_session *s, const tether_tensor *in, size
 
     double t0 = now_ms();
     int started = 0;
-    for (; started < nt; started++)
+    /* one at a time: on this thread, which opened the session and ran the first inference,
+     * as an application would (and as the peers' benchmarks do) */
+    for (; nt > 1 && started < nt; started++)
         if (pthread_create(&th[started], NULL, worker, &c) != 0)
             break;
     if (started == 0)
-        worker(&c); /* no thread could start: measure on this one rather than fail */
+        worker(&c); /* one at a time, or no thread could start: measure on this one */
     for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
     double wall = now_ms() - t0;
@@ -346,6 +348,60 @@ static tether_status timed_runs(tether_session *s, const tether_tensor *in, size
     return st;
 }
 
+/* The accuracy of a reduced-precision session: its outputs `got` against an fp32 session's
+ * on the same inputs. */
+static tether_status compare_fp32(const char *model, const char *target, const tether_tensor *in, size_t n_in,
+                                  const tether_outputs *got, tt_bench_result *r)
+{
+    tether_session_config cfg;
+    tether_session_config_init(&cfg);
+    cfg.target = target;
+    cfg.quiet = 1;
+    cfg.warmup = 0;
+    tether_session *s;
+    tether_status st = tether_session_open(&s, model, &cfg);
+    if (st != TETHER_OK)
+        return fail(r, st, "opening the fp32 session to compare with: %s", tether_last_error());
+    tether_outputs *want = NULL;
+    st = tether_session_run(s, in, n_in, &want);
+    if (st != TETHER_OK) {
+        tether_session_free(s);
+        return fail(r, st, "the fp32 run to compare with: %s", tether_last_error());
+    }
+    double err = 0, peak = 0;
+    long rows = 0, agree = 0;
+    for (size_t k = 0; k < tether_outputs_count(want); k++) {
+        const tether_tensor *a = tether_outputs_get(got, k), *b = tether_outputs_get(want, k);
+        if (!a || a->dtype != TETHER_DTYPE_FLOAT || b->dtype != TETHER_DTYPE_FLOAT || a->size != b->size)
+            continue;
+        const float *x = a->data, *y = b->data;
+        size_t n = b->size / sizeof(float);
+        for (size_t i = 0; i < n; i++) {
+            err = fmax(err, fabs((double)x[i] - y[i]));
+            peak = fmax(peak, fabs((double)y[i]));
+        }
+        int64_t cols = b->rank >= 2 ? b->dims[b->rank - 1] : 0;
+        for (size_t row = 0; cols > 0 && row < n / (size_t)cols; row++) {
+            size_t bx = 0, by = 0;
+            for (size_t j = 1; j < (size_t)cols; j++) {
+                if (x[row * cols + j] > x[row * cols + bx])
+                    bx = j;
+                if (y[row * cols + j] > y[row * cols + by])
+                    by = j;
+            }
+            rows++;
+            agree += bx == by;
+        }
+    }
+    r->compared = true;
+    r->max_abs_err = err;
+    r->rel_err = peak > 0 ? err / peak : err;
+    r->top1_agreement = rows ? (double)agree / (double)rows : -1;
+    tether_outputs_free(want);
+    tether_session_free(s);
+    return TETHER_OK;
+}
+
 tether_status tt_bench_measure(const char *model, const char *target, const tt_bench_opts *o, tt_bench_result *r)
 {
     memset(r, 0, sizeof *r);
@@ -353,6 +409,7 @@ tether_status tt_bench_measure(const char *model, const char *target, const tt_b
     tether_session_config_init(&cfg);
     cfg.target = target;
     cfg.quiet = 1;
+    cfg.precision = o->precision;
     double t0 = now_ms();
     tether_session *s;
     tether_status st = tether_session_open(&s, model, &cfg);
@@ -375,9 +432,11 @@ tether_status tt_bench_measure(const char *model, const char *target, const tt_b
         double f0 = now_ms();
         st = tether_session_run(s, in, n_in, &out);
         r->first_ms = now_ms() - f0;
-        tether_outputs_free(out);
         if (st != TETHER_OK)
             fail(r, st, "first run: %s", tether_last_error());
+        else if (o->precision && strcmp(o->precision, "fp32") != 0)
+            st = compare_fp32(model, target, in, n_in, out, r);
+        tether_outputs_free(out);
     }
     for (int i = 0; i < o->warmup && st == TETHER_OK && !tt_bench_stop; i++) {
         tether_outputs *out = NULL;

@@ -21,6 +21,7 @@ typedef struct tt_bench_opts {
     char **dims; /* "NAME=VALUE" for symbolic dimensions; n_dims of them */
     int n_dims;
     bool keep_latencies; /* return every timed run's latency */
+    const char *precision; /* the session's precision (NULL: fp32); another is compared with fp32 */
 } tt_bench_opts;
 
 typedef struct tt_bench_summary {
@@ -39,6 +40,12 @@ typedef struct tt_bench_result {
     double *latencies;      /* keep_latencies: every timed run, in completion order; free() */
     int n_latencies;
     char error[512]; /* why tt_bench_measure failed */
+    /* With a precision other than fp32: the first run's outputs against an fp32 session's
+     * on the same inputs. */
+    bool compared;
+    double max_abs_err;     /* largest |reduced - fp32| over every output element */
+    double rel_err;         /* that over the largest |fp32| */
+    double top1_agreement;  /* outputs of rank >= 2: the fraction of rows whose argmax agrees */
 } tt_bench_result;
 
 /* Set from a signal handler to stop a measurement early; tt_bench_measure then fails with

@@ -36,6 +36,8 @@ static void usage(FILE *f)
                "  -i, --input [NAME=]FILE.npy  an input from a file instead of made-up values\n"
                "      --dim NAME=VALUE    the size of a named symbolic dimension (default 1)\n"
                "      --threads N         size of the library's thread pool (default: all cores)\n"
+               "      --precision P       fp32 (default), bf16 or int8 (convolutions on the cpu backend);\n"
+               "                          reports the outputs' error against fp32 on the same inputs\n"
                "      --host TYPE         the EC2 type this host stands for, to price the rows\n"
                "                          (default $TETHER_HOST_TYPE, else 'local': unpriced)\n"
                "      --prices FILE       a price file, as for 'tether advise --prices'\n"
@@ -71,6 +73,7 @@ typedef struct skipped {
 enum {
     OPT_DIM = 256,
     OPT_THREADS,
+    OPT_PRECISION,
     OPT_HOST,
     OPT_PRICES,
     OPT_JSON,
@@ -176,6 +179,12 @@ static cJSON *row_json(const bench_row *r, const char *model, const char *host, 
                           num_or_null(r->price >= 0 ? tt_adv_cost_per_100k(r->price, b->lat.mean) / batch : -1));
     cJSON_AddNumberToObject(o, "memory_needed", (double)b->memory_needed);
     cJSON_AddNumberToObject(o, "flops", (double)b->flops);
+    if (b->compared) {
+        cJSON *acc = cJSON_AddObjectToObject(o, "accuracy_vs_fp32");
+        cJSON_AddNumberToObject(acc, "max_abs_err", b->max_abs_err);
+        cJSON_AddNumberToObject(acc, "rel_err", b->rel_err);
+        cJSON_AddItemToObject(acc, "top1_agreement", num_or_null(b->top1_agreement));
+    }
     if (raw && b->latencies)
         cJSON_AddItemToObject(o, "latencies_ms", cJSON_CreateDoubleArray(b->latencies, b->n_latencies));
     return o;
@@ -222,6 +231,13 @@ static void print_one(const char *model, const tt_bench_opts *o, const bench_row
            b->lat.min, b->lat.max);
     printf("  p50 / p90 / p95 / p99  %10.3f / %.3f / %.3f / %.3f ms\n", b->lat.p50, b->lat.p90, b->lat.p95, b->lat.p99);
     printf("  throughput             %10.1f inferences/s (%.1f samples/s)\n", b->throughput, b->throughput * o->batch);
+    if (b->compared) {
+        printf("  %-4s vs fp32           max |error| %.3g (%.3g of the largest output)", o->precision, b->max_abs_err,
+               b->rel_err);
+        if (b->top1_agreement >= 0)
+            printf(", top-1 agrees on %.1f%% of rows", 100 * b->top1_agreement);
+        printf("\n");
+    }
     if (r->price >= 0)
         printf("  cost                   $%.4f/hour, $%.5f per 100,000 inferences\n", r->price,
                tt_adv_cost_per_100k(r->price, b->lat.mean));
@@ -286,6 +302,7 @@ int tt_cmd_bench(int argc, char **argv)
         {"input", required_argument, 0, 'i'},
         {"dim", required_argument, 0, OPT_DIM},
         {"threads", required_argument, 0, OPT_THREADS},
+        {"precision", required_argument, 0, OPT_PRECISION},
         {"host", required_argument, 0, OPT_HOST},
         {"prices", required_argument, 0, OPT_PRICES},
         {"json", no_argument, 0, OPT_JSON},
@@ -344,6 +361,7 @@ int tt_cmd_bench(int argc, char **argv)
             if (!parse_int(optarg, 1, &threads))
                 rc = tt_cli_usage("bench", "--threads '%s': expected a whole number of at least 1", optarg);
             break;
+        case OPT_PRECISION: o.precision = optarg; break;
         case OPT_HOST: host = optarg; break;
         case OPT_PRICES: prices_path = optarg; break;
         case OPT_JSON: json = true; break;

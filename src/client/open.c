@@ -61,6 +61,14 @@ static tt_status config_copy(const tether_session_config *cfg, tether_session_co
 
 static tt_status check_target(const tether_session_config *cfg)
 {
+    if (!tt_precision_valid(cfg->precision))
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "precision '%.32s' is not one of fp32, tf32, fp16, bf16, int8",
+                        cfg->precision);
+    /* the wire protocol carries no precision: a remote session computes as its server does */
+    if (cfg->precision && *cfg->precision && strcmp(cfg->precision, "fp32") != 0 && cfg->target &&
+        tt_target_is_remote(cfg->target))
+        return tt_error(TETHER_ERR_UNSUPPORTED, "precision '%s' is for local sessions; target '%s' computes as its "
+                        "server does", cfg->precision, cfg->target);
     if (!cfg->target || !*cfg->target || tt_target_is_remote(cfg->target))
         return TT_OK;
     tt_backend_list bl;

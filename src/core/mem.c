@@ -7,11 +7,16 @@
 #include <string.h>
 
 static atomic_long g_fail_after;
+static atomic_ulong g_allocs;
 
 void tt_mem_fail_after(long n) { atomic_store(&g_fail_after, n); }
 
+unsigned long tt_mem_allocs(void) { return atomic_load_explicit(&g_allocs, memory_order_relaxed); }
+
+/* Called on every allocation (a count for tests, and the failure injection). */
 static bool tt_should_fail(void)
 {
+    atomic_fetch_add_explicit(&g_allocs, 1, memory_order_relaxed);
     long n = atomic_load_explicit(&g_fail_after, memory_order_relaxed);
     if (n <= 0)
         return false;
@@ -206,6 +211,22 @@ char *tt_arena_strndup(tt_arena *a, const char *s, size_t n)
 }
 
 char *tt_arena_strdup(tt_arena *a, const char *s) { return tt_arena_strndup(a, s, strlen(s)); }
+
+bool tt_arena_release(tt_arena *a, void *p, size_t n)
+{
+    for (tt_arena_chunk **c = &a->head; *c; c = &(*c)->next) {
+        tt_arena_chunk *k = *c;
+        if ((void *)k->data != p)
+            continue;
+        if (k->used != n || k->cap != n)
+            return false; /* shared with other allocations */
+        *c = k->next;
+        a->used_total -= n;
+        free(k);
+        return true;
+    }
+    return false;
+}
 
 void tt_arena_free(tt_arena *a)
 {

@@ -20,6 +20,9 @@ void tt_free_aligned(void *p);
 
 /* Fault injection for tests: the n-th allocation from now fails (0 disables). */
 void tt_mem_fail_after(long n);
+/* Allocations made through these functions and arenas so far (tests check that a steady
+ * run makes none). */
+unsigned long tt_mem_allocs(void);
 
 /* A memory budget for the work this thread does next (a server holding one tenant's run to
  * its slot's quota): every allocation through the wrappers above on this thread is counted
@@ -61,6 +64,9 @@ void *tt_arena_alloc_data(tt_arena *a, size_t n);     /* not zeroed, aligned to 
 char *tt_arena_strndup(tt_arena *a, const char *s, size_t n);
 char *tt_arena_strdup(tt_arena *a, const char *s);
 void tt_arena_free(tt_arena *a);
+/* Frees the n bytes at p early when they fill a chunk of their own (large allocations get
+ * one); returns whether it did. p must not be used after. */
+bool tt_arena_release(tt_arena *a, void *p, size_t n);
 
 #define TT_ARENA_NEW(a, T, n) ((T *)tt_arena_alloc((a), sizeof(T) * (size_t)(n)))
 

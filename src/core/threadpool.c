@@ -1,8 +1,10 @@
-/* A fixed pool of workers taking chunks of parallel_for jobs. Several threads may submit
- * jobs at once (concurrent session runs); the submitter works on its own job too, so a
- * job always completes even when every worker is busy elsewhere. A worker helping with a
- * job works in its submitter's name: the submitter's memory budget, cancellation check and
- * stop scope are its own while it does. Between jobs, workers spin a short while
+/* The thread counts every build shares (the process's count, runs' shares of it), stoppable
+ * loops, and the pthread pool used where tether is built without OpenMP: a fixed pool of
+ * workers taking chunks of parallel_for jobs. Several threads may submit jobs at once
+ * (concurrent session runs); the submitter works on its own job too, so a job always
+ * completes even when every worker is busy elsewhere. A worker helping with a job works in
+ * its submitter's name: the submitter's memory budget, cancellation check and stop scope are
+ * its own while it does. Between jobs, the pthread pool's workers spin a short while
  * (TETHER_SPIN_US, default 200 us; 0 turns it off) before they sleep, and a submitter spins
  * for its job's last chunks: a model's nodes follow each other in microseconds, far less
  * than waking a sleeping thread takes. */
@@ -18,6 +20,115 @@
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+
+/* ---- thread counts ------------------------------------------------------------------- */
+
+static atomic_int g_total;   /* the process's count; 0 until decided */
+static atomic_int g_busy;    /* threads held by runs (tt_threads_begin) */
+_Thread_local int tt_threads_share;
+
+static int tt_default_threads(void)
+{
+    const char *env = getenv("TETHER_NUM_THREADS");
+    if (env && atoi(env) > 0)
+        return atoi(env) > 1024 ? 1024 : atoi(env);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+int tt_threads_total(void)
+{
+    int n = atomic_load(&g_total);
+    if (n)
+        return n;
+    int want = tt_default_threads(), zero = 0;
+    atomic_compare_exchange_strong(&g_total, &zero, want);
+    return atomic_load(&g_total);
+}
+
+void tt_threads_set_total(int n) { atomic_store(&g_total, n); }
+
+tt_threads_scope tt_threads_begin(int want)
+{
+    tt_threads_scope s = {.prev = tt_threads_share, .held = 0};
+    if (s.prev > 0) {
+        /* nested: a share of the enclosing share, taking nothing more from the process */
+        tt_threads_share = want > 0 && want < s.prev ? want : s.prev;
+        return s;
+    }
+    int total = tt_threads_total();
+    if (want <= 0 || want > total)
+        want = total;
+    int busy = atomic_fetch_add(&g_busy, want);
+    int grant = total - busy;
+    if (grant > want)
+        grant = want;
+    if (grant < 1)
+        grant = 1;
+    atomic_fetch_sub(&g_busy, want - grant);
+    s.held = grant;
+    tt_threads_share = grant;
+    return s;
+}
+
+int tt_threads_cap(int n)
+{
+    int prev = tt_threads_share;
+    tt_threads_share = n > 0 ? n : 0;
+    return prev;
+}
+
+void tt_threads_end(tt_threads_scope s)
+{
+    if (s.held)
+        atomic_fetch_sub(&g_busy, s.held);
+    tt_threads_share = s.prev;
+}
+
+tether_status tether_set_num_threads(int n) { return tt_threadpool_resize(n); }
+
+/* A stoppable loop's chunk, run in steps of about TT_STOP_QUANTUM units of work, polling
+ * the stop scope (which the pool lends to its workers) after each. */
+typedef struct stop_job {
+    tt_range_fn fn;
+    void *arg;
+    int64_t step;
+    double cost;
+} stop_job;
+
+static void stop_range(void *arg, int64_t b, int64_t e)
+{
+    const stop_job *s = arg;
+    for (int64_t lo = b; lo < e && !tt_stopped(); lo += s->step) {
+        int64_t hi = e - lo < s->step ? e : lo + s->step;
+        s->fn(s->arg, lo, hi);
+        double work = s->cost * (double)(hi - lo);
+        if (!tt_stop_work(work >= (double)TT_STOP_QUANTUM ? TT_STOP_QUANTUM : (uint64_t)work))
+            return;
+    }
+}
+
+bool tt_parallel_for_stoppable(int64_t n, int64_t grain, double cost, tt_range_fn fn, void *arg)
+{
+    if (tt_stopped())
+        return false;
+    if (!tt_stop_current()) {
+        tt_parallel_for(n, grain, fn, arg);
+        return true;
+    }
+    if (!(cost >= 1))
+        cost = 1;
+    double step = (double)TT_STOP_QUANTUM / cost;
+    stop_job s = {fn, arg, step >= (double)n ? (n > 0 ? n : 1) : step < 1 ? 1 : (int64_t)step, cost};
+    tt_parallel_for(n, grain, stop_range, &s);
+    return !tt_stopped();
+}
+
+#ifndef TETHER_HAVE_OPENMP
+
+/* ---- the pthread pool ------------------------------------------------------------------ */
+
+int tt_threads_for_omp(void) { return tt_threads(); }
 
 typedef struct tt_job {
     tt_range_fn fn;
@@ -102,7 +213,6 @@ static bool spin_while(bool (*cond)(const void *), const void *arg)
 }
 
 static bool generation_is(const void *old) { return atomic_load(&g_generation) == *(const unsigned *)old; }
-static _Thread_local int tt_cap; /* 0: none */
 
 static void tt_job_unlink(tt_job *j)
 {
@@ -205,21 +315,13 @@ static void tt_pool_register_atfork(void)
     pthread_atfork(tt_pool_prepare_fork, tt_pool_parent_fork, tt_pool_child_fork);
 }
 
-static int tt_default_threads(void)
-{
-    const char *env = getenv("TETHER_NUM_THREADS");
-    if (env && atoi(env) > 0)
-        return atoi(env);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
 /* Called with the lock held. */
 static void tt_pool_start_locked(int total)
 {
     pthread_once(&g_atfork_once, tt_pool_register_atfork);
     int workers = total - 1;
     g_pool.want = total;
+    tt_threads_set_total(total);
     if (workers <= 0)
         return;
     g_pool.threads = calloc((size_t)workers, sizeof(pthread_t));
@@ -241,22 +343,15 @@ static void tt_pool_ensure(void)
         return;
     pthread_mutex_lock(&g_pool.lock);
     if (!g_pool.want)
-        tt_pool_start_locked(tt_default_threads());
+        tt_pool_start_locked(tt_threads_total());
     pthread_mutex_unlock(&g_pool.lock);
 }
 
 int tt_threads(void)
 {
     tt_pool_ensure();
-    int n = g_pool.nthreads + 1;
-    return tt_cap > 0 && tt_cap < n ? tt_cap : n;
-}
-
-int tt_threads_cap(int n)
-{
-    int prev = tt_cap;
-    tt_cap = n > 0 ? n : 0;
-    return prev;
+    int all = g_pool.nthreads + 1;
+    return tt_threads_share > 0 && tt_threads_share < all ? tt_threads_share : all;
 }
 
 void tt_threadpool_shutdown(void)
@@ -288,8 +383,6 @@ tt_status tt_threadpool_resize(int n)
     pthread_mutex_unlock(&g_pool.lock);
     return TT_OK;
 }
-
-tether_status tether_set_num_threads(int n) { return tt_threadpool_resize(n); }
 
 static bool job_busy(const void *p)
 {
@@ -343,39 +436,4 @@ void tt_parallel_for(int64_t n, int64_t grain, tt_range_fn fn, void *arg)
     pthread_mutex_unlock(&g_pool.lock);
 }
 
-/* A stoppable loop's chunk, run in steps of about TT_STOP_QUANTUM units of work, polling
- * the stop scope (which the pool lends to its workers) after each. */
-typedef struct stop_job {
-    tt_range_fn fn;
-    void *arg;
-    int64_t step;
-    double cost;
-} stop_job;
-
-static void stop_range(void *arg, int64_t b, int64_t e)
-{
-    const stop_job *s = arg;
-    for (int64_t lo = b; lo < e && !tt_stopped(); lo += s->step) {
-        int64_t hi = e - lo < s->step ? e : lo + s->step;
-        s->fn(s->arg, lo, hi);
-        double work = s->cost * (double)(hi - lo);
-        if (!tt_stop_work(work >= (double)TT_STOP_QUANTUM ? TT_STOP_QUANTUM : (uint64_t)work))
-            return;
-    }
-}
-
-bool tt_parallel_for_stoppable(int64_t n, int64_t grain, double cost, tt_range_fn fn, void *arg)
-{
-    if (tt_stopped())
-        return false;
-    if (!tt_stop_current()) {
-        tt_parallel_for(n, grain, fn, arg);
-        return true;
-    }
-    if (!(cost >= 1))
-        cost = 1;
-    double step = (double)TT_STOP_QUANTUM / cost;
-    stop_job s = {fn, arg, step >= (double)n ? (n > 0 ? n : 1) : step < 1 ? 1 : (int64_t)step, cost};
-    tt_parallel_for(n, grain, stop_range, &s);
-    return !tt_stopped();
-}
+#endif /* !TETHER_HAVE_OPENMP */

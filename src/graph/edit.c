@@ -238,6 +238,17 @@ tt_status tt_graph_edit_end(tt_graph_edit *e)
     return TT_OK;
 }
 
+void tt_graph_drop_node(tt_node *n)
+{
+    if (n->state) {
+        if (n->schema && n->schema->release)
+            n->schema->release(n->state);
+        else
+            tt_free(n->state);
+        n->state = NULL;
+    }
+}
+
 void tt_graph_recount(tt_graph *g)
 {
     for (int v = 0; v < g->n_values; v++) {

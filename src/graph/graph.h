@@ -57,6 +57,8 @@ tt_status tt_graph_edit_push(tt_graph_edit *e, const tt_node *n);
 /* Installs the new list: producers and consumer counts are recomputed; dropped nodes'
  * state is released by the caller (tt_node_release) before or after. */
 tt_status tt_graph_edit_end(tt_graph_edit *e);
+/* Releases the parsed attributes of a node a pass dropped. */
+void tt_graph_drop_node(tt_node *n);
 /* Recomputes every value's producer and consumer count from the node list. */
 void tt_graph_recount(tt_graph *g);
 /* Makes every reader of value `from` (node inputs, implicit inputs of subgraph nodes
@@ -77,13 +79,16 @@ typedef struct tt_pass {
     const char *name;
     /* Rewrites g; *changed tells whether anything changed. */
     tt_status (*run)(tt_graph *g, bool *changed);
+    /* Runs once, after the other passes have settled (a rewrite that must not see its
+     * own output again, such as the layouts). */
+    bool final;
 } tt_pass;
 
 /* Runs every pass (in order, over the top graph) unless disabled: TETHER_PASSES=none
  * turns them all off, TETHER_PASSES=-name,-name turns off those named. */
 tt_status tt_graph_run_passes(tt_graph *g);
-/* The same, telling whether any pass changed g. */
-tt_status tt_graph_run_passes_changed(tt_graph *g, bool *changed);
+/* The passes that are final or not, telling whether any changed g. */
+tt_status tt_graph_run_passes_changed(tt_graph *g, bool final, bool *changed);
 /* The passes, in the order they run (NULL-terminated). */
 extern const tt_pass *const tt_passes[];
 
@@ -96,6 +101,11 @@ const tt_backend *tt_pass_backend(const tt_graph *g, const tt_node *n);
 /* Whether a fusion of `old` into `fused` may proceed: with no list known, yes; else the
  * backend that would run `old` must support `fused` (a node not yet in the graph). */
 bool tt_pass_backend_keeps(const tt_graph *g, const tt_node *old, const tt_node *fused);
+/* The passes over CNNs (src/graph/pass_*.c); each has a unit test in
+ * tests/unit/test_passes_cnn.c. */
+extern const tt_pass tt_pass_fold_bn;    /* BatchNormalization into the Conv or Gemm before it */
+extern const tt_pass tt_pass_fuse_conv;  /* bias Add, residual Add, activation into FusedConv */
+extern const tt_pass tt_pass_layout;     /* channel-blocked layouts between convolutions */
 
 /* ---- placement ------------------------------------------------------------------------ */
 

@@ -23,6 +23,11 @@ const tt_pass *const tt_passes[] = {
     &tt_pass_gelu,
     &tt_pass_attention,
     &tt_pass_matmul_epilogue,
+    /* CNN patterns (pass_fold_bn.c, pass_conv.c) */
+    &tt_pass_fold_bn,
+    &tt_pass_fuse_conv,
+    /* layouts last, once the graph has settled (pass_layout.c) */
+    &tt_pass_layout,
     NULL,
 };
 
@@ -75,11 +80,11 @@ static bool pass_enabled(const char *name)
     return true;
 }
 
-tt_status tt_graph_run_passes_changed(tt_graph *g, bool *any)
+tt_status tt_graph_run_passes_changed(tt_graph *g, bool final, bool *any)
 {
     *any = false;
     for (const tt_pass *const *p = tt_passes; *p; p++) {
-        if (!pass_enabled((*p)->name))
+        if ((*p)->final != final || !pass_enabled((*p)->name))
             continue;
         bool changed = false;
         tt_status s = (*p)->run(g, &changed);
@@ -95,5 +100,6 @@ tt_status tt_graph_run_passes_changed(tt_graph *g, bool *any)
 tt_status tt_graph_run_passes(tt_graph *g)
 {
     bool changed;
-    return tt_graph_run_passes_changed(g, &changed);
+    TT_TRY(tt_graph_run_passes_changed(g, false, &changed));
+    return tt_graph_run_passes_changed(g, true, &changed);
 }

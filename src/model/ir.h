@@ -128,6 +128,13 @@ typedef struct tt_graph {
     tt_buf **owned;        /* storage placement made (constants uploaded to a device) */
 } tt_graph;
 
+/* The precision a session lets backends compute in (tether_session_config.precision). */
+typedef enum tt_precision {
+    TT_PRECISION_FP32 = 0,
+    TT_PRECISION_BF16,
+    TT_PRECISION_INT8,
+} tt_precision;
+
 typedef struct tt_opset {
     const char *domain;
     int64_t version;
@@ -162,6 +169,8 @@ typedef struct tt_model {
     /* While a session compiles the model: the backends it places nodes on, which passes
      * consult (graph/graph.h, tt_pass_backend); NULL otherwise. */
     const struct tt_backend_list *backends;
+    /* The session's precision for convolutions, which the passes write on the nodes. */
+    tt_precision precision;
 } tt_model;
 
 /* The opset version the model imports for domain ("" and "ai.onnx" are the same); 0 if none. */

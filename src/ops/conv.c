@@ -357,7 +357,7 @@ static void depthwise_planes(void *arg, int64_t p0, int64_t p1)
 
 /* ---- Conv -------------------------------------------------------------------------------------- */
 
-static tt_status infer_conv(tt_ictx *c)
+tt_status tt_conv_infer(tt_ictx *c)
 {
     TT_TRY(tt_infer_same_dtype(c, 0, 1));
     return conv_infer_as(c, &IO_CONV, c->in[0]->dtype);
@@ -505,7 +505,7 @@ static tt_status run_conv_native(tt_kctx *c)
     return conv_f32(c->node, &g, x->data, w->data, b ? b->data : NULL, y->data);
 }
 
-static tt_status run_conv(tt_kctx *c)
+tt_status tt_conv_ref(tt_kctx *c)
 {
     return tt_run_real(c, run_conv_native);
 }
@@ -825,7 +825,7 @@ static tt_status run_qlinearconv(tt_kctx *c)
      TT_DT(TETHER_DTYPE_BFLOAT16))
 
 const tt_op_schema tt_schemas_conv[] = {
-    TT_SCHEMA("Conv", 1, 0, infer_conv, .parse = tt_win_prepare, .flops = flops_conv),
+    TT_SCHEMA("Conv", 1, 0, tt_conv_infer, .parse = tt_win_prepare, .flops = flops_conv),
     TT_SCHEMA("ConvTranspose", 1, 0, infer_convtranspose, .parse = tt_win_prepare, .flops = flops_convtranspose),
     TT_SCHEMA("ConvInteger", 10, 0, infer_convinteger, .parse = tt_win_prepare, .flops = flops_conv),
     TT_SCHEMA("QLinearConv", 10, 0, infer_qlinearconv, .parse = tt_win_prepare),
@@ -834,7 +834,7 @@ const tt_op_schema tt_schemas_conv[] = {
 
 /* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
 const tt_kernel tt_ref_conv[] = {
-    TT_KERNEL("Conv", 1, 0, CONV_TYPES, run_conv),
+    TT_KERNEL("Conv", 1, 0, CONV_TYPES, tt_conv_ref),
     TT_KERNEL("ConvTranspose", 1, 0, CONV_TYPES, run_convtranspose),
     TT_KERNEL("ConvInteger", 10, 0, Q8_TYPES, run_convinteger),
     TT_KERNEL("QLinearConv", 10, 0, Q8_TYPES, run_qlinearconv),

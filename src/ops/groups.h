@@ -10,4 +10,4 @@
     X(signal) X(misc) X(random) X(text)    /* signal processing, detection, text */  \
     X(attention) X(norm) X(act) X(bitwise) /* added since opset 18 */                 \
     X(spatial) X(strings) X(ml) X(ssm)                                                  \
-    X(fused)                               /* tether's own: fused ops, copies */
+    X(fused) X(cnn)                        /* tether's own: fused ops, copies, blocked layouts */

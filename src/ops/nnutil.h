@@ -54,6 +54,28 @@ tt_status tt_win_forward(const tt_node *n, const tt_win_attrs *a, int nsp, const
 tt_status tt_win_transpose(const tt_node *n, const tt_win_attrs *a, int nsp, const int64_t *kernel, const int64_t *in,
                            tt_win *w);
 
+/* The parsed attributes of the windowed pools (MaxPool, AveragePool, LpPool, MaxUnpool,
+ * GlobalLpPool), their node state. */
+typedef struct tt_pool_attrs {
+    tt_win_attrs a;
+    bool count_include_pad;
+    bool col_major; /* MaxPool storage_order 1: Indices count the spatial dims column-major */
+    double p;       /* LpPool's exponent */
+} tt_pool_attrs;
+tt_status tt_pool_parse(tt_node *node, void **state);
+
+/* The schemas' inference and the reference kernels of Conv and the pools, for tether's own
+ * ops that run them on another view of their tensors (src/ops/cnn.c). Conv's read node state
+ * beginning with a tt_win_attrs, the pools' a tt_pool_attrs. */
+tt_status tt_conv_infer(tt_ictx *c);
+tt_status tt_conv_ref(tt_kctx *c);
+tt_status tt_pool_infer(tt_ictx *c);
+tt_status tt_global_pool_infer(tt_ictx *c);
+tt_status tt_maxpool_ref(tt_kctx *c);
+tt_status tt_avgpool_ref(tt_kctx *c);
+tt_status tt_global_maxpool_ref(tt_kctx *c);
+tt_status tt_global_avgpool_ref(tt_kctx *c);
+
 /* Index of the first and one past the last output position o in [0, out) whose tap
  * o * stride + off falls inside [0, in): the in-bounds run of one kernel offset. */
 static inline void tt_win_run(int64_t out, int64_t in, int64_t stride, int64_t off, int64_t *lo, int64_t *hi)

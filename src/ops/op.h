@@ -95,6 +95,11 @@ typedef struct tt_kernel {
     void (*release)(void *kstate);
     /* May be NULL only for TT_KERNEL_VIEW kernels. */
     tt_status (*run)(struct tt_kctx *c);
+    /* May be NULL: no. Whether prepare (state kstate) took its own copy of constant input i
+     * (packed weights) and run never reads the original: once every node reading a constant
+     * says so, the runtime frees the constant's data (its tensor keeps its shape, with data
+     * NULL), so a session does not hold its weights twice. */
+    bool (*packed)(const void *kstate, int i);
 } tt_kernel;
 
 /* A default-domain kernel; extra designated fields (.type_input, .flags, ...) may follow. */

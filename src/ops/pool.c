@@ -7,14 +7,9 @@
 
 typedef enum pool_kind { POOL_MAX, POOL_AVG, POOL_LP } pool_kind;
 
-typedef struct pool_state {
-    tt_win_attrs a;
-    bool count_include_pad;
-    bool col_major; /* MaxPool storage_order 1: Indices count the spatial dims column-major */
-    double p;       /* LpPool's exponent */
-} pool_state;
+typedef tt_pool_attrs pool_state;
 
-static tt_status pool_prepare(tt_node *node, void **state)
+tt_status tt_pool_parse(tt_node *node, void **state)
 {
     pool_state *st = tt_calloc(1, sizeof *st);
     if (!st)
@@ -36,7 +31,7 @@ static tt_status pool_prepare(tt_node *node, void **state)
 
 /* ---- windowed pools ---------------------------------------------------------------------- */
 
-static tt_status infer_pool(tt_ictx *c)
+tt_status tt_pool_infer(tt_ictx *c)
 {
     const pool_state *st = c->node->state;
     const tt_type *x = tt_iin(c, 0);
@@ -270,11 +265,11 @@ static tt_status run_lppool_native(tt_kctx *c)
     return run_pool_native(c, POOL_LP);
 }
 
-static tt_status run_maxpool(tt_kctx *c)
+tt_status tt_maxpool_ref(tt_kctx *c)
 {
     return tt_run_real(c, run_maxpool_native);
 }
-static tt_status run_avgpool(tt_kctx *c)
+tt_status tt_avgpool_ref(tt_kctx *c)
 {
     return tt_run_real(c, run_avgpool_native);
 }
@@ -297,7 +292,7 @@ static uint64_t flops_pool(const tt_ictx *c)
 
 /* ---- global pools -------------------------------------------------------------------------- */
 
-static tt_status infer_global(tt_ictx *c)
+tt_status tt_global_pool_infer(tt_ictx *c)
 {
     const tt_type *x = tt_iin(c, 0);
     if (x->rank < 0) {
@@ -373,11 +368,11 @@ static tt_status run_glp_native(tt_kctx *c)
 {
     return run_global_native(c, POOL_LP);
 }
-static tt_status run_gmax(tt_kctx *c)
+tt_status tt_global_maxpool_ref(tt_kctx *c)
 {
     return tt_run_real(c, run_gmax_native);
 }
-static tt_status run_gavg(tt_kctx *c)
+tt_status tt_global_avgpool_ref(tt_kctx *c)
 {
     return tt_run_real(c, run_gavg_native);
 }
@@ -498,23 +493,23 @@ static tt_status run_maxunpool(tt_kctx *c)
 #define MAXPOOL_TYPES (POOL_TYPES | TT_DT(TETHER_DTYPE_INT8) | TT_DT(TETHER_DTYPE_UINT8))
 
 const tt_op_schema tt_schemas_pool[] = {
-    TT_SCHEMA("MaxPool", 1, 0, infer_pool, .parse = pool_prepare, .flops = flops_pool),
-    TT_SCHEMA("AveragePool", 1, 0, infer_pool, .parse = pool_prepare, .flops = flops_pool),
-    TT_SCHEMA("LpPool", 1, 0, infer_pool, .parse = pool_prepare, .flops = flops_pool),
-    TT_SCHEMA("GlobalMaxPool", 1, 0, infer_global, .flops = flops_global),
-    TT_SCHEMA("GlobalAveragePool", 1, 0, infer_global, .flops = flops_global),
-    TT_SCHEMA("GlobalLpPool", 1, 0, infer_global, .parse = pool_prepare, .flops = flops_global),
-    TT_SCHEMA("MaxUnpool", 9, 0, infer_maxunpool, .parse = pool_prepare),
+    TT_SCHEMA("MaxPool", 1, 0, tt_pool_infer, .parse = tt_pool_parse, .flops = flops_pool),
+    TT_SCHEMA("AveragePool", 1, 0, tt_pool_infer, .parse = tt_pool_parse, .flops = flops_pool),
+    TT_SCHEMA("LpPool", 1, 0, tt_pool_infer, .parse = tt_pool_parse, .flops = flops_pool),
+    TT_SCHEMA("GlobalMaxPool", 1, 0, tt_global_pool_infer, .flops = flops_global),
+    TT_SCHEMA("GlobalAveragePool", 1, 0, tt_global_pool_infer, .flops = flops_global),
+    TT_SCHEMA("GlobalLpPool", 1, 0, tt_global_pool_infer, .parse = tt_pool_parse, .flops = flops_global),
+    TT_SCHEMA("MaxUnpool", 9, 0, infer_maxunpool, .parse = tt_pool_parse),
     TT_SCHEMA_END,
 };
 
 /* The reference kernels of these ops, registered by the ref backend (backends/ref/ref.c). */
 const tt_kernel tt_ref_pool[] = {
-    TT_KERNEL("MaxPool", 1, 0, MAXPOOL_TYPES, run_maxpool),
-    TT_KERNEL("AveragePool", 1, 0, POOL_TYPES, run_avgpool),
+    TT_KERNEL("MaxPool", 1, 0, MAXPOOL_TYPES, tt_maxpool_ref),
+    TT_KERNEL("AveragePool", 1, 0, POOL_TYPES, tt_avgpool_ref),
     TT_KERNEL("LpPool", 1, 0, POOL_TYPES, run_lppool),
-    TT_KERNEL("GlobalMaxPool", 1, 0, POOL_TYPES, run_gmax),
-    TT_KERNEL("GlobalAveragePool", 1, 0, POOL_TYPES, run_gavg),
+    TT_KERNEL("GlobalMaxPool", 1, 0, POOL_TYPES, tt_global_maxpool_ref),
+    TT_KERNEL("GlobalAveragePool", 1, 0, POOL_TYPES, tt_global_avgpool_ref),
     TT_KERNEL("GlobalLpPool", 1, 0, POOL_TYPES, run_glp),
     TT_KERNEL("MaxUnpool", 9, 0, POOL_TYPES, run_maxunpool),
     TT_KERNEL_END,

@@ -183,6 +183,16 @@ static void *kctx_scratch(tt_kctx *c, size_t bytes)
     if (!size)
         size = TT_ALIGN;
     void *p;
+    if (sc->top == 0 && sc->n_extra == 0 && size > sc->cap) {
+        /* nothing lives on the stack: grow it now rather than lend an overflow block, so a
+         * first run does not allocate (and fault in) fresh memory call after call */
+        uint8_t *nb = tt_malloc_aligned(size);
+        if (nb) {
+            tt_free_aligned(sc->base);
+            sc->base = nb;
+            sc->cap = size;
+        }
+    }
     if (sc->top + size <= sc->cap) {
         p = sc->base + sc->top;
         sc->top += size;

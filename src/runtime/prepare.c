@@ -237,15 +237,49 @@ tt_status tt_graph_compile(tt_graph *g, const tt_backend_list *bl, bool passes)
     tt_status s = TT_OK;
     for (int round = 0; passes && round < 8 && s == TT_OK; round++) {
         bool changed;
-        s = tt_graph_run_passes_changed(g, &changed);
+        s = tt_graph_run_passes_changed(g, false, &changed);
         if (s != TT_OK || !changed)
             break;
         s = tt_graph_prepare(g, true);
+    }
+    if (passes && s == TT_OK) {
+        bool changed;
+        s = tt_graph_run_passes_changed(g, true, &changed); /* they type what they make */
     }
     g->model->backends = NULL;
     TT_TRY(s);
     TT_TRY(tt_graph_place(g, bl));
     return tt_graph_prepare_kernels(g);
+}
+
+/* Frees the data of constants every reader of which packed its own copy (tt_kernel.packed):
+ * the weights are then held once, in the kernels' layout. */
+static void release_packed(tt_graph *g)
+{
+    bool *keep = tt_calloc((size_t)g->n_values + 1, sizeof *keep);
+    if (!keep)
+        return; /* nothing freed: the weights stay twice */
+    for (int i = 0; i < g->n_nodes; i++) {
+        const tt_node *n = &g->nodes[i];
+        for (int k = 0; k < n->n_inputs; k++) {
+            int v = n->inputs[k];
+            if (v >= 0 && !(n->kernel->packed && n->kstate && n->kernel->packed(n->kstate, k)))
+                keep[v] = true;
+        }
+        for (int k = 0; k < n->n_implicit; k++)
+            keep[n->implicit[k]] = true;
+    }
+    for (int i = 0; i < g->n_outputs; i++)
+        keep[g->outputs[i]] = true;
+    for (int v = 0; v < g->n_values; v++) {
+        tt_value_decl *d = &g->values[v];
+        if (keep[v] || d->origin != TT_VALUE_CONST || !d->n_consumers || !d->init || !d->init->data ||
+            !tt_buft_is_host(d->buft) || d->init->dtype == TETHER_DTYPE_STRING)
+            continue;
+        if (tt_arena_release(&g->model->arena, d->init->data, tt_tensor_nbytes(d->init)))
+            d->init->data = NULL;
+    }
+    tt_free(keep);
 }
 
 tt_status tt_graph_prepare_kernels(tt_graph *g)
@@ -267,5 +301,6 @@ tt_status tt_graph_prepare_kernels(tt_graph *g)
         if (s != TT_OK)
             return tt_error_prefix(s, "node '%s' (%s) on %s: ", n->name, n->op_type, n->backend->name);
     }
+    release_packed(g);
     return TT_OK;
 }

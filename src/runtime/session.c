@@ -281,28 +281,16 @@ static void local_put_run(tt_local *l, tt_run *r)
 
 /* Runs with already-bound values; on success outs[i] holds a reference to graph output i
  * that the caller releases (storage the run does not own outright is copied). */
-static tt_status local_exec_capped(tether_session *s, tt_local *l, const tt_value *vals, tt_value *outs,
-                                   uint64_t *flops);
-
-/* Every parallel loop of the run (kernels, output copies) stays within the session's threads,
- * and within a cap the caller's thread already has (tetherd: a remote client's num_threads). */
 static tt_status local_exec(tether_session *s, tt_local *l, const tt_value *vals, tt_value *outs, uint64_t *flops)
-{
-    int prev_cap = tt_threads_cap(0), cap = l->num_threads;
-    if (prev_cap > 0 && (cap == 0 || prev_cap < cap))
-        cap = prev_cap;
-    tt_threads_cap(cap);
-    tt_status st = local_exec_capped(s, l, vals, outs, flops);
-    tt_threads_cap(prev_cap);
-    return st;
-}
-
-static tt_status local_exec_capped(tether_session *s, tt_local *l, const tt_value *vals, tt_value *outs,
-                                   uint64_t *flops)
 {
     const tt_graph *g = l->model->graph;
     tt_run *r;
     TT_TRY(local_get_run(l, &r));
+    /* every parallel loop of the run (kernels, output copies) stays within the session's
+     * threads and within a cap the caller's thread already has (tetherd: a remote client's
+     * num_threads), and concurrent runs share the process's threads instead of each taking
+     * all of them */
+    tt_threads_scope threads = tt_threads_begin(l->num_threads);
     const tt_plan *plan = NULL;
     pthread_mutex_lock(&l->lock);
     for (int i = 0; i < l->n_plans && !plan; i++)
@@ -350,6 +338,7 @@ static tt_status local_exec_capped(tether_session *s, tt_local *l, const tt_valu
     if (st != TT_OK)
         for (int i = 0; i < done; i++)
             tt_value_release(&outs[i]);
+    tt_threads_end(threads);
     local_put_run(l, r);
     return st;
 }
@@ -460,6 +449,17 @@ static uint64_t local_device_bytes(const tt_local *l)
 }
 
 static const tt_session_ops g_local_ops = {.run = local_run, .free = local_free};
+
+tt_status tt_precision_parse(const char *s, tt_precision *out)
+{
+    static const char *const names[] = {"fp32", "bf16", "int8"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = (tt_precision)i;
+            return TT_OK;
+        }
+    return tt_error(TETHER_ERR_INVALID_ARGUMENT, "precision '%.32s' is not one of fp32, bf16, int8", s);
+}
 
 tt_local *tt_session_local(tether_session *s) { return s && s->ops == &g_local_ops ? s->impl : NULL; }
 
@@ -579,16 +579,23 @@ tt_status tt_local_open(tt_model *m, const tether_session_config *cfg, tether_se
         opts.precision = env_precision;
     tt_status st = TT_OK;
     if (!tt_precision_valid(opts.precision))
-        st = tt_error(TETHER_ERR_INVALID_ARGUMENT, "precision '%s' is not one of fp32, tf32, fp16", opts.precision);
+        st = tt_error(TETHER_ERR_INVALID_ARGUMENT, "precision '%s' is not one of fp32, tf32, fp16, bf16, int8",
+                      opts.precision);
     if (st == TT_OK)
         st = tt_backend_list_for_opts(target, &opts, &l->backends);
     if (st == TT_OK && opts.precision && *opts.precision && strcmp(opts.precision, "fp32") != 0) {
+        /* tf32 and fp16 are a device's; bf16 and int8 the cpu backend's convolutions */
         bool device = false;
         for (int b = 0; b < l->backends.n; b++)
             device |= !tt_buft_is_host(l->backends.b[b]->buft);
-        if (!device)
+        bool cpu = tt_precision_parse(opts.precision, &m->precision) == TT_OK;
+        tt_error_clear();
+        if (!cpu && !device)
             st = tt_error(TETHER_ERR_UNSUPPORTED, "precision %s needs a device target (cuda:N); target '%s' runs fp32",
                           opts.precision, target);
+        else if (cpu && device)
+            st = tt_error(TETHER_ERR_UNSUPPORTED, "precision %s is the cpu backend's; target '%s' has a device (use "
+                          "fp32, tf32 or fp16)", opts.precision, target);
     }
     if (st == TT_OK)
         st = tt_graph_compile(m->graph, &l->backends, true);

@@ -48,6 +48,8 @@ typedef struct tt_local {
 /* Opens a local session over a loaded model (takes ownership of m). */
 tt_status tt_local_open(tt_model *m, const tether_session_config *cfg, tether_session **out);
 tt_local *tt_session_local(tether_session *s); /* NULL for a remote session */
+/* "fp32", "bf16" or "int8"; an error naming anything else. */
+tt_status tt_precision_parse(const char *s, tt_precision *out);
 /* Runs a local session on values of any kind (sequences, optionals), bound by position;
  * outputs[i] receives a reference the caller releases. For tools and tests. */
 tt_status tt_local_run_values(tether_session *s, const tt_value *inputs, tt_value *outputs, uint64_t *flops);
