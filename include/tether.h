@@ -95,6 +95,16 @@ typedef struct tether_value_info {
     const char *dim_names[TETHER_MAX_RANK];
 } tether_value_info;
 
+/* An input's dimensions as the caller states them (tether_session_config.input_dims), as a
+ * serving config's `dims` does: rank entries, each -1 (free: any size at run time, e.g. the
+ * batch of a model exported with batch 1) or > 0 (fixed). A dimension the model fixes may
+ * be freed but not changed to another size; one it leaves free may be fixed. */
+typedef struct tether_input_dims {
+    const char *name; /* a graph input of the model */
+    int rank;         /* the input's rank */
+    int64_t dims[TETHER_MAX_RANK];
+} tether_input_dims;
+
 /* Session open options; start from tether_session_config_init(). `size` is the struct's
  * size as the caller was built (init sets it): the library reads only the fields that fit
  * in it and takes the defaults for the rest, so fields added later never break a caller
@@ -119,6 +129,10 @@ typedef struct tether_session_config {
     uint64_t device_memory_limit; /* device targets: bytes of device memory the session may
                               hold (0: no limit); past it, open or run fails with
                               TETHER_ERR_QUOTA naming both numbers */
+    const tether_input_dims *input_dims; /* local targets: n_input_dims inputs' dimensions,
+                              set before the model is compiled (shape inference then runs
+                              from them; runs are checked against them) */
+    size_t n_input_dims;
 } tether_session_config;
 
 typedef struct tether_session tether_session;

@@ -69,6 +69,9 @@ static tt_status check_target(const tether_session_config *cfg)
         tt_target_is_remote(cfg->target))
         return tt_error(TETHER_ERR_UNSUPPORTED, "precision '%s' is for local sessions; target '%s' computes as its "
                         "server does", cfg->precision, cfg->target);
+    if (cfg->n_input_dims && cfg->target && tt_target_is_remote(cfg->target))
+        return tt_error(TETHER_ERR_UNSUPPORTED, "input_dims is for local sessions; target '%s' serves the model "
+                        "with its own dimensions (a tetherd repository model's config can set them)", cfg->target);
     if (!cfg->target || !*cfg->target || tt_target_is_remote(cfg->target))
         return TT_OK;
     tt_backend_list bl;

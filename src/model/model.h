@@ -13,6 +13,10 @@ tt_status tt_model_load_file(const char *path, tt_model **out);
  * a torch.save checkpoint, MXNet's -symbol.json / .params). */
 tt_status tt_model_check_format(const char *path);
 void tt_model_free(tt_model *m);
+/* Sets graph inputs' dimensions before the model is compiled (tether_session_config.input_dims;
+ * -1 frees a dimension, > 0 fixes one): INVALID_ARGUMENT naming the input and dimension for a
+ * name that is no input, a wrong rank, or a size other than the one the model fixes. */
+tt_status tt_model_set_input_dims(tt_model *m, const tether_input_dims *dims, size_t n);
 
 /* Reads a whole file into a malloc'ed buffer (bounded by max_bytes). */
 tt_status tt_read_file(const char *path, size_t max_bytes, void **data, size_t *n);

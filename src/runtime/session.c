@@ -578,7 +578,9 @@ tt_status tt_local_open(tt_model *m, const tether_session_config *cfg, tether_se
     if (from_env)
         opts.precision = env_precision;
     tt_status st = TT_OK;
-    if (!tt_precision_valid(opts.precision))
+    if (cfg && cfg->n_input_dims)
+        st = tt_model_set_input_dims(m, cfg->input_dims, cfg->n_input_dims);
+    if (st == TT_OK && !tt_precision_valid(opts.precision))
         st = tt_error(TETHER_ERR_INVALID_ARGUMENT, "precision '%s' is not one of fp32, tf32, fp16, bf16, int8",
                       opts.precision);
     if (st == TT_OK)

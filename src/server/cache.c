@@ -171,10 +171,21 @@ static tt_status make_room(tt_cache *c, const uint8_t keep[TT_WIRE_HASH_LEN], ui
         uint8_t h[TT_WIRE_HASH_LEN];
         name_hash(v[i].name, h);
         pthread_mutex_lock(&c->lock);
-        tt_model_entry *e = find_locked(c, h);
-        bool in_use = e && (e->refs > 0 || e->loading);
-        if (e && !in_use)
-            unlink_locked(c, e);
+        /* the model's sessions: the plain one and those opened with input dims */
+        bool in_use = false;
+        for (tt_model_entry *e = c->entries; e; e = e->next)
+            in_use |= memcmp(e->hash, h, sizeof h) == 0 && (e->refs > 0 || e->loading);
+        tt_model_entry *gone = NULL;
+        for (tt_model_entry **p = &c->entries; !in_use && *p;) {
+            tt_model_entry *e = *p;
+            if (memcmp(e->hash, h, sizeof h) != 0) {
+                p = &e->next;
+                continue;
+            }
+            *p = e->next;
+            e->next = gone;
+            gone = e;
+        }
         char path[1200];
         snprintf(path, sizeof path, "%s/%s", c->dir, v[i].name);
         if (!in_use && unlink(path) == 0) {
@@ -182,8 +193,11 @@ static tt_status make_room(tt_cache *c, const uint8_t keep[TT_WIRE_HASH_LEN], ui
             tt_log(TT_LOG_INFO, "model %.12s deleted from the cache (least recently used; --cache-max)", v[i].name);
         }
         pthread_mutex_unlock(&c->lock);
-        if (e && !in_use)
+        while (gone) {
+            tt_model_entry *e = gone;
+            gone = e->next;
             entry_free(e);
+        }
     }
     tt_free(v);
     if (total + need > max)
@@ -268,12 +282,50 @@ tt_status tt_cache_put(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], const 
     return s;
 }
 
-static tt_model_entry *find_locked(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN])
+static const uint8_t no_variant[TT_WIRE_HASH_LEN];
+
+/* The entry of hash opened with the input dims whose digest is `variant` (zero: none). */
+static tt_model_entry *find_variant_locked(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN],
+                                           const uint8_t variant[TT_WIRE_HASH_LEN])
 {
     for (tt_model_entry *e = c->entries; e; e = e->next)
-        if (memcmp(e->hash, hash, TT_WIRE_HASH_LEN) == 0)
+        if (memcmp(e->hash, hash, TT_WIRE_HASH_LEN) == 0 && memcmp(e->variant, variant, TT_WIRE_HASH_LEN) == 0)
             return e;
     return NULL;
+}
+
+static tt_model_entry *find_locked(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN])
+{
+    return find_variant_locked(c, hash, no_variant);
+}
+
+/* The digest that tells sessions opened with different input dims apart (zero for none). */
+static tt_status dims_digest(const tether_input_dims *dims, size_t n, uint8_t out[TT_WIRE_HASH_LEN])
+{
+    memset(out, 0, TT_WIRE_HASH_LEN);
+    if (!n)
+        return TT_OK;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(dims[i].name) + 1 + sizeof(int32_t) + sizeof(int64_t) * TETHER_MAX_RANK;
+    uint8_t *buf = tt_calloc(1, len), *p = buf;
+    if (!buf)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        size_t k = strlen(dims[i].name) + 1;
+        memcpy(p, dims[i].name, k);
+        p += k;
+        int32_t rank = dims[i].rank;
+        memcpy(p, &rank, sizeof rank);
+        p += sizeof rank;
+        for (int d = 0; d < dims[i].rank && d < TETHER_MAX_RANK; d++)
+            memcpy(p + sizeof(int64_t) * (size_t)d, &dims[i].dims[d], sizeof(int64_t));
+        p += sizeof(int64_t) * TETHER_MAX_RANK;
+    }
+    tt_sha256(buf, len, out);
+    tt_free(buf);
+    out[0] |= 1; /* never all zero */
+    return TT_OK;
 }
 
 static void unlink_locked(tt_cache *c, tt_model_entry *e)
@@ -285,7 +337,7 @@ static void unlink_locked(tt_cache *c, tt_model_entry *e)
         }
 }
 
-static tt_status open_entry(tt_cache *c, tt_model_entry *e)
+static tt_status open_entry(tt_cache *c, tt_model_entry *e, const tether_input_dims *dims, size_t n_dims)
 {
     char path[1200];
     blob_path(c, e->hash, path, sizeof path);
@@ -315,6 +367,8 @@ static tt_status open_entry(tt_cache *c, tt_model_entry *e)
     if (c->target[0])
         cfg.target = c->target;
     cfg.device_memory_limit = c->device_limit;
+    cfg.input_dims = dims;
+    cfg.n_input_dims = n_dims;
     int64_t t0 = mono_ns();
     tether_session *s;
     tt_status st = tether_session_open_bytes(&s, data, n, &cfg);
@@ -334,10 +388,18 @@ static tt_status open_entry(tt_cache *c, tt_model_entry *e)
 
 tt_status tt_cache_acquire(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], tt_model_entry **out)
 {
+    return tt_cache_acquire_dims(c, hash, NULL, 0, out);
+}
+
+tt_status tt_cache_acquire_dims(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], const tether_input_dims *dims,
+                                size_t n_dims, tt_model_entry **out)
+{
+    uint8_t variant[TT_WIRE_HASH_LEN];
+    TT_TRY(dims_digest(dims, n_dims, variant));
     pthread_mutex_lock(&c->lock);
     tt_model_entry *e;
     for (;;) {
-        e = find_locked(c, hash);
+        e = find_variant_locked(c, hash, variant);
         if (!e || !e->loading)
             break;
         pthread_cond_wait(&c->loaded, &c->lock);
@@ -364,13 +426,15 @@ tt_status tt_cache_acquire(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], tt
     }
     memcpy(e->hash, hash, TT_WIRE_HASH_LEN);
     memcpy(e->hex, hex, sizeof e->hex);
+    memcpy(e->variant, variant, sizeof variant);
+    e->custom = n_dims > 0;
     e->loading = true;
     e->refs = 1;
     e->next = c->entries;
     c->entries = e;
     pthread_mutex_unlock(&c->lock);
 
-    tt_status st = open_entry(c, e);
+    tt_status st = open_entry(c, e, dims, n_dims);
 
     pthread_mutex_lock(&c->lock);
     e->loading = false;
@@ -501,7 +565,7 @@ void tt_cache_save_warm(tt_cache *c)
     tt_model_entry **v = tt_calloc((size_t)n + 1, sizeof *v);
     int k = 0;
     for (tt_model_entry *e = c->entries; e && v; e = e->next)
-        if (e->session)
+        if (e->session && !e->custom) /* a repository's own session opens again with its model */
             v[k++] = e;
     if (v)
         qsort(v, (size_t)k, sizeof *v, by_recency);

@@ -17,6 +17,8 @@
 typedef struct tt_model_entry {
     uint8_t hash[TT_WIRE_HASH_LEN];
     char hex[2 * TT_WIRE_HASH_LEN + 1];
+    uint8_t variant[TT_WIRE_HASH_LEN]; /* SHA-256 of the input dims it was opened with; zero: none */
+    bool custom;             /* opened with input dims: only an acquire with the same ones shares it */
     int refs;                /* under the cache lock: handles and jobs using it */
     bool loading;            /* being opened by one thread; others wait */
     tether_session *session; /* NULL while loading */
@@ -63,6 +65,10 @@ void tt_cache_trim(tt_cache *c);
  * still hash to it: a damaged copy is deleted and reported as NOT_FOUND, so the client
  * uploads it again); NOT_FOUND when it was never uploaded. Release with tt_cache_release. */
 tt_status tt_cache_acquire(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], tt_model_entry **out);
+/* The same, opened with graph inputs' dimensions set (tether_session_config.input_dims): an
+ * entry of its own, shared only with acquires that give the same dims (n == 0: the plain one). */
+tt_status tt_cache_acquire_dims(tt_cache *c, const uint8_t hash[TT_WIRE_HASH_LEN], const tether_input_dims *dims,
+                                size_t n, tt_model_entry **out);
 void tt_cache_retain(tt_cache *c, tt_model_entry *e);
 void tt_cache_release(tt_cache *c, tt_model_entry *e);
 /* Releases, and drops the model from memory at once when nobody else uses it (it was

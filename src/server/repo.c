@@ -66,6 +66,40 @@ static tt_status parse_digest(const char *what, const char *hex, uint8_t out[TT_
     return TT_OK;
 }
 
+/* "dims.INPUT = -1,3,224,224": one entry per dimension of the input, -1 (free) or a size. Whether
+ * INPUT is an input of that rank, and the sizes agree with the model, is checked at load. */
+static tt_status cfg_dims(tt_model_cfg *c, const char *key, const char *input, char *v)
+{
+    if (!*input || strlen(input) >= TT_REPO_MAX_NAME)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%.160s: expected dims.INPUT with an input name of 1 to %d bytes",
+                        key, TT_REPO_MAX_NAME - 1);
+    for (int i = 0; i < c->n_dims; i++)
+        if (strcmp(c->dims[i].input, input) == 0)
+            return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s is given twice", key);
+    if (c->n_dims >= TT_REPO_MAX_DIMS)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s: more than %d inputs have dims", key, TT_REPO_MAX_DIMS);
+    tt_model_dims *d = &c->dims[c->n_dims];
+    memset(d, 0, sizeof *d);
+    snprintf(d->input, sizeof d->input, "%s", input);
+    char *save;
+    for (char *t = strtok_r(v, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        if (d->rank >= TETHER_MAX_RANK)
+            return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s: more than %d dimensions", key, TETHER_MAX_RANK);
+        long long n;
+        char what[200];
+        snprintf(what, sizeof what, "%.160s dimension %d", key, d->rank);
+        TT_TRY(parse_int(what, t, -1, (long long)1 << 40, &n));
+        if (n == 0)
+            return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s is 0: use -1 (free) or a size > 0", what);
+        d->dims[d->rank++] = n;
+    }
+    if (!d->rank)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT,
+                        "%s: expected one entry per dimension of the input, -1 (free) or a size, e.g. -1,3,224,224", key);
+    c->n_dims++;
+    return TT_OK;
+}
+
 static tt_status cfg_set(tt_model_cfg *c, const char *key, char *v)
 {
     long long n;
@@ -123,9 +157,11 @@ static tt_status cfg_set(tt_model_cfg *c, const char *key, char *v)
             return tt_error(TETHER_ERR_INVALID_ARGUMENT, "version_policy '%s': use latest or all", v);
         return TT_OK;
     }
+    if (strncmp(key, "dims.", 5) == 0)
+        return cfg_dims(c, key, key + 5, v);
     return tt_error(TETHER_ERR_INVALID_ARGUMENT,
                     "unknown key '%s' (known: slot, instances, max_batch_size, max_queue_delay_us, "
-                    "preferred_batch_sizes, max_queue_size, api_key_sha256, version_policy)",
+                    "preferred_batch_sizes, max_queue_size, api_key_sha256, version_policy, dims.INPUT)",
                     key);
 }
 
@@ -347,8 +383,15 @@ static tt_status version_open(tt_repo *r, const char *name, int64_t version, con
     m->version = version;
     m->cfg = *cfg;
     tt_status st = tt_cache_put(&srv->cache, hash, bytes, n);
+    tether_input_dims dims[TT_REPO_MAX_DIMS];
+    for (int i = 0; i < cfg->n_dims; i++) {
+        dims[i] = (tether_input_dims){.name = cfg->dims[i].input, .rank = cfg->dims[i].rank};
+        memcpy(dims[i].dims, cfg->dims[i].dims, sizeof dims[i].dims);
+    }
+    /* with dims the session is the model's own (tt_cache_acquire_dims): others opening the
+     * same bytes get the model as exported */
     if (st == TT_OK)
-        st = tt_cache_acquire(&srv->cache, hash, &m->entry);
+        st = tt_cache_acquire_dims(&srv->cache, hash, dims, (size_t)cfg->n_dims, &m->entry);
     if (st != TT_OK) {
         tt_free(m);
         return tt_error_prefix(st, "model '%s' version %" PRId64 ": ", name, version);

@@ -9,6 +9,7 @@
 
 #include "core/status.h"
 #include "net/wire.h"
+#include "tether.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -29,6 +30,15 @@ typedef struct tt_infer_req tt_infer_req;
 #define TT_REPO_RECENT 1024 /* latencies kept for the status page's percentiles */
 #define TT_REPO_MAX_CODES 12
 
+#define TT_REPO_MAX_DIMS 16 /* inputs with configured dimensions */
+
+/* "dims.INPUT = d0,d1,...": an input's dimensions (-1 free, > 0 fixed), set on the session. */
+typedef struct tt_model_dims {
+    char input[TT_REPO_MAX_NAME];
+    int rank;
+    int64_t dims[TETHER_MAX_RANK];
+} tt_model_dims;
+
 typedef struct tt_model_cfg {
     char slot_type[32];  /* "slot": the type of slot it runs in */
     int instances;       /* batches of this model in flight at once */
@@ -40,6 +50,8 @@ typedef struct tt_model_cfg {
     uint8_t keys[TT_REPO_MAX_KEYS][TT_WIRE_HASH_LEN]; /* SHA-256 of the model's API keys */
     int n_keys;
     bool all_versions;   /* version_policy = all (default: the latest only) */
+    tt_model_dims dims[TT_REPO_MAX_DIMS];
+    int n_dims;
 } tt_model_cfg;
 
 typedef struct tt_histo {
