@@ -478,6 +478,237 @@ TEST(a_connection_with_a_named_model_outlives_the_auth_timeout)
     stop(&f);
 }
 
+/* ---- configured input dims (dims.INPUT in a model's config) ----------------------------- */
+
+/* The dense model as exported with a FIXED batch of 1: x[1,64] -> MatMul [64,32] -> Add ->
+ * Relu -> y[1,32], with the intermediate t declared [1,32] too (as exporters write it). */
+static pbw model_fixed_batch(void)
+{
+    pbw inits[2] = {weights("W", 2, (int64_t[]){64, 32}, 21), weights("b", 1, (int64_t[]){32}, 22)};
+    pbw nodes[3] = {ob_node("MatMul", 2, (const char *[]){"x", "W"}, 1, (const char *[]){"t"}, 0, NULL),
+                    ob_node("Add", 2, (const char *[]){"t", "b"}, 1, (const char *[]){"u"}, 0, NULL),
+                    ob_node("Relu", 1, (const char *[]){"u"}, 1, (const char *[]){"y"}, 0, NULL)};
+    pbw x = vinfo("x", TETHER_DTYPE_FLOAT, 2, (int64_t[]){1, 64});
+    pbw y = vinfo("y", TETHER_DTYPE_FLOAT, 2, (int64_t[]){1, 32});
+    pbw g = ob_graph("fixed", 3, nodes, 2, inits, 1, &x, 1, &y);
+    pbw t = vinfo("t", TETHER_DTYPE_FLOAT, 2, (int64_t[]){1, 32});
+    pbw_msg(&g, 13, &t);
+    return ob_model(13, &g);
+}
+
+/* One HTTP/1.0 request; returns the whole response (status line, headers, body) and *status. */
+static char *http_req(int port, const char *method, const char *path, const char *body, int *status)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    char head[512];
+    size_t blen = body ? strlen(body) : 0;
+    snprintf(head, sizeof head, "%s %s HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+             method, path, blen);
+    CHECK(write(fd, head, strlen(head)) == (ssize_t)strlen(head));
+    if (blen)
+        CHECK(write(fd, body, blen) == (ssize_t)blen);
+    size_t cap = 1 << 20, n = 0;
+    char *resp = malloc(cap);
+    ssize_t k;
+    while (n < cap - 1 && (k = read(fd, resp + n, cap - 1 - n)) > 0)
+        n += (size_t)k;
+    resp[n] = 0;
+    close(fd);
+    *status = 0;
+    sscanf(resp, "HTTP/%*s %d", status);
+    return resp;
+}
+
+/* The repository index entry of `name` (a copy of its JSON object, or "" when absent). */
+static void index_entry(const char *index, const char *name, char *out, size_t cap)
+{
+    char key[160];
+    snprintf(key, sizeof key, "{\"name\":\"%s\"", name);
+    const char *p = strstr(index, key), *e = p ? strchr(p, '}') : NULL;
+    out[0] = 0;
+    if (p && e)
+        snprintf(out, cap, "%.*s", (int)(e - p + 1), p);
+}
+
+static tether_session *open_with_dims(const pbw *m, const char *input, int rank, const int64_t *dims)
+{
+    tether_session_config cfg;
+    tether_session_config_init(&cfg);
+    cfg.quiet = 1;
+    tether_input_dims d = {.name = input, .rank = rank};
+    memcpy(d.dims, dims, sizeof(int64_t) * (size_t)rank);
+    cfg.input_dims = &d;
+    cfg.n_input_dims = 1;
+    tether_session *s = NULL;
+    CHECK_OK(tether_session_open_bytes(&s, m->buf, m->len, &cfg));
+    return s;
+}
+
+/* A model exported with batch 1, served with dims.x = -1,64: the session sees a free batch,
+ * so requests are batched and equal unbatched runs; the same bytes without dims stay batch 1
+ * (the model cache does not share the two sessions); dims that do not fit the model are load
+ * errors naming the model, the input and the dimension; metadata reports the configured
+ * shapes; requests that break a fixed configured dimension are refused (400). */
+TEST(configured_dims_free_a_fixed_batch_and_are_enforced)
+{
+    char repo[300], port_file[360];
+    th_mkdtemp("repo", repo, sizeof repo);
+    snprintf(port_file, sizeof port_file, "%s/http.port", repo);
+    pbw fixed = model_fixed_batch(), norm = model_norm();
+    repo_add(repo, "fixed", &fixed,
+             "slot = cpu.large\nmax_batch_size = 16\nmax_queue_delay_us = 20000\ndims.x = -1,64  # any batch\n");
+    repo_add(repo, "fixed_plain", &fixed, "slot = cpu.large\nmax_batch_size = 16\n");
+    repo_add(repo, "norm5", &norm, "slot = cpu.large\ndims.x = -1,5\n"); /* a symbolic dimension fixed */
+    repo_add(repo, "dims_noinput", &fixed, "slot = cpu.large\ndims.nosuch = -1,64\n");
+    repo_add(repo, "dims_rank", &fixed, "slot = cpu.large\ndims.x = -1\n");
+    repo_add(repo, "dims_conflict", &fixed, "slot = cpu.large\ndims.x = -1,65\n");
+    repo_add(repo, "dims_zero", &fixed, "slot = cpu.large\ndims.x = -1,0\n");
+    repo_add(repo, "dims_twice", &fixed, "slot = cpu.large\ndims.x = -1,64\ndims.x = 1,64\n");
+    th_server s;
+    th_server_start(&s, (const char *const[]){"--slots", "cpu.medium=1,cpu.large=1", "--model-repository", repo,
+                                              "--http", "127.0.0.1:0", "--http-port-file", port_file, NULL});
+    int http = read_port(port_file), status;
+
+    /* load errors */
+    char *index = http_req(http, "POST", "/v2/repository/index", "{}", &status);
+    CHECK_EQ_INT(status, 200);
+    char e[1024];
+    index_entry(index, "fixed", e, sizeof e);
+    CHECK_STR_CONTAINS(e, "\"state\":\"READY\"");
+    index_entry(index, "fixed_plain", e, sizeof e);
+    CHECK_STR_CONTAINS(e, "\"state\":\"READY\"");
+    index_entry(index, "norm5", e, sizeof e);
+    CHECK_STR_CONTAINS(e, "\"state\":\"READY\"");
+    index_entry(index, "dims_noinput", e, sizeof e);
+    CHECK_STR_CONTAINS(e, "UNAVAILABLE");
+    CHECK_STR_CONTAINS(e, "model 'dims_noinput'");
+    CHECK_STR_CONTAINS(e, "'nosuch' is not an input of the model (its inputs: 'x')");
+    index_entry(index, "dims_rank", e, sizeof e);
+    CHECK_STR_CONTAINS(e, "model 'dims_rank'");
+    CHECK_STR_CONTAINS(e, "input 'x' has rank 2 (shape [1,64] in the model); 1 dimensions were given");
+    index_entry(index, "dims_conflict", e, sizeof e);
+    CHECK_STR_CONTAINS(e, "model 'dims_conflict'");
+    CHECK_STR_CONTAINS(e, "input 'x' dimension 1 is 64 in the model, not 65");
+    index_entry(index, "dims_zero", e, sizeof e);
+    CHECK_STR_CONTAINS(e, "dims_zero/config:2: dims.x dimension 1 is 0");
+    index_entry(index, "dims_twice", e, sizeof e);
+    CHECK_STR_CONTAINS(e, "dims_twice/config:3: dims.x is given twice");
+    free(index);
+
+    /* metadata: the configured shapes, and the model's own for the same bytes without dims */
+    char *meta = http_req(http, "GET", "/v2/models/fixed", NULL, &status);
+    CHECK_EQ_INT(status, 200);
+    CHECK_STR_CONTAINS(meta, "{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[-1,64]}");
+    CHECK_STR_CONTAINS(meta, "{\"name\":\"y\",\"datatype\":\"FP32\",\"shape\":[-1,32]}");
+    CHECK_STR_CONTAINS(meta, "\"max_batch_size\":16");
+    free(meta);
+    meta = http_req(http, "GET", "/v2/models/fixed_plain", NULL, &status);
+    CHECK_STR_CONTAINS(meta, "\"shape\":[1,64]");
+    CHECK_STR_CONTAINS(meta, "\"max_batch_size\":0"); /* batch 1: not batchable */
+    free(meta);
+    meta = http_req(http, "GET", "/v2/models/norm5", NULL, &status);
+    CHECK_STR_CONTAINS(meta, "{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[-1,5]}");
+    free(meta);
+
+    /* concurrent requests of 1-3 rows are batched, and equal unbatched runs of the model with
+     * the same dims in this process */
+    tether_session *local = open_with_dims(&fixed, "x", 2, (int64_t[]){-1, 64});
+    int ok, failed;
+    run_clients(s.endpoint, "model:fixed", local, make_dense, &ok, &failed);
+    CHECK_EQ_INT(ok, THREADS * REQS);
+    char *m = http_get(http, "/metrics");
+    double rows = metric(m, "tetherd_model_batch_size_sum{model=\"fixed\",version=\"1\"} ");
+    double runs = metric(m, "tetherd_model_batch_size_count{model=\"fixed\",version=\"1\"} ");
+    double le1 = metric(m, "tetherd_model_batch_size_bucket{model=\"fixed\",version=\"1\",le=\"1\"} ");
+    free(m);
+    if (!(runs >= 1 && rows > runs && le1 < runs))
+        CHECK_FAIL("model fixed: %.0f runs of %.0f rows (%.0f of one row): no batch of more than one row", runs, rows,
+                   le1);
+    tether_session_free(local);
+
+    /* the same bytes without dims: batch 1, as exported */
+    tether_session_config cfg;
+    tether_session_config_init(&cfg);
+    cfg.target = s.endpoint;
+    cfg.quiet = 1;
+    tether_session *plain;
+    CHECK_OK(tether_session_open(&plain, "model:fixed_plain", &cfg));
+    float x[2 * 64] = {0};
+    tether_tensor two = {.dtype = TETHER_DTYPE_FLOAT, .rank = 2, .dims = {2, 64}, .data = x, .size = sizeof x};
+    tether_outputs *o = NULL;
+    CHECK_ERR(tether_session_run(plain, &two, 1, &o), TETHER_ERR_SHAPE, "input 'x' dimension 0 must be 1");
+    tether_session_free(plain);
+
+    /* KServe: a request breaking a configured fixed dimension is refused with 400 */
+    char *r = http_req(http, "POST", "/v2/models/fixed/infer",
+                       "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2],\"datatype\":\"FP32\",\"data\":[1,2]}]}", &status);
+    CHECK_EQ_INT(status, 400);
+    CHECK_STR_CONTAINS(r, "input 'x' dimension 1 must be 64");
+    free(r);
+    r = http_req(http, "POST", "/v2/models/norm5/infer",
+                 "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,7],\"datatype\":\"FP32\",\"data\":[1,2,3,4,5,6,7]}]}",
+                 &status);
+    CHECK_EQ_INT(status, 400);
+    CHECK_STR_CONTAINS(r, "input 'x' dimension 1 must be 5");
+    free(r);
+    r = http_req(http, "POST", "/v2/models/norm5/infer",
+                 "{\"inputs\":[{\"name\":\"x\",\"shape\":[2,5],\"datatype\":\"FP32\",\"data\":[1,2,3,4,5,1,2,3,4,6]}]}",
+                 &status);
+    CHECK_EQ_INT(status, 200);
+    CHECK_STR_CONTAINS(r, "\"shape\":[2,5]");
+    free(r);
+
+    th_server_stop(&s);
+    ob_free(&fixed);
+    ob_free(&norm);
+}
+
+/* The engine side: input_dims refuses what does not fit the model, and frees or fixes. */
+TEST(session_input_dims_are_checked_and_applied)
+{
+    pbw fixed = model_fixed_batch();
+    tether_session_config cfg;
+    tether_session_config_init(&cfg);
+    cfg.quiet = 1;
+    tether_session *s = NULL;
+    tether_input_dims d = {.name = "x", .rank = 2, .dims = {1, 63}};
+    cfg.input_dims = &d;
+    cfg.n_input_dims = 1;
+    CHECK_ERR(tether_session_open_bytes(&s, fixed.buf, fixed.len, &cfg), TETHER_ERR_INVALID_ARGUMENT,
+              "input 'x' dimension 1 is 64 in the model, not 63");
+    d = (tether_input_dims){.name = "x", .rank = 2, .dims = {-2, 64}};
+    CHECK_ERR(tether_session_open_bytes(&s, fixed.buf, fixed.len, &cfg), TETHER_ERR_INVALID_ARGUMENT,
+              "input 'x' dimension 0: -2 is neither -1 (free) nor a size > 0");
+    d = (tether_input_dims){.name = "x", .rank = 2, .dims = {-1, 64}};
+    cfg.target = "tcp://127.0.0.1:1";
+    CHECK_ERR(tether_session_open_bytes(&s, fixed.buf, fixed.len, &cfg), TETHER_ERR_UNSUPPORTED,
+              "input_dims is for local sessions");
+    cfg.target = "cpu";
+    CHECK_OK(tether_session_open_bytes(&s, fixed.buf, fixed.len, &cfg));
+    tether_value_info info;
+    CHECK_OK(tether_session_input_info(s, 0, &info));
+    CHECK_EQ_INT(info.dims[0], -1);
+    CHECK_EQ_INT(info.dims[1], 64);
+    CHECK_OK(tether_session_output_info(s, 0, &info));
+    CHECK_EQ_INT(info.rank, 2);
+    CHECK_EQ_INT(info.dims[0], -1); /* the declared [1,32] no longer holds */
+    CHECK_EQ_INT(info.dims[1], 32);
+    float x[3 * 64];
+    for (int i = 0; i < 3 * 64; i++)
+        x[i] = (float)(i % 7) - 3;
+    tether_tensor three = {.dtype = TETHER_DTYPE_FLOAT, .rank = 2, .dims = {3, 64}, .data = x, .size = sizeof x};
+    tether_outputs *o = NULL;
+    CHECK_OK(tether_session_run(s, &three, 1, &o));
+    CHECK_EQ_INT(tether_outputs_get(o, 0)->dims[0], 3);
+    CHECK_EQ_INT(tether_outputs_get(o, 0)->dims[1], 32);
+    tether_outputs_free(o);
+    tether_session_free(s);
+    ob_free(&fixed);
+}
+
 int main(int argc, char **argv)
 {
 #ifndef TETHER_HAVE_MHD
