@@ -40,6 +40,14 @@ class ValueInfo(ctypes.Structure):
     ]
 
 
+class InputDims(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("rank", ctypes.c_int),
+        ("dims", ctypes.c_int64 * MAX_RANK),
+    ]
+
+
 class SessionConfig(ctypes.Structure):
     """tether_session_config, field for field (tests/python/test_abi.py checks it against
     include/tether.h). tether_session_config_init sets ``size`` to the C struct's size."""
@@ -53,6 +61,8 @@ class SessionConfig(ctypes.Structure):
         ("num_threads", ctypes.c_int),
         ("precision", ctypes.c_char_p),
         ("device_memory_limit", ctypes.c_uint64),
+        ("input_dims", ctypes.POINTER(InputDims)),
+        ("n_input_dims", ctypes.c_size_t),
     ]
 
 

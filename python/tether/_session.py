@@ -62,14 +62,16 @@ class Session:
     ``num_threads`` caps the threads one run uses (0: the whole process pool); for an
     ``eia:N`` target the accelerator's server applies it to this session's runs.
     ``precision`` lets convolutions run in ``"bf16"`` or ``"int8"`` on the cpu backend (local
-    targets) instead of the default ``"fp32"``.
+    targets) instead of the default ``"fp32"``. ``input_dims`` (local targets) sets inputs'
+    dimensions before the model is compiled, ``{"x": [-1, 64]}``: -1 frees a dimension (a
+    model exported with batch 1 then takes any batch), a size fixes one the model leaves free.
 
     A session may be run from several threads at once. Use it as a context manager, or
     call :meth:`close`, to free it deterministically."""
 
     def __init__(self, model: ModelSource, target: str = "cpu", *, warmup: bool = True, quiet: bool = False,
                  timeout_ms: int = 0, run_limit_ms: int = 0, num_threads: int = 0, precision: str | None = None,
-                 device_memory_limit: int = 0):
+                 device_memory_limit: int = 0, input_dims: dict | None = None):
         self._handle = None
         self._cond = threading.Condition()
         self._active = 0
@@ -86,6 +88,21 @@ class Session:
         self._precision_bytes = precision.encode("utf-8") if precision else None
         cfg.precision = self._precision_bytes
         cfg.device_memory_limit = int(device_memory_limit)
+        if input_dims:
+            from ._lib import MAX_RANK, InputDims
+            dims = (InputDims * len(input_dims))()
+            self._dims_names = [str(k).encode("utf-8") for k in input_dims]
+            for i, (name, shape) in enumerate(zip(self._dims_names, input_dims.values())):
+                shape = [int(d) for d in shape]
+                if len(shape) > MAX_RANK:
+                    raise ValueError(f"input_dims[{name.decode()!r}]: more than {MAX_RANK} dimensions")
+                dims[i].name = name
+                dims[i].rank = len(shape)
+                for k, d in enumerate(shape):
+                    dims[i].dims[k] = d
+            self._dims = dims
+            cfg.input_dims = dims
+            cfg.n_input_dims = len(input_dims)
         handle = ctypes.c_void_p()
         if isinstance(model, (bytes, bytearray, memoryview)):
             buf = bytes(model)  # the library reads it during the call only

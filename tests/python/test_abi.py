@@ -50,7 +50,8 @@ def test_every_config_field_is_reachable_from_session(mlp_path):
     s = tether.Session(mlp_path, target="cpu", warmup=False, quiet=True, timeout_ms=5, run_limit_ms=1000,
                        num_threads=1)
     assert s.run({"x": np.ones((1, 16), np.float32)})["y"].shape == (1, 4)
-    for kw in ({"num_threads": -1}, {"run_limit_ms": -1}, {"timeout_ms": -1}, {"precision": "int3"}):
+    for kw in ({"num_threads": -1}, {"run_limit_ms": -1}, {"timeout_ms": -1}, {"precision": "int3"},
+               {"input_dims": {"nosuch": [-1, 16]}}):
         try:
             tether.Session(mlp_path, quiet=True, **kw)
         except tether.InvalidArgumentError:
