@@ -313,8 +313,13 @@ static const bo_case g_cases[] = {
     CASE("com.tether:FusedMatMul", 1, "a:f32[9,20] b:f32[20,31]=c", "activation=s:LeakyRelu;activation_alpha=0.2f"),
     CASE("com.tether:FusedMatMul", 1, "a:f32[9,20] b:f32[20,31]=c",
          "activation=s:Clip;activation_alpha=-0.1f;activation_beta=0.3f"),
+    CASE("com.tether:FusedMatMul", 1, "a:f32[2,7,33] b:f32[33,40]=c c:f32[40]=c r:f32[2,7,40]", "activation=s:Relu"),
+    CASE("com.tether:FusedMatMul", 1, "a:f32[4,6,24] b:f32[24,16]=c c:f32[16]=c r:f32[6,16]",
+         "alpha=0.5f;activation=s:GeluTanh"), /* a residual that broadcasts */
+    CASE("com.tether:FusedMatMul", 1, "a:f32[24] b:f32[10,24]=c c:f32[10] r:f32[3,10]", "transB=1"),
     CASE("com.tether:LayerNorm", 1, "x:f32[2,5,32] s:f32[32]=c b:f32[32]=c", "epsilon=0.00001f", .batch = true),
     CASE("com.tether:LayerNorm", 1, "x:f32[3,4,5,7] s:f32[5,7]=c", "axis=-2;epsilon=0.001f"),
+    CASE("com.tether:LayerNorm", 1, "x:f32[3,1500]", "epsilon=0.00001f"), /* no scale or bias; long rows */
     CASE("com.tether:Gelu", 1, "x:f32[7,37]{-5,5}", "", .batch = true),
     CASE("com.tether:Gelu", 1, "x:f32[7,37]{-5,5}", "approximate=s:tanh"),
     CASE("com.tether:Attention", 1, "q:f32[8,9,16] k:f32[8,11,16] v:f32[8,11,8]", "scale=0.25f"),
@@ -326,6 +331,11 @@ static const bo_case g_cases[] = {
          "scale=0.25f"), /* more query rows than one block */
     CASE("com.tether:Attention", 1, "q:f32[8,9,16] k:f32[8,16,11] v:f32[8,11,8] m:f32[9,1]",
          "scale=0.3f;k_perm=0,2,1;out_perm=1,0,2"),
+    CASE("com.tether:Attention", 1, "q:f32[2,7,4,32] k:f32[2,7,4,32] v:f32[2,7,4,32] m:f32[2,1,1,7]{-4,0}",
+         "scale=0.17f;q_perm=0,2,1,3;k_perm=0,2,1,3;v_perm=0,2,1,3;out_perm=0,2,1,3"), /* BERT's layout */
+    CASE("com.tether:Attention", 1, "q:f32[2,3,16] k:f32[1,1500,16] v:f32[2,1500,8] m:f32[3,1500]{-2,0}",
+         "scale=0.25f"), /* more keys than one tile; K broadcast over the batch */
+    CASE("com.tether:Attention", 1, "q:f32[1,2,2,5,8] k:f32[1,2,2,6,8] v:f32[1,2,2,6,8]", "scale=0.5f"),
 };
 
 #define N_CASES (int)(sizeof g_cases / sizeof g_cases[0])

@@ -1,12 +1,15 @@
 /* The CUDA backend's host-side logic, which needs no GPU: device-memory accounting (the
  * limit, the message with both numbers, the table of live allocations), the convolution
- * algorithm cache and its keys, the CUDA-graph capture policy, and the FP32 peak. */
+ * algorithm cache and its keys, the CUDA-graph capture policy, the FP32 peak, and the fused
+ * ops' host-side decisions (which Attention nodes the attention kernel takes and its geometry;
+ * which parts of a FusedMatMul ride in cuBLASLt and which in the elementwise kernel). */
 #include "check.h"
 
 #include "tether.h"
 
 #include "backends/cuda/account.h"
 #include "backends/cuda/algo.h"
+#include "backends/cuda/fuse_plan.h"
 #include "backends/cuda/policy.h"
 
 #include <inttypes.h>
@@ -247,6 +250,251 @@ TEST(fp32_peak_from_device_properties)
     CHECK_EQ_INT(cu_fp32_lanes_per_sm(8, 6), 128);
     CHECK_EQ_INT(cu_fp32_lanes_per_sm(3, 0), 0);
     CHECK_EQ_INT(cu_fp32_peak(9, 0, 0, 1980000), 0);
+}
+
+/* ---- fused attention ------------------------------------------------------------------------------ */
+
+static void check_strides(const int64_t *got, int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    CHECK_EQ_INT(got[0], a);
+    CHECK_EQ_INT(got[1], b);
+    CHECK_EQ_INT(got[2], c);
+    CHECK_EQ_INT(got[3], d);
+}
+
+static void set_perm(tt_fused_attn *a, int i, int n, const int *perm)
+{
+    a->n_perm[i] = n;
+    for (int k = 0; k < n; k++)
+        a->perm[i][k] = perm[k];
+}
+
+TEST(attention_geometry_of_plain_rank_3_operands)
+{
+    tt_fused_attn a = {.scale = 0.25f};
+    int64_t q[3] = {8, 9, 16}, k[3] = {8, 11, 16}, v[3] = {8, 11, 8}, y[3] = {8, 9, 8};
+    const int64_t *dims[3] = {q, k, v};
+    cu_attn_shape s;
+    char why[160] = "";
+    CHECK(cu_attn_shape_make(&a, 3, dims, 0, NULL, y, &s, why, sizeof why));
+    CHECK_EQ_INT(s.b, 1);
+    CHECK_EQ_INT(s.h, 8);
+    CHECK_EQ_INT(s.lq, 9);
+    CHECK_EQ_INT(s.lk, 11);
+    CHECK_EQ_INT(s.d, 16);
+    CHECK_EQ_INT(s.dv, 8);
+    CHECK(!s.has_mask);
+    check_strides(s.qs, 0, 9 * 16, 16, 1);
+    check_strides(s.ks, 0, 11 * 16, 16, 1);
+    check_strides(s.vs, 0, 11 * 8, 8, 1);
+    check_strides(s.os, 0, 9 * 8, 8, 1);
+    check_strides(s.ms, 0, 0, 0, 0);
+}
+
+TEST(attention_geometry_follows_perms_and_broadcasts_the_mask)
+{
+    /* K given transposed ([8,16,11]), the output as [Sq, H, Dv], a mask of [9,1] */
+    tt_fused_attn a = {.scale = 0.3f};
+    set_perm(&a, 1, 3, (const int[]){0, 2, 1});
+    set_perm(&a, 3, 3, (const int[]){1, 0, 2});
+    int64_t q[3] = {8, 9, 16}, k[3] = {8, 16, 11}, v[3] = {8, 11, 8}, y[3] = {9, 8, 8}, m[2] = {9, 1};
+    const int64_t *dims[3] = {q, k, v};
+    cu_attn_shape s;
+    char why[160] = "";
+    CHECK(cu_attn_shape_make(&a, 3, dims, 2, m, y, &s, why, sizeof why));
+    CHECK_EQ_INT(s.lk, 11);
+    CHECK_EQ_INT(s.d, 16);
+    check_strides(s.ks, 0, 16 * 11, 1, 11);
+    check_strides(s.os, 0, 8, 64, 1); /* logical [H, Sq, Dv] in a [Sq, H, Dv] buffer */
+    CHECK(s.has_mask);
+    check_strides(s.ms, 0, 0, 1, 0);
+
+    /* BERT's layout: Q, K, V as [B, S, H, D] read through perm 0,2,1,3; the output back as
+     * [B, S, H, Dv]; the mask [B, 1, 1, S] */
+    tt_fused_attn b = {.scale = 0.125f};
+    set_perm(&b, 0, 4, (const int[]){0, 2, 1, 3});
+    set_perm(&b, 1, 4, (const int[]){0, 2, 1, 3});
+    set_perm(&b, 2, 4, (const int[]){0, 2, 1, 3});
+    set_perm(&b, 3, 4, (const int[]){0, 2, 1, 3});
+    int64_t q4[4] = {2, 7, 4, 32}, k4[4] = {2, 7, 4, 32}, v4[4] = {2, 7, 4, 32}, y4[4] = {2, 7, 4, 32},
+            m4[4] = {2, 1, 1, 7};
+    const int64_t *dims4[3] = {q4, k4, v4};
+    CHECK(cu_attn_shape_make(&b, 4, dims4, 4, m4, y4, &s, why, sizeof why));
+    CHECK_EQ_INT(s.b, 2);
+    CHECK_EQ_INT(s.h, 4);
+    CHECK_EQ_INT(s.lq, 7);
+    CHECK_EQ_INT(s.lk, 7);
+    check_strides(s.qs, 7 * 4 * 32, 32, 4 * 32, 1);
+    check_strides(s.ks, 7 * 4 * 32, 32, 4 * 32, 1);
+    check_strides(s.os, 7 * 4 * 32, 32, 4 * 32, 1);
+    check_strides(s.ms, 7, 0, 0, 1);
+}
+
+TEST(attention_geometry_broadcasts_batch_dims_and_names_misfits)
+{
+    tt_fused_attn a = {.scale = 1.0f};
+    int64_t q[4] = {2, 4, 9, 16}, k[4] = {1, 4, 11, 16}, v[4] = {2, 1, 11, 24}, y[4] = {2, 4, 9, 24};
+    const int64_t *dims[3] = {q, k, v};
+    cu_attn_shape s;
+    char why[160] = "";
+    CHECK(cu_attn_shape_make(&a, 4, dims, 0, NULL, y, &s, why, sizeof why));
+    check_strides(s.ks, 0, 11 * 16, 16, 1);
+    check_strides(s.vs, 11 * 24, 0, 24, 1);
+    /* a batch dim that does not broadcast */
+    int64_t kb[4] = {3, 4, 11, 16};
+    const int64_t *bad[3] = {q, kb, v};
+    CHECK(!cu_attn_shape_make(&a, 4, bad, 0, NULL, y, &s, why, sizeof why));
+    CHECK_STR_CONTAINS(why, "batch dims do not broadcast");
+    /* K's head dim differs from Q's */
+    int64_t kd[4] = {2, 4, 11, 8};
+    const int64_t *misfit[3] = {q, kd, v};
+    CHECK(!cu_attn_shape_make(&a, 4, misfit, 0, NULL, y, &s, why, sizeof why));
+    CHECK_STR_CONTAINS(why, "do not fit");
+    /* a mask that does not broadcast to the scores */
+    int64_t m[2] = {9, 5};
+    CHECK(!cu_attn_shape_make(&a, 4, dims, 2, m, y, &s, why, sizeof why));
+    CHECK_STR_CONTAINS(why, "mask does not broadcast");
+    /* an output of another shape than the result's */
+    int64_t yw[4] = {2, 4, 9, 16};
+    CHECK(!cu_attn_shape_make(&a, 4, dims, 0, NULL, yw, &s, why, sizeof why));
+    CHECK_STR_CONTAINS(why, "output's dim 3");
+    /* rank 5 and head dims past the kernel's shared memory */
+    int64_t q5[5] = {1, 2, 4, 9, 16};
+    const int64_t *five[3] = {q5, q5, q5};
+    CHECK(!cu_attn_shape_make(&a, 5, five, 0, NULL, q5, &s, why, sizeof why));
+    CHECK_STR_CONTAINS(why, "ranks 2 to 4");
+    int64_t qw[3] = {2, 9, 512};
+    const int64_t *wide[3] = {qw, qw, qw};
+    CHECK(!cu_attn_shape_make(&a, 3, wide, 0, NULL, qw, &s, why, sizeof why));
+    CHECK_STR_CONTAINS(why, "at most 256");
+}
+
+static tt_type ftype(int rank, const int64_t *dims)
+{
+    tt_type t = {.kind = TT_KIND_TENSOR, .dtype = TETHER_DTYPE_FLOAT, .rank = rank};
+    for (int i = 0; i < rank; i++)
+        t.dims[i] = dims[i];
+    return t;
+}
+
+TEST(attention_supports_refuses_what_the_kernel_cannot_do)
+{
+    tt_fused_attn a = {.scale = 1.0f};
+    char why[160];
+    /* symbolic batch and sequence dims are fine: the head dims are what the kernel holds */
+    tt_type q = ftype(4, (const int64_t[]){-1, 12, -1, 64}), v = ftype(4, (const int64_t[]){-1, 12, -1, 64});
+    tt_type m = ftype(4, (const int64_t[]){-1, 1, 1, -1});
+    const tt_type *in[4] = {&q, &q, &v, &m};
+    CHECK(cu_attn_fits(&a, in, why, sizeof why));
+    const tt_type *no_mask[4] = {&q, &q, &v, NULL};
+    CHECK(cu_attn_fits(&a, no_mask, why, sizeof why));
+    /* a head dim unknown at open, or past 256 */
+    tt_type qs = ftype(4, (const int64_t[]){1, 12, 9, -1});
+    const tt_type *sym[4] = {&qs, &qs, &v, NULL};
+    CHECK(!cu_attn_fits(&a, sym, why, sizeof why));
+    CHECK_STR_CONTAINS(why, "not known at open");
+    tt_type vw = ftype(4, (const int64_t[]){1, 12, 9, 320});
+    const tt_type *wide[4] = {&q, &q, &vw, NULL};
+    CHECK(!cu_attn_fits(&a, wide, why, sizeof why));
+    CHECK_STR_CONTAINS(why, "at most 256");
+    /* the head dim is the logical one: a perm moving a small dim last is read through it */
+    tt_fused_attn p = {.scale = 1.0f};
+    set_perm(&p, 2, 4, (const int[]){0, 1, 3, 2});
+    tt_type vt = ftype(4, (const int64_t[]){1, 12, 64, -1});
+    const tt_type *perm[4] = {&q, &q, &vt, NULL};
+    CHECK(cu_attn_fits(&p, perm, why, sizeof why));
+    /* rank 5, a mask of another dtype or a higher rank, a perm of another length */
+    tt_type q5 = ftype(5, (const int64_t[]){1, 1, 12, 9, 64});
+    const tt_type *five[4] = {&q5, &q5, &q5, NULL};
+    CHECK(!cu_attn_fits(&a, five, why, sizeof why));
+    CHECK_STR_CONTAINS(why, "ranks 2 to 4");
+    tt_type mi = m;
+    mi.dtype = TETHER_DTYPE_INT64;
+    const tt_type *imask[4] = {&q, &q, &v, &mi};
+    CHECK(!cu_attn_fits(&a, imask, why, sizeof why));
+    CHECK_STR_CONTAINS(why, "mask");
+    tt_type m5 = ftype(5, (const int64_t[]){1, 1, 1, 9, 9});
+    const tt_type *hmask[4] = {&q, &q, &v, &m5};
+    CHECK(!cu_attn_fits(&a, hmask, why, sizeof why));
+    tt_fused_attn bp = {.scale = 1.0f};
+    set_perm(&bp, 0, 3, (const int[]){0, 2, 1});
+    CHECK(!cu_attn_fits(&bp, in, why, sizeof why));
+    CHECK_STR_CONTAINS(why, "perm");
+}
+
+/* ---- FusedMatMul's epilogue plan ------------------------------------------------------------------- */
+
+TEST(fused_matmul_plan_puts_what_cublaslt_can_do_in_cublaslt)
+{
+    cu_fmm_plan p;
+    tt_fused_mm relu = {.alpha = 1.0f, .act = TT_ACT_ID_RELU};
+    cu_fmm_plan_make(&relu, true, false, true, false, true, &p);
+    CHECK(p.lt_bias && !p.ew_bias && p.lt_act == CU_LT_ACT_RELU && p.ew_act == TT_ACT_ID_NONE);
+    CHECK(!p.lt_residual && !p.ew_residual && !p.zero_product);
+    tt_fused_mm gt = {.alpha = 0.5f, .act = TT_ACT_ID_GELU_TANH};
+    cu_fmm_plan_make(&gt, false, false, true, false, true, &p);
+    CHECK(!p.lt_bias && p.lt_act == CU_LT_ACT_GELU_TANH && p.ew_act == TT_ACT_ID_NONE);
+    /* cuBLASLt's GELU is the tanh form: the erf form follows elementwise */
+    tt_fused_mm ge = {.alpha = 1.0f, .act = TT_ACT_ID_GELU};
+    cu_fmm_plan_make(&ge, true, false, true, false, true, &p);
+    CHECK(p.lt_bias && p.lt_act == CU_LT_ACT_NONE && p.ew_act == TT_ACT_ID_GELU);
+    /* a residual of the product's shape is C; the activation then follows elementwise */
+    cu_fmm_plan_make(&relu, true, true, true, false, true, &p);
+    CHECK(p.lt_residual && p.lt_bias && p.lt_act == CU_LT_ACT_NONE && p.ew_act == TT_ACT_ID_RELU && !p.ew_residual);
+    /* one that broadcasts is added by the elementwise kernel, with the activation */
+    cu_fmm_plan_make(&relu, true, true, false, false, true, &p);
+    CHECK(!p.lt_residual && p.ew_residual && p.lt_bias && p.ew_act == TT_ACT_ID_RELU);
+    /* K = 0: no product, everything elementwise */
+    cu_fmm_plan_make(&relu, true, true, true, true, true, &p);
+    CHECK(p.zero_product && p.ew_bias && p.ew_residual && !p.lt_bias && !p.lt_residual && p.ew_act == TT_ACT_ID_RELU);
+    /* without epilogues (cuBLASLt's fallback) */
+    cu_fmm_plan_make(&relu, true, false, true, false, false, &p);
+    CHECK(!p.lt_bias && p.ew_bias && p.lt_act == CU_LT_ACT_NONE && p.ew_act == TT_ACT_ID_RELU);
+}
+
+/* Every plan, carried out on one element in the order the kernel runs its steps, gives
+ * act(product + bias + residual): each term added once, the activation once and last. */
+TEST(fused_matmul_plan_computes_the_reference_for_every_combination)
+{
+    const float prod = -0.75f, bias = 0.5f, res = 0.375f;
+    for (int act = TT_ACT_ID_NONE; act <= TT_ACT_ID_CLIP; act++)
+        for (int mask = 0; mask < 32; mask++) {
+            bool has_bias = mask & 1, has_res = mask & 2, direct = mask & 4, k_zero = mask & 8, lt = mask & 16;
+            tt_fused_mm f = {.alpha = 1.0f, .act = (tt_act)act, .act_alpha = -0.1f, .act_beta = 0.3f};
+            if (act == TT_ACT_ID_LEAKY_RELU)
+                f.act_alpha = 0.2f;
+            cu_fmm_plan p;
+            cu_fmm_plan_make(&f, has_bias, has_res, direct, k_zero, lt, &p);
+            float v = p.zero_product ? 0.0f : prod;
+            CHECK(p.zero_product == k_zero);
+            if (p.lt_residual) {
+                CHECK(has_res && direct && !k_zero);
+                v += res;
+            }
+            if (p.lt_bias) {
+                CHECK(lt && has_bias);
+                v += bias;
+            }
+            if (p.lt_act != CU_LT_ACT_NONE) {
+                CHECK(lt && !k_zero);
+                v = tt_act_apply(p.lt_act == CU_LT_ACT_RELU ? TT_ACT_ID_RELU : TT_ACT_ID_GELU_TANH, v, 0, 0);
+            }
+            if (p.ew_bias)
+                v += bias;
+            if (p.ew_residual)
+                v += res;
+            v = tt_act_apply(p.ew_act, v, f.act_alpha, f.act_beta);
+            float want = tt_act_apply(f.act, (k_zero ? 0.0f : prod) + (has_bias ? bias : 0) + (has_res ? res : 0),
+                                      f.act_alpha, f.act_beta);
+            if (v != want)
+                CHECK_FAIL("act %d, bias %d, residual %d (direct %d), K=0 %d, epilogues %d: %g, want %g", act,
+                           has_bias, has_res, direct, k_zero, lt, v, want);
+            /* cuBLASLt's activations never run with a residual, nor the elementwise one twice */
+            CHECK(!(p.lt_act != CU_LT_ACT_NONE && p.ew_act != TT_ACT_ID_NONE));
+            CHECK(!(p.lt_act != CU_LT_ACT_NONE && has_res));
+            CHECK(!(p.lt_bias && p.ew_bias));
+            CHECK(!(p.lt_residual && p.ew_residual));
+        }
 }
 
 int main(int argc, char **argv) { return check_main(argc, argv); }

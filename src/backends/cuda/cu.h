@@ -168,6 +168,7 @@ extern const tt_kernel cu_kernels_shape[];
 extern const tt_kernel cu_kernels_nn[];
 extern const tt_kernel cu_kernels_blas[];
 extern const tt_kernel cu_kernels_conv[];
+extern const tt_kernel cu_kernels_fused[];
 extern const tt_kernel *const cu_tables[];
 
 #endif

@@ -112,7 +112,7 @@ void cu_pad(cudaStream_t s, int mode, int rank, const int64_t *out_dims, const i
 /* Softmax (or log-softmax) along the middle dim of [outer, n, inner]. */
 void cu_softmax(cudaStream_t s, const float *x, float *y, int64_t outer, int64_t n, int64_t inner, int log);
 /* Layer normalisation of rows of `cols` elements: y = (x - mean) / sqrt(var + eps) * scale +
- * bias (bias may be NULL); mean and inv_std (per row) may be NULL. */
+ * bias (scale and bias may be NULL); mean and inv_std (per row) may be NULL. */
 void cu_layernorm(cudaStream_t s, const float *x, const float *scale, const float *bias, float *y, float *mean,
                   float *inv_std, int64_t rows, int64_t cols, float eps);
 /* Batch normalisation (inference) over [n, c, hw]. post may be NULL. */
@@ -163,10 +163,10 @@ typedef struct cu_resize_geom {
 void cu_resize(cudaStream_t s, const cu_resize_geom *g, const float *x, float *y);
 
 /* Fused attention: out[b, h, i, :] = softmax(scale * q[b,h,i,:] . k[b,h,j,:] + mask) v[b,h,j,:]
- * over j. Strides in elements for [b, h, row, col] of each operand; mask may be NULL (its
- * strides may be 0 to broadcast); causal masks j > i + (lk - lq). lk <= CU_ATTN_MAX_KEYS,
- * d <= CU_ATTN_MAX_DIM. */
-#define CU_ATTN_MAX_KEYS 2048
+ * over j. Strides in elements for [b, h, row, col] of each operand (0 broadcasts); mask may be
+ * NULL; causal masks j > i + (lk - lq). Keys stream through shared memory in tiles with an
+ * online softmax, so lk has no limit; d, dv <= CU_ATTN_MAX_DIM. A row whose scores are all
+ * -inf is NaN, as the reference's is. */
 #define CU_ATTN_MAX_DIM 256
 typedef struct cu_attn_geom {
     int64_t b, h, lq, lk, d, dv;

@@ -424,7 +424,7 @@ static tt_status plugin_open(int ordinal, const tt_backend_opts *opts, const tt_
 /* ---- the entry point ----------------------------------------------------------------------- */
 
 const tt_kernel *const cu_tables[] = {cu_kernels_basic, cu_kernels_shape, cu_kernels_nn, cu_kernels_blas,
-                                      cu_kernels_conv, NULL};
+                                      cu_kernels_conv, cu_kernels_fused, NULL};
 
 #define STR_(x) #x
 #define STR(x) STR_(x)

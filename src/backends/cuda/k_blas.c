@@ -1,11 +1,13 @@
-/* Gemm and MatMul on cuBLASLt. Tensors are row-major and cuBLASLt is column-major, so a
- * row-major C[M,N] = A[M,K] B[K,N] runs as the column-major C^T = B^T A^T: the operands swap
- * places and no data moves. A bias row (Gemm's C of shape [N]) rides in the BIAS epilogue,
- * and ReLU/GELU epilogues serve fused nodes. The math follows the session's precision:
- * fp32 (CUBLAS_COMPUTE_32F), tf32 or fp16 inputs (the _FAST_ compute types). Each node
- * keeps its descriptors and the heuristic's algorithm per shape, so the steady path makes
- * no heuristic query. */
+/* Gemm, MatMul and tether's FusedMatMul on cuBLASLt. Tensors are row-major and cuBLASLt is
+ * column-major, so a row-major C[M,N] = A[M,K] B[K,N] runs as the column-major C^T = B^T A^T:
+ * the operands swap places and no data moves. A bias row (Gemm's C of shape [N]) rides in the
+ * BIAS epilogue, and the ReLU/GELU epilogues serve FusedMatMul. The math follows the session's
+ * precision: fp32 (CUBLAS_COMPUTE_32F), tf32 or fp16 inputs (the _FAST_ compute types). Each
+ * node keeps its descriptors and the heuristic's algorithm per shape, so the steady path
+ * makes no heuristic query. */
 #include "cu.h"
+
+#include "fuse_plan.h"
 
 #include <pthread.h>
 
@@ -24,13 +26,14 @@
 
 typedef enum { EPI_NONE = 0, EPI_RELU = 1, EPI_GELU = 2 } gemm_epi;
 
-/* One matrix product: row-major D[b] = alpha * op(A[b]) op(B[b]) + beta * D[b] (+ bias row,
- * then the epilogue's activation), b over `batch` with element strides sa, sb, sd. */
+/* One matrix product: row-major D[b] = alpha * op(A[b]) op(B[b]) + beta * C[b] (+ bias row,
+ * then the epilogue's activation), b over `batch` with element strides sa, sb, sd; C has D's
+ * layout and is D itself when NULL. */
 typedef struct gemm_args {
     int64_t m, n, k, batch, sa, sb, sd;
     bool ta, tb;
     float alpha, beta;
-    const float *a, *b, *bias;
+    const float *a, *b, *bias, *c;
     float *d;
     gemm_epi epi;
 } gemm_args;
@@ -93,9 +96,9 @@ static void gemm_release(void *kstate)
 }
 
 /* The largest power of two (at most 256) dividing every pointer: what the algorithm may assume. */
-static int alignment(const void *a, const void *b, const void *d, const void *bias)
+static int alignment(const void *a, const void *b, const void *c, const void *d, const void *bias)
 {
-    uintptr_t v = (uintptr_t)a | (uintptr_t)b | (uintptr_t)d | (uintptr_t)bias | 256;
+    uintptr_t v = (uintptr_t)a | (uintptr_t)b | (uintptr_t)c | (uintptr_t)d | (uintptr_t)bias | 256;
     return (int)(v & -v);
 }
 
@@ -198,7 +201,7 @@ static tt_status gemm_run(cu_ctx *x, const tt_kctx *c, gemm_state *st, const gem
     }
     gemm_key k = {.m = g->m, .n = g->n, .k = g->k, .batch = g->batch, .sa = g->sa, .sb = g->sb, .sd = g->sd,
                   .ta = g->ta, .tb = g->tb, .epi = g->epi, .bias = g->bias != NULL, .math = cu_kmath(c),
-                  .align = alignment(g->a, g->b, g->d, g->bias)};
+                  .align = alignment(g->a, g->b, g->c, g->d, g->bias)};
     void *ws;
     CU_TRY(cu_workspace(x, n, CU_GEMM_WORKSPACE, &ws));
     pthread_mutex_lock(&st->lock);
@@ -236,8 +239,8 @@ static tt_status gemm_run(cu_ctx *x, const tt_kctx *c, gemm_state *st, const gem
                                                      sizeof g->bias),
                       n, "the bias");
         if (s == TT_OK)
-            s = cu_lt(cublasLtMatmul(x->lt, p->desc, &g->alpha, g->b, p->la, g->a, p->lb, &g->beta, g->d, p->ld, g->d,
-                                     p->ld, &p->algo, ws, CU_GEMM_WORKSPACE, x->stream),
+            s = cu_lt(cublasLtMatmul(x->lt, p->desc, &g->alpha, g->b, p->la, g->a, p->lb, &g->beta, g->c ? g->c : g->d,
+                                     p->ld, g->d, p->ld, &p->algo, ws, CU_GEMM_WORKSPACE, x->stream),
                       n, "running a matrix product");
     }
     pthread_mutex_unlock(&st->lock);
@@ -353,6 +356,123 @@ static tt_status run_matmul(tt_kctx *c)
     return TT_OK;
 }
 
+/* ---- FusedMatMul (com.tether) ------------------------------------------------------------------ */
+
+/* Y = act(alpha * A B' + bias + residual): alpha, the bias, a residual of the product's shape
+ * (as C) and the RELU / tanh-GELU activations ride in cuBLASLt; a residual that broadcasts
+ * and every other activation (the erf GELU among them) follow in one elementwise kernel
+ * (fuse_plan.c decides). */
+
+static bool fmm_supports(const tt_kprep *p)
+{
+    if (!p->node->state || !cu_float_only(p) || cu_pin_rank(p, 1) != 2)
+        return false;
+    int ra = cu_pin_rank(p, 0), rr = p->n_in > 3 && p->in[3] ? cu_pin_rank(p, 3) : 0;
+    return ra >= 1 && ra <= CU_MAX_RANK && rr >= 0 && rr <= CU_MAX_RANK;
+}
+
+/* The elementwise program of a fused op's activation. */
+static cu_ew_prog act_prog(tt_act act, float alpha, float beta)
+{
+    cu_ew_prog p = {.n = 1, .a = {alpha}, .b = {beta}};
+    switch (act) {
+    case TT_ACT_ID_RELU: p.op[0] = CU_EW_RELU; break;
+    case TT_ACT_ID_LEAKY_RELU: p.op[0] = CU_EW_LEAKY_RELU; break;
+    case TT_ACT_ID_SIGMOID: p.op[0] = CU_EW_SIGMOID; break;
+    case TT_ACT_ID_TANH: p.op[0] = CU_EW_TANH; break;
+    case TT_ACT_ID_GELU: p.op[0] = CU_EW_GELU; break;
+    case TT_ACT_ID_GELU_TANH: p.op[0] = CU_EW_GELU_TANH; break;
+    case TT_ACT_ID_CLIP: p.op[0] = CU_EW_CLIP; break;
+    default: p.n = 0; break;
+    }
+    return p;
+}
+
+/* Element strides of a row-major tensor of rank tr, dims td, broadcast into an output of
+ * rank r, dims od (right-aligned; 0 where the tensor's dim is 1 or missing). */
+static void bcast_strides(int tr, const int64_t *td, int r, const int64_t *od, int64_t *s)
+{
+    int64_t st = 1;
+    for (int d = r - 1; d >= 0; d--) {
+        int k = d - (r - tr);
+        s[d] = k < 0 || td[k] == 1 || od[d] == 1 ? 0 : st;
+        if (k >= 0)
+            st *= td[k];
+    }
+}
+
+static tt_status run_fused_mm(tt_kctx *c)
+{
+    const tt_fused_mm *f = c->state;
+    const tt_tensor *a = tt_kin(c, 0), *b = tt_kin(c, 1), *bias = tt_kin(c, 2), *res = tt_kin(c, 3);
+    tt_tensor *y = tt_kout(c, 0);
+    if (a->rank < 1 || a->rank > CU_MAX_RANK || b->rank != 2 || y->rank > CU_MAX_RANK)
+        return cu_node_err(c->node, TETHER_ERR_SHAPE, "A must have rank 1 to %d and B must be a matrix", CU_MAX_RANK);
+    int64_t K = a->dims[a->rank - 1], N = b->dims[f->trans_b ? 0 : 1];
+    if (b->dims[f->trans_b ? 1 : 0] != K)
+        return cu_node_err(c->node, TETHER_ERR_SHAPE, "A and B do not multiply");
+    if (bias && (bias->dtype != TETHER_DTYPE_FLOAT || tt_tensor_numel(bias) != N))
+        return cu_node_err(c->node, TETHER_ERR_SHAPE, "the bias must be float with %lld values", (long long)N);
+    if (res && res->dtype != TETHER_DTYPE_FLOAT)
+        return cu_node_err(c->node, TETHER_ERR_SHAPE, "the residual must be float");
+    int64_t md[CU_MAX_RANK];
+    memcpy(md, a->dims, sizeof(int64_t) * (size_t)a->rank);
+    md[a->rank - 1] = N;
+    int64_t rows = cu_prod(a->dims, 0, a->rank - 1);
+    bool direct = !res || (res->rank == a->rank && memcmp(res->dims, md, sizeof(int64_t) * (size_t)a->rank) == 0);
+    if (direct && (y->rank != a->rank || memcmp(y->dims, md, sizeof(int64_t) * (size_t)a->rank) != 0))
+        return cu_node_err(c->node, TETHER_ERR_SHAPE, "the output does not have the product's shape");
+    cu_fmm_plan pl;
+    cu_fmm_plan_make(f, bias != NULL, res != NULL, direct, K == 0, true, &pl);
+    CU_ENTER(c, x);
+    float *mm = y->data;
+    if (!direct) { /* the product in the workspace, past cuBLASLt's part */
+        void *ws;
+        CU_TRY(cu_workspace(x, c->node, CU_GEMM_WORKSPACE + (size_t)(rows * N) * sizeof(float), &ws));
+        mm = (float *)((char *)ws + CU_GEMM_WORKSPACE);
+    }
+    if (pl.zero_product) {
+        if (rows * N > 0)
+            CU_TRY(cu_rt(cudaMemsetAsync(mm, 0, (size_t)(rows * N) * sizeof(float), x->stream), c->node,
+                         "zeroing an empty product"));
+    } else {
+        gemm_args g = {.m = rows, .n = N, .k = K, .batch = 1, .tb = f->trans_b, .alpha = f->alpha,
+                       .beta = pl.lt_residual ? 1.f : 0.f, .a = a->data, .b = b->data,
+                       .c = pl.lt_residual ? res->data : NULL, .bias = pl.lt_bias ? bias->data : NULL, .d = mm,
+                       .epi = pl.lt_act == CU_LT_ACT_RELU        ? EPI_RELU
+                              : pl.lt_act == CU_LT_ACT_GELU_TANH ? EPI_GELU
+                                                                 : EPI_NONE};
+        tt_status s = gemm_run(x, c, c->kstate, &g);
+        if (s == TETHER_ERR_UNSUPPORTED && (pl.lt_bias || pl.lt_act != CU_LT_ACT_NONE)) {
+            /* no algorithm with these epilogues: the plain product, the rest elementwise */
+            cu_log(0, "node '%s': cuBLASLt has no algorithm with its epilogue; it runs elementwise",
+                   c->node->name);
+            cu_fmm_plan_make(f, bias != NULL, res != NULL, direct, false, false, &pl);
+            g.bias = NULL;
+            g.epi = EPI_NONE;
+            s = gemm_run(x, c, c->kstate, &g);
+        }
+        CU_TRY(s);
+    }
+    if (pl.ew_bias) {
+        cu_bias_act(x->stream, mm, bias->data, rows, N, 1, NULL);
+        CU_TRY(cu_launched(c->node, "adding the bias"));
+    }
+    cu_ew_prog act = act_prog(pl.ew_act, f->act_alpha, f->act_beta);
+    if (pl.ew_residual) {
+        int64_t ms[CU_MAX_RANK], rs[CU_MAX_RANK];
+        bcast_strides(a->rank, md, y->rank, y->dims, ms);
+        bcast_strides(res->rank, res->dims, y->rank, y->dims, rs);
+        cu_ew_binary(x->stream, CU_BIN_ADD, y->rank, y->dims, ms, rs, mm, res->data, y->data, act.n ? &act : NULL);
+        return cu_launched(c->node, "adding the residual");
+    }
+    if (act.n) {
+        cu_ew_unary(x->stream, &act, y->data, y->data, tt_tensor_numel(y));
+        return cu_launched(c->node, "applying the activation");
+    }
+    return TT_OK;
+}
+
 #define FLOAT TT_DT(TETHER_DTYPE_FLOAT)
 
 const tt_kernel cu_kernels_blas[] = {
@@ -360,5 +480,7 @@ const tt_kernel cu_kernels_blas[] = {
               .release = gemm_release),
     TT_KERNEL("MatMul", 1, 0, FLOAT, run_matmul, .supports = matmul_supports, .prepare = gemm_prepare,
               .release = gemm_release),
+    {.domain = TT_DOMAIN, .name = "FusedMatMul", .since = 1, .until = 0, .dtypes = FLOAT, .run = run_fused_mm,
+     .supports = fmm_supports, .prepare = gemm_prepare, .release = gemm_release},
     TT_KERNEL_END,
 };

@@ -187,7 +187,7 @@ __global__ void k_layernorm_warp(const float *__restrict__ x, const float *__res
     }
     float inv = rsqrtf(warp_sum(v) / n + eps);
     for (int j = lane; j < n; j += 32)
-        yr[j] = (xr[j] - mean) * inv * scale[j] + (bias ? bias[j] : 0.f);
+        yr[j] = (xr[j] - mean) * inv * (scale ? scale[j] : 1.f) + (bias ? bias[j] : 0.f);
     if (lane == 0) {
         if (mean_out)
             mean_out[row] = mean;
@@ -214,7 +214,7 @@ __global__ void k_layernorm_block(const float *__restrict__ x, const float *__re
     }
     float inv = rsqrtf(block_sum(v, sh) / n + eps);
     for (int64_t j = threadIdx.x; j < n; j += blockDim.x)
-        yr[j] = (xr[j] - mean) * inv * scale[j] + (bias ? bias[j] : 0.f);
+        yr[j] = (xr[j] - mean) * inv * (scale ? scale[j] : 1.f) + (bias ? bias[j] : 0.f);
     if (threadIdx.x == 0) {
         if (mean_out)
             mean_out[blockIdx.x] = mean;
@@ -482,14 +482,20 @@ __global__ void k_resize(cu_resize_geom g, const float *__restrict__ x, float *_
 
 // ---- attention ----
 
-// One block per (batch, head, query row): the row's scores in shared memory, then the
-// softmax and the weighted sum of V's rows.
+// One block per (batch, head, query row). Keys go through shared memory in tiles: each tile's
+// scores, their max, then the running max, sum and the weighted sum of V's rows rescaled to
+// it (an online softmax), so the number of keys has no limit. Each thread owns output
+// columns threadIdx.x + t * blockDim.x.
+constexpr int kAttnThreads = 128;
+constexpr int kAttnTile = 1024;
+constexpr int kAttnAcc = (CU_ATTN_MAX_DIM + kAttnThreads - 1) / kAttnThreads;
+
 __global__ void k_attention(cu_attn_geom g, const float *__restrict__ q, const float *__restrict__ k,
                             const float *__restrict__ v, const float *__restrict__ mask, float *__restrict__ out)
 {
     extern __shared__ float smem[];
     float *qrow = smem;            // d
-    float *score = smem + g.d;     // lk
+    float *score = smem + g.d;     // kAttnTile
     __shared__ float red[32];
     int64_t r = blockIdx.x;
     int64_t i = r % g.lq, t = r / g.lq, h = t % g.h, b = t / g.h;
@@ -498,39 +504,62 @@ __global__ void k_attention(cu_attn_geom g, const float *__restrict__ q, const f
         qrow[c] = qp[c * g.qs[3]];
     __syncthreads();
     int64_t limit = g.causal ? i + (g.lk - g.lq) : g.lk - 1;
-    float m = -FLT_MAX;
-    for (int64_t j = threadIdx.x; j < g.lk; j += blockDim.x) {
-        float sc;
-        if (j > limit) {
-            sc = -INFINITY;
-        } else {
-            const float *kp = k + b * g.ks[0] + h * g.ks[1] + j * g.ks[2];
-            float acc = 0.f;
-            for (int64_t c = 0; c < g.d; c++)
-                acc += qrow[c] * kp[c * g.ks[3]];
-            sc = acc * g.scale;
-            if (mask)
-                sc += mask[b * g.ms[0] + h * g.ms[1] + i * g.ms[2] + j * g.ms[3]];
+    const float *kb = k + b * g.ks[0] + h * g.ks[1];
+    const float *vb = v + b * g.vs[0] + h * g.vs[1];
+    const float *mb = mask ? mask + b * g.ms[0] + h * g.ms[1] + i * g.ms[2] : NULL;
+    float acc[kAttnAcc];
+    for (int a = 0; a < kAttnAcc; a++)
+        acc[a] = 0.f;
+    float m = -INFINITY, l = 0.f;
+    for (int64_t j0 = 0; j0 < g.lk; j0 += kAttnTile) {
+        int64_t n = g.lk - j0 < kAttnTile ? g.lk - j0 : kAttnTile;
+        float tm = -INFINITY;
+        for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+            int64_t jj = j0 + j;
+            float sc;
+            if (jj > limit) {
+                sc = -INFINITY;
+            } else {
+                const float *kp = kb + jj * g.ks[2];
+                float dot = 0.f;
+                for (int64_t c = 0; c < g.d; c++)
+                    dot += qrow[c] * kp[c * g.ks[3]];
+                sc = dot * g.scale;
+                if (mb)
+                    sc += mb[jj * g.ms[3]];
+            }
+            score[j] = sc;
+            tm = fmaxf(tm, sc);
         }
-        score[j] = sc;
-        m = fmaxf(m, sc);
+        float mn = fmaxf(m, block_max(tm, red)); // block_max syncs: the tile's scores are visible
+        // all scores so far -inf: nothing to add yet (the row ends 0/0 = NaN if it stays so)
+        float corr = m == -INFINITY ? 0.f : expf(m - mn);
+        float ts = 0.f;
+        for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+            float e = mn == -INFINITY ? 0.f : expf(score[j] - mn);
+            score[j] = e;
+            ts += e;
+        }
+        ts = block_sum(ts, red); // syncs: the weights are visible
+        l = l * corr + ts;
+        for (int a = 0; a < kAttnAcc; a++) {
+            int64_t c = threadIdx.x + (int64_t)a * blockDim.x;
+            if (c >= g.dv)
+                break;
+            const float *vp = vb + c * g.vs[3] + j0 * g.vs[2];
+            float s = 0.f;
+            for (int64_t j = 0; j < n; j++)
+                s += score[j] * vp[j * g.vs[2]];
+            acc[a] = acc[a] * corr + s;
+        }
+        m = mn;
+        __syncthreads(); // the next tile overwrites the scores
     }
-    m = block_max(m, red);
-    float s = 0.f;
-    for (int64_t j = threadIdx.x; j < g.lk; j += blockDim.x) {
-        float e = m == -INFINITY ? 0.f : expf(score[j] - m);
-        score[j] = e;
-        s += e;
-    }
-    s = block_sum(s, red);
-    float inv = s > 0.f ? 1.f / s : 0.f;
     float *op = out + b * g.os[0] + h * g.os[1] + i * g.os[2];
-    for (int64_t c = threadIdx.x; c < g.dv; c += blockDim.x) {
-        const float *vp = v + b * g.vs[0] + h * g.vs[1] + c * g.vs[3];
-        float acc = 0.f;
-        for (int64_t j = 0; j < g.lk; j++)
-            acc += score[j] * vp[j * g.vs[2]];
-        op[c * g.os[3]] = acc * inv;
+    for (int a = 0; a < kAttnAcc; a++) {
+        int64_t c = threadIdx.x + (int64_t)a * blockDim.x;
+        if (c < g.dv)
+            op[c * g.os[3]] = acc[a] / l;
     }
 }
 
@@ -629,8 +658,10 @@ void cu_attention(cudaStream_t s, const cu_attn_geom *g, const float *q, const f
     int64_t rows = g->b * g->h * g->lq;
     if (rows <= 0)
         return;
-    size_t smem = (size_t)(g->d + g->lk) * sizeof(float);
-    k_attention<<<(unsigned)rows, 128, smem, s>>>(*g, q, k, v, mask, out);
+    if (g->d > CU_ATTN_MAX_DIM || g->dv > CU_ATTN_MAX_DIM)
+        return; // the caller checked: never launched past the kernel's limits
+    size_t smem = (size_t)(g->d + kAttnTile) * sizeof(float);
+    k_attention<<<(unsigned)rows, kAttnThreads, smem, s>>>(*g, q, k, v, mask, out);
 }
 
 } // extern "C"
