@@ -61,7 +61,8 @@ class Session:
     ``run_limit_ms`` stops a local run still going after that long (TetherTimeoutError);
     ``num_threads`` caps the threads one run uses (0: the whole process pool); for an
     ``eia:N`` target the accelerator's server applies it to this session's runs.
-    ``precision`` lets convolutions run in ``"bf16"`` or ``"int8"`` on the cpu backend (local
+    ``precision`` lets convolutions and matrix products with constant weights run in
+    ``"bf16"`` or ``"int8"`` on the cpu backend (local
     targets) instead of the default ``"fp32"``.
 
     A session may be run from several threads at once. Use it as a context manager, or
