@@ -333,7 +333,9 @@ int tt_slots_expire(tt_server *srv)
     pthread_mutex_lock(&srv->slots_lock);
     for (int i = 0; i < srv->n_slots; i++) {
         tt_slot *s = &srv->slots[i];
-        if (s->reserved && s->expires_s <= now) {
+        /* seconds are whole: a lease ends after its last full second, never before it has
+         * lasted as long as granted */
+        if (s->reserved && s->expires_s < now) {
             uint64_t gen = s->gen;
             slot_free_locked(srv, s, "expired (lease ran out)");
             pthread_mutex_unlock(&srv->slots_lock);

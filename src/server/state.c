@@ -72,7 +72,7 @@ static void restore(tt_server *srv, const cJSON *r, int64_t now)
         return;
     }
     int64_t expires = (int64_t)jnum(r, "expires");
-    if (expires <= now) {
+    if (expires < now) {
         tt_log(TT_LOG_INFO, "state: reservation %s (%s) expired while the server was down; its slot is free", id, type);
         return;
     }
