@@ -125,7 +125,8 @@ typedef struct tether_session_config {
                               matrix products and convolutions (tensors stay fp32); local CPU
                               targets: "bf16" (where the CPU has it) or "int8" (weights per
                               output channel, activations per sample, quantised at run time)
-                              for the cpu backend's convolutions */
+                              for the cpu backend's convolutions and its matrix products
+                              with constant weights (activations per row) */
     uint64_t device_memory_limit; /* device targets: bytes of device memory the session may
                               hold (0: no limit); past it, open or run fails with
                               TETHER_ERR_QUOTA naming both numbers */

@@ -61,10 +61,11 @@ class Session:
     ``run_limit_ms`` stops a local run still going after that long (TetherTimeoutError);
     ``num_threads`` caps the threads one run uses (0: the whole process pool); for an
     ``eia:N`` target the accelerator's server applies it to this session's runs.
-    ``precision`` lets convolutions run in ``"bf16"`` or ``"int8"`` on the cpu backend (local
-    targets) instead of the default ``"fp32"``. ``input_dims`` (local targets) sets inputs'
-    dimensions before the model is compiled, ``{"x": [-1, 64]}``: -1 frees a dimension (a
-    model exported with batch 1 then takes any batch), a size fixes one the model leaves free.
+    ``precision`` lets convolutions and matrix products with constant weights run in
+    ``"bf16"`` or ``"int8"`` on the cpu backend (local targets) instead of the default
+    ``"fp32"``. ``input_dims`` (local targets) sets inputs' dimensions before the model is
+    compiled, ``{"x": [-1, 64]}``: -1 frees a dimension (a model exported with batch 1 then
+    takes any batch), a size fixes one the model leaves free.
 
     A session may be run from several threads at once. Use it as a context manager, or
     call :meth:`close`, to free it deterministically."""

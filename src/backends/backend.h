@@ -100,7 +100,7 @@ tt_status tt_backend_list_for(const char *target, tt_backend_list *out);
 tt_status tt_backend_list_for_opts(const char *target, const tt_backend_opts *opts, tt_backend_list *out);
 void tt_backend_list_release(tt_backend_list *l);
 /* Whether precision names a mode tether knows ("fp32", "tf32", "fp16" for devices; "bf16",
- * "int8" for the cpu backend's convolutions; NULL is fp32). */
+ * "int8" for the cpu backend's convolutions and products; NULL is fp32). */
 bool tt_precision_valid(const char *precision);
 
 /* ---- devices, for `tether devices` ------------------------------------------------------- */

@@ -2,7 +2,9 @@
  * com.tether FusedMatMul (src/ops/fused.h): MatMul(A, W) or Gemm(A, W, C) (not transposing
  * A), then an Add of a bias row, an Add of anything else (a residual), and an activation
  * (Relu, LeakyRelu, Sigmoid, Tanh, Clip, Gelu: ONNX's or tether's), each when it is the only reader of what
- * comes before. The sums keep their order: ((A W + bias) + residual), then the activation. */
+ * comes before. The sums keep their order: ((A W + bias) + residual), then the activation.
+ * When the session allows reduced precision (bf16, int8), every such product becomes a
+ * FusedMatMul that says so (`precision`), fused with anything or not. */
 #include "graph/pattern.h"
 
 #include "core/log.h"
@@ -134,7 +136,8 @@ static tt_status fuse(tt_graph *g, tt_rw *rw, int i)
         if (act != TT_ACT_ID_NONE)
             break;
     }
-    if (last == i)
+    /* a lone product carries the session's reduced precision as a FusedMatMul */
+    if (last == i && g->model->precision == TT_PRECISION_FP32)
         return TT_OK;
     if (scaled_c) {
         float *row = tt_arena_alloc(&g->model->arena, sizeof(float) * (size_t)(N ? N : 1));
@@ -147,8 +150,12 @@ static tt_status fuse(tt_graph *g, tt_rw *rw, int i)
         TT_TRY(tt_graph_new_const(g, "bias", &t, &bias));
     }
     int ins[4] = {a, w, bias, res};
-    tt_attr attrs[5];
+    tt_attr attrs[6];
     int na = 0;
+    if (g->model->precision != TT_PRECISION_FP32) {
+        const char *p = g->model->precision == TT_PRECISION_BF16 ? "bf16" : "int8";
+        attrs[na++] = (tt_attr){.name = "precision", .type = TT_ATTR_STRING, .s = p, .s_len = strlen(p)};
+    }
     if (tb)
         attrs[na++] = (tt_attr){.name = "transB", .type = TT_ATTR_INT, .i = 1};
     if (alpha != 1.0f)

@@ -169,7 +169,7 @@ typedef struct tt_model {
     /* While a session compiles the model: the backends it places nodes on, which passes
      * consult (graph/graph.h, tt_pass_backend); NULL otherwise. */
     const struct tt_backend_list *backends;
-    /* The session's precision for convolutions, which the passes write on the nodes. */
+    /* The session's precision for convolutions and products, which the passes write on the nodes. */
     tt_precision precision;
 } tt_model;
 

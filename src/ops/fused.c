@@ -75,6 +75,13 @@ static tt_status parse_fused_mm(tt_node *n, void **state)
         return tt_op_error(n, TETHER_ERR_INVALID_MODEL, "unknown activation '%s'", act);
     st->act_alpha = tt_attr_float(n, "activation_alpha", st->act == TT_ACT_ID_LEAKY_RELU ? 0.01f : 0.0f);
     st->act_beta = tt_attr_float(n, "activation_beta", 0.0f);
+    const char *prec = tt_attr_string(n, "precision", "");
+    if (strcmp(prec, "bf16") == 0)
+        st->precision = TT_PRECISION_BF16;
+    else if (strcmp(prec, "int8") == 0)
+        st->precision = TT_PRECISION_INT8;
+    else if (*prec && strcmp(prec, "fp32") != 0)
+        return tt_op_error(n, TETHER_ERR_INVALID_MODEL, "precision '%s' is not fp32, bf16 or int8", prec);
     return TT_OK;
 }
 

@@ -5,7 +5,8 @@
  *       A [..., M, K]; B [K, N] (transB = 0) or [N, K]; bias N values; the residual
  *       broadcasts against the product as Add does.
  *       attributes: transB, alpha, activation ("", Relu, LeakyRelu, Sigmoid, Tanh, Gelu,
- *       GeluTanh, Clip), activation_alpha / activation_beta (LeakyRelu's alpha; Clip's bounds)
+ *       GeluTanh, Clip), activation_alpha / activation_beta (LeakyRelu's alpha; Clip's bounds),
+ *       precision ("", "fp32", "bf16", "int8": what a backend may compute the product in)
  *   Attention(Q, K, V, [mask])   Y = softmax(scale * Q K^T + mask) V
  *       logical operands Q [..., Sq, D], K [..., Sk, D], V [..., Sk, Dv] (batch dims broadcast);
  *       the inputs are them transposed: operand = Transpose(input, q_perm / k_perm / v_perm)
@@ -42,6 +43,7 @@ typedef struct tt_fused_mm {
     float alpha;
     tt_act act;
     float act_alpha, act_beta;
+    tt_precision precision;      /* what a backend may compute the product in ("precision") */
 } tt_fused_mm;
 
 typedef struct tt_fused_attn {

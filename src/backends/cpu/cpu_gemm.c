@@ -5,10 +5,12 @@
  * many rows there are (every element is one chain of FMAs over k in order), so a sample's
  * output is the same alone or in a batch. */
 #include "backends/cpu/cpu.h"
+#include "backends/cpu/lowp.h"
 
 #include "core/log.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 
 int tt_cpu_act(tt_act a)
 {
@@ -47,11 +49,16 @@ static void pack_b(const float *B, int64_t K, int64_t N, bool trans, int nr, flo
     }
 }
 
-/* What prepare keeps: constant B packed, and a constant bias row. */
+/* What prepare keeps: constant B packed (in fp32, or in bf16 / int8 for a FusedMatMul whose
+ * precision allows it), and a constant bias row. */
 typedef struct cpu_mm {
     float *packed;
     int64_t K, N;
     float *bias;     /* N values */
+    tt_precision prec; /* what runs compute in: fp32 unless lowp holds the weights */
+    void *lowp;        /* lowp.h's packed bf16 or s8 weights */
+    float *w_scale;    /* int8: N column scales */
+    int32_t *w_sum;    /* int8: N sums of the quantised columns */
 } cpu_mm;
 
 static void mm_release(void *p)
@@ -60,16 +67,67 @@ static void mm_release(void *p)
     if (!m)
         return;
     tt_free_aligned(m->packed);
+    tt_free_aligned(m->lowp);
+    tt_free(m->w_scale);
+    tt_free(m->w_sum);
     tt_free(m->bias);
     tt_free(m);
 }
 
-static tt_status mm_pack_const(const tt_node *n, const tt_tensor *b, bool trans, cpu_mm *m)
+/* Whether this CPU computes products in precision p, saying once per process when it cannot
+ * (those products then run fp32). */
+static bool lowp_available(tt_precision p)
+{
+    static atomic_int said[2];
+    bool bf16 = p == TT_PRECISION_BF16;
+    if (bf16 ? tt_cpu_has_bf16() : tt_cpu_has_vnni())
+        return true;
+    if (!atomic_exchange(&said[bf16 ? 0 : 1], 1))
+        TT_WARN("precision %s: this CPU (or TETHER_CPU_ISA) lacks AVX512-%s: matrix products run fp32",
+                bf16 ? "bf16" : "int8", bf16 ? "BF16" : "VNNI");
+    return false;
+}
+
+/* B packed for bf16 or int8 products into m (K, N set); false when it stays fp32. */
+static bool mm_pack_lowp(const tt_node *n, const tt_tensor *b, bool trans, tt_precision prec, cpu_mm *m)
+{
+    if (prec == TT_PRECISION_FP32 || m->K == 0 || m->N == 0 || !lowp_available(prec))
+        return false;
+    bool int8 = prec == TT_PRECISION_INT8;
+    if (int8 && m->K > TT_LOWP_INT8_MAX_K) {
+        TT_DEBUG("node '%s': K %" PRId64 " is too long for exact int8 sums: fp32", n->name, m->K);
+        return false;
+    }
+    m->lowp = tt_malloc_aligned(tt_lowp_packed_bytes(m->K, m->N, int8));
+    if (int8) {
+        m->w_scale = tt_malloc((size_t)m->N * sizeof(float));
+        m->w_sum = tt_malloc((size_t)m->N * sizeof(int32_t));
+    }
+    if (!m->lowp || (int8 && (!m->w_scale || !m->w_sum))) {
+        TT_DEBUG("node '%s': weights left in fp32: %s", n->name, tt_last_error());
+        tt_error_clear();
+        tt_free_aligned(m->lowp);
+        tt_free(m->w_scale);
+        tt_free(m->w_sum);
+        m->lowp = NULL, m->w_scale = NULL, m->w_sum = NULL;
+        return false;
+    }
+    if (int8)
+        tt_lowp_s8_pack(b->data, m->K, m->N, trans, m->lowp, m->w_scale, m->w_sum);
+    else
+        tt_lowp_bf16_pack(b->data, m->K, m->N, trans, m->lowp);
+    m->prec = prec;
+    return true;
+}
+
+static tt_status mm_pack_const(const tt_node *n, const tt_tensor *b, bool trans, tt_precision prec, cpu_mm *m)
 {
     if (!b || b->rank != 2 || b->dtype != TETHER_DTYPE_FLOAT)
         return TT_OK;
     m->K = b->dims[trans ? 1 : 0];
     m->N = b->dims[trans ? 0 : 1];
+    if (mm_pack_lowp(n, b, trans, prec, m))
+        return TT_OK;
     int nr = tt_cpu_isa_get()->nr;
     m->packed = tt_malloc_aligned(packed_floats(m->K, m->N, nr) * sizeof(float));
     if (!m->packed) {
@@ -175,11 +233,98 @@ static int64_t batch_offsets(const tt_tensor *a, const tt_tensor *b, const tt_te
     return n;
 }
 
+/* ---- bf16 and int8 products ------------------------------------------------------------ */
+
+typedef struct lowp_job {
+    const cpu_mm *st;
+    const float *A;
+    void *Aq;                 /* rows converted: bf16 or u8, Kp each */
+    int64_t M, kp;
+    tt_lowp_out o;
+    int act;
+    float act_alpha, act_beta;
+    int64_t mb, pb, mblocks, pblocks;
+} lowp_job;
+
+static void lowp_convert(void *arg, int64_t r0, int64_t r1)
+{
+    const lowp_job *j = arg;
+    int64_t K = j->st->K;
+    if (j->st->prec == TT_PRECISION_INT8)
+        tt_lowp_u8_rows(j->A + r0 * K, K, r1 - r0, K, (uint8_t *)j->Aq + r0 * j->kp, (float *)j->o.sa + r0,
+                        (int32_t *)j->o.za + r0);
+    else
+        tt_lowp_bf16_rows(j->A + r0 * K, K, r1 - r0, K, (uint16_t *)j->Aq + r0 * j->kp);
+}
+
+static void lowp_units(void *arg, int64_t u0, int64_t u1)
+{
+    const lowp_job *j = arg;
+    const tt_cpu_isa *isa = tt_cpu_isa_get();
+    for (int64_t u = u0; u < u1; u++) {
+        int64_t pbk = u / j->mblocks, ib = u % j->mblocks;
+        int64_t i0 = ib * j->mb, p0 = pbk * j->pb;
+        int64_t m = j->M - i0 < j->mb ? j->M - i0 : j->mb;
+        int64_t np = tt_lowp_panels(j->st->N) - p0 < j->pb ? tt_lowp_panels(j->st->N) - p0 : j->pb;
+        if (j->st->prec == TT_PRECISION_INT8)
+            tt_lowp_s8_gemm(i0, m, p0, np, j->st->K, j->Aq, j->st->lowp, &j->o);
+        else
+            tt_lowp_bf16_gemm(i0, m, p0, np, j->st->K, j->Aq, j->st->lowp, &j->o);
+        if (j->act == TT_ACT_NONE)
+            continue;
+        int64_t c0 = p0 * TT_LOWP_NR, c1 = (p0 + np) * TT_LOWP_NR < j->o.N ? (p0 + np) * TT_LOWP_NR : j->o.N;
+        for (int64_t i = i0; i < i0 + m; i++) {
+            float *row = j->o.C + i * j->o.ldc + c0;
+            isa->unary(j->act, row, row, c1 - c0, j->act_alpha, j->act_beta);
+        }
+    }
+}
+
+/* y = epi(a B) with B the weights st holds in bf16 or int8 (a's leading dims are rows; res,
+ * when given, has y's shape). */
+static tt_status lowp_compute(tt_kctx *c, const tt_tensor *a, const cpu_mm *st, tt_tensor *y, const float *bias,
+                              const float *res, const tt_gemm_epi *e)
+{
+    bool int8 = st->prec == TT_PRECISION_INT8;
+    lowp_job j = {.st = st, .A = a->data, .kp = tt_lowp_kp(st->K, int8), .act = e->act,
+                  .act_alpha = e->act_alpha, .act_beta = e->act_beta};
+    j.M = tt_tensor_numel(a) / st->K;
+    if (j.M == 0)
+        return TT_OK;
+    j.o = (tt_lowp_out){.C = y->data, .ldc = st->N, .N = st->N, .alpha = e->alpha, .bias = bias, .res = res,
+                        .ldr = st->N, .sw = st->w_scale, .colsum = st->w_sum};
+    j.Aq = tt_kctx_scratch(c, (size_t)(j.M * j.kp) * (int8 ? 1 : 2) + 64);
+    if (!j.Aq)
+        return TETHER_ERR_NO_MEMORY; /* scratch set the message */
+    if (int8) {
+        float *sa = tt_kctx_scratch(c, (size_t)j.M * sizeof(float));
+        int32_t *za = tt_kctx_scratch(c, (size_t)j.M * sizeof(int32_t));
+        if (!sa || !za)
+            return TETHER_ERR_NO_MEMORY;
+        j.o.sa = sa, j.o.za = za;
+    }
+    tt_parallel_for(j.M, j.kp >= 1024 ? 4 : 16, lowp_convert, &j);
+    /* blocks of up to 64 rows and enough panels for ~32K multiply-adds a unit */
+    j.mb = j.M < 64 ? j.M : 64;
+    int64_t panels = tt_lowp_panels(st->N);
+    j.pb = 4;
+    while (j.pb < panels && j.mb * j.pb * TT_LOWP_NR * (st->K + 1) < 32768)
+        j.pb += 4;
+    j.mblocks = (j.M + j.mb - 1) / j.mb;
+    j.pblocks = (panels + j.pb - 1) / j.pb;
+    int64_t unit_work = j.mb * j.pb * TT_LOWP_NR * (st->K + 1);
+    tt_parallel_for_stoppable(j.mblocks * j.pblocks, unit_work >= 65536 ? 1 : (65536 + unit_work - 1) / unit_work,
+                              (double)unit_work, lowp_units, &j);
+    return TT_OK;
+}
+
 /* y = epi(a b) for MatMul's numpy semantics (ranks >= 1), with a packed B when st has one,
  * or b transposed (then b is 2-D). */
 static tt_status mm_compute(tt_kctx *c, const tt_tensor *a, const tt_tensor *b, bool trans_b, const cpu_mm *st,
                             tt_tensor *y, const float *bias, const float *res, const tt_gemm_epi *e)
 {
+    if (st && st->lowp && a->rank >= 1 && a->dims[a->rank - 1] == st->K)
+        return lowp_compute(c, a, st, y, bias, res, e);
     mm_job j = {.isa = tt_cpu_isa_get(), .C = y->data, .bias = bias, .res = res, .e = *e, .batch = 1};
     j.K = a->dims[a->rank - 1];
     if (b->rank <= 2 || (st && st->packed)) {
@@ -260,7 +405,7 @@ static tt_status mm_prepare(const tt_kprep *p, void **ks)
     if (!m)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory preparing node '%s'", p->node->name);
     *ks = m;
-    return mm_pack_const(p->node, p->cst[1], false, m);
+    return mm_pack_const(p->node, p->cst[1], false, TT_PRECISION_FP32, m);
 }
 
 static tt_status run_matmul(tt_kctx *c)
@@ -313,7 +458,7 @@ static tt_status gemm_prepare(const tt_kprep *p, void **ks)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory preparing node '%s'", p->node->name);
     *ks = m;
     gemm_attrs g = gemm_get(p->node);
-    TT_TRY(mm_pack_const(p->node, p->cst[1], g.tb, m));
+    TT_TRY(mm_pack_const(p->node, p->cst[1], g.tb, TT_PRECISION_FP32, m));
     const tt_tensor *cc = p->n_in > 2 ? p->cst[2] : NULL;
     if (cc && g.beta != 0.0f && p->cst[1]) {
         m->bias = tt_malloc((size_t)(m->N ? m->N : 1) * sizeof(float));
@@ -385,7 +530,7 @@ static tt_status fmm_prepare(const tt_kprep *p, void **ks)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory preparing node '%s'", p->node->name);
     *ks = m;
     const tt_fused_mm *f = p->node->state;
-    return mm_pack_const(p->node, p->cst[1], f->trans_b, m);
+    return mm_pack_const(p->node, p->cst[1], f->trans_b, f->precision, m);
 }
 
 static tt_status run_fused_matmul(tt_kctx *c)

@@ -77,3 +77,25 @@ const tt_cpu_isa *tt_cpu_isa_get(void)
     pthread_once(&g_once, choose);
     return g_isa;
 }
+
+/* ---- extensions of the reduced-precision products (lowp.h) -------------------------------- */
+
+#include "backends/cpu/lowp.h"
+
+#if defined(__x86_64__)
+/* AVX512-BF16 is cpuid leaf 7 sub-leaf 1 EAX bit 5; AVX512-VNNI leaf 7 sub-leaf 0 ECX bit 11.
+ * Both need the AVX-512 kernels to be the ones in use (the OS saves the zmm state, and
+ * TETHER_CPU_ISA did not ask for less). */
+static bool cpuid_bit(unsigned leaf, unsigned sub, int reg, int bit)
+{
+    unsigned r[4];
+    if (__get_cpuid_max(0, NULL) < leaf || !__get_cpuid_count(leaf, sub, &r[0], &r[1], &r[2], &r[3]))
+        return false;
+    return (r[reg] >> bit) & 1;
+}
+bool tt_cpu_has_bf16(void) { return tt_cpu_isa_get() == &tt_isa_avx512 && cpuid_bit(7, 1, 0, 5); }
+bool tt_cpu_has_vnni(void) { return tt_cpu_isa_get() == &tt_isa_avx512 && cpuid_bit(7, 0, 2, 11); }
+#else
+bool tt_cpu_has_bf16(void) { return false; }
+bool tt_cpu_has_vnni(void) { return false; }
+#endif
