@@ -174,8 +174,9 @@ tt_status tt_graph_prepare(tt_graph *g, bool fold)
             }
             g->nodes[j++] = g->nodes[i];
         }
+        /* a value of a node a pass dropped has no producer (-1) and keeps none */
         for (int v = 0; v < g->n_values; v++)
-            if (g->values[v].origin == TT_VALUE_NODE)
+            if (g->values[v].origin == TT_VALUE_NODE && g->values[v].producer >= 0)
                 g->values[v].producer = newpos[g->values[v].producer];
         g->n_nodes = j;
         tt_free(newpos);
