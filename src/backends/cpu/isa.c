@@ -89,7 +89,7 @@ const tt_cpu_isa *tt_cpu_isa_get(void)
 static bool cpuid_bit(unsigned leaf, unsigned sub, int reg, int bit)
 {
     unsigned r[4];
-    if (__get_cpuid_max(0, NULL) < leaf || !__get_cpuid_count(leaf, sub, &r[0], &r[1], &r[2], &r[3]))
+    if ((unsigned)__get_cpuid_max(0, NULL) < leaf || !__get_cpuid_count(leaf, sub, &r[0], &r[1], &r[2], &r[3]))
         return false;
     return (r[reg] >> bit) & 1;
 }
