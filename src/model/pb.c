@@ -15,6 +15,9 @@ size_t tt_pb_offset(const tt_pb *r, const uint8_t *p) { return (size_t)(p - r->b
 
 tt_status tt_pb_sub(const tt_pb *parent, const tt_pb_field *f, tt_pb *sub)
 {
+    if (f->wire != TT_PB_LEN)
+        return tt_error(TETHER_ERR_INVALID_MODEL, "field %u at byte %zu has wire type %d where a message is expected",
+                        f->num, f->offset, f->wire);
     if (parent->depth + 1 > TT_PB_MAX_DEPTH)
         return tt_error(TETHER_ERR_INVALID_MODEL, "messages nested deeper than %d at byte %zu", TT_PB_MAX_DEPTH,
                         f->offset);
@@ -57,6 +60,8 @@ int tt_pb_next(tt_pb *r, tt_pb_field *f)
     }
     f->num = (uint32_t)(key >> 3);
     f->wire = (int)(key & 7);
+    f->data = NULL; /* only a length-delimited field has bytes */
+    f->len = 0;
     if (f->num == 0 || key >> 32) {
         tt_error(TETHER_ERR_INVALID_MODEL, "invalid field number at byte %zu", f->offset);
         return -1;

@@ -843,7 +843,7 @@ static tt_status ein_parse(const tt_node *node, int n_in, const int *ranks, cons
         bool has_ell;
         TT_TRY(ein_term(node, t, te ? te : lhs_end, ell[k], ell_max, e->lab[k], &n, &has_ell));
         e->rank[k] = n;
-        t = te + 1;
+        t = te ? te + 1 : lhs_end;
         for (int d = 0; d < n; d++) {
             int l = e->lab[k][d];
             int64_t s = dims[k][d], *have = &e->size[l];
