@@ -396,7 +396,9 @@ static tt_status link_check(void *ud)
 {
     rwatch *w = ud;
     bool listed;
-    if (tt_attachment_server_listed(&w->tgt.att, 1000, &listed) != TT_OK) {
+    /* etcd is given 3 s: a loaded host's TLS handshake with it can take over a second, and
+     * a check that cannot conclude leaves the request to its own (30 s) timeout */
+    if (tt_attachment_server_listed(&w->tgt.att, 3000, &listed) != TT_OK) {
         tt_error_clear();
         return TT_OK;
     }
