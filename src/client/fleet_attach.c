@@ -152,6 +152,12 @@ static tt_status open_fleet(const char *fleet, const tt_tls_files *tls, tt_etcd 
         snprintf(f.cert, sizeof f.cert, "%s", cert);
     if (!f.key[0] && key)
         snprintf(f.key, sizeof f.key, "%s", key);
+    /* the last view of the fleet is kept beside the attachments, for the next process */
+    char home[1024], view[1100] = "";
+    if (tt_tether_home(home, sizeof home) == TT_OK)
+        snprintf(view, sizeof view, "%s/fleet-view", home);
+    tt_error_clear();
+    tt_fleet_set_view_file(view);
     return tt_etcd_open(fleet, &f, e);
 }
 

@@ -10,6 +10,7 @@
 #include "net/sock.h"
 
 #include <cjson/cJSON.h>
+#include <fcntl.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -551,12 +552,161 @@ static bool view_copy(const tt_fleet_view *from, tt_fleet_view *to)
     return true;
 }
 
+/* ---- the view kept on disk, for the next process ---------------------------------------
+ * A process's first placement would read the fleet before claiming: one more etcd round trip
+ * on a new connection. The last view any process of this user took is kept in a file (see
+ * tt_fleet_set_view_file; the client names one in TETHER_HOME), and a process that
+ * remembers nothing chooses from it while it is younger than VIEW_KEEP_MS, exactly as from
+ * its own memory: the claim's compare-and-swap checks the choice. The file is a cache: it is
+ * written whole under a temporary name and renamed (no fsync), and one that is short, of
+ * another layout, another fleet, too old or out of bounds is ignored. */
+#define VIEW_FILE_MAGIC "tether-fleet-view-1"
+#define VIEW_FILE_MAX_SERVERS 4096
+#define VIEW_FILE_MAX_SLOTS 65536
+
+typedef struct view_file_head {
+    char magic[24];
+    uint32_t server_size, slot_size;
+    int32_t n_servers, n_slots;
+    int64_t revision;
+    int64_t written_ms; /* wall clock */
+    char fleet[1024];
+} view_file_head;
+
+static char g_view_file[1200]; /* under g_mem_lock; empty: none */
+static bool g_view_dirty;        /* under g_mem_lock: the remembered view is not in the file */
+static pthread_once_t g_view_once = PTHREAD_ONCE_INIT;
+
+static void view_file_write_locked(const char *fleet, const tt_fleet_view *v);
+
+/* Writes the remembered view to the file when it changed since: at exit, off every
+ * placement's path (a write and a rename take ~0.1 ms, a placement ~3 ms), and before the
+ * file is pointed elsewhere. */
+void tt_fleet_save_view(void)
+{
+    pthread_mutex_lock(&g_mem_lock);
+    if (g_view_dirty && g_mem.view.servers && tt_now_ns() - g_mem.view_ns < (int64_t)VIEW_KEEP_MS * 1000000)
+        view_file_write_locked(g_mem.fleet, &g_mem.view);
+    g_view_dirty = false;
+    pthread_mutex_unlock(&g_mem_lock);
+}
+
+static void save_at_exit(void) { atexit(tt_fleet_save_view); }
+
+void tt_fleet_set_view_file(const char *path)
+{
+    pthread_once(&g_view_once, save_at_exit);
+    path = path ? path : "";
+    pthread_mutex_lock(&g_mem_lock);
+    if (strcmp(g_view_file, path) != 0) {
+        if (g_view_dirty && g_mem.view.servers)
+            view_file_write_locked(g_mem.fleet, &g_mem.view);
+        g_view_dirty = false;
+        snprintf(g_view_file, sizeof g_view_file, "%s", path);
+    }
+    pthread_mutex_unlock(&g_mem_lock);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+#define TERMINATE(a) ((a)[sizeof(a) - 1] = 0)
+
+/* Under g_mem_lock: the view in the file, when it is usable for fleet. */
+static bool view_file_read_locked(const char *fleet, tt_fleet_view *out)
+{
+    if (!g_view_file[0])
+        return false;
+    FILE *f = fopen(g_view_file, "rb");
+    if (!f)
+        return false;
+    view_file_head h;
+    bool ok = fread(&h, sizeof h, 1, f) == 1 && memcmp(h.magic, VIEW_FILE_MAGIC, sizeof VIEW_FILE_MAGIC) == 0 &&
+              h.server_size == sizeof(tt_fleet_server) && h.slot_size == sizeof(tt_fleet_slot) && h.n_servers > 0 &&
+              h.n_servers <= VIEW_FILE_MAX_SERVERS && h.n_slots >= 0 && h.n_slots <= VIEW_FILE_MAX_SLOTS;
+    if (ok) {
+        TERMINATE(h.fleet);
+        int64_t age = wall_ms() - h.written_ms;
+        ok = strcmp(h.fleet, fleet) == 0 && age >= 0 && age < VIEW_KEEP_MS;
+    }
+    memset(out, 0, sizeof *out);
+    if (ok) {
+        out->servers = tt_malloc(sizeof *out->servers * (size_t)h.n_servers);
+        out->slots = tt_malloc(sizeof *out->slots * ((size_t)h.n_slots + 1));
+        ok = out->servers && out->slots &&
+             fread(out->servers, sizeof *out->servers, (size_t)h.n_servers, f) == (size_t)h.n_servers &&
+             fread(out->slots, sizeof *out->slots, (size_t)h.n_slots, f) == (size_t)h.n_slots && fgetc(f) == EOF;
+    }
+    fclose(f);
+    if (!ok) {
+        tt_fleet_view_free(out);
+        return false;
+    }
+    out->n_servers = h.n_servers;
+    out->n_slots = h.n_slots;
+    out->revision = h.revision;
+    /* every string bounded; every count sane; a slot names a server of the view */
+    for (int i = 0; i < out->n_servers; i++) {
+        tt_fleet_server *v = &out->servers[i];
+        TERMINATE(v->id), TERMINATE(v->endpoint), TERMINATE(v->zone), TERMINATE(v->device);
+        TERMINATE(v->version), TERMINATE(v->types);
+        ok &= v->slots >= 0 && v->attached >= 0 && v->claimed >= 0 && v->claim_timeout_s >= 0;
+    }
+    for (int i = 0; i < out->n_slots && ok; i++) {
+        tt_fleet_slot *sl = &out->slots[i];
+        TERMINATE(sl->server), TERMINATE(sl->type), TERMINATE(sl->attachment), TERMINATE(sl->holder);
+        ok = sl->index >= 0 && tt_fleet_view_server(out, sl->server) != NULL;
+    }
+    if (!ok)
+        tt_fleet_view_free(out);
+    return ok;
+}
+
+/* Under g_mem_lock: writes v, a view of fleet, to the file (best effort). */
+static void view_file_write_locked(const char *fleet, const tt_fleet_view *v)
+{
+    if (!g_view_file[0] || v->n_servers <= 0 || v->n_servers > VIEW_FILE_MAX_SERVERS || v->n_slots < 0 ||
+        v->n_slots > VIEW_FILE_MAX_SLOTS)
+        return;
+    char tmp[1300];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", g_view_file, (long)getpid());
+    view_file_head h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, VIEW_FILE_MAGIC, sizeof VIEW_FILE_MAGIC);
+    h.server_size = sizeof(tt_fleet_server);
+    h.slot_size = sizeof(tt_fleet_slot);
+    h.n_servers = v->n_servers;
+    h.n_slots = v->n_slots;
+    h.revision = v->revision;
+    h.written_ms = wall_ms();
+    snprintf(h.fleet, sizeof h.fleet, "%s", fleet);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600); /* the user's own */
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    bool ok = fwrite(&h, sizeof h, 1, f) == 1 &&
+              fwrite(v->servers, sizeof *v->servers, (size_t)v->n_servers, f) == (size_t)v->n_servers &&
+              fwrite(v->slots, sizeof *v->slots, (size_t)v->n_slots, f) == (size_t)v->n_slots;
+    ok &= fclose(f) == 0;
+    if (!ok || rename(tmp, g_view_file) != 0)
+        unlink(tmp);
+}
+
 static bool view_recalled(const char *fleet, tt_fleet_view *out)
 {
     pthread_mutex_lock(&g_mem_lock);
     mem_for_locked(fleet);
     bool ok = g_mem.view.servers && tt_now_ns() - g_mem.view_ns < (int64_t)VIEW_KEEP_MS * 1000000 &&
               view_copy(&g_mem.view, out);
+    if (!ok)
+        ok = view_file_read_locked(fleet, out);
     pthread_mutex_unlock(&g_mem_lock);
     return ok;
 }
@@ -572,6 +722,7 @@ static void view_remember(const char *fleet, const tt_fleet_view *v)
         tt_fleet_view_free(&g_mem.view);
         g_mem.view = copy;
         g_mem.view_ns = tt_now_ns();
+        g_view_dirty = true;
     } else {
         tt_fleet_view_free(&copy); /* another thread brought a newer one meanwhile */
     }
@@ -580,6 +731,7 @@ static void view_remember(const char *fleet, const tt_fleet_view *v)
 
 void tt_fleet_forget(void)
 {
+    tt_fleet_save_view(); /* as a process's exit would */
     pthread_mutex_lock(&g_mem_lock);
     tt_fleet_view_free(&g_mem.view);
     g_mem.fleet[0] = 0;

@@ -125,9 +125,14 @@ typedef struct tt_fleet_claim {
  * when every slot of the type is taken, NOT_FOUND when no eligible server offers the type;
  * the message names the type and the fleet. */
 tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadline, tt_fleet_claim *out);
-/* Forgets the view this process remembers between placements (benchmarks: a process's
- * first placement). */
+/* Forgets the view this process remembers between placements, after saving it to the view
+ * file as an exit would (benchmarks: a process's first placement). */
 void tt_fleet_forget(void);
+/* Where the last view of the fleet is kept for the next process (a cache file; NULL or ""
+ * for none). A process that remembers no view chooses from this one while it is young. */
+void tt_fleet_set_view_file(const char *path);
+/* Writes the remembered view to that file if it changed (also done at exit). */
+void tt_fleet_save_view(void);
 /* Gives a claim back (the reservation it was for failed). Best effort. */
 void tt_fleet_claim_drop(tt_etcd *e, const tt_fleet_claim *c, int64_t deadline);
 
