@@ -320,7 +320,8 @@ static void bench_attach_steps(tp_server *srv, int n)
         free(t[k]);
     }
     printf("\ndirect = connect + RESERVE + record. fleet, warm = claim transaction (the connection to the server "
-           "is opened meanwhile) + RESERVE + record; cold claims from the view on disk over a new connection; first reads the fleet before it claims.\n");
+           "is opened meanwhile) + RESERVE + record; cold claims from the view on disk over a new "
+           "connection; first reads the fleet before it claims.\n");
 }
 
 /* ---- failover --------------------------------------------------------------------- */
