@@ -397,40 +397,54 @@ tt_status tt_config_set(tt_server_config *c, const char *key, const char *v)
     return tt_error(TETHER_ERR_INVALID_ARGUMENT, "unknown setting '%s' (see tetherd --help)", key);
 }
 
+int tt_config_next_line(FILE *f, const char *path, char *buf, size_t cap, int *lineno, char **line)
+{
+    while (fgets(buf, (int)cap, f)) {
+        ++*lineno;
+        /* a line cut by the buffer would leave its tail to be read as a line of its own */
+        if (!strchr(buf, '\n') && !feof(f)) {
+            if (strlen(buf) == cap - 1)
+                tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: the line is longer than %zu bytes", path, *lineno,
+                         cap - 2);
+            else
+                tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: the line holds a NUL byte", path, *lineno);
+            return -1;
+        }
+        char *hash = strchr(buf, '#');
+        if (hash)
+            *hash = 0;
+        *line = trim(buf);
+        if (**line)
+            return 1;
+    }
+    return 0;
+}
+
+tt_status tt_config_read_pairs(FILE *f, const char *path, tt_status (*set)(void *ud, const char *key, char *value),
+                               void *ud)
+{
+    char buf[2048], *l;
+    int lineno = 0, rc;
+    while ((rc = tt_config_next_line(f, path, buf, sizeof buf, &lineno, &l)) > 0) {
+        char *eq = strchr(l, '=');
+        if (!eq)
+            return tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: expected 'key = value'", path, lineno);
+        *eq = 0;
+        tt_status s = set(ud, trim(l), trim(eq + 1));
+        if (s != TT_OK)
+            return tt_error_prefix(s, "%s:%d: ", path, lineno);
+    }
+    return rc < 0 ? TETHER_ERR_INVALID_ARGUMENT : TT_OK; /* its message is set */
+}
+
+static tt_status server_set(void *c, const char *key, char *value) { return tt_config_set(c, key, value); }
+
 tt_status tt_config_load_file(tt_server_config *c, const char *path)
 {
     FILE *f = fopen(path, "r");
     if (!f)
         return tt_error(TETHER_ERR_IO, "cannot open config file '%s': %s", path, strerror(errno));
-    char line[2048];
-    int lineno = 0;
-    tt_status s = TT_OK;
-    while (s == TT_OK && fgets(line, sizeof line, f)) {
-        lineno++;
-        /* a line cut by the buffer would leave its tail to be read as a line of its own */
-        if (!strchr(line, '\n') && !feof(f)) {
-            s = strlen(line) == sizeof line - 1
-                    ? tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: the line is longer than %zu bytes", path, lineno,
-                               sizeof line - 2)
-                    : tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: the line holds a NUL byte", path, lineno);
-            break;
-        }
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = 0;
-        char *l = trim(line);
-        if (!*l)
-            continue;
-        char *eq = strchr(l, '=');
-        if (!eq) {
-            s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: expected 'key = value'", path, lineno);
-            break;
-        }
-        *eq = 0;
-        s = tt_config_set(c, trim(l), trim(eq + 1));
-        if (s != TT_OK)
-            s = tt_error_prefix(s, "%s:%d: ", path, lineno);
-    }
+    tt_status s = tt_config_read_pairs(f, path, server_set, c);
     fclose(f);
     return s;
 }

@@ -100,6 +100,14 @@ void tt_config_defaults(tt_server_config *c);
 tt_status tt_config_set(tt_server_config *c, const char *key, const char *value);
 /* Reads "key = value" lines ('#' starts a comment). */
 tt_status tt_config_load_file(tt_server_config *c, const char *path);
+/* The next line of f that holds something once its comment ('#' on) is cut and it is
+ * trimmed, into *line (inside buf): 1; 0 at the end; -1 (the error set, naming PATH:LINE)
+ * for a line longer than buf or one that holds a NUL byte. */
+int tt_config_next_line(FILE *f, const char *path, char *buf, size_t cap, int *lineno, char **line);
+/* Reads "key = value" lines with tt_config_next_line, calling set for each (its errors
+ * prefixed with PATH:LINE). */
+tt_status tt_config_read_pairs(FILE *f, const char *path, tt_status (*set)(void *ud, const char *key, char *value),
+                               void *ud);
 /* Parses argv: --config FILE is read first, then the flags override it. *help: 1 for
  * --help, 2 for --version, 3 for --new-key, 0 to go on. */
 tt_status tt_config_parse_args(tt_server_config *c, int argc, char **argv, int *help);

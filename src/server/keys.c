@@ -3,6 +3,7 @@
 
 #include "core/hash.h"
 #include "core/mem.h"
+#include "server/config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -71,30 +72,10 @@ tt_status tt_keys_load(const char *path, tt_keys *out)
     FILE *f = fopen(path, "r");
     if (!f)
         return tt_error(TETHER_ERR_IO, "cannot open the keys file '%s': %s", path, strerror(errno));
-    char line[512];
-    int lineno = 0, cap = 0;
+    char line[512], *p;
+    int lineno = 0, cap = 0, rc;
     tt_status s = TT_OK;
-    while (s == TT_OK && fgets(line, sizeof line, f)) {
-        lineno++;
-        /* a line cut by the buffer would leave its tail to be read as a line of its own */
-        if (!strchr(line, '\n') && !feof(f)) {
-            s = strlen(line) == sizeof line - 1
-                    ? tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: the line is longer than %zu bytes", path, lineno,
-                               sizeof line - 2)
-                    : tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: the line holds a NUL byte", path, lineno);
-            break;
-        }
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = 0;
-        char *p = line;
-        while (isspace((unsigned char)*p))
-            p++;
-        size_t n = strlen(p);
-        while (n && isspace((unsigned char)p[n - 1]))
-            p[--n] = 0;
-        if (!*p)
-            continue;
+    while (s == TT_OK && (rc = tt_config_next_line(f, path, line, sizeof line, &lineno, &p)) > 0) {
         if (out->n == cap) {
             cap = cap ? 2 * cap : 8;
             tt_key *v = cap <= 100000 ? tt_realloc(out->v, sizeof *v * (size_t)cap) : NULL;
@@ -112,6 +93,8 @@ tt_status tt_keys_load(const char *path, tt_keys *out)
         if (s == TT_OK)
             out->v[out->n++] = k;
     }
+    if (s == TT_OK && rc < 0)
+        s = TETHER_ERR_INVALID_ARGUMENT; /* its message is set */
     fclose(f);
     if (s == TT_OK && out->n == 0)
         s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "the keys file '%s' lists no keys: nobody could reserve a slot", path);

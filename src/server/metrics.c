@@ -4,12 +4,12 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/strbuf.h"
 #include "server/http_tls.h"
 #include "server/repo.h"
 #include "server/server.h"
 
 #include <cjson/cJSON.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -182,45 +182,12 @@ static tt_status describe(tt_server *srv, const tt_slot *mine, bool all, char **
     return *out ? TT_OK : tt_error(TETHER_ERR_NO_MEMORY, "out of memory describing the server");
 }
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    for (int attempt = 0; attempt < 2 && !b->oom; attempt++) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->p && (size_t)k < b->cap - b->n) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = (b->cap + (size_t)k + 1) * 2;
-        char *p = tt_realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
 tt_status tt_metrics_prometheus(tt_server *srv, char **out)
 {
     slot_snap *sn = snapshot(srv);
     if (!sn)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
-    sbuf b = {0};
+    tt_strbuf b = {0};
     static const struct {
         const char *name, *help, *type;
     } m[] = {
@@ -238,7 +205,7 @@ tt_status tt_metrics_prometheus(tt_server *srv, char **out)
     };
     double uptime_s = (tt_now_ns() - srv->started_ns) / 1e9;
     for (size_t k = 0; k < sizeof m / sizeof m[0]; k++) {
-        sb_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
+        tt_strbuf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
         for (int i = 0; i < srv->n_slots; i++) {
             const slot_snap *s = &sn[i];
             double v[] = {(double)s->c.inferences,
@@ -251,18 +218,18 @@ tt_status tt_metrics_prometheus(tt_server *srv, char **out)
                           s->slot->rate,
                           s->reserved,
                           uptime_s > 0 ? s->c.compute_ns / 1e9 / uptime_s : 0};
-            sb_printf(&b, "%s{slot=\"%d\",type=\"%s\"} %.17g\n", m[k].name, s->slot->index, s->slot->type.name, v[k]);
+            tt_strbuf_printf(&b, "%s{slot=\"%d\",type=\"%s\"} %.17g\n", m[k].name, s->slot->index, s->slot->type.name, v[k]);
         }
     }
-    sb_printf(&b,
+    tt_strbuf_printf(&b,
               "# HELP tetherd_connections Open connections\n# TYPE tetherd_connections gauge\n"
               "tetherd_connections %d\n",
               srv->n_conns);
-    sb_printf(&b,
+    tt_strbuf_printf(&b,
               "# HELP tetherd_bad_frames_total Connections ended by a malformed frame\n"
               "# TYPE tetherd_bad_frames_total counter\ntetherd_bad_frames_total %llu\n",
               (unsigned long long)atomic_load(&srv->frames_bad));
-    sb_printf(&b,
+    tt_strbuf_printf(&b,
               "# HELP tetherd_buffered_bytes Request and reply bytes held for clients\n"
               "# TYPE tetherd_buffered_bytes gauge\ntetherd_buffered_bytes %llu\n"
               "# HELP tetherd_buffered_limit_bytes The bound on them (--max-buffered)\n"
@@ -276,7 +243,7 @@ tt_status tt_metrics_prometheus(tt_server *srv, char **out)
     if (tt_repo_prometheus(srv->repo, &models) != TT_OK)
         b.oom = true;
     else
-        sb_printf(&b, "%s", models);
+        tt_strbuf_printf(&b, "%s", models);
     tt_free(models);
     if (b.oom) {
         tt_free(b.p);

@@ -8,6 +8,8 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/strbuf.h"
+#include "server/config.h"
 #include "server/batch.h"
 #include "server/server.h"
 
@@ -17,23 +19,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 /* ---- config ------------------------------------------------------------------------ */
-
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n && isspace((unsigned char)s[n - 1]))
-        s[--n] = 0;
-    return s;
-}
 
 static tt_status parse_int(const char *key, const char *v, long long lo, long long hi, long long *out)
 {
@@ -99,6 +90,9 @@ static tt_status cfg_dims(tt_model_cfg *c, const char *key, const char *input, c
     c->n_dims++;
     return TT_OK;
 }
+
+static tt_status cfg_set(tt_model_cfg *c, const char *key, char *v);
+static tt_status model_cfg_set(void *c, const char *key, char *v) { return cfg_set(c, key, v); }
 
 static tt_status cfg_set(tt_model_cfg *c, const char *key, char *v)
 {
@@ -178,27 +172,7 @@ tt_status tt_model_cfg_load(tt_model_cfg *cfg, const char *path, const char *def
             return TT_OK; /* the config is optional */
         return tt_error(TETHER_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
     }
-    char line[1024];
-    int lineno = 0;
-    tt_status st = TT_OK;
-    while (st == TT_OK && fgets(line, sizeof line, f)) {
-        lineno++;
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = 0;
-        char *l = trim(line);
-        if (!*l)
-            continue;
-        char *eq = strchr(l, '=');
-        if (!eq) {
-            st = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: expected 'key = value'", path, lineno);
-            break;
-        }
-        *eq = 0;
-        st = cfg_set(cfg, trim(l), trim(eq + 1));
-        if (st != TT_OK)
-            st = tt_error_prefix(st, "%s:%d: ", path, lineno);
-    }
+    tt_status st = tt_config_read_pairs(f, path, model_cfg_set, cfg);
     fclose(f);
     for (int i = 0; st == TT_OK && i < cfg->n_preferred; i++)
         if (cfg->preferred[i] > cfg->max_batch_size)
@@ -642,17 +616,10 @@ static tt_status load_tenants(tt_repo *r, const char *path)
     FILE *f = fopen(path, "r");
     if (!f)
         return tt_error(TETHER_ERR_IO, "cannot read the API key file '%s': %s", path, strerror(errno));
-    char line[512];
-    int lineno = 0;
+    char line[512], *l, *save;
+    int lineno = 0, rc;
     tt_status st = TT_OK;
-    while (st == TT_OK && fgets(line, sizeof line, f)) {
-        lineno++;
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = 0;
-        char *l = trim(line), *save;
-        if (!*l)
-            continue;
+    while (st == TT_OK && (rc = tt_config_next_line(f, path, line, sizeof line, &lineno, &l)) > 0) {
         char *tenant = strtok_r(l, " \t", &save), *digest = strtok_r(NULL, " \t", &save);
         if (!digest || strtok_r(NULL, " \t", &save) || strlen(tenant) >= sizeof r->tenant[0]) {
             st = tt_error(TETHER_ERR_INVALID_ARGUMENT, "%s:%d: expected 'TENANT SHA256HEX'", path, lineno);
@@ -669,6 +636,8 @@ static tt_status load_tenants(tt_repo *r, const char *path)
         }
         snprintf(r->tenant[r->n_tenants++], sizeof r->tenant[0], "%s", tenant);
     }
+    if (st == TT_OK && rc < 0)
+        st = TETHER_ERR_INVALID_ARGUMENT; /* its message is set */
     fclose(f);
     return st;
 }
@@ -857,60 +826,27 @@ void tt_repo_batch_add(tt_repo_model *m, int rows)
     m->batch_rows += (uint64_t)rows;
 }
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    for (int attempt = 0; attempt < 2 && !b->oom; attempt++) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->p && (size_t)k < b->cap - b->n) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = (b->cap + (size_t)k + 1) * 2;
-        char *p = tt_realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
-static void histo_text(sbuf *b, const char *metric, const tt_repo_model *m, const tt_histo *h)
+static void histo_text(tt_strbuf *b, const char *metric, const tt_repo_model *m, const tt_histo *h)
 {
     uint64_t cum = 0;
     for (int i = 0; i < TT_REPO_LAT_BUCKETS; i++) {
         cum += h->le[i];
         if (i < TT_REPO_LAT_BUCKETS - 1)
-            sb_printf(b, "%s_bucket{model=\"%s\",version=\"%" PRId64 "\",le=\"%g\"} %" PRIu64 "\n", metric, m->name,
+            tt_strbuf_printf(b, "%s_bucket{model=\"%s\",version=\"%" PRId64 "\",le=\"%g\"} %" PRIu64 "\n", metric, m->name,
                       m->version, lat_bounds[i], cum);
         else
-            sb_printf(b, "%s_bucket{model=\"%s\",version=\"%" PRId64 "\",le=\"+Inf\"} %" PRIu64 "\n", metric, m->name,
+            tt_strbuf_printf(b, "%s_bucket{model=\"%s\",version=\"%" PRId64 "\",le=\"+Inf\"} %" PRIu64 "\n", metric, m->name,
                       m->version, cum);
     }
-    sb_printf(b, "%s_sum{model=\"%s\",version=\"%" PRId64 "\"} %.9g\n", metric, m->name, m->version, h->sum);
-    sb_printf(b, "%s_count{model=\"%s\",version=\"%" PRId64 "\"} %" PRIu64 "\n", metric, m->name, m->version,
+    tt_strbuf_printf(b, "%s_sum{model=\"%s\",version=\"%" PRId64 "\"} %.9g\n", metric, m->name, m->version, h->sum);
+    tt_strbuf_printf(b, "%s_count{model=\"%s\",version=\"%" PRId64 "\"} %" PRIu64 "\n", metric, m->name, m->version,
               h->count);
 }
 
 tt_status tt_repo_prometheus(tt_repo *r, char **out)
 {
-    sbuf b = {0};
-    sb_printf(&b, "%s", "");
+    tt_strbuf b = {0};
+    tt_strbuf_printf(&b, "%s", "");
     if (!r) {
         *out = b.p;
         return b.oom ? tt_error(TETHER_ERR_NO_MEMORY, "out of memory") : TT_OK;
@@ -930,14 +866,14 @@ tt_status tt_repo_prometheus(tt_repo *r, char **out)
     };
     pthread_mutex_lock(&r->lock);
     for (size_t k = 0; k < sizeof fam / sizeof fam[0]; k++) {
-        sb_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", fam[k].name, fam[k].help, fam[k].name, fam[k].type);
+        tt_strbuf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", fam[k].name, fam[k].help, fam[k].name, fam[k].type);
         for (tt_repo_model *m = r->models; m; m = m->next) {
             if (m->state != TT_MODEL_READY)
                 continue;
             switch (k) {
             case 0:
                 for (int i = 0; i < TT_REPO_MAX_CODES && m->codes[i]; i++)
-                    sb_printf(&b, "%s{model=\"%s\",version=\"%" PRId64 "\",code=\"%d\"} %" PRIu64 "\n", fam[k].name,
+                    tt_strbuf_printf(&b, "%s{model=\"%s\",version=\"%" PRId64 "\",code=\"%d\"} %" PRIu64 "\n", fam[k].name,
                               m->name, m->version, m->codes[i], m->code_counts[i]);
                 break;
             case 1: histo_text(&b, fam[k].name, m, &m->h_queue); break;
@@ -948,24 +884,24 @@ tt_status tt_repo_prometheus(tt_repo *r, char **out)
                 for (int i = 0; i < TT_REPO_BATCH_BUCKETS; i++) {
                     cum += m->batch_le[i];
                     if (i < TT_REPO_BATCH_BUCKETS - 1)
-                        sb_printf(&b, "%s_bucket{model=\"%s\",version=\"%" PRId64 "\",le=\"%d\"} %" PRIu64 "\n",
+                        tt_strbuf_printf(&b, "%s_bucket{model=\"%s\",version=\"%" PRId64 "\",le=\"%d\"} %" PRIu64 "\n",
                                   fam[k].name, m->name, m->version, batch_bounds[i], cum);
                     else
-                        sb_printf(&b, "%s_bucket{model=\"%s\",version=\"%" PRId64 "\",le=\"+Inf\"} %" PRIu64 "\n",
+                        tt_strbuf_printf(&b, "%s_bucket{model=\"%s\",version=\"%" PRId64 "\",le=\"+Inf\"} %" PRIu64 "\n",
                                   fam[k].name, m->name, m->version, cum);
                 }
-                sb_printf(&b, "%s_sum{model=\"%s\",version=\"%" PRId64 "\"} %" PRIu64 "\n", fam[k].name, m->name,
+                tt_strbuf_printf(&b, "%s_sum{model=\"%s\",version=\"%" PRId64 "\"} %" PRIu64 "\n", fam[k].name, m->name,
                           m->version, m->batch_rows);
-                sb_printf(&b, "%s_count{model=\"%s\",version=\"%" PRId64 "\"} %" PRIu64 "\n", fam[k].name, m->name,
+                tt_strbuf_printf(&b, "%s_count{model=\"%s\",version=\"%" PRId64 "\"} %" PRIu64 "\n", fam[k].name, m->name,
                           m->version, m->batch_count);
                 break;
             }
             case 5:
-                sb_printf(&b, "%s{model=\"%s\",version=\"%" PRId64 "\"} %d\n", fam[k].name, m->name, m->version,
+                tt_strbuf_printf(&b, "%s{model=\"%s\",version=\"%" PRId64 "\"} %d\n", fam[k].name, m->name, m->version,
                           m->queued);
                 break;
             default:
-                sb_printf(&b, "%s{model=\"%s\",version=\"%" PRId64 "\"} %d\n", fam[k].name, m->name, m->version,
+                tt_strbuf_printf(&b, "%s{model=\"%s\",version=\"%" PRId64 "\"} %d\n", fam[k].name, m->name, m->version,
                           m->inflight);
                 break;
             }

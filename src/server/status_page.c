@@ -5,61 +5,28 @@
 #include "server/http.h"
 
 #include "core/mem.h"
+#include "core/strbuf.h"
 #include "server/metrics.h"
 #include "server/repo.h"
 #include "server/server.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct hbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} hbuf;
-
-static void hb_printf(hbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void hb_printf(hbuf *b, const char *fmt, ...)
-{
-    for (int attempt = 0; attempt < 2 && !b->oom; attempt++) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->p && (size_t)k < b->cap - b->n) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = (b->cap + (size_t)k + 1) * 2;
-        char *p = tt_realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
 /* Text from clients (a holder's name) or the system, escaped for HTML text and attributes. */
-static void hb_text(hbuf *b, const char *s)
+static void hb_text(tt_strbuf *b, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
-        case '<': hb_printf(b, "&lt;"); break;
-        case '>': hb_printf(b, "&gt;"); break;
-        case '&': hb_printf(b, "&amp;"); break;
-        case '"': hb_printf(b, "&quot;"); break;
-        case '\'': hb_printf(b, "&#39;"); break;
-        default: hb_printf(b, "%c", *s); break;
+        case '<': tt_strbuf_printf(b, "&lt;"); break;
+        case '>': tt_strbuf_printf(b, "&gt;"); break;
+        case '&': tt_strbuf_printf(b, "&amp;"); break;
+        case '"': tt_strbuf_printf(b, "&quot;"); break;
+        case '\'': tt_strbuf_printf(b, "&#39;"); break;
+        default: tt_strbuf_printf(b, "%c", *s); break;
         }
     }
 }
@@ -100,23 +67,23 @@ tt_status tt_status_page_html(tt_server *srv, char **out)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
     const cJSON *server = cJSON_GetObjectItemCaseSensitive(d, "server");
     double uptime = num(server, "uptime_s");
-    hbuf b = {0};
-    hb_printf(&b, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+    tt_strbuf b = {0};
+    tt_strbuf_printf(&b, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
                   "<meta http-equiv=\"refresh\" content=\"5\"><title>tetherd ");
     hb_text(&b, str(server, "id"));
-    hb_printf(&b, "</title><style>%s</style></head><body>", style);
-    hb_printf(&b, "<h1>tetherd <span id=\"server-id\">");
+    tt_strbuf_printf(&b, "</title><style>%s</style></head><body>", style);
+    tt_strbuf_printf(&b, "<h1>tetherd <span id=\"server-id\">");
     hb_text(&b, str(server, "id"));
-    hb_printf(&b, "</span></h1><p>version %s &middot; device <span id=\"device\">", str(server, "version"));
+    tt_strbuf_printf(&b, "</span></h1><p>version %s &middot; device <span id=\"device\">", str(server, "version"));
     hb_text(&b, str(server, "device"));
-    hb_printf(&b,
+    tt_strbuf_printf(&b,
               "</span> &middot; peak <span id=\"peak\">%.1f</span> GFLOP/s &middot; %s scheduling, %s metering "
               "&middot; up <span id=\"uptime\">%.0f</span> s &middot; %.0f connections</p>",
               num(server, "device_peak_gflops"), str(server, "sched"), str(server, "meter"), uptime,
               num(server, "connections"));
 
     const cJSON *slots = cJSON_GetObjectItemCaseSensitive(d, "slots");
-    hb_printf(&b, "<h2>Slots (<span id=\"slot-count\">%d</span>)</h2><table id=\"slots\"><thead><tr>"
+    tt_strbuf_printf(&b, "<h2>Slots (<span id=\"slot-count\">%d</span>)</h2><table id=\"slots\"><thead><tr>"
                   "<th>#</th><th>type</th><th>state</th><th>holder</th><th>memory used / quota</th>"
                   "<th>rate</th><th>inferences</th><th>busy since start</th></tr></thead><tbody>",
               cJSON_GetArraySize(slots));
@@ -130,35 +97,35 @@ tt_status tt_status_page_html(tt_server *srv, char **out)
         if (busy > 1)
             busy = 1;
         bool repo = strcmp(state, "repository") == 0;
-        hb_printf(&b, "<tr class=\"slot\" data-slot=\"%d\" data-type=\"", index);
+        tt_strbuf_printf(&b, "<tr class=\"slot\" data-slot=\"%d\" data-type=\"", index);
         hb_text(&b, str(s, "type"));
-        hb_printf(&b,
+        tt_strbuf_printf(&b,
                   "\" data-state=\"%s\" data-memory-used=\"%.0f\" data-memory-quota=\"%.0f\" "
                   "data-tflops=\"%.6g\" data-inferences=\"%.0f\"><td class=\"n\">%d</td><td class=\"type\">",
                   state, used, quota, num(s, "compute_tflops"), num(s, "inferences"), index);
         hb_text(&b, str(s, "type"));
-        hb_printf(&b, "</td><td class=\"state%s\">%s</td><td class=\"holder\">", *state == 'f' && !repo ? " free" : "",
+        tt_strbuf_printf(&b, "</td><td class=\"state%s\">%s</td><td class=\"holder\">", *state == 'f' && !repo ? " free" : "",
                   repo ? "model repository" : state);
         if (strcmp(state, "attached") == 0) {
             hb_text(&b, str(s, "holder"));
-            hb_printf(&b, " <span class=\"muted\">(");
+            tt_strbuf_printf(&b, " <span class=\"muted\">(");
             hb_text(&b, str(s, "id"));
-            hb_printf(&b, ")</span>");
+            tt_strbuf_printf(&b, ")</span>");
         } else if (repo) {
-            hb_printf(&b, "repository models");
+            tt_strbuf_printf(&b, "repository models");
         } else {
-            hb_printf(&b, "&ndash;");
+            tt_strbuf_printf(&b, "&ndash;");
         }
-        hb_printf(&b,
+        tt_strbuf_printf(&b,
                   "</td><td class=\"n\">%.1f / %.1f MiB</td><td class=\"n\">%.3f TFLOPS</td><td class=\"n\">%.0f</td>"
                   "<td><span class=\"bar\" style=\"width:%.0fpx\"></span>%.1f%%</td></tr>",
                   used / 1048576.0, quota / 1048576.0, num(s, "compute_tflops"), num(s, "inferences"), busy * 100,
                   busy * 100);
     }
-    hb_printf(&b, "</tbody></table>");
+    tt_strbuf_printf(&b, "</tbody></table>");
 
     tt_repo *repo = srv->repo;
-    hb_printf(&b, "<h2>Models</h2><table id=\"models\"><thead><tr><th>model</th><th>version</th><th>slot</th>"
+    tt_strbuf_printf(&b, "<h2>Models</h2><table id=\"models\"><thead><tr><th>model</th><th>version</th><th>slot</th>"
                   "<th>requests</th><th>errors</th><th>p50</th><th>p99</th><th>mean batch</th><th>queued</th>"
                   "</tr></thead><tbody>");
     int shown = 0;
@@ -176,7 +143,7 @@ tt_status tt_status_page_html(tt_server *srv, char **out)
             qsort(lat, (size_t)n, sizeof *lat, cmp_float);
             double p50 = n ? lat[(n - 1) / 2] * 1e3 : 0, p99 = n ? lat[(int)((n - 1) * 0.99)] * 1e3 : 0;
             double mean = m->batch_count ? (double)m->batch_rows / (double)m->batch_count : 0;
-            hb_printf(&b,
+            tt_strbuf_printf(&b,
                       "<tr class=\"model\" data-model=\"%s\" data-version=\"%" PRId64 "\" data-requests=\"%" PRIu64
                       "\" data-errors=\"%" PRIu64 "\" data-slot=\"%d\" data-p50-ms=\"%.3f\" data-p99-ms=\"%.3f\" "
                       "data-mean-batch=\"%.3f\"><td>%s</td><td class=\"n\">%" PRId64 "</td><td class=\"n\">%d</td>"
@@ -191,8 +158,8 @@ tt_status tt_status_page_html(tt_server *srv, char **out)
         tt_free(lat);
     }
     if (!shown)
-        hb_printf(&b, "<tr><td colspan=\"9\" class=\"muted\">no repository models</td></tr>");
-    hb_printf(&b, "</tbody></table><p class=\"muted\">This page reloads every 5 seconds. Prometheus metrics: "
+        tt_strbuf_printf(&b, "<tr><td colspan=\"9\" class=\"muted\">no repository models</td></tr>");
+    tt_strbuf_printf(&b, "</tbody></table><p class=\"muted\">This page reloads every 5 seconds. Prometheus metrics: "
                   "<a href=\"/metrics\">/metrics</a>.</p></body></html>\n");
     cJSON_Delete(d);
     if (b.oom) {
