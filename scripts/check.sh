@@ -78,6 +78,18 @@ if [ $quick = 0 ]; then
   fi
 fi
 
+# What failed, and why, last: CI shows only the end of this output.
+if [ "$failed" != 0 ]; then
+  step "failures"
+  for f in "$log"/ctest*.log; do
+    [ -f "$f" ] || continue
+    grep -qE '^[0-9]+% tests passed, [1-9]' "$f" || continue
+    echo "--- $(basename "$f" .log)"
+    grep -E '^\s*[0-9]+ - [^ ]+ [(]|^FAIL |^  [^ ]+:[0-9]+: |ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: |Timeout|Exception:|Error:' \
+      "$f" | grep -vE '^\s*$' | head -40
+  done
+fi
+
 rm -rf "$log"
 echo
 echo "$passed passed, $failed failed, $skipped skipped"

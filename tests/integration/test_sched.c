@@ -7,14 +7,23 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define WINDOW_S 2.0
+#define WINDOW_S 3.0
 
 typedef struct load {
     tether_session *s;
     atomic_bool *stop;
     uint64_t flops, runs;
     int failures;
+    char error[256]; /* the failed run's message */
 } load;
+
+/* lo <= v <= hi, or the test fails naming the value and the bounds */
+#define CHECK_WITHIN(v, lo, hi)                                                                                        \
+    do {                                                                                                               \
+        double w_ = (v);                                                                                               \
+        if (!(w_ >= (lo) && w_ <= (hi)))                                                                               \
+            CHECK_FAIL("%s = %.4g, outside [%.4g, %.4g]", #v, w_, (double)(lo), (double)(hi));                         \
+    } while (0)
 
 static void *load_main(void *arg)
 {
@@ -26,6 +35,7 @@ static void *load_main(void *arg)
         tether_outputs *o;
         if (th_run_f32(l->s, x, 16, 256, &o) != TETHER_OK) {
             l->failures++;
+            snprintf(l->error, sizeof l->error, "%s", tether_last_error());
             break;
         }
         l->flops += tether_outputs_flops(o);
@@ -55,7 +65,8 @@ static void saturate(const pbw *m, int n, const char *const *targets, double *ra
     for (int t = 0; t < n; t++) {
         uint64_t f = 0;
         for (int k = 0; k < 3; k++) {
-            CHECK_EQ_INT(l[3 * t + k].failures, 0);
+            if (l[3 * t + k].failures)
+                CHECK_FAIL("a run on %s failed: %s", targets[t], l[3 * t + k].error);
             f += l[3 * t + k].flops;
             tether_session_free(l[3 * t + k].s);
         }
@@ -79,10 +90,12 @@ TEST(capped_slot_runs_at_its_rate)
     pbw m = th_model_dense(256, 256, 1); /* 2.1 MFLOP per 16-row run */
     double rate;
     saturate(&m, 1, (const char *const[]){"eia:0"}, &rate);
-    CHECK(rate > 0.85 * 0.1e9 && rate < 1.1 * 0.1e9);
+    CHECK_WITHIN(rate, 0.85 * 0.1e9, 1.1 * 0.1e9);
     tt_accel_health h;
-    tt_accel_probe(&a, 3000, &h);
-    CHECK(h.inferences > 50); /* ~48 runs/s of 2.1 MFLOP for 2 s */
+    tt_accel_probe(&a, 10000, &h);
+    if (strcmp(h.status, "healthy") != 0)
+        CHECK_FAIL("the attachment is %s: %s", h.status, h.reason);
+    CHECK_WITHIN(h.inferences, 100, 1e9); /* ~48 runs/s of 2.1 MFLOP for 3 s */
     th_server_stop(&s);
     ob_free(&m);
 }
@@ -106,9 +119,9 @@ TEST(capped_slots_deliver_in_proportion_to_their_rates)
     pbw m = th_model_dense(256, 256, 2);
     double rate[3];
     saturate(&m, 3, (const char *const[]){"eia:0", "eia:1", "eia:2"}, rate);
-    CHECK_NEAR(rate[1] / rate[0], 2.0, 0.3);
-    CHECK_NEAR(rate[2] / rate[0], 4.0, 0.6);
-    CHECK(rate[2] < 1.1 * 0.2e9);
+    CHECK_WITHIN(rate[1] / rate[0], 1.7, 2.3);
+    CHECK_WITHIN(rate[2] / rate[0], 3.4, 4.6);
+    CHECK_WITHIN(rate[2], 0, 1.1 * 0.2e9);
     th_server_stop(&s);
     ob_free(&m);
 }
@@ -124,7 +137,7 @@ TEST(lend_mode_lends_idle_capacity)
     pbw m = th_model_dense(256, 256, 3);
     double rate;
     saturate(&m, 1, (const char *const[]){"eia:0"}, &rate);
-    CHECK(rate > 2 * 0.05e9); /* alone on the device: well past its own 0.05 GFLOP/s */
+    CHECK_WITHIN(rate, 2 * 0.05e9, 1e15); /* alone on the device: well past its own 0.05 GFLOP/s */
     th_server_stop(&s);
     ob_free(&m);
 }
