@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,6 +87,59 @@ void tt_threads_end(tt_threads_scope s)
 }
 
 tether_status tether_set_num_threads(int n) { return tt_threadpool_resize(n); }
+
+#ifdef TETHER_HAVE_OPENMP
+/* The work and the caller's context, which the other thread works in: its memory budget,
+ * cancellation check, stop scope and thread share (as the pool's helpers do). */
+typedef struct apart {
+    tt_status (*fn)(void *);
+    void *arg;
+    tt_mem_budget *budget;
+    tt_cancel_fn cancel;
+    void *cancel_ud;
+    tt_stop_scope *scope;
+    int share;
+    tt_status st;
+    char *msg; /* the failure's message, carried back */
+} apart;
+
+static void *apart_main(void *arg)
+{
+    apart *a = arg;
+    tt_mem_budget_swap(a->budget);
+    tt_cancel_install(a->cancel, a->cancel_ud);
+    tt_stop_set(a->scope);
+    tt_threads_share = a->share;
+    a->st = a->fn(a->arg);
+    if (a->st != TT_OK)
+        a->msg = strdup(tt_last_error());
+    tt_threads_share = 0;
+    tt_stop_set(NULL);
+    tt_cancel_install(NULL, NULL);
+    tt_mem_budget_swap(NULL);
+    return NULL;
+}
+#endif
+
+tt_status tt_threads_apart(tt_status (*fn)(void *arg), void *arg)
+{
+#ifdef TETHER_HAVE_OPENMP
+    apart a = {.fn = fn, .arg = arg, .budget = tt_mem_budget_current(), .scope = tt_stop_current(),
+               .share = tt_threads_share};
+    tt_cancel_current(&a.cancel, &a.cancel_ud);
+    pthread_t t;
+    if (pthread_create(&t, NULL, apart_main, &a) != 0)
+        return fn(arg);
+    pthread_join(t, NULL);
+    if (a.st != TT_OK) {
+        tt_error(a.st, "%s", a.msg ? a.msg : "(out of memory for the message)");
+        free(a.msg);
+    }
+    return a.st;
+#else
+    return fn(arg);
+#endif
+}
 
 /* A stoppable loop's chunk, run in steps of about TT_STOP_QUANTUM units of work, polling
  * the stop scope (which the pool lends to its workers) after each. */

@@ -50,6 +50,14 @@ void tt_threads_end(tt_threads_scope s);
  * OpenMP ran, whose OpenMP threads did not survive the fork, the count is 1. */
 int tt_threads_for_omp(void);
 
+/* Runs fn(arg) on a thread of its own and returns its status, with its message, here. A
+ * thread that has run parallel work keeps a team of OpenMP helpers for as long as it lives,
+ * and libgomp stops spinning at barriers (every wait becomes a sleep and a wake-up) once
+ * the process's teams together outnumber the cores; work done apart (a server's model
+ * loads, its peak measurement) takes its team with it when it ends. Without OpenMP, or
+ * when no thread can be started, fn runs on this thread. */
+tt_status tt_threads_apart(tt_status (*fn)(void *arg), void *arg);
+
 /* ---- shared between threadpool.c and threadpool_omp.c ---------------------------------- */
 
 /* The process's count, decided on first use, and setting it. */

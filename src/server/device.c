@@ -94,6 +94,27 @@ static double measure(int threads)
     return rounds[PEAK_RANK];
 }
 
+typedef struct measure_call {
+    int threads;
+    double peak;
+} measure_call;
+
+static tt_status measure_main(void *arg)
+{
+    measure_call *m = arg;
+    m->peak = measure(m->threads);
+    return TT_OK;
+}
+
+/* On a thread of its own: the OpenMP helpers the measurement starts end with it rather than
+ * staying as a second team beside the scheduler's (core/threadpool.h) */
+static double measure_apart(int threads)
+{
+    measure_call m = {.threads = threads};
+    tt_threads_apart(measure_main, &m);
+    return m.peak;
+}
+
 static void cpu_model(char *out, size_t n)
 {
     snprintf(out, n, "unknown");
@@ -177,7 +198,7 @@ tt_status tt_device_open(tt_device *d, const char *name, double peak_gflops, con
     snprintf(d->name, sizeof d->name, "cpu");
     snprintf(d->target, sizeof d->target, "cpu");
     cpu_model(d->cpu, sizeof d->cpu);
-    d->threads = tt_threads();
+    d->threads = tt_threads_total(); /* not tt_threads(): that starts this thread's team */
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     d->memory_bytes = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
     char path[1100], when[64] = "", how[96];
@@ -188,7 +209,7 @@ tt_status tt_device_open(tt_device *d, const char *name, double peak_gflops, con
     } else if (!remeasure && (d->peak_flops = load_peak(d, path, when, sizeof when) * 1e9) > 0) {
         snprintf(how, sizeof how, "measured %s, kept in the state directory", when);
     } else {
-        d->peak_flops = measure(d->threads);
+        d->peak_flops = measure_apart(d->threads);
         if (d->peak_flops <= 0)
             return tt_error(TETHER_ERR_INTERNAL, "could not measure the CPU's peak (sgemm did not run)");
         save_peak(d, path);

@@ -35,7 +35,7 @@ tt_status tt_device_open_cuda(tt_device *d, const char *name, double peak_gflops
         snprintf(d->target, sizeof d->target, "cuda:%ld", ordinal);
         d->memory_bytes = g->memory_bytes;
         d->peak_flops = peak_gflops > 0 ? peak_gflops * 1e9 : g->peak_flops;
-        d->threads = tt_threads();
+        d->threads = tt_threads_total();
         d->gpu = true;
         snprintf(d->desc, sizeof d->desc, "cuda:%ld: %.60s, %.1f GiB, cc %d.%d, %.1f FP32 TFLOPS%s", ordinal, g->name,
                  g->memory_bytes / 1073741824.0, g->cc_major, g->cc_minor, d->peak_flops / 1e12,

@@ -5,7 +5,14 @@
  *    rates, and a slot returning from idle neither gets credit nor pays for lent time;
  *  - ready_at, real time (capped mode): a slot may not start before it has paid for what
  *    it already ran, so it never runs faster than its rate even on an idle device.
- * The charge is estimated at dispatch (the model's last run) and corrected after the run. */
+ * The charge is estimated at dispatch (the model's last run) and corrected after the run.
+ *
+ * Work goes to the idle worker with the lowest index. A thread that runs a model on several
+ * threads keeps a team of OpenMP helpers for its next runs, and libgomp stops spinning at
+ * its barriers (every wait becomes a sleep and a wake-up) once the process's teams together
+ * outnumber the cores. Handing work to any idle worker would give each worker a team in
+ * turn; this way the first worker runs whatever comes to an idle device, with the one team,
+ * and the others run only beside it, on the threads it leaves (usually one: no team). */
 #include "server/sched.h"
 
 #include "core/cancel.h"
@@ -23,6 +30,40 @@
 
 #define CAPPED_SLACK_S 0.010
 #define IDLE_GRACE_S 0.010
+
+/* A worker's place to sleep. `waiting` is cleared by whoever wakes it (sched_lock held), so
+ * two submits in a row wake two workers rather than the same one twice. */
+typedef struct tt_waiter {
+    tt_server *srv;
+    bool waiting;
+    bool running; /* from dispatch until its run has ended (replies not yet sent) */
+    pthread_cond_t cond;
+} tt_waiter;
+
+/* Wakes the idle worker with the lowest index (sched_lock held). A worker below it that is
+ * between its run's end and its next pick (sending replies) is not idle but takes the work
+ * itself in a moment: nobody is woken then. */
+static void wake_one_locked(tt_server *srv)
+{
+    for (int i = 0; i < srv->n_workers; i++) {
+        tt_waiter *w = &srv->waiters[i];
+        if (w->waiting) {
+            w->waiting = false;
+            pthread_cond_signal(&w->cond);
+            return;
+        }
+        if (!w->running)
+            return;
+    }
+}
+
+static void wake_all_locked(tt_server *srv)
+{
+    for (int i = 0; i < srv->n_workers; i++) {
+        srv->waiters[i].waiting = false;
+        pthread_cond_signal(&srv->waiters[i].cond);
+    }
+}
 
 tt_status tt_job_new(tt_job_kind kind, tt_conn *c, uint32_t req_id, tt_job **out)
 {
@@ -220,7 +261,7 @@ static void dispatch_locked(tt_server *srv, tt_slot *s, tt_job *j, double now)
 
 /* Runs a dispatched job (sched_lock not held), frees it, and settles the slot's account
  * and counters (taking sched_lock). */
-static void execute(tt_server *srv, tt_slot *s, tt_job *j)
+static void execute(tt_server *srv, tt_waiter *me, tt_slot *s, tt_job *j)
 {
     tt_model_entry *m = j->model;
     uint64_t flops = 0, ns = 0, bytes_out = 0;
@@ -267,6 +308,7 @@ static void execute(tt_server *srv, tt_slot *s, tt_job *j)
     /* the counters are settled before the reply leaves, so a client that asks for them
      * after its answer arrived sees its own run counted */
     pthread_mutex_lock(&srv->sched_lock);
+    me->running = false;
     s->running--;
     srv->running--;
     if (same_tenant) {
@@ -287,7 +329,7 @@ static void execute(tt_server *srv, tt_slot *s, tt_job *j)
         s->idle_since = tt_mono_s();
     /* the correction may have made a slot eligible sooner than a sleeper expects */
     if (actual < charged && s->queued)
-        pthread_cond_broadcast(&srv->sched_cond);
+        wake_one_locked(srv);
     pthread_mutex_unlock(&srv->sched_lock);
 
     if (j->done) {
@@ -304,24 +346,35 @@ static void execute(tt_server *srv, tt_slot *s, tt_job *j)
     tt_job_free(j);
 }
 
+static bool work_queued_locked(const tt_server *srv)
+{
+    for (int i = 0; i < srv->n_slots; i++)
+        if (srv->slots[i].queued)
+            return true;
+    return false;
+}
+
 static void *worker_main(void *arg)
 {
-    tt_server *srv = arg;
+    tt_waiter *me = arg;
+    tt_server *srv = me->srv;
     pthread_mutex_lock(&srv->sched_lock);
     while (!srv->sched_stop) {
         double now = tt_mono_s(), wake_at;
         tt_slot *s = pick_locked(srv, now, &wake_at);
         if (!s) {
+            me->waiting = true;
             if (isinf(wake_at)) {
-                pthread_cond_wait(&srv->sched_cond, &srv->sched_lock);
+                pthread_cond_wait(&me->cond, &srv->sched_lock);
             } else {
                 struct timespec ts;
                 clock_gettime(CLOCK_MONOTONIC, &ts);
                 double at = ts.tv_sec + ts.tv_nsec * 1e-9 + (wake_at - now);
                 ts.tv_sec = (time_t)at;
                 ts.tv_nsec = (long)((at - (double)ts.tv_sec) * 1e9);
-                pthread_cond_timedwait(&srv->sched_cond, &srv->sched_lock, &ts);
+                pthread_cond_timedwait(&me->cond, &srv->sched_lock, &ts);
             }
+            me->waiting = false;
             continue;
         }
         tt_job *j = s->q_head;
@@ -330,8 +383,12 @@ static void *worker_main(void *arg)
             s->q_tail = NULL;
         s->queued--;
         dispatch_locked(srv, s, j, now);
+        me->running = true;
+        /* more work waiting: the next worker up takes it beside this one */
+        if (work_queued_locked(srv))
+            wake_one_locked(srv);
         pthread_mutex_unlock(&srv->sched_lock);
-        execute(srv, s, j);
+        execute(srv, me, s, j);
         pthread_mutex_lock(&srv->sched_lock);
     }
     pthread_mutex_unlock(&srv->sched_lock);
@@ -480,30 +537,36 @@ void tt_sched_submit(tt_server *srv, tt_job *j)
         s->q_head = j;
     s->q_tail = j;
     s->queued++;
-    pthread_cond_signal(&srv->sched_cond);
+    wake_one_locked(srv);
     pthread_mutex_unlock(&srv->sched_lock);
 }
 
 tt_status tt_sched_start(tt_server *srv)
 {
-    /* capped slots sleep until a monotonic instant: the condition must use that clock */
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&srv->sched_cond, &ca);
-    pthread_condattr_destroy(&ca);
     pthread_cond_init(&srv->bg_cond, NULL);
     pthread_mutex_init(&srv->sched_lock, NULL);
     int n = srv->cfg.workers > 0 ? srv->cfg.workers : srv->dev.threads;
     if (n < 1)
         n = 1;
     srv->workers = tt_calloc((size_t)n, sizeof *srv->workers);
-    if (!srv->workers)
+    srv->waiters = tt_calloc((size_t)n, sizeof *srv->waiters);
+    if (!srv->workers || !srv->waiters)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for workers");
+    /* capped slots sleep until a monotonic instant: the conditions must use that clock */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     for (int i = 0; i < n; i++) {
-        if (pthread_create(&srv->workers[i], NULL, worker_main, srv) != 0)
+        srv->waiters[i] = (tt_waiter){.srv = srv};
+        pthread_cond_init(&srv->waiters[i].cond, &ca);
+    }
+    pthread_condattr_destroy(&ca);
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&srv->workers[i], NULL, worker_main, &srv->waiters[i]) != 0)
             return tt_error(TETHER_ERR_INTERNAL, "could not start worker %d of %d", i, n);
+        pthread_mutex_lock(&srv->sched_lock); /* the wakers read it */
         srv->n_workers++;
+        pthread_mutex_unlock(&srv->sched_lock);
     }
     for (int i = 0; i < 2; i++) {
         if (pthread_create(&srv->bg_threads[i], NULL, bg_main, srv) != 0)
@@ -536,7 +599,7 @@ bool tt_sched_stop(tt_server *srv, double wait_s)
     atomic_store(&srv->cancel_all, true); /* what still runs stops at its next check */
     pthread_mutex_lock(&srv->sched_lock);
     srv->sched_stop = true;
-    pthread_cond_broadcast(&srv->sched_cond);
+    wake_all_locked(srv);
     pthread_cond_broadcast(&srv->bg_cond);
     pthread_mutex_unlock(&srv->sched_lock);
     struct timespec until;
@@ -557,8 +620,12 @@ bool tt_sched_stop(tt_server *srv, double wait_s)
         tt_log(TT_LOG_ERROR, "%d worker thread%s did not stop within %.0f s", left, left > 1 ? "s" : "", wait_s);
         return false;
     }
+    for (int i = 0; i < srv->n_workers; i++)
+        pthread_cond_destroy(&srv->waiters[i].cond);
     tt_free(srv->workers);
+    tt_free(srv->waiters);
     srv->workers = NULL;
+    srv->waiters = NULL;
     srv->n_workers = srv->n_bg = 0;
     /* what is still queued is answered, so clients do not wait for their timeouts */
     for (int i = 0; i < srv->n_slots; i++) {

@@ -48,7 +48,7 @@ struct tt_server {
     int n_slots;
 
     pthread_mutex_t sched_lock;
-    pthread_cond_t sched_cond;
+    struct tt_waiter *waiters; /* one per worker: where it sleeps (sched.c) */
     pthread_t *workers;
     int n_workers;
     tt_job *bg_head, *bg_tail;

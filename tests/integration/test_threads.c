@@ -6,7 +6,8 @@
 #include <dirent.h>
 #include <pthread.h>
 
-/* CPU time (clock ticks) tetherd's thread-pool workers ("tether-pool") have used. */
+/* CPU time (clock ticks) tetherd's thread-pool workers ("tether-pool") have used; 0 before
+ * any exist (a worker's helpers start with its first parallel work). */
 static long pool_ticks(pid_t pid)
 {
     char dir[64];
@@ -14,7 +15,6 @@ static long pool_ticks(pid_t pid)
     DIR *d = opendir(dir);
     CHECK(d != NULL);
     long total = 0;
-    int workers = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
@@ -41,10 +41,8 @@ static long pool_ticks(pid_t pid)
         long utime = 0, stime = 0;
         CHECK(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime, &stime) == 2);
         total += utime + stime;
-        workers++;
     }
     closedir(d);
-    CHECK(workers > 0);
     return total;
 }
 
