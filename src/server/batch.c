@@ -7,6 +7,7 @@
 #include "core/mem.h"
 #include "core/tensor.h"
 #include "server/repo.h"
+#include "server/sched.h"
 #include "server/server.h"
 
 #include <inttypes.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 
 #define MAX_BATCH_REQS 4096 /* requests joined into one batch, whatever their rows */
+#define LONG_ENCODE_BYTES (1u << 20) /* outputs whose answers take a while to encode (JSON) */
 
 void tt_histo_add(tt_histo *h, double v);
 void tt_repo_batch_add(tt_repo_model *m, int rows);
@@ -241,6 +243,12 @@ static void batch_done(tt_job *j, tt_status st, tether_outputs *out, uint64_t qu
     if (ran)
         tt_repo_batch_add(m, b->rows > 0 ? (int)b->rows : 1);
     pthread_mutex_unlock(&repo->lock);
+    /* runs again, or large answers to encode: the scheduler's other work does not wait */
+    uint64_t out_bytes = 0;
+    for (size_t i = 0; out && i < tether_outputs_count(out); i++)
+        out_bytes += tether_outputs_get(out, i)->size;
+    if (retry || out_bytes > LONG_ENCODE_BYTES)
+        tt_sched_long_work();
     int64_t row0 = 0;
     tt_infer_req *r = b->reqs;
     while (r) {

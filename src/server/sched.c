@@ -40,6 +40,14 @@ typedef struct tt_waiter {
     pthread_cond_t cond;
 } tt_waiter;
 
+static bool work_queued_locked(const tt_server *srv)
+{
+    for (int i = 0; i < srv->n_slots; i++)
+        if (srv->slots[i].queued)
+            return true;
+    return false;
+}
+
 /* Wakes the idle worker with the lowest index (sched_lock held). A worker below it that is
  * between its run's end and its next pick (sending replies) is not idle but takes the work
  * itself in a moment: nobody is woken then. */
@@ -55,6 +63,21 @@ static void wake_one_locked(tt_server *srv)
         if (!w->running)
             return;
     }
+}
+
+static _Thread_local tt_waiter *t_me; /* the worker this thread is, if it is one */
+
+void tt_sched_long_work(void)
+{
+    tt_waiter *me = t_me;
+    if (!me || me->running)
+        return;
+    tt_server *srv = me->srv;
+    pthread_mutex_lock(&srv->sched_lock);
+    me->running = true; /* not about to pick: nobody waits for it (reset at its next pick) */
+    if (work_queued_locked(srv))
+        wake_one_locked(srv);
+    pthread_mutex_unlock(&srv->sched_lock);
 }
 
 static void wake_all_locked(tt_server *srv)
@@ -346,20 +369,14 @@ static void execute(tt_server *srv, tt_waiter *me, tt_slot *s, tt_job *j)
     tt_job_free(j);
 }
 
-static bool work_queued_locked(const tt_server *srv)
-{
-    for (int i = 0; i < srv->n_slots; i++)
-        if (srv->slots[i].queued)
-            return true;
-    return false;
-}
-
 static void *worker_main(void *arg)
 {
     tt_waiter *me = arg;
     tt_server *srv = me->srv;
+    t_me = me;
     pthread_mutex_lock(&srv->sched_lock);
     while (!srv->sched_stop) {
+        me->running = false; /* set again by a done hook's long work (tt_sched_long_work) */
         double now = tt_mono_s(), wake_at;
         tt_slot *s = pick_locked(srv, now, &wake_at);
         if (!s) {

@@ -54,6 +54,10 @@ tt_status tt_sched_start(tt_server *srv);
 bool tt_sched_stop(tt_server *srv, double wait_s);
 /* Every inference, upload and open runs on a worker or loader thread, never on the loop's. */
 void tt_sched_submit(tt_server *srv, tt_job *j);
+/* Called by a job's done hook on a worker before long work of its own (a failed batch's
+ * requests run again one by one, large outputs encoded): queued work stops waiting for this
+ * worker and goes to the next idle one. Does nothing on other threads. */
+void tt_sched_long_work(void);
 /* A slot's attachment ended: its queued runs are refused, its counters start again from zero
  * and it owes nothing (its running work stops by itself: see the cancellation check). */
 void tt_sched_slot_reset(tt_server *srv, tt_slot *s);
