@@ -85,7 +85,7 @@ if [ "$failed" != 0 ]; then
     [ -f "$f" ] || continue
     grep -qE '^[0-9]+% tests passed, [1-9]' "$f" || continue
     echo "--- $(basename "$f" .log)"
-    grep -E '^\s*[0-9]+ - [^ ]+ [(]|^FAIL |^  [^ ]+:[0-9]+: |ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: |Timeout|Exception:|Error:' \
+    grep -E '^\s*[0-9]+ - [^ ]+ [(]|^FAIL |^  [^ ]+:[0-9]+: |^  client log: |ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: |Timeout|Exception:|Error:' \
       "$f" | grep -vE '^\s*$' | head -40
   done
 fi

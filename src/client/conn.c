@@ -46,6 +46,12 @@ struct tt_rconn {
     void *check_ud;
     int64_t check_first_ns, check_every_ns, last_check_ns;
     bool checking;
+    /* the reply frame being read, kept across a reader's wake-ups (for the check, or to hand
+     * the reading to another waiter): touched only by the thread that has `reading` */
+    uint8_t rd_hb[TT_WIRE_HEADER];
+    size_t rd_hgot, rd_bgot;
+    tt_frame_hdr rd_h;
+    tt_buf *rd_buf;
 };
 
 void tt_reply_free(tt_reply *r)
@@ -105,6 +111,8 @@ void tt_rconn_close(tt_rconn *c)
 {
     if (!c)
         return;
+    if (c->rd_buf)
+        tt_buf_release(c->rd_buf);
     tt_tls_free(c->tls);
     close(c->fd);
     pthread_mutex_destroy(&c->wlock);
@@ -173,39 +181,42 @@ static tt_status read_bytes(tt_rconn *c, void *p, size_t n, int64_t deadline, si
     return c->tls ? tt_tls_read_all(c->tls, p, n, deadline, got) : tt_sock_read_all(c->fd, p, n, deadline, got);
 }
 
-/* Reads one frame: its first byte until `wake` (then TIMEOUT, nothing consumed), the rest
- * until deadline. *started says whether any byte of it was consumed (a timeout before that
- * leaves the stream intact). */
-static tt_status read_frame(tt_rconn *c, int64_t wake, int64_t deadline, tt_frame_hdr *h, tt_buf **buf,
-                            bool *started)
+/* Reads one frame, or what more of it arrives until `wake` (then TIMEOUT). What was read
+ * is kept in c, so that a frame that arrives slowly, or stops midway (a server stopped
+ * while sending), does not hold back the check: the next read, by this waiter or another,
+ * goes on from there. */
+static tt_status read_frame(tt_rconn *c, int64_t wake, tt_frame_hdr *h, tt_buf **buf)
 {
-    uint8_t hb[TT_WIRE_HEADER];
-    size_t got = 0;
     *buf = NULL;
-    tt_status st = read_bytes(c, hb, sizeof hb, wake, &got);
-    if (st == TETHER_ERR_TIMEOUT && got > 0 && wake < deadline) {
-        size_t more = 0;
-        tt_error_clear();
-        st = read_bytes(c, hb + got, sizeof hb - got, deadline, &more);
-        got += more;
+    if (c->rd_hgot < sizeof c->rd_hb) {
+        size_t got = 0;
+        tt_status st = read_bytes(c, c->rd_hb + c->rd_hgot, sizeof c->rd_hb - c->rd_hgot, wake, &got);
+        c->rd_hgot += got;
+        if (st != TT_OK)
+            return st;
+        TT_TRY(tt_frame_hdr_decode(c->rd_hb, &c->rd_h));
+        if (!(c->rd_h.cmd & TT_CMD_REPLY))
+            return tt_error(TETHER_ERR_PROTOCOL, "the server sent a request (%s), not a reply",
+                            tt_cmd_name(c->rd_h.cmd));
+        if (c->rd_h.len > MAX_REPLY)
+            return tt_error(TETHER_ERR_PROTOCOL, "the server announced a %llu-byte reply",
+                            (unsigned long long)c->rd_h.len);
+        c->rd_bgot = 0;
+        if (c->rd_h.len > 0)
+            TT_TRY(tt_buf_new_raw((size_t)c->rd_h.len, &c->rd_buf));
     }
-    *started = got > 0;
-    if (st != TT_OK)
-        return st;
-    TT_TRY(tt_frame_hdr_decode(hb, h));
-    if (!(h->cmd & TT_CMD_REPLY))
-        return tt_error(TETHER_ERR_PROTOCOL, "the server sent a request (%s), not a reply", tt_cmd_name(h->cmd));
-    if (h->len > MAX_REPLY)
-        return tt_error(TETHER_ERR_PROTOCOL, "the server announced a %llu-byte reply", (unsigned long long)h->len);
-    if (h->len == 0)
-        return TT_OK;
-    TT_TRY(tt_buf_new_raw((size_t)h->len, buf));
-    st = read_bytes(c, (*buf)->data, (size_t)h->len, deadline, NULL);
-    if (st != TT_OK) {
-        tt_buf_release(*buf);
-        *buf = NULL;
+    if (c->rd_bgot < c->rd_h.len) {
+        size_t got = 0;
+        tt_status st = read_bytes(c, c->rd_buf->data + c->rd_bgot, (size_t)c->rd_h.len - c->rd_bgot, wake, &got);
+        c->rd_bgot += got;
+        if (st != TT_OK)
+            return st;
     }
-    return st;
+    *h = c->rd_h;
+    *buf = c->rd_buf;
+    c->rd_buf = NULL;
+    c->rd_hgot = c->rd_bgot = 0;
+    return TT_OK;
 }
 
 static void unlink_pending_locked(tt_rconn *c, pending *p)
@@ -305,8 +316,8 @@ tt_status tt_rconn_call(tt_rconn *c, uint8_t cmd, tt_wr *w, struct iovec *extra,
             pthread_mutex_unlock(&c->lock);
             tt_frame_hdr h;
             tt_buf *buf;
-            bool started;
-            tt_status rs = read_frame(c, wake, deadline, &h, &buf, &started);
+            tt_status rs = read_frame(c, wake, &h, &buf);
+            bool midway = c->rd_hgot > 0;
             pthread_mutex_lock(&c->lock);
             c->reading = false;
             if (rs == TT_OK) {
@@ -319,11 +330,12 @@ tt_status tt_rconn_call(tt_rconn *c, uint8_t cmd, tt_wr *w, struct iovec *extra,
                 } else if (buf) {
                     tt_buf_release(buf); /* the answer to a call that timed out */
                 }
-            } else if (rs == TETHER_ERR_TIMEOUT && !started) {
-                timed_out = tt_now_ns() >= deadline;
-                if (!timed_out)
-                    tt_error_clear(); /* woken for the check */
+            } else if (rs == TETHER_ERR_TIMEOUT && tt_now_ns() < deadline) {
+                tt_error_clear(); /* woken for the check; a frame begun is kept for the next read */
+            } else if (rs == TETHER_ERR_TIMEOUT && !midway) {
+                timed_out = true;
             } else {
+                /* a broken stream, or a reply stopped midway at a caller's deadline: unusable */
                 break_locked(c, rs, tt_last_error());
             }
             pthread_cond_broadcast(&c->cond);

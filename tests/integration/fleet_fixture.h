@@ -83,6 +83,22 @@ static inline bool tf_log_has(const char *needle)
     return has;
 }
 
+/* Checks that the client logged needle; if not, prints what it did log, a line each. */
+#define TF_CHECK_LOG(needle)                                                                   \
+    do {                                                                                       \
+        if (!tf_log_has(needle)) {                                                             \
+            pthread_mutex_lock(&tf_log_lock);                                                  \
+            for (char *l_ = tf_log_buf, *e_; *l_; l_ = e_ + 1) {                               \
+                e_ = strchr(l_, '\n');                                                         \
+                if (!e_)                                                                       \
+                    break;                                                                     \
+                fprintf(stderr, "  client log: %.*s\n", (int)(e_ - l_), l_);                   \
+            }                                                                                  \
+            pthread_mutex_unlock(&tf_log_lock);                                                \
+            CHECK_FAIL("the client logged no \"%s\"", needle);                                \
+        }                                                                                      \
+    } while (0)
+
 static inline void tf_make_certs(tf_fleet *f)
 {
     char dir[300];

@@ -367,7 +367,7 @@ static void failover_under_load(bool tls)
     stream_wait_for(&s, 60);
     th_server_signal_wait(&f.srv[0], SIGKILL);
     stream_finish(&s, th);
-    CHECK(tf_log_has("failed over from"));
+    TF_CHECK_LOG("failed over from");
     tt_attachment now;
     CHECK_OK(tt_attachment_get(0, &now));
     CHECK(strcmp(now.id, a.id) != 0);
@@ -445,8 +445,8 @@ static void stops_answering(bool tls)
     kill(f.srv[1].pid, SIGSTOP);
     stream_finish(&s0, th0);
     stream_finish(&s1, th1);
-    CHECK(tf_log_has("failed over from"));
-    CHECK(tf_log_has("is no longer registered in fleet"));
+    TF_CHECK_LOG("failed over from");
+    TF_CHECK_LOG("is no longer registered in fleet");
     tt_attachment now;
     for (int i = 0; i < 2; i++) {
         CHECK_OK(tt_attachment_get(i, &now));
@@ -605,7 +605,7 @@ TEST(reservation_keys_work_through_the_fleet)
     stream_wait_for(&s, 30);
     th_server_signal_wait(&f.srv[0], SIGKILL);
     stream_finish(&s, th);
-    CHECK(tf_log_has("failed over from"));
+    TF_CHECK_LOG("failed over from");
     tt_attachment now;
     CHECK_OK(tt_attachment_get(0, &now));
     CHECK(strcmp(now.server_id, f.srv_id[1]) == 0);
@@ -700,7 +700,7 @@ static void resize_under_load(bool tls)
     int at_resize = atomic_load(&s.done);
     CHECK(at_resize < s.n); /* it happened under load */
     stream_finish(&s, th);
-    CHECK(tf_log_has("moved from"));
+    TF_CHECK_LOG("moved from");
     tt_attachment now;
     CHECK_OK(tt_attachment_get(0, &now));
     CHECK(strcmp(now.type, "cpu.medium") == 0 && strcmp(now.name, a.name) == 0);
