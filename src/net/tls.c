@@ -339,6 +339,23 @@ static tt_status step_wait(tt_tls *t, const step *s, int64_t deadline, const cha
 
 tt_status tt_tls_writev_all(tt_tls *t, struct iovec *iov, int n, int64_t deadline)
 {
+    /* a small frame (a header and a short payload) goes as one record and one packet */
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    uint8_t small[4096];
+    struct iovec one;
+    if (n > 1 && total <= sizeof small) {
+        size_t o = 0;
+        for (int i = 0; i < n; i++) {
+            if (iov[i].iov_len)
+                memcpy(small + o, iov[i].iov_base, iov[i].iov_len);
+            o += iov[i].iov_len;
+        }
+        one = (struct iovec){small, total};
+        iov = &one;
+        n = 1;
+    }
     while (n > 0) {
         if (iov->iov_len == 0) {
             iov++, n--;
