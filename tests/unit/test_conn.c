@@ -82,8 +82,10 @@ static void *server_main(void *arg)
     return NULL;
 }
 
-static void start(script *s, pthread_t *th, tt_endpoint *ep)
+/* Starts the scripted server and connects to it. */
+static tt_rconn *start(script *s, pthread_t *th)
 {
+    tt_endpoint ep;
     s->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
     CHECK(s->listen_fd >= 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -93,9 +95,12 @@ static void start(script *s, pthread_t *th, tt_endpoint *ep)
     CHECK(getsockname(s->listen_fd, (struct sockaddr *)&a, &al) == 0);
     char text[64];
     snprintf(text, sizeof text, "tcp://127.0.0.1:%d", ntohs(a.sin_port));
-    CHECK_OK(tt_endpoint_parse(text, ep));
+    CHECK_OK(tt_endpoint_parse(text, &ep));
     s->served_fd = -1;
     CHECK(pthread_create(th, NULL, server_main, s) == 0);
+    tt_rconn *c;
+    CHECK_OK(tt_rconn_connect(&ep, tt_deadline_ms(2000), &c));
+    return c;
 }
 
 static void finish(script *s, pthread_t th)
@@ -135,10 +140,7 @@ TEST(a_reply_stopped_midway_does_not_hold_back_the_check)
 {
     script s = {.header_then_ms = -1, .payload_len = 64};
     pthread_t th;
-    tt_endpoint ep;
-    start(&s, &th, &ep);
-    tt_rconn *c;
-    CHECK_OK(tt_rconn_connect(&ep, tt_deadline_ms(2000), &c));
+    tt_rconn *c = start(&s, &th);
     counter k = {.fail_at = 3};
     tt_rconn_set_check(c, count_check, &k, 100, 100);
     double t0 = now_s();
@@ -160,10 +162,7 @@ TEST(a_slow_reply_resumes_across_checks_and_arrives_whole)
 {
     script s = {.header_then_ms = 450, .payload_len = 200};
     pthread_t th;
-    tt_endpoint ep;
-    start(&s, &th, &ep);
-    tt_rconn *c;
-    CHECK_OK(tt_rconn_connect(&ep, tt_deadline_ms(2000), &c));
+    tt_rconn *c = start(&s, &th);
     counter k = {.fail_at = 0};
     tt_rconn_set_check(c, count_check, &k, 100, 100);
     tt_reply rep;
@@ -187,10 +186,7 @@ TEST(a_reply_stopped_midway_breaks_the_connection_at_the_deadline)
 {
     script s = {.header_then_ms = -1, .payload_len = 64};
     pthread_t th;
-    tt_endpoint ep;
-    start(&s, &th, &ep);
-    tt_rconn *c;
-    CHECK_OK(tt_rconn_connect(&ep, tt_deadline_ms(2000), &c));
+    tt_rconn *c = start(&s, &th);
     double t0 = now_s();
     tt_reply rep;
     tt_status st = ping(c, 400, &rep);
