@@ -118,13 +118,18 @@ static void byteswap(void *data, size_t count, size_t es, tether_dtype dt)
         }
 }
 
-/* Fortran order (first index fastest) into C order (last index fastest). */
-static void fortran_to_c(const unsigned char *src, unsigned char *dst, int rank, const int64_t *dims, size_t es)
+/* Fortran order (first index fastest) into C order (last index fastest); total: the
+ * element count, the product of dims, checked by the caller (no stride exceeds it). */
+static void fortran_to_c(const unsigned char *src, unsigned char *dst, int rank, const int64_t *dims, size_t es,
+                         int64_t total)
 {
-    int64_t fstride[TETHER_MAX_RANK], idx[TETHER_MAX_RANK] = {0}, total = 1;
+    int64_t fstride[TETHER_MAX_RANK], idx[TETHER_MAX_RANK] = {0};
+    if (total == 0)
+        return; /* a zero dimension: the others' product may not even fit */
+    int64_t stride = 1;
     for (int d = 0; d < rank; d++) {
-        fstride[d] = total;
-        total *= dims[d];
+        fstride[d] = stride;
+        stride *= dims[d];
     }
     for (int64_t i = 0; i < total; i++) {
         int64_t off = 0;
@@ -216,7 +221,7 @@ tether_status tt_npy_parse(const void *buf, size_t n, const char *label, tether_
     if (s == TETHER_OK) {
         const unsigned char *src = b + hoff + hlen;
         if (fortran && t->rank > 1)
-            fortran_to_c(src, t->data, t->rank, t->dims, es);
+            fortran_to_c(src, t->data, t->rank, t->dims, es, (int64_t)numel);
         else
             memcpy(t->data, src, need);
         if (big)

@@ -145,6 +145,25 @@ TEST(an_npz_member_claiming_more_than_its_bytes_can_hold_is_refused_before_alloc
     CHECK_ERR(tt_npz_parse(z, n, "short.npz", &out), TETHER_ERR_INVALID_ARGUMENT, "does not inflate to its 1000");
 }
 
+/* A Fortran-order array with a zero dimension has no elements, however large its other
+ * dimensions (their product alone would overflow): it reads as an empty array. */
+TEST(a_fortran_array_with_a_zero_dimension_reads_empty)
+{
+    char h[128];
+    int k = snprintf(h, sizeof h, "{'descr': '<f4', 'fortran_order': True, 'shape': (72, 255555555555555555, 0, 2), }");
+    while (k % 64 != 64 - 10 - 1)
+        h[k++] = ' ';
+    h[k++] = '\n';
+    uint8_t b[256] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (uint8_t)k, 0};
+    memcpy(b + 10, h, (size_t)k);
+    tether_tensor t;
+    CHECK_OK(tt_npy_parse(b, 10 + (size_t)k, "empty.npy", &t));
+    CHECK_EQ_INT(t.rank, 4);
+    CHECK_EQ_INT(t.dims[2], 0);
+    CHECK_EQ_INT(t.size, 0);
+    free(t.data);
+}
+
 TEST(attachment_records_with_numbers_out_of_range_read_as_unknown)
 {
     int argc = 0;
