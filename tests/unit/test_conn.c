@@ -150,17 +150,17 @@ TEST(a_reply_stopped_midway_does_not_hold_back_the_check)
     CHECK_EQ_INT(st, TETHER_ERR_NETWORK);
     CHECK(strstr(tt_last_error(), "the scripted check found the server gone") != NULL);
     CHECK_EQ_INT(atomic_load(&k.calls), 3);
-    CHECK(took >= 0.25 && took < 2.0);
+    CHECK(took >= 0.25 && took < 5.0); /* the call's own timeout is 10 s */
     CHECK(tt_rconn_broken(c));
     tt_rconn_close(c);
     finish(&s, th);
 }
 
-/* The payload comes 450 ms after the header: the check runs meanwhile (and passes), and the
+/* The payload comes 800 ms after the header: the check runs meanwhile (and passes), and the
  * frame, read across its wake-ups, arrives whole. */
 TEST(a_slow_reply_resumes_across_checks_and_arrives_whole)
 {
-    script s = {.header_then_ms = 450, .payload_len = 200};
+    script s = {.header_then_ms = 800, .payload_len = 200};
     pthread_t th;
     tt_rconn *c = start(&s, &th);
     counter k = {.fail_at = 0};
@@ -192,7 +192,7 @@ TEST(a_reply_stopped_midway_breaks_the_connection_at_the_deadline)
     tt_status st = ping(c, 400, &rep);
     double took = now_s() - t0;
     CHECK(st == TETHER_ERR_TIMEOUT || st == TETHER_ERR_NETWORK);
-    CHECK(took >= 0.35 && took < 3.0);
+    CHECK(took >= 0.35 && took < 5.0);
     CHECK(tt_rconn_broken(c));
     tt_rconn_close(c);
     finish(&s, th);
