@@ -32,26 +32,16 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* The scripted server's reads and writes, each given 10 s. */
 static bool read_n(int fd, void *p, size_t n)
 {
-    for (size_t got = 0; got < n;) {
-        ssize_t k = read(fd, (char *)p + got, n - got);
-        if (k <= 0)
-            return false;
-        got += (size_t)k;
-    }
-    return true;
+    return tt_sock_read_all(fd, p, n, tt_deadline_ms(10000), NULL) == TT_OK;
 }
 
 static bool write_n(int fd, const void *p, size_t n)
 {
-    for (size_t put = 0; put < n;) {
-        ssize_t k = write(fd, (const char *)p + put, n - put);
-        if (k <= 0)
-            return false;
-        put += (size_t)k;
-    }
-    return true;
+    struct iovec v = {(void *)p, n};
+    return tt_sock_writev_all(fd, &v, 1, tt_deadline_ms(10000)) == TT_OK;
 }
 
 /* Accepts one connection, reads one request frame, answers it as scripted. */
