@@ -319,9 +319,9 @@ static void bench_attach_steps(tp_server *srv, int n)
         print_row(names[k], t[k], n);
         free(t[k]);
     }
-    printf("\ndirect = connect + RESERVE + record. fleet, warm = claim transaction (the connection to the server "
-           "is opened meanwhile) + RESERVE + record; cold claims from the view on disk over a new "
-           "connection; first reads the fleet before it claims.\n");
+    printf("\ndirect = connect + RESERVE + record. fleet, warm = the claim transaction and, at the same time, "
+           "connect + RESERVE (an early reservation), then record; cold claims from the view on disk over a "
+           "new connection; first reads the fleet before it claims.\n");
 }
 
 /* ---- failover --------------------------------------------------------------------- */

@@ -24,53 +24,136 @@
 #define RESERVE_TIMEOUT_MS 10000 /* one RESERVE on the chosen server */
 #define MAX_EXCLUDE 8
 
-/* A connection to the chosen server, opened (connect, TLS, HELLO) on a thread of its own
- * while the claim's transaction runs in etcd: the two waits overlap. */
-typedef struct prefetch {
-    bool started;
+/* The slot about to be claimed, reserved on its server (connect, TLS, HELLO, RESERVE) by a
+ * thread of its own while the claim's transaction runs in etcd, so that the two waits
+ * overlap. The server gives the slot to one client and etcd the claim to one; a client keeps
+ * its early reservation when its claim wins, or when the claim lost to an attachment that no
+ * claim covers (the server's publication of this very reservation landed first: then the
+ * server's word decides). Otherwise it gives the reservation back at once, and the claim's
+ * winner, finding the slot held, asks the server again for a moment (place()). So exactly
+ * one client keeps a slot. Only a placement's first try reserves early; after a lost race
+ * (many clients at once) the thread only connects, and the RESERVE follows the claim. */
+typedef struct early {
+    bool started, joined, reserve; /* joined: st, a and conn are the thread's results */
+    int tries;
     pthread_t th;
-    char endpoint[300];
+    char server[TT_FLEET_ID], endpoint[300];
+    int index;
+    const char *type, *key;
+    uint32_t lease_s;
     tt_tls_files tls;
-    tt_rconn *conn;
+    tt_rconn *conn; /* when only connecting */
     tt_status st;
-} prefetch;
+    char why[600];   /* st's message */
+    tt_attachment a; /* the reservation, when reserving and st is OK */
+} early;
 
-static void *prefetch_main(void *arg)
+static void *early_main(void *arg)
 {
-    prefetch *p = arg;
+    early *p = arg;
     tt_endpoint ep;
+    int64_t deadline = tt_deadline_ms(RESERVE_TIMEOUT_MS);
     p->st = tt_endpoint_parse(p->endpoint, &ep);
     if (p->st == TT_OK)
-        p->st = tt_rconn_open_tls(&ep, &p->tls, NULL, NULL, tt_deadline_ms(RESERVE_TIMEOUT_MS), &p->conn);
+        p->st = tt_rconn_open_tls(&ep, &p->tls, NULL, NULL, deadline, &p->conn);
+    if (p->st == TT_OK && p->reserve) {
+        tt_rconn *c = p->conn;
+        p->conn = NULL;
+        p->st = tt_reserve_on(c, p->endpoint, &p->tls, p->type, p->lease_s, (uint32_t)p->index + 1, p->key,
+                              RESERVE_TIMEOUT_MS, &p->a);
+    }
+    snprintf(p->why, sizeof p->why, "%s", p->st == TT_OK ? "" : tt_last_error());
     tt_error_clear();
     return NULL;
 }
 
-/* Waits for the connection; it is handed over when it is to endpoint and was made. */
-static tt_rconn *prefetch_take(prefetch *p, const char *endpoint)
+/* Waits for the thread; false when none was started for the slot last chosen. */
+static bool early_join(early *p)
 {
-    if (!p->started)
-        return NULL;
-    pthread_join(p->th, NULL);
-    p->started = false;
-    tt_rconn *c = p->st == TT_OK ? p->conn : NULL;
-    p->conn = NULL;
-    if (c && (!endpoint || strcmp(endpoint, p->endpoint) != 0)) {
-        tt_rconn_close(c);
-        c = NULL;
+    if (p->started) {
+        pthread_join(p->th, NULL);
+        p->started = false;
+        p->joined = true;
     }
-    return c;
+    return p->joined;
 }
 
-static void prefetch_start(void *ud, const tt_fleet_server *srv)
+/* Gives back what the thread made and will not be used: its connection, or its reservation
+ * (released on the server; remembered as an orphan when the server cannot be told). */
+static void early_discard(early *p)
 {
-    prefetch *p = ud;
-    if (p->started && strcmp(p->endpoint, srv->endpoint) == 0)
-        return; /* already on its way */
-    tt_rconn_close(prefetch_take(p, NULL));
-    snprintf(p->endpoint, sizeof p->endpoint, "%s", srv->endpoint);
+    early_join(p);
+    tt_rconn_close(p->conn);
     p->conn = NULL;
-    p->started = pthread_create(&p->th, NULL, prefetch_main, p) == 0;
+    if (p->reserve && p->st == TT_OK) {
+        if (tt_release_at(&p->a, 2000) != TT_OK) {
+            tt_log(TT_LOG_WARN, "fleet: could not give back slot %s on %s, reserved while its claim was lost: %s",
+                   p->a.id, p->endpoint, tt_last_error());
+            int lock;
+            if (tt_records_lock(&lock) == TT_OK) {
+                tt_orphans_add_locked(&p->a); /* released once its server answers again */
+                tt_records_unlock(lock);
+            }
+        }
+        tt_error_clear();
+    }
+    p->st = TETHER_ERR_INTERNAL;
+    p->joined = false;
+    memset(&p->a, 0, sizeof p->a);
+}
+
+static void early_start(void *ud, const tt_fleet_server *srv, int index)
+{
+    early *p = ud;
+    if ((p->started || p->joined) && p->index == index && strcmp(p->endpoint, srv->endpoint) == 0)
+        return; /* already on its way */
+    early_discard(p);
+    snprintf(p->server, sizeof p->server, "%s", srv->id);
+    snprintf(p->endpoint, sizeof p->endpoint, "%s", srv->endpoint);
+    p->index = index;
+    p->reserve = p->tries++ == 0;
+    p->started = pthread_create(&p->th, NULL, early_main, p) == 0;
+}
+
+/* The claim on a slot was lost. When the slot is taken (attached, claimed by nobody) and
+ * its early reservation was made, that reservation is what took it: the slot is this
+ * client's. Otherwise the early reservation is given back at once, so that the claim's
+ * winner, asking the server again, gets the slot. */
+static bool early_lost(void *ud, const char *server, int index, bool taken)
+{
+    early *p = ud;
+    if (!early_join(p) || p->index != index || strcmp(p->server, server) != 0)
+        return false;
+    if (taken && p->reserve && p->st == TT_OK)
+        return true;
+    early_discard(p);
+    return false;
+}
+
+/* The reservation of the slot claimed in c: the early one when it was of that slot, else
+ * made now (over the early connection when there is one to that server). */
+static tt_status early_take(early *p, const tt_fleet_claim *c, const tt_tls_files *tls, tt_attachment *a)
+{
+    bool same = early_join(p) && p->index == c->index && strcmp(p->endpoint, c->endpoint) == 0;
+    if (same && p->reserve) {
+        tt_status st = p->st;
+        if (st == TT_OK)
+            *a = p->a;
+        else
+            tt_error(st, "%s", p->why);
+        p->st = TETHER_ERR_INTERNAL; /* handed over */
+        p->joined = false;
+        memset(&p->a, 0, sizeof p->a);
+        return st;
+    }
+    tt_rconn *conn = NULL;
+    if (same && p->st == TT_OK) {
+        conn = p->conn;
+        p->conn = NULL;
+    }
+    early_discard(p);
+    return tt_reserve_on(conn, c->endpoint, tls, p->type, p->lease_s, (uint32_t)c->index + 1, p->key,
+                         RESERVE_TIMEOUT_MS, a);
 }
 
 /* Claims a slot of `type` in the fleet and reserves it on its server. A server that cannot
@@ -91,25 +174,32 @@ static tt_status place(tt_etcd *e, const char *type, const char *pin, const char
     }
     int64_t deadline = tt_deadline_ms(PLACE_TIMEOUT_MS);
     char last[600] = "";
-    prefetch pf = {.started = false};
+    early ea = {.type = type, .key = key, .lease_s = lease_s, .st = TETHER_ERR_INTERNAL};
     if (tls)
-        pf.tls = *tls;
+        ea.tls = *tls;
     for (int attempt = 0;; attempt++) {
         tt_fleet_want w = {.type = type, .server = pin, .zone = zone, .exclude = ex, .n_exclude = n_ex,
-                           .holder = host, .chosen = prefetch_start, .chosen_ud = &pf};
+                           .holder = host, .chosen = early_start, .lost = early_lost, .chosen_ud = &ea};
         tt_fleet_claim c;
         tt_status st = tt_fleet_claim_slot(e, &w, deadline, &c);
         if (st != TT_OK) {
             char why[700];
             snprintf(why, sizeof why, "%s", tt_last_error());
-            tt_rconn_close(prefetch_take(&pf, NULL));
+            early_discard(&ea);
             tt_error(st, "%s", why);
             if (last[0] && (st == TETHER_ERR_BUSY || st == TETHER_ERR_NOT_FOUND))
                 return tt_error_prefix(st, "%s; before that: ", last);
             return st;
         }
-        tt_rconn *conn = prefetch_take(&pf, c.endpoint);
-        st = tt_reserve_on(conn, c.endpoint, tls, type, lease_s, (uint32_t)c.index + 1, key, RESERVE_TIMEOUT_MS, a);
+        st = early_take(&ea, &c, tls, a);
+        /* held: a client that lost this slot's claim may have reserved it early, and gives
+         * it back as soon as it hears; ask again for a moment (a direct attach that took the
+         * slot meanwhile keeps it: then the claim is given back below) */
+        for (int pause_ms = 1; st == TETHER_ERR_BUSY && pause_ms <= 512 && tt_now_ns() < deadline; pause_ms *= 2) {
+            struct timespec ts = {0, (long)pause_ms * 1000000};
+            nanosleep(&ts, NULL);
+            st = tt_reserve_at(c.endpoint, tls, type, lease_s, (uint32_t)c.index + 1, key, RESERVE_TIMEOUT_MS, a);
+        }
         if (st == TT_OK) {
             snprintf(a->server_id, sizeof a->server_id, "%s", c.server);
             return TT_OK;

@@ -847,7 +847,7 @@ tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadli
             tt_etcd_cmp cmp[2] = {{free_key, TT_ETCD_CREATE, 0, true}, {claim_key, TT_ETCD_CREATE, 0, false}};
             tt_etcd_op op = {.key = claim_key, .value = value, .lease = sl->lease};
             if (w->chosen)
-                w->chosen(w->chosen_ud, srv);
+                w->chosen(w->chosen_ud, srv, sl->index);
             bool won;
             int64_t rev;
             tt_etcd_kvs kvs;
@@ -880,6 +880,11 @@ tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadli
                 skipped lost_slot;
                 snprintf(lost_slot.server, sizeof lost_slot.server, "%s", sl->server);
                 lost_slot.index = sl->index;
+                /* the transaction read what it compared: with no claim on the slot, its free
+                 * key was gone (the slot attached) */
+                bool unclaimed = true;
+                for (size_t i = 0; i < kvs.n && unclaimed; i++)
+                    unclaimed = strcmp(kvs.kv[i].key, claim_key) != 0;
                 tt_fleet_view_free(&v);
                 st = tt_fleet_view_build(&kvs, &v);
                 tt_etcd_kvs_free(&kvs);
@@ -889,13 +894,26 @@ tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadli
                 view_remember(fleet, &v);
                 /* lost: the fleet as it is shows why (claimed, or attached), unless the
                  * server's record and its free keys disagree for a moment (a publication in
-                 * several transactions): then that slot is left out of this placement */
-                for (int i = 0; i < v.n_slots; i++) {
-                    const tt_fleet_slot *x = &v.slots[i];
-                    if (x->index == lost_slot.index && strcmp(x->server, lost_slot.server) == 0 && x->free &&
-                        !x->claimed && !x->attached && n_skip < MAX_SKIP)
-                        skip[n_skip++] = lost_slot;
+                 * several transactions): then that slot is left out of this placement.
+                 * Attached with no claim, it may be by the caller's own reservation, made
+                 * while the claim ran and published first: then the slot is the caller's */
+                const tt_fleet_slot *x = NULL;
+                for (int i = 0; i < v.n_slots && !x; i++)
+                    if (v.slots[i].index == lost_slot.index && strcmp(v.slots[i].server, lost_slot.server) == 0)
+                        x = &v.slots[i];
+                const tt_fleet_server *xs = tt_fleet_view_server(&v, lost_slot.server);
+                bool taken = xs && unclaimed;
+                if (w->lost && w->lost(w->chosen_ud, lost_slot.server, lost_slot.index, taken) && taken) {
+                    memset(out, 0, sizeof *out);
+                    snprintf(out->server, sizeof out->server, "%s", xs->id);
+                    snprintf(out->endpoint, sizeof out->endpoint, "%s", xs->endpoint);
+                    snprintf(out->zone, sizeof out->zone, "%s", xs->zone);
+                    snprintf(out->type, sizeof out->type, "%s", w->type);
+                    out->index = lost_slot.index;
+                    break;
                 }
+                if (x && x->free && !x->claimed && !x->attached && n_skip < MAX_SKIP)
+                    skip[n_skip++] = lost_slot;
                 lost++;
                 if (lost >= 3)
                     pause_ms(seed + (uint32_t)attempt, 1, 20); /* many clients at once: spread the next try */
@@ -923,6 +941,8 @@ tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadli
 
 void tt_fleet_claim_drop(tt_etcd *e, const tt_fleet_claim *c, int64_t deadline)
 {
+    if (!c->claim_rev)
+        return; /* held without a claim */
     char key[300];
     tt_fleet_key_claim(key, sizeof key, c->server, c->index);
     tt_etcd_cmp cmp = {key, TT_ETCD_MOD, c->claim_rev, false};

@@ -97,10 +97,16 @@ typedef struct tt_fleet_want {
     const char *const *exclude; /* never these server ids (ones that failed) */
     int n_exclude;
     const char *holder;  /* the claiming host, recorded in the claim */
-    /* may be NULL: told the server of the slot about to be claimed, so that the caller can
-     * connect to it while the claim's transaction runs */
-    void (*chosen)(void *ud, const tt_fleet_server *server);
-    void *chosen_ud;
+    /* may be NULL: told the slot about to be claimed (its server, its index there) before
+     * each claim's transaction, so that the caller can reach the server while it runs */
+    void (*chosen)(void *ud, const tt_fleet_server *server, int index);
+    /* may be NULL: told when the claim on a slot (server id, index) was lost. taken: lost
+     * to an attachment with no claim on the slot, which the caller's own reservation, made
+     * while the claim ran, may explain. Returns true when the caller holds the slot: then it is
+     * the caller's without a claim (claim_rev 0); false: the caller has given back what it
+     * made of the slot. */
+    bool (*lost)(void *ud, const char *server, int index, bool taken);
+    void *chosen_ud; /* for both */
 } tt_fleet_want;
 
 /* Picks a free, unclaimed slot of w->type in v: on the least-loaded eligible server (the
@@ -118,7 +124,7 @@ typedef struct tt_fleet_claim {
     char zone[64];
     int index;
     char type[TT_FLEET_TYPE];
-    int64_t claim_rev; /* the claim key's revision, to delete it only if still ours */
+    int64_t claim_rev; /* the claim key's revision, to delete it only if still ours (0: none) */
 } tt_fleet_claim;
 
 /* Reads the fleet and claims a slot for w (retrying on lost races until the deadline). BUSY

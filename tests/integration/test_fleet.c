@@ -349,6 +349,138 @@ TEST(concurrent_attaches_never_share_a_slot_tls)
     concurrent_attaches(true);
 }
 
+/* ---- the last slot, raced ----------------------------------------------------------- */
+
+/* Counts the fleet's attached and claimed slots until they are as wanted (publications and
+ * claim deletions land a moment after the attaches return), or 5 s have passed. */
+static void wait_fleet_counts(tf_fleet *f, int want_attached, int *attached, int *claimed)
+{
+    for (double until = th_now_s() + 5;; th_sleep_ms(20)) {
+        tt_fleet_view v;
+        CHECK(tf_registered(f, &v) == 1);
+        *attached = *claimed = 0;
+        for (int i = 0; i < v.n_slots; i++) {
+            *attached += v.slots[i].attached;
+            *claimed += v.slots[i].claimed;
+        }
+        tt_fleet_view_free(&v);
+        if ((*attached == want_attached && *claimed == 0) || th_now_s() >= until)
+            return;
+    }
+}
+
+enum { RACE_PROCS = 4, RACE_ROUNDS = 12 };
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* A fleet's only slot, attached by several processes released at the same moment, round
+ * after round. Each reserves the slot on the server while its claim runs in etcd, so the
+ * server and etcd each pick a winner, not always the same one: the claim's winner must get
+ * the slot (asking the server again while a loser still holds it), every loser must hear
+ * "no free slot" and give its early reservation back, and nothing may stay reserved or
+ * claimed beyond the one attachment. */
+TEST(last_slot_raced_goes_to_exactly_one)
+{
+    const char *slots[] = {"cpu.small=1"};
+    tf_fleet f;
+    tf_start(&f, 1, slots, false, false);
+    char want[300];
+    snprintf(want, sizeof want, "no free cpu.small slot in fleet %s", f.fleet);
+    double won_s[RACE_ROUNDS];
+    for (int round = 0; round < RACE_ROUNDS; round++) {
+        int go[2], done[2], res[RACE_PROCS][2];
+        CHECK(pipe(go) == 0 && pipe(done) == 0);
+        pid_t pids[RACE_PROCS];
+        for (int p = 0; p < RACE_PROCS; p++) {
+            CHECK(pipe(res[p]) == 0);
+            pid_t pid = fork();
+            CHECK(pid >= 0);
+            if (pid == 0) {
+                char home[400], c, line[1200];
+                snprintf(home, sizeof home, "%s/home-race-%d-%d", th_root, round, p);
+                setenv("TETHER_HOME", home, 1);
+                tt_fleet_forget(); /* a process of its own: nothing remembered from the test's */
+                close(go[1]);
+                close(done[1]);
+                close(res[p][0]);
+                if (read(go[0], &c, 1) != 1)
+                    _exit(2);
+                tt_attachment a;
+                double t0 = th_now_s();
+                tether_status st = tf_attach(&f, "cpu.small", NULL, &a);
+                double took = th_now_s() - t0;
+                if (st == TETHER_OK)
+                    snprintf(line, sizeof line, "ok %.3f %s", took, a.id);
+                else
+                    snprintf(line, sizeof line, "err %d %.3f %s", (int)st, took, tether_last_error());
+                ssize_t w = write(res[p][1], line, strlen(line));
+                close(res[p][1]);
+                /* the winner keeps the slot until the fleet has been checked */
+                if (read(done[0], &c, 1) != 1 || (st == TETHER_OK && tt_detach(0) != TETHER_OK))
+                    _exit(3);
+                _exit(w == (ssize_t)strlen(line) ? 0 : 1); /* _exit: the fleet belongs to the parent */
+            }
+            close(res[p][1]);
+            pids[p] = pid;
+        }
+        close(go[0]);
+        close(done[0]);
+        char gos[RACE_PROCS];
+        memset(gos, 'g', sizeof gos);
+        CHECK(write(go[1], gos, sizeof gos) == (ssize_t)sizeof gos);
+        close(go[1]);
+        int ok = 0;
+        double slowest_ok = 0;
+        char lines[RACE_PROCS][1200];
+        for (int p = 0; p < RACE_PROCS; p++) {
+            char *line = lines[p];
+            ssize_t k = 0, r;
+            while (k < (ssize_t)sizeof lines[p] - 1 &&
+                   (r = read(res[p][0], line + k, sizeof lines[p] - 1 - (size_t)k)) > 0)
+                k += r;
+            close(res[p][0]);
+            line[k > 0 ? k : 0] = 0;
+            if (strncmp(line, "ok ", 3) == 0) {
+                ok++;
+                double t = atof(line + 3);
+                slowest_ok = t > slowest_ok ? t : slowest_ok;
+            } else if (atoi(line + 4) != TETHER_ERR_BUSY || !strstr(line, want)) {
+                CHECK_FAIL("round %d: an attach failed otherwise than 'no free slot': %s", round, line);
+            }
+        }
+        if (ok != 1) {
+            for (int p = 0; p < RACE_PROCS; p++)
+                tf_say("round %d, process %d: %s", round, p, lines[p]);
+            CHECK_FAIL("round %d: %d of %d racing attaches got the only slot", round, ok, RACE_PROCS);
+        }
+        won_s[round] = slowest_ok;
+        int attached, claimed;
+        wait_fleet_counts(&f, 1, &attached, &claimed);
+        CHECK_EQ_INT(attached, 1);
+        CHECK_EQ_INT(claimed, 0);
+        CHECK(write(done[1], gos, sizeof gos) == (ssize_t)sizeof gos);
+        close(done[1]);
+        for (int p = 0; p < RACE_PROCS; p++) {
+            int status;
+            waitpid(pids[p], &status, 0);
+            CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        }
+        wait_fleet_counts(&f, 0, &attached, &claimed);
+        CHECK_EQ_INT(attached, 0);
+        CHECK_EQ_INT(claimed, 0);
+    }
+    qsort(won_s, RACE_ROUNDS, sizeof won_s[0], cmp_double);
+    tf_say("the winners' attaches (a process's first: the fleet read, the claim and the reservation): median "
+           "%.1f ms, longest %.1f ms",
+           won_s[RACE_ROUNDS / 2] * 1e3, won_s[RACE_ROUNDS - 1] * 1e3);
+    tf_check_leases_held(&f);
+    tf_stop(&f);
+}
+
 /* ---- failover ------------------------------------------------------------------------ */
 
 static void failover_under_load(bool tls)
