@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 
 #define PLACE_TIMEOUT_MS 15000   /* a whole placement, races and retries included */
 #define RESERVE_TIMEOUT_MS 10000 /* one RESERVE on the chosen server */
+#define GIVE_BACK_MS 5000        /* a loser's release of its early reservation */
 #define MAX_EXCLUDE 8
 
 /* The slot about to be claimed, reserved on its server (connect, TLS, HELLO, RESERVE) by a
@@ -31,8 +33,10 @@
  * claim covers (the server's publication of this very reservation landed first: then the
  * server's word decides). Otherwise it gives the reservation back at once, and the claim's
  * winner, finding the slot held, asks the server again for a moment (place()). So exactly
- * one client keeps a slot. Only a placement's first try reserves early; after a lost race
- * (many clients at once) the thread only connects, and the RESERVE follows the claim. */
+ * one client keeps a slot. Only a placement's first try reserves early, and only when no
+ * other placement of this process is under way; after a lost race (many clients at once),
+ * or beside other placements, the thread only connects and the RESERVE follows the claim:
+ * a crowd of early reservations would mostly be given back. */
 typedef struct early {
     bool started, joined, reserve; /* joined: st, a and conn are the thread's results */
     int tries;
@@ -86,7 +90,7 @@ static void early_discard(early *p)
     tt_rconn_close(p->conn);
     p->conn = NULL;
     if (p->reserve && p->st == TT_OK) {
-        if (tt_release_at(&p->a, 2000) != TT_OK) {
+        if (tt_release_at(&p->a, GIVE_BACK_MS) != TT_OK) {
             tt_log(TT_LOG_WARN, "fleet: could not give back slot %s on %s, reserved while its claim was lost: %s",
                    p->a.id, p->endpoint, tt_last_error());
             int lock;
@@ -102,6 +106,8 @@ static void early_discard(early *p)
     memset(&p->a, 0, sizeof p->a);
 }
 
+static atomic_int g_placing; /* placements of this process under way */
+
 static void early_start(void *ud, const tt_fleet_server *srv, int index)
 {
     early *p = ud;
@@ -111,7 +117,7 @@ static void early_start(void *ud, const tt_fleet_server *srv, int index)
     snprintf(p->server, sizeof p->server, "%s", srv->id);
     snprintf(p->endpoint, sizeof p->endpoint, "%s", srv->endpoint);
     p->index = index;
-    p->reserve = p->tries++ == 0;
+    p->reserve = p->tries++ == 0 && atomic_load(&g_placing) == 1;
     p->started = pthread_create(&p->th, NULL, early_main, p) == 0;
 }
 
@@ -159,8 +165,8 @@ static tt_status early_take(early *p, const tt_fleet_claim *c, const tt_tls_file
 /* Claims a slot of `type` in the fleet and reserves it on its server. A server that cannot
  * be reached is left out and another tried; a slot taken by a direct attach meanwhile is
  * claimed again elsewhere. a gets the slot's fields and its server's id. */
-static tt_status place(tt_etcd *e, const char *type, const char *pin, const char *zone, const char *avoid,
-                       uint32_t lease_s, const tt_tls_files *tls, const char *key, tt_attachment *a)
+static tt_status place_on(tt_etcd *e, const char *type, const char *pin, const char *zone, const char *avoid,
+                          uint32_t lease_s, const tt_tls_files *tls, const char *key, tt_attachment *a)
 {
     char host[256] = "";
     gethostname(host, sizeof host - 1);
@@ -193,9 +199,11 @@ static tt_status place(tt_etcd *e, const char *type, const char *pin, const char
         }
         st = early_take(&ea, &c, tls, a);
         /* held: a client that lost this slot's claim may have reserved it early, and gives
-         * it back as soon as it hears; ask again for a moment (a direct attach that took the
-         * slot meanwhile keeps it: then the claim is given back below) */
-        for (int pause_ms = 1; st == TETHER_ERR_BUSY && pause_ms <= 512 && tt_now_ns() < deadline; pause_ms *= 2) {
+         * it back as soon as it hears (within GIVE_BACK_MS); ask again until then (a direct
+         * attach that took the slot meanwhile keeps it: then the claim is given back below) */
+        int64_t until = tt_deadline_ms(GIVE_BACK_MS + 1000);
+        for (int pause_ms = 1; st == TETHER_ERR_BUSY && tt_now_ns() < until && tt_now_ns() < deadline;
+             pause_ms = pause_ms < 256 ? 2 * pause_ms : 256) {
             struct timespec ts = {0, (long)pause_ms * 1000000};
             nanosleep(&ts, NULL);
             st = tt_reserve_at(c.endpoint, tls, type, lease_s, (uint32_t)c.index + 1, key, RESERVE_TIMEOUT_MS, a);
@@ -226,6 +234,16 @@ static tt_status place(tt_etcd *e, const char *type, const char *pin, const char
             return tt_error(st, "%s", last);
         }
     }
+}
+
+/* place_on, counted among this process's placements under way */
+static tt_status place(tt_etcd *e, const char *type, const char *pin, const char *zone, const char *avoid,
+                       uint32_t lease_s, const tt_tls_files *tls, const char *key, tt_attachment *a)
+{
+    atomic_fetch_add(&g_placing, 1);
+    tt_status st = place_on(e, type, pin, zone, avoid, lease_s, tls, key, a);
+    atomic_fetch_sub(&g_placing, 1);
+    return st;
 }
 
 static tt_status open_fleet(const char *fleet, const tt_tls_files *tls, tt_etcd **e)
