@@ -36,10 +36,12 @@ static tt_type elem_type(const tt_type *t)
     return e;
 }
 
+/* t without dimension `axis`; a type of unknown rank when t has no such axis (-1: not
+ * known). */
 static tt_type type_drop_axis(const tt_type *t, int axis)
 {
     tt_type r = *t;
-    if (r.kind == TT_KIND_TENSOR && r.rank > axis) {
+    if (r.kind == TT_KIND_TENSOR && axis >= 0 && axis < r.rank && r.rank <= TT_MAX_RANK) {
         memmove(r.dims + axis, r.dims + axis + 1, sizeof(int64_t) * (size_t)(r.rank - axis - 1));
         r.rank--;
     } else {
@@ -654,10 +656,10 @@ static tt_status prepare_scan(tt_node *n, void **state)
             continue;
         tt_type t = v8 ? type_drop_axis(in, 0) : *in; /* Scan-8 runs the body per batch */
         if (i >= N) {
-            int axis = v8 ? 0 : (int)(axes ? axes[i - N] : 0);
+            int64_t axis = v8 ? 0 : (axes ? axes[i - N] : 0);
             if (axis < 0 && t.rank >= 0)
                 axis += t.rank;
-            t = axis >= 0 ? type_drop_axis(&t, axis) : type_drop_axis(&t, TT_MAX_RANK);
+            t = type_drop_axis(&t, axis >= 0 && axis < TT_MAX_RANK ? (int)axis : -1);
         }
         seed_body_input(body, i, &t);
     }
