@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "model/model.h"
 #include "net/sock.h"
 
 #include <cjson/cJSON.h>
@@ -616,53 +617,87 @@ static int64_t wall_ms(void)
 
 #define TERMINATE(a) ((a)[sizeof(a) - 1] = 0)
 
-/* Under g_mem_lock: the view in the file, when it is usable for fleet. */
-static bool view_file_read_locked(const char *fleet, tt_fleet_view *out)
+/* A bool as the file has it: any byte but 0 is true (loading a bool from bytes that are
+ * neither 0 nor 1 is undefined). */
+static bool raw_bool(const bool *p)
 {
-    if (!g_view_file[0])
-        return false;
-    FILE *f = fopen(g_view_file, "rb");
-    if (!f)
-        return false;
-    view_file_head h;
-    bool ok = fread(&h, sizeof h, 1, f) == 1 && memcmp(h.magic, VIEW_FILE_MAGIC, sizeof VIEW_FILE_MAGIC) == 0 &&
-              h.server_size == sizeof(tt_fleet_server) && h.slot_size == sizeof(tt_fleet_slot) && h.n_servers > 0 &&
-              h.n_servers <= VIEW_FILE_MAX_SERVERS && h.n_slots >= 0 && h.n_slots <= VIEW_FILE_MAX_SLOTS;
-    if (ok) {
-        TERMINATE(h.fleet);
-        int64_t age = wall_ms() - h.written_ms;
-        ok = strcmp(h.fleet, fleet) == 0 && age >= 0 && age < VIEW_KEEP_MS;
-    }
+    unsigned char c;
+    memcpy(&c, p, 1);
+    return c != 0;
+}
+
+bool tt_fleet_view_file_parse(const void *data, size_t n, const char *fleet, bool check_age, tt_fleet_view *out)
+{
     memset(out, 0, sizeof *out);
-    if (ok) {
-        out->servers = tt_malloc(sizeof *out->servers * (size_t)h.n_servers);
-        out->slots = tt_malloc(sizeof *out->slots * ((size_t)h.n_slots + 1));
-        ok = out->servers && out->slots &&
-             fread(out->servers, sizeof *out->servers, (size_t)h.n_servers, f) == (size_t)h.n_servers &&
-             fread(out->slots, sizeof *out->slots, (size_t)h.n_slots, f) == (size_t)h.n_slots && fgetc(f) == EOF;
-    }
-    fclose(f);
-    if (!ok) {
+    const unsigned char *p = data;
+    view_file_head h;
+    if (n < sizeof h)
+        return false;
+    memcpy(&h, p, sizeof h);
+    if (memcmp(h.magic, VIEW_FILE_MAGIC, sizeof VIEW_FILE_MAGIC) != 0 || h.server_size != sizeof(tt_fleet_server) ||
+        h.slot_size != sizeof(tt_fleet_slot) || h.n_servers <= 0 || h.n_servers > VIEW_FILE_MAX_SERVERS ||
+        h.n_slots < 0 || h.n_slots > VIEW_FILE_MAX_SLOTS)
+        return false;
+    TERMINATE(h.fleet);
+    int64_t age = wall_ms() - h.written_ms;
+    if (strcmp(h.fleet, fleet) != 0 || (check_age && (age < 0 || age >= VIEW_KEEP_MS)))
+        return false;
+    size_t servers = sizeof(tt_fleet_server) * (size_t)h.n_servers, slots = sizeof(tt_fleet_slot) * (size_t)h.n_slots;
+    if (n != sizeof h + servers + slots)
+        return false;
+    out->servers = tt_malloc(servers);
+    out->slots = tt_malloc(slots + sizeof(tt_fleet_slot));
+    if (!out->servers || !out->slots) {
         tt_fleet_view_free(out);
         return false;
     }
+    memcpy(out->servers, p + sizeof h, servers);
+    memcpy(out->slots, p + sizeof h + servers, slots);
     out->n_servers = h.n_servers;
     out->n_slots = h.n_slots;
     out->revision = h.revision;
-    /* every string bounded; every count sane; a slot names a server of the view */
+    /* every string bounded; every bool 0 or 1; every count sane; a slot names a server of
+     * the view; the slots in their order */
+    bool ok = true;
     for (int i = 0; i < out->n_servers; i++) {
         tt_fleet_server *v = &out->servers[i];
         TERMINATE(v->id), TERMINATE(v->endpoint), TERMINATE(v->zone), TERMINATE(v->device);
         TERMINATE(v->version), TERMINATE(v->types);
+        v->tls = raw_bool(&v->tls);
         ok &= v->slots >= 0 && v->attached >= 0 && v->claimed >= 0 && v->claim_timeout_s >= 0;
     }
     for (int i = 0; i < out->n_slots && ok; i++) {
         tt_fleet_slot *sl = &out->slots[i];
         TERMINATE(sl->server), TERMINATE(sl->type), TERMINATE(sl->attachment), TERMINATE(sl->holder);
+        sl->attached = raw_bool(&sl->attached);
+        sl->free = raw_bool(&sl->free);
+        sl->claimed = raw_bool(&sl->claimed);
         ok = sl->index >= 0 && tt_fleet_view_server(out, sl->server) != NULL;
     }
-    if (!ok)
+    if (!ok) {
         tt_fleet_view_free(out);
+        return false;
+    }
+    qsort(out->slots, (size_t)out->n_slots, sizeof *out->slots, cmp_slot);
+    return true;
+}
+
+/* Under g_mem_lock: the view in the file, when it is usable for fleet. */
+static bool view_file_read_locked(const char *fleet, tt_fleet_view *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!g_view_file[0])
+        return false;
+    void *data;
+    size_t n;
+    size_t max = sizeof(view_file_head) + sizeof(tt_fleet_server) * VIEW_FILE_MAX_SERVERS +
+                 sizeof(tt_fleet_slot) * VIEW_FILE_MAX_SLOTS;
+    if (tt_read_file(g_view_file, max, &data, &n) != TT_OK) {
+        tt_error_clear();
+        return false;
+    }
+    bool ok = tt_fleet_view_file_parse(data, n, fleet, true, out);
+    tt_free(data);
     return ok;
 }
 

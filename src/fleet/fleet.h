@@ -137,6 +137,10 @@ void tt_fleet_forget(void);
 /* Where the last view of the fleet is kept for the next process (a cache file; NULL or ""
  * for none). A process that remembers no view chooses from this one while it is young. */
 void tt_fleet_set_view_file(const char *path);
+/* The view in a view file's bytes (data, n), when it is one of fleet (and, with check_age,
+ * young enough to use); false for anything else: short, of another layout or fleet, out of
+ * bounds. Strings, bools and counts are made safe and the slots sorted. Exposed for tests. */
+bool tt_fleet_view_file_parse(const void *data, size_t n, const char *fleet, bool check_age, tt_fleet_view *out);
 /* Writes the remembered view to that file if it changed (also done at exit). */
 void tt_fleet_save_view(void);
 /* Gives a claim back (the reservation it was for failed). Best effort. */

@@ -2,7 +2,8 @@
 # Fuzzes the model loader, the wire protocol's frame decoder and the executor's index arithmetic,
 # for SECONDS each, then tetherd's KServe request parser for SECONDS/2, then the parsers of
 # files people hand to tether (tetherd's config and keys files, .npy/.npz arrays, the
-# advisor's tables and prices, the attachment records) for a quarter of SECONDS each (at least
+# advisor's tables and prices, the attachment records, the fleet's records in etcd and its
+# view file) for a quarter of SECONDS each (at least
 # 5 s): builds the libFuzzer targets into build-fuzz/ (clang,
 # -DTETHER_FUZZ=ON), makes a seed corpus from the ONNX test models and their test data plus
 # synthetic seeds and the seeds kept in tests/fuzz/seeds/ (among them every input that once
@@ -29,7 +30,7 @@ testdata=${TETHER_ONNX_TESTDATA:-/usr/share/libonnx-testdata/data/node}
 # gets its own optimisation flags (a build type of its own: the project fixes RelWithDebInfo's).
 CC=clang cmake -S "$root" -B "$build" -DTETHER_FUZZ=ON -DCMAKE_BUILD_TYPE=Fuzz \
     -DCMAKE_C_FLAGS_FUZZ="-O2 -g" -DCMAKE_C_FLAGS="-Wno-unknown-warning-option" >/dev/null
-files_targets="server_files npy advise attach"
+files_targets="server_files npy advise attach fleet"
 cmake --build "$build" -j"${JOBS:-2}" --target fuzz_model_load fuzz_gen_seeds fuzz_frame fuzz_exec fuzz_kserve \
     $(for t in $files_targets; do printf 'fuzz_%s ' "$t"; done) >/dev/null
 

@@ -27,6 +27,11 @@
 #include "../fuzz/fuzz_attach.c"
 #undef LLVMFuzzerInitialize
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerInitialize fuzz_fleet_init
+#define LLVMFuzzerTestOneInput fuzz_fleet_one
+#include "../fuzz/fuzz_fleet.c"
+#undef LLVMFuzzerInitialize
+#undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerInitialize fuzz_model_load_init
 #define LLVMFuzzerTestOneInput fuzz_model_load_one
 #include "../fuzz/fuzz_model_load.c"
@@ -76,11 +81,67 @@ TEST(every_kept_seed_passes_its_parser)
     fuzz_advise_init(&argc, &argv);
     fuzz_attach_init(&argc, &argv);
     fuzz_model_load_init(&argc, &argv);
+    fuzz_fleet_init(&argc, &argv);
     CHECK(replay("server_files", fuzz_server_files_one) >= 2);
     CHECK(replay("npy", fuzz_npy_one) >= 6);
     CHECK(replay("advise", fuzz_advise_one) >= 5);
     CHECK(replay("attach", fuzz_attach_one) >= 3);
     CHECK(replay("model_load", fuzz_model_load_one) >= 6);
+    CHECK(replay("fleet", fuzz_fleet_one) >= 2);
+}
+
+/* The fleet's view file, as the last process left it (tests/fuzz/seeds/fleet/, its fleet
+ * renamed etcd://fuzz): used only when it is whole, of this fleet and layout, and young;
+ * strings, bools and names made safe before anything reads them. */
+TEST(the_fleet_view_file_is_checked_before_use)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/fleet/view-file-one-server", FUZZ_SEEDS_DIR);
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    static uint8_t file[1 << 16], buf[1 << 16];
+    size_t n = fread(file, 1, sizeof file, f);
+    fclose(f);
+    tt_fleet_view v;
+    CHECK(tt_fleet_view_file_parse(file, n, "etcd://fuzz", false, &v));
+    CHECK_EQ_INT(v.n_servers, 1);
+    CHECK(v.n_slots >= 1);
+    int n_slots = v.n_slots;
+    size_t servers_at = n - sizeof(tt_fleet_server) * (size_t)v.n_servers - sizeof(tt_fleet_slot) * (size_t)v.n_slots;
+    size_t slots_at = servers_at + sizeof(tt_fleet_server) * (size_t)v.n_servers;
+    tt_fleet_view_free(&v);
+    /* written long ago; another fleet's; cut short; one byte too many */
+    CHECK(!tt_fleet_view_file_parse(file, n, "etcd://fuzz", true, &v));
+    CHECK(!tt_fleet_view_file_parse(file, n, "etcd://other:2379", false, &v));
+    CHECK(!tt_fleet_view_file_parse(file, n - 1, "etcd://fuzz", false, &v));
+    memcpy(buf, file, n);
+    buf[n] = 0;
+    CHECK(!tt_fleet_view_file_parse(buf, n + 1, "etcd://fuzz", false, &v));
+    /* a bool that is neither 0 nor 1, and a server id with no terminating NUL */
+    memcpy(buf, file, n);
+    buf[servers_at + offsetof(tt_fleet_server, tls)] = 2;
+    buf[slots_at + offsetof(tt_fleet_slot, free)] = 0x80;
+    CHECK(tt_fleet_view_file_parse(buf, n, "etcd://fuzz", false, &v));
+    unsigned char tls, fr;
+    memcpy(&tls, &v.servers[0].tls, 1);
+    memcpy(&fr, &v.slots[0].free, 1);
+    CHECK_EQ_INT(tls, 1);
+    CHECK_EQ_INT(fr, 1);
+    tt_fleet_view_free(&v);
+    /* the server's id and every slot's server name with no terminating NUL: cut to fit */
+    memcpy(buf, file, n);
+    memset(buf + servers_at + offsetof(tt_fleet_server, id), 'A', sizeof v.servers[0].id);
+    for (int i = 0; i < n_slots; i++)
+        memset(buf + slots_at + sizeof(tt_fleet_slot) * (size_t)i + offsetof(tt_fleet_slot, server), 'A',
+               sizeof v.slots[0].server);
+    CHECK(tt_fleet_view_file_parse(buf, n, "etcd://fuzz", false, &v));
+    CHECK_EQ_INT((int)strlen(v.servers[0].id), (int)sizeof v.servers[0].id - 1);
+    CHECK(strcmp(v.slots[0].server, v.servers[0].id) == 0);
+    tt_fleet_view_free(&v);
+    /* a slot naming a server the file does not have */
+    memcpy(buf, file, n);
+    buf[slots_at + offsetof(tt_fleet_slot, server)] ^= 1;
+    CHECK(!tt_fleet_view_file_parse(buf, n, "etcd://fuzz", false, &v));
 }
 
 static const char *text_file(const char *text, size_t n) { return fuzz_file((const uint8_t *)text, n); }
