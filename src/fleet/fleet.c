@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -134,7 +135,7 @@ tt_status tt_fleet_server_parse(const char *json, tt_fleet_server *s)
     if (ok) {
         s->tls = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "tls"));
         double n = get_num(o, "slots"), a = get_num(o, "attached"), ct = get_num(o, "claim_timeout");
-        s->slots = n >= 0 && n <= 1e6 ? (int)n : 0;
+        s->slots = n >= 0 && n <= TT_FLEET_MAX_COUNT ? (int)n : 0;
         s->attached = a >= 0 && a <= s->slots ? (int)a : 0;
         s->claim_timeout_s = ct >= 1 && ct <= 3600 ? (int)ct : 0;
     }
@@ -394,8 +395,10 @@ static int type_count(const tt_fleet_server *s, const char *type)
         const char *eq = strchr(p, '=');
         if (!eq)
             break;
-        if ((size_t)(eq - p) == tl && strncmp(p, type, tl) == 0)
-            return atoi(eq + 1);
+        if ((size_t)(eq - p) == tl && strncmp(p, type, tl) == 0) {
+            long n = strtol(eq + 1, NULL, 10); /* a server's own count: 0 .. TT_FLEET_MAX_COUNT */
+            return n > 0 && n <= TT_FLEET_MAX_COUNT ? (int)n : 0;
+        }
         const char *comma = strchr(eq, ',');
         if (!comma)
             break;
@@ -422,7 +425,8 @@ tt_status tt_fleet_choose(const tt_fleet_view *v, const tt_fleet_want *w, uint32
     const tt_fleet_server *best = NULL;
     double best_load = 2;
     uint32_t best_tie = 0;
-    int of_type = 0, eligible_servers = 0;
+    int64_t of_type = 0;
+    int eligible_servers = 0;
     for (int i = 0; i < v->n_servers; i++) {
         const tt_fleet_server *s = &v->servers[i];
         if (!server_matches(s, w))
@@ -440,7 +444,7 @@ tt_status tt_fleet_choose(const tt_fleet_view *v, const tt_fleet_want *w, uint32
         of_type += counted > listed ? counted : listed;
         if (!free_here)
             continue;
-        double load = s->slots ? (double)(s->attached + s->claimed) / s->slots : 0;
+        double load = s->slots ? ((double)s->attached + s->claimed) / s->slots : 0;
         uint32_t tie = mix(seed ^ (uint32_t)i * 0x9e3779b9u);
         if (!best || load < best_load - 1e-9 || (load < best_load + 1e-9 && tie < best_tie)) {
             best = s;
@@ -464,7 +468,8 @@ tt_status tt_fleet_choose(const tt_fleet_view *v, const tt_fleet_want *w, uint32
             return tt_error(TETHER_ERR_NOT_FOUND, "no free %s slot in fleet %s: no server%s offers %s slots", w->type,
                             fleet_name, where, w->type);
         return tt_error(TETHER_ERR_BUSY,
-                        "no free %s slot in fleet %s: all %d %s slot%s on %d server%s%s are attached or being claimed",
+                        "no free %s slot in fleet %s: all %" PRId64 " %s slot%s on %d server%s%s are attached or "
+                        "being claimed",
                         w->type, fleet_name, of_type, w->type, of_type > 1 ? "s" : "", eligible_servers,
                         eligible_servers > 1 ? "s" : "", where);
     }
@@ -639,8 +644,9 @@ bool tt_fleet_view_file_parse(const void *data, size_t n, const char *fleet, boo
         h.n_slots < 0 || h.n_slots > VIEW_FILE_MAX_SLOTS)
         return false;
     TERMINATE(h.fleet);
-    int64_t age = wall_ms() - h.written_ms;
-    if (strcmp(h.fleet, fleet) != 0 || (check_age && (age < 0 || age >= VIEW_KEEP_MS)))
+    int64_t now = wall_ms(); /* young: written in the last VIEW_KEEP_MS (no overflow) */
+    bool young = h.written_ms <= now && h.written_ms > now - VIEW_KEEP_MS;
+    if (strcmp(h.fleet, fleet) != 0 || (check_age && !young))
         return false;
     size_t servers = sizeof(tt_fleet_server) * (size_t)h.n_servers, slots = sizeof(tt_fleet_slot) * (size_t)h.n_slots;
     if (n != sizeof h + servers + slots)
@@ -664,7 +670,9 @@ bool tt_fleet_view_file_parse(const void *data, size_t n, const char *fleet, boo
         TERMINATE(v->id), TERMINATE(v->endpoint), TERMINATE(v->zone), TERMINATE(v->device);
         TERMINATE(v->version), TERMINATE(v->types);
         v->tls = raw_bool(&v->tls);
-        ok &= v->slots >= 0 && v->attached >= 0 && v->claimed >= 0 && v->claim_timeout_s >= 0;
+        ok &= v->slots >= 0 && v->slots <= TT_FLEET_MAX_COUNT && v->attached >= 0 && v->attached <= v->slots &&
+              v->claimed >= 0 && v->claimed <= VIEW_FILE_MAX_SLOTS && v->claim_timeout_s >= 0 &&
+              v->claim_timeout_s <= 3600;
     }
     for (int i = 0; i < out->n_slots && ok; i++) {
         tt_fleet_slot *sl = &out->slots[i];

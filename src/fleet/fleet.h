@@ -25,6 +25,7 @@
 
 #define TT_FLEET_PREFIX "/tether/"
 #define TT_FLEET_ID 64
+#define TT_FLEET_MAX_COUNT 1000000 /* the most slots a server may count (of a type, or in all) */
 #define TT_FLEET_TYPE 32
 
 typedef struct tt_fleet_server {

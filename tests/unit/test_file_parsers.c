@@ -138,6 +138,16 @@ TEST(the_fleet_view_file_is_checked_before_use)
     CHECK_EQ_INT((int)strlen(v.servers[0].id), (int)sizeof v.servers[0].id - 1);
     CHECK(strcmp(v.slots[0].server, v.servers[0].id) == 0);
     tt_fleet_view_free(&v);
+    /* counts no server has, and a claim timeout past an hour: refused (placement adds and
+     * multiplies them) */
+    static const size_t count_fields[] = {offsetof(tt_fleet_server, attached), offsetof(tt_fleet_server, claimed),
+                                          offsetof(tt_fleet_server, claim_timeout_s)};
+    for (size_t i = 0; i < sizeof count_fields / sizeof count_fields[0]; i++) {
+        memcpy(buf, file, n);
+        int big = 2000000000;
+        memcpy(buf + servers_at + count_fields[i], &big, sizeof big);
+        CHECK(!tt_fleet_view_file_parse(buf, n, "etcd://fuzz", false, &v));
+    }
     /* a slot naming a server the file does not have */
     memcpy(buf, file, n);
     buf[slots_at + offsetof(tt_fleet_slot, server)] ^= 1;
