@@ -215,6 +215,26 @@ TEST(registration_listing_and_leaving_tls)
 
 /* ---- 200 attaches at once ------------------------------------------------------------ */
 
+/* Counts the attached and claimed slots of the fleet (n servers) until they are as wanted
+ * (publications and claim deletions land a moment after the attaches return), or 5 s have
+ * passed. */
+static void wait_fleet_counts(tf_fleet *f, int n, int want_attached, int *attached, int *claimed)
+{
+    for (double until = th_now_s() + 5;; th_sleep_ms(20)) {
+        tt_fleet_view v;
+        CHECK(tf_registered(f, &v) == n);
+        *attached = *claimed = 0;
+        for (int i = 0; i < v.n_slots; i++) {
+            *attached += v.slots[i].attached;
+            *claimed += v.slots[i].claimed;
+        }
+        tt_fleet_view_free(&v);
+        if ((*attached == want_attached && *claimed == 0) || th_now_s() >= until)
+            return;
+    }
+}
+
+
 enum { ATT_PROCS = 8, ATT_THREADS = 25 };
 
 typedef struct att_result {
@@ -317,22 +337,8 @@ static void concurrent_attaches(bool tls)
         if (strcmp(ids[i], ids[i - 1]) == 0)
             CHECK_FAIL("slot handed out twice: %s", ids[i]);
     /* and etcd agrees: every slot attached, none left claimed */
-    double until = th_now_s() + 5;
-    int attached = 0, claimed = -1;
-    while (th_now_s() < until) {
-        tt_fleet_view v;
-        CHECK(tf_registered(&f, &v) == 3);
-        attached = 0;
-        claimed = 0;
-        for (int i = 0; i < v.n_slots; i++) {
-            attached += v.slots[i].attached;
-            claimed += v.slots[i].claimed;
-        }
-        tt_fleet_view_free(&v);
-        if (attached == 60 && claimed == 0)
-            break;
-        th_sleep_ms(50);
-    }
+    int attached, claimed;
+    wait_fleet_counts(&f, 3, 60, &attached, &claimed);
     CHECK_EQ_INT(attached, 60);
     CHECK_EQ_INT(claimed, 0);
     tf_check_leases_held(&f);
@@ -350,24 +356,6 @@ TEST(concurrent_attaches_never_share_a_slot_tls)
 }
 
 /* ---- the last slot, raced ----------------------------------------------------------- */
-
-/* Counts the fleet's attached and claimed slots until they are as wanted (publications and
- * claim deletions land a moment after the attaches return), or 5 s have passed. */
-static void wait_fleet_counts(tf_fleet *f, int want_attached, int *attached, int *claimed)
-{
-    for (double until = th_now_s() + 5;; th_sleep_ms(20)) {
-        tt_fleet_view v;
-        CHECK(tf_registered(f, &v) == 1);
-        *attached = *claimed = 0;
-        for (int i = 0; i < v.n_slots; i++) {
-            *attached += v.slots[i].attached;
-            *claimed += v.slots[i].claimed;
-        }
-        tt_fleet_view_free(&v);
-        if ((*attached == want_attached && *claimed == 0) || th_now_s() >= until)
-            return;
-    }
-}
 
 enum { RACE_PROCS = 4, RACE_ROUNDS = 12 };
 
@@ -459,7 +447,7 @@ TEST(last_slot_raced_goes_to_exactly_one)
         }
         won_s[round] = slowest_ok;
         int attached, claimed;
-        wait_fleet_counts(&f, 1, &attached, &claimed);
+        wait_fleet_counts(&f, 1, 1, &attached, &claimed);
         CHECK_EQ_INT(attached, 1);
         CHECK_EQ_INT(claimed, 0);
         CHECK(write(done[1], gos, sizeof gos) == (ssize_t)sizeof gos);
@@ -469,7 +457,7 @@ TEST(last_slot_raced_goes_to_exactly_one)
             waitpid(pids[p], &status, 0);
             CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         }
-        wait_fleet_counts(&f, 0, &attached, &claimed);
+        wait_fleet_counts(&f, 1, 0, &attached, &claimed);
         CHECK_EQ_INT(attached, 0);
         CHECK_EQ_INT(claimed, 0);
     }
