@@ -283,6 +283,10 @@ static inline void tf_stop(tf_fleet *f)
     te_stop(&f->etcd, SIGTERM);
     tn_teardown(&f->net);
     tf_live = NULL;
+    /* what the test left on disk goes with it: a program's fleets would fill a small /tmp */
+    for (int i = 0; i < f->n; i++)
+        th_rm_tree(f->srv[i].dir);
+    th_rm_tree(f->etcd.dir);
 }
 
 /* Attaches `type` through the fleet (pin: a server id, or NULL). */

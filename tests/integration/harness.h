@@ -48,6 +48,21 @@ static inline void th_mkdtemp(const char *prefix, char *out, size_t n)
         CHECK_FAIL("mkdtemp(%s): %s", out, strerror(errno));
 }
 
+static int th_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* Removes path and everything under it (a passed test's servers and etcd: etcd alone
+ * preallocates 64 MB of log, and a program starts dozens). */
+static inline void th_rm_tree(const char *path)
+{
+    if (path[0])
+        nftw(path, th_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static inline void th_write_file(const char *path, const void *p, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -248,13 +263,6 @@ static inline void th_check_same_outputs(const tether_outputs *a, const tether_o
 }
 
 /* ---- main ------------------------------------------------------------------------ */
-
-static int th_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
 
 /* Runs the tests under a fresh temporary root, then removes it whatever happened. */
 static inline int th_main(int argc, char **argv)
