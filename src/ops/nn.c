@@ -334,41 +334,6 @@ static tt_status infer_layernorm(tt_ictx *c)
     return TT_OK;
 }
 
-/* Broadcasts t (right-aligned, numpy rules) to dims[0..rank) as doubles. */
-static tt_status expand_param(const tt_node *node, const tt_tensor *t, const char *what, int rank, const int64_t *dims,
-                              double **out)
-{
-    int64_t n = tt_dims_prod(dims, 0, rank), st[TT_MAX_RANK], s = 1;
-    char a[160], b[160];
-    *out = NULL;
-    for (int i = 0; i < t->rank - rank; i++)
-        if (t->dims[i] != 1)
-            return tt_op_error(node, TETHER_ERR_SHAPE, "%s of shape %s has a higher rank than the normalised shape %s",
-                               what, tt_dims_str(t->rank, t->dims, a, 160), tt_dims_str(rank, dims, b, 160));
-    for (int i = rank - 1; i >= 0; i--) {
-        int ti = i - (rank - t->rank);
-        int64_t d = ti >= 0 ? t->dims[ti] : 1;
-        if (d != 1 && d != dims[i])
-            return tt_op_error(node, TETHER_ERR_SHAPE, "%s of shape %s does not broadcast to the normalised shape %s",
-                               what, tt_dims_str(t->rank, t->dims, a, 160), tt_dims_str(rank, dims, b, 160));
-        st[i] = d == 1 ? 0 : s;
-        s *= d;
-    }
-    double *p = tt_malloc((size_t)(n ? n : 1) * sizeof(double));
-    if (!p)
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", node->name);
-    for (int64_t i = 0; i < n; i++) {
-        int64_t r = i, off = 0;
-        for (int d = rank - 1; d >= 0; d--) {
-            off += (r % dims[d]) * st[d];
-            r /= dims[d];
-        }
-        p[i] = tt_load_f64(t->data, t->dtype, (size_t)off);
-    }
-    *out = p;
-    return TT_OK;
-}
-
 static tt_status run_layernorm_native(tt_kctx *c)
 {
     const tt_tensor *x = tt_kin(c, 0), *sc = tt_kin(c, 1), *b = tt_kin(c, 2);
@@ -377,9 +342,9 @@ static tt_status run_layernorm_native(tt_kctx *c)
     TT_TRY(tt_norm_axis(c->node, tt_attr_int(c->node, "axis", -1), x->rank, false, &axis));
     int64_t rows = tt_dims_prod(x->dims, 0, axis);
     double *scale = NULL, *bias = NULL, *stats = NULL;
-    tt_status s = expand_param(c->node, sc, "Scale", x->rank - axis, x->dims + axis, &scale);
+    tt_status s = tt_param_f64(c->node, sc, "Scale", x->rank - axis, x->dims + axis, &scale);
     if (s == TT_OK && b)
-        s = expand_param(c->node, b, "B", x->rank - axis, x->dims + axis, &bias);
+        s = tt_param_f64(c->node, b, "B", x->rank - axis, x->dims + axis, &bias);
     if (s == TT_OK && (mo || io) && !(stats = tt_malloc((size_t)(rows ? 2 * rows : 1) * sizeof(double))))
         s = tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", c->node->name);
     if (s == TT_OK) {

@@ -327,6 +327,40 @@ int64_t tt_dims_prod(const int64_t *dims, int from, int to)
     return p;
 }
 
+tt_status tt_param_f64(const tt_node *node, const tt_tensor *t, const char *what, int rank, const int64_t *dims,
+                      double **out)
+{
+    int64_t n = tt_dims_prod(dims, 0, rank), st[TT_MAX_RANK], s = 1;
+    char a[160], b[160];
+    *out = NULL;
+    for (int i = 0; i < t->rank - rank; i++)
+        if (t->dims[i] != 1)
+            return tt_op_error(node, TETHER_ERR_SHAPE, "%s of shape %s has a higher rank than the normalised shape %s",
+                               what, tt_dims_str(t->rank, t->dims, a, 160), tt_dims_str(rank, dims, b, 160));
+    for (int i = rank - 1; i >= 0; i--) {
+        int ti = i - (rank - t->rank);
+        int64_t d = ti >= 0 ? t->dims[ti] : 1;
+        if (d != 1 && d != dims[i])
+            return tt_op_error(node, TETHER_ERR_SHAPE, "%s of shape %s does not broadcast to the normalised shape %s",
+                               what, tt_dims_str(t->rank, t->dims, a, 160), tt_dims_str(rank, dims, b, 160));
+        st[i] = d == 1 ? 0 : s;
+        s *= d;
+    }
+    double *p = tt_malloc((size_t)(n ? n : 1) * sizeof(double));
+    if (!p)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory for node '%s'", node->name);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = i, off = 0;
+        for (int d = rank - 1; d >= 0; d--) {
+            off += (r % dims[d]) * st[d];
+            r /= dims[d];
+        }
+        p[i] = tt_load_f64(t->data, t->dtype, (size_t)off);
+    }
+    *out = p;
+    return TT_OK;
+}
+
 /* ---- broadcasting ------------------------------------------------------------------ */
 
 typedef struct bcast_job {

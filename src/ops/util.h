@@ -104,6 +104,10 @@ tt_status tt_tensor_to_ints(const tt_node *node, const tt_tensor *t, int64_t *ou
 /* Row-major strides in elements. */
 void tt_strides(int rank, const int64_t *dims, int64_t *strides);
 int64_t tt_dims_prod(const int64_t *dims, int from, int to);
+/* A normalisation's parameter t (what: its name, for errors) broadcast right-aligned to
+ * dims[0..rank), the normalised shape, as doubles in *out (tt_free it). */
+tt_status tt_param_f64(const tt_node *node, const tt_tensor *t, const char *what, int rank, const int64_t *dims,
+                       double **out);
 
 /* ---- broadcasting kernels --------------------------------------------------------------- */
 
