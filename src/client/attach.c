@@ -156,11 +156,27 @@ tt_status tt_records_load(tt_attachment **out, int *n)
     return TT_OK;
 }
 
+tt_status tt_records_write_json(const char *path, cJSON *root)
+{
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text)
+        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+    size_t len = strlen(text);
+    tt_status st = tt_file_replace(path, tmp, text, len);
+    if (st != TT_OK)
+        unlink(tmp);
+    memset(text, 0, len); /* it holds tokens */
+    cJSON_free(text);
+    return st;
+}
+
 tt_status tt_records_save(const tt_attachment *a, int n)
 {
-    char path[1100], tmp[1120];
+    char path[1100];
     TT_TRY(home_path("attachments.json", path, sizeof path, true));
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
     cJSON *root = cJSON_CreateObject();
     cJSON_AddNumberToObject(root, "version", 1);
     cJSON *arr = cJSON_AddArrayToObject(root, "attachments");
@@ -186,17 +202,7 @@ tt_status tt_records_save(const tt_attachment *a, int n)
                 cJSON_AddStringToObject(r, opt[k].key, opt[k].val);
         cJSON_AddItemToArray(arr, r);
     }
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
-    if (!text)
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
-    size_t len = strlen(text);
-    tt_status st = tt_file_replace(path, tmp, text, len);
-    if (st != TT_OK)
-        unlink(tmp);
-    memset(text, 0, len);
-    cJSON_free(text);
-    return st;
+    return tt_records_write_json(path, root);
 }
 
 /* An exclusive lock over read-modify-write of the records. */

@@ -79,13 +79,12 @@ static int load(orphan *out, int cap)
 
 static tt_status save(const orphan *o, int n)
 {
-    char path[1100], tmp[1120];
+    char path[1100];
     TT_TRY(orphans_path(path, sizeof path));
     if (n == 0) {
         unlink(path);
         return TT_OK;
     }
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
     cJSON *root = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(root, "orphans");
     for (int i = 0; i < n; i++) {
@@ -100,17 +99,7 @@ static tt_status save(const orphan *o, int n)
         cJSON_AddNumberToObject(x, "since", (double)o[i].since);
         cJSON_AddItemToArray(arr, x);
     }
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
-    if (!text)
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
-    size_t len = strlen(text);
-    tt_status st = tt_file_replace(path, tmp, text, len);
-    if (st != TT_OK)
-        unlink(tmp);
-    memset(text, 0, len);
-    cJSON_free(text);
-    return st;
+    return tt_records_write_json(path, root);
 }
 
 void tt_orphans_add_locked(const tt_attachment *a)

@@ -11,6 +11,10 @@ void tt_records_unlock(int fd);
 /* Every record in attach order (ordinal = position; TETHER_VISIBLE_DEVICES not applied). */
 tt_status tt_records_load(tt_attachment **out, int *n);
 tt_status tt_records_save(const tt_attachment *a, int n);
+/* Writes root (freed here) to path as a whole: a temporary file beside it, fsync'ed, then
+ * renamed over it; the text, which holds tokens, is wiped from memory after. */
+struct cJSON;
+tt_status tt_records_write_json(const char *path, struct cJSON *root);
 /* Appends a (under the lock); a->ordinal gets its ordinal for this process. On failure the
  * slot is released again. */
 tt_status tt_records_add(tt_attachment *a);
