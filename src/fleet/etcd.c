@@ -366,14 +366,17 @@ static tt_status reply_error(const tt_etcd *e, const char *path, long http, cons
     return st;
 }
 
-/* POSTs request (JSON) to path on a member; *reply gets the parsed JSON answer. */
-static tt_status call(tt_etcd *e, const char *path, const cJSON *request, int64_t deadline, cJSON **reply)
+/* POSTs request (JSON; freed here, NULL: it could not be built for want of memory) to path
+ * on a member; *reply gets the parsed JSON answer. */
+static tt_status call(tt_etcd *e, const char *path, cJSON *request, int64_t deadline, cJSON **reply)
 {
 #ifndef TETHER_HAVE_CURL
-    (void)e, (void)path, (void)request, (void)deadline, (void)reply;
+    (void)e, (void)path, (void)deadline, (void)reply;
+    cJSON_Delete(request);
     return tt_error(TETHER_ERR_UNSUPPORTED, "built without libcurl");
 #else
-    char *text = cJSON_PrintUnformatted(request);
+    char *text = request ? cJSON_PrintUnformatted(request) : NULL;
+    cJSON_Delete(request);
     if (!text)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
     pthread_mutex_lock(&e->lock);
@@ -579,7 +582,6 @@ tt_status tt_etcd_get_prefix(tt_etcd *e, const char *prefix, int64_t deadline, t
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "etcd prefix '%.60s' is too long (or out of memory)", prefix);
     cJSON *rep;
     tt_status st = call(e, "/v3/kv/range", req, deadline, &rep);
-    cJSON_Delete(req);
     if (st != TT_OK)
         return st;
     out->revision = get_i64(cJSON_GetObjectItemCaseSensitive(rep, "header"), "revision");
@@ -619,7 +621,6 @@ tt_status tt_etcd_get_prefixes(tt_etcd *e, const char *const *prefixes, size_t n
     }
     cJSON *rep;
     tt_status st = call(e, "/v3/kv/txn", req, deadline, &rep);
-    cJSON_Delete(req);
     if (st != TT_OK)
         return st;
     out->revision = get_i64(cJSON_GetObjectItemCaseSensitive(rep, "header"), "revision");
@@ -663,11 +664,8 @@ static cJSON *delete_json(const char *key, bool prefix)
 /* Sends a request object that has been built (NULL: out of memory) and drops the reply. */
 static tt_status simple(tt_etcd *e, const char *path, cJSON *req, int64_t deadline)
 {
-    if (!req)
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
     cJSON *rep;
     tt_status st = call(e, path, req, deadline, &rep);
-    cJSON_Delete(req);
     if (st == TT_OK)
         cJSON_Delete(rep);
     return st;
@@ -747,7 +745,6 @@ tt_status tt_etcd_txn_read(tt_etcd *e, const tt_etcd_cmp *cmp, size_t n_cmp, con
     }
     cJSON *rep;
     tt_status st = call(e, "/v3/kv/txn", req, deadline, &rep);
-    cJSON_Delete(req);
     if (st != TT_OK)
         return st;
     *succeeded = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rep, "succeeded"));
@@ -781,7 +778,6 @@ tt_status tt_etcd_get(tt_etcd *e, const char *key, int64_t deadline, tt_etcd_kvs
     cJSON_AddBoolToObject(req, "serializable", true);
     cJSON *rep;
     tt_status st = call(e, "/v3/kv/range", req, deadline, &rep);
-    cJSON_Delete(req);
     if (st != TT_OK)
         return st;
     out->revision = get_i64(cJSON_GetObjectItemCaseSensitive(rep, "header"), "revision");
@@ -794,13 +790,10 @@ tt_status tt_etcd_get(tt_etcd *e, const char *key, int64_t deadline, tt_etcd_kvs
 
 tt_status tt_etcd_lease_grant(tt_etcd *e, int ttl_s, int64_t deadline, int64_t *id)
 {
-    cJSON *req = cJSON_CreateObject();
-    if (!req)
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+    cJSON *req = cJSON_CreateObject(); /* NULL: call() says out of memory */
     cJSON_AddNumberToObject(req, "TTL", ttl_s);
     cJSON *rep;
     tt_status st = call(e, "/v3/lease/grant", req, deadline, &rep);
-    cJSON_Delete(req);
     if (st != TT_OK)
         return st;
     *id = get_i64(rep, "ID");
@@ -814,13 +807,10 @@ tt_status tt_etcd_lease_grant(tt_etcd *e, int ttl_s, int64_t deadline, int64_t *
 
 tt_status tt_etcd_lease_keepalive(tt_etcd *e, int64_t id, int64_t deadline, int64_t *ttl_s)
 {
-    cJSON *req = cJSON_CreateObject();
-    if (!req)
-        return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
+    cJSON *req = cJSON_CreateObject(); /* NULL: call() says out of memory */
     add_i64(req, "ID", id);
     cJSON *rep;
     tt_status st = call(e, "/v3/lease/keepalive", req, deadline, &rep);
-    cJSON_Delete(req);
     if (st != TT_OK)
         return st;
     /* a streaming call: one {"result": ...} per request; no TTL means the lease is gone */
