@@ -82,6 +82,14 @@ static bool early_join(early *p)
     return p->joined;
 }
 
+/* Forgets the thread's results (given back, or handed over). */
+static void early_clear(early *p)
+{
+    p->st = TETHER_ERR_INTERNAL;
+    p->joined = false;
+    memset(&p->a, 0, sizeof p->a);
+}
+
 /* Gives back what the thread made and will not be used: its connection, or its reservation
  * (released on the server; remembered as an orphan when the server cannot be told). */
 static void early_discard(early *p)
@@ -101,9 +109,7 @@ static void early_discard(early *p)
         }
         tt_error_clear();
     }
-    p->st = TETHER_ERR_INTERNAL;
-    p->joined = false;
-    memset(&p->a, 0, sizeof p->a);
+    early_clear(p);
 }
 
 static atomic_int g_placing; /* placements of this process under way */
@@ -147,9 +153,7 @@ static tt_status early_take(early *p, const tt_fleet_claim *c, const tt_tls_file
             *a = p->a;
         else
             tt_error(st, "%s", p->why);
-        p->st = TETHER_ERR_INTERNAL; /* handed over */
-        p->joined = false;
-        memset(&p->a, 0, sizeof p->a);
+        early_clear(p); /* handed over */
         return st;
     }
     tt_rconn *conn = NULL;

@@ -822,6 +822,18 @@ static bool *skip_flags(const tt_fleet_view *v, const skipped *sk, int n)
     return f;
 }
 
+/* The slot `index` of type on srv, held under the claim of revision rev (0: none). */
+static void claim_fill(tt_fleet_claim *out, const tt_fleet_server *srv, const char *type, int index, int64_t rev)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->server, sizeof out->server, "%s", srv->id);
+    snprintf(out->endpoint, sizeof out->endpoint, "%s", srv->endpoint);
+    snprintf(out->zone, sizeof out->zone, "%s", srv->zone);
+    snprintf(out->type, sizeof out->type, "%s", type);
+    out->index = index;
+    out->claim_rev = rev;
+}
+
 tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadline, tt_fleet_claim *out)
 {
     uint32_t seed = random_seed();
@@ -905,13 +917,7 @@ tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadli
             } else if (st != TT_OK) {
                 break;
             } else if (won) {
-                memset(out, 0, sizeof *out);
-                snprintf(out->server, sizeof out->server, "%s", sl->server);
-                snprintf(out->endpoint, sizeof out->endpoint, "%s", srv->endpoint);
-                snprintf(out->zone, sizeof out->zone, "%s", srv->zone);
-                snprintf(out->type, sizeof out->type, "%s", sl->type);
-                out->index = sl->index;
-                out->claim_rev = rev;
+                claim_fill(out, srv, sl->type, sl->index, rev);
                 v.slots[k].claimed = true;
                 v.servers[srv - v.servers].claimed++;
                 if (rev > v.revision)
@@ -947,12 +953,7 @@ tt_status tt_fleet_claim_slot(tt_etcd *e, const tt_fleet_want *w, int64_t deadli
                 const tt_fleet_server *xs = tt_fleet_view_server(&v, lost_slot.server);
                 bool taken = xs && unclaimed;
                 if (w->lost && w->lost(w->chosen_ud, lost_slot.server, lost_slot.index, taken) && taken) {
-                    memset(out, 0, sizeof *out);
-                    snprintf(out->server, sizeof out->server, "%s", xs->id);
-                    snprintf(out->endpoint, sizeof out->endpoint, "%s", xs->endpoint);
-                    snprintf(out->zone, sizeof out->zone, "%s", xs->zone);
-                    snprintf(out->type, sizeof out->type, "%s", w->type);
-                    out->index = lost_slot.index;
+                    claim_fill(out, xs, w->type, lost_slot.index, 0);
                     break;
                 }
                 if (x && x->free && !x->claimed && !x->attached && n_skip < MAX_SKIP)

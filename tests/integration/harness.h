@@ -274,7 +274,7 @@ static inline int th_main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     int rc = check_main(argc, argv);
-    nftw(th_root, th_rm, 16, FTW_DEPTH | FTW_PHYS);
+    th_rm_tree(th_root);
     return rc;
 }
 

@@ -1071,6 +1071,6 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     int rc = check_main(argc, argv);
     sweep_netns();
-    nftw(th_root, th_rm, 16, FTW_DEPTH | FTW_PHYS);
+    th_rm_tree(th_root);
     return rc;
 }
