@@ -10,13 +10,16 @@
 
 uint64_t tt_max_tensor_bytes(void)
 {
+    /* Read once, from any thread: two first callers at once both compute the same value. */
     static uint64_t limit;
-    if (!limit) {
+    uint64_t l = __atomic_load_n(&limit, __ATOMIC_RELAXED);
+    if (!l) {
         const char *env = getenv("TETHER_MAX_TENSOR_BYTES");
         uint64_t v = env ? strtoull(env, NULL, 10) : 0;
-        limit = v ? v : (uint64_t)16 << 30;
+        l = v ? v : (uint64_t)16 << 30;
+        __atomic_store_n(&limit, l, __ATOMIC_RELAXED);
     }
-    return limit;
+    return l;
 }
 
 tt_status tt_shape_numel(int rank, const int64_t *dims, int64_t *numel)

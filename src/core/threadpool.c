@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -182,7 +183,27 @@ bool tt_parallel_for_stoppable(int64_t n, int64_t grain, double cost, tt_range_f
 
 /* ---- the pthread pool ------------------------------------------------------------------ */
 
-int tt_threads_for_omp(void) { return tt_threads(); }
+#ifdef TETHER_HAVE_DNNL
+/* This build still links Debian's oneDNN, which threads itself with GCC's OpenMP, and libgomp
+ * does not survive fork(): a child whose parent ran oneDNN on several threads hangs in its
+ * first region of more than one. So such a child tells libgomp (found when the pool starts)
+ * to use one thread, and plans oneDNN's primitives for one: tt_threads_for_omp is their key. */
+static atomic_bool g_dnnl_threaded; /* oneDNN was asked for more than one thread */
+static atomic_bool g_dnnl_forked;   /* ... and then this process was forked from it */
+static void (*g_omp_set_num_threads)(int);
+#endif
+
+int tt_threads_for_omp(void)
+{
+    int n = tt_threads();
+#ifdef TETHER_HAVE_DNNL
+    if (atomic_load_explicit(&g_dnnl_forked, memory_order_relaxed))
+        return 1;
+    if (n > 1 && !atomic_load_explicit(&g_dnnl_threaded, memory_order_relaxed))
+        atomic_store(&g_dnnl_threaded, true);
+#endif
+    return n;
+}
 
 typedef struct tt_job {
     tt_range_fn fn;
@@ -361,34 +382,43 @@ static void tt_pool_child_fork(void)
     g_pool.stop = false;
     g_pool.jobs = NULL;
     tt_in_task = false;
+#ifdef TETHER_HAVE_DNNL
+    if (atomic_load(&g_dnnl_threaded)) {
+        atomic_store(&g_dnnl_forked, true);
+        if (g_omp_set_num_threads)
+            g_omp_set_num_threads(1);
+    }
+#endif
 }
 
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 static void tt_pool_register_atfork(void)
 {
+#ifdef TETHER_HAVE_DNNL
+    /* resolved here, not in the child: dlsym takes the loader's lock */
+    *(void **)&g_omp_set_num_threads = dlsym(RTLD_DEFAULT, "omp_set_num_threads");
+#endif
     pthread_atfork(tt_pool_prepare_fork, tt_pool_parent_fork, tt_pool_child_fork);
 }
 
-/* Called with the lock held. */
+/* Called with the lock held. `want` is published last, with release order: tt_pool_ensure's
+ * unlocked fast path reads it with acquire and then reads nthreads, which must be final. */
 static void tt_pool_start_locked(int total)
 {
     pthread_once(&g_atfork_once, tt_pool_register_atfork);
     int workers = total - 1;
-    g_pool.want = total;
     tt_threads_set_total(total);
-    if (workers <= 0)
-        return;
-    g_pool.threads = calloc((size_t)workers, sizeof(pthread_t));
-    if (!g_pool.threads)
-        return;
-    g_pool.stop = false;
-    for (int i = 0; i < workers; i++) {
-        if (pthread_create(&g_pool.threads[i], NULL, tt_worker, NULL) != 0) {
-            tt_log(TT_LOG_WARN, "thread pool: could only start %d of %d workers", i, workers);
-            break;
+    if (workers > 0 && (g_pool.threads = calloc((size_t)workers, sizeof(pthread_t)))) {
+        g_pool.stop = false;
+        for (int i = 0; i < workers; i++) {
+            if (pthread_create(&g_pool.threads[i], NULL, tt_worker, NULL) != 0) {
+                tt_log(TT_LOG_WARN, "thread pool: could only start %d of %d workers", i, workers);
+                break;
+            }
+            g_pool.nthreads++;
         }
-        g_pool.nthreads++;
     }
+    __atomic_store_n(&g_pool.want, total, __ATOMIC_RELEASE);
 }
 
 static void tt_pool_ensure(void)
@@ -422,7 +452,7 @@ void tt_threadpool_shutdown(void)
     free(t);
     g_pool.threads = NULL;
     g_pool.nthreads = 0;
-    g_pool.want = 0;
+    __atomic_store_n(&g_pool.want, 0, __ATOMIC_RELAXED);
     g_pool.stop = false;
     pthread_mutex_unlock(&g_pool.lock);
 }

@@ -40,7 +40,7 @@ struct tt_server {
     tt_listener listeners[2];
     int n_listeners;
     tt_conn *conns; /* loop thread */
-    int n_conns;
+    atomic_int n_conns; /* changed by the loop thread; the metrics endpoints read it */
     tt_conn *closing; /* closed this batch: the loop's reference is dropped after it */
 
     pthread_mutex_t slots_lock;
