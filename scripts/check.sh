@@ -7,7 +7,8 @@
 #      (each skipped, saying why, elsewhere),
 #   3. rebuild with AddressSanitizer + UndefinedBehaviorSanitizer and run the unit and
 #      integration tests again,
-#   4. fuzz the model loader, the frame decoder, the executor, the KServe request parser and
+#   4. rebuild with clang's ThreadSanitizer and run them once more (the pthread pool's build),
+#   5. fuzz the model loader, the frame decoder, the executor, the KServe request parser and
 #      the file parsers for a bounded time (about 3 minutes: TETHER_FUZZ_SECONDS, default 40,
 #      per large target).
 # The last line is "N passed, N failed, N skipped" over all steps.
@@ -32,6 +33,38 @@ tally_ctest() {
   fails=$(sed -E 's/.*tests passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
   skips=$(grep -cE '\*\*\*Skipped|Not Run' "$f" || true)
   passed=$((passed + total - fails - skips)); failed=$((failed + fails)); skipped=$((skipped + skips))
+}
+
+# ThreadSanitizer over the unit and integration tests, tetherd and the clients they start
+# included: each process writes its reports to a file of its own, and every report is a
+# failure (a report in a server does not always fail the test that started it). clang's
+# TSan cannot map its shadow memory under some kernels' address randomisation: the step
+# then runs the tests with randomisation off (setarch -R), as the sanitizer's docs advise.
+tsan_step() {
+  local tsan="$log/tsan" prefix=()
+  mkdir -p "$tsan"
+  if ! cmake -S . -B build-tsan -DTETHER_TSAN=ON -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+         >"$log/cmake-tsan.log" 2>&1 || ! cmake --build build-tsan -j "$jobs" >"$log/build-tsan.log" 2>&1; then
+    tail -40 "$log/cmake-tsan.log" "$log/build-tsan.log"
+    echo "TSan build failed" >"$log/ctest-tsan.log"
+    return
+  fi
+  printf 'int main(void) { return 0; }\n' >"$tsan/probe.c"
+  clang -fsanitize=thread "$tsan/probe.c" -o "$tsan/probe" 2>/dev/null
+  if ! "$tsan/probe" >/dev/null 2>&1 && setarch "$(uname -m)" -R "$tsan/probe" >/dev/null 2>&1; then
+    echo "(TSan needs address randomisation off on this kernel: setarch -R)"
+    prefix=(setarch "$(uname -m)" -R)
+  fi
+  (cd build-tsan && TSAN_OPTIONS="suppressions=$PWD/../tests/tsan.supp die_after_fork=0 log_path=$tsan/report" \
+     "${prefix[@]}" ctest --output-on-failure -j "$jobs" -L 'unit|integration') 2>&1 |
+    tee "$log/ctest-tsan.log" | tail -30
+  local reports
+  reports=$(grep -l 'WARNING: ThreadSanitizer' "$tsan"/report.* 2>/dev/null | wc -l)
+  if [ "$reports" != 0 ]; then
+    echo "ThreadSanitizer reported in $reports process(es):"
+    grep -h -A12 'WARNING: ThreadSanitizer' "$tsan"/report.* | head -80
+    failed=$((failed + reports))
+  fi
 }
 
 step "dependencies"
@@ -65,6 +98,10 @@ if [ $quick = 0 ]; then
   else
     tail -40 "$log/build-asan.log"; failed=$((failed + 1))
   fi
+
+  step "thread sanitizer build (build-tsan/, clang): unit and integration tests under TSan"
+  tsan_step
+  tally_ctest "$log/ctest-tsan.log"
 
   step "fuzzing (bounded)"
   if [ -x tests/fuzz/run.sh ]; then
