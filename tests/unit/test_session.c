@@ -5,9 +5,11 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 /* y = relu(x * w) with x: float[N, 3] (N symbolic), w: float[3] initializer. */
 static pbw mul_relu_model(void)
@@ -390,9 +392,19 @@ static long long pool_ticks(void)
     return total;
 }
 
-/* The pool's other threads' CPU time over `runs` runs of a 384x384 MatMul on a session
- * opened with `threads`. */
-static long long worker_ticks_running(int threads, int runs)
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* The pool's other threads' CPU time while a session opened with `threads` runs a 384x384
+ * MatMul again and again: for at least `min_ms`, and with `until_busy` until those threads
+ * have spent some (for at most 5 s). Ticks are 10 ms samples of whichever thread holds a
+ * core, so on a loaded machine a short stretch of work can leave the helpers none: the time
+ * taken is handed back in *took_ms, for the other case to run as long. */
+static long long worker_ticks_running(int threads, double min_ms, bool until_busy, double *took_ms)
 {
     enum { N = 384 };
     pbw m = ob_single_op("MatMul", 13, 2, (const int[]){TETHER_DTYPE_FLOAT, TETHER_DTYPE_FLOAT}, (const int[]){2, 2},
@@ -414,12 +426,19 @@ static long long worker_ticks_running(int threads, int runs)
     tether_outputs *out;
     CHECK_OK(tether_session_run(s, in, 2, &out)); /* the pool starts, the plan is made */
     tether_outputs_free(out);
-    long long before = pool_ticks();
-    for (int r = 0; r < runs; r++) {
-        CHECK_OK(tether_session_run(s, in, 2, &out));
-        tether_outputs_free(out);
-    }
-    long long spent = pool_ticks() - before;
+    usleep(50 * 1000); /* idle helpers from earlier work have stopped spinning */
+    long long before = pool_ticks(), spent = 0;
+    double t0 = now_ms(), took = 0;
+    do {
+        for (int r = 0; r < 20; r++) {
+            CHECK_OK(tether_session_run(s, in, 2, &out));
+            tether_outputs_free(out);
+        }
+        spent = pool_ticks() - before;
+        took = now_ms() - t0;
+    } while (took < min_ms || (until_busy && spent == 0 && took < 5000));
+    if (took_ms)
+        *took_ms = took;
     tether_session_free(s);
     free(a);
     ob_free(&m);
@@ -429,9 +448,11 @@ static long long worker_ticks_running(int threads, int runs)
 TEST(num_threads_one_keeps_a_run_on_the_calling_thread)
 {
     CHECK_OK(tether_set_num_threads(3));
-    /* enough work that helpers, when allowed, take whole clock ticks of it */
-    CHECK(worker_ticks_running(0, 40) > 0);
-    CHECK_EQ_INT(worker_ticks_running(1, 40), 0);
+    /* helpers, when allowed, take part of the work: run until they have been seen to */
+    double took = 0;
+    CHECK(worker_ticks_running(0, 100, true, &took) > 0);
+    /* one thread: as long again (at least 0.3 s), and the helpers spend nothing */
+    CHECK_EQ_INT(worker_ticks_running(1, took > 300 ? took : 300, false, NULL), 0);
 }
 
 TEST(the_config_carries_its_size)
