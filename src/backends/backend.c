@@ -71,13 +71,19 @@ static pthread_mutex_t g_reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static const tt_backend *g_registered[TT_MAX_REGISTERED];
 static int g_n_registered;
 
+/* Called with g_reg_lock held. */
+static const tt_backend *find_locked(const char *name)
+{
+    for (int i = 0; i < g_n_registered; i++)
+        if (strcmp(g_registered[i]->name, name) == 0)
+            return g_registered[i];
+    return NULL;
+}
+
 static const tt_backend *find_registered(const char *name)
 {
-    const tt_backend *b = NULL;
     pthread_mutex_lock(&g_reg_lock);
-    for (int i = 0; i < g_n_registered && !b; i++)
-        if (strcmp(g_registered[i]->name, name) == 0)
-            b = g_registered[i];
+    const tt_backend *b = find_locked(name);
     pthread_mutex_unlock(&g_reg_lock);
     return b;
 }
@@ -86,12 +92,14 @@ tt_status tt_backend_register(const tt_backend *b)
 {
     if (!b || !b->name || !b->tables)
         return tt_error(TETHER_ERR_INVALID_ARGUMENT, "a backend needs a name and kernel tables");
-    const tt_backend *have = find_registered(b->name);
-    if (have || strcmp(b->name, "ref") == 0 || strcmp(b->name, "cpu") == 0)
-        return have == b ? TT_OK : tt_error(TETHER_ERR_INVALID_ARGUMENT, "a backend named '%s' exists", b->name);
+    /* looked up and added under one hold of the lock: two threads registering one name at
+     * once add it once */
     pthread_mutex_lock(&g_reg_lock);
+    const tt_backend *have = find_locked(b->name);
     tt_status s = TT_OK;
-    if (g_n_registered == TT_MAX_REGISTERED)
+    if (have || strcmp(b->name, "ref") == 0 || strcmp(b->name, "cpu") == 0)
+        s = have == b ? TT_OK : tt_error(TETHER_ERR_INVALID_ARGUMENT, "a backend named '%s' exists", b->name);
+    else if (g_n_registered == TT_MAX_REGISTERED)
         s = tt_error(TETHER_ERR_INVALID_ARGUMENT, "more than %d backends registered", TT_MAX_REGISTERED);
     else
         g_registered[g_n_registered++] = b;
