@@ -3,13 +3,14 @@
 #include "check.h"
 #include "onnx_build.h"
 
+#include "net/sock.h"
+
 #include <dirent.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <time.h>
 
 /* y = relu(x * w) with x: float[N, 3] (N symbolic), w: float[3] initializer. */
 static pbw mul_relu_model(void)
@@ -392,13 +393,6 @@ static long long pool_ticks(void)
     return total;
 }
 
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
 /* The pool's other threads' CPU time while a session opened with `threads` runs a 384x384
  * MatMul again and again: for at least `min_ms`, and with `until_busy` until those threads
  * have spent some (for at most 5 s). Ticks are 10 ms samples of whichever thread holds a
@@ -428,14 +422,14 @@ static long long worker_ticks_running(int threads, double min_ms, bool until_bus
     tether_outputs_free(out);
     usleep(50 * 1000); /* idle helpers from earlier work have stopped spinning */
     long long before = pool_ticks(), spent = 0;
-    double t0 = now_ms(), took = 0;
+    double t0 = tt_now_ns() / 1e6, took = 0;
     do {
         for (int r = 0; r < 20; r++) {
             CHECK_OK(tether_session_run(s, in, 2, &out));
             tether_outputs_free(out);
         }
         spent = pool_ticks() - before;
-        took = now_ms() - t0;
+        took = tt_now_ns() / 1e6 - t0;
     } while (took < min_ms || (until_busy && spent == 0 && took < 5000));
     if (took_ms)
         *took_ms = took;
