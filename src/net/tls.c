@@ -99,6 +99,35 @@ static tt_status load_own(SSL_CTX *ctx, const tt_tls_files *f, const char *who)
     return TT_OK;
 }
 
+/* OpenSSL works out a certificate's extensions (key identifiers, CA flag) the first time a
+ * verification looks at it, and stores them in the certificate. In OpenSSL 3.0 the check
+ * whether that was done is not synchronised with the write, so two handshakes on a shared
+ * context, run at once by two threads, race on its certificates: one compares a key
+ * identifier that the other is still writing (ThreadSanitizer saw it in concurrent TLS
+ * attaches). X509_check_purpose with purpose -1 does only that caching; running it here, on
+ * every certificate the context holds, before any thread can reach the context, leaves
+ * handshakes only reading them. Certificates that a hashed directory of the system's
+ * default paths lends at verification time are not covered; the explicit CA file of a
+ * tether deployment, and the system's bundle file, are. */
+static void certs_cache(SSL_CTX *ctx)
+{
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    STACK_OF(X509_OBJECT) *objs = store ? X509_STORE_get0_objects(store) : NULL;
+    for (int i = 0; objs && i < sk_X509_OBJECT_num(objs); i++) {
+        X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+        if (x)
+            X509_check_purpose(x, -1, 0);
+    }
+    X509 *own = SSL_CTX_get0_certificate(ctx);
+    if (own)
+        X509_check_purpose(own, -1, 0);
+    STACK_OF(X509) *chain = NULL;
+    SSL_CTX_get0_chain_certs(ctx, &chain);
+    for (int i = 0; chain && i < sk_X509_num(chain); i++)
+        X509_check_purpose(sk_X509_value(chain, i), -1, 0);
+    ERR_clear_error();
+}
+
 tt_status tt_tls_ctx_server(const tt_tls_files *f, tt_tls_ctx **out)
 {
     if (!f->cert[0] || !f->key[0])
@@ -125,6 +154,7 @@ tt_status tt_tls_ctx_server(const tt_tls_files *f, tt_tls_ctx **out)
         SSL_CTX_free(ctx);
         return st;
     }
+    certs_cache(ctx);
     c->ctx = ctx;
     *out = c;
     return TT_OK;
@@ -150,6 +180,7 @@ tt_status tt_tls_ctx_client(const tt_tls_files *f, tt_tls_ctx **out)
         SSL_CTX_free(ctx);
         return st;
     }
+    certs_cache(ctx);
     c->ctx = ctx;
     *out = c;
     return TT_OK;

@@ -271,6 +271,115 @@ TEST(client_certificate_required)
     CHECK_EQ_INT(o.echoed, BIG);
 }
 
+/* ---- many handshakes on one context at once ------------------------------------------ */
+
+enum { PAR = 6, PAR_ROUNDS = 8 };
+
+typedef struct par_end {
+    tt_tls_ctx *ctx;
+    int fd;
+    pthread_barrier_t *go;
+    tether_status st;
+    char msg[512];
+} par_end;
+
+/* A client: handshake (the server checks its certificate too), one byte out, its echo back. */
+static void *par_client(void *arg)
+{
+    par_end *e = arg;
+    int64_t deadline = tt_deadline_ms(20000);
+    pthread_barrier_wait(e->go);
+    tt_tls *t;
+    e->st = tt_tls_connect(e->ctx, e->fd, "127.0.0.1", deadline, &t);
+    if (e->st == TETHER_OK) {
+        unsigned char b = 42, back = 0;
+        struct iovec iov = {&b, 1};
+        e->st = tt_tls_writev_all(t, &iov, 1, deadline);
+        if (e->st == TETHER_OK)
+            e->st = tt_tls_read_all(t, &back, 1, deadline, NULL);
+        if (e->st == TETHER_OK && back != 42)
+            e->st = TETHER_ERR_INTERNAL;
+        tt_tls_free(t);
+    }
+    snprintf(e->msg, sizeof e->msg, "%s", e->st ? tether_last_error() : "");
+    return NULL;
+}
+
+/* A server end: handshake and one byte in, echoed. */
+static void *par_server(void *arg)
+{
+    par_end *e = arg;
+    pthread_barrier_wait(e->go);
+    tt_tls *t;
+    e->st = tt_tls_accept(e->ctx, e->fd, &t);
+    if (e->st != TETHER_OK)
+        return NULL;
+    unsigned char b;
+    bool other;
+    ssize_t k;
+    int64_t deadline = tt_deadline_ms(20000);
+    while ((k = tt_tls_read(t, &b, 1, &other)) < 0 && errno == EAGAIN && tt_now_ns() < deadline) {
+        struct pollfd p = {e->fd, (short)(other ? POLLOUT : POLLIN), 0};
+        poll(&p, 1, 100);
+    }
+    while (k == 1 && (k = tt_tls_write(t, &b, 1, &other)) < 0 && errno == EAGAIN && tt_now_ns() < deadline) {
+        struct pollfd p = {e->fd, (short)(other ? POLLIN : POLLOUT), 0};
+        poll(&p, 1, 100);
+    }
+    e->st = k == 1 ? TETHER_OK : TETHER_ERR_INTERNAL;
+    snprintf(e->msg, sizeof e->msg, "read/write gave %zd: %s", k, e->st ? tether_last_error() : "");
+    tt_tls_free(t);
+    return NULL;
+}
+
+/* Clients share one context, as tt_tls_ctx_client_shared hands one to every connection of a
+ * process, and server ends share another, each handshake on a thread of its own, all
+ * released at once; a fresh pair of contexts each round, so that every round's handshakes
+ * are the first their certificates see. OpenSSL fills caches in certificates the first time
+ * it verifies with them: this is the test that ThreadSanitizer (CI's TSan step) must find
+ * free of races. Without TSan it checks that every handshake of the crowd succeeds. */
+TEST(many_handshakes_on_one_context_at_once)
+{
+    pki p;
+    make_pki(&p);
+    tt_tls_files srv, cli;
+    files(&srv, p.ca, p.srv_cert, p.srv_key); /* client certificates required */
+    files(&cli, p.ca, p.cli_cert, p.cli_key);
+    for (int round = 0; round < PAR_ROUNDS; round++) {
+        tt_tls_ctx *sctx, *cctx;
+        CHECK_OK(tt_tls_ctx_server(&srv, &sctx));
+        CHECK_OK(tt_tls_ctx_client(&cli, &cctx));
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, 2 * PAR);
+        par_end c[PAR], s[PAR];
+        pthread_t ct[PAR], st[PAR];
+        for (int i = 0; i < PAR; i++) {
+            int sv[2];
+            CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+            c[i] = (par_end){.ctx = cctx, .fd = sv[0], .go = &go};
+            s[i] = (par_end){.ctx = sctx, .fd = sv[1], .go = &go};
+            pthread_create(&ct[i], NULL, par_client, &c[i]);
+            pthread_create(&st[i], NULL, par_server, &s[i]);
+        }
+        for (int i = 0; i < PAR; i++) {
+            pthread_join(ct[i], NULL);
+            pthread_join(st[i], NULL);
+            close(c[i].fd);
+            close(s[i].fd);
+        }
+        pthread_barrier_destroy(&go);
+        tt_tls_ctx_free(sctx);
+        tt_tls_ctx_free(cctx);
+        for (int i = 0; i < PAR; i++) {
+            if (c[i].st != TETHER_OK)
+                CHECK_FAIL("round %d, client %d: %s", round, i, c[i].msg);
+            if (s[i].st != TETHER_OK)
+                CHECK_FAIL("round %d, server end %d: %s", round, i, s[i].msg);
+        }
+    }
+    cleanup();
+}
+
 TEST(bad_files_are_named)
 {
     tt_tls_files f;
