@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #ifdef TETHER_HAVE_MHD
@@ -34,7 +35,8 @@ typedef struct http_state {
     tt_http_tls tls; /* HTTPS under the listener's TLS policy (http_tls.h) */
     pthread_mutex_t lock;
     pthread_cond_t idle;
-    int loads; /* load/unload threads running */
+    int loads;       /* load/unload threads running */
+    int quiesced_fd; /* the listening socket once quiesced, closed after the daemon stops */
 } http_state;
 
 typedef enum route {
@@ -767,6 +769,7 @@ tt_status tt_http_start(tt_server *srv)
         return tt_error(TETHER_ERR_NO_MEMORY, "out of memory");
     }
     hs->tls = tls;
+    hs->quiesced_fd = -1;
     struct MHD_OptionItem tls_opts[TT_HTTP_TLS_OPTIONS];
     tt_http_tls_options(&hs->tls, tls_opts);
     pthread_mutex_init(&hs->lock, NULL);
@@ -802,9 +805,14 @@ void tt_http_quiesce(tt_server *srv)
 {
     http_state *hs = srv->http;
     if (hs && hs->d) {
+        /* MHD's threads may still touch the socket (its epoll sets) until the daemon
+         * stops, so it is closed only then; shutting it down now refuses new connections
+         * at once, and its number cannot be reused meanwhile. */
         int fd = MHD_quiesce_daemon(hs->d);
-        if (fd >= 0)
-            close(fd);
+        if (fd >= 0) {
+            shutdown(fd, SHUT_RDWR);
+            hs->quiesced_fd = fd;
+        }
     }
 }
 
@@ -819,6 +827,8 @@ void tt_http_stop(tt_server *srv)
     pthread_mutex_unlock(&hs->lock);
     if (hs->d)
         MHD_stop_daemon(hs->d);
+    if (hs->quiesced_fd >= 0)
+        close(hs->quiesced_fd);
     tt_http_tls_free(&hs->tls);
     pthread_mutex_destroy(&hs->lock);
     pthread_cond_destroy(&hs->idle);

@@ -75,6 +75,68 @@ TEST(one_request_cannot_freeze_the_server_and_sigterm_stops_it)
     ob_free(&dense);
 }
 
+#ifdef TETHER_HAVE_MHD
+/* 0 when a TCP connection to 127.0.0.1:port is accepted, else the connect's errno. */
+static int tcp_connect_errno(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int e = connect(fd, (struct sockaddr *)&a, sizeof a) == 0 ? 0 : errno;
+    close(fd);
+    return e;
+}
+
+/* While a run holds the drain open, the native and the HTTP listener both refuse new
+ * connections at once (nothing waits unanswered in a backlog), and the server still ends
+ * cleanly when the drain passes. */
+TEST(during_the_drain_every_listener_refuses_new_connections)
+{
+    th_fresh_home();
+    char dir[300], port_file[360];
+    th_mkdtemp("http", dir, sizeof dir);
+    snprintf(port_file, sizeof port_file, "%s/http.port", dir);
+    th_server s;
+    th_server_start(&s, (const char *const[]){"--slots", "cpu.large=1", "--workers", "1", "--run-limit", "0",
+                                              "--drain-timeout", "2", "--http", "127.0.0.1:0", "--http-port-file",
+                                              port_file, NULL});
+    FILE *f = fopen(port_file, "r");
+    int http = 0;
+    CHECK(f && fscanf(f, "%d", &http) == 1 && http > 0);
+    fclose(f);
+    CHECK_EQ_INT(tcp_connect_errno(http), 0);
+    CHECK_EQ_INT(tcp_connect_errno(s.port), 0);
+    tt_attachment a;
+    CHECK_OK(tt_attach("cpu.large", s.endpoint, &a));
+    pbw m = at_loop_model(true, 0, false);
+    tt_rconn *c = at_conn(&s, &a);
+    uint32_t h = at_open(c, &m);
+    float x = 0;
+    int64_t n = (int64_t)1 << 62; /* never ends: the drain lasts its whole timeout */
+    tether_tensor in[2];
+    loop_inputs(in, &x, &n);
+    size_t len;
+    uint8_t *frame = at_run_frame(h, in, 2, 78, &len);
+    at_send_all(tt_rconn_fd(c), frame, len);
+    free(frame);
+    th_sleep_ms(200);
+    CHECK(kill(s.pid, SIGTERM) == 0);
+    th_sleep_ms(400);
+    CHECK(th_server_alive(&s));
+    CHECK_EQ_INT(tcp_connect_errno(http), ECONNREFUSED);
+    CHECK_EQ_INT(tcp_connect_errno(s.port), ECONNREFUSED);
+    int status = th_server_signal_wait(&s, 0); /* no second signal: the drain runs out */
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        tp_dump_log(&s, stderr);
+        CHECK_FAIL("tetherd did not exit cleanly after the drain (status 0x%x)", status);
+    }
+    CHECK(at_log_contains(&s, "after the drain timeout"));
+    tt_rconn_close(c);
+    ob_free(&m);
+}
+#endif
+
 /* y = NonMaxSuppression(boxes float[1, N, 4], scores float[1, 1, N]), every box kept. */
 static pbw nms_model(int64_t keep)
 {
