@@ -24,7 +24,9 @@
 #define JOIN_WAIT_S 3.0 /* after the drain, for threads to notice they must stop */
 #define FLUSH_WAIT_S 1.0 /* after the last job, for its reply to leave */
 
-static tt_loop *g_loop;
+/* The loop a signal wakes. Atomic: the handler runs on whichever thread the signal lands
+ * on, a scheduler worker included, while main sets and clears it. */
+static _Atomic(tt_loop *) g_loop;
 static atomic_int g_term, g_hup;
 
 static void on_signal(int sig)
@@ -33,8 +35,9 @@ static void on_signal(int sig)
         atomic_store(&g_hup, 1);
     else
         atomic_fetch_add(&g_term, 1);
-    if (g_loop)
-        tt_loop_wake(g_loop); /* an eventfd write: async-signal-safe */
+    tt_loop *loop = atomic_load(&g_loop);
+    if (loop)
+        tt_loop_wake(loop); /* an eventfd write: async-signal-safe */
 }
 
 static void close_listeners(tt_server *srv)
@@ -314,7 +317,7 @@ static tt_status serve(tt_server *srv)
     TT_TRY(tt_repo_start(srv));
     TT_TRY(tt_http_start(srv));
     TT_TRY(tt_server_fleet_start(srv));
-    g_loop = srv->loop;
+    atomic_store(&g_loop, srv->loop);
     tt_log(TT_LOG_INFO, "tetherd %s (%s) serving %d slots (%s scheduling, %s metering, %.0f MiB of client buffers)",
            tether_version(), srv->id, srv->n_slots, cfg->sched == TT_SCHED_CAPPED ? "capped" : "lend",
            cfg->meter == TT_METER_FLOPS ? "FLOP" : "device-time", srv->max_buffered / 1048576.0);
@@ -335,7 +338,7 @@ static void save_state(tt_server *srv)
 
 static void shutdown_server(tt_server *srv)
 {
-    g_loop = NULL;
+    atomic_store(&g_loop, NULL);
     tt_server_fleet_stop(srv); /* first: no client is sent here any more */
     tt_metrics_stop(srv);
     close_listeners(srv);
