@@ -48,6 +48,24 @@ static inline void th_mkdtemp(const char *prefix, char *out, size_t n)
         CHECK_FAIL("mkdtemp(%s): %s", out, strerror(errno));
 }
 
+/* The port in a file that tetherd writes once that listener is open (--http-port-file):
+ * the harness waited only for the wire listener, and the HTTP one opens after it. */
+static inline int th_read_port(const char *path)
+{
+    for (int i = 0; i < 400; i++) {
+        FILE *f = fopen(path, "r");
+        int port = 0;
+        if (f) {
+            bool ok = fscanf(f, "%d", &port) == 1;
+            fclose(f);
+            if (ok && port > 0)
+                return port;
+        }
+        th_sleep_ms(50);
+    }
+    CHECK_FAIL("no port in %s after 20 s", path);
+}
+
 static int th_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb, (void)flag, (void)ftw;

@@ -101,10 +101,7 @@ TEST(during_the_drain_every_listener_refuses_new_connections)
     th_server_start(&s, (const char *const[]){"--slots", "cpu.large=1", "--workers", "1", "--run-limit", "0",
                                               "--drain-timeout", "2", "--http", "127.0.0.1:0", "--http-port-file",
                                               port_file, NULL});
-    FILE *f = fopen(port_file, "r");
-    int http = 0;
-    CHECK(f && fscanf(f, "%d", &http) == 1 && http > 0);
-    fclose(f);
+    int http = th_read_port(port_file);
     CHECK_EQ_INT(tcp_connect_errno(http), 0);
     CHECK_EQ_INT(tcp_connect_errno(s.port), 0);
     tt_attachment a;

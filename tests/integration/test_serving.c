@@ -135,22 +135,6 @@ static void repo_add(const char *repo, const char *name, const pbw *m, const cha
 
 /* ---- HTTP, for /metrics ------------------------------------------------------------- */
 
-static int read_port(const char *path)
-{
-    for (int i = 0; i < 200; i++) {
-        FILE *f = fopen(path, "r");
-        int port = 0;
-        if (f) {
-            bool ok = fscanf(f, "%d", &port) == 1;
-            fclose(f);
-            if (ok && port > 0)
-                return port;
-        }
-        th_sleep_ms(50);
-    }
-    CHECK_FAIL("no HTTP port in %s", path);
-}
-
 static char *http_get(int port, const char *path)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -346,7 +330,7 @@ static void start_with(fixture *f, const char *delay_us, const char *extra1, con
     th_server_start(&f->s, (const char *const[]){"--slots", "cpu.medium=1,cpu.large=1", "--model-repository", repo,
                                                   "--http", "127.0.0.1:0", "--http-port-file", port_file, extra1,
                                                   extra2, NULL});
-    f->http = read_port(port_file);
+    f->http = th_read_port(port_file);
 }
 
 static void start(fixture *f, const char *delay_us)
@@ -570,7 +554,7 @@ TEST(configured_dims_free_a_fixed_batch_and_are_enforced)
     th_server s;
     th_server_start(&s, (const char *const[]){"--slots", "cpu.medium=1,cpu.large=1", "--model-repository", repo,
                                               "--http", "127.0.0.1:0", "--http-port-file", port_file, NULL});
-    int http = read_port(port_file), status;
+    int http = th_read_port(port_file), status;
 
     /* load errors */
     char *index = http_req(http, "POST", "/v2/repository/index", "{}", &status);
