@@ -804,7 +804,7 @@ tt_status tt_http_start(tt_server *srv)
 void tt_http_quiesce(tt_server *srv)
 {
     http_state *hs = srv->http;
-    if (hs && hs->d) {
+    if (hs && hs->d && hs->quiesced_fd < 0) { /* once: a drain, then shutdown, both ask */
         /* MHD's threads may still touch the socket (its epoll sets) until the daemon
          * stops, so it is closed only then; shutting it down now refuses new connections
          * at once, and its number cannot be reused meanwhile. */

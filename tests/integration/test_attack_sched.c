@@ -14,6 +14,19 @@ static void loop_inputs(tether_tensor t[2], const float *x, const int64_t *n)
     t[1] = at_i64("n", 0, NULL, n);
 }
 
+/* Sends a run of the Loop model (opened as h) whose trip count never ends, without waiting. */
+static void send_endless_run(tt_rconn *c, uint32_t h, uint32_t id)
+{
+    float x = 0;
+    int64_t n = (int64_t)1 << 62;
+    tether_tensor in[2];
+    loop_inputs(in, &x, &n);
+    size_t len;
+    uint8_t *frame = at_run_frame(h, in, 2, id, &len);
+    at_send_all(tt_rconn_fd(c), frame, len);
+    free(frame);
+}
+
 TEST(one_request_cannot_freeze_the_server_and_sigterm_stops_it)
 {
     th_fresh_home();
@@ -37,11 +50,7 @@ TEST(one_request_cannot_freeze_the_server_and_sigterm_stops_it)
         tt_reply_free(&rep);
     }
     /* then the same model with a trip count that never ends, without waiting for it */
-    n = (int64_t)1 << 62;
-    size_t len;
-    uint8_t *frame = at_run_frame(h, in, 2, 77, &len);
-    at_send_all(tt_rconn_fd(c), frame, len);
-    free(frame);
+    send_endless_run(c, h, 77);
     th_sleep_ms(300);
     /* everyone else is still answered at once: a describe, and another tenant's inference */
     double t0 = th_now_s();
@@ -109,14 +118,7 @@ TEST(during_the_drain_every_listener_refuses_new_connections)
     pbw m = at_loop_model(true, 0, false);
     tt_rconn *c = at_conn(&s, &a);
     uint32_t h = at_open(c, &m);
-    float x = 0;
-    int64_t n = (int64_t)1 << 62; /* never ends: the drain lasts its whole timeout */
-    tether_tensor in[2];
-    loop_inputs(in, &x, &n);
-    size_t len;
-    uint8_t *frame = at_run_frame(h, in, 2, 78, &len);
-    at_send_all(tt_rconn_fd(c), frame, len);
-    free(frame);
+    send_endless_run(c, h, 78); /* the drain lasts its whole timeout */
     th_sleep_ms(200);
     CHECK(kill(s.pid, SIGTERM) == 0);
     th_sleep_ms(400);
@@ -213,14 +215,7 @@ TEST(a_run_nobody_waits_for_is_stopped_and_charged)
     pbw m = at_loop_model(true, 0, false), dense = th_model_dense(8, 4, 3);
     tt_rconn *c = at_conn(&s, &a);
     uint32_t h = at_open(c, &m);
-    float x = 0;
-    int64_t n = (int64_t)1 << 62;
-    tether_tensor in[2];
-    loop_inputs(in, &x, &n);
-    size_t len;
-    uint8_t *frame = at_run_frame(h, in, 2, 5, &len);
-    at_send_all(tt_rconn_fd(c), frame, len);
-    free(frame);
+    send_endless_run(c, h, 5);
     th_sleep_ms(400);
     tt_rconn_close(c); /* the client goes away: no run limit would ever free the worker */
     /* the only worker serves the other attachment at once */
