@@ -129,6 +129,7 @@ static void bench_attach_times(tp_server *srv, int iterations, bool settled)
     int pause = settled ? 20 : 0;
     double *direct = calloc((size_t)iterations, sizeof *direct), *warm = calloc((size_t)iterations, sizeof *warm);
     double *cold = calloc((size_t)iterations, sizeof *cold), *first = calloc((size_t)iterations, sizeof *first);
+    double *gateway = calloc((size_t)iterations, sizeof *gateway);
     fresh_home(1000);
     char view_file[600];
     snprintf(view_file, sizeof view_file, "%s/fleet-view", getenv("TETHER_HOME"));
@@ -168,6 +169,19 @@ static void bench_attach_times(tp_server *srv, int iterations, bool settled)
         if (tt_attach_with("cpu.small", &o, &a) != TETHER_OK)
             BENCH_DIE("%s", tether_last_error());
         double t6 = bench_now_us();
+        /* the same through etcd's JSON gateway, as before gRPC */
+        if (tt_detach(a.ordinal) != TETHER_OK)
+            BENCH_DIE("%s", tether_last_error());
+        forget_fleet();
+        unlink(view_file);
+        setenv("TETHER_ETCD_GRPC", "0", 1);
+        tp_sleep_ms(pause);
+        double t7 = bench_now_us();
+        if (tt_attach_with("cpu.small", &o, &a) != TETHER_OK)
+            BENCH_DIE("%s", tether_last_error());
+        double t8 = bench_now_us();
+        unsetenv("TETHER_ETCD_GRPC");
+        gateway[i] = (t8 - t7) / 1000;
         direct[i] = (t1 - t0) / 1000;
         warm[i] = (t2 - t1b) / 1000;
         cold[i] = (t4 - t3) / 1000;
@@ -183,19 +197,21 @@ static void bench_attach_times(tp_server *srv, int iterations, bool settled)
            iterations);
     printf("| attach | p50 | p90 |\n| --- | --- | --- |\n");
     print_row("direct (`--server`)", direct, iterations);
-    print_row("fleet, warm (the same process again within 30 s: its view and etcd connection kept)", warm,
-              iterations);
+    print_row("fleet, warm (the same process again within 30 s: its view kept)", warm, iterations);
     print_row("fleet, cold (a process's first placement, the view the last process left in TETHER_HOME: a "
               "`tether attach` within 30 s of another)",
               cold, iterations);
     print_row("fleet, first (a process's first placement with no recent view: the fleet is read first)", first,
               iterations);
-    printf("\nfleet / direct at p50: warm %.2fx, cold %.2fx, first %.2fx (goal <= 2x)\n", w50 / d50, c50 / d50,
-           f50 / d50);
+    print_row("fleet, first, through etcd's JSON gateway only (`TETHER_ETCD_GRPC=0`)", gateway, iterations);
+    printf("\nfleet / direct at p50: warm %.2fx, cold %.2fx, first %.2fx (goal <= 2x); first through the gateway "
+           "only %.2fx\n",
+           w50 / d50, c50 / d50, f50 / d50, bench_pct(gateway, iterations, 0.5) / d50);
     free(direct);
     free(warm);
     free(cold);
     free(first);
+    free(gateway);
 }
 
 /* `tether attach` itself, a process per attach as a user runs it: wall time from fork to
@@ -245,7 +261,7 @@ static void bench_cli(tp_server *srv, int n)
 /* The steps of both attaches, each timed on its own (p50 of n). */
 static void bench_attach_steps(tp_server *srv, int n)
 {
-    enum { CONNECT, RESERVE, RECORD, ETCD_FIRST, ETCD_READ, ETCD_TXN, N_STEPS };
+    enum { CONNECT, RESERVE, RECORD, ETCD_FIRST, ETCD_READ, ETCD_TXN, GRPC_READ, GRPC_TXN, N_STEPS };
     static const char *names[N_STEPS] = {
         "tetherd: connect + HELLO (a direct attach's first step)",
         "tetherd: RESERVE (the server writes its state file, fsync)",
@@ -253,6 +269,8 @@ static void bench_attach_steps(tp_server *srv, int n)
         "etcd: first request of a process (new connection + serializable read)",
         "etcd: serializable read of servers and claims (open connection)",
         "etcd: claim transaction (a write: raft + fsync)",
+        "etcd in gRPC: serializable read of servers and claims (a connection of its own, as every gRPC call)",
+        "etcd in gRPC: claim transaction",
     };
     double *t[N_STEPS];
     for (int k = 0; k < N_STEPS; k++)
@@ -309,19 +327,36 @@ static void bench_attach_steps(tp_server *srv, int n)
         tt_etcd_kvs_free(&kvs);
         if (tt_etcd_delete(e, "/tether-bench/claim", false, tt_deadline_ms(5000)) != TETHER_OK)
             BENCH_DIE("%s", tether_last_error());
+        /* the same two in gRPC, as placement sends them */
+        tt_etcd_use_grpc(e, true);
+        double g0 = bench_now_us();
+        if (tt_fleet_view_read_free(e, tt_deadline_ms(5000), &v))
+            BENCH_DIE("%s", tether_last_error());
+        double g1 = bench_now_us();
+        tt_fleet_view_free(&v);
+        if (tt_etcd_txn_read(e, &cmp, 1, &op, 1, prefixes, 2, false, tt_deadline_ms(5000), &won, NULL, &kvs) != TETHER_OK ||
+            !won)
+            BENCH_DIE("bench claim: %s", tether_last_error());
+        double g2 = bench_now_us();
+        tt_etcd_kvs_free(&kvs);
+        tt_etcd_use_grpc(e, false);
+        if (tt_etcd_delete(e, "/tether-bench/claim", false, tt_deadline_ms(5000)) != TETHER_OK)
+            BENCH_DIE("%s", tether_last_error());
         tt_etcd_close(e);
         t[ETCD_FIRST][i] = (e1 - e0) / 1000;
         t[ETCD_READ][i] = (e2 - e1) / 1000;
         t[ETCD_TXN][i] = (e4 - e3) / 1000;
+        t[GRPC_READ][i] = (g1 - g0) / 1000;
+        t[GRPC_TXN][i] = (g2 - g1) / 1000;
     }
     printf("\n## attach, step by step (%d each; p50)\n\n| step | p50 | p90 |\n| --- | --- | --- |\n", n);
     for (int k = 0; k < N_STEPS; k++) {
         print_row(names[k], t[k], n);
         free(t[k]);
     }
-    printf("\ndirect = connect + RESERVE + record. fleet, warm = the claim transaction and, at the same time, "
-           "connect + RESERVE (an early reservation), then record; cold claims from the view on disk over a "
-           "new connection; first reads the fleet before it claims.\n");
+    printf("\ndirect = connect + RESERVE + record. fleet, warm = the claim transaction (in gRPC) and, at the same "
+           "time, connect + RESERVE (an early reservation), then record; cold claims from the view on disk; first "
+           "reads the fleet (in gRPC) before it claims.\n");
 }
 
 /* ---- failover --------------------------------------------------------------------- */

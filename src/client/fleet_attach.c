@@ -270,7 +270,10 @@ static tt_status open_fleet(const char *fleet, const tt_tls_files *tls, tt_etcd 
         snprintf(view, sizeof view, "%s/fleet-view", home);
     tt_error_clear();
     tt_fleet_set_view_file(view);
-    return tt_etcd_open(fleet, &f, e);
+    TT_TRY(tt_etcd_open(fleet, &f, e));
+    /* a placement's read and claim are transactions: gRPC spares each the gateway's hop */
+    tt_etcd_use_grpc(*e, true);
+    return TT_OK;
 }
 
 tt_status tt_attachment_server_listed(const tt_attachment *a, int timeout_ms, bool *listed)

@@ -4,8 +4,13 @@
  * deadline; the member that answered last is tried first next time. A closed client goes
  * to a small pool, keeping its HTTP connection open for the next client of the same
  * members in this process (placement, failover and the session's checks of a server's
- * registration each open one). */
+ * registration each open one). A client that asks for it (tt_etcd_use_grpc) sends its
+ * transactions in gRPC instead (etcd_pb.c), which etcd answers without the gateway's extra
+ * hop; it goes back to the gateway for a call when gRPC gets no answer, and for good when a
+ * member answers the gateway but not gRPC. */
 #include "fleet/etcd.h"
+#include "fleet/etcd_pb.h"
+#include "core/log.h"
 
 #include "core/mem.h"
 #include "net/sock.h"
@@ -19,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,8 +39,12 @@ struct tt_etcd {
     tt_tls_files tls;
     pid_t pid; /* the process that opened it: a pooled client is not used across fork */
     pthread_mutex_t lock;
+    bool grpc;          /* transactions as gRPC */
+    bool grpc_refused;  /* a member answered the gateway but not gRPC: the gateway from now on */
+    char grpc_why[160]; /* how the last gRPC call failed */
 #ifdef TETHER_HAVE_CURL
     CURL *curl;
+    CURL *grpc_curl; /* made at the first gRPC call */
 #endif
 };
 
@@ -43,7 +53,7 @@ const char *tt_etcd_name(const tt_etcd *e)
     return e->name;
 }
 
-static atomic_ullong g_requests, g_connects;
+static atomic_ullong g_requests, g_connects, g_grpc_answers;
 
 void tt_etcd_stats(uint64_t *requests, uint64_t *connects)
 {
@@ -51,6 +61,19 @@ void tt_etcd_stats(uint64_t *requests, uint64_t *connects)
         *requests = atomic_load(&g_requests);
     if (connects)
         *connects = atomic_load(&g_connects);
+}
+
+uint64_t tt_etcd_grpc_answers(void)
+{
+    return atomic_load(&g_grpc_answers);
+}
+
+void tt_etcd_use_grpc(tt_etcd *e, bool on)
+{
+    const char *env = getenv("TETHER_ETCD_GRPC"); /* "0": the gateway only */
+    pthread_mutex_lock(&e->lock);
+    e->grpc = on && !(env && strcmp(env, "0") == 0);
+    pthread_mutex_unlock(&e->lock);
 }
 
 /* ---- base64 ------------------------------------------------------------------------ */
@@ -219,6 +242,7 @@ tt_status tt_etcd_open(const char *urls, const tt_tls_files *tls, tt_etcd **out)
     tt_etcd *pooled = pool_take_locked(urls, &want);
     pthread_mutex_unlock(&g_pool_lock);
     if (pooled) {
+        pooled->grpc = false; /* until its new user asks */
         *out = pooled;
         return TT_OK;
     }
@@ -264,6 +288,8 @@ static void etcd_free(tt_etcd *e)
 {
 #ifdef TETHER_HAVE_CURL
     curl_easy_cleanup(e->curl);
+    if (e->grpc_curl)
+        curl_easy_cleanup(e->grpc_curl);
     pthread_mutex_destroy(&e->lock);
 #endif
     tt_free(e);
@@ -339,6 +365,30 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* What every POST to a member sets: the request, the time it has, where the reply goes, and
+ * the certificates. */
+static void post_opts(const tt_etcd *e, CURL *c, const char *url, const void *req, size_t n, int64_t left_ms, body *b)
+{
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, req);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)left_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(left_ms < 5000 ? left_ms : 5000));
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    if (e->tls.ca[0])
+        curl_easy_setopt(c, CURLOPT_CAINFO, e->tls.ca);
+    if (e->tls.cert[0]) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, e->tls.cert);
+        curl_easy_setopt(c, CURLOPT_SSLKEY, e->tls.key);
+    }
+}
+
 /* Whether a transfer failed for want of the member (try another) rather than of the call. */
 static bool member_unreachable(CURLcode rc)
 {
@@ -348,18 +398,23 @@ static bool member_unreachable(CURLcode rc)
 }
 #endif
 
+/* The tether status for a gRPC status code of etcd's. */
+static tt_status grpc_code_status(int c)
+{
+    return c == 5                        ? TETHER_ERR_NOT_FOUND
+           : c == 3 || c == 9 || c == 11 ? TETHER_ERR_INVALID_ARGUMENT
+           : c == 7 || c == 16           ? TETHER_ERR_AUTH
+           : c == 8                      ? TETHER_ERR_BUSY
+                                         : TETHER_ERR_NETWORK; /* unavailable, deadline, internal: worth a retry */
+}
+
 /* The tether status for an error reply of the gateway ({"error", "code"} as gRPC codes). */
 static tt_status reply_error(const tt_etcd *e, const char *path, long http, const char *text)
 {
     cJSON *j = cJSON_Parse(text ? text : "");
     const cJSON *msg = j ? cJSON_GetObjectItemCaseSensitive(j, "error") : NULL;
     const cJSON *code = j ? cJSON_GetObjectItemCaseSensitive(j, "code") : NULL;
-    int c = cJSON_IsNumber(code) ? code->valueint : -1;
-    tt_status st = c == 5 ? TETHER_ERR_NOT_FOUND
-                   : c == 3 || c == 9 || c == 11 ? TETHER_ERR_INVALID_ARGUMENT
-                   : c == 7 || c == 16 ? TETHER_ERR_AUTH
-                   : c == 8 ? TETHER_ERR_BUSY
-                            : TETHER_ERR_NETWORK; /* unavailable, deadline, internal: worth a retry */
+    tt_status st = grpc_code_status(cJSON_IsNumber(code) ? code->valueint : -1);
     tt_error(st, "etcd (%s) refused %s: %s (HTTP %ld)", e->name, path,
              cJSON_IsString(msg) ? msg->valuestring : "no reason given", http);
     cJSON_Delete(j);
@@ -399,28 +454,12 @@ static tt_status call(tt_etcd *e, const char *path, cJSON *request, int64_t dead
         snprintf(url, sizeof url, "%s%s", member, path);
         body b = {0};
         CURL *c = e->curl;
-        curl_easy_reset(c);
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)left_ms);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(left_ms < 5000 ? left_ms : 5000));
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+        post_opts(e, c, url, text, strlen(text), left_ms, &b);
         /* HTTP/1.1 even over TLS: the gateway answers one JSON per request there, also for
          * streaming calls such as a lease keep-alive */
         curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
         struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-        if (e->tls.ca[0])
-            curl_easy_setopt(c, CURLOPT_CAINFO, e->tls.ca);
-        if (e->tls.cert[0]) {
-            curl_easy_setopt(c, CURLOPT_SSLCERT, e->tls.cert);
-            curl_easy_setopt(c, CURLOPT_SSLKEY, e->tls.key);
-        }
         CURLcode rc = curl_easy_perform(c);
         curl_slist_free_all(hdr);
         long http = 0, connects = 0;
@@ -466,6 +505,121 @@ static tt_status call(tt_etcd *e, const char *path, cJSON *request, int64_t dead
 #endif
 }
 
+/* ---- gRPC ------------------------------------------------------------------------------ */
+
+#ifdef TETHER_HAVE_CURL
+/* What the headers and trailers of a gRPC answer say. */
+typedef struct grpc_head {
+    bool grpc;   /* Content-Type: application/grpc */
+    bool status; /* grpc-status was sent */
+    int code;
+    char message[200];
+} grpc_head;
+
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    grpc_head *h = ud;
+    size_t n = size * nmemb;
+    char line[256];
+    size_t k = n < sizeof line - 1 ? n : sizeof line - 1;
+    memcpy(line, p, k);
+    line[k] = 0;
+    line[strcspn(line, "\r\n")] = 0;
+    if (strncasecmp(line, "content-type:", 13) == 0)
+        h->grpc = strstr(line + 13, "application/grpc") != NULL;
+    else if (strncasecmp(line, "grpc-status:", 12) == 0) {
+        h->status = true;
+        h->code = atoi(line + 12);
+    } else if (strncasecmp(line, "grpc-message:", 13) == 0)
+        snprintf(h->message, sizeof h->message, "%s", line + 13 + strspn(line + 13, " "));
+    return n;
+}
+#endif
+
+#define GRPC_ANSWERED (-2)
+
+/* A transaction as one gRPC call to the member last used, when this client asked for gRPC.
+ * *tried is GRPC_ANSWERED when the member answered in gRPC: the result is etcd's answer, or
+ * an error from it. Otherwise nothing came back and the caller asks the gateway, which also
+ * tries the other members; *tried is then the member the call went to (-1: none), and how it
+ * failed is in e->grpc_why. */
+static tt_status grpc_txn(tt_etcd *e, const tt_etcd_cmp *cmp, size_t n_cmp, const tt_etcd_op *ops, size_t n_ops,
+                          const char *const *prefixes, size_t n_prefixes, bool read_if_succeeded, bool serializable,
+                          int64_t deadline, bool *succeeded, int64_t *revision, tt_etcd_kvs *read, int *tried)
+{
+    *tried = -1;
+#ifndef TETHER_HAVE_CURL
+    (void)e, (void)cmp, (void)n_cmp, (void)ops, (void)n_ops, (void)prefixes, (void)n_prefixes;
+    (void)read_if_succeeded, (void)serializable, (void)deadline, (void)succeeded, (void)revision, (void)read;
+    return TT_OK;
+#else
+    int64_t left_ms = deadline == TT_NO_DEADLINE ? 30000 : (deadline - tt_now_ns()) / 1000000;
+    pthread_mutex_lock(&e->lock);
+    uint8_t *req = NULL;
+    size_t n;
+    if (!e->grpc || e->grpc_refused || left_ms <= 0 ||
+        tt_etcd_pb_txn_request(cmp, n_cmp, ops, n_ops, prefixes, n_prefixes, read_if_succeeded, serializable, &req,
+                               &n) != TT_OK ||
+        (!e->grpc_curl && !(e->grpc_curl = curl_easy_init()))) {
+        pthread_mutex_unlock(&e->lock);
+        tt_free(req);
+        tt_error_clear(); /* the gateway's request says what is wrong, if anything */
+        return TT_OK;
+    }
+    CURL *c = e->grpc_curl;
+    const char *member = e->members[e->current];
+    char url[400];
+    snprintf(url, sizeof url, "%s/etcdserverpb.KV/Txn", member);
+    body b = {0};
+    grpc_head h = {0};
+    post_opts(e, c, url, req, n, left_ms, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+    curl_easy_setopt(
+        c, CURLOPT_HTTP_VERSION,
+        (long)(strncmp(member, "https:", 6) == 0 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE));
+    /* a connection of its own each time: libcurl 7.88 (Debian 12) fails a second request on
+     * a reused prior-knowledge HTTP/2 connection ("Error in the HTTP2 framing layer") */
+    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/grpc");
+    struct curl_slist *both = hdr ? curl_slist_append(hdr, "TE: trailers") : NULL;
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, both);
+    CURLcode rc = both ? curl_easy_perform(c) : CURLE_OUT_OF_MEMORY;
+    curl_slist_free_all(both ? both : hdr);
+    long http = 0, connects = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+    atomic_fetch_add(&g_requests, 1);
+    atomic_fetch_add(&g_connects, (unsigned long long)connects);
+    tt_status st = TT_OK;
+    if (b.over) { /* etcd answered, with more than a reply may hold */
+        *tried = GRPC_ANSWERED;
+        st = tt_error(TETHER_ERR_NETWORK, "etcd (%s): the reply to a transaction is over %u MiB", e->name,
+                      TT_ETCD_MAX_REPLY >> 20);
+    } else if (rc == CURLE_OK && http == 200 && h.grpc && h.status) {
+        *tried = GRPC_ANSWERED;
+        atomic_fetch_add(&g_grpc_answers, 1);
+        if (h.code != 0)
+            st = tt_error(grpc_code_status(h.code), "etcd (%s) refused a transaction: %s (gRPC status %d)", e->name,
+                          h.message[0] ? h.message : "no reason given", h.code);
+        else if ((st = tt_etcd_pb_txn_reply((const uint8_t *)b.p, b.n, succeeded, revision, read)) != TT_OK)
+            st = tt_error_prefix(st, "etcd (%s): ", e->name);
+    } else {
+        *tried = e->current;
+        if (rc == CURLE_OK)
+            snprintf(e->grpc_why, sizeof e->grpc_why, "HTTP %ld, %s", http,
+                     h.grpc ? "no gRPC status" : "not application/grpc");
+        else
+            snprintf(e->grpc_why, sizeof e->grpc_why, "%s", curl_easy_strerror(rc));
+    }
+    tt_free(b.p);
+    pthread_mutex_unlock(&e->lock);
+    tt_free(req);
+    return st;
+#endif
+}
+
 /* ---- JSON helpers ------------------------------------------------------------------- */
 
 /* A 64-bit number written by the gateway as a string (or, for small ones, a number). */
@@ -497,17 +651,6 @@ static bool add_b64(cJSON *o, const char *k, const char *s)
     return ok;
 }
 
-/* The end of the range of keys that start with prefix: the prefix with its last byte + 1. */
-static void prefix_end(const char *prefix, char *out, size_t n)
-{
-    snprintf(out, n, "%s", prefix);
-    size_t len = strlen(out);
-    while (len > 0 && (unsigned char)out[len - 1] == 0xff)
-        out[--len] = 0;
-    if (len > 0)
-        out[len - 1] = (char)((unsigned char)out[len - 1] + 1);
-}
-
 /* ---- calls ------------------------------------------------------------------------- */
 
 void tt_etcd_kvs_free(tt_etcd_kvs *k)
@@ -523,10 +666,10 @@ void tt_etcd_kvs_free(tt_etcd_kvs *k)
 /* A range request for every key under prefix (NULL when out of memory). */
 static cJSON *range_json(const char *prefix)
 {
-    char end[512];
+    char end[TT_ETCD_MAX_PREFIX];
     if (strlen(prefix) >= sizeof end)
         return NULL;
-    prefix_end(prefix, end, sizeof end);
+    tt_etcd_prefix_end(prefix, end, sizeof end);
     cJSON *req = cJSON_CreateObject();
     if (!req || !add_b64(req, "key", prefix) || !add_b64(req, "range_end", end)) {
         cJSON_Delete(req);
@@ -549,7 +692,8 @@ static tt_status add_kvs(tt_etcd *e, const cJSON *kvs, tt_etcd_kvs *out)
     {
         if (st != TT_OK)
             break;
-        const cJSON *k = cJSON_GetObjectItemCaseSensitive(kv, "key"), *v = cJSON_GetObjectItemCaseSensitive(kv, "value");
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(kv, "key"),
+                    *v = cJSON_GetObjectItemCaseSensitive(kv, "value");
         tt_etcd_kv *x = &out->kv[out->n];
         size_t klen;
         if (!cJSON_IsString(k)) {
@@ -592,12 +736,10 @@ tt_status tt_etcd_get_prefix(tt_etcd *e, const char *prefix, int64_t deadline, t
     return st;
 }
 
-tt_status tt_etcd_get_prefixes(tt_etcd *e, const char *const *prefixes, size_t n, int64_t deadline,
-                               tt_etcd_kvs *out)
+/* tt_etcd_get_prefixes through the gateway */
+static tt_status gw_get_prefixes(tt_etcd *e, const char *const *prefixes, size_t n, int64_t deadline, tt_etcd_kvs *out)
 {
     memset(out, 0, sizeof *out);
-    if (n == 0 || n > 8)
-        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "etcd: %zu prefixes in one read (1..8)", n);
     cJSON *req = cJSON_CreateObject();
     cJSON *succ = req ? cJSON_AddArrayToObject(req, "success") : NULL;
     bool ok = succ != NULL;
@@ -652,8 +794,8 @@ static cJSON *put_json(const char *key, const char *value, int64_t lease)
 static cJSON *delete_json(const char *key, bool prefix)
 {
     cJSON *o = cJSON_CreateObject();
-    char end[512];
-    prefix_end(key, end, sizeof end);
+    char end[TT_ETCD_MAX_PREFIX];
+    tt_etcd_prefix_end(key, end, sizeof end);
     if (!o || !add_b64(o, "key", key) || (prefix && !add_b64(o, "range_end", end))) {
         cJSON_Delete(o);
         return NULL;
@@ -702,17 +844,16 @@ static bool add_ranges(cJSON *branch, const char *const *prefixes, size_t n)
     return true;
 }
 
-tt_status tt_etcd_txn_read(tt_etcd *e, const tt_etcd_cmp *cmp, size_t n_cmp, const tt_etcd_op *ops, size_t n_ops,
-                           const char *const *prefixes, size_t n_prefixes, bool read_if_succeeded, int64_t deadline,
-                           bool *succeeded, int64_t *revision, tt_etcd_kvs *read)
+/* tt_etcd_txn_read through the gateway */
+static tt_status gw_txn_read(tt_etcd *e, const tt_etcd_cmp *cmp, size_t n_cmp, const tt_etcd_op *ops, size_t n_ops,
+                             const char *const *prefixes, size_t n_prefixes, bool read_if_succeeded, int64_t deadline,
+                             bool *succeeded, int64_t *revision, tt_etcd_kvs *read)
 {
     static const char *targets[] = {"CREATE", "MOD", "VERSION"};
     static const char *fields[] = {"create_revision", "mod_revision", "version"};
     *succeeded = false;
     if (read)
         memset(read, 0, sizeof *read);
-    if (n_prefixes > 8 || (n_prefixes && !read))
-        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "etcd: %zu prefixes to read in a transaction (0..8)", n_prefixes);
     cJSON *req = cJSON_CreateObject();
     cJSON *cmps = cJSON_AddArrayToObject(req, "compare"), *succ = cJSON_AddArrayToObject(req, "success");
     cJSON *fail = n_prefixes ? cJSON_AddArrayToObject(req, "failure") : NULL;
@@ -764,6 +905,62 @@ tt_status tt_etcd_txn_read(tt_etcd *e, const tt_etcd_cmp *cmp, size_t n_cmp, con
             tt_etcd_kvs_free(read);
     }
     cJSON_Delete(rep);
+    return st;
+}
+
+/* After a gRPC call fell back: when the gateway then answered from the very member the call
+ * went to, that member is reachable but does not speak gRPC (a proxy in front of it, say),
+ * and this client stops trying. */
+static void grpc_settle(tt_etcd *e, int tried, tt_status gateway)
+{
+    if (tried < 0 || gateway != TT_OK)
+        return;
+    pthread_mutex_lock(&e->lock);
+    if (e->current == tried && !e->grpc_refused) {
+        e->grpc_refused = true;
+        tt_log(TT_LOG_INFO, "etcd (%s): %s answered its JSON gateway but not gRPC (%s); using the gateway", e->name,
+               e->members[tried], e->grpc_why);
+    }
+    pthread_mutex_unlock(&e->lock);
+}
+
+tt_status tt_etcd_get_prefixes(tt_etcd *e, const char *const *prefixes, size_t n, int64_t deadline, tt_etcd_kvs *out)
+{
+    memset(out, 0, sizeof *out);
+    if (n == 0 || n > 8)
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "etcd: %zu prefixes in one read (1..8)", n);
+    int tried;
+    bool won;
+    int64_t rev;
+    tt_status st = grpc_txn(e, NULL, 0, NULL, 0, prefixes, n, true, true, deadline, &won, &rev, out, &tried);
+    if (tried == GRPC_ANSWERED)
+        return st;
+    st = gw_get_prefixes(e, prefixes, n, deadline, out);
+    grpc_settle(e, tried, st);
+    return st;
+}
+
+tt_status tt_etcd_txn_read(tt_etcd *e, const tt_etcd_cmp *cmp, size_t n_cmp, const tt_etcd_op *ops, size_t n_ops,
+                           const char *const *prefixes, size_t n_prefixes, bool read_if_succeeded, int64_t deadline,
+                           bool *succeeded, int64_t *revision, tt_etcd_kvs *read)
+{
+    *succeeded = false;
+    if (read)
+        memset(read, 0, sizeof *read);
+    if (n_prefixes > 8 || (n_prefixes && !read))
+        return tt_error(TETHER_ERR_INVALID_ARGUMENT, "etcd: %zu prefixes to read in a transaction (0..8)", n_prefixes);
+    int tried;
+    int64_t rev = 0;
+    tt_status st = grpc_txn(e, cmp, n_cmp, ops, n_ops, prefixes, n_prefixes, read_if_succeeded, false, deadline,
+                            succeeded, &rev, read, &tried);
+    if (tried == GRPC_ANSWERED) {
+        if (revision)
+            *revision = rev;
+        return st;
+    }
+    st = gw_txn_read(e, cmp, n_cmp, ops, n_ops, prefixes, n_prefixes, read_if_succeeded, deadline, succeeded, revision,
+                     read);
+    grpc_settle(e, tried, st);
     return st;
 }
 

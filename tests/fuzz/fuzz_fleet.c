@@ -2,11 +2,14 @@
  *   - the records in etcd, which any server of the fleet writes (a hostile or broken one
  *     included): an input of lines "KEY<TAB>VALUE" is taken as a read of /tether/ and built
  *     into a view (server records and their free lists, slot records, free keys, claims);
+ *   - etcd's answer to a transaction in gRPC (src/fleet/etcd_pb.c), for an input that starts
+ *     with a zero byte (gRPC's prefix): decoded, and its key-values built into a view;
  *   - the view file a process leaves in $TETHER_HOME for the next (an input that starts with
  *     its magic), parsed without its age check.
  * Either view then goes through placement as a client's would: choosing a slot of each type
  * it names, pinned to a server and not, in a zone and not, with some slots skipped. */
 #include "core/mem.h"
+#include "fleet/etcd_pb.h"
 #include "fleet/fleet.h"
 
 #include <stdlib.h>
@@ -108,6 +111,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             place_in(&v, seed);
             tt_fleet_view_free(&v);
         }
+        return 0;
+    }
+    if (size > 0 && data[0] == 0) {
+        tt_etcd_kvs kvs;
+        bool won;
+        int64_t rev;
+        if (tt_etcd_pb_txn_reply(data, size, &won, &rev, &kvs) == TETHER_OK) {
+            tt_fleet_view v;
+            if (tt_fleet_view_build(&kvs, &v) == TETHER_OK) {
+                place_in(&v, seed);
+                tt_fleet_view_free(&v);
+            }
+            tt_etcd_kvs_free(&kvs);
+        }
+        tt_error_clear();
         return 0;
     }
     from_records(data, size, seed);

@@ -2,8 +2,8 @@
 # Fuzzes the model loader, the wire protocol's frame decoder and the executor's index arithmetic,
 # for SECONDS each, then tetherd's KServe request parser for SECONDS/2, then the parsers of
 # files people hand to tether (tetherd's config and keys files, .npy/.npz arrays, the
-# advisor's tables and prices, the attachment records, the fleet's records in etcd and its
-# view file) for a quarter of SECONDS each (at least
+# advisor's tables and prices, the attachment records, the fleet's records in etcd, etcd's
+# gRPC replies and the fleet's view file) for a quarter of SECONDS each (at least
 # 5 s): builds the libFuzzer targets into build-fuzz/ (clang,
 # -DTETHER_FUZZ=ON), makes a seed corpus from the ONNX test models and their test data plus
 # synthetic seeds and the seeds kept in tests/fuzz/seeds/ (among them every input that once

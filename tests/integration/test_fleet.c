@@ -203,6 +203,105 @@ static void registration(bool tls)
     tf_stop(&f);
 }
 
+/* The same reads and compare-and-swap writes through etcd's gRPC API (what placement
+ * sends) and through its JSON gateway give the same answers, byte for byte. */
+static void same_kvs(const tt_etcd_kvs *a, const tt_etcd_kvs *b)
+{
+    CHECK_EQ_INT((int)a->n, (int)b->n);
+    CHECK(a->revision > 0 && b->revision >= a->revision); /* the servers may write in between */
+    for (size_t i = 0; i < a->n && i < b->n; i++) {
+        CHECK(strcmp(a->kv[i].key, b->kv[i].key) == 0);
+        CHECK_EQ_INT((int)a->kv[i].value_len, (int)b->kv[i].value_len);
+        CHECK(memcmp(a->kv[i].value, b->kv[i].value, a->kv[i].value_len) == 0);
+        CHECK(a->kv[i].create_rev == b->kv[i].create_rev && a->kv[i].mod_rev == b->kv[i].mod_rev);
+        CHECK(a->kv[i].version == b->kv[i].version && a->kv[i].lease == b->kv[i].lease);
+    }
+}
+
+static void grpc_and_gateway(bool tls)
+{
+    th_fresh_home();
+    const char *slots[] = {"cpu.small=2"};
+    tf_fleet f;
+    tf_start(&f, 1, slots, tls, false);
+    tt_etcd *gw, *rpc;
+    CHECK_OK(tt_etcd_open(f.fleet, &f.etcd.client, &gw));
+    CHECK_OK(tt_etcd_clone(gw, &rpc));
+    tt_etcd_use_grpc(rpc, true);
+    uint64_t answers = tt_etcd_grpc_answers();
+    int64_t dl = tt_deadline_ms(5000);
+    /* keys of the test's own under two prefixes (one with a lease, one empty), read both ways */
+    int64_t lease;
+    CHECK_OK(tt_etcd_lease_grant(gw, 30, dl, &lease));
+    CHECK_OK(tt_etcd_put(gw, "/test/grpc/r/1", "{\"x\": 1}", lease, dl));
+    CHECK_OK(tt_etcd_put(gw, "/test/grpc/r/2", "", 0, dl));
+    CHECK_OK(tt_etcd_put(gw, "/test/grpc/s/1", "y", 0, dl));
+    CHECK_OK(tt_etcd_put(gw, "/test/grpc/s/1", "z", 0, dl)); /* version 2 */
+    const char *mine[] = {"/test/grpc/s/", "/test/grpc/r/"};
+    tt_etcd_kvs a, b;
+    CHECK_OK(tt_etcd_get_prefixes(gw, mine, 2, dl, &a));
+    CHECK_OK(tt_etcd_get_prefixes(rpc, mine, 2, dl, &b));
+    CHECK_EQ_INT((int)b.n, 3);
+    same_kvs(&a, &b);
+    CHECK(strcmp(b.kv[0].key, "/test/grpc/s/1") == 0 && b.kv[0].version == 2 && strcmp(b.kv[0].value, "z") == 0);
+    CHECK(b.kv[1].lease == lease && b.kv[2].value_len == 0);
+    tt_etcd_kvs_free(&a);
+    tt_etcd_kvs_free(&b);
+    /* the servers' records, as placement reads them */
+    const char *view[] = {TT_FLEET_PREFIX "servers/", TT_FLEET_PREFIX "claims/"};
+    CHECK_OK(tt_etcd_get_prefixes(rpc, view, 2, dl, &b));
+    CHECK(b.n >= 1 && strncmp(b.kv[0].key, TT_FLEET_PREFIX "servers/", strlen(TT_FLEET_PREFIX "servers/")) == 0);
+    tt_etcd_kvs_free(&b);
+    /* a claim: created only when absent, with a lease; the loser reads what won */
+    const char *pre[] = {"/test/grpc/c/"};
+    tt_etcd_cmp absent = {"/test/grpc/c/claim", TT_ETCD_CREATE, 0, false};
+    tt_etcd_op put = {.key = "/test/grpc/c/claim", .value = "{\"holder\": \"a\"}", .lease = lease};
+    bool won;
+    int64_t rev, rev2;
+    CHECK_OK(tt_etcd_txn_read(rpc, &absent, 1, &put, 1, pre, 1, false, dl, &won, &rev, &a));
+    CHECK(won && rev > 0 && a.n == 0);
+    tt_etcd_kvs_free(&a);
+    put.value = "{\"holder\": \"b\"}";
+    CHECK_OK(tt_etcd_txn_read(rpc, &absent, 1, &put, 1, pre, 1, false, dl, &won, &rev2, &a));
+    CHECK(!won && rev2 >= rev); /* the store's revision: the servers may have written since */
+    CHECK_OK(tt_etcd_txn_read(gw, &absent, 1, &put, 1, pre, 1, false, dl, &won, &rev2, &b));
+    CHECK(!won);
+    same_kvs(&a, &b);
+    CHECK_EQ_INT((int)a.n, 1);
+    CHECK(strcmp(a.kv[0].value, "{\"holder\": \"a\"}") == 0);
+    CHECK(a.kv[0].lease == lease && a.kv[0].create_rev == rev);
+    tt_etcd_kvs_free(&a);
+    tt_etcd_kvs_free(&b);
+    /* a compare on the modification, then a delete */
+    tt_etcd_cmp same = {"/test/grpc/c/claim", TT_ETCD_MOD, rev, false};
+    tt_etcd_op del = {.del = true, .key = "/test/grpc/c/claim"};
+    CHECK_OK(tt_etcd_txn(rpc, &same, 1, &del, 1, dl, &won, &rev2));
+    CHECK(won && rev2 > rev);
+    CHECK_OK(tt_etcd_get(gw, "/test/grpc/c/claim", dl, &a));
+    CHECK_EQ_INT((int)a.n, 0);
+    tt_etcd_kvs_free(&a);
+    /* etcd's own refusal comes back as an error naming it: a lease it does not have */
+    put.lease = 12345;
+    CHECK_ERR(tt_etcd_txn(rpc, NULL, 0, &put, 1, dl, &won, NULL), TETHER_ERR_NOT_FOUND, "lease not found");
+    /* every call went as gRPC (the TLS fleet's too), none back to the gateway */
+    CHECK_EQ_INT((int)(tt_etcd_grpc_answers() - answers), 6);
+    CHECK(!tf_log_has("does not answer gRPC"));
+    tt_etcd_lease_revoke(gw, lease, dl);
+    tt_etcd_close(rpc);
+    tt_etcd_close(gw);
+    tf_stop(&f);
+}
+
+TEST(grpc_and_the_gateway_give_the_same_answers)
+{
+    grpc_and_gateway(false);
+}
+
+TEST(grpc_and_the_gateway_give_the_same_answers_tls)
+{
+    grpc_and_gateway(true);
+}
+
 TEST(registration_listing_and_leaving)
 {
     registration(false);
@@ -632,15 +731,16 @@ TEST(no_free_slot_names_the_type_and_the_fleet)
     tf_start(&f, 2, slots, false, false);
     tt_attachment a, b, c;
     CHECK_OK(tf_attach(&f, "cpu.small", f.srv_id[0], &a));
-    /* a process's next attach claims from the view it remembers, on the connection it keeps:
-     * one request to etcd (the claim's transaction), no new connection */
-    uint64_t req0, conn0, req1, conn1;
+    /* a process's next attach claims from the view it remembers: one request to etcd (the
+     * claim's transaction, in gRPC over a connection of its own), no read */
+    uint64_t req0, conn0, req1, conn1, grpc0 = tt_etcd_grpc_answers();
     tt_etcd_stats(&req0, &conn0);
     CHECK_OK(tf_attach(&f, "cpu.small", NULL, &b));
     tt_etcd_stats(&req1, &conn1);
     CHECK(strcmp(b.server_id, f.srv_id[1]) == 0);
     CHECK_EQ_INT((int)(req1 - req0), 1);
-    CHECK_EQ_INT((int)(conn1 - conn0), 0);
+    CHECK_EQ_INT((int)(conn1 - conn0), 1);
+    CHECK_EQ_INT((int)(tt_etcd_grpc_answers() - grpc0), 1);
     char want[300];
     snprintf(want, sizeof want, "no free cpu.small slot in fleet %s", f.fleet);
     /* nothing free, nothing being claimed: said at once */

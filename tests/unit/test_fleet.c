@@ -1,16 +1,25 @@
-/* fleet/: base64 as etcd's gateway writes it, fleet records to JSON and back, a view built
- * from key-values, and placement — least loaded, zone, pin, exclusions, the errors that
- * name the type and the fleet — without an etcd (the integration tests have a real one). */
+/* fleet/: base64 as etcd's gateway writes it, etcd's gRPC transaction in protobuf (requests
+ * byte for byte, replies read and hostile ones refused), the gateway taken when a member does
+ * not speak gRPC, fleet records to JSON and back, a view built from key-values, and
+ * placement — least loaded, zone, pin, exclusions, the errors that name the type and the
+ * fleet — without an etcd (the integration tests have a real one). */
 #include "check.h"
 
 #include "core/mem.h"
 #include "fleet/etcd.h"
+#include "fleet/etcd_pb.h"
 #include "fleet/fleet.h"
 #include "net/sock.h"
 
 #include <cjson/cJSON.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 TEST(base64_round_trips)
 {
@@ -32,6 +41,297 @@ TEST(base64_round_trips)
     size_t n;
     CHECK_ERR(tt_base64_decode("abc", &d, &n), TETHER_ERR_PROTOCOL, "multiple of 4");
     CHECK_ERR(tt_base64_decode("a*c=", &d, &n), TETHER_ERR_PROTOCOL, "malformed");
+}
+
+/* ---- etcd's gRPC transaction ----------------------------------------------------------- */
+
+static void check_bytes(const uint8_t *got, size_t n, const uint8_t *want, size_t wn)
+{
+    if (n != wn || memcmp(got, want, n) != 0) {
+        char g[400] = "", w[400] = "";
+        for (size_t i = 0; i < n && i < 120; i++)
+            snprintf(g + strlen(g), sizeof g - strlen(g), "%02x", got[i]);
+        for (size_t i = 0; i < wn && i < 120; i++)
+            snprintf(w + strlen(w), sizeof w - strlen(w), "%02x", want[i]);
+        CHECK_FAIL("encoded %s, expected %s", g, w);
+    }
+}
+
+TEST(etcd_grpc_requests_are_etcds_protobuf)
+{
+    uint8_t *p;
+    size_t n;
+    /* a serializable read of one prefix, in both branches: RangeRequest {key 1, range_end 2,
+     * serializable 7} in RequestOp {request_range 1}, in TxnRequest {success 2, failure 3} */
+    const char *pre[] = {"/a/"};
+    CHECK_OK(tt_etcd_pb_txn_request(NULL, 0, NULL, 0, pre, 1, true, true, &p, &n));
+    static const uint8_t range[] = {0x00, 0x00, 0x00, 0x00, 0x20,                                  /* gRPC: 32 bytes */
+                                    0x12, 0x0e, 0x0a, 0x0c, 0x0a, 0x03, '/', 'a', '/', 0x12, 0x03, /* success */
+                                    '/', 'a', '0', 0x38, 0x01,                                     /* */
+                                    0x1a, 0x0e, 0x0a, 0x0c, 0x0a, 0x03, '/', 'a', '/', 0x12, 0x03, /* failure */
+                                    '/', 'a', '0', 0x38, 0x01};
+    check_bytes(p, n, range, sizeof range);
+    tt_free(p);
+    /* a claim: Compare {result EQUAL, target CREATE, key, create_revision 0 (written: a
+     * oneof)}, then RequestOp {request_put 2: PutRequest {key, value, lease 300}} */
+    tt_etcd_cmp absent = {"k", TT_ETCD_CREATE, 0, false};
+    tt_etcd_op put = {.key = "k", .value = "v", .lease = 300};
+    CHECK_OK(tt_etcd_pb_txn_request(&absent, 1, &put, 1, NULL, 0, false, false, &p, &n));
+    static const uint8_t claim[] = {0x00, 0x00, 0x00, 0x00, 0x18,                                     /* 24 bytes */
+                                    0x0a, 0x09, 0x08, 0x00, 0x10, 0x01, 0x1a, 0x01, 'k', 0x28, 0x00, /* compare */
+                                    0x12, 0x0b, 0x12, 0x09, 0x0a, 0x01, 'k', 0x12, 0x01, 'v',       /* success */
+                                    0x18, 0xac, 0x02};
+    check_bytes(p, n, claim, sizeof claim);
+    tt_free(p);
+    /* a modification compared as GREATER, then a delete (RequestOp {request_delete_range 3}) */
+    tt_etcd_cmp newer = {"k", TT_ETCD_MOD, 5, true};
+    tt_etcd_op del = {.del = true, .key = "k"};
+    CHECK_OK(tt_etcd_pb_txn_request(&newer, 1, &del, 1, NULL, 0, false, false, &p, &n));
+    static const uint8_t drop[] = {0x00, 0x00, 0x00, 0x00, 0x12, 0x0a, 0x09, 0x08, 0x01, 0x10, 0x02, 0x1a,
+                                   0x01, 'k',  0x30, 0x05, 0x12, 0x05, 0x1a, 0x03, 0x0a, 0x01, 'k'};
+    check_bytes(p, n, drop, sizeof drop);
+    tt_free(p);
+    char longp[600];
+    memset(longp, 'x', sizeof longp - 1);
+    longp[sizeof longp - 1] = 0;
+    const char *too_long[] = {longp};
+    CHECK_ERR(tt_etcd_pb_txn_request(NULL, 0, NULL, 0, too_long, 1, true, true, &p, &n), TETHER_ERR_INVALID_ARGUMENT,
+              "too long");
+}
+
+/* A protobuf writer of the test's own, for replies. */
+typedef struct pw {
+    uint8_t b[512];
+    size_t n;
+} pw;
+
+static void pw_varint(pw *w, uint64_t v)
+{
+    do {
+        w->b[w->n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+}
+
+static void pw_int(pw *w, unsigned field, uint64_t v)
+{
+    pw_varint(w, field << 3);
+    pw_varint(w, v);
+}
+
+static void pw_bytes(pw *w, unsigned field, const void *p, size_t n)
+{
+    pw_varint(w, field << 3 | 2);
+    pw_varint(w, n);
+    memcpy(w->b + w->n, p, n);
+    w->n += n;
+}
+
+static void pw_msg(pw *w, unsigned field, const pw *m)
+{
+    pw_bytes(w, field, m->b, m->n);
+}
+
+/* w as a gRPC reply body: the 5-byte prefix, then the message */
+static size_t pw_frame(const pw *w, uint8_t *out)
+{
+    out[0] = 0;
+    out[1] = (uint8_t)(w->n >> 24);
+    out[2] = (uint8_t)(w->n >> 16);
+    out[3] = (uint8_t)(w->n >> 8);
+    out[4] = (uint8_t)w->n;
+    memcpy(out + 5, w->b, w->n);
+    return w->n + 5;
+}
+
+static tt_status read_reply(const pw *w, tt_etcd_kvs *kvs, bool *won, int64_t *rev)
+{
+    uint8_t body[600];
+    size_t n = pw_frame(w, body);
+    return tt_etcd_pb_txn_reply(body, n, won, rev, kvs);
+}
+
+TEST(etcd_grpc_replies_are_read_and_bad_ones_refused)
+{
+    /* TxnResponse {header {cluster_id, revision 42}, succeeded, responses: a put's (skipped),
+     * a range's with two key-values (the second without a value), an unknown fixed32} */
+    pw header = {0}, kv1 = {0}, kv2 = {0}, range = {0}, put = {0}, op1 = {0}, op2 = {0}, txn = {0};
+    pw_int(&header, 1, 77);
+    pw_int(&header, 3, 42);
+    pw_bytes(&kv1, 1, "/a/1", 4);
+    pw_int(&kv1, 2, 3);
+    pw_int(&kv1, 3, 4);
+    pw_int(&kv1, 4, 1);
+    pw_bytes(&kv1, 5, "x", 1);
+    pw_int(&kv1, 6, 7);
+    pw_bytes(&kv2, 1, "/a/2", 4);
+    pw_msg(&range, 1, &header);
+    pw_msg(&range, 2, &kv1);
+    pw_msg(&range, 2, &kv2);
+    pw_int(&range, 4, 2);
+    pw_msg(&put, 1, &header);
+    pw_msg(&op1, 2, &put);
+    pw_msg(&op2, 1, &range);
+    pw_msg(&txn, 1, &header);
+    pw_int(&txn, 2, 1);
+    pw_msg(&txn, 3, &op1);
+    pw_msg(&txn, 3, &op2);
+    pw_varint(&txn, 15 << 3 | 5);
+    memcpy(txn.b + txn.n, "\x01\x02\x03\x04", 4);
+    txn.n += 4;
+    tt_etcd_kvs kvs;
+    bool won;
+    int64_t rev;
+    CHECK_OK(read_reply(&txn, &kvs, &won, &rev));
+    CHECK(won && rev == 42 && kvs.revision == 42);
+    CHECK_EQ_INT((int)kvs.n, 2);
+    CHECK(strcmp(kvs.kv[0].key, "/a/1") == 0 && strcmp(kvs.kv[0].value, "x") == 0 && kvs.kv[0].value_len == 1);
+    CHECK(kvs.kv[0].create_rev == 3 && kvs.kv[0].mod_rev == 4 && kvs.kv[0].version == 1 && kvs.kv[0].lease == 7);
+    CHECK(strcmp(kvs.kv[1].key, "/a/2") == 0 && kvs.kv[1].value && kvs.kv[1].value_len == 0);
+    tt_etcd_kvs_free(&kvs);
+    /* without a read asked for: the outcome only */
+    uint8_t body[600];
+    size_t n = pw_frame(&txn, body);
+    CHECK_OK(tt_etcd_pb_txn_reply(body, n, &won, &rev, NULL));
+    CHECK(won && rev == 42);
+
+    /* every cut of it (its prefix saying so) reads, or is refused, and nothing is left */
+    for (size_t cut = 0; cut < txn.n; cut++) {
+        pw part = txn;
+        part.n = cut;
+        tt_status st = read_reply(&part, &kvs, &won, &rev);
+        CHECK(st == TETHER_OK || st == TETHER_ERR_PROTOCOL);
+        if (st == TETHER_OK)
+            tt_etcd_kvs_free(&kvs);
+        else
+            CHECK(kvs.n == 0 && kvs.kv == NULL);
+    }
+    tt_error_clear();
+    /* the gRPC prefix: short, compressed, or a length that is not the body's */
+    CHECK_ERR(tt_etcd_pb_txn_reply(body, 4, &won, &rev, &kvs), TETHER_ERR_PROTOCOL, "short of a message");
+    body[0] = 1;
+    CHECK_ERR(tt_etcd_pb_txn_reply(body, n, &won, &rev, &kvs), TETHER_ERR_PROTOCOL, "compressed");
+    body[0] = 0;
+    CHECK_ERR(tt_etcd_pb_txn_reply(body, n - 1, &won, &rev, &kvs), TETHER_ERR_PROTOCOL, "declares");
+    /* a varint of eleven bytes; a length past the end; a group; a key-value with no key */
+    pw bad = {0};
+    bad.b[bad.n++] = 0x10;
+    for (int i = 0; i < 10; i++)
+        bad.b[bad.n++] = 0xff;
+    bad.b[bad.n++] = 0x01;
+    CHECK_ERR(read_reply(&bad, &kvs, &won, &rev), TETHER_ERR_PROTOCOL, "malformed");
+    bad.n = 0;
+    pw_varint(&bad, 3 << 3 | 2);
+    pw_varint(&bad, UINT64_MAX >> 1);
+    CHECK_ERR(read_reply(&bad, &kvs, &won, &rev), TETHER_ERR_PROTOCOL, "malformed");
+    bad.n = 0;
+    pw_varint(&bad, 9 << 3 | 3);
+    CHECK_ERR(read_reply(&bad, &kvs, &won, &rev), TETHER_ERR_PROTOCOL, "malformed");
+    pw nokey = {0}, r2 = {0}, o2 = {0};
+    bad.n = 0;
+    pw_bytes(&nokey, 5, "x", 1);
+    pw_msg(&r2, 2, &nokey);
+    pw_msg(&o2, 1, &r2);
+    pw_msg(&bad, 3, &o2);
+    CHECK_ERR(read_reply(&bad, &kvs, &won, &rev), TETHER_ERR_PROTOCOL, "without a key");
+    /* a key given with the wrong wire type */
+    pw wt = {0}, r3 = {0}, o3 = {0};
+    bad.n = 0;
+    pw_int(&wt, 1, 5);
+    pw_msg(&r3, 2, &wt);
+    pw_msg(&o3, 1, &r3);
+    pw_msg(&bad, 3, &o3);
+    CHECK_ERR(read_reply(&bad, &kvs, &won, &rev), TETHER_ERR_PROTOCOL, "malformed");
+}
+
+/* A member that speaks etcd's JSON gateway over HTTP/1.1 but not gRPC (as a proxy in front of
+ * etcd may): it drops HTTP/2 connections and answers every JSON request with one key. */
+typedef struct fake_member {
+    int fd, port;
+    atomic_int h2, json;
+    pthread_t th;
+} fake_member;
+
+static void *fake_main(void *arg)
+{
+    fake_member *m = arg;
+    for (;;) {
+        int c = accept(m->fd, NULL, NULL);
+        if (c < 0)
+            return NULL;
+        char req[8192];
+        size_t n = 0;
+        ssize_t k;
+        char *end = NULL;
+        while (n < sizeof req - 1 && (k = read(c, req + n, sizeof req - 1 - n)) > 0) {
+            n += (size_t)k;
+            req[n] = 0;
+            if (n >= 3 && memcmp(req, "PRI", 3) == 0)
+                break;
+            if ((end = strstr(req, "\r\n\r\n")) != NULL) {
+                const char *cl = strstr(req, "Content-Length: ");
+                size_t want = (size_t)(end + 4 - req) + (cl ? strtoul(cl + 16, NULL, 10) : 0);
+                if (n >= want)
+                    break;
+            }
+        }
+        if (n >= 3 && memcmp(req, "PRI", 3) == 0) {
+            atomic_fetch_add(&m->h2, 1);
+        } else if (end) {
+            atomic_fetch_add(&m->json, 1);
+            static const char body[] = "{\"header\":{\"revision\":\"9\"},\"succeeded\":true,\"responses\":[{"
+                                       "\"response_range\":{\"kvs\":[{\"key\":\"L2EvMQ==\",\"value\":\"eA==\","
+                                       "\"create_revision\":\"3\",\"mod_revision\":\"4\",\"version\":\"1\"}]}}]}";
+            char head[200];
+            int hn = snprintf(head, sizeof head,
+                              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                              "Connection: close\r\n\r\n",
+                              strlen(body));
+            if (write(c, head, (size_t)hn) < 0 || write(c, body, strlen(body)) < 0)
+                perror("fake member");
+        }
+        close(c);
+    }
+}
+
+TEST(etcd_takes_the_gateway_when_a_member_does_not_speak_grpc)
+{
+    fake_member m = {.fd = socket(AF_INET, SOCK_STREAM, 0)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    CHECK(m.fd >= 0 && bind(m.fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(m.fd, 8) == 0);
+    CHECK(getsockname(m.fd, (struct sockaddr *)&a, &al) == 0);
+    CHECK(pthread_create(&m.th, NULL, fake_main, &m) == 0);
+    char url[64];
+    snprintf(url, sizeof url, "etcd://127.0.0.1:%d", ntohs(a.sin_port));
+    tt_etcd *e;
+    CHECK_OK(tt_etcd_open(url, NULL, &e));
+    tt_etcd_use_grpc(e, true);
+    uint64_t answers = tt_etcd_grpc_answers();
+    const char *pre[] = {"/a/"};
+    tt_etcd_kvs kvs;
+    for (int i = 1; i <= 2; i++) {
+        CHECK_OK(tt_etcd_get_prefixes(e, pre, 1, tt_deadline_ms(5000), &kvs));
+        CHECK(kvs.n == 1 && strcmp(kvs.kv[0].key, "/a/1") == 0 && strcmp(kvs.kv[0].value, "x") == 0);
+        CHECK(kvs.revision == 9 && kvs.kv[0].mod_rev == 4);
+        tt_etcd_kvs_free(&kvs);
+        /* gRPC was tried once; after the gateway answered in its place, no more */
+        CHECK_EQ_INT(atomic_load(&m.h2), 1);
+        CHECK_EQ_INT(atomic_load(&m.json), i);
+    }
+    bool won;
+    tt_etcd_op put = {.key = "/a/1", .value = "y"};
+    CHECK_OK(tt_etcd_txn(e, NULL, 0, &put, 1, tt_deadline_ms(5000), &won, NULL));
+    CHECK(won);
+    CHECK_EQ_INT(atomic_load(&m.h2), 1);
+    CHECK_EQ_INT(atomic_load(&m.json), 3);
+    CHECK(tt_etcd_grpc_answers() == answers);
+    tt_etcd_pool_drain();
+    tt_etcd_close(e);
+    tt_etcd_pool_drain();
+    shutdown(m.fd, SHUT_RDWR);
+    close(m.fd);
+    pthread_join(m.th, NULL);
 }
 
 TEST(records_round_trip_and_bad_ones_are_refused)
