@@ -578,10 +578,13 @@ static tt_status grpc_txn(tt_etcd *e, const tt_etcd_cmp *cmp, size_t n_cmp, cons
     curl_easy_setopt(
         c, CURLOPT_HTTP_VERSION,
         (long)(strncmp(member, "https:", 6) == 0 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE));
-    /* a connection of its own each time: libcurl 7.88 (Debian 12) fails a second request on
-     * a reused prior-knowledge HTTP/2 connection ("Error in the HTTP2 framing layer") */
-    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
-    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+    /* over TLS the connection is kept for the next call; in the clear each call has one of
+     * its own: libcurl 7.88 (Debian 12) fails a second request on a reused prior-knowledge
+     * HTTP/2 connection ("Error in the HTTP2 framing layer") */
+    if (strncmp(member, "http:", 5) == 0) {
+        curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+    }
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/grpc");
     struct curl_slist *both = hdr ? curl_slist_append(hdr, "TE: trailers") : NULL;
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, both);

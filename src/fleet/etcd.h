@@ -32,8 +32,8 @@ void tt_etcd_pool_drain(void);
 /* Requests sent and connections made by this process's clients since it started. */
 void tt_etcd_stats(uint64_t *requests, uint64_t *connects);
 /* Sends this client's transactions (tt_etcd_txn*, tt_etcd_get_prefixes) as etcd's gRPC
- * KV.Txn, each over a connection of its own, instead of through the JSON gateway: one hop
- * less inside etcd (about 0.4 ms a call on an idle etcd on loopback). A member that answers
+ * KV.Txn (in the clear each over a connection of its own; over TLS on one kept open)
+ * instead of through the JSON gateway: one hop less inside etcd (about 0.4 ms a call on an idle etcd on loopback). A member that answers
  * in anything but gRPC turns it off for this client; so does TETHER_ETCD_GRPC=0 in the
  * environment. */
 void tt_etcd_use_grpc(tt_etcd *e, bool on);
