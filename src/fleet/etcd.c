@@ -536,13 +536,13 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 }
 #endif
 
-#define GRPC_ANSWERED (-2)
+#define GRPC_FINAL (-2)
 
 /* A transaction as one gRPC call to the member last used, when this client asked for gRPC.
- * *tried is GRPC_ANSWERED when the member answered in gRPC: the result is etcd's answer, or
- * an error from it. Otherwise nothing came back and the caller asks the gateway, which also
- * tries the other members; *tried is then the member the call went to (-1: none), and how it
- * failed is in e->grpc_why. */
+ * *tried is GRPC_FINAL when the result stands: etcd's answer in gRPC, an error from it, or
+ * the deadline passed while waiting. Otherwise nothing came back and the caller asks the
+ * gateway, which also tries the other members; *tried is then the member the call went to
+ * (-1: none), and how it failed is in e->grpc_why. */
 static tt_status grpc_txn(tt_etcd *e, const tt_etcd_cmp *cmp, size_t n_cmp, const tt_etcd_op *ops, size_t n_ops,
                           const char *const *prefixes, size_t n_prefixes, bool read_if_succeeded, bool serializable,
                           int64_t deadline, bool *succeeded, int64_t *revision, tt_etcd_kvs *read, int *tried)
@@ -597,17 +597,21 @@ static tt_status grpc_txn(tt_etcd *e, const tt_etcd_cmp *cmp, size_t n_cmp, cons
     atomic_fetch_add(&g_connects, (unsigned long long)connects);
     tt_status st = TT_OK;
     if (b.over) { /* etcd answered, with more than a reply may hold */
-        *tried = GRPC_ANSWERED;
+        *tried = GRPC_FINAL;
         st = tt_error(TETHER_ERR_NETWORK, "etcd (%s): the reply to a transaction is over %u MiB", e->name,
                       TT_ETCD_MAX_REPLY >> 20);
     } else if (rc == CURLE_OK && http == 200 && h.grpc && h.status) {
-        *tried = GRPC_ANSWERED;
+        *tried = GRPC_FINAL;
         atomic_fetch_add(&g_grpc_answers, 1);
         if (h.code != 0)
             st = tt_error(grpc_code_status(h.code), "etcd (%s) refused a transaction: %s (gRPC status %d)", e->name,
                           h.message[0] ? h.message : "no reason given", h.code);
         else if ((st = tt_etcd_pb_txn_reply((const uint8_t *)b.p, b.n, succeeded, revision, read)) != TT_OK)
             st = tt_error_prefix(st, "etcd (%s): ", e->name);
+    } else if (rc == CURLE_OPERATION_TIMEDOUT && tt_now_ns() >= deadline) {
+        *tried = GRPC_FINAL; /* no time left for the gateway either */
+        st = tt_error(TETHER_ERR_TIMEOUT, "the fleet's etcd (%s) did not answer a transaction in time: %s: %s",
+                      e->name, member, curl_easy_strerror(rc));
     } else {
         *tried = e->current;
         if (rc == CURLE_OK)
@@ -936,7 +940,7 @@ tt_status tt_etcd_get_prefixes(tt_etcd *e, const char *const *prefixes, size_t n
     bool won;
     int64_t rev;
     tt_status st = grpc_txn(e, NULL, 0, NULL, 0, prefixes, n, true, true, deadline, &won, &rev, out, &tried);
-    if (tried == GRPC_ANSWERED)
+    if (tried == GRPC_FINAL)
         return st;
     st = gw_get_prefixes(e, prefixes, n, deadline, out);
     grpc_settle(e, tried, st);
@@ -956,7 +960,7 @@ tt_status tt_etcd_txn_read(tt_etcd *e, const tt_etcd_cmp *cmp, size_t n_cmp, con
     int64_t rev = 0;
     tt_status st = grpc_txn(e, cmp, n_cmp, ops, n_ops, prefixes, n_prefixes, read_if_succeeded, false, deadline,
                             succeeded, &rev, read, &tried);
-    if (tried == GRPC_ANSWERED) {
+    if (tried == GRPC_FINAL) {
         if (revision)
             *revision = rev;
         return st;

@@ -245,11 +245,14 @@ TEST(etcd_grpc_replies_are_read_and_bad_ones_refused)
 }
 
 /* A member that speaks etcd's JSON gateway over HTTP/1.1 but not gRPC (as a proxy in front of
- * etcd may): it drops HTTP/2 connections and answers every JSON request with one key. */
+ * etcd may): it drops HTTP/2 connections and answers every JSON request with one key. When
+ * silent, it reads HTTP/2 requests and never answers them (a member that hangs). */
 typedef struct fake_member {
-    int fd, port;
+    int fd;
+    bool silent;
     atomic_int h2, json;
     pthread_t th;
+    int held[8], n_held;
 } fake_member;
 
 static void *fake_main(void *arg)
@@ -277,6 +280,10 @@ static void *fake_main(void *arg)
         }
         if (n >= 3 && memcmp(req, "PRI", 3) == 0) {
             atomic_fetch_add(&m->h2, 1);
+            if (m->silent && m->n_held < 8) {
+                m->held[m->n_held++] = c; /* closed by the test, after the join */
+                continue;
+            }
         } else if (end) {
             atomic_fetch_add(&m->json, 1);
             static const char body[] = "{\"header\":{\"revision\":\"9\"},\"succeeded\":true,\"responses\":[{"
@@ -294,19 +301,38 @@ static void *fake_main(void *arg)
     }
 }
 
-TEST(etcd_takes_the_gateway_when_a_member_does_not_speak_grpc)
+/* Starts m on a loopback port; *e: a gRPC client of it. */
+static void fake_start(fake_member *m, tt_etcd **e)
 {
-    fake_member m = {.fd = socket(AF_INET, SOCK_STREAM, 0)};
+    m->fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t al = sizeof a;
-    CHECK(m.fd >= 0 && bind(m.fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(m.fd, 8) == 0);
-    CHECK(getsockname(m.fd, (struct sockaddr *)&a, &al) == 0);
-    CHECK(pthread_create(&m.th, NULL, fake_main, &m) == 0);
+    CHECK(m->fd >= 0 && bind(m->fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(m->fd, 8) == 0);
+    CHECK(getsockname(m->fd, (struct sockaddr *)&a, &al) == 0);
+    CHECK(pthread_create(&m->th, NULL, fake_main, m) == 0);
     char url[64];
     snprintf(url, sizeof url, "etcd://127.0.0.1:%d", ntohs(a.sin_port));
+    CHECK_OK(tt_etcd_open(url, NULL, e));
+    tt_etcd_use_grpc(*e, true);
+}
+
+static void fake_stop(fake_member *m, tt_etcd *e)
+{
+    tt_etcd_pool_drain();
+    tt_etcd_close(e);
+    tt_etcd_pool_drain();
+    shutdown(m->fd, SHUT_RDWR);
+    close(m->fd);
+    pthread_join(m->th, NULL);
+    for (int i = 0; i < m->n_held; i++)
+        close(m->held[i]);
+}
+
+TEST(etcd_takes_the_gateway_when_a_member_does_not_speak_grpc)
+{
+    fake_member m = {0};
     tt_etcd *e;
-    CHECK_OK(tt_etcd_open(url, NULL, &e));
-    tt_etcd_use_grpc(e, true);
+    fake_start(&m, &e);
     uint64_t answers = tt_etcd_grpc_answers();
     const char *pre[] = {"/a/"};
     tt_etcd_kvs kvs;
@@ -326,12 +352,24 @@ TEST(etcd_takes_the_gateway_when_a_member_does_not_speak_grpc)
     CHECK_EQ_INT(atomic_load(&m.h2), 1);
     CHECK_EQ_INT(atomic_load(&m.json), 3);
     CHECK(tt_etcd_grpc_answers() == answers);
-    tt_etcd_pool_drain();
-    tt_etcd_close(e);
-    tt_etcd_pool_drain();
-    shutdown(m.fd, SHUT_RDWR);
-    close(m.fd);
-    pthread_join(m.th, NULL);
+    fake_stop(&m, e);
+}
+
+TEST(etcd_grpc_that_never_answers_ends_at_the_deadline)
+{
+    fake_member m = {.silent = true};
+    tt_etcd *e;
+    fake_start(&m, &e);
+    const char *pre[] = {"/a/"};
+    tt_etcd_kvs kvs;
+    double t0 = (tt_now_ns() / 1e9);
+    CHECK_ERR(tt_etcd_get_prefixes(e, pre, 1, tt_deadline_ms(500), &kvs), TETHER_ERR_TIMEOUT,
+              "did not answer a transaction in time");
+    double took = (tt_now_ns() / 1e9) - t0;
+    CHECK(took >= 0.45 && took < 2.0 * CHECK_SLOWDOWN);
+    CHECK_EQ_INT(atomic_load(&m.h2), 1);
+    CHECK_EQ_INT(atomic_load(&m.json), 0);
+    fake_stop(&m, e);
 }
 
 TEST(records_round_trip_and_bad_ones_are_refused)
