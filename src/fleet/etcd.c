@@ -608,10 +608,12 @@ static tt_status grpc_txn(tt_etcd *e, const tt_etcd_cmp *cmp, size_t n_cmp, cons
                           h.message[0] ? h.message : "no reason given", h.code);
         else if ((st = tt_etcd_pb_txn_reply((const uint8_t *)b.p, b.n, succeeded, revision, read)) != TT_OK)
             st = tt_error_prefix(st, "etcd (%s): ", e->name);
-    } else if (rc == CURLE_OPERATION_TIMEDOUT && tt_now_ns() >= deadline) {
-        *tried = GRPC_FINAL; /* no time left for the gateway either */
-        st = tt_error(TETHER_ERR_TIMEOUT, "the fleet's etcd (%s) did not answer a transaction in time: %s: %s",
-                      e->name, member, curl_easy_strerror(rc));
+    } else if (rc == CURLE_OPERATION_TIMEDOUT && (deadline - tt_now_ns()) / 1000000 < 1 + left_ms / 20) {
+        /* the call's time is spent, give or take what sets curl's clock apart from ours
+         * (whole milliseconds, and an unslewed clock): nothing left for the gateway either */
+        *tried = GRPC_FINAL;
+        st = tt_error(TETHER_ERR_TIMEOUT, "the fleet's etcd (%s) did not answer a transaction in time: %s: %s", e->name,
+                      member, curl_easy_strerror(rc));
     } else {
         *tried = e->current;
         if (rc == CURLE_OK)
