@@ -229,7 +229,7 @@ static void grpc_and_gateway(bool tls)
     CHECK_OK(tt_etcd_clone(gw, &rpc));
     tt_etcd_use_grpc(rpc, true);
     uint64_t answers = tt_etcd_grpc_answers(), req0, conn0, req1, conn1;
-    int64_t dl = tt_deadline_ms(5000);
+    int64_t dl = tt_deadline_ms(30000); /* for every call below: generous, for sanitizers on a busy machine */
     /* keys of the test's own under two prefixes (one with a lease, one empty), read both ways */
     int64_t lease;
     CHECK_OK(tt_etcd_lease_grant(gw, 30, dl, &lease)); /* the gateway's connection is open from here */
