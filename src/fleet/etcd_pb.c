@@ -312,6 +312,39 @@ static tt_status get_range(rd *r, tt_etcd_kvs *out)
     return r->bad ? tt_error(TETHER_ERR_PROTOCOL, "etcd's gRPC reply holds a malformed range response") : TT_OK;
 }
 
+/* ResponseHeader: its revision. */
+static int64_t get_revision(rd *r)
+{
+    int64_t rev = 0;
+    uint64_t f;
+    unsigned wt;
+    while (next_field(r, &f, &wt))
+        if (f == 3)
+            rev = get_int(r, wt);
+        else
+            skip(r, wt);
+    return rev;
+}
+
+/* ResponseOp: a range response's kvs appended to read (NULL: skipped); the responses of puts
+ * and deletes are skipped, and nested transactions are never sent. */
+static tt_status get_op(rd *r, tt_etcd_kvs *read)
+{
+    tt_status st = TT_OK;
+    uint64_t f;
+    unsigned wt;
+    while (st == TT_OK && next_field(r, &f, &wt)) {
+        if (f == 1 && wt == WT_LEN && read) {
+            rd range = get_sub(r);
+            if (!r->bad)
+                st = get_range(&range, read);
+        } else {
+            skip(r, wt);
+        }
+    }
+    return st;
+}
+
 tt_status tt_etcd_pb_txn_reply(const uint8_t *p, size_t n, bool *succeeded, int64_t *revision, tt_etcd_kvs *read)
 {
     *succeeded = false;
@@ -331,32 +364,17 @@ tt_status tt_etcd_pb_txn_reply(const uint8_t *p, size_t n, bool *succeeded, int6
     uint64_t f;
     unsigned wt;
     while (st == TT_OK && next_field(&r, &f, &wt)) {
-        if (f == 1 && wt == WT_LEN) { /* header */
-            rd h = get_sub(&r);
-            uint64_t hf;
-            unsigned hwt;
-            while (!r.bad && next_field(&h, &hf, &hwt))
-                if (hf == 3)
-                    *revision = get_int(&h, hwt);
-                else
-                    skip(&h, hwt);
-            r.bad |= h.bad;
-        } else if (f == 2) {
+        if (f == 2) {
             *succeeded = get_int(&r, wt) != 0;
-        } else if (f == 3 && wt == WT_LEN) { /* a ResponseOp */
-            rd op = get_sub(&r);
-            uint64_t of;
-            unsigned owt;
-            while (!r.bad && st == TT_OK && next_field(&op, &of, &owt)) {
-                if (of == 1 && owt == WT_LEN && read) {
-                    rd range = get_sub(&op);
-                    if (!op.bad)
-                        st = get_range(&range, read);
-                } else {
-                    skip(&op, owt); /* puts' and deletes' responses; nested transactions are not sent */
-                }
-            }
-            r.bad |= op.bad;
+        } else if ((f == 1 || f == 3) && wt == WT_LEN) { /* the header, or a ResponseOp */
+            rd sub = get_sub(&r);
+            if (r.bad)
+                break;
+            if (f == 1)
+                *revision = get_revision(&sub);
+            else
+                st = get_op(&sub, read);
+            r.bad = sub.bad;
         } else {
             skip(&r, wt);
         }
