@@ -420,12 +420,11 @@ static tt_status conv_f32(const tt_node *node, const conv_geom *g, const float *
     }
     int64_t K = g->Cg * g->kp, osz = g->out_size, ow = g->w.out[2], rows = g->w.out[0] * g->w.out[1];
     bool pointwise = conv_is_pointwise(g);
-    if (pointwise && g->G == 1 && g->N > 1) {
-        /* a batch of pointwise convs is one batched GEMM */
-        bias_planes(y, b, g->N * g->M, g->M, osz, false);
-        tt_sgemm_batched(false, false, g->M, osz, K, 1.0f, w, K, 0, x, osz, g->C * osz, 1.0f, y, osz, g->M * osz, g->N);
-        return TT_OK;
-    }
+    /* Each image runs alone, in the same tiles whatever the batch (they depend on its shape
+     * and the thread count only), so an image's outputs are the same bytes run alone or in a
+     * dynamic batch: BLAS picks its kernels by a product's shape, and one batched GEMM over a
+     * batch of pointwise convs (rows unsplit) gave other last bits than an image's own GEMMs
+     * (rows split for the threads) with OpenBLAS on an AVX2 CPU. */
     /* Tiles of about 128 KiB of im2col data, at least 64 columns wide, and enough of them to
      * keep every thread busy; with too few columns for that, one tile and the GEMM splits rows. */
     int64_t threads = tt_threads(), cols = K ? (32768 + K - 1) / K : osz;
