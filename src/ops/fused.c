@@ -181,8 +181,8 @@ static tt_status run_fused_mm(tt_kctx *c)
     if (K == 0)
         memset(md, 0, (size_t)(rows * N) * sizeof(float));
     else
-        tt_sgemm_batched(false, st->trans_b, rows, N, K, st->alpha, a->data, K, 0, b->data, st->trans_b ? K : N, 0,
-                         0.0f, md, N, 0, 1);
+        tt_sgemm_rows(false, st->trans_b, rows, N, K, st->alpha, a->data, K, 0, b->data, st->trans_b ? K : N, 0, 0.0f,
+                      md, N, 0, 1);
     const float *bd = bias ? bias->data : NULL;
     for (int64_t i = 0; bd && i < rows; i++)
         for (int64_t j = 0; j < N; j++)

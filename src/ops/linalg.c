@@ -21,10 +21,10 @@ typedef struct gemm_job {
     bool strips;        /* batch-invariant: every BLAS call is GEMM_STRIP rows (see below) */
 } gemm_job;
 
-/* Batch invariance (MatMul and Gemm, whose rows are the batch's rows): every BLAS call
- * computes exactly GEMM_STRIP rows of C, so a row's result never depends on how many rows
- * the product has (BLAS libraries pick kernels and paths by M: OpenBLAS's rows differ in
- * their last bits between M = 1, 3 and 48, for instance). A request run alone and the same
+/* Batch invariance (MatMul, Gemm and FusedMatMul, whose rows are the batch's rows): every
+ * BLAS call computes exactly GEMM_STRIP rows of C, so a row's result never depends on how
+ * many rows the product has (BLAS libraries pick kernels and paths by M: OpenBLAS's rows
+ * differ in their last bits between M = 1, 3 and 48, for instance). A request run alone and the same
  * request inside a dynamic batch of tetherd then get the same bytes. The last strip of a
  * product whose M is not a multiple is computed on padded copies. Convolutions, whose rows
  * are output channels (the batch's images are separate products), are not split so. */
@@ -174,10 +174,9 @@ void tt_sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
     gemm_batched(false, false, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
 }
 
-/* tt_sgemm_batched for MatMul and Gemm: batch-invariant strips (above). */
-static void sgemm_rows(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                       int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc,
-                       int64_t sc, int64_t batch)
+void tt_sgemm_rows(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                   int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc, int64_t sc,
+                   int64_t batch)
 {
     gemm_batched(false, true, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
 }
@@ -356,15 +355,15 @@ static void matmul_f32(const mm_batch *m, const float *A, const float *B, float 
     int64_t M = m->M, N = m->N, K = m->K, sa, sb;
     if (m->nb == 1 && m->na == m->n && m->ra > 0) {
         /* [..., M, K] x [K, N]: one tall product */
-        sgemm_rows(false, false, m->n * M, N, K, 1.0f, A, K, 0, B, N, 0, 0.0f, Y, N, 0, 1);
+        tt_sgemm_rows(false, false, m->n * M, N, K, 1.0f, A, K, 0, B, N, 0, 0.0f, Y, N, 0, 1);
     } else if (mm_batch_strides(m, &sa, &sb)) {
-        sgemm_rows(false, false, M, N, K, 1.0f, A, K, sa, B, N, sb, 0.0f, Y, N, M * N, m->n);
+        tt_sgemm_rows(false, false, M, N, K, 1.0f, A, K, sa, B, N, sb, 0.0f, Y, N, M * N, m->n);
     } else {
         for (int64_t bi = 0; bi < m->n; bi++) {
             int64_t ia, ib;
             mm_batch_index(m, bi, &ia, &ib);
-            sgemm_rows(false, false, M, N, K, 1.0f, A + ia * M * K, K, 0, B + ib * K * N, N, 0, 0.0f,
-                       Y + bi * M * N, N, 0, 1);
+            tt_sgemm_rows(false, false, M, N, K, 1.0f, A + ia * M * K, K, 0, B + ib * K * N, N, 0, 0.0f,
+                          Y + bi * M * N, N, 0, 1);
         }
     }
 }
@@ -460,8 +459,8 @@ static tt_status run_gemm(tt_kctx *c)
             }
     }
     if (a->dtype == TETHER_DTYPE_FLOAT) {
-        sgemm_rows(ta, tb, M, N, K, alpha, a->data, a->dims[1], 0, b->data, b->dims[1], 0, use_c ? beta : 0.0f, y->data,
-                   N, 0, 1);
+        tt_sgemm_rows(ta, tb, M, N, K, alpha, a->data, a->dims[1], 0, b->data, b->dims[1], 0, use_c ? beta : 0.0f,
+                      y->data, N, 0, 1);
         return TT_OK;
     }
     /* other types: a direct loop in double */
