@@ -27,7 +27,9 @@ typedef struct gemm_job {
  * differ in their last bits between M = 1, 3 and 48, for instance). A request run alone and the same
  * request inside a dynamic batch of tetherd then get the same bytes. The last strip of a
  * product whose M is not a multiple is computed on padded copies. Convolutions, whose rows
- * are output channels (the batch's images are separate products), are not split so. */
+ * are output channels (the batch's images are separate products), are not split so. Not
+ * everywhere enough: on a Zen 3, OpenBLAS also gives a row other bits at other positions
+ * within a strip for some shapes (docs/serving.md, "Known limit"). */
 #define GEMM_STRIP 16
 
 static void gemm_strip_padded(const gemm_job *j, int64_t m, int64_t n, const char *A, const char *B, char *C)

@@ -899,8 +899,10 @@ TEST(cases_are_valid_on_ref)
 
 /* The reference kernels are batch-invariant too, for the cases marked so: a backend leaves
  * them the nodes it does not take, inside tetherd's dynamic batches as well. OpenBLAS's
- * results depend on a product's shape, so ref's MatMul and Gemm call it on strips of a
- * fixed height and its Conv runs each image in the same tiles whatever the batch. */
+ * results depend on a product's shape, so ref's MatMul, Gemm and FusedMatMul call it on
+ * strips of a fixed height and its Conv runs each image in the same tiles whatever the
+ * batch. (On a Zen 3 a row's bits also depend on its position in a strip, for some
+ * shapes: docs/serving.md, "Known limit". These cases pass there.) */
 TEST(ref_is_batch_invariant)
 {
     for (int i = 0; i < N_CASES; i++)
