@@ -16,7 +16,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    static char home[] = "/tmp/tether-fuzz-attach-XXXXXX";
+    /* under $TMPDIR: tests/fuzz/run.sh points it into build-fuzz/ and empties it each run,
+     * since fork mode's jobs (one home each) may be killed before they could clean up */
+    static char home[512];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(home, sizeof home, "%s/tether-fuzz-attach-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(home))
         abort();
     setenv("TETHER_HOME", home, 1);

@@ -37,8 +37,10 @@ cmake --build "$build" -j"${JOBS:-2}" --target fuzz_model_load fuzz_gen_seeds fu
 seeds=$build/corpus/seeds
 work=$build/corpus/work
 findings=$build/findings
-rm -rf "$seeds" "$findings"
-mkdir -p "$seeds" "$work" "$findings"
+rm -rf "$seeds" "$findings" "$build/tmp"
+mkdir -p "$seeds" "$work" "$findings" "$build/tmp"
+# temporary files of the targets (fuzz_attach's homes), kept here rather than left in /tmp
+export TMPDIR="$build/tmp"
 
 # Real models and test data, named by content so duplicates collapse. Large ones are left
 # out: the fuzzer's inputs stay under -max_len.
@@ -105,6 +107,7 @@ for t in $files_targets; do
     grep -E '^#[0-9]+' "$flog" | tail -1 || echo "(no progress line: see $flog)"
 done
 
+rm -rf "$build/tmp"
 found=$(find "$findings" -type f | wc -l)
 if [ "$found" -ne 0 ]; then
     echo "FUZZING FOUND $found PROBLEM(S): inputs in $findings, details in $log" >&2
