@@ -22,14 +22,14 @@ typedef struct gemm_job {
 } gemm_job;
 
 /* Batch invariance (MatMul, Gemm and FusedMatMul, whose rows are the batch's rows): every
- * BLAS call computes exactly GEMM_STRIP rows of C, so a row's result never depends on how
+ * BLAS call computes exactly GEMM_STRIP rows of C, so a row's result does not depend on how
  * many rows the product has (BLAS libraries pick kernels and paths by M: OpenBLAS's rows
- * differ in their last bits between M = 1, 3 and 48, for instance). A request run alone and the same
- * request inside a dynamic batch of tetherd then get the same bytes. The last strip of a
- * product whose M is not a multiple is computed on padded copies. Convolutions, whose rows
- * are output channels (the batch's images are separate products), are not split so. Not
- * everywhere enough: on a Zen 3, OpenBLAS also gives a row other bits at other positions
- * within a strip for some shapes (docs/serving.md, "Known limit"). */
+ * differ in their last bits between M = 1, 3 and 48, for instance). A request run alone and
+ * the same request inside a dynamic batch of tetherd then get the same bytes. The last strip
+ * of a product whose M is not a multiple is computed on padded copies. Convolutions, whose
+ * rows are output channels (the batch's images are separate products), are not split so.
+ * Not everywhere enough: on a Zen 3, OpenBLAS also gives a row other bits at other
+ * positions within a strip for some shapes (docs/serving.md, "Known limit"). */
 #define GEMM_STRIP 16
 
 static void gemm_strip_padded(const gemm_job *j, int64_t m, int64_t n, const char *A, const char *B, char *C)

@@ -171,16 +171,16 @@ void tt_map(int64_t n, tt_map_fn fn, void *arg);
 void tt_sgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                       int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc,
                       int64_t sc, int64_t batch);
-/* The same, batch-invariant: a row of C is the same bits however many rows the product has
- * (BLAS on strips of a fixed height, linalg.c), for the kernels whose rows are a batch's
- * rows (MatMul, Gemm, FusedMatMul), which tetherd's dynamic batching relies on. */
-void tt_sgemm_rows(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                   int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc, int64_t sc,
-                   int64_t batch);
 /* The same in double. */
 void tt_dgemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
                       int64_t sa, const double *B, int64_t ldb, int64_t sb, double beta, double *C, int64_t ldc,
                       int64_t sc, int64_t batch);
+/* tt_sgemm_batched on BLAS calls of a fixed height (linalg.c), so that a row of C does not
+ * depend on how many rows the product has: for the kernels whose rows are a batch's rows
+ * (MatMul, Gemm, FusedMatMul), which tetherd's dynamic batching relies on. */
+void tt_sgemm_rows(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                   int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc, int64_t sc,
+                   int64_t batch);
 
 /* ---- half precision --------------------------------------------------------------------- */
 
