@@ -10,21 +10,30 @@
 #include <string.h>
 #include <unistd.h>
 
-static char g_file[512];
+static char g_home[512], g_file[512];
 
+static void remove_home(void)
+{
+    unlink(g_file);
+    rmdir(g_home);
+}
+
+/* One home per process, removed at exit (tests/unit/test_file_parsers.c replays the seeds
+ * through this too). It is made under $TMPDIR: tests/fuzz/run.sh points that into
+ * build-fuzz/ and empties it, since fork mode's jobs may be killed before they exit. */
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    /* under $TMPDIR: tests/fuzz/run.sh points it into build-fuzz/ and empties it each run,
-     * since fork mode's jobs (one home each) may be killed before they could clean up */
-    static char home[512];
+    if (g_home[0])
+        return 0;
     const char *tmp = getenv("TMPDIR");
-    snprintf(home, sizeof home, "%s/tether-fuzz-attach-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(home))
+    snprintf(g_home, sizeof g_home, "%s/tether-fuzz-attach-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(g_home))
         abort();
-    setenv("TETHER_HOME", home, 1);
-    snprintf(g_file, sizeof g_file, "%s/attachments.json", home);
+    setenv("TETHER_HOME", g_home, 1);
+    snprintf(g_file, sizeof g_file, "%s/attachments.json", g_home);
+    atexit(remove_home);
     return 0;
 }
 
