@@ -17,6 +17,7 @@ static void usage(FILE *f)
                "Lists the servers registered in a fleet, their slots (type, state, attachment, holder)\n"
                "and their use. The fleet is the one named, else $TETHER_FLEET, else the fleet of the\n"
                "first attachment made through one.\n\n"
+               "      --fleet URL        the fleet, named as for 'tether attach --fleet'\n"
                "      --json             machine-readable output\n"
                "      --fleet-ca FILE, --fleet-cert FILE, --fleet-key FILE\n"
                "                         certificates for etcd over TLS (etcds://)\n"
@@ -107,12 +108,14 @@ int tt_cmd_fleet(int argc, char **argv)
 {
     enum { O_CA = 256, O_CERT, O_KEY };
     static const struct option opts[] = {{"json", no_argument, 0, 'j'},
+                                         {"fleet", required_argument, 0, 'f'},
                                          {"fleet-ca", required_argument, 0, O_CA},
                                          {"fleet-cert", required_argument, 0, O_CERT},
                                          {"fleet-key", required_argument, 0, O_KEY},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     bool json = false;
+    const char *named = NULL; /* --fleet */
     tt_tls_files tls;
     memset(&tls, 0, sizeof tls);
     int o;
@@ -120,6 +123,7 @@ int tt_cmd_fleet(int argc, char **argv)
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
         case 'j': json = true; break;
+        case 'f': named = optarg; break;
         case O_CA: snprintf(tls.ca, sizeof tls.ca, "%s", optarg); break;
         case O_CERT: snprintf(tls.cert, sizeof tls.cert, "%s", optarg); break;
         case O_KEY: snprintf(tls.key, sizeof tls.key, "%s", optarg); break;
@@ -127,10 +131,12 @@ int tt_cmd_fleet(int argc, char **argv)
         default: return tt_cli_usage("fleet", NULL);
         }
     }
-    if (argc - optind > 1)
+    if (argc - optind > (named ? 0 : 1))
         return tt_cli_usage("fleet", "one fleet at a time ('%s' is extra)", argv[argc - 1]);
     char fleet[1024] = "";
-    if (optind < argc)
+    if (named)
+        snprintf(fleet, sizeof fleet, "%s", named);
+    else if (optind < argc)
         snprintf(fleet, sizeof fleet, "%s", argv[optind]);
     else if (getenv("TETHER_FLEET") && *getenv("TETHER_FLEET"))
         snprintf(fleet, sizeof fleet, "%s", getenv("TETHER_FLEET"));

@@ -189,6 +189,9 @@ static void registration(bool tls)
     CHECK_EQ_INT(cli(out, sizeof out, (const char *const[]){"fleet", f.fleet, NULL}), 0);
     CHECK_STR_CONTAINS(out, "3 servers, 7 slots, 1 attached");
     CHECK_STR_CONTAINS(out, a.id);
+    /* named as for `tether attach --fleet` too */
+    CHECK_EQ_INT(cli(out, sizeof out, (const char *const[]){"fleet", "--fleet", f.fleet, NULL}), 0);
+    CHECK_STR_CONTAINS(out, "3 servers, 7 slots, 1 attached");
     /* a clean stop leaves at once; a crash leaves when the lease (2 s) runs out */
     th_server_stop(&f.srv[2]);
     double t0 = th_now_s();
