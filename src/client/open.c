@@ -29,6 +29,13 @@ static void tt_library_init(void)
         blas_thread_shutdown_();
 }
 
+/* ... and its workers are ended as soon as this library is loaded (OpenBLAS, which it needs,
+ * was loaded and started them first), not at the first session: a process that only
+ * attaches, lists or detaches (the tether command, mostly) would otherwise have one
+ * spinning beside it for its whole life (a `tether attach --fleet` made 217 sched_yield
+ * calls), taking a core from the servers on a small host. */
+__attribute__((constructor)) static void tt_library_load(void) { pthread_once(&g_init_once, tt_library_init); }
+
 void tether_session_config_init(tether_session_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
