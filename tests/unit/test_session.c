@@ -5,6 +5,7 @@
 
 #include "net/sock.h"
 
+#include <cblas.h>
 #include <dirent.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -34,6 +35,11 @@ static tether_session *open_model(pbw *m)
     CHECK_OK(tether_session_open_bytes(&s, m->buf, m->len, &cfg));
     return s;
 }
+
+/* OpenBLAS starts its own workers when it loads, and they spin; libtether ends them and keeps
+ * OpenBLAS to one thread as soon as it is loaded, before any session (src/client/open.c).
+ * Every test runs in a child of a process that opened none. */
+TEST(openblas_keeps_no_threads_of_its_own_before_any_session) { CHECK_EQ_INT(openblas_get_num_threads(), 1); }
 
 TEST(describe_inputs_and_outputs)
 {
